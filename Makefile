@@ -1,0 +1,44 @@
+# Every target installs what it needs first, so each works from a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DB ?= var/eir.lmdb
+
+.PHONY: install run test check lint type bench clean
+
+# pysctp compiles against libsctp (Debian's libsctp-dev) with a C compiler.
+$(STAMP): pyproject.toml
+	@if ! { [ -f /usr/include/netinet/sctp.h ] && command -v gcc >/dev/null; }; then \
+		echo "installing libsctp-dev and gcc with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsctp-dev gcc >/dev/null; \
+	fi
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/eir load conf/lists/demo.csv --list black --source demo --mode replace --db $(DB)
+	exec $(BIN)/eir serve --config conf/eir.toml --db $(DB)
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check eir sim tests
+
+type: install
+	$(BIN)/mypy
+
+check: lint type test
+
+bench: install
+	$(BIN)/python tests/bench/bench_store.py
+
+clean:
+	rm -rf var $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,320 @@
+"""The ``eir`` command: ``serve | load | lookup | export | stats | check-config``.
+
+Exit codes: 0 ok, 1 bad data (invalid rows, unknown store, unreadable file), 2 bad usage.
+Errors go to stderr as ``eir: message`` or ``file:line: message``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import io
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TextIO
+
+from eir import __version__
+from eir.config import Config, load_config, to_toml
+from eir.errors import ConfigError, EirError, IdentityError, LoadError
+from eir.identity import Imei, Imsi
+from eir.model import CheckRequest, CheckResult, ListName
+from eir.policy import decide
+from eir.progress import ProgressLine
+from eir.store.base import ExportRow, Mode, StoreStats, history_dict
+from eir.store.lmdb_store import LmdbStore
+from eir.store.loader import LoadOptions, check_source, parse_files
+
+EXPORT_COLUMNS = ("imei", "imei_last", "imsi", "list", "source", "reason", "reference", "added")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help="TOML configuration (default: the embedded defaults)")
+    parser.add_argument("--db", metavar="PATH",
+                        help="LMDB list store directory (default: store.path, var/eir.lmdb)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="eir", description="Equipment Identity Register: daemon and list tools.")
+    parser.add_argument("--version", action="version", version=f"eir {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("serve", help="run the EIR until SIGTERM or SIGINT")
+    _common(p)
+
+    p = sub.add_parser("load", help="load list files into the store, all or nothing")
+    _common(p)
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="CSV with a header, or one IMEI per line; .gz or - (stdin) too")
+    p.add_argument("--list", required=True, choices=[n.value for n in ListName],
+                   help="list for rows without a list column")
+    p.add_argument("--source", default=None,
+                   help="who supplied the list, e.g. police-hcm (default: manual)")
+    p.add_argument("--mode", default="add", choices=[m.value for m in Mode],
+                   help="add or update (default); replace this list+source; remove entries")
+    p.add_argument("--dry-run", action="store_true", help="validate and count, change nothing")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="load the good rows and report the bad ones")
+
+    p = sub.add_parser("lookup", help="what the EIR answers for an IMEI, and why")
+    _common(p)
+    p.add_argument("imei", help="14, 15 or 16 digits")
+    p.add_argument("--imsi", help="the subscriber, for IMEI+IMSI pair entries")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("export", help="write entries as CSV that `eir load` reads back")
+    _common(p)
+    p.add_argument("file", nargs="?", default="-", metavar="FILE",
+                   help="output file (.gz compresses; default: standard output)")
+    p.add_argument("--list", choices=[n.value for n in ListName], help="only this list")
+    p.add_argument("--source", help="only this source")
+
+    p = sub.add_parser("stats", help="entries per list and source, size, digest, load history")
+    _common(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--history", type=int, default=10, metavar="N",
+                   help="how many recent loads to show (default 10)")
+
+    p = sub.add_parser("check-config", help="validate a configuration and print it in full")
+    p.add_argument("file", nargs="?", metavar="FILE", help="default: the embedded defaults")
+    return parser
+
+
+def _open_store(config: Config, db: str | None, *, create: bool) -> LmdbStore:
+    s = config.store
+    return LmdbStore(db or s.path, map_size_mb=s.map_size_mb, max_map_size_mb=s.max_map_size_mb,
+                     sync=s.sync, create=create)
+
+
+def _cmd_load(args: argparse.Namespace, config: Config) -> int:
+    started = time.perf_counter()
+    list_name = ListName(args.list)
+    source = args.source or "manual"
+    mode = Mode(args.mode)
+    try:
+        check_source(source)
+    except IdentityError as exc:
+        raise ConfigError(f"--source: {exc}") from None
+    options = LoadOptions(list=list_name, source=source, skip_invalid=args.skip_invalid)
+    out = sys.stderr
+
+    def report(message: str) -> None:
+        out.write(message + "\n")
+
+    batch = parse_files(args.files, options, report)
+    scope = {(list_name, source)} | {(g.list, g.source) for g in batch.groups}
+    store = _open_store(config, args.db, create=True)
+    progress = ProgressLine("writing", sum(len(g.keys) for g in batch.groups))
+    try:
+        summary = store.apply(batch, mode, sorted(scope), dry_run=args.dry_run,
+                              remove_any_source=mode is Mode.REMOVE and args.source is None,
+                              tick=progress)
+    finally:
+        progress.close()
+        store.close()
+    summary.seconds = time.perf_counter() - started
+    print(summary.line())
+    return 1 if batch.invalid else 0
+
+
+def _result_dict(result: CheckResult, imei: Imei, imsi: Imsi | None) -> dict[str, object]:
+    match = result.match
+    return {
+        "imei": str(imei),
+        "key": imei.key,
+        "imsi": None if imsi is None else imsi.digits,
+        "answer": result.answer,
+        "equipment_status": None if result.status is None else int(result.status),
+        "rule": result.rule.value,
+        "why": result.explain(),
+        "anomalies": sorted(a.value for a in result.anomalies),
+        "entry": None if match is None else {
+            "level": match.level.value, "imei": match.key, "imei_last": match.last,
+            "imsi": match.imsi, "list": match.entry.list.value, "source": match.entry.source,
+            "reason": match.entry.reason, "reference": match.entry.reference,
+            "added": _iso(match.entry.added),
+        },
+    }
+
+
+def _iso(stamp: int) -> str:
+    return datetime.fromtimestamp(stamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _cmd_lookup(args: argparse.Namespace, config: Config) -> int:
+    imei = Imei.parse(args.imei)
+    imsi = None if args.imsi is None else Imsi.parse(args.imsi)
+    store = _open_store(config, args.db, create=False)
+    try:
+        result = decide(CheckRequest(imei, imsi), store.lookup, config.policy)
+    finally:
+        store.close()
+    data = _result_dict(result, imei, imsi)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"{data['imei']}: {data['answer']}")
+    print(f"  why: {data['why']}")
+    entry = data["entry"]
+    if isinstance(entry, dict):
+        for name in ("reason", "reference", "added"):
+            if entry[name]:
+                print(f"  {name}: {entry[name]}")
+    anomalies = data["anomalies"]
+    print(f"  anomalies: {', '.join(anomalies) if isinstance(anomalies, list) and anomalies else 'none'}")
+    return 0
+
+
+def _export_lines(rows: Iterator[ExportRow]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        e = row.entry
+        writer.writerow((row.imei, row.last or "", row.imsi or "", e.list.value, e.source,
+                         e.reason, e.reference, _iso(e.added)))
+        if buffer.tell() > 1 << 16:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _cmd_export(args: argparse.Namespace, config: Config) -> int:
+    store = _open_store(config, args.db, create=False)
+    try:
+        rows = store.export(None if args.list is None else ListName(args.list), args.source)
+        if args.file == "-":
+            for chunk in _export_lines(rows):
+                sys.stdout.write(chunk)
+            sys.stdout.flush()
+            return 0
+        folder = os.path.dirname(os.path.abspath(args.file))
+        handle, temporary = tempfile.mkstemp(prefix=".eir-export-", dir=folder)
+        try:
+            with os.fdopen(handle, "wb") as raw:
+                target: TextIO
+                if args.file.endswith(".gz"):
+                    target = io.TextIOWrapper(gzip.GzipFile(fileobj=raw, mode="wb"))
+                else:
+                    target = io.TextIOWrapper(raw)
+                with target:
+                    for chunk in _export_lines(rows):
+                        target.write(chunk)
+            os.replace(temporary, args.file)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    finally:
+        store.close()
+    return 0
+
+
+def _stats_dict(stats: StoreStats, path: str) -> dict[str, object]:
+    return {
+        "path": path,
+        "lists": stats.per_list(),
+        "tables": stats.per_table(),
+        "entries": stats.counts,
+        "generation": stats.generation,
+        "size_bytes": stats.size_bytes,
+        "used_bytes": stats.used_bytes,
+        "digest": stats.digest,
+        "history": [history_dict(h) | {"time": _iso(h.time)} for h in stats.history],
+    }
+
+
+def _cmd_stats(args: argparse.Namespace, config: Config) -> int:
+    store = _open_store(config, args.db, create=False)
+    try:
+        stats = store.stats(history_size=max(0, args.history))
+    finally:
+        store.close()
+    data = _stats_dict(stats, store.path)
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return 0
+    print(f"store: {store.path}")
+    print(f"size: {stats.size_bytes:,} bytes on disk, {stats.used_bytes:,} in use")
+    print(f"digest: {stats.digest}")
+    print(f"generation: {stats.generation}")
+    print("entries (table/list/source):")
+    for name, count in sorted(stats.counts.items()):
+        print(f"  {name:<40} {count:>12,}")
+    if not stats.counts:
+        print("  none")
+    for title, table in (("per list", stats.per_list()), ("per table", stats.per_table())):
+        print(f"{title}: " + (", ".join(f"{k} {v:,}" for k, v in sorted(table.items()))
+                              or "none"))
+    print("recent loads:")
+    for h in stats.history:
+        print(f"  #{h.seq} {_iso(h.time)} {h.mode} {h.list}/{h.source} "
+              f"{', '.join(h.files) or '-'}: +{h.added} ~{h.updated} -{h.removed} "
+              f"={h.unchanged} invalid {h.invalid} duplicates {h.duplicates}")
+    if not stats.history:
+        print("  none")
+    return 0
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    sys.stdout.write(f"# {config.origin}: valid\n" + to_toml(config))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # A file size limit (ulimit -f) must be an error we report, not a signal that kills us.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "check-config":
+            return _cmd_check_config(args)
+        config = load_config(args.config)
+        logging.basicConfig(level=config.log.level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.command == "load":
+            return _cmd_load(args, config)
+        if args.command == "lookup":
+            return _cmd_lookup(args, config)
+        if args.command == "export":
+            return _cmd_export(args, config)
+        if args.command == "stats":
+            return _cmd_stats(args, config)
+        from eir.service import run
+
+        return run(config, _open_store(config, args.db, create=True))
+    except LoadError as exc:
+        print(exc, file=sys.stderr)  # already "file:line: message" or "file: message"
+        return exc.exit_code
+    except EirError as exc:
+        print(f"eir: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:
+        # `eir export | head`: the reader left; not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Error types. Each carries what its boundary needs to answer: a CLI exit code, or later a wire code.
+
+Layer 0: standard library only.
+"""
+
+from __future__ import annotations
+
+
+class EirError(Exception):
+    """Base of every error eir raises on purpose."""
+
+    #: exit code of the ``eir`` command when this error ends it (1: bad data, 2: bad usage)
+    exit_code = 1
+
+
+class IdentityError(EirError, ValueError):
+    """An IMEI, IMSI, TAC or TBCD string that is not well formed. The message names the problem."""
+
+
+class ConfigError(EirError):
+    """A configuration file or value that is not valid: ``file: key: message``."""
+
+    exit_code = 2
+
+
+class StoreError(EirError):
+    """The list store could not do what was asked; nothing was changed."""
+
+
+class StoreFullError(StoreError):
+    """The disk or the LMDB map is full; the previous lists are intact."""
+
+
+class LoadError(EirError):
+    """A list file that cannot be loaded as a whole (unreadable, unknown header, bad rows)."""

@@ -1,0 +1,143 @@
+"""Protocol-neutral values of the EIR: lists, entries, check requests and results.
+
+Layer 0: standard library only.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from eir.identity import Anomaly, Imei, Imsi
+
+
+class EquipmentStatus(enum.IntEnum):
+    """Equipment-Status (TS 29.272 clause 7.3.51) and MAP EquipmentStatus (TS 29.002)."""
+
+    WHITELISTED = 0
+    BLACKLISTED = 1
+    GREYLISTED = 2
+
+
+class ListName(enum.StrEnum):
+    WHITE = "white"
+    GREY = "grey"
+    BLACK = "black"
+
+    @property
+    def status(self) -> EquipmentStatus:
+        return _STATUS_OF[self]
+
+    @property
+    def code(self) -> bytes:
+        """One byte that stands for the list in the store's records."""
+        return _CODE_OF[self]
+
+
+_STATUS_OF = {
+    ListName.WHITE: EquipmentStatus.WHITELISTED,
+    ListName.GREY: EquipmentStatus.GREYLISTED,
+    ListName.BLACK: EquipmentStatus.BLACKLISTED,
+}
+_CODE_OF = {ListName.WHITE: b"W", ListName.GREY: b"G", ListName.BLACK: b"B"}
+LIST_OF_CODE = {code[0]: name for name, code in _CODE_OF.items()}
+
+
+class Level(enum.StrEnum):
+    """Where an entry sits; the policy's precedence runs pair, then exact IMEI, then range."""
+
+    PAIR = "pair"
+    IMEI = "imei"
+    RANGE = "range"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One list entry: which list, who put it there, why, and when (seconds since the epoch)."""
+
+    list: ListName
+    source: str
+    reason: str = ""
+    reference: str = ""
+    added: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """An entry together with where it was found.
+
+    ``key`` is the 14-digit IMEI for ``imei`` and ``pair`` (``imsi`` set for a pair), and the
+    first IMEI of the range for ``range`` (``last`` set).
+    """
+
+    level: Level
+    key: str
+    entry: Entry
+    last: str | None = None
+    imsi: str | None = None
+
+    @property
+    def width(self) -> int:
+        """How many IMEIs the entry covers (1 but for ranges)."""
+        return 1 if self.last is None else int(self.last) - int(self.key) + 1
+
+    def describe(self) -> str:
+        if self.level is Level.RANGE:
+            where = f"range {self.key}-{self.last}"
+        elif self.level is Level.PAIR:
+            where = f"pair {self.key}+{self.imsi}"
+        else:
+            where = f"imei {self.key}"
+        return f"{where} on {self.entry.list} from {self.entry.source}"
+
+
+@dataclass(frozen=True, slots=True)
+class Hits:
+    """What the store holds for one IMEI (and IMSI): every entry at each level.
+
+    ``ranges`` holds only the narrowest ranges that contain the IMEI (several when equally wide).
+    """
+
+    pair: tuple[Match, ...] = ()
+    imei: tuple[Match, ...] = ()
+    ranges: tuple[Match, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRequest:
+    imei: Imei
+    imsi: Imsi | None = None
+    protocol: str = "cli"
+    peer: str = ""
+
+
+class Rule(enum.StrEnum):
+    """Which rule decided."""
+
+    PAIR = "pair"
+    IMEI = "imei"
+    ANOMALY = "anomaly"
+    RANGE = "range"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The decision. ``status`` None means "unknown equipment" (Diameter 5422, MAP error 7)."""
+
+    status: EquipmentStatus | None
+    rule: Rule
+    match: Match | None = None
+    anomalies: frozenset[Anomaly] = field(default_factory=frozenset)
+    decided_by_anomaly: Anomaly | None = None
+
+    @property
+    def answer(self) -> str:
+        return "unknown" if self.status is None else self.status.name.lower()
+
+    def explain(self) -> str:
+        if self.match is not None:
+            return f"{self.rule}: {self.match.describe()}"
+        if self.decided_by_anomaly is not None:
+            return f"anomaly: {self.decided_by_anomaly}"
+        return f"{self.rule}: on no list"

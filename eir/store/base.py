@@ -1,0 +1,305 @@
+"""The list store's interface and the one implementation of its write semantics.
+
+A load is a :class:`Batch` of :class:`Group` s (sorted, unique keys of one table, list and
+source). :func:`apply_batch` applies it through any :class:`WriteTxn` (LMDB or in memory), so
+both stores share one meaning of add, replace and remove. The caller commits or aborts.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from itertools import islice, repeat
+from typing import Protocol
+
+from eir.model import Entry, Hits, ListName
+from eir.store.records import META, Table, pack_entry, pack_record, unpack_record
+
+
+class Mode(enum.StrEnum):
+    ADD = "add"  # add or update the listed entries
+    REPLACE = "replace"  # the file becomes the whole of its (list, source) entries
+    REMOVE = "remove"  # delete the listed entries
+
+
+@dataclass(slots=True)
+class Group:
+    """Entries of one table, list and source: keys sorted and unique.
+
+    ``fields`` holds (reason, reference, added) per key; None means ("", "", the load's time).
+    """
+
+    table: Table
+    list: ListName
+    source: str
+    keys: list[bytes]
+    fields: list[tuple[str, str, int]] | None = None
+
+    def values(self, now: int) -> Iterator[bytes]:
+        if self.fields is None:
+            return repeat(pack_entry(self.list, self.source, "", "", now), len(self.keys))
+        return (pack_entry(self.list, self.source, r, ref, added or now)
+                for r, ref, added in self.fields)
+
+
+@dataclass(slots=True)
+class Batch:
+    groups: list[Group] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    rows: int = 0  # data rows read: valid, invalid and duplicate
+    invalid: int = 0
+    duplicates: int = 0
+
+
+@dataclass(slots=True)
+class LoadSummary:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    rows: int = 0
+    seconds: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        prefix = "dry run, nothing changed: " if self.dry_run else ""
+        return (
+            f"{prefix}added {self.added}, updated {self.updated}, removed {self.removed}, "
+            f"unchanged {self.unchanged}, invalid {self.invalid}, duplicates {self.duplicates}; "
+            f"{self.rows} rows in {self.seconds:.2f} s ({self.rate:,.0f} rows/s)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    seq: int
+    time: int
+    mode: str
+    list: str
+    source: str
+    files: list[str]
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    invalid: int
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    #: entries per "table/list/source"
+    counts: dict[str, int]
+    generation: int
+    size_bytes: int
+    used_bytes: int
+    digest: str
+    history: list[HistoryRecord]
+
+    def per_list(self) -> dict[str, int]:
+        out: Counter[str] = Counter()
+        for name, count in self.counts.items():
+            out[name.split("/")[1]] += count
+        return dict(out)
+
+    def per_table(self) -> dict[str, int]:
+        out: Counter[str] = Counter()
+        for name, count in self.counts.items():
+            out[name.split("/")[0]] += count
+        return dict(out)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    table: Table
+    imei: str
+    last: str | None
+    imsi: str | None
+    entry: Entry
+
+
+class WriteTxn(Protocol):
+    """What :func:`apply_batch` needs of a write transaction."""
+
+    def get(self, table: str, key: bytes) -> bytes | None: ...
+    def put(self, table: str, key: bytes, value: bytes) -> None: ...
+    def delete(self, table: str, key: bytes) -> None: ...
+    def items(self, table: str) -> Iterator[tuple[bytes, bytes]]: ...
+    def last_key(self, table: str) -> bytes | None: ...
+    def append_sorted(self, table: str, keys: list[bytes], values: Iterable[bytes]) -> None: ...
+
+
+Tick = Callable[[int], None]
+_CHUNK = 1 << 20
+
+
+class ListStore(Protocol):
+    """The store as the policy, the CLI and the front-ends see it."""
+
+    def lookup(self, imei14: str, imsi: str | None) -> Hits: ...
+    def apply(self, batch: Batch, mode: Mode, scope: Iterable[tuple[ListName, str]],
+              *, dry_run: bool = False, now: int | None = None,
+              remove_any_source: bool = False, tick: Tick | None = None) -> LoadSummary: ...
+    def export(self, list_name: ListName | None = None,
+               source: str | None = None) -> Iterator[ExportRow]: ...
+    def stats(self, history: int = 20) -> StoreStats: ...
+    def close(self) -> None: ...
+
+
+def counter_key(table: Table, list_name: ListName, source: str) -> str:
+    return f"{table}/{list_name}/{source}"
+
+
+def _merge_add(txn: WriteTxn, group: Group, now: int, summary: LoadSummary,
+               delta: Counter[str]) -> None:
+    name = counter_key(group.table, group.list, group.source)
+    for key, value in zip(group.keys, group.values(now), strict=True):
+        old = txn.get(group.table, key)
+        if old is None:
+            txn.put(group.table, key, value)
+            summary.added += 1
+            delta[name] += 1
+            continue
+        entries = unpack_record(old)
+        new = unpack_record(value)[0]
+        for index, entry in enumerate(entries):
+            if entry.list is group.list and entry.source == group.source:
+                if (entry.reason, entry.reference) == (new.reason, new.reference):
+                    summary.unchanged += 1
+                else:
+                    entries[index] = new
+                    txn.put(group.table, key, pack_record(entries))
+                    summary.updated += 1
+                break
+        else:
+            txn.put(group.table, key, old + value)
+            summary.added += 1
+            delta[name] += 1
+
+
+def _remove(txn: WriteTxn, group: Group, summary: LoadSummary, delta: Counter[str],
+            any_source: bool) -> None:
+    for key in group.keys:
+        old = txn.get(group.table, key)
+        entries = [] if old is None else unpack_record(old)
+        kept = [e for e in entries
+                if not (e.list is group.list and (any_source or e.source == group.source))]
+        if len(kept) == len(entries):
+            summary.unchanged += 1
+            continue
+        for gone in entries:
+            if gone not in kept:
+                delta[counter_key(group.table, gone.list, gone.source)] -= 1
+        summary.removed += len(entries) - len(kept)
+        if kept:
+            txn.put(group.table, key, pack_record(kept))
+        else:
+            txn.delete(group.table, key)
+
+
+def _sweep_replaced(txn: WriteTxn, batch: Batch, scope: set[tuple[ListName, str]],
+                    summary: LoadSummary, delta: Counter[str]) -> None:
+    """Remove in-scope entries that the batch does not hold (the tail of a replace)."""
+    for table in Table:
+        kept: dict[tuple[ListName, str], set[bytes]] = {
+            (g.list, g.source): set(g.keys) for g in batch.groups if g.table is table
+        }
+        changes: list[tuple[bytes, bytes | None]] = []
+        for key, record in txn.items(table):
+            entries = unpack_record(record)
+            survivors = [
+                e for e in entries
+                if (e.list, e.source) not in scope or key in kept.get((e.list, e.source), ())
+            ]
+            if len(survivors) != len(entries):
+                for gone in entries:
+                    if gone not in survivors:
+                        delta[counter_key(table, gone.list, gone.source)] -= 1
+                summary.removed += len(entries) - len(survivors)
+                changes.append((key, pack_record(survivors) if survivors else None))
+        for key, value in changes:
+            if value is None:
+                txn.delete(table, key)
+            else:
+                txn.put(table, key, value)
+
+
+def apply_batch(txn: WriteTxn, batch: Batch, mode: Mode,
+                scope: Iterable[tuple[ListName, str]], now: int,
+                *, remove_any_source: bool = False,
+                tick: Tick | None = None) -> tuple[LoadSummary, Counter[str]]:
+    """Apply ``batch`` in ``txn``. Returns the summary and the change of each entry counter.
+
+    ``scope`` is the set of (list, source) a replace covers; ``remove_any_source`` makes a
+    remove delete the list's entries whatever their source; ``tick(rows)`` reports progress.
+    """
+    summary = LoadSummary(invalid=batch.invalid, duplicates=batch.duplicates, rows=batch.rows)
+    delta: Counter[str] = Counter()
+    for group in batch.groups:
+        if not group.keys:
+            continue
+        if mode is Mode.REMOVE:
+            _remove(txn, group, summary, delta, remove_any_source)
+            continue
+        last = txn.last_key(group.table)
+        if last is None or last < group.keys[0]:
+            # Every key is new and past the table's end: a sorted append, in chunks.
+            values = group.values(now)
+            for start in range(0, len(group.keys), _CHUNK):
+                chunk = group.keys[start : start + _CHUNK]
+                txn.append_sorted(group.table, chunk, islice(values, len(chunk)))
+                if tick is not None:
+                    tick(len(chunk))
+            summary.added += len(group.keys)
+            delta[counter_key(group.table, group.list, group.source)] += len(group.keys)
+        else:
+            _merge_add(txn, group, now, summary, delta)
+            if tick is not None:
+                tick(len(group.keys))
+    if mode is Mode.REPLACE:
+        _sweep_replaced(txn, batch, set(scope), summary, delta)
+    return summary, delta
+
+
+def update_meta(txn: WriteTxn, summary: LoadSummary, delta: Counter[str], record: dict[str, object],
+                touched: set[Table]) -> None:
+    """Counters, generations and the load history, in the load's own transaction."""
+    for name, change in delta.items():
+        if change:
+            key = b"count\x00" + name.encode()
+            old = txn.get(META, key)
+            value = (int(old) if old else 0) + change
+            if value:
+                txn.put(META, key, str(value).encode())
+            else:
+                txn.delete(META, key)
+    changed = summary.added + summary.updated + summary.removed > 0
+    if changed:
+        for name in ["generation", *(f"generation:{t}" for t in touched)]:
+            old = txn.get(META, name.encode())
+            txn.put(META, name.encode(), str((int(old) if old else 0) + 1).encode())
+    seq_raw = txn.get(META, b"history-seq")
+    seq = (int(seq_raw) if seq_raw else 0) + 1
+    txn.put(META, b"history-seq", str(seq).encode())
+    history = dict(record, seq=seq, added=summary.added, updated=summary.updated,
+                   removed=summary.removed, unchanged=summary.unchanged,
+                   invalid=summary.invalid, duplicates=summary.duplicates)
+    txn.put(META, b"history\x00%012d" % seq, json.dumps(history, sort_keys=True).encode())
+
+
+def history_of(raw: bytes) -> HistoryRecord:
+    data = json.loads(raw)
+    return HistoryRecord(**{k: data[k] for k in HistoryRecord.__dataclass_fields__})
+
+
+def history_dict(record: HistoryRecord) -> dict[str, object]:
+    return asdict(record)

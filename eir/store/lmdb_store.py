@@ -1,0 +1,229 @@
+"""The list store on LMDB: one environment, a named database per table, MVCC snapshots.
+
+* A load is one write transaction: readers keep their snapshot until it commits, and a crash,
+  a SIGKILL or a bad file leaves the previous lists exactly as they were.
+* A full map is grown (doubling, up to the configured ceiling) and the load retried; a full disk
+  is a :class:`StoreFullError`, with nothing changed.
+* Several processes may read and write one environment; a reader adopts a map grown by another
+  process when LMDB reports it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+from eir.errors import StoreError, StoreFullError
+from eir.model import Hits, ListName
+from eir.store.base import (
+    Batch,
+    ExportRow,
+    LoadSummary,
+    Mode,
+    StoreStats,
+    Tick,
+    apply_batch,
+    update_meta,
+)
+from eir.store.reading import content_digest, counters, export_rows, generation, history
+from eir.store.records import META, RangeIndex, Table, matches_of
+
+_TABLES = (Table.IMEI.value, Table.RANGE.value, Table.PAIR.value, META)
+_MB = 1 << 20
+
+
+class _Txn:
+    """Adapts an lmdb transaction to the WriteTxn / ReadTxn protocols."""
+
+    def __init__(self, txn: Any, dbs: dict[str, Any]) -> None:
+        self._txn = txn
+        self._dbs = dbs
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        value: bytes | None = self._txn.get(key, db=self._dbs[table])
+        return value
+
+    def put(self, table: str, key: bytes, value: bytes) -> None:
+        self._txn.put(key, value, db=self._dbs[table])
+
+    def delete(self, table: str, key: bytes) -> None:
+        self._txn.delete(key, db=self._dbs[table])
+
+    def items(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        cursor = self._txn.cursor(db=self._dbs[table])
+        if start and not cursor.set_range(start):
+            return iter(())
+        return iter(cursor)
+
+    def last_key(self, table: str) -> bytes | None:
+        cursor = self._txn.cursor(db=self._dbs[table])
+        if not cursor.last():
+            return None
+        key: bytes = cursor.key()
+        return key
+
+    def append_sorted(self, table: str, keys: list[bytes], values: Iterable[bytes]) -> None:
+        cursor = self._txn.cursor(db=self._dbs[table])
+        consumed, added = cursor.putmulti(zip(keys, values), append=True)
+        if added != len(keys):
+            raise StoreError(f"sorted append wrote {added} of {len(keys)} keys")
+
+
+def _store_error(exc: lmdb.Error, path: str) -> StoreError:
+    text = str(exc)
+    if isinstance(exc, lmdb.MapFullError):
+        return StoreFullError(f"{path}: the LMDB map is full at its ceiling "
+                              "(raise store.max_map_size_mb); nothing was changed")
+    for code, what in ((errno.ENOSPC, "no space left on device"),
+                       (errno.EFBIG, "file too large for this file system or limit"),
+                       (errno.EDQUOT, "disk quota exceeded")):
+        if os.strerror(code) in text or what in text.lower():
+            return StoreFullError(f"{path}: {what}; nothing was changed")
+    return StoreError(f"{path}: {text}")
+
+
+class LmdbStore:
+    def __init__(self, path: str | Path, *, map_size_mb: int = 1024,
+                 max_map_size_mb: int = 262144, sync: bool = True, create: bool = True,
+                 readonly: bool = False) -> None:
+        self.path = str(path)
+        self._max_map = max_map_size_mb * _MB
+        folder = Path(self.path)
+        if not create and not (folder / "data.mdb").exists():
+            raise StoreError(f"{self.path}: no list store here (create one with `eir load`)")
+        try:
+            if create:
+                folder.mkdir(parents=True, exist_ok=True)
+            self._env = lmdb.open(
+                self.path, map_size=map_size_mb * _MB, max_dbs=len(_TABLES), sync=sync,
+                readonly=readonly, readahead=False, max_readers=512,
+            )
+            if readonly:
+                with self._env.begin() as txn:
+                    self._dbs = {n: self._env.open_db(n.encode(), txn=txn, create=False)
+                                 for n in _TABLES}
+            else:
+                self._dbs = {n: self._env.open_db(n.encode()) for n in _TABLES}
+        except lmdb.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the list store: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot open the list store: {exc.strerror}") from None
+        self._range_generation = -1
+        self._ranges = RangeIndex(())
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _begin(self, write: bool = False) -> Any:
+        try:
+            return self._env.begin(write=write)
+        except lmdb.MapResizedError:
+            self._env.set_mapsize(0)  # another process grew the map: adopt its size
+            return self._env.begin(write=write)
+
+    def lookup(self, imei14: str, imsi: str | None) -> Hits:
+        """Everything the lists hold for one IMEI (and IMSI), read from one snapshot."""
+        key = imei14.encode()
+        pair_key = None if imsi is None else key + imsi.encode()
+        txn = self._begin()
+        try:
+            exact = txn.get(key, db=self._dbs[Table.IMEI])
+            pair = None if pair_key is None else txn.get(pair_key, db=self._dbs[Table.PAIR])
+            range_gen = txn.get(b"generation:range", db=self._dbs[META])
+            current = int(range_gen) if range_gen else 0
+            if current != self._range_generation:
+                self._ranges = RangeIndex(iter(txn.cursor(db=self._dbs[Table.RANGE])))
+                self._range_generation = current
+        finally:
+            txn.abort()
+        return Hits(
+            pair=() if pair is None or pair_key is None else matches_of(Table.PAIR, pair_key, pair),
+            imei=() if exact is None else matches_of(Table.IMEI, key, exact),
+            ranges=self._ranges.lookup(imei14),
+        )
+
+    def snapshot(self) -> _Snapshot:
+        """A read transaction for several reads from one snapshot; call ``release`` after."""
+        return _Snapshot(self._begin(), self._dbs)
+
+    def export(self, list_name: ListName | None = None,
+               source: str | None = None) -> Iterator[ExportRow]:
+        txn = self._begin()
+        try:
+            yield from export_rows(_Txn(txn, self._dbs), list_name, source)
+        finally:
+            txn.abort()
+
+    def stats(self, history_size: int = 20) -> StoreStats:
+        txn = self._begin()
+        try:
+            view = _Txn(txn, self._dbs)
+            info = self._env.info()
+            stat = self._env.stat()
+            return StoreStats(
+                counts=counters(view),
+                generation=generation(view),
+                size_bytes=os.path.getsize(os.path.join(self.path, "data.mdb")),
+                used_bytes=(info["last_pgno"] + 1) * stat["psize"],
+                digest=content_digest(view),
+                history=history(view, history_size),
+            )
+        finally:
+            txn.abort()
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def apply(self, batch: Batch, mode: Mode, scope: Iterable[tuple[ListName, str]],
+              *, dry_run: bool = False, now: int | None = None,
+              remove_any_source: bool = False, tick: Tick | None = None) -> LoadSummary:
+        """Apply a load in one transaction; grow the map and retry when it is full."""
+        started = time.perf_counter()
+        stamp = int(time.time()) if now is None else now
+        scope = list(scope)
+        while True:
+            txn = self._begin(write=True)
+            try:
+                view = _Txn(txn, self._dbs)
+                summary, delta = apply_batch(view, batch, mode, scope, stamp,
+                                             remove_any_source=remove_any_source, tick=tick)
+                if dry_run:
+                    txn.abort()
+                else:
+                    first = scope[0] if scope else (ListName.BLACK, "")
+                    update_meta(view, summary, delta, {
+                        "time": stamp, "mode": mode.value, "list": first[0].value,
+                        "source": first[1], "files": batch.files,
+                    }, {g.table for g in batch.groups})
+                    txn.commit()
+            except lmdb.MapFullError:
+                txn.abort()
+                self._grow()
+                continue
+            except lmdb.Error as exc:
+                txn.abort()
+                raise _store_error(exc, self.path) from None
+            except BaseException:
+                txn.abort()
+                raise
+            summary.dry_run = dry_run
+            summary.seconds = time.perf_counter() - started
+            return summary
+
+    def _grow(self) -> None:
+        size = self._env.info()["map_size"]
+        if size >= self._max_map:
+            raise _store_error(lmdb.MapFullError("full"), self.path)
+        self._env.set_mapsize(min(size * 2, self._max_map))
+
+    def close(self) -> None:
+        self._env.close()
+
+
+class _Snapshot(_Txn):
+    def release(self) -> None:
+        self._txn.abort()

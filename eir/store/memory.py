@@ -1,0 +1,110 @@
+"""The in-memory twin of the LMDB store, for tests: same tables, same records, same semantics.
+
+A load works on a copy and swaps it in only when it succeeds, as an LMDB commit would.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+
+from eir.errors import StoreError
+from eir.model import Hits, ListName
+from eir.store.base import (
+    Batch,
+    ExportRow,
+    LoadSummary,
+    Mode,
+    StoreStats,
+    Tick,
+    apply_batch,
+    update_meta,
+)
+from eir.store.reading import content_digest, counters, export_rows, generation, history
+from eir.store.records import META, RangeIndex, Table, matches_of
+
+_TABLES = (Table.IMEI.value, Table.RANGE.value, Table.PAIR.value, META)
+
+
+class _DictTxn:
+    def __init__(self, tables: dict[str, dict[bytes, bytes]]) -> None:
+        self.tables = tables
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        return self.tables[table].get(key)
+
+    def put(self, table: str, key: bytes, value: bytes) -> None:
+        self.tables[table][key] = value
+
+    def delete(self, table: str, key: bytes) -> None:
+        self.tables[table].pop(key, None)
+
+    def items(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        data = self.tables[table]
+        keys = sorted(data)
+        return ((k, data[k]) for k in keys[bisect_left(keys, start):])
+
+    def last_key(self, table: str) -> bytes | None:
+        data = self.tables[table]
+        return max(data) if data else None
+
+    def append_sorted(self, table: str, keys: list[bytes], values: Iterable[bytes]) -> None:
+        data = self.tables[table]
+        last = max(data) if data else None
+        for key, value in zip(keys, values, strict=True):
+            if last is not None and key <= last:
+                raise StoreError(f"sorted append out of order at {key!r}")
+            data[key] = value
+            last = key
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._tables: dict[str, dict[bytes, bytes]] = {name: {} for name in _TABLES}
+
+    def lookup(self, imei14: str, imsi: str | None) -> Hits:
+        key = imei14.encode()
+        exact = self._tables[Table.IMEI].get(key)
+        pair_key = None if imsi is None else key + imsi.encode()
+        pair = None if pair_key is None else self._tables[Table.PAIR].get(pair_key)
+        ranges = RangeIndex(_DictTxn(self._tables).items(Table.RANGE))
+        return Hits(
+            pair=() if pair is None or pair_key is None else matches_of(Table.PAIR, pair_key, pair),
+            imei=() if exact is None else matches_of(Table.IMEI, key, exact),
+            ranges=ranges.lookup(imei14),
+        )
+
+    def export(self, list_name: ListName | None = None,
+               source: str | None = None) -> Iterator[ExportRow]:
+        return export_rows(_DictTxn(self._tables), list_name, source)
+
+    def stats(self, history_size: int = 20) -> StoreStats:
+        view = _DictTxn(self._tables)
+        size = sum(len(k) + len(v) for t in self._tables.values() for k, v in t.items())
+        return StoreStats(counts=counters(view), generation=generation(view), size_bytes=size,
+                          used_bytes=size, digest=content_digest(view),
+                          history=history(view, history_size))
+
+    def apply(self, batch: Batch, mode: Mode, scope: Iterable[tuple[ListName, str]],
+              *, dry_run: bool = False, now: int | None = None,
+              remove_any_source: bool = False, tick: Tick | None = None) -> LoadSummary:
+        started = time.perf_counter()
+        stamp = int(time.time()) if now is None else now
+        scope = list(scope)
+        work = _DictTxn({name: dict(table) for name, table in self._tables.items()})
+        summary, delta = apply_batch(work, batch, mode, scope, stamp,
+                                     remove_any_source=remove_any_source, tick=tick)
+        if not dry_run:
+            first = scope[0] if scope else (ListName.BLACK, "")
+            update_meta(work, summary, delta, {
+                "time": stamp, "mode": mode.value, "list": first[0].value, "source": first[1],
+                "files": batch.files,
+            }, {g.table for g in batch.groups})
+            self._tables = work.tables
+        summary.dry_run = dry_run
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def close(self) -> None:
+        self._tables = {name: {} for name in _TABLES}

@@ -1,0 +1,72 @@
+"""Read-side helpers shared by the LMDB store and its in-memory twin: export, digest, counters."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Protocol
+
+from eir.model import ListName
+from eir.store.base import ExportRow, HistoryRecord, history_of
+from eir.store.records import META, Table, canonical_record, split_key, unpack_record
+
+
+class ReadTxn(Protocol):
+    def get(self, table: str, key: bytes) -> bytes | None: ...
+    def items(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]: ...
+
+
+def export_rows(txn: ReadTxn, list_name: ListName | None,
+                source: str | None) -> Iterator[ExportRow]:
+    for table in Table:
+        for key, record in txn.items(table):
+            imei, last, imsi = split_key(table, key)
+            for entry in unpack_record(record):
+                if list_name is not None and entry.list is not list_name:
+                    continue
+                if source is not None and entry.source != source:
+                    continue
+                yield ExportRow(table, imei, last, imsi, entry)
+
+
+def content_digest(txn: ReadTxn) -> str:
+    """BLAKE2b-256 over every table's keys and canonical records, in key order.
+
+    ``added`` times are left out, so two stores holding the same entries have the same digest
+    whenever and in whatever order the entries were loaded.
+    """
+    digest = hashlib.blake2b(digest_size=32)
+    for table in Table:
+        digest.update(b"\x00table\x00" + table.encode())
+        for key, record in txn.items(table):
+            digest.update(key)
+            digest.update(b"\x00")
+            digest.update(canonical_record(record))
+            digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def counters(txn: ReadTxn) -> dict[str, int]:
+    prefix = b"count\x00"
+    out: dict[str, int] = {}
+    for key, value in txn.items(META, prefix):
+        if not key.startswith(prefix):
+            break
+        out[key[len(prefix):].decode()] = int(value)
+    return out
+
+
+def generation(txn: ReadTxn, name: str = "generation") -> int:
+    raw = txn.get(META, name.encode())
+    return int(raw) if raw else 0
+
+
+def history(txn: ReadTxn, last: int) -> list[HistoryRecord]:
+    seq_raw = txn.get(META, b"history-seq")
+    top = int(seq_raw) if seq_raw else 0
+    out = []
+    for seq in range(max(1, top - last + 1), top + 1):
+        raw = txn.get(META, b"history\x00%012d" % seq)
+        if raw is not None:
+            out.append(history_of(raw))
+    return out

@@ -1,0 +1,166 @@
+"""The store's on-disk layout: tables, keys and the packed entry records.
+
+Tables (LMDB named databases):
+
+* ``imei``: key = 14-digit TAC+SNR (ASCII), value = record
+* ``range``: key = first + last 14-digit IMEI (28 ASCII digits), value = record
+* ``pair``: key = 14-digit IMEI + IMSI digits, value = record
+* ``meta``: generations, per-list/source counters, load history (JSON)
+
+A record is one or more entries back to back (one IMEI can be on several lists from several
+sources). An entry is::
+
+    list code (1: W G B) | added (4, big-endian seconds) | source (1 + n) | reason (1 + n) |
+    reference (1 + n)          n = length in UTF-8 octets, at most 255 each
+
+Keys sort as the IMEIs they hold, so a sorted load is an LMDB append.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from eir.errors import StoreError
+from eir.model import LIST_OF_CODE, Entry, Level, ListName, Match
+
+_ADDED = struct.Struct(">I")
+MAX_FIELD = 255
+
+
+class Table(enum.StrEnum):
+    IMEI = "imei"
+    RANGE = "range"
+    PAIR = "pair"
+
+    @property
+    def level(self) -> Level:
+        return _LEVEL_OF[self]
+
+
+_LEVEL_OF = {Table.IMEI: Level.IMEI, Table.RANGE: Level.RANGE, Table.PAIR: Level.PAIR}
+META = "meta"
+
+
+def pack_entry(list_name: ListName, source: str, reason: str, reference: str, added: int) -> bytes:
+    parts = [list_name.code, _ADDED.pack(added)]
+    for text in (source, reason, reference):
+        raw = text.encode()
+        if len(raw) > MAX_FIELD:
+            raise StoreError(f"{text[:20]!r}...: longer than {MAX_FIELD} octets")
+        parts.append(bytes((len(raw),)))
+        parts.append(raw)
+    return b"".join(parts)
+
+
+def unpack_record(record: bytes) -> list[Entry]:
+    """Entries of a record; a damaged record raises StoreError (never a silent half answer)."""
+    out: list[Entry] = []
+    pos, end = 0, len(record)
+    try:
+        while pos < end:
+            list_name = LIST_OF_CODE[record[pos]]
+            (added,) = _ADDED.unpack_from(record, pos + 1)
+            pos += 5
+            fields: list[str] = []
+            for _ in range(3):
+                size = record[pos]
+                raw = record[pos + 1 : pos + 1 + size]
+                if len(raw) != size:
+                    raise IndexError
+                fields.append(raw.decode())
+                pos += 1 + size
+            out.append(Entry(list_name, fields[0], fields[1], fields[2], added))
+    except (IndexError, KeyError, struct.error, UnicodeDecodeError):
+        raise StoreError(f"damaged record {record[:40].hex()}") from None
+    return out
+
+
+def pack_record(entries: Iterable[Entry]) -> bytes:
+    return b"".join(pack_entry(e.list, e.source, e.reason, e.reference, e.added) for e in entries)
+
+
+def canonical_record(record: bytes) -> bytes:
+    """The record without its ``added`` times, entries sorted: what the content digest covers.
+
+    Two stores that hold the same entries have the same canonical records, whenever the
+    entries were added.
+    """
+    entries = unpack_record(record)
+    if len(entries) == 1:
+        return record[:1] + record[5:]
+    return b"".join(sorted(pack_entry(e.list, e.source, e.reason, e.reference, 0)
+                           for e in entries))
+
+
+def split_key(table: Table, key: bytes) -> tuple[str, str | None, str | None]:
+    """(imei, last, imsi) of a table key."""
+    text = key.decode()
+    if table is Table.RANGE:
+        return text[:14], text[14:], None
+    if table is Table.PAIR:
+        return text[:14], None, text[14:]
+    return text, None, None
+
+
+def matches_of(table: Table, key: bytes, record: bytes) -> tuple[Match, ...]:
+    imei, last, imsi = split_key(table, key)
+    level = table.level
+    return tuple(Match(level, imei, e, last=last, imsi=imsi) for e in unpack_record(record))
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    start: int
+    matches: tuple[Match, ...]  # the narrowest ranges covering the segment (ties all kept)
+
+
+class RangeIndex:
+    """All ranges cut into disjoint segments, each knowing its narrowest covering ranges.
+
+    Built once per change of the range table; a lookup is one binary search.
+    """
+
+    def __init__(self, items: Iterable[tuple[bytes, bytes]]) -> None:
+        spans: list[tuple[int, int, tuple[Match, ...]]] = []
+        for key, record in items:
+            matches = matches_of(Table.RANGE, key, record)
+            spans.append((int(key[:14]), int(key[14:]), matches))
+        self.count = len(spans)
+        bounds = sorted({s for s, _, _ in spans} | {e + 1 for _, e, _ in spans})
+        starts: list[int] = []
+        segments: list[_Segment] = []
+        spans.sort(key=lambda span: span[0])
+        active: list[tuple[int, int, tuple[Match, ...]]] = []
+        next_span = 0
+        for point in bounds[:-1]:
+            active = [span for span in active if span[1] >= point]
+            while next_span < len(spans) and spans[next_span][0] <= point:
+                active.append(spans[next_span])
+                next_span += 1
+            if not active:
+                continue
+            width = min(end - start for start, end, _ in active)
+            best = tuple(m for start, end, ms in active if end - start == width for m in ms)
+            starts.append(point)
+            segments.append(_Segment(point, best))
+        self._starts = starts
+        self._segments = segments
+        self._limit = bounds[-1] if bounds else 0  # first IMEI past every range
+
+    def lookup(self, imei14: str) -> tuple[Match, ...]:
+        if not self._starts:
+            return ()
+        value = int(imei14)
+        index = bisect_right(self._starts, value) - 1
+        if index < 0 or value >= self._limit:
+            return ()
+        segment = self._segments[index]
+        # Gaps between ranges have no segment: the point may lie past the one found.
+        first = segment.matches[0]
+        if first.last is not None and int(first.key) <= value <= int(first.last):
+            return segment.matches
+        return ()

@@ -1,0 +1,1 @@
+"""eir-sim: workloads and (with the protocol issues) S13 and MAP traffic against an EIR."""

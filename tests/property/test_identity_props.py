@@ -1,0 +1,85 @@
+"""Properties of eir.identity: round trips, Luhn, and no crash on any input."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from eir.errors import IdentityError
+from eir.identity import Imei, Imsi, luhn_digit, luhn_valid, tbcd_decode, tbcd_encode
+
+digits = st.text(alphabet="0123456789", min_size=1, max_size=40)
+keys = st.text(alphabet="0123456789", min_size=14, max_size=14)
+
+
+@given(keys)
+def test_luhn_digit_makes_a_valid_number(key: str) -> None:
+    assert luhn_valid(key + luhn_digit(key))
+    assert sum(luhn_valid(key + str(d)) for d in range(10)) == 1
+
+
+@given(keys, st.integers(0, 13), st.integers(1, 9))
+def test_luhn_catches_any_single_digit_change(key: str, where: int, shift: int) -> None:
+    full = key + luhn_digit(key)
+    changed = full[:where] + str((int(full[where]) + shift) % 10) + full[where + 1 :]
+    assert not luhn_valid(changed)
+
+
+@given(st.one_of(keys, keys.map(lambda k: k + luhn_digit(k)), st.text("0123456789", min_size=16,
+                                                                     max_size=16)))
+def test_parse_str_round_trip(text: str) -> None:
+    imei = Imei.parse(text)
+    assert str(imei) == text
+    assert imei.key == text[:14]
+    assert Imei.parse(str(imei)) == imei
+
+
+@given(st.text(max_size=20))
+def test_parse_any_text_gives_an_imei_or_an_identity_error(text: str) -> None:
+    try:
+        imei = Imei.parse(text)
+    except IdentityError as exc:
+        assert str(exc)
+    else:
+        assert len(imei.key) == 14
+
+
+@given(digits)
+def test_tbcd_round_trip(text: str) -> None:
+    assert tbcd_decode(tbcd_encode(text)) == text
+    assert tbcd_decode(tbcd_encode(text, len(text) // 2 + 3)) == text
+
+
+@given(st.binary(max_size=12))
+def test_tbcd_decode_any_bytes(octets: bytes) -> None:
+    try:
+        text = tbcd_decode(octets)
+    except IdentityError:
+        return
+    assert set(text) <= set("0123456789")
+
+
+@given(st.binary(min_size=8, max_size=8))
+def test_from_tbcd_any_eight_octets(octets: bytes) -> None:
+    try:
+        imei = Imei.from_tbcd(octets)
+    except IdentityError:
+        return
+    assert len(imei.key) == 14
+    assert Imei.from_tbcd(imei.to_tbcd()).key == imei.key
+
+
+@given(keys.filter(lambda k: True), st.sampled_from([None, "00", "99"]))
+def test_to_tbcd_is_eight_octets(key: str, svn: str | None) -> None:
+    imei = Imei(key, svn=svn)
+    assert len(imei.to_tbcd()) == 8
+    assert Imei.from_tbcd(imei.to_tbcd()).svn == svn
+
+
+@given(st.text(max_size=20))
+def test_imsi_any_text(text: str) -> None:
+    try:
+        imsi = Imsi.parse(text)
+    except IdentityError:
+        return
+    assert 6 <= len(imsi.digits) <= 15

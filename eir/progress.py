@@ -1,7 +1,11 @@
-"""A progress line on a terminal (rows, rows/s, ETA); nothing when stderr is not a terminal."""
+"""A progress line on a terminal (rows, rows/s, ETA); nothing when stderr is not a terminal.
+
+``EIR_PROGRESS=1`` in the environment shows it anyway (tests use it to act mid-load).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TextIO
@@ -11,7 +15,7 @@ class ProgressLine:
     def __init__(self, label: str, total: int, stream: TextIO | None = None,
                  force: bool = False) -> None:
         self.stream = stream or sys.stderr
-        self.enabled = force or self.stream.isatty()
+        self.enabled = force or os.environ.get("EIR_PROGRESS") == "1" or self.stream.isatty()
         self.label = label
         self.total = total
         self.done = 0
@@ -24,6 +28,8 @@ class ProgressLine:
         if self.enabled and (now - self._shown >= 0.2 or self.done >= self.total):
             self._shown = now
             self.stream.write("\r" + self.render(now) + "\x1b[K")
+            if not self.stream.isatty():
+                self.stream.write("\n")
             self.stream.flush()
 
     def render(self, now: float) -> str:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import islice, repeat
 from typing import Protocol
 
+from eir.errors import StoreError
 from eir.model import Entry, Hits, ListName
 from eir.store.records import META, Table, pack_entry, pack_record, unpack_record
 
@@ -132,6 +133,9 @@ class WriteTxn(Protocol):
 
     def get(self, table: str, key: bytes) -> bytes | None: ...
     def put(self, table: str, key: bytes, value: bytes) -> None: ...
+    def insert(self, table: str, key: bytes, value: bytes) -> bool:
+        """Put ``key`` only when it is absent; False when it was there already."""
+        ...
     def delete(self, table: str, key: bytes) -> None: ...
     def items(self, table: str) -> Iterator[tuple[bytes, bytes]]: ...
     def last_key(self, table: str) -> bytes | None: ...
@@ -140,6 +144,7 @@ class WriteTxn(Protocol):
 
 Tick = Callable[[int], None]
 _CHUNK = 1 << 20
+_TICK = 1 << 16
 
 
 class ListStore(Protocol):
@@ -160,15 +165,21 @@ def counter_key(table: Table, list_name: ListName, source: str) -> str:
 
 
 def _merge_add(txn: WriteTxn, group: Group, now: int, summary: LoadSummary,
-               delta: Counter[str]) -> None:
+               delta: Counter[str], tick: Tick | None) -> None:
+    """Add a group to a table that may hold some of its keys already."""
     name = counter_key(group.table, group.list, group.source)
-    for key, value in zip(group.keys, group.values(now), strict=True):
-        old = txn.get(group.table, key)
-        if old is None:
-            txn.put(group.table, key, value)
+    insert = txn.insert
+    table = group.table
+    for done, (key, value) in enumerate(zip(group.keys, group.values(now), strict=True), 1):
+        if tick is not None and done % _TICK == 0:
+            tick(_TICK)
+        if insert(table, key, value):
             summary.added += 1
             delta[name] += 1
             continue
+        old = txn.get(table, key)
+        if old is None:
+            raise StoreError(f"{table} {key!r} vanished inside its own transaction")
         entries = unpack_record(old)
         new = unpack_record(value)[0]
         for index, entry in enumerate(entries):
@@ -177,13 +188,15 @@ def _merge_add(txn: WriteTxn, group: Group, now: int, summary: LoadSummary,
                     summary.unchanged += 1
                 else:
                     entries[index] = new
-                    txn.put(group.table, key, pack_record(entries))
+                    txn.put(table, key, pack_record(entries))
                     summary.updated += 1
                 break
         else:
-            txn.put(group.table, key, old + value)
+            txn.put(table, key, old + value)
             summary.added += 1
             delta[name] += 1
+    if tick is not None:
+        tick(len(group.keys) % _TICK)
 
 
 def _remove(txn: WriteTxn, group: Group, summary: LoadSummary, delta: Counter[str],
@@ -206,15 +219,30 @@ def _remove(txn: WriteTxn, group: Group, summary: LoadSummary, delta: Counter[st
             txn.delete(group.table, key)
 
 
+def _single_entry_owner(record: bytes) -> tuple[int, bytes] | None:
+    """(list code, source) of a one-entry record, read from its header; None for several."""
+    size = record[5]
+    reason = record[6 + size]
+    reference = record[7 + size + reason]
+    if 8 + size + reason + reference != len(record):
+        return None
+    return record[0], record[6 : 6 + size]
+
+
 def _sweep_replaced(txn: WriteTxn, batch: Batch, scope: set[tuple[ListName, str]],
                     summary: LoadSummary, delta: Counter[str]) -> None:
     """Remove in-scope entries that the batch does not hold (the tail of a replace)."""
+    owners = {(name.code[0], source.encode()) for name, source in scope}
     for table in Table:
         kept: dict[tuple[ListName, str], set[bytes]] = {
             (g.list, g.source): set(g.keys) for g in batch.groups if g.table is table
         }
+        kept_raw = {(name.code[0], source.encode()): keys for (name, source), keys in kept.items()}
         changes: list[tuple[bytes, bytes | None]] = []
         for key, record in txn.items(table):
+            owner = _single_entry_owner(record)
+            if owner is not None and (owner not in owners or key in kept_raw.get(owner, ())):
+                continue  # the common case, decided without unpacking
             entries = unpack_record(record)
             survivors = [
                 e for e in entries
@@ -262,9 +290,7 @@ def apply_batch(txn: WriteTxn, batch: Batch, mode: Mode,
             summary.added += len(group.keys)
             delta[counter_key(group.table, group.list, group.source)] += len(group.keys)
         else:
-            _merge_add(txn, group, now, summary, delta)
-            if tick is not None:
-                tick(len(group.keys))
+            _merge_add(txn, group, now, summary, delta, tick)
     if mode is Mode.REPLACE:
         _sweep_replaced(txn, batch, set(scope), summary, delta)
     return summary, delta

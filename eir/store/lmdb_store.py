@@ -52,6 +52,10 @@ class _Txn:
     def put(self, table: str, key: bytes, value: bytes) -> None:
         self._txn.put(key, value, db=self._dbs[table])
 
+    def insert(self, table: str, key: bytes, value: bytes) -> bool:
+        done: bool = self._txn.put(key, value, db=self._dbs[table], overwrite=False)
+        return done
+
     def delete(self, table: str, key: bytes) -> None:
         self._txn.delete(key, db=self._dbs[table])
 
@@ -76,15 +80,19 @@ class _Txn:
 
 
 def _store_error(exc: lmdb.Error, path: str) -> StoreError:
+    """A clear error for a failed write. LMDB writes its meta page last, so a failed write or
+    commit leaves the previous lists in place."""
     text = str(exc)
     if isinstance(exc, lmdb.MapFullError):
         return StoreFullError(f"{path}: the LMDB map is full at its ceiling "
                               "(raise store.max_map_size_mb); nothing was changed")
     for code, what in ((errno.ENOSPC, "no space left on device"),
                        (errno.EFBIG, "file too large for this file system or limit"),
-                       (errno.EDQUOT, "disk quota exceeded")):
-        if os.strerror(code) in text or what in text.lower():
-            return StoreFullError(f"{path}: {what}; nothing was changed")
+                       (errno.EDQUOT, "disk quota exceeded"),
+                       (errno.EIO, "a write failed (a full disk or a file size limit?)")):
+        if os.strerror(code) in text:
+            return StoreFullError(f"{path}: cannot write the store: {what} [{text}]; "
+                                  "nothing was changed")
     return StoreError(f"{path}: {text}")
 
 

@@ -37,6 +37,13 @@ class _DictTxn:
     def put(self, table: str, key: bytes, value: bytes) -> None:
         self.tables[table][key] = value
 
+    def insert(self, table: str, key: bytes, value: bytes) -> bool:
+        data = self.tables[table]
+        if key in data:
+            return False
+        data[key] = value
+        return True
+
     def delete(self, table: str, key: bytes) -> None:
         self.tables[table].pop(key, None)
 

@@ -34,6 +34,8 @@ class StoreConfig:
     max_map_size_mb: int = 262144
     #: fsync on every commit (LMDB's default); off trades crash durability for speed
     sync: bool = True
+    #: lookups share one read snapshot for at most this long: a load is seen within it
+    read_snapshot_ms: int = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,12 @@ def _store(table: Mapping[str, object], where: str) -> StoreConfig:
     if top < size:
         raise ConfigError(f"{where}max_map_size_mb: must be at least map_size_mb ({size})")
     sync = _expect(table.get("sync", base.sync), bool, where + "sync")
-    return StoreConfig(path=path, map_size_mb=size, max_map_size_mb=top, sync=sync)
+    age = _expect(table.get("read_snapshot_ms", base.read_snapshot_ms), int,
+                  where + "read_snapshot_ms")
+    if not 0 <= age <= 60000:
+        raise ConfigError(f"{where}read_snapshot_ms: must be 0 to 60000")
+    return StoreConfig(path=path, map_size_mb=size, max_map_size_mb=top, sync=sync,
+                       read_snapshot_ms=age)
 
 
 def _policy(table: Mapping[str, object], where: str) -> PolicyConfig:
@@ -201,6 +208,7 @@ def to_toml(config: Config) -> str:
         f"map_size_mb = {s.map_size_mb}",
         f"max_map_size_mb = {s.max_map_size_mb}",
         f"sync = {'true' if s.sync else 'false'}",
+        f"read_snapshot_ms = {s.read_snapshot_ms}",
         "",
         "[policy]",
         f'unknown = "{p.unknown}"',

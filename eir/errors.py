@@ -1,4 +1,4 @@
-"""Error types. Each carries what its boundary needs to answer: a CLI exit code, or later a wire code.
+"""Error types. Each carries what its boundary needs to answer: a CLI exit code, later a wire code.
 
 Layer 0: standard library only.
 """

@@ -103,6 +103,9 @@ class Hits:
     ranges: tuple[Match, ...] = ()
 
 
+NO_HITS = Hits()
+
+
 @dataclass(frozen=True, slots=True)
 class CheckRequest:
     imei: Imei

@@ -50,7 +50,8 @@ def luhn_digits(body: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     """Check digits (ASCII) of rows of 14 ASCII digits."""
     values = body.astype(np.int64) - 48
     total = values[:, 0:14:2].sum(axis=1) + _DOUBLED[values[:, 1:14:2]].sum(axis=1)
-    return ((10 - total % 10) % 10 + 48).astype(np.uint8)
+    digits: npt.NDArray[np.uint8] = ((10 - total % 10) % 10 + 48).astype(np.uint8)
+    return digits
 
 
 def generate_imeis(count: int, seed: int = 1, tacs: int = 2000) -> ImeiSet:

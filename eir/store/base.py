@@ -7,6 +7,7 @@ both stores share one meaning of add, replace and remove. The caller commits or 
 
 from __future__ import annotations
 
+import builtins
 import enum
 import json
 from collections import Counter
@@ -17,7 +18,15 @@ from typing import Protocol
 
 from eir.errors import StoreError
 from eir.model import Entry, Hits, ListName
-from eir.store.records import META, Table, pack_entry, pack_record, unpack_record
+from eir.store.records import (
+    META,
+    Table,
+    entry_prefix,
+    pack_entry,
+    pack_record,
+    pack_tail,
+    unpack_record,
+)
 
 
 class Mode(enum.StrEnum):
@@ -36,13 +45,15 @@ class Group:
     table: Table
     list: ListName
     source: str
-    keys: list[bytes]
-    fields: list[tuple[str, str, int]] | None = None
+    keys: builtins.list[bytes]
+    fields: builtins.list[tuple[str, str, int]] | None = None
 
     def values(self, now: int) -> Iterator[bytes]:
         if self.fields is None:
             return repeat(pack_entry(self.list, self.source, "", "", now), len(self.keys))
-        return (pack_entry(self.list, self.source, r, ref, added or now)
+        prefix = entry_prefix(self.list, self.source, now)
+        return (pack_tail(prefix, r, ref) if not added else
+                pack_entry(self.list, self.source, r, ref, added)
                 for r, ref, added in self.fields)
 
 
@@ -87,7 +98,7 @@ class HistoryRecord:
     mode: str
     list: str
     source: str
-    files: list[str]
+    files: builtins.list[str]
     added: int
     updated: int
     removed: int

@@ -20,7 +20,7 @@ from typing import Any
 import lmdb
 
 from eir.errors import StoreError, StoreFullError
-from eir.model import Hits, ListName
+from eir.model import NO_HITS, Hits, ListName
 from eir.store.base import (
     Batch,
     ExportRow,
@@ -74,7 +74,7 @@ class _Txn:
 
     def append_sorted(self, table: str, keys: list[bytes], values: Iterable[bytes]) -> None:
         cursor = self._txn.cursor(db=self._dbs[table])
-        consumed, added = cursor.putmulti(zip(keys, values), append=True)
+        _, added = cursor.putmulti(zip(keys, values, strict=True), append=True)
         if added != len(keys):
             raise StoreError(f"sorted append wrote {added} of {len(keys)} keys")
 
@@ -99,8 +99,9 @@ def _store_error(exc: lmdb.Error, path: str) -> StoreError:
 class LmdbStore:
     def __init__(self, path: str | Path, *, map_size_mb: int = 1024,
                  max_map_size_mb: int = 262144, sync: bool = True, create: bool = True,
-                 readonly: bool = False) -> None:
+                 readonly: bool = False, read_snapshot_ms: int = 50) -> None:
         self.path = str(path)
+        self._snapshot_age = read_snapshot_ms / 1000
         self._max_map = max_map_size_mb * _MB
         folder = Path(self.path)
         if not create and not (folder / "data.mdb").exists():
@@ -122,8 +123,10 @@ class LmdbStore:
             raise StoreError(f"{self.path}: cannot open the list store: {exc}") from None
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot open the list store: {exc.strerror}") from None
-        self._range_generation = -1
+        self._range_generation: bytes | None = b"never"
         self._ranges = RangeIndex(())
+        self._reader: Any = None  # the read snapshot lookups share, renewed when old
+        self._reader_born = 0.0
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -134,25 +137,41 @@ class LmdbStore:
             self._env.set_mapsize(0)  # another process grew the map: adopt its size
             return self._env.begin(write=write)
 
-    def lookup(self, imei14: str, imsi: str | None) -> Hits:
-        """Everything the lists hold for one IMEI (and IMSI), read from one snapshot."""
-        key = imei14.encode()
-        pair_key = None if imsi is None else key + imsi.encode()
-        txn = self._begin()
-        try:
-            exact = txn.get(key, db=self._dbs[Table.IMEI])
-            pair = None if pair_key is None else txn.get(pair_key, db=self._dbs[Table.PAIR])
-            range_gen = txn.get(b"generation:range", db=self._dbs[META])
-            current = int(range_gen) if range_gen else 0
+    def _lookup_txn(self) -> Any:
+        """The shared read snapshot, renewed once it is older than ``read_snapshot_ms``."""
+        now = time.monotonic()
+        if self._reader is None or now - self._reader_born > self._snapshot_age:
+            if self._reader is not None:
+                self._reader.abort()
+                self._reader = None
+            txn = self._begin()
+            self._reader, self._reader_born = txn, now
+            current = txn.get(b"generation:range", db=self._dbs[META])
             if current != self._range_generation:
                 self._ranges = RangeIndex(iter(txn.cursor(db=self._dbs[Table.RANGE])))
                 self._range_generation = current
-        finally:
-            txn.abort()
+        return self._reader
+
+    def lookup(self, imei14: str, imsi: str | None) -> Hits:
+        """Everything the lists hold for one IMEI (and IMSI), from one snapshot.
+
+        Lookups share a read snapshot for up to ``read_snapshot_ms`` (50 ms by default), so a
+        committed load is seen within that time. For one thread (the event loop) only.
+        """
+        key = imei14.encode()
+        txn = self._lookup_txn()
+        exact = txn.get(key, db=self._dbs[Table.IMEI])
+        pair_key = pair = None
+        if imsi is not None:
+            pair_key = key + imsi.encode()
+            pair = txn.get(pair_key, db=self._dbs[Table.PAIR])
+        ranges = self._ranges.lookup(imei14) if self._ranges.count else ()
+        if exact is None and pair is None and not ranges:
+            return NO_HITS
         return Hits(
             pair=() if pair is None or pair_key is None else matches_of(Table.PAIR, pair_key, pair),
             imei=() if exact is None else matches_of(Table.IMEI, key, exact),
-            ranges=self._ranges.lookup(imei14),
+            ranges=ranges,
         )
 
     def snapshot(self) -> _Snapshot:
@@ -229,6 +248,9 @@ class LmdbStore:
         self._env.set_mapsize(min(size * 2, self._max_map))
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.abort()
+            self._reader = None
         self._env.close()
 
 

@@ -21,18 +21,20 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import re
 import sys
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
 
 from eir.errors import IdentityError, LoadError
-from eir.identity import Imei, Imsi
+from eir.identity import Imei, Imsi, luhn_ok15
 from eir.model import ListName
 from eir.store.base import Batch, Group
 from eir.store.records import MAX_FIELD, Table
@@ -40,6 +42,7 @@ from eir.store.records import MAX_FIELD, Table
 COLUMNS = ("imei", "imei_last", "imsi", "list", "reason", "source", "reference", "added")
 SOURCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")  # but line ends
 _DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int64)
 _POW14 = (10 ** np.arange(13, -1, -1, dtype=np.int64)).astype(np.int64)
 
@@ -112,13 +115,16 @@ def _name(path: str) -> str:
 
 def parse_imei_key(text: str) -> str:
     """The 14-digit key of a list file's IMEI; a wrong 15th (check) digit is an error here."""
-    imei = Imei.parse(text)
-    if imei.check_digit_ok is False:
-        raise IdentityError(
-            f"IMEI {text} has check digit {imei.check_digit}, expected {imei.luhn} "
-            "(a typo would list another handset)"
-        )
-    return imei.key
+    size = len(text)
+    if 14 <= size <= 16 and text.isascii() and text.isdigit() and (
+        size != 15 or luhn_ok15(text)
+    ):
+        return text[:14]
+    imei = Imei.parse(text)  # raises the precise error for anything else
+    raise IdentityError(
+        f"IMEI {text} has check digit {imei.check_digit}, expected {imei.luhn} "
+        "(a typo would list another handset)"
+    )
 
 
 def _parse_added(text: str) -> int:
@@ -133,10 +139,12 @@ def _parse_added(text: str) -> int:
     return int(stamp.timestamp())
 
 
-def _text_field(value: str, what: str) -> str:
-    if _CONTROL.search(value):
+def _text_field(value: str, what: str, controls: bool = True) -> str:
+    """``controls``: whether the file holds control characters at all (checked once)."""
+    if controls and _CONTROL.search(value):
         raise IdentityError(f"{what} has a control character")
-    if len(value.encode()) > MAX_FIELD:
+    # A UTF-8 character is at most 4 octets: short text cannot be too long.
+    if len(value) > MAX_FIELD // 4 and len(value.encode()) > MAX_FIELD:
         raise IdentityError(f"{what} is longer than {MAX_FIELD} octets")
     return value
 
@@ -234,27 +242,51 @@ def _plain_rows(lines: list[bytes], start: int, file: int, name: str, options: L
                              (file, number)))
 
 
-def _csv_row(record: dict[str, str], options: LoadOptions, where: tuple[int, int]) -> _Row:
-    imei_key = parse_imei_key(record["imei"])
-    last = record.get("imei_last", "")
-    imsi = record.get("imsi", "")
+class _Columns:
+    """Where each known column sits in a CSV row (-1: absent)."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.count = len(columns)
+        at = {name: index for index, name in enumerate(columns)}
+        self.imei = at["imei"]
+        self.last = at.get("imei_last", -1)
+        self.imsi = at.get("imsi", -1)
+        self.list = at.get("list", -1)
+        self.source = at.get("source", -1)
+        self.reason = at.get("reason", -1)
+        self.reference = at.get("reference", -1)
+        self.added = at.get("added", -1)
+
+
+def _cell(cells: list[str], index: int) -> str:
+    return cells[index].strip() if index >= 0 else ""
+
+
+def _csv_row(cells: list[str], at: _Columns, options: LoadOptions,
+             where: tuple[int, int], controls: bool) -> _Row:
+    imei_text = cells[at.imei].strip()
+    imei_key = parse_imei_key(imei_text)
+    last, imsi = _cell(cells, at.last), _cell(cells, at.imsi)
     if last and imsi:
         raise IdentityError("a row is a range (imei_last) or a pair (imsi), not both")
-    list_text = record.get("list", "") or options.list.value
-    try:
-        list_name = ListName(list_text.lower())
-    except ValueError:
-        raise IdentityError(f"list {list_text!r} is not white, grey or black") from None
-    source = check_source(record.get("source", "") or options.source)
-    reason = _text_field(record.get("reason", ""), "reason")
-    reference = _text_field(record.get("reference", ""), "reference")
-    added_text = record.get("added", "")
+    list_name = options.list
+    list_text = _cell(cells, at.list)
+    if list_text:
+        try:
+            list_name = ListName(list_text.lower())
+        except ValueError:
+            raise IdentityError(f"list {list_text!r} is not white, grey or black") from None
+    source = _cell(cells, at.source)
+    source = check_source(source) if source else options.source
+    reason = _text_field(_cell(cells, at.reason), "reason", controls)
+    reference = _text_field(_cell(cells, at.reference), "reference", controls)
+    added_text = _cell(cells, at.added)
     added = _parse_added(added_text) if added_text else 0
     fields = (reason, reference, added) if reason or reference or added else None
     if last:
         last_key = parse_imei_key(last)
         if last_key < imei_key:
-            raise IdentityError(f"range ends ({last}) before it starts ({record['imei']})")
+            raise IdentityError(f"range ends ({last}) before it starts ({imei_text})")
         return _Row(Table.RANGE, list_name, source, (imei_key + last_key).encode(), fields, where)
     if imsi:
         imsi_digits = Imsi.parse(imsi).digits
@@ -265,29 +297,51 @@ def _csv_row(record: dict[str, str], options: LoadOptions, where: tuple[int, int
 
 def _csv_rows(lines: list[bytes], start: int, columns: list[str], file: int, name: str,
               options: LoadOptions, out: _Parsed, report: Report) -> None:
-    for number in range(start + 2, len(lines) + 1):
-        raw = lines[number - 1]
-        if not raw.strip() or raw.lstrip().startswith(b"#"):
+    at = _Columns(columns)
+    body = b"\n".join(lines[start + 1 :])
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        # Name every line that is not UTF-8; parse the others.
+        good: list[bytes] = []
+        for number in range(start + 2, len(lines) + 1):
+            try:
+                lines[number - 1].decode()
+            except UnicodeDecodeError:
+                out.read += 1
+                out.invalid += 1
+                report(f"{name}:{number}: not UTF-8 text")
+                good.append(b"")
+            else:
+                good.append(lines[number - 1])
+        text = b"\n".join(good).decode()
+    # A quoted field may hold a line break: then every field is checked.
+    controls = '"' in text or _CONTROL_IN_TEXT.search(text) is not None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    offset = start + 1  # line numbers of the body start after the header
+    rows = out.rows
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            out.read += 1
+            out.invalid += 1
+            report(f"{name}:{offset + reader.line_num}: bad CSV: {exc}")
+            continue
+        number = offset + reader.line_num
+        if not cells or (len(cells) == 1 and not cells[0].strip()):
+            continue
+        if cells[0].lstrip().startswith("#"):
             continue
         out.read += 1
+        if len(cells) != at.count:
+            out.invalid += 1
+            report(f"{name}:{number}: {len(cells)} fields, the header has {at.count}")
+            continue
         try:
-            text = raw.decode().rstrip("\r\n")
-            cells = next(csv.reader([text], strict=True))
-        except UnicodeDecodeError:
-            out.invalid += 1
-            report(f"{name}:{number}: not UTF-8 text")
-            continue
-        except csv.Error as exc:
-            out.invalid += 1
-            report(f"{name}:{number}: bad CSV: {exc}")
-            continue
-        if len(cells) != len(columns):
-            out.invalid += 1
-            report(f"{name}:{number}: {len(cells)} fields, the header has {len(columns)}")
-            continue
-        record = {c: v.strip() for c, v in zip(columns, cells, strict=True)}
-        try:
-            out.rows.append(_csv_row(record, options, (file, number)))
+            rows.append(_csv_row(cells, at, options, (file, number), controls))
         except IdentityError as exc:
             out.invalid += 1
             report(f"{name}:{number}: {exc}")
@@ -336,7 +390,8 @@ def _where(names: list[str], where: tuple[int, int]) -> str:
     return f"{names[where[0]]}:{where[1]}"
 
 
-def _group_blocks(blocks: list[_Block], names: list[str], report: Report) -> tuple[list[bytes], int]:
+def _group_blocks(blocks: list[_Block], names: list[str],
+                  report: Report) -> tuple[list[bytes], int]:
     """Sorted unique keys of fast-path blocks; duplicates reported (the first row is kept)."""
     digits = blocks[0].digits if len(blocks) == 1 else np.concatenate([b.digits for b in blocks])
     values: I64 = (digits.astype(np.int64) - 48) @ _POW14
@@ -368,7 +423,7 @@ def _group_blocks(blocks: list[_Block], names: list[str], report: Report) -> tup
 
 
 def _group_rows(rows: list[_Row], names: list[str], report: Report) -> tuple[Group, int]:
-    rows.sort(key=lambda r: (r.key, r.where))
+    rows.sort(key=attrgetter("key"))  # stable: equal keys stay in file order
     keys: list[bytes] = []
     fields: list[tuple[str, str, int]] = []
     duplicates = 0
@@ -421,6 +476,7 @@ def parse_files(paths: Iterable[str], options: LoadOptions, report: Report,
             for offset, key in enumerate(block.digits.view("S14").ravel().tolist()):
                 rows[fast_group].append(_Row(Table.IMEI, options.list, options.source, key,
                                              None, (block.file, block.first_line + offset)))
+        rows[fast_group].sort(key=attrgetter("where"))
         blocks = []
     if blocks:
         keys, duplicates = _group_blocks(blocks, names, report)

@@ -45,15 +45,28 @@ _LEVEL_OF = {Table.IMEI: Level.IMEI, Table.RANGE: Level.RANGE, Table.PAIR: Level
 META = "meta"
 
 
+_LENGTH = [bytes((n,)) for n in range(MAX_FIELD + 1)]
+
+
+def _field(text: str) -> bytes:
+    raw = text.encode()
+    if len(raw) > MAX_FIELD:
+        raise StoreError(f"{text[:20]!r}...: longer than {MAX_FIELD} octets")
+    return _LENGTH[len(raw)] + raw
+
+
+def entry_prefix(list_name: ListName, source: str, added: int) -> bytes:
+    """The part of an entry before its reason: the same for a whole load of one source."""
+    return list_name.code + _ADDED.pack(added) + _field(source)
+
+
 def pack_entry(list_name: ListName, source: str, reason: str, reference: str, added: int) -> bytes:
-    parts = [list_name.code, _ADDED.pack(added)]
-    for text in (source, reason, reference):
-        raw = text.encode()
-        if len(raw) > MAX_FIELD:
-            raise StoreError(f"{text[:20]!r}...: longer than {MAX_FIELD} octets")
-        parts.append(bytes((len(raw),)))
-        parts.append(raw)
-    return b"".join(parts)
+    return entry_prefix(list_name, source, added) + _field(reason) + _field(reference)
+
+
+def pack_tail(prefix: bytes, reason: str, reference: str) -> bytes:
+    """An entry from its prefix (see :func:`entry_prefix`), reason and reference."""
+    return prefix + _field(reason) + _field(reference)
 
 
 def unpack_record(record: bytes) -> list[Entry]:

@@ -17,7 +17,8 @@ from tests.integration.cli_helpers import EIR, EIR_SIM, digest, eir, env
 
 def generate(path: Path, count: int, seed: int, fmt: str = "txt") -> Path:
     result = subprocess.run([EIR_SIM, "generate", str(path), "--count", str(count), "--seed",
-                             str(seed), "--format", fmt], capture_output=True, timeout=120)
+                             str(seed), "--format", fmt], capture_output=True, timeout=120,
+                            check=False)
     assert result.returncode == 0, result.stderr
     return path
 
@@ -89,7 +90,8 @@ def test_file_size_limit_is_a_clear_error(tmp_path: Path) -> None:
     size_kb = (os.path.getsize(db / "data.mdb") // 1024) + 64
     result = subprocess.run(["bash", "-c", f'ulimit -f {size_kb}; exec "$@"', "bash", EIR,
                              "load", str(big), "--list", "black", "--db", str(db)],
-                            capture_output=True, text=True, timeout=120, env=env())
+                            capture_output=True, text=True, timeout=120, env=env(),
+                            check=False)
     assert result.returncode == 1, result.stderr
     assert "nothing was changed" in result.stderr
     assert "cannot write the store" in result.stderr

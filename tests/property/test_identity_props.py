@@ -6,7 +6,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from eir.errors import IdentityError
-from eir.identity import Imei, Imsi, luhn_digit, luhn_valid, tbcd_decode, tbcd_encode
+from eir.identity import (
+    Imei,
+    Imsi,
+    luhn_digit,
+    luhn_ok15,
+    luhn_valid,
+    tbcd_decode,
+    tbcd_encode,
+)
 
 digits = st.text(alphabet="0123456789", min_size=1, max_size=40)
 keys = st.text(alphabet="0123456789", min_size=14, max_size=14)
@@ -83,3 +91,8 @@ def test_imsi_any_text(text: str) -> None:
     except IdentityError:
         return
     assert 6 <= len(imsi.digits) <= 15
+
+
+@given(st.text(alphabet="0123456789", min_size=15, max_size=15))
+def test_fast_luhn_check_agrees(text: str) -> None:
+    assert luhn_ok15(text) == luhn_valid(text)

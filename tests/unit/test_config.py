@@ -41,7 +41,7 @@ def test_effective_toml_parses_back(tmp_path: Path) -> None:
      ({"store": {"path": ""}}, "must not be empty"),
      ({"policy": {"unknown": "black"}}, "policy.unknown: 'black' is not one of"),
      ({"policy": {"precedence": ["black", "grey"]}}, "once each"),
-     ({"policy": {"anomalies": {"check_digit": "grey"}}}, "anomalies.check_digit: unknown"),
+     ({"policy": {"anomalies": {"check_digit": "grey"}}}, r"anomalies\.check_digit: unknown"),
      ({"policy": {"anomalies": {"check-digit": "block"}}}, "'block' is not one of"),
      ({"policy": {"test_tac_prefixes": ["0x"]}}, "not 1 to 8 digits"),
      ({"log": {"level": "loud"}}, "log.level"),
@@ -57,7 +57,7 @@ def test_file_errors(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[store\n")
-    with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
         load_config(bad)
 
 

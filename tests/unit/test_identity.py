@@ -44,7 +44,7 @@ def test_parse_lengths() -> None:
     ("text", "message"),
     [("", "IMEI is empty"), ("4901542032375", "13 digits"),
      ("49015420323751812", "17 digits"), ("4901542032375x", "non-digit 'x'"),
-     (" 49015420323751", "non-digit ' '"), ("４９０１５４２０３２３７５１", "non-digit")],
+     (" 49015420323751", "non-digit ' '"), ("\uff14\uff19" + "0" * 12, "non-digit")],
 )
 def test_parse_errors_name_the_problem(text: str, message: str) -> None:
     with pytest.raises(IdentityError, match=message):

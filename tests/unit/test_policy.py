@@ -6,7 +6,7 @@ import pytest
 
 from eir.config import PolicyConfig, parse_config
 from eir.identity import Anomaly, Imei, Imsi
-from eir.model import CheckRequest, EquipmentStatus, Entry, Hits, Level, ListName, Match, Rule
+from eir.model import CheckRequest, Entry, EquipmentStatus, Hits, Level, ListName, Match, Rule
 from eir.policy import decide
 
 KEY = "49015420323751"

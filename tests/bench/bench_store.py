@@ -1,0 +1,158 @@
+"""``make bench``: list-store speed on this machine, measured in one run.
+
+1. ``eir-sim generate`` writes a 10-million-row blacklist CSV (valid IMEIs with check digits,
+   random order, as police lists come).
+2. ``eir load`` loads it into a fresh store, with full validation, timed from outside.
+3. The raw rate: the same keys, already sorted, appended to a fresh LMDB from Python with
+   ``putmulti(append=True)`` (the fastest way py-lmdb has) and with a ``put(append=True)`` loop.
+4. Single lookups per second through ``LmdbStore.lookup`` (half hits, half misses), and through
+   the whole decision (``policy.decide``).
+5. Size on disk; and the row-by-row path's rate on a CSV with reason and reference columns.
+
+Targets (issue 2): load >= 1,000,000 rows/s and >= 0.6 of the raw append; >= 500,000
+lookups/s; 10 million entries <= 1 GB. Figures go to stdout and ``var/bench/store.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from itertools import repeat
+from pathlib import Path
+
+import lmdb
+
+from eir.config import PolicyConfig
+from eir.identity import Imei
+from eir.model import CheckRequest
+from eir.policy import decide
+from eir.store.lmdb_store import LmdbStore
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def run(*args: str) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"bench: {' '.join(args)} failed:\n{result.stderr}")
+    return elapsed
+
+
+def raw_append(keys: list[bytes], folder: Path, loop: bool) -> float:
+    shutil.rmtree(folder, ignore_errors=True)
+    env = lmdb.open(str(folder), map_size=8 << 30, max_dbs=4)
+    db = env.open_db(b"imei")
+    value = b"B" + bytes(4) + b"\x05bench\x00\x00"  # the same 13 octets eir stores
+    started = time.perf_counter()
+    with env.begin(write=True, db=db) as txn:
+        if loop:
+            put = txn.put
+            for key in keys:
+                put(key, value, append=True)
+        else:
+            txn.cursor().putmulti(zip(keys, repeat(value)), append=True)
+    elapsed = time.perf_counter() - started
+    env.close()
+    shutil.rmtree(folder, ignore_errors=True)
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--lookups", type=int, default=1_000_000)
+    parser.add_argument("--dir", default=str(ROOT / "var" / "bench"))
+    args = parser.parse_args()
+    work = Path(args.dir)
+    work.mkdir(parents=True, exist_ok=True)
+    rows = args.rows
+    csv_path = work / f"black-{rows}.csv"
+    db = work / "db"
+    results: dict[str, float | int | str] = {"rows": rows}
+
+    if not csv_path.exists():
+        took = run(str(BIN / "eir-sim"), "generate", str(csv_path), "--count", str(rows))
+        print(f"generated {rows:,} rows in {took:.1f} s -> {csv_path}")
+
+    shutil.rmtree(db, ignore_errors=True)
+    took = run(str(BIN / "eir"), "load", str(csv_path), "--list", "black", "--source", "bench",
+               "--db", str(db))
+    results["load_seconds"] = round(took, 2)
+    results["load_rows_per_s"] = round(rows / took)
+
+    lines = csv_path.read_bytes().split(b"\n")[1:]
+    keys = sorted(line[:14] for line in lines if line)
+    del lines
+    raw = raw_append(keys, work / "raw", loop=False)
+    results["raw_putmulti_rows_per_s"] = round(rows / raw)
+    raw_loop = raw_append(keys, work / "raw", loop=True)
+    results["raw_put_loop_rows_per_s"] = round(rows / raw_loop)
+    results["load_vs_putmulti"] = round(raw / took, 3)
+    results["load_vs_put_loop"] = round(raw_loop / took, 3)
+
+    store = LmdbStore(db, create=False)
+    rng = random.Random(1)
+    present = [k.decode() for k in rng.sample(keys, args.lookups // 2)]
+    absent = [f"{rng.randrange(10**13, 10**14):014d}" for _ in range(args.lookups // 2)]
+    probes = present + absent
+    rng.shuffle(probes)
+    del keys
+    lookup = store.lookup
+    started = time.perf_counter()
+    hits = sum(1 for key in probes if lookup(key, None).imei)
+    took = time.perf_counter() - started
+    results["lookups_per_s"] = round(len(probes) / took)
+    results["lookup_hits"] = hits
+    policy = PolicyConfig()
+    requests = [CheckRequest(Imei(key)) for key in probes[:200_000]]
+    started = time.perf_counter()
+    for request in requests:
+        decide(request, lookup, policy)
+    results["decisions_per_s"] = round(len(requests) / (time.perf_counter() - started))
+    stats = store.stats(history_size=1)
+    store.close()
+    results["disk_bytes"] = stats.size_bytes
+    results["disk_bytes_per_entry"] = round(stats.size_bytes / rows, 1)
+
+    full = work / "full-1000000.csv"
+    if not full.exists():
+        run(str(BIN / "eir-sim"), "generate", str(full), "--count", "1000000", "--format",
+            "csv-full", "--seed", "2")
+    shutil.rmtree(work / "db-full", ignore_errors=True)
+    took = run(str(BIN / "eir"), "load", str(full), "--list", "black", "--source", "bench",
+               "--db", str(work / "db-full"))
+    results["row_path_rows_per_s"] = round(1_000_000 / took)
+    shutil.rmtree(work / "db-full", ignore_errors=True)
+
+    print(f"eir load, {rows:,} rows, full validation: {results['load_rows_per_s']:>12,} rows/s"
+          f"  (target >= 1,000,000)")
+    print(f"raw LMDB putmulti append:                {results['raw_putmulti_rows_per_s']:>12,}"
+          " rows/s")
+    print(f"raw LMDB put(append) loop:               {results['raw_put_loop_rows_per_s']:>12,}"
+          " rows/s")
+    print(f"load / raw putmulti:                     {results['load_vs_putmulti']:>12}"
+          "  (target >= 0.6)")
+    print(f"load / raw put loop:                     {results['load_vs_put_loop']:>12}")
+    print(f"single lookups (store):                  {results['lookups_per_s']:>12,} /s"
+          "  (target >= 500,000)")
+    print(f"decisions (policy.decide + lookup):      {results['decisions_per_s']:>12,} /s")
+    print(f"disk: {results['disk_bytes']:,} bytes, {results['disk_bytes_per_entry']} per entry"
+          "  (target <= 1 GB for 10M)")
+    print(f"row-by-row path (imei,reason,reference): {results['row_path_rows_per_s']:>12,}"
+          " rows/s")
+    (work / "store.json").write_text(json.dumps(results, indent=2) + "\n")
+    os.sync()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

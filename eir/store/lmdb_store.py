@@ -123,6 +123,9 @@ class LmdbStore:
             raise StoreError(f"{self.path}: cannot open the list store: {exc}") from None
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot open the list store: {exc.strerror}") from None
+        # Enum hashing runs Python code: keep the hot handles in plain attributes.
+        self._imei_db = self._dbs[Table.IMEI]
+        self._pair_db = self._dbs[Table.PAIR]
         self._range_generation: bytes | None = b"never"
         self._ranges = RangeIndex(())
         self._reader: Any = None  # the read snapshot lookups share, renewed when old
@@ -160,11 +163,11 @@ class LmdbStore:
         """
         key = imei14.encode()
         txn = self._lookup_txn()
-        exact = txn.get(key, db=self._dbs[Table.IMEI])
+        exact = txn.get(key, db=self._imei_db)
         pair_key = pair = None
         if imsi is not None:
             pair_key = key + imsi.encode()
-            pair = txn.get(pair_key, db=self._dbs[Table.PAIR])
+            pair = txn.get(pair_key, db=self._pair_db)
         ranges = self._ranges.lookup(imei14) if self._ranges.count else ()
         if exact is None and pair is None and not ranges:
             return NO_HITS

@@ -71,6 +71,16 @@ def pack_tail(prefix: bytes, reason: str, reference: str) -> bytes:
 
 def unpack_record(record: bytes) -> list[Entry]:
     """Entries of a record; a damaged record raises StoreError (never a silent half answer)."""
+    try:  # one entry, the common case, read straight from its header
+        source_end = 6 + record[5]
+        reason_end = source_end + 1 + record[source_end]
+        if reason_end + 1 + record[reason_end] == len(record):
+            return [Entry(LIST_OF_CODE[record[0]], record[6:source_end].decode(),
+                          record[source_end + 1 : reason_end].decode(),
+                          record[reason_end + 1 :].decode(),
+                          int.from_bytes(record[1:5], "big"))]
+    except (IndexError, KeyError, UnicodeDecodeError):
+        raise StoreError(f"damaged record {record[:40].hex()}") from None
     out: list[Entry] = []
     pos, end = 0, len(record)
     try:
@@ -120,9 +130,15 @@ def split_key(table: Table, key: bytes) -> tuple[str, str | None, str | None]:
 
 
 def matches_of(table: Table, key: bytes, record: bytes) -> tuple[Match, ...]:
+    entries = unpack_record(record)
+    if table is Table.IMEI:  # the hot case: no key to split
+        imei = key.decode()
+        if len(entries) == 1:
+            return (Match(Level.IMEI, imei, entries[0]),)
+        return tuple(Match(Level.IMEI, imei, e) for e in entries)
     imei, last, imsi = split_key(table, key)
-    level = table.level
-    return tuple(Match(level, imei, e, last=last, imsi=imsi) for e in unpack_record(record))
+    level = _LEVEL_OF[table]
+    return tuple(Match(level, imei, e, last=last, imsi=imsi) for e in entries)
 
 
 @dataclass(frozen=True, slots=True)

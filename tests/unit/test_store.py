@@ -11,6 +11,7 @@ from eir.store.base import ListStore, Mode
 from eir.store.lmdb_store import LmdbStore
 from eir.store.memory import MemoryStore
 from tests.conftest import BatchOf
+from tests.integration.cli_helpers import eir
 
 B, G, W = ListName.BLACK, ListName.GREY, ListName.WHITE
 A1, A2, A3 = "49015420323751", "35693803564380", "35345678901234"
@@ -134,3 +135,19 @@ def test_merge_path_equals_append_path(tmp_path: Path, batch_of: BatchOf, mode: 
     fresh.apply(batch, mode, [(B, "manual")])
     busy.apply(batch, mode, [(B, "manual")])
     assert fresh.stats().digest == busy.stats().digest
+
+
+@pytest.mark.parametrize(("age_ms", "sees_it"), [(0, True), (60_000, False)])
+def test_lookups_see_a_commit_within_the_snapshot_age(tmp_path: Path, age_ms: int,
+                                                      sees_it: bool) -> None:
+    db = tmp_path / "db"
+    (tmp_path / "a.txt").write_text(f"{A2}\n")
+    (tmp_path / "b.txt").write_text(f"{A1}\n")
+    assert eir("load", tmp_path / "a.txt", "--list", "black", "--db", db).returncode == 0
+    reader = LmdbStore(db, read_snapshot_ms=age_ms)
+    try:
+        assert reader.lookup(A1, None).imei == ()
+        assert eir("load", tmp_path / "b.txt", "--list", "black", "--db", db).returncode == 0
+        assert bool(reader.lookup(A1, None).imei) is sees_it  # another process committed
+    finally:
+        reader.close()

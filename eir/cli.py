@@ -129,11 +129,12 @@ def _load(args: argparse.Namespace, config: Config, options: LoadOptions,
           report: Callable[[str], None], started: float) -> int:
     list_name, source, mode = options.list, options.source, Mode(args.mode)
     batch = parse_files(args.files, options, report)
-    scope = {(list_name, source)} | {(g.list, g.source) for g in batch.groups}
+    own = (list_name, source)
+    scope = [own, *sorted({(g.list, g.source) for g in batch.groups} - {own})]
     store = _open_store(config, args.db, create=True)
     progress = ProgressLine("writing", sum(len(g.keys) for g in batch.groups))
     try:
-        summary = store.apply(batch, mode, sorted(scope), dry_run=args.dry_run,
+        summary = store.apply(batch, mode, scope, dry_run=args.dry_run,
                               remove_any_source=mode is Mode.REMOVE and args.source is None,
                               tick=progress)
     finally:
@@ -325,6 +326,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `eir export | head`: the reader left; not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"eir: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -307,9 +307,16 @@ def apply_batch(txn: WriteTxn, batch: Batch, mode: Mode,
     return summary, delta
 
 
-def update_meta(txn: WriteTxn, summary: LoadSummary, delta: Counter[str], record: dict[str, object],
-                touched: set[Table]) -> None:
-    """Counters, generations and the load history, in the load's own transaction."""
+def update_meta(txn: WriteTxn, summary: LoadSummary, delta: Counter[str], batch: Batch,
+                mode: Mode, scope: list[tuple[ListName, str]], stamp: int) -> None:
+    """Counters, generations and the load history, in the load's own transaction.
+
+    The history names the first (list, source) of ``scope``: the command line's own.
+    """
+    first = scope[0] if scope else (ListName.BLACK, "")
+    record = {"time": stamp, "mode": mode.value, "list": first[0].value, "source": first[1],
+              "files": batch.files}
+    touched = {g.table for g in batch.groups}
     for name, change in delta.items():
         if change:
             key = b"count\x00" + name.encode()

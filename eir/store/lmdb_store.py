@@ -224,11 +224,7 @@ class LmdbStore:
                 if dry_run:
                     txn.abort()
                 else:
-                    first = scope[0] if scope else (ListName.BLACK, "")
-                    update_meta(view, summary, delta, {
-                        "time": stamp, "mode": mode.value, "list": first[0].value,
-                        "source": first[1], "files": batch.files,
-                    }, {g.table for g in batch.groups})
+                    update_meta(view, summary, delta, batch, mode, scope, stamp)
                     txn.commit()
             except lmdb.MapFullError:
                 txn.abort()

@@ -26,6 +26,7 @@ import re
 import sys
 import zlib
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
@@ -74,11 +75,22 @@ class _Row:
 
 @dataclass(slots=True)
 class _Block:
-    """A fast-path block: rows of one IMEI each, as ASCII digits, all on one list and source."""
+    """A fast-path block: the file's own fixed-width lines of one IMEI each, on one list and
+    source. ``luhn`` is the check of 15-digit rows, still running on another core."""
 
-    digits: U8  # shape (n, 14)
+    table: U8  # shape (n, width + 1): digits then the line end
     file: int
     first_line: int
+    data: bytes  # the whole file, to parse row by row should the Luhn check fail
+    luhn: Future[bool] | None = None
+
+    @property
+    def digits(self) -> U8:
+        """The 14 digits of each row's key (a view: no copy)."""
+        return self.table[:, :14]
+
+    def luhn_ok(self) -> bool:
+        return self.luhn is None or self.luhn.result()
 
 
 @dataclass(slots=True)
@@ -194,11 +206,13 @@ def _luhn_ok(table: U8) -> bool:
     return not np.any(total % np.uint8(10))
 
 
-def _fast_block(body: bytes, file: int, first_line: int) -> _Block | None:
+def _fast_block(body: bytes, file: int, first_line: int, data: bytes,
+                pool: Executor | None) -> _Block | None:
     """Fixed-width lines of 14/15/16 digits, all valid; None when anything is not so.
 
     Every check is one pass in C: line ends where a fixed width puts them, nothing but digits
-    and line ends, and (for 15 digits) the Luhn digit of every row.
+    and line ends, and (for 15 digits) the Luhn digit of every row. With a ``pool`` the Luhn
+    check runs there (numpy lets go of the GIL) while the caller sorts the keys.
     """
     if b"\r" in body:
         body = body.replace(b"\r\n", b"\n")
@@ -213,9 +227,13 @@ def _fast_block(body: bytes, file: int, first_line: int) -> _Block | None:
     if body[width :: width + 1] != b"\n" * rows or body.translate(None, b"0123456789\n"):
         return None
     table: U8 = np.frombuffer(body, dtype=np.uint8).reshape(rows, width + 1)
-    if width == 15 and not _luhn_ok(table):
-        return None
-    return _Block(np.ascontiguousarray(table[:, :14]), file, first_line)
+    block = _Block(table, file, first_line, data)
+    if width == 15:
+        if pool is not None:
+            block.luhn = pool.submit(_luhn_ok, table)
+        elif not _luhn_ok(table):
+            return None
+    return block
 
 
 # -- the row-by-row path -------------------------------------------------------------------------
@@ -361,9 +379,15 @@ def _first_meaningful_line(data: bytes) -> tuple[int, int, int] | None:
     return None
 
 
-def parse_data(data: bytes, file: int, name: str, options: LoadOptions, report: Report) -> _Parsed:
-    """Parse one file's bytes; bad rows are reported and counted, not raised."""
+def parse_data(data: bytes, file: int, name: str, options: LoadOptions, report: Report,
+               pool: Executor | None = None, fast: bool = True) -> _Parsed:
+    """Parse one file's bytes; bad rows are reported and counted, not raised.
+
+    ``fast`` False parses row by row whatever the file; ``pool`` lets the fast path's Luhn
+    check run in the background (the block's ``luhn`` future).
+    """
     out = _Parsed()
+    original = data
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     first = _first_meaningful_line(data)
@@ -377,12 +401,13 @@ def parse_data(data: bytes, file: int, name: str, options: LoadOptions, report: 
         except UnicodeDecodeError:
             raise LoadError(f"{name}:{index + 1}: the header is not UTF-8 text") from None
         columns = _header_columns(header, name, index + 1)
-        fast = _fast_block(data[end + 1 :], file, index + 2) if columns == ["imei"] else None
+        block = (_fast_block(data[end + 1 :], file, index + 2, original, pool)
+                 if fast and columns == ["imei"] else None)
     else:
-        fast = _fast_block(data[start:], file, index + 1)
-    if fast is not None:
-        out.blocks.append(fast)
-        out.read = len(fast.digits)
+        block = _fast_block(data[start:], file, index + 1, original, pool) if fast else None
+    if block is not None:
+        out.blocks.append(block)
+        out.read = len(block.table)
         return out
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
@@ -411,22 +436,44 @@ def _as_int(digits: U8) -> I64:
     return values
 
 
+class _LuhnFailedError(Exception):
+    def __init__(self, blocks: list[_Block]) -> None:
+        super().__init__("Luhn check failed")
+        self.blocks = blocks
+
+
+def _check_luhn(blocks: list[_Block]) -> None:
+    failed = [block for block in blocks if not block.luhn_ok()]
+    if failed:
+        raise _LuhnFailedError(failed)
+
+
 def _group_blocks(blocks: list[_Block], names: list[str],
                   report: Report) -> tuple[list[bytes], int]:
-    """Sorted unique keys of fast-path blocks; duplicates reported (the first row is kept)."""
-    digits = blocks[0].digits if len(blocks) == 1 else np.concatenate([b.digits for b in blocks])
-    rows = digits.view("V14").ravel()  # one 14-octet item a row: cheap to gather
+    """Sorted unique keys of fast-path blocks; duplicates reported (the first row is kept).
+
+    Raises _LuhnFailedError (before reporting anything) when a block's background check failed.
+    """
+    if len(blocks) == 1:
+        table = blocks[0].table
+        items = table.view(f"V{table.shape[1]}").ravel()  # whole lines: cheap to gather
+    else:
+        table = np.concatenate([b.digits for b in blocks])
+        items = table.view("V14").ravel()
+    digits = table[:, :14]
     values = _as_int(digits)
     if len(values) < 2 or bool(np.all(values[1:] > values[:-1])):
-        return digits.view("S14").ravel().tolist(), 0
+        _check_luhn(blocks)
+        return np.ascontiguousarray(digits).view("S14").ravel().tolist(), 0
     order = np.argsort(values)
+    _check_luhn(blocks)
     ordered = values[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     duplicates = len(ordered) - len(starts)
     if duplicates:
         # Within a run of equal keys the sort order is arbitrary: keep the earliest row.
         kept = np.minimum.reduceat(order, starts)
-        offsets = np.cumsum([0] + [len(b.digits) for b in blocks])
+        offsets = np.cumsum([0] + [len(b.table) for b in blocks])
 
         def locate(row: int) -> str:
             index = int(np.searchsorted(offsets, row, side="right")) - 1
@@ -443,7 +490,8 @@ def _group_blocks(blocks: list[_Block], names: list[str],
             key = digits[row].tobytes().decode()
             report(f"{locate(row)}: duplicate of IMEI {key} on {locate(first)} (first kept)")
         order = kept
-    keys: list[bytes] = rows[order].view("S14").tolist()
+    gathered = items[order].view(np.uint8).reshape(len(order), -1)[:, :14]
+    keys: list[bytes] = np.ascontiguousarray(gathered).view("S14").ravel().tolist()
     return keys, duplicates
 
 
@@ -476,41 +524,64 @@ def parse_files(paths: Iterable[str], options: LoadOptions, report: Report,
     ``skip_invalid``) or a file cannot be read at all; every bad row has been reported by then.
     """
     check_source(options.source)
-    paths = list(paths)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eir-luhn") as pool:
+        return _parse_files(list(paths), options, report, progress, pool)
+
+
+def _parse_files(paths: list[str], options: LoadOptions, report: Report,
+                 progress: Progress | None, pool: Executor) -> Batch:
     names = [_name(p) for p in paths]
     batch = Batch(files=names)
     blocks: list[_Block] = []
     rows: dict[tuple[Table, ListName, str], list[_Row]] = {}
-    for index, path in enumerate(paths):
-        data = read_input(path)
-        parsed = parse_data(data, index, names[index], options, report)
+
+    def take(parsed: _Parsed) -> None:
         batch.rows += parsed.read
         batch.invalid += parsed.invalid
         blocks.extend(parsed.blocks)
         for row in parsed.rows:
             rows.setdefault((row.table, row.list, row.source), []).append(row)
+
+    def row_by_row(failed: list[_Block]) -> None:
+        """Parse again, row by row, the files whose fast check failed: it names each bad row."""
+        for block in failed:
+            blocks.remove(block)
+            batch.rows -= len(block.table)
+            take(parse_data(block.data, block.file, names[block.file], options, report,
+                            fast=False))
+
+    for index, path in enumerate(paths):
+        take(parse_data(read_input(path), index, names[index], options, report, pool))
         if progress is not None:
             progress(index + 1, len(paths))
-    if batch.invalid and not options.skip_invalid:
-        raise LoadError(f"{batch.invalid} invalid rows: nothing was loaded "
-                        "(fix them, or load the rest with --skip-invalid)")
     fast_group = (Table.IMEI, options.list, options.source)
     if blocks and fast_group in rows:
         # The same list and source came both ways: fold the fast rows into the row path.
+        row_by_row([block for block in blocks if not block.luhn_ok()])
         for block in blocks:
-            for offset, key in enumerate(block.digits.view("S14").ravel().tolist()):
+            keys = np.ascontiguousarray(block.digits).view("S14").ravel().tolist()
+            for offset, key in enumerate(keys):
                 rows[fast_group].append(_Row(Table.IMEI, options.list, options.source, key,
                                              None, (block.file, block.first_line + offset)))
         rows[fast_group].sort(key=attrgetter("where"))
-        blocks = []
-    if blocks:
-        keys, duplicates = _group_blocks(blocks, names, report)
-        batch.groups.append(Group(Table.IMEI, options.list, options.source, keys))
+        blocks.clear()
+    fast_keys: list[bytes] = []
+    while blocks:
+        try:
+            fast_keys, duplicates = _group_blocks(blocks, names, report)
+        except _LuhnFailedError as failed:
+            row_by_row(failed.blocks)
+            continue
         batch.duplicates += duplicates
+        break
+    if batch.invalid and not options.skip_invalid:
+        raise LoadError(f"{batch.invalid} invalid rows: nothing was loaded "
+                        "(fix them, or load the rest with --skip-invalid)")
+    if fast_keys:
+        batch.groups.append(Group(Table.IMEI, options.list, options.source, fast_keys))
     for group_rows in rows.values():
         group, duplicates = _group_rows(group_rows, names, report)
         batch.groups.append(group)
         batch.duplicates += duplicates
     batch.groups.sort(key=lambda g: (list(Table).index(g.table), g.list, g.source))
     return batch
-

@@ -103,11 +103,7 @@ class MemoryStore:
         summary, delta = apply_batch(work, batch, mode, scope, stamp,
                                      remove_any_source=remove_any_source, tick=tick)
         if not dry_run:
-            first = scope[0] if scope else (ListName.BLACK, "")
-            update_meta(work, summary, delta, {
-                "time": stamp, "mode": mode.value, "list": first[0].value, "source": first[1],
-                "files": batch.files,
-            }, {g.table for g in batch.groups})
+            update_meta(work, summary, delta, batch, mode, scope, stamp)
             self._tables = work.tables
         summary.dry_run = dry_run
         summary.seconds = time.perf_counter() - started

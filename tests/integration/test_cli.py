@@ -185,3 +185,30 @@ def test_serve_runs_until_signalled(db: Path, signum: signal.Signals) -> None:
     proc.send_signal(signum)
     assert proc.wait(timeout=20) == 0
     assert "eir: stopping" in proc.stderr.read()
+
+
+def test_history_names_the_command_lines_list_and_source(tmp_path: Path, db: Path) -> None:
+    mixed = write(tmp_path / "m.csv", f"imei,list,source\n{A1},white,crm\n{A2},,\n")
+    assert eir("load", mixed, "--list", "grey", "--source", "police", "--db", db).returncode == 0
+    (load,) = json.loads(eir("stats", "--json", "--db", db).stdout)["history"]
+    assert (load["list"], load["source"], load["added"]) == ("grey", "police", 2)
+
+
+def test_file_errors_are_one_clear_line(tmp_path: Path, db: Path) -> None:
+    result = eir("load", tmp_path / "missing.csv", "--list", "black", "--db", db)
+    assert (result.returncode, result.stderr) == (1, f"{tmp_path / 'missing.csv'}: no such file\n")
+    header = write(tmp_path / "h.csv", f"imei,colour\n{A1},red\n")
+    result = eir("load", header, "--list", "black", "--db", db)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{header}:1: unknown column 'colour'")
+    eir("load", DEMO, "--list", "black", "--db", db)
+    result = eir("export", tmp_path / "no" / "such" / "dir.csv", "--db", db)
+    assert result.returncode == 1
+    assert result.stderr.startswith("eir: ") and "No such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr
+    (tmp_path / "plain-file").write_text("x")
+    result = eir("load", DEMO, "--list", "black", "--db", tmp_path / "plain-file")
+    assert result.returncode == 1 and "cannot open the list store" in result.stderr
+    result = eir("stats", "--db", tmp_path / "nowhere")
+    assert (result.returncode, result.stderr.strip()) == (
+        1, f"eir: {tmp_path / 'nowhere'}: no list store here (create one with `eir load`)")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eir.errors import LoadError
 from eir.identity import luhn_digit
-from eir.store.loader import LoadOptions, _Parsed, parse_data
+from eir.store.loader import LoadOptions, _Parsed, parse_data, parse_files
 
 bodies = st.text(alphabet="0123456789", min_size=14, max_size=14)
 valid = st.one_of(bodies, bodies.map(lambda b: b + luhn_digit(b)))
@@ -56,3 +60,27 @@ def test_any_bytes_give_rows_problems_or_a_load_error(data: bytes) -> None:
         return
     assert parsed.invalid == len(problems)
     assert all(p.startswith("f:") for p in problems)
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.lists(st.lists(lines, min_size=1, max_size=8), min_size=1, max_size=3))
+def test_parse_files_with_background_luhn_agrees_with_row_path(files: list[list[str]]) -> None:
+    """The whole loader (background Luhn check, retries row by row) against rows only."""
+    with tempfile.TemporaryDirectory() as folder:
+        paths, forced = [], []
+        for number, rows in enumerate(files):
+            path = os.path.join(folder, f"{number}.txt")
+            Path(path).write_text("\n".join(rows) + "\n")
+            paths.append(path)
+            slow_path = os.path.join(folder, f"{number}.slow.txt")
+            Path(slow_path).write_text("# forced\n" + "\n".join(rows) + "\n")
+            forced.append(slow_path)
+        options = LoadOptions(skip_invalid=True)
+        fast_problems: list[str] = []
+        slow_problems: list[str] = []
+        fast = parse_files(paths, options, fast_problems.append)
+        slow = parse_files(forced, options, slow_problems.append)
+    assert [g.keys for g in fast.groups] == [g.keys for g in slow.groups]
+    assert (fast.rows, fast.invalid, fast.duplicates) == (slow.rows, slow.invalid,
+                                                          slow.duplicates)
+    assert len(fast_problems) == len(slow_problems)

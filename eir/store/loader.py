@@ -448,50 +448,71 @@ def _check_luhn(blocks: list[_Block]) -> None:
         raise _LuhnFailedError(failed)
 
 
+_ASCII_PAIRS = np.array([[48 + a, 48 + b] for a in range(10) for b in range(10)],
+                        dtype=np.uint8).view(np.uint16).ravel()
+
+
+def _ascii_keys(values: I64) -> U8:
+    """Integers below 10**14 as rows of 14 ASCII digits, two digits a look-up, in 32 bits."""
+    out = np.empty((len(values), 7), dtype=np.uint16)
+    high = (values // 10**7).astype(np.uint32)  # digits 0-6
+    low = (values - high.astype(np.int64) * 10**7).astype(np.uint32)  # digits 7-13
+    rest, digit6 = np.divmod(high, np.uint32(10))
+    for column in (2, 1, 0):
+        rest, pair = np.divmod(rest, np.uint32(100))
+        out[:, column] = _ASCII_PAIRS[pair]
+    digit7, rest = np.divmod(low, np.uint32(10**6))
+    out[:, 3] = _ASCII_PAIRS[digit6 * np.uint32(10) + digit7]
+    for column in (6, 5, 4):
+        rest, pair = np.divmod(rest, np.uint32(100))
+        out[:, column] = _ASCII_PAIRS[pair]
+    return out.view(np.uint8).reshape(len(values), 14)
+
+
+def _report_duplicates(blocks: list[_Block], values: I64, names: list[str],
+                       report: Report) -> None:
+    """Name every repeated row and the earlier row it repeats (rare: the slow way is fine)."""
+    order = np.argsort(values, kind="stable")  # equal keys stay in file order
+    ordered = values[order]
+    offsets = np.cumsum([0] + [len(b.table) for b in blocks])
+
+    def locate(row: int) -> str:
+        index = int(np.searchsorted(offsets, row, side="right")) - 1
+        block = blocks[index]
+        return f"{names[block.file]}:{block.first_line + row - int(offsets[index])}"
+
+    found: list[tuple[int, int]] = []
+    first = -1
+    for position in range(len(ordered)):
+        if position and ordered[position] == ordered[position - 1]:
+            found.append((int(order[position]), first))
+        else:
+            first = int(order[position])
+    for row, kept in sorted(found):
+        key = f"{int(values[row]):014d}"
+        report(f"{locate(row)}: duplicate of IMEI {key} on {locate(kept)} (first kept)")
+
+
 def _group_blocks(blocks: list[_Block], names: list[str],
                   report: Report) -> tuple[list[bytes], int]:
     """Sorted unique keys of fast-path blocks; duplicates reported (the first row is kept).
 
+    The keys are sorted as integers and written back as ASCII: cheaper than sorting rows.
     Raises _LuhnFailedError (before reporting anything) when a block's background check failed.
     """
-    if len(blocks) == 1:
-        table = blocks[0].table
-        items = table.view(f"V{table.shape[1]}").ravel()  # whole lines: cheap to gather
-    else:
-        table = np.concatenate([b.digits for b in blocks])
-        items = table.view("V14").ravel()
-    digits = table[:, :14]
+    digits = blocks[0].digits if len(blocks) == 1 else np.concatenate([b.digits for b in blocks])
     values = _as_int(digits)
     if len(values) < 2 or bool(np.all(values[1:] > values[:-1])):
         _check_luhn(blocks)
         return np.ascontiguousarray(digits).view("S14").ravel().tolist(), 0
-    order = np.argsort(values)
+    ordered = np.sort(values)
     _check_luhn(blocks)
-    ordered = values[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    duplicates = len(ordered) - len(starts)
+    fresh = np.r_[True, ordered[1:] != ordered[:-1]]
+    duplicates = len(ordered) - int(np.count_nonzero(fresh))
     if duplicates:
-        # Within a run of equal keys the sort order is arbitrary: keep the earliest row.
-        kept = np.minimum.reduceat(order, starts)
-        offsets = np.cumsum([0] + [len(b.table) for b in blocks])
-
-        def locate(row: int) -> str:
-            index = int(np.searchsorted(offsets, row, side="right")) - 1
-            block = blocks[index]
-            return f"{names[block.file]}:{block.first_line + row - int(offsets[index])}"
-
-        lengths = np.diff(np.r_[starts, len(ordered)])
-        found: list[tuple[int, int]] = []
-        for run in np.flatnonzero(lengths > 1).tolist():
-            first = int(kept[run])
-            members = order[starts[run] : starts[run] + lengths[run]].tolist()
-            found.extend((row, first) for row in members if row != first)
-        for row, first in sorted(found):
-            key = digits[row].tobytes().decode()
-            report(f"{locate(row)}: duplicate of IMEI {key} on {locate(first)} (first kept)")
-        order = kept
-    gathered = items[order].view(np.uint8).reshape(len(order), -1)[:, :14]
-    keys: list[bytes] = np.ascontiguousarray(gathered).view("S14").ravel().tolist()
+        _report_duplicates(blocks, values, names, report)
+        ordered = ordered[fresh]
+    keys: list[bytes] = _ascii_keys(ordered).view("S14").ravel().tolist()
     return keys, duplicates
 
 

@@ -66,8 +66,12 @@ def raw_append(csv_path: Path, folder: Path, loop: bool) -> float:
 def raw_child(csv_path: str, folder: str, how: str) -> None:
     gc.disable()
     lines = Path(csv_path).read_bytes().split(b"\n")[1:]
-    keys = sorted(line[:14] for line in lines if line)
+    ordered = b"".join(sorted(line[:14] for line in lines if line))
     del lines
+    # Re-made in sorted order, so that they also lie in memory in that order: sorted keys that
+    # lie in file order cost putmulti twice the time in cache misses.
+    keys = [ordered[i : i + 14] for i in range(0, len(ordered), 14)]
+    del ordered
     shutil.rmtree(folder, ignore_errors=True)
     env = lmdb.open(folder, map_size=8 << 30, max_dbs=4)
     db = env.open_db(b"imei")

@@ -6,12 +6,20 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eir.errors import LoadError
 from eir.identity import luhn_digit
-from eir.store.loader import LoadOptions, _Parsed, parse_data, parse_files
+from eir.store.loader import (
+    LoadOptions,
+    _as_int,
+    _ascii_keys,
+    _Parsed,
+    parse_data,
+    parse_files,
+)
 
 bodies = st.text(alphabet="0123456789", min_size=14, max_size=14)
 valid = st.one_of(bodies, bodies.map(lambda b: b + luhn_digit(b)))
@@ -84,3 +92,10 @@ def test_parse_files_with_background_luhn_agrees_with_row_path(files: list[list[
     assert (fast.rows, fast.invalid, fast.duplicates) == (slow.rows, slow.invalid,
                                                           slow.duplicates)
     assert len(fast_problems) == len(slow_problems)
+
+
+@given(st.lists(st.integers(0, 10**14 - 1), max_size=50))
+def test_ascii_keys_are_the_zero_padded_digits(values: list[int]) -> None:
+    array = np.array(values, dtype=np.int64)
+    assert [row.tobytes().decode() for row in _ascii_keys(array)] == [f"{v:014d}" for v in values]
+    assert _as_int(_ascii_keys(array)).tolist() == values

@@ -22,6 +22,7 @@ from eir.store.records import (
     META,
     Table,
     entry_prefix,
+    is_single_entry,
     pack_entry,
     pack_record,
     pack_tail,
@@ -232,12 +233,9 @@ def _remove(txn: WriteTxn, group: Group, summary: LoadSummary, delta: Counter[st
 
 def _single_entry_owner(record: bytes) -> tuple[int, bytes] | None:
     """(list code, source) of a one-entry record, read from its header; None for several."""
-    size = record[5]
-    reason = record[6 + size]
-    reference = record[7 + size + reason]
-    if 8 + size + reason + reference != len(record):
+    if not is_single_entry(record):
         return None
-    return record[0], record[6 : 6 + size]
+    return record[0], record[6 : 6 + record[5]]
 
 
 def _sweep_replaced(txn: WriteTxn, batch: Batch, scope: set[tuple[ListName, str]],

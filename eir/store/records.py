@@ -112,11 +112,21 @@ def canonical_record(record: bytes) -> bytes:
     Two stores that hold the same entries have the same canonical records, whenever the
     entries were added.
     """
-    entries = unpack_record(record)
-    if len(entries) == 1:
+    if is_single_entry(record):
         return record[:1] + record[5:]
     return b"".join(sorted(pack_entry(e.list, e.source, e.reason, e.reference, 0)
-                           for e in entries))
+                           for e in unpack_record(record)))
+
+
+def is_single_entry(record: bytes) -> bool:
+    """Whether a record holds exactly one well-formed entry, read from its length octets."""
+    if len(record) < 8 or record[0] not in LIST_OF_CODE:
+        return False
+    source_end = 6 + record[5]
+    if source_end >= len(record):
+        return False
+    reason_end = source_end + 1 + record[source_end]
+    return reason_end < len(record) and reason_end + 1 + record[reason_end] == len(record)
 
 
 def split_key(table: Table, key: bytes) -> tuple[str, str | None, str | None]:

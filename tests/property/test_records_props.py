@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from eir.errors import StoreError
 from eir.model import Entry, ListName
-from eir.store.records import canonical_record, pack_record, unpack_record
+from eir.store.records import canonical_record, is_single_entry, pack_record, unpack_record
 
 text = st.text(max_size=30).filter(lambda t: len(t.encode()) <= 255)
 entries = st.builds(Entry, st.sampled_from(list(ListName)), text, text, text,
@@ -21,8 +23,16 @@ def test_round_trip(items: list[Entry]) -> None:
     assert canonical_record(record) == canonical_record(pack_record(reversed(items)))
 
 
+@given(st.lists(entries, min_size=1, max_size=3))
+def test_single_entry_is_read_from_the_header(items: list[Entry]) -> None:
+    assert is_single_entry(pack_record(items)) == (len(items) == 1)
+
+
 @given(st.binary(max_size=60))
 def test_any_bytes(record: bytes) -> None:
+    if is_single_entry(record):
+        with contextlib.suppress(StoreError):  # one entry by its lengths, yet not UTF-8 text
+            assert len(unpack_record(record)) == 1
     try:
         items = unpack_record(record)
     except StoreError:

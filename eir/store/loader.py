@@ -73,7 +73,7 @@ class _Row:
     where: tuple[int, int]  # (file index, line)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity: two blocks are never "equal" arrays
 class _Block:
     """A fast-path block: the file's own fixed-width lines of one IMEI each, on one list and
     source. ``luhn`` is the check of 15-digit rows, still running on another core."""

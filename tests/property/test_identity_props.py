@@ -7,8 +7,10 @@ from hypothesis import strategies as st
 
 from eir.errors import IdentityError
 from eir.identity import (
+    Anomaly,
     Imei,
     Imsi,
+    Tac,
     luhn_digit,
     luhn_ok15,
     luhn_valid,
@@ -96,3 +98,26 @@ def test_imsi_any_text(text: str) -> None:
 @given(st.text(alphabet="0123456789", min_size=15, max_size=15))
 def test_fast_luhn_check_agrees(text: str) -> None:
     assert luhn_ok15(text) == luhn_valid(text)
+
+
+@given(keys, st.lists(st.text("0123456789", min_size=1, max_size=8), max_size=3))
+def test_anomalies_match_their_definitions(key: str, prefixes: list[str]) -> None:
+    found = Imei(key).anomalies(prefixes)
+    assert (Anomaly.SAME_DIGITS in found) == (len(set(key)) == 1)
+    assert (Anomaly.ZERO_TAC in found) == (key[:8] == "00000000")
+    assert (Anomaly.TEST_TAC in found) == (key[:8] != "00000000"
+                                           and any(key.startswith(p) for p in prefixes))
+    assert Anomaly.CHECK_DIGIT not in found  # no check digit given
+    wrong = str((int(luhn_digit(key)) + 1) % 10)
+    assert Anomaly.CHECK_DIGIT in Imei.parse(key + wrong).anomalies(prefixes)
+    assert Anomaly.CHECK_DIGIT not in Imei.parse(key + luhn_digit(key)).anomalies(prefixes)
+
+
+@given(st.text(max_size=10))
+def test_tac_any_text(text: str) -> None:
+    try:
+        tac = Tac(text)
+    except IdentityError:
+        assert len(text) != 8 or not text.isdigit() or not text.isascii()
+        return
+    assert str(tac) == text and tac.reporting_body == text[:2]

@@ -41,6 +41,8 @@ class Group:
     """Entries of one table, list and source: keys sorted and unique.
 
     ``fields`` holds (reason, reference, added) per key; None means ("", "", the load's time).
+    ``tails`` is the bulk form of the same: one buffer holding each key's packed reason and
+    reference (see :func:`eir.store.records.pack_tail`) at ``starts[i]:ends[i]``.
     """
 
     table: Table
@@ -48,8 +50,13 @@ class Group:
     source: str
     keys: builtins.list[bytes]
     fields: builtins.list[tuple[str, str, int]] | None = None
+    tails: tuple[bytes, builtins.list[int], builtins.list[int]] | None = None
 
     def values(self, now: int) -> Iterator[bytes]:
+        if self.tails is not None:
+            prefix = entry_prefix(self.list, self.source, now)
+            buffer, starts, ends = self.tails
+            return (prefix + buffer[a:b] for a, b in zip(starts, ends, strict=True))
         if self.fields is None:
             return repeat(pack_entry(self.list, self.source, "", "", now), len(self.keys))
         prefix = entry_prefix(self.list, self.source, now)

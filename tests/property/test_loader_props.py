@@ -102,3 +102,46 @@ def test_ascii_keys_are_the_zero_padded_digits(values: list[int]) -> None:
     array = np.array(values, dtype=np.int64)
     assert [row.tobytes().decode() for row in _ascii_keys(array)] == [f"{v:014d}" for v in values]
     assert _as_int(_ascii_keys(array)).tolist() == values
+
+
+cell_text = st.text(alphabet=st.sampled_from(list("ab ,\"#é\t-9")), max_size=6)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.sampled_from([["imei", "reason", "reference"], ["imei", "reason"]]),
+       st.lists(st.tuples(lines, cell_text, cell_text), min_size=1, max_size=10),
+       st.booleans())
+@example(columns=["imei", "reason", "reference"],
+         rows=[("490154203237518", "stolen", "R1"), ("356938035643809", "", "")], crlf=False)
+@example(columns=["imei", "reason", "reference"],  # unsorted, a duplicate: the first is kept
+         rows=[("356938035643809", "x", "y"), ("49015420323751", "s", ""),
+               ("35693803564380", "z", "w")], crlf=True)
+@example(columns=["imei", "reason"],  # a wrong check digit: the file goes row by row
+         rows=[("490154203237519", "a", ""), ("35693803564380", "b", "")], crlf=False)
+def test_text_fast_path_agrees_with_row_path(columns: list[str],
+                                             rows: list[tuple[str, str, str]],
+                                             crlf: bool) -> None:
+    """imei,reason[,reference] files: the bulk path packs the same values as the row path."""
+    newline = "\r\n" if crlf else "\n"
+    body = newline.join(",".join(row[: len(columns)]) for row in rows) + newline
+    with tempfile.TemporaryDirectory() as folder:
+        fast_path = Path(folder, "fast.csv")
+        fast_path.write_text(",".join(columns) + newline + body)
+        slow_path = Path(folder, "slow.csv")
+        slow_path.write_text("# forced\n" + ",".join(columns) + newline + body)
+        options = LoadOptions(skip_invalid=True)
+        fast_problems: list[str] = []
+        slow_problems: list[str] = []
+        fast = parse_files([str(fast_path)], options, fast_problems.append)
+        slow = parse_files([str(slow_path)], options, slow_problems.append)
+    assert [g.keys for g in fast.groups] == [g.keys for g in slow.groups]
+    assert [list(g.values(7)) for g in fast.groups] == [list(g.values(7)) for g in slow.groups]
+    assert (fast.rows, fast.invalid, fast.duplicates) == (slow.rows, slow.invalid,
+                                                          slow.duplicates)
+    assert len(fast_problems) == len(slow_problems)
+
+
+def test_text_fast_path_is_taken() -> None:
+    data = b"imei,reason,reference\n490154203237518,stolen,R1\n35693803564380,,\n"
+    parsed = parse_data(data, 0, "f", LoadOptions(), print)
+    assert len(parsed.text_blocks) == 1 and parsed.rows == []

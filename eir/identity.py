@@ -38,7 +38,12 @@ class Anomaly(enum.StrEnum):
     TEST_TAC = "test-tac"  # a test TAC (lab equipment, not a handset for sale)
 
 
+_NO_ANOMALIES: frozenset[Anomaly] = frozenset()
+
+
 def _require_digits(text: str, what: str) -> None:
+    if text.isascii() and text.isdigit():  # the common case, in C (isdigit alone takes "²")
+        return
     if not text:
         raise IdentityError(f"{what} is empty")
     bad = next((c for c in text if c not in _DIGITS), None)
@@ -185,14 +190,23 @@ class Imei:
     def anomalies(
         self, test_tac_prefixes: Iterable[str] = DEFAULT_TEST_TAC_PREFIXES
     ) -> frozenset[Anomaly]:
+        key = self.key
+        prefixes = (test_tac_prefixes if isinstance(test_tac_prefixes, tuple)
+                    else tuple(test_tac_prefixes))
+        bad_check = self.check_digit is not None and self.check_digit != self.luhn
+        same = key == key[0] * 14
+        zero = key.startswith("00000000")
+        test = not zero and bool(prefixes) and key.startswith(prefixes)
+        if not (bad_check or same or zero or test):
+            return _NO_ANOMALIES  # the answer path's common case: no set built
         found: set[Anomaly] = set()
-        if self.check_digit_ok is False:
+        if bad_check:
             found.add(Anomaly.CHECK_DIGIT)
-        if self.key.count(self.key[0]) == 14:
+        if same:
             found.add(Anomaly.SAME_DIGITS)
-        if self.key.startswith("00000000"):
+        if zero:
             found.add(Anomaly.ZERO_TAC)
-        elif any(self.key.startswith(p) for p in test_tac_prefixes):
+        if test:
             found.add(Anomaly.TEST_TAC)
         return frozenset(found)
 

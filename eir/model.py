@@ -6,7 +6,7 @@ Layer 0: standard library only.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from eir.identity import Anomaly, Imei, Imsi
@@ -126,14 +126,16 @@ class Rule(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """The decision. ``status`` None means "unknown equipment" (Diameter 5422, MAP error 7)."""
+class CheckResult(NamedTuple):
+    """The decision. ``status`` None means "unknown equipment" (Diameter 5422, MAP error 7).
+
+    A NamedTuple (immutable) because one is made for every request on the answer path.
+    """
 
     status: EquipmentStatus | None
     rule: Rule
     match: Match | None = None
-    anomalies: frozenset[Anomaly] = field(default_factory=frozenset)
+    anomalies: frozenset[Anomaly] = frozenset()
     decided_by_anomaly: Anomaly | None = None
 
     @property

@@ -38,9 +38,9 @@ _ANSWER_STATUS: dict[str, EquipmentStatus | None] = {
 }
 
 
-def _winner(matches: tuple[Match, ...], precedence: tuple[ListName, ...]) -> Match | None:
-    if not matches:
-        return None
+def _winner(matches: tuple[Match, ...], precedence: tuple[ListName, ...]) -> Match:
+    if len(matches) == 1:
+        return matches[0]
     rank = {name: i for i, name in enumerate(precedence)}
     return min(matches, key=lambda m: (rank[m.entry.list], -m.entry.added, m.entry.source))
 
@@ -57,20 +57,19 @@ def decide(request: CheckRequest, lookup: Lookup, settings: PolicyConfig) -> Che
     anomalies = imei.anomalies(settings.test_tac_prefixes)
     hits = lookup(imei.key, None if request.imsi is None else request.imsi.digits)
     precedence = settings.precedence
-
+    # Each level is looked at only when it holds something: most IMEIs are on no list.
     for rule, matches in ((Rule.PAIR, hits.pair), (Rule.IMEI, hits.imei)):
-        match = _winner(matches, precedence)
-        if match is not None:
+        if matches:
+            match = _winner(matches, precedence)
             return CheckResult(match.entry.list.status, rule, match, anomalies)
-
-    acting = [a for a in anomalies if settings.anomalies.get(a, "ignore") != "ignore"]
-    if acting:
-        chosen = min(acting, key=lambda a: (_answer_rank(settings.anomalies[a], precedence), a))
-        status = _ANSWER_STATUS[settings.anomalies[chosen]]
-        return CheckResult(status, Rule.ANOMALY, None, anomalies, decided_by_anomaly=chosen)
-
-    match = _winner(hits.ranges, precedence)
-    if match is not None:
+    if anomalies:
+        acting = [a for a in anomalies if settings.anomalies.get(a, "ignore") != "ignore"]
+        if acting:
+            chosen = min(acting,
+                         key=lambda a: (_answer_rank(settings.anomalies[a], precedence), a))
+            status = _ANSWER_STATUS[settings.anomalies[chosen]]
+            return CheckResult(status, Rule.ANOMALY, None, anomalies, decided_by_anomaly=chosen)
+    if hits.ranges:
+        match = _winner(hits.ranges, precedence)
         return CheckResult(match.entry.list.status, Rule.RANGE, match, anomalies)
-
     return CheckResult(_ANSWER_STATUS[settings.unknown], Rule.UNKNOWN, None, anomalies)

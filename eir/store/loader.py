@@ -234,6 +234,15 @@ def _luhn_ok(table: U8) -> bool:
     return not np.any(total % np.uint8(10))
 
 
+def _unix_lines(body: bytes) -> bytes | None:
+    """Lines ending in LF, the last one too; None when a CR stands anywhere but before an LF."""
+    if b"\r" in body:
+        body = body.replace(b"\r\n", b"\n")
+        if b"\r" in body:
+            return None
+    return body if body.endswith(b"\n") else body + b"\n"
+
+
 def _fast_block(body: bytes, file: int, first_line: int, data: bytes,
                 pool: Executor | None) -> _Block | None:
     """Fixed-width lines of 14/15/16 digits, all valid; None when anything is not so.
@@ -242,12 +251,10 @@ def _fast_block(body: bytes, file: int, first_line: int, data: bytes,
     and line ends, and (for 15 digits) the Luhn digit of every row. With a ``pool`` the Luhn
     check runs there (numpy lets go of the GIL) while the caller sorts the keys.
     """
-    if b"\r" in body:
-        body = body.replace(b"\r\n", b"\n")
-        if b"\r" in body:
-            return None
-    if not body.endswith(b"\n"):
-        body += b"\n"
+    lines = _unix_lines(body)
+    if lines is None:
+        return None
+    body = lines
     width = body.find(b"\n")
     if width not in (14, 15, 16) or len(body) % (width + 1):
         return None
@@ -283,12 +290,10 @@ def _fast_text_block(body: bytes, columns: list[str], file: int, first_line: int
     """
     if b'"' in body:
         return None
-    if b"\r" in body:
-        body = body.replace(b"\r\n", b"\n")
-        if b"\r" in body:
-            return None
-    if not body.endswith(b"\n"):
-        body += b"\n"
+    lines = _unix_lines(body)
+    if lines is None:
+        return None
+    body = lines
     if body.startswith(b"\n") or b"\n\n" in body or body.translate(None, _NOT_CONTROL):
         return None
     try:

@@ -50,7 +50,6 @@ _DOUBLED_ASCII = np.zeros(256, dtype=np.uint8)
 _DOUBLED_ASCII[48:58] = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 
 Report = Callable[[str], None]
-Progress = Callable[[int, int], None]
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
@@ -688,18 +687,17 @@ def _group_rows(rows: list[_Row], names: list[str], report: Report) -> tuple[Gro
         duplicates
 
 
-def parse_files(paths: Iterable[str], options: LoadOptions, report: Report,
-                progress: Progress | None = None) -> Batch:
+def parse_files(paths: Iterable[str], options: LoadOptions, report: Report) -> Batch:
     """Read, validate and group every file. Raises LoadError when rows are invalid (unless
     ``skip_invalid``) or a file cannot be read at all; every bad row has been reported by then.
     """
     check_source(options.source)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eir-luhn") as pool:
-        return _parse_files(list(paths), options, report, progress, pool)
+        return _parse_files(list(paths), options, report, pool)
 
 
 def _parse_files(paths: list[str], options: LoadOptions, report: Report,
-                 progress: Progress | None, pool: Executor) -> Batch:
+                 pool: Executor) -> Batch:
     names = [_name(p) for p in paths]
     batch = Batch(files=names)
     blocks: list[_Block] = []
@@ -728,8 +726,6 @@ def _parse_files(paths: list[str], options: LoadOptions, report: Report,
 
     for index, path in enumerate(paths):
         take(parse_data(read_input(path), index, names[index], options, report, pool))
-        if progress is not None:
-            progress(index + 1, len(paths))
     fast_group = (Table.IMEI, options.list, options.source)
     if len(text_blocks) > 1 or (text_blocks and (blocks or fast_group in rows)):
         row_by_row(list(text_blocks))  # a text block stands alone or goes row by row

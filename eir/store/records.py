@@ -36,10 +36,6 @@ class Table(enum.StrEnum):
     RANGE = "range"
     PAIR = "pair"
 
-    @property
-    def level(self) -> Level:
-        return _LEVEL_OF[self]
-
 
 _LEVEL_OF = {Table.IMEI: Level.IMEI, Table.RANGE: Level.RANGE, Table.PAIR: Level.PAIR}
 META = "meta"

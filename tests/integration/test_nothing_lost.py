@@ -127,3 +127,25 @@ def test_large_merge_into_a_full_store(tmp_path: Path, mode: str) -> None:
     assert result.returncode == 0, result.stderr
     removed = 50_000 if mode == "replace" else 0
     assert f"added 50000, updated 0, removed {removed}, unchanged 0" in result.stdout
+
+
+def test_reader_follows_a_map_grown_by_another_process(tmp_path: Path) -> None:
+    """eir serve's store keeps answering after an eir load elsewhere grew the LMDB map."""
+    db = tmp_path / "db"
+    small = tmp_path / "small.toml"
+    small.write_text("[store]\nmap_size_mb = 1\nmax_map_size_mb = 256\n")
+    assert eir("load", generate(tmp_path / "few.txt", 10, 11), "--list", "black", "--config",
+               small, "--db", db).returncode == 0
+    reader = LmdbStore(db, map_size_mb=1, read_snapshot_ms=0, create=False)
+    try:
+        first = (tmp_path / "few.txt").read_text().split("\n", 1)[0][:14]
+        assert reader.lookup(first, None).imei
+        big = generate(tmp_path / "big.txt", 200_000, 12)
+        assert eir("load", big, "--list", "grey", "--config", small, "--db",
+                   db).returncode == 0
+        assert os.path.getsize(db / "data.mdb") > 1 << 20  # the map grew past the reader's
+        late = big.read_text().split("\n", 1)[0][:14]
+        assert reader.lookup(late, None).imei[0].entry.list.value == "grey"
+        assert reader.lookup(first, None).imei
+    finally:
+        reader.close()

@@ -155,6 +155,10 @@ class WriteTxn(Protocol):
     def insert(self, table: str, key: bytes, value: bytes) -> bool:
         """Put ``key`` only when it is absent; False when it was there already."""
         ...
+    def bound(self, table: str) -> tuple[Callable[[bytes], bytes | None],
+                                         Callable[[bytes, bytes], bool]]:
+        """(get, insert) for one table, as direct as the backend allows (hot loops)."""
+        ...
     def delete(self, table: str, key: bytes) -> None: ...
     def items(self, table: str) -> Iterator[tuple[bytes, bytes]]: ...
     def last_key(self, table: str) -> bytes | None: ...
@@ -187,18 +191,22 @@ def _merge_add(txn: WriteTxn, group: Group, now: int, summary: LoadSummary,
                delta: Counter[str], tick: Tick | None) -> None:
     """Add a group to a table that may hold some of its keys already."""
     name = counter_key(group.table, group.list, group.source)
-    insert = txn.insert
     table = group.table
+    get, insert = txn.bound(table)
     for done, (key, value) in enumerate(zip(group.keys, group.values(now), strict=True), 1):
         if tick is not None and done % _TICK == 0:
             tick(_TICK)
-        if insert(table, key, value):
+        if insert(key, value):
             summary.added += 1
             delta[name] += 1
             continue
-        old = txn.get(table, key)
+        old = get(key)
         if old is None:
             raise StoreError(f"{table} {key!r} vanished inside its own transaction")
+        if old[0] == value[0] and old[5:] == value[5:]:
+            # The same one entry but for its time (octets 1-4): unchanged, nothing decoded.
+            summary.unchanged += 1
+            continue
         entries = unpack_record(old)
         new = unpack_record(value)[0]
         for index, entry in enumerate(entries):
@@ -238,13 +246,6 @@ def _remove(txn: WriteTxn, group: Group, summary: LoadSummary, delta: Counter[st
             txn.delete(group.table, key)
 
 
-def _single_entry_owner(record: bytes) -> tuple[int, bytes] | None:
-    """(list code, source) of a one-entry record, read from its header; None for several."""
-    if not is_single_entry(record):
-        return None
-    return record[0], record[6 : 6 + record[5]]
-
-
 def _sweep_replaced(txn: WriteTxn, batch: Batch, scope: set[tuple[ListName, str]],
                     summary: LoadSummary, delta: Counter[str]) -> None:
     """Remove in-scope entries that the batch does not hold (the tail of a replace)."""
@@ -256,9 +257,11 @@ def _sweep_replaced(txn: WriteTxn, batch: Batch, scope: set[tuple[ListName, str]
         kept_raw = {(name.code[0], source.encode()): keys for (name, source), keys in kept.items()}
         changes: list[tuple[bytes, bytes | None]] = []
         for key, record in txn.items(table):
-            owner = _single_entry_owner(record)
-            if owner is not None and (owner not in owners or key in kept_raw.get(owner, ())):
-                continue  # the common case, decided without unpacking
+            # The common case, decided from a one-entry record's header without decoding it.
+            if is_single_entry(record):
+                owner = (record[0], record[6 : 6 + record[5]])
+                if owner not in owners or key in kept_raw.get(owner, ()):
+                    continue
             entries = unpack_record(record)
             survivors = [
                 e for e in entries

@@ -13,7 +13,8 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,11 @@ class _Txn:
 
     def put(self, table: str, key: bytes, value: bytes) -> None:
         self._txn.put(key, value, db=self._dbs[table])
+
+    def bound(self, table: str) -> tuple[Callable[[bytes], bytes | None],
+                                         Callable[[bytes, bytes], bool]]:
+        db = self._dbs[table]
+        return partial(self._txn.get, db=db), partial(self._txn.put, db=db, overwrite=False)
 
     def insert(self, table: str, key: bytes, value: bytes) -> bool:
         done: bool = self._txn.put(key, value, db=self._dbs[table], overwrite=False)

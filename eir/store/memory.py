@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 
 from eir.errors import StoreError
 from eir.model import Hits, ListName
@@ -36,6 +37,10 @@ class _DictTxn:
 
     def put(self, table: str, key: bytes, value: bytes) -> None:
         self.tables[table][key] = value
+
+    def bound(self, table: str) -> tuple[Callable[[bytes], bytes | None],
+                                         Callable[[bytes, bytes], bool]]:
+        return self.tables[table].get, partial(self.insert, table)
 
     def insert(self, table: str, key: bytes, value: bytes) -> bool:
         data = self.tables[table]

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 import lmdb
@@ -134,6 +135,7 @@ class LmdbStore:
         self._pair_db = self._dbs[Table.PAIR]
         self._range_generation: bytes | None = b"never"
         self._ranges = RangeIndex(())
+        self._has_ranges = False
         self._reader: Any = None  # the read snapshot lookups share, renewed when old
         self._reader_born = 0.0
 
@@ -146,20 +148,19 @@ class LmdbStore:
             self._env.set_mapsize(0)  # another process grew the map: adopt its size
             return self._env.begin(write=write)
 
-    def _lookup_txn(self) -> Any:
-        """The shared read snapshot, renewed once it is older than ``read_snapshot_ms``."""
-        now = time.monotonic()
-        if self._reader is None or now - self._reader_born > self._snapshot_age:
-            if self._reader is not None:
-                self._reader.abort()
-                self._reader = None
-            txn = self._begin()
-            self._reader, self._reader_born = txn, now
-            current = txn.get(b"generation:range", db=self._dbs[META])
-            if current != self._range_generation:
-                self._ranges = RangeIndex(iter(txn.cursor(db=self._dbs[Table.RANGE])))
-                self._range_generation = current
-        return self._reader
+    def _renew_reader(self, now: float) -> Any:
+        """A new shared read snapshot (the old one is older than ``read_snapshot_ms``)."""
+        if self._reader is not None:
+            self._reader.abort()
+            self._reader = None
+        txn = self._begin()
+        self._reader, self._reader_born = txn, now
+        current = txn.get(b"generation:range", db=self._dbs[META])
+        if current != self._range_generation:
+            self._ranges = RangeIndex(iter(txn.cursor(db=self._dbs[Table.RANGE])))
+            self._range_generation = current
+            self._has_ranges = self._ranges.count > 0
+        return txn
 
     def lookup(self, imei14: str, imsi: str | None) -> Hits:
         """Everything the lists hold for one IMEI (and IMSI), from one snapshot.
@@ -168,13 +169,16 @@ class LmdbStore:
         committed load is seen within that time. For one thread (the event loop) only.
         """
         key = imei14.encode()
-        txn = self._lookup_txn()
+        now = monotonic()
+        txn = self._reader
+        if txn is None or now - self._reader_born > self._snapshot_age:
+            txn = self._renew_reader(now)
         exact = txn.get(key, db=self._imei_db)
         pair_key = pair = None
         if imsi is not None:
             pair_key = key + imsi.encode()
             pair = txn.get(pair_key, db=self._pair_db)
-        ranges = self._ranges.lookup(imei14) if self._ranges.count else ()
+        ranges = self._ranges.lookup(imei14) if self._has_ranges else ()
         if exact is None and pair is None and not ranges:
             return NO_HITS
         return Hits(

@@ -23,6 +23,7 @@ import struct
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from eir.errors import StoreError
 from eir.model import LIST_OF_CODE, Entry, Level, ListName, Match
@@ -135,8 +136,14 @@ def split_key(table: Table, key: bytes) -> tuple[str, str | None, str | None]:
     return text, None, None
 
 
+@lru_cache(maxsize=1 << 16)
+def entries_of(record: bytes) -> tuple[Entry, ...]:
+    """The entries of a record, cached: records of one bulk load are mostly the same bytes."""
+    return tuple(unpack_record(record))
+
+
 def matches_of(table: Table, key: bytes, record: bytes) -> tuple[Match, ...]:
-    entries = unpack_record(record)
+    entries = entries_of(record)
     if table is Table.IMEI:  # the hot case: no key to split
         imei = key.decode()
         if len(entries) == 1:

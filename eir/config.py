@@ -62,11 +62,104 @@ class LogConfig:
     level: str = "info"
 
 
+TRANSPORTS = ("tcp", "sctp")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """``[tcp://|sctp://]HOST:PORT`` (IPv6 hosts in brackets); port 0 picks a free port."""
+
+    transport: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.transport}://{host}:{self.port}"
+
+
+def parse_endpoint(text: str, default_port: int | None = None) -> Endpoint:
+    """Parse an endpoint; raises ValueError with a one-line reason."""
+    transport = "tcp"
+    rest = text.strip()
+    if "://" in rest:
+        transport, rest = rest.split("://", 1)
+        if transport not in TRANSPORTS:
+            raise ValueError(f"{text!r}: transport {transport!r} is not tcp or sctp")
+    port_text: str | None
+    if rest.startswith("["):
+        host, sep, tail = rest[1:].partition("]")
+        if not sep or (tail and not tail.startswith(":")):
+            raise ValueError(f"{text!r}: an IPv6 address is written [ADDRESS]:PORT")
+        port_text = tail[1:] if tail else None
+    elif rest.count(":") == 1:
+        host, port_text = rest.split(":")
+    elif ":" in rest:
+        raise ValueError(f"{text!r}: write an IPv6 address in brackets: [ADDRESS]:PORT")
+    else:
+        host, port_text = rest, None
+    if not host:
+        raise ValueError(f"{text!r}: no host")
+    if port_text is None:
+        if default_port is None:
+            raise ValueError(f"{text!r}: no port (HOST:PORT)")
+        port = default_port
+    elif not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r}: port {port_text!r} is not 0 to 65535")
+    else:
+        port = int(port_text)
+    return Endpoint(transport, host, port)
+
+
+@dataclass(frozen=True, slots=True)
+class DiameterPeerConfig:
+    """A peer the EIR dials (a DRA): it connects, sends CER, and reconnects every Tc."""
+
+    address: Endpoint
+    #: the peer's Origin-Host when known: no dialling while it is connected to us already
+    host: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DiameterConfig:
+    #: where to accept Diameter connections (the --diameter-listen option overrides it)
+    listen: tuple[Endpoint, ...] = (Endpoint("tcp", "127.0.0.1", 3868),)
+    origin_host: str = "eir.localdomain"
+    origin_realm: str = "localdomain"
+    #: Destination-Realms served; empty serves any (others get 3003 DIAMETER_REALM_NOT_SERVED)
+    realms: tuple[str, ...] = ()
+    #: Host-IP-Address values of the CEA; empty: the address the connection arrived on
+    host_ip_addresses: tuple[str, ...] = ()
+    vendor_id: int = 0
+    #: Tw: a DWR after this much silence, the connection closed after as much again unanswered
+    watchdog_s: float = 30.0
+    #: Tc: seconds between attempts to reach a configured peer
+    reconnect_s: float = 30.0
+    #: a connection that sends no CER (or answers no CER of ours) in this time is closed
+    cer_timeout_s: float = 10.0
+    max_message_bytes: int = 65536
+    max_in_flight: int = 1024
+    max_connections: int = 1024
+    #: allow-list; empty lists allow anyone (others get CEA 3010 DIAMETER_UNKNOWN_PEER)
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_realms: tuple[str, ...] = ()
+    allowed_networks: tuple[str, ...] = ()
+    peers: tuple[DiameterPeerConfig, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    #: processes that share the listening ports (SO_REUSEPORT) and the LMDB environment
+    workers: int = 1
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    diameter: DiameterConfig = field(default_factory=DiameterConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
     #: the file it came from, or "<defaults>"
     origin: str = "<defaults>"
 
@@ -170,14 +263,114 @@ def _log(table: Mapping[str, object], where: str) -> LogConfig:
     return LogConfig(level=level)
 
 
+def _strings(table: Mapping[str, object], key: str, default: tuple[str, ...],
+             where: str) -> tuple[str, ...]:
+    if key not in table:
+        return default
+    raw = _expect(table[key], list, where + key)
+    return tuple(_expect(v, str, where + key) for v in raw)
+
+
+def _number(table: Mapping[str, object], key: str, default: float, low: float, high: float,
+            where: str, integer: bool = False) -> Any:
+    value = _expect(table.get(key, default), int if integer else (int, float), where + key)
+    if not low <= value <= high:
+        raise ConfigError(f"{where}{key}: must be {low:g} to {high:g}")
+    return value
+
+
+def _endpoints(values: tuple[str, ...], where: str, default_port: int) -> tuple[Endpoint, ...]:
+    out = []
+    for text in values:
+        try:
+            out.append(parse_endpoint(text, default_port))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return tuple(out)
+
+
+def _diameter(table: Mapping[str, object], where: str) -> DiameterConfig:
+    known = {f.name for f in dataclasses.fields(DiameterConfig)}
+    _reject_unknown(table, known, where)
+    base = DiameterConfig()
+    listen = base.listen
+    if "listen" in table:
+        listen = _endpoints(_strings(table, "listen", (), where), where + "listen", 3868)
+    text: dict[str, str] = {}
+    for key in ("origin_host", "origin_realm"):
+        value = _expect(table.get(key, getattr(base, key)), str, where + key)
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", value):
+            raise ConfigError(f"{where}{key}: {value!r} is not a host or realm name")
+        text[key] = value
+    networks = _strings(table, "allowed_networks", (), where)
+    import ipaddress
+
+    for net in networks:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError(f"{where}allowed_networks: {net!r} is not an address or network") \
+                from None
+    addresses = _strings(table, "host_ip_addresses", (), where)
+    for addr in addresses:
+        try:
+            ipaddress.ip_address(addr)
+        except ValueError:
+            raise ConfigError(f"{where}host_ip_addresses: {addr!r} is not an IP address") \
+                from None
+    peers: list[DiameterPeerConfig] = []
+    for i, raw in enumerate(_expect(table.get("peers", []), list, where + "peers")):
+        here = f"{where}peers[{i}]."
+        entry = _expect(raw, dict, here[:-1])
+        _reject_unknown(entry, {"address", "host"}, here)
+        if "address" not in entry:
+            raise ConfigError(f"{here}address: missing")
+        (address,) = _endpoints((_expect(entry["address"], str, here + "address"),),
+                                here + "address", 3868)
+        peers.append(DiameterPeerConfig(address, _expect(entry.get("host", ""), str,
+                                                         here + "host")))
+    return DiameterConfig(
+        listen=listen,
+        origin_host=text["origin_host"],
+        origin_realm=text["origin_realm"],
+        realms=tuple(r.lower() for r in _strings(table, "realms", (), where)),
+        host_ip_addresses=addresses,
+        vendor_id=_number(table, "vendor_id", 0, 0, 2**32 - 1, where, integer=True),
+        watchdog_s=float(_number(table, "watchdog_s", base.watchdog_s, 6, 3600, where)),
+        reconnect_s=float(_number(table, "reconnect_s", base.reconnect_s, 1, 3600, where)),
+        cer_timeout_s=float(_number(table, "cer_timeout_s", base.cer_timeout_s, 1, 600,
+                                    where)),
+        max_message_bytes=_number(table, "max_message_bytes", base.max_message_bytes, 4096,
+                                  16 * 2**20, where, integer=True),
+        max_in_flight=_number(table, "max_in_flight", base.max_in_flight, 1, 1_000_000, where,
+                              integer=True),
+        max_connections=_number(table, "max_connections", base.max_connections, 1, 1_000_000,
+                                where, integer=True),
+        allowed_hosts=_strings(table, "allowed_hosts", (), where),
+        allowed_realms=_strings(table, "allowed_realms", (), where),
+        allowed_networks=networks,
+        peers=tuple(peers),
+    )
+
+
+def _service(table: Mapping[str, object], where: str) -> ServiceConfig:
+    _reject_unknown(table, {"workers"}, where)
+    return ServiceConfig(workers=_number(table, "workers", 1, 1, 256, where, integer=True))
+
+
 def parse_config(data: Mapping[str, object], origin: str = "<defaults>") -> Config:
     """Validate a parsed TOML document."""
     prefix = f"{origin}: "
-    _reject_unknown(data, {"store", "policy", "log"}, prefix)
+    _reject_unknown(data, {"store", "policy", "log", "diameter", "service"}, prefix)
     store = _store(_expect(data.get("store", {}), dict, prefix + "store"), prefix + "store.")
     policy = _policy(_expect(data.get("policy", {}), dict, prefix + "policy"), prefix + "policy.")
     log = _log(_expect(data.get("log", {}), dict, prefix + "log"), prefix + "log.")
-    return Config(store=store, policy=policy, log=log, origin=origin)
+    diameter = _diameter(_expect(data.get("diameter", {}), dict, prefix + "diameter"),
+                         prefix + "diameter.")
+    service = _service(_expect(data.get("service", {}), dict, prefix + "service"),
+                       prefix + "service.")
+    return Config(store=store, policy=policy, log=log, diameter=diameter, service=service,
+                  origin=origin)
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -220,5 +413,40 @@ def to_toml(config: Config) -> str:
         "",
         "[log]",
         f'level = "{config.log.level}"',
+        "",
+        "[service]",
+        f"workers = {config.service.workers}",
+        "",
+        "[diameter]",
+        *_diameter_toml(config.diameter),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _toml_list(values: tuple[object, ...]) -> str:
+    return "[" + ", ".join(f'"{v}"' for v in values) + "]"
+
+
+def _diameter_toml(d: DiameterConfig) -> list[str]:
+    lines = [
+        f"listen = {_toml_list(d.listen)}",
+        f'origin_host = "{d.origin_host}"',
+        f'origin_realm = "{d.origin_realm}"',
+        f"realms = {_toml_list(d.realms)}",
+        f"host_ip_addresses = {_toml_list(d.host_ip_addresses)}",
+        f"vendor_id = {d.vendor_id}",
+        f"watchdog_s = {d.watchdog_s:g}",
+        f"reconnect_s = {d.reconnect_s:g}",
+        f"cer_timeout_s = {d.cer_timeout_s:g}",
+        f"max_message_bytes = {d.max_message_bytes}",
+        f"max_in_flight = {d.max_in_flight}",
+        f"max_connections = {d.max_connections}",
+        f"allowed_hosts = {_toml_list(d.allowed_hosts)}",
+        f"allowed_realms = {_toml_list(d.allowed_realms)}",
+        f"allowed_networks = {_toml_list(d.allowed_networks)}",
+    ]
+    for peer in d.peers:
+        lines += ["", "[[diameter.peers]]", f'address = "{peer.address}"']
+        if peer.host:
+            lines.append(f'host = "{peer.host}"')
+    return lines

@@ -73,3 +73,8 @@ def decide(request: CheckRequest, lookup: Lookup, settings: PolicyConfig) -> Che
         match = _winner(hits.ranges, precedence)
         return CheckResult(match.entry.list.status, Rule.RANGE, match, anomalies)
     return CheckResult(_ANSWER_STATUS[settings.unknown], Rule.UNKNOWN, None, anomalies)
+
+
+def unknown_result(settings: PolicyConfig) -> CheckResult:
+    """The answer for equipment no list can name (a hexadecimal 3GPP2 MEID, say)."""
+    return CheckResult(_ANSWER_STATUS[settings.unknown], Rule.UNKNOWN, None)

@@ -1,0 +1,143 @@
+"""The S13 server application: one ECR's bytes in, the answer's bytes out. Never raises.
+
+    fast.extract_ecr --(None)--> wire.check_message + codec.decode + s13.interpret_ecr
+        --> s13.to_request --> check (policy + lists) --> ECA (template, or pycrate)
+
+Any DiameterError on the way becomes its error answer; any other exception is our bug, logged,
+and answered DIAMETER_UNABLE_TO_COMPLY (5012) so that the peer never waits for its timer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from eir.diameter import codec, wire
+from eir.diameter.dictionary import APP_S13, Command, ResultCode
+from eir.diameter.errors import DiameterError
+from eir.diameter.fast import extract_ecr
+from eir.diameter.message import Message
+from eir.diameter.s13 import (
+    Answers,
+    Check,
+    EcrFields,
+    LocalIdentity,
+    MeidOnlyError,
+    header_only,
+    interpret_ecr,
+    scan_session_id,
+    to_request,
+)
+from eir.model import CheckRequest, CheckResult
+
+log = logging.getLogger("eir.diameter")
+
+Observer = Callable[[CheckRequest | None, CheckResult, str], None]
+
+
+class S13Application:
+    """Answers ME-Identity-Check-Requests (the only application request an EIR serves)."""
+
+    def __init__(
+        self,
+        local: LocalIdentity,
+        check: Check,
+        unknown: Callable[[], CheckResult],
+        observer: Observer | None = None,
+    ) -> None:
+        self.local = local
+        self.answers = Answers(local)
+        self._check = check
+        self._unknown = unknown
+        self.observer = observer
+        self.fast_answers = 0
+        self.slow_answers = 0
+
+    def answer(self, buf: bytes, peer: str) -> bytes:
+        """The answer to one request (the peer layer has checked it is an S13/324 request or
+        an application request it cannot place)."""
+        found = extract_ecr(buf)
+        if found is not None:
+            fields, session_avp = found
+            try:
+                request = to_request(fields, self.local, peer)
+            except (DiameterError, MeidOnlyError):
+                return self._slow(buf, peer)
+            result = self._check(request)
+            if self.observer is not None:
+                self.observer(request, result, peer)
+            self.fast_answers += 1
+            return self.answers.eca(buf, session_avp, result.status)
+        return self._slow(buf, peer)
+
+    def busy(self, buf: bytes) -> bytes:
+        """3004 DIAMETER_TOO_BUSY for a request we will not process."""
+        session = scan_session_id(buf)
+        if session is None:
+            return self.answers.error(
+                header_only(buf),
+                DiameterError(ResultCode.DIAMETER_TOO_BUSY, "too many requests in flight"),
+                None,
+            )
+        from eir.diameter.message import octets
+
+        avp = codec.encode_avp(octets(263, session))
+        return self.answers.busy(buf, avp)
+
+    def _slow(self, buf: bytes, peer: str) -> bytes:
+        self.slow_answers += 1
+        request = header_only(buf)
+        session = scan_session_id(buf)
+        try:
+            wire.check_message(buf)
+            if request.app != APP_S13:
+                raise DiameterError(
+                    ResultCode.DIAMETER_APPLICATION_UNSUPPORTED,
+                    f"application {request.app} is not served (S13 is {APP_S13})",
+                )
+            if request.code != Command.ME_IDENTITY_CHECK:
+                raise DiameterError(
+                    ResultCode.DIAMETER_COMMAND_UNSUPPORTED,
+                    f"command {request.code} is not an S13 command",
+                )
+            msg = codec.decode(buf)
+        except DiameterError as err:
+            return self.answers.error(request, err, session)
+        except Exception:  # pycrate or our bug: answer, never stay silent
+            log.exception("cannot decode a request from %s", peer)
+            return self.answers.error(
+                request,
+                DiameterError(ResultCode.DIAMETER_UNABLE_TO_COMPLY, "internal error"),
+                session,
+            )
+        return self._decoded(msg, peer)
+
+    def _decoded(self, msg: Message, peer: str) -> bytes:
+        session = None
+        fields: EcrFields | None = None
+        try:
+            found = msg.find(263)
+            session = None if found is None else found.data
+            fields = interpret_ecr(msg)
+            try:
+                request = to_request(fields, self.local, peer)
+            except MeidOnlyError:
+                result = self._unknown()
+                if self.observer is not None:
+                    self.observer(None, result, peer)
+                return self.answers.eca_slow(msg, fields, result.status)
+            result = self._check(request)
+            if self.observer is not None:
+                self.observer(request, result, peer)
+            return self.answers.eca_slow(msg, fields, result.status)
+        except DiameterError as err:
+            proxies = fields.proxy_info if fields is not None else tuple(msg.find_all(284))
+            return self.answers.error(msg, err, session, proxies)
+        except Exception:
+            log.exception("cannot answer a request from %s", peer)
+            return self.answers.error(
+                msg,
+                DiameterError(ResultCode.DIAMETER_UNABLE_TO_COMPLY, "internal error"),
+                session,
+                tuple(msg.find_all(284)),
+            )

@@ -1,0 +1,564 @@
+"""One Diameter peer connection, sans-IO (RFC 6733 section 5, RFC 3539 watchdog).
+
+Bytes go in with `receive_data(data, now)`; bytes to write come out of `data_to_send()`; events
+come out of `next_event()`; time is passed in and `get_timer()` says when `handle_timer(now)` is
+due. The transport adapter is thin: it only moves bytes and calls these.
+
+States: a responder starts in WAIT_CER, an initiator sends its CER and starts in WAIT_CEA; both
+reach OPEN, then CLOSING (DPR sent or received) and CLOSED. Any request before the capabilities
+exchange closes the connection. In OPEN, DWR/DWA run both ways every Tw of silence and a DWR
+left unanswered for another Tw closes the connection.
+
+Application requests are queued (at most `max_in_flight`; past it they are answered 3004
+DIAMETER_TOO_BUSY at once) and answered by `process(limit)` through the `Handler`, so that the
+adapter can share the event loop fairly between connections.
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import ipaddress
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+from eir.diameter import base, codec, wire
+from eir.diameter.base import NodeIdentity
+from eir.diameter.dictionary import (
+    APP_COMMON,
+    BASE_COMMANDS,
+    FLAG_R,
+    HEADER_LEN,
+    AvpCode,
+    Command,
+    DisconnectCause,
+    ResultCode,
+)
+from eir.diameter.errors import DiameterError, FramingError
+from eir.diameter.message import Message, octets
+from eir.diameter.s13 import LocalIdentity, header_only, scan_session_id
+
+log = logging.getLogger("eir.diameter.peer")
+
+
+class Role(enum.Enum):
+    RESPONDER = "responder"
+    INITIATOR = "initiator"
+
+
+class State(enum.Enum):
+    WAIT_CER = "Wait-CER"
+    WAIT_CEA = "Wait-I-CEA"
+    OPEN = "Open"
+    CLOSING = "Closing"
+    CLOSED = "Closed"
+
+
+class Handler(Protocol):
+    def answer(self, buf: bytes, peer: str) -> bytes: ...
+
+    def busy(self, buf: bytes) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class AllowList:
+    """Who may connect: Origin-Host patterns (fnmatch), realms, source networks. Empty = any."""
+
+    hosts: tuple[str, ...] = ()
+    realms: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+
+    def refuses(self, host: str, realm: str, address: str) -> str | None:
+        if self.hosts and not any(fnmatch.fnmatch(host.lower(), p.lower()) for p in self.hosts):
+            return f"Origin-Host {host!r} is not allowed"
+        if self.realms and realm.lower() not in {r.lower() for r in self.realms}:
+            return f"Origin-Realm {realm!r} is not allowed"
+        if self.networks:
+            try:
+                ip = ipaddress.ip_address(address)
+            except ValueError:
+                return f"source address {address!r} is not allowed"
+            if not any(ip in ipaddress.ip_network(n, strict=False) for n in self.networks):
+                return f"source address {address} is not allowed"
+        return None
+
+
+@dataclass(frozen=True)
+class PeerSettings:
+    node: NodeIdentity = field(default_factory=lambda: NodeIdentity(LocalIdentity()))
+    watchdog_s: float = 30.0
+    cer_timeout_s: float = 10.0
+    dpa_timeout_s: float = 5.0
+    max_message: int = 65536
+    max_in_flight: int = 1024
+    allow: AllowList = AllowList()
+
+
+class PeerUp(NamedTuple):
+    origin_host: str
+    origin_realm: str
+
+
+class PeerDown(NamedTuple):
+    reason: str
+
+
+class AnswerReceived(NamedTuple):
+    """An application answer (for the initiator role: a client's ECA)."""
+
+    message: bytes
+
+
+Event = PeerUp | PeerDown | AnswerReceived
+
+
+class Admission(enum.Enum):
+    ACCEPT = "accept"
+    ELECTION_LOST = "election-lost"
+
+
+class PeerConnection:
+    """The RFC 6733 peer state machine for one transport connection."""
+
+    def __init__(
+        self,
+        settings: PeerSettings,
+        role: Role,
+        now: float,
+        remote_address: str = "",
+        handler: Handler | None = None,
+        table: PeerTable | None = None,
+        hbh_seed: int = 1,
+    ) -> None:
+        self.settings = settings
+        self.role = role
+        self.remote_address = remote_address
+        self.handler = handler
+        self.table = table
+        self.peer_host = ""
+        self.peer_realm = ""
+        self.name = remote_address
+        self.wakeup: Callable[[], None] | None = None
+        self._in = bytearray()
+        self._skip = 0
+        self._out: list[bytes] = []
+        self._events: deque[Event] = deque()
+        self.pending: deque[bytes] = deque()
+        self._hbh = hbh_seed & 0xFFFFFFFF
+        self._e2e = (int(now) & 0xFFF) << 20 | (hbh_seed & 0xFFFFF)
+        self._dwr_outstanding: int | None = None
+        self._dpr_hbh: int | None = None
+        self._last_rx = now
+        self.answered = 0
+        self.refused_busy = 0
+        if role is Role.INITIATOR:
+            self.state = State.WAIT_CEA
+            self._deadline: float | None = now + settings.cer_timeout_s
+            self._send(base.cer(settings.node, self._next_hbh(), self._next_e2e()))
+        else:
+            self.state = State.WAIT_CER
+            self._deadline = now + settings.cer_timeout_s
+
+    # --- the sans-IO interface ----------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        if self.state is State.CLOSED:
+            return
+        self._last_rx = now
+        buf = self._in
+        if self._skip:
+            dropped = min(self._skip, len(data))
+            self._skip -= dropped
+            data = data[dropped:]
+        buf += data
+        start = 0
+        limit = self.settings.max_message
+        try:
+            while not self.closed:
+                length = wire.frame_length(buf, start)
+                if length is None:
+                    break
+                if length > limit:
+                    if len(buf) - start < HEADER_LEN:
+                        break
+                    self._too_long(bytes(buf[start:]), length)
+                    avail = len(buf) - start
+                    if avail >= length:
+                        start += length
+                        continue
+                    self._skip = length - avail
+                    start = len(buf)
+                    break
+                if len(buf) - start < length:
+                    break
+                self._message(bytes(buf[start : start + length]), now)
+                start += length
+        except FramingError as err:
+            self._close(f"framing lost: {err}")
+        if start:
+            del buf[:start]
+        if len(buf) > limit + HEADER_LEN:  # cannot happen with a sane limit; bound anyway
+            self._close("input buffer over its bound")
+
+    def data_to_send(self) -> bytes:
+        if not self._out:
+            return b""
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        if self.state is State.CLOSED:
+            return None
+        if self.state is State.OPEN:
+            return self._last_rx + self.settings.watchdog_s
+        return self._deadline
+
+    def handle_timer(self, now: float) -> None:
+        if self.state is State.OPEN:
+            if now < self._last_rx + self.settings.watchdog_s:
+                return
+            if self._dwr_outstanding is not None:
+                self._close("watchdog: no answer to DWR within Tw")
+                return
+            self._dwr_outstanding = self._next_hbh()
+            self._send(base.dwr(self.settings.node, self._dwr_outstanding, self._next_e2e()))
+            self._last_rx = now  # next expiry: another Tw for the DWA
+            return
+        if self._deadline is not None and now >= self._deadline:
+            if self.state is State.CLOSING:
+                self._close("no DPA within the timeout")
+            elif self.state is State.WAIT_CER:
+                self._close("no CER within the timeout")
+            elif self.state is State.WAIT_CEA:
+                self._close("no CEA within the timeout")
+
+    def process(self, limit: int) -> int:
+        """Answer up to `limit` queued application requests; returns how many."""
+        handler = self.handler
+        pending = self.pending
+        done = 0
+        if handler is None:
+            return 0
+        out = self._out
+        name = self.name
+        while pending and done < limit:
+            out.append(handler.answer(pending.popleft(), name))
+            done += 1
+        self.answered += done
+        return done
+
+    def send_request(self, buf: bytes) -> None:
+        """Queue an application request we originate (initiator role)."""
+        self._out.append(buf)
+
+    def disconnect(self, cause: DisconnectCause, now: float) -> None:
+        """Start RFC 6733's disconnection: DPR, then close on DPA or after the timeout."""
+        if self.state is State.OPEN:
+            self._dpr_hbh = self._next_hbh()
+            self._send(base.dpr(self.settings.node, cause, self._dpr_hbh, self._next_e2e()))
+            self.state = State.CLOSING
+            self._deadline = now + self.settings.dpa_timeout_s
+        elif self.state is not State.CLOSED:
+            self._close(f"disconnected ({cause.name}) before the capabilities exchange")
+
+    def connection_lost(self, reason: str = "transport closed") -> None:
+        if self.state is not State.CLOSED:
+            self._close(reason)
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _next_hbh(self) -> int:
+        self._hbh = (self._hbh + 1) & 0xFFFFFFFF
+        return self._hbh
+
+    def _next_e2e(self) -> int:
+        self._e2e = (self._e2e + 1) & 0xFFFFFFFF
+        return self._e2e
+
+    def _send(self, msg: Message) -> None:
+        self._out.append(codec.encode(msg))
+
+    def _close(self, reason: str) -> None:
+        if self.state is State.CLOSED:
+            return
+        self.state = State.CLOSED
+        self.pending.clear()  # the transport is gone: nobody to answer
+        if self.table is not None:
+            self.table.remove(self)
+        self._events.append(PeerDown(reason))
+        log.info("diameter peer %s: closed: %s", self.name, reason)
+
+    def _too_long(self, head: bytes, length: int) -> None:
+        if head[4] & FLAG_R and self.state is State.OPEN:
+            err = DiameterError(
+                ResultCode.DIAMETER_INVALID_MESSAGE_LENGTH,
+                f"message of {length} bytes is over the limit of {self.settings.max_message}",
+            )
+            self._error(header_only(head), err, scan_session_id(head))
+
+    def _error(self, req: Message, err: DiameterError, session: bytes | None) -> None:
+        self._send(
+            base.error_answer(
+                self.settings.node, req, err.result_code, err.text, err.failed, session
+            )
+        )
+
+    def _message(self, buf: bytes, now: float) -> None:
+        flags = buf[4]
+        app = int.from_bytes(buf[8:12], "big")
+        code = int.from_bytes(buf[5:8], "big")
+        is_request = bool(flags & FLAG_R)
+        if (self.state is State.OPEN or self.state is State.CLOSING) and (
+            app != APP_COMMON or code not in BASE_COMMANDS
+        ):
+            if is_request:
+                if self.handler is None:
+                    self._error(
+                        header_only(buf),
+                        DiameterError(
+                            ResultCode.DIAMETER_APPLICATION_UNSUPPORTED,
+                            "no application is served on this connection",
+                        ),
+                        scan_session_id(buf),
+                    )
+                elif len(self.pending) >= self.settings.max_in_flight:
+                    self.refused_busy += 1
+                    self._out.append(self.handler.busy(buf))
+                else:
+                    self.pending.append(buf)
+            elif app == APP_COMMON:
+                self._unexpected(buf, "an answer to a command we never send")
+            else:
+                self._events.append(AnswerReceived(buf))
+            return
+        msg = self._decode(buf)
+        if msg is None:
+            return
+        if self.state is State.WAIT_CER:
+            if msg.code == Command.CAPABILITIES_EXCHANGE and msg.is_request:
+                self._on_cer(msg)
+            else:
+                self._close(f"command {msg.code} before the capabilities exchange")
+            return
+        if self.state is State.WAIT_CEA:
+            if msg.code == Command.CAPABILITIES_EXCHANGE and not msg.is_request:
+                self._on_cea(msg, now)
+            else:
+                self._close(f"command {msg.code} before the CEA")
+            return
+        # OPEN or CLOSING, base protocol command
+        node = self.settings.node
+        if msg.code == Command.DEVICE_WATCHDOG:
+            if msg.is_request:
+                self._send(base.dwa(node, msg))
+            elif msg.hbh == self._dwr_outstanding:
+                self._dwr_outstanding = None
+        elif msg.code == Command.DISCONNECT_PEER:
+            if msg.is_request:
+                self._send(base.dpa(node, msg))
+                cause = msg.find(AvpCode.DISCONNECT_CAUSE)
+                text = "?"
+                if cause is not None and len(cause.data) == 4:
+                    number = int.from_bytes(cause.data, "big")
+                    try:
+                        text = DisconnectCause(number).name
+                    except ValueError:
+                        text = str(number)
+                self._close(f"peer sent DPR ({text})")
+            elif msg.hbh == self._dpr_hbh:
+                self._close("DPA received")
+        elif msg.code == Command.CAPABILITIES_EXCHANGE and msg.is_request:
+            self._error(
+                msg,
+                DiameterError(
+                    ResultCode.DIAMETER_UNABLE_TO_COMPLY,
+                    "capabilities were already exchanged on this connection",
+                ),
+                None,
+            )
+
+    def _unexpected(self, buf: bytes, why: str) -> None:
+        log.info("diameter peer %s: ignored %s", self.name, why)
+
+    def _decode(self, buf: bytes) -> Message | None:
+        """Decode a base-protocol message; a bad request is answered, a bad answer dropped."""
+        try:
+            header = wire.check_message(buf)
+            if header.app != APP_COMMON:
+                raise DiameterError(
+                    ResultCode.DIAMETER_APPLICATION_UNSUPPORTED,
+                    f"application {header.app} is not served",
+                )
+            if header.code not in BASE_COMMANDS:
+                raise DiameterError(
+                    ResultCode.DIAMETER_COMMAND_UNSUPPORTED,
+                    f"command {header.code} is not supported",
+                )
+            return codec.decode(buf)
+        except DiameterError as err:
+            if buf[4] & FLAG_R:
+                if self.state in (State.OPEN, State.CLOSING):
+                    self._error(header_only(buf), err, scan_session_id(buf))
+                else:
+                    self._close(f"bad message before the capabilities exchange: {err}")
+            else:
+                self._unexpected(buf, f"a bad answer: {err}")
+            return None
+        except Exception:
+            log.exception("diameter peer %s: cannot decode a base message", self.name)
+            if buf[4] & FLAG_R:
+                self._error(
+                    header_only(buf),
+                    DiameterError(ResultCode.DIAMETER_UNABLE_TO_COMPLY, "internal error"),
+                    scan_session_id(buf),
+                )
+            return None
+
+    def _identity(self, msg: Message) -> tuple[str, str] | DiameterError:
+        host = msg.find(AvpCode.ORIGIN_HOST)
+        realm = msg.find(AvpCode.ORIGIN_REALM)
+        for code, avp in ((AvpCode.ORIGIN_HOST, host), (AvpCode.ORIGIN_REALM, realm)):
+            if avp is None:
+                return DiameterError(
+                    ResultCode.DIAMETER_MISSING_AVP,
+                    f"{code.name} is missing",
+                    octets(code, b""),
+                )
+            try:
+                avp.data.decode("ascii")
+            except UnicodeDecodeError:
+                return DiameterError(
+                    ResultCode.DIAMETER_INVALID_AVP_VALUE, f"{code.name} is not ASCII", avp
+                )
+        assert host is not None and realm is not None
+        return host.data.decode("ascii"), realm.data.decode("ascii")
+
+    def _on_cer(self, msg: Message) -> None:
+        node = self.settings.node
+        ident = self._identity(msg)
+        if isinstance(ident, DiameterError):
+            self._send(base.cea(node, msg, ident.result_code, ident.text, ident.failed))
+            self._close(f"bad CER: {ident.text}")
+            return
+        host, realm = ident
+        missing = [
+            code
+            for code in (AvpCode.HOST_IP_ADDRESS, AvpCode.VENDOR_ID, AvpCode.PRODUCT_NAME)
+            if msg.find(code) is None
+        ]
+        if missing:
+            code = missing[0]
+            failed = octets(code, bytes(4 if code == AvpCode.VENDOR_ID else 0))
+            self._send(
+                base.cea(node, msg, ResultCode.DIAMETER_MISSING_AVP, f"{code.name} is missing",
+                         failed)
+            )
+            self._close(f"CER from {host} without {code.name}")
+            return
+        refusal = self.settings.allow.refuses(host, realm, self.remote_address)
+        if refusal is not None:
+            self._send(base.cea(node, msg, ResultCode.DIAMETER_UNKNOWN_PEER, refusal))
+            self._close(f"unknown peer {host}: {refusal}")
+            return
+        if not base.advertises_s13(msg):
+            self._send(
+                base.cea(
+                    node,
+                    msg,
+                    ResultCode.DIAMETER_NO_COMMON_APPLICATION,
+                    "S13 (16777252) is not among the advertised applications",
+                )
+            )
+            self._close(f"no common application with {host}")
+            return
+        self.peer_host, self.peer_realm = host, realm
+        self.name = f"{host} ({self.remote_address})" if self.remote_address else host
+        if self.table is not None and self.table.admit(self) is Admission.ELECTION_LOST:
+            self._send(
+                base.cea(node, msg, ResultCode.DIAMETER_ELECTION_LOST, "election lost")
+            )
+            self.peer_host = ""
+            self._close(f"election lost against our own connection to {host}")
+            return
+        self._send(base.cea(node, msg))
+        self.state = State.OPEN
+        self._deadline = None
+        self._events.append(PeerUp(host, realm))
+
+    def _on_cea(self, msg: Message, now: float) -> None:
+        result = base.result_code(msg)
+        ident = self._identity(msg)
+        if result != ResultCode.DIAMETER_SUCCESS or isinstance(ident, DiameterError):
+            text = base.text_of(msg, AvpCode.ERROR_MESSAGE) or ""
+            self._close(f"CEA refused us: Result-Code {result} {text}".rstrip())
+            return
+        host, realm = ident
+        self.peer_host, self.peer_realm = host, realm
+        self.name = f"{host} ({self.remote_address})" if self.remote_address else host
+        if self.table is not None and self.table.admit(self) is Admission.ELECTION_LOST:
+            self.peer_host = ""
+            self._close(f"election: keeping the connection {host} opened to us")
+            return
+        self.state = State.OPEN
+        self._deadline = None
+        self._last_rx = now
+        self._events.append(PeerUp(host, realm))
+
+
+class PeerTable:
+    """Open connections by the peer's Origin-Host: one per peer, never a silent zombie.
+
+    A peer that connects again while its older connection is open (it restarted, or a NAT lost
+    the old one) keeps the new connection; the old one is sent DPR and closed. When both sides
+    opened a connection to each other, RFC 6733 5.6.4's election keeps the connection opened by
+    the side whose Origin-Host is lower: the higher one wins and keeps the connection on which it
+    is the responder.
+    """
+
+    def __init__(self, local_host: str, now: Callable[[], float]) -> None:
+        self.local_host = local_host.lower()
+        self._now = now
+        self.by_host: dict[str, PeerConnection] = {}
+
+    def admit(self, conn: PeerConnection) -> Admission:
+        key = conn.peer_host.lower()
+        old = self.by_host.get(key)
+        if old is not None and old is not conn and not old.closed:
+            if old.role is not conn.role:
+                we_win = self.local_host > key
+                keep_responder = we_win
+                keep_new = (conn.role is Role.RESPONDER) == keep_responder
+                if not keep_new:
+                    return Admission.ELECTION_LOST
+            self._retire(old)
+        self.by_host[key] = conn
+        return Admission.ACCEPT
+
+    def _retire(self, old: PeerConnection) -> None:
+        old.disconnect(DisconnectCause.BUSY, self._now())
+        if self.table_of(old):
+            del self.by_host[old.peer_host.lower()]
+        if old.wakeup is not None:
+            old.wakeup()
+
+    def table_of(self, conn: PeerConnection) -> bool:
+        return self.by_host.get(conn.peer_host.lower()) is conn
+
+    def remove(self, conn: PeerConnection) -> None:
+        if conn.peer_host and self.table_of(conn):
+            del self.by_host[conn.peer_host.lower()]
+
+    def is_open(self, host: str) -> bool:
+        conn = self.by_host.get(host.lower())
+        return conn is not None and conn.state is State.OPEN

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import gc
 import gzip
 import io
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from eir import __version__
-from eir.config import Config, load_config, to_toml
+from eir.config import Config, load_config, parse_endpoint, to_toml
 from eir.errors import ConfigError, EirError, IdentityError, LoadError
 from eir.identity import Imei, Imsi
 from eir.model import CheckRequest, CheckResult, ListName
@@ -57,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the EIR until SIGTERM or SIGINT")
     _common(p)
+    p.add_argument("--diameter-listen", action="append", metavar="[tcp://|sctp://]HOST:PORT",
+                   help="accept Diameter S13 here (repeatable; replaces diameter.listen; "
+                        "port 0 picks a free port)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="worker processes sharing the ports and the store (service.workers)")
 
     p = sub.add_parser("load", help="load list files into the store, all or nothing")
     _common(p)
@@ -100,6 +106,22 @@ def _open_store(config: Config, db: str | None, *, create: bool) -> LmdbStore:
     s = config.store
     return LmdbStore(db or s.path, map_size_mb=s.map_size_mb, max_map_size_mb=s.max_map_size_mb,
                      sync=s.sync, create=create, read_snapshot_ms=s.read_snapshot_ms)
+
+
+def _serve_overrides(args: argparse.Namespace, config: Config) -> Config:
+    diameter = config.diameter
+    if args.diameter_listen:
+        try:
+            listen = tuple(parse_endpoint(text, 3868) for text in args.diameter_listen)
+        except ValueError as exc:
+            raise ConfigError(f"--diameter-listen: {exc}") from None
+        diameter = dataclasses.replace(diameter, listen=listen)
+    service = config.service
+    if args.workers is not None:
+        if not 1 <= args.workers <= 256:
+            raise ConfigError("--workers: must be 1 to 256")
+        service = dataclasses.replace(service, workers=args.workers)
+    return dataclasses.replace(config, diameter=diameter, service=service)
 
 
 def _cmd_load(args: argparse.Namespace, config: Config) -> int:
@@ -315,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_stats(args, config)
         from eir.service import run
 
-        return run(config, _open_store(config, args.db, create=True))
+        return run(_serve_overrides(args, config), args.db)
     except LoadError as exc:
         print(exc, file=sys.stderr)  # already "file:line: message" or "file: message"
         return exc.exit_code

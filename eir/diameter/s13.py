@@ -442,3 +442,76 @@ def scan_session_id(buf: bytes) -> bytes | None:
         return None
     return bytes(buf[28 : 20 + length])
 
+
+
+def ecr(
+    *,
+    session_id: str,
+    origin_host: str,
+    origin_realm: str,
+    destination_realm: str,
+    imei: str | None,
+    software_version: str | None = None,
+    imsi: str | None = None,
+    hbh: int = 1,
+    e2e: int = 1,
+    meid: bytes | None = None,
+    extra: tuple[Avp, ...] = (),
+) -> Message:
+    """An ECR as an MME sends it (TS 29.272 7.2.19), for clients, tests and the simulator."""
+    terminal: list[Avp] = []
+    if imei is not None:
+        terminal.append(octets(AvpCode.IMEI, imei, VENDOR_3GPP))
+    if software_version is not None:
+        terminal.append(octets(AvpCode.SOFTWARE_VERSION, software_version, VENDOR_3GPP))
+    if meid is not None:
+        terminal.append(octets(AvpCode.MEID_3GPP2, meid, VENDOR_3GPP))
+    avps: list[Avp] = [
+        octets(AvpCode.SESSION_ID, session_id),
+        grouped(
+            AvpCode.VENDOR_SPECIFIC_APPLICATION_ID,
+            (
+                unsigned32(AvpCode.VENDOR_ID, VENDOR_3GPP),
+                unsigned32(AvpCode.AUTH_APPLICATION_ID, APP_S13),
+            ),
+        ),
+        unsigned32(AvpCode.AUTH_SESSION_STATE, AuthSessionState.NO_STATE_MAINTAINED),
+        octets(AvpCode.ORIGIN_HOST, origin_host),
+        octets(AvpCode.ORIGIN_REALM, origin_realm),
+        octets(AvpCode.DESTINATION_REALM, destination_realm),
+        grouped(AvpCode.TERMINAL_INFORMATION, tuple(terminal), VENDOR_3GPP),
+    ]
+    if imsi is not None:
+        avps.append(octets(AvpCode.USER_NAME, imsi))
+    avps.extend(extra)
+    from eir.diameter.dictionary import FLAG_R
+
+    return Message(
+        Command.ME_IDENTITY_CHECK, APP_S13, FLAG_R | FLAG_P, hbh, e2e, tuple(avps)
+    )
+
+
+class EcaView(NamedTuple):
+    """What a client reads in an ECA."""
+
+    result_code: int | None
+    experimental_result: int | None
+    equipment_status: EquipmentStatus | None
+    session_id: bytes | None
+
+
+def read_eca(msg: Message) -> EcaView:
+    result = msg.find(AvpCode.RESULT_CODE)
+    status = msg.find(AvpCode.EQUIPMENT_STATUS, VENDOR_3GPP)
+    experimental = None
+    group = msg.find(AvpCode.EXPERIMENTAL_RESULT)
+    if group is not None:
+        inner = group.find(AvpCode.EXPERIMENTAL_RESULT_CODE)
+        if inner is not None and len(inner.data) == 4:
+            experimental = as_u32(inner)
+    return EcaView(
+        None if result is None or len(result.data) != 4 else as_u32(result),
+        experimental,
+        None if status is None or len(status.data) != 4 else EquipmentStatus(as_u32(status)),
+        _session_id(msg),
+    )

@@ -1,0 +1,1 @@
+"""asyncio adapters: sockets (TCP, SCTP) <-> the sans-IO protocol cores."""

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 
 from eir.diameter import codec, wire
-from eir.diameter.dictionary import APP_S13, Command, ResultCode
+from eir.diameter.dictionary import APP_COMMON, APP_S13, Command, ResultCode
 from eir.diameter.errors import DiameterError
 from eir.diameter.fast import extract_ecr
 from eir.diameter.message import Message
@@ -56,19 +56,27 @@ class S13Application:
     def answer(self, buf: bytes, peer: str) -> bytes:
         """The answer to one request (the peer layer has checked it is an S13/324 request or
         an application request it cannot place)."""
-        found = extract_ecr(buf)
-        if found is not None:
-            fields, session_avp = found
-            try:
-                request = to_request(fields, self.local, peer)
-            except (DiameterError, MeidOnlyError):
-                return self._slow(buf, peer)
-            result = self._check(request)
-            if self.observer is not None:
-                self.observer(request, result, peer)
-            self.fast_answers += 1
-            return self.answers.eca(buf, session_avp, result.status)
-        return self._slow(buf, peer)
+        try:
+            found = extract_ecr(buf)
+            if found is not None:
+                fields, session_avp = found
+                try:
+                    request = to_request(fields, self.local, peer)
+                except (DiameterError, MeidOnlyError):
+                    return self._slow(buf, peer)
+                result = self._check(request)
+                if self.observer is not None:
+                    self.observer(request, result, peer)
+                self.fast_answers += 1
+                return self.answers.eca(buf, session_avp, result.status)
+            return self._slow(buf, peer)
+        except Exception:  # our bug (or the store's): answer 5012, never stay silent
+            log.exception("cannot answer a request from %s", peer)
+            return self.answers.error(
+                header_only(buf),
+                DiameterError(ResultCode.DIAMETER_UNABLE_TO_COMPLY, "internal error"),
+                scan_session_id(buf),
+            )
 
     def busy(self, buf: bytes) -> bytes:
         """3004 DIAMETER_TOO_BUSY for a request we will not process."""
@@ -90,6 +98,11 @@ class S13Application:
         session = scan_session_id(buf)
         try:
             wire.check_message(buf)
+            if request.app == APP_COMMON:
+                raise DiameterError(
+                    ResultCode.DIAMETER_COMMAND_UNSUPPORTED,
+                    f"command {request.code} of the base protocol is not supported",
+                )
             if request.app != APP_S13:
                 raise DiameterError(
                     ResultCode.DIAMETER_APPLICATION_UNSUPPORTED,

@@ -26,6 +26,8 @@ from eir.diameter.errors import DiameterError, FramingError
 from eir.diameter.message import Avp
 
 _HEADER = struct.Struct(">I I I I I")
+# Failed-AVP carries the offending AVP as it was received (RFC 6733 7.5): not checked inside.
+_CHECKED_GROUPS = GROUPED - {(279, 0)}
 
 
 class Header(NamedTuple):
@@ -133,7 +135,7 @@ def check_avps(buf: bytes, start: int, end: int) -> None:
                 f"AVP {code} carries {length - head} bytes, its type needs {fixed}",
                 Avp(code, vendor, flags, avail),
             )
-        if key in GROUPED:
+        if key in _CHECKED_GROUPS:
             try:
                 check_avps(buf, pos + head, pos + length)
             except DiameterError as inner:

@@ -1,0 +1,158 @@
+"""Helpers for the Diameter tests: requests, a policy-backed application, pcap + tshark."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+from eir.config import PolicyConfig
+from eir.diameter import codec
+from eir.diameter.application import S13Application
+from eir.diameter.base import NodeIdentity
+from eir.diameter.message import Avp, Message
+from eir.diameter.peer import PeerConnection, PeerSettings, Role
+from eir.diameter.s13 import LocalIdentity, ecr
+from eir.model import ListName
+from eir.policy import decide, unknown_result
+from eir.store.base import Mode
+from eir.store.loader import LoadOptions, parse_files
+from eir.store.memory import MemoryStore
+
+VECTORS = Path(__file__).parent / "vectors" / "diameter"
+
+EIR = LocalIdentity("eir.test.example", "test.example")
+MME = LocalIdentity("mme1.epc.example", "epc.example")
+
+BLACK = "490154203237518"
+GREY_RANGE_IMEI = "86123456123456"
+PAIR_IMEI = "353456789012348"
+PAIR_IMSI = "001010123456789"
+
+
+def vector(name: str) -> bytes:
+    text = (VECTORS / f"{name}.hex").read_text()
+    lines = [line.split("#", 1)[0] for line in text.splitlines()]
+    return bytes.fromhex("".join("".join(lines).split()))
+
+
+def make_ecr(imei: str | None = BLACK, *, imsi: str | None = None, sv: str | None = None,
+             session: str = "mme1.epc.example;1;42", realm: str = "test.example",
+             hbh: int = 0x1234, e2e: int = 0x5678, meid: bytes | None = None,
+             extra: tuple[Avp, ...] = ()) -> bytes:
+    return codec.encode(ecr(session_id=session, origin_host=MME.origin_host,
+                            origin_realm=MME.origin_realm, destination_realm=realm, imei=imei,
+                            software_version=sv, imsi=imsi, hbh=hbh, e2e=e2e, meid=meid,
+                            extra=extra))
+
+
+DEMO = Path(__file__).resolve().parents[1] / "conf" / "lists" / "demo.csv"
+
+
+def demo_store() -> MemoryStore:
+    """The demo lists of `make run` in memory."""
+    problems: list[str] = []
+    batch = parse_files([str(DEMO)], LoadOptions(ListName.BLACK, "demo"), problems.append)
+    assert not problems, problems
+    store = MemoryStore()
+    store.apply(batch, Mode.REPLACE, [(ListName.BLACK, "demo")], now=1)
+    return store
+
+
+def application(policy: PolicyConfig | None = None, local: LocalIdentity = EIR,
+                store: MemoryStore | None = None) -> S13Application:
+    settings = policy or PolicyConfig()
+    lists = store or demo_store()
+    return S13Application(local, lambda req: decide(req, lists.lookup, settings),
+                          lambda: unknown_result(settings))
+
+
+def settings(local: LocalIdentity = EIR, **kw: object) -> PeerSettings:
+    return PeerSettings(node=NodeIdentity(local, ("192.0.2.1",), 7), **kw)  # type: ignore[arg-type]
+
+
+def pump(a: PeerConnection, b: PeerConnection, now: float, *, rounds: int = 20) -> None:
+    """Move bytes both ways (answering queued requests) until both are quiet."""
+    for _ in range(rounds):
+        moved = False
+        for src, dst in ((a, b), (b, a)):
+            src.process(1 << 30)
+            data = src.data_to_send()
+            if data:
+                moved = True
+                dst.receive_data(data, now)
+        if not moved:
+            return
+
+
+def connected_pair(app: S13Application | None = None, now: float = 0.0,
+                   server_settings: PeerSettings | None = None
+                   ) -> tuple[PeerConnection, PeerConnection]:
+    server = PeerConnection(server_settings or settings(), Role.RESPONDER, now, "192.0.2.9",
+                            app or application())
+    client = PeerConnection(settings(MME), Role.INITIATOR, now, "192.0.2.1")
+    pump(client, server, now)
+    return client, server
+
+
+def split_messages(data: bytes) -> list[bytes]:
+    out = []
+    while data:
+        length = int.from_bytes(data[1:4], "big")
+        out.append(data[:length])
+        data = data[length:]
+    return out
+
+
+def decode(data: bytes) -> Message:
+    return codec.decode(data)
+
+
+# --- pcap and tshark ---------------------------------------------------------------------------
+
+
+def write_pcap(path: Path, payloads: list[bytes], port: int = 3868) -> None:
+    """Each payload as one TCP segment to `port` over IPv4 over Ethernet (linktype 1)."""
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    seq = 1
+    for i, payload in enumerate(payloads):
+        tcp = struct.pack(">HHIIBBHHH", 40000, port, seq, 1, 5 << 4, 0x18, 65535, 0, 0)
+        seq += len(payload)
+        total = 20 + len(tcp) + len(payload)
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, total, i, 0, 64, 6, 0,
+                         bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+        checksum = _ip_checksum(ip)
+        ip = ip[:10] + struct.pack(">H", checksum) + ip[12:]
+        frame = b"\x00\x00\x00\x00\x00\x02" + b"\x00\x00\x00\x00\x00\x01" + b"\x08\x00" + ip
+        frame += tcp + payload
+        out += struct.pack("<IIII", i, 0, len(frame), len(frame)) + frame
+    path.write_bytes(bytes(out))
+
+
+def _ip_checksum(header: bytes) -> int:
+    total = sum(struct.unpack(">10H", header))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def tshark() -> str | None:
+    return shutil.which("tshark")
+
+
+def tshark_problems(path: Path, protocol: str = "diameter") -> tuple[str, list[str]]:
+    """tshark's verbose dissection and its malformed / expert-warning lines."""
+    exe = tshark()
+    assert exe is not None
+    proc = subprocess.run([exe, "-r", str(path), "-V", "-o", "tcp.check_checksum:FALSE"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    text = proc.stdout
+    bad = [line.strip() for line in text.splitlines()
+           if "Malformed" in line or "[Expert Info (Warning" in line
+           or "[Expert Info (Error" in line]
+    if proc.returncode != 0:
+        bad.append(f"tshark exit {proc.returncode}: {proc.stderr.strip()}")
+    if protocol not in text.lower():
+        bad.append(f"tshark did not dissect {protocol}")
+    return text, bad

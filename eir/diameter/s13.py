@@ -94,8 +94,11 @@ def _example(code: int, vendor: int = 0) -> Avp:
     """A missing AVP as Failed-AVP wants it: right code and vendor, zeroed minimum value."""
     from eir.diameter.dictionary import FIXED_LENGTH
 
-    size = FIXED_LENGTH.get((code, vendor), 0)
-    return Avp(code, vendor, AVP_M | (0x80 if vendor else 0), bytes(size))
+    if (code, vendor) == (AvpCode.IMEI, VENDOR_3GPP):
+        data = b"0" * 14  # its minimum: 14 digits
+    else:
+        data = bytes(FIXED_LENGTH.get((code, vendor), 1))
+    return Avp(code, vendor, AVP_M | (0x80 if vendor else 0), data)
 
 
 def _session_id(msg: Message) -> bytes | None:

@@ -5,14 +5,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DB ?= var/eir.lmdb
 
-.PHONY: install run test check lint type bench clean
+.PHONY: install tshark run test check lint type bench clean
 
-# pysctp compiles against libsctp (Debian's libsctp-dev) with a C compiler.
+# pysctp compiles against libsctp (Debian's libsctp-dev) with a C compiler; the tests dissect
+# what we send with tshark.
 $(STAMP): pyproject.toml
 	@if ! { [ -f /usr/include/netinet/sctp.h ] && command -v gcc >/dev/null; }; then \
 		echo "installing libsctp-dev and gcc with apt-get"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsctp-dev gcc >/dev/null; \
 	fi
+	@$(MAKE) --no-print-directory tshark
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
@@ -21,11 +23,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# tshark for the dissection tests; where apt-get cannot install it those tests skip and say so.
+tshark:
+	@command -v tshark >/dev/null || { \
+		echo "installing tshark with apt-get"; \
+		echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null; } \
+		|| echo "warning: tshark could not be installed; its tests will skip"; }
+
 run: install
 	$(BIN)/eir load conf/lists/demo.csv --list black --source demo --mode replace --db $(DB)
 	exec $(BIN)/eir serve --config conf/eir.toml --db $(DB)
 
-test: install
+test: install tshark
 	$(BIN)/python -m pytest
 
 lint: install

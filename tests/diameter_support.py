@@ -131,7 +131,7 @@ def write_pcap(path: Path, payloads: list[bytes], port: int = 3868) -> None:
 
 
 def _ip_checksum(header: bytes) -> int:
-    total = sum(struct.unpack(">10H", header))
+    total: int = sum(struct.unpack(">10H", header))
     while total > 0xFFFF:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
@@ -156,3 +156,138 @@ def tshark_problems(path: Path, protocol: str = "diameter") -> tuple[str, list[s
     if protocol not in text.lower():
         bad.append(f"tshark did not dissect {protocol}")
     return text, bad
+
+
+# --- a real `eir serve` and a blocking client -------------------------------------------------
+
+import os  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+
+from eir.diameter.s13 import EcaView, read_eca  # noqa: E402
+
+EIR_BIN = str(Path(sys.executable).parent / "eir")
+LISTENING = re.compile(r"^eir: listening (\w+) (\w+) (.+):(\d+)$")
+
+
+class Served:
+    def __init__(self, proc: subprocess.Popen[str], lines: list[str]) -> None:
+        self.proc = proc
+        self.lines = lines
+
+    def port(self, protocol: str = "diameter", transport: str = "tcp") -> int:
+        for line in self.lines:
+            m = LISTENING.match(line)
+            if m and m.group(1) == protocol and m.group(2) == transport:
+                return int(m.group(4))
+        raise AssertionError(f"no {protocol} {transport} listener in {self.lines}")
+
+
+@contextmanager
+def serve(db: Path, *args: str, timeout: float = 60.0) -> Iterator[Served]:
+    """`eir serve` as a subprocess; yields once it printed `eir: ready`."""
+    env = dict(os.environ)
+    proc = subprocess.Popen([EIR_BIN, "serve", "--db", str(db), *args], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, env=env)
+    assert proc.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                raise AssertionError(f"eir serve exited {proc.wait()}: {lines}")
+            lines.append(line.rstrip("\n"))
+            if line.startswith("eir: ready"):
+                break
+        else:
+            raise AssertionError(f"eir serve not ready in {timeout}s: {lines}")
+        # keep reading stderr, so that the daemon never blocks on a full pipe
+        reader = threading.Thread(target=_drain, args=(proc, lines), daemon=True)
+        reader.start()
+        yield Served(proc, lines)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        reader_done = time.monotonic() + 5
+        while proc.stderr and not proc.stderr.closed and time.monotonic() < reader_done:
+            if lines and lines[-1] == "<eof>":
+                break
+            time.sleep(0.01)
+
+
+def _drain(proc: subprocess.Popen[str], lines: list[str]) -> None:
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        lines.append(line.rstrip("\n"))
+    lines.append("<eof>")
+
+
+class BlockingClient:
+    """An MME over a plain socket, driving our own sans-IO peer in the initiator role."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", local: LocalIdentity = MME) -> None:
+        self.sock = socket.create_connection((host, port), timeout=10)
+        self.conn = PeerConnection(settings(local), Role.INITIATOR, time.monotonic())
+        self.local = local
+        self._flush()
+        while self.conn.state.name not in ("OPEN", "CLOSED"):
+            self._read()
+        self.hbh = 1000
+
+    def _flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def _read(self) -> None:
+        data = self.sock.recv(65536)
+        if not data:
+            self.conn.connection_lost()
+            return
+        self.conn.receive_data(data, time.monotonic())
+        self._flush()
+
+    def request(self, message: bytes) -> bytes:
+        from eir.diameter.peer import AnswerReceived
+
+        self.sock.sendall(message)
+        while True:
+            event = self.conn.next_event()
+            if isinstance(event, AnswerReceived):
+                return event.message
+            if event is None:
+                if self.conn.closed:
+                    raise ConnectionError("closed")
+                self._read()
+
+    def check(self, imei: str | None, imsi: str | None = None, **kw: object) -> EcaView:
+        self.hbh += 1
+        data = self.request(make_ecr(imei, imsi=imsi, hbh=self.hbh, **kw))  # type: ignore[arg-type]
+        msg = codec.decode(data)
+        assert msg.hbh == self.hbh
+        return read_eca(msg)
+
+    def close(self) -> None:
+        from eir.diameter.dictionary import DisconnectCause
+
+        if not self.conn.closed:
+            self.conn.disconnect(DisconnectCause.REBOOTING, time.monotonic())
+            self._flush()
+            try:
+                while not self.conn.closed:
+                    self._read()
+            except OSError:
+                pass
+        self.sock.close()

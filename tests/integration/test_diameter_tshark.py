@@ -13,7 +13,7 @@ import pytest
 from eir.config import PolicyConfig
 from eir.diameter import base, codec
 from eir.diameter.base import NodeIdentity
-from eir.diameter.dictionary import DisconnectCause
+from eir.diameter.dictionary import DisconnectCause, ResultCode
 from eir.diameter.s13 import LocalIdentity
 from tests.diameter_support import (
     BLACK,
@@ -63,9 +63,9 @@ def _base_messages() -> list[bytes]:
         base.cer(NODE, 1, 1), base.cea(NODE, cer), base.dwr(NODE, 2, 2),
         base.dwa(NODE, codec.decode(vector("dwr"))), base.dpr(NODE, DisconnectCause.BUSY, 3, 3),
         base.dpa(NODE, codec.decode(vector("dpr"))),
-        base.cea(NODE, cer, base.ResultCode.DIAMETER_UNKNOWN_PEER, "not allowed"),
+        base.cea(NODE, cer, ResultCode.DIAMETER_UNKNOWN_PEER, "not allowed"),
         base.error_answer(NODE, codec.decode(vector("dwr")),
-                          base.ResultCode.DIAMETER_COMMAND_UNSUPPORTED, "no"),
+                          ResultCode.DIAMETER_COMMAND_UNSUPPORTED, "no"),
     )]
 
 

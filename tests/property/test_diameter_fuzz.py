@@ -20,9 +20,11 @@ from tests.diameter_support import (
     BLACK,
     application,
     make_ecr,
-    settings as peer_settings,
     split_messages,
     vector,
+)
+from tests.diameter_support import (
+    settings as peer_settings,
 )
 
 APP = application()
@@ -80,7 +82,7 @@ def test_peer_any_bytes_any_split(junk: bytes, cuts: list[int]) -> None:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from(SEEDS + [CER, vector("dwr"), vector("dpr")]), max_size=8),
+@given(st.lists(st.sampled_from([*SEEDS, CER, vector("dwr"), vector("dpr")]), max_size=8),
        st.lists(st.integers(0, 4000), max_size=6), st.binary(min_size=1, max_size=6))
 def test_peer_valid_stream_with_corruption(messages: list[bytes], spots: list[int],
                                            noise: bytes) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from eir.diameter import base, codec
 from eir.diameter.base import NodeIdentity
 from eir.diameter.dictionary import DisconnectCause
-from eir.diameter.message import Message
+from eir.diameter.message import Message, unsigned32
 from eir.diameter.peer import (
     AllowList,
     AnswerReceived,
@@ -33,7 +33,7 @@ from tests.diameter_support import (
 
 
 def events(conn: PeerConnection) -> list[object]:
-    out = []
+    out: list[object] = []
     while (event := conn.next_event()) is not None:
         out.append(event)
     return out
@@ -49,7 +49,7 @@ def rc(msg: Message) -> int | None:
 
 
 def open_server(**kw: object) -> PeerConnection:
-    server = PeerConnection(settings(**kw), Role.RESPONDER, 0.0, "192.0.2.9", application())
+    server = PeerConnection(settings(EIR, **kw), Role.RESPONDER, 0.0, "192.0.2.9", application())
     server.receive_data(vector("cer_mme"), 0.0)
     assert server.state is State.OPEN
     server.data_to_send()
@@ -116,7 +116,7 @@ def test_cer_without_s13_gets_5010() -> None:
 def test_cer_relay_application_is_enough() -> None:
     cer = codec.decode(vector("cer_mme"))
     avps = tuple(a for a in cer.avps if a.code not in (258, 260))
-    avps += (base.unsigned32(258, 0xFFFFFFFF),)
+    avps += (unsigned32(258, 0xFFFFFFFF),)
     server = PeerConnection(settings(), Role.RESPONDER, 0.0, "192.0.2.9", application())
     server.receive_data(codec.encode(cer._replace(avps=avps)), 0.0)
     assert server.state is State.OPEN

@@ -127,6 +127,17 @@ class Imei:
                 raise IdentityError(f"IMEISV software version {self.svn!r} is not two digits")
 
     @classmethod
+    def trusted(cls, key: str, check_digit: str | None = None, svn: str | None = None) -> Imei:
+        """An Imei from parts a decoder has already checked (ASCII digits, right lengths):
+        the answer path builds one per request without validating twice."""
+        imei = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(imei, "key", key)
+        setattr_(imei, "check_digit", check_digit)
+        setattr_(imei, "svn", svn)
+        return imei
+
+    @classmethod
     def parse(cls, text: str) -> Imei:
         """Parse 14 (TAC+SNR), 15 (+check digit) or 16 (IMEISV) decimal digits."""
         _require_digits(text, "IMEI")
@@ -193,7 +204,8 @@ class Imei:
         key = self.key
         prefixes = (test_tac_prefixes if isinstance(test_tac_prefixes, tuple)
                     else tuple(test_tac_prefixes))
-        bad_check = self.check_digit is not None and self.check_digit != self.luhn
+        check = self.check_digit
+        bad_check = check is not None and not luhn_ok15(key + check)
         same = key == key[0] * 14
         zero = key.startswith("00000000")
         test = not zero and bool(prefixes) and key.startswith(prefixes)
@@ -230,6 +242,13 @@ class Imsi:
             raise IdentityError(
                 f"IMSI {self.digits!r} has {len(self.digits)} digits, expected 6 to 15"
             )
+
+    @classmethod
+    def trusted(cls, digits: str) -> Imsi:
+        """An Imsi of 6 to 15 ASCII digits that a decoder has already checked."""
+        imsi = object.__new__(cls)
+        object.__setattr__(imsi, "digits", digits)
+        return imsi
 
     @classmethod
     def parse(cls, text: str) -> Imsi:

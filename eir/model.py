@@ -6,7 +6,6 @@ Layer 0: standard library only.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from eir.identity import Anomaly, Imei, Imsi
@@ -108,8 +107,9 @@ class Hits(NamedTuple):
 NO_HITS = Hits()
 
 
-@dataclass(frozen=True, slots=True)
-class CheckRequest:
+class CheckRequest(NamedTuple):
+    """One question to the EIR, protocol-neutral. A NamedTuple: one is made per request."""
+
     imei: Imei
     imsi: Imsi | None = None
     protocol: str = "cli"

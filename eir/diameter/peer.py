@@ -37,11 +37,13 @@ from eir.diameter.dictionary import (
     DisconnectCause,
     ResultCode,
 )
-from eir.diameter.errors import DiameterError, FramingError
+from eir.diameter.errors import DiameterError
 from eir.diameter.message import Message, octets
 from eir.diameter.s13 import LocalIdentity, header_only, scan_session_id
 
 log = logging.getLogger("eir.diameter.peer")
+
+_APP_COMMON_BYTES = bytes(4)
 
 
 class Role(enum.Enum):
@@ -168,40 +170,52 @@ class PeerConnection:
         if self.state is State.CLOSED:
             return
         self._last_rx = now
-        buf = self._in
         if self._skip:
             dropped = min(self._skip, len(data))
             self._skip -= dropped
             data = data[dropped:]
-        buf += data
+        if self._in:  # the rest of a message cut by the previous read
+            self._in += data
+            data = bytes(self._in)
+            self._in.clear()
+        n = len(data)
         start = 0
         limit = self.settings.max_message
-        try:
-            while not self.closed:
-                length = wire.frame_length(buf, start)
-                if length is None:
+        pending = self.pending
+        busy_at = self.settings.max_in_flight
+        while n - start >= 4 and not self.closed:
+            length = int.from_bytes(data[start + 1 : start + 4], "big")
+            if length < HEADER_LEN:
+                self._close(f"framing lost: message length {length} is shorter than the "
+                            "20-byte header")
+                return
+            if length > limit:
+                if n - start < HEADER_LEN:
                     break
-                if length > limit:
-                    if len(buf) - start < HEADER_LEN:
-                        break
-                    self._too_long(bytes(buf[start:]), length)
-                    avail = len(buf) - start
-                    if avail >= length:
-                        start += length
-                        continue
-                    self._skip = length - avail
-                    start = len(buf)
-                    break
-                if len(buf) - start < length:
-                    break
-                self._message(bytes(buf[start : start + length]), now)
-                start += length
-        except FramingError as err:
-            self._close(f"framing lost: {err}")
-        if start:
-            del buf[:start]
-        if len(buf) > limit + HEADER_LEN:  # cannot happen with a sane limit; bound anyway
-            self._close("input buffer over its bound")
+                self._too_long(data[start:], length)
+                if n - start >= length:
+                    start += length
+                    continue
+                self._skip = length - (n - start)
+                start = n
+                break
+            end = start + length
+            if end > n:
+                break
+            message = data[start:end]
+            start = end
+            # The hot path: an application request on an open connection goes to the queue.
+            if (self.state is State.OPEN and message[4] & FLAG_R
+                    and message[8:12] != _APP_COMMON_BYTES and self.handler is not None):
+                if len(pending) < busy_at:
+                    pending.append(message)
+                else:
+                    self.refused_busy += 1
+                    self._out.append(self.handler.busy(message))
+                continue
+            self._message(message, now)
+        if start < n and not self.closed:
+            self._in += data[start:]  # at most one message: its length is under the limit
 
     def data_to_send(self) -> bytes:
         if not self._out:

@@ -37,7 +37,6 @@ from eir.diameter.message import (
     octets,
     unsigned32,
 )
-from eir.errors import IdentityError
 from eir.identity import Imei, Imsi
 from eir.model import CheckRequest, CheckResult, EquipmentStatus
 
@@ -222,15 +221,15 @@ def to_request(fields: EcrFields, local: LocalIdentity, peer: str) -> CheckReque
             unsigned32(AvpCode.AUTH_SESSION_STATE, fields.auth_session_state),
         )
     imsi = None
-    if fields.user_name is not None:
-        try:
-            imsi = Imsi(fields.user_name.decode("ascii"))
-        except (UnicodeDecodeError, IdentityError):
+    user = fields.user_name
+    if user is not None:
+        if not (user.isdigit() and 6 <= len(user) <= 15):  # bytes.isdigit: ASCII digits only
             raise DiameterError(
                 ResultCode.DIAMETER_INVALID_AVP_VALUE,
                 "User-Name is not an IMSI of 6 to 15 digits",
-                octets(AvpCode.USER_NAME, fields.user_name),
-            ) from None
+                octets(AvpCode.USER_NAME, user),
+            )
+        imsi = Imsi.trusted(user.decode("ascii"))
     raw = fields.imei
     if raw is None:
         if fields.meid is not None:
@@ -248,16 +247,21 @@ def to_request(fields: EcrFields, local: LocalIdentity, peer: str) -> CheckReque
         )
     text = raw.decode("ascii")
     sv = fields.software_version
-    if sv is not None:
-        if len(sv) != 2 or not sv.isdigit():
-            raise DiameterError(
-                ResultCode.DIAMETER_INVALID_AVP_VALUE,
-                "Software-Version must be 2 decimal digits",
-                _ti(octets(AvpCode.SOFTWARE_VERSION, sv, VENDOR_3GPP)),
-            )
-        if len(text) == 14:
-            text += sv.decode("ascii")
-    return CheckRequest(Imei.parse(text), imsi, "s13", peer)
+    if sv is not None and (len(sv) != 2 or not sv.isdigit()):
+        raise DiameterError(
+            ResultCode.DIAMETER_INVALID_AVP_VALUE,
+            "Software-Version must be 2 decimal digits",
+            _ti(octets(AvpCode.SOFTWARE_VERSION, sv, VENDOR_3GPP)),
+        )
+    # Checked above: ASCII digits, 14 to 16 of them (and 2 for Software-Version).
+    n = len(text)
+    if n == 14:
+        imei = Imei.trusted(text, None, None if sv is None else sv.decode("ascii"))
+    elif n == 15:
+        imei = Imei.trusted(text[:14], text[14])
+    else:
+        imei = Imei.trusted(text[:14], None, text[14:])
+    return CheckRequest(imei, imsi, "s13", peer)
 
 
 def _meid_request(meid: bytes, imsi: Imsi | None, peer: str) -> CheckRequest:
@@ -290,6 +294,10 @@ class MeidOnlyError(Exception):
 # --- answers --------------------------------------------------------------------------------
 
 _HEAD = struct.Struct(">I I I I I")
+_VERSION_1 = b"\x01"
+# flags + command code + Application-Id of an ECA, with and without the P bit
+_ECA_FLAGS_P = bytes([FLAG_P]) + (324).to_bytes(3, "big") + APP_S13.to_bytes(4, "big")
+_ECA_FLAGS = b"\x00" + (324).to_bytes(3, "big") + APP_S13.to_bytes(4, "big")
 
 
 class Answers:
@@ -363,14 +371,10 @@ class Answers:
         """Template ECA: the request's ids and Session-Id AVP, a pre-encoded body."""
         body = self.bodies[status]
         length = 20 + len(session_avp) + len(body)
-        head = _HEAD.pack(
-            0x01000000 | length,
-            ((request[4] & FLAG_P) << 24) | Command.ME_IDENTITY_CHECK,
-            APP_S13,
-            int.from_bytes(request[12:16], "big"),
-            int.from_bytes(request[16:20], "big"),
+        flags = _ECA_FLAGS_P if request[4] & FLAG_P else _ECA_FLAGS
+        return b"".join(
+            (_VERSION_1, length.to_bytes(3, "big"), flags, request[12:20], session_avp, body)
         )
-        return head + session_avp + body
 
     def busy(self, request: bytes, session_avp: bytes) -> bytes:
         """3004 DIAMETER_TOO_BUSY from a template: cheap on purpose, it is sent under load."""

@@ -92,7 +92,7 @@ def check_avps(buf: bytes, start: int, end: int) -> None:
             raise DiameterError(
                 ResultCode.DIAMETER_INVALID_AVP_LENGTH,
                 f"{end - pos} trailing bytes cannot hold an AVP header",
-                Avp(0, 0, 0, bytes(buf[pos:end])),
+                Avp(0, 0, 0, b""),
             )
         code = int.from_bytes(buf[pos : pos + 4], "big")
         flags = buf[pos + 4]
@@ -106,34 +106,37 @@ def check_avps(buf: bytes, start: int, end: int) -> None:
                 Avp(code, 0, flags, b""),
             )
         vendor = int.from_bytes(buf[pos + 8 : pos + 12], "big") if has_vendor else 0
-        avail = bytes(buf[pos + head : min(end, pos + max(length, head))])
+        key = (code, vendor)
+        # RFC 6733 7.5: for a length that does not fit, the AVP header and a zero-filled
+        # payload of the minimum length are enough (and keep our Failed-AVP well-formed).
+        minimal = bytes(FIXED_LENGTH.get(key, 0))
         if length < head or pos + length > end:
             raise DiameterError(
                 ResultCode.DIAMETER_INVALID_AVP_LENGTH,
                 f"AVP {code} length {length} does not fit (header {head}, "
                 f"{end - pos} bytes left)",
-                Avp(code, vendor, flags, avail),
+                Avp(code, vendor, flags, minimal),
             )
         padded = pos + ((length + 3) & ~3)
         if padded > end:
             raise DiameterError(
                 ResultCode.DIAMETER_INVALID_AVP_LENGTH,
                 f"AVP {code} padding runs past the end of the message",
-                Avp(code, vendor, flags, avail),
+                Avp(code, vendor, flags, minimal),
             )
+        data = bytes(buf[pos + head : pos + length])
         if flags & AVP_RESERVED:
             raise DiameterError(
                 ResultCode.DIAMETER_INVALID_AVP_BITS,
                 f"AVP {code} has reserved flag bits set (0x{flags:02x})",
-                Avp(code, vendor, flags, avail),
+                Avp(code, vendor, flags, minimal if key in GROUPED else data),
             )
-        key = (code, vendor)
         fixed = FIXED_LENGTH.get(key)
         if fixed is not None and length - head != fixed:
             raise DiameterError(
                 ResultCode.DIAMETER_INVALID_AVP_LENGTH,
                 f"AVP {code} carries {length - head} bytes, its type needs {fixed}",
-                Avp(code, vendor, flags, avail),
+                Avp(code, vendor, flags, data),
             )
         if key in _CHECKED_GROUPS:
             try:

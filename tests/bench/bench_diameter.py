@@ -27,7 +27,6 @@ import random
 import selectors
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -113,6 +112,16 @@ def _handshake(sock: socket.socket, capabilities: bool) -> None:
         data += sock.recv(65536)
 
 
+class _Conn:
+    __slots__ = ("buf", "next", "sent", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+        self.sent: deque[float] = deque()
+        self.next = 0
+
+
 def client(port: int, conns: int, depth: int, seconds: float, imeis: list[str],
            capabilities: bool, out: multiprocessing.connection.Connection) -> None:
     requests = _requests(imeis, 4096)
@@ -123,7 +132,7 @@ def client(port: int, conns: int, depth: int, seconds: float, imeis: list[str],
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         _handshake(sock, capabilities)
         sock.setblocking(False)
-        state = {"sock": sock, "buf": bytearray(), "sent": deque(), "next": 0}
+        state = _Conn(sock)
         states.append(state)
         sel.register(sock, selectors.EVENT_READ, state)
     latencies: list[float] = []
@@ -132,16 +141,16 @@ def client(port: int, conns: int, depth: int, seconds: float, imeis: list[str],
     end = start + seconds
     now = start
     for state in states:
-        batch = [requests[(state["next"] + k) % 4096] for k in range(depth)]
-        state["next"] += depth
-        state["sent"].extend([now] * depth)
-        state["sock"].sendall(b"".join(batch))
+        batch = [requests[(state.next + k) % 4096] for k in range(depth)]
+        state.next += depth
+        state.sent.extend([now] * depth)
+        state.sock.sendall(b"".join(batch))
     while now < end:
         for key, _ in sel.select(0.5):
             state = key.data
-            data = state["sock"].recv(262144)
+            data = state.sock.recv(262144)
             now = time.perf_counter()
-            buf = state["buf"]
+            buf = state.buf
             buf += data
             pos = 0
             count = 0
@@ -153,20 +162,20 @@ def client(port: int, conns: int, depth: int, seconds: float, imeis: list[str],
                 pos += length
                 count += 1
             del buf[:pos]
-            sent = state["sent"]
+            sent = state.sent
             for _ in range(count):
                 latencies.append(now - sent.popleft())
             answered += count
             if now < end and count:
-                nxt = state["next"]
-                state["sock"].sendall(b"".join(requests[(nxt + k) % 4096] for k in range(count)))
-                state["next"] = nxt + count
+                nxt = state.next
+                state.sock.sendall(b"".join(requests[(nxt + k) % 4096] for k in range(count)))
+                state.next = nxt + count
                 sent.extend([now] * count)
         now = time.perf_counter()
     elapsed = time.perf_counter() - start
     out.send((answered, elapsed, latencies[:: max(1, len(latencies) // 200000)]))
     for state in states:
-        state["sock"].close()
+        state.sock.close()
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -222,7 +231,10 @@ def drive(port: int, server_pids: list[int], args: argparse.Namespace, imeis: li
     answered = sum(r[0] for r in results)
     elapsed = max(r[1] for r in results)
     lat = sorted(x for r in results for x in r[2])
-    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000  # noqa: E731
+
+    def pick(q: float) -> float:
+        return float(lat[min(len(lat) - 1, int(q * len(lat)))]) * 1000
+
     return {"answered_per_s": answered / elapsed, "answered": answered,
             "p50_ms": pick(0.50), "p99_ms": pick(0.99), "max_ms": lat[-1] * 1000,
             "server_cpu_us_per_answer": cpu / answered * 1e6,
@@ -247,7 +259,11 @@ def start_eir(db: Path, workers: int) -> tuple[subprocess.Popen[str], int]:
     # keep the pipe drained
     import threading
 
-    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # type: ignore[union-attr]
+    def drain(stream: object) -> None:
+        for _ in stream:  # type: ignore[attr-defined]
+            pass
+
+    threading.Thread(target=drain, args=(proc.stderr,), daemon=True).start()
     return proc, port
 
 

@@ -171,7 +171,7 @@ async def serve(config: Config, store: LmdbStore, *, reuse_port: bool = False,
 
 
 def _summary(store: LmdbStore) -> str:
-    counts = store.stats(history_size=0).per_list()
+    counts = store.stats(history_size=0, digest=False).per_list()
     summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
     return f"eir: serving lists from {store.path} ({summary or 'no entries'})"
 

@@ -84,6 +84,7 @@ def build_diameter(config: Config, store: LmdbStore, now: Callable[[], float]) -
     settings = PeerSettings(
         node=NodeIdentity(local, d.host_ip_addresses, origin_state_id=int(time.time())),
         watchdog_s=d.watchdog_s,
+        watchdog_jitter_s=2.0,
         cer_timeout_s=d.cer_timeout_s,
         max_message=d.max_message_bytes,
         max_in_flight=d.max_in_flight,

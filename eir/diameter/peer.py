@@ -20,6 +20,7 @@ import enum
 import fnmatch
 import ipaddress
 import logging
+import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,6 +93,8 @@ class AllowList:
 class PeerSettings:
     node: NodeIdentity = field(default_factory=lambda: NodeIdentity(LocalIdentity()))
     watchdog_s: float = 30.0
+    #: RFC 3539 3.4.1: each watchdog interval is Tw plus a random jitter of up to this much
+    watchdog_jitter_s: float = 0.0
     cer_timeout_s: float = 10.0
     dpa_timeout_s: float = 5.0
     max_message: int = 65536
@@ -154,6 +157,8 @@ class PeerConnection:
         self._dwr_outstanding: int | None = None
         self._dpr_hbh: int | None = None
         self._last_rx = now
+        self._rng = random.Random(hbh_seed)
+        self._tw = self._next_tw()
         self.answered = 0
         self.refused_busy = 0
         if role is Role.INITIATOR:
@@ -231,12 +236,12 @@ class PeerConnection:
         if self.state is State.CLOSED:
             return None
         if self.state is State.OPEN:
-            return self._last_rx + self.settings.watchdog_s
+            return self._last_rx + self._tw
         return self._deadline
 
     def handle_timer(self, now: float) -> None:
         if self.state is State.OPEN:
-            if now < self._last_rx + self.settings.watchdog_s:
+            if now < self._last_rx + self._tw:
                 return
             if self._dwr_outstanding is not None:
                 self._close("watchdog: no answer to DWR within Tw")
@@ -244,6 +249,7 @@ class PeerConnection:
             self._dwr_outstanding = self._next_hbh()
             self._send(base.dwr(self.settings.node, self._dwr_outstanding, self._next_e2e()))
             self._last_rx = now  # next expiry: another Tw for the DWA
+            self._tw = self._next_tw()
             return
         if self._deadline is not None and now >= self._deadline:
             if self.state is State.CLOSING:
@@ -291,6 +297,12 @@ class PeerConnection:
         return self.state is State.CLOSED
 
     # --- internals ----------------------------------------------------------------------------
+
+    def _next_tw(self) -> float:
+        jitter = self.settings.watchdog_jitter_s
+        if not jitter:
+            return self.settings.watchdog_s
+        return self.settings.watchdog_s + self._rng.uniform(-jitter, jitter)
 
     def _next_hbh(self) -> int:
         self._hbh = (self._hbh + 1) & 0xFFFFFFFF

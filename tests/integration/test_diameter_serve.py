@@ -216,3 +216,19 @@ async def test_eir_dials_a_configured_peer_and_reconnects(demo_db: Path, tmp_pat
 def test_default_diameter_config_listens_on_3868() -> None:
     assert str(DiameterConfig().listen[0]) == "tcp://127.0.0.1:3868"
     assert PolicyConfig().unknown == "white"
+
+
+async def test_connection_limit_closes_the_extra_connections() -> None:
+    loop = asyncio.get_running_loop()
+    node = DiameterNode(PeerSettings(node=NodeIdentity(LocalIdentity("eir.x", "x"))),
+                        application(), PeerTable("eir.x", loop.time), max_connections=2)
+    server = await loop.create_server(lambda: DiameterProtocol(node), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+    await asyncio.sleep(0.1)
+    assert len(node.connections) == 2
+    reader, writer = streams[2]
+    assert await asyncio.wait_for(reader.read(100), 5) == b""  # closed at once
+    for _, w in streams:
+        w.close()
+    server.close()

@@ -284,3 +284,12 @@ def test_election_higher_origin_host_keeps_its_responder_connection() -> None:
 def test_node_identity_in_cer() -> None:
     cer = codec.decode(codec.encode(base.cer(NodeIdentity(MME, ("2001:db8::1",), 3), 1, 1)))
     assert cer.find(257).data == b"\x00\x02" + bytes.fromhex("20010db8" + "0" * 23 + "1")  # type: ignore[union-attr]
+
+
+def test_watchdog_jitter_stays_within_two_seconds() -> None:
+    for seed in range(20):
+        conn = PeerConnection(settings(watchdog_jitter_s=2.0), Role.RESPONDER, 0.0, "x",
+                              application(), hbh_seed=seed)
+        conn.receive_data(vector("cer_mme"), 0.0)
+        timer = conn.get_timer()
+        assert timer is not None and 28.0 <= timer <= 32.0

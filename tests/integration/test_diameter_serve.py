@@ -232,3 +232,19 @@ async def test_connection_limit_closes_the_extra_connections() -> None:
     for _, w in streams:
         w.close()
     server.close()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_port_taken_is_one_line_and_exit_1(demo_db: Path, workers: str) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        result = eir("serve", "--db", demo_db, "--diameter-listen", f"127.0.0.1:{port}",
+                     "--workers", workers)
+    finally:
+        holder.close()
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "in use" in result.stderr.lower()

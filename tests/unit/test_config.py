@@ -45,7 +45,19 @@ def test_effective_toml_parses_back(tmp_path: Path) -> None:
      ({"policy": {"anomalies": {"check-digit": "block"}}}, "'block' is not one of"),
      ({"policy": {"test_tac_prefixes": ["0x"]}}, "not 1 to 8 digits"),
      ({"log": {"level": "loud"}}, "log.level"),
-     ({"store": []}, "store: expected a table")],
+     ({"store": []}, "store: expected a table"),
+     ({"diameter": {"listen": ["udp://1.2.3.4:5"]}}, "diameter.listen: .*not tcp or sctp"),
+     ({"diameter": {"listen": ["1.2.3.4:99999"]}}, "not 0 to 65535"),
+     ({"diameter": {"listen": ["::1:3868"]}}, "in brackets"),
+     ({"diameter": {"origin_host": "bad host"}}, "diameter.origin_host: 'bad host'"),
+     ({"diameter": {"watchdog_s": 1}}, "diameter.watchdog_s: must be 6 to 3600"),
+     ({"diameter": {"max_in_flight": 0}}, "max_in_flight"),
+     ({"diameter": {"allowed_networks": ["10.0.0.0/33"]}}, "not an address or network"),
+     ({"diameter": {"host_ip_addresses": ["eir.example"]}}, "not an IP address"),
+     ({"diameter": {"peers": [{"address": "tcp://dra:3868", "realm": "x"}]}},
+      r"diameter.peers\[0\].realm: unknown key"),
+     ({"diameter": {"peers": [{"host": "dra"}]}}, r"peers\[0\].address: missing"),
+     ({"service": {"workers": 0}}, "service.workers: must be 1 to 256")],
 )
 def test_bad_values_name_the_key(data: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -65,3 +77,19 @@ def test_anomaly_actions_merge_with_defaults() -> None:
     config = parse_config({"policy": {"anomalies": {"test-tac": "black"}}})
     assert config.policy.anomalies[Anomaly.TEST_TAC] == "black"
     assert config.policy.anomalies[Anomaly.CHECK_DIGIT] == "grey"
+
+
+def test_diameter_section_round_trips(tmp_path: Path) -> None:
+    config = parse_config({
+        "service": {"workers": 3},
+        "diameter": {"listen": ["sctp://[::1]:0", "10.0.0.1"], "realms": ["EPC.example"],
+                     "allowed_hosts": ["mme*"], "peers": [{"address": "dra1:3869",
+                                                           "host": "dra1.example"}]}})
+    d = config.diameter
+    assert [str(e) for e in d.listen] == ["sctp://[::1]:0", "tcp://10.0.0.1:3868"]
+    assert d.realms == ("epc.example",)
+    assert str(d.peers[0].address) == "tcp://dra1:3869" and d.peers[0].host == "dra1.example"
+    path = tmp_path / "c.toml"
+    path.write_text(to_toml(config))
+    assert dataclasses.replace(load_config(path), origin="x") == dataclasses.replace(config,
+                                                                                     origin="x")

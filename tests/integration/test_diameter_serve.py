@@ -227,7 +227,7 @@ async def test_connection_limit_closes_the_extra_connections() -> None:
     streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
     await asyncio.sleep(0.1)
     assert len(node.connections) == 2
-    reader, writer = streams[2]
+    reader, _writer = streams[2]
     assert await asyncio.wait_for(reader.read(100), 5) == b""  # closed at once
     for _, w in streams:
         w.close()

@@ -142,7 +142,7 @@ async def _dial(node: DiameterNode, peer: DiameterPeerConfig, reconnect_s: float
 
 
 async def serve(config: Config, store: LmdbStore, *, reuse_port: bool = False,
-                report: Report = _stderr, dial: bool = True) -> None:
+                report: Report = _stderr, dial: bool = True, worker: bool = False) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -168,7 +168,8 @@ async def serve(config: Config, store: LmdbStore, *, reuse_port: bool = False,
         for server in servers:
             server.close()
         await node.disconnect_all()
-    print("eir: stopping", file=sys.stderr, flush=True)
+    if not worker:  # the supervisor says it once for all its workers
+        print("eir: stopping", file=sys.stderr, flush=True)
 
 
 def _summary(store: LmdbStore) -> str:
@@ -215,7 +216,8 @@ def _worker(config: Config, db: str | None, index: int,
         conn.send(f"error: {exc}")
         return
     try:
-        asyncio.run(serve(config, store, reuse_port=True, report=conn.send, dial=index == 0))
+        asyncio.run(serve(config, store, reuse_port=True, report=conn.send, dial=index == 0,
+                          worker=True))
     except OSError as exc:
         conn.send(f"error: {exc.strerror or exc}")
     finally:

@@ -34,6 +34,9 @@ from collections import deque
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from tests.diameter_support import child_pids  # noqa: E402
+
 BIN = Path(sys.executable).parent
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -190,20 +193,6 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICK
 
 
-def children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(entry))
-    return out
-
-
 def drive(port: int, server_pids: list[int], args: argparse.Namespace, imeis: list[str],
           capabilities: bool) -> dict[str, float]:
     ctx = multiprocessing.get_context("fork")
@@ -321,7 +310,7 @@ def main() -> int:
 
     for workers in (1, 2):
         proc, port = start_eir(db, workers)
-        pids = [proc.pid] if workers == 1 else children(proc.pid)
+        pids = [proc.pid] if workers == 1 else child_pids(proc.pid)
         results[f"eir_{workers}w"] = drive(port, pids, args, imeis, capabilities=True)
         stop(proc)
 

@@ -25,6 +25,7 @@ from tests.diameter_support import (
     PAIR_IMSI,
     BlockingClient,
     application,
+    child_pids,
     make_ecr,
     serve,
 )
@@ -97,7 +98,7 @@ def test_config_policy_and_realms(demo_db: Path, tmp_path: Path) -> None:
 def test_workers_share_the_port(demo_db: Path) -> None:
     with serve(demo_db, "--diameter-listen", "tcp://127.0.0.1:0", "--workers", "2") as served:
         assert "eir: ready (2 workers)" in served.lines
-        children = _children(served.proc.pid)
+        children = child_pids(served.proc.pid)
         assert len(children) >= 2
         clients = [BlockingClient(served.port(), local=LocalIdentity(f"mme{i}.x", "x"))
                    for i in range(8)]
@@ -105,20 +106,6 @@ def test_workers_share_the_port(demo_db: Path) -> None:
             assert client.check(BLACK).equipment_status is S.BLACKLISTED
             client.close()
     assert served.proc.returncode == 0
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(entry))
-    return out
 
 
 @pytest.mark.skipif(sctp_unavailable() is None, reason="this kernel has SCTP: see issue 7 tests")

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-import struct
+import os
+import re
+import signal
+import socket
 import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from eir.config import PolicyConfig
@@ -13,7 +20,7 @@ from eir.diameter.application import S13Application
 from eir.diameter.base import NodeIdentity
 from eir.diameter.message import Avp, Message
 from eir.diameter.peer import PeerConnection, PeerSettings, Role
-from eir.diameter.s13 import LocalIdentity, ecr
+from eir.diameter.s13 import EcaView, LocalIdentity, ecr, read_eca
 from eir.model import ListName
 from eir.policy import decide, unknown_result
 from eir.store.base import Mode
@@ -109,68 +116,7 @@ def decode(data: bytes) -> Message:
     return codec.decode(data)
 
 
-# --- pcap and tshark ---------------------------------------------------------------------------
-
-
-def write_pcap(path: Path, payloads: list[bytes], port: int = 3868) -> None:
-    """Each payload as one TCP segment to `port` over IPv4 over Ethernet (linktype 1)."""
-    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-    seq = 1
-    for i, payload in enumerate(payloads):
-        tcp = struct.pack(">HHIIBBHHH", 40000, port, seq, 1, 5 << 4, 0x18, 65535, 0, 0)
-        seq += len(payload)
-        total = 20 + len(tcp) + len(payload)
-        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, total, i, 0, 64, 6, 0,
-                         bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
-        checksum = _ip_checksum(ip)
-        ip = ip[:10] + struct.pack(">H", checksum) + ip[12:]
-        frame = b"\x00\x00\x00\x00\x00\x02" + b"\x00\x00\x00\x00\x00\x01" + b"\x08\x00" + ip
-        frame += tcp + payload
-        out += struct.pack("<IIII", i, 0, len(frame), len(frame)) + frame
-    path.write_bytes(bytes(out))
-
-
-def _ip_checksum(header: bytes) -> int:
-    total: int = sum(struct.unpack(">10H", header))
-    while total > 0xFFFF:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def tshark() -> str | None:
-    return shutil.which("tshark")
-
-
-def tshark_problems(path: Path, protocol: str = "diameter") -> tuple[str, list[str]]:
-    """tshark's verbose dissection and its malformed / expert-warning lines."""
-    exe = tshark()
-    assert exe is not None
-    proc = subprocess.run([exe, "-r", str(path), "-V", "-o", "tcp.check_checksum:FALSE"],
-                          capture_output=True, text=True, timeout=120, check=False)
-    text = proc.stdout
-    bad = [line.strip() for line in text.splitlines()
-           if "Malformed" in line or "[Expert Info (Warning" in line
-           or "[Expert Info (Error" in line]
-    if proc.returncode != 0:
-        bad.append(f"tshark exit {proc.returncode}: {proc.stderr.strip()}")
-    if protocol not in text.lower():
-        bad.append(f"tshark did not dissect {protocol}")
-    return text, bad
-
-
 # --- a real `eir serve` and a blocking client -------------------------------------------------
-
-import os  # noqa: E402
-import re  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-
-from eir.diameter.s13 import EcaView, read_eca  # noqa: E402
 
 EIR_BIN = str(Path(sys.executable).parent / "eir")
 LISTENING = re.compile(r"^eir: listening (\w+) (\w+) (.+):(\d+)$")

@@ -23,11 +23,9 @@ from tests.diameter_support import (
     PAIR_IMSI,
     application,
     make_ecr,
-    tshark,
-    tshark_problems,
     vector,
-    write_pcap,
 )
+from tests.pcap_support import tshark, tshark_problems, write_pcap
 
 pytestmark = pytest.mark.skipif(tshark() is None,
                                 reason="tshark is not installed (make test installs it)")

@@ -1,0 +1,223 @@
+"""M3UA (RFC 4666): codec on pycrate with the 32-bit Network Appearance, and the ASP state
+machine on both sides, in memory."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from eir.sigtran import m3ua
+from eir.sigtran.asp import (
+    AspConnection,
+    AspState,
+    AsTable,
+    Closed,
+    DataReceived,
+    ErrorReceived,
+    M3uaSettings,
+    Notified,
+    Side,
+    StateChanged,
+)
+from eir.sigtran.m3ua import ErrorCode, M3uaError, Message, ProtocolData, Tag, TrafficMode, u32
+
+PD = ProtocolData(opc=101, dpc=202, si=3, ni=2, mp=0, sls=7, data=b"\x09\x81\x03\x0e\x19")
+
+
+def messages(data: bytes) -> list[Message]:
+    out = []
+    while data:
+        length = int.from_bytes(data[4:8], "big")
+        out.append(m3ua.decode(data[:length]))
+        data = data[length:]
+    return out
+
+
+def _state(conn: AspConnection) -> AspState:
+    """The state now (a call, so that mypy does not keep an earlier narrowing)."""
+    return conn.state
+
+
+def events(conn: AspConnection) -> list[object]:
+    out: list[object] = []
+    while (event := conn.next_event()) is not None:
+        out.append(event)
+    return out
+
+
+def pump(a: AspConnection, b: AspConnection, now: float = 0.0) -> None:
+    for _ in range(20):
+        moved = False
+        for src, dst in ((a, b), (b, a)):
+            data = src.data_to_send()
+            if data:
+                moved = True
+                dst.receive_data(data, now)
+        if not moved:
+            return
+
+
+def pair(sgp_settings: M3uaSettings | None = None, asp_settings: M3uaSettings | None = None,
+         table: AsTable | None = None) -> tuple[AspConnection, AspConnection]:
+    asp = AspConnection(asp_settings or M3uaSettings(), Side.ASP, 0.0, name="msc")
+    sgp = AspConnection(sgp_settings or M3uaSettings(), Side.SGP, 0.0, table, name="eir")
+    pump(asp, sgp)
+    return asp, sgp
+
+
+# --- codec -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("rc", "na"), [(None, None), (1, None), (1, 0xDEADBEEF), (None, 7)])
+def test_data_fast_encoding_equals_pycrate_and_keeps_32_bit_na(rc: int | None,
+                                                               na: int | None) -> None:
+    fast = m3ua.encode_data_fast(PD, rc, na)
+    assert fast == m3ua.encode(m3ua.data(PD, rc, na))
+    msg = m3ua.decode(fast)
+    assert ProtocolData.unpack(msg.get(Tag.PROTOCOL_DATA) or b"") == PD
+    assert msg.u32(Tag.NETWORK_APPEARANCE) == na and msg.u32(Tag.ROUTING_CONTEXT) == rc
+
+
+@pytest.mark.parametrize(("data", "code"), [
+    (b"\x02\x00\x03\x01\x00\x00\x00\x08", ErrorCode.INVALID_VERSION),
+    (b"\x01\x00\x07\x01\x00\x00\x00\x08", ErrorCode.UNSUPPORTED_MESSAGE_CLASS),
+    (b"\x01\x00\x03\x09\x00\x00\x00\x08", ErrorCode.UNSUPPORTED_MESSAGE_TYPE),
+    (b"\x01\x00\x03\x01\x00\x00\x00\x0c\x00\x11\x00\x10", ErrorCode.PARAMETER_FIELD_ERROR),
+    (b"\x01\x00\x03\x01\x00\x00\x00\x0c\x00\x11\x00\x02", ErrorCode.PARAMETER_FIELD_ERROR),
+    (b"\x01\x00\x03\x01\x00\x00\x00\x09\x00", ErrorCode.PROTOCOL_ERROR),
+])
+def test_check_message_errors(data: bytes, code: ErrorCode) -> None:
+    with pytest.raises(M3uaError) as err:
+        m3ua.decode(data)
+    assert err.value.code == code
+
+
+def test_protocol_data_too_short() -> None:
+    with pytest.raises(M3uaError):
+        ProtocolData.unpack(b"\x00" * 11)
+
+
+# --- ASP state machine -----------------------------------------------------------------------
+
+def test_asp_up_and_active_both_sides() -> None:
+    asp, sgp = pair()
+    assert asp.state is AspState.ACTIVE and sgp.state is AspState.ACTIVE
+    assert [e for e in events(sgp) if isinstance(e, StateChanged)] == [
+        StateChanged(AspState.INACTIVE), StateChanged(AspState.ACTIVE)]
+    got = events(asp)
+    assert StateChanged(AspState.ACTIVE) in got
+    assert Notified(*m3ua.STATUS_AS_ACTIVE) in got
+    assert sgp.traffic_mode is TrafficMode.LOADSHARE
+
+
+def test_data_flows_when_active() -> None:
+    asp, sgp = pair()
+    events(sgp)
+    asp.send_data(PD, rc=None)
+    pump(asp, sgp)
+    assert events(sgp) == [DataReceived(PD, None, None)]
+
+
+def test_data_before_active_is_err_unexpected_message() -> None:
+    sgp = AspConnection(M3uaSettings(), Side.SGP, 0.0)
+    sgp.receive_data(m3ua.encode_data_fast(PD), 0.0)
+    (err,) = messages(sgp.data_to_send())
+    assert err.kind == m3ua.ERR and err.u32(Tag.ERROR_CODE) == ErrorCode.UNEXPECTED_MESSAGE
+    assert not events(sgp)
+
+
+def test_aspac_before_aspup_and_broadcast_and_bad_context() -> None:
+    sgp = AspConnection(M3uaSettings(routing_contexts=(5,)), Side.SGP, 0.0)
+    sgp.receive_data(m3ua.encode(Message(m3ua.ASPAC)), 0.0)
+    assert messages(sgp.data_to_send())[0].u32(Tag.ERROR_CODE) == ErrorCode.UNEXPECTED_MESSAGE
+    sgp.receive_data(m3ua.encode(Message(m3ua.ASPUP)), 0.0)
+    sgp.data_to_send()
+    sgp.receive_data(m3ua.encode(Message(m3ua.ASPAC, ((Tag.TRAFFIC_MODE_TYPE, u32(3)),))), 0.0)
+    assert (messages(sgp.data_to_send())[0].u32(Tag.ERROR_CODE)
+            == ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE)
+    sgp.receive_data(m3ua.encode(Message(m3ua.ASPAC, ((Tag.ROUTING_CONTEXT, u32(9)),))), 0.0)
+    assert (messages(sgp.data_to_send())[0].u32(Tag.ERROR_CODE)
+            == ErrorCode.INVALID_ROUTING_CONTEXT)
+    assert sgp.state is AspState.INACTIVE
+    sgp.receive_data(m3ua.encode(Message(m3ua.ASPAC, ((Tag.ROUTING_CONTEXT, u32(5)),))), 0.0)
+    ack, ntfy = messages(sgp.data_to_send())
+    assert ack.kind == m3ua.ASPAC_ACK and ack.u32(Tag.ROUTING_CONTEXT) == 5
+    assert ntfy.kind == m3ua.NTFY and _state(sgp) is AspState.ACTIVE
+
+
+def test_network_appearance_checked_when_configured() -> None:
+    asp, sgp = pair(sgp_settings=M3uaSettings(network_appearance=8))
+    events(sgp)
+    asp.send_data(PD, na=9)
+    pump(asp, sgp)
+    assert not [e for e in events(sgp) if isinstance(e, DataReceived)]
+    assert ErrorReceived(ErrorCode.INVALID_NETWORK_APPEARANCE) in events(asp)
+    asp.send_data(PD, na=8)
+    pump(asp, sgp)
+    assert events(sgp) == [DataReceived(PD, None, 8)]
+
+
+def test_beat_is_echoed_in_any_state() -> None:
+    sgp = AspConnection(M3uaSettings(), Side.SGP, 0.0)
+    sgp.receive_data(m3ua.encode(Message(m3ua.BEAT, ((Tag.HEARTBEAT_DATA, b"tick"),))), 0.0)
+    (ack,) = messages(sgp.data_to_send())
+    assert ack.kind == m3ua.BEAT_ACK and ack.get(Tag.HEARTBEAT_DATA) == b"tick"
+
+
+def test_aspia_and_aspdn() -> None:
+    asp, sgp = pair()
+    sgp.receive_data(m3ua.encode(Message(m3ua.ASPIA)), 0.0)
+    assert [m.kind for m in messages(sgp.data_to_send())] == [m3ua.ASPIA_ACK, m3ua.NTFY]
+    assert sgp.state is AspState.INACTIVE
+    asp.shutdown()
+    pump(asp, sgp)
+    assert _state(sgp) is AspState.DOWN and _state(asp) is AspState.DOWN
+
+
+def test_override_second_asp_makes_the_first_inactive() -> None:
+    table = AsTable()
+    override = M3uaSettings(traffic_mode=TrafficMode.OVERRIDE)
+    asp1, sgp1 = pair(asp_settings=override, table=table)
+    _asp2, sgp2 = pair(asp_settings=override, table=table)
+    assert sgp2.state is AspState.ACTIVE and sgp1.state is AspState.INACTIVE
+    pump(asp1, sgp1)
+    assert asp1.state is AspState.INACTIVE
+    assert Notified(*m3ua.STATUS_ALTERNATE_ASP_ACTIVE) in events(asp1)
+    assert table.active[-1] == [sgp2]
+
+
+def test_loadshare_keeps_both_active() -> None:
+    table = AsTable()
+    _asp1, sgp1 = pair(table=table)
+    _asp2, sgp2 = pair(table=table)
+    assert sgp1.state is AspState.ACTIVE and sgp2.state is AspState.ACTIVE
+    assert table.active[-1] == [sgp1, sgp2]
+
+
+def test_asp_side_resends_after_t_ack() -> None:
+    asp = AspConnection(M3uaSettings(asp_identifier=4), Side.ASP, 0.0)
+    (up,) = messages(asp.data_to_send())
+    assert up.kind == m3ua.ASPUP and up.u32(Tag.ASP_IDENTIFIER) == 4
+    assert asp.get_timer() == 2.0
+    asp.handle_timer(2.0)
+    assert messages(asp.data_to_send())[0].kind == m3ua.ASPUP
+
+
+def test_split_reads_and_unframeable_length_closes() -> None:
+    asp = AspConnection(M3uaSettings(), Side.ASP, 0.0)
+    sgp = AspConnection(M3uaSettings(), Side.SGP, 0.0)
+    data = asp.data_to_send()
+    for i in range(len(data)):
+        sgp.receive_data(data[i : i + 1], 0.0)
+    assert sgp.state is AspState.INACTIVE
+    sgp.receive_data(b"\x01\x00\x01\x01" + struct.pack(">I", 4), 0.0)
+    assert sgp.closed and isinstance(events(sgp)[-1], Closed)
+
+
+def test_unsupported_classes_get_err() -> None:
+    sgp = AspConnection(M3uaSettings(), Side.SGP, 0.0)
+    sgp.receive_data(m3ua.encode(Message(m3ua.MsgType(9, 1))), 0.0)  # REG REQ
+    assert (messages(sgp.data_to_send())[0].u32(Tag.ERROR_CODE)
+            == ErrorCode.UNSUPPORTED_MESSAGE_CLASS)
+    sgp.receive_data(m3ua.encode(Message(m3ua.ASPUP_ACK)), 0.0)
+    assert messages(sgp.data_to_send())[0].u32(Tag.ERROR_CODE) == ErrorCode.UNEXPECTED_MESSAGE

@@ -1,0 +1,113 @@
+"""Our own reading of a TCAP Begin carrying MAP CheckIMEI (the common case), with `ber`.
+
+`scan_begin` returns the transaction id, the application context asked for and each component,
+or None when the Begin is not in the shape it knows (then pycrate decodes it). It never trusts
+a length: every TLV is bounds-checked by `eir.sigtran.ber`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from eir.sigtran import ber
+from eir.sigtran.ber import BerError, Tlv
+
+BEGIN = 0x62
+OTID = 0x48
+DIALOGUE_PORTION = 0x6B
+COMPONENTS = 0x6C
+EXTERNAL = 0x28
+INVOKE = 0xA1
+# 0.0.17.773.1.1.1 (dialogue-as-id)
+DIALOGUE_AS_OID = bytes.fromhex("00118605010101")
+# 0.4.0.0.1.0.13 (equipmentMngtContext), the version follows
+EQUIPMENT_MNGT_OID = bytes.fromhex("040000010" "00d")
+
+
+class Component(NamedTuple):
+    tag: int  # 0xA1 invoke, 0xA2/0xA7 returnResult, 0xA3 returnError, 0xA4 reject
+    invoke_id: int | None
+    opcode: int | None  # a local opcode; None for a global one or for other components
+    parameter: Tlv | None
+    trailing: tuple[Tlv, ...]  # elements after the parameter (a vendor's IMSI, say)
+
+
+class ScannedBegin(NamedTuple):
+    otid: bytes
+    dialogue: bool
+    acn: bytes | None  # the application-context-name OID contents
+    components: tuple[Component, ...]
+
+
+def _int(buf: bytes, tlv: Tlv) -> int:
+    if not 1 <= tlv.stop - tlv.start <= 4:
+        raise BerError("an INTEGER of 0 or more than 4 octets")
+    return int.from_bytes(buf[tlv.start : tlv.stop], "big", signed=True)
+
+
+def _acn(buf: bytes, portion: Tlv) -> bytes | None:
+    """The ACN of an AARQ inside a dialogue portion, or None when it is not a plain AARQ."""
+    (external,) = ber.children(buf, portion) or (None,)
+    if external is None or external.tag != EXTERNAL:
+        return None
+    parts = ber.children(buf, external)
+    if len(parts) != 2 or parts[0].tag != 0x06:
+        return None
+    if buf[parts[0].start : parts[0].stop] != DIALOGUE_AS_OID or parts[1].tag != 0xA0:
+        return None
+    inner = ber.children(buf, parts[1])
+    if len(inner) != 1 or inner[0].tag != 0x60:  # AARQ-apdu [APPLICATION 0]
+        return None
+    for field in ber.children(buf, inner[0]):
+        if field.tag == 0xA1:
+            names = ber.children(buf, field)
+            if len(names) != 1 or names[0].tag != 0x06:
+                return None
+            return buf[names[0].start : names[0].stop]
+    return None
+
+
+def scan_begin(buf: bytes) -> ScannedBegin | None:
+    try:
+        top = ber.read(buf, 0, len(buf))
+        if top.tag != BEGIN or top.next != len(buf):
+            return None
+        parts = ber.children(buf, top)
+        if not parts or parts[0].tag != OTID or not 1 <= parts[0].stop - parts[0].start <= 4:
+            return None
+        otid = buf[parts[0].start : parts[0].stop]
+        acn = None
+        dialogue = False
+        components: list[Component] = []
+        for part in parts[1:]:
+            if part.tag == DIALOGUE_PORTION and not dialogue and not components:
+                dialogue = True
+                acn = _acn(buf, part)
+                if acn is None:
+                    return None
+            elif part.tag == COMPONENTS and not components:
+                for comp in ber.children(buf, part):
+                    components.append(_component(buf, comp))
+            else:
+                return None
+        return ScannedBegin(otid, dialogue, acn, tuple(components))
+    except BerError:
+        return None
+
+
+def _component(buf: bytes, comp: Tlv) -> Component:
+    fields = ber.children(buf, comp)
+    if comp.tag != INVOKE:
+        invoke_id = _int(buf, fields[0]) if fields and fields[0].tag == 0x02 else None
+        return Component(comp.tag, invoke_id, None, None, ())
+    if len(fields) < 2 or fields[0].tag != 0x02:
+        raise BerError("an Invoke without its invokeId")
+    invoke_id = _int(buf, fields[0])
+    rest = fields[1:]
+    if rest and rest[0].tag == 0x80:  # linkedId
+        rest = rest[1:]
+    if not rest:
+        raise BerError("an Invoke without its operation code")
+    opcode = _int(buf, rest[0]) if rest[0].tag == 0x02 else None
+    parameter = rest[1] if len(rest) > 1 else None
+    return Component(INVOKE, invoke_id, opcode, parameter, tuple(rest[2:]))

@@ -1,0 +1,290 @@
+"""TCAP (ITU-T Q.773) for the EIR: a Begin in, an End (or an Abort) out. Sans-IO, pycrate-coded.
+
+* Begin with a dialogue portion (AARQ) naming equipmentMngtContext v2 or v3 -> End with the AARE
+  (accepted) and one answer per component; without a dialogue portion (MAP v1) -> End without
+  one. Another context or version -> TC-U-ABORT with an AARE: reject-permanent,
+  application-context-name-not-supported, naming the highest version we support.
+* Each Invoke of checkIMEI (43) -> returnResultLast with its invokeId, or returnError
+  (unknownEquipment when the policy answers unknown; systemFailure for our own failure);
+  another operation -> Reject (unrecognizedOperation); an argument of the wrong type -> Reject
+  (mistypedArgument); other components -> Reject (returnResult unrecognizedInvokeID).
+* An undecodable message with an originating transaction id -> P-ABORT
+  (badlyFormattedTransactionPortion); a Continue -> P-ABORT (unrecognizedTransactionID), since
+  the EIR keeps no dialogue open; End, Abort and garbage without an otid -> nothing.
+
+pycrate's ASN.1 objects are module-level singletons: call from one thread only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pycrate_asn1dir import TCAP_MAPv2v3 as _asn
+
+from eir.errors import IdentityError
+from eir.identity import Imsi, tbcd_decode
+from eir.model import CheckRequest, CheckResult
+from eir.sigtran import ber, checkimei
+from eir.sigtran.begin import EQUIPMENT_MNGT_OID, INVOKE, Component, ScannedBegin, scan_begin
+from eir.sigtran.ber import Tlv
+from eir.sigtran.checkimei import MapError, MapErrorCode, MistypedError
+
+log = logging.getLogger("eir.tcap")
+logging.getLogger("pycrate_asn1rt").setLevel(logging.ERROR)
+
+_MSG = _asn.TCAP_MAP_Messages.TCAP_MAP_Message
+DIALOGUE_AS = (0, 0, 17, 773, 1, 1, 1)
+
+Check = Callable[[CheckRequest], CheckResult]
+
+
+def _dialogue(pdu: tuple[str, Any]) -> dict[str, Any]:
+    return {"direct-reference": DIALOGUE_AS,
+            "encoding": ("single-ASN1-type", ("DialoguePDU", pdu))}
+
+
+def _aare(name: tuple[int, ...], accepted: bool) -> dict[str, Any]:
+    return _dialogue(("dialogueResponse", {
+        "protocol-version": (1, 1),
+        "application-context-name": name,
+        "result": "accepted" if accepted else "reject-permanent",
+        "result-source-diagnostic": ("dialogue-service-user",
+                                     "null" if accepted
+                                     else "application-context-name-not-supported"),
+    }))
+
+
+def encode(value: tuple[str, Any]) -> bytes:
+    _MSG.set_val(value)
+    out: bytes = _MSG.to_ber()
+    return out
+
+
+def p_abort(dtid: bytes, cause: str) -> bytes:
+    return encode(("abort", {"dtid": dtid, "reason": ("p-abortCause", cause)}))
+
+
+def _otid(buf: bytes) -> bytes | None:
+    """The originating transaction id of a Begin that may not decode (BER tag 0x48 first)."""
+    if len(buf) < 4 or buf[0] != 0x62:
+        return None
+    pos = 2 if buf[1] < 0x80 else 2 + (buf[1] & 0x7F)
+    if pos + 2 > len(buf) or buf[pos] != 0x48:
+        return None
+    size = buf[pos + 1]
+    if not 1 <= size <= 4 or pos + 2 + size > len(buf):
+        return None
+    return buf[pos + 2 : pos + 2 + size]
+
+
+def _whole_tlv(buf: bytes) -> bool:
+    """True when `buf` is exactly one BER TLV (definite or indefinite length)."""
+    if len(buf) < 2:
+        return False
+    first = buf[1]
+    if first < 0x80:
+        return 2 + first == len(buf)
+    if first == 0x80:
+        return buf.endswith(b"\x00\x00")  # indefinite: pycrate checks the inside
+    count = first & 0x7F
+    if count > 3 or len(buf) < 2 + count:
+        return False
+    return 2 + count + int.from_bytes(buf[2 : 2 + count], "big") == len(buf)
+
+
+class TcapServer:
+    """Answers TCAP messages carrying MAP CheckIMEI."""
+
+    def __init__(self, check: Check, peer: str = "") -> None:
+        self._check = check
+        self.peer = peer
+
+    def answer(self, buf: bytes, peer: str = "") -> bytes | None:
+        scanned = scan_begin(buf)
+        if scanned is not None:
+            try:
+                return self._scanned(buf, scanned, peer or self.peer)
+            except Exception:  # our bug: abort the dialogue, never leave the MSC waiting
+                log.exception("tcap %s: cannot answer a Begin", peer)
+                return p_abort(scanned.otid, "resourceLimitation")
+        try:
+            if not _whole_tlv(buf):
+                raise ValueError("bytes after the message, or a truncated message")
+            _MSG.from_ber(buf, single=True)
+            kind, body = _MSG.get_val()
+        except Exception:
+            otid = _otid(buf)
+            if otid is None:
+                log.info("tcap %s: undecodable message without an otid dropped", peer)
+                return None
+            return p_abort(otid, "badlyFormattedTransactionPortion")
+        if kind == "continue":
+            return p_abort(body["otid"], "unrecognizedTransactionID")
+        if kind != "begin":
+            return None
+        try:
+            return self._begin(buf, body, peer or self.peer)
+        except Exception:  # our bug: abort the dialogue, never leave the MSC waiting
+            log.exception("tcap %s: cannot answer a Begin", peer)
+            return p_abort(body["otid"], "resourceLimitation")
+
+    def _scanned(self, buf: bytes, scanned: ScannedBegin, peer: str) -> bytes:
+        """The common Begin, read by `eir.sigtran.begin` (no pycrate decoding)."""
+        version = 1
+        asked: tuple[int, ...] | None = None
+        if scanned.dialogue:
+            acn = scanned.acn or b""
+            prefix = EQUIPMENT_MNGT_OID
+            if len(acn) == len(prefix) + 1 and acn.startswith(prefix) and acn[-1] in (
+                    checkimei.VERSIONS):
+                version = acn[-1]
+                asked = checkimei.acn(version)
+            else:
+                offer = checkimei.acn(checkimei.HIGHEST)
+                return encode(("abort", {"dtid": scanned.otid,
+                                         "reason": ("u-abortCause", _aare(offer, False))}))
+        answers = [self._scanned_component(buf, c, version, peer) for c in scanned.components]
+        end: dict[str, Any] = {"dtid": scanned.otid}
+        if asked is not None:
+            end["dialoguePortion"] = _aare(asked, True)
+        if answers:
+            end["components"] = answers
+        return encode(("end", end))
+
+    def _scanned_component(self, buf: bytes, comp: Component, version: int,
+                           peer: str) -> tuple[str, Any]:
+        invoke_id = ("present", comp.invoke_id) if comp.invoke_id is not None else (
+            "absent", 0)
+        if comp.tag != INVOKE:
+            return ("basicROS", ("reject", {"invokeId": invoke_id,
+                                            "problem": ("returnResult", "unrecognizedInvocation")}))
+        if comp.opcode != checkimei.OPCODE:
+            return _reject(invoke_id, "unrecognizedOperation")
+        if comp.parameter is None:
+            return _error(invoke_id, MapErrorCode.DATA_MISSING)
+        octets = _imei_octets(buf, comp.parameter)
+        if octets is None:
+            return _reject(invoke_id, "mistypedArgument")
+        imsi = _trailing_imsi(buf, comp.trailing)
+        return self._decide(invoke_id, octets, imsi, version, peer)
+
+    def _decide(self, invoke_id: Any, octets: bytes, imsi: Imsi | None, version: int,
+                peer: str) -> tuple[str, Any]:
+        try:
+            imei = checkimei.imei_of(("IMEI", octets))
+            result = self._check(CheckRequest(imei, imsi, f"map-v{version}", peer))
+        except MapError as exc:
+            return _error(invoke_id, exc.code)
+        except Exception:
+            log.exception("tcap %s: the decision failed", peer)
+            return _error(invoke_id, MapErrorCode.SYSTEM_FAILURE)
+        if result.status is None:
+            return _error(invoke_id, MapErrorCode.UNKNOWN_EQUIPMENT)
+        return ("basicROS", ("returnResult", {"invokeId": invoke_id, "result": {
+            "opcode": ("local", checkimei.OPCODE),
+            "result": checkimei.result_value(version, result.status)}}))
+
+    def _begin(self, buf: bytes, body: dict[str, Any], peer: str) -> bytes:
+        otid: bytes = body["otid"]
+        version = 1
+        dialogue = body.get("dialoguePortion")
+        asked: tuple[int, ...] | None = None
+        if dialogue is not None:
+            pdu = dialogue["encoding"][1][1] if dialogue["encoding"][0] == "single-ASN1-type" \
+                else None
+            if pdu is None or pdu[0] != "dialogueRequest":
+                return p_abort(otid, "incorrectTransactionPortion")
+            asked = tuple(pdu[1]["application-context-name"])
+            found = checkimei.version_of(asked)
+            if found not in checkimei.VERSIONS:
+                offer = checkimei.acn(checkimei.HIGHEST)
+                return encode(("abort", {"dtid": otid,
+                                         "reason": ("u-abortCause", _aare(offer, False))}))
+            version = found
+        flags = _parameter_flags(buf)
+        components = [self._component(c, version, peer, i < len(flags) and flags[i])
+                      for i, c in enumerate(body.get("components", []))]
+        end: dict[str, Any] = {"dtid": otid}
+        if asked is not None:
+            end["dialoguePortion"] = _aare(asked, True)
+        if components:
+            end["components"] = components
+        return encode(("end", end))
+
+    def _component(self, component: tuple[str, Any], version: int, peer: str,
+                   had_parameter: bool) -> tuple[str, Any]:
+        kind, value = component[1]
+        if kind != "invoke":
+            invoke_id = value.get("invokeId", ("absent", 0)) if isinstance(value, dict) else (
+                "absent", 0)
+            return ("basicROS", ("reject", {"invokeId": invoke_id,
+                                            "problem": ("returnResult", "unrecognizedInvocation")}))
+        invoke_id = value["invokeId"]
+        if value.get("opcode") != ("local", checkimei.OPCODE):
+            return _reject(invoke_id, "unrecognizedOperation")
+        if "argument" not in value:
+            # pycrate drops an argument of none of the operation's types without a word
+            if had_parameter:
+                return _reject(invoke_id, "mistypedArgument")
+            return _error(invoke_id, MapErrorCode.DATA_MISSING)
+        try:
+            octets = checkimei.imei_octets(value["argument"])
+        except MistypedError:
+            return _reject(invoke_id, "mistypedArgument")
+        return self._decide(invoke_id, octets, None, version, peer)
+
+
+def _parameter_flags(buf: bytes) -> list[bool]:
+    """For each component of a Begin (indefinite lengths too): an Invoke with a parameter?"""
+    try:
+        top = ber.read(buf, 0, len(buf))
+        for part in ber.children(buf, top):
+            if part.tag == 0x6C:
+                flags = []
+                for comp in ber.children(buf, part):
+                    fields = ber.children(buf, comp) if comp.tag == INVOKE else []
+                    rest = [f for f in fields[1:] if f.tag != 0x80]
+                    flags.append(len(rest) >= 2)
+                return flags
+    except ber.BerError:
+        pass
+    return []
+
+
+def _imei_octets(buf: bytes, parameter: Tlv) -> bytes | None:
+    """The 8 IMEI octets of a CheckIMEI parameter: IMEI (v1, v2) or CheckIMEI-Arg (v3, whose
+    other fields, extension container included, are tolerated); None when mistyped."""
+    if parameter.tag == 0x04:
+        value = buf[parameter.start : parameter.stop]
+    elif parameter.tag == 0x30:
+        try:
+            fields = ber.children(buf, parameter)
+        except ber.BerError:
+            return None
+        if not fields or fields[0].tag != 0x04:
+            return None
+        value = buf[fields[0].start : fields[0].stop]
+    else:
+        return None
+    return value if len(value) == 8 else None
+
+
+def _trailing_imsi(buf: bytes, trailing: tuple[Tlv, ...]) -> Imsi | None:
+    """The IMSI some MSCs (Huawei) put after the IMEI: TBCD, 3 to 8 octets. Ignored if bad."""
+    for extra in trailing:
+        if extra.tag == 0x04 and 3 <= extra.stop - extra.start <= 8:
+            try:
+                return Imsi(tbcd_decode(buf[extra.start : extra.stop]))
+            except IdentityError:
+                return None
+    return None
+
+
+def _reject(invoke_id: Any, problem: str) -> tuple[str, Any]:
+    return ("basicROS", ("reject", {"invokeId": invoke_id, "problem": ("invoke", problem)}))
+
+
+def _error(invoke_id: Any, code: MapErrorCode) -> tuple[str, Any]:
+    return ("basicROS", ("returnError", {"invokeId": invoke_id, "errcode": ("local", int(code))}))

@@ -1,0 +1,158 @@
+"""TCAP + MAP CheckIMEI v1/v2/v3 (Q.773, TS 29.002 op 43), through pycrate, in memory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from eir.config import PolicyConfig
+from eir.identity import Imei
+from eir.model import CheckRequest, CheckResult
+from eir.sigtran.tcap import TcapServer
+from tests.sigtran_support import (
+    BLACK,
+    OTID,
+    WHITE,
+    argument,
+    begin,
+    check_imei,
+    decoded,
+    invoke,
+    server,
+)
+
+
+def components(answer: tuple[str, Any]) -> list[tuple[str, Any]]:
+    return [c[1] for c in answer[1].get("components", [])]
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize(("imei", "status"), [(BLACK, "blackListed"), (WHITE, "whiteListed")])
+def test_check_imei_each_version(version: int, imei: bytes, status: str) -> None:
+    kind, body = decoded(server().answer(check_imei(version, imei)))
+    assert kind == "end" and body["dtid"] == OTID
+    if version == 1:
+        assert "dialoguePortion" not in body
+    else:
+        aare = body["dialoguePortion"]["encoding"][1][1]
+        assert aare[0] == "dialogueResponse"
+        assert aare[1]["application-context-name"] == (0, 4, 0, 0, 1, 0, 13, version)
+        assert aare[1]["result"] == 0  # accepted
+    ((name, result),) = components((kind, body))
+    assert name == "returnResult" and result["invokeId"] == ("present", 1)
+    value = result["result"]["result"]
+    if version == 3:
+        assert value[1] == {"equipmentStatus": status}
+    else:
+        assert value[1] == status
+
+
+def test_imeisv_and_pair_use_the_key() -> None:
+    imeisv = Imei("49015420323751", svn="07").to_tbcd()
+    ((_, result),) = components(decoded(server().answer(check_imei(3, imeisv))))
+    assert result["result"]["result"][1] == {"equipmentStatus": "blackListed"}
+
+
+def test_unsupported_version_is_u_abort_naming_v3() -> None:
+    for acn in ((0, 4, 0, 0, 1, 0, 13, 4), (0, 4, 0, 0, 1, 0, 14, 3)):
+        kind, body = decoded(server().answer(begin(None, [invoke(argument(2, BLACK))], acn)))
+        assert kind == "abort" and body["dtid"] == OTID
+        reason = body["reason"]
+        assert reason[0] == "u-abortCause"
+        aare = reason[1]["encoding"][1][1][1]
+        assert aare["application-context-name"] == (0, 4, 0, 0, 1, 0, 13, 3)
+        assert aare["result"] == 1  # reject-permanent
+        assert aare["result-source-diagnostic"] == ("dialogue-service-user", 2)
+
+
+def test_unknown_equipment_error_when_the_policy_says_unknown() -> None:
+    srv = server(PolicyConfig(unknown="unknown"))
+    ((name, value),) = components(decoded(srv.answer(check_imei(2, WHITE))))
+    assert name == "returnError" and value["errcode"] == ("local", 7)
+
+
+def tlv(tag: int, content: bytes) -> bytes:
+    assert len(content) < 128
+    return bytes([tag, len(content)]) + content
+
+
+def raw_v1_begin(*invokes: bytes) -> bytes:
+    """A MAP v1 Begin written byte by byte (pycrate will not encode what is wrong)."""
+    return tlv(0x62, tlv(0x48, OTID) + tlv(0x6C, b"".join(invokes)))
+
+
+def raw_invoke(invoke_id: int, opcode: int, parameter: bytes | None) -> bytes:
+    body = tlv(0x02, bytes([invoke_id])) + tlv(0x02, bytes([opcode]))
+    return tlv(0xA1, body + (parameter or b""))
+
+
+def test_other_operation_mistyped_argument_and_missing_argument() -> None:
+    msg = raw_v1_begin(raw_invoke(1, 44, tlv(0x04, BLACK)), raw_invoke(2, 43, tlv(0x02, b"\x05")),
+                       raw_invoke(3, 43, None), raw_invoke(4, 43, tlv(0x04, BLACK)))
+    got = components(decoded(server().answer(msg)))
+    assert [c[0] for c in got] == ["reject", "reject", "returnError", "returnResult"]
+    assert got[0][1]["problem"] == ("invoke", 1)  # unrecognizedOperation
+    assert got[1][1]["problem"] == ("invoke", 2)  # mistypedArgument
+    assert got[2][1]["errcode"] == ("local", 35)  # dataMissing
+    assert got[3][1]["invokeId"] == ("present", 4)
+
+
+def test_wrong_size_imei_is_mistyped_and_bad_digits_unexpected_data_value() -> None:
+    msg = raw_v1_begin(raw_invoke(1, 43, tlv(0x04, BLACK[:7])))
+    ((name, value),) = components(decoded(server().answer(msg)))
+    assert name == "reject" and value["problem"] == ("invoke", 2)
+    msg = raw_v1_begin(raw_invoke(1, 43, tlv(0x04, b"\xab" + BLACK[1:])))
+    ((name, value),) = components(decoded(server().answer(msg)))
+    assert name == "returnError" and value["errcode"] == ("local", 36)
+
+
+def test_trailing_imsi_selects_the_pair_entry() -> None:
+    from eir.identity import Imei, tbcd_encode
+
+    cloned = Imei("35345678901234").to_tbcd()
+    owner = tbcd_encode("001010123456789", 8)
+    other = tbcd_encode("001019999999999", 8)
+    for imsi, status in ((owner, 0), (other, 1)):
+        msg = raw_v1_begin(raw_invoke(1, 43, tlv(0x04, cloned) + tlv(0x04, imsi)))
+        ((_, value),) = components(decoded(server().answer(msg)))
+        assert value["result"]["result"][1] == ("whiteListed", "blackListed")[status]
+
+
+def test_extension_container_is_tolerated_in_v3() -> None:
+    arg = tlv(0x30, tlv(0x04, BLACK) + tlv(0x03, b"\x06\xc0") + tlv(0x30, b"\xa0\x00"))
+    begin_v3 = check_imei(3)
+    dialogue = begin_v3[8 : begin_v3.index(b"\x6c")]  # after 62 LL 48 04 otid
+    invoke = tlv(0xA1, tlv(0x02, b"\x01") + tlv(0x02, b"\x2b") + arg)
+    msg = tlv(0x62, tlv(0x48, OTID) + dialogue + tlv(0x6C, invoke))
+    ((name, value),) = components(decoded(server().answer(msg)))
+    assert name == "returnResult"
+    assert value["result"]["result"][1] == {"equipmentStatus": "blackListed"}
+
+
+def test_system_failure_on_our_failure() -> None:
+    def broken(request: CheckRequest) -> CheckResult:
+        raise RuntimeError("store gone")
+
+    ((name, value),) = components(decoded(TcapServer(broken).answer(check_imei(3))))
+    assert name == "returnError" and value["errcode"] == ("local", 34)
+
+
+def test_malformed_and_unexpected_transactions() -> None:
+    srv = server()
+    good = check_imei(2)
+    assert decoded(srv.answer(good + b"\x00"))[0] == "abort"  # trailing byte
+    kind, body = decoded(srv.answer(good[:-3]))  # truncated, otid still readable
+    assert kind == "abort" and body["reason"] == ("p-abortCause", 2)  # badlyFormatted...
+    assert srv.answer(b"\x30\x00") is None  # nothing to answer to
+    cont = bytearray(good)
+    cont[0] = 0x65  # Continue
+    cont_answer = srv.answer(bytes(cont))
+    assert cont_answer is None or decoded(cont_answer)[0] == "abort"
+    end = b"\x64\x06\x49\x04\x00\x00\x00\x01"
+    assert srv.answer(end) is None
+
+
+def test_begin_without_components_gets_the_aare_only() -> None:
+    kind, body = decoded(server().answer(begin(3, [])))
+    assert kind == "end" and "dialoguePortion" in body and "components" not in body

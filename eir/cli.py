@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--diameter-listen", action="append", metavar="[tcp://|sctp://]HOST:PORT",
                    help="accept Diameter S13 here (repeatable; replaces diameter.listen; "
                         "port 0 picks a free port)")
+    p.add_argument("--m3ua-listen", action="append", metavar="[tcp://|sctp://]HOST:PORT",
+                   help="accept M3UA (MAP CheckIMEI) here (repeatable; replaces m3ua.listen; "
+                        "port 0 picks a free port)")
     p.add_argument("--workers", type=int, metavar="N",
                    help="worker processes sharing the ports and the store (service.workers)")
 
@@ -116,12 +119,19 @@ def _serve_overrides(args: argparse.Namespace, config: Config) -> Config:
         except ValueError as exc:
             raise ConfigError(f"--diameter-listen: {exc}") from None
         diameter = dataclasses.replace(diameter, listen=listen)
+    m3ua = config.m3ua
+    if args.m3ua_listen:
+        try:
+            m3ua_listen = tuple(parse_endpoint(text, 2905) for text in args.m3ua_listen)
+        except ValueError as exc:
+            raise ConfigError(f"--m3ua-listen: {exc}") from None
+        m3ua = dataclasses.replace(m3ua, listen=m3ua_listen)
     service = config.service
     if args.workers is not None:
         if not 1 <= args.workers <= 256:
             raise ConfigError("--workers: must be 1 to 256")
         service = dataclasses.replace(service, workers=args.workers)
-    return dataclasses.replace(config, diameter=diameter, service=service)
+    return dataclasses.replace(config, diameter=diameter, service=service, m3ua=m3ua)
 
 
 def _cmd_load(args: argparse.Namespace, config: Config) -> int:

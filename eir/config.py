@@ -148,6 +148,29 @@ class DiameterConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class M3uaConfig:
+    #: where to accept M3UA associations (the --m3ua-listen option overrides it)
+    listen: tuple[Endpoint, ...] = (Endpoint("tcp", "127.0.0.1", 2905),)
+    #: Routing Contexts served; empty accepts any
+    routing_contexts: tuple[int, ...] = ()
+    #: Network Appearance that DATA must carry; -1: not checked
+    network_appearance: int = -1
+    #: our SCCP subsystem; other subsystems get UDTS/XUDTS (unequipped user)
+    ssn: int = 9
+    #: our point code as OPC of answers (ITU, 14 bits); -1: the DPC the request was sent to
+    point_code: int = -1
+    #: our global title (digits) as calling party of answers; "": echo the called address
+    global_title: str = ""
+    #: signalling gateways to connect to as an ASP (reconnecting every reconnect_s)
+    peers: tuple[Endpoint, ...] = ()
+    #: our ASPAC traffic mode when we are the ASP: loadshare or override
+    traffic_mode: str = "loadshare"
+    reconnect_s: float = 5.0
+    max_message_bytes: int = 65536
+    max_connections: int = 1024
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceConfig:
     #: processes that share the listening ports (SO_REUSEPORT) and the LMDB environment
     workers: int = 1
@@ -160,6 +183,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     diameter: DiameterConfig = field(default_factory=DiameterConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    m3ua: M3uaConfig = field(default_factory=M3uaConfig)
     #: the file it came from, or "<defaults>"
     origin: str = "<defaults>"
 
@@ -353,6 +377,44 @@ def _diameter(table: Mapping[str, object], where: str) -> DiameterConfig:
     )
 
 
+def _m3ua(table: Mapping[str, object], where: str) -> M3uaConfig:
+    known = {f.name for f in dataclasses.fields(M3uaConfig)}
+    _reject_unknown(table, known, where)
+    base = M3uaConfig()
+    listen = base.listen
+    if "listen" in table:
+        listen = _endpoints(_strings(table, "listen", (), where), where + "listen", 2905)
+    peers = _endpoints(_strings(table, "peers", (), where), where + "peers", 2905)
+    contexts = []
+    for value in _expect(table.get("routing_contexts", []), list, where + "routing_contexts"):
+        rc = _expect(value, int, where + "routing_contexts")
+        if not 0 <= rc < 2**32:
+            raise ConfigError(f"{where}routing_contexts: {rc} is not a 32-bit value")
+        contexts.append(rc)
+    gt = _expect(table.get("global_title", ""), str, where + "global_title")
+    if gt and not (gt.isdigit() and len(gt) <= 20):
+        raise ConfigError(f"{where}global_title: {gt!r} is not up to 20 digits")
+    mode = _expect(table.get("traffic_mode", base.traffic_mode), str, where + "traffic_mode")
+    if mode not in ("loadshare", "override"):
+        raise ConfigError(f"{where}traffic_mode: {mode!r} is not loadshare or override")
+    return M3uaConfig(
+        listen=listen,
+        routing_contexts=tuple(contexts),
+        network_appearance=_number(table, "network_appearance", -1, -1, 2**32 - 1, where,
+                                   integer=True),
+        ssn=_number(table, "ssn", 9, 1, 254, where, integer=True),
+        point_code=_number(table, "point_code", -1, -1, 16383, where, integer=True),
+        global_title=gt,
+        peers=peers,
+        traffic_mode=mode,
+        reconnect_s=float(_number(table, "reconnect_s", base.reconnect_s, 1, 3600, where)),
+        max_message_bytes=_number(table, "max_message_bytes", base.max_message_bytes, 4096,
+                                  16 * 2**20, where, integer=True),
+        max_connections=_number(table, "max_connections", base.max_connections, 1,
+                                1_000_000, where, integer=True),
+    )
+
+
 def _service(table: Mapping[str, object], where: str) -> ServiceConfig:
     _reject_unknown(table, {"workers"}, where)
     return ServiceConfig(workers=_number(table, "workers", 1, 1, 256, where, integer=True))
@@ -361,7 +423,7 @@ def _service(table: Mapping[str, object], where: str) -> ServiceConfig:
 def parse_config(data: Mapping[str, object], origin: str = "<defaults>") -> Config:
     """Validate a parsed TOML document."""
     prefix = f"{origin}: "
-    _reject_unknown(data, {"store", "policy", "log", "diameter", "service"}, prefix)
+    _reject_unknown(data, {"store", "policy", "log", "diameter", "service", "m3ua"}, prefix)
     store = _store(_expect(data.get("store", {}), dict, prefix + "store"), prefix + "store.")
     policy = _policy(_expect(data.get("policy", {}), dict, prefix + "policy"), prefix + "policy.")
     log = _log(_expect(data.get("log", {}), dict, prefix + "log"), prefix + "log.")
@@ -369,8 +431,9 @@ def parse_config(data: Mapping[str, object], origin: str = "<defaults>") -> Conf
                          prefix + "diameter.")
     service = _service(_expect(data.get("service", {}), dict, prefix + "service"),
                        prefix + "service.")
+    m3ua = _m3ua(_expect(data.get("m3ua", {}), dict, prefix + "m3ua"), prefix + "m3ua.")
     return Config(store=store, policy=policy, log=log, diameter=diameter, service=service,
-                  origin=origin)
+                  m3ua=m3ua, origin=origin)
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -419,6 +482,9 @@ def to_toml(config: Config) -> str:
         "",
         "[diameter]",
         *_diameter_toml(config.diameter),
+        "",
+        "[m3ua]",
+        *_m3ua_toml(config.m3ua),
     ]
     return "\n".join(lines) + "\n"
 
@@ -450,3 +516,19 @@ def _diameter_toml(d: DiameterConfig) -> list[str]:
         if peer.host:
             lines.append(f'host = "{peer.host}"')
     return lines
+
+
+def _m3ua_toml(m: M3uaConfig) -> list[str]:
+    return [
+        f"listen = {_toml_list(m.listen)}",
+        "routing_contexts = [" + ", ".join(str(rc) for rc in m.routing_contexts) + "]",
+        f"network_appearance = {m.network_appearance}",
+        f"ssn = {m.ssn}",
+        f"point_code = {m.point_code}",
+        f'global_title = "{m.global_title}"',
+        f"peers = {_toml_list(m.peers)}",
+        f'traffic_mode = "{m.traffic_mode}"',
+        f"reconnect_s = {m.reconnect_s:g}",
+        f"max_message_bytes = {m.max_message_bytes}",
+        f"max_connections = {m.max_connections}",
+    ]

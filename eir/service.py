@@ -34,10 +34,16 @@ from eir.diameter.peer import AllowList, PeerSettings, PeerTable, Role
 from eir.diameter.s13 import LocalIdentity
 from eir.model import CheckRequest, CheckResult
 from eir.policy import decide, unknown_result
+from eir.sigtran.asp import M3uaSettings, Side
+from eir.sigtran.m3ua import TrafficMode
+from eir.sigtran.node import MapNode, SccpIdentity
+from eir.sigtran.tcap import TcapServer
 from eir.store.lmdb_store import LmdbStore
 from eir.transport.diameter import DiameterNode, DiameterProtocol
+from eir.transport.m3ua import M3uaNode, M3uaProtocol
 from eir.transport.sctp import (
     PPID_DIAMETER,
+    PPID_M3UA,
     open_sctp_connection,
     open_sctp_server,
     split_by_length,
@@ -91,6 +97,66 @@ def build_diameter(config: Config, store: LmdbStore, now: Callable[[], float]) -
         allow=AllowList(d.allowed_hosts, d.allowed_realms, d.allowed_networks),
     )
     return DiameterNode(settings, app, PeerTable(d.origin_host, now), d.max_connections)
+
+
+def build_m3ua(config: Config, store: LmdbStore) -> M3uaNode:
+    m = config.m3ua
+    policy = config.policy
+    lookup = store.lookup
+
+    def check(request: CheckRequest) -> CheckResult:
+        return decide(request, lookup, policy)
+
+    settings = M3uaSettings(
+        routing_contexts=m.routing_contexts,
+        network_appearance=None if m.network_appearance < 0 else m.network_appearance,
+        traffic_mode=TrafficMode.OVERRIDE if m.traffic_mode == "override"
+        else TrafficMode.LOADSHARE,
+        max_message=m.max_message_bytes,
+    )
+    identity = SccpIdentity(m.ssn, None if m.point_code < 0 else m.point_code, m.global_title)
+    return M3uaNode(settings, MapNode(TcapServer(check), identity),
+                    max_connections=m.max_connections)
+
+
+async def _listen_m3ua(node: M3uaNode, endpoint: Endpoint, reuse_port: bool) -> tuple[Any, str]:
+    loop = asyncio.get_running_loop()
+
+    def factory() -> M3uaProtocol:
+        return M3uaProtocol(node)
+
+    if endpoint.transport == "sctp":
+        sctp_server = await open_sctp_server(endpoint.host, endpoint.port, factory, PPID_M3UA,
+                                             split_by_length(4, 4), reuse_port, stream=1)
+        port = sctp_server.sockname[1]
+        return sctp_server, f"eir: listening m3ua sctp {_shown(endpoint.host, port)}"
+    server = await loop.create_server(factory, endpoint.host, endpoint.port,
+                                      reuse_port=reuse_port or None, backlog=1024)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"eir: listening m3ua tcp {_shown(endpoint.host, port)}"
+
+
+async def _dial_m3ua(node: M3uaNode, where: Endpoint, reconnect_s: float) -> None:
+    """Stay connected to a signalling gateway as an ASP (RFC 4666 4.3.4.1)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            protocol: M3uaProtocol
+            if where.transport == "sctp":
+                _t, proto = await open_sctp_connection(
+                    where.host, where.port, lambda: M3uaProtocol(node, Side.ASP), PPID_M3UA,
+                    split_by_length(4, 4), stream=1)
+                assert isinstance(proto, M3uaProtocol)
+                protocol = proto
+            else:
+                _tt, protocol = await loop.create_connection(
+                    lambda: M3uaProtocol(node, Side.ASP), where.host, where.port)
+            await protocol.closed
+            log.info("m3ua: association to %s closed; retrying in %gs", where, reconnect_s)
+        except OSError as exc:
+            log.warning("m3ua: cannot reach %s: %s; retrying in %gs", where,
+                        exc.strerror or exc, reconnect_s)
+        await asyncio.sleep(reconnect_s)
 
 
 def _shown(host: str, port: int) -> str:
@@ -148,6 +214,7 @@ async def serve(config: Config, store: LmdbStore, *, reuse_port: bool = False,
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     node = build_diameter(config, store, loop.time)
+    m3ua_node = build_m3ua(config, store)
     servers: list[Any] = []
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -155,9 +222,15 @@ async def serve(config: Config, store: LmdbStore, *, reuse_port: bool = False,
             server, line = await _listen_diameter(node, endpoint, reuse_port)
             servers.append(server)
             report(line)
+        for endpoint in config.m3ua.listen:
+            server, line = await _listen_m3ua(m3ua_node, endpoint, reuse_port)
+            servers.append(server)
+            report(line)
         if dial:
             tasks = [asyncio.create_task(_dial(node, peer, config.diameter.reconnect_s))
                      for peer in config.diameter.peers]
+            tasks += [asyncio.create_task(_dial_m3ua(m3ua_node, sg, config.m3ua.reconnect_s))
+                      for sg in config.m3ua.peers]
         report("eir: ready")
         await stop.wait()
     finally:
@@ -168,6 +241,7 @@ async def serve(config: Config, store: LmdbStore, *, reuse_port: bool = False,
         for server in servers:
             server.close()
         await node.disconnect_all()
+        await m3ua_node.close_all()
     if not worker:  # the supervisor says it once for all its workers
         print("eir: stopping", file=sys.stderr, flush=True)
 
@@ -236,7 +310,13 @@ def supervise(config: Config, db: str | None) -> int:
         sock, concrete = _reserve(endpoint)
         reserved.append(sock)
         endpoints.append(concrete)
-    config = replace(config, diameter=replace(config.diameter, listen=tuple(endpoints)))
+    m3ua_endpoints: list[Endpoint] = []
+    for endpoint in config.m3ua.listen:
+        sock, concrete = _reserve(endpoint)
+        reserved.append(sock)
+        m3ua_endpoints.append(concrete)
+    config = replace(config, diameter=replace(config.diameter, listen=tuple(endpoints)),
+                     m3ua=replace(config.m3ua, listen=tuple(m3ua_endpoints)))
     ctx = multiprocessing.get_context("spawn")
     stopping = False
 

@@ -139,7 +139,10 @@ class Served:
 def serve(db: Path, *args: str, timeout: float = 60.0) -> Iterator[Served]:
     """`eir serve` as a subprocess; yields once it printed `eir: ready`."""
     env = dict(os.environ)
-    proc = subprocess.Popen([EIR_BIN, "serve", "--db", str(db), *args], stderr=subprocess.PIPE,
+    defaults = [] if "--m3ua-listen" in args else ["--m3ua-listen", "tcp://127.0.0.1:0"]
+    defaults += [] if "--diameter-listen" in args else ["--diameter-listen", "tcp://127.0.0.1:0"]
+    proc = subprocess.Popen([EIR_BIN, "serve", "--db", str(db), *args, *defaults],
+                            stderr=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, text=True, env=env)
     assert proc.stderr is not None
     lines: list[str] = []

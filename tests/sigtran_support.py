@@ -59,3 +59,66 @@ def decoded(buf: bytes | None) -> tuple[str, Any]:
     MSG.from_ber(buf, single=True)
     value: tuple[str, Any] = MSG.get_val()
     return value
+
+
+# --- an MSC/VLR over a real socket -------------------------------------------------------------
+
+import socket  # noqa: E402
+import time  # noqa: E402
+
+from eir.sigtran import m3ua, sccp  # noqa: E402
+from eir.sigtran.asp import AspConnection, AspState, DataReceived, M3uaSettings, Side  # noqa: E402
+from eir.sigtran.m3ua import ProtocolData  # noqa: E402
+
+EIR_ADDRESS = sccp.Address(True, 9, None, sccp.GlobalTitle(4, "491720000009"))
+MSC_ADDRESS = sccp.Address(True, 8, None, sccp.GlobalTitle(4, "491720000008"))
+
+
+def over_sccp(tcap: bytes, kind: int = sccp.UDT, called: sccp.Address = EIR_ADDRESS,
+              return_on_error: bool = True) -> ProtocolData:
+    data = sccp.encode(kind, called.encode(), MSC_ADDRESS.encode(), tcap, protocol_class=1,
+                       return_on_error=return_on_error)
+    return ProtocolData(opc=100, dpc=200, si=3, ni=2, mp=0, sls=3, data=data)
+
+
+class Msc:
+    """An MSC/VLR ASP over a plain TCP socket, driving our own ASP state machine."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.sock = socket.create_connection((host, port), timeout=10)
+        self.conn = AspConnection(M3uaSettings(), Side.ASP, time.monotonic())
+        self._flush()
+        while self.conn.state is not AspState.ACTIVE:
+            self._read()
+
+    def _flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def _read(self) -> None:
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("closed")
+        self.conn.receive_data(data, time.monotonic())
+        self._flush()
+
+    def exchange(self, pd: ProtocolData) -> ProtocolData:
+        self.sock.sendall(m3ua.encode_data_fast(pd))
+        while True:
+            event = self.conn.next_event()
+            if isinstance(event, DataReceived):
+                return event.data
+            if event is None:
+                self._read()
+
+    def check(self, version: int, imei: bytes) -> Any:
+        answer = self.exchange(over_sccp(check_imei(version, imei)))
+        unitdata = sccp.decode(answer.data)
+        assert unitdata.called == MSC_ADDRESS and answer.dpc == 100 and answer.opc == 200
+        return decoded(unitdata.data)
+
+    def close(self) -> None:
+        self.conn.shutdown()
+        self._flush()
+        self.sock.close()

@@ -232,7 +232,8 @@ def drive(port: int, server_pids: list[int], args: argparse.Namespace, imeis: li
 
 def start_eir(db: Path, workers: int) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen([str(BIN / "eir"), "serve", "--db", str(db), "--diameter-listen",
-                             "tcp://127.0.0.1:0", "--workers", str(workers)],
+                             "tcp://127.0.0.1:0", "--m3ua-listen", "tcp://127.0.0.1:0",
+                             "--workers", str(workers)],
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONOPTIMIZE": "1"})
     assert proc.stderr is not None

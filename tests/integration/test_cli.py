@@ -176,13 +176,15 @@ def test_check_config(tmp_path: Path) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_serve_runs_until_signalled(db: Path, signum: signal.Signals) -> None:
     eir("load", DEMO, "--list", "black", "--db", db)
-    proc = subprocess.Popen([EIR, "serve", "--db", str(db), "--diameter-listen", "127.0.0.1:0"],
+    proc = subprocess.Popen([EIR, "serve", "--db", str(db), "--diameter-listen", "127.0.0.1:0",
+                             "--m3ua-listen", "127.0.0.1:0"],
                             stderr=subprocess.PIPE, text=True, env=env())
     assert proc.stderr is not None
-    lines = [proc.stderr.readline() for _ in range(3)]
+    lines = [proc.stderr.readline() for _ in range(4)]
     assert lines[0].startswith(f"eir: serving lists from {db} (black 3, grey 1, white 2)")
     assert lines[1].startswith("eir: listening diameter tcp 127.0.0.1:")
-    assert lines[2] == "eir: ready\n"
+    assert lines[2].startswith("eir: listening m3ua tcp 127.0.0.1:")
+    assert lines[3] == "eir: ready\n"
     proc.send_signal(signum)
     assert proc.wait(timeout=20) == 0
     assert "eir: stopping" in proc.stderr.read()

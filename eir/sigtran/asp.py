@@ -207,7 +207,11 @@ class AspConnection:
     def _message(self, buf: bytes, now: float) -> None:
         try:
             if buf[2:4] == b"\x01\x01" and self.state is AspState.ACTIVE:
-                self._data(m3ua.decode(buf))
+                fast = m3ua.parse_data_fast(buf)
+                if fast is not None:
+                    self._data_fields(*fast)
+                else:
+                    self._data(m3ua.decode(buf))
                 return
             msg = m3ua.decode(buf)
             if self.side is Side.SGP:
@@ -225,15 +229,17 @@ class AspConnection:
         pd_raw = msg.get(Tag.PROTOCOL_DATA)
         if pd_raw is None:
             raise M3uaError(ErrorCode.MISSING_PARAMETER, "DATA without Protocol Data")
-        na = msg.u32(Tag.NETWORK_APPEARANCE)
+        self._data_fields(ProtocolData.unpack(pd_raw), msg.u32(Tag.ROUTING_CONTEXT),
+                          msg.u32(Tag.NETWORK_APPEARANCE))
+
+    def _data_fields(self, pd: ProtocolData, rc: int | None, na: int | None) -> None:
         want = self.settings.network_appearance
         if na is not None and want is not None and na != want:
             raise M3uaError(ErrorCode.INVALID_NETWORK_APPEARANCE,
                             f"Network Appearance {na}, not {want}")
-        rc = msg.u32(Tag.ROUTING_CONTEXT)
         if rc is not None and self.active_contexts and rc not in self.active_contexts:
             raise M3uaError(ErrorCode.INVALID_ROUTING_CONTEXT, f"Routing Context {rc}")
-        self._events.append(DataReceived(ProtocolData.unpack(pd_raw), rc, na))
+        self._events.append(DataReceived(pd, rc, na))
 
     def _contexts(self, msg: Message) -> tuple[int, ...]:
         contexts = msg.u32_list(Tag.ROUTING_CONTEXT) or ()

@@ -310,3 +310,36 @@ def encode_data_fast(pd: ProtocolData, rc: int | None = None, na: int | None = N
 def describe(kind: MsgType) -> str:
     return NAMES.get(kind, f"class {kind.cls} type {kind.type}")
 
+
+
+def parse_data_fast(buf: bytes) -> tuple[ProtocolData, int | None, int | None] | None:
+    """A well-formed DATA (RFC 4666 3.3.1) without pycrate: (Protocol Data, Routing Context,
+    Network Appearance), or None for anything else (pycrate then decodes it)."""
+    n = len(buf)
+    if n < 8 or buf[0] != 1 or buf[2] != 1 or buf[3] != 1 or int.from_bytes(buf[4:8], "big") != n:
+        return None
+    pos = 8
+    pd = rc = na = None
+    while pos < n:
+        if n - pos < 4:
+            return None
+        tag = buf[pos] << 8 | buf[pos + 1]
+        length = buf[pos + 2] << 8 | buf[pos + 3]
+        end = pos + length
+        if length < 4 or end > n:
+            return None
+        if tag == Tag.PROTOCOL_DATA and pd is None and length >= 16:
+            opc, dpc, si, ni, mp, sls = _PD.unpack_from(buf, pos + 4)
+            pd = ProtocolData(opc, dpc, si, ni, mp, sls, buf[pos + 16 : end])
+        elif tag == Tag.ROUTING_CONTEXT and rc is None and length == 8:
+            rc = int.from_bytes(buf[pos + 4 : end], "big")
+        elif tag == Tag.NETWORK_APPEARANCE and na is None and length == 8:
+            na = int.from_bytes(buf[pos + 4 : end], "big")
+        elif tag == Tag.CORRELATION_ID and length == 8:
+            pass
+        else:
+            return None
+        pos = (end + 3) & ~3
+    if pd is None or pos != n:
+        return None
+    return pd, rc, na

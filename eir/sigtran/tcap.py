@@ -146,12 +146,7 @@ class TcapServer:
                 return encode(("abort", {"dtid": scanned.otid,
                                          "reason": ("u-abortCause", _aare(offer, False))}))
         answers = [self._scanned_component(buf, c, version, peer) for c in scanned.components]
-        end: dict[str, Any] = {"dtid": scanned.otid}
-        if asked is not None:
-            end["dialoguePortion"] = _aare(asked, True)
-        if answers:
-            end["components"] = answers
-        return encode(("end", end))
+        return encode_end(scanned.otid, version if asked is not None else None, answers)
 
     def _scanned_component(self, buf: bytes, comp: Component, version: int,
                            peer: str) -> tuple[str, Any]:
@@ -288,3 +283,88 @@ def _reject(invoke_id: Any, problem: str) -> tuple[str, Any]:
 
 def _error(invoke_id: Any, code: MapErrorCode) -> tuple[str, Any]:
     return ("basicROS", ("returnError", {"invokeId": invoke_id, "errcode": ("local", int(code))}))
+
+
+# --- the End, encoded without pycrate (tests hold it to pycrate's bytes) -----------------------
+
+_AARE_PORTIONS: dict[int, bytes] = {}
+_RESULT_TAGS = {"returnResult": 0xA2, "returnError": 0xA3, "reject": 0xA4}
+_PROBLEM_TAGS = {"general": 0x80, "invoke": 0x81, "returnResult": 0x82, "returnError": 0x83}
+_STATUS_CODES = {"whiteListed": 0, "blackListed": 1, "greyListed": 2}
+_PROBLEMS = {"unrecognizedOperation": 1, "mistypedArgument": 2, "resourceLimitation": 3,
+             "unrecognizedInvocation": 0}
+
+
+def _aare_portion(version: int) -> bytes:
+    """The accepted AARE dialogue portion for `version`, encoded once by pycrate."""
+    portion = _AARE_PORTIONS.get(version)
+    if portion is None:
+        whole = encode(("end", {"dtid": b"\x00", "dialoguePortion": _aare(checkimei.acn(version),
+                                                                        True)}))
+        top = ber.read(whole, 0, len(whole))
+        dtid = ber.read(whole, top.start, top.stop)
+        part = ber.read(whole, dtid.next, top.stop)
+        portion = whole[dtid.next : part.next]
+        _AARE_PORTIONS[version] = portion
+    return portion
+
+
+def _int_tlv(value: int) -> bytes:
+    size = 1
+    while not -(1 << (8 * size - 1)) <= value < (1 << (8 * size - 1)):
+        size += 1
+    return ber.tlv(0x02, value.to_bytes(size, "big", signed=True))
+
+
+def _component_bytes(component: tuple[str, Any]) -> bytes | None:
+    kind, value = component[1]
+    invoke_id = value["invokeId"]
+    iid = _int_tlv(invoke_id[1]) if invoke_id[0] == "present" else b"\x05\x00"
+    if kind == "returnResult":
+        name, result = value["result"]["result"]
+        if name == "EquipmentStatus":
+            encoded = ber.tlv(0x0A, bytes([_STATUS_CODES[result]]))
+        elif name == "CheckIMEI-Res" and list(result) == ["equipmentStatus"]:
+            status = _STATUS_CODES[result["equipmentStatus"]]
+            encoded = ber.tlv(0x30, ber.tlv(0x0A, bytes([status])))
+        else:
+            return None
+        body = ber.tlv(0x30, _int_tlv(value["result"]["opcode"][1]) + encoded)
+        return ber.tlv(_RESULT_TAGS[kind], iid + body)
+    if kind == "returnError":
+        return ber.tlv(_RESULT_TAGS[kind], iid + _int_tlv(value["errcode"][1]))
+    if kind == "reject":
+        family, problem = value["problem"]
+        code = _PROBLEMS.get(problem) if isinstance(problem, str) else problem
+        if code is None:
+            return None
+        return ber.tlv(_RESULT_TAGS[kind], iid + ber.tlv(_PROBLEM_TAGS[family], bytes([code])))
+    return None
+
+
+def encode_end(otid: bytes, version: int | None, components: list[tuple[str, Any]]) -> bytes:
+    """End with dtid = `otid`, the AARE of `version` (None: no dialogue portion, MAP v1) and
+    the components; falls back to pycrate for any component it does not know."""
+    parts = [ber.tlv(0x49, otid)]
+    if version is not None:
+        parts.append(_aare_portion(version))
+    if components:
+        encoded = [_component_bytes(c) for c in components]
+        if any(e is None for e in encoded):
+            end: dict[str, Any] = {"dtid": otid, "components": components}
+            if version is not None:
+                end["dialoguePortion"] = _aare(checkimei.acn(version), True)
+            return encode(("end", end))
+        parts.append(ber.tlv(0x6C, b"".join(e for e in encoded if e is not None)))
+    return ber.tlv(0x64, b"".join(parts))
+
+
+def encode_end_pycrate(otid: bytes, version: int | None,
+                       components: list[tuple[str, Any]]) -> bytes:
+    """The same End through pycrate (the reference for tests)."""
+    end: dict[str, Any] = {"dtid": otid}
+    if version is not None:
+        end["dialoguePortion"] = _aare(checkimei.acn(version), True)
+    if components:
+        end["components"] = components
+    return encode(("end", end))

@@ -221,3 +221,26 @@ def test_unsupported_classes_get_err() -> None:
             == ErrorCode.UNSUPPORTED_MESSAGE_CLASS)
     sgp.receive_data(m3ua.encode(Message(m3ua.ASPUP_ACK)), 0.0)
     assert messages(sgp.data_to_send())[0].u32(Tag.ERROR_CODE) == ErrorCode.UNEXPECTED_MESSAGE
+
+
+def test_fast_data_parse_agrees_with_pycrate_on_mutants() -> None:
+    import random
+
+    rng = random.Random(11)
+    seeds = [m3ua.encode_data_fast(PD, rc, na) for rc, na in ((None, None), (1, 7), (3, None))]
+    both = 0
+    for i in range(6000):
+        buf = bytearray(seeds[i % 3])
+        buf[rng.randrange(len(buf))] = rng.randrange(256)
+        fast = m3ua.parse_data_fast(bytes(buf))
+        if fast is None:
+            continue
+        try:
+            msg = m3ua.decode(bytes(buf))
+        except M3uaError:
+            continue
+        both += 1
+        pd_raw = msg.get(Tag.PROTOCOL_DATA)
+        assert pd_raw is not None and ProtocolData.unpack(pd_raw) == fast[0]
+        assert (msg.u32(Tag.ROUTING_CONTEXT), msg.u32(Tag.NETWORK_APPEARANCE)) == fast[1:]
+    assert both > 1000

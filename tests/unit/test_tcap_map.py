@@ -156,3 +156,31 @@ def test_malformed_and_unexpected_transactions() -> None:
 def test_begin_without_components_gets_the_aare_only() -> None:
     kind, body = decoded(server().answer(begin(3, [])))
     assert kind == "end" and "dialoguePortion" in body and "components" not in body
+
+
+@pytest.mark.parametrize("version", [None, 1, 2, 3])
+@pytest.mark.parametrize("otid", [b"\x01", b"\x00\x00\x12\x34", b"\xff\x00\x01"])
+def test_end_encoding_equals_pycrate(version: int | None, otid: bytes) -> None:
+    from eir.sigtran.tcap import encode_end, encode_end_pycrate
+
+    comps: list[tuple[str, Any]] = []
+    for iid in (0, 1, 127, -128, -1):
+        for status in ("whiteListed", "blackListed", "greyListed"):
+            name = "CheckIMEI-Res" if version == 3 else "EquipmentStatus"
+            value: Any = {"equipmentStatus": status} if version == 3 else status
+            comps.append(("basicROS", ("returnResult", {"invokeId": ("present", iid), "result": {
+                "opcode": ("local", 43), "result": (name, value)}})))
+        for code in (7, 34, 35, 36):
+            comps.append(("basicROS", ("returnError", {"invokeId": ("present", iid),
+                                                       "errcode": ("local", code)})))
+        for problem in (("invoke", "unrecognizedOperation"), ("invoke", "mistypedArgument"),
+                        ("returnResult", "unrecognizedInvocation")):
+            comps.append(("basicROS", ("reject", {"invokeId": ("present", iid),
+                                                  "problem": problem})))
+    comps.append(("basicROS", ("reject", {"invokeId": ("absent", 0),
+                                          "problem": ("returnResult", "unrecognizedInvocation")})))
+    v = None if version in (None, 1) else version
+    for chunk in range(0, len(comps), 7):
+        part = comps[chunk : chunk + 7]
+        assert encode_end(otid, v, part) == encode_end_pycrate(otid, v, part)
+    assert encode_end(otid, v, []) == encode_end_pycrate(otid, v, [])

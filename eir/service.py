@@ -44,6 +44,7 @@ from eir.transport.m3ua import M3uaNode, M3uaProtocol
 from eir.transport.sctp import (
     PPID_DIAMETER,
     PPID_M3UA,
+    m3ua_stream,
     open_sctp_connection,
     open_sctp_server,
     split_by_length,
@@ -127,7 +128,7 @@ async def _listen_m3ua(node: M3uaNode, endpoint: Endpoint, reuse_port: bool) -> 
 
     if endpoint.transport == "sctp":
         sctp_server = await open_sctp_server(endpoint.host, endpoint.port, factory, PPID_M3UA,
-                                             split_by_length(4, 4), reuse_port, stream=1)
+                                             split_by_length(4, 4), reuse_port, stream=m3ua_stream)
         port = sctp_server.sockname[1]
         return sctp_server, f"eir: listening m3ua sctp {_shown(endpoint.host, port)}"
     server = await loop.create_server(factory, endpoint.host, endpoint.port,
@@ -145,7 +146,7 @@ async def _dial_m3ua(node: M3uaNode, where: Endpoint, reconnect_s: float) -> Non
             if where.transport == "sctp":
                 _t, proto = await open_sctp_connection(
                     where.host, where.port, lambda: M3uaProtocol(node, Side.ASP), PPID_M3UA,
-                    split_by_length(4, 4), stream=1)
+                    split_by_length(4, 4), stream=m3ua_stream)
                 assert isinstance(proto, M3uaProtocol)
                 protocol = proto
             else:

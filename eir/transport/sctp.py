@@ -231,12 +231,22 @@ def sctp_socket(host: str) -> Any:
     return sctp.sctpsocket_tcp(_family(host))
 
 
-def pysctp_io(sk: Any, ppid: int, stream: int = 0) -> tuple[Send, Recv]:
-    """Send with the PPID (and stream) through pysctp; receive data with recv()."""
+Stream = int | Callable[[bytes], int]
+
+
+def m3ua_stream(message: bytes) -> int:
+    """RFC 4666 1.4.7: management on stream 0, DATA (class 1) on stream 1."""
+    return 1 if len(message) > 2 and message[2] == 1 else 0
+
+
+def pysctp_io(sk: Any, ppid: int, stream: Stream = 0) -> tuple[Send, Recv]:
+    """Send with the PPID on `stream` (a number, or a function of the message) through
+    pysctp; receive data with recv()."""
     raw: socket.socket = sk.sock()
 
     def send(data: bytes) -> int:
-        sent: int = sk.sctp_send(data, ppid=ppid, stream=stream)
+        number = stream(data) if callable(stream) else stream
+        sent: int = sk.sctp_send(data, ppid=ppid, stream=number)
         return sent
 
     return send, raw.recv
@@ -252,7 +262,7 @@ class SctpServer:
         factory: Callable[[], asyncio.Protocol],
         ppid: int,
         split: Split,
-        stream: int = 0,
+        stream: Stream = 0,
     ) -> None:
         self._loop = loop
         self._listener = listener
@@ -295,7 +305,7 @@ async def open_sctp_server(
     ppid: int,
     split: Split,
     reuse_port: bool = False,
-    stream: int = 0,
+    stream: Stream = 0,
 ) -> SctpServer:
     reason = sctp_unavailable()
     if reason is not None:
@@ -316,7 +326,7 @@ async def open_sctp_connection(
     factory: Callable[[], asyncio.Protocol],
     ppid: int,
     split: Split,
-    stream: int = 0,
+    stream: Stream = 0,
 ) -> tuple[SctpTransport, asyncio.Protocol]:
     reason = sctp_unavailable()
     if reason is not None:

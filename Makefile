@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DB ?= var/eir.lmdb
 
-.PHONY: install tshark run test check lint type bench bench-store bench-diameter clean
+.PHONY: install tshark run test check lint type bench bench-store bench-s13 bench-map clean
 
 # pysctp compiles against libsctp (Debian's libsctp-dev) with a C compiler; the tests dissect
 # what we send with tshark.
@@ -46,13 +46,16 @@ type: install
 
 check: lint type test
 
-bench: bench-store bench-diameter
+bench: bench-store bench-s13 bench-map
 
 bench-store: install
 	$(BIN)/python tests/bench/bench_store.py
 
-bench-diameter: install
-	$(BIN)/python tests/bench/bench_diameter.py
+bench-s13: install
+	$(BIN)/python tests/bench/bench_signalling.py --protocol s13
+
+bench-map: install
+	$(BIN)/python tests/bench/bench_signalling.py --protocol map
 
 clean:
 	rm -rf var $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

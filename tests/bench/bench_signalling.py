@@ -1,4 +1,5 @@
-"""``make bench`` (Diameter part): the EIR answering ECRs against a bare asyncio server.
+"""``make bench`` (signalling part): the EIR answering S13 ECRs, or MAP CheckIMEI over M3UA,
+against a bare asyncio server (``--protocol s13|map``).
 
 One load client (client processes over blocking sockets, requests pipelined, `--inflight` in
 flight in total) drives, one after the other:
@@ -11,9 +12,11 @@ flight in total) drives, one after the other:
 3. `eir serve --workers 2`.
 
 For each: answered/s, p50/p99 latency (from the client), and the server's CPU microseconds per
-answer (utime + stime of the server processes from /proc). Targets (issue 3): <= 8 us per
-answer with one worker, p99 <= 2 ms with 64 in flight, two workers >= 1.7 x one worker.
-Figures go to stdout and ``var/bench/diameter.json``.
+answer (utime + stime of the server processes from /proc). Targets: S13 (issue 3) <= 8 us per
+answer with one worker, MAP (issue 4) <= 12 us; p99 <= 2 ms with 64 in flight; two workers >= 1.7 x
+one worker. For MAP the bare server frames by the M3UA header and writes back a fixed DATA, and
+the client is an ASP (ASPUP, ASPAC) sending DATA / SCCP UDT / TCAP Begin v3.
+Figures go to stdout and ``var/bench/<protocol>.json``.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 # --- the bare server ---------------------------------------------------------------------------
 
-def bare_server(ready: multiprocessing.connection.Connection) -> None:
+def bare_server(ready: multiprocessing.connection.Connection, protocol: str = "s13") -> None:
     answer = bytearray(148)
     answer[0] = 1
     answer[1:4] = (148).to_bytes(3, "big")
@@ -51,6 +54,12 @@ def bare_server(ready: multiprocessing.connection.Connection) -> None:
     answer[5:8] = (324).to_bytes(3, "big")
     answer[8:12] = (16777252).to_bytes(4, "big")
     template = bytes(answer)
+    if protocol == "map":
+        from eir.sigtran import m3ua as _m3ua
+        from eir.sigtran.m3ua import ProtocolData
+
+        template = _m3ua.encode_data_fast(ProtocolData(2, 1, 3, 2, 0, 0, bytes(100)))
+    offset, size = (1, 3) if protocol == "s13" else (4, 4)
 
     class Bare(asyncio.Protocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -65,11 +74,14 @@ def bare_server(ready: multiprocessing.connection.Connection) -> None:
             pos = 0
             n = len(buf)
             while n - pos >= 20:
-                length = int.from_bytes(buf[pos + 1 : pos + 4], "big")
-                if n - pos < length:
+                length = int.from_bytes(buf[pos + offset : pos + offset + size], "big")
+                if n - pos < length or length < 8:
                     break
                 body = bytes(buf[pos : pos + length])  # read header and body, as a server does
-                out.append(template[:12] + body[12:20] + template[20:])
+                if offset == 1:
+                    out.append(template[:12] + body[12:20] + template[20:])
+                else:
+                    out.append(template)
                 pos += length
             del buf[:pos]
             if out:
@@ -101,8 +113,31 @@ def _requests(imeis: list[str], count: int) -> list[bytes]:
     return out
 
 
-def _handshake(sock: socket.socket, capabilities: bool) -> None:
+def _map_requests(imeis: list[str], count: int) -> list[bytes]:
+    from eir.identity import Imei
+    from eir.sigtran import m3ua
+    from tests.sigtran_support import check_imei, over_sccp
+
+    return [m3ua.encode_data_fast(over_sccp(check_imei(3, Imei.parse(imeis[i % len(imeis)])
+                                                       .to_tbcd())))
+            for i in range(count)]
+
+
+def _asp_handshake(sock: socket.socket) -> None:
+    from eir.sigtran import m3ua
+    from eir.sigtran.m3ua import Message
+
+    sock.sendall(m3ua.encode(Message(m3ua.ASPUP)) + m3ua.encode(Message(m3ua.ASPAC)))
+    data = b""
+    while b"\x01\x00\x04\x03" not in data:  # ASPAC-ACK
+        data += sock.recv(65536)
+
+
+def _handshake(sock: socket.socket, capabilities: bool, protocol: str = "s13") -> None:
     if not capabilities:
+        return
+    if protocol == "map":
+        _asp_handshake(sock)
         return
     from eir.diameter import base, codec
     from eir.diameter.base import NodeIdentity
@@ -126,14 +161,16 @@ class _Conn:
 
 
 def client(port: int, conns: int, depth: int, seconds: float, imeis: list[str],
-           capabilities: bool, out: multiprocessing.connection.Connection) -> None:
-    requests = _requests(imeis, 4096)
+           capabilities: bool, out: multiprocessing.connection.Connection,
+           protocol: str = "s13") -> None:
+    requests = _requests(imeis, 4096) if protocol == "s13" else _map_requests(imeis, 4096)
+    offset, size = (1, 3) if protocol == "s13" else (4, 4)
     sel = selectors.DefaultSelector()
     states = []
     for _ in range(conns):
         sock = socket.create_connection(("127.0.0.1", port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        _handshake(sock, capabilities)
+        _handshake(sock, capabilities, protocol)
         sock.setblocking(False)
         state = _Conn(sock)
         states.append(state)
@@ -158,8 +195,8 @@ def client(port: int, conns: int, depth: int, seconds: float, imeis: list[str],
             pos = 0
             count = 0
             n = len(buf)
-            while n - pos >= 4:
-                length = int.from_bytes(buf[pos + 1 : pos + 4], "big")
+            while n - pos >= 8:
+                length = int.from_bytes(buf[pos + offset : pos + offset + size], "big")
                 if n - pos < length:
                     break
                 pos += length
@@ -195,13 +232,15 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def drive(port: int, server_pids: list[int], args: argparse.Namespace, imeis: list[str],
           capabilities: bool) -> dict[str, float]:
+    protocol = args.protocol
     ctx = multiprocessing.get_context("fork")
     procs = []
     pipes = []
     depth = max(1, args.inflight // (args.clients * args.conns))
     # warm-up
     warm_out, warm_in = ctx.Pipe(duplex=False)
-    warm = ctx.Process(target=client, args=(port, 1, depth, 1.0, imeis, capabilities, warm_in))
+    warm = ctx.Process(target=client, args=(port, 1, depth, 1.0, imeis, capabilities, warm_in,
+                                            protocol))
     warm.start()
     warm_out.recv()
     warm.join()
@@ -209,7 +248,7 @@ def drive(port: int, server_pids: list[int], args: argparse.Namespace, imeis: li
     for _ in range(args.clients):
         recv_end, send_end = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=client, args=(port, args.conns, depth, args.seconds, imeis,
-                                                capabilities, send_end))
+                                                capabilities, send_end, protocol))
         proc.start()
         procs.append(proc)
         pipes.append(recv_end)
@@ -230,7 +269,7 @@ def drive(port: int, server_pids: list[int], args: argparse.Namespace, imeis: li
             "in_flight": depth * args.clients * args.conns}
 
 
-def start_eir(db: Path, workers: int) -> tuple[subprocess.Popen[str], int]:
+def start_eir(db: Path, workers: int, protocol: str = "s13") -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen([str(BIN / "eir"), "serve", "--db", str(db), "--diameter-listen",
                              "tcp://127.0.0.1:0", "--m3ua-listen", "tcp://127.0.0.1:0",
                              "--workers", str(workers)],
@@ -242,7 +281,7 @@ def start_eir(db: Path, workers: int) -> tuple[subprocess.Popen[str], int]:
         line = proc.stderr.readline()
         if not line:
             raise SystemExit(f"eir serve failed: exit {proc.wait()}")
-        if line.startswith("eir: listening diameter tcp"):
+        if line.startswith("eir: listening " + ("diameter" if protocol == "s13" else "m3ua")):
             port = int(line.rsplit(":", 1)[1])
         if line.startswith("eir: ready"):
             break
@@ -288,6 +327,7 @@ def prepare_store(directory: Path, rows: int) -> tuple[Path, list[str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--protocol", choices=["s13", "map"], default="s13")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--inflight", type=int, default=64)
     parser.add_argument("--clients", type=int, default=2, help="client processes")
@@ -301,7 +341,7 @@ def main() -> int:
 
     ctx = multiprocessing.get_context("fork")
     ready_out, ready_in = ctx.Pipe(duplex=False)
-    bare = ctx.Process(target=bare_server, args=(ready_in,))
+    bare = ctx.Process(target=bare_server, args=(ready_in, args.protocol))
     bare.start()
     port = ready_out.recv()
     assert bare.pid is not None
@@ -310,7 +350,7 @@ def main() -> int:
     bare.join()
 
     for workers in (1, 2):
-        proc, port = start_eir(db, workers)
+        proc, port = start_eir(db, workers, args.protocol)
         pids = [proc.pid] if workers == 1 else child_pids(proc.pid)
         results[f"eir_{workers}w"] = drive(port, pids, args, imeis, capabilities=True)
         stop(proc)
@@ -327,7 +367,7 @@ def main() -> int:
           "shared with the load client)")
     summary = {"results": results, "cpu_ratio": ratio, "two_worker_scale": scale,
                "cores": os.cpu_count(), "args": vars(args)}
-    (directory / "diameter.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (directory / f"{args.protocol}.json").write_text(json.dumps(summary, indent=2) + "\n")
     return 0
 
 

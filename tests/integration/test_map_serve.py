@@ -88,3 +88,59 @@ def test_tshark_dissects_the_whole_stack(tmp_path: Path) -> None:
     text, problems = tshark_problems(path, protocol="gsm mobile application")
     assert not problems, "\n".join(problems)
     assert text.count("checkIMEI") >= 6
+
+
+async def test_eir_connects_to_a_signalling_gateway_as_an_asp(demo_db: Path,
+                                                              tmp_path: Path) -> None:
+    """The SG side: accept the EIR's association, see it go ASP-ACTIVE, route a Begin to it
+    and get the End back; then drop it and see the EIR come back."""
+    import asyncio
+    import os
+    import sys
+    import time
+
+    from eir.sigtran.asp import AspConnection, AspState, M3uaSettings, Side
+
+    sessions: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await sessions.put((reader, writer))
+
+    sg = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = sg.sockets[0].getsockname()[1]
+    config = tmp_path / "asp.toml"
+    config.write_text(f'[m3ua]\nreconnect_s = 1\npeers = ["tcp://127.0.0.1:{port}"]\n')
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "eir"), "serve", "--db", str(demo_db), "--config",
+        str(config), "--diameter-listen", "127.0.0.1:0", "--m3ua-listen", "127.0.0.1:0",
+        stderr=asyncio.subprocess.DEVNULL, env=dict(os.environ))
+
+    async def session() -> tuple[AspConnection, asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.wait_for(sessions.get(), 30)
+        conn = AspConnection(M3uaSettings(), Side.SGP, time.monotonic())
+        while conn.state is not AspState.ACTIVE:
+            conn.receive_data(await asyncio.wait_for(reader.read(65536), 10), time.monotonic())
+            writer.write(conn.data_to_send())
+        return conn, reader, writer
+
+    try:
+        conn, reader, writer = await session()
+        while conn.next_event() is not None:
+            pass
+        writer.write(m3ua.encode_data_fast(over_sccp(check_imei(2, BLACK))))
+        answer = None
+        while answer is None:
+            conn.receive_data(await asyncio.wait_for(reader.read(65536), 10), time.monotonic())
+            while (event := conn.next_event()) is not None:
+                if isinstance(event, DataReceived):
+                    answer = event.data
+        tcap = sccp.decode(answer.data).data
+        from tests.sigtran_support import decoded
+
+        assert _status(decoded(tcap)) == "blackListed"
+        writer.close()
+        await session()  # it comes back after reconnect_s
+    finally:
+        proc.terminate()
+        await proc.wait()
+        sg.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from typing import Any
 
 from pycrate_asn1dir import TCAP_MAPv2v3
@@ -9,6 +11,9 @@ from pycrate_asn1dir import TCAP_MAPv2v3
 from eir.config import PolicyConfig
 from eir.identity import Imei
 from eir.policy import decide
+from eir.sigtran import m3ua, sccp
+from eir.sigtran.asp import AspConnection, AspState, DataReceived, M3uaSettings, Side
+from eir.sigtran.m3ua import ProtocolData
 from eir.sigtran.tcap import TcapServer, _dialogue, encode
 from tests.diameter_support import demo_store
 
@@ -63,12 +68,6 @@ def decoded(buf: bytes | None) -> tuple[str, Any]:
 
 # --- an MSC/VLR over a real socket -------------------------------------------------------------
 
-import socket  # noqa: E402
-import time  # noqa: E402
-
-from eir.sigtran import m3ua, sccp  # noqa: E402
-from eir.sigtran.asp import AspConnection, AspState, DataReceived, M3uaSettings, Side  # noqa: E402
-from eir.sigtran.m3ua import ProtocolData  # noqa: E402
 
 EIR_ADDRESS = sccp.Address(True, 9, None, sccp.GlobalTitle(4, "491720000009"))
 MSC_ADDRESS = sccp.Address(True, 8, None, sccp.GlobalTitle(4, "491720000008"))

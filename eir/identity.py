@@ -161,11 +161,16 @@ class Imei:
         if len(octets) != 8:
             raise IdentityError(f"TBCD IMEI has {len(octets)} octets, expected 8")
         digits = tbcd_decode(octets)
-        if len(digits) == 15 and spare_zero and digits[14] == "0":
-            if luhn_digit(digits[:14]) == "0":
-                return cls(digits[:14], check_digit="0")
-            return cls(digits[:14])
-        return cls.parse(digits)
+        n = len(digits)
+        if n == 15 and spare_zero and digits[14] == "0":
+            if luhn_ok15(digits):
+                return cls.trusted(digits[:14], "0")
+            return cls.trusted(digits[:14])
+        if n == 15:
+            return cls.trusted(digits[:14], digits[14])
+        if n == 16:
+            return cls.trusted(digits[:14], None, digits[14:])
+        return cls.parse(digits)  # 14 digits and a filler octet, or too few: parse says which
 
     def to_tbcd(self) -> bytes:
         """Encode as MAP carries it: IMEISV as 16 digits, otherwise 14 digits + spare digit 0."""
@@ -273,8 +278,23 @@ def tbcd_encode(digits: str, length: int | None = None) -> bytes:
     return bytes(nibbles[i] | (nibbles[i + 1] << 4) for i in range(0, len(nibbles), 2))
 
 
+# Each octet as its two TBCD digits, low nibble first; None when a nibble is not a digit.
+_TBCD_PAIRS: list[str | None] = [
+    (chr(48 + (b & 0x0F)) + chr(48 + (b >> 4))) if (b & 0x0F) <= 9 and (b >> 4) <= 9 else None
+    for b in range(256)
+]
+
+
 def tbcd_decode(octets: bytes) -> str:
     """Decode TBCD: digits up to the first ``F`` filler, which may only be followed by fillers."""
+    pairs = _TBCD_PAIRS
+    if octets and octets[-1] >> 4 == 0xF and octets[-1] & 0x0F <= 9:  # odd count, one filler
+        fast = [pairs[b] for b in octets[:-1]]
+        if None not in fast:
+            return "".join(fast) + chr(48 + (octets[-1] & 0x0F))  # type: ignore[arg-type]
+    fast = [pairs[b] for b in octets]
+    if None not in fast:  # all decimal: the common case, one table lookup an octet
+        return "".join(fast)  # type: ignore[arg-type]
     out: list[str] = []
     nibbles = [n for b in octets for n in (b & 0x0F, b >> 4)]
     for index, nibble in enumerate(nibbles):

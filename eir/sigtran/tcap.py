@@ -342,9 +342,32 @@ def _component_bytes(component: tuple[str, Any]) -> bytes | None:
     return None
 
 
+_TEMPLATES: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+
+
 def encode_end(otid: bytes, version: int | None, components: list[tuple[str, Any]]) -> bytes:
     """End with dtid = `otid`, the AARE of `version` (None: no dialogue portion, MAP v1) and
-    the components; falls back to pycrate for any component it does not know."""
+    the components; falls back to pycrate for any component it does not know.
+
+    The common End (one returnResult) comes from a template made by the general encoder once
+    per (version, result, invokeId, otid length), with the otid put in."""
+    if len(components) == 1 and components[0][1][0] == "returnResult":
+        value = components[0][1][1]
+        name, result = value["result"]["result"]
+        status = result["equipmentStatus"] if isinstance(result, dict) else result
+        key = (version, name, status, value["invokeId"], len(otid))
+        template = _TEMPLATES.get(key)
+        if template is None:
+            whole = _encode_end(bytes(len(otid)), version, components)
+            at = ber.read(whole, ber.read(whole, 0, len(whole)).start, len(whole)).start
+            template = (whole[:at], whole[at + len(otid) :])
+            if len(_TEMPLATES) < 65536:
+                _TEMPLATES[key] = template
+        return template[0] + otid + template[1]
+    return _encode_end(otid, version, components)
+
+
+def _encode_end(otid: bytes, version: int | None, components: list[tuple[str, Any]]) -> bytes:
     parts = [ber.tlv(0x49, otid)]
     if version is not None:
         parts.append(_aare_portion(version))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -121,3 +122,31 @@ def test_tac_any_text(text: str) -> None:
         assert len(text) != 8 or not text.isdigit() or not text.isascii()
         return
     assert str(tac) == text and tac.reporting_body == text[:2]
+
+
+def _tbcd_reference(octets: bytes) -> str:
+    """TS 29.002 TBCD, the slow way: nibbles low first, digits until an F filler."""
+    nibbles = [n for b in octets for n in (b & 0x0F, b >> 4)]
+    digits = []
+    for i, n in enumerate(nibbles):
+        if n == 0xF:
+            if any(m != 0xF for m in nibbles[i + 1 :]):
+                raise IdentityError("filler then digits")
+            break
+        if n > 9:
+            raise IdentityError("not a digit")
+        digits.append(str(n))
+    return "".join(digits)
+
+
+@given(st.binary(max_size=10))
+def test_tbcd_decode_fast_paths_equal_the_reference(octets: bytes) -> None:
+    from eir.identity import tbcd_decode
+
+    try:
+        expected = _tbcd_reference(octets)
+    except IdentityError:
+        with pytest.raises(IdentityError):
+            tbcd_decode(octets)
+        return
+    assert tbcd_decode(octets) == expected

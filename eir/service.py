@@ -23,11 +23,11 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, cast
 
 from eir import __version__
-from eir.config import Config, DiameterPeerConfig, Endpoint
+from eir.config import Config, Endpoint
 from eir.diameter.application import S13Application
 from eir.diameter.base import NodeIdentity
 from eir.diameter.peer import AllowList, PeerSettings, PeerTable, Role
@@ -44,6 +44,7 @@ from eir.transport.m3ua import M3uaNode, M3uaProtocol
 from eir.transport.sctp import (
     PPID_DIAMETER,
     PPID_M3UA,
+    Stream,
     m3ua_stream,
     open_sctp_connection,
     open_sctp_server,
@@ -120,90 +121,66 @@ def build_m3ua(config: Config, store: LmdbStore) -> M3uaNode:
                     max_connections=m.max_connections)
 
 
-async def _listen_m3ua(node: M3uaNode, endpoint: Endpoint, reuse_port: bool) -> tuple[Any, str]:
-    loop = asyncio.get_running_loop()
+@dataclass(frozen=True)
+class Framing:
+    """How a protocol sits on SCTP (and how its listeners are announced)."""
 
-    def factory() -> M3uaProtocol:
-        return M3uaProtocol(node)
-
-    if endpoint.transport == "sctp":
-        sctp_server = await open_sctp_server(endpoint.host, endpoint.port, factory, PPID_M3UA,
-                                             split_by_length(4, 4), reuse_port, stream=m3ua_stream)
-        port = sctp_server.sockname[1]
-        return sctp_server, f"eir: listening m3ua sctp {_shown(endpoint.host, port)}"
-    server = await loop.create_server(factory, endpoint.host, endpoint.port,
-                                      reuse_port=reuse_port or None, backlog=1024)
-    port = server.sockets[0].getsockname()[1]
-    return server, f"eir: listening m3ua tcp {_shown(endpoint.host, port)}"
+    name: str
+    ppid: int
+    split: Callable[[bytes], list[bytes]]
+    stream: Stream = 0
 
 
-async def _dial_m3ua(node: M3uaNode, where: Endpoint, reconnect_s: float) -> None:
-    """Stay connected to a signalling gateway as an ASP (RFC 4666 4.3.4.1)."""
-    loop = asyncio.get_running_loop()
-    while True:
-        try:
-            protocol: M3uaProtocol
-            if where.transport == "sctp":
-                _t, proto = await open_sctp_connection(
-                    where.host, where.port, lambda: M3uaProtocol(node, Side.ASP), PPID_M3UA,
-                    split_by_length(4, 4), stream=m3ua_stream)
-                assert isinstance(proto, M3uaProtocol)
-                protocol = proto
-            else:
-                _tt, protocol = await loop.create_connection(
-                    lambda: M3uaProtocol(node, Side.ASP), where.host, where.port)
-            await protocol.closed
-            log.info("m3ua: association to %s closed; retrying in %gs", where, reconnect_s)
-        except OSError as exc:
-            log.warning("m3ua: cannot reach %s: %s; retrying in %gs", where,
-                        exc.strerror or exc, reconnect_s)
-        await asyncio.sleep(reconnect_s)
+DIAMETER = Framing("diameter", PPID_DIAMETER, split_by_length(1, 3))
+M3UA = Framing("m3ua", PPID_M3UA, split_by_length(4, 4), m3ua_stream)
+
+
+class _Closable(Protocol):
+    closed: asyncio.Future[None]
 
 
 def _shown(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def _listen_diameter(node: DiameterNode, endpoint: Endpoint,
-                           reuse_port: bool) -> tuple[Any, str]:
-    loop = asyncio.get_running_loop()
-
-    def factory() -> DiameterProtocol:
-        return DiameterProtocol(node)
-
+async def _listen(factory: Callable[[], asyncio.Protocol], endpoint: Endpoint,
+                  reuse_port: bool, framing: Framing) -> tuple[Any, str]:
+    """Listen on `endpoint`; returns the server and its ready line (with the real port)."""
     if endpoint.transport == "sctp":
         sctp_server = await open_sctp_server(endpoint.host, endpoint.port, factory,
-                                             PPID_DIAMETER, split_by_length(1, 3), reuse_port)
+                                             framing.ppid, framing.split, reuse_port,
+                                             stream=framing.stream)
         port = sctp_server.sockname[1]
-        return sctp_server, f"eir: listening diameter sctp {_shown(endpoint.host, port)}"
+        return sctp_server, f"eir: listening {framing.name} sctp {_shown(endpoint.host, port)}"
+    loop = asyncio.get_running_loop()
     server = await loop.create_server(factory, endpoint.host, endpoint.port,
                                       reuse_port=reuse_port or None, backlog=1024)
     port = server.sockets[0].getsockname()[1]
-    return server, f"eir: listening diameter tcp {_shown(endpoint.host, port)}"
+    return server, f"eir: listening {framing.name} tcp {_shown(endpoint.host, port)}"
 
 
-async def _dial(node: DiameterNode, peer: DiameterPeerConfig, reconnect_s: float) -> None:
-    """Keep one connection to a configured peer, retrying every Tc (RFC 6733 5.1, 2.1)."""
+async def _keep_connected(factory: Callable[[], asyncio.Protocol], where: Endpoint,
+                          framing: Framing, reconnect_s: float,
+                          connected_already: Callable[[], bool] = lambda: False) -> None:
+    """Dial `where` and dial again every `reconnect_s` after the connection is lost or cannot
+    be made (Diameter's Tc, RFC 6733 2.1; an ASP's reconnection, RFC 4666 4.3.4.1)."""
     loop = asyncio.get_running_loop()
-    where = peer.address
     while True:
-        if not (peer.host and node.table.is_open(peer.host)):
+        if not connected_already():
             try:
-                protocol: DiameterProtocol
                 if where.transport == "sctp":
-                    _t, proto = await open_sctp_connection(
-                        where.host, where.port, lambda: DiameterProtocol(node, Role.INITIATOR),
-                        PPID_DIAMETER, split_by_length(1, 3))
-                    assert isinstance(proto, DiameterProtocol)
-                    protocol = proto
+                    _t, protocol = await open_sctp_connection(
+                        where.host, where.port, factory, framing.ppid, framing.split,
+                        stream=framing.stream)
                 else:
-                    _tt, protocol = await loop.create_connection(
-                        lambda: DiameterProtocol(node, Role.INITIATOR), where.host, where.port)
-                await protocol.closed
-                log.info("diameter: connection to %s closed; retrying in %gs", where,
+                    _tt, protocol = await loop.create_connection(factory, where.host,
+                                                                 where.port)
+                closable = cast(_Closable, protocol)
+                await closable.closed
+                log.info("%s: connection to %s closed; retrying in %gs", framing.name, where,
                          reconnect_s)
             except OSError as exc:
-                log.warning("diameter: cannot reach %s: %s; retrying in %gs", where,
+                log.warning("%s: cannot reach %s: %s; retrying in %gs", framing.name, where,
                             exc.strerror or exc, reconnect_s)
         await asyncio.sleep(reconnect_s)
 
@@ -220,18 +197,27 @@ async def serve(config: Config, store: LmdbStore, *, reuse_port: bool = False,
     tasks: list[asyncio.Task[None]] = []
     try:
         for endpoint in config.diameter.listen:
-            server, line = await _listen_diameter(node, endpoint, reuse_port)
+            server, line = await _listen(lambda: DiameterProtocol(node), endpoint, reuse_port,
+                                         DIAMETER)
             servers.append(server)
             report(line)
         for endpoint in config.m3ua.listen:
-            server, line = await _listen_m3ua(m3ua_node, endpoint, reuse_port)
+            server, line = await _listen(lambda: M3uaProtocol(m3ua_node), endpoint,
+                                         reuse_port, M3UA)
             servers.append(server)
             report(line)
         if dial:
-            tasks = [asyncio.create_task(_dial(node, peer, config.diameter.reconnect_s))
-                     for peer in config.diameter.peers]
-            tasks += [asyncio.create_task(_dial_m3ua(m3ua_node, sg, config.m3ua.reconnect_s))
-                      for sg in config.m3ua.peers]
+            for peer in config.diameter.peers:
+                def known(host: str = peer.host) -> bool:
+                    return bool(host) and node.table.is_open(host)
+
+                tasks.append(asyncio.create_task(_keep_connected(
+                    lambda: DiameterProtocol(node, Role.INITIATOR), peer.address, DIAMETER,
+                    config.diameter.reconnect_s, known)))
+            for sg in config.m3ua.peers:
+                tasks.append(asyncio.create_task(_keep_connected(
+                    lambda: M3uaProtocol(m3ua_node, Side.ASP), sg, M3UA,
+                    config.m3ua.reconnect_s)))
         report("eir: ready")
         await stop.wait()
     finally:

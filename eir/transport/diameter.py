@@ -24,6 +24,7 @@ from eir.diameter.peer import (
     PeerUp,
     Role,
 )
+from eir.transport.stream import CoreAdapter
 
 log = logging.getLogger("eir.diameter")
 
@@ -53,135 +54,53 @@ class DiameterNode:
             proto.abort()
 
 
-class DiameterProtocol(asyncio.Protocol):
+class DiameterProtocol(CoreAdapter):
+    label = "diameter"
+
     def __init__(self, node: DiameterNode, role: Role = Role.RESPONDER) -> None:
+        super().__init__(node.connections, node.max_connections)
         self.node = node
         self.role = role
-        self.loop = asyncio.get_running_loop()
-        self.transport: asyncio.Transport | None = None
         self.conn: PeerConnection | None = None
         self._scheduled = False
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
-        self.closed = self.loop.create_future()
 
-    # asyncio callbacks ------------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        peer = transport.get_extra_info("peername")
-        remote = str(peer[0]) if isinstance(peer, tuple) else ""
+    def make_core(self, transport: asyncio.Transport) -> PeerConnection:
         node = self.node
-        if len(node.connections) >= node.max_connections:
-            log.warning("diameter: refusing a connection from %s: %d connections open",
-                        remote or "?", len(node.connections))
-            transport.abort()
-            return
         settings = node.settings
         if not settings.node.host_ip_addresses or settings.node.host_ip_addresses == ("",):
             local = transport.get_extra_info("sockname")
             ip = str(local[0]) if isinstance(local, tuple) else "127.0.0.1"
             settings = replace(settings, node=replace(settings.node, host_ip_addresses=(ip,)))
-        self.conn = PeerConnection(
-            settings,
-            self.role,
-            self.loop.time(),
-            remote,
-            node.app,
-            node.table,
-            hbh_seed=id(self) & 0xFFFFFF,
-        )
-        self.conn.wakeup = self._run
-        node.connections.add(self)
-        self._run()
-
-    def data_received(self, data: bytes) -> None:
-        conn = self.conn
-        if conn is None:
-            return
-        conn.receive_data(data, self.loop.time())
-        self._run()
+        self.conn = PeerConnection(settings, self.role, self.loop.time(), self.remote, node.app,
+                                   node.table, hbh_seed=id(self) & 0xFFFFFF)
+        self.conn.wakeup = self.run
+        return self.conn
 
     def eof_received(self) -> bool | None:
         if self.conn is not None:
             self.conn.connection_lost("peer closed its side")
-            self._run()
+            self.run()
         return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.conn is not None:
-            self.conn.connection_lost("transport closed" if exc is None else f"transport: {exc}")
-            self._drain_events()
-        self.node.connections.discard(self)
-        if self._timer is not None:
-            self._timer.cancel()
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-    def pause_writing(self) -> None:
-        if self.transport is not None:
-            self.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.transport is not None:
-            self.transport.resume_reading()
-
-    # driving the core ---------------------------------------------------------------------------
 
     def send_request(self, buf: bytes) -> None:
         if self.conn is not None:
             self.conn.send_request(buf)
-            self._flush()
+            self.flush()
 
     def disconnect(self, cause: DisconnectCause) -> None:
         if self.conn is not None:
             self.conn.disconnect(cause, self.loop.time())
-            self._run()
+            self.run()
 
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _run(self) -> None:
+    def step(self) -> None:
         conn = self.conn
         if conn is None:
             return
-        self._scheduled = False
         if conn.pending:
             conn.process(BATCH)
             if conn.pending and not self._scheduled:
                 self._scheduled = True
-                self.loop.call_soon(self._run)
-        self._drain_events()
-        self._flush()
-        if conn.closed:
-            if self.transport is not None and not self.transport.is_closing():
-                self.transport.close()
-            return
-        at = conn.get_timer()
-        if at is not None and (self._timer_at is None or at < self._timer_at):
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = at
-            self._timer = self.loop.call_at(at, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
-        if self.conn is not None:
-            self.conn.handle_timer(self.loop.time())
-            self._run()
-
-    def _flush(self) -> None:
-        assert self.conn is not None
-        data = self.conn.data_to_send()
-        if data and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def _drain_events(self) -> None:
-        conn = self.conn
-        assert conn is not None
+                self.loop.call_soon(self._again)
         while (event := conn.next_event()) is not None:
             if isinstance(event, PeerUp):
                 self.node.peers_up += 1
@@ -191,3 +110,7 @@ class DiameterProtocol(asyncio.Protocol):
                 log.info("diameter peer %s down: %s", conn.name, event.reason)
             elif isinstance(event, AnswerReceived) and self.node.on_answer is not None:
                 self.node.on_answer(event.message)
+
+    def _again(self) -> None:
+        self._scheduled = False
+        self.run()

@@ -22,6 +22,7 @@ from eir.sigtran.asp import (
     StateChanged,
 )
 from eir.sigtran.node import MapNode
+from eir.transport.stream import CoreAdapter
 
 log = logging.getLogger("eir.m3ua")
 
@@ -42,100 +43,45 @@ class M3uaNode:
             proto.close()
 
 
-class M3uaProtocol(asyncio.Protocol):
+class M3uaProtocol(CoreAdapter):
+    label = "m3ua"
+
     def __init__(self, shared: M3uaNode, side: Side = Side.SGP) -> None:
+        super().__init__(shared.connections, shared.max_connections)
         self.shared = shared
         self.side = side
-        self.loop = asyncio.get_running_loop()
-        self.transport: asyncio.Transport | None = None
         self.conn: AspConnection | None = None
-        self.peer = ""
-        self._timer: asyncio.TimerHandle | None = None
-        self.closed = self.loop.create_future()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        peername = transport.get_extra_info("peername")
-        self.peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else "?"
-        shared = self.shared
-        if len(shared.connections) >= shared.max_connections:
-            log.warning("m3ua: refusing %s: %d connections open", self.peer,
-                        len(shared.connections))
-            transport.abort()
-            return
-        self.conn = AspConnection(shared.settings, self.side, self.loop.time(), shared.table,
-                                  self.peer)
-        self.conn.wakeup = self._run
-        shared.connections.add(self)
-        self._run()
-
-    def data_received(self, data: bytes) -> None:
-        if self.conn is not None:
-            self.conn.receive_data(data, self.loop.time())
-            self._run()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.conn is not None:
-            self.conn.connection_lost("transport closed" if exc is None else str(exc))
-            self._drain()
-        self.shared.connections.discard(self)
-        if self._timer is not None:
-            self._timer.cancel()
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-    def pause_writing(self) -> None:
-        if self.transport is not None:
-            self.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.transport is not None:
-            self.transport.resume_reading()
+    def make_core(self, transport: asyncio.Transport) -> AspConnection:
+        peer = transport.get_extra_info("peername")
+        name = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
+        self.conn = AspConnection(self.shared.settings, self.side, self.loop.time(),
+                                  self.shared.table, name)
+        self.conn.wakeup = self.run
+        return self.conn
 
     def shutdown(self) -> None:
         if self.conn is not None:
             self.conn.shutdown()
-            self._run()
+            self.run()
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
 
-    def _run(self) -> None:
+    def step(self) -> None:
         conn = self.conn
         if conn is None:
             return
-        self._drain()
-        data = conn.data_to_send()
-        if data and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-        if conn.closed:
-            if self.transport is not None:
-                self.transport.close()
-            return
-        at = conn.get_timer()
-        if at is not None and self._timer is None:
-            self._timer = self.loop.call_at(at, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        if self.conn is not None:
-            self.conn.handle_timer(self.loop.time())
-            self._run()
-
-    def _drain(self) -> None:
-        conn = self.conn
-        assert conn is not None
         node = self.shared.node
         while (event := conn.next_event()) is not None:
             if isinstance(event, DataReceived):
-                answer = node.on_data(event, self.peer)
+                answer = node.on_data(event, conn.name)
                 if answer is not None:
                     conn.send_raw(answer)
             elif isinstance(event, StateChanged):
-                log.info("m3ua %s (%s): %s", self.peer, self.side.value, event.state.value)
+                log.info("m3ua %s (%s): %s", conn.name, self.side.value, event.state.value)
             elif isinstance(event, Closed):
-                log.info("m3ua %s closed: %s", self.peer, event.reason)
+                log.info("m3ua %s closed: %s", conn.name, event.reason)
             elif isinstance(event, (Notified, ErrorReceived)):
-                log.info("m3ua %s: %s", self.peer, event)
+                log.info("m3ua %s: %s", conn.name, event)

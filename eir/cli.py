@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from eir import __version__
-from eir.config import Config, load_config, parse_endpoint, to_toml
+from eir.config import Config, Endpoint, load_config, parse_endpoint, to_toml
 from eir.errors import ConfigError, EirError, IdentityError, LoadError
 from eir.identity import Imei, Imsi
 from eir.model import CheckRequest, CheckResult, ListName
@@ -111,21 +111,22 @@ def _open_store(config: Config, db: str | None, *, create: bool) -> LmdbStore:
                      sync=s.sync, create=create, read_snapshot_ms=s.read_snapshot_ms)
 
 
+def _endpoints(values: list[str], default_port: int, option: str) -> tuple[Endpoint, ...]:
+    try:
+        return tuple(parse_endpoint(text, default_port) for text in values)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+
+
 def _serve_overrides(args: argparse.Namespace, config: Config) -> Config:
     diameter = config.diameter
     if args.diameter_listen:
-        try:
-            listen = tuple(parse_endpoint(text, 3868) for text in args.diameter_listen)
-        except ValueError as exc:
-            raise ConfigError(f"--diameter-listen: {exc}") from None
-        diameter = dataclasses.replace(diameter, listen=listen)
+        diameter = dataclasses.replace(
+            diameter, listen=_endpoints(args.diameter_listen, 3868, "--diameter-listen"))
     m3ua = config.m3ua
     if args.m3ua_listen:
-        try:
-            m3ua_listen = tuple(parse_endpoint(text, 2905) for text in args.m3ua_listen)
-        except ValueError as exc:
-            raise ConfigError(f"--m3ua-listen: {exc}") from None
-        m3ua = dataclasses.replace(m3ua, listen=m3ua_listen)
+        m3ua = dataclasses.replace(m3ua, listen=_endpoints(args.m3ua_listen, 2905,
+                                                           "--m3ua-listen"))
     service = config.service
     if args.workers is not None:
         if not 1 <= args.workers <= 256:

@@ -72,13 +72,21 @@ def _firmware_revision() -> int:
     return parts[0] * 10000 + parts[1] * 100 + parts[2]
 
 
-def build_diameter(config: Config, store: LmdbStore, now: Callable[[], float]) -> DiameterNode:
-    d = config.diameter
+def checker(config: Config, store: LmdbStore) -> Callable[[CheckRequest], CheckResult]:
+    """The decision both front-ends ask for: the policy over the store's lists."""
     policy = config.policy
     lookup = store.lookup
 
     def check(request: CheckRequest) -> CheckResult:
         return decide(request, lookup, policy)
+
+    return check
+
+
+def build_diameter(config: Config, store: LmdbStore, now: Callable[[], float]) -> DiameterNode:
+    d = config.diameter
+    policy = config.policy
+    check = checker(config, store)
 
     local = LocalIdentity(
         origin_host=d.origin_host,
@@ -103,12 +111,6 @@ def build_diameter(config: Config, store: LmdbStore, now: Callable[[], float]) -
 
 def build_m3ua(config: Config, store: LmdbStore) -> M3uaNode:
     m = config.m3ua
-    policy = config.policy
-    lookup = store.lookup
-
-    def check(request: CheckRequest) -> CheckResult:
-        return decide(request, lookup, policy)
-
     settings = M3uaSettings(
         routing_contexts=m.routing_contexts,
         network_appearance=None if m.network_appearance < 0 else m.network_appearance,
@@ -117,7 +119,7 @@ def build_m3ua(config: Config, store: LmdbStore) -> M3uaNode:
         max_message=m.max_message_bytes,
     )
     identity = SccpIdentity(m.ssn, None if m.point_code < 0 else m.point_code, m.global_title)
-    return M3uaNode(settings, MapNode(TcapServer(check), identity),
+    return M3uaNode(settings, MapNode(TcapServer(checker(config, store)), identity),
                     max_connections=m.max_connections)
 
 

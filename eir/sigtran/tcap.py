@@ -254,13 +254,15 @@ def _imei_octets(buf: bytes, parameter: Tlv) -> bytes | None:
     if parameter.tag == 0x04:
         value = buf[parameter.start : parameter.stop]
     elif parameter.tag == 0x30:
+        # Only the IMEI is read: what follows (requestedEquipmentInfo, an extension container,
+        # well-formed or not) does not change the answer.
         try:
-            fields = ber.children(buf, parameter)
+            first = ber.read(buf, parameter.start, parameter.stop)
         except ber.BerError:
             return None
-        if not fields or fields[0].tag != 0x04:
+        if first.tag != 0x04:
             return None
-        value = buf[fields[0].start : fields[0].stop]
+        value = buf[first.start : first.stop]
     else:
         return None
     return value if len(value) == 8 else None

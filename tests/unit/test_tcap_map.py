@@ -184,3 +184,15 @@ def test_end_encoding_equals_pycrate(version: int | None, otid: bytes) -> None:
         part = comps[chunk : chunk + 7]
         assert encode_end(otid, v, part) == encode_end_pycrate(otid, v, part)
     assert encode_end(otid, v, []) == encode_end_pycrate(otid, v, [])
+
+
+def test_malformed_extension_container_is_tolerated_in_v3() -> None:
+    broken_extension = b"\x30\x05\xa0\x09\x01"  # its inner length runs past its end
+    arg = tlv(0x30, tlv(0x04, BLACK) + tlv(0x03, b"\x06\xc0") + broken_extension)
+    begin_v3 = check_imei(3)
+    dialogue = begin_v3[8 : begin_v3.index(b"\x6c")]
+    invoke = tlv(0xA1, tlv(0x02, b"\x01") + tlv(0x02, b"\x2b") + arg)
+    msg = tlv(0x62, tlv(0x48, OTID) + dialogue + tlv(0x6C, invoke))
+    ((name, value),) = components(decoded(server().answer(msg)))
+    assert name == "returnResult"
+    assert value["result"]["result"][1] == {"equipmentStatus": "blackListed"}

@@ -54,7 +54,8 @@ class MapNode:
             log.info("map %s: DATA for service indicator %d ignored", peer, pd.si)
             return None
         try:
-            request = sccp.decode(pd.data)
+            request = sccp.peek(pd.data)
+            ssn = request.called_ssn
         except SccpError as exc:
             self.dropped += 1
             log.info("map %s: SCCP dropped: %s", peer, exc)
@@ -63,7 +64,7 @@ class MapNode:
             self.dropped += 1
             return None
         answer: bytes | None
-        if request.called.ssn is not None and request.called.ssn != self.identity.ssn:
+        if ssn is not None and ssn != self.identity.ssn:
             answer = self._returned(request, ReturnCause.UNEQUIPPED_USER)
         elif request.segmented:
             answer = self._returned(request, ReturnCause.CANNOT_REASSEMBLE)
@@ -84,7 +85,7 @@ class MapNode:
                             answer)
         return encode_data_fast(back, event.routing_context, event.network_appearance)
 
-    def _returned(self, request: sccp.Unitdata, cause: ReturnCause) -> bytes | None:
+    def _returned(self, request: sccp.RawUnitdata, cause: ReturnCause) -> bytes | None:
         if not request.return_on_error:
             return None
         return sccp.service(request, cause)

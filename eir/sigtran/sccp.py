@@ -192,8 +192,45 @@ def _variable(buf: bytes, pointer_at: int, what: str) -> bytes:
     return buf[start + 1 : start + 1 + length]
 
 
+class RawUnitdata(NamedTuple):
+    """A unitdata message with its party addresses left as bytes (what answering needs)."""
+
+    kind: int
+    protocol_class: int
+    return_on_error: bool
+    data: bytes
+    called_raw: bytes
+    calling_raw: bytes
+    hop_counter: int | None = None
+    optional: bytes = b""
+    cause: int | None = None
+
+    @property
+    def segmented(self) -> bool:
+        return _segmentation_remaining(self.optional) > 0
+
+    @property
+    def called_ssn(self) -> int | None:
+        """The called SSN (Q.713 3.4.1), read without decoding the global title."""
+        raw = self.called_raw
+        if not raw[0] & 0x02:
+            return None
+        at = 3 if raw[0] & 0x01 else 1
+        if len(raw) <= at:
+            raise SccpError("a subsystem number is announced but missing")
+        return raw[at]
+
+
 def decode(buf: bytes) -> Unitdata:
     """Parse a UDT, XUDT, UDTS or XUDTS; raises SccpError for anything else or broken."""
+    raw = peek(buf)
+    return Unitdata(raw.kind, raw.protocol_class, raw.return_on_error,
+                    decode_address(raw.called_raw), decode_address(raw.calling_raw), raw.data,
+                    raw.called_raw, raw.calling_raw, raw.hop_counter, raw.optional, raw.cause)
+
+
+def peek(buf: bytes) -> RawUnitdata:
+    """Parse a UDT, XUDT, UDTS or XUDTS without decoding its party addresses."""
     if len(buf) < 5:
         raise SccpError(f"{len(buf)} bytes cannot hold a unitdata message")
     kind = buf[0]
@@ -229,9 +266,10 @@ def decode(buf: bytes) -> Unitdata:
     called_raw = _variable(buf, first, "called party address")
     calling_raw = _variable(buf, first + 1, "calling party address")
     data = _variable(buf, first + 2, "data")
-    return Unitdata(kind, pclass, bool(handling & 0x08), decode_address(called_raw),
-                    decode_address(calling_raw), data, called_raw, calling_raw, hop, optional,
-                    cause)
+    if not called_raw or not calling_raw:
+        raise SccpError("an empty party address")
+    return RawUnitdata(kind, pclass, bool(handling & 0x08), data, called_raw, calling_raw, hop,
+                       optional, cause)
 
 
 def _check_optional(optional: bytes) -> None:
@@ -277,7 +315,7 @@ def encode(kind: int, called: bytes, calling: bytes, data: bytes, *, protocol_cl
     return bytes([kind, second, hop_counter]) + pointers + body + optional
 
 
-def reply(request: Unitdata, data: bytes, calling: bytes | None = None) -> bytes:
+def reply(request: Unitdata | RawUnitdata, data: bytes, calling: bytes | None = None) -> bytes:
     """The answer to a UDT/XUDT: the same message type, the parties swapped (the caller's
     address becomes the called one; ours, `calling`, defaults to the address it called)."""
     return encode(request.kind, request.calling_raw,
@@ -285,7 +323,7 @@ def reply(request: Unitdata, data: bytes, calling: bytes | None = None) -> bytes
                   protocol_class=request.protocol_class)
 
 
-def service(request: Unitdata, cause: ReturnCause) -> bytes:
+def service(request: Unitdata | RawUnitdata, cause: ReturnCause) -> bytes:
     """UDTS / XUDTS returning a message we cannot deliver (Q.714 4.2)."""
     return encode(SERVICE_OF[request.kind], request.calling_raw, request.called_raw,
                   request.data, cause=cause)

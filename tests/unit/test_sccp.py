@@ -115,3 +115,11 @@ def test_mutants_agree_with_pycrate_on_parties_and_data() -> None:
         assert _pycrate_address(msg["CallingPartyAddr"][1]) == _fields(ours.calling)
         assert ours.data == msg["Data"][1].to_bytes()
     assert compared > 500
+
+
+def test_peek_reads_the_called_ssn_without_the_global_title() -> None:
+    for called in (EIR, MSC, Address(False, None, 77, GlobalTitle(1, "123"))):
+        raw = sccp.peek(sccp.encode(sccp.XUDT, called.encode(), MSC.encode(), b"x"))
+        assert raw.called_ssn == called.ssn and raw.called_raw == called.encode()
+    with pytest.raises(SccpError):
+        sccp.peek(sccp.encode(sccp.UDT, b"\x43\x01", MSC.encode(), b"x")).called_ssn  # noqa: B018

@@ -24,6 +24,9 @@ DIALOGUE_AS_OID = bytes.fromhex("00118605010101")
 EQUIPMENT_MNGT_OID = bytes.fromhex("040000010" "00d")
 
 
+_ACN_SEEN: dict[bytes, bytes | None] = {}
+
+
 class Component(NamedTuple):
     tag: int  # 0xA1 invoke, 0xA2/0xA7 returnResult, 0xA3 returnError, 0xA4 reject
     invoke_id: int | None
@@ -82,7 +85,14 @@ def scan_begin(buf: bytes) -> ScannedBegin | None:
         for part in parts[1:]:
             if part.tag == DIALOGUE_PORTION and not dialogue and not components:
                 dialogue = True
-                acn = _acn(buf, part)
+                # An MSC sends the same AARQ bytes every time: read each distinct one once.
+                raw = buf[part.start : part.stop]
+                if raw in _ACN_SEEN:
+                    acn = _ACN_SEEN[raw]
+                else:
+                    acn = _acn(buf, part)
+                    if len(_ACN_SEEN) < 1024:
+                        _ACN_SEEN[raw] = acn
                 if acn is None:
                     return None
             elif part.tag == COMPONENTS and not components:

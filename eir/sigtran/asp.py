@@ -113,24 +113,26 @@ class AspConnection:
     def receive_data(self, data: bytes, now: float) -> None:
         if self.closed:
             return
-        buf = self._in
-        buf += data
+        if self._in:  # the rest of a message cut by the previous read
+            self._in += data
+            data = bytes(self._in)
+            self._in.clear()
+        n = len(data)
         start = 0
         limit = self.settings.max_message
-        while not self.closed:
-            length = m3ua.frame_length(buf, start)
-            if length is None:
-                break
+        while n - start >= m3ua.HEADER_LEN and not self.closed:
+            length = int.from_bytes(data[start + 4 : start + 8], "big")
             if length < m3ua.HEADER_LEN or length > limit:
-                self._send(m3ua.err(ErrorCode.PROTOCOL_ERROR, bytes(buf[start : start + 8])))
+                self._send(m3ua.err(ErrorCode.PROTOCOL_ERROR, data[start : start + 8]))
                 self._close(f"message length {length} cannot be framed (limit {limit})")
+                return
+            end = start + length
+            if end > n:
                 break
-            if len(buf) - start < length:
-                break
-            self._message(bytes(buf[start : start + length]), now)
-            start += length
-        if start:
-            del buf[:start]
+            self._message(data[start:end], now)
+            start = end
+        if start < n and not self.closed:
+            self._in += data[start:]  # less than one message: bounded by the limit
 
     def data_to_send(self) -> bytes:
         out = b"".join(self._out)

@@ -14,7 +14,3 @@ class DiameterError(Exception):
         self.result_code = result_code
         self.text = text
         self.failed = failed
-
-
-class FramingError(Exception):
-    """The byte stream cannot be framed any more: the connection must be closed."""

@@ -22,7 +22,7 @@ from eir.diameter.dictionary import (
     VERSION,
     ResultCode,
 )
-from eir.diameter.errors import DiameterError, FramingError
+from eir.diameter.errors import DiameterError
 from eir.diameter.message import Avp
 
 _HEADER = struct.Struct(">I I I I I")
@@ -44,21 +44,6 @@ def parse_header(buf: bytes | memoryview, start: int = 0) -> Header:
     """The 20-byte header at `start`; the caller has checked that 20 bytes are there."""
     w0, w1, app, hbh, e2e = _HEADER.unpack_from(buf, start)
     return Header(w0 >> 24, w0 & 0xFFFFFF, w1 >> 24, w1 & 0xFFFFFF, app, hbh, e2e)
-
-
-def frame_length(buf: bytes | bytearray, start: int) -> int | None:
-    """Length of the message starting at `start`, or None when its header is not all here.
-
-    Raises FramingError when the length cannot delimit a message (under 20 bytes), since the
-    stream cannot be resynchronised after that. Any other length is returned as it is: the
-    caller decides what is too long.
-    """
-    if len(buf) - start < 4:
-        return None
-    length = int.from_bytes(buf[start + 1 : start + 4], "big")
-    if length < HEADER_LEN:
-        raise FramingError(f"message length {length} is shorter than the 20-byte header")
-    return length
 
 
 def check_header(header: Header) -> None:

@@ -194,13 +194,6 @@ def patch_pycrate() -> None:
 patch_pycrate()
 
 
-def frame_length(buf: bytes | bytearray, start: int) -> int | None:
-    """Length of the message at `start` from its header, None when the header is not all here."""
-    if len(buf) - start < HEADER_LEN:
-        return None
-    return int.from_bytes(buf[start + 4 : start + 8], "big")
-
-
 def check_message(buf: bytes) -> MsgType:
     """Header and parameter layout (RFC 4666 3.1, 3.2): raises M3uaError for ERR."""
     if len(buf) < HEADER_LEN:

@@ -9,8 +9,6 @@ from eir.diameter.dictionary import (
     APP_COMMON,
     APP_RELAY,
     APP_S13,
-    FLAG_E,
-    FLAG_P,
     FLAG_R,
     VENDOR_3GPP,
     AvpCode,
@@ -18,7 +16,15 @@ from eir.diameter.dictionary import (
     ResultCode,
     is_protocol_error,
 )
-from eir.diameter.message import Avp, Message, address, grouped, octets, unsigned32
+from eir.diameter.message import (
+    Avp,
+    Message,
+    address,
+    answer_flags,
+    grouped,
+    octets,
+    unsigned32,
+)
 from eir.diameter.s13 import LocalIdentity
 
 
@@ -151,8 +157,7 @@ def _diagnostics(text: str | None, failed: Avp | None) -> tuple[Avp, ...]:
 
 
 def _answer(req: Message, avps: tuple[Avp, ...], error: bool) -> Message:
-    flags = (req.flags & FLAG_P) | (FLAG_E if error else 0)
-    return Message(req.code, req.app, flags, req.hbh, req.e2e, avps)
+    return Message(req.code, req.app, answer_flags(req.flags, error), req.hbh, req.e2e, avps)
 
 
 def advertises_s13(msg: Message) -> bool:

@@ -91,7 +91,3 @@ def as_u32(avp: Avp) -> int:
 def answer_flags(request_flags: int, error: bool) -> int:
     """Answers copy the request's P bit, clear R and set E for protocol errors."""
     return (request_flags & FLAG_P) | (FLAG_E if error else 0)
-
-
-def request_flags(proxiable: bool) -> int:
-    return FLAG_R | (FLAG_P if proxiable else 0)

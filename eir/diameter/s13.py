@@ -32,6 +32,7 @@ from eir.diameter.errors import DiameterError
 from eir.diameter.message import (
     Avp,
     Message,
+    answer_flags,
     as_u32,
     grouped,
     octets,
@@ -397,11 +398,10 @@ class Answers:
         error: bool,
     ) -> Message:
         session = () if session_id is None else (octets(AvpCode.SESSION_ID, session_id),)
-        flags = (request.flags & FLAG_P) | (FLAG_E if error else 0)
         return Message(
             request.code,
             request.app,
-            flags,
+            answer_flags(request.flags, error),
             request.hbh,
             request.e2e,
             (*session, *avps, *proxy_info),

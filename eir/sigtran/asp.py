@@ -383,9 +383,3 @@ class AsTable:
         for members in self.active.values():
             if conn in members:
                 members.remove(conn)
-
-    def is_active(self, key: int = _AS_KEY_ANY) -> bool:
-        return bool(self.active.get(key))
-
-
-

@@ -23,13 +23,6 @@ class Tlv(NamedTuple):
     stop: int
     next: int
 
-    @property
-    def constructed(self) -> bool:
-        first = self.tag
-        while first > 0xFF:
-            first >>= 8
-        return bool(first & 0x20)
-
 
 def read(buf: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
     if depth > MAX_DEPTH:

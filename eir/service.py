@@ -6,8 +6,9 @@ processes that each bind the same ports with SO_REUSEPORT and open the same LMDB
 prints the ready lines once every worker is listening, restarts a worker that dies, and stops
 them all on SIGTERM.
 
-Every listener prints ``eir: listening diameter tcp HOST:PORT`` (the real port) on stderr when
-it is ready, then ``eir: ready`` follows; scripts and tests wait for these lines.
+Every listener prints ``eir: listening diameter tcp HOST:PORT`` or ``eir: listening m3ua tcp
+HOST:PORT`` (sctp for SCTP; the real port) on stderr when it is ready, then ``eir: ready``
+follows; scripts and tests wait for these lines.
 """
 
 from __future__ import annotations

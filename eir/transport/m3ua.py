@@ -35,10 +35,11 @@ class M3uaNode:
     max_connections: int = 1024
     connections: set[M3uaProtocol] = field(default_factory=set)
 
-    async def close_all(self, timeout: float = 2.0) -> None:
+    async def close_all(self) -> None:
+        """ASPDN where we are the ASP (the SGP side has nothing to send), then close."""
         for proto in list(self.connections):
             proto.shutdown()
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # let the ASPDN be written
         for proto in list(self.connections):
             proto.close()
 

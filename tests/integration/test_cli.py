@@ -180,14 +180,19 @@ def test_serve_runs_until_signalled(db: Path, signum: signal.Signals) -> None:
                              "--m3ua-listen", "127.0.0.1:0"],
                             stderr=subprocess.PIPE, text=True, env=env())
     assert proc.stderr is not None
-    lines = [proc.stderr.readline() for _ in range(4)]
-    assert lines[0].startswith(f"eir: serving lists from {db} (black 3, grey 1, white 2)")
-    assert lines[1].startswith("eir: listening diameter tcp 127.0.0.1:")
-    assert lines[2].startswith("eir: listening m3ua tcp 127.0.0.1:")
-    assert lines[3] == "eir: ready\n"
-    proc.send_signal(signum)
-    assert proc.wait(timeout=20) == 0
-    assert "eir: stopping" in proc.stderr.read()
+    try:
+        lines = [proc.stderr.readline() for _ in range(4)]
+        assert lines[0].startswith(f"eir: serving lists from {db} (black 3, grey 1, white 2)")
+        assert lines[1].startswith("eir: listening diameter tcp 127.0.0.1:")
+        assert lines[2].startswith("eir: listening m3ua tcp 127.0.0.1:")
+        assert lines[3] == "eir: ready\n"
+        proc.send_signal(signum)
+        assert proc.wait(timeout=20) == 0
+        assert "eir: stopping" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:  # a failed assertion must not leave a daemon behind
+            proc.kill()
+            proc.wait()
 
 
 def test_history_names_the_command_lines_list_and_source(tmp_path: Path, db: Path) -> None:

@@ -50,9 +50,10 @@ def _int(buf: bytes, tlv: Tlv) -> int:
 
 def _acn(buf: bytes, portion: Tlv) -> bytes | None:
     """The ACN of an AARQ inside a dialogue portion, or None when it is not a plain AARQ."""
-    (external,) = ber.children(buf, portion) or (None,)
-    if external is None or external.tag != EXTERNAL:
+    inside = ber.children(buf, portion)
+    if len(inside) != 1 or inside[0].tag != EXTERNAL:
         return None
+    external = inside[0]
     parts = ber.children(buf, external)
     if len(parts) != 2 or parts[0].tag != 0x06:
         return None
@@ -71,6 +72,60 @@ def _acn(buf: bytes, portion: Tlv) -> bytes | None:
 
 
 def scan_begin(buf: bytes) -> ScannedBegin | None:
+    """The Begin's transaction id, context and components, or None (pycrate then decodes it)."""
+    found = _one_invoke(buf)
+    return found if found is not None else _general(buf)
+
+
+def _one_invoke(buf: bytes) -> ScannedBegin | None:
+    """The most common Begin in one pass: short lengths, a dialogue portion seen before (or
+    none), one Invoke with a local opcode and an OCTET STRING or SEQUENCE parameter. Returns
+    exactly what `_general` would, or None to let it decide."""
+    n = len(buf)
+    if n < 12 or buf[0] != BEGIN or buf[1] >= 0x80 or buf[1] + 2 != n or buf[2] != OTID:
+        return None
+    size = buf[3]
+    if not 1 <= size <= 4:
+        return None
+    pos = 4 + size
+    otid = buf[4:pos]
+    acn = None
+    dialogue = False
+    if pos + 2 <= n and buf[pos] == DIALOGUE_PORTION:
+        end = pos + 2 + buf[pos + 1]
+        if buf[pos + 1] >= 0x80 or end > n:
+            return None
+        raw = buf[pos + 2 : end]
+        if raw not in _ACN_SEEN:
+            return None
+        acn = _ACN_SEEN[raw]
+        if acn is None:
+            return None
+        dialogue = True
+        pos = end
+    if (pos + 4 > n or buf[pos] != COMPONENTS or buf[pos + 1] >= 0x80
+            or pos + 2 + buf[pos + 1] != n or buf[pos + 2] != INVOKE
+            or buf[pos + 3] >= 0x80 or pos + 4 + buf[pos + 3] != n):
+        return None
+    p = pos + 4
+    if p + 6 > n or buf[p : p + 2] != b"\x02\x01" or buf[p + 3 : p + 5] != b"\x02\x01":
+        return None
+    invoke_id = buf[p + 2] - 256 if buf[p + 2] & 0x80 else buf[p + 2]
+    opcode = buf[p + 5] - 256 if buf[p + 5] & 0x80 else buf[p + 5]
+    p += 6
+    parameter = None
+    if p < n:
+        if p + 2 > n or buf[p] not in (0x04, 0x30) or buf[p + 1] >= 0x80:
+            return None
+        end = p + 2 + buf[p + 1]
+        if end != n:
+            return None
+        parameter = Tlv(buf[p], p + 2, end, end)
+    return ScannedBegin(otid, dialogue, acn,
+                        (Component(INVOKE, invoke_id, opcode, parameter, ()),))
+
+
+def _general(buf: bytes) -> ScannedBegin | None:
     try:
         top = ber.read(buf, 0, len(buf))
         if top.tag != BEGIN or top.next != len(buf):

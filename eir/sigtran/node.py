@@ -47,7 +47,15 @@ class MapNode:
         self.dropped = 0
 
     def on_data(self, event: DataReceived, peer: str = "") -> bytes | None:
-        """The M3UA DATA message answering `event`, or None."""
+        """The M3UA DATA message answering `event`, or None. Never raises."""
+        try:
+            return self._on_data(event, peer)
+        except Exception:  # our bug: logged with the peer, the association stays up
+            self.dropped += 1
+            log.exception("map %s: cannot answer a DATA", peer)
+            return None
+
+    def _on_data(self, event: DataReceived, peer: str) -> bytes | None:
         pd = event.data
         if pd.si != SI_SCCP:
             self.dropped += 1

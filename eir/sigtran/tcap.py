@@ -102,7 +102,11 @@ class TcapServer:
         self.peer = peer
 
     def answer(self, buf: bytes, peer: str = "") -> bytes | None:
-        scanned = scan_begin(buf)
+        try:
+            scanned = scan_begin(buf)
+        except Exception:  # our reader's bug: pycrate decides instead
+            log.exception("tcap %s: our Begin reader failed", peer)
+            scanned = None
         if scanned is not None:
             try:
                 return self._scanned(buf, scanned, peer or self.peer)

@@ -123,3 +123,24 @@ def test_mutants_both_readers_agree() -> None:
         both += 1
         assert _same(ours, theirs), (pos, data.hex(), ours, theirs)
     assert both > 1000, both
+
+
+def test_one_pass_reader_equals_the_general_one_on_mutants() -> None:
+    from eir.sigtran.begin import _general, _one_invoke, scan_begin
+
+    for seed in SEEDS:
+        scan_begin(seed)  # let the general reader see each AARQ once
+    rng = random.Random(44)
+    fast_hits = 0
+    for i in range(6000):
+        buf = bytearray(SEEDS[i % len(SEEDS)])
+        if i % 3:
+            pos = rng.randrange(len(buf))
+            buf[pos] = rng.choice((rng.randrange(256), buf[pos] ^ (1 << rng.randrange(8))))
+        data = bytes(buf)
+        fast = _one_invoke(data)
+        if fast is None:
+            continue
+        fast_hits += 1
+        assert fast == _general(data), data.hex()
+    assert fast_hits > 1000

@@ -196,3 +196,25 @@ def test_malformed_extension_container_is_tolerated_in_v3() -> None:
     ((name, value),) = components(decoded(server().answer(msg)))
     assert name == "returnResult"
     assert value["result"]["result"][1] == {"equipmentStatus": "blackListed"}
+
+
+def test_a_bug_in_our_reader_falls_back_to_pycrate(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eir.sigtran import tcap
+
+    def broken(buf: bytes) -> None:
+        raise ValueError("bug")
+
+    monkeypatch.setattr(tcap, "scan_begin", broken)
+    kind, _body = decoded(server().answer(check_imei(2)))
+    assert kind == "end"
+
+
+def test_map_node_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eir.sigtran.asp import DataReceived
+    from eir.sigtran.node import MapNode
+    from tests.sigtran_support import over_sccp
+
+    node = MapNode(server())
+    monkeypatch.setattr(node.tcap, "answer", lambda buf, peer="": 1 / 0)
+    assert node.on_data(DataReceived(over_sccp(check_imei(2)), None, None)) is None
+    assert node.dropped == 1

@@ -32,15 +32,6 @@ from tests.diameter_support import (
 from tests.integration.cli_helpers import eir
 
 S = EquipmentStatus
-DEMO = Path(__file__).resolve().parents[2] / "conf" / "lists" / "demo.csv"
-
-
-@pytest.fixture
-def demo_db(tmp_path: Path) -> Path:
-    db = tmp_path / "db"
-    result = eir("load", DEMO, "--list", "black", "--source", "demo", "--db", db)
-    assert result.returncode == 0, result.stderr
-    return db
 
 
 def test_serve_answers_s13_over_tcp(demo_db: Path) -> None:

@@ -13,7 +13,6 @@ from eir.sigtran.asp import DataReceived
 from eir.sigtran.node import MapNode
 from eir.sigtran.tcap import TcapServer
 from tests.diameter_support import serve
-from tests.integration.cli_helpers import eir
 from tests.pcap_support import tshark, tshark_problems, write_pcap
 from tests.sigtran_support import (
     BLACK,
@@ -24,16 +23,6 @@ from tests.sigtran_support import (
     over_sccp,
     server,
 )
-
-DEMO = Path(__file__).resolve().parents[2] / "conf" / "lists" / "demo.csv"
-
-
-@pytest.fixture
-def demo_db(tmp_path: Path) -> Path:
-    db = tmp_path / "db"
-    result = eir("load", DEMO, "--list", "black", "--source", "demo", "--db", db)
-    assert result.returncode == 0, result.stderr
-    return db
 
 
 def _status(answer: tuple[str, Any]) -> object:

@@ -66,6 +66,20 @@ def _stack_answers() -> list[bytes]:
     out.append(node.on_data(DataReceived(pd, None, None)) or b"")
     pd = over_sccp(check_imei(2), called=sccp.Address(True, 6, None, None))
     out.append(node.on_data(DataReceived(pd, None, None)) or b"")
+    from eir.config import PolicyConfig
+    from tests.sigtran_support import argument, begin, invoke
+
+    unknown = MapNode(TcapServer(server(PolicyConfig(unknown="unknown"))._check))
+    odd = [
+        begin(None, [invoke(argument(2, BLACK))], (0, 4, 0, 0, 1, 0, 13, 4)),  # U-ABORT
+        begin(2, [invoke(argument(2, BLACK), 1, opcode=44)]),  # Reject
+        check_imei(2)[:-3],  # P-ABORT
+    ]
+    for tcap in odd:
+        out.append(node.on_data(DataReceived(over_sccp(tcap), None, None)) or b"")
+    out.append(unknown.on_data(DataReceived(over_sccp(check_imei(3, WHITE)), None, None))
+               or b"")  # returnError unknownEquipment
+    assert all(out)
     return out
 
 

@@ -1,4 +1,5 @@
-"""Workload generation: valid IMEIs with realistic TACs, paired with IMSIs, from a seed.
+"""Workloads: valid IMEIs with realistic TACs paired with IMSIs, and draws of requests by kind
+from the lists the EIR under test holds.
 
 Vectorised (numpy) so that ten million rows take seconds, and repeatable: the same seed gives
 the same rows.
@@ -6,10 +7,17 @@ the same rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from eir.errors import LoadError
+from eir.model import Hits, ListName
+from eir.store.base import Mode
+from eir.store.loader import LoadOptions, parse_files
+from eir.store.memory import MemoryStore
 
 #: Reporting body identifiers seen on real handsets (GSMA TS.06): 35 BABT, 86 TAF (China),
 #: 01 CTIA, 45 ... a workload draws its TACs under these.
@@ -77,3 +85,138 @@ def generate_imsis(count: int, seed: int = 1, mcc_mnc: str = "00101") -> list[st
     msin = rng.integers(0, 10 ** (15 - len(mcc_mnc)), count)
     width = 15 - len(mcc_mnc)
     return [mcc_mnc + str(int(v)).zfill(width) for v in msin]
+
+
+# --- the lists the EIR under test holds, and draws from them -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Draw:
+    """One request before encoding: its kind, the 14-digit IMEI (or a variant named by
+    `variant` for anomalies and malformed requests) and the IMSI sent with it."""
+
+    kind: str
+    imei14: str
+    imsi: str
+    variant: str = ""
+
+
+class ListsError(ValueError):
+    pass
+
+
+class Lists:
+    """The list files loaded into the EIR under test, parsed and validated by the same code as
+    `eir load`, in memory: the policy decides each request's expected answer from them."""
+
+    def __init__(self, store: MemoryStore, files: list[str]) -> None:
+        self.store = store
+        self.files = files
+        self.exact: dict[str, list[str]] = {"black": [], "grey": [], "white": []}
+        self.ranges: dict[str, list[tuple[int, int]]] = {"black": [], "grey": [], "white": []}
+        self.pairs: list[tuple[str, str]] = []
+        for row in store.export():
+            name = str(row.entry.list)
+            if row.imsi is not None:
+                self.pairs.append((row.imei, row.imsi))
+            elif row.last is not None:
+                self.ranges[name].append((int(row.imei), int(row.last)))
+            else:
+                self.exact[name].append(row.imei)
+
+    @classmethod
+    def empty(cls) -> Lists:
+        return cls(MemoryStore(), [])
+
+    @classmethod
+    def load(cls, specs: list[str]) -> Lists:
+        """``FILE`` (its rows go on the black list unless it has a ``list`` column) or
+        ``LIST=FILE``, as given to `eir load --list LIST`."""
+        store = MemoryStore()
+        files = []
+        for spec in specs:
+            name, sep, path = spec.partition("=")
+            if not sep or name not in ("black", "grey", "white"):
+                name, path = "black", spec
+            problems: list[str] = []
+            try:
+                batch = parse_files([path], LoadOptions(ListName(name), "sim"), problems.append)
+            except (LoadError, OSError) as exc:
+                shown = "; ".join(problems[:3]) or str(exc)
+                raise ListsError(f"{path}: {shown}") from None
+            store.apply(batch, Mode.ADD, [(ListName(name), "sim")], now=1)
+            files.append(path)
+        return cls(store, files)
+
+    def available(self, kind: str) -> bool:
+        if kind in self.exact:
+            return bool(self.exact[kind] or self.ranges[kind])
+        if kind == "pair":
+            return bool(self.pairs)
+        return True
+
+    def lookup(self, imei14: str, imsi: str | None) -> Hits:
+        return self.store.lookup(imei14, imsi)
+
+    def listed(self, imei14: str) -> bool:
+        hits = self.store.lookup(imei14, None)
+        return bool(hits.imei or hits.ranges)
+
+    def pick(self, kind: str, rng: np.random.Generator) -> str:
+        exact, ranges = self.exact[kind], self.ranges[kind]
+        if ranges and (not exact or rng.random() < len(ranges) / (len(ranges) + len(exact))):
+            first, last = ranges[int(rng.integers(0, len(ranges)))]
+            return str(int(rng.integers(first, last + 1))).zfill(14)
+        return exact[int(rng.integers(0, len(exact)))]
+
+
+ANOMALIES = ("check-digit", "same-digits", "zero-tac")
+
+
+def draws(mix: dict[str, float], count: int, lists: Lists, seed: int,
+          malformed: tuple[str, ...]) -> list[Draw]:
+    """`count` requests in random order, kinds in the proportions of `mix`."""
+    missing = [k for k, share in mix.items() if share > 0 and not lists.available(k)]
+    if missing:
+        raise ListsError(f"the mix asks for {', '.join(missing)} but the lists hold no such "
+                         "entry (give them with --lists)")
+    rng = np.random.default_rng(seed)
+    kinds = [k for k, share in mix.items() if share > 0]
+    shares = np.array([mix[k] for k in kinds], dtype=float)
+    chosen = rng.choice(len(kinds), size=count, p=shares / shares.sum()).tolist()
+    imsis = generate_imsis(count, seed)
+    fresh = iter(generate_imeis(count + 64, seed=seed + 11).as_text())
+    out = []
+    for i, which in enumerate(chosen):
+        kind = kinds[which]
+        imsi = imsis[i]
+        variant = ""
+        if kind in ("black", "grey", "white"):
+            imei = lists.pick(kind, rng)
+        elif kind == "pair":
+            imei, imsi = lists.pairs[int(rng.integers(0, len(lists.pairs)))]
+        elif kind == "anomaly":
+            variant = ANOMALIES[int(rng.integers(0, len(ANOMALIES)))]
+            imei = _anomalous(variant, rng)
+        else:
+            imei = _unlisted(fresh, lists)
+            if kind == "malformed":
+                variant = malformed[int(rng.integers(0, len(malformed)))]
+        out.append(Draw(kind, imei, imsi, variant))
+    return out
+
+
+def _unlisted(fresh: Iterator[str], lists: Lists) -> str:
+    for text in fresh:
+        if not lists.listed(text[:14]):
+            return text[:14]
+    raise ListsError("could not draw IMEIs that are on no list")
+
+
+def _anomalous(variant: str, rng: np.random.Generator) -> str:
+    """14 digits; for ``check-digit`` the protocol sends 15 with a wrong check digit."""
+    if variant == "same-digits":
+        return str(int(rng.integers(1, 10))) * 14
+    if variant == "zero-tac":
+        return "00000000" + str(int(rng.integers(0, 10**6))).zfill(6)
+    return str(int(rng.integers(35 * 10**12, 36 * 10**12)))

@@ -18,8 +18,12 @@ LAYERS = {
 }
 #: imports layer 1 (the sans-IO cores) must never make
 IO_MODULES = {"asyncio", "socket", "lmdb", "aiomqtt", "sctp", "selectors", "threading"}
-#: what the simulator must not use: it reuses the protocol layers only
-SIM_FORBIDDEN = ("eir.service", "eir.store", "eir.transport", "eir.cli", "eir.publish")
+#: what the simulator must not use: it reuses the protocol layers, and of the store only the
+#: list-file reader and the in-memory index (so that it expects exactly what `eir load` loads),
+#: never LMDB, the daemon's transport or its service
+SIM_FORBIDDEN = ("eir.service", "eir.store.lmdb_store", "eir.transport", "eir.cli",
+                 "eir.publish", "lmdb", "asyncio")
+SIM_STORE_ALLOWED = ("eir.store.loader", "eir.store.memory", "eir.store.base")
 
 
 def layer_of(module: str) -> int:
@@ -74,6 +78,21 @@ def test_eir_imports_only_its_own_layer_or_lower(path: Path) -> None:
 def test_sim_uses_no_daemon_internals(path: Path) -> None:
     for imported in imports(path):
         assert not imported.startswith(SIM_FORBIDDEN), f"{path} imports {imported}"
+        if imported.startswith("eir.store"):
+            assert imported in SIM_STORE_ALLOWED, f"{path} imports {imported}"
+
+
+def test_the_simulator_loads_no_daemon_internals_at_all() -> None:
+    """Transitively too: importing every simulator module pulls in no LMDB, asyncio or
+    daemon transport."""
+    import subprocess
+
+    code = ("import sys, sim.cli, sim.runner, sim.report, sim.replay; "
+            "bad = sorted(m for m in sys.modules if m in ('lmdb', 'asyncio', 'aiomqtt') or "
+            "m.startswith(('eir.transport', 'eir.service', 'eir.store.lmdb'))); print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout.strip()
+    assert out == "[]"
 
 
 def test_the_walk_sees_a_violation(tmp_path: Path) -> None:

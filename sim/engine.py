@@ -1,0 +1,442 @@
+"""One simulator process: its connections, the pacing, the check of every answer, and one
+`Tick` a second. A plain `selectors` loop (no asyncio: the hot path is a few dict operations per
+answer, and the loop must never be what limits the rate).
+
+Pacing:
+* open loop (`rate`): request i is due at its intended time t0 + schedule(i); its latency is
+  measured from that time, so a server that stalls the client cannot hide its delay (requests
+  held back by the in-flight limit keep their intended times);
+* closed loop (`concurrency`): each connection keeps its share of requests in flight, and the
+  latency is measured from the actual send.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import selectors
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sim.link import Link, Target
+from sim.model import Outcome, Probe
+from sim.stats import EXAMPLES, Counts, Tick
+
+#: how often in-flight requests are checked against the timeout
+SWEEP_S = 0.1
+#: longest wait for DPA / ASPDN-ACK when leaving
+GOODBYE_S = 2.0
+
+
+class Client(Protocol):
+    """What `sim.s13.S13Client` and `sim.map.MapClient` offer the loop."""
+
+    ppid: int
+    failure: str
+
+    @property
+    def ready(self) -> bool: ...
+    @property
+    def closed(self) -> bool: ...
+    def data_to_send(self) -> bytes: ...
+    def get_timer(self) -> float | None: ...
+    def handle_timer(self, now: float) -> None: ...
+    def close(self, now: float) -> None: ...
+    def connection_lost(self) -> None: ...
+    def request(self, index: int, seq: int) -> bytes: ...
+    def receive(self, data: bytes, now: float,
+                answer: Callable[[int, Outcome | None, bytes], None]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Open-loop send times: `rate` requests/s, reached linearly over `ramp_s` from
+    `ramp_from`; `phase` shifts this process's requests between other processes'."""
+
+    rate: float
+    ramp_s: float = 0.0
+    ramp_from: float = 0.0
+    phase: float = 0.0
+
+    def due(self, elapsed: float) -> int:
+        """How many requests are due `elapsed` seconds after the start."""
+        t = elapsed - self.phase
+        if t < 0:
+            return 0
+        if self.ramp_s <= 0 or t >= self.ramp_s:
+            base = 0.0 if self.ramp_s <= 0 else self._ramped(self.ramp_s)
+            return int(base + (t - max(self.ramp_s, 0.0)) * self.rate) + 1
+        return int(self._ramped(t)) + 1
+
+    def _ramped(self, t: float) -> float:
+        return self.ramp_from * t + (self.rate - self.ramp_from) * t * t / (2 * self.ramp_s)
+
+    def time_of(self, i: int) -> float:
+        """The intended send time of request i (0-based), in seconds after the start."""
+        if self.ramp_s > 0:
+            in_ramp = self._ramped(self.ramp_s)
+            if i < in_ramp:
+                a = (self.rate - self.ramp_from) / (2 * self.ramp_s)
+                b = self.ramp_from
+                t = i / b if a == 0 else (-b + math.sqrt(b * b + 4 * a * i)) / (2 * a)
+                return self.phase + t
+            return self.phase + self.ramp_s + (i - in_ramp) / self.rate
+        return self.phase + i / self.rate
+
+
+@dataclass
+class Job:
+    """What one process does."""
+
+    flow: str
+    target: Target
+    connections: int
+    make_client: Callable[[int, float], Client]
+    connect: Callable[[Target], Link]
+    probes: list[Probe]
+    first_probe: int = 0
+    schedule: Schedule | None = None  # open loop
+    concurrency: int = 0  # closed loop, this process's share
+    requests: int | None = None  # this process's share
+    duration_s: float | None = None
+    timeout_s: float = 5.0
+    max_in_flight: int = 100_000
+    connect_timeout_s: float = 10.0
+
+
+@dataclass
+class _Conn:
+    index: int
+    link: Link
+    client: Client
+    inflight: dict[int, tuple[float, int]] = field(default_factory=dict)
+    seq: int = 1
+    window: int = 0
+    up: bool = True
+    answer: Callable[[int, Outcome | None, bytes], None] | None = None
+
+
+class HandshakeError(Exception):
+    pass
+
+
+class Worker:
+    """Runs a `Job`; `emit` receives one `Tick` a second and a last one at the end."""
+
+    def __init__(self, job: Job, emit: Callable[[Tick], None]) -> None:
+        self.job = job
+        self.emit = emit
+        self.sel = selectors.DefaultSelector()
+        self.conns: list[_Conn] = []
+        self.counts = Counts()
+        self.latencies: list[float] = []
+        self.now = time.perf_counter()
+        self.t0 = self.now
+        self.sent = 0
+        self.next_probe = job.first_probe
+        self.sending = True
+        self.last_answer = 0.0
+        self._cpu = _cpu()
+        self.expected = [p.expected for p in job.probes]
+
+    # --- setup -------------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Open every connection and finish its handshake (CER/CEA, ASPUP/ASPAC)."""
+        job = self.job
+        for index in range(job.connections):
+            try:
+                link = job.connect(job.target)
+            except OSError as exc:
+                raise HandshakeError(f"{job.target}: cannot connect: "
+                                     f"{exc.strerror or exc}") from None
+            client = job.make_client(index, time.perf_counter())
+            conn = _Conn(index, link, client)
+            self.conns.append(conn)
+            self.sel.register(link.sock, selectors.EVENT_READ, conn)
+            link.send(client.data_to_send())
+        deadline = time.perf_counter() + job.connect_timeout_s
+        while not all(c.client.ready for c in self.conns):
+            now = time.perf_counter()
+            for conn in self.conns:
+                if conn.client.closed:
+                    raise HandshakeError(f"{job.target}: {conn.client.failure or 'closed'}")
+            if now > deadline:
+                waiting = "CEA" if self.conns[0].client.ppid == 46 else "ASPUP-ACK / ASPAC-ACK"
+                raise HandshakeError(f"{job.target}: no {waiting} within "
+                                     f"{job.connect_timeout_s:g} s")
+            self._poll(min(0.05, deadline - now))
+            self._timers(time.perf_counter())
+
+    # --- the run -----------------------------------------------------------------------------
+
+    def run(self, t0: float) -> None:
+        job = self.job
+        self.t0 = t0
+        if job.schedule is None:
+            share, extra = divmod(max(job.concurrency, 1), len(self.conns))
+            for conn in self.conns:
+                conn.window = share + (1 if conn.index < extra else 0)
+        while time.perf_counter() < t0:
+            time.sleep(min(0.001, max(0.0, t0 - time.perf_counter())))
+        end = None if job.duration_s is None else t0 + job.duration_s
+        second = 0
+        next_sweep = t0 + SWEEP_S
+        drain_until: float | None = None
+        while True:
+            now = self.now = time.perf_counter()
+            if self.sending and ((end is not None and now >= end) or (
+                    job.requests is not None and self.sent >= job.requests)):
+                self.sending = False
+                drain_until = now + job.timeout_s
+            if self.sending:
+                if job.schedule is not None:
+                    self._send_due(now)
+                else:
+                    self._fill(now)
+            timeout = 0.05
+            if self.sending and job.schedule is not None:
+                ahead = t0 + job.schedule.time_of(self.sent) - now
+                timeout = min(timeout, max(ahead, 0.0))
+            self._poll(timeout)
+            now = self.now = time.perf_counter()
+            if now >= next_sweep:
+                self._sweep(now)
+                self._timers(now)
+                next_sweep = now + SWEEP_S
+            current = int(now - t0)
+            if current > second:
+                self._tick(second)
+                second = current
+            if not self.sending:
+                in_flight = sum(len(c.inflight) for c in self.conns if c.up)
+                if in_flight == 0 or (drain_until is not None and now >= drain_until):
+                    break
+        self._sweep(time.perf_counter(), final=True)
+        self._goodbye()
+        self._tick(second, final=True)
+
+    def _send_due(self, now: float) -> None:
+        job = self.job
+        schedule = job.schedule
+        assert schedule is not None
+        due = schedule.due(now - self.t0)
+        if job.requests is not None:
+            due = min(due, job.requests)
+        todo = min(due - self.sent, 4096)
+        if todo <= 0:
+            return
+        up = [c for c in self.conns if c.up and not c.link.congested]
+        if not up:
+            return
+        room = job.max_in_flight - sum(len(c.inflight) for c in up)
+        todo = min(todo, room)
+        t0 = self.t0
+        probes = len(job.probes)
+        batches: dict[int, list[bytes]] = {}
+        n = len(up)
+        for k in range(todo):
+            conn = up[(self.sent + k) % n]
+            seq = conn.seq
+            conn.seq = seq + 1 if seq < 0xFFFFFFFF else 1
+            index = self.next_probe
+            self.next_probe = index + 1 if index + 1 < probes else 0
+            conn.inflight[seq] = (t0 + schedule.time_of(self.sent + k), index)
+            batches.setdefault(conn.index, []).append(conn.client.request(index, seq))
+        self._account(todo)
+        for conn in up:
+            out = batches.get(conn.index)
+            if out:
+                conn.link.send(b"".join(out))
+
+    def _fill(self, now: float) -> None:
+        job = self.job
+        limit = None if job.requests is None else job.requests - self.sent
+        probes = len(job.probes)
+        total = 0
+        for conn in self.conns:
+            if not conn.up or conn.link.congested:
+                continue
+            want = conn.window - len(conn.inflight)
+            if limit is not None:
+                want = min(want, limit - total)
+            if want <= 0:
+                continue
+            out = []
+            request = conn.client.request
+            inflight = conn.inflight
+            for _ in range(want):
+                seq = conn.seq
+                conn.seq = seq + 1 if seq < 0xFFFFFFFF else 1
+                index = self.next_probe
+                self.next_probe = index + 1 if index + 1 < probes else 0
+                inflight[seq] = (now, index)
+                out.append(request(index, seq))
+            total += want
+            conn.link.send(b"".join(out))
+        self._account(total)
+
+    def _account(self, count: int) -> None:
+        self.sent += count
+        self.counts.sent += count
+
+    def _poll(self, timeout: float) -> None:
+        ready = self.sel.select(timeout)
+        self.now = time.perf_counter()
+        for key, events in ready:
+            conn: _Conn = key.data
+            if events & selectors.EVENT_WRITE and conn.link.flush():
+                self.sel.modify(conn.link.sock, selectors.EVENT_READ, conn)
+            if not events & selectors.EVENT_READ:
+                continue
+            try:
+                data = conn.link.recv()
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as exc:
+                self._lost(conn, f"receive failed: {exc.strerror or exc}")
+                continue
+            if not data:
+                self._lost(conn, "the server closed the connection")
+                continue
+            conn.client.receive(data, self.now, self._answer_of(conn))
+            out = conn.client.data_to_send()
+            if out:
+                conn.link.send(out)
+            if conn.link.pending:
+                self.sel.modify(conn.link.sock, selectors.EVENT_READ | selectors.EVENT_WRITE,
+                                conn)
+            if conn.client.closed and conn.up and self.sending:
+                self._lost(conn, conn.client.failure or "closed by the protocol")
+
+    def _answer_of(self, conn: _Conn) -> Callable[[int, Outcome | None, bytes], None]:
+        if conn.answer is not None:
+            return conn.answer
+        inflight = conn.inflight
+        counts = self.counts
+        latencies = self.latencies
+        expected = self.expected
+        results = counts.results
+        statuses = counts.statuses
+
+        def on_answer(key: int, outcome: Outcome | None, message: bytes) -> None:
+            record = inflight.pop(key, None)
+            if record is None:
+                counts.late += 1
+                return
+            now = self.now
+            latencies.append(now - record[0])
+            counts.answered += 1
+            if outcome is None:
+                counts.errors += 1
+                counts.error_kinds["undecodable answer"] += 1
+                self._example("error", record[1], "undecodable answer", message)
+                return
+            results[outcome.result] += 1
+            if outcome.status is not None:
+                statuses[outcome.status] += 1
+            want = expected[record[1]]
+            if outcome != want:
+                counts.mismatches += 1
+                kind = f"expected {want}, got {outcome}"
+                counts.mismatch_kinds[kind] += 1
+                self._example("mismatch", record[1], kind, message)
+
+        conn.answer = on_answer
+        return on_answer
+
+    def _example(self, what: str, index: int, text: str, message: bytes) -> None:
+        if len(self.counts.examples) >= EXAMPLES:
+            return
+        probe = self.job.probes[index]
+        self.counts.examples.append({
+            "what": what, "flow": self.job.flow, "request": probe.describe(),
+            "expected": str(probe.expected), "detail": text, "answer_hex": message.hex()})
+
+    def _lost(self, conn: _Conn, reason: str) -> None:
+        if not conn.up:
+            return
+        conn.up = False
+        lost = len(conn.inflight)
+        if lost:
+            self.counts.errors += lost
+            self.counts.error_kinds[f"connection lost: {reason}"] += lost
+            conn.inflight.clear()
+        else:
+            self.counts.error_kinds[f"connection lost: {reason}"] += 0
+        conn.client.connection_lost()
+        self.sel.unregister(conn.link.sock)
+        conn.link.close()
+        if all(not c.up for c in self.conns):
+            self.sending = False
+
+    def _sweep(self, now: float, final: bool = False) -> None:
+        limit = now - self.job.timeout_s
+        for conn in self.conns:
+            expired = []
+            for key, (intended, _index) in conn.inflight.items():
+                if intended > limit and not final:
+                    break
+                expired.append(key)
+            for key in expired:
+                del conn.inflight[key]
+            self.counts.timeouts += len(expired)
+
+    def _timers(self, now: float) -> None:
+        for conn in self.conns:
+            if not conn.up:
+                continue
+            due = conn.client.get_timer()
+            if due is not None and now >= due:
+                conn.client.handle_timer(now)
+            out = conn.client.data_to_send()
+            if out:
+                conn.link.send(out)
+            if conn.client.closed and self.sending:
+                self._lost(conn, conn.client.failure or "closed by the protocol")
+
+    def _goodbye(self) -> None:
+        now = time.perf_counter()
+        for conn in self.conns:
+            if conn.up and not conn.client.closed:
+                conn.client.close(now)
+                conn.link.send(conn.client.data_to_send())
+        deadline = now + GOODBYE_S
+        while any(c.up and not _done(c.client) for c in self.conns):
+            if time.perf_counter() > deadline:
+                break
+            self.sending = False
+            self._poll(0.02)
+            self._timers(time.perf_counter())
+        for conn in self.conns:
+            if conn.up:
+                conn.up = False
+                self.sel.unregister(conn.link.sock)
+                conn.link.close()
+
+    def _tick(self, second: int, final: bool = False) -> None:
+        counts = self.counts
+        counts.latency.add_samples(self.latencies)
+        if self.latencies:
+            self.last_answer = self.now - self.t0
+        self.latencies = []
+        cpu = _cpu()
+        in_flight = sum(len(c.inflight) for c in self.conns)
+        self.emit(Tick(self.job.flow, second, counts, cpu - self._cpu, in_flight,
+                       self.last_answer))
+        self._cpu = cpu
+        self.counts = Counts()
+        for conn in self.conns:  # the answer callbacks hold the old counts
+            conn.answer = None
+
+
+def _done(client: Client) -> bool:
+    done = getattr(client, "done", None)
+    return client.closed if done is None else bool(done)
+
+
+def _cpu() -> float:
+    times = os.times()
+    return times.user + times.system

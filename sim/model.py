@@ -1,0 +1,87 @@
+"""What the simulator sends and expects: request kinds, the mix, probes and outcomes."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+#: request kinds a mix is made of. ``unknown``: valid IMEIs on no list; ``pair``: an IMEI+IMSI
+#: pair entry with its IMSI; ``anomaly``: IMEIs the policy's anomaly rules judge (bad check
+#: digit, one digit repeated, zero TAC); ``malformed``: requests a conformant EIR must refuse.
+KINDS = ("black", "grey", "white", "unknown", "pair", "anomaly", "malformed")
+#: the mix when lists are given; kinds the lists cannot supply are left out and the rest of the
+#: share is ``unknown``
+DEFAULT_MIX = {"black": 0.1, "grey": 0.05, "white": 0.05, "pair": 0.02, "anomaly": 0.02,
+               "malformed": 0.01}
+#: Equipment-Status names (TS 29.272 7.3.51; MAP EquipmentStatus) by their value
+STATUS_NAMES = {0: "white", 1: "black", 2: "grey"}
+MAP_STATUS = {"whiteListed": "white", "blackListed": "black", "greyListed": "grey"}
+
+
+class MixError(ValueError):
+    pass
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``black=0.1,grey=0.05,...``: shares of the requests by kind; the rest is ``unknown``."""
+    mix: dict[str, float] = {}
+    for raw in text.split(","):
+        part = raw.strip()
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in KINDS:
+            raise MixError(f"{part!r}: expected KIND=SHARE with KIND one of {', '.join(KINDS)}")
+        try:
+            share = float(value)
+        except ValueError:
+            raise MixError(f"{part!r}: the share must be a number") from None
+        if not 0 <= share <= 1:
+            raise MixError(f"{part!r}: a share is between 0 and 1")
+        mix[name] = share
+    return check_mix(mix)
+
+
+def check_mix(mix: dict[str, float]) -> dict[str, float]:
+    for name, share in mix.items():
+        if name not in KINDS:
+            raise MixError(f"unknown kind {name!r} in the mix (kinds: {', '.join(KINDS)})")
+        if not 0 <= share <= 1:
+            raise MixError(f"{name}={share}: a share is between 0 and 1")
+    total = sum(mix.values())
+    if total > 1 + 1e-9:
+        raise MixError(f"the shares add up to {total:g}, more than 1")
+    out = dict(mix)
+    out["unknown"] = out.get("unknown", 0.0) + max(0.0, 1 - total)
+    return out
+
+
+class Outcome(NamedTuple):
+    """One answer reduced to what is checked.
+
+    ``result``: the Diameter Result-Code or Experimental-Result-Code (``"2001"``, ``"5422"``,
+    ``"5004"``), or for MAP the TCAP/MAP outcome (``"result"``, ``"error:unknownEquipment"``,
+    ``"reject:invoke:mistypedArgument"``, ``"p-abort:..."``). ``status``: ``white``, ``black``,
+    ``grey`` or None.
+    """
+
+    result: str
+    status: str | None = None
+
+    def __str__(self) -> str:
+        return self.result if self.status is None else f"{self.result} {self.status}"
+
+
+class Probe(NamedTuple):
+    """One distinct request: its kind, the identities as sent and the answer expected."""
+
+    kind: str
+    imei: str
+    imsi: str | None
+    expected: Outcome
+    note: str = ""
+
+    def describe(self) -> str:
+        imsi = f" imsi {self.imsi}" if self.imsi else ""
+        note = f" ({self.note})" if self.note else ""
+        return f"{self.kind}{note}: imei {self.imei}{imsi}"

@@ -1,0 +1,261 @@
+"""A run: the requests of each flow built once, one `Worker` per process (forked, so they share
+the built requests), one tick a second from each, and the live line.
+
+Workers connect and finish their handshakes first; then the parent gives all of them one start
+time, so that open-loop schedules of several processes interleave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TextIO
+
+from sim import map as map_role
+from sim import s13 as s13_role
+from sim.engine import Client, HandshakeError, Job, Schedule, Worker
+from sim.link import Link, Target, connect, m3ua_stream
+from sim.model import Probe
+from sim.settings import Flow, RunSettings, default_mix
+from sim.stats import Aggregate, Tick
+from sim.workload import Lists, draws
+
+
+class RunError(Exception):
+    """The run could not take place (a target refused us, say): exit 1 with the reason."""
+
+
+@dataclass
+class Built:
+    """One flow's requests: the probes and, per protocol, what the clients send."""
+
+    flow: Flow
+    probes: list[Probe]
+    payloads: list[bytes]
+    mix: dict[str, float]
+
+
+@dataclass
+class Outcome:
+    aggregate: Aggregate
+    started: float  # time.time() at the start
+    elapsed_s: float  # from the start to the last answer (or the end of sending)
+    built: list[Built] = field(default_factory=list)
+    processes: int = 1
+
+
+def build_flow(flow: Flow, settings: RunSettings, lists: Lists, index: int) -> Built:
+    available = {k: lists.available(k) for k in ("black", "grey", "white", "pair")}
+    mix = dict(flow.mix) if flow.mix is not None else default_mix(available)
+    count = settings.pool if settings.requests is None else min(settings.pool, settings.requests)
+    malformed = tuple(s13_role.MALFORMED if flow.protocol == "s13" else map_role.MALFORMED)
+    drawn = draws(mix, max(count, 1), lists, settings.seed + 1000 * index, malformed)
+    probes = []
+    payloads = []
+    for draw in drawn:
+        if flow.protocol == "s13":
+            probe, payload = s13_role.probe(draw, settings.policy, lists.lookup)
+        else:
+            probe, payload = map_role.probe(draw, flow.map, settings.policy, lists.lookup)
+        probes.append(probe)
+        payloads.append(payload)
+    return Built(flow, probes, payloads, mix)
+
+
+def _client_factory(built: Built, process: int) -> Callable[[int, float], Client]:
+    flow = built.flow
+    if flow.protocol == "s13":
+        def make_s13(connection: int, now: float) -> Client:
+            ident = s13_role.identity(process, connection, flow.realm, flow.destination_realm)
+            return s13_role.S13Client(ident, built.payloads, now)
+        return make_s13
+
+    def make_map(connection: int, now: float) -> Client:
+        return map_role.MapClient(flow.map, built.payloads, now)
+    return make_map
+
+
+def _connector(protocol: str) -> Callable[[Target], Link]:
+    if protocol == "s13":
+        return partial(connect, ppid=s13_role.PPID, framing=(1, 3))
+    return partial(connect, ppid=map_role.PPID, framing=(4, 4), stream=m3ua_stream)
+
+
+def jobs(settings: RunSettings, built: list[Built]) -> list[Job]:
+    out = []
+    for b in built:
+        flow = b.flow
+        assert flow.target is not None
+        processes = flow.processes
+        conns, extra_conns = divmod(flow.connections, processes)
+        for p in range(processes):
+            requests = None
+            if settings.requests is not None:
+                share, extra = divmod(settings.requests, processes * len(built))
+                requests = share + (1 if p < extra else 0)
+                if requests == 0:
+                    continue
+            schedule = None
+            concurrency = 0
+            if flow.rate is not None:
+                rate = flow.rate / processes
+                schedule = Schedule(rate, flow.ramp_s, flow.ramp_from / processes,
+                                    phase=p / flow.rate)
+            else:
+                total = flow.concurrency or 1
+                share, extra = divmod(total, processes)
+                concurrency = max(1, share + (1 if p < extra else 0))
+            out.append(Job(
+                flow=flow.name, target=flow.target,
+                connections=conns + (1 if p < extra_conns else 0),
+                make_client=_client_factory(b, p), connect=_connector(flow.protocol),
+                probes=b.probes, first_probe=(p * len(b.probes)) // processes,
+                schedule=schedule, concurrency=concurrency, requests=requests,
+                duration_s=settings.duration_s, timeout_s=settings.timeout_s,
+                max_in_flight=max(1, settings.max_in_flight // processes)))
+    return out
+
+
+class Live:
+    """The line printed every second on a terminal: rate, p99, errors."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.shown = -1
+
+    def update(self, aggregate: Aggregate, t0: float) -> None:
+        if not self.enabled or not aggregate.timeline:
+            return
+        second = max(aggregate.timeline)
+        if second <= self.shown:
+            return
+        self.shown = second
+        last = aggregate.timeline.get(second - 1) or aggregate.timeline[second]
+        total = aggregate.total
+        self.stream.write(
+            f"\r{second:5d} s  sent {total.sent:>10,}  rate {last.answered:>8,}/s  "
+            f"p99 {last.latency.quantile_ms(0.99):8.2f} ms  timeouts {total.timeouts:,}  "
+            f"errors {total.errors:,}  mismatches {total.mismatches:,}  ")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.shown >= 0:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def run(settings: RunSettings, *, stderr: TextIO = sys.stderr) -> Outcome:
+    try:
+        lists = Lists.load(list(settings.lists)) if settings.lists else Lists.empty()
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+    try:
+        built = [build_flow(f, settings, lists, i) for i, f in enumerate(settings.flows)]
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+    work = jobs(settings, built)
+    live_on = settings.live == "always" or (settings.live == "auto" and stderr.isatty())
+    live = Live(stderr, live_on)
+    aggregate = Aggregate()
+    started = time.time()
+    if len(work) == 1:
+        _inline(work[0], aggregate, live)
+    else:
+        _forked(work, aggregate, live)
+    live.done()
+    elapsed = aggregate.last_answer or (settings.duration_s or 0.0)
+    return Outcome(aggregate, started, elapsed, built, len(work))
+
+
+def _inline(job: Job, aggregate: Aggregate, live: Live) -> float:
+    worker = Worker(job, lambda tick: (aggregate.add(tick), live.update(aggregate, t0)))
+    try:
+        worker.connect()
+    except HandshakeError as exc:
+        raise RunError(str(exc)) from None
+    t0 = time.perf_counter()
+    worker.run(t0)
+    return t0
+
+
+def _child(job: Job, pipe: multiprocessing.connection.Connection) -> None:
+    try:
+        worker = Worker(job, lambda tick: pipe.send(("tick", tick)))
+        try:
+            worker.connect()
+        except HandshakeError as exc:
+            pipe.send(("failed", str(exc)))
+            return
+        pipe.send(("ready", None))
+        kind, t0 = pipe.recv()
+        if kind != "start":
+            return
+        worker.run(t0)
+        pipe.send(("done", None))
+    except Exception:  # a bug in a worker is reported, never a silent hang
+        pipe.send(("failed", traceback.format_exc()))
+
+
+def _forked(work: list[Job], aggregate: Aggregate, live: Live) -> float:
+    ctx = multiprocessing.get_context("fork")
+    pipes = []
+    procs = []
+    for job in work:
+        parent, child = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=_child, args=(job, child), daemon=True)
+        proc.start()
+        child.close()
+        pipes.append(parent)
+        procs.append(proc)
+    index = {id(p): i for i, p in enumerate(pipes)}
+    try:
+        failure = None
+        for pipe in pipes:
+            kind, value = _receive(pipe)
+            if kind == "failed":
+                failure = failure or value
+        if failure is not None:
+            raise RunError(str(failure))
+        t0 = time.perf_counter() + 0.02
+        for pipe in pipes:
+            pipe.send(("start", t0))
+        waiting = set(pipes)
+        while waiting:
+            for ready in multiprocessing.connection.wait(list(waiting), timeout=0.5):
+                assert isinstance(ready, multiprocessing.connection.Connection)
+                kind, value = _receive(ready)
+                if kind == "tick":
+                    aggregate.add(value, index[id(ready)])
+                    live.update(aggregate, t0)
+                elif kind == "failed":
+                    raise RunError(str(value))
+                else:
+                    waiting.discard(ready)
+        return t0
+    finally:
+        for pipe in pipes:
+            with contextlib.suppress(OSError):
+                pipe.send(("stop", None))
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+
+
+def _receive(pipe: multiprocessing.connection.Connection) -> tuple[str, Any]:
+    try:
+        message: tuple[str, Any] = pipe.recv()
+    except EOFError:
+        return ("failed", "a simulator process died")
+    return message
+
+
+__all__ = ["Outcome", "RunError", "Tick", "build_flow", "jobs", "run"]

@@ -1,0 +1,258 @@
+"""The S13 client role (an MME, or a DRA relaying for MMEs): CER/CEA, DWR answered, ECRs sent,
+ECAs checked, DPR on exit.
+
+The peer state machine is the daemon's own `eir.diameter.peer.PeerConnection` in the initiator
+role. Requests are built with `eir.diameter.s13.ecr` and encoded once per distinct request (see
+`eir.diameter.message.message_bytes`, held to pycrate by tests); each send patches in the
+hop-by-hop and end-to-end ids and a unique Session-Id. Answers are read by a cache keyed on the
+bytes after the Session-Id (an EIR's answers of one kind differ only in ids and Session-Id); a
+new shape is decoded by pycrate once.
+
+Wire layout of each ECR: header, Session-Id ``<Origin-Host>;<pid>;<seq>``, Origin-Host,
+Origin-Realm, Destination-Realm, Vendor-Specific-Application-Id, Auth-Session-State (the part
+fixed per connection), then Terminal-Information and User-Name (per request).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Final, NamedTuple
+
+from eir.config import PolicyConfig
+from eir.diameter import codec, wire
+from eir.diameter.base import NodeIdentity
+from eir.diameter.dictionary import (
+    APP_S13,
+    FLAG_P,
+    FLAG_R,
+    VENDOR_3GPP,
+    AuthSessionState,
+    AvpCode,
+    Command,
+    DisconnectCause,
+)
+from eir.diameter.errors import DiameterError
+from eir.diameter.message import Avp, avp_bytes, grouped, octets, unsigned32
+from eir.diameter.peer import PeerConnection, PeerDown, PeerSettings, PeerUp, Role, State
+from eir.diameter.s13 import LocalIdentity, read_eca
+from eir.identity import Imei, Imsi
+from eir.model import CheckRequest
+from eir.policy import Lookup, decide
+from sim.model import STATUS_NAMES, Outcome, Probe
+from sim.workload import Draw
+
+PPID: Final = 46
+#: malformed ECRs and what TS 29.272 / RFC 6733 make an EIR answer
+MALFORMED: Final = {
+    "bad-imei": "5004",  # DIAMETER_INVALID_AVP_VALUE: IMEI with a letter
+    "short-imei": "5004",  # 10 digits
+    "bad-imsi": "5004",  # User-Name that is no IMSI
+    "no-imei": "5005",  # DIAMETER_MISSING_AVP: Terminal-Information without IMEI
+    "no-terminal-information": "5005",
+}
+SOFTWARE_VERSION: Final = "01"
+_APP: Final = APP_S13.to_bytes(4, "big")
+_ECA_CODE: Final = (324).to_bytes(3, "big")
+#: an answer whose Session-Id is not the request's
+WRONG_SESSION: Final = Outcome("wrong-session-id")
+
+
+def expected(result_status: int | None) -> Outcome:
+    if result_status is None:
+        return Outcome("5422")  # DIAMETER_ERROR_EQUIPMENT_UNKNOWN
+    return Outcome("2001", STATUS_NAMES[result_status])
+
+
+def probe(draw: Draw, policy: PolicyConfig, lookup: Lookup) -> tuple[Probe, bytes]:
+    """The probe and its per-request AVPs (Terminal-Information, User-Name) as bytes."""
+    imei_text: str | None = draw.imei14
+    sv: str | None = SOFTWARE_VERSION
+    imsi: str | None = draw.imsi
+    terminal = True
+    if draw.kind == "anomaly" and draw.variant == "check-digit":
+        good = Imei(draw.imei14).luhn
+        imei_text = draw.imei14 + str((int(good) + 1) % 10)
+        sv = None
+    if draw.kind == "malformed":
+        result = MALFORMED[draw.variant]
+        if draw.variant == "bad-imei":
+            imei_text = draw.imei14[:13] + "A"
+        elif draw.variant == "short-imei":
+            imei_text = draw.imei14[:10]
+        elif draw.variant == "bad-imsi":
+            imsi = "00101x"
+        elif draw.variant == "no-imei":
+            imei_text = None
+        else:
+            terminal = False
+        shown = imei_text or "(none)"
+        made = Probe(draw.kind, shown, imsi, Outcome(result), draw.variant)
+    else:
+        assert imei_text is not None
+        imei = (Imei.trusted(imei_text, None, sv) if len(imei_text) == 14
+                else Imei.trusted(imei_text[:14], imei_text[14]))
+        request = CheckRequest(imei, None if imsi is None else Imsi.trusted(imsi), "s13")
+        decided = decide(request, lookup, policy)
+        status = None if decided.status is None else int(decided.status)
+        made = Probe(draw.kind, imei_text, imsi, expected(status), draw.variant)
+    avps: list[Avp] = []
+    if terminal:
+        inner = []
+        if imei_text is not None:
+            inner.append(octets(AvpCode.IMEI, imei_text, VENDOR_3GPP))
+        if sv is not None:
+            inner.append(octets(AvpCode.SOFTWARE_VERSION, sv, VENDOR_3GPP))
+        avps.append(grouped(AvpCode.TERMINAL_INFORMATION, tuple(inner), VENDOR_3GPP))
+    if imsi is not None:
+        avps.append(octets(AvpCode.USER_NAME, imsi))
+    return made, b"".join(avp_bytes(a) for a in avps)
+
+
+class Identity(NamedTuple):
+    origin_host: str
+    origin_realm: str
+    destination_realm: str
+
+
+def identity(process: int, connection: int, realm: str, destination_realm: str) -> Identity:
+    """Each connection is a peer of its own (an EIR drops a second connection of one
+    Origin-Host): fixed-width names keep every connection's ECRs the same length."""
+    return Identity(f"mme-p{process:03d}-c{connection:04d}.sim.{realm}", realm, destination_realm)
+
+
+class S13Client:
+    """One connection's client side: the peer state machine plus the ECR hot path."""
+
+    ppid: Final = PPID
+
+    def __init__(self, ident: Identity, bodies: list[bytes], now: float,
+                 watchdog_s: float = 30.0, local_address: str = "127.0.0.1") -> None:
+        local = LocalIdentity(ident.origin_host, ident.origin_realm, product_name="eir-sim")
+        settings = PeerSettings(node=NodeIdentity(local, (local_address,)),
+                                watchdog_s=watchdog_s)
+        self.peer = PeerConnection(settings, Role.INITIATOR, now, hbh_seed=0x7FFF0000)
+        self.failure = ""
+        self._in = b""
+        session = f"{ident.origin_host};{os.getpid() & 0xFFFFFFFF:08x};".encode()
+        self._session_value = session
+        self._value_len = len(session)
+        fixed = (avp_bytes(octets(AvpCode.ORIGIN_HOST, ident.origin_host))
+                 + avp_bytes(octets(AvpCode.ORIGIN_REALM, ident.origin_realm))
+                 + avp_bytes(octets(AvpCode.DESTINATION_REALM, ident.destination_realm))
+                 + avp_bytes(grouped(AvpCode.VENDOR_SPECIFIC_APPLICATION_ID, (
+                     unsigned32(AvpCode.VENDOR_ID, VENDOR_3GPP),
+                     unsigned32(AvpCode.AUTH_APPLICATION_ID, APP_S13))))
+                 + avp_bytes(unsigned32(AvpCode.AUTH_SESSION_STATE,
+                                        AuthSessionState.NO_STATE_MAINTAINED)))
+        value_len = len(session) + 8
+        pad = -value_len % 4
+        self._session_head = (AvpCode.SESSION_ID.to_bytes(4, "big") + b"\x40"
+                              + (8 + value_len).to_bytes(3, "big") + session)
+        self._after_seq = bytes(pad) + fixed
+        self._session_span = 8 + value_len + pad
+        fixed_len = 20 + len(self._session_head) + 8 + len(self._after_seq)
+        flags = bytes([FLAG_R | FLAG_P]) + Command.ME_IDENTITY_CHECK.to_bytes(3, "big") + _APP
+        self.heads = [b"\x01" + (fixed_len + len(b)).to_bytes(3, "big") + flags for b in bodies]
+        self.bodies = bodies
+        self.cache: dict[bytes, Outcome] = {}
+
+    # --- state -------------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self.peer.state is State.OPEN
+
+    @property
+    def closed(self) -> bool:
+        return self.peer.closed
+
+    def poll_events(self) -> None:
+        while (event := self.peer.next_event()) is not None:
+            if isinstance(event, PeerDown):
+                self.failure = event.reason
+            elif isinstance(event, PeerUp):
+                self.failure = ""
+
+    def data_to_send(self) -> bytes:
+        return self.peer.data_to_send()
+
+    def get_timer(self) -> float | None:
+        return self.peer.get_timer()
+
+    def handle_timer(self, now: float) -> None:
+        self.peer.handle_timer(now)
+
+    def close(self, now: float) -> None:
+        self.peer.disconnect(DisconnectCause.DO_NOT_WANT_TO_TALK_TO_YOU, now)
+
+    def connection_lost(self) -> None:
+        self.peer.connection_lost()
+
+    # --- the hot path ------------------------------------------------------------------------
+
+    def request(self, index: int, seq: int) -> bytes:
+        """ECR number `seq` (hop-by-hop = end-to-end = seq) for probe `index`."""
+        ids = seq.to_bytes(4, "big")
+        return b"".join((self.heads[index], ids, ids, self._session_head, b"%08x" % seq,
+                         self._after_seq, self.bodies[index]))
+
+    def receive(self, data: bytes, now: float,
+                answer: Callable[[int, Outcome | None, bytes], None]) -> None:
+        """Frame `data`; each ECA goes to ``answer(hop_by_hop, outcome, message)`` (outcome None:
+        undecodable), everything else to the peer state machine."""
+        buf = self._in + data if self._in else data
+        n = len(buf)
+        pos = 0
+        peer = self.peer
+        open_ = peer.state is State.OPEN
+        cache = self.cache
+        while n - pos >= 20:
+            length = int.from_bytes(buf[pos + 1 : pos + 4], "big")
+            if length < 20:
+                peer.receive_data(buf[pos:], now)  # the state machine closes and says why
+                self._in = b""
+                return
+            end = pos + length
+            if end > n:
+                break
+            if (open_ and buf[pos + 8 : pos + 12] == _APP and not buf[pos + 4] & FLAG_R
+                    and buf[pos + 5 : pos + 8] == _ECA_CODE):
+                msg = buf[pos:end]
+                hbh = int.from_bytes(msg[12:16], "big")
+                tail = msg[20 + self._session_span :]
+                outcome = cache.get(tail)
+                if outcome is None:
+                    outcome = self._slow(msg, tail)
+                if msg[28 : 36 + self._value_len] != self._session_value + b"%08x" % hbh:
+                    outcome = WRONG_SESSION
+                answer(hbh, outcome, msg)
+            else:
+                peer.receive_data(buf[pos:end], now)
+            pos = end
+        self._in = buf[pos:] if pos < n else b""
+        if open_:
+            peer.handle_timer(now)  # answers count as traffic for the watchdog too
+        self.poll_events()
+
+    def _slow(self, msg: bytes, tail: bytes) -> Outcome | None:
+        outcome = read_answer(msg)
+        if outcome is not None and len(self.cache) < 4096:
+            sid = msg[20:24] == AvpCode.SESSION_ID.to_bytes(4, "big")
+            if sid and msg[28 : 28 + len(self._session_value)] == self._session_value:
+                self.cache[tail] = outcome
+        return outcome
+
+
+def read_answer(msg: bytes) -> Outcome | None:
+    """An ECA (or error answer) checked and decoded by pycrate; None when it is malformed."""
+    try:
+        wire.check_message(msg)
+        view = read_eca(codec.decode(msg))
+    except (DiameterError, ValueError):
+        return None
+    code = view.result_code if view.result_code is not None else view.experimental_result
+    if code is None:
+        return Outcome("no-result-code")
+    status = None if view.equipment_status is None else STATUS_NAMES[int(view.equipment_status)]
+    return Outcome(str(code), status)

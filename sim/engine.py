@@ -33,8 +33,10 @@ GOODBYE_S = 2.0
 class Client(Protocol):
     """What `sim.s13.S13Client` and `sim.map.MapClient` offer the loop."""
 
-    ppid: int
     failure: str
+
+    @property
+    def ppid(self) -> int: ...
 
     @property
     def ready(self) -> bool: ...
@@ -47,7 +49,8 @@ class Client(Protocol):
     def connection_lost(self) -> None: ...
     def request(self, index: int, seq: int) -> bytes: ...
     def receive(self, data: bytes, now: float,
-                answer: Callable[[int, Outcome | None, bytes], None]) -> None: ...
+                answer: Callable[[int, Outcome | None], None]) -> None: ...
+    def message(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ class _Conn:
     seq: int = 1
     window: int = 0
     up: bool = True
-    answer: Callable[[int, Outcome | None, bytes], None] | None = None
+    answer: Callable[[int, Outcome | None], None] | None = None
 
 
 class HandshakeError(Exception):
@@ -132,12 +135,15 @@ class Worker:
         self.conns: list[_Conn] = []
         self.counts = Counts()
         self.latencies: list[float] = []
+        #: answers by outcome (None: undecodable) since the last tick
+        self.outcomes: dict[Outcome | None, int] = {}
         self.now = time.perf_counter()
         self.t0 = self.now
         self.sent = 0
         self.next_probe = job.first_probe
         self.sending = True
         self.last_answer = 0.0
+        self.answer_time = 0.0
         self._cpu = _cpu()
         self.expected = [p.expected for p in job.probes]
 
@@ -301,7 +307,10 @@ class Worker:
             if not data:
                 self._lost(conn, "the server closed the connection")
                 continue
+            before = len(conn.inflight)
             conn.client.receive(data, self.now, self._answer_of(conn))
+            if len(conn.inflight) < before:
+                self.answer_time = self.now
             out = conn.client.data_to_send()
             if out:
                 conn.link.send(out)
@@ -311,41 +320,42 @@ class Worker:
             if conn.client.closed and conn.up and self.sending:
                 self._lost(conn, conn.client.failure or "closed by the protocol")
 
-    def _answer_of(self, conn: _Conn) -> Callable[[int, Outcome | None, bytes], None]:
+    def _answer_of(self, conn: _Conn) -> Callable[[int, Outcome | None], None]:
         if conn.answer is not None:
             return conn.answer
         inflight = conn.inflight
         counts = self.counts
         latencies = self.latencies
         expected = self.expected
-        results = counts.results
-        statuses = counts.statuses
+        outcomes = self.outcomes
+        client = conn.client
 
-        def on_answer(key: int, outcome: Outcome | None, message: bytes) -> None:
+        def on_answer(key: int, outcome: Outcome | None) -> None:
             record = inflight.pop(key, None)
             if record is None:
                 counts.late += 1
                 return
-            now = self.now
-            latencies.append(now - record[0])
-            counts.answered += 1
-            if outcome is None:
-                counts.errors += 1
-                counts.error_kinds["undecodable answer"] += 1
-                self._example("error", record[1], "undecodable answer", message)
-                return
-            results[outcome.result] += 1
-            if outcome.status is not None:
-                statuses[outcome.status] += 1
-            want = expected[record[1]]
-            if outcome != want:
-                counts.mismatches += 1
-                kind = f"expected {want}, got {outcome}"
-                counts.mismatch_kinds[kind] += 1
-                self._example("mismatch", record[1], kind, message)
+            latencies.append(self.now - record[0])
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if outcome is not expected[record[1]]:
+                self._check(record[1], outcome, client)
 
         conn.answer = on_answer
         return on_answer
+
+    def _check(self, index: int, outcome: Outcome | None, client: Client) -> None:
+        counts = self.counts
+        if outcome is None:
+            counts.errors += 1
+            counts.error_kinds["undecodable answer"] += 1
+            self._example("error", index, "undecodable answer", client.message())
+            return
+        want = self.expected[index]
+        if outcome != want:
+            counts.mismatches += 1
+            kind = f"expected {want}, got {outcome}"
+            counts.mismatch_kinds[kind] += 1
+            self._example("mismatch", index, kind, client.message())
 
     def _example(self, what: str, index: int, text: str, message: bytes) -> None:
         if len(self.counts.examples) >= EXAMPLES:
@@ -418,9 +428,16 @@ class Worker:
 
     def _tick(self, second: int, final: bool = False) -> None:
         counts = self.counts
+        for outcome, n in self.outcomes.items():
+            counts.answered += n
+            if outcome is not None:
+                counts.results[outcome.result] += n
+                if outcome.status is not None:
+                    counts.statuses[outcome.status] += n
+        self.outcomes.clear()
         counts.latency.add_samples(self.latencies)
-        if self.latencies:
-            self.last_answer = self.now - self.t0
+        if self.answer_time:
+            self.last_answer = self.answer_time - self.t0
         self.latencies = []
         cpu = _cpu()
         in_flight = sum(len(c.inflight) for c in self.conns)

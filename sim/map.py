@@ -31,7 +31,7 @@ from eir.sigtran.asp import (
 from eir.sigtran.ber import tlv
 from eir.sigtran.m3ua import M3uaError, ProtocolData, TrafficMode
 from eir.sigtran.tcap import _otid
-from sim.model import MAP_STATUS, Outcome, Probe
+from sim.model import MAP_STATUS, Outcome, Probe, intern
 from sim.workload import Draw
 
 PPID: Final = 3
@@ -44,6 +44,8 @@ MALFORMED: Final = {
     "broken-tcap": "p-abort:badlyFormattedTransactionPortion",  # truncated component portion
 }
 _OTID: Final = b"\x00\x00\x00\x00"
+WRONG_PARTY: Final = Outcome("sccp-called-party-mismatch")
+WRONG_TYPE: Final = Outcome("sccp-type-mismatch")
 EIR_ADDRESS: Final = sccp.Address(True, sccp.SSN_EIR, None, sccp.GlobalTitle(4, "491720000009"))
 MSC_ADDRESS: Final = sccp.Address(True, sccp.SSN_MSC, None, sccp.GlobalTitle(4, "491720000008"))
 
@@ -68,8 +70,8 @@ class MapOptions:
 
 def expected(status: int | None) -> Outcome:
     if status is None:
-        return Outcome("error:unknownEquipment")
-    return Outcome("result", ("white", "black", "grey")[status])
+        return intern(Outcome("error:unknownEquipment"))
+    return intern(Outcome("result", ("white", "black", "grey")[status]))
 
 
 def _imei_octets(draw: Draw) -> bytes:
@@ -100,7 +102,7 @@ def tcap_of(draw: Draw, version: int, otid: bytes = _OTID) -> tuple[Probe, bytes
             whole = msc.check_imei(version, octets, otid)
             begin = whole[:1] + bytes([whole[1] - 3]) + whole[2:-3]
         shown = f"tbcd {octets.hex()}"
-        return Probe(draw.kind, shown, None, Outcome(MALFORMED[variant]), variant), begin
+        return Probe(draw.kind, shown, None, intern(Outcome(MALFORMED[variant])), variant), begin
     if pair:
         begin = msc.check_imei_with_imsi(version, octets, tbcd_encode(draw.imsi, 8), otid)
     else:
@@ -120,7 +122,7 @@ def probe(draw: Draw, options: MapOptions, policy: PolicyConfig,
             status = None if decided.status is None else int(decided.status)
             made = made._replace(expected=expected(status), imei=_shown(imei))
         except IdentityError:
-            made = made._replace(expected=Outcome("error:unexpectedDataValue"))
+            made = made._replace(expected=intern(Outcome("error:unexpectedDataValue")))
     return made, data_message(options, begin)
 
 
@@ -157,6 +159,7 @@ class MapClient:
             at = _otid_offset(message)
             self.parts.append((message[:at], message[at + 4 :]))
         self.cache: dict[bytes, Outcome] = {}
+        self._message = b""
 
     @property
     def ready(self) -> bool:
@@ -197,7 +200,7 @@ class MapClient:
         return head + seq.to_bytes(4, "big") + tail
 
     def receive(self, data: bytes, now: float,
-                answer: Callable[[int, Outcome | None, bytes], None]) -> None:
+                answer: Callable[[int, Outcome | None], None]) -> None:
         buf = self._in + data if self._in else data
         n = len(buf)
         pos = 0
@@ -215,6 +218,7 @@ class MapClient:
                 break
             msg = buf[pos:end]
             if active and msg[2:4] == b"\x01\x01":
+                self._message = msg
                 self._data(msg, answer)
             else:
                 asp.receive_data(msg, now)
@@ -223,24 +227,25 @@ class MapClient:
         self._in = buf[pos:] if pos < n else b""
         self.poll_events()
 
-    def _data(self, msg: bytes, answer: Callable[[int, Outcome | None, bytes], None]) -> None:
+    def _data(self, msg: bytes, answer: Callable[[int, Outcome | None], None]) -> None:
         fast = m3ua.parse_data_fast(msg)
         try:
             pd = fast[0] if fast is not None else _decode_data(msg)
             raw = sccp.peek(pd.data)
         except (M3uaError, sccp.SccpError, ValueError):
-            answer(-1, None, msg)
+            answer(-1, None)
             return
         if raw.kind in (sccp.UDTS, sccp.XUDTS):  # our Begin came back undelivered
             otid = _otid(raw.data)
-            cause = sccp.ReturnCause(raw.cause).name.lower() if raw.cause in iter(
-                sccp.ReturnCause) else str(raw.cause)
+            number = raw.cause or 0
+            known = number in sccp.ReturnCause.__members__.values()
+            cause = sccp.ReturnCause(number).name.lower() if known else str(number)
             key = -1 if otid is None or len(otid) != 4 else int.from_bytes(otid, "big")
-            answer(key, Outcome(f"sccp-service:{cause}"), msg)
+            answer(key, intern(Outcome(f"sccp-service:{cause}")))
             return
         found = msc.dtid_of(raw.data)
         if found is None or len(found[0]) != 4:
-            answer(-1, None, msg)
+            answer(-1, None)
             return
         dtid, end = found
         tail = raw.data[end:]
@@ -250,10 +255,14 @@ class MapClient:
             if outcome is not None and len(self.cache) < 4096:
                 self.cache[tail] = outcome
         if raw.called_raw != self._calling:
-            outcome = Outcome("sccp-called-party-mismatch")
+            outcome = WRONG_PARTY
         elif raw.kind != self._kind:
-            outcome = Outcome("sccp-type-mismatch")
-        answer(int.from_bytes(dtid, "big"), outcome, msg)
+            outcome = WRONG_TYPE
+        answer(int.from_bytes(dtid, "big"), outcome)
+
+    def message(self) -> bytes:
+        """The DATA last given to `answer` (for reports)."""
+        return self._message
 
 
 def _decode_data(msg: bytes) -> ProtocolData:
@@ -270,10 +279,10 @@ def _read(tcap: bytes) -> Outcome | None:
     except ValueError:
         return None
     if got.kind == "result":
-        return Outcome("result", MAP_STATUS.get(got.status or "", got.status))
+        return intern(Outcome("result", MAP_STATUS.get(got.status or "", got.status)))
     if got.detail:
-        return Outcome(f"{got.kind}:{got.detail}")
-    return Outcome(got.kind)
+        return intern(Outcome(f"{got.kind}:{got.detail}"))
+    return intern(Outcome(got.kind))
 
 
 def _otid_offset(message: bytes) -> int:

@@ -72,6 +72,14 @@ class Outcome(NamedTuple):
         return self.result if self.status is None else f"{self.result} {self.status}"
 
 
+_INTERNED: dict[Outcome, Outcome] = {}
+
+
+def intern(outcome: Outcome) -> Outcome:
+    """One object per distinct outcome, so that the hot path compares identities first."""
+    return _INTERNED.setdefault(outcome, outcome)
+
+
 class Probe(NamedTuple):
     """One distinct request: its kind, the identities as sent and the answer expected."""
 

@@ -131,7 +131,7 @@ class Live:
         self.enabled = enabled
         self.shown = -1
 
-    def update(self, aggregate: Aggregate, t0: float) -> None:
+    def update(self, aggregate: Aggregate) -> None:
         if not self.enabled or not aggregate.timeline:
             return
         second = max(aggregate.timeline)
@@ -176,7 +176,11 @@ def run(settings: RunSettings, *, stderr: TextIO = sys.stderr) -> Outcome:
 
 
 def _inline(job: Job, aggregate: Aggregate, live: Live) -> float:
-    worker = Worker(job, lambda tick: (aggregate.add(tick), live.update(aggregate, t0)))
+    def emit(tick: Tick) -> None:
+        aggregate.add(tick)
+        live.update(aggregate)
+
+    worker = Worker(job, emit)
     try:
         worker.connect()
     except HandshakeError as exc:
@@ -234,7 +238,7 @@ def _forked(work: list[Job], aggregate: Aggregate, live: Live) -> float:
                 kind, value = _receive(ready)
                 if kind == "tick":
                     aggregate.add(value, index[id(ready)])
-                    live.update(aggregate, t0)
+                    live.update(aggregate)
                 elif kind == "failed":
                     raise RunError(str(value))
                 else:

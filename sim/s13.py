@@ -16,6 +16,7 @@ fixed per connection), then Terminal-Information and User-Name (per request).
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable
 from typing import Final, NamedTuple
 
@@ -39,7 +40,7 @@ from eir.diameter.s13 import LocalIdentity, read_eca
 from eir.identity import Imei, Imsi
 from eir.model import CheckRequest
 from eir.policy import Lookup, decide
-from sim.model import STATUS_NAMES, Outcome, Probe
+from sim.model import STATUS_NAMES, Outcome, Probe, intern
 from sim.workload import Draw
 
 PPID: Final = 46
@@ -53,15 +54,16 @@ MALFORMED: Final = {
 }
 SOFTWARE_VERSION: Final = "01"
 _APP: Final = APP_S13.to_bytes(4, "big")
-_ECA_CODE: Final = (324).to_bytes(3, "big")
+_HEADER: Final = struct.Struct(">IIIII")
+_IDS: Final = struct.Struct(">II")
 #: an answer whose Session-Id is not the request's
 WRONG_SESSION: Final = Outcome("wrong-session-id")
 
 
 def expected(result_status: int | None) -> Outcome:
     if result_status is None:
-        return Outcome("5422")  # DIAMETER_ERROR_EQUIPMENT_UNKNOWN
-    return Outcome("2001", STATUS_NAMES[result_status])
+        return intern(Outcome("5422"))  # DIAMETER_ERROR_EQUIPMENT_UNKNOWN
+    return intern(Outcome("2001", STATUS_NAMES[result_status]))
 
 
 def probe(draw: Draw, policy: PolicyConfig, lookup: Lookup) -> tuple[Probe, bytes]:
@@ -87,7 +89,7 @@ def probe(draw: Draw, policy: PolicyConfig, lookup: Lookup) -> tuple[Probe, byte
         else:
             terminal = False
         shown = imei_text or "(none)"
-        made = Probe(draw.kind, shown, imsi, Outcome(result), draw.variant)
+        made = Probe(draw.kind, shown, imsi, intern(Outcome(result)), draw.variant)
     else:
         assert imei_text is not None
         imei = (Imei.trusted(imei_text, None, sv) if len(imei_text) == 14
@@ -154,8 +156,11 @@ class S13Client:
         fixed_len = 20 + len(self._session_head) + 8 + len(self._after_seq)
         flags = bytes([FLAG_R | FLAG_P]) + Command.ME_IDENTITY_CHECK.to_bytes(3, "big") + _APP
         self.heads = [b"\x01" + (fixed_len + len(b)).to_bytes(3, "big") + flags for b in bodies]
-        self.bodies = bodies
+        after = self._after_seq
+        self.tails = [after + b for b in bodies]
         self.cache: dict[bytes, Outcome] = {}
+        self._buf: bytes = b""
+        self._at = self._end = 0
 
     # --- state -------------------------------------------------------------------------------
 
@@ -193,55 +198,71 @@ class S13Client:
 
     def request(self, index: int, seq: int) -> bytes:
         """ECR number `seq` (hop-by-hop = end-to-end = seq) for probe `index`."""
-        ids = seq.to_bytes(4, "big")
-        return b"".join((self.heads[index], ids, ids, self._session_head, b"%08x" % seq,
-                         self._after_seq, self.bodies[index]))
+        return b"".join((self.heads[index], _IDS.pack(seq, seq), self._session_head,
+                         b"%08x" % seq, self.tails[index]))
 
-    def receive(self, data: bytes, now: float,
-                answer: Callable[[int, Outcome | None, bytes], None]) -> None:
-        """Frame `data`; each ECA goes to ``answer(hop_by_hop, outcome, message)`` (outcome None:
-        undecodable), everything else to the peer state machine."""
+    def receive(self, data: bytes, now: float, answer: Callable[[int, Outcome | None], None]
+                ) -> None:
+        """Frame `data`; each answer to an ECR goes to ``answer(hop_by_hop, outcome)`` (outcome
+        None: undecodable; `message()` then has its bytes), everything else to the peer state
+        machine."""
         buf = self._in + data if self._in else data
+        self._buf = buf
         n = len(buf)
         pos = 0
         peer = self.peer
         open_ = peer.state is State.OPEN
         cache = self.cache
+        unpack = _HEADER.unpack_from
+        tail_at = 20 + self._session_span
+        seq_at = 28 + self._value_len
         while n - pos >= 20:
-            length = int.from_bytes(buf[pos + 1 : pos + 4], "big")
+            word, flags_code, app, hbh, _e2e = unpack(buf, pos)
+            length = word & 0xFFFFFF
             if length < 20:
                 peer.receive_data(buf[pos:], now)  # the state machine closes and says why
                 self._in = b""
+                self.poll_events()
                 return
             end = pos + length
             if end > n:
                 break
-            if (open_ and buf[pos + 8 : pos + 12] == _APP and not buf[pos + 4] & FLAG_R
-                    and buf[pos + 5 : pos + 8] == _ECA_CODE):
-                msg = buf[pos:end]
-                hbh = int.from_bytes(msg[12:16], "big")
-                tail = msg[20 + self._session_span :]
-                outcome = cache.get(tail)
+            # an answer (R clear, E may be set) to an ECR on S13
+            if app == APP_S13 and flags_code & 0x80FFFFFF == 324 and open_:
+                self._at = pos
+                self._end = end
+                outcome = cache.get(buf[pos + tail_at : end])
                 if outcome is None:
-                    outcome = self._slow(msg, tail)
-                if msg[28 : 36 + self._value_len] != self._session_value + b"%08x" % hbh:
+                    outcome = self._slow(buf[pos:end], buf[pos + tail_at : end])
+                if buf[pos + seq_at : pos + seq_at + 8] != b"%08x" % hbh:
                     outcome = WRONG_SESSION
-                answer(hbh, outcome, msg)
+                answer(hbh, outcome)
             else:
                 peer.receive_data(buf[pos:end], now)
+                open_ = peer.state is State.OPEN
             pos = end
         self._in = buf[pos:] if pos < n else b""
         if open_:
-            peer.handle_timer(now)  # answers count as traffic for the watchdog too
+            peer.note_traffic(now)
         self.poll_events()
 
+    def message(self) -> bytes:
+        """The answer last given to `answer` (for reports)."""
+        return bytes(self._buf[self._at : self._end])
+
     def _slow(self, msg: bytes, tail: bytes) -> Outcome | None:
+        """Decode with pycrate; remember the outcome of this shape of answer when its
+        Session-Id is ours and where we put it (so that only the sequence number varies)."""
         outcome = read_answer(msg)
-        if outcome is not None and len(self.cache) < 4096:
-            sid = msg[20:24] == AvpCode.SESSION_ID.to_bytes(4, "big")
-            if sid and msg[28 : 28 + len(self._session_value)] == self._session_value:
-                self.cache[tail] = outcome
-        return outcome
+        head = (AvpCode.SESSION_ID.to_bytes(4, "big") + b"\x40"
+                + self._session_head[5:8] + self._session_value)
+        if outcome is None:
+            return None
+        if msg[20 : 28 + self._value_len] != head:
+            return WRONG_SESSION
+        if len(self.cache) < 4096:
+            self.cache[tail] = intern(outcome)
+        return intern(outcome)
 
 
 def read_answer(msg: bytes) -> Outcome | None:

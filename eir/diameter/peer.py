@@ -274,6 +274,11 @@ class PeerConnection:
         self.answered += done
         return done
 
+    def note_traffic(self, now: float) -> None:
+        """Messages were received that the adapter handled itself (a client reading its own
+        answers): they count as traffic for the watchdog (RFC 3539 3.4.1)."""
+        self._last_rx = now
+
     def send_request(self, buf: bytes) -> None:
         """Queue an application request we originate (initiator role)."""
         self._out.append(buf)

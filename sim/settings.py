@@ -236,6 +236,9 @@ def build(scenario: Mapping[str, Any], overrides: Mapping[str, Any], flow_overri
     if not isinstance(flows_in, list) or not all(isinstance(f, dict) for f in flows_in):
         raise SettingsError(f"{where}: flow must be an array of tables ([[flow]])")
     set_flow = {k: v for k, v in flow_overrides.items() if v is not None}
+    if "rate" in set_flow and "concurrency" in set_flow:
+        raise SettingsError(f"{where}: give --rate (open loop) or --concurrency (closed loop), "
+                            "not both")
     if "rate" in set_flow:
         set_flow["concurrency"] = None
     elif "concurrency" in set_flow:

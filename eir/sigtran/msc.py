@@ -177,9 +177,20 @@ def read_answer(buf: bytes) -> MapAnswer:
 def _u_abort_detail(reason: Any) -> str:
     try:
         pdu = reason[1]["encoding"][1][1]
-        return str(pdu[1]["result-source-diagnostic"][1])
-    except (TypeError, KeyError, IndexError):
+        source, value = pdu[1]["result-source-diagnostic"]
+    except (TypeError, KeyError, IndexError, ValueError):
         return ""
+    if isinstance(value, int):
+        names = _DIAGNOSTICS.get(source, ())
+        return names[value] if 0 <= value < len(names) else str(value)
+    return str(value)
+
+
+#: Q.773 Associate-source-diagnostic
+_DIAGNOSTICS = {
+    "dialogue-service-user": ("null", "no-reason-given", "application-context-name-not-supported"),
+    "dialogue-service-provider": ("null", "no-reason-given", "no-common-dialogue-portion"),
+}
 
 
 def _component(component: Any, dtid: bytes | None) -> MapAnswer:

@@ -1,0 +1,164 @@
+"""The simulator's client roles against the daemon's cores, in memory: every kind of request,
+every answer checked, the wire kept honest (ids, Session-Id, SCCP parties)."""
+
+from __future__ import annotations
+
+import pytest
+
+from eir.diameter import codec
+from eir.diameter.message import message_bytes
+from eir.diameter.peer import State
+from eir.diameter.s13 import ecr
+from eir.identity import Imei, tbcd_encode
+from eir.sigtran import msc
+from eir.sigtran.asp import AspState
+from sim import map as map_role
+from sim import s13 as s13_role
+from sim.model import Outcome
+from tests.sigtran_support import server as tcap_server
+from tests.sim_support import MapPair, S13Pair, map_probes, s13_probes
+
+
+def test_the_s13_client_gets_every_expected_answer_from_the_daemon_core() -> None:
+    probes, bodies = s13_probes()
+    pair = S13Pair(bodies)
+    assert pair.client.ready and pair.server.state is State.OPEN
+    requests = b"".join(pair.client.request(i, 1000 + i) for i in range(len(probes)))
+    pair.pump(requests)
+    assert len(pair.answers) == len(probes)
+    for (key, outcome), (i, probe) in zip(sorted(pair.answers), enumerate(probes), strict=True):
+        assert key == 1000 + i
+        assert outcome is probe.expected, (probe.describe(), outcome)
+    kinds = {p.kind for p in probes}
+    assert kinds == {"black", "grey", "white", "pair", "anomaly", "malformed", "unknown"}
+    results = {o.result for _, o in pair.answers if o is not None}
+    assert {"2001", "5004", "5005"} <= results
+    assert len(pair.client.cache) <= 8  # one decoding per shape of answer
+
+
+def test_the_fast_answer_scan_agrees_with_pycrate() -> None:
+    probes, bodies = s13_probes()
+    pair = S13Pair(bodies)
+    seen = 0
+    for i in range(len(probes)):
+        pair.server.receive_data(pair.client.request(i, 9000 + i), 0.0)
+        pair.server.process(10)
+        answer = pair.server.data_to_send()
+        assert s13_role.scan_answer(answer)[0] == s13_role.read_answer(answer)
+        for cut in range(20, len(answer), 7):  # and on broken answers: None from both
+            mutant = bytearray(answer)
+            mutant[cut] ^= 0x5A
+            fast, _ = s13_role.scan_answer(bytes(mutant))
+            slow = s13_role.read_answer(bytes(mutant))
+            if fast is not None and slow is not None:
+                assert fast == slow, (cut, bytes(mutant).hex())
+            seen += 1
+    assert seen > 1000
+
+
+def test_each_ecr_is_what_pycrate_encodes_with_a_unique_session_id() -> None:
+    probes, bodies = s13_probes(count=20)
+    ident = s13_role.identity(3, 7, "sim.example", "test.example")
+    client = s13_role.S13Client(ident, bodies, 0.0)
+    sessions = set()
+    for i in range(len(probes)):
+        buf = client.request(i, 0x10000 + i)
+        msg = codec.decode(buf)
+        assert codec.encode(msg) == buf
+        assert msg.hbh == msg.e2e == 0x10000 + i
+        session = msg.find(263)
+        assert session is not None
+        sessions.add(session.data)
+        assert session.data.startswith(b"mme-p003-c0007.sim.sim.example;")
+    assert len(sessions) == len(probes)
+
+
+def test_message_bytes_is_pycrate_byte_for_byte() -> None:
+    msg = ecr(session_id="a;b;c", origin_host="mme", origin_realm="r", destination_realm="d",
+              imei="35209900176148", software_version="01", imsi="001010123456789")
+    assert message_bytes(msg) == codec.encode(msg)
+
+
+def test_a_wrong_session_id_or_undecodable_answer_is_reported() -> None:
+    _, bodies = s13_probes(count=5)
+    pair = S13Pair(bodies)
+    good = bytearray()
+    server_answer: list[bytes] = []
+    pair.server.receive_data(pair.client.request(0, 77), 0.0)
+    pair.server.process(10)
+    server_answer.append(pair.server.data_to_send())
+    good += server_answer[0]
+    tampered = bytearray(good)
+    at = tampered.index(b"0000004d")  # the sequence number 77 in hex, in the Session-Id
+    tampered[at : at + 8] = b"0000004e"
+    got: list[tuple[int, Outcome | None]] = []
+    pair.client.receive(bytes(tampered), 0.0, lambda k, o: got.append((k, o)))
+    assert got == [(77, s13_role.WRONG_SESSION)]
+    broken = bytearray(good)
+    broken[-3] ^= 0xFF  # inside the last AVP: a shape never seen, and not decodable as valid
+    broken[25:28] = (0xFFFFFF).to_bytes(3, "big")  # the Session-Id AVP claims too much
+    got.clear()
+    pair.client.receive(bytes(broken), 0.0, lambda k, o: got.append((k, o)))
+    assert got in ([(77, None)], [(77, s13_role.WRONG_SESSION)])
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["udt", "xudt"])
+def test_the_map_client_gets_every_expected_answer(version: int, kind: str) -> None:
+    options = map_role.MapOptions(version=version, sccp_type=kind)
+    probes, messages = map_probes(options)
+    pair = MapPair(options, messages)
+    assert pair.client.ready
+    requests = b"".join(pair.client.request(i, 5000 + i) for i in range(len(probes)))
+    pair.pump(requests)
+    assert len(pair.answers) == len(probes)
+    for (key, outcome), (i, probe) in zip(sorted(pair.answers), enumerate(probes), strict=True):
+        assert key == 5000 + i
+        assert outcome is probe.expected, (probe.describe(), outcome)
+    results = {o.result for _, o in pair.answers if o is not None}
+    assert set(map_role.MALFORMED.values()) <= results
+    pair.client.close(0.0)
+    pair.pump()
+    assert pair.client.asp.state is AspState.DOWN
+
+
+def test_pairs_send_the_imsi_with_map_v1_and_v2() -> None:
+    probes, _ = map_probes(map_role.MapOptions(version=2))
+    pairs = [p for p in probes if p.kind == "pair"]
+    assert pairs and all(p.imsi == "001010123456789" for p in pairs)
+    assert all(p.expected == Outcome("result", "white") for p in pairs)
+    probes3, _ = map_probes(map_role.MapOptions(version=3))
+    assert all(p.imsi is None for p in probes3 if p.kind == "pair")
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_begin_templates_are_pycrates_encoding(version: int) -> None:
+    imei = Imei("35209900176148").to_tbcd()
+    template = msc.BeginTemplate(version)
+    for otid in (b"\x00\x00\x00\x01", b"\xff\xfe\xfd\xfc"):
+        assert template.make(otid, imei) == msc.check_imei(version, imei, otid)
+    if version < 3:
+        imsi = tbcd_encode("001010123456789", 8)
+        with_imsi = msc.BeginTemplate(version, imsi)
+        assert with_imsi.make(b"\x00\x00\x00\x05", imei) == msc.check_imei_with_imsi(
+            version, imei, imsi, b"\x00\x00\x00\x05")
+
+
+def test_read_answer_names_results_errors_rejects_and_aborts() -> None:
+    srv = tcap_server()
+    otid = b"\x00\x00\x00\x09"
+    black = Imei("49015420323751").to_tbcd()
+    answer = msc.read_answer(srv.answer(msc.check_imei(3, black, otid)) or b"")
+    assert answer == msc.MapAnswer("result", "blackListed", dtid=otid)
+    assert msc.dtid_of(srv.answer(msc.check_imei(2, black, otid)) or b"") == (otid, 8)
+    bad = msc.read_answer(srv.answer(msc.with_parameter(1, b"\x04\x08\xab" + black[1:],
+                                                        otid)) or b"")
+    assert (bad.kind, bad.detail) == ("error", "unexpectedDataValue")
+    rejected = msc.read_answer(srv.answer(msc.with_parameter(2, b"\x04\x07" + black[:7], otid))
+                               or b"")
+    assert (rejected.kind, rejected.detail) == ("reject", "invoke:mistypedArgument")
+    aborted = msc.read_answer(srv.answer(msc.begin(9, [], otid,
+                                                   acn=(0, 4, 0, 0, 1, 0, 13, 9))) or b"")
+    assert aborted.kind == "u-abort" and aborted.detail == "application-context-name-not-supported"
+    with pytest.raises(ValueError, match="undecodable"):
+        msc.read_answer(b"\x64\x03\x49\x01")

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DB ?= var/eir.lmdb
 
-.PHONY: install tshark run test check lint type bench bench-store bench-s13 bench-map clean
+.PHONY: install tshark run test check lint type bench bench-store bench-s13 bench-map load clean
 
 # pysctp compiles against libsctp (Debian's libsctp-dev) with a C compiler; the tests dissect
 # what we send with tshark.
@@ -56,6 +56,11 @@ bench-s13: install
 
 bench-map: install
 	$(BIN)/python tests/bench/bench_signalling.py --protocol map
+
+# eir serve with the demo lists, driven 20 s by eir-sim (mixed S13 and MAP, fixed rate);
+# fails on any wrong answer or gate
+load: install
+	$(BIN)/python tests/bench/load.py
 
 clean:
 	rm -rf var $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

@@ -181,6 +181,7 @@ class Worker:
     def run(self, t0: float) -> None:
         job = self.job
         self.t0 = t0
+        self._cpu = _cpu()  # the client's CPU per request counts the run, not the setup
         if job.schedule is None:
             share, extra = divmod(max(job.concurrency, 1), len(self.conns))
             for conn in self.conns:

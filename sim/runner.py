@@ -77,8 +77,10 @@ def _client_factory(built: Built, process: int) -> Callable[[int, float], Client
             return s13_role.S13Client(ident, built.payloads, now)
         return make_s13
 
+    parts = map_role.Parts(built.payloads)
+
     def make_map(connection: int, now: float) -> Client:
-        return map_role.MapClient(flow.map, built.payloads, now)
+        return map_role.MapClient(flow.map, parts, now)
     return make_map
 
 

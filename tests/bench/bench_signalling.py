@@ -1,22 +1,21 @@
 """``make bench`` (signalling part): the EIR answering S13 ECRs, or MAP CheckIMEI over M3UA,
-against a bare asyncio server (``--protocol s13|map``).
+against a bare asyncio server (``--protocol s13|map``), all driven by ``eir-sim``.
 
-One load client (client processes over blocking sockets, requests pipelined, `--inflight` in
-flight in total) drives, one after the other:
+eir-sim (closed loop, 2 processes, 8 connections, every answer checked) drives in turn:
 
-1. a bare asyncio server that reads each Diameter header and body and writes back a fixed
-   148-byte answer with the request's hop-by-hop and end-to-end ids: the floor of Python +
-   asyncio on this machine;
-2. `eir serve` with one worker, answering ECRs from an LMDB store of 1,000,000 blacklisted IMEIs
-   (10 % of the requests are listed), through the fast extractor and the ECA template;
+1. a bare asyncio server that reads each message whole and answers it with fixed bytes: the
+   handshakes (CEA; ASPUP-ACK, ASPAC-ACK), and a whitelisting ECA carrying the request's ids and
+   Session-Id (or, for MAP, an End with the Begin's otid): the floor of Python + asyncio on this
+   machine, and the measure of eir-sim itself (target: 200,000 requests/s);
+2. `eir serve` with one worker, answering from an LMDB store of 1,000,000 blacklisted IMEIs
+   (10 % of the requests are listed);
 3. `eir serve --workers 2`.
 
-For each: answered/s, p50/p99 latency (from the client), and the server's CPU microseconds per
-answer (utime + stime of the server processes from /proc). Targets: S13 (issue 3) <= 8 us per
-answer with one worker, MAP (issue 4) <= 12 us; p99 <= 2 ms with 64 in flight; two workers >= 1.7 x
-one worker. For MAP the bare server frames by the M3UA header and writes back a fixed DATA, and
-the client is an ASP (ASPUP, ASPAC) sending DATA / SCCP UDT / TCAP Begin v3.
-Figures go to stdout and ``var/bench/<protocol>.json``.
+For each: answered/s, p50/p99 latency (eir-sim's report), the server's CPU microseconds per
+answer (utime + stime of the server processes from /proc) and eir-sim's own CPU per request.
+Targets: S13 (issue 3) <= 8 us per answer with one worker, MAP (issue 4) <= 12 us; p99 <= 2 ms
+with 64 in flight; two workers >= 1.7 x one worker. Figures go to stdout and
+``var/bench/<protocol>.json``; eir-sim's reports to ``var/bench/<protocol>-<server>.sim.json``.
 """
 
 from __future__ import annotations

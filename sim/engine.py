@@ -380,8 +380,9 @@ class Worker:
         conn.client.connection_lost()
         self.sel.unregister(conn.link.sock)
         conn.link.close()
-        if all(not c.up for c in self.conns):
+        if all(not c.up for c in self.conns) and self.sending:
             self.sending = False
+            self.counts.stopped.append(f"{self.job.flow}: every connection was lost ({reason})")
 
     def _sweep(self, now: float, final: bool = False) -> None:
         limit = now - self.job.timeout_s

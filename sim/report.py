@@ -35,6 +35,7 @@ def _counts(counts: Counts, elapsed: float) -> dict[str, Any]:
         "result_code": dict(sorted(counts.results.items())),
         "mismatch_kinds": dict(counts.mismatch_kinds.most_common()),
         "error_kinds": dict(counts.error_kinds.most_common()),
+        "stopped_early": counts.stopped,
     }
 
 
@@ -74,6 +75,7 @@ def gate_failures(settings: RunSettings, doc: dict[str, Any]) -> list[str]:
     out = []
     if doc["sent"] == 0:
         out.append("no request was sent")
+    out.extend(f"the run stopped early: {why}" for why in doc["stopped_early"])
     if doc["mismatches"]:
         kinds = "; ".join(f"{n} x {k}" for k, n in list(doc["mismatch_kinds"].items())[:3])
         out.append(f"{doc['mismatches']} answers were not the expected ones ({kinds})")

@@ -90,6 +90,8 @@ class Counts:
     mismatch_kinds: Counter[str] = field(default_factory=Counter)
     error_kinds: Counter[str] = field(default_factory=Counter)
     examples: list[dict[str, str]] = field(default_factory=list)
+    #: why a worker stopped sending before the end (every connection lost)
+    stopped: list[str] = field(default_factory=list)
 
     def merge(self, other: Counts) -> None:
         self.sent += other.sent
@@ -104,6 +106,7 @@ class Counts:
         self.kinds.update(other.kinds)
         self.mismatch_kinds.update(other.mismatch_kinds)
         self.error_kinds.update(other.error_kinds)
+        self.stopped.extend(other.stopped)
         room = EXAMPLES - len(self.examples)
         if room > 0:
             self.examples.extend(other.examples[:room])

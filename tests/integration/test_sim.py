@@ -182,3 +182,24 @@ def test_replay_of_hex_files_and_of_a_pcap(demo_db: Path, tmp_path: Path) -> Non
     assert map_.stdout.count("<-- M3UA DATA") == 2 and "blackListed" in map_.stdout
     bad = sim("replay", tmp_path / "nothing.hex", "--target", "127.0.0.1:1")
     assert bad.returncode == 2 and "no such file" in bad.stderr
+
+
+def test_a_dead_eir_fails_the_run_and_the_live_line_shows_progress(demo_db: Path,
+                                                                      tmp_path: Path) -> None:
+    out = tmp_path / "dead.json"
+    with serve(demo_db) as served:
+        proc = subprocess.Popen([EIR_SIM, "run", "--target", f"127.0.0.1:{served.port()}",
+                                 "--rate", "200", "--duration", "30", "--json", str(out),
+                                 "--live", "always", "--timeout", "1"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env(), cwd=ROOT)
+        time.sleep(4)
+        served.proc.kill()
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1, stderr
+    assert "every connection was lost" in stderr
+    assert " s  sent" in stderr and "rate" in stderr and "p99" in stderr  # the live line
+    doc = report(out)
+    assert 400 <= doc["sent"] < 6000 and doc["answered"] >= 400
+    assert "connection lost" in " ".join(doc["error_kinds"]) or doc["errors"] == 0
+    assert "stopped early" in stdout or doc["stopped_early"]

@@ -162,3 +162,20 @@ def test_read_answer_names_results_errors_rejects_and_aborts() -> None:
     assert aborted.kind == "u-abort" and aborted.detail == "application-context-name-not-supported"
     with pytest.raises(ValueError, match="undecodable"):
         msc.read_answer(b"\x64\x03\x49\x01")
+
+
+def test_the_s13_client_answers_the_watchdog_and_leaves_with_dpr() -> None:
+    _, bodies = s13_probes(count=3)
+    pair = S13Pair(bodies)
+    pair.server.handle_timer(100.0)  # Tw (30 s) of silence: the EIR sends DWR
+    dwr = pair.server.data_to_send()
+    assert codec.decode(dwr).code == 280
+    pair.client.receive(dwr, 100.0, lambda k, o: None)
+    dwa = pair.client.data_to_send()
+    assert codec.decode(dwa).code == 280 and not codec.decode(dwa).is_request
+    pair.server.receive_data(dwa, 100.0)
+    pair.server.handle_timer(131.0)  # answered: another DWR, not a close
+    assert pair.server.state is State.OPEN
+    pair.client.close(131.0)
+    pair.pump()
+    assert pair.client.closed and pair.server.state is State.CLOSED

@@ -81,10 +81,11 @@ class Schedule:
         if self.ramp_s > 0:
             in_ramp = self._ramped(self.ramp_s)
             if i < in_ramp:
+                # the root of a t^2 + b t = i, in the form that does not cancel when a is small
                 a = (self.rate - self.ramp_from) / (2 * self.ramp_s)
                 b = self.ramp_from
-                t = i / b if a == 0 else (-b + math.sqrt(b * b + 4 * a * i)) / (2 * a)
-                return self.phase + t
+                return self.phase + 2 * i / (b + math.sqrt(b * b + 4 * a * i)) if i else (
+                    self.phase)
             return self.phase + self.ramp_s + (i - in_ramp) / self.rate
         return self.phase + i / self.rate
 

@@ -11,10 +11,10 @@ from pycrate_asn1dir import TCAP_MAPv2v3
 from eir.config import PolicyConfig
 from eir.identity import Imei
 from eir.policy import decide
-from eir.sigtran import m3ua, sccp
+from eir.sigtran import m3ua, msc, sccp
 from eir.sigtran.asp import AspConnection, AspState, DataReceived, M3uaSettings, Side
 from eir.sigtran.m3ua import ProtocolData
-from eir.sigtran.tcap import TcapServer, _dialogue, encode
+from eir.sigtran.tcap import TcapServer
 from tests.diameter_support import demo_store
 
 MSG = TCAP_MAPv2v3.TCAP_MAP_Messages.TCAP_MAP_Message
@@ -24,33 +24,21 @@ OTID = b"\x00\x00\x12\x34"
 
 
 def invoke(argument: Any, invoke_id: int = 1, opcode: int = 43) -> tuple[str, Any]:
-    value: dict[str, Any] = {"invokeId": ("present", invoke_id), "opcode": ("local", opcode)}
-    if argument is not None:
-        value["argument"] = argument
-    return ("basicROS", ("invoke", value))
+    return msc.invoke(argument, invoke_id, opcode)
 
 
 def argument(version: int, imei: bytes) -> tuple[str, Any]:
-    if version == 3:
-        return ("CheckIMEI-Arg", {"imei": imei, "requestedEquipmentInfo": (2, 2)})
-    return ("IMEI", imei)
+    return msc.argument(version, imei)
 
 
 def begin(version: int | None, components: list[tuple[str, Any]],
           acn: tuple[int, ...] | None = None) -> bytes:
-    body: dict[str, Any] = {"otid": OTID, "components": components}
-    if version is not None or acn is not None:
-        name = acn or (0, 4, 0, 0, 1, 0, 13, version)
-        body["dialoguePortion"] = _dialogue(("dialogueRequest", {
-            "protocol-version": (1, 1), "application-context-name": name}))
-    if not components:
-        del body["components"]
-    return encode(("begin", body))
+    return msc.begin(version, components, OTID, acn)
 
 
 def check_imei(version: int, imei: bytes = BLACK) -> bytes:
     """A Begin with one CheckIMEI of `version` (v1: no dialogue portion)."""
-    return begin(None if version == 1 else version, [invoke(argument(version, imei))])
+    return msc.check_imei(version, imei, OTID)
 
 
 def server(policy: PolicyConfig | None = None) -> TcapServer:

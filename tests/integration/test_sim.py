@@ -117,6 +117,8 @@ def test_usage_and_connection_errors() -> None:
         port = free.getsockname()[1]
     refused = sim("run", "--target", f"127.0.0.1:{port}", "--requests", "1")
     assert refused.returncode == 1 and "cannot connect" in refused.stderr
+    sctp = sim("run", "--target", f"sctp://127.0.0.1:{port}", "--requests", "1")
+    assert sctp.returncode == 1 and "cannot connect" in sctp.stderr  # no SCTP here, or refused
     help_text = sim("run", "--help").stdout
     assert "--max-p99-ms" in help_text and "examples:" in help_text
 

@@ -11,6 +11,7 @@ from eir.sigtran.node import MapNode
 from eir.sigtran.tcap import TcapServer
 from sim import map as map_role
 from sim import s13 as s13_role
+from sim.engine import Client
 from sim.model import Outcome, Probe
 from sim.workload import Lists, draws
 from tests.diameter_support import DEMO, application, demo_store, settings
@@ -38,55 +39,61 @@ def map_probes(options: map_role.MapOptions, count: int = 300,
     return [p for p, _ in made], [b for _, b in made]
 
 
-class S13Pair:
+class _Pair:
+    """A client role and a server core moving bytes in memory until both are quiet."""
+
+    client: Client
+    answers: list[tuple[int, Outcome | None]]
+
+    def serve(self, data: bytes) -> bytes:
+        raise NotImplementedError
+
+    def pump(self, extra: bytes = b"") -> None:
+        data = self.client.data_to_send() + extra
+        for _ in range(20):
+            back = self.serve(data)
+            if back:
+                self.client.receive(back, 0.0, lambda k, o: self.answers.append((k, o)))
+            data = self.client.data_to_send()
+            if not data and not back:
+                return
+
+
+class S13Pair(_Pair):
     """An `S13Client` and the daemon's responder `PeerConnection` with the demo lists."""
 
     def __init__(self, bodies: list[bytes], policy: PolicyConfig | None = None) -> None:
         ident = s13_role.identity(0, 0, "sim.example", "test.example")
-        self.client = s13_role.S13Client(ident, bodies, 0.0)
+        self.client: s13_role.S13Client = s13_role.S13Client(ident, bodies, 0.0)
         self.server = PeerConnection(settings(), Role.RESPONDER, 0.0, "192.0.2.9",
                                      application(policy, store=demo_store()))
-        self.answers: list[tuple[int, Outcome | None]] = []
+        self.answers = []
         self.pump()
 
-    def pump(self, extra: bytes = b"") -> None:
-        data = self.client.data_to_send() + extra
-        for _ in range(20):
-            if data:
-                self.server.receive_data(data, 0.0)
-            self.server.process(1 << 30)
-            back = self.server.data_to_send()
-            if back:
-                self.client.receive(back, 0.0, lambda k, o: self.answers.append((k, o)))
-            data = self.client.data_to_send()
-            if not data and not back:
-                return
+    def serve(self, data: bytes) -> bytes:
+        if data:
+            self.server.receive_data(data, 0.0)
+        self.server.process(1 << 30)
+        return self.server.data_to_send()
 
 
-class MapPair:
+class MapPair(_Pair):
     """A `MapClient` and the daemon's SGP-side `AspConnection` with a `MapNode`."""
 
     def __init__(self, options: map_role.MapOptions, messages: list[bytes]) -> None:
-        self.client = map_role.MapClient(options, messages, 0.0)
+        self.client: map_role.MapClient = map_role.MapClient(options, messages, 0.0)
         self.server = AspConnection(M3uaSettings(), Side.SGP, 0.0)
         store = demo_store()
         self.node = MapNode(TcapServer(lambda r: decide(r, store.lookup, PolicyConfig())))
-        self.answers: list[tuple[int, Outcome | None]] = []
+        self.answers = []
         self.pump()
 
-    def pump(self, extra: bytes = b"") -> None:
-        data = self.client.data_to_send() + extra
-        for _ in range(20):
-            if data:
-                self.server.receive_data(data, 0.0)
-            while (event := self.server.next_event()) is not None:
-                if isinstance(event, DataReceived):
-                    answer = self.node.on_data(event)
-                    if answer is not None:
-                        self.server.send_raw(answer)
-            back = self.server.data_to_send()
-            if back:
-                self.client.receive(back, 0.0, lambda k, o: self.answers.append((k, o)))
-            data = self.client.data_to_send()
-            if not data and not back:
-                return
+    def serve(self, data: bytes) -> bytes:
+        if data:
+            self.server.receive_data(data, 0.0)
+        while (event := self.server.next_event()) is not None:
+            if isinstance(event, DataReceived):
+                answer = self.node.on_data(event)
+                if answer is not None:
+                    self.server.send_raw(answer)
+        return self.server.data_to_send()

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from eir.host import sctp_unavailable
+
 #: stop queueing requests on a connection holding this many unsent bytes
 HIGH_WATER = 4 << 20
 READ_SIZE = 1 << 18
@@ -49,19 +51,6 @@ def parse_target(text: str) -> Target:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise TargetError(f"{text!r}: expected [tcp://|sctp://]HOST:PORT")
     return Target(transport, host, int(port))
-
-
-def sctp_unavailable() -> str | None:
-    try:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP)
-    except OSError as exc:
-        return f"this kernel has no SCTP ({exc.strerror}; try: modprobe sctp)"
-    sock.close()
-    try:
-        import sctp  # noqa: F401
-    except ImportError as exc:
-        return f"pysctp cannot be imported: {exc}"
-    return None
 
 
 def m3ua_stream(message: bytes) -> int:

@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from eir.host import sctp_unavailable
+
 log = logging.getLogger("eir.transport.sctp")
 
 PPID_DIAMETER = 46
@@ -27,20 +29,6 @@ HIGH_WATER = 1 << 20
 Send = Callable[[bytes], int]
 Recv = Callable[[int], bytes]
 Split = Callable[[bytes], list[bytes]]
-
-
-def sctp_unavailable() -> str | None:
-    """Why SCTP sockets cannot be made here, or None when they can."""
-    try:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP)
-    except OSError as exc:
-        return f"this kernel has no SCTP ({exc.strerror}; try: modprobe sctp)"
-    sock.close()
-    try:
-        import sctp  # noqa: F401
-    except ImportError as exc:
-        return f"pysctp cannot be imported: {exc}"
-    return None
 
 
 def split_by_length(offset: int, size: int) -> Split:

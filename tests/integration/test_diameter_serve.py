@@ -14,9 +14,10 @@ from eir.diameter import codec
 from eir.diameter.base import NodeIdentity
 from eir.diameter.peer import PeerSettings, PeerTable, Role
 from eir.diameter.s13 import LocalIdentity, read_eca
+from eir.host import sctp_unavailable
 from eir.model import EquipmentStatus
 from eir.transport.diameter import DiameterNode, DiameterProtocol
-from eir.transport.sctp import SctpTransport, sctp_unavailable, split_by_length
+from eir.transport.sctp import SctpTransport, split_by_length
 from tests.diameter_support import (
     BLACK,
     GREY_RANGE_IMEI,

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS = {
     0: ("eir", "eir.identity", "eir.model", "eir.errors", "eir.config", "eir.events"),
     1: ("eir.policy", "eir.diameter", "eir.sigtran"),
-    2: ("eir.store", "eir.publish", "eir.transport"),
+    2: ("eir.store", "eir.publish", "eir.transport", "eir.host"),
     3: ("eir.cli", "eir.service", "eir.progress"),
 }
 #: imports layer 1 (the sans-IO cores) must never make

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DB ?= var/eir.lmdb
 
-.PHONY: install tshark run test check lint type bench bench-store bench-s13 bench-map load clean
+.PHONY: install tshark mosquitto run test check lint type bench bench-store bench-s13 bench-map load clean
 
 # pysctp compiles against libsctp (Debian's libsctp-dev) with a C compiler; the tests dissect
 # what we send with tshark.
@@ -31,11 +31,18 @@ tshark:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null; } \
 		|| echo "warning: tshark could not be installed; its tests will skip"; }
 
+# mosquitto (and mosquitto_passwd) for the MQTT tests: a real broker with conf/mosquitto.
+mosquitto:
+	@{ command -v mosquitto || [ -x /usr/sbin/mosquitto ]; } >/dev/null || { \
+		echo "installing mosquitto with apt-get"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; } \
+		|| echo "warning: mosquitto could not be installed; the MQTT tests will skip"; }
+
 run: install
 	$(BIN)/eir load conf/lists/demo.csv --list black --source demo --mode replace --db $(DB)
 	exec $(BIN)/eir serve --config conf/eir.toml --db $(DB)
 
-test: install tshark
+test: install tshark mosquitto
 	$(BIN)/python -m pytest
 
 lint: install

@@ -1,4 +1,4 @@
-"""The ``eir`` command: ``serve | load | lookup | export | stats | check-config``.
+"""The ``eir`` command: ``serve | load | publish | lookup | export | stats | check-config``.
 
 Exit codes: 0 ok, 1 bad data (invalid rows, unknown store, unreadable file), 2 bad usage.
 Errors go to stderr as ``eir: message`` or ``file:line: message``.
@@ -24,7 +24,18 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from eir import __version__
-from eir.config import Config, Endpoint, load_config, parse_endpoint, to_toml
+from eir.config import (
+    NODE_RE,
+    PREFIX_RE,
+    Config,
+    Endpoint,
+    MetricsConfig,
+    load_config,
+    parse_broker,
+    parse_endpoint,
+    parse_metrics_listen,
+    to_toml,
+)
 from eir.errors import ConfigError, EirError, IdentityError, LoadError
 from eir.identity import Imei, Imsi
 from eir.model import CheckRequest, CheckResult, ListName
@@ -66,6 +77,38 @@ def build_parser() -> argparse.ArgumentParser:
                         "port 0 picks a free port)")
     p.add_argument("--workers", type=int, metavar="N",
                    help="worker processes sharing the ports and the store (service.workers)")
+    p.add_argument("--metrics-listen", metavar="HOST:PORT",
+                   help="Prometheus endpoint (metrics.listen; '' turns it off; port 0 picks "
+                        "a free port)")
+    _mqtt_options(p)
+    p.add_argument("--node", metavar="NAME",
+                   help="this node's name in events and its MQTT client id (mqtt.node)")
+
+    p = sub.add_parser(
+        "publish", help="publish list files as a versioned update to every EIR node (MQTT)",
+        description="Validate list files exactly as `eir load` does and publish them as the "
+                    "next list update under <prefix>/lists/. Every `eir serve` connected to "
+                    "the broker applies it to its own store, in order, once. Nothing is "
+                    "published when a file is invalid. Credentials come from "
+                    "mqtt.username_file/password_file or EIR_MQTT_USERNAME/EIR_MQTT_PASSWORD.")
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML configuration with the [mqtt] section (default: embedded)")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="CSV with a header, or one IMEI per line; .gz or - (stdin) too")
+    p.add_argument("--list", required=True, choices=[n.value for n in ListName],
+                   help="list for rows without a list column")
+    p.add_argument("--source", default=None,
+                   help="who supplied the list, e.g. police-hcm (default: manual)")
+    p.add_argument("--mode", default="add", choices=[m.value for m in Mode],
+                   help="add or update (default); replace this list+source; remove entries")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="publish the good rows and report the bad ones (exit 1)")
+    _mqtt_options(p)
+    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="give up when the broker cannot be reached or confirm within S "
+                        "seconds (default 60)")
+    p.add_argument("--wait", type=int, default=0, metavar="N",
+                   help="wait until N nodes report the update applied")
 
     p = sub.add_parser("load", help="load list files into the store, all or nothing")
     _common(p)
@@ -105,6 +148,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _mqtt_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--broker", metavar="mqtt[s]://HOST:PORT",
+                   help="MQTT broker (mqtt.broker; '' turns MQTT off)")
+    p.add_argument("--prefix", metavar="TOPIC",
+                   help="topic prefix of this network (mqtt.prefix, default eir)")
+
+
+def _mqtt_overrides(args: argparse.Namespace, config: Config) -> Config:
+    mqtt = config.mqtt
+    try:
+        if args.broker is not None:
+            mqtt = dataclasses.replace(mqtt, broker=parse_broker(args.broker)
+                                       if args.broker else None)
+    except ValueError as exc:
+        raise ConfigError(f"--broker: {exc}") from None
+    if args.prefix is not None:
+        if not PREFIX_RE.fullmatch(args.prefix):
+            raise ConfigError(f"--prefix: {args.prefix!r} is not a topic prefix")
+        mqtt = dataclasses.replace(mqtt, prefix=args.prefix)
+    if getattr(args, "node", None) is not None:
+        if not NODE_RE.fullmatch(args.node):
+            raise ConfigError(f"--node: {args.node!r} is not 1 to 64 of letters, digits, ._-")
+        mqtt = dataclasses.replace(mqtt, node=args.node)
+    return dataclasses.replace(config, mqtt=mqtt)
+
+
 def _open_store(config: Config, db: str | None, *, create: bool) -> LmdbStore:
     s = config.store
     return LmdbStore(db or s.path, map_size_mb=s.map_size_mb, max_map_size_mb=s.max_map_size_mb,
@@ -132,7 +201,57 @@ def _serve_overrides(args: argparse.Namespace, config: Config) -> Config:
         if not 1 <= args.workers <= 256:
             raise ConfigError("--workers: must be 1 to 256")
         service = dataclasses.replace(service, workers=args.workers)
-    return dataclasses.replace(config, diameter=diameter, service=service, m3ua=m3ua)
+    metrics = config.metrics
+    if args.metrics_listen is not None:
+        try:
+            metrics = MetricsConfig(listen=parse_metrics_listen(args.metrics_listen))
+        except ValueError as exc:
+            raise ConfigError(f"--metrics-listen: {exc}") from None
+    config = _mqtt_overrides(args, config)
+    return dataclasses.replace(config, diameter=diameter, service=service, m3ua=m3ua,
+                               metrics=metrics)
+
+
+def _cmd_publish(args: argparse.Namespace, config: Config) -> int:
+    import asyncio
+
+    from eir.publish.mqtt import publish_update
+
+    config = _mqtt_overrides(args, config)
+    broker = config.mqtt.broker
+    if broker is None:
+        raise ConfigError("no broker: give --broker mqtt://HOST:PORT or set mqtt.broker")
+    if args.wait < 0 or args.timeout <= 0:
+        raise ConfigError("--wait must be 0 or more and --timeout more than 0")
+    list_name, source, mode = ListName(args.list), args.source or "manual", Mode(args.mode)
+    try:
+        check_source(source)
+    except IdentityError as exc:
+        raise ConfigError(f"--source: {exc}") from None
+    options = LoadOptions(list=list_name, source=source, skip_invalid=args.skip_invalid)
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    gc.disable()
+    try:
+        batch = parse_files(args.files, options, say)
+    finally:
+        gc.enable()
+    own = (list_name, source)
+    scope = [own, *sorted({(g.list, g.source) for g in batch.groups} - {own})]
+    entries = sum(len(g.keys) for g in batch.groups)
+    published = asyncio.run(publish_update(
+        config.mqtt, broker, batch, mode=mode, list_name=list_name, source=source, scope=scope,
+        remove_any_source=mode is Mode.REMOVE and args.source is None, timeout=args.timeout,
+        wait_nodes=args.wait, say=say))
+    head = published.head
+    print(f"published update #{head.seq} ({mode.value} {list_name.value}/{source}, "
+          f"{entries} entries, {published.bytes:,} bytes in {head.parts} parts) to {broker} "
+          f"under {config.mqtt.prefix}/lists/ in {published.seconds:.2f} s")
+    if args.wait:
+        print(f"applied on {len(published.applied_on)} nodes: {', '.join(published.applied_on)}")
+    return 1 if batch.invalid else 0
 
 
 def _cmd_load(args: argparse.Namespace, config: Config) -> int:
@@ -272,8 +391,24 @@ def _cmd_export(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _stats_dict(stats: StoreStats, path: str) -> dict[str, object]:
+def _updates(store: LmdbStore) -> dict[str, dict[str, object]]:
+    """The last list update applied from each MQTT prefix."""
+    from eir.publish.lists import parse_version
+
+    out: dict[str, dict[str, object]] = {}
+    for key, raw in store.meta_items(b"update\x00"):
+        version = parse_version(raw)
+        out[key.split(b"\x00", 1)[1].decode()] = {
+            "version": version.seq, "id": version.id, "published": _iso(version.time),
+            "applied": _iso(int(version.applied)),
+        }
+    return out
+
+
+def _stats_dict(stats: StoreStats, path: str,
+                updates: dict[str, dict[str, object]]) -> dict[str, object]:
     return {
+        "updates": updates,
         "path": path,
         "lists": stats.per_list(),
         "tables": stats.per_table(),
@@ -290,9 +425,10 @@ def _cmd_stats(args: argparse.Namespace, config: Config) -> int:
     store = _open_store(config, args.db, create=False)
     try:
         stats = store.stats(history_size=max(0, args.history))
+        updates = _updates(store)
     finally:
         store.close()
-    data = _stats_dict(stats, store.path)
+    data = _stats_dict(stats, store.path, updates)
     if args.json:
         print(json.dumps(data, indent=2, sort_keys=True))
         return 0
@@ -300,6 +436,10 @@ def _cmd_stats(args: argparse.Namespace, config: Config) -> int:
     print(f"size: {stats.size_bytes:,} bytes on disk, {stats.used_bytes:,} in use")
     print(f"digest: {stats.digest}")
     print(f"generation: {stats.generation}")
+    for prefix, update in sorted(updates.items()):
+        print(f"list updates from {prefix}/lists/: version {update['version']} "
+              f"(id {update['id']}, published {update['published']}, applied "
+              f"{update['applied']})")
     print("entries (table/list/source):")
     for name, count in sorted(stats.counts.items()):
         print(f"  {name:<40} {count:>12,}")
@@ -346,6 +486,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_export(args, config)
         if args.command == "stats":
             return _cmd_stats(args, config)
+        if args.command == "publish":
+            return _cmd_publish(args, config)
         from eir.service import run
 
         return run(_serve_overrides(args, config), args.db)

@@ -176,6 +176,90 @@ class ServiceConfig:
     workers: int = 1
 
 
+CHECK_EVENTS = ("all", "non-white", "none")
+#: environment variables that hold the MQTT credentials unless the config names files
+USERNAME_ENV = "EIR_MQTT_USERNAME"
+PASSWORD_ENV = "EIR_MQTT_PASSWORD"
+
+
+@dataclass(frozen=True, slots=True)
+class Broker:
+    """``mqtt://HOST[:PORT]`` (1883) or ``mqtts://HOST[:PORT]`` (TLS, 8883)."""
+
+    host: str
+    port: int
+    tls: bool
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
+
+
+def parse_broker(text: str) -> Broker:
+    """Parse a broker URL; raises ValueError with a one-line reason."""
+    scheme, sep, rest = text.strip().partition("://")
+    if not sep or scheme not in ("mqtt", "mqtts"):
+        raise ValueError(f"{text!r}: write the broker as mqtt://HOST:PORT or mqtts://HOST:PORT")
+    tls = scheme == "mqtts"
+    endpoint = parse_endpoint(rest.rstrip("/"), 8883 if tls else 1883)
+    return Broker(endpoint.host, endpoint.port, tls)
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    #: the broker; None: no MQTT at all (no events, no list updates)
+    broker: Broker | None = None
+    #: topic prefix of this network: <prefix>/check/<status>, <prefix>/lists/...
+    prefix: str = "eir"
+    #: this node's name in events and its client id; "": the host name
+    node: str = ""
+    #: credentials come from files or the environment, never from this file
+    username_file: str = ""
+    password_file: str = ""
+    username_env: str = USERNAME_ENV
+    password_env: str = PASSWORD_ENV
+    #: TLS (with an mqtts:// broker): CA bundle, client certificate and key
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    #: accept a broker certificate whose name does not match (labs only)
+    tls_insecure: bool = False
+    keepalive_s: int = 30
+    #: reconnection backoff: doubles from the first to the last value, with jitter
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class EventsConfig:
+    #: which checks are published: all, non-white (grey, black, unknown), none
+    checks: str = "non-white"
+    #: share of those checks published (1.0: every one)
+    sample: float = 1.0
+    #: publish only the IMSI's MCC and MNC (first 5 digits), the rest as '*'
+    mask_imsi: bool = True
+    #: events waiting for the broker; past it new events are dropped and counted
+    queue_size: int = 10000
+    #: Diameter peer and M3UA association up/down events
+    peers: bool = True
+    #: an event whenever the lists change (a load, an applied update)
+    lists: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DistributionConfig:
+    #: follow <prefix>/lists/ and apply published list updates to this node's store
+    subscribe: bool = True
+    #: an update's parts not all received within this time: dropped and fetched again later
+    fetch_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    #: Prometheus text endpoint (GET /metrics); None: off
+    listen: Endpoint | None = Endpoint("tcp", "127.0.0.1", 9464)
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -184,6 +268,10 @@ class Config:
     diameter: DiameterConfig = field(default_factory=DiameterConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     m3ua: M3uaConfig = field(default_factory=M3uaConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
+    distribution: DistributionConfig = field(default_factory=DistributionConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     #: the file it came from, or "<defaults>"
     origin: str = "<defaults>"
 
@@ -420,10 +508,110 @@ def _service(table: Mapping[str, object], where: str) -> ServiceConfig:
     return ServiceConfig(workers=_number(table, "workers", 1, 1, 256, where, integer=True))
 
 
+PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+NODE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _file_key(table: Mapping[str, object], key: str, where: str) -> str:
+    return str(_expect(table.get(key, ""), str, where + key))
+
+
+def _mqtt(table: Mapping[str, object], where: str) -> MqttConfig:
+    for secret in ("username", "password"):
+        if secret in table:
+            raise ConfigError(f"{where}{secret}: credentials never go in the config file: "
+                              f"use {secret}_file or the {secret}_env variable")
+    known = {f.name for f in dataclasses.fields(MqttConfig)}
+    _reject_unknown(table, known, where)
+    base = MqttConfig()
+    text = _expect(table.get("broker", ""), str, where + "broker")
+    broker = None
+    if text:
+        try:
+            broker = parse_broker(text)
+        except ValueError as exc:
+            raise ConfigError(f"{where}broker: {exc}") from None
+    prefix = _expect(table.get("prefix", base.prefix), str, where + "prefix")
+    if not PREFIX_RE.fullmatch(prefix):
+        raise ConfigError(f"{where}prefix: {prefix!r} is not topic levels of letters, digits "
+                          "and ._- separated by / (no wildcards, no leading or trailing /)")
+    node = _expect(table.get("node", ""), str, where + "node")
+    if node and not NODE_RE.fullmatch(node):
+        raise ConfigError(f"{where}node: {node!r} is not 1 to 64 of letters, digits and ._-")
+    low = float(_number(table, "reconnect_min_s", base.reconnect_min_s, 0.05, 3600, where))
+    high = float(_number(table, "reconnect_max_s", base.reconnect_max_s, 0.05, 3600, where))
+    if high < low:
+        raise ConfigError(f"{where}reconnect_max_s: must be at least reconnect_min_s ({low:g})")
+    files = {k: _file_key(table, k, where) for k in
+             ("username_file", "password_file", "ca_file", "cert_file", "key_file")}
+    if bool(files["cert_file"]) != bool(files["key_file"]):
+        raise ConfigError(f"{where}cert_file: a client certificate needs key_file too")
+    return MqttConfig(
+        broker=broker, prefix=prefix, node=node,
+        username_env=_expect(table.get("username_env", base.username_env), str,
+                             where + "username_env"),
+        password_env=_expect(table.get("password_env", base.password_env), str,
+                             where + "password_env"),
+        tls_insecure=_expect(table.get("tls_insecure", False), bool, where + "tls_insecure"),
+        keepalive_s=_number(table, "keepalive_s", base.keepalive_s, 5, 3600, where,
+                            integer=True),
+        reconnect_min_s=low, reconnect_max_s=high, **files,
+    )
+
+
+def _events(table: Mapping[str, object], where: str) -> EventsConfig:
+    known = {f.name for f in dataclasses.fields(EventsConfig)}
+    _reject_unknown(table, known, where)
+    base = EventsConfig()
+    checks = _expect(table.get("checks", base.checks), str, where + "checks")
+    if checks not in CHECK_EVENTS:
+        raise ConfigError(f"{where}checks: {checks!r} is not one of {', '.join(CHECK_EVENTS)}")
+    return EventsConfig(
+        checks=checks,
+        sample=float(_number(table, "sample", base.sample, 0, 1, where)),
+        mask_imsi=_expect(table.get("mask_imsi", base.mask_imsi), bool, where + "mask_imsi"),
+        queue_size=_number(table, "queue_size", base.queue_size, 1, 10_000_000, where,
+                           integer=True),
+        peers=_expect(table.get("peers", base.peers), bool, where + "peers"),
+        lists=_expect(table.get("lists", base.lists), bool, where + "lists"),
+    )
+
+
+def _distribution(table: Mapping[str, object], where: str) -> DistributionConfig:
+    _reject_unknown(table, {"subscribe", "fetch_timeout_s"}, where)
+    return DistributionConfig(
+        subscribe=_expect(table.get("subscribe", True), bool, where + "subscribe"),
+        fetch_timeout_s=float(_number(table, "fetch_timeout_s", 60.0, 1, 86400, where)),
+    )
+
+
+def parse_metrics_listen(text: str) -> Endpoint | None:
+    """``HOST:PORT`` of the metrics endpoint, or "" for none; raises ValueError."""
+    if not text:
+        return None
+    endpoint = parse_endpoint(text, 9464)
+    if endpoint.transport != "tcp":
+        raise ValueError(f"{text!r}: the metrics endpoint is HTTP over TCP")
+    return endpoint
+
+
+def _metrics(table: Mapping[str, object], where: str) -> MetricsConfig:
+    _reject_unknown(table, {"listen"}, where)
+    text = _expect(table.get("listen", "127.0.0.1:9464"), str, where + "listen")
+    try:
+        return MetricsConfig(listen=parse_metrics_listen(text))
+    except ValueError as exc:
+        raise ConfigError(f"{where}listen: {exc}") from None
+
+
+SECTIONS = ("store", "policy", "log", "diameter", "service", "m3ua", "mqtt", "events",
+            "distribution", "metrics")
+
+
 def parse_config(data: Mapping[str, object], origin: str = "<defaults>") -> Config:
     """Validate a parsed TOML document."""
     prefix = f"{origin}: "
-    _reject_unknown(data, {"store", "policy", "log", "diameter", "service", "m3ua"}, prefix)
+    _reject_unknown(data, set(SECTIONS), prefix)
     store = _store(_expect(data.get("store", {}), dict, prefix + "store"), prefix + "store.")
     policy = _policy(_expect(data.get("policy", {}), dict, prefix + "policy"), prefix + "policy.")
     log = _log(_expect(data.get("log", {}), dict, prefix + "log"), prefix + "log.")
@@ -432,8 +620,16 @@ def parse_config(data: Mapping[str, object], origin: str = "<defaults>") -> Conf
     service = _service(_expect(data.get("service", {}), dict, prefix + "service"),
                        prefix + "service.")
     m3ua = _m3ua(_expect(data.get("m3ua", {}), dict, prefix + "m3ua"), prefix + "m3ua.")
+    mqtt = _mqtt(_expect(data.get("mqtt", {}), dict, prefix + "mqtt"), prefix + "mqtt.")
+    events = _events(_expect(data.get("events", {}), dict, prefix + "events"),
+                     prefix + "events.")
+    distribution = _distribution(_expect(data.get("distribution", {}), dict,
+                                         prefix + "distribution"), prefix + "distribution.")
+    metrics = _metrics(_expect(data.get("metrics", {}), dict, prefix + "metrics"),
+                       prefix + "metrics.")
     return Config(store=store, policy=policy, log=log, diameter=diameter, service=service,
-                  m3ua=m3ua, origin=origin)
+                  m3ua=m3ua, mqtt=mqtt, events=events, distribution=distribution,
+                  metrics=metrics, origin=origin)
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -485,6 +681,25 @@ def to_toml(config: Config) -> str:
         "",
         "[m3ua]",
         *_m3ua_toml(config.m3ua),
+        "",
+        "[mqtt]",
+        *_mqtt_toml(config.mqtt),
+        "",
+        "[events]",
+        f'checks = "{config.events.checks}"',
+        f"sample = {config.events.sample:g}",
+        f"mask_imsi = {_bool(config.events.mask_imsi)}",
+        f"queue_size = {config.events.queue_size}",
+        f"peers = {_bool(config.events.peers)}",
+        f"lists = {_bool(config.events.lists)}",
+        "",
+        "[distribution]",
+        f"subscribe = {_bool(config.distribution.subscribe)}",
+        f"fetch_timeout_s = {config.distribution.fetch_timeout_s:g}",
+        "",
+        "[metrics]",
+        'listen = "' + ("" if config.metrics.listen is None else
+                        str(config.metrics.listen).removeprefix("tcp://")) + '"',
     ]
     return "\n".join(lines) + "\n"
 
@@ -531,4 +746,27 @@ def _m3ua_toml(m: M3uaConfig) -> list[str]:
         f"reconnect_s = {m.reconnect_s:g}",
         f"max_message_bytes = {m.max_message_bytes}",
         f"max_connections = {m.max_connections}",
+    ]
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _mqtt_toml(m: MqttConfig) -> list[str]:
+    return [
+        f'broker = "{"" if m.broker is None else m.broker}"',
+        f'prefix = "{m.prefix}"',
+        f'node = "{m.node}"',
+        f'username_file = "{m.username_file}"',
+        f'password_file = "{m.password_file}"',
+        f'username_env = "{m.username_env}"',
+        f'password_env = "{m.password_env}"',
+        f'ca_file = "{m.ca_file}"',
+        f'cert_file = "{m.cert_file}"',
+        f'key_file = "{m.key_file}"',
+        f"tls_insecure = {_bool(m.tls_insecure)}",
+        f"keepalive_s = {m.keepalive_s}",
+        f"reconnect_min_s = {m.reconnect_min_s:g}",
+        f"reconnect_max_s = {m.reconnect_max_s:g}",
     ]

@@ -31,5 +31,10 @@ class StoreFullError(StoreError):
     """The disk or the LMDB map is full; the previous lists are intact."""
 
 
+class MapGrowthNeededError(StoreError):
+    """The LMDB map must grow before this write fits; the caller grows it when no read
+    transaction of its process is open (LMDB's rule), then retries."""
+
+
 class LoadError(EirError):
     """A list file that cannot be loaded as a whole (unreadable, unknown header, bad rows)."""

@@ -22,9 +22,11 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol, cast
 
 from eir import __version__
@@ -33,9 +35,13 @@ from eir.diameter.application import S13Application
 from eir.diameter.base import NodeIdentity
 from eir.diameter.peer import AllowList, PeerSettings, PeerTable, Role
 from eir.diameter.s13 import LocalIdentity
+from eir.events import Check as EventCheck
+from eir.events import CheckFilter, EventQueue, ListsChanged, PeerChange, status_name
 from eir.model import CheckRequest, CheckResult
 from eir.policy import decide, unknown_result
-from eir.sigtran.asp import M3uaSettings, Side
+from eir.publish.metrics import Latency, Metrics, http_answer, render, serve_metrics
+from eir.publish.mqtt import MqttNode, node_name
+from eir.sigtran.asp import DataReceived, M3uaSettings, Side
 from eir.sigtran.m3ua import TrafficMode
 from eir.sigtran.node import MapNode, SccpIdentity
 from eir.sigtran.tcap import TcapServer
@@ -73,21 +79,76 @@ def _firmware_revision() -> int:
     return parts[0] * 10000 + parts[1] * 100 + parts[2]
 
 
-def checker(config: Config, store: LmdbStore) -> Callable[[CheckRequest], CheckResult]:
-    """The decision both front-ends ask for: the policy over the store's lists."""
+Check = Callable[[CheckRequest], CheckResult]
+
+#: the result label of a decision: S13's Result-Code, MAP's result or error
+_RESULTS = {(False, False): "2001", (False, True): "5422", (True, False): "result",
+            (True, True): "unknownEquipment"}
+
+
+def checker(config: Config, store: LmdbStore, metrics: Metrics | None = None,
+            queue: EventQueue | None = None) -> Check:
+    """The decision both front-ends ask for: the policy over the store's lists, counted in
+    ``metrics`` and offered to the event ``queue`` (never waiting on either)."""
     policy = config.policy
     lookup = store.lookup
+    if metrics is None:
+        def check(request: CheckRequest) -> CheckResult:
+            return decide(request, lookup, policy)
 
-    def check(request: CheckRequest) -> CheckResult:
-        return decide(request, lookup, policy)
+        return check
+    counts = metrics.checks
+    wanted = CheckFilter(config.events.checks, config.events.sample).wanted
+    offer = None if queue is None else queue.offer
 
-    return check
+    def observed(request: CheckRequest) -> CheckResult:
+        result = decide(request, lookup, policy)
+        status = result.status
+        protocol = request.protocol
+        counts[(protocol, status_name(result),
+                _RESULTS[(protocol.startswith("map"), status is None)])] += 1
+        if offer is not None and wanted(result):
+            offer(EventCheck(request, result, time.time()))
+        return result
+
+    return observed
 
 
-def build_diameter(config: Config, store: LmdbStore, now: Callable[[], float]) -> DiameterNode:
+class _TimedS13(S13Application):
+    """Times each answer into the S13 latency histogram."""
+
+    latency: Latency | None = None
+
+    def answer(self, buf: bytes, peer: str) -> bytes:
+        latency = self.latency
+        if latency is None:
+            return super().answer(buf, peer)
+        started = time.perf_counter()
+        out = super().answer(buf, peer)
+        latency.observe(time.perf_counter() - started)
+        return out
+
+
+class _TimedMap(MapNode):
+    """Times each DATA's answer into the MAP latency histogram."""
+
+    latency: Latency | None = None
+
+    def on_data(self, event: DataReceived, peer: str = "") -> bytes | None:
+        latency = self.latency
+        if latency is None:
+            return super().on_data(event, peer)
+        started = time.perf_counter()
+        out = super().on_data(event, peer)
+        latency.observe(time.perf_counter() - started)
+        return out
+
+
+def build_diameter(config: Config, store: LmdbStore, now: Callable[[], float],
+                   check: Check | None = None, latency: Latency | None = None) -> DiameterNode:
     d = config.diameter
     policy = config.policy
-    check = checker(config, store)
+    check = check or checker(config, store)
 
     local = LocalIdentity(
         origin_host=d.origin_host,
@@ -97,7 +158,8 @@ def build_diameter(config: Config, store: LmdbStore, now: Callable[[], float]) -
         product_name="eir",
         firmware_revision=_firmware_revision(),
     )
-    app = S13Application(local, check, lambda: unknown_result(policy))
+    app = _TimedS13(local, check, lambda: unknown_result(policy))
+    app.latency = latency
     settings = PeerSettings(
         node=NodeIdentity(local, d.host_ip_addresses, origin_state_id=int(time.time())),
         watchdog_s=d.watchdog_s,
@@ -110,7 +172,8 @@ def build_diameter(config: Config, store: LmdbStore, now: Callable[[], float]) -
     return DiameterNode(settings, app, PeerTable(d.origin_host, now), d.max_connections)
 
 
-def build_m3ua(config: Config, store: LmdbStore) -> M3uaNode:
+def build_m3ua(config: Config, store: LmdbStore, check: Check | None = None,
+               latency: Latency | None = None) -> M3uaNode:
     m = config.m3ua
     settings = M3uaSettings(
         routing_contexts=m.routing_contexts,
@@ -120,8 +183,9 @@ def build_m3ua(config: Config, store: LmdbStore) -> M3uaNode:
         max_message=m.max_message_bytes,
     )
     identity = SccpIdentity(m.ssn, None if m.point_code < 0 else m.point_code, m.global_title)
-    return M3uaNode(settings, MapNode(TcapServer(checker(config, store)), identity),
-                    max_connections=m.max_connections)
+    node = _TimedMap(TcapServer(check or checker(config, store)), identity)
+    node.latency = latency
+    return M3uaNode(settings, node, max_connections=m.max_connections)
 
 
 @dataclass(frozen=True)
@@ -189,16 +253,50 @@ async def _keep_connected(factory: Callable[[], asyncio.Protocol], where: Endpoi
 
 
 async def serve(config: Config, store: LmdbStore, *, reuse_port: bool = False,
-                report: Report = _stderr, dial: bool = True, worker: bool = False) -> None:
+                report: Report = _stderr, dial: bool = True, worker: bool = False,
+                index: int = 0, share: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Serve until SIGTERM or SIGINT. ``index`` 0 is the process that dials peers, follows
+    list updates and reports list changes; ``share`` (workers) receives this process's
+    metrics every second instead of an endpoint of its own."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    node = build_diameter(config, store, loop.time)
-    m3ua_node = build_m3ua(config, store)
+    metrics = Metrics()
+    broker = config.mqtt.broker
+    queue = EventQueue(config.events.queue_size) if broker is not None else None
+    check = checker(config, store, metrics, queue)
+    node = build_diameter(config, store, loop.time, check, metrics.latency["s13"])
+    m3ua_node = build_m3ua(config, store, check, metrics.latency["map"])
     servers: list[Any] = []
     tasks: list[asyncio.Task[None]] = []
+    mqtt: MqttNode | None = None
+    if broker is not None and queue is not None:
+        name = node_name(config.mqtt)
+        follow = index == 0 and config.distribution.subscribe
+        mqtt = MqttNode(config.mqtt, broker, queue, mask_imsi=config.events.mask_imsi,
+                        store=store if follow else None,
+                        fetch_timeout=config.distribution.fetch_timeout_s, name=name,
+                        client_id=name if not worker else f"{name}-w{index}")
+        if config.events.peers:
+            node.on_peer = _peer_events(queue, "diameter")
+            m3ua_node.on_peer = _peer_events(queue, "m3ua")
+    lists = _ListWatch(store, queue if index == 0 and config.events.lists else None,
+                       mqtt, config.mqtt.prefix)
+    _observe(metrics, node, m3ua_node, queue, mqtt, lists)
     try:
+        lists.poll()
+        tasks.append(asyncio.create_task(lists.run()))
+        if mqtt is not None:
+            tasks.append(asyncio.create_task(mqtt.run()))
+        if share is not None:
+            tasks.append(asyncio.create_task(_share(metrics, share)))
+        elif config.metrics.listen is not None:
+            where = config.metrics.listen
+            server, port = await serve_metrics(where.host, where.port,
+                                               lambda: render([metrics.snapshot()]))
+            servers.append(server)
+            report(f"eir: listening metrics http {_shown(where.host, port)}")
         for endpoint in config.diameter.listen:
             server, line = await _listen(lambda: DiameterProtocol(node), endpoint, reuse_port,
                                          DIAMETER)
@@ -228,12 +326,106 @@ async def serve(config: Config, store: LmdbStore, *, reuse_port: bool = False,
             loop.remove_signal_handler(signum)
         for task in tasks:
             task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         for server in servers:
             server.close()
         await node.disconnect_all()
         await m3ua_node.close_all()
     if not worker:  # the supervisor says it once for all its workers
         print("eir: stopping", file=sys.stderr, flush=True)
+
+
+def _peer_events(queue: EventQueue, protocol: str) -> Callable[[str, bool, str], None]:
+    def changed(peer: str, up: bool, detail: str) -> None:
+        queue.offer(PeerChange(protocol, peer, up, detail, time.time()))
+
+    return changed
+
+
+class _ListWatch:
+    """Notices list changes (a local `eir load` or an applied update) once a second: entry
+    counts and update time for the metrics, and an `events/lists` event."""
+
+    def __init__(self, store: LmdbStore, queue: EventQueue | None, mqtt: MqttNode | None,
+                 prefix: str) -> None:
+        self.store = store
+        self.queue = queue
+        self.mqtt = mqtt
+        self.prefix = prefix
+        self.generation = -1
+        self.entries: dict[str, int] = {}
+        self.changed_at = 0.0
+
+    def poll(self) -> None:
+        stats = self.store.stats(history_size=1, digest=False)
+        if stats.generation == self.generation:
+            return
+        first = self.generation < 0
+        self.generation = stats.generation
+        self.entries = stats.per_list()
+        last = stats.history[-1] if stats.history else None
+        self.changed_at = float(last.time) if last is not None else 0.0
+        if first or self.queue is None:
+            return
+        version = self.mqtt.stats.version.seq if self.mqtt is not None else 0
+        cause = "load"
+        if last is not None and last.files and last.files[0].startswith("update "):
+            cause = last.files[0]
+        self.queue.offer(ListsChanged(stats.generation, dict(self.entries), cause, time.time(),
+                                      version))
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self.poll()
+            except Exception:  # a store error must not stop the watch
+                log.exception("cannot read the store's counters")
+
+
+def _observe(metrics: Metrics, node: DiameterNode, m3ua: M3uaNode, queue: EventQueue | None,
+             mqtt: MqttNode | None, lists: _ListWatch) -> None:
+    app = node.app
+    tcap = m3ua.node.tcap
+
+    def errors() -> Iterator[tuple[tuple[str, str, str], int]]:
+        if app is not None:
+            for code, count in app.answers.errors.items():
+                yield ("s13", "none", str(int(code))), count
+        for outcome, count in tcap.outcomes.items():
+            yield ("map", "none", outcome), count
+
+    def sample() -> dict[str, list[tuple[tuple[str, ...], float]]]:
+        out: dict[str, list[tuple[tuple[str, ...], float]]] = {
+            "eir_peers_connected": [(("diameter",), node.open_peers()),
+                                    (("m3ua",), len(m3ua.connections))],
+            "eir_list_entries": [((name,), count) for name, count in lists.entries.items()],
+            "eir_list_generation": [((), lists.generation)],
+            "eir_list_last_update_timestamp_seconds": [((), lists.changed_at)],
+            "eir_workers": [((), 1)],
+        }
+        if queue is not None:
+            out["eir_events_queued"] = [((), len(queue))]
+            out["eir_events_published"] = [((), queue.published)]
+            out["eir_events_dropped"] = [((), queue.dropped)]
+        if mqtt is not None:
+            stats = mqtt.stats
+            out["eir_mqtt_connected"] = [((), int(stats.connected))]
+            if mqtt.follower is not None:
+                out["eir_list_version"] = [((), stats.version.seq)]
+                out["eir_list_updates_applied"] = [((), stats.updates_applied)]
+                out["eir_list_update_failures"] = [((), stats.update_failures)]
+        return out
+
+    metrics.error_counts.append(errors)
+    metrics.samplers.append(sample)
+
+
+async def _share(metrics: Metrics, share: Callable[[dict[str, Any]], None]) -> None:
+    while True:
+        share(metrics.snapshot())
+        await asyncio.sleep(1.0)
 
 
 def _summary(store: LmdbStore) -> str:
@@ -279,9 +471,12 @@ def _worker(config: Config, db: str | None, index: int,
     except Exception as exc:  # reported to the supervisor, which exits with it
         conn.send(f"error: {exc}")
         return
+    def share(snapshot: dict[str, Any]) -> None:
+        conn.send(("metrics", snapshot))
+
     try:
         asyncio.run(serve(config, store, reuse_port=True, report=conn.send, dial=index == 0,
-                          worker=True))
+                          worker=True, index=index, share=share))
     except OSError as exc:
         conn.send(f"error: {exc.strerror or exc}")
     finally:
@@ -328,6 +523,8 @@ def supervise(config: Config, db: str | None) -> int:
 
     workers = [start(i) for i in range(config.service.workers)]
     lines: list[str] = []
+    snapshots: dict[int, dict[str, Any]] = {}
+    http: ThreadingHTTPServer | None = None
     try:
         for index, (proc, pipe) in enumerate(workers):
             while True:
@@ -343,6 +540,9 @@ def supervise(config: Config, db: str | None) -> int:
                     line = pipe.recv()
                 except EOFError:
                     continue
+                if isinstance(line, tuple):
+                    snapshots[index] = line[1]
+                    continue
                 if line.startswith("error: "):
                     _stderr(f"eir: {line[7:]}")
                     _stop(workers)
@@ -355,20 +555,61 @@ def supervise(config: Config, db: str | None) -> int:
             sock.close()
         for line in lines:
             _stderr(line)
+        if config.metrics.listen is not None:
+            http = _metrics_thread(config.metrics.listen, snapshots)
+            _stderr(f"eir: listening metrics http "
+                    f"{_shown(config.metrics.listen.host, http.server_address[1])}")
         _stderr(f"eir: ready ({config.service.workers} workers)")
         while not stopping:
-            sentinels = [proc.sentinel for proc, _ in workers]
-            multiprocessing.connection.wait(sentinels, timeout=0.5)
+            waitables: list[Any] = [proc.sentinel for proc, _ in workers]
+            waitables += [pipe for _, pipe in workers]
+            multiprocessing.connection.wait(waitables, timeout=0.5)
             for index, (proc, pipe) in enumerate(workers):
+                _drain_pipe(pipe, index, snapshots)
                 if not proc.is_alive() and not stopping:
                     log.error("worker %d exited with %s; restarting it", index, proc.exitcode)
                     pipe.close()
+                    snapshots.pop(index, None)
                     workers[index] = start(index)
         return _stop(workers)
     finally:
+        if http is not None:
+            http.shutdown()
+            http.server_close()
         for sock in reserved:
             with contextlib.suppress(OSError):
                 sock.close()
+
+
+def _drain_pipe(pipe: multiprocessing.connection.Connection, index: int,
+                snapshots: dict[int, dict[str, Any]]) -> None:
+    """Keep each worker's latest metrics; a worker must never block on a full pipe."""
+    try:
+        while pipe.poll():
+            message = pipe.recv()
+            if isinstance(message, tuple) and message[0] == "metrics":
+                snapshots[index] = message[1]
+    except (EOFError, OSError):
+        pass
+
+
+def _metrics_thread(where: Endpoint, snapshots: dict[int, dict[str, Any]]) -> ThreadingHTTPServer:
+    """The supervisor's endpoint: the sum of its workers' latest snapshots (at most 1 s old)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            head = f"{self.command} {self.path} {self.request_version}\r\n\r\n".encode()
+            self.wfile.write(http_answer(head, lambda: render(list(snapshots.values()))))
+
+        do_HEAD = do_GET  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((where.host, where.port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="eir-metrics", daemon=True).start()
+    return server
 
 
 def _stop(workers: list[tuple[multiprocessing.process.BaseProcess,

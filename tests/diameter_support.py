@@ -136,10 +136,12 @@ class Served:
 
 
 @contextmanager
-def serve(db: Path, *args: str, timeout: float = 60.0) -> Iterator[Served]:
+def serve(db: Path, *args: str, timeout: float = 60.0,
+          env_extra: dict[str, str] | None = None) -> Iterator[Served]:
     """`eir serve` as a subprocess; yields once it printed `eir: ready`."""
-    env = dict(os.environ)
+    env = dict(os.environ) | (env_extra or {})
     defaults = [] if "--m3ua-listen" in args else ["--m3ua-listen", "tcp://127.0.0.1:0"]
+    defaults += [] if "--metrics-listen" in args else ["--metrics-listen", "127.0.0.1:0"]
     defaults += [] if "--diameter-listen" in args else ["--diameter-listen", "tcp://127.0.0.1:0"]
     proc = subprocess.Popen([EIR_BIN, "serve", "--db", str(db), *args, *defaults],
                             stderr=subprocess.PIPE,

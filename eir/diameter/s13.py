@@ -9,6 +9,7 @@ well-formed ECR, and `interpret_ecr` here on pycrate's decoding for everything e
 from __future__ import annotations
 
 import struct
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -307,6 +308,8 @@ class Answers:
 
     def __init__(self, local: LocalIdentity) -> None:
         self.local = local
+        #: error answers sent, by Result-Code (3004 busy ones included)
+        self.errors: Counter[int] = Counter()
         self._origin = (
             octets(AvpCode.ORIGIN_HOST, local.origin_host),
             octets(AvpCode.ORIGIN_REALM, local.origin_realm),
@@ -379,6 +382,7 @@ class Answers:
 
     def busy(self, request: bytes, session_avp: bytes) -> bytes:
         """3004 DIAMETER_TOO_BUSY from a template: cheap on purpose, it is sent under load."""
+        self.errors[ResultCode.DIAMETER_TOO_BUSY] += 1
         length = 20 + len(session_avp) + len(self.busy_body)
         head = _HEAD.pack(
             0x01000000 | length,
@@ -414,6 +418,7 @@ class Answers:
         session_id: bytes | None,
         proxy_info: tuple[Avp, ...] = (),
     ) -> bytes:
+        self.errors[err.result_code] += 1
         avps = self.error_avps(err.result_code, err.failed, err.text)
         msg = self.answer_message(
             request, avps, session_id, proxy_info, is_protocol_error(err.result_code)

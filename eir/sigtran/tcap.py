@@ -18,6 +18,7 @@ pycrate's ASN.1 objects are module-level singletons: call from one thread only.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -100,6 +101,29 @@ class TcapServer:
     def __init__(self, check: Check, peer: str = "") -> None:
         self._check = check
         self.peer = peer
+        #: answers other than a decision, by kind: "abort:<cause>", "reject:<problem>" or a
+        #: MAP error name (unknownEquipment is a decision and is not counted here)
+        self.outcomes: Counter[str] = Counter()
+
+    def _p_abort(self, otid: bytes, cause: str) -> bytes:
+        self.outcomes[f"abort:{cause}"] += 1
+        return p_abort(otid, cause)
+
+    def _refused_acn(self, otid: bytes) -> bytes:
+        self.outcomes["abort:applicationContextNotSupported"] += 1
+        offer = checkimei.acn(checkimei.HIGHEST)
+        return encode(("abort", {"dtid": otid, "reason": ("u-abortCause", _aare(offer, False))}))
+
+    def _counted(self, components: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        for component in components:
+            kind, value = component[1]
+            if kind == "reject":
+                self.outcomes[f"reject:{value['problem'][1]}"] += 1
+            elif kind == "returnError":
+                code = value["errcode"][1]
+                if code != MapErrorCode.UNKNOWN_EQUIPMENT:
+                    self.outcomes[_ERROR_NAMES.get(code, str(code))] += 1
+        return components
 
     def answer(self, buf: bytes, peer: str = "") -> bytes | None:
         try:
@@ -112,7 +136,7 @@ class TcapServer:
                 return self._scanned(buf, scanned, peer or self.peer)
             except Exception:  # our bug: abort the dialogue, never leave the MSC waiting
                 log.exception("tcap %s: cannot answer a Begin", peer)
-                return p_abort(scanned.otid, "resourceLimitation")
+                return self._p_abort(scanned.otid, "resourceLimitation")
         try:
             if not _whole_tlv(buf):
                 raise ValueError("bytes after the message, or a truncated message")
@@ -123,16 +147,16 @@ class TcapServer:
             if otid is None:
                 log.info("tcap %s: undecodable message without an otid dropped", peer)
                 return None
-            return p_abort(otid, "badlyFormattedTransactionPortion")
+            return self._p_abort(otid, "badlyFormattedTransactionPortion")
         if kind == "continue":
-            return p_abort(body["otid"], "unrecognizedTransactionID")
+            return self._p_abort(body["otid"], "unrecognizedTransactionID")
         if kind != "begin":
             return None
         try:
             return self._begin(buf, body, peer or self.peer)
         except Exception:  # our bug: abort the dialogue, never leave the MSC waiting
             log.exception("tcap %s: cannot answer a Begin", peer)
-            return p_abort(body["otid"], "resourceLimitation")
+            return self._p_abort(body["otid"], "resourceLimitation")
 
     def _scanned(self, buf: bytes, scanned: ScannedBegin, peer: str) -> bytes:
         """The common Begin, read by `eir.sigtran.begin` (no pycrate decoding)."""
@@ -146,10 +170,9 @@ class TcapServer:
                 version = acn[-1]
                 asked = checkimei.acn(version)
             else:
-                offer = checkimei.acn(checkimei.HIGHEST)
-                return encode(("abort", {"dtid": scanned.otid,
-                                         "reason": ("u-abortCause", _aare(offer, False))}))
-        answers = [self._scanned_component(buf, c, version, peer) for c in scanned.components]
+                return self._refused_acn(scanned.otid)
+        answers = self._counted([self._scanned_component(buf, c, version, peer)
+                                 for c in scanned.components])
         return encode_end(scanned.otid, version if asked is not None else None, answers)
 
     def _scanned_component(self, buf: bytes, comp: Component, version: int,
@@ -194,17 +217,15 @@ class TcapServer:
             pdu = dialogue["encoding"][1][1] if dialogue["encoding"][0] == "single-ASN1-type" \
                 else None
             if pdu is None or pdu[0] != "dialogueRequest":
-                return p_abort(otid, "incorrectTransactionPortion")
+                return self._p_abort(otid, "incorrectTransactionPortion")
             asked = tuple(pdu[1]["application-context-name"])
             found = checkimei.version_of(asked)
             if found not in checkimei.VERSIONS:
-                offer = checkimei.acn(checkimei.HIGHEST)
-                return encode(("abort", {"dtid": otid,
-                                         "reason": ("u-abortCause", _aare(offer, False))}))
+                return self._refused_acn(otid)
             version = found
         flags = _parameter_flags(buf)
-        components = [self._component(c, version, peer, i < len(flags) and flags[i])
-                      for i, c in enumerate(body.get("components", []))]
+        components = self._counted([self._component(c, version, peer, i < len(flags) and flags[i])
+                                    for i, c in enumerate(body.get("components", []))])
         end: dict[str, Any] = {"dtid": otid}
         if asked is not None:
             end["dialoguePortion"] = _aare(asked, True)
@@ -281,6 +302,12 @@ def _trailing_imsi(buf: bytes, trailing: tuple[Tlv, ...]) -> Imsi | None:
             except IdentityError:
                 return None
     return None
+
+
+_ERROR_NAMES = {MapErrorCode.UNKNOWN_EQUIPMENT: "unknownEquipment",
+                MapErrorCode.SYSTEM_FAILURE: "systemFailure",
+                MapErrorCode.DATA_MISSING: "dataMissing",
+                MapErrorCode.UNEXPECTED_DATA_VALUE: "unexpectedDataValue"}
 
 
 def _reject(invoke_id: Any, problem: str) -> tuple[str, Any]:

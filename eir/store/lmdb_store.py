@@ -21,7 +21,7 @@ from typing import Any
 
 import lmdb
 
-from eir.errors import StoreError, StoreFullError
+from eir.errors import MapGrowthNeededError, StoreError, StoreFullError
 from eir.model import NO_HITS, Hits, ListName
 from eir.store.base import (
     Batch,
@@ -30,6 +30,7 @@ from eir.store.base import (
     Mode,
     StoreStats,
     Tick,
+    WriteTxn,
     apply_batch,
     update_meta,
 )
@@ -222,8 +223,16 @@ class LmdbStore:
 
     def apply(self, batch: Batch, mode: Mode, scope: Iterable[tuple[ListName, str]],
               *, dry_run: bool = False, now: int | None = None,
-              remove_any_source: bool = False, tick: Tick | None = None) -> LoadSummary:
-        """Apply a load in one transaction; grow the map and retry when it is full."""
+              remove_any_source: bool = False, tick: Tick | None = None,
+              inside: Callable[[WriteTxn], None] | None = None,
+              may_grow: bool = True) -> LoadSummary:
+        """Apply a load in one transaction; grow the map and retry when it is full.
+
+        ``inside(txn)`` runs in the same transaction after the entries are written and before
+        the commit: it may read and write ``meta`` (a list update's version) or raise to abort
+        everything. With ``may_grow`` False a full map raises :class:`MapGrowthNeededError` instead
+        of growing: a thread other than the one holding read snapshots cannot grow the map.
+        """
         started = time.perf_counter()
         stamp = int(time.time()) if now is None else now
         scope = list(scope)
@@ -237,9 +246,17 @@ class LmdbStore:
                     txn.abort()
                 else:
                     update_meta(view, summary, delta, batch, mode, scope, stamp)
+                    if inside is not None:
+                        inside(view)
                     txn.commit()
             except lmdb.MapFullError:
                 txn.abort()
+                if not may_grow:
+                    size = self._env.info()["map_size"]
+                    if size >= self._max_map:
+                        raise _store_error(lmdb.MapFullError("full"), self.path) from None
+                    raise MapGrowthNeededError(f"{self.path}: the map ({size >> 20} MiB) "
+                                          "must grow") from None
                 self._grow()
                 continue
             except lmdb.Error as exc:
@@ -251,6 +268,36 @@ class LmdbStore:
             summary.dry_run = dry_run
             summary.seconds = time.perf_counter() - started
             return summary
+
+    def grow_map(self) -> None:
+        """Double the map (up to the ceiling); closes this store's shared read snapshot first.
+        Call it from the thread that makes lookups, between them."""
+        if self._reader is not None:
+            self._reader.abort()
+            self._reader = None
+        self._grow()
+
+    def meta_value(self, key: bytes) -> bytes | None:
+        """One value of the ``meta`` table, from a fresh snapshot."""
+        txn = self._begin()
+        try:
+            value: bytes | None = txn.get(key, db=self._dbs[META])
+            return value
+        finally:
+            txn.abort()
+
+    def meta_items(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        """The ``meta`` entries whose keys start with ``prefix``, from a fresh snapshot."""
+        txn = self._begin()
+        try:
+            out = []
+            for key, value in _Txn(txn, self._dbs).items(META, prefix):
+                if not key.startswith(prefix):
+                    break
+                out.append((bytes(key), bytes(value)))
+            return out
+        finally:
+            txn.abort()
 
     def _grow(self) -> None:
         size = self._env.info()["map_size"]

@@ -42,6 +42,11 @@ class DiameterNode:
     connections: set[DiameterProtocol] = field(default_factory=set)
     on_answer: Callable[[bytes], None] | None = None
     peers_up: int = 0
+    #: called with (peer, up, detail) when a peer's CER/CEA completes and when it goes down
+    on_peer: Callable[[str, bool, str], None] | None = None
+
+    def open_peers(self) -> int:
+        return sum(1 for conn in self.table.by_host.values() if not conn.closed)
 
     async def disconnect_all(self, timeout: float = 2.0) -> None:
         """DPR to every open peer (cause REBOOTING), then wait for them to close."""
@@ -63,6 +68,7 @@ class DiameterProtocol(CoreAdapter):
         self.role = role
         self.conn: PeerConnection | None = None
         self._scheduled = False
+        self._up = False
 
     def make_core(self, transport: asyncio.Transport) -> PeerConnection:
         node = self.node
@@ -106,8 +112,16 @@ class DiameterProtocol(CoreAdapter):
                 self.node.peers_up += 1
                 log.info("diameter peer up: %s realm %s (%s)", event.origin_host,
                          event.origin_realm, conn.role.value)
+                self._up = True
+                if self.node.on_peer is not None:
+                    self.node.on_peer(event.origin_host, True, f"{conn.role.value}, realm "
+                                      f"{event.origin_realm}")
             elif isinstance(event, PeerDown):
                 log.info("diameter peer %s down: %s", conn.name, event.reason)
+                if self._up:
+                    self._up = False
+                    if self.node.on_peer is not None:
+                        self.node.on_peer(conn.name, False, event.reason)
             elif isinstance(event, AnswerReceived) and self.node.on_answer is not None:
                 self.node.on_answer(event.message)
 

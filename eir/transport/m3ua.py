@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from eir.sigtran.asp import (
     AspConnection,
+    AspState,
     AsTable,
     Closed,
     DataReceived,
@@ -34,6 +36,8 @@ class M3uaNode:
     table: AsTable = field(default_factory=AsTable)
     max_connections: int = 1024
     connections: set[M3uaProtocol] = field(default_factory=set)
+    #: called with (peer, up, detail) when an association becomes ASP-ACTIVE or closes after
+    on_peer: Callable[[str, bool, str], None] | None = None
 
     async def close_all(self) -> None:
         """ASPDN where we are the ASP (the SGP side has nothing to send), then close."""
@@ -52,6 +56,7 @@ class M3uaProtocol(CoreAdapter):
         self.shared = shared
         self.side = side
         self.conn: AspConnection | None = None
+        self._active = False
 
     def make_core(self, transport: asyncio.Transport) -> AspConnection:
         peer = transport.get_extra_info("peername")
@@ -82,7 +87,15 @@ class M3uaProtocol(CoreAdapter):
                     conn.send_raw(answer)
             elif isinstance(event, StateChanged):
                 log.info("m3ua %s (%s): %s", conn.name, self.side.value, event.state.value)
+                if event.state is AspState.ACTIVE and not self._active:
+                    self._active = True
+                    if self.shared.on_peer is not None:
+                        self.shared.on_peer(conn.name, True, event.state.value)
             elif isinstance(event, Closed):
                 log.info("m3ua %s closed: %s", conn.name, event.reason)
+                if self._active:
+                    self._active = False
+                    if self.shared.on_peer is not None:
+                        self.shared.on_peer(conn.name, False, event.reason)
             elif isinstance(event, (Notified, ErrorReceived)):
                 log.info("m3ua %s: %s", conn.name, event)

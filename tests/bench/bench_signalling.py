@@ -224,6 +224,7 @@ def drive(port: int, server_pids: list[int], args: argparse.Namespace, lists: li
 def start_eir(db: Path, workers: int, protocol: str = "s13") -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen([str(BIN / "eir"), "serve", "--db", str(db), "--diameter-listen",
                              "tcp://127.0.0.1:0", "--m3ua-listen", "tcp://127.0.0.1:0",
+                             "--metrics-listen", "127.0.0.1:0",
                              "--workers", str(workers)],
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONOPTIMIZE": "1"})

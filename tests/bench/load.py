@@ -28,7 +28,8 @@ def main() -> int:
                     "--list", "black", "--source", "demo", "--mode", "replace", "--db", str(db)],
                    check=True, capture_output=True)
     serve = subprocess.Popen([str(BIN / "eir"), "serve", "--db", str(db), "--diameter-listen",
-                              "tcp://127.0.0.1:0", "--m3ua-listen", "tcp://127.0.0.1:0"],
+                              "tcp://127.0.0.1:0", "--m3ua-listen", "tcp://127.0.0.1:0",
+                              "--metrics-listen", "127.0.0.1:0"],
                              stderr=subprocess.PIPE, text=True)
     assert serve.stderr is not None
     ports: dict[str, str] = {}

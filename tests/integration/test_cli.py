@@ -177,7 +177,7 @@ def test_check_config(tmp_path: Path) -> None:
 def test_serve_runs_until_signalled(db: Path, signum: signal.Signals) -> None:
     eir("load", DEMO, "--list", "black", "--db", db)
     proc = subprocess.Popen([EIR, "serve", "--db", str(db), "--diameter-listen", "127.0.0.1:0",
-                             "--m3ua-listen", "127.0.0.1:0"],
+                             "--m3ua-listen", "127.0.0.1:0", "--metrics-listen", ""],
                             stderr=subprocess.PIPE, text=True, env=env())
     assert proc.stderr is not None
     try:

@@ -103,7 +103,7 @@ def test_workers_share_the_port(demo_db: Path) -> None:
 @pytest.mark.skipif(sctp_unavailable() is None, reason="this kernel has SCTP: see issue 7 tests")
 def test_sctp_listener_without_kernel_sctp_is_a_clear_error(demo_db: Path) -> None:
     result = eir("serve", "--db", demo_db, "--diameter-listen", "sctp://127.0.0.1:0",
-                 "--m3ua-listen", "tcp://127.0.0.1:0")
+                 "--m3ua-listen", "tcp://127.0.0.1:0", "--metrics-listen", "")
     assert result.returncode == 1
     assert "SCTP" in result.stderr and "Traceback" not in result.stderr
 
@@ -165,7 +165,8 @@ async def test_eir_dials_a_configured_peer_and_reconnects(demo_db: Path, tmp_pat
     proc = await asyncio.create_subprocess_exec(
         str(Path(os.sys.executable).parent / "eir"), "serve", "--db", str(demo_db),  # type: ignore[attr-defined]
         "--config", str(config), "--diameter-listen", "tcp://127.0.0.1:0",
-        "--m3ua-listen", "tcp://127.0.0.1:0", stderr=asyncio.subprocess.DEVNULL)
+        "--m3ua-listen", "tcp://127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+        stderr=asyncio.subprocess.DEVNULL)
     try:
         async def connected() -> DiameterProtocol:
             for _ in range(600):
@@ -222,7 +223,8 @@ def test_port_taken_is_one_line_and_exit_1(demo_db: Path, workers: str) -> None:
     port = holder.getsockname()[1]
     try:
         result = eir("serve", "--db", demo_db, "--diameter-listen", f"127.0.0.1:{port}",
-                     "--m3ua-listen", "127.0.0.1:0", "--workers", workers)
+                     "--m3ua-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+                     "--workers", workers)
     finally:
         holder.close()
     assert result.returncode == 1, result.stderr

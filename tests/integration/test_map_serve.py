@@ -116,6 +116,7 @@ async def test_eir_connects_to_a_signalling_gateway_as_an_asp(demo_db: Path,
     proc = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "eir"), "serve", "--db", str(demo_db), "--config",
         str(config), "--diameter-listen", "127.0.0.1:0", "--m3ua-listen", "127.0.0.1:0",
+        "--metrics-listen", "127.0.0.1:0",
         stderr=asyncio.subprocess.DEVNULL, env=dict(os.environ))
 
     async def session() -> tuple[AspConnection, asyncio.StreamReader, asyncio.StreamWriter]:

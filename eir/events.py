@@ -1,0 +1,190 @@
+"""Events the EIR publishes: what each one holds, and the bounded queue they wait in.
+
+Publishing never touches the answer path. A check only passes a filter (a string compare and,
+with sampling, one random number) and appends a tuple to a bounded queue; a full queue drops
+the event and counts it. The JSON is built later, by the publisher's task, from plain values.
+
+Topics (under the configured prefix):
+
+* ``check/<status>``: one check; status is white, grey, black or unknown
+* ``events/peer``: a Diameter peer or an M3UA association up or down
+* ``events/lists``: the lists changed (a local load, or an applied update)
+* ``events/dropped``: how many events were dropped while the broker was away or slow
+
+Layer 0: standard library only.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from eir.model import CheckRequest, CheckResult
+
+CHECK_STATUSES = ("white", "grey", "black", "unknown")
+
+
+_SHORT = {None: "unknown", 0: "white", 1: "black", 2: "grey"}
+
+
+def status_name(result: CheckResult) -> str:
+    """white, grey, black or unknown: the list words operators use (topics, labels)."""
+    return _SHORT[result.status]
+
+
+def iso_time(stamp: float) -> str:
+    """UTC, milliseconds, ``Z``: 2026-11-23T10:00:00.123Z."""
+    text = datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def mask_imsi(digits: str) -> str:
+    """Keep the home network (MCC + MNC, the first 5 digits); hide the subscriber."""
+    return digits[:5] + "*" * max(0, len(digits) - 5)
+
+
+class CheckFilter:
+    """Which checks become events: ``all``, ``non-white`` or ``none``, then a sample share."""
+
+    def __init__(self, checks: str, sample: float, rng: Callable[[], float] | None = None) -> None:
+        if checks not in ("all", "non-white", "none"):
+            raise ValueError(f"checks: {checks!r} is not all, non-white or none")
+        self.none = checks == "none" or sample <= 0
+        self.non_white = checks == "non-white"
+        self.sample = sample
+        self._random = rng or random.random
+
+    def wanted(self, result: CheckResult) -> bool:
+        if self.none:
+            return False
+        if self.non_white and result.status == 0:  # EquipmentStatus.WHITELISTED
+            return False
+        return self.sample >= 1.0 or self._random() < self.sample
+
+
+class Check(NamedTuple):
+    """A check as queued: the request, the decision and when (seconds since the epoch)."""
+
+    request: CheckRequest
+    result: CheckResult
+    time: float
+
+
+class PeerChange(NamedTuple):
+    protocol: str  # diameter or m3ua
+    peer: str  # Origin-Host, or the association's address
+    up: bool
+    detail: str
+    time: float
+
+
+class ListsChanged(NamedTuple):
+    generation: int
+    entries: dict[str, int]  # per list
+    cause: str  # "update <prefix> #<seq>" or "load"
+    time: float
+    version: int  # the last applied update's sequence number (0: none)
+
+
+Event = Check | PeerChange | ListsChanged
+
+
+class EventQueue:
+    """A bounded FIFO: ``offer`` never blocks and never grows past ``size``; drops are counted.
+
+    ``dropped`` counts every drop since start; ``unreported`` those not yet published as an
+    ``events/dropped`` event (the publisher resets it once it has said so).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: deque[Event] = deque()
+        self.dropped = 0
+        self.unreported = 0
+        self.offered = 0
+        self.published = 0
+        self.wakeup: Callable[[], None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def offer(self, event: Event) -> bool:
+        self.offered += 1
+        if len(self._items) >= self.size:
+            self.dropped += 1
+            self.unreported += 1
+            return False
+        self._items.append(event)
+        if len(self._items) == 1 and self.wakeup is not None:
+            self.wakeup()
+        return True
+
+    def take(self, most: int) -> list[Event]:
+        items = self._items
+        count = min(most, len(items))
+        return [items.popleft() for _ in range(count)]
+
+
+def check_message(event: Check, node: str, mask: bool) -> tuple[str, dict[str, Any]]:
+    """(topic under the prefix, JSON object) of one check."""
+    request, result = event.request, event.result
+    status = status_name(result)
+    imsi = None if request.imsi is None else request.imsi.digits
+    if imsi is not None and mask:
+        imsi = mask_imsi(imsi)
+    match = result.match
+    body: dict[str, Any] = {
+        "type": "check",
+        "time": iso_time(event.time),
+        "node": node,
+        "protocol": request.protocol,
+        "peer": request.peer,
+        "imei": str(request.imei),
+        "imsi": imsi,
+        "status": status,
+        "rule": result.rule.value,
+        "why": result.explain(),
+        "anomalies": sorted(a.value for a in result.anomalies),
+        "entry": None if match is None else {
+            "level": match.level.value, "imei": match.key, "imei_last": match.last,
+            "imsi": (mask_imsi(match.imsi) if mask else match.imsi) if match.imsi else None,
+            "list": match.entry.list.value, "source": match.entry.source,
+            "reason": match.entry.reason, "reference": match.entry.reference,
+            "added": iso_time(match.entry.added),
+        },
+    }
+    return f"check/{status}", body
+
+
+def peer_message(event: PeerChange, node: str) -> tuple[str, dict[str, Any]]:
+    return "events/peer", {
+        "type": "peer", "time": iso_time(event.time), "node": node,
+        "protocol": event.protocol, "peer": event.peer, "state": "up" if event.up else "down",
+        "detail": event.detail,
+    }
+
+
+def lists_message(event: ListsChanged, node: str) -> tuple[str, dict[str, Any]]:
+    return "events/lists", {
+        "type": "lists", "time": iso_time(event.time), "node": node,
+        "generation": event.generation, "entries": event.entries, "cause": event.cause,
+        "version": event.version,
+    }
+
+
+def dropped_message(node: str, dropped: int, total: int, now: float) -> tuple[str, dict[str, Any]]:
+    return "events/dropped", {
+        "type": "dropped", "time": iso_time(now), "node": node, "dropped": dropped,
+        "total": total,
+    }
+
+
+def message_of(event: Event, node: str, mask: bool) -> tuple[str, dict[str, Any]]:
+    if isinstance(event, Check):
+        return check_message(event, node, mask)
+    if isinstance(event, PeerChange):
+        return peer_message(event, node)
+    return lists_message(event, node)

@@ -1,0 +1,1 @@
+"""Events, list distribution and metrics: MQTT (aiomqtt) and a Prometheus endpoint."""

@@ -1,0 +1,218 @@
+"""Prometheus metrics: cheap counting on the answer path, the text format at scrape time.
+
+The answer path only does ``Counter[key] += 1`` and a bucket increment. Everything else
+(peers, queue, lists) is sampled when the endpoint is scraped. A process's numbers are a plain
+:meth:`Metrics.snapshot`, so a supervisor can add up its workers' snapshots and serve one
+endpoint; :func:`render` turns snapshots into the text format with ``prometheus_client``, which
+also escapes labels and orders histogram buckets as Prometheus expects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+log = logging.getLogger("eir.metrics")
+
+#: answer-time buckets, seconds (an answer is tens of microseconds; a stalled store is not)
+BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+           0.25, 1.0)
+
+#: sampled series: name -> (kind, help, label names, how workers' values combine)
+SAMPLED: dict[str, tuple[str, str, tuple[str, ...], str]] = {
+    "eir_peers_connected": ("gauge", "Diameter peers (open) and M3UA associations connected",
+                            ("protocol",), "sum"),
+    "eir_events_queued": ("gauge", "Events waiting for the MQTT broker", (), "sum"),
+    "eir_events_published": ("counter", "Events handed to the MQTT broker", (), "sum"),
+    "eir_events_dropped": ("counter", "Events dropped: queue full (broker away or slow)",
+                           (), "sum"),
+    "eir_mqtt_connected": ("gauge", "Processes connected to the MQTT broker", (), "sum"),
+    "eir_list_entries": ("gauge", "Entries per list in the store", ("list",), "max"),
+    "eir_list_generation": ("gauge", "The store's generation (one more per changing load)",
+                            (), "max"),
+    "eir_list_last_update_timestamp_seconds": ("gauge", "When the lists last changed "
+                                               "(Unix time, seconds)", (), "max"),
+    "eir_list_version": ("gauge", "The last list update applied from MQTT (its sequence)",
+                         (), "max"),
+    "eir_list_updates_applied": ("counter", "List updates applied from MQTT", (), "sum"),
+    "eir_list_update_failures": ("counter", "List updates that could not be applied (retried)",
+                                 (), "sum"),
+    "eir_workers": ("gauge", "Processes answering", (), "sum"),
+}
+
+Sample = tuple[tuple[str, ...], float]
+Sampler = Callable[[], dict[str, list[Sample]]]
+CheckKey = tuple[str, str, str]  # protocol, status, result
+
+
+class Latency:
+    """A histogram: counts per bucket of :data:`BUCKETS` (the last one is +Inf) and the sum."""
+
+    __slots__ = ("counts", "sum")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS) + 1)
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(BUCKETS, seconds)] += 1
+        self.sum += seconds
+
+
+class Metrics:
+    """One process's metrics."""
+
+    def __init__(self) -> None:
+        self.checks: Counter[CheckKey] = Counter()
+        self.latency: dict[str, Latency] = {"s13": Latency(), "map": Latency()}
+        self.samplers: list[Sampler] = []
+        self.error_counts: list[Callable[[], Iterable[tuple[CheckKey, int]]]] = []
+
+    def snapshot(self) -> dict[str, Any]:
+        checks = Counter(self.checks)
+        for source in self.error_counts:
+            for key, count in source():
+                checks[key] += count
+        sampled: dict[str, list[Sample]] = {}
+        for sampler in self.samplers:
+            for name, samples in sampler().items():
+                sampled.setdefault(name, []).extend(samples)
+        return {
+            "checks": [[*key, count] for key, count in sorted(checks.items())],
+            "latency": {p: [list(h.counts), h.sum] for p, h in self.latency.items()},
+            "sampled": {name: [[list(labels), value] for labels, value in samples]
+                        for name, samples in sampled.items()},
+        }
+
+
+def _merge(snapshots: Sequence[dict[str, Any]]) -> tuple[
+        Counter[CheckKey], dict[str, tuple[list[int], float]],
+        dict[str, dict[tuple[str, ...], float]]]:
+    checks: Counter[CheckKey] = Counter()
+    latency: dict[str, tuple[list[int], float]] = {}
+    sampled: dict[str, dict[tuple[str, ...], float]] = {}
+    for snap in snapshots:
+        for protocol, status, result, count in snap.get("checks", []):
+            checks[(protocol, status, result)] += count
+        for protocol, (counts, total) in snap.get("latency", {}).items():
+            old_counts, old_sum = latency.get(protocol, ([0] * len(counts), 0.0))
+            latency[protocol] = ([a + b for a, b in zip(old_counts, counts, strict=True)],
+                                 old_sum + total)
+        for name, samples in snap.get("sampled", {}).items():
+            how = SAMPLED[name][3] if name in SAMPLED else "sum"
+            series = sampled.setdefault(name, {})
+            for labels, value in samples:
+                key = tuple(labels)
+                if how == "max":
+                    series[key] = max(series.get(key, value), value)
+                else:
+                    series[key] = series.get(key, 0.0) + value
+    return checks, latency, sampled
+
+
+class _Families(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+def render(snapshots: Sequence[dict[str, Any]]) -> bytes:
+    """The Prometheus text format (0.0.4) of the sum of some processes' snapshots."""
+    checks, latency, sampled = _merge(snapshots)
+    families: list[Metric] = []
+    family = CounterMetricFamily("eir_checks", "Requests answered, by protocol, Equipment-"
+                                 "Status (none for an error answer) and result",
+                                 labels=("protocol", "status", "result"))
+    for (protocol, status, result), count in sorted(checks.items()):
+        family.add_metric((protocol, status, result), count)
+    families.append(family)
+    histogram = HistogramMetricFamily("eir_answer_duration_seconds",
+                                      "Time to answer one request inside eir (decode, decide, "
+                                      "encode)", labels=("protocol",))
+    for protocol, (counts, total) in sorted(latency.items()):
+        cumulative, running = [], 0
+        for bound, count in zip((*[f"{b:g}" for b in BUCKETS], "+Inf"), counts, strict=True):
+            running += count
+            cumulative.append((bound, running))
+        histogram.add_metric((protocol,), cumulative, total)
+    families.append(histogram)
+    for name, (kind, text, labels, _how) in SAMPLED.items():
+        series = sampled.get(name, {})
+        fam: CounterMetricFamily | GaugeMetricFamily
+        if kind == "counter":
+            fam = CounterMetricFamily(name, text, labels=labels)
+        else:
+            fam = GaugeMetricFamily(name, text, labels=labels)
+        for key, value in sorted(series.items()):
+            fam.add_metric(key, value)
+        families.append(fam)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    return generate_latest(registry)
+
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def http_answer(request: bytes, body: Callable[[], bytes]) -> bytes:
+    """The whole HTTP/1.1 answer to one request head (sans-IO, for the server below)."""
+    line = request.split(b"\r\n", 1)[0].split()
+    if len(line) != 3 or not line[2].startswith(b"HTTP/"):
+        return _http(400, "Bad Request", b"bad request\n", "text/plain")
+    method, target = line[0], line[1].split(b"?", 1)[0]
+    if method not in (b"GET", b"HEAD"):
+        return _http(405, "Method Not Allowed", b"GET /metrics\n", "text/plain")
+    if target not in (b"/metrics", b"/"):
+        return _http(404, "Not Found", b"GET /metrics\n", "text/plain")
+    try:
+        payload = body()
+    except Exception:  # our bug: say so, keep serving
+        log.exception("metrics: cannot render")
+        return _http(500, "Internal Server Error", b"cannot render metrics\n", "text/plain")
+    answer = _http(200, "OK", payload, CONTENT_TYPE)
+    if method == b"HEAD":
+        return answer[:answer.index(b"\r\n\r\n") + 4]
+    return answer
+
+
+def _http(code: int, reason: str, payload: bytes, kind: str) -> bytes:
+    head = (f"HTTP/1.1 {code} {reason}\r\nContent-Type: {kind}\r\n"
+            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n")
+    return head.encode() + payload
+
+
+async def serve_metrics(host: str, port: int,
+                        body: Callable[[], bytes]) -> tuple[asyncio.Server, int]:
+    """``GET /metrics`` on host:port; returns the server and its real port."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            writer.write(http_answer(request, body))
+            await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                ConnectionError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    server = await asyncio.start_server(handle, host, port, limit=16384)
+    return server, server.sockets[0].getsockname()[1]

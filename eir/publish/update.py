@@ -1,0 +1,330 @@
+"""A list update as it travels over MQTT: a validated load (a :class:`Batch`), versioned,
+compressed and cut into parts.
+
+An update is built by ``eir publish`` from files that passed exactly the checks of ``eir load``
+and applied by each node with the same :meth:`LmdbStore.apply` as a local load, in one
+transaction. Nodes never trust the bytes: :func:`decode_update` checks every key, every entry
+field and every length, so a damaged or forged update is refused whole.
+
+Blob (zlib-compressed)::
+
+    b"EIRU1\\n" | meta JSON | b"\\n" | for each group: [key lengths] keys [tail lengths] tails
+                                                      [added times]
+
+``key_width``/``tail_width`` 0 means a little-endian u16 length per item precedes the data;
+otherwise every item has that width. A tail is an entry's reason and reference as stored
+(one length octet and UTF-8 each).
+
+Part (one MQTT message)::
+
+    b"EIRP" | version 1 | seq u64 | index u32 | count u32 | id (16) | SHA-256 of the blob (32)
+    | data
+
+Parts of one update share seq, count, id and digest; the node joins them in index order and
+checks the digest before it decompresses anything.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import re
+import struct
+import zlib
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from itertools import pairwise
+
+from eir.errors import EirError, IdentityError
+from eir.model import ListName
+from eir.store.base import Batch, Group, Mode
+from eir.store.loader import check_source
+from eir.store.records import MAX_FIELD, Table, pack_tail
+
+MAGIC = b"EIRU1\n"
+PART_MAGIC = b"EIRP"
+PART_VERSION = 1
+_PART = struct.Struct(">4sBQII16s32s")
+PART_HEADER = _PART.size
+#: parts of at most this many bytes of the compressed blob (mosquitto's default limit is far
+#: above; smaller parts keep the broker's and the nodes' memory per message low)
+PART_SIZE = 512 * 1024
+#: a blob that decompresses past this is refused (a zip bomb is not an update)
+MAX_UPDATE_BYTES = 4 << 30
+_KEY_WIDTH = {Table.IMEI: (14, 14), Table.RANGE: (28, 28), Table.PAIR: (20, 29)}
+_U16 = "H"
+_U32 = "I"
+
+
+class UpdateError(EirError):
+    """A list update that cannot be applied as it is: damaged, forged or incomplete."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateMeta:
+    seq: int
+    id: str  # 32 hex digits, chosen by the publisher
+    time: int  # the publisher's clock: every node stamps the entries with it
+    mode: str
+    list: str
+    source: str
+    scope: builtins.list[tuple[str, str]]
+    remove_any_source: bool
+    files: builtins.list[str]
+    rows: int
+    invalid: int
+    duplicates: int
+    publisher: str = ""
+    groups: builtins.list[dict[str, object]] = field(default_factory=builtins.list)
+
+    @property
+    def entries(self) -> int:
+        return sum(int(str(g["count"])) for g in self.groups)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    seq: int
+    index: int
+    count: int
+    id: bytes
+    digest: bytes
+    data: bytes
+
+
+def _widths(items: Sequence[bytes]) -> int:
+    if not items:
+        return 1
+    first = len(items[0])
+    return first if first and all(len(i) == first for i in items) else 0
+
+
+def _tails(group: Group) -> tuple[list[bytes], array[int] | None]:
+    """Each key's packed reason and reference, and its own added time when it has one."""
+    n = len(group.keys)
+    if group.tails is not None:
+        buffer, starts, ends = group.tails
+        return [buffer[a:b] for a, b in zip(starts, ends, strict=True)], None
+    if group.fields is None:
+        return [b"\x00\x00"] * n, None
+    tails = [pack_tail(b"", reason, reference) for reason, reference, _ in group.fields]
+    added = [a for _, _, a in group.fields]
+    return tails, (array(_U32, added) if any(added) else None)
+
+
+def _section(items: Sequence[bytes], width: int) -> list[bytes]:
+    if width:
+        return [b"".join(items)]
+    lengths = array(_U16, [len(i) for i in items])
+    return [lengths.tobytes(), b"".join(items)]
+
+
+def encode_update(batch: Batch, meta: UpdateMeta, level: int = 1) -> bytes:
+    """The compressed blob of ``batch`` (``meta.groups`` is filled in here)."""
+    sections: list[bytes] = []
+    groups: list[dict[str, object]] = []
+    for group in batch.groups:
+        if not group.keys:
+            continue
+        tails, added = _tails(group)
+        key_width, tail_width = _widths(group.keys), _widths(tails)
+        sections += _section(group.keys, key_width)
+        sections += _section(tails, tail_width)
+        if added is not None:
+            sections.append(added.tobytes())
+        groups.append({"table": group.table.value, "list": group.list.value,
+                       "source": group.source, "count": len(group.keys),
+                       "key_width": key_width, "tail_width": tail_width,
+                       "added": added is not None})
+    data = asdict(meta) | {"groups": groups}
+    head = MAGIC + json.dumps(data, separators=(",", ":")).encode() + b"\n"
+    compressor = zlib.compressobj(level)
+    out = [compressor.compress(head)]
+    out += [compressor.compress(s) for s in sections]
+    out.append(compressor.flush())
+    return b"".join(out)
+
+
+def split_parts(blob: bytes, seq: int, update_id: bytes,
+                part_size: int = PART_SIZE) -> list[bytes]:
+    digest = hashlib.sha256(blob).digest()
+    count = max(1, -(-len(blob) // part_size))
+    return [_PART.pack(PART_MAGIC, PART_VERSION, seq, i, count, update_id, digest)
+            + blob[i * part_size:(i + 1) * part_size] for i in range(count)]
+
+
+def parse_part(payload: bytes) -> Part:
+    if len(payload) < PART_HEADER:
+        raise UpdateError(f"a part of {len(payload)} bytes is shorter than its header")
+    magic, version, seq, index, count, update_id, digest = _PART.unpack_from(payload)
+    if magic != PART_MAGIC:
+        raise UpdateError("not an eir update part (bad magic)")
+    if version != PART_VERSION:
+        raise UpdateError(f"update part version {version} is not {PART_VERSION}")
+    if not 0 <= index < count:
+        raise UpdateError(f"part {index} of {count}")
+    return Part(seq, index, count, update_id, digest, payload[PART_HEADER:])
+
+
+def join_parts(parts: Sequence[Part]) -> bytes:
+    """The blob of a complete, consistent set of parts (any order); checks the digest."""
+    if not parts:
+        raise UpdateError("no parts")
+    first = parts[0]
+    by_index = {p.index: p for p in parts}
+    if len(by_index) != first.count or set(by_index) != set(range(first.count)):
+        raise UpdateError(f"update #{first.seq}: {len(by_index)} of {first.count} parts")
+    for p in parts:
+        if (p.seq, p.count, p.id, p.digest) != (first.seq, first.count, first.id, first.digest):
+            raise UpdateError(f"update #{first.seq}: parts of different updates mixed")
+    blob = b"".join(by_index[i].data for i in range(first.count))
+    if hashlib.sha256(blob).digest() != first.digest:
+        raise UpdateError(f"update #{first.seq}: the parts do not match their digest")
+    return blob
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.at = 0
+
+    def take(self, size: int) -> bytes:
+        end = self.at + size
+        if size < 0 or end > len(self.data):
+            raise UpdateError("the update is shorter than its description")
+        chunk = self.data[self.at:end]
+        self.at = end
+        return chunk
+
+    def items(self, count: int, width: int) -> Iterator[bytes]:
+        if width:
+            buffer = self.take(count * width)
+            return (buffer[i:i + width] for i in range(0, count * width, width))
+        lengths = array(_U16)
+        lengths.frombytes(self.take(2 * count))
+        buffer = self.take(sum(lengths))
+        offsets = [0]
+        for length in lengths:
+            offsets.append(offsets[-1] + length)
+        return (buffer[a:b] for a, b in pairwise(offsets))
+
+
+def _decompress(blob: bytes) -> bytes:
+    decompressor = zlib.decompressobj()
+    try:
+        data = decompressor.decompress(blob, MAX_UPDATE_BYTES)
+    except zlib.error as exc:
+        raise UpdateError(f"the update does not decompress: {exc}") from None
+    if decompressor.unconsumed_tail:
+        raise UpdateError(f"the update is larger than {MAX_UPDATE_BYTES} bytes")
+    if not decompressor.eof or decompressor.unused_data:
+        raise UpdateError("the update's compressed stream is truncated or has trailing bytes")
+    return data
+
+
+def _check_keys(table: Table, keys: list[bytes], where: str) -> None:
+    low, high = _KEY_WIDTH[table]
+    for key in keys:
+        if not low <= len(key) <= high or not key.isdigit():
+            raise UpdateError(f"{where}: key {key[:32]!r} is not a {table} key")
+    if table is Table.RANGE:
+        for key in keys:
+            if key[:14] > key[14:]:
+                raise UpdateError(f"{where}: range {key.decode()} ends before it starts")
+    if not all(map(bytes.__lt__, keys, keys[1:])):
+        raise UpdateError(f"{where}: keys are not sorted and unique")
+
+
+def _check_tails(tails: list[bytes], where: str) -> None:
+    if all(t == b"\x00\x00" for t in tails):
+        return
+    for tail in tails:
+        try:
+            reason_end = 1 + tail[0]
+            if reason_end + 1 + tail[reason_end] != len(tail):
+                raise UpdateError(f"{where}: an entry's fields do not add up")
+            tail[1:reason_end].decode()
+            tail[reason_end + 1:].decode()
+        except IndexError:
+            raise UpdateError(f"{where}: an entry's fields are truncated") from None
+        except UnicodeDecodeError:
+            raise UpdateError(f"{where}: an entry's reason or reference is not UTF-8") from None
+
+
+def _meta(line: bytes) -> UpdateMeta:
+    try:
+        data = json.loads(line)
+        meta = UpdateMeta(**data)
+        Mode(meta.mode)
+        ListName(meta.list)
+        check_source(meta.source)
+        numbers = (meta.seq, meta.time, meta.rows, meta.invalid, meta.duplicates)
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers) \
+                or meta.seq < 1 or not isinstance(meta.remove_any_source, bool):
+            raise ValueError("seq, time and counts must be integers (seq from 1)")
+        if not re.fullmatch(r"[0-9a-f]{32}", meta.id):
+            raise ValueError(f"id {meta.id!r}")
+        scope = [(str(ListName(n)), check_source(s)) for n, s in meta.scope]
+        if not isinstance(meta.groups, list) or not isinstance(meta.files, list):
+            raise ValueError("groups and files must be lists")
+    except (ValueError, TypeError, IdentityError, KeyError) as exc:
+        raise UpdateError(f"the update's description is not valid: {exc}") from None
+    return UpdateMeta(**(asdict(meta) | {"scope": scope}))
+
+
+def _group(reader: _Reader, spec: dict[str, object], index: int) -> Group:
+    where = f"group {index}"
+    try:
+        table = Table(str(spec["table"]))
+        list_name = ListName(str(spec["list"]))
+        source = check_source(str(spec["source"]))
+        count, key_width, tail_width = (int(str(spec[k])) for k in
+                                        ("count", "key_width", "tail_width"))
+        has_added = spec["added"] is True
+    except (KeyError, ValueError, IdentityError) as exc:
+        raise UpdateError(f"{where}: not a valid group description: {exc}") from None
+    if count < 1 or key_width < 0 or tail_width < 0:
+        raise UpdateError(f"{where}: not a valid group description")
+    keys = list(reader.items(count, key_width))
+    _check_keys(table, keys, where)
+    tails = list(reader.items(count, tail_width))
+    if any(not 2 <= len(t) <= 2 * (MAX_FIELD + 1) for t in tails):
+        raise UpdateError(f"{where}: an entry's fields have an impossible length")
+    _check_tails(tails, where)
+    if not has_added:
+        buffer = b"".join(tails)
+        starts, ends = [0], []
+        for tail in tails:
+            ends.append(starts[-1] + len(tail))
+            starts.append(ends[-1])
+        starts.pop()
+        return Group(table, list_name, source, keys, tails=(buffer, starts, ends))
+    added = array(_U32)
+    added.frombytes(reader.take(4 * count))
+    fields = []
+    for tail, stamp in zip(tails, added, strict=True):
+        reason_end = 1 + tail[0]
+        fields.append((tail[1:reason_end].decode(), tail[reason_end + 1:].decode(), stamp))
+    return Group(table, list_name, source, keys, fields=fields)
+
+
+def decode_update(blob: bytes) -> tuple[UpdateMeta, Batch]:
+    """The description and the batch of a blob; any fault is an :class:`UpdateError`."""
+    data = _decompress(blob)
+    if not data.startswith(MAGIC):
+        raise UpdateError("not an eir list update (bad magic)")
+    end = data.find(b"\n", len(MAGIC))
+    if end < 0:
+        raise UpdateError("the update's description is not terminated")
+    meta = _meta(data[len(MAGIC):end])
+    reader = _Reader(data)
+    reader.at = end + 1
+    groups = [_group(reader, spec if isinstance(spec, dict) else {}, i)
+              for i, spec in enumerate(meta.groups)]
+    if reader.at != len(data):
+        raise UpdateError(f"{len(data) - reader.at} bytes after the last group")
+    batch = Batch(groups=groups, files=list(meta.files), rows=meta.rows, invalid=meta.invalid,
+                  duplicates=meta.duplicates)
+    return meta, batch

@@ -1,0 +1,169 @@
+"""Events (eir.events), the metrics registry and its text format (eir.publish.metrics), and
+the new configuration sections."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from eir.config import Config, parse_config, to_toml
+from eir.errors import ConfigError
+from eir.events import (
+    Check,
+    CheckFilter,
+    EventQueue,
+    ListsChanged,
+    PeerChange,
+    check_message,
+    mask_imsi,
+    message_of,
+)
+from eir.identity import Imei, Imsi
+from eir.model import CheckRequest, CheckResult, EquipmentStatus, Rule
+from eir.policy import decide
+from eir.publish.metrics import BUCKETS, Metrics, http_answer, render
+from tests.diameter_support import BLACK, PAIR_IMEI, PAIR_IMSI, demo_store
+
+WHITE = CheckResult(EquipmentStatus.WHITELISTED, Rule.UNKNOWN)
+BLACKLISTED = CheckResult(EquipmentStatus.BLACKLISTED, Rule.IMEI)
+UNKNOWN = CheckResult(None, Rule.UNKNOWN)
+
+
+def test_the_filter_chooses_checks_and_samples() -> None:
+    non_white = CheckFilter("non-white", 1.0)
+    assert not non_white.wanted(WHITE) and non_white.wanted(BLACKLISTED)
+    assert non_white.wanted(UNKNOWN)
+    assert CheckFilter("all", 1.0).wanted(WHITE)
+    assert not CheckFilter("none", 1.0).wanted(BLACKLISTED)
+    draws = iter([0.05, 0.5, 0.09])
+    sampled = CheckFilter("all", 0.1, rng=lambda: next(draws))
+    assert [sampled.wanted(WHITE) for _ in range(3)] == [True, False, True]
+    with pytest.raises(ValueError, match="checks"):
+        CheckFilter("some", 1.0)
+
+
+def test_the_queue_is_bounded_and_counts_what_it_drops() -> None:
+    queue = EventQueue(2)
+    woken: list[int] = []
+    queue.wakeup = lambda: woken.append(1)
+    event = PeerChange("diameter", "mme1", True, "", 0.0)
+    assert [queue.offer(event) for _ in range(4)] == [True, True, False, False]
+    assert (len(queue), queue.dropped, queue.unreported, queue.offered) == (2, 2, 2, 4)
+    assert woken == [1]  # only when it stops being empty
+    assert queue.take(10) == [event, event] and len(queue) == 0
+
+
+def test_a_check_event_says_what_decided_and_masks_the_subscriber() -> None:
+    store = demo_store()
+    request = CheckRequest(Imei.parse(PAIR_IMEI), Imsi.parse(PAIR_IMSI), "map-v2", "msc1")
+    result = decide(request, store.lookup, Config().policy)
+    topic, body = check_message(Check(request, result, 1_700_000_000.25), "eir1", True)
+    assert topic == f"check/{body['status']}" and body["status"] == "white"
+    assert body["imsi"] == "00101" + "*" * 10 and body["entry"]["imsi"] == body["imsi"]
+    assert body["time"] == "2023-11-14T22:13:20.250Z" and body["rule"] == "pair"
+    assert body["protocol"] == "map-v2" and body["peer"] == "msc1" and body["node"] == "eir1"
+    json.dumps(body)  # plain JSON values only
+    _topic, clear = check_message(Check(request, result, 0), "eir1", False)
+    assert clear["imsi"] == PAIR_IMSI
+    black = decide(CheckRequest(Imei.parse(BLACK)), store.lookup, Config().policy)
+    topic, body = message_of(Check(CheckRequest(Imei.parse(BLACK)), black, 0), "n", True)
+    assert topic == "check/black" and body["entry"]["list"] == "black" and body["imsi"] is None
+    assert mask_imsi("12345") == "12345"
+
+
+def test_peer_and_list_events() -> None:
+    topic, body = message_of(PeerChange("m3ua", "10.0.0.1:2905", False, "lost", 0), "n", True)
+    assert topic == "events/peer" and body["state"] == "down" and body["protocol"] == "m3ua"
+    topic, body = message_of(ListsChanged(7, {"black": 3}, "load", 0, 0), "n", True)
+    assert topic == "events/lists" and body["generation"] == 7 and body["entries"] == {
+        "black": 3}
+
+
+def test_metrics_render_as_prometheus_text_and_add_up_across_processes() -> None:
+    one, two = Metrics(), Metrics()
+    for m in (one, two):
+        m.checks[("s13", "black", "2001")] += 2
+        m.latency["s13"].observe(0.0003)
+        m.latency["s13"].observe(5.0)
+        m.samplers.append(lambda: {"eir_list_entries": [(("black",), 10)],
+                                   "eir_workers": [((), 1)]})
+    two.error_counts.append(lambda: [(("map", "none", "reject:mistypedArgument"), 3)])
+    text = render([one.snapshot(), two.snapshot()]).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in families.values() for s in f.samples}
+    assert samples[("eir_checks_total", (("protocol", "s13"), ("result", "2001"),
+                                         ("status", "black")))] == 4
+    assert samples[("eir_checks_total", (("protocol", "map"),
+                                         ("result", "reject:mistypedArgument"),
+                                         ("status", "none")))] == 3
+    assert samples[("eir_answer_duration_seconds_count", (("protocol", "s13"),))] == 4
+    assert samples[("eir_answer_duration_seconds_bucket", (("le", "0.0005"),
+                                                           ("protocol", "s13")))] == 2
+    assert samples[("eir_answer_duration_seconds_bucket", (("le", "+Inf"),
+                                                           ("protocol", "s13")))] == 4
+    assert samples[("eir_list_entries", (("list", "black"),))] == 10  # the same store: max
+    assert samples[("eir_workers", ())] == 2  # summed
+    assert families["eir_answer_duration_seconds"].type == "histogram"
+    assert len(BUCKETS) + 1 == len(one.latency["s13"].counts)
+
+
+def test_the_endpoint_answers_only_get_metrics() -> None:
+    ok = http_answer(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", lambda: b"m 1\n")
+    assert ok.startswith(b"HTTP/1.1 200 OK\r\n") and ok.endswith(b"\r\n\r\nm 1\n")
+    assert b"Content-Length: 4\r\n" in ok
+    head = http_answer(b"HEAD /metrics HTTP/1.0\r\n\r\n", lambda: b"m 1\n")
+    assert head.endswith(b"\r\n\r\n")
+    assert http_answer(b"GET /x HTTP/1.1\r\n\r\n", bytes).startswith(b"HTTP/1.1 404")
+    assert http_answer(b"POST /metrics HTTP/1.1\r\n\r\n", bytes).startswith(b"HTTP/1.1 405")
+    assert http_answer(b"garbage\r\n\r\n", bytes).startswith(b"HTTP/1.1 400")
+
+    def broken() -> bytes:
+        raise RuntimeError("bug")
+
+    assert http_answer(b"GET / HTTP/1.1\r\n\r\n", broken).startswith(b"HTTP/1.1 500")
+
+
+def test_the_new_sections_round_trip_and_refuse_bad_values() -> None:
+    text = """
+[mqtt]
+broker = "mqtts://broker.example.org"
+prefix = "net1/eir"
+node = "eir-hcm-1"
+ca_file = "/etc/ssl/ca.pem"
+reconnect_max_s = 10
+
+[events]
+checks = "all"
+sample = 0.25
+mask_imsi = false
+
+[distribution]
+subscribe = false
+
+[metrics]
+listen = "0.0.0.0:9100"
+"""
+    config = parse_config(tomllib.loads(text), "t.toml")
+    assert str(config.mqtt.broker) == "mqtts://broker.example.org:8883"
+    assert config.events.sample == 0.25 and not config.distribution.subscribe
+    assert config.metrics.listen is not None and config.metrics.listen.port == 9100
+    assert parse_config(tomllib.loads(to_toml(config)), "t.toml") == config
+    assert parse_config(tomllib.loads('[metrics]\nlisten = ""\n')).metrics.listen is None
+    for bad, message in [
+        ('[mqtt]\npassword = "x"', "never go in the config file"),
+        ('[mqtt]\nbroker = "http://x"', "mqtt://HOST:PORT"),
+        ('[mqtt]\nprefix = "eir/#"', "wildcards"),
+        ('[mqtt]\nprefix = "/eir"', "leading"),
+        ('[mqtt]\ncert_file = "c.pem"', "key_file"),
+        ('[mqtt]\nreconnect_min_s = 5\nreconnect_max_s = 1', "at least"),
+        ('[events]\nchecks = "black"', "checks"),
+        ('[events]\nsample = 2', "sample"),
+        ('[metrics]\nlisten = "sctp://1.2.3.4:5"', "HTTP over TCP"),
+        ('[metrics]\nport = 5', "unknown key"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            parse_config(tomllib.loads(bad), "t.toml")

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DB ?= var/eir.lmdb
 
-.PHONY: install tshark mosquitto run test check lint type bench bench-store bench-s13 bench-map load clean
+.PHONY: install tshark mosquitto run test check lint type bench bench-store bench-s13 bench-map bench-mqtt load clean
 
 # pysctp compiles against libsctp (Debian's libsctp-dev) with a C compiler; the tests dissect
 # what we send with tshark.
@@ -53,7 +53,7 @@ type: install
 
 check: lint type test
 
-bench: bench-store bench-s13 bench-map
+bench: bench-store bench-s13 bench-map bench-mqtt
 
 bench-store: install
 	$(BIN)/python tests/bench/bench_store.py
@@ -63,6 +63,10 @@ bench-s13: install
 
 bench-map: install
 	$(BIN)/python tests/bench/bench_signalling.py --protocol map
+
+# a 1M-row list update applied on three nodes through mosquitto; events while answering
+bench-mqtt: install mosquitto
+	$(BIN)/python tests/bench/bench_mqtt.py
 
 # eir serve with the demo lists, driven 20 s by eir-sim (mixed S13 and MAP, fixed rate);
 # fails on any wrong answer or gate

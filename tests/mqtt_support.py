@@ -49,11 +49,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1: (ca, certificate, key)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed: no certificates for the TLS test")
+    folder.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = folder / "ca.crt", folder / "ca.key"
+    cert, key, csr = folder / "server.crt", folder / "server.key", folder / "server.csr"
+    extensions = folder / "san.cnf"
+    extensions.write_text("subjectAltName=IP:127.0.0.1\n")
+    for command in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+         "-days", "2", "-subj", "/CN=eir test CA"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj",
+         "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out",
+         cert, "-days", "2", "-extfile", extensions],
+    ):
+        subprocess.run([openssl, *map(str, command)], check=True, capture_output=True)
+    return ca, cert, key
+
+
 class Broker:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, tls: tuple[Path, Path, Path] | None = None) -> None:
         self.binary = mosquitto_or_skip()
         self.folder = folder
         self.port = free_port()
+        self.tls_port = free_port() if tls is not None else 0
         self.proc: subprocess.Popen[bytes] | None = None
         data = folder / "mosquitto"
         data.mkdir(parents=True, exist_ok=True)
@@ -73,6 +96,10 @@ class Broker:
         for old, new in replaced.items():
             assert old in text, f"conf/mosquitto/eir.conf no longer has {old!r}"
             text = text.replace(old, new)
+        if tls is not None:  # the shipped file's commented TLS listener, on a free port
+            ca, cert, key = tls
+            text += (f"\nlistener {self.tls_port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\n"
+                     f"keyfile {key}\n")
         self.conf = data / "eir.conf"
         self.conf.write_text(text + f"\nuser {getpass.getuser()}\n")
         self.log = data / "mosquitto.log"
@@ -113,8 +140,8 @@ class Broker:
 
 
 @contextmanager
-def broker(folder: Path) -> Iterator[Broker]:
-    b = Broker(folder)
+def broker(folder: Path, tls: tuple[Path, Path, Path] | None = None) -> Iterator[Broker]:
+    b = Broker(folder, tls)
     b.start()
     try:
         yield b

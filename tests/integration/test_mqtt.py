@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.diameter_support import DEMO, Served, serve
 from tests.integration.cli_helpers import EIR, EIR_SIM, eir, env
-from tests.mqtt_support import Broker, Watcher, broker, credentials
+from tests.mqtt_support import Broker, Watcher, broker, credentials, make_certificates
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICE = "imei,reason,reference\n490154203237518,stolen,PR-1\n356938035643809,stolen,PR-2\n" \
@@ -316,3 +316,29 @@ def test_metrics_endpoint_answers_http(demo_db: Path, path: str) -> None:
         else:
             with urllib.request.urlopen(url, timeout=10) as answer:
                 assert b"eir_checks_total" in answer.read()
+
+
+def test_tls_to_the_broker_with_the_configured_ca(tmp_path: Path, demo_db: Path) -> None:
+    ca, cert, key = make_certificates(tmp_path / "pki")
+    trusted = tmp_path / "tls.toml"
+    trusted.write_text(f'[mqtt]\nca_file = "{ca}"\nreconnect_max_s = 1\n')
+    with broker(tmp_path / "broker", tls=(ca, cert, key)) as b:
+        url = f"mqtts://127.0.0.1:{b.tls_port}"
+        watcher = Watcher(b, topics=("eir/nodes/#",))
+        try:
+            watcher.wait_connected()
+            with serve(demo_db, "--broker", url, "--node", "tls1", "--config", str(trusted),
+                       env_extra=credentials("eir-node")):
+                watcher.wait_for("eir/nodes/tls1", lambda m: m["state"] == "online")
+            # without our CA the broker's certificate is not trusted: no connection
+            untrusted = tmp_path / "untrusted.toml"
+            untrusted.write_text("[mqtt]\nreconnect_max_s = 1\n")
+            with serve(demo_db, "--broker", url, "--node", "tls2", "--config", str(untrusted),
+                       env_extra=credentials("eir-node")) as served:
+                time.sleep(2)
+                assert metrics(served)["eir_mqtt_connected{}"] == 0
+                assert any("CERTIFICATE_VERIFY_FAILED" in line or "certificate" in line
+                           for line in served.lines), served.lines[-5:]
+            assert not watcher.json_on("eir/nodes/tls2")
+        finally:
+            watcher.close()

@@ -93,14 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "mqtt.username_file/password_file or EIR_MQTT_USERNAME/EIR_MQTT_PASSWORD.")
     p.add_argument("--config", metavar="FILE",
                    help="TOML configuration with the [mqtt] section (default: embedded)")
-    p.add_argument("files", nargs="+", metavar="FILE",
-                   help="CSV with a header, or one IMEI per line; .gz or - (stdin) too")
-    p.add_argument("--list", required=True, choices=[n.value for n in ListName],
-                   help="list for rows without a list column")
-    p.add_argument("--source", default=None,
-                   help="who supplied the list, e.g. police-hcm (default: manual)")
-    p.add_argument("--mode", default="add", choices=[m.value for m in Mode],
-                   help="add or update (default); replace this list+source; remove entries")
+    _list_files(p)
     p.add_argument("--skip-invalid", action="store_true",
                    help="publish the good rows and report the bad ones (exit 1)")
     _mqtt_options(p)
@@ -112,14 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("load", help="load list files into the store, all or nothing")
     _common(p)
-    p.add_argument("files", nargs="+", metavar="FILE",
-                   help="CSV with a header, or one IMEI per line; .gz or - (stdin) too")
-    p.add_argument("--list", required=True, choices=[n.value for n in ListName],
-                   help="list for rows without a list column")
-    p.add_argument("--source", default=None,
-                   help="who supplied the list, e.g. police-hcm (default: manual)")
-    p.add_argument("--mode", default="add", choices=[m.value for m in Mode],
-                   help="add or update (default); replace this list+source; remove entries")
+    _list_files(p)
     p.add_argument("--dry-run", action="store_true", help="validate and count, change nothing")
     p.add_argument("--skip-invalid", action="store_true",
                    help="load the good rows and report the bad ones")
@@ -146,6 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="validate a configuration and print it in full")
     p.add_argument("file", nargs="?", metavar="FILE", help="default: the embedded defaults")
     return parser
+
+
+def _list_files(p: argparse.ArgumentParser) -> None:
+    """What `eir load` and `eir publish` both read: the files, their list, source and mode."""
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="CSV with a header, or one IMEI per line; .gz or - (stdin) too")
+    p.add_argument("--list", required=True, choices=[n.value for n in ListName],
+                   help="list for rows without a list column")
+    p.add_argument("--source", default=None,
+                   help="who supplied the list, e.g. police-hcm (default: manual)")
+    p.add_argument("--mode", default="add", choices=[m.value for m in Mode],
+                   help="add or update (default); replace this list+source; remove entries")
 
 
 def _mqtt_options(p: argparse.ArgumentParser) -> None:

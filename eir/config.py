@@ -74,8 +74,12 @@ class Endpoint:
     port: int
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.transport}://{host}:{self.port}"
+        return f"{self.transport}://{_bracketed(self.host)}:{self.port}"
+
+
+def _bracketed(host: str) -> str:
+    """An IPv6 address in brackets, as a URL writes it."""
+    return f"[{host}]" if ":" in host else host
 
 
 def parse_endpoint(text: str, default_port: int | None = None) -> Endpoint:
@@ -191,8 +195,7 @@ class Broker:
     tls: bool
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{_bracketed(self.host)}:{self.port}"
 
 
 def parse_broker(text: str) -> Broker:

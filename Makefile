@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DB ?= var/eir.lmdb
 
-.PHONY: install tshark mosquitto run test check lint type bench bench-store bench-s13 bench-map bench-mqtt load clean
+.PHONY: install tshark mosquitto vm test-sctp run test check lint type bench bench-store bench-s13 bench-map bench-mqtt load clean
 
 # pysctp compiles against libsctp (Debian's libsctp-dev) with a C compiler; the tests dissect
 # what we send with tshark.
@@ -38,12 +38,29 @@ mosquitto:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; } \
 		|| echo "warning: mosquitto could not be installed; the MQTT tests will skip"; }
 
+# What the SCTP tests need where this kernel has no SCTP: qemu, a Debian kernel with the sctp
+# module, and a static busybox for the VM's initramfs (tests/vm/sctp_vm.py).
+vm:
+	@python3 -c "import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM, 132)" 2>/dev/null \
+	|| { command -v qemu-system-x86_64 >/dev/null && ls /boot/vmlinuz-* >/dev/null 2>&1 \
+		&& [ -x /bin/busybox ] && ls /lib/modules/*/kernel/net/sctp/sctp.ko >/dev/null 2>&1; } \
+	|| { echo "installing qemu-system-x86, linux-image-amd64 and busybox-static with apt-get"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			qemu-system-x86 linux-image-amd64 busybox-static >/dev/null; } \
+		|| echo "warning: the VM packages could not be installed; the SCTP tests will skip"; }
+
+# The SCTP tests, under kernel SCTP: here when the kernel has it, else in a qemu VM.
+test-sctp: install vm
+	@$(BIN)/python tests/vm/sctp_vm.py -- $(BIN)/python -m pytest tests/sctp -p no:cacheprovider --color=no; \
+	code=$$?; [ $$code -eq 77 ] && exit 0; exit $$code
+
 run: install
 	$(BIN)/eir load conf/lists/demo.csv --list black --source demo --mode replace --db $(DB)
 	exec $(BIN)/eir serve --config conf/eir.toml --db $(DB)
 
 test: install tshark mosquitto
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --ignore=tests/sctp
+	@$(MAKE) --no-print-directory test-sctp
 
 lint: install
 	$(BIN)/ruff check eir sim tests

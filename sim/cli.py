@@ -96,6 +96,9 @@ def _add_run(sub: Any) -> None:
     pace.add_argument("--requests", type=int, metavar="N", help="send N requests in total")
     pace.add_argument("--connections", type=int, metavar="C",
                       help="connections (each its own Diameter peer / M3UA ASP; default 1)")
+    pace.add_argument("--local", action="append", metavar="ADDRESS",
+                      help="SCTP: bind this local address too (repeatable: a multi-homed "
+                           "association, e.g. --local 127.0.0.1 --local 127.0.0.2)")
     pace.add_argument("--processes", type=int, metavar="P",
                       help="client processes, for rates one process cannot reach (default 1)")
     pace.add_argument("--timeout", type=float, metavar="S",
@@ -168,7 +171,7 @@ _RUN_KEYS = ("duration", "requests", "seed", "timeout", "pool", "max_in_flight",
              "live", "policy_config", "max_p99_ms", "min_rate", "max_error_rate")
 _FLOW_KEYS = ("protocol", "map_version", "sccp", "rate", "concurrency", "ramp", "ramp_from",
               "connections", "processes", "mix", "realm", "destination_realm", "opc", "dpc",
-              "routing_context", "network_appearance", "called_gt", "calling_gt")
+              "routing_context", "network_appearance", "called_gt", "calling_gt", "local")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -84,10 +84,11 @@ def _client_factory(built: Built, process: int) -> Callable[[int, float], Client
     return make_map
 
 
-def _connector(protocol: str) -> Callable[[Target], Link]:
+def _connector(protocol: str, local: tuple[str, ...] = ()) -> Callable[[Target], Link]:
     if protocol == "s13":
-        return partial(connect, ppid=s13_role.PPID, framing=(1, 3))
-    return partial(connect, ppid=map_role.PPID, framing=(4, 4), stream=m3ua_stream)
+        return partial(connect, ppid=s13_role.PPID, framing=(1, 3), local=local)
+    return partial(connect, ppid=map_role.PPID, framing=(4, 4), stream=m3ua_stream,
+                   local=local)
 
 
 def jobs(settings: RunSettings, built: list[Built]) -> list[Job]:
@@ -117,7 +118,7 @@ def jobs(settings: RunSettings, built: list[Built]) -> list[Job]:
             out.append(Job(
                 flow=flow.name, target=flow.target,
                 connections=conns + (1 if p < extra_conns else 0),
-                make_client=_client_factory(b, p), connect=_connector(flow.protocol),
+                make_client=_client_factory(b, p), connect=_connector(flow.protocol, flow.local),
                 probes=b.probes, first_probe=(p * len(b.probes)) // processes,
                 schedule=schedule, concurrency=concurrency, requests=requests,
                 duration_s=settings.duration_s, timeout_s=settings.timeout_s,

@@ -48,6 +48,8 @@ class Flow:
     realm: str = "sim.example"
     destination_realm: str = "localdomain"
     map: MapOptions = field(default_factory=MapOptions)
+    #: SCTP: our own addresses, bound together (a multi-homed association)
+    local: tuple[str, ...] = ()
 
     @property
     def open_loop(self) -> bool:
@@ -94,7 +96,7 @@ FLOW_KEYS = {"name", "protocol", "target", "rate", "concurrency", "ramp", "ramp_
              "connections", "processes", "mix", "realm", "destination_realm", "map_version",
              "sccp", "opc", "dpc", "network_indicator", "routing_context",
              "network_appearance", "traffic_mode", "called_gt", "calling_gt", "called_ssn",
-             "calling_ssn"}
+             "calling_ssn", "local"}
 RUN_KEYS = {"description", "duration", "requests", "lists", "seed", "timeout", "policy_config",
             "pool", "max_in_flight", "json", "html", "live", "gates", "flow"}
 GATE_KEYS = {"max_p99_ms", "min_rate", "max_error_rate"}
@@ -204,6 +206,7 @@ def _flow(values: Mapping[str, object], where: str, index: int) -> Flow:
         destination_realm=_text(values.get("destination_realm", "localdomain"),
                                 "destination_realm", where),
         map=options,
+        local=_addresses(values.get("local", []), where),
     )
     if flow.ramp_s and flow.rate is None:
         raise SettingsError(f"{where}: a ramp needs a rate")
@@ -212,6 +215,21 @@ def _flow(values: Mapping[str, object], where: str, index: int) -> Flow:
     if flow.connections > 9999 or flow.processes > 999:
         raise SettingsError(f"{where}: at most 9999 connections and 999 processes")
     return flow
+
+
+def _addresses(value: object, where: str) -> tuple[str, ...]:
+    import ipaddress
+
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise SettingsError(f"{where}: local must be a list of addresses")
+    out = []
+    for item in items:
+        try:
+            out.append(str(ipaddress.ip_address(str(item))))
+        except ValueError:
+            raise SettingsError(f"{where}: local {item!r} is not an IP address") from None
+    return tuple(out)
 
 
 def load_scenario(path: str) -> dict[str, Any]:
@@ -266,6 +284,8 @@ def build(scenario: Mapping[str, Any], overrides: Mapping[str, Any], flow_overri
         for i in chosen:
             flows[i] = replace(flows[i], target=target)
     for flow in flows:
+        if flow.local and flow.target is not None and flow.target.transport != "sctp":
+            raise SettingsError(f"flow {flow.name}: local addresses need an sctp:// target")
         if flow.target is None:
             raise SettingsError(f"flow {flow.name}: no target (give --target "
                                 "[tcp://|sctp://]HOST:PORT)")

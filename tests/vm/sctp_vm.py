@@ -2,7 +2,8 @@
 a small qemu virtual machine that boots the Debian kernel of ``linux-image-amd64``.
 
 The guest's root is this machine's own filesystem, shared read-only over 9p (virtio), with an
-overlay whose upper layer is tmpfs: the guest can write anywhere and the host sees none of it.
+overlay whose upper layer is tmpfs: the guest can write anywhere (its /tmp too, where the
+host's files stay visible: a clone under /tmp works) and the host sees none of it.
 So the guest runs the project's ``.venv`` as it is. A busybox initramfs (built here, cached
 under ``var/vm/``) loads virtio, 9p, overlayfs and sctp, mounts everything, runs the command
 from the project directory, prints its exit code on the serial console and powers off.
@@ -61,7 +62,6 @@ mount -t devtmpfs dev /root/dev
 mkdir -p /root/dev/shm /root/dev/pts
 mount -t tmpfs shm /root/dev/shm
 mount -t devpts pts /root/dev/pts
-mount -t tmpfs tmp /root/tmp
 ip link set lo up
 hostname eir-vm
 code=1
@@ -169,7 +169,6 @@ def run_in_vm(command: list[str], timeout: float, memory_mb: int = 3072) -> int:
     vmlinuz, modules = found
     initrd = initramfs(modules)
     CACHE.mkdir(parents=True, exist_ok=True)
-    # not under /tmp: the guest mounts its own tmpfs there
     with tempfile.TemporaryDirectory(prefix="run-", dir=CACHE) as folder:
         script = Path(folder) / "cmd.sh"
         script.write_text("export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:"

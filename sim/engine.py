@@ -163,7 +163,11 @@ class Worker:
             conn = _Conn(index, link, client)
             self.conns.append(conn)
             self.sel.register(link.sock, selectors.EVENT_READ, conn)
-            link.send(client.data_to_send())
+            try:
+                link.send(client.data_to_send())
+            except OSError as exc:
+                raise HandshakeError(f"{job.target}: cannot send: "
+                                     f"{exc.strerror or exc}") from None
         deadline = time.perf_counter() + job.connect_timeout_s
         while not all(c.client.ready for c in self.conns):
             now = time.perf_counter()
@@ -257,7 +261,7 @@ class Worker:
         for conn in up:
             out = batches.get(conn.index)
             if out:
-                conn.link.send(b"".join(out))
+                self._send(conn, b"".join(out))
 
     def _fill(self, now: float) -> None:
         job = self.job
@@ -283,8 +287,17 @@ class Worker:
                 inflight[seq] = (now, index)
                 out.append(request(index, seq))
             total += want
-            conn.link.send(b"".join(out))
+            self._send(conn, b"".join(out))
         self._account(total)
+
+    def _send(self, conn: _Conn, data: bytes) -> bool:
+        """Queue and write `data`; a reset or broken pipe loses the connection (False)."""
+        try:
+            conn.link.send(data)
+        except OSError as exc:
+            self._lost(conn, f"send failed: {exc.strerror or exc}")
+            return False
+        return True
 
     def _account(self, count: int) -> None:
         self.sent += count
@@ -295,8 +308,13 @@ class Worker:
         self.now = time.perf_counter()
         for key, events in ready:
             conn: _Conn = key.data
-            if events & selectors.EVENT_WRITE and conn.link.flush():
-                self.sel.modify(conn.link.sock, selectors.EVENT_READ, conn)
+            if events & selectors.EVENT_WRITE:
+                try:
+                    if conn.link.flush():
+                        self.sel.modify(conn.link.sock, selectors.EVENT_READ, conn)
+                except OSError as exc:
+                    self._lost(conn, f"send failed: {exc.strerror or exc}")
+                    continue
             if not events & selectors.EVENT_READ:
                 continue
             try:
@@ -314,8 +332,8 @@ class Worker:
             if len(conn.inflight) < before:
                 self.answer_time = self.now
             out = conn.client.data_to_send()
-            if out:
-                conn.link.send(out)
+            if out and not self._send(conn, out):
+                continue
             if conn.link.pending:
                 self.sel.modify(conn.link.sock, selectors.EVENT_READ | selectors.EVENT_WRITE,
                                 conn)
@@ -405,8 +423,8 @@ class Worker:
             if due is not None and now >= due:
                 conn.client.handle_timer(now)
             out = conn.client.data_to_send()
-            if out:
-                conn.link.send(out)
+            if out and not self._send(conn, out):
+                continue
             if conn.client.closed and self.sending:
                 self._lost(conn, conn.client.failure or "closed by the protocol")
 
@@ -415,7 +433,7 @@ class Worker:
         for conn in self.conns:
             if conn.up and not conn.client.closed:
                 conn.client.close(now)
-                conn.link.send(conn.client.data_to_send())
+                self._send(conn, conn.client.data_to_send())
         deadline = now + GOODBYE_S
         while any(c.up and not _done(c.client) for c in self.conns):
             if time.perf_counter() > deadline:

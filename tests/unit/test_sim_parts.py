@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
+import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim import report
-from sim.engine import Schedule
-from sim.link import Link, m3ua_stream, parse_target, split
-from sim.model import MixError, Outcome, parse_mix
+from sim.engine import Job, Schedule, Worker
+from sim.link import Link, Target, m3ua_stream, parse_target, split
+from sim.model import MixError, Outcome, Probe, parse_mix
 from sim.pcap import PcapError, pdus
 from sim.runner import Built
 from sim.runner import Outcome as RunOutcome
@@ -212,3 +215,67 @@ def test_pcap_reading_never_crashes(data: bytes) -> None:
 def test_outcomes_print_readably() -> None:
     assert str(Outcome("2001", "black")) == "2001 black"
     assert str(Outcome("5422")) == "5422"
+
+
+class _ReadyClient:
+    """A client past its handshake that never hears an answer: enough to drive sends."""
+
+    failure = ""
+    ppid = 46
+    ready = True
+    closed = False
+
+    def data_to_send(self) -> bytes:
+        return b""
+
+    def get_timer(self) -> float | None:
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        pass
+
+    def close(self, now: float) -> None:
+        self.closed = True
+
+    def connection_lost(self) -> None:
+        self.closed = True
+
+    def request(self, index: int, seq: int) -> bytes:
+        return make_ecr()
+
+    def receive(self, data: bytes, now: float, answer: Any) -> None:
+        pass
+
+    def message(self) -> bytes:
+        return b""
+
+
+@pytest.mark.parametrize("open_loop", [True, False])
+def test_a_reset_connection_is_lost_not_a_crash(open_loop: bool) -> None:
+    """The EIR resets the connection (RST) while the simulator sends: the send fails with
+    ECONNRESET, and the worker counts the connection lost and stops instead of raising."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def connect(target: Target) -> Link:
+        sock = socket.create_connection((target.host, target.port))
+        peer, _ = server.accept()
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        peer.close()  # linger 0: RST
+        select.select([sock], [], [], 5)  # the RST has arrived
+        sock.setblocking(False)
+        return Link(sock)
+
+    job = Job("reset", parse_target(f"127.0.0.1:{port}"), 1,
+              lambda _i, _now: _ReadyClient(), connect,
+              [Probe("black", "35000000000000", None, Outcome("2001", "black"))],
+              schedule=Schedule(1000.0) if open_loop else None,
+              concurrency=0 if open_loop else 4, duration_s=5.0, timeout_s=0.5)
+    ticks: list[Tick] = []
+    worker = Worker(job, ticks.append)
+    worker.connect()
+    worker.run(time.perf_counter())
+    server.close()
+    stopped = [line for tick in ticks for line in tick.counts.stopped]
+    assert len(stopped) == 1 and "every connection was lost" in stopped[0], stopped
+    assert "send failed" in stopped[0] or "receive failed" in stopped[0], stopped

@@ -394,7 +394,7 @@ class Worker:
             self.counts.errors += lost
             self.counts.error_kinds[f"connection lost: {reason}"] += lost
             conn.inflight.clear()
-        else:
+        elif self.sending:  # said even with nothing in flight; after the run, a close is normal
             self.counts.error_kinds[f"connection lost: {reason}"] += 0
         conn.client.connection_lost()
         self.sel.unregister(conn.link.sock)

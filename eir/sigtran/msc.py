@@ -52,7 +52,19 @@ def begin(version: int | None, components: list[tuple[str, Any]], otid: bytes,
 
 
 def check_imei(version: int, imei: bytes, otid: bytes, invoke_id: int = 1) -> bytes:
-    """A Begin with one CheckIMEI of `version` (v1: no dialogue portion)."""
+    """A Begin with one CheckIMEI of `version` (v1: no dialogue portion). The usual shape (8
+    IMEI octets, a 4-byte otid, invoke id 1) comes from a `BeginTemplate` made once per
+    version: pycrate's encoding costs about 1 ms a Begin, and a simulator makes thousands."""
+    if len(imei) == 8 and len(otid) == 4 and invoke_id == 1:
+        template = _TEMPLATES.get(version)
+        if template is None:
+            template = _TEMPLATES[version] = BeginTemplate(version)
+        return template.make(otid, imei)
+    return encode_check_imei(version, imei, otid, invoke_id)
+
+
+def encode_check_imei(version: int, imei: bytes, otid: bytes, invoke_id: int = 1) -> bytes:
+    """`check_imei`, always encoded by pycrate (the reference the templates are held to)."""
     return begin(None if version == 1 else version, [invoke(argument(version, imei), invoke_id)],
                  otid)
 
@@ -71,10 +83,22 @@ def with_parameter(version: int, parameter: bytes, otid: bytes, invoke_id: int =
                    opcode: int = checkimei.OPCODE) -> bytes:
     """A Begin whose one Invoke carries `parameter` as raw BER (anything, even what pycrate
     refuses to encode: a 7-octet IMEI, say); the rest is pycrate's."""
-    plain = begin(None if version == 1 else version, [], otid)
+    plain = _plain_begin(version, otid)
     component = tlv(0x02, bytes([invoke_id])) + tlv(0x02, bytes([opcode])) + parameter
     kept = plain[_header_length(plain):]
     return tlv(0x62, kept + tlv(0x6C, tlv(0xA1, component)))
+
+
+def _plain_begin(version: int, otid: bytes) -> bytes:
+    """A Begin without components, pycrate-encoded once per version and patched with `otid`."""
+    if len(otid) != 4:
+        return begin(None if version == 1 else version, [], otid)
+    model = _PLAIN.get(version)
+    if model is None:
+        model = _PLAIN[version] = begin(None if version == 1 else version, [],
+                                        _PLACEHOLDER_OTID)
+    at = model.index(b"\x48\x04" + _PLACEHOLDER_OTID) + 2
+    return model[:at] + otid + model[at + 4 :]
 
 
 def _header_length(buf: bytes) -> int:
@@ -88,7 +112,7 @@ class BeginTemplate:
 
     def __init__(self, version: int, with_imsi: bytes | None = None) -> None:
         if with_imsi is None:
-            model = check_imei(version, _PLACEHOLDER_IMEI, _PLACEHOLDER_OTID)
+            model = encode_check_imei(version, _PLACEHOLDER_IMEI, _PLACEHOLDER_OTID)
         else:
             model = check_imei_with_imsi(version, _PLACEHOLDER_IMEI, with_imsi,
                                          _PLACEHOLDER_OTID)
@@ -103,6 +127,10 @@ class BeginTemplate:
         """The Begin with a 4-byte otid and 8 IMEI octets."""
         head, middle, tail = self._parts
         return head + otid + middle + imei + tail
+
+
+_TEMPLATES: dict[int, BeginTemplate] = {}
+_PLAIN: dict[int, bytes] = {}
 
 
 class MapAnswer(NamedTuple):

@@ -12,6 +12,7 @@ from eir.diameter.s13 import ecr
 from eir.identity import Imei, tbcd_encode
 from eir.sigtran import msc
 from eir.sigtran.asp import AspState
+from eir.sigtran.ber import tlv
 from sim import map as map_role
 from sim import s13 as s13_role
 from sim.model import Outcome
@@ -136,7 +137,16 @@ def test_begin_templates_are_pycrates_encoding(version: int) -> None:
     imei = Imei("35209900176148").to_tbcd()
     template = msc.BeginTemplate(version)
     for otid in (b"\x00\x00\x00\x01", b"\xff\xfe\xfd\xfc"):
-        assert template.make(otid, imei) == msc.check_imei(version, imei, otid)
+        assert template.make(otid, imei) == msc.encode_check_imei(version, imei, otid)
+        assert msc.check_imei(version, imei, otid) == msc.encode_check_imei(version, imei, otid)
+    # a Begin with a raw parameter: the plain Begin is made once per version, then patched
+    otid = b"\x12\x34\x56\x78"
+    parameter = tlv(0x04, imei[:7])
+    plain = msc.begin(None if version == 1 else version, [], otid)
+    component = tlv(0x02, b"\x01") + tlv(0x02, b"\x2b") + parameter
+    assert msc.with_parameter(version, parameter, otid) == tlv(
+        0x62, plain[2 if plain[1] < 0x80 else 2 + (plain[1] & 0x7F):]
+        + tlv(0x6C, tlv(0xA1, component)))
     if version < 3:
         imsi = tbcd_encode("001010123456789", 8)
         with_imsi = msc.BeginTemplate(version, imsi)

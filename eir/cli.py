@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from eir import __version__
 from eir.config import (
@@ -43,7 +43,9 @@ from eir.policy import decide
 from eir.progress import ProgressLine
 from eir.store.base import ExportRow, Mode, StoreStats, history_dict
 from eir.store.lmdb_store import LmdbStore
-from eir.store.loader import LoadOptions, check_source, parse_files
+
+if TYPE_CHECKING:  # the loader (numpy) is imported by the commands that read list files
+    from eir.store.loader import LoadOptions
 
 EXPORT_COLUMNS = ("imei", "imei_last", "imsi", "list", "source", "reason", "reference", "added")
 
@@ -214,6 +216,7 @@ def _cmd_publish(args: argparse.Namespace, config: Config) -> int:
     import asyncio
 
     from eir.publish.mqtt import publish_update
+    from eir.store.loader import LoadOptions, check_source, parse_files
 
     config = _mqtt_overrides(args, config)
     broker = config.mqtt.broker
@@ -253,6 +256,7 @@ def _cmd_publish(args: argparse.Namespace, config: Config) -> int:
 
 
 def _cmd_load(args: argparse.Namespace, config: Config) -> int:
+    from eir.store.loader import LoadOptions, check_source  # numpy: only where lists are read
     started = time.perf_counter()
     list_name = ListName(args.list)
     source = args.source or "manual"
@@ -277,6 +281,7 @@ def _cmd_load(args: argparse.Namespace, config: Config) -> int:
 
 def _load(args: argparse.Namespace, config: Config, options: LoadOptions,
           report: Callable[[str], None], started: float) -> int:
+    from eir.store.loader import parse_files
     list_name, source, mode = options.list, options.source, Mode(args.mode)
     batch = parse_files(args.files, options, report)
     own = (list_name, source)
@@ -486,9 +491,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_stats(args, config)
         if args.command == "publish":
             return _cmd_publish(args, config)
+        serving = _serve_overrides(args, config)
+        if serving.service.workers > 1:
+            from eir.supervisor import supervise  # imports no protocol stack: see its docstring
+
+            return supervise(serving, args.db)
         from eir.service import run
 
-        return run(_serve_overrides(args, config), args.db)
+        return run(serving, args.db)
     except LoadError as exc:
         print(exc, file=sys.stderr)  # already "file:line: message" or "file: message"
         return exc.exit_code

@@ -1,10 +1,6 @@
 """``eir serve``: open the store, start the front-ends, run until SIGTERM or SIGINT.
 
-One worker runs in this process. With ``--workers N`` this process becomes a supervisor: it
-reserves each listening port (so that port 0 means one free port for all), starts N worker
-processes that each bind the same ports with SO_REUSEPORT and open the same LMDB environment,
-prints the ready lines once every worker is listening, restarts a worker that dies, and stops
-them all on SIGTERM.
+One worker runs in this process; with ``--workers N``, `eir.supervisor` starts N of them.
 
 Every listener prints ``eir: listening diameter tcp HOST:PORT`` or ``eir: listening m3ua tcp
 HOST:PORT`` (sctp for SCTP; the real port) on stderr when it is ready, then ``eir: ready``
@@ -14,20 +10,13 @@ follows; scripts and tests wait for these lines.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import multiprocessing
-import multiprocessing.connection
-import os
 import signal
-import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from eir import __version__
 from eir.config import Config, Endpoint
@@ -39,12 +28,12 @@ from eir.events import Check as EventCheck
 from eir.events import CheckFilter, EventQueue, ListsChanged, PeerChange, status_name
 from eir.model import CheckRequest, CheckResult
 from eir.policy import decide, unknown_result
-from eir.publish.metrics import Latency, Metrics, http_answer, render, serve_metrics
-from eir.publish.mqtt import MqttNode, node_name
+from eir.publish.metrics import Latency, Metrics, render, serve_metrics
 from eir.sigtran.asp import DataReceived, M3uaSettings, Side
 from eir.sigtran.m3ua import TrafficMode
 from eir.sigtran.node import MapNode, SccpIdentity
 from eir.sigtran.tcap import TcapServer
+from eir.startup import open_store, say, shown, summary
 from eir.store.lmdb_store import LmdbStore
 from eir.transport.diameter import DiameterNode, DiameterProtocol
 from eir.transport.m3ua import M3uaNode, M3uaProtocol
@@ -58,19 +47,12 @@ from eir.transport.sctp import (
     split_by_length,
 )
 
+if TYPE_CHECKING:  # imported when a broker is configured: aiomqtt and numpy cost every start
+    from eir.publish.mqtt import MqttNode
+
 log = logging.getLogger("eir.service")
 
 Report = Callable[[str], None]
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-def open_store(config: Config, db: str | None, *, create: bool) -> LmdbStore:
-    s = config.store
-    return LmdbStore(db or s.path, map_size_mb=s.map_size_mb, max_map_size_mb=s.max_map_size_mb,
-                     sync=s.sync, create=create, read_snapshot_ms=s.read_snapshot_ms)
 
 
 def _firmware_revision() -> int:
@@ -206,10 +188,6 @@ class _Closable(Protocol):
     closed: asyncio.Future[None]
 
 
-def _shown(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 async def _listen(factory: Callable[[], asyncio.Protocol], endpoint: Endpoint,
                   reuse_port: bool, framing: Framing) -> tuple[Any, str]:
     """Listen on `endpoint`; returns the server and its ready line (with the real port)."""
@@ -218,12 +196,12 @@ async def _listen(factory: Callable[[], asyncio.Protocol], endpoint: Endpoint,
                                              framing.ppid, framing.split, reuse_port,
                                              stream=framing.stream)
         port = sctp_server.sockname[1]
-        return sctp_server, f"eir: listening {framing.name} sctp {_shown(endpoint.host, port)}"
+        return sctp_server, f"eir: listening {framing.name} sctp {shown(endpoint.host, port)}"
     loop = asyncio.get_running_loop()
     server = await loop.create_server(factory, endpoint.host, endpoint.port,
                                       reuse_port=reuse_port or None, backlog=1024)
     port = server.sockets[0].getsockname()[1]
-    return server, f"eir: listening {framing.name} tcp {_shown(endpoint.host, port)}"
+    return server, f"eir: listening {framing.name} tcp {shown(endpoint.host, port)}"
 
 
 async def _keep_connected(factory: Callable[[], asyncio.Protocol], where: Endpoint,
@@ -253,7 +231,7 @@ async def _keep_connected(factory: Callable[[], asyncio.Protocol], where: Endpoi
 
 
 async def serve(config: Config, store: LmdbStore, *, reuse_port: bool = False,
-                report: Report = _stderr, dial: bool = True, worker: bool = False,
+                report: Report = say, dial: bool = True, worker: bool = False,
                 index: int = 0, share: Callable[[dict[str, Any]], None] | None = None) -> None:
     """Serve until SIGTERM or SIGINT. ``index`` 0 is the process that dials peers, follows
     list updates and reports list changes; ``share`` (workers) receives this process's
@@ -272,6 +250,8 @@ async def serve(config: Config, store: LmdbStore, *, reuse_port: bool = False,
     tasks: list[asyncio.Task[None]] = []
     mqtt: MqttNode | None = None
     if broker is not None and queue is not None:
+        from eir.publish.mqtt import MqttNode, node_name
+
         name = node_name(config.mqtt)
         follow = index == 0 and config.distribution.subscribe
         mqtt = MqttNode(config.mqtt, broker, queue, mask_imsi=config.events.mask_imsi,
@@ -296,7 +276,7 @@ async def serve(config: Config, store: LmdbStore, *, reuse_port: bool = False,
             server, port = await serve_metrics(where.host, where.port,
                                                lambda: render([metrics.snapshot()]))
             servers.append(server)
-            report(f"eir: listening metrics http {_shown(where.host, port)}")
+            report(f"eir: listening metrics http {shown(where.host, port)}")
         for endpoint in config.diameter.listen:
             server, line = await _listen(lambda: DiameterProtocol(node), endpoint, reuse_port,
                                          DIAMETER)
@@ -428,204 +408,12 @@ async def _share(metrics: Metrics, share: Callable[[dict[str, Any]], None]) -> N
         await asyncio.sleep(1.0)
 
 
-def _summary(store: LmdbStore) -> str:
-    counts = store.stats(history_size=0, digest=False).per_list()
-    summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
-    return f"eir: serving lists from {store.path} ({summary or 'no entries'})"
-
-
 def run(config: Config, db: str | None) -> int:
-    if config.service.workers > 1:
-        return supervise(config, db)
+    """Serve in this process (one worker; `eir.supervisor` runs several)."""
     store = open_store(config, db, create=True)
     try:
-        _stderr(_summary(store))
+        say(summary(store))
         asyncio.run(serve(config, store))
     finally:
         store.close()
     return 0
-
-
-# --- several worker processes ----------------------------------------------------------------
-
-
-def _reserve(endpoint: Endpoint) -> tuple[socket.socket, Endpoint]:
-    """Bind (without listening) with SO_REUSEPORT, so that port 0 becomes one port for all."""
-    family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
-    proto = socket.IPPROTO_SCTP if endpoint.transport == "sctp" else 0
-    sock = socket.socket(family, socket.SOCK_STREAM, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((endpoint.host, endpoint.port))
-    return sock, replace(endpoint, port=sock.getsockname()[1])
-
-
-def _worker(config: Config, db: str | None, index: int,
-            conn: multiprocessing.connection.Connection) -> None:
-    import logging as _logging
-
-    _logging.basicConfig(level=config.log.level.upper(),
-                         format=f"%(asctime)s %(levelname)s %(name)s[w{index}]: %(message)s")
-    try:
-        store = open_store(config, db, create=False)
-    except Exception as exc:  # reported to the supervisor, which exits with it
-        conn.send(f"error: {exc}")
-        return
-    def share(snapshot: dict[str, Any]) -> None:
-        conn.send(("metrics", snapshot))
-
-    try:
-        asyncio.run(serve(config, store, reuse_port=True, report=conn.send, dial=index == 0,
-                          worker=True, index=index, share=share))
-    except OSError as exc:
-        conn.send(f"error: {exc.strerror or exc}")
-    finally:
-        store.close()
-
-
-def supervise(config: Config, db: str | None) -> int:
-    store = open_store(config, db, create=True)
-    try:
-        _stderr(_summary(store))
-    finally:
-        store.close()
-    reserved: list[socket.socket] = []
-    endpoints: list[Endpoint] = []
-    for endpoint in config.diameter.listen:
-        sock, concrete = _reserve(endpoint)
-        reserved.append(sock)
-        endpoints.append(concrete)
-    m3ua_endpoints: list[Endpoint] = []
-    for endpoint in config.m3ua.listen:
-        sock, concrete = _reserve(endpoint)
-        reserved.append(sock)
-        m3ua_endpoints.append(concrete)
-    config = replace(config, diameter=replace(config.diameter, listen=tuple(endpoints)),
-                     m3ua=replace(config.m3ua, listen=tuple(m3ua_endpoints)))
-    ctx = multiprocessing.get_context("spawn")
-    stopping = False
-
-    def on_signal(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    def start(index: int) -> tuple[multiprocessing.process.BaseProcess,
-                                   multiprocessing.connection.Connection]:
-        parent, child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_worker, args=(config, db, index, child), daemon=False,
-                           name=f"eir-worker-{index}")
-        proc.start()
-        child.close()
-        return proc, parent
-
-    workers = [start(i) for i in range(config.service.workers)]
-    lines: list[str] = []
-    snapshots: dict[int, dict[str, Any]] = {}
-    http: ThreadingHTTPServer | None = None
-    try:
-        for index, (proc, pipe) in enumerate(workers):
-            while True:
-                if stopping:
-                    return _stop(workers)
-                if not pipe.poll(0.2):
-                    if not proc.is_alive():
-                        _stderr(f"eir: worker {index} exited before it was ready")
-                        _stop(workers)
-                        return 1
-                    continue
-                try:
-                    line = pipe.recv()
-                except EOFError:
-                    continue
-                if isinstance(line, tuple):
-                    snapshots[index] = line[1]
-                    continue
-                if line.startswith("error: "):
-                    _stderr(f"eir: {line[7:]}")
-                    _stop(workers)
-                    return 1
-                if line == "eir: ready":
-                    break
-                if index == 0:
-                    lines.append(line)
-        for sock in reserved:
-            sock.close()
-        for line in lines:
-            _stderr(line)
-        if config.metrics.listen is not None:
-            http = _metrics_thread(config.metrics.listen, snapshots)
-            _stderr(f"eir: listening metrics http "
-                    f"{_shown(config.metrics.listen.host, http.server_address[1])}")
-        _stderr(f"eir: ready ({config.service.workers} workers)")
-        while not stopping:
-            waitables: list[Any] = [proc.sentinel for proc, _ in workers]
-            waitables += [pipe for _, pipe in workers]
-            multiprocessing.connection.wait(waitables, timeout=0.5)
-            for index, (proc, pipe) in enumerate(workers):
-                _drain_pipe(pipe, index, snapshots)
-                if not proc.is_alive() and not stopping:
-                    log.error("worker %d exited with %s; restarting it", index, proc.exitcode)
-                    pipe.close()
-                    snapshots.pop(index, None)
-                    workers[index] = start(index)
-        return _stop(workers)
-    finally:
-        if http is not None:
-            http.shutdown()
-            http.server_close()
-        for sock in reserved:
-            with contextlib.suppress(OSError):
-                sock.close()
-
-
-def _drain_pipe(pipe: multiprocessing.connection.Connection, index: int,
-                snapshots: dict[int, dict[str, Any]]) -> None:
-    """Keep each worker's latest metrics; a worker must never block on a full pipe."""
-    try:
-        while pipe.poll():
-            message = pipe.recv()
-            if isinstance(message, tuple) and message[0] == "metrics":
-                snapshots[index] = message[1]
-    except (EOFError, OSError):
-        pass
-
-
-def _metrics_thread(where: Endpoint, snapshots: dict[int, dict[str, Any]]) -> ThreadingHTTPServer:
-    """The supervisor's endpoint: the sum of its workers' latest snapshots (at most 1 s old)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            head = f"{self.command} {self.path} {self.request_version}\r\n\r\n".encode()
-            self.wfile.write(http_answer(head, lambda: render(list(snapshots.values()))))
-
-        do_HEAD = do_GET  # noqa: N815
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer((where.host, where.port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="eir-metrics", daemon=True).start()
-    return server
-
-
-def _stop(workers: list[tuple[multiprocessing.process.BaseProcess,
-                              multiprocessing.connection.Connection]]) -> int:
-    _stderr("eir: stopping")
-    for proc, _ in workers:
-        if proc.is_alive() and proc.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    for proc, _ in workers:
-        proc.join(max(0.1, deadline - time.monotonic()))
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-    return 0
-
-
-

@@ -14,7 +14,7 @@ LAYERS = {
     0: ("eir", "eir.identity", "eir.model", "eir.errors", "eir.config", "eir.events"),
     1: ("eir.policy", "eir.diameter", "eir.sigtran"),
     2: ("eir.store", "eir.publish", "eir.transport", "eir.host"),
-    3: ("eir.cli", "eir.service", "eir.progress"),
+    3: ("eir.cli", "eir.service", "eir.supervisor", "eir.startup", "eir.progress"),
 }
 #: imports layer 1 (the sans-IO cores) must never make
 IO_MODULES = {"asyncio", "socket", "lmdb", "aiomqtt", "sctp", "selectors", "threading"}
@@ -90,6 +90,20 @@ def test_the_simulator_loads_no_daemon_internals_at_all() -> None:
     code = ("import sys, sim.cli, sim.runner, sim.report, sim.replay; "
             "bad = sorted(m for m in sys.modules if m in ('lmdb', 'asyncio', 'aiomqtt') or "
             "m.startswith(('eir.transport', 'eir.service', 'eir.store.lmdb'))); print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_the_supervisor_loads_no_protocol_stack() -> None:
+    """`eir serve --workers N` starts its workers before any protocol import of its own: the
+    CLI and the supervisor pull in no pycrate, Diameter, SIGTRAN, numpy or MQTT client."""
+    import subprocess
+
+    code = ("import sys, eir.cli, eir.supervisor; "
+            "bad = sorted(m for m in sys.modules if m.startswith(('pycrate', 'numpy', "
+            "'aiomqtt', 'eir.diameter', 'eir.sigtran', 'eir.service', 'eir.transport'))); "
+            "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout.strip()
     assert out == "[]"

@@ -1,0 +1,217 @@
+"""``eir serve --workers N``: this process supervises N worker processes.
+
+It reserves each listening port (so that port 0 means one free port for all), starts N worker
+processes that each bind the same ports with SO_REUSEPORT and open the same LMDB environment,
+prints the ready lines once every worker is listening, restarts a worker that dies, serves the
+metrics endpoint as the sum of the workers' snapshots, and stops them all on SIGTERM.
+
+It imports no protocol stack (workers are spawned, and each imports `eir.service` itself), so
+the workers' imports, the slow part of a start, run side by side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from eir.config import Config, Endpoint
+from eir.publish.metrics import http_answer, render
+from eir.startup import open_store, say, shown, summary
+
+log = logging.getLogger("eir.service")
+
+
+def _reserve(endpoint: Endpoint) -> tuple[socket.socket, Endpoint]:
+    """Bind (without listening) with SO_REUSEPORT, so that port 0 becomes one port for all."""
+    family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
+    proto = socket.IPPROTO_SCTP if endpoint.transport == "sctp" else 0
+    sock = socket.socket(family, socket.SOCK_STREAM, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((endpoint.host, endpoint.port))
+    return sock, replace(endpoint, port=sock.getsockname()[1])
+
+
+def _worker(config: Config, db: str | None, index: int,
+            conn: multiprocessing.connection.Connection) -> None:
+    import logging as _logging
+
+    _logging.basicConfig(level=config.log.level.upper(),
+                         format=f"%(asctime)s %(levelname)s %(name)s[w{index}]: %(message)s")
+    import asyncio
+
+    from eir.service import serve
+
+    try:
+        store = open_store(config, db, create=False)
+    except Exception as exc:  # reported to the supervisor, which exits with it
+        conn.send(f"error: {exc}")
+        return
+    def share(snapshot: dict[str, Any]) -> None:
+        conn.send(("metrics", snapshot))
+
+    try:
+        asyncio.run(serve(config, store, reuse_port=True, report=conn.send, dial=index == 0,
+                          worker=True, index=index, share=share))
+    except OSError as exc:
+        conn.send(f"error: {exc.strerror or exc}")
+    finally:
+        store.close()
+
+
+def supervise(config: Config, db: str | None) -> int:
+    store = open_store(config, db, create=True)
+    try:
+        say(summary(store))
+    finally:
+        store.close()
+    reserved: list[socket.socket] = []
+    endpoints: list[Endpoint] = []
+    for endpoint in config.diameter.listen:
+        sock, concrete = _reserve(endpoint)
+        reserved.append(sock)
+        endpoints.append(concrete)
+    m3ua_endpoints: list[Endpoint] = []
+    for endpoint in config.m3ua.listen:
+        sock, concrete = _reserve(endpoint)
+        reserved.append(sock)
+        m3ua_endpoints.append(concrete)
+    config = replace(config, diameter=replace(config.diameter, listen=tuple(endpoints)),
+                     m3ua=replace(config.m3ua, listen=tuple(m3ua_endpoints)))
+    ctx = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def start(index: int) -> tuple[multiprocessing.process.BaseProcess,
+                                   multiprocessing.connection.Connection]:
+        parent, child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_worker, args=(config, db, index, child), daemon=False,
+                           name=f"eir-worker-{index}")
+        proc.start()
+        child.close()
+        return proc, parent
+
+    workers = [start(i) for i in range(config.service.workers)]
+    lines: list[str] = []
+    snapshots: dict[int, dict[str, Any]] = {}
+    http: ThreadingHTTPServer | None = None
+    try:
+        for index, (proc, pipe) in enumerate(workers):
+            while True:
+                if stopping:
+                    return _stop(workers)
+                if not pipe.poll(0.2):
+                    if not proc.is_alive():
+                        say(f"eir: worker {index} exited before it was ready")
+                        _stop(workers)
+                        return 1
+                    continue
+                try:
+                    line = pipe.recv()
+                except EOFError:
+                    continue
+                if isinstance(line, tuple):
+                    snapshots[index] = line[1]
+                    continue
+                if line.startswith("error: "):
+                    say(f"eir: {line[7:]}")
+                    _stop(workers)
+                    return 1
+                if line == "eir: ready":
+                    break
+                if index == 0:
+                    lines.append(line)
+        for sock in reserved:
+            sock.close()
+        for line in lines:
+            say(line)
+        if config.metrics.listen is not None:
+            http = _metrics_thread(config.metrics.listen, snapshots)
+            say(f"eir: listening metrics http "
+                    f"{shown(config.metrics.listen.host, http.server_address[1])}")
+        say(f"eir: ready ({config.service.workers} workers)")
+        while not stopping:
+            waitables: list[Any] = [proc.sentinel for proc, _ in workers]
+            waitables += [pipe for _, pipe in workers]
+            multiprocessing.connection.wait(waitables, timeout=0.5)
+            for index, (proc, pipe) in enumerate(workers):
+                _drain_pipe(pipe, index, snapshots)
+                if not proc.is_alive() and not stopping:
+                    log.error("worker %d exited with %s; restarting it", index, proc.exitcode)
+                    pipe.close()
+                    snapshots.pop(index, None)
+                    workers[index] = start(index)
+        return _stop(workers)
+    finally:
+        if http is not None:
+            http.shutdown()
+            http.server_close()
+        for sock in reserved:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def _drain_pipe(pipe: multiprocessing.connection.Connection, index: int,
+                snapshots: dict[int, dict[str, Any]]) -> None:
+    """Keep each worker's latest metrics; a worker must never block on a full pipe."""
+    try:
+        while pipe.poll():
+            message = pipe.recv()
+            if isinstance(message, tuple) and message[0] == "metrics":
+                snapshots[index] = message[1]
+    except (EOFError, OSError):
+        pass
+
+
+def _metrics_thread(where: Endpoint, snapshots: dict[int, dict[str, Any]]) -> ThreadingHTTPServer:
+    """The supervisor's endpoint: the sum of its workers' latest snapshots (at most 1 s old)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            head = f"{self.command} {self.path} {self.request_version}\r\n\r\n".encode()
+            self.wfile.write(http_answer(head, lambda: render(list(snapshots.values()))))
+
+        do_HEAD = do_GET  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((where.host, where.port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="eir-metrics", daemon=True).start()
+    return server
+
+
+def _stop(workers: list[tuple[multiprocessing.process.BaseProcess,
+                              multiprocessing.connection.Connection]]) -> int:
+    say("eir: stopping")
+    for proc, _ in workers:
+        if proc.is_alive() and proc.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for proc, _ in workers:
+        proc.join(max(0.1, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+    return 0
+
+
+

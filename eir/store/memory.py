@@ -74,13 +74,16 @@ class _DictTxn:
 class MemoryStore:
     def __init__(self) -> None:
         self._tables: dict[str, dict[bytes, bytes]] = {name: {} for name in _TABLES}
+        self._ranges: RangeIndex | None = None  # built on the first lookup after a change
 
     def lookup(self, imei14: str, imsi: str | None) -> Hits:
         key = imei14.encode()
         exact = self._tables[Table.IMEI].get(key)
         pair_key = None if imsi is None else key + imsi.encode()
         pair = None if pair_key is None else self._tables[Table.PAIR].get(pair_key)
-        ranges = RangeIndex(_DictTxn(self._tables).items(Table.RANGE))
+        ranges = self._ranges
+        if ranges is None:
+            ranges = self._ranges = RangeIndex(_DictTxn(self._tables).items(Table.RANGE))
         return Hits(
             pair=() if pair is None or pair_key is None else matches_of(Table.PAIR, pair_key, pair),
             imei=() if exact is None else matches_of(Table.IMEI, key, exact),
@@ -110,9 +113,11 @@ class MemoryStore:
         if not dry_run:
             update_meta(work, summary, delta, batch, mode, scope, stamp)
             self._tables = work.tables
+            self._ranges = None
         summary.dry_run = dry_run
         summary.seconds = time.perf_counter() - started
         return summary
 
     def close(self) -> None:
         self._tables = {name: {} for name in _TABLES}
+        self._ranges = None

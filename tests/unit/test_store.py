@@ -81,6 +81,22 @@ def test_ranges_and_pairs(store: ListStore, batch_of: BatchOf) -> None:
     assert store.lookup("36000000000000", None).ranges == ()
 
 
+def test_the_memory_store_sees_each_loads_ranges(batch_of: BatchOf) -> None:
+    """It keeps its range index between lookups and rebuilds it after a change (LMDB's own
+    lookups are held to a snapshot age: see the test below)."""
+    store = MemoryStore()
+    store.apply(batch_of("imei,imei_last,list\n35690000000000,35699999999999,grey\n"),
+                Mode.ADD, [(B, "manual")])
+    assert store.lookup("35690000000001", None).ranges[0].entry.list is G
+    narrower = "imei,imei_last,list\n35690000000000,35690000009999,black\n"
+    store.apply(batch_of(narrower), Mode.ADD, [(B, "manual")], dry_run=True)
+    assert store.lookup("35690000000001", None).ranges[0].entry.list is G
+    store.apply(batch_of(narrower), Mode.ADD, [(B, "manual")])
+    assert store.lookup("35690000000001", None).ranges[0].entry.list is B
+    store.apply(batch_of(narrower), Mode.REMOVE, [(B, "manual")])
+    assert store.lookup("35690000000001", None).ranges[0].entry.list is G
+
+
 def test_dry_run_changes_nothing(store: ListStore, batch_of: BatchOf) -> None:
     before = store.stats().digest
     s = store.apply(batch_of(f"{A1}\n"), Mode.ADD, [(B, "manual")], dry_run=True)

@@ -4,10 +4,14 @@ processes, scenarios, the gates failing when they should, the report files, and 
 from __future__ import annotations
 
 import json
+import os
+import re
+import select
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -195,9 +199,12 @@ def test_a_dead_eir_fails_the_run_and_the_live_line_shows_progress(demo_db: Path
                                  "--live", "always", "--timeout", "1"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=env(), cwd=ROOT)
-        time.sleep(4)
+        # Kill the EIR once the live line shows 600 requests sent (a loaded machine may take
+        # longer than usual to get there: wait for it, never a fixed time).
+        seen = _read_until(proc, lambda text: _sent(text) >= 600, deadline_s=60)
         served.proc.kill()
-        stdout, stderr = proc.communicate(timeout=60)
+        stdout, rest = proc.communicate(timeout=60)
+        stderr = seen + rest
     assert proc.returncode == 1, stderr
     assert "every connection was lost" in stderr
     assert " s  sent" in stderr and "rate" in stderr and "p99" in stderr  # the live line
@@ -205,3 +212,29 @@ def test_a_dead_eir_fails_the_run_and_the_live_line_shows_progress(demo_db: Path
     assert 400 <= doc["sent"] < 6000 and doc["answered"] >= 400
     assert "connection lost" in " ".join(doc["error_kinds"]) or doc["errors"] == 0
     assert "stopped early" in stdout or doc["stopped_early"]
+
+
+def _sent(text: str) -> int:
+    counts = re.findall(r"sent\s+([\d,]+)", text)
+    return int(counts[-1].replace(",", "")) if counts else 0
+
+
+def _read_until(proc: subprocess.Popen[str], done: Callable[[str], bool],
+                deadline_s: float) -> str:
+    """What the process wrote on stderr until `done` holds for it (or the deadline passes)."""
+    assert proc.stderr is not None
+    fd = proc.stderr.fileno()
+    os.set_blocking(fd, False)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if done(b"".join(chunks).decode(errors="replace")):
+                break
+    os.set_blocking(fd, True)
+    return b"".join(chunks).decode(errors="replace")

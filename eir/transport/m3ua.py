@@ -61,8 +61,9 @@ class M3uaProtocol(CoreAdapter):
     def make_core(self, transport: asyncio.Transport) -> AspConnection:
         peer = transport.get_extra_info("peername")
         name = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
+        address = str(peer[0]) if isinstance(peer, tuple) else ""
         self.conn = AspConnection(self.shared.settings, self.side, self.loop.time(),
-                                  self.shared.table, name)
+                                  self.shared.table, name, address)
         self.conn.wakeup = self.run
         return self.conn
 

@@ -293,6 +293,7 @@ class AspConnection:
             return
         if self.table is not None:
             self.table.leave(self)
+            self.table.claim(self, None)
         self.closed = True
         self.state = AspState.DOWN
         self._deadline = self._handshake_at = None
@@ -427,7 +428,12 @@ class AspConnection:
         kind = msg.kind
         if kind == m3ua.ASPUP:
             asp_id = msg.u32(Tag.ASP_IDENTIFIER)  # exactly 4 bytes, or ERR
-            self.binding = self._bind(asp_id)
+            binding = self._bind(asp_id)
+            if self.table is not None:
+                # a configured ASP Identifier names one ASP: one association at a time
+                self.table.claim(self, asp_id if binding is not None
+                                 and binding.asp_identifier is not None else None)
+            self.binding = binding
             if self.state is AspState.ACTIVE and self.table is not None:
                 self.table.leave(self)
             self._send(Message(m3ua.ASPUP_ACK, () if asp_id is None
@@ -533,6 +539,26 @@ class AsTable:
 
     def __init__(self) -> None:
         self.active: dict[int, list[AspConnection]] = {}
+        #: configured ASP Identifiers and the association holding each
+        self.holders: dict[int, AspConnection] = {}
+        self._held: dict[int, int] = {}  # id(connection) -> the ASP Identifier it holds
+
+    def claim(self, conn: AspConnection, asp_id: int | None) -> None:
+        """`conn` now holds `asp_id` (None: nothing). ERR "Invalid ASP Identifier" when
+        another open association holds it (RFC 4666 3.8.1: not unique): a second client
+        naming a configured ASP does not displace the one connected."""
+        if asp_id is not None:
+            holder = self.holders.get(asp_id)
+            if holder is not None and holder is not conn and not holder.closed:
+                raise M3uaError(ErrorCode.INVALID_ASP_IDENTIFIER,
+                                f"ASP Identifier {asp_id} is in use by {holder.name or '?'}",
+                                u32(asp_id))
+        previous = self._held.pop(id(conn), None)
+        if previous is not None and self.holders.get(previous) is conn:
+            del self.holders[previous]
+        if asp_id is not None:
+            self.holders[asp_id] = conn
+            self._held[id(conn)] = asp_id
 
     def check_mode(self, conn: AspConnection, mode: TrafficMode,
                    contexts: tuple[int, ...]) -> None:

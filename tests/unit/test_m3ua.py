@@ -427,3 +427,19 @@ def test_asp_side_beats_too() -> None:
     asp.data_to_send()  # this BEAT is lost
     asp.handle_timer(90.0)
     assert asp.closed
+
+
+def test_a_configured_asp_identifier_is_held_by_one_association_at_a_time() -> None:
+    settings = M3uaSettings(asps=(AspBinding("msc1", 11),))
+    table = AsTable()
+    up = m3ua.encode(Message(m3ua.ASPUP, ((Tag.ASP_IDENTIFIER, u32(11)),)))
+    first = AspConnection(settings, Side.SGP, 0.0, table, "first", "10.0.0.1")
+    first.receive_data(up, 0.0)
+    assert first.state is AspState.INACTIVE
+    second = AspConnection(settings, Side.SGP, 0.0, table, "second", "10.0.0.2")
+    second.receive_data(up, 0.0)
+    assert errors(second) == [ErrorCode.INVALID_ASP_IDENTIFIER]
+    assert second.state is AspState.DOWN and first.state is AspState.INACTIVE
+    first.connection_lost()
+    second.receive_data(up, 0.0)
+    assert _state(second) is AspState.INACTIVE

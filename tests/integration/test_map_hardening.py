@@ -253,6 +253,13 @@ def test_configured_asps_and_networks(demo_db: Path, tmp_path: Path) -> None:
         assert asp.next().kind == m3ua.ASPAC_ACK
         asp.send(check_data(100))
         assert answered_status(asp) == "end"
+        # another client naming msc1 while it is connected displaces nobody
+        twin = RawAsp(port)
+        twin.send(m3ua.encode(Message(m3ua.ASPUP, ((Tag.ASP_IDENTIFIER, u32(11)),))))
+        assert twin.error_code() == ErrorCode.INVALID_ASP_IDENTIFIER
+        asp.send(check_data(100))
+        assert answered_status(asp) == "end"
+        twin.close()
         asp.close()
     conf = config(tmp_path, 'allowed_networks = ["192.0.2.0/24"]\n')
     with serve(demo_db, "--config", conf) as served:

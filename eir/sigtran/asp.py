@@ -348,11 +348,12 @@ class AspConnection:
             raise M3uaError(ErrorCode.INVALID_NETWORK_APPEARANCE,
                             f"Network Appearance {na}, not {want}")
         active = self.active_contexts
-        if self.side is Side.SGP and not active:
-            active = self._served()
-        if rc is None and active and self.side is Side.SGP:
-            raise M3uaError(ErrorCode.MISSING_PARAMETER,
-                            "DATA without a Routing Context, and Routing Contexts are configured")
+        if self.side is Side.SGP:
+            served = self._served()
+            if rc is None and served:
+                raise M3uaError(ErrorCode.MISSING_PARAMETER, "DATA without a Routing Context, "
+                                "and Routing Contexts are configured")
+            active = active or served
         if rc is not None and active and rc not in active:
             raise M3uaError(ErrorCode.INVALID_ROUTING_CONTEXT, f"Routing Context {rc}", u32(rc))
         self._events.append(DataReceived(pd, rc, na))

@@ -443,3 +443,14 @@ def test_a_configured_asp_identifier_is_held_by_one_association_at_a_time() -> N
     first.connection_lost()
     second.receive_data(up, 0.0)
     assert _state(second) is AspState.INACTIVE
+
+
+def test_without_configured_contexts_data_may_omit_the_one_activated() -> None:
+    sgp = sgp_after(m3ua.encode(Message(m3ua.ASPAC, ((Tag.ROUTING_CONTEXT, u32(7)),))), up=True)
+    assert _state(sgp) is AspState.ACTIVE
+    sgp.data_to_send()
+    events(sgp)
+    sgp.receive_data(m3ua.encode_data_fast(PD), 0.0)
+    sgp.receive_data(m3ua.encode_data_fast(PD, 8), 0.0)
+    assert errors(sgp) == [ErrorCode.INVALID_ROUTING_CONTEXT]
+    assert events(sgp) == [DataReceived(PD, None, None)]

@@ -490,6 +490,8 @@ class AspConnection:
             self._set_state(AspState.INACTIVE)
             self._send(m3ua.ntfy(m3ua.STATUS_AS_PENDING))
         elif kind == m3ua.DAUD:
+            if self.state is AspState.DOWN:  # an ASP that is not up (or not allowed) learns nothing
+                raise M3uaError(ErrorCode.UNEXPECTED_MESSAGE, "DAUD before ASPUP")
             # we are the only destination behind this link: it is available
             self._send(Message(m3ua.DAVA, ((Tag.AFFECTED_POINT_CODE, _point_codes(msg)),)))
         elif kind.cls in (m3ua.MsgClass.RKM, m3ua.MsgClass.SSNM):

@@ -275,7 +275,9 @@ def test_aspup_with_an_empty_asp_identifier_gets_err_not_an_empty_echo() -> None
 
 
 def test_daud_affected_point_codes_are_checked_before_the_dava() -> None:
-    sgp = sgp_after(bytes.fromhex("010002030000000c00120004"))
+    daud = bytes.fromhex("010002030000000c00120004")
+    assert errors(sgp_after(daud)) == [ErrorCode.UNEXPECTED_MESSAGE]  # before ASPUP
+    sgp = sgp_after(daud, up=True)
     assert errors(sgp) == [ErrorCode.PARAMETER_FIELD_ERROR]
     sgp.receive_data(m3ua.encode(Message(m3ua.DAUD, ((Tag.AFFECTED_POINT_CODE, b"\0\0\1"),))),
                      0.0)

@@ -296,3 +296,19 @@ def test_beat_liveness_closes_a_silent_active_association(demo_db: Path, tmp_pat
         assert asp.closed_within(10.0)
         received = asp.received
     assert_tshark_clean(tmp_path, received)
+
+
+def test_idle_connections_no_longer_lock_out_an_asp(demo_db: Path, tmp_path: Path) -> None:
+    """Idle connections filling m3ua.max_connections are closed by the handshake timeout, so
+    an ASP that connects afterwards is served (they used to hold every slot for good)."""
+    conf = config(tmp_path, "max_connections = 8\nhandshake_timeout_s = 0.5\n")
+    with serve(demo_db, "--config", conf) as served:
+        port = served.port("m3ua")
+        idle = [RawAsp(port) for _ in range(8)]
+        assert all(sock.closed_within(10.0) for sock in idle)
+        asp = RawAsp(port)
+        asp.up()
+        asp.send(check_data())
+        assert answered_status(asp) == "end"
+        for sock in [*idle, asp]:
+            sock.close()

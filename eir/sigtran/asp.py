@@ -170,9 +170,12 @@ class AspConnection:
         self._last_rx = now
         self._beat_sent: float | None = None
         self._beats = 0
+        #: closed at once because its source may not connect (the adapter throttles their logs)
+        self.refused = False
         if side is Side.SGP:
             refused = self._refused_source()
             if refused:
+                self.refused = True
                 self._close(refused)
                 return
         if side is Side.ASP:

@@ -263,8 +263,19 @@ def test_configured_asps_and_networks(demo_db: Path, tmp_path: Path) -> None:
         asp.close()
     conf = config(tmp_path, 'allowed_networks = ["192.0.2.0/24"]\n')
     with serve(demo_db, "--config", conf) as served:
-        outsider = RawAsp(served.port("m3ua"))
-        assert outsider.closed_within(10.0)
+        outsiders = [RawAsp(served.port("m3ua")) for _ in range(30)]
+        assert all(outsider.closed_within(10.0) for outsider in outsiders)
+        # one log line for the flood, not one per connection
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not refusals(served.lines):
+            time.sleep(0.01)
+        assert len(refusals(served.lines)) == 1, served.lines
+        for outsider in outsiders:
+            outsider.close()
+
+
+def refusals(lines: list[str]) -> list[str]:
+    return [line for line in lines if "refused: source" in line]
 
 
 def test_handshake_timeout_closes_an_idle_association(demo_db: Path, tmp_path: Path) -> None:

@@ -152,6 +152,21 @@ class DiameterConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class M3uaAspConfig:
+    """A configured ASP (``[[m3ua.asps]]``): an MSC/VLR, SGSN or STP allowed to activate."""
+
+    name: str
+    #: the ASP Identifier its ASPUP must carry; -1: any (or none)
+    asp_identifier: int = -1
+    #: source networks it connects from (addresses or CIDR); empty: any
+    networks: tuple[str, ...] = ()
+    #: Routing Contexts it may activate; empty: m3ua.routing_contexts
+    routing_contexts: tuple[int, ...] = ()
+    #: whether it may activate in override mode
+    override: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class M3uaConfig:
     #: where to accept M3UA associations (the --m3ua-listen option overrides it)
     listen: tuple[Endpoint, ...] = (Endpoint("tcp", "127.0.0.1", 2905),)
@@ -172,6 +187,14 @@ class M3uaConfig:
     reconnect_s: float = 5.0
     max_message_bytes: int = 65536
     max_connections: int = 1024
+    #: source networks allowed to connect (addresses or CIDR); empty: any
+    allowed_networks: tuple[str, ...] = ()
+    #: an association not ASP-ACTIVE this long after connecting is closed; 0: never
+    handshake_timeout_s: float = 10.0
+    #: BEAT after this much silence; nothing received for as long again: close; 0: no BEAT
+    beat_interval_s: float = 30.0
+    #: configured ASPs; when any, an ASP must match one (source, ASP Identifier, contexts)
+    asps: tuple[M3uaAspConfig, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,21 +499,34 @@ def _m3ua(table: Mapping[str, object], where: str) -> M3uaConfig:
     if "listen" in table:
         listen = _endpoints(_strings(table, "listen", (), where), where + "listen", 2905)
     peers = _endpoints(_strings(table, "peers", (), where), where + "peers", 2905)
-    contexts = []
-    for value in _expect(table.get("routing_contexts", []), list, where + "routing_contexts"):
-        rc = _expect(value, int, where + "routing_contexts")
-        if not 0 <= rc < 2**32:
-            raise ConfigError(f"{where}routing_contexts: {rc} is not a 32-bit value")
-        contexts.append(rc)
+    contexts = _contexts(table, where)
     gt = _expect(table.get("global_title", ""), str, where + "global_title")
     if gt and not (gt.isdigit() and len(gt) <= 20):
         raise ConfigError(f"{where}global_title: {gt!r} is not up to 20 digits")
     mode = _expect(table.get("traffic_mode", base.traffic_mode), str, where + "traffic_mode")
     if mode not in ("loadshare", "override"):
         raise ConfigError(f"{where}traffic_mode: {mode!r} is not loadshare or override")
+    asps: list[M3uaAspConfig] = []
+    for i, raw in enumerate(_expect(table.get("asps", []), list, where + "asps")):
+        here = f"{where}asps[{i}]."
+        entry = _expect(raw, dict, here[:-1])
+        _reject_unknown(entry, {f.name for f in dataclasses.fields(M3uaAspConfig)}, here)
+        name = _expect(entry.get("name", ""), str, here + "name")
+        if not name:
+            raise ConfigError(f"{here}name: missing")
+        if name in {a.name for a in asps}:
+            raise ConfigError(f"{here}name: {name!r} is configured twice")
+        asps.append(M3uaAspConfig(
+            name=name,
+            asp_identifier=_number(entry, "asp_identifier", -1, -1, 2**32 - 1, here,
+                                   integer=True),
+            networks=_networks(entry, "networks", here),
+            routing_contexts=_contexts(entry, here),
+            override=_expect(entry.get("override", False), bool, here + "override"),
+        ))
     return M3uaConfig(
         listen=listen,
-        routing_contexts=tuple(contexts),
+        routing_contexts=contexts,
         network_appearance=_number(table, "network_appearance", -1, -1, 2**32 - 1, where,
                                    integer=True),
         ssn=_number(table, "ssn", 9, 1, 254, where, integer=True),
@@ -503,7 +539,35 @@ def _m3ua(table: Mapping[str, object], where: str) -> M3uaConfig:
                                   16 * 2**20, where, integer=True),
         max_connections=_number(table, "max_connections", base.max_connections, 1,
                                 1_000_000, where, integer=True),
+        allowed_networks=_networks(table, "allowed_networks", where),
+        handshake_timeout_s=float(_number(table, "handshake_timeout_s",
+                                          base.handshake_timeout_s, 0, 3600, where)),
+        beat_interval_s=float(_number(table, "beat_interval_s", base.beat_interval_s, 0, 3600,
+                                      where)),
+        asps=tuple(asps),
     )
+
+
+def _contexts(table: Mapping[str, object], where: str) -> tuple[int, ...]:
+    contexts = []
+    for value in _expect(table.get("routing_contexts", []), list, where + "routing_contexts"):
+        rc = _expect(value, int, where + "routing_contexts")
+        if not 0 <= rc < 2**32:
+            raise ConfigError(f"{where}routing_contexts: {rc} is not a 32-bit value")
+        contexts.append(rc)
+    return tuple(contexts)
+
+
+def _networks(table: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
+    import ipaddress
+
+    networks = _strings(table, key, (), where)
+    for net in networks:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError(f"{where}{key}: {net!r} is not an address or network") from None
+    return networks
 
 
 def _service(table: Mapping[str, object], where: str) -> ServiceConfig:
@@ -737,7 +801,7 @@ def _diameter_toml(d: DiameterConfig) -> list[str]:
 
 
 def _m3ua_toml(m: M3uaConfig) -> list[str]:
-    return [
+    lines = [
         f"listen = {_toml_list(m.listen)}",
         "routing_contexts = [" + ", ".join(str(rc) for rc in m.routing_contexts) + "]",
         f"network_appearance = {m.network_appearance}",
@@ -749,7 +813,18 @@ def _m3ua_toml(m: M3uaConfig) -> list[str]:
         f"reconnect_s = {m.reconnect_s:g}",
         f"max_message_bytes = {m.max_message_bytes}",
         f"max_connections = {m.max_connections}",
+        f"allowed_networks = {_toml_list(m.allowed_networks)}",
+        f"handshake_timeout_s = {m.handshake_timeout_s:g}",
+        f"beat_interval_s = {m.beat_interval_s:g}",
     ]
+    for asp in m.asps:
+        lines += ["", "[[m3ua.asps]]", f'name = "{asp.name}"',
+                  f"asp_identifier = {asp.asp_identifier}",
+                  f"networks = {_toml_list(asp.networks)}",
+                  "routing_contexts = [" + ", ".join(str(rc) for rc in asp.routing_contexts)
+                  + "]",
+                  f"override = {_bool(asp.override)}"]
+    return lines
 
 
 def _bool(value: bool) -> str:

@@ -29,7 +29,7 @@ from eir.events import CheckFilter, EventQueue, ListsChanged, PeerChange, status
 from eir.model import CheckRequest, CheckResult
 from eir.policy import decide, unknown_result
 from eir.publish.metrics import Latency, Metrics, render, serve_metrics
-from eir.sigtran.asp import DataReceived, M3uaSettings, Side
+from eir.sigtran.asp import AspBinding, DataReceived, M3uaSettings, Side
 from eir.sigtran.m3ua import TrafficMode
 from eir.sigtran.node import MapNode, SccpIdentity
 from eir.sigtran.tcap import TcapServer
@@ -163,6 +163,11 @@ def build_m3ua(config: Config, store: LmdbStore, check: Check | None = None,
         traffic_mode=TrafficMode.OVERRIDE if m.traffic_mode == "override"
         else TrafficMode.LOADSHARE,
         max_message=m.max_message_bytes,
+        allowed_networks=m.allowed_networks,
+        asps=tuple(AspBinding(a.name, None if a.asp_identifier < 0 else a.asp_identifier,
+                              a.networks, a.routing_contexts, a.override) for a in m.asps),
+        handshake_timeout_s=m.handshake_timeout_s,
+        beat_interval_s=m.beat_interval_s,
     )
     identity = SccpIdentity(m.ssn, None if m.point_code < 0 else m.point_code, m.global_title)
     node = _TimedMap(TcapServer(check or checker(config, store)), identity)

@@ -7,6 +7,20 @@ to a signalling gateway and drives the same exchange itself, resending ASPUP/ASP
 until answered. DATA is accepted only in ASP-ACTIVE; otherwise the answer is ERR "Unexpected
 Message". BEAT is answered with BEAT-ACK carrying the same Heartbeat Data in every state.
 
+Access control (issue 13), on the SGP side: a source outside `allowed_networks`, or outside
+every configured ASP's networks, is closed at once. When ASPs are configured (`asps`), ASPUP
+must match one by source address and ASP Identifier (ERR "Refused - Management Blocking",
+"ASP Identifier Required" or "Invalid ASP Identifier"); override mode is for configured ASPs
+that allow it, and never displaces ASPs of another traffic mode (ERR "Unsupported Traffic Mode
+Type"); when Routing Contexts are configured an ASPAC must name them (ERR "No Configured AS for
+ASP" without one, "Invalid Routing Context" for another), and DATA must carry one of the active
+contexts (ERR "Missing Parameter" / "Invalid Routing Context"). Every parameter echoed in an
+answer is checked first and rebuilt from its decoded value.
+
+Liveness, on both sides: an association not ASP-ACTIVE `handshake_timeout_s` after it connected
+is closed; after `beat_interval_s` without a byte received a BEAT is sent, and when nothing
+arrives for another interval the association is closed (RFC 4666 4.3.4.6).
+
 The interface is the one of `eir.diameter.peer`: `receive_data(data, now)`, `data_to_send()`,
 `next_event()`, `get_timer()` / `handle_timer(now)`.
 """
@@ -14,6 +28,7 @@ The interface is the one of `eir.diameter.peer`: `receive_data(data, now)`, `dat
 from __future__ import annotations
 
 import enum
+import ipaddress
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -48,9 +63,50 @@ class AspState(enum.Enum):
 
 
 @dataclass(frozen=True)
+class AspBinding:
+    """A configured ASP (`[[m3ua.asps]]`): who it is and what it may do."""
+
+    name: str
+    #: the ASP Identifier its ASPUP must carry; None: any, or none
+    asp_identifier: int | None = None
+    #: source networks it connects from (CIDR); empty: any
+    networks: tuple[str, ...] = ()
+    #: Routing Contexts it may activate; empty: the node's `routing_contexts`
+    routing_contexts: tuple[int, ...] = ()
+    #: whether it may activate in override mode (and so displace another override ASP)
+    override: bool = False
+
+
+def in_networks(address: str, networks: tuple[str, ...]) -> bool:
+    """True when `address` lies in one of `networks` (an empty tuple admits everyone)."""
+    if not networks:
+        return True
+    try:
+        ip = ipaddress.ip_address(address.split("%", maxsplit=1)[0])
+    except ValueError:
+        return False
+    for net in networks:
+        network = ipaddress.ip_network(net, strict=False)
+        if ip.version == network.version and ip in network:
+            return True
+        mapped = getattr(ip, "ipv4_mapped", None)
+        if mapped is not None and network.version == 4 and mapped in network:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
 class M3uaSettings:
     #: Routing Contexts served; empty accepts any (and none)
     routing_contexts: tuple[int, ...] = ()
+    #: source networks allowed to connect (SGP side); empty: any
+    allowed_networks: tuple[str, ...] = ()
+    #: configured ASPs (SGP side); when any, an ASP must match one
+    asps: tuple[AspBinding, ...] = ()
+    #: close an association not ASP-ACTIVE this long after connecting; 0: never
+    handshake_timeout_s: float = 0.0
+    #: BEAT after this much silence, close after as much again; 0: no BEAT
+    beat_interval_s: float = 0.0
     #: when set, DATA must carry this Network Appearance (or none)
     network_appearance: int | None = None
     #: what our ASPAC asks for when we are the ASP
@@ -91,11 +147,15 @@ class AspConnection:
     """One association (or TCP connection) carrying M3UA."""
 
     def __init__(self, settings: M3uaSettings, side: Side, now: float,
-                 table: AsTable | None = None, name: str = "") -> None:
+                 table: AsTable | None = None, name: str = "", address: str = "") -> None:
         self.settings = settings
         self.side = side
         self.table = table
         self.name = name
+        #: the peer's IP address (the adapter's), for access control on the SGP side
+        self.address = address
+        #: the configured ASP this association matched at ASPUP (SGP side, `asps` set)
+        self.binding: AspBinding | None = None
         self.state = AspState.DOWN
         self.traffic_mode: TrafficMode | None = None
         self.active_contexts: tuple[int, ...] = ()
@@ -104,15 +164,39 @@ class AspConnection:
         self._in = bytearray()
         self._out: list[bytes] = []
         self._events: deque[Event] = deque()
-        self._deadline: float | None = None
+        self._deadline: float | None = None  # T(ack), when we are the ASP
+        hs = settings.handshake_timeout_s
+        self._handshake_at: float | None = now + hs if hs > 0 else None
+        self._last_rx = now
+        self._beat_sent: float | None = None
+        self._beats = 0
+        #: closed at once because its source may not connect (the adapter throttles their logs)
+        self.refused = False
+        if side is Side.SGP:
+            refused = self._refused_source()
+            if refused:
+                self.refused = True
+                self._close(refused)
+                return
         if side is Side.ASP:
             self._send_aspup(now)
+
+    def _refused_source(self) -> str:
+        """Why this source may not connect at all ("" when it may)."""
+        s = self.settings
+        if not in_networks(self.address, s.allowed_networks):
+            return f"source {self.address or '?'} is not in m3ua.allowed_networks"
+        if s.asps and not any(in_networks(self.address, b.networks) for b in s.asps):
+            return f"source {self.address or '?'} matches no configured ASP"
+        return ""
 
     # --- sans-IO interface -----------------------------------------------------------------
 
     def receive_data(self, data: bytes, now: float) -> None:
         if self.closed:
             return
+        self._last_rx = now
+        self._beat_sent = None  # any traffic proves the peer alive
         if self._in:  # the rest of a message cut by the previous read
             self._in += data
             data = bytes(self._in)
@@ -143,10 +227,33 @@ class AspConnection:
         return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
-        return None if self.closed else self._deadline
+        if self.closed:
+            return None
+        times = [t for t in (self._deadline, self._handshake_at, self._beat_at()) if t is not None]
+        return min(times) if times else None
+
+    def _beat_at(self) -> float | None:
+        interval = self.settings.beat_interval_s
+        if interval <= 0:
+            return None
+        return (self._last_rx if self._beat_sent is None else self._beat_sent) + interval
 
     def handle_timer(self, now: float) -> None:
-        if self._deadline is None or now < self._deadline or self.closed:
+        if self.closed:
+            return
+        if self._handshake_at is not None and now >= self._handshake_at:
+            self._close(f"not ASP-ACTIVE {self.settings.handshake_timeout_s:g} s after "
+                        "connecting")
+            return
+        beat_at = self._beat_at()
+        if beat_at is not None and now >= beat_at:
+            if self._beat_sent is not None:
+                self._close(f"no answer to BEAT in {self.settings.beat_interval_s:g} s")
+                return
+            self._beat_sent = now
+            self._beats += 1
+            self._send(Message(m3ua.BEAT, ((Tag.HEARTBEAT_DATA, u32(self._beats)),)))
+        if self._deadline is None or now < self._deadline:
             return
         if self.side is Side.ASP and self.state is AspState.DOWN:
             self._send_aspup(now)  # T(ack) expired: ASPUP again
@@ -177,6 +284,8 @@ class AspConnection:
     def _set_state(self, state: AspState) -> None:
         if state is not self.state:
             self.state = state
+            if state is AspState.ACTIVE:
+                self._handshake_at = None
             self._events.append(StateChanged(state))
             log.info("m3ua %s: %s", self.name, state.value)
             if state is not AspState.ACTIVE and self.table is not None:
@@ -187,8 +296,10 @@ class AspConnection:
             return
         if self.table is not None:
             self.table.leave(self)
+            self.table.claim(self, None)
         self.closed = True
         self.state = AspState.DOWN
+        self._deadline = self._handshake_at = None
         self._events.append(Closed(reason))
 
     def _send_aspup(self, now: float) -> None:
@@ -239,18 +350,54 @@ class AspConnection:
         if na is not None and want is not None and na != want:
             raise M3uaError(ErrorCode.INVALID_NETWORK_APPEARANCE,
                             f"Network Appearance {na}, not {want}")
-        if rc is not None and self.active_contexts and rc not in self.active_contexts:
-            raise M3uaError(ErrorCode.INVALID_ROUTING_CONTEXT, f"Routing Context {rc}")
+        active = self.active_contexts
+        if self.side is Side.SGP:
+            served = self._served()
+            if rc is None and served:
+                raise M3uaError(ErrorCode.MISSING_PARAMETER, "DATA without a Routing Context, "
+                                "and Routing Contexts are configured")
+            active = active or served
+        if rc is not None and active and rc not in active:
+            raise M3uaError(ErrorCode.INVALID_ROUTING_CONTEXT, f"Routing Context {rc}", u32(rc))
         self._events.append(DataReceived(pd, rc, na))
+
+    def _served(self) -> tuple[int, ...]:
+        """The Routing Contexts this ASP may use: its binding's, else the node's."""
+        if self.binding is not None and self.binding.routing_contexts:
+            return self.binding.routing_contexts
+        return self.settings.routing_contexts
 
     def _contexts(self, msg: Message) -> tuple[int, ...]:
         contexts = msg.u32_list(Tag.ROUTING_CONTEXT) or ()
-        served = self.settings.routing_contexts
+        served = self._served()
         bad = [rc for rc in contexts if served and rc not in served]
         if bad:
             raise M3uaError(ErrorCode.INVALID_ROUTING_CONTEXT, f"Routing Context {bad[0]}",
                             u32(bad[0]))
         return contexts
+
+    def _bind(self, asp_id: int | None) -> AspBinding | None:
+        """The configured ASP this ASPUP is (None when no ASPs are configured)."""
+        asps = self.settings.asps
+        if not asps:
+            return None
+        here = [b for b in asps if in_networks(self.address, b.networks)]
+        if not here:
+            raise M3uaError(ErrorCode.REFUSED_MANAGEMENT_BLOCKING,
+                            f"source {self.address or '?'} matches no configured ASP")
+        if asp_id is not None:
+            for binding in here:
+                if binding.asp_identifier == asp_id:
+                    return binding
+        for binding in here:
+            if binding.asp_identifier is None:
+                return binding
+        if asp_id is None:
+            raise M3uaError(ErrorCode.ASP_IDENTIFIER_REQUIRED,
+                            "the configured ASPs of this source need an ASP Identifier")
+        raise M3uaError(ErrorCode.INVALID_ASP_IDENTIFIER,
+                        f"ASP Identifier {asp_id} is not configured for this source",
+                        u32(asp_id))
 
     def _common(self, msg: Message) -> bool:
         """Messages both sides handle the same way; True when handled."""
@@ -271,7 +418,9 @@ class AspConnection:
                 self._set_state(AspState.INACTIVE)
             return True
         if kind == m3ua.ERR:
-            self._events.append(ErrorReceived(msg.u32(Tag.ERROR_CODE) or 0))
+            code = msg.get(Tag.ERROR_CODE)  # never answered: an ERR about an ERR could loop
+            self._events.append(ErrorReceived(
+                int.from_bytes(code, "big") if code is not None and len(code) == 4 else 0))
             return True
         if kind == m3ua.DATA:
             raise M3uaError(ErrorCode.UNEXPECTED_MESSAGE, f"DATA in {self.state.value}")
@@ -282,10 +431,17 @@ class AspConnection:
             return
         kind = msg.kind
         if kind == m3ua.ASPUP:
+            asp_id = msg.u32(Tag.ASP_IDENTIFIER)  # exactly 4 bytes, or ERR
+            binding = self._bind(asp_id)
+            if self.table is not None:
+                # a configured ASP Identifier names one ASP: one association at a time
+                self.table.claim(self, asp_id if binding is not None
+                                 and binding.asp_identifier is not None else None)
+            self.binding = binding
             if self.state is AspState.ACTIVE and self.table is not None:
                 self.table.leave(self)
-            echo = tuple(p for p in msg.params if p[0] == Tag.ASP_IDENTIFIER)
-            self._send(Message(m3ua.ASPUP_ACK, echo))
+            self._send(Message(m3ua.ASPUP_ACK, () if asp_id is None
+                               else ((Tag.ASP_IDENTIFIER, u32(asp_id)),)))
             self._set_state(AspState.INACTIVE)
             self._send(m3ua.ntfy(m3ua.STATUS_AS_INACTIVE))
         elif kind == m3ua.ASPDN:
@@ -303,13 +459,26 @@ class AspConnection:
                     mode = None
             if mode is None or mode is TrafficMode.BROADCAST:
                 raise M3uaError(ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE,
-                                f"traffic mode {mode_value}")
+                                f"traffic mode {mode_value}", u32(mode_value or 0))
+            if mode is TrafficMode.OVERRIDE and not (self.binding and self.binding.override):
+                raise M3uaError(ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE,
+                                "override mode is only for configured ASPs that allow it",
+                                u32(mode))
             contexts = self._contexts(msg)
+            if not contexts and self._served():
+                raise M3uaError(ErrorCode.NO_CONFIGURED_AS_FOR_ASP,
+                                "ASPAC without a Routing Context, and Routing Contexts are "
+                                "configured")
+            if self.table is not None:
+                self.table.check_mode(self, mode, contexts)
             self.traffic_mode = mode
             self.active_contexts = contexts
-            echo = tuple(p for p in msg.params
-                         if p[0] in (Tag.TRAFFIC_MODE_TYPE, Tag.ROUTING_CONTEXT))
-            self._send(Message(m3ua.ASPAC_ACK, echo))
+            echo: list[tuple[int, bytes]] = []
+            if mode_value is not None:
+                echo.append((Tag.TRAFFIC_MODE_TYPE, u32(mode)))
+            if contexts:
+                echo.append((Tag.ROUTING_CONTEXT, b"".join(u32(rc) for rc in contexts)))
+            self._send(Message(m3ua.ASPAC_ACK, tuple(echo)))
             self._set_state(AspState.ACTIVE)
             if self.table is not None:
                 self.table.activate(self)
@@ -317,15 +486,17 @@ class AspConnection:
         elif kind == m3ua.ASPIA:
             if self.state is AspState.DOWN:
                 raise M3uaError(ErrorCode.UNEXPECTED_MESSAGE, "ASPIA before ASPUP")
-            self._contexts(msg)
-            echo = tuple(p for p in msg.params if p[0] == Tag.ROUTING_CONTEXT)
-            self._send(Message(m3ua.ASPIA_ACK, echo))
+            contexts = self._contexts(msg)
+            echo_rc = ((Tag.ROUTING_CONTEXT, b"".join(u32(rc) for rc in contexts)),) \
+                if contexts else ()
+            self._send(Message(m3ua.ASPIA_ACK, echo_rc))
             self._set_state(AspState.INACTIVE)
             self._send(m3ua.ntfy(m3ua.STATUS_AS_PENDING))
         elif kind == m3ua.DAUD:
+            if self.state is AspState.DOWN:  # an ASP that is not up (or not allowed) learns nothing
+                raise M3uaError(ErrorCode.UNEXPECTED_MESSAGE, "DAUD before ASPUP")
             # we are the only destination behind this link: it is available
-            self._send(Message(m3ua.DAVA, tuple(p for p in msg.params
-                                                if p[0] == Tag.AFFECTED_POINT_CODE)))
+            self._send(Message(m3ua.DAVA, ((Tag.AFFECTED_POINT_CODE, _point_codes(msg)),)))
         elif kind.cls in (m3ua.MsgClass.RKM, m3ua.MsgClass.SSNM):
             raise M3uaError(ErrorCode.UNSUPPORTED_MESSAGE_CLASS,
                             f"{m3ua.describe(kind)} is not supported here")
@@ -354,6 +525,16 @@ class AspConnection:
                             f"{m3ua.describe(kind)} is not for an ASP")
 
 
+def _point_codes(msg: Message) -> bytes:
+    """The Affected Point Code of an SSNM message (RFC 4666 3.4.1): 4-byte entries, rebuilt."""
+    value = msg.get(Tag.AFFECTED_POINT_CODE)
+    if value is None:
+        raise M3uaError(ErrorCode.MISSING_PARAMETER, f"{m3ua.describe(msg.kind)} without an "
+                        "Affected Point Code")
+    codes = msg.u32_list(Tag.AFFECTED_POINT_CODE) or ()
+    return b"".join(u32(code) for code in codes)
+
+
 class AsTable:
     """Active ASPs per Application Server (one AS per Routing Context; -1: no context).
 
@@ -364,6 +545,37 @@ class AsTable:
 
     def __init__(self) -> None:
         self.active: dict[int, list[AspConnection]] = {}
+        #: configured ASP Identifiers and the association holding each
+        self.holders: dict[int, AspConnection] = {}
+        self._held: dict[int, int] = {}  # id(connection) -> the ASP Identifier it holds
+
+    def claim(self, conn: AspConnection, asp_id: int | None) -> None:
+        """`conn` now holds `asp_id` (None: nothing). ERR "Invalid ASP Identifier" when
+        another open association holds it (RFC 4666 3.8.1: not unique): a second client
+        naming a configured ASP does not displace the one connected."""
+        if asp_id is not None:
+            holder = self.holders.get(asp_id)
+            if holder is not None and holder is not conn and not holder.closed:
+                raise M3uaError(ErrorCode.INVALID_ASP_IDENTIFIER,
+                                f"ASP Identifier {asp_id} is in use by {holder.name or '?'}",
+                                u32(asp_id))
+        previous = self._held.pop(id(conn), None)
+        if previous is not None and self.holders.get(previous) is conn:
+            del self.holders[previous]
+        if asp_id is not None:
+            self.holders[asp_id] = conn
+            self._held[id(conn)] = asp_id
+
+    def check_mode(self, conn: AspConnection, mode: TrafficMode,
+                   contexts: tuple[int, ...]) -> None:
+        """ERR "Unsupported Traffic Mode Type" when an AS is active in another mode: an
+        override ASP never displaces loadsharing ones, nor the reverse (RFC 4666 4.3.4.3)."""
+        for key in contexts or (_AS_KEY_ANY,):
+            for other in self.active.get(key, ()):
+                if other is not conn and other.traffic_mode is not mode:
+                    held = other.traffic_mode.name.lower() if other.traffic_mode else "another"
+                    raise M3uaError(ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE,
+                                    f"the AS is active in {held} mode", u32(mode))
 
     def activate(self, conn: AspConnection) -> None:
         for key in conn.active_contexts or (_AS_KEY_ANY,):

@@ -110,6 +110,18 @@ STATUS_ALTERNATE_ASP_ACTIVE = (2, 2)
 
 _KNOWN_CLASSES = {0, 1, 2, 3, 4, 9}
 
+#: Parameters one message may carry. The richest message we take (DATA: Network Appearance,
+#: Routing Context, Protocol Data, Correlation Id) has four; more is a flood, answered ERR
+#: "Protocol Error" before pycrate decodes anything.
+MAX_PARAMETERS = 16
+
+
+class Work:
+    """Parameters visited by `check_message` and `parse_data_fast` (read by the fuzz tests,
+    which hold it to a bound linear in the message length)."""
+
+    parameters = 0
+
 
 class M3uaError(Exception):
     """A message we answer with ERR carrying `code` (and the offending bytes as diagnostic)."""
@@ -211,7 +223,13 @@ def check_message(buf: bytes) -> MsgType:
         raise M3uaError(ErrorCode.UNSUPPORTED_MESSAGE_TYPE, f"message type {cls}/{typ}",
                         buf[:8])
     pos = HEADER_LEN
+    count = 0
     while pos < length:
+        count += 1
+        Work.parameters += 1
+        if count > MAX_PARAMETERS:
+            raise M3uaError(ErrorCode.PROTOCOL_ERROR, f"more than {MAX_PARAMETERS} parameters",
+                            buf[:8])
         if length - pos < 4:
             raise M3uaError(ErrorCode.PARAMETER_FIELD_ERROR, "a truncated parameter header",
                             buf[:8])
@@ -313,8 +331,11 @@ def parse_data_fast(buf: bytes) -> tuple[ProtocolData, int | None, int | None] |
         return None
     pos = 8
     pd = rc = na = None
+    count = 0
     while pos < n:
-        if n - pos < 4:
+        count += 1
+        Work.parameters += 1
+        if n - pos < 4 or count > MAX_PARAMETERS:
             return None
         tag = buf[pos] << 8 | buf[pos + 1]
         length = buf[pos + 2] << 8 | buf[pos + 3]

@@ -80,21 +80,6 @@ def _otid(buf: bytes) -> bytes | None:
     return buf[pos + 2 : pos + 2 + size]
 
 
-def _whole_tlv(buf: bytes) -> bool:
-    """True when `buf` is exactly one BER TLV (definite or indefinite length)."""
-    if len(buf) < 2:
-        return False
-    first = buf[1]
-    if first < 0x80:
-        return 2 + first == len(buf)
-    if first == 0x80:
-        return buf.endswith(b"\x00\x00")  # indefinite: pycrate checks the inside
-    count = first & 0x7F
-    if count > 3 or len(buf) < 2 + count:
-        return False
-    return 2 + count + int.from_bytes(buf[2 : 2 + count], "big") == len(buf)
-
-
 class TcapServer:
     """Answers TCAP messages carrying MAP CheckIMEI."""
 
@@ -138,8 +123,7 @@ class TcapServer:
                 log.exception("tcap %s: cannot answer a Begin", peer)
                 return self._p_abort(scanned.otid, "resourceLimitation")
         try:
-            if not _whole_tlv(buf):
-                raise ValueError("bytes after the message, or a truncated message")
+            ber.walk(buf)  # depth and element bounds, before pycrate sees the bytes
             _MSG.from_ber(buf, single=True)
             kind, body = _MSG.get_val()
         except Exception:
@@ -214,11 +198,9 @@ class TcapServer:
         dialogue = body.get("dialoguePortion")
         asked: tuple[int, ...] | None = None
         if dialogue is not None:
-            pdu = dialogue["encoding"][1][1] if dialogue["encoding"][0] == "single-ASN1-type" \
-                else None
-            if pdu is None or pdu[0] != "dialogueRequest":
+            asked = _aarq_acn(dialogue)
+            if asked is None:
                 return self._p_abort(otid, "incorrectTransactionPortion")
-            asked = tuple(pdu[1]["application-context-name"])
             found = checkimei.version_of(asked)
             if found not in checkimei.VERSIONS:
                 return self._refused_acn(otid)
@@ -254,6 +236,26 @@ class TcapServer:
         except MistypedError:
             return _reject(invoke_id, "mistypedArgument")
         return self._decide(invoke_id, octets, None, version, peer)
+
+
+def _aarq_acn(dialogue: Any) -> tuple[int, ...] | None:
+    """The application context an AARQ dialogue portion asks for, or None when the portion is
+    not a well-formed AARQ (pycrate leaves an undecodable open type as raw bytes)."""
+    encoding = dialogue.get("encoding") if isinstance(dialogue, dict) else None
+    if not isinstance(encoding, tuple) or len(encoding) != 2 or \
+            encoding[0] != "single-ASN1-type":
+        return None
+    inner = encoding[1]
+    if not isinstance(inner, tuple) or len(inner) != 2 or inner[0] != "DialoguePDU":
+        return None
+    pdu = inner[1]
+    if not isinstance(pdu, tuple) or len(pdu) != 2 or pdu[0] != "dialogueRequest" or \
+            not isinstance(pdu[1], dict):
+        return None
+    name = pdu[1].get("application-context-name")
+    if not isinstance(name, (tuple, list)) or not all(isinstance(n, int) for n in name):
+        return None
+    return tuple(name)
 
 
 def _parameter_flags(buf: bytes) -> list[bool]:

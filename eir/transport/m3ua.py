@@ -39,6 +39,23 @@ class M3uaNode:
     #: called with (peer, up, detail) when an association becomes ASP-ACTIVE or closes after
     on_peer: Callable[[str, bool, str], None] | None = None
 
+    #: refused sources are logged once per this many seconds, with a count of the others
+    refusal_log_s: float = 10.0
+    _refusal_window: float = field(default=float("-inf"))
+    _refusals_unlogged: int = 0
+
+    def log_refusal(self, name: str, reason: str, now: float) -> None:
+        """One line per `refusal_log_s` for connections refused by access control, with how
+        many more were refused since the last line (a flood must not become a log flood)."""
+        if now - self._refusal_window < self.refusal_log_s:
+            self._refusals_unlogged += 1
+            return
+        more = self._refusals_unlogged
+        self._refusal_window = now
+        self._refusals_unlogged = 0
+        log.warning("m3ua %s refused: %s%s", name, reason,
+                    f" ({more} more refused since the last line)" if more else "")
+
     async def close_all(self) -> None:
         """ASPDN where we are the ASP (the SGP side has nothing to send), then close."""
         for proto in list(self.connections):
@@ -61,8 +78,9 @@ class M3uaProtocol(CoreAdapter):
     def make_core(self, transport: asyncio.Transport) -> AspConnection:
         peer = transport.get_extra_info("peername")
         name = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
+        address = str(peer[0]) if isinstance(peer, tuple) else ""
         self.conn = AspConnection(self.shared.settings, self.side, self.loop.time(),
-                                  self.shared.table, name)
+                                  self.shared.table, name, address)
         self.conn.wakeup = self.run
         return self.conn
 
@@ -92,7 +110,10 @@ class M3uaProtocol(CoreAdapter):
                     if self.shared.on_peer is not None:
                         self.shared.on_peer(conn.name, True, event.state.value)
             elif isinstance(event, Closed):
-                log.info("m3ua %s closed: %s", conn.name, event.reason)
+                if conn.refused:
+                    self.shared.log_refusal(conn.name, event.reason, self.loop.time())
+                else:
+                    log.info("m3ua %s closed: %s", conn.name, event.reason)
                 if self._active:
                     self._active = False
                     if self.shared.on_peer is not None:

@@ -74,7 +74,9 @@ def served(tmp_path_factory: pytest.TempPathFactory, gateway: Any) -> Iterator[S
     home = tmp_path_factory.mktemp("sctp")
     load_demo(home / "db")
     config = home / "eir.toml"
-    config.write_text(f'[m3ua]\nreconnect_s = 1\n'
+    # handshake_timeout_s = 0: the gateway stand-in accepts the association only when its
+    # test runs, which may be later than the 10 s default in the guest
+    config.write_text(f'[m3ua]\nreconnect_s = 1\nhandshake_timeout_s = 0\n'
                       f'peers = ["sctp://127.0.0.1:{gateway.getsockname()[1]}"]\n')
     with serve(home / "db", "--config", str(config), "--workers", "2", "--diameter-listen",
                "sctp://127.0.0.1:0", "--m3ua-listen", "sctp://127.0.0.1:0",

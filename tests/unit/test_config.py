@@ -93,3 +93,39 @@ def test_diameter_section_round_trips(tmp_path: Path) -> None:
     path.write_text(to_toml(config))
     assert dataclasses.replace(load_config(path), origin="x") == dataclasses.replace(config,
                                                                                      origin="x")
+
+
+def test_m3ua_access_control_round_trips(tmp_path: Path) -> None:
+    config = parse_config({"m3ua": {
+        "allowed_networks": ["10.0.0.0/8", "::1"], "handshake_timeout_s": 2.5,
+        "beat_interval_s": 0, "routing_contexts": [100, 200],
+        "asps": [{"name": "msc1", "asp_identifier": 11, "networks": ["10.1.0.0/16"],
+                  "routing_contexts": [100], "override": True},
+                 {"name": "sgsn"}]}})
+    m = config.m3ua
+    assert m.allowed_networks == ("10.0.0.0/8", "::1") and m.handshake_timeout_s == 2.5
+    assert m.beat_interval_s == 0.0
+    assert m.asps[0].asp_identifier == 11 and m.asps[0].override
+    assert m.asps[1].asp_identifier == -1 and m.asps[1].networks == ()
+    path = tmp_path / "c.toml"
+    path.write_text(to_toml(config))
+    assert dataclasses.replace(load_config(path), origin="x") == dataclasses.replace(config,
+                                                                                     origin="x")
+
+
+@pytest.mark.parametrize(
+    ("m3ua", "message"),
+    [({"allowed_networks": ["10.0.0.0/33"]}, "m3ua.allowed_networks: .*not an address"),
+     ({"handshake_timeout_s": -1}, "m3ua.handshake_timeout_s: must be 0 to 3600"),
+     ({"beat_interval_s": 4000}, "m3ua.beat_interval_s: must be 0 to 3600"),
+     ({"asps": [{"asp_identifier": 1}]}, r"m3ua.asps\[0\].name: missing"),
+     ({"asps": [{"name": "a"}, {"name": "a"}]}, r"m3ua.asps\[1\].name: 'a' is configured twice"),
+     ({"asps": [{"name": "a", "asp_identifier": 2**32}]}, r"asps\[0\].asp_identifier"),
+     ({"asps": [{"name": "a", "networks": ["x"]}]}, r"asps\[0\].networks: 'x'"),
+     ({"asps": [{"name": "a", "routing_contexts": [-1]}]}, r"asps\[0\].routing_contexts"),
+     ({"asps": [{"name": "a", "override": "yes"}]}, r"asps\[0\].override"),
+     ({"asps": [{"name": "a", "peer": "x"}]}, r"asps\[0\].peer: unknown key")],
+)
+def test_m3ua_access_control_errors_name_the_key(m3ua: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"m3ua": m3ua}, origin="x.toml")

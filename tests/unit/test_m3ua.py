@@ -9,6 +9,7 @@ import pytest
 
 from eir.sigtran import m3ua
 from eir.sigtran.asp import (
+    AspBinding,
     AspConnection,
     AspState,
     AsTable,
@@ -177,8 +178,9 @@ def test_aspia_and_aspdn() -> None:
 def test_override_second_asp_makes_the_first_inactive() -> None:
     table = AsTable()
     override = M3uaSettings(traffic_mode=TrafficMode.OVERRIDE)
-    asp1, sgp1 = pair(asp_settings=override, table=table)
-    _asp2, sgp2 = pair(asp_settings=override, table=table)
+    allowed = M3uaSettings(asps=(AspBinding("stp", override=True),))
+    asp1, sgp1 = pair(allowed, asp_settings=override, table=table)
+    _asp2, sgp2 = pair(allowed, asp_settings=override, table=table)
     assert sgp2.state is AspState.ACTIVE and sgp1.state is AspState.INACTIVE
     pump(asp1, sgp1)
     assert asp1.state is AspState.INACTIVE
@@ -244,3 +246,213 @@ def test_fast_data_parse_agrees_with_pycrate_on_mutants() -> None:
         assert pd_raw is not None and ProtocolData.unpack(pd_raw) == fast[0]
         assert (msg.u32(Tag.ROUTING_CONTEXT), msg.u32(Tag.NETWORK_APPEARANCE)) == fast[1:]
     assert both > 1000
+
+
+# --- issue 13: access control, checked echoes, liveness -----------------------------------------
+
+
+def errors(conn: AspConnection) -> list[int]:
+    """The ERR codes `conn` sent since the last call."""
+    return [m.u32(Tag.ERROR_CODE) or 0 for m in messages(conn.data_to_send()) if m.kind == m3ua.ERR]
+
+
+def sgp_after(raw: bytes, settings: M3uaSettings | None = None, address: str = "10.0.0.1",
+              up: bool = False) -> AspConnection:
+    sgp = AspConnection(settings or M3uaSettings(), Side.SGP, 0.0, AsTable(), "t", address)
+    if up:
+        sgp.receive_data(m3ua.encode(Message(m3ua.ASPUP)), 0.0)
+        sgp.data_to_send()
+    sgp.receive_data(raw, 0.0)
+    return sgp
+
+
+def test_aspup_with_an_empty_asp_identifier_gets_err_not_an_empty_echo() -> None:
+    sgp = sgp_after(bytes.fromhex("010003010000000c00110004"))
+    assert errors(sgp) == [ErrorCode.PARAMETER_FIELD_ERROR] and sgp.state is AspState.DOWN
+    sgp.receive_data(m3ua.encode(Message(m3ua.ASPUP, ((Tag.ASP_IDENTIFIER, u32(7)),))), 0.0)
+    ack = messages(sgp.data_to_send())[0]
+    assert ack.kind == m3ua.ASPUP_ACK and ack.params == ((Tag.ASP_IDENTIFIER, u32(7)),)
+
+
+def test_daud_affected_point_codes_are_checked_before_the_dava() -> None:
+    daud = bytes.fromhex("010002030000000c00120004")
+    assert errors(sgp_after(daud)) == [ErrorCode.UNEXPECTED_MESSAGE]  # before ASPUP
+    sgp = sgp_after(daud, up=True)
+    assert errors(sgp) == [ErrorCode.PARAMETER_FIELD_ERROR]
+    sgp.receive_data(m3ua.encode(Message(m3ua.DAUD, ((Tag.AFFECTED_POINT_CODE, b"\0\0\1"),))),
+                     0.0)
+    assert errors(sgp) == [ErrorCode.PARAMETER_FIELD_ERROR]
+    sgp.receive_data(bytes.fromhex("0100020300000008"), 0.0)
+    assert errors(sgp) == [ErrorCode.MISSING_PARAMETER]
+    codes = u32(0x123) + u32(0x01000456)
+    sgp.receive_data(m3ua.encode(Message(m3ua.DAUD, ((Tag.AFFECTED_POINT_CODE, codes),))), 0.0)
+    (dava,) = messages(sgp.data_to_send())
+    assert dava.kind == m3ua.DAVA and dava.get(Tag.AFFECTED_POINT_CODE) == codes
+
+
+def test_routing_context_and_aspia_echoes_are_checked() -> None:
+    sgp = sgp_after(m3ua.encode(Message(m3ua.ASPAC, ((Tag.ROUTING_CONTEXT, b"\0\0\0"),))),
+                    up=True)
+    assert errors(sgp) == [ErrorCode.PARAMETER_FIELD_ERROR] and sgp.state is AspState.INACTIVE
+    sgp.receive_data(m3ua.encode(Message(m3ua.ASPIA, ((Tag.ROUTING_CONTEXT, b""),))), 0.0)
+    assert errors(sgp) == [ErrorCode.PARAMETER_FIELD_ERROR]
+
+
+def test_too_many_parameters_is_a_protocol_error() -> None:
+    params = tuple((Tag.INFO_STRING, b"x") for _ in range(m3ua.MAX_PARAMETERS + 1))
+    sgp = sgp_after(m3ua.encode(Message(m3ua.ASPUP, params)))
+    assert errors(sgp) == [ErrorCode.PROTOCOL_ERROR] and sgp.state is AspState.DOWN
+
+
+def test_an_err_is_never_answered_with_an_err() -> None:
+    sgp = sgp_after(m3ua.encode(Message(m3ua.ERR, ((Tag.ERROR_CODE, b"\0"),))))
+    assert sgp.data_to_send() == b"" and events(sgp) == [ErrorReceived(0)]
+
+
+def test_override_is_refused_to_unconfigured_asps_and_never_evicts_loadshare() -> None:
+    table = AsTable()
+    _asp1, sgp1 = pair(table=table)
+    assert sgp1.state is AspState.ACTIVE
+    override = M3uaSettings(traffic_mode=TrafficMode.OVERRIDE)
+    _asp2, sgp2 = pair(asp_settings=override, table=table)
+    assert sgp2.state is AspState.INACTIVE and sgp1.state is AspState.ACTIVE
+    assert table.active[-1] == [sgp1]
+    # a configured ASP allowed override does not displace loadsharing ones either
+    allowed = M3uaSettings(asps=(AspBinding("stp", override=True),))
+    _asp3, sgp3 = pair(allowed, asp_settings=override, table=table)
+    assert sgp3.state is AspState.INACTIVE and sgp1.state is AspState.ACTIVE
+    assert table.active[-1] == [sgp1]
+
+
+def test_override_error_codes() -> None:
+    aspac = m3ua.encode(Message(m3ua.ASPAC, ((Tag.TRAFFIC_MODE_TYPE, u32(1)),)))
+    assert errors(sgp_after(aspac, up=True)) == [ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE]
+
+
+def test_aspac_and_data_must_name_a_configured_routing_context() -> None:
+    served = M3uaSettings(routing_contexts=(100,))
+    sgp = sgp_after(m3ua.encode(Message(m3ua.ASPAC)), served, up=True)
+    assert errors(sgp) == [ErrorCode.NO_CONFIGURED_AS_FOR_ASP] and sgp.state is AspState.INACTIVE
+    sgp.receive_data(m3ua.encode(Message(m3ua.ASPAC, ((Tag.ROUTING_CONTEXT, u32(5)),))), 0.0)
+    assert errors(sgp) == [ErrorCode.INVALID_ROUTING_CONTEXT]
+    sgp.receive_data(m3ua.encode(Message(m3ua.ASPAC, ((Tag.ROUTING_CONTEXT, u32(100)),))), 0.0)
+    assert errors(sgp) == [] and _state(sgp) is AspState.ACTIVE
+    events(sgp)
+    for rc, code in ((None, ErrorCode.MISSING_PARAMETER), (5, ErrorCode.INVALID_ROUTING_CONTEXT)):
+        sgp.receive_data(m3ua.encode_data_fast(PD, rc), 0.0)
+        assert errors(sgp) == [code]
+    sgp.receive_data(m3ua.encode_data_fast(PD, 100), 0.0)
+    assert events(sgp) == [DataReceived(PD, 100, None)]
+
+
+def test_configured_asps_bind_source_and_asp_identifier() -> None:
+    asps = M3uaSettings(asps=(AspBinding("msc1", 11, ("10.1.0.0/16",), (100,)),
+                              AspBinding("msc2", 12, ("10.2.0.0/16",))),
+                        routing_contexts=(100, 200))
+    outsider = AspConnection(asps, Side.SGP, 0.0, None, "x", "192.0.2.1")
+    assert outsider.closed and "matches no configured ASP" in str(events(outsider)[-1])
+
+    def up(asp_id: int | None, address: str) -> AspConnection:
+        params = () if asp_id is None else ((Tag.ASP_IDENTIFIER, u32(asp_id)),)
+        return sgp_after(m3ua.encode(Message(m3ua.ASPUP, params)), asps, address)
+
+    assert errors(up(None, "10.1.2.3")) == [ErrorCode.ASP_IDENTIFIER_REQUIRED]
+    assert errors(up(12, "10.1.2.3")) == [ErrorCode.INVALID_ASP_IDENTIFIER]
+    sgp = up(11, "10.1.2.3")
+    assert sgp.state is AspState.INACTIVE and sgp.binding is not None
+    sgp.data_to_send()
+    # msc1 may only activate its own context
+    sgp.receive_data(m3ua.encode(Message(m3ua.ASPAC, ((Tag.ROUTING_CONTEXT, u32(200)),))), 0.0)
+    assert errors(sgp) == [ErrorCode.INVALID_ROUTING_CONTEXT]
+    sgp.receive_data(m3ua.encode(Message(m3ua.ASPAC, ((Tag.TRAFFIC_MODE_TYPE, u32(1)),
+                                                      (Tag.ROUTING_CONTEXT, u32(100))))), 0.0)
+    assert errors(sgp) == [ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE]
+
+
+def test_allowed_networks_close_other_sources_at_once() -> None:
+    settings = M3uaSettings(allowed_networks=("10.0.0.0/8", "::1/128"))
+    assert AspConnection(settings, Side.SGP, 0.0, None, "x", "192.0.2.1").closed
+    assert not AspConnection(settings, Side.SGP, 0.0, None, "x", "10.9.9.9").closed
+    assert not AspConnection(settings, Side.SGP, 0.0, None, "x", "::1").closed
+    assert not AspConnection(settings, Side.SGP, 0.0, None, "x", "::ffff:10.1.1.1").closed
+
+
+@pytest.mark.parametrize("side", [Side.SGP, Side.ASP])
+def test_handshake_timeout_closes_an_association_that_never_gets_active(side: Side) -> None:
+    conn = AspConnection(M3uaSettings(handshake_timeout_s=10.0), side, 0.0)
+    timer = conn.get_timer()
+    while timer is not None and timer < 10.0:
+        conn.handle_timer(timer)
+        timer = conn.get_timer()
+    assert timer == 10.0 and not conn.closed
+    conn.handle_timer(10.0)
+    assert conn.closed and "not ASP-ACTIVE" in str(events(conn)[-1])
+
+
+def test_handshake_timeout_stops_once_active() -> None:
+    settings = M3uaSettings(handshake_timeout_s=10.0)
+    _asp, sgp = pair(settings)
+    assert sgp.state is AspState.ACTIVE and sgp.get_timer() is None
+
+
+def test_beat_after_silence_then_close_without_traffic() -> None:
+    conn = AspConnection(M3uaSettings(beat_interval_s=30.0), Side.SGP, 0.0)
+    conn.data_to_send()
+    conn.receive_data(m3ua.encode(Message(m3ua.BEAT_ACK)), 5.0)  # traffic resets the clock
+    assert conn.get_timer() == 35.0
+    conn.handle_timer(35.0)
+    (beat,) = messages(conn.data_to_send())
+    assert beat.kind == m3ua.BEAT and beat.get(Tag.HEARTBEAT_DATA)
+    assert conn.get_timer() == 65.0 and not conn.closed
+    conn.handle_timer(65.0)
+    assert conn.closed and "BEAT" in str(events(conn)[-1])
+
+
+def test_beat_answered_keeps_both_sides_up() -> None:
+    live = M3uaSettings(beat_interval_s=30.0)
+    asp, sgp = pair(live, M3uaSettings())  # the ASP side as eir-sim runs it: no BEAT of its own
+    now = 0.0
+    for _ in range(10):
+        now = sgp.get_timer() or 0.0
+        sgp.handle_timer(now)
+        pump(asp, sgp, now)
+    assert now >= 300.0 and not sgp.closed and sgp.state is AspState.ACTIVE
+
+
+def test_asp_side_beats_too() -> None:
+    asp, sgp = pair(M3uaSettings(), M3uaSettings(beat_interval_s=30.0))
+    assert asp.state is AspState.ACTIVE and asp.get_timer() == 30.0
+    asp.handle_timer(30.0)
+    pump(asp, sgp, 30.0)  # BEAT, BEAT-ACK
+    assert asp.get_timer() == 60.0
+    asp.handle_timer(60.0)
+    asp.data_to_send()  # this BEAT is lost
+    asp.handle_timer(90.0)
+    assert asp.closed
+
+
+def test_a_configured_asp_identifier_is_held_by_one_association_at_a_time() -> None:
+    settings = M3uaSettings(asps=(AspBinding("msc1", 11),))
+    table = AsTable()
+    up = m3ua.encode(Message(m3ua.ASPUP, ((Tag.ASP_IDENTIFIER, u32(11)),)))
+    first = AspConnection(settings, Side.SGP, 0.0, table, "first", "10.0.0.1")
+    first.receive_data(up, 0.0)
+    assert first.state is AspState.INACTIVE
+    second = AspConnection(settings, Side.SGP, 0.0, table, "second", "10.0.0.2")
+    second.receive_data(up, 0.0)
+    assert errors(second) == [ErrorCode.INVALID_ASP_IDENTIFIER]
+    assert second.state is AspState.DOWN and first.state is AspState.INACTIVE
+    first.connection_lost()
+    second.receive_data(up, 0.0)
+    assert _state(second) is AspState.INACTIVE
+
+
+def test_without_configured_contexts_data_may_omit_the_one_activated() -> None:
+    sgp = sgp_after(m3ua.encode(Message(m3ua.ASPAC, ((Tag.ROUTING_CONTEXT, u32(7)),))), up=True)
+    assert _state(sgp) is AspState.ACTIVE
+    sgp.data_to_send()
+    events(sgp)
+    sgp.receive_data(m3ua.encode_data_fast(PD), 0.0)
+    sgp.receive_data(m3ua.encode_data_fast(PD, 8), 0.0)
+    assert errors(sgp) == [ErrorCode.INVALID_ROUTING_CONTEXT]
+    assert events(sgp) == [DataReceived(PD, None, None)]

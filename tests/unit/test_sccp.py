@@ -123,3 +123,29 @@ def test_peek_reads_the_called_ssn_without_the_global_title() -> None:
         assert raw.called_ssn == called.ssn and raw.called_raw == called.encode()
     with pytest.raises(SccpError):
         sccp.peek(sccp.encode(sccp.UDT, b"\x43\x01", MSC.encode(), b"x")).called_ssn  # noqa: B018
+
+
+# --- issue 13: party addresses consistent with their indicator (Q.713 3.4) ---------------------
+
+GOOD = Address(True, 9, None, GlobalTitle(4, "4917")).encode()
+
+
+@pytest.mark.parametrize("party", [
+    "12",          # SSN and GTI 4 announced, neither present
+    "13",          # point code too
+    "4312",        # PC announced, one byte of it
+    "10",          # GTI 4 routed on GT, no GT header
+    "1000",        # GTI 4, header cut
+    "1000110a",    # GTI 4, header, no digits
+    "02",          # SSN announced, missing
+    "0208",        # routes on GT without one
+    "420899",      # no GT, a trailing byte
+    "3c",          # GTI 15
+])
+def test_inconsistent_party_addresses_are_refused(party: str) -> None:
+    raw = bytes.fromhex(party)
+    for called, calling in ((GOOD, raw), (raw, GOOD)):
+        with pytest.raises(SccpError):
+            sccp.peek(sccp.encode(sccp.UDT, called, calling, b"\x62\x00"))
+    sccp.check_address(GOOD, "called party address")
+    sccp.check_address(bytes.fromhex("4208"), "calling party address")

@@ -218,3 +218,52 @@ def test_map_node_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(node.tcap, "answer", lambda buf, peer="": 1 / 0)
     assert node.on_data(DataReceived(over_sccp(check_imei(2)), None, None)) is None
     assert node.dropped == 1
+
+
+# --- issue 13: malformed dialogue portions and nesting bounds ----------------------------------
+
+
+def _dialogue_begin(inside: bytes) -> bytes:
+    """A Begin whose dialogue portion is an EXTERNAL (dialogue-as-id) holding `inside`."""
+    external = tlv(0x28, bytes.fromhex("060700118605010101") + tlv(0xA0, inside))
+    components = bytes.fromhex("6c12a11002010102012b040894104502237315f0")
+    return tlv(0x62, bytes.fromhex("480400001234") + tlv(0x6B, external) + components)
+
+
+@pytest.mark.parametrize("inside", ["0400", "3000", "a000", "0401ff"])
+def test_malformed_dialogue_portion_is_p_abort_without_a_traceback(
+        inside: str, caplog: pytest.LogCaptureFixture) -> None:
+    answer = decoded(server().answer(_dialogue_begin(bytes.fromhex(inside))))
+    assert answer[0] == "abort" and answer[1]["dtid"] == b"\x00\x00\x12\x34"
+    assert answer[1]["reason"][0] == "p-abortCause"
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_nesting_past_the_bound_is_refused_before_pycrate(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from eir.sigtran import ber, tcap
+
+    def nested(depth: int) -> bytes:
+        inner = b"\x04\x00"
+        for _ in range(depth):
+            inner = tlv(0x30, inner)
+        # an element our reader does not know after the components: pycrate decides
+        components = bytes.fromhex("6c12a11002010102012b040894104502237315f0")
+        return tlv(0x62, bytes.fromhex("480400001234") + components + inner)
+
+    seen: list[bytes] = []
+    real = tcap._MSG.from_ber
+
+    def spy(buf: bytes, **kw: Any) -> Any:
+        if buf[:1] == b"\x62":  # a Begin (not our answer, decoded by the test)
+            seen.append(buf)
+        return real(buf, **kw)
+
+    monkeypatch.setattr(tcap._MSG, "from_ber", spy)
+    shallow = nested(ber.MAX_DEPTH - 6)
+    server().answer(shallow)
+    assert seen == [shallow]
+    deep = nested(ber.MAX_DEPTH)
+    answer = decoded(server().answer(deep))
+    assert answer[0] == "abort" and answer[1]["reason"] == ("p-abortCause", 2)  # badlyFormatted
+    assert seen == [shallow]  # pycrate never saw the deep one

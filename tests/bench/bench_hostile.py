@@ -56,36 +56,49 @@ SETTINGS = PeerSettings(node=NodeIdentity(LocalIdentity("eir.example", "example"
                         allow=AllowList(hosts=("mme*.example",)))
 
 
-def time_cer(buf: bytes) -> float:
-    conn = PeerConnection(SETTINGS, Role.RESPONDER, 0.0, "192.0.2.1")
-    started = time.perf_counter()
-    conn.receive_data(buf, 0.0)
-    return time.perf_counter() - started
+def time_cer(buf: bytes, repeat: int = 3) -> float:
+    """The best of `repeat`: a fresh connection in Wait-CER receiving `buf`."""
+    best = float("inf")
+    for _ in range(repeat):
+        conn = PeerConnection(SETTINGS, Role.RESPONDER, 0.0, "192.0.2.1")
+        started = time.perf_counter()
+        conn.receive_data(buf, 0.0)
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
-def time_dwr(buf: bytes) -> float:
-    conn = PeerConnection(SETTINGS, Role.RESPONDER, 0.0, "192.0.2.1")
-    conn.state = State.OPEN
-    started = time.perf_counter()
-    conn.receive_data(buf, 0.0)
-    return time.perf_counter() - started
+def time_dwr(buf: bytes, repeat: int = 3) -> float:
+    """The best of `repeat`: an open connection receiving `buf`."""
+    best = float("inf")
+    for _ in range(repeat):
+        conn = PeerConnection(SETTINGS, Role.RESPONDER, 0.0, "192.0.2.1")
+        conn.state = State.OPEN
+        started = time.perf_counter()
+        conn.receive_data(buf, 0.0)
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def main(argv: list[str]) -> None:
     depths = [int(a) for a in argv] or [14, 17]
+    time_cer(cer(2))  # first-call costs (pycrate's answer templates) out of the figures
+    time_dwr(dwr(2))
     for depth in depths:
+        repeat = 1 if depth > 16 else 3  # the original decoder needs seconds from 17 on
         buf = cer(depth)
         print(f"CER nested {depth} deep ({len(buf)} bytes), refused peer: "
-              f"{time_cer(buf) * 1000:.2f} ms")
+              f"{time_cer(buf, repeat) * 1000:.2f} ms")
         buf = dwr(depth)
         print(f"DWR nested {depth} deep ({len(buf)} bytes), open connection: "
-              f"{time_dwr(buf) * 1000:.2f} ms")
+              f"{time_dwr(buf, repeat) * 1000:.2f} ms")
     app = application()
     buf = many_avps_ecr()
-    started = time.perf_counter()
-    app.answer(buf, "bench")
-    print(f"ECR of 5,000 unknown AVPs ({len(buf)} bytes): "
-          f"{(time.perf_counter() - started) * 1000:.2f} ms")
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        app.answer(buf, "bench")
+        best = min(best, time.perf_counter() - started)
+    print(f"ECR of 5,000 unknown AVPs ({len(buf)} bytes): {best * 1000:.2f} ms")
     ecr = make_ecr()
     assert extract_ecr(ecr) is not None
     n = 20000

@@ -72,7 +72,8 @@ def test_a_bad_cer_gets_its_error_cea() -> None:
 
 
 def _holder(table: PeerTable, **kw: object) -> PeerConnection:
-    old = PeerConnection(settings(**kw), Role.RESPONDER, 0.0, "192.0.2.9", application(), table)
+    old = PeerConnection(settings(EIR, **kw), Role.RESPONDER, 0.0, "192.0.2.9", application(),
+                         table)
     old.receive_data(vector("cer_mme"), 0.0)
     old.data_to_send()
     assert old.state is State.OPEN
@@ -81,7 +82,8 @@ def _holder(table: PeerTable, **kw: object) -> PeerConnection:
 
 def _newcomer(table: PeerTable, now: float, address: str = "198.51.100.7",
               **kw: object) -> PeerConnection:
-    new = PeerConnection(settings(**kw), Role.RESPONDER, now, address, application(), table)
+    new = PeerConnection(settings(EIR, **kw), Role.RESPONDER, now, address, application(),
+                         table)
     new.receive_data(vector("cer_mme"), now)
     return new
 

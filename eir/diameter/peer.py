@@ -501,8 +501,8 @@ class PeerConnection:
         """With require_origin_match: answer 3010 DIAMETER_UNKNOWN_PEER to a request whose
         Origin-Host is not the peer's (compared without case, as DiameterIdentity FQDNs are).
         A request without a readable Origin-Host is left to the application's checks."""
-        host, _realm = wire.scan_origin(buf, self.settings.limits)
-        if host is None or host.lower() == expected.lower():
+        host, _realm = wire.scan_origin(buf, self.settings.limits, realm_too=False)
+        if host is None or host == expected or host.lower() == expected.lower():
             return False
         self._error(header_only(buf), DiameterError(
             ResultCode.DIAMETER_UNKNOWN_PEER,

@@ -261,24 +261,37 @@ def check_message(buf: bytes, limits: Limits = LIMITS) -> Header:
     return parse_header(buf)
 
 
-def scan_origin(buf: bytes, limits: Limits = LIMITS) -> tuple[bytes | None, bytes | None]:
+_ORIGIN_HOST: Final = int(AvpCode.ORIGIN_HOST)
+_ORIGIN_REALM: Final = int(AvpCode.ORIGIN_REALM)
+
+
+def scan_origin(buf: bytes, limits: Limits = LIMITS,
+                realm_too: bool = True) -> tuple[bytes | None, bytes | None]:
     """Origin-Host and Origin-Realm (their first top-level instances) of a message whose AVPs
     may be broken, reading top-level AVP headers only: at most min(max_avps, length // 8) of
-    them. For deciding the allow-list before anything else is read."""
-    n = min(len(buf), parse_header(buf).length) if len(buf) >= HEADER_LEN else 0
+    them, and only until both are found (Origin-Host alone with `realm_too=False`). For deciding
+    the allow-list, or require_origin_match, before anything else is read."""
+    if len(buf) < HEADER_LEN:
+        return None, None
+    n = min(len(buf), int.from_bytes(buf[1:4], "big"))
     host = realm = None
     pos = HEADER_LEN
-    seen = 0
-    while n - pos >= 8 and seen < limits.max_avps and (host is None or realm is None):
-        seen += 1
-        code, word = _AVP_HEAD.unpack_from(buf, pos)
+    left = limits.max_avps
+    unpack = _AVP_HEAD.unpack_from
+    while n - pos >= 8 and left:
+        left -= 1
+        code, word = unpack(buf, pos)
         length = word & 0xFFFFFF
         if length < 8 or pos + length > n:
             break
-        if not word >> 24 & AVP_V:
-            if code == AvpCode.ORIGIN_HOST and host is None:
+        if not word & 0x80000000:  # no V bit
+            if code == _ORIGIN_HOST and host is None:
                 host = bytes(buf[pos + 8 : pos + length])
-            elif code == AvpCode.ORIGIN_REALM and realm is None:
+                if realm is not None or not realm_too:
+                    break
+            elif code == _ORIGIN_REALM and realm is None:
                 realm = bytes(buf[pos + 8 : pos + length])
+                if host is not None:
+                    break
         pos += (length + 3) & ~3
     return host, realm

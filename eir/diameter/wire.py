@@ -284,14 +284,16 @@ def scan_origin(buf: bytes, limits: Limits = LIMITS,
         length = word & 0xFFFFFF
         if length < 8 or pos + length > n:
             break
-        if not word & 0x80000000:  # no V bit
-            if code == _ORIGIN_HOST and host is None:
-                host = bytes(buf[pos + 8 : pos + length])
-                if realm is not None or not realm_too:
-                    break
-            elif code == _ORIGIN_REALM and realm is None:
-                realm = bytes(buf[pos + 8 : pos + length])
-                if host is not None:
-                    break
+        head = 8
+        if word & 0x80000000:  # the V bit: ours have Vendor-Id 0, if any
+            head = 12 if length >= 12 and not _U32.unpack_from(buf, pos + 8)[0] else 0
+        if head and code == _ORIGIN_HOST and host is None:
+            host = bytes(buf[pos + head : pos + length])
+            if realm is not None or not realm_too:
+                break
+        elif head and code == _ORIGIN_REALM and realm is None:
+            realm = bytes(buf[pos + head : pos + length])
+            if host is not None:
+                break
         pos += (length + 3) & ~3
     return host, realm

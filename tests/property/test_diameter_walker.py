@@ -19,7 +19,7 @@ from tests.bench.bench_hostile import cer, dwr, many_avps_ecr
 from tests.diameter_support import BLACK, make_ecr, vector
 
 GROUP_KEYS = sorted(GROUPED)
-LEAF_KEYS = [(263, 0), (264, 0), (296, 0), (258, 0), (266, 0), (1402, 10415), (7, 0),
+LEAF_KEYS = [(263, 0), (264, 0), (296, 0), (264, 10415), (258, 0), (266, 0), (1402, 10415), (7, 0),
              (60001, 0), (60002, 99)]
 SEEDS = [make_ecr(BLACK), vector("cer_mme"), vector("dwr"), vector("dpr"),
          vector("ecr_proxy_route_drmp"), vector("ecr_meid"), vector("unknown_m_avp")]
@@ -130,3 +130,19 @@ def test_depth_1000_is_a_diameter_error_not_a_recursion_error() -> None:
             wire.walk(data)
         except DiameterError as err:
             assert err.result_code is ResultCode.DIAMETER_INVALID_AVP_VALUE
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(MESSAGES, st.sampled_from(SEEDS), st.binary(min_size=20, max_size=400)),
+       st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=3))
+def test_scan_origin_never_raises_and_agrees_with_the_walker(
+        seed: bytes, edits: list[tuple[int, int]]) -> None:
+    data = bytearray(seed)
+    for pos, value in edits:
+        data[pos % len(data)] = value
+    host, realm = wire.scan_origin(bytes(data))
+    msg = _walk(bytes(data))
+    if msg is not None:
+        found_host, found_realm = msg.find(264), msg.find(296)
+        assert host == (None if found_host is None else found_host.data)
+        assert realm == (None if found_realm is None else found_realm.data)

@@ -602,9 +602,12 @@ class PeerConnection:
         host, realm = ident
         self.peer_host, self.peer_realm = host, realm
         self.name = f"{host} ({self.remote_address})" if self.remote_address else host
-        if self.table is not None and self.table.admit(self, now) is not Admission.ACCEPT:
+        admission = Admission.ACCEPT if self.table is None else self.table.admit(self, now)
+        if admission is not Admission.ACCEPT:
             self.peer_host = ""
-            self._close(f"election: keeping the connection {host} opened to us")
+            self._close(f"election: keeping the connection {host} opened to us"
+                        if admission is Admission.ELECTION_LOST
+                        else f"keeping the open connection to {host} from another address")
             return
         self.state = State.OPEN
         self._deadline = None

@@ -601,6 +601,7 @@ class PeerConnection:
             return
         host, realm = ident
         self.peer_host, self.peer_realm = host, realm
+        self._origin = host.encode("ascii")
         self.name = f"{host} ({self.remote_address})" if self.remote_address else host
         admission = Admission.ACCEPT if self.table is None else self.table.admit(self, now)
         if admission is not Admission.ACCEPT:

@@ -4,8 +4,9 @@
 
 Prints the time the event loop would be blocked by: a CER whose Grouped AVPs nest `depth`
 levels, sent by a peer the allow-list refuses (PeerConnection.receive_data in Wait-CER); the
-same nesting in a DWR on an open connection; an ECR of 5,000 small unknown AVPs
-(S13Application.answer); and, for the hot path, `extract_ecr` + answer of a normal ECR.
+same nesting in a DWR on an open connection; an ECR of 5,000 small unknown AVPs and one of 335
+Proxy-Info, which its answer echoes (S13Application.answer); and, for the hot path,
+`extract_ecr` + answer of a normal ECR.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ import time
 from eir.diameter.base import NodeIdentity
 from eir.diameter.dictionary import AVP_M
 from eir.diameter.fast import extract_ecr
-from eir.diameter.message import Avp, Message, avp_bytes, message_bytes, octets, unsigned32
+from eir.diameter.message import (
+    Avp,
+    Message,
+    avp_bytes,
+    grouped,
+    message_bytes,
+    octets,
+    unsigned32,
+)
 from eir.diameter.peer import AllowList, PeerConnection, PeerSettings, Role, State
 from eir.diameter.s13 import LocalIdentity
 from tests.diameter_support import application, make_ecr
@@ -99,6 +108,15 @@ def main(argv: list[str]) -> None:
         app.answer(buf, "bench")
         best = min(best, time.perf_counter() - started)
     print(f"ECR of 5,000 unknown AVPs ({len(buf)} bytes): {best * 1000:.2f} ms")
+    proxies = tuple(grouped(284, (octets(280, f"dra{i}.example"), octets(33, b"state")))
+                    for i in range(335))
+    buf = make_ecr(extra=proxies)
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        app.answer(buf, "bench")
+        best = min(best, time.perf_counter() - started)
+    print(f"ECR of 335 Proxy-Info, all echoed ({len(buf)} bytes): {best * 1000:.2f} ms")
     ecr = make_ecr()
     assert extract_ecr(ecr) is not None
     n = 20000

@@ -146,3 +146,11 @@ def test_scan_origin_never_raises_and_agrees_with_the_walker(
         found_host, found_realm = msg.find(264), msg.find(296)
         assert host == (None if found_host is None else found_host.data)
         assert realm == (None if found_realm is None else found_realm.data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(AVPS, max_size=6), st.sampled_from([0x00, 0x40, 0x20, 0x60]))
+def test_message_bytes_is_pycrate_byte_for_byte(avps: list[Avp], flags: int) -> None:
+    """The S13 answers that echo Proxy-Info are written by `message_bytes`, not pycrate."""
+    msg = Message(324, 16777252, flags, 1, 2, tuple(avps))
+    assert message_bytes(msg) == codec.encode(msg)

@@ -148,6 +148,15 @@ class DiameterConfig:
     allowed_hosts: tuple[str, ...] = ()
     allowed_realms: tuple[str, ...] = ()
     allowed_networks: tuple[str, ...] = ()
+    #: Grouped AVPs nesting deeper than this are answered 5004 (a top-level AVP is at depth 1)
+    max_avp_depth: int = 8
+    #: a message with more AVPs than this (all levels counted) is answered 5009
+    max_avps: int = 1024
+    #: a CER with the Origin-Host of an open connection from another address: "keep" the open
+    #: one unless its watchdog found it dead (the newcomer gets CEA 5012), or "replace" it
+    duplicate_peer: str = "keep"
+    #: answer 3010 to application requests whose Origin-Host is not the one of the peer's CER
+    require_origin_match: bool = False
     peers: tuple[DiameterPeerConfig, ...] = ()
 
 
@@ -467,6 +476,10 @@ def _diameter(table: Mapping[str, object], where: str) -> DiameterConfig:
                                 here + "address", 3868)
         peers.append(DiameterPeerConfig(address, _expect(entry.get("host", ""), str,
                                                          here + "host")))
+    duplicate = _expect(table.get("duplicate_peer", base.duplicate_peer), str,
+                        where + "duplicate_peer")
+    if duplicate not in ("keep", "replace"):
+        raise ConfigError(f"{where}duplicate_peer: {duplicate!r} is not keep or replace")
     return DiameterConfig(
         listen=listen,
         origin_host=text["origin_host"],
@@ -487,6 +500,13 @@ def _diameter(table: Mapping[str, object], where: str) -> DiameterConfig:
         allowed_hosts=_strings(table, "allowed_hosts", (), where),
         allowed_realms=_strings(table, "allowed_realms", (), where),
         allowed_networks=networks,
+        max_avp_depth=_number(table, "max_avp_depth", base.max_avp_depth, 2, 64, where,
+                              integer=True),
+        max_avps=_number(table, "max_avps", base.max_avps, 16, 65536, where, integer=True),
+        duplicate_peer=duplicate,
+        require_origin_match=_expect(table.get("require_origin_match",
+                                               base.require_origin_match), bool,
+                                     where + "require_origin_match"),
         peers=tuple(peers),
     )
 
@@ -792,6 +812,10 @@ def _diameter_toml(d: DiameterConfig) -> list[str]:
         f"allowed_hosts = {_toml_list(d.allowed_hosts)}",
         f"allowed_realms = {_toml_list(d.allowed_realms)}",
         f"allowed_networks = {_toml_list(d.allowed_networks)}",
+        f"max_avp_depth = {d.max_avp_depth}",
+        f"max_avps = {d.max_avps}",
+        f'duplicate_peer = "{d.duplicate_peer}"',
+        f"require_origin_match = {_bool(d.require_origin_match)}",
     ]
     for peer in d.peers:
         lines += ["", "[[diameter.peers]]", f'address = "{peer.address}"']

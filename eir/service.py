@@ -24,6 +24,7 @@ from eir.diameter.application import S13Application
 from eir.diameter.base import NodeIdentity
 from eir.diameter.peer import AllowList, PeerSettings, PeerTable, Role
 from eir.diameter.s13 import LocalIdentity
+from eir.diameter.wire import Limits
 from eir.events import Check as EventCheck
 from eir.events import CheckFilter, EventQueue, ListsChanged, PeerChange, status_name
 from eir.model import CheckRequest, CheckResult
@@ -140,7 +141,8 @@ def build_diameter(config: Config, store: LmdbStore, now: Callable[[], float],
         product_name="eir",
         firmware_revision=_firmware_revision(),
     )
-    app = _TimedS13(local, check, lambda: unknown_result(policy))
+    limits = Limits(d.max_avp_depth, d.max_avps)
+    app = _TimedS13(local, check, lambda: unknown_result(policy), limits=limits)
     app.latency = latency
     settings = PeerSettings(
         node=NodeIdentity(local, d.host_ip_addresses, origin_state_id=int(time.time())),
@@ -150,6 +152,9 @@ def build_diameter(config: Config, store: LmdbStore, now: Callable[[], float],
         max_message=d.max_message_bytes,
         max_in_flight=d.max_in_flight,
         allow=AllowList(d.allowed_hosts, d.allowed_realms, d.allowed_networks),
+        limits=limits,
+        duplicate_peer=d.duplicate_peer,
+        require_origin_match=d.require_origin_match,
     )
     return DiameterNode(settings, app, PeerTable(d.origin_host, now), d.max_connections)
 

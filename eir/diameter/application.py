@@ -1,6 +1,6 @@
 """The S13 server application: one ECR's bytes in, the answer's bytes out. Never raises.
 
-    fast.extract_ecr --(None)--> wire.check_message + codec.decode + s13.interpret_ecr
+    fast.extract_ecr --(None)--> wire.walk (bounded) + s13.interpret_ecr
         --> s13.to_request --> check (policy + lists) --> ECA (template, or pycrate)
 
 Any DiameterError on the way becomes its error answer; any other exception is our bug, logged,
@@ -44,12 +44,14 @@ class S13Application:
         check: Check,
         unknown: Callable[[], CheckResult],
         observer: Observer | None = None,
+        limits: wire.Limits = wire.LIMITS,
     ) -> None:
         self.local = local
         self.answers = Answers(local)
         self._check = check
         self._unknown = unknown
         self.observer = observer
+        self.limits = limits
         self.fast_answers = 0
         self.slow_answers = 0
 
@@ -97,7 +99,7 @@ class S13Application:
         request = header_only(buf)
         session = scan_session_id(buf)
         try:
-            wire.check_message(buf)
+            msg = wire.walk(buf, self.limits)
             if request.app == APP_COMMON:
                 raise DiameterError(
                     ResultCode.DIAMETER_COMMAND_UNSUPPORTED,
@@ -113,10 +115,9 @@ class S13Application:
                     ResultCode.DIAMETER_COMMAND_UNSUPPORTED,
                     f"command {request.code} is not an S13 command",
                 )
-            msg = codec.decode(buf)
         except DiameterError as err:
             return self.answers.error(request, err, session)
-        except Exception:  # pycrate or our bug: answer, never stay silent
+        except Exception:  # our bug: answer, never stay silent
             log.exception("cannot decode a request from %s", peer)
             return self.answers.error(
                 request,

@@ -4,8 +4,9 @@ pycrate 0.8.1's stock classes pick an AVP's format by code alone (DRMP 301 then 
 3GPP OctetString, say). These subclasses, defined here and not patched into pycrate, choose by
 (code, Vendor-Id) and keep every leaf as raw bytes: pycrate frames headers, padding and Grouped
 AVPs, and `eir.diameter.dictionary` gives the types. Call `decode` only on a message that
-`eir.diameter.wire.check_message` accepted, and only from one thread (pycrate objects are not
-thread-safe).
+`eir.diameter.wire.walk` accepted (its Grouped decoding costs time exponential in the nesting
+depth), and only from one thread (pycrate objects are not thread-safe). The daemon decodes what
+it receives with `walk` itself; the tests hold the two to the same values.
 """
 
 from __future__ import annotations

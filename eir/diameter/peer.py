@@ -100,6 +100,15 @@ class PeerSettings:
     max_message: int = 65536
     max_in_flight: int = 1024
     allow: AllowList = AllowList()
+    #: bounds of the decoder (`eir.diameter.wire.walk`): nesting depth, AVPs per message
+    limits: wire.Limits = wire.LIMITS
+    #: a CER naming an Origin-Host that has an open connection from another address: "keep"
+    #: the open one (the newcomer gets CEA 5012) unless its watchdog found it dead, or
+    #: "replace" it (DPR BUSY, the newcomer served)
+    duplicate_peer: str = "keep"
+    #: answer 3010 DIAMETER_UNKNOWN_PEER to application requests whose Origin-Host is not the
+    #: one of the peer's CER (for MMEs connected directly, not through a DRA)
+    require_origin_match: bool = False
 
 
 class PeerUp(NamedTuple):
@@ -123,6 +132,7 @@ Event = PeerUp | PeerDown | AnswerReceived
 class Admission(enum.Enum):
     ACCEPT = "accept"
     ELECTION_LOST = "election-lost"
+    DUPLICATE = "duplicate"
 
 
 class PeerConnection:
@@ -145,6 +155,7 @@ class PeerConnection:
         self.table = table
         self.peer_host = ""
         self.peer_realm = ""
+        self._origin = b""  # peer_host as sent, for require_origin_match
         self.name = remote_address
         self.wakeup: Callable[[], None] | None = None
         self._in = bytearray()
@@ -268,9 +279,13 @@ class PeerConnection:
             return 0
         out = self._out
         name = self.name
+        expected = self._origin if self.settings.require_origin_match else None
         while pending and done < limit:
-            out.append(handler.answer(pending.popleft(), name))
+            buf = pending.popleft()
             done += 1
+            if expected is not None and self._foreign(buf, expected):
+                continue
+            out.append(handler.answer(buf, name))
         self.answered += done
         return done
 
@@ -373,12 +388,15 @@ class PeerConnection:
             else:
                 self._events.append(AnswerReceived(buf))
             return
+        if (self.state is State.WAIT_CER and is_request and app == APP_COMMON
+                and code == Command.CAPABILITIES_EXCHANGE and self._refused(buf)):
+            return
         msg = self._decode(buf)
         if msg is None:
             return
         if self.state is State.WAIT_CER:
             if msg.code == Command.CAPABILITIES_EXCHANGE and msg.is_request:
-                self._on_cer(msg)
+                self._on_cer(msg, now)
             else:
                 self._close(f"command {msg.code} before the capabilities exchange")
             return
@@ -424,8 +442,9 @@ class PeerConnection:
 
     def _decode(self, buf: bytes) -> Message | None:
         """Decode a base-protocol message; a bad request is answered, a bad answer dropped."""
+        header = wire.parse_header(buf)
         try:
-            header = wire.check_message(buf)
+            msg = wire.walk(buf, self.settings.limits)
             if header.app != APP_COMMON:
                 raise DiameterError(
                     ResultCode.DIAMETER_APPLICATION_UNSUPPORTED,
@@ -436,12 +455,16 @@ class PeerConnection:
                     ResultCode.DIAMETER_COMMAND_UNSUPPORTED,
                     f"command {header.code} is not supported",
                 )
-            return codec.decode(buf)
+            return msg
         except DiameterError as err:
             if buf[4] & FLAG_R:
                 if self.state in (State.OPEN, State.CLOSING):
                     self._error(header_only(buf), err, scan_session_id(buf))
                 else:
+                    if (self.state is State.WAIT_CER and header.app == APP_COMMON
+                            and header.code == Command.CAPABILITIES_EXCHANGE):
+                        self._send(base.cea(self.settings.node, header_only(buf),
+                                            err.result_code, err.text, err.failed))
                     self._close(f"bad message before the capabilities exchange: {err}")
             else:
                 self._unexpected(buf, f"a bad answer: {err}")
@@ -455,6 +478,43 @@ class PeerConnection:
                     scan_session_id(buf),
                 )
             return None
+
+    def _refused(self, buf: bytes) -> bool:
+        """The allow-list, decided on a CER's source address and its top-level Origin-Host and
+        Origin-Realm (`wire.scan_origin`) before anything else of it is decoded: a refused
+        peer costs a bounded scan, answered CEA 3010 DIAMETER_UNKNOWN_PEER and closed."""
+        allow = self.settings.allow
+        if not (allow.hosts or allow.realms or allow.networks):
+            return False
+        raw_host, raw_realm = wire.scan_origin(buf, self.settings.limits)
+        host = (raw_host or b"").decode("ascii", "replace")
+        realm = (raw_realm or b"").decode("ascii", "replace")
+        refusal = allow.refuses(host, realm, self.remote_address)
+        if refusal is None:
+            return False
+        self._send(base.cea(self.settings.node, header_only(buf),
+                            ResultCode.DIAMETER_UNKNOWN_PEER, refusal))
+        self._close(f"unknown peer {host}: {refusal}")
+        return True
+
+    def _foreign(self, buf: bytes, expected: bytes) -> bool:
+        """With require_origin_match: answer 3010 DIAMETER_UNKNOWN_PEER to a request whose
+        Origin-Host is not the peer's (compared without case, as DiameterIdentity FQDNs are).
+        A request without a readable Origin-Host is left to the application's checks."""
+        host, _realm = wire.scan_origin(buf, self.settings.limits, realm_too=False)
+        if host is None or host == expected or host.lower() == expected.lower():
+            return False
+        self._error(header_only(buf), DiameterError(
+            ResultCode.DIAMETER_UNKNOWN_PEER,
+            f"Origin-Host {host.decode('ascii', 'replace')!r} is not this connection's peer "
+            f"{self.peer_host!r}"), scan_session_id(buf))
+        return True
+
+    def alive(self, now: float) -> bool:
+        """Open, and not found dead by its watchdog: no DWR of ours outstanding, not silent
+        past Tw (RFC 3539 3.4)."""
+        return (self.state is State.OPEN and self._dwr_outstanding is None
+                and now < self._last_rx + self._tw)
 
     def _identity(self, msg: Message) -> tuple[str, str] | DiameterError:
         host = msg.find(AvpCode.ORIGIN_HOST)
@@ -475,7 +535,7 @@ class PeerConnection:
         assert host is not None and realm is not None
         return host.data.decode("ascii"), realm.data.decode("ascii")
 
-    def _on_cer(self, msg: Message) -> None:
+    def _on_cer(self, msg: Message, now: float) -> None:
         node = self.settings.node
         ident = self._identity(msg)
         if isinstance(ident, DiameterError):
@@ -497,11 +557,6 @@ class PeerConnection:
             )
             self._close(f"CER from {host} without {code.name}")
             return
-        refusal = self.settings.allow.refuses(host, realm, self.remote_address)
-        if refusal is not None:
-            self._send(base.cea(node, msg, ResultCode.DIAMETER_UNKNOWN_PEER, refusal))
-            self._close(f"unknown peer {host}: {refusal}")
-            return
         if not base.advertises_s13(msg):
             self._send(
                 base.cea(
@@ -514,13 +569,23 @@ class PeerConnection:
             self._close(f"no common application with {host}")
             return
         self.peer_host, self.peer_realm = host, realm
+        self._origin = host.encode("ascii")
         self.name = f"{host} ({self.remote_address})" if self.remote_address else host
-        if self.table is not None and self.table.admit(self) is Admission.ELECTION_LOST:
+        admission = Admission.ACCEPT if self.table is None else self.table.admit(self, now)
+        if admission is Admission.ELECTION_LOST:
             self._send(
                 base.cea(node, msg, ResultCode.DIAMETER_ELECTION_LOST, "election lost")
             )
             self.peer_host = ""
             self._close(f"election lost against our own connection to {host}")
+            return
+        if admission is Admission.DUPLICATE:
+            self._send(
+                base.cea(node, msg, ResultCode.DIAMETER_UNABLE_TO_COMPLY,
+                         f"{host} is connected already, from another address")
+            )
+            self.peer_host = ""
+            self._close(f"{host} is connected already, from another address: refused")
             return
         self._send(base.cea(node, msg))
         self.state = State.OPEN
@@ -536,10 +601,14 @@ class PeerConnection:
             return
         host, realm = ident
         self.peer_host, self.peer_realm = host, realm
+        self._origin = host.encode("ascii")
         self.name = f"{host} ({self.remote_address})" if self.remote_address else host
-        if self.table is not None and self.table.admit(self) is Admission.ELECTION_LOST:
+        admission = Admission.ACCEPT if self.table is None else self.table.admit(self, now)
+        if admission is not Admission.ACCEPT:
             self.peer_host = ""
-            self._close(f"election: keeping the connection {host} opened to us")
+            self._close(f"election: keeping the connection {host} opened to us"
+                        if admission is Admission.ELECTION_LOST
+                        else f"keeping the open connection to {host} from another address")
             return
         self.state = State.OPEN
         self._deadline = None
@@ -550,8 +619,13 @@ class PeerConnection:
 class PeerTable:
     """Open connections by the peer's Origin-Host: one per peer, never a silent zombie.
 
-    A peer that connects again while its older connection is open (it restarted, or a NAT lost
-    the old one) keeps the new connection; the old one is sent DPR and closed. When both sides
+    A peer that connects again from the same address while its older connection is open (it
+    restarted) keeps the new connection; the old one is sent DPR and closed. From another
+    address, with `duplicate_peer = "keep"` (the default), the newcomer is refused with CEA 5012
+    DIAMETER_UNABLE_TO_COMPLY (as freeDiameter answers a CER for a peer already open) while the
+    old connection is alive by its watchdog (`PeerConnection.alive`): any allowed peer could
+    otherwise evict another by claiming its Origin-Host; once the old one is found dead, or with
+    "replace", the old one is retired as above. When both sides
     opened a connection to each other, RFC 6733 5.6.4's election keeps the connection opened by
     the side whose Origin-Host is lower: the higher one wins and keeps the connection on which it
     is the responder.
@@ -562,7 +636,7 @@ class PeerTable:
         self._now = now
         self.by_host: dict[str, PeerConnection] = {}
 
-    def admit(self, conn: PeerConnection) -> Admission:
+    def admit(self, conn: PeerConnection, now: float) -> Admission:
         key = conn.peer_host.lower()
         old = self.by_host.get(key)
         if old is not None and old is not conn and not old.closed:
@@ -572,6 +646,9 @@ class PeerTable:
                 keep_new = (conn.role is Role.RESPONDER) == keep_responder
                 if not keep_new:
                     return Admission.ELECTION_LOST
+            elif (conn.settings.duplicate_peer == "keep"
+                  and old.remote_address != conn.remote_address and old.alive(now)):
+                return Admission.DUPLICATE
             self._retire(old)
         self.by_host[key] = conn
         return Admission.ACCEPT

@@ -36,6 +36,7 @@ from eir.diameter.message import (
     answer_flags,
     as_u32,
     grouped,
+    message_bytes,
     octets,
     unsigned32,
 )
@@ -423,7 +424,7 @@ class Answers:
         msg = self.answer_message(
             request, avps, session_id, proxy_info, is_protocol_error(err.result_code)
         )
-        return codec.encode(msg)
+        return message_bytes(msg)
 
     def eca_slow(
         self, request: Message, fields: EcrFields, status: EquipmentStatus | None
@@ -431,7 +432,9 @@ class Answers:
         msg = self.answer_message(
             request, self.eca_avps(status), fields.session_id, fields.proxy_info, False
         )
-        return codec.encode(msg)
+        # Not pycrate: it needs about 0.25 ms per AVP, and the Proxy-Info echoed can hold
+        # hundreds (up to wire.MAX_AVPS). `message_bytes` is held byte for byte to it by tests.
+        return message_bytes(msg)
 
 
 def header_only(buf: bytes) -> Message:

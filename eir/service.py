@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 import time
@@ -33,7 +34,15 @@ from eir.sigtran.asp import DataReceived, M3uaSettings, Side
 from eir.sigtran.m3ua import TrafficMode
 from eir.sigtran.node import MapNode, SccpIdentity
 from eir.sigtran.tcap import TcapServer
-from eir.startup import open_store, say, shown, summary
+from eir.startup import (
+    check_port_free,
+    claim_store,
+    join_store,
+    open_store,
+    say,
+    shown,
+    summary,
+)
 from eir.store.lmdb_store import LmdbStore
 from eir.transport.diameter import DiameterNode, DiameterProtocol
 from eir.transport.m3ua import M3uaNode, M3uaProtocol
@@ -409,11 +418,21 @@ async def _share(metrics: Metrics, share: Callable[[dict[str, Any]], None]) -> N
 
 
 def run(config: Config, db: str | None) -> int:
-    """Serve in this process (one worker; `eir.supervisor` runs several)."""
+    """Serve in this process (one worker; `eir.supervisor` runs several). Refused while
+    another instance serves the store or listens on one of the ports (`eir.startup`)."""
     store = open_store(config, db, create=True)
+    locks: list[int] = []
     try:
+        locks.append(claim_store(store.path))
+        for name, endpoints in (("diameter", config.diameter.listen),
+                                ("m3ua", config.m3ua.listen)):
+            for endpoint in endpoints:
+                check_port_free(name, endpoint)
+        locks.append(join_store(store.path))
         say(summary(store))
         asyncio.run(serve(config, store))
     finally:
         store.close()
+        for fd in reversed(locks):
+            os.close(fd)
     return 0

@@ -428,6 +428,8 @@ def run(config: Config, db: str | None) -> int:
                                 ("m3ua", config.m3ua.listen)):
             for endpoint in endpoints:
                 check_port_free(name, endpoint)
+        if config.metrics.listen is not None:
+            check_port_free("metrics", config.metrics.listen)
         locks.append(join_store(store.path))
         say(summary(store))
         asyncio.run(serve(config, store))

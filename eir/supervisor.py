@@ -141,6 +141,8 @@ def supervise(config: Config, db: str | None) -> int:
             sock, concrete = _reserve("m3ua", endpoint)
             reserved.append(sock)
             m3ua_endpoints.append(concrete)
+        if config.metrics.listen is not None:
+            check_port_free("metrics", config.metrics.listen)
         say(summary(store))
     except BaseException:
         for sock in reserved:
@@ -230,6 +232,8 @@ def supervise(config: Config, db: str | None) -> int:
         for sock in reserved:
             with contextlib.suppress(OSError):
                 sock.close()
+        if any(proc.is_alive() for proc, _ in workers):  # an error of ours: stop them first
+            _stop(workers)
         os.close(lock)  # after the workers: the next instance must not see them
 
 

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +36,7 @@ from eir.sigtran.m3ua import TrafficMode
 from eir.sigtran.node import MapNode, SccpIdentity
 from eir.sigtran.tcap import TcapServer
 from eir.startup import (
-    check_port_free,
+    claim_port,
     claim_store,
     join_store,
     open_store,
@@ -422,19 +423,23 @@ def run(config: Config, db: str | None) -> int:
     another instance serves the store or listens on one of the ports (`eir.startup`)."""
     store = open_store(config, db, create=True)
     locks: list[int] = []
+    claims: list[socket.socket | None] = []
     try:
         locks.append(claim_store(store.path))
-        for name, endpoints in (("diameter", config.diameter.listen),
-                                ("m3ua", config.m3ua.listen)):
-            for endpoint in endpoints:
-                check_port_free(name, endpoint)
+        listen = [("diameter", e) for e in config.diameter.listen]
+        listen += [("m3ua", e) for e in config.m3ua.listen]
         if config.metrics.listen is not None:
-            check_port_free("metrics", config.metrics.listen)
+            listen.append(("metrics", config.metrics.listen))
+        for name, endpoint in listen:
+            claims.append(claim_port(name, endpoint))
         locks.append(join_store(store.path))
         say(summary(store))
         asyncio.run(serve(config, store))
     finally:
         store.close()
+        for claim in claims:
+            if claim is not None:
+                claim.close()
         for fd in reversed(locks):
             os.close(fd)
     return 0

@@ -123,6 +123,33 @@ def _holders(path: Path) -> list[int]:
     return sorted(pids)
 
 
+def claim_port(name: str, endpoint: Endpoint, port: int | None = None) -> socket.socket | None:
+    """Claim a listening port for this instance until the socket returned is closed (or the
+    process exits), then `check_port_free`. The claim is an abstract unix socket named after
+    the port (Linux; one namespace per network namespace, like ports): two instances started
+    at once both pass the probe before either listens, but only one gets the name."""
+    port = endpoint.port if port is None else port
+    if port == 0:
+        return None
+    claim: socket.socket | None = None
+    if sys.platform.startswith("linux"):
+        claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            claim.bind(f"\0eir/{endpoint.transport}/{endpoint.host}/{port}".encode())
+        except OSError as exc:
+            claim.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise port_in_use(name, endpoint, port) from None
+            claim = None
+    try:
+        check_port_free(name, endpoint, port)
+    except BaseException:
+        if claim is not None:
+            claim.close()
+        raise
+    return claim
+
+
 def check_port_free(name: str, endpoint: Endpoint, port: int | None = None) -> None:
     """Refuse a port that another process listens on, including the workers of another
     `eir serve` that share theirs with SO_REUSEPORT: bind it without SO_REUSEPORT (with

@@ -35,7 +35,7 @@ from typing import Any
 from eir.config import Config, Endpoint
 from eir.publish.metrics import http_answer, render
 from eir.startup import (
-    check_port_free,
+    claim_port,
     claim_store,
     join_store,
     open_store,
@@ -48,9 +48,11 @@ from eir.startup import (
 log = logging.getLogger("eir.service")
 
 
-def _reserve(name: str, endpoint: Endpoint) -> tuple[socket.socket, Endpoint]:
+def _reserve(name: str, endpoint: Endpoint,
+             claims: list[socket.socket]) -> tuple[socket.socket, Endpoint]:
     """Bind (without listening) with SO_REUSEPORT, so that port 0 becomes one port for all;
-    refused when another process listens on the port (even with SO_REUSEPORT)."""
+    refused when another process listens on the port (even with SO_REUSEPORT) or another
+    instance claimed it (`eir.startup.claim_port`, held in `claims` until this process ends)."""
     family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
     proto = socket.IPPROTO_SCTP if endpoint.transport == "sctp" else 0
     sock = socket.socket(family, socket.SOCK_STREAM, proto)
@@ -64,7 +66,9 @@ def _reserve(name: str, endpoint: Endpoint) -> tuple[socket.socket, Endpoint]:
                 raise port_in_use(name, endpoint, endpoint.port) from None
             raise
         port = sock.getsockname()[1]
-        check_port_free(name, endpoint, port)
+        claim = claim_port(name, endpoint, port)
+        if claim is not None:
+            claims.append(claim)
     except BaseException:
         sock.close()
         raise
@@ -129,23 +133,26 @@ def supervise(config: Config, db: str | None) -> int:
     store = open_store(config, db, create=True)
     lock = -1
     reserved: list[socket.socket] = []
+    claims: list[socket.socket] = []
     try:
         lock = claim_store(store.path)  # held until this process exits
         endpoints: list[Endpoint] = []
         for endpoint in config.diameter.listen:
-            sock, concrete = _reserve("diameter", endpoint)
+            sock, concrete = _reserve("diameter", endpoint, claims)
             reserved.append(sock)
             endpoints.append(concrete)
         m3ua_endpoints: list[Endpoint] = []
         for endpoint in config.m3ua.listen:
-            sock, concrete = _reserve("m3ua", endpoint)
+            sock, concrete = _reserve("m3ua", endpoint, claims)
             reserved.append(sock)
             m3ua_endpoints.append(concrete)
         if config.metrics.listen is not None:
-            check_port_free("metrics", config.metrics.listen)
+            claim = claim_port("metrics", config.metrics.listen)
+            if claim is not None:
+                claims.append(claim)
         say(summary(store))
     except BaseException:
-        for sock in reserved:
+        for sock in reserved + claims:
             sock.close()
         if lock >= 0:
             os.close(lock)
@@ -234,6 +241,8 @@ def supervise(config: Config, db: str | None) -> int:
                 sock.close()
         if any(proc.is_alive() for proc, _ in workers):  # an error of ours: stop them first
             _stop(workers)
+        for sock in claims:
+            sock.close()
         os.close(lock)  # after the workers: the next instance must not see them
 
 

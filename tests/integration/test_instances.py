@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -176,3 +177,56 @@ def test_lists_can_be_read_and_loaded_while_serving(demo_db: Path, tmp_path: Pat
         result = eir("lookup", "--db", demo_db, "35209900176148")
         assert result.returncode == 0 and "greylisted" in result.stdout, result
         assert eir("stats", "--db", demo_db).returncode == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_two_instances_started_at_once_on_one_port(tmp_path: Path) -> None:
+    """Both pass a probe of the port before either listens (the workers take a second to
+    import): only one may serve it."""
+    port = _free_port()
+    procs = [subprocess.Popen([EIR_BIN, "serve", "--db", str(tmp_path / f"db{i}"),
+                               "--workers", "2", "--diameter-listen", f"127.0.0.1:{port}",
+                               "--m3ua-listen", "127.0.0.1:0", "--metrics-listen", ""],
+                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+             for i in range(2)]
+    lines: list[list[str]] = [[], []]
+
+    def read(i: int) -> None:
+        stream = procs[i].stderr
+        assert stream is not None
+        for line in stream:
+            lines[i].append(line.rstrip("\n"))
+
+    for i in range(2):
+        threading.Thread(target=read, args=(i,), daemon=True).start()
+
+    def settled(i: int) -> bool:
+        return procs[i].poll() is not None or "eir: ready (2 workers)" in lines[i]
+
+    deadline = time.monotonic() + 60
+    try:
+        while not all(settled(i) for i in range(2)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        ready = [i for i in range(2) if "eir: ready (2 workers)" in lines[i]]
+        assert len(ready) == 1, lines
+        other = 1 - ready[0]
+        assert procs[other].wait(30) == 1, lines
+        assert [line for line in lines[other] if line] == [
+            f"eir: cannot listen on diameter tcp 127.0.0.1:{port}: the port is in use "
+            "(another eir serve?)"], lines
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -124,9 +124,12 @@ def _worker(config: Config, db: str | None, index: int,
         asyncio.run(serve(config, store, reuse_port=True, report=conn.send, dial=index == 0,
                           worker=True, index=index, share=share))
     except OSError as exc:
-        conn.send(f"error: {exc.strerror or exc}")
+        with contextlib.suppress(OSError):  # the supervisor may be gone
+            conn.send(f"error: {exc.strerror or exc}")
     finally:
         store.close()
+    if os.getppid() != supervisor:
+        log.warning("worker %d: the supervisor (pid %d) is gone; stopped", index, supervisor)
 
 
 def supervise(config: Config, db: str | None) -> int:

@@ -123,6 +123,8 @@ def test_workers_and_resource_tracker_go_when_the_supervisor_is_killed(demo_db: 
             children = child_pids(served.proc.pid)
             spawned = [pid for pid in children if "spawn_main" in _cmdline(pid)]
             assert len(spawned) == 2, [(pid, _cmdline(pid)) for pid in children]
+            # started by multiprocessing's spawn; it must go with the workers
+            assert any("resource_tracker" in _cmdline(pid) for pid in children)
             served.proc.send_signal(signal.SIGKILL)
             served.proc.wait()
             deadline = time.monotonic() + 20

@@ -232,3 +232,20 @@ def test_two_instances_started_at_once_on_one_port(tmp_path: Path) -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_metrics_port_taken_is_refused_before_anything_starts(demo_db: Path, count: int) -> None:
+    """It was found after the workers had started, which the supervisor's exit left running."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        proc = subprocess.run([EIR_BIN, "serve", "--db", str(demo_db), "--metrics-listen",
+                               f"127.0.0.1:{port}", "--diameter-listen", "127.0.0.1:0",
+                               "--m3ua-listen", "127.0.0.1:0", *workers(count)],
+                              capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"eir: cannot listen on metrics tcp 127.0.0.1:{port}: the port is in use "
+        "(another eir serve?)"], proc.stderr

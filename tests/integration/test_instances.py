@@ -127,18 +127,19 @@ def test_workers_and_resource_tracker_go_when_the_supervisor_is_killed(demo_db: 
             assert any("resource_tracker" in _cmdline(pid) for pid in children)
             served.proc.send_signal(signal.SIGKILL)
             served.proc.wait()
+        # at once, as a service manager would: it waits for the workers to finish stopping
+        with serve(demo_db, "--workers", "2") as again:
             deadline = time.monotonic() + 20
             while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
                 time.sleep(0.05)
             left = [(pid, _cmdline(pid)) for pid in children if _alive(pid)]
             assert not left, f"left running after the supervisor's SIGKILL: {left}"
+            answers_black(again.port(), clients=2)
+        assert again.proc.returncode == 0
     finally:
         for pid in children:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
-    with serve(demo_db, "--workers", "2") as again:
-        answers_black(again.port(), clients=2)
-    assert again.proc.returncode == 0
 
 
 HOLD = """

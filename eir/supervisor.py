@@ -108,7 +108,7 @@ def _worker(config: Config, db: str | None, index: int,
         conn.send(f"error: {exc}")
         return
     try:
-        join_store(store.path)
+        join_store(store.path)  # held (shared) until this worker exits
     except Exception as exc:
         store.close()
         conn.send(f"error: {exc}")

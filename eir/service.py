@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +36,15 @@ from eir.sigtran.asp import AspBinding, DataReceived, M3uaSettings, Side
 from eir.sigtran.m3ua import TrafficMode
 from eir.sigtran.node import MapNode, SccpIdentity
 from eir.sigtran.tcap import TcapServer
-from eir.startup import open_store, say, shown, summary
+from eir.startup import (
+    claim_port,
+    claim_store,
+    join_store,
+    open_store,
+    say,
+    shown,
+    summary,
+)
 from eir.store.lmdb_store import LmdbStore
 from eir.transport.diameter import DiameterNode, DiameterProtocol
 from eir.transport.m3ua import M3uaNode, M3uaProtocol
@@ -419,11 +429,27 @@ async def _share(metrics: Metrics, share: Callable[[dict[str, Any]], None]) -> N
 
 
 def run(config: Config, db: str | None) -> int:
-    """Serve in this process (one worker; `eir.supervisor` runs several)."""
+    """Serve in this process (one worker; `eir.supervisor` runs several). Refused while
+    another instance serves the store or listens on one of the ports (`eir.startup`)."""
     store = open_store(config, db, create=True)
+    locks: list[int] = []
+    claims: list[socket.socket | None] = []
     try:
+        locks.append(claim_store(store.path))
+        listen = [("diameter", e) for e in config.diameter.listen]
+        listen += [("m3ua", e) for e in config.m3ua.listen]
+        if config.metrics.listen is not None:
+            listen.append(("metrics", config.metrics.listen))
+        for name, endpoint in listen:
+            claims.append(claim_port(name, endpoint))
+        locks.append(join_store(store.path))
         say(summary(store))
         asyncio.run(serve(config, store))
     finally:
         store.close()
+        for claim in claims:
+            if claim is not None:
+                claim.close()
+        for fd in reversed(locks):
+            os.close(fd)
     return 0

@@ -1,6 +1,6 @@
 """What starting ``eir serve`` needs before any protocol stack: the store opened from the
-configuration, the lines printed on stderr (scripts and tests wait for them), addresses as
-shown in those lines.
+configuration, the locks that keep one instance per store and per port, the lines printed on
+stderr (scripts and tests wait for them), addresses as shown in those lines.
 
 It imports no protocol code, so that the supervisor of ``--workers N`` starts in a fraction of
 a worker's time and the workers import the stacks side by side.
@@ -8,10 +8,27 @@ a worker's time and the workers import the stacks side by side.
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
+import socket
 import sys
+from pathlib import Path
 
-from eir.config import Config
+from eir.config import Config, Endpoint
+from eir.errors import EirError
 from eir.store.lmdb_store import LmdbStore
+
+#: in the store directory: held exclusively (flock) by the `eir serve` serving the store (the
+#: supervisor with --workers), which writes its pid in it
+SERVE_LOCK = "serve.lock"
+#: in the store directory: held shared (flock) by every process answering from the store, so
+#: that workers left by a killed supervisor keep the next `eir serve` from starting
+WORKERS_LOCK = "workers.lock"
+
+
+class InstanceError(EirError):
+    """Another `eir serve`, or workers left behind by one, hold this store or a port."""
 
 
 def say(line: str) -> None:
@@ -35,3 +52,128 @@ def summary(store: LmdbStore) -> str:
 def shown(host: str, port: int) -> str:
     """``HOST:PORT``, an IPv6 host in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def claim_store(path: str) -> int:
+    """Take the store for this `eir serve`: the descriptor of its `SERVE_LOCK`, held until the
+    process exits. Refused while another instance serves the store or its workers still run."""
+    fd = os.open(Path(path) / SERVE_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            pids = [int(holder)] if holder.isdigit() else _holders(Path(path) / SERVE_LOCK)
+            raise InstanceError(f"{path}: another eir serve{_pids(pids)} is serving this "
+                                "store") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        workers = os.open(Path(path) / WORKERS_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                          0o644)
+        try:
+            fcntl.flock(workers, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pids = _holders(Path(path) / WORKERS_LOCK)
+            raise InstanceError(f"{path}: workers of an eir serve that is gone still answer "
+                                f"from this store{_pids(pids)}; stop them first") from None
+        finally:
+            os.close(workers)  # unlocks
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def join_store(path: str) -> int:
+    """A process that answers from the store holds `WORKERS_LOCK` shared until it exits."""
+    fd = os.open(Path(path) / WORKERS_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise InstanceError(f"{path}: another eir serve is checking this store") from None
+    return fd
+
+
+def _pids(pids: list[int]) -> str:
+    if not pids:
+        return ""
+    return f" (pid{'s' if len(pids) > 1 else ''} {', '.join(map(str, sorted(pids)))})"
+
+
+def _holders(path: Path) -> list[int]:
+    """The processes holding a flock on `path`, from /proc/locks (empty where there is none)."""
+    try:
+        inode = os.stat(path).st_ino
+        with open("/proc/locks") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return []
+    pids: set[int] = set()
+    for line in lines:
+        # "3: FLOCK  ADVISORY  READ  1234 00:2a:5678 0 EOF"; "->" lines wait for a lock
+        fields = line.split()
+        if len(fields) < 6 or fields[1] != "FLOCK":
+            continue
+        where = fields[5].split(":")
+        if len(where) == 3 and where[2] == str(inode) and fields[4].isdigit():
+            pid = int(fields[4])
+            if pid > 0 and pid != os.getpid():
+                pids.add(pid)
+    return sorted(pids)
+
+
+def claim_port(name: str, endpoint: Endpoint, port: int | None = None) -> socket.socket | None:
+    """Claim a listening port for this instance until the socket returned is closed (or the
+    process exits), then `check_port_free`. The claim is an abstract unix socket named after
+    the port (Linux; one namespace per network namespace, like ports): two instances started
+    at once both pass the probe before either listens, but only one gets the name."""
+    port = endpoint.port if port is None else port
+    if port == 0:
+        return None
+    claim: socket.socket | None = None
+    if sys.platform.startswith("linux"):
+        claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            claim.bind(f"\0eir/{endpoint.transport}/{endpoint.host}/{port}".encode())
+        except OSError as exc:
+            claim.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise port_in_use(name, endpoint, port) from None
+            claim = None
+    try:
+        check_port_free(name, endpoint, port)
+    except BaseException:
+        if claim is not None:
+            claim.close()
+        raise
+    return claim
+
+
+def check_port_free(name: str, endpoint: Endpoint, port: int | None = None) -> None:
+    """Refuse a port that another process listens on, including the workers of another
+    `eir serve` that share theirs with SO_REUSEPORT: bind it without SO_REUSEPORT (with
+    SO_REUSEADDR, so that old connections in TIME_WAIT and our own reservation, bound but not
+    listening, do not count). Errors other than "in use" are left to the listener to report."""
+    port = endpoint.port if port is None else port
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
+    proto = socket.IPPROTO_SCTP if endpoint.transport == "sctp" else 0
+    try:
+        probe = socket.socket(family, socket.SOCK_STREAM, proto)
+    except OSError:
+        return
+    with probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((endpoint.host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise port_in_use(name, endpoint, port) from None
+
+
+def port_in_use(name: str, endpoint: Endpoint, port: int) -> InstanceError:
+    return InstanceError(f"cannot listen on {name} {endpoint.transport} "
+                         f"{shown(endpoint.host, port)}: the port is in use (another eir "
+                         "serve?)")

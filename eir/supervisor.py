@@ -5,6 +5,12 @@ processes that each bind the same ports with SO_REUSEPORT and open the same LMDB
 prints the ready lines once every worker is listening, restarts a worker that dies, serves the
 metrics endpoint as the sum of the workers' snapshots, and stops them all on SIGTERM.
 
+SO_REUSEPORT is shared only between the workers of one supervisor: the supervisor takes the
+store's serve lock and refuses ports that anyone else listens on (`eir.startup`). A worker asks
+the kernel for SIGTERM when its supervisor dies (Linux's parent-death signal; elsewhere the
+metrics pipe breaks), so that a killed supervisor leaves no worker answering unmanaged; and
+multiprocessing's resource tracker, which `spawn` starts, exits with the last of them.
+
 It imports no protocol stack (workers are spawned, and each imports `eir.service` itself), so
 the workers' imports, the slow part of a start, run side by side.
 """
@@ -12,12 +18,14 @@ the workers' imports, the slow part of a start, run side by side.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -26,28 +34,70 @@ from typing import Any
 
 from eir.config import Config, Endpoint
 from eir.publish.metrics import http_answer, render
-from eir.startup import open_store, say, shown, summary
+from eir.startup import (
+    claim_port,
+    claim_store,
+    join_store,
+    open_store,
+    port_in_use,
+    say,
+    shown,
+    summary,
+)
 
 log = logging.getLogger("eir.service")
 
 
-def _reserve(endpoint: Endpoint) -> tuple[socket.socket, Endpoint]:
-    """Bind (without listening) with SO_REUSEPORT, so that port 0 becomes one port for all."""
+def _reserve(name: str, endpoint: Endpoint,
+             claims: list[socket.socket]) -> tuple[socket.socket, Endpoint]:
+    """Bind (without listening) with SO_REUSEPORT, so that port 0 becomes one port for all;
+    refused when another process listens on the port (even with SO_REUSEPORT) or another
+    instance claimed it (`eir.startup.claim_port`, held in `claims` until this process ends)."""
     family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
     proto = socket.IPPROTO_SCTP if endpoint.transport == "sctp" else 0
     sock = socket.socket(family, socket.SOCK_STREAM, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((endpoint.host, endpoint.port))
-    return sock, replace(endpoint, port=sock.getsockname()[1])
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            sock.bind((endpoint.host, endpoint.port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise port_in_use(name, endpoint, endpoint.port) from None
+            raise
+        port = sock.getsockname()[1]
+        claim = claim_port(name, endpoint, port)
+        if claim is not None:
+            claims.append(claim)
+    except BaseException:
+        sock.close()
+        raise
+    return sock, replace(endpoint, port=port)
+
+
+#: prctl(2) option: the signal this process gets when its parent dies (Linux)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(supervisor: int) -> bool:
+    """SIGTERM this worker when its supervisor dies; False if it is already gone."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+            log.warning("no parent-death signal: %s", os.strerror(ctypes.get_errno()))
+    return os.getppid() == supervisor  # it may have died before prctl
 
 
 def _worker(config: Config, db: str | None, index: int,
-            conn: multiprocessing.connection.Connection) -> None:
+            conn: multiprocessing.connection.Connection, supervisor: int) -> None:
     import logging as _logging
 
     _logging.basicConfig(level=config.log.level.upper(),
                          format=f"%(asctime)s %(levelname)s %(name)s[w{index}]: %(message)s")
+    if not _die_with(supervisor):
+        return
     import asyncio
 
     from eir.service import serve
@@ -57,35 +107,61 @@ def _worker(config: Config, db: str | None, index: int,
     except Exception as exc:  # reported to the supervisor, which exits with it
         conn.send(f"error: {exc}")
         return
+    try:
+        join_store(store.path)  # held (shared) until this worker exits
+    except Exception as exc:
+        store.close()
+        conn.send(f"error: {exc}")
+        return
+
     def share(snapshot: dict[str, Any]) -> None:
-        conn.send(("metrics", snapshot))
+        try:
+            conn.send(("metrics", snapshot))
+        except OSError:  # the supervisor is gone (where there is no parent-death signal)
+            os.kill(os.getpid(), signal.SIGTERM)
 
     try:
         asyncio.run(serve(config, store, reuse_port=True, report=conn.send, dial=index == 0,
                           worker=True, index=index, share=share))
     except OSError as exc:
-        conn.send(f"error: {exc.strerror or exc}")
+        with contextlib.suppress(OSError):  # the supervisor may be gone
+            conn.send(f"error: {exc.strerror or exc}")
     finally:
         store.close()
+    if os.getppid() != supervisor:
+        log.warning("worker %d: the supervisor (pid %d) is gone; stopped", index, supervisor)
 
 
 def supervise(config: Config, db: str | None) -> int:
     store = open_store(config, db, create=True)
+    lock = -1
+    reserved: list[socket.socket] = []
+    claims: list[socket.socket] = []
     try:
+        lock = claim_store(store.path)  # held until this process exits
+        endpoints: list[Endpoint] = []
+        for endpoint in config.diameter.listen:
+            sock, concrete = _reserve("diameter", endpoint, claims)
+            reserved.append(sock)
+            endpoints.append(concrete)
+        m3ua_endpoints: list[Endpoint] = []
+        for endpoint in config.m3ua.listen:
+            sock, concrete = _reserve("m3ua", endpoint, claims)
+            reserved.append(sock)
+            m3ua_endpoints.append(concrete)
+        if config.metrics.listen is not None:
+            claim = claim_port("metrics", config.metrics.listen)
+            if claim is not None:
+                claims.append(claim)
         say(summary(store))
+    except BaseException:
+        for sock in reserved + claims:
+            sock.close()
+        if lock >= 0:
+            os.close(lock)
+        raise
     finally:
         store.close()
-    reserved: list[socket.socket] = []
-    endpoints: list[Endpoint] = []
-    for endpoint in config.diameter.listen:
-        sock, concrete = _reserve(endpoint)
-        reserved.append(sock)
-        endpoints.append(concrete)
-    m3ua_endpoints: list[Endpoint] = []
-    for endpoint in config.m3ua.listen:
-        sock, concrete = _reserve(endpoint)
-        reserved.append(sock)
-        m3ua_endpoints.append(concrete)
     config = replace(config, diameter=replace(config.diameter, listen=tuple(endpoints)),
                      m3ua=replace(config.m3ua, listen=tuple(m3ua_endpoints)))
     ctx = multiprocessing.get_context("spawn")
@@ -101,7 +177,8 @@ def supervise(config: Config, db: str | None) -> int:
     def start(index: int) -> tuple[multiprocessing.process.BaseProcess,
                                    multiprocessing.connection.Connection]:
         parent, child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_worker, args=(config, db, index, child), daemon=False,
+        proc = ctx.Process(target=_worker, args=(config, db, index, child, os.getpid()),
+                           daemon=False,
                            name=f"eir-worker-{index}")
         proc.start()
         child.close()
@@ -165,6 +242,11 @@ def supervise(config: Config, db: str | None) -> int:
         for sock in reserved:
             with contextlib.suppress(OSError):
                 sock.close()
+        if any(proc.is_alive() for proc, _ in workers):  # an error of ours: stop them first
+            _stop(workers)
+        for sock in claims:
+            sock.close()
+        os.close(lock)  # after the workers: the next instance must not see them
 
 
 def _drain_pipe(pipe: multiprocessing.connection.Connection, index: int,

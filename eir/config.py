@@ -144,6 +144,13 @@ class DiameterConfig:
     max_message_bytes: int = 65536
     max_in_flight: int = 1024
     max_connections: int = 1024
+    #: connections that have not finished their handshake (CER/CEA) have a pool of their own;
+    #: when it is full the oldest pending connection makes room (eir/transport/stream.py)
+    max_pending_connections: int = 64
+    #: the pending connections of one source address beyond which its oldest make room first
+    max_pending_per_address: int = 8
+    #: a message left incomplete this long closes its connection (a slow-loris peer)
+    read_timeout_s: float = 10.0
     #: allow-list; empty lists allow anyone (others get CEA 3010 DIAMETER_UNKNOWN_PEER)
     allowed_hosts: tuple[str, ...] = ()
     allowed_realms: tuple[str, ...] = ()
@@ -172,6 +179,14 @@ class M3uaConfig:
     reconnect_s: float = 5.0
     max_message_bytes: int = 65536
     max_connections: int = 1024
+    #: connections that have not finished their handshake (ASPUP and ASPAC) have a pool of
+    #: their own; when it is full the oldest pending connection makes room
+    #: (eir/transport/stream.py)
+    max_pending_connections: int = 64
+    #: the pending connections of one source address beyond which its oldest make room first
+    max_pending_per_address: int = 8
+    #: a message left incomplete this long closes its connection (a slow-loris peer)
+    read_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,6 +476,14 @@ def _diameter(table: Mapping[str, object], where: str) -> DiameterConfig:
                               integer=True),
         max_connections=_number(table, "max_connections", base.max_connections, 1, 1_000_000,
                                 where, integer=True),
+        max_pending_connections=_number(table, "max_pending_connections",
+                                        base.max_pending_connections, 1, 1_000_000, where,
+                                        integer=True),
+        max_pending_per_address=_number(table, "max_pending_per_address",
+                                        base.max_pending_per_address, 1, 1_000_000, where,
+                                        integer=True),
+        read_timeout_s=float(_number(table, "read_timeout_s", base.read_timeout_s, 0.5, 3600,
+                                     where)),
         allowed_hosts=_strings(table, "allowed_hosts", (), where),
         allowed_realms=_strings(table, "allowed_realms", (), where),
         allowed_networks=networks,
@@ -503,6 +526,14 @@ def _m3ua(table: Mapping[str, object], where: str) -> M3uaConfig:
                                   16 * 2**20, where, integer=True),
         max_connections=_number(table, "max_connections", base.max_connections, 1,
                                 1_000_000, where, integer=True),
+        max_pending_connections=_number(table, "max_pending_connections",
+                                        base.max_pending_connections, 1, 1_000_000, where,
+                                        integer=True),
+        max_pending_per_address=_number(table, "max_pending_per_address",
+                                        base.max_pending_per_address, 1, 1_000_000, where,
+                                        integer=True),
+        read_timeout_s=float(_number(table, "read_timeout_s", base.read_timeout_s, 0.5, 3600,
+                                     where)),
     )
 
 
@@ -725,6 +756,9 @@ def _diameter_toml(d: DiameterConfig) -> list[str]:
         f"max_message_bytes = {d.max_message_bytes}",
         f"max_in_flight = {d.max_in_flight}",
         f"max_connections = {d.max_connections}",
+        f"max_pending_connections = {d.max_pending_connections}",
+        f"max_pending_per_address = {d.max_pending_per_address}",
+        f"read_timeout_s = {d.read_timeout_s:g}",
         f"allowed_hosts = {_toml_list(d.allowed_hosts)}",
         f"allowed_realms = {_toml_list(d.allowed_realms)}",
         f"allowed_networks = {_toml_list(d.allowed_networks)}",
@@ -749,6 +783,9 @@ def _m3ua_toml(m: M3uaConfig) -> list[str]:
         f"reconnect_s = {m.reconnect_s:g}",
         f"max_message_bytes = {m.max_message_bytes}",
         f"max_connections = {m.max_connections}",
+        f"max_pending_connections = {m.max_pending_connections}",
+        f"max_pending_per_address = {m.max_pending_per_address}",
+        f"read_timeout_s = {m.read_timeout_s:g}",
     ]
 
 

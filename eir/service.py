@@ -151,7 +151,10 @@ def build_diameter(config: Config, store: LmdbStore, now: Callable[[], float],
         max_in_flight=d.max_in_flight,
         allow=AllowList(d.allowed_hosts, d.allowed_realms, d.allowed_networks),
     )
-    return DiameterNode(settings, app, PeerTable(d.origin_host, now), d.max_connections)
+    return DiameterNode(settings, app, PeerTable(d.origin_host, now), d.max_connections,
+                        max_pending=d.max_pending_connections,
+                        max_pending_per_address=d.max_pending_per_address,
+                        read_timeout_s=d.read_timeout_s)
 
 
 def build_m3ua(config: Config, store: LmdbStore, check: Check | None = None,
@@ -167,7 +170,10 @@ def build_m3ua(config: Config, store: LmdbStore, check: Check | None = None,
     identity = SccpIdentity(m.ssn, None if m.point_code < 0 else m.point_code, m.global_title)
     node = _TimedMap(TcapServer(check or checker(config, store)), identity)
     node.latency = latency
-    return M3uaNode(settings, node, max_connections=m.max_connections)
+    return M3uaNode(settings, node, max_connections=m.max_connections,
+                    max_pending=m.max_pending_connections,
+                    max_pending_per_address=m.max_pending_per_address,
+                    read_timeout_s=m.read_timeout_s)
 
 
 @dataclass(frozen=True)

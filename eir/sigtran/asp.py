@@ -108,6 +108,12 @@ class AspConnection:
         if side is Side.ASP:
             self._send_aspup(now)
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held of a message not yet complete: 0 between messages (the adapter's read
+        timeout watches it)."""
+        return len(self._in)
+
     # --- sans-IO interface -----------------------------------------------------------------
 
     def receive_data(self, data: bytes, now: float) -> None:

@@ -1,5 +1,20 @@
-"""What the asyncio adapters of the protocol cores share: the connection limit, reading and
-writing, flow control, the core's timer, and a future that is done when the connection is."""
+"""What the asyncio adapters of the protocol cores share: admission (the connection pools),
+reading and writing, flow control, the read timeout, the core's timer, and a future that is done
+when the connection is.
+
+Admission. A connection we accept is *pending* until its handshake is done (Diameter: CER/CEA;
+M3UA: ASPUP and ASPAC), then *established*. Pending connections have a small pool of their own
+(`max_pending`) and a share per source address (`max_pending_per_address`); established ones
+count against `max_connections`. A flood of idle or half-open connections can therefore only
+fill the pending pool, and a newcomer still gets in: when the pool is full the oldest pending
+connection of the address holding the most is closed to make room (at once when that address
+is over its share, else once it is `EVICT_AFTER_S` old), and its handshake decides. Connections
+younger than that are not evicted by others of the same address, so a burst of simultaneous
+connects from one client (eir-sim) is not refused while the pool has room. Connections we dial
+are ours and count as established from the start. The handshake timeouts of the cores bound how
+long a pending connection lives; a message left incomplete for `read_timeout_s` closes its
+connection (the slow-loris peer), whatever its state.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +23,13 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
+from eir.transport.throttle import LogThrottle
+
 log = logging.getLogger("eir.transport")
+
+#: a pending connection younger than this is not closed to make room for another one from the
+#: same address (nor for one from an address within its share, if it is the holder's)
+EVICT_AFTER_S = 1.0
 
 
 class Core(Protocol):
@@ -17,6 +38,9 @@ class Core(Protocol):
 
     @property
     def closed(self) -> bool: ...
+
+    @property
+    def buffered(self) -> int: ...
 
     def receive_data(self, data: bytes, now: float) -> None: ...
 
@@ -29,21 +53,116 @@ class Core(Protocol):
     def connection_lost(self, reason: str = ...) -> None: ...
 
 
+class Admission:
+    """The connection pools of one listener's protocol in one process (see the module's
+    docstring); it decides, the adapters close."""
+
+    def __init__(self, label: str, max_connections: int = 1024, max_pending: int = 64,
+                 max_pending_per_address: int = 8, read_timeout_s: float = 10.0) -> None:
+        self.label = label
+        self.max_connections = max_connections
+        self.max_pending = max_pending
+        self.max_pending_per_address = max_pending_per_address
+        self.read_timeout_s = read_timeout_s
+        self.established: set[CoreAdapter] = set()
+        #: pending connections, oldest first, with the time each was accepted
+        self.pending: dict[CoreAdapter, float] = {}
+        #: pending connections by source address, oldest first
+        self.by_address: dict[str, dict[CoreAdapter, None]] = {}
+        self.refused = 0
+        self.evicted = 0
+        self.throttle = LogThrottle(log, label)
+
+    def admit(self, conn: CoreAdapter, now: float, outbound: bool = False) -> bool:
+        """Take `conn` into a pool, closing an older pending connection to make room if need
+        be; False: refused (the caller closes it)."""
+        if outbound:
+            if len(self.established) >= self.max_connections:
+                return self._refuse(conn, f"{len(self.established)} connections open")
+            self.established.add(conn)
+            return True
+        address = conn.remote
+        mine = self.by_address.get(address)
+        count = len(mine) if mine else 0
+        share = self.max_pending_per_address
+        if len(self.pending) < self.max_pending:
+            if count >= share and mine:  # over its share: its stale ones make room
+                oldest = next(iter(mine))
+                if now - self.pending[oldest] >= EVICT_AFTER_S:
+                    self._evict(oldest, "pending per address full")
+        else:
+            if count >= share and mine:
+                victim, reason = next(iter(mine)), "pending per address full"
+                young_ok = False
+            else:
+                holder = max(self.by_address.values(), key=len)
+                victim, reason = next(iter(holder)), "pending pool full"
+                young_ok = len(holder) > share  # an address over its share yields at once
+            if not young_ok and now - self.pending[victim] < EVICT_AFTER_S:
+                return self._refuse(conn, reason)
+            self._evict(victim, reason)
+        self.pending[conn] = now
+        self.by_address.setdefault(address, {})[conn] = None
+        return True
+
+    def established_now(self, conn: CoreAdapter) -> bool:
+        """`conn` finished its handshake: from the pending pool to the established one; False:
+        that one is full (the caller closes it)."""
+        if conn in self.established:
+            return True
+        self._forget(conn)
+        if len(self.established) >= self.max_connections:
+            self._refuse(conn, f"{len(self.established)} connections established")
+            return False
+        self.established.add(conn)
+        return True
+
+    def leave(self, conn: CoreAdapter) -> None:
+        self.established.discard(conn)
+        self._forget(conn)
+
+    def _forget(self, conn: CoreAdapter) -> None:
+        if self.pending.pop(conn, None) is None:
+            return
+        mine = self.by_address.get(conn.remote)
+        if mine is not None:
+            mine.pop(conn, None)
+            if not mine:
+                del self.by_address[conn.remote]
+
+    def _refuse(self, conn: CoreAdapter, reason: str) -> bool:
+        self.refused += 1
+        self.throttle.note("refused", conn.remote, reason)
+        return False
+
+    def _evict(self, conn: CoreAdapter, reason: str) -> None:
+        self.evicted += 1
+        self._forget(conn)
+        self.throttle.note("closed", conn.remote, f"the oldest pending, to make room: {reason}")
+        conn.close_now(f"closed to make room for a new connection ({reason})")
+
+
 class CoreAdapter(asyncio.Protocol, abc.ABC):
     """Moves bytes and time between a transport and a core; subclasses make the core and
     handle its events in `step`."""
 
     label = "connection"
 
-    def __init__(self, connections: set[Any], max_connections: int) -> None:
+    def __init__(self, admission: Admission, connections: set[Any],
+                 outbound: bool = False) -> None:
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.core: Core | None = None
         self.remote = ""
+        self.admission = admission
+        self.outbound = outbound
         self._connections = connections
-        self._max_connections = max_connections
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        #: when the message the core holds incomplete began (None: none held)
+        self._partial_since: float | None = None
+        self._read_timer: asyncio.TimerHandle | None = None
+        self._reading = True
         self.closed: asyncio.Future[None] = self.loop.create_future()
 
     @abc.abstractmethod
@@ -53,6 +172,23 @@ class CoreAdapter(asyncio.Protocol, abc.ABC):
     def step(self) -> None:
         """Handle the core's events and queued work (after input, a timer, or a wake-up)."""
 
+    def handshake_done(self) -> bool:
+        """The subclass saw the handshake complete: established now if there is room, else
+        closed (False)."""
+        if self.admission.established_now(self):
+            return True
+        self.close_now("too many established connections")
+        return False
+
+    def close_now(self, reason: str) -> None:
+        """Close at once (refused, evicted, timed out): the core is told, the transport
+        aborted."""
+        if self.core is not None and not self.core.closed:
+            self.core.connection_lost(reason)
+            self.step()
+        self.admission.leave(self)
+        self.abort()
+
     # asyncio callbacks --------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -60,9 +196,7 @@ class CoreAdapter(asyncio.Protocol, abc.ABC):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.remote = str(peer[0]) if isinstance(peer, tuple) else ""
-        if len(self._connections) >= self._max_connections:
-            log.warning("%s: refusing a connection from %s: %d connections open", self.label,
-                        self.remote or "?", len(self._connections))
+        if not self.admission.admit(self, self.loop.time(), self.outbound):
             transport.abort()
             return
         self.core = self.make_core(transport)
@@ -70,27 +204,47 @@ class CoreAdapter(asyncio.Protocol, abc.ABC):
         self.run()
 
     def data_received(self, data: bytes) -> None:
-        if self.core is not None:
-            self.core.receive_data(data, self.loop.time())
-            self.run()
+        core = self.core
+        if core is None:
+            return
+        now = self.loop.time()
+        core.receive_data(data, now)
+        held = core.buffered
+        if not held:
+            self._partial_since = None
+        elif self._partial_since is None or held <= len(data):
+            # a message began in this read (held no more than it brought: any message held
+            # before was completed by it)
+            self._partial_since = now
+            self._arm_read_timer()
+        self.run()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.core is not None:
             self.core.connection_lost("transport closed" if exc is None else f"transport: {exc}")
             self.step()
         self._connections.discard(self)
+        self.admission.leave(self)
         if self._timer is not None:
             self._timer.cancel()
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
         if not self.closed.done():
             self.closed.set_result(None)
 
     def pause_writing(self) -> None:
         if self.transport is not None:
             self.transport.pause_reading()
+            self._reading = False  # the peer is not slow: we stopped reading it
 
     def resume_writing(self) -> None:
         if self.transport is not None:
             self.transport.resume_reading()
+            self._reading = True
+            if self._partial_since is not None:
+                self._partial_since = self.loop.time()
+                self._arm_read_timer()
 
     # driving the core ---------------------------------------------------------------------------
 
@@ -128,3 +282,23 @@ class CoreAdapter(asyncio.Protocol, abc.ABC):
         if self.core is not None:
             self.core.handle_timer(self.loop.time())
             self.run()
+
+    def _arm_read_timer(self) -> None:
+        if self._read_timer is None and self._partial_since is not None:
+            self._read_timer = self.loop.call_at(
+                self._partial_since + self.admission.read_timeout_s, self._on_read_timeout)
+
+    def _on_read_timeout(self) -> None:
+        self._read_timer = None
+        since = self._partial_since
+        if since is None or self.core is None or self.core.closed:
+            return
+        if not self._reading:
+            return  # we stopped reading it: resume_writing starts the wait again
+        limit = self.admission.read_timeout_s
+        if self.loop.time() < since + limit:
+            self._arm_read_timer()  # another message was begun since
+            return
+        self.admission.throttle.note("closed", self.remote,
+                                     f"a message incomplete for {limit:g} s")
+        self.close_now(f"a message incomplete for {limit:g} s")

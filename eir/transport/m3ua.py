@@ -55,6 +55,7 @@ class M3uaNode:
         await asyncio.sleep(0)  # let the ASPDN be written
         for proto in list(self.connections):
             proto.close()
+        self.admission.throttle.close()
 
 
 class M3uaProtocol(CoreAdapter):

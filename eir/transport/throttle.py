@@ -28,6 +28,7 @@ class LogThrottle:
         #: (verb, address, reason) -> events since the last line
         self.counts: dict[tuple[str, str, str], int] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._since = 0.0  # when the interval being counted began
 
     def note(self, verb: str, address: str, reason: str) -> None:
         key = (verb, address or "?", reason)
@@ -43,28 +44,39 @@ class LogThrottle:
         self.log.log(self.level, "%s: %s a connection from %s (%s)", self.label, verb, key[1],
                      reason)
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.interval_s, self.flush)
+            self._start()
+
+    def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._since = loop.time()
+        self._timer = loop.call_later(self.interval_s, self.flush)
 
     def flush(self) -> None:
         """Log the count of every key with events since its last line; keys without any are
         forgotten (their next event is logged at once again)."""
+        if self._timer is not None:
+            self._timer.cancel()
         self._timer = None
+        elapsed = asyncio.get_running_loop().time() - self._since
         quiet = []
         for key, count in self.counts.items():
             if not count:
                 quiet.append(key)
                 continue
             verb, address, reason = key
-            self.log.log(self.level, "%s: %s %s connection%s from %s in the last %g s (%s)",
+            self.log.log(self.level, "%s: %s %s connection%s from %s in the last %.3g s (%s)",
                          self.label, verb, f"{count:,}", "" if count == 1 else "s", address,
-                         self.interval_s, reason)
+                         elapsed, reason)
             self.counts[key] = 0
         for key in quiet:
             del self.counts[key]
         if self.counts:
-            self._timer = asyncio.get_running_loop().call_later(self.interval_s, self.flush)
+            self._start()
 
     def close(self) -> None:
+        """Log the counts not logged yet (the process is stopping) and stop counting."""
+        self.flush()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self.counts.clear()

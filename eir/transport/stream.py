@@ -3,17 +3,20 @@ reading and writing, flow control, the read timeout, the core's timer, and a fut
 when the connection is.
 
 Admission. A connection we accept is *pending* until its handshake is done (Diameter: CER/CEA;
-M3UA: ASPUP and ASPAC), then *established*. Pending connections have a small pool of their own
-(`max_pending`) and a share per source address (`max_pending_per_address`); established ones
-count against `max_connections`. A flood of idle or half-open connections can therefore only
-fill the pending pool, and a newcomer still gets in: when the pool is full the oldest pending
-connection of the address holding the most is closed to make room (at once when that address
-is over its share, else once it is `EVICT_AFTER_S` old), and its handshake decides. Connections
-younger than that are not evicted by others of the same address, so a burst of simultaneous
-connects from one client (eir-sim) is not refused while the pool has room. Connections we dial
-are ours and count as established from the start. The handshake timeouts of the cores bound how
-long a pending connection lives; a message left incomplete for `read_timeout_s` closes its
-connection (the slow-loris peer), whatever its state.
+M3UA: ASPUP and ASPAC), then *established* and counted against `max_connections`. Pending
+connections have a pool of their own (`max_pending`) with a share per source address
+(`max_pending_per_address`). When the pool is full, a newcomer makes room:
+* from an address within its share: the oldest pending connection of the address holding the
+  most is closed, at once if that address is over its share, else once it is `EVICT_AFTER_S`
+  old. So idle or half-open connections, however many, never keep a configured peer out: it
+  gets its turn, then its handshake decides.
+* from an address over its share: its own oldest pending connection that never sent a byte is
+  closed once it is `EVICT_AFTER_S` old.
+If no room could be made, the newcomer is still let in while fewer than `max_connections` are
+pending (a client opening many connections at once, like eir-sim, whose handshakes are under
+way), else refused. Connections we dial are ours: established from the start. The handshake
+timeouts of the cores bound how long a pending connection lives; a message left incomplete for
+`read_timeout_s` closes its connection whatever its state (the slow-loris peer).
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from eir.transport.throttle import LogThrottle
 
 log = logging.getLogger("eir.transport")
 
-#: a pending connection younger than this is not closed to make room for another one from the
-#: same address (nor for one from an address within its share, if it is the holder's)
+#: a pending connection younger than this is not closed to make room (unless its address holds
+#: more than its share and the newcomer's does not)
 EVICT_AFTER_S = 1.0
 
 
@@ -69,6 +72,8 @@ class Admission:
         self.pending: dict[CoreAdapter, float] = {}
         #: pending connections by source address, oldest first
         self.by_address: dict[str, dict[CoreAdapter, None]] = {}
+        #: those of them that have not sent a byte yet
+        self.idle: dict[str, dict[CoreAdapter, None]] = {}
         self.refused = 0
         self.evicted = 0
         self.throttle = LogThrottle(log, label)
@@ -85,25 +90,30 @@ class Admission:
         mine = self.by_address.get(address)
         count = len(mine) if mine else 0
         share = self.max_pending_per_address
-        if len(self.pending) < self.max_pending:
-            if count >= share and mine:  # over its share: its stale ones make room
-                oldest = next(iter(mine))
-                if now - self.pending[oldest] >= EVICT_AFTER_S:
-                    self._evict(oldest, "pending per address full")
-        else:
-            if count >= share and mine:
-                victim, reason = next(iter(mine)), "pending per address full"
-                young_ok = False
-            else:
+        if len(self.pending) >= self.max_pending:  # room is needed
+            if count < share:  # the address holding the most yields to one within its share
                 holder = max(self.by_address.values(), key=len)
-                victim, reason = next(iter(holder)), "pending pool full"
-                young_ok = len(holder) > share  # an address over its share yields at once
-            if not young_ok and now - self.pending[victim] < EVICT_AFTER_S:
-                return self._refuse(conn, reason)
-            self._evict(victim, reason)
+                victim = next(iter(holder))
+                if len(holder) > share or now - self.pending[victim] >= EVICT_AFTER_S:
+                    self._evict(victim, "pending pool full")
+            else:  # its own oldest connection that never sent a byte, once stale
+                idle = self.idle.get(address)
+                if idle:
+                    victim = next(iter(idle))
+                    if now - self.pending[victim] >= EVICT_AFTER_S:
+                        self._evict(victim, "pending per address full")
+            if len(self.pending) >= max(self.max_pending, self.max_connections):
+                return self._refuse(conn, "pending pool full")
+            # else a burst of connections still busy with their handshake: let in beyond the
+            # pool, bounded by max_connections
         self.pending[conn] = now
         self.by_address.setdefault(address, {})[conn] = None
+        self.idle.setdefault(address, {})[conn] = None
         return True
+
+    def engaged(self, conn: CoreAdapter) -> None:
+        """`conn` sent its first bytes: a burst of those from one address is not thinned."""
+        _drop(self.idle, conn)
 
     def established_now(self, conn: CoreAdapter) -> bool:
         """`conn` finished its handshake: from the pending pool to the established one; False:
@@ -124,11 +134,8 @@ class Admission:
     def _forget(self, conn: CoreAdapter) -> None:
         if self.pending.pop(conn, None) is None:
             return
-        mine = self.by_address.get(conn.remote)
-        if mine is not None:
-            mine.pop(conn, None)
-            if not mine:
-                del self.by_address[conn.remote]
+        _drop(self.by_address, conn)
+        _drop(self.idle, conn)
 
     def _refuse(self, conn: CoreAdapter, reason: str) -> bool:
         self.refused += 1
@@ -140,6 +147,14 @@ class Admission:
         self._forget(conn)
         self.throttle.note("closed", conn.remote, f"the oldest pending, to make room: {reason}")
         conn.close_now(f"closed to make room for a new connection ({reason})")
+
+
+def _drop(index: dict[str, dict[CoreAdapter, None]], conn: CoreAdapter) -> None:
+    mine = index.get(conn.remote)
+    if mine is not None:
+        mine.pop(conn, None)
+        if not mine:
+            del index[conn.remote]
 
 
 class CoreAdapter(asyncio.Protocol, abc.ABC):
@@ -163,6 +178,7 @@ class CoreAdapter(asyncio.Protocol, abc.ABC):
         self._partial_since: float | None = None
         self._read_timer: asyncio.TimerHandle | None = None
         self._reading = True
+        self._idle = True  # not a byte received yet
         self.closed: asyncio.Future[None] = self.loop.create_future()
 
     @abc.abstractmethod
@@ -208,6 +224,9 @@ class CoreAdapter(asyncio.Protocol, abc.ABC):
         if core is None:
             return
         now = self.loop.time()
+        if self._idle:
+            self._idle = False
+            self.admission.engaged(self)
         core.receive_data(data, now)
         held = core.buffered
         if not held:

@@ -145,9 +145,9 @@ class DiameterConfig:
     max_in_flight: int = 1024
     max_connections: int = 1024
     #: connections that have not finished their handshake (CER/CEA) have a pool of their own;
-    #: when it is full the oldest pending connection makes room (eir/transport/stream.py)
+    #: when it is full an older pending connection makes room (eir/transport/stream.py)
     max_pending_connections: int = 64
-    #: the pending connections of one source address beyond which its oldest make room first
+    #: an address holding more pending connections than this yields room first
     max_pending_per_address: int = 8
     #: a message left incomplete this long closes its connection (a slow-loris peer)
     read_timeout_s: float = 10.0
@@ -180,10 +180,10 @@ class M3uaConfig:
     max_message_bytes: int = 65536
     max_connections: int = 1024
     #: connections that have not finished their handshake (ASPUP and ASPAC) have a pool of
-    #: their own; when it is full the oldest pending connection makes room
+    #: their own; when it is full an older pending connection makes room
     #: (eir/transport/stream.py)
     max_pending_connections: int = 64
-    #: the pending connections of one source address beyond which its oldest make room first
+    #: an address holding more pending connections than this yields room first
     max_pending_per_address: int = 8
     #: a message left incomplete this long closes its connection (a slow-loris peer)
     read_timeout_s: float = 10.0

@@ -18,6 +18,7 @@ import pytest
 from eir.model import EquipmentStatus
 from eir.sigtran import m3ua
 from tests.diameter_support import BLACK, BlockingClient, make_ecr, serve
+from tests.integration.test_sim import sim
 from tests.sigtran_support import BLACK as MAP_BLACK
 from tests.sigtran_support import Msc, check_imei, over_sccp
 
@@ -178,3 +179,16 @@ def test_an_m3ua_message_one_byte_at_a_time_closes_its_association(
         answer = fast.exchange(over_sccp(check_imei(2, MAP_BLACK)))
         assert answer.opc == 200
         fast.close()
+
+
+@pytest.mark.parametrize("protocol", ["s13", "map"])
+def test_a_burst_of_connections_from_one_client_gets_in(demo_db: Path, protocol: str) -> None:
+    """eir-sim opens its connections all at once from 127.0.0.1, more than the pending pool
+    holds, and finishes their handshakes after: none is refused or closed."""
+    with serve(demo_db) as served:
+        port = served.port("diameter" if protocol == "s13" else "m3ua")
+        result = sim("run", "--target", f"tcp://127.0.0.1:{port}", "--protocol", protocol,
+                     "--connections", "100", "--concurrency", "100", "--requests", "500",
+                     "--live", "never")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert not [line for line in served.lines if "eir.transport" in line], served.lines

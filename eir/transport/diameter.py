@@ -129,7 +129,9 @@ class DiameterProtocol(CoreAdapter):
                     self.node.on_peer(event.origin_host, True, f"{conn.role.value}, realm "
                                       f"{event.origin_realm}")
             elif isinstance(event, PeerDown):
-                log.info("diameter peer %s down: %s", conn.name, event.reason)
+                # a connection closed before its CER is no peer going down: quiet under a flood
+                log.log(logging.INFO if self._up else logging.DEBUG, "diameter peer %s down: %s",
+                        conn.name, event.reason)
                 if self._up:
                     self._up = False
                     if self.node.on_peer is not None:

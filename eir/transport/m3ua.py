@@ -104,7 +104,8 @@ class M3uaProtocol(CoreAdapter):
                     if self.shared.on_peer is not None:
                         self.shared.on_peer(conn.name, True, event.state.value)
             elif isinstance(event, Closed):
-                log.info("m3ua %s closed: %s", conn.name, event.reason)
+                log.log(logging.INFO if self._active else logging.DEBUG, "m3ua %s closed: %s",
+                        conn.name, event.reason)
                 if self._active:
                     self._active = False
                     if self.shared.on_peer is not None:

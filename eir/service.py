@@ -386,6 +386,10 @@ def _observe(metrics: Metrics, node: DiameterNode, m3ua: M3uaNode, queue: EventQ
         out: dict[str, list[tuple[tuple[str, ...], float]]] = {
             "eir_peers_connected": [(("diameter",), node.open_peers()),
                                     (("m3ua",), len(m3ua.connections))],
+            "eir_connections_refused": [
+                ((pools.label, outcome), count) for pools in (node.admission, m3ua.admission)
+                for outcome, count in (("refused", pools.refused), ("evicted", pools.evicted),
+                                       ("read_timeout", pools.timed_out))],
             "eir_list_entries": [((name,), count) for name, count in lists.entries.items()],
             "eir_list_generation": [((), lists.generation)],
             "eir_list_last_update_timestamp_seconds": [((), lists.changed_at)],

@@ -76,6 +76,7 @@ class Admission:
         self.idle: dict[str, dict[CoreAdapter, None]] = {}
         self.refused = 0
         self.evicted = 0
+        self.timed_out = 0
         self.throttle = LogThrottle(log, label)
 
     def admit(self, conn: CoreAdapter, now: float, outbound: bool = False) -> bool:
@@ -318,6 +319,7 @@ class CoreAdapter(asyncio.Protocol, abc.ABC):
         if self.loop.time() < since + limit:
             self._arm_read_timer()  # another message was begun since
             return
+        self.admission.timed_out += 1
         self.admission.throttle.note("closed", self.remote,
                                      f"a message incomplete for {limit:g} s")
         self.close_now(f"a message incomplete for {limit:g} s")

@@ -18,6 +18,7 @@ import pytest
 from eir.model import EquipmentStatus
 from eir.sigtran import m3ua
 from tests.diameter_support import BLACK, BlockingClient, make_ecr, serve
+from tests.integration.test_mqtt import metrics_when
 from tests.integration.test_sim import sim
 from tests.sigtran_support import BLACK as MAP_BLACK
 from tests.sigtran_support import Msc, check_imei, over_sccp
@@ -111,6 +112,9 @@ def test_refusals_are_logged_as_counts(demo_db: Path) -> None:
         port = served.port()
         with idle_connections(port, IDLE) as socks:
             wait_closed(socks, IDLE - 1024)
+        key = "eir_connections_refused_total{outcome=refused,protocol=diameter}"
+        seen = metrics_when(served, lambda m: m.get(key, 0) >= IDLE - 1024)
+        assert seen[key] >= IDLE - 1024, seen
         served.proc.terminate()  # the counts not logged yet are logged on the way out
         served.proc.wait(30)
     lines = [line for line in served.lines if "refus" in line and "127.0.0.1" in line]

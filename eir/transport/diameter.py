@@ -66,7 +66,7 @@ class DiameterNode:
             await asyncio.sleep(0.02)
         for proto in list(self.connections):
             proto.abort()
-        self.admission.throttle.close()
+        self.admission.close()
 
 
 class DiameterProtocol(CoreAdapter):

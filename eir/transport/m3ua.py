@@ -55,7 +55,7 @@ class M3uaNode:
         await asyncio.sleep(0)  # let the ASPDN be written
         for proto in list(self.connections):
             proto.close()
-        self.admission.throttle.close()
+        self.admission.close()
 
 
 class M3uaProtocol(CoreAdapter):

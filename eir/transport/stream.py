@@ -14,7 +14,8 @@ connections have a pool of their own (`max_pending`) with a share per source add
   closed once it is `EVICT_AFTER_S` old.
 If no room could be made, the newcomer is still let in while fewer than `max_connections` are
 pending (a client opening many connections at once, like eir-sim, whose handshakes are under
-way), else refused. Connections we dial are ours: established from the start. The handshake
+way), else refused; those let in past the pool that have not sent a byte `EVICT_AFTER_S` later
+are closed then. Connections we dial are ours: established from the start. The handshake
 timeouts of the cores bound how long a pending connection lives; a message left incomplete for
 `read_timeout_s` closes its connection whatever its state (the slow-loris peer).
 """
@@ -78,6 +79,7 @@ class Admission:
         self.evicted = 0
         self.timed_out = 0
         self.throttle = LogThrottle(log, label)
+        self._sweep: asyncio.TimerHandle | None = None
 
     def admit(self, conn: CoreAdapter, now: float, outbound: bool = False) -> bool:
         """Take `conn` into a pool, closing an older pending connection to make room if need
@@ -106,11 +108,37 @@ class Admission:
             if len(self.pending) >= max(self.max_pending, self.max_connections):
                 return self._refuse(conn, "pending pool full")
             # else a burst of connections still busy with their handshake: let in beyond the
-            # pool, bounded by max_connections
+            # pool, bounded by max_connections; those that stay idle are swept out
+            if self._sweep is None:
+                self._sweep = asyncio.get_running_loop().call_later(EVICT_AFTER_S,
+                                                                    self.sweep)
         self.pending[conn] = now
         self.by_address.setdefault(address, {})[conn] = None
         self.idle.setdefault(address, {})[conn] = None
         return True
+
+    def sweep(self) -> None:
+        """Close the pending connections past the pool that have not sent a byte in
+        `EVICT_AFTER_S`, oldest first (a flood of idle connections let in as a burst)."""
+        self._sweep = None
+        now = asyncio.get_running_loop().time()
+        for conn, since in list(self.pending.items()):
+            if len(self.pending) <= self.max_pending or now - since < EVICT_AFTER_S:
+                break
+            if conn.remote in self.idle and conn in self.idle[conn.remote]:
+                self.evicted += 1
+                self._forget(conn)
+                self.throttle.note("closed", conn.remote, "idle past the pending pool")
+                conn.close_now("idle past the pending pool")
+        if len(self.pending) > self.max_pending and self.idle:
+            self._sweep = asyncio.get_running_loop().call_later(EVICT_AFTER_S, self.sweep)
+
+    def close(self) -> None:
+        """Stop the sweep and log the counts not logged yet (the process is stopping)."""
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        self.throttle.close()
 
     def engaged(self, conn: CoreAdapter) -> None:
         """`conn` sent its first bytes: a burst of those from one address is not thinned."""

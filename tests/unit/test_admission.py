@@ -49,7 +49,7 @@ async def test_a_burst_from_one_address_busy_with_handshakes_is_let_in() -> None
     # even once stale, they are not thinned for more of the same address: refused at the cap
     assert connect(pools, "10.0.0.1", 5.0, sends=True) is None
     assert len(pools.pending) == 100 and pools.refused == 1 and pools.evicted == 0
-    pools.throttle.close()
+    pools.close()
 
 
 async def test_an_idle_flood_yields_to_another_address_at_once() -> None:
@@ -63,7 +63,7 @@ async def test_an_idle_flood_yields_to_another_address_at_once() -> None:
     # its handshake done, it is established and leaves the pending pool
     assert pools.established_now(peer)
     assert peer in pools.established and peer not in pools.pending
-    pools.throttle.close()
+    pools.close()
 
 
 async def test_an_address_over_its_share_thins_its_own_stale_idle_connections() -> None:
@@ -75,7 +75,20 @@ async def test_an_address_over_its_share_thins_its_own_stale_idle_connections() 
     assert again is not None
     assert idle[0] is not None and "pending per address full" in idle[0].reason
     assert busy is not None and not busy.reason  # the one that sent its handshake stays
-    pools.throttle.close()
+    pools.close()
+
+
+async def test_idle_connections_let_in_past_the_pool_are_swept_out() -> None:
+    pools = Admission("t", max_connections=64, max_pending=8, max_pending_per_address=2)
+    then = asyncio.get_running_loop().time() - 2 * EVICT_AFTER_S
+    busy = [connect(pools, "10.0.0.1", then, sends=True) for _ in range(10)]
+    idle = [connect(pools, "10.0.0.1", then) for _ in range(30)]
+    assert len(pools.pending) == 40
+    pools.sweep()
+    assert len(pools.pending) == 10  # those busy with their handshake stay
+    assert all(c is not None and not c.reason for c in busy)
+    assert all(c is not None and c.reason == "idle past the pending pool" for c in idle)
+    pools.close()
 
 
 async def test_addresses_within_their_share_make_room_once_stale() -> None:
@@ -84,7 +97,7 @@ async def test_addresses_within_their_share_make_room_once_stale() -> None:
     assert connect(pools, "10.0.1.1", 0.5) is None  # all young
     newcomer = connect(pools, "10.0.1.1", EVICT_AFTER_S + 0.05)
     assert newcomer is not None and conns[0] is not None and conns[0].reason
-    pools.throttle.close()
+    pools.close()
 
 
 async def test_established_connections_are_bounded_by_max_connections() -> None:
@@ -94,7 +107,7 @@ async def test_established_connections_are_bounded_by_max_connections() -> None:
     assert len(pools.established) == 2 and not pools.pending
     outbound = Conn(pools, "10.0.0.9")
     assert not pools.admit(outbound, 0.0, outbound=True)
-    pools.throttle.close()
+    pools.close()
 
 
 @settings(max_examples=60, deadline=None)
@@ -120,7 +133,7 @@ def test_pools_stay_bounded_and_consistent(steps: list[tuple[int, int, bool]]) -
             assert sum(map(len, pools.by_address.values())) == len(pools.pending)
             assert all(c in pools.pending for d in pools.idle.values() for c in d)
             assert not (set(pools.pending) & pools.established)
-        pools.throttle.close()
+        pools.close()
 
     asyncio.run(run())
 

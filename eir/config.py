@@ -144,6 +144,13 @@ class DiameterConfig:
     max_message_bytes: int = 65536
     max_in_flight: int = 1024
     max_connections: int = 1024
+    #: connections that have not finished their handshake (CER/CEA) have a pool of their own;
+    #: when it is full an older pending connection makes room (eir/transport/stream.py)
+    max_pending_connections: int = 64
+    #: an address holding more pending connections than this yields room first
+    max_pending_per_address: int = 8
+    #: a message left incomplete this long closes its connection (a slow-loris peer)
+    read_timeout_s: float = 10.0
     #: allow-list; empty lists allow anyone (others get CEA 3010 DIAMETER_UNKNOWN_PEER)
     allowed_hosts: tuple[str, ...] = ()
     allowed_realms: tuple[str, ...] = ()
@@ -204,6 +211,14 @@ class M3uaConfig:
     beat_interval_s: float = 30.0
     #: configured ASPs; when any, an ASP must match one (source, ASP Identifier, contexts)
     asps: tuple[M3uaAspConfig, ...] = ()
+    #: connections that have not finished their handshake (ASPUP and ASPAC) have a pool of
+    #: their own; when it is full an older pending connection makes room
+    #: (eir/transport/stream.py)
+    max_pending_connections: int = 64
+    #: an address holding more pending connections than this yields room first
+    max_pending_per_address: int = 8
+    #: a message left incomplete this long closes its connection (a slow-loris peer)
+    read_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,6 +512,14 @@ def _diameter(table: Mapping[str, object], where: str) -> DiameterConfig:
                               integer=True),
         max_connections=_number(table, "max_connections", base.max_connections, 1, 1_000_000,
                                 where, integer=True),
+        max_pending_connections=_number(table, "max_pending_connections",
+                                        base.max_pending_connections, 1, 1_000_000, where,
+                                        integer=True),
+        max_pending_per_address=_number(table, "max_pending_per_address",
+                                        base.max_pending_per_address, 1, 1_000_000, where,
+                                        integer=True),
+        read_timeout_s=float(_number(table, "read_timeout_s", base.read_timeout_s, 0.5, 3600,
+                                     where)),
         allowed_hosts=_strings(table, "allowed_hosts", (), where),
         allowed_realms=_strings(table, "allowed_realms", (), where),
         allowed_networks=networks,
@@ -565,6 +588,14 @@ def _m3ua(table: Mapping[str, object], where: str) -> M3uaConfig:
         beat_interval_s=float(_number(table, "beat_interval_s", base.beat_interval_s, 0, 3600,
                                       where)),
         asps=tuple(asps),
+        max_pending_connections=_number(table, "max_pending_connections",
+                                        base.max_pending_connections, 1, 1_000_000, where,
+                                        integer=True),
+        max_pending_per_address=_number(table, "max_pending_per_address",
+                                        base.max_pending_per_address, 1, 1_000_000, where,
+                                        integer=True),
+        read_timeout_s=float(_number(table, "read_timeout_s", base.read_timeout_s, 0.5, 3600,
+                                     where)),
     )
 
 
@@ -809,6 +840,9 @@ def _diameter_toml(d: DiameterConfig) -> list[str]:
         f"max_message_bytes = {d.max_message_bytes}",
         f"max_in_flight = {d.max_in_flight}",
         f"max_connections = {d.max_connections}",
+        f"max_pending_connections = {d.max_pending_connections}",
+        f"max_pending_per_address = {d.max_pending_per_address}",
+        f"read_timeout_s = {d.read_timeout_s:g}",
         f"allowed_hosts = {_toml_list(d.allowed_hosts)}",
         f"allowed_realms = {_toml_list(d.allowed_realms)}",
         f"allowed_networks = {_toml_list(d.allowed_networks)}",
@@ -837,6 +871,9 @@ def _m3ua_toml(m: M3uaConfig) -> list[str]:
         f"reconnect_s = {m.reconnect_s:g}",
         f"max_message_bytes = {m.max_message_bytes}",
         f"max_connections = {m.max_connections}",
+        f"max_pending_connections = {m.max_pending_connections}",
+        f"max_pending_per_address = {m.max_pending_per_address}",
+        f"read_timeout_s = {m.read_timeout_s:g}",
         f"allowed_networks = {_toml_list(m.allowed_networks)}",
         f"handshake_timeout_s = {m.handshake_timeout_s:g}",
         f"beat_interval_s = {m.beat_interval_s:g}",

@@ -166,7 +166,10 @@ def build_diameter(config: Config, store: LmdbStore, now: Callable[[], float],
         duplicate_peer=d.duplicate_peer,
         require_origin_match=d.require_origin_match,
     )
-    return DiameterNode(settings, app, PeerTable(d.origin_host, now), d.max_connections)
+    return DiameterNode(settings, app, PeerTable(d.origin_host, now), d.max_connections,
+                        max_pending=d.max_pending_connections,
+                        max_pending_per_address=d.max_pending_per_address,
+                        read_timeout_s=d.read_timeout_s)
 
 
 def build_m3ua(config: Config, store: LmdbStore, check: Check | None = None,
@@ -187,7 +190,10 @@ def build_m3ua(config: Config, store: LmdbStore, check: Check | None = None,
     identity = SccpIdentity(m.ssn, None if m.point_code < 0 else m.point_code, m.global_title)
     node = _TimedMap(TcapServer(check or checker(config, store)), identity)
     node.latency = latency
-    return M3uaNode(settings, node, max_connections=m.max_connections)
+    return M3uaNode(settings, node, max_connections=m.max_connections,
+                    max_pending=m.max_pending_connections,
+                    max_pending_per_address=m.max_pending_per_address,
+                    read_timeout_s=m.read_timeout_s)
 
 
 @dataclass(frozen=True)
@@ -400,6 +406,10 @@ def _observe(metrics: Metrics, node: DiameterNode, m3ua: M3uaNode, queue: EventQ
         out: dict[str, list[tuple[tuple[str, ...], float]]] = {
             "eir_peers_connected": [(("diameter",), node.open_peers()),
                                     (("m3ua",), len(m3ua.connections))],
+            "eir_connections_refused": [
+                ((pools.label, outcome), count) for pools in (node.admission, m3ua.admission)
+                for outcome, count in (("refused", pools.refused), ("evicted", pools.evicted),
+                                       ("read_timeout", pools.timed_out))],
             "eir_list_entries": [((name,), count) for name, count in lists.entries.items()],
             "eir_list_generation": [((), lists.generation)],
             "eir_list_last_update_timestamp_seconds": [((), lists.changed_at)],

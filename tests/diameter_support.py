@@ -188,8 +188,10 @@ def _drain(proc: subprocess.Popen[str], lines: list[str]) -> None:
 class BlockingClient:
     """An MME over a plain socket, driving our own sans-IO peer in the initiator role."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1", local: LocalIdentity = MME) -> None:
-        self.sock = socket.create_connection((host, port), timeout=10)
+    def __init__(self, port: int, host: str = "127.0.0.1", local: LocalIdentity = MME,
+                 source: str | None = None) -> None:
+        self.sock = socket.create_connection((host, port), timeout=10,
+                                             source_address=None if source is None else (source, 0))
         self.conn = PeerConnection(settings(local), Role.INITIATOR, time.monotonic())
         self.local = local
         self._flush()

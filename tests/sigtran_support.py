@@ -71,8 +71,9 @@ def over_sccp(tcap: bytes, kind: int = sccp.UDT, called: sccp.Address = EIR_ADDR
 class Msc:
     """An MSC/VLR ASP over a plain TCP socket, driving our own ASP state machine."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
-        self.sock = socket.create_connection((host, port), timeout=10)
+    def __init__(self, port: int, host: str = "127.0.0.1", source: str | None = None) -> None:
+        self.sock = socket.create_connection((host, port), timeout=10,
+                                             source_address=None if source is None else (source, 0))
         self.conn = AspConnection(M3uaSettings(), Side.ASP, time.monotonic())
         self._flush()
         while self.conn.state is not AspState.ACTIVE:

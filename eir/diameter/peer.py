@@ -316,6 +316,12 @@ class PeerConnection:
     def closed(self) -> bool:
         return self.state is State.CLOSED
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held of a message not yet complete, or still to skip of an over-long one: 0
+        between messages (the adapter's read timeout watches it)."""
+        return len(self._in) + self._skip
+
     # --- internals ----------------------------------------------------------------------------
 
     def _next_tw(self) -> float:

@@ -36,6 +36,9 @@ BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 
 SAMPLED: dict[str, tuple[str, str, tuple[str, ...], str]] = {
     "eir_peers_connected": ("gauge", "Diameter peers (open) and M3UA associations connected",
                             ("protocol",), "sum"),
+    "eir_connections_refused": ("counter", "Connections refused (pools full), evicted (to "
+                                "make room) or closed for a message left incomplete "
+                                "(read_timeout)", ("protocol", "outcome"), "sum"),
     "eir_events_queued": ("gauge", "Events waiting for the MQTT broker", (), "sum"),
     "eir_events_published": ("counter", "Events handed to the MQTT broker", (), "sum"),
     "eir_events_dropped": ("counter", "Events dropped: queue full (broker away or slow)",

@@ -190,6 +190,12 @@ class AspConnection:
             return f"source {self.address or '?'} matches no configured ASP"
         return ""
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held of a message not yet complete: 0 between messages (the adapter's read
+        timeout watches it)."""
+        return len(self._in)
+
     # --- sans-IO interface -----------------------------------------------------------------
 
     def receive_data(self, data: bytes, now: float) -> None:

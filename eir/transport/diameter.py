@@ -24,7 +24,7 @@ from eir.diameter.peer import (
     PeerUp,
     Role,
 )
-from eir.transport.stream import CoreAdapter
+from eir.transport.stream import Admission, CoreAdapter
 
 log = logging.getLogger("eir.diameter")
 
@@ -40,10 +40,19 @@ class DiameterNode:
     table: PeerTable
     max_connections: int = 1024
     connections: set[DiameterProtocol] = field(default_factory=set)
+    #: the pending pool, its share per address, and the read timeout (eir.transport.stream)
+    max_pending: int = 64
+    max_pending_per_address: int = 8
+    read_timeout_s: float = 10.0
+    admission: Admission = field(init=False)
     on_answer: Callable[[bytes], None] | None = None
     peers_up: int = 0
     #: called with (peer, up, detail) when a peer's CER/CEA completes and when it goes down
     on_peer: Callable[[str, bool, str], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.admission = Admission("diameter", self.max_connections, self.max_pending,
+                                   self.max_pending_per_address, self.read_timeout_s)
 
     def open_peers(self) -> int:
         return sum(1 for conn in self.table.by_host.values() if not conn.closed)
@@ -57,13 +66,14 @@ class DiameterNode:
             await asyncio.sleep(0.02)
         for proto in list(self.connections):
             proto.abort()
+        self.admission.close()
 
 
 class DiameterProtocol(CoreAdapter):
     label = "diameter"
 
     def __init__(self, node: DiameterNode, role: Role = Role.RESPONDER) -> None:
-        super().__init__(node.connections, node.max_connections)
+        super().__init__(node.admission, node.connections, role is Role.INITIATOR)
         self.node = node
         self.role = role
         self.conn: PeerConnection | None = None
@@ -109,6 +119,8 @@ class DiameterProtocol(CoreAdapter):
                 self.loop.call_soon(self._again)
         while (event := conn.next_event()) is not None:
             if isinstance(event, PeerUp):
+                if not self.handshake_done():
+                    continue
                 self.node.peers_up += 1
                 log.info("diameter peer up: %s realm %s (%s)", event.origin_host,
                          event.origin_realm, conn.role.value)
@@ -117,7 +129,9 @@ class DiameterProtocol(CoreAdapter):
                     self.node.on_peer(event.origin_host, True, f"{conn.role.value}, realm "
                                       f"{event.origin_realm}")
             elif isinstance(event, PeerDown):
-                log.info("diameter peer %s down: %s", conn.name, event.reason)
+                # a connection closed before its CER is no peer going down: quiet under a flood
+                log.log(logging.INFO if self._up else logging.DEBUG, "diameter peer %s down: %s",
+                        conn.name, event.reason)
                 if self._up:
                     self._up = False
                     if self.node.on_peer is not None:

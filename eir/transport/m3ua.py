@@ -24,7 +24,7 @@ from eir.sigtran.asp import (
     StateChanged,
 )
 from eir.sigtran.node import MapNode
-from eir.transport.stream import CoreAdapter
+from eir.transport.stream import Admission, CoreAdapter
 
 log = logging.getLogger("eir.m3ua")
 
@@ -36,25 +36,17 @@ class M3uaNode:
     table: AsTable = field(default_factory=AsTable)
     max_connections: int = 1024
     connections: set[M3uaProtocol] = field(default_factory=set)
+    #: the pending pool, its share per address, and the read timeout (eir.transport.stream)
+    max_pending: int = 64
+    max_pending_per_address: int = 8
+    read_timeout_s: float = 10.0
+    admission: Admission = field(init=False)
     #: called with (peer, up, detail) when an association becomes ASP-ACTIVE or closes after
     on_peer: Callable[[str, bool, str], None] | None = None
 
-    #: refused sources are logged once per this many seconds, with a count of the others
-    refusal_log_s: float = 10.0
-    _refusal_window: float = field(default=float("-inf"))
-    _refusals_unlogged: int = 0
-
-    def log_refusal(self, name: str, reason: str, now: float) -> None:
-        """One line per `refusal_log_s` for connections refused by access control, with how
-        many more were refused since the last line (a flood must not become a log flood)."""
-        if now - self._refusal_window < self.refusal_log_s:
-            self._refusals_unlogged += 1
-            return
-        more = self._refusals_unlogged
-        self._refusal_window = now
-        self._refusals_unlogged = 0
-        log.warning("m3ua %s refused: %s%s", name, reason,
-                    f" ({more} more refused since the last line)" if more else "")
+    def __post_init__(self) -> None:
+        self.admission = Admission("m3ua", self.max_connections, self.max_pending,
+                                   self.max_pending_per_address, self.read_timeout_s)
 
     async def close_all(self) -> None:
         """ASPDN where we are the ASP (the SGP side has nothing to send), then close."""
@@ -63,13 +55,14 @@ class M3uaNode:
         await asyncio.sleep(0)  # let the ASPDN be written
         for proto in list(self.connections):
             proto.close()
+        self.admission.close()
 
 
 class M3uaProtocol(CoreAdapter):
     label = "m3ua"
 
     def __init__(self, shared: M3uaNode, side: Side = Side.SGP) -> None:
-        super().__init__(shared.connections, shared.max_connections)
+        super().__init__(shared.admission, shared.connections, side is Side.ASP)
         self.shared = shared
         self.side = side
         self.conn: AspConnection | None = None
@@ -106,14 +99,17 @@ class M3uaProtocol(CoreAdapter):
             elif isinstance(event, StateChanged):
                 log.info("m3ua %s (%s): %s", conn.name, self.side.value, event.state.value)
                 if event.state is AspState.ACTIVE and not self._active:
+                    if not self.handshake_done():
+                        continue
                     self._active = True
                     if self.shared.on_peer is not None:
                         self.shared.on_peer(conn.name, True, event.state.value)
             elif isinstance(event, Closed):
-                if conn.refused:
-                    self.shared.log_refusal(conn.name, event.reason, self.loop.time())
+                if conn.refused:  # access control: a flood must not become a log flood
+                    self.shared.admission.throttle.note("refused", self.remote, event.reason)
                 else:
-                    log.info("m3ua %s closed: %s", conn.name, event.reason)
+                    log.log(logging.INFO if self._active else logging.DEBUG,
+                            "m3ua %s closed: %s", conn.name, event.reason)
                 if self._active:
                     self._active = False
                     if self.shared.on_peer is not None:

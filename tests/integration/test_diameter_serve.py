@@ -199,10 +199,13 @@ def test_default_diameter_config_listens_on_3868() -> None:
     assert PolicyConfig().unknown == "white"
 
 
-async def test_connection_limit_closes_the_extra_connections() -> None:
+async def test_pending_pool_limit_closes_the_extra_connections() -> None:
+    """Three idle connections at once, two pending places and no more than two connections:
+    the third (younger than a second, like the others) is closed at once."""
     loop = asyncio.get_running_loop()
     node = DiameterNode(PeerSettings(node=NodeIdentity(LocalIdentity("eir.x", "x"))),
-                        application(), PeerTable("eir.x", loop.time), max_connections=2)
+                        application(), PeerTable("eir.x", loop.time), max_connections=2,
+                        max_pending=2)
     server = await loop.create_server(lambda: DiameterProtocol(node), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]

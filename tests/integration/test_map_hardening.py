@@ -275,7 +275,8 @@ def test_configured_asps_and_networks(demo_db: Path, tmp_path: Path) -> None:
 
 
 def refusals(lines: list[str]) -> list[str]:
-    return [line for line in lines if "refused: source" in line]
+    return [line for line in lines if "refused a connection from" in line
+            and "m3ua.allowed_networks" in line]
 
 
 def test_handshake_timeout_closes_an_idle_association(demo_db: Path, tmp_path: Path) -> None:

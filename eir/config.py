@@ -451,6 +451,21 @@ def _endpoints(values: tuple[str, ...], where: str, default_port: int) -> tuple[
     return tuple(out)
 
 
+def _admission(table: Mapping[str, object], base: DiameterConfig | M3uaConfig,
+               where: str) -> dict[str, Any]:
+    """The connection admission keys, the same in [diameter] and [m3ua]."""
+    return {
+        "max_pending_connections": _number(table, "max_pending_connections",
+                                           base.max_pending_connections, 1, 1_000_000, where,
+                                           integer=True),
+        "max_pending_per_address": _number(table, "max_pending_per_address",
+                                           base.max_pending_per_address, 1, 1_000_000, where,
+                                           integer=True),
+        "read_timeout_s": float(_number(table, "read_timeout_s", base.read_timeout_s, 0.5,
+                                        3600, where)),
+    }
+
+
 def _diameter(table: Mapping[str, object], where: str) -> DiameterConfig:
     known = {f.name for f in dataclasses.fields(DiameterConfig)}
     _reject_unknown(table, known, where)
@@ -512,14 +527,7 @@ def _diameter(table: Mapping[str, object], where: str) -> DiameterConfig:
                               integer=True),
         max_connections=_number(table, "max_connections", base.max_connections, 1, 1_000_000,
                                 where, integer=True),
-        max_pending_connections=_number(table, "max_pending_connections",
-                                        base.max_pending_connections, 1, 1_000_000, where,
-                                        integer=True),
-        max_pending_per_address=_number(table, "max_pending_per_address",
-                                        base.max_pending_per_address, 1, 1_000_000, where,
-                                        integer=True),
-        read_timeout_s=float(_number(table, "read_timeout_s", base.read_timeout_s, 0.5, 3600,
-                                     where)),
+        **_admission(table, base, where),
         allowed_hosts=_strings(table, "allowed_hosts", (), where),
         allowed_realms=_strings(table, "allowed_realms", (), where),
         allowed_networks=networks,
@@ -588,14 +596,7 @@ def _m3ua(table: Mapping[str, object], where: str) -> M3uaConfig:
         beat_interval_s=float(_number(table, "beat_interval_s", base.beat_interval_s, 0, 3600,
                                       where)),
         asps=tuple(asps),
-        max_pending_connections=_number(table, "max_pending_connections",
-                                        base.max_pending_connections, 1, 1_000_000, where,
-                                        integer=True),
-        max_pending_per_address=_number(table, "max_pending_per_address",
-                                        base.max_pending_per_address, 1, 1_000_000, where,
-                                        integer=True),
-        read_timeout_s=float(_number(table, "read_timeout_s", base.read_timeout_s, 0.5, 3600,
-                                     where)),
+        **_admission(table, base, where),
     )
 
 

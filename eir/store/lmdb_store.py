@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from time import monotonic
 from typing import Any
@@ -85,6 +86,21 @@ class _Txn:
         _, added = cursor.putmulti(zip(keys, values, strict=True), append=True)
         if added != len(keys):
             raise StoreError(f"sorted append wrote {added} of {len(keys)} keys")
+
+
+    def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
+        cursor = self._txn.cursor(db=self._dbs[table])
+        consumed, _ = cursor.putmulti(items, dupdata=False, overwrite=True)
+        if consumed != len(items):
+            raise StoreError(f"sorted put wrote {consumed} of {len(items)} keys")
+
+    def scan(self, table: str, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
+        # Two cursors, one for keys and one for values: cheaper than pairs split afterwards.
+        db = self._dbs[table]
+        keys = self._txn.cursor(db=db).iternext(keys=True, values=False)
+        values = self._txn.cursor(db=db).iternext(keys=False, values=True)
+        while part := list(islice(keys, chunk)):
+            yield part, list(islice(values, chunk))
 
 
 def _store_error(exc: lmdb.Error, path: str) -> StoreError:

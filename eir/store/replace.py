@@ -1,0 +1,254 @@
+"""``--mode replace`` as one merge walk per table over sorted keys.
+
+A replace makes the batch the whole of its (list, source) entries: each group adds or updates
+its keys as an ``add`` would, then every entry of a (list, source) in scope that the batch
+does not hold is removed; other entries are untouched. Both sides are in key order (the batch's
+groups are sorted, LMDB iterates in key order), so one walk over the table does it all:
+
+* the table is read in chunks (two cursors: keys and values); the batch keys up to a chunk's
+  last key are matched against it with numpy (one comparison when they are the same keys);
+* a matched record that is the group's own entry with the same reason and reference (only its
+  ``added`` time may differ) is unchanged: decided for the whole chunk at once, nothing written;
+* a batch key absent from the table is a new entry; those past the table's last key are
+  appended in order, the rest put in one sorted pass;
+* anything else (an update, a record holding several entries, a record the batch does not
+  hold) is settled one key at a time by :meth:`_Walk.settle`, the reference meaning.
+
+Changes are collected during the walk and written after it, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Sequence
+from operator import itemgetter
+
+import numpy as np
+import numpy.typing as npt
+
+from eir.model import ListName
+from eir.store.base import Group, LoadSummary, Tick, WriteTxn, append_group, counter_key
+from eir.store.records import Table, is_single_entry, pack_record, unpack_record
+
+#: records read from the table per step of the walk
+CHUNK = 1 << 15
+
+Owner = tuple[ListName, str]
+Bools = npt.NDArray[np.bool_]
+Ints = npt.NDArray[np.intp]
+
+
+def replace_groups(txn: WriteTxn, groups: Sequence[Group], scope: set[Owner], now: int,
+                   summary: LoadSummary, delta: Counter[str], tick: Tick | None) -> None:
+    """Apply ``groups`` as a replace of the (list, source) pairs in ``scope``, in ``txn``."""
+    for table in Table:
+        mine = [g for g in groups if g.table is table and g.keys]
+        _Walk(txn, table, mine, scope, now, summary, delta).run(tick)
+
+
+def _pick(items: Sequence[bytes], where: Ints) -> list[bytes]:
+    if len(where) == len(items):
+        return list(items)
+    if len(where) == 1:
+        return [items[int(where[0])]]
+    return list(itemgetter(*where.tolist())(items)) if len(where) else []
+
+
+def _lengths(items: Sequence[bytes]) -> Ints:
+    return np.fromiter(map(len, items), dtype=np.intp, count=len(items))
+
+
+def _rows(items: Sequence[bytes], width: int) -> npt.NDArray[np.uint8]:
+    """Byte strings of at most ``width`` octets as the rows of a matrix (zero padded)."""
+    return np.array(items, dtype=f"S{width}").view(np.uint8).reshape(len(items), width)
+
+
+def same_but_time(olds: Sequence[bytes], new: bytes | Sequence[bytes]) -> Bools:
+    """Per record: is it the entry ``new`` (one value, or one per record) but for its time?
+
+    The test :func:`eir.store.base._merge_add` makes on one record, for a chunk at once: the
+    same octets except ``added`` (octets 1-4), so a one-entry record of the same list, source,
+    reason and reference.
+    """
+    lengths = _lengths(olds)
+    if isinstance(new, bytes):
+        same: Bools = lengths == len(new)
+        where = np.flatnonzero(same)
+        if len(where) == len(olds):  # all of its length: one buffer, no padding
+            rows = np.frombuffer(b"".join(olds), dtype=np.uint8).reshape(len(olds), len(new))
+        elif len(where):
+            rows = _rows(_pick(olds, where), len(new))
+        if len(where):
+            model = np.frombuffer(new, dtype=np.uint8)
+            same[where] = (rows[:, 0] == model[0]) & (rows[:, 5:] == model[5:]).all(axis=1)
+        return same
+    same = lengths == _lengths(new)
+    where = np.flatnonzero(same)
+    if len(where):
+        width = int(lengths[where].max())
+        rows, model = _rows(_pick(olds, where), width), _rows(_pick(new, where), width)
+        same[where] = (rows[:, 0] == model[:, 0]) & (rows[:, 5:] == model[:, 5:]).all(axis=1)
+    return same
+
+
+class _Walk:
+    """The replace of one table: its groups (distinct list and source, keys sorted)."""
+
+    def __init__(self, txn: WriteTxn, table: Table, groups: list[Group], scope: set[Owner],
+                 now: int, summary: LoadSummary, delta: Counter[str]) -> None:
+        self.txn, self.table, self.scope, self.now = txn, table, scope, now
+        self.summary, self.delta = summary, delta
+        self.raw_scope = {(name.code[0], source.encode()) for name, source in scope}
+        self.single = groups[0] if len(groups) == 1 else None
+        #: for several groups: which groups hold each key, at which index
+        self.members: dict[bytes, list[tuple[Group, int]]] = {}
+        if self.single is not None:
+            self.keys = self.single.keys
+        else:
+            for group in groups:
+                for index, key in enumerate(group.keys):
+                    self.members.setdefault(key, []).append((group, index))
+            self.keys = sorted(self.members)
+        self._array: npt.NDArray[np.bytes_] | None = None  # the keys for numpy, when needed
+        plain = self.single is not None and self.single.fields is None \
+            and self.single.tails is None
+        self.constant = self.single.values_at([0], now)[0] if plain and self.single else None
+        self.puts: list[tuple[bytes, bytes]] = []
+        self.deletes: list[bytes] = []
+
+    def run(self, tick: Tick | None) -> None:
+        done = 0
+        for keys, values in self.txn.scan(self.table, CHUNK):
+            end = bisect_right(self.keys, keys[-1], done)
+            self.chunk(keys, values, done, end)
+            if tick is not None and end > done:
+                tick(end - done)
+            done = end
+        for key in self.deletes:
+            self.txn.delete(self.table, key)
+        if self.single is None:
+            for key in self.keys[done:]:  # past the table's end: new to every group
+                self.settle(key, None)
+        if self.puts:
+            self.puts.sort()
+            self.txn.put_sorted(self.table, self.puts)
+        if self.single is not None and done < len(self.keys):
+            tail = self.single.values_at(range(done, len(self.keys)), self.now)
+            append_group(self.txn, self.single, done, iter(tail), self.summary, self.delta, tick)
+        elif tick is not None and done < len(self.keys):
+            tick(len(self.keys) - done)
+
+    def chunk(self, keys: list[bytes], values: list[bytes], lo: int, hi: int) -> None:
+        """Settle one chunk of the table and the batch keys ``lo:hi`` (up to its last key)."""
+        if hi - lo == len(keys) and keys == self.keys[lo:hi]:  # the same keys: all matched
+            matched = np.arange(len(keys))
+            found: Bools = np.ones(hi - lo, dtype=np.bool_)
+            held = found
+        else:
+            if self._array is None:
+                self._array = np.array(self.keys, dtype=f"S{max(map(len, self.keys), default=1)}")
+            width = max(self._array.dtype.itemsize, *map(len, keys))
+            table = np.array(keys, dtype=f"S{width}")
+            batch = self._array[lo:hi]
+            if batch.dtype.itemsize < width:
+                batch = batch.astype(f"S{width}")
+            at = np.searchsorted(table, batch)
+            found = at < len(keys)
+            found[found] = table[at[found]] == batch[found]
+            matched = at[found]
+            held = np.zeros(len(keys), dtype=np.bool_)
+            held[matched] = True
+        fresh = lo + np.flatnonzero(~found)
+        positions = lo + np.flatnonzero(found)
+        if self.single is not None:
+            group = self.single
+            olds = _pick(values, matched)
+            new = self.constant if self.constant is not None else \
+                group.values_at(positions.tolist(), self.now)
+            same = same_but_time(olds, new)
+            self.summary.unchanged += int(np.count_nonzero(same))
+            for index in np.flatnonzero(~same).tolist():
+                position = int(positions[index])
+                self.settle(self.keys[position], olds[index])
+            if len(fresh):
+                new_keys = [self.keys[i] for i in fresh.tolist()]
+                self.puts.extend(zip(new_keys, group.values_at(fresh.tolist(), self.now),
+                                     strict=True))
+                self.summary.added += len(new_keys)
+                self.delta[counter_key(self.table, group.list, group.source)] += len(new_keys)
+        else:
+            for index, position in zip(matched.tolist(), positions.tolist(), strict=True):
+                self.settle(self.keys[position], values[index])
+            for position in fresh.tolist():
+                self.settle(self.keys[position], None)
+        raw_scope = self.raw_scope
+        for index in np.flatnonzero(~held).tolist():
+            record = values[index]
+            # The common case, decided from a one-entry record's header without decoding it.
+            if is_single_entry(record) and (record[0], record[6 : 6 + record[5]]) not in raw_scope:
+                continue
+            self.settle(keys[index], record)
+
+    def settle(self, key: bytes, old: bytes | None) -> None:
+        """One key, the reference meaning: the groups holding it add or update their entries,
+        then the in-scope entries of (list, source) pairs not holding it are removed."""
+        summary, table = self.summary, self.table
+        if self.single is not None:
+            index = bisect_right(self.keys, key) - 1
+            held = [(self.single, index)] if index >= 0 and self.keys[index] == key else []
+        else:
+            held = self.members.get(key, [])
+        record = old
+        for group, index in held:
+            value = group.values_at([index], self.now)[0]
+            name = counter_key(table, group.list, group.source)
+            if record is None:
+                record = value
+                summary.added += 1
+                self.delta[name] += 1
+                continue
+            if record[0] == value[0] and record[5:] == value[5:]:
+                summary.unchanged += 1
+                continue
+            entries = unpack_record(record)
+            entry = unpack_record(value)[0]
+            for at, present in enumerate(entries):
+                if present.list is group.list and present.source == group.source:
+                    if (present.reason, present.reference) == (entry.reason, entry.reference):
+                        summary.unchanged += 1
+                    else:
+                        entries[at] = entry
+                        record = pack_record(entries)
+                        summary.updated += 1
+                    break
+            else:
+                record += value
+                summary.added += 1
+                self.delta[name] += 1
+        if record is None:
+            return
+        holders = {(group.list, group.source) for group, _ in held}
+        if is_single_entry(record):
+            owner = (record[0], record[6 : 6 + record[5]])
+            if owner not in self.raw_scope or any(
+                    (name.code[0], source.encode()) == owner for name, source in holders):
+                self.keep(key, old, record)
+                return
+        entries = unpack_record(record)
+        survivors = [e for e in entries
+                     if (e.list, e.source) not in self.scope or (e.list, e.source) in holders]
+        if len(survivors) != len(entries):
+            for gone in entries:
+                if gone not in survivors:
+                    self.delta[counter_key(table, gone.list, gone.source)] -= 1
+            summary.removed += len(entries) - len(survivors)
+            record = pack_record(survivors) if survivors else None
+        self.keep(key, old, record)
+
+    def keep(self, key: bytes, old: bytes | None, record: bytes | None) -> None:
+        if record is None:
+            if old is not None:
+                self.deletes.append(key)
+        elif record != old:
+            self.puts.append((key, record))

@@ -64,30 +64,36 @@ def _rows(items: Sequence[bytes], width: int) -> npt.NDArray[np.uint8]:
     return np.array(items, dtype=f"S{width}").view(np.uint8).reshape(len(items), width)
 
 
-def same_but_time(olds: Sequence[bytes], new: bytes | Sequence[bytes]) -> Bools:
-    """Per record: is it the entry ``new`` (one value, or one per record) but for its time?
+def same_but_time(records: Sequence[bytes], matched: Ints,
+                  new: bytes | Sequence[bytes]) -> Bools:
+    """For each record ``records[matched[i]]``: is it the entry ``new`` (one value, or one per
+    matched record) but for its time?
 
     The test :func:`eir.store.base._merge_add` makes on one record, for a chunk at once: the
     same octets except ``added`` (octets 1-4), so a one-entry record of the same list, source,
     reason and reference.
     """
-    lengths = _lengths(olds)
+    lengths = _lengths(records)
     if isinstance(new, bytes):
-        same: Bools = lengths == len(new)
+        size = len(new)
+        model = np.frombuffer(new, dtype=np.uint8)
+        fits = lengths == size
+        if bool(fits.all()):  # all of that length: one buffer, no padding
+            rows = np.frombuffer(b"".join(records), dtype=np.uint8).reshape(len(records), size)
+            same: Bools = (rows[:, 0] == model[0]) & (rows[:, 5:] == model[5:]).all(axis=1)
+            return same[matched]
+        same = fits[matched]
         where = np.flatnonzero(same)
-        if len(where) == len(olds):  # all of its length: one buffer, no padding
-            rows = np.frombuffer(b"".join(olds), dtype=np.uint8).reshape(len(olds), len(new))
-        elif len(where):
-            rows = _rows(_pick(olds, where), len(new))
         if len(where):
-            model = np.frombuffer(new, dtype=np.uint8)
+            rows = _rows(_pick(records, matched[where]), size)
             same[where] = (rows[:, 0] == model[0]) & (rows[:, 5:] == model[5:]).all(axis=1)
         return same
-    same = lengths == _lengths(new)
+    same = lengths[matched] == _lengths(new)
     where = np.flatnonzero(same)
     if len(where):
-        width = int(lengths[where].max())
-        rows, model = _rows(_pick(olds, where), width), _rows(_pick(new, where), width)
+        width = int(lengths[matched[where]].max())
+        rows = _rows(_pick(records, matched[where]), width)
+        model = _rows(_pick(new, where), width)
         same[where] = (rows[:, 0] == model[:, 0]) & (rows[:, 5:] == model[:, 5:]).all(axis=1)
     return same
 
@@ -99,7 +105,9 @@ class _Walk:
                  now: int, summary: LoadSummary, delta: Counter[str]) -> None:
         self.txn, self.table, self.scope, self.now = txn, table, scope, now
         self.summary, self.delta = summary, delta
-        self.raw_scope = {(name.code[0], source.encode()) for name, source in scope}
+        #: the entry counter of each (list, source) in scope, by its raw form in a record
+        self.owners = {(name.code[0], source.encode()): counter_key(table, name, source)
+                       for name, source in scope}
         self.single = groups[0] if len(groups) == 1 else None
         #: for several groups: which groups hold each key, at which index
         self.members: dict[bytes, list[tuple[Group, int]]] = {}
@@ -163,16 +171,14 @@ class _Walk:
         positions = lo + np.flatnonzero(found)
         if self.single is not None:
             group = self.single
-            olds = _pick(values, matched)
             new = self.constant if self.constant is not None else \
                 group.values_at(positions.tolist(), self.now)
-            same = same_but_time(olds, new)
+            same = same_but_time(values, matched, new)
             self.summary.unchanged += int(np.count_nonzero(same))
             for index in np.flatnonzero(~same).tolist():
-                position = int(positions[index])
-                self.settle(self.keys[position], olds[index])
+                self.settle(self.keys[int(positions[index])], values[int(matched[index])])
             if len(fresh):
-                new_keys = [self.keys[i] for i in fresh.tolist()]
+                new_keys = _pick(self.keys, fresh)
                 self.puts.extend(zip(new_keys, group.values_at(fresh.tolist(), self.now),
                                      strict=True))
                 self.summary.added += len(new_keys)
@@ -182,13 +188,20 @@ class _Walk:
                 self.settle(self.keys[position], values[index])
             for position in fresh.tolist():
                 self.settle(self.keys[position], None)
-        raw_scope = self.raw_scope
+        # Records the batch does not hold. The common cases are decided from a one-entry
+        # record's header without decoding it: another owner's (kept) or in scope (removed).
+        owners, removed = self.owners, 0
         for index in np.flatnonzero(~held).tolist():
             record = values[index]
-            # The common case, decided from a one-entry record's header without decoding it.
-            if is_single_entry(record) and (record[0], record[6 : 6 + record[5]]) not in raw_scope:
+            if is_single_entry(record):
+                name = owners.get((record[0], record[6 : 6 + record[5]]))
+                if name is not None:
+                    self.deletes.append(keys[index])
+                    self.delta[name] -= 1
+                    removed += 1
                 continue
             self.settle(keys[index], record)
+        self.summary.removed += removed
 
     def settle(self, key: bytes, old: bytes | None) -> None:
         """One key, the reference meaning: the groups holding it add or update their entries,
@@ -231,7 +244,7 @@ class _Walk:
         holders = {(group.list, group.source) for group, _ in held}
         if is_single_entry(record):
             owner = (record[0], record[6 : 6 + record[5]])
-            if owner not in self.raw_scope or any(
+            if owner not in self.owners or any(
                     (name.code[0], source.encode()) == owner for name, source in holders):
                 self.keep(key, old, record)
                 return

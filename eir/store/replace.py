@@ -101,47 +101,6 @@ def same_but_time(records: Sequence[bytes], lengths: Ints, matched: Ints,
     return same
 
 
-_LOW_NIBBLES = np.uint64(0x0F0F0F0F0F0F0F0F)
-_PACK = ((np.uint64(4), np.uint64(0x00FF00FF00FF00FF)),
-         (np.uint64(8), np.uint64(0x0000FFFF0000FFFF)),
-         (np.uint64(16), np.uint64(0x00000000FFFFFFFF)))
-
-
-class _Keys:
-    """Sorted keys for numpy: the byte strings, and when they are all digits of one width (up
-    to 16; an IMEI is 14) the same packed four bits a digit in a uint64, which sorts the same
-    and compares far faster."""
-
-    def __init__(self, keys: Sequence[bytes]) -> None:
-        count = len(keys)
-        lengths = _lengths(keys)
-        self.width = int(lengths.max()) if count else 1
-        self.packed: npt.NDArray[np.uint64] | None = None
-        if not count or int(lengths.min()) != self.width:  # padded with NUL: never packed
-            self.strings: npt.NDArray[np.bytes_] = np.array(keys, dtype=f"S{self.width}")
-            return
-        digits = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(count, self.width)
-        self.strings = digits.view(f"S{self.width}").reshape(count)
-        if self.width > 16 or not bool(((digits - 48) < 10).all()):
-            return
-        padded = np.full((count, 16), 48, dtype=np.uint8)
-        padded[:, 16 - self.width :] = digits
-        words = padded.view(">u8").astype(np.uint64) & _LOW_NIBBLES
-        for shift, mask in _PACK:  # two 8-digit halves, each packed into 32 bits
-            words = (words | (words >> shift)) & mask
-        self.packed = (words[:, 0] << np.uint64(32)) | words[:, 1]
-
-
-def _comparable(table: _Keys, batch: _Keys, lo: int,
-                hi: int) -> tuple[npt.NDArray[np.generic], npt.NDArray[np.generic]]:
-    """The table's keys and the batch's ``lo:hi`` as arrays of one type that sort as the keys."""
-    if table.packed is not None and batch.packed is not None and table.width == batch.width:
-        return table.packed, batch.packed[lo:hi]
-    width = max(table.width, batch.width)
-    return (table.strings.astype(f"S{width}", copy=False),
-            batch.strings[lo:hi].astype(f"S{width}", copy=False))
-
-
 class _Walk:
     """The replace of one table: its groups (distinct list and source, keys sorted)."""
 
@@ -162,7 +121,7 @@ class _Walk:
                 for index, key in enumerate(group.keys):
                     self.members.setdefault(key, []).append((group, index))
             self.keys = sorted(self.members)
-        self._sortable: _Keys | None = None  # the batch keys for numpy, made when needed
+        self._array: npt.NDArray[np.bytes_] | None = None  # the keys for numpy, when needed
         plain = self.single is not None and self.single.fields is None \
             and self.single.tails is None
         self.constant = self.single.values_at([0], now)[0] if plain and self.single else None
@@ -198,9 +157,12 @@ class _Walk:
             found: Bools = np.ones(hi - lo, dtype=np.bool_)
             held = found
         else:
-            if self._sortable is None:
-                self._sortable = _Keys(self.keys)
-            table, batch = _comparable(_Keys(keys), self._sortable, lo, hi)
+            if self._array is None:
+                self._array = np.array(self.keys, dtype=f"S{max(map(len, self.keys), default=1)}")
+            # Keys are digits: padded with NUL, a shorter key still sorts and compares as itself.
+            width = max(self._array.dtype.itemsize, max(map(len, keys)))  # noqa: PLW3301
+            table = np.array(keys, dtype=f"S{width}")
+            batch = self._array[lo:hi].astype(f"S{width}", copy=False)
             at = np.searchsorted(table, batch)
             found = at < len(keys)
             found[found] = table[at[found]] == batch[found]

@@ -157,11 +157,16 @@ class _Walk:
             found: Bools = np.ones(hi - lo, dtype=np.bool_)
             held = found
         else:
+            # Keys are digits (never NUL): padded with NUL, a key still sorts and compares as
+            # itself. One octet more than the longest batch key shows a longer table key.
             if self._array is None:
-                self._array = np.array(self.keys, dtype=f"S{max(map(len, self.keys), default=1)}")
-            # Keys are digits: padded with NUL, a shorter key still sorts and compares as itself.
-            width = max(self._array.dtype.itemsize, max(map(len, keys)))  # noqa: PLW3301
+                width = max(map(len, self.keys), default=0) + 1
+                self._array = np.array(self.keys, dtype=f"S{width}")
+            width = self._array.dtype.itemsize
             table = np.array(keys, dtype=f"S{width}")
+            if table.view(np.uint8).reshape(len(keys), width)[:, -1].any():
+                width = max(width, *map(len, keys))
+                table = np.array(keys, dtype=f"S{width}")
             batch = self._array[lo:hi].astype(f"S{width}", copy=False)
             at = np.searchsorted(table, batch)
             found = at < len(keys)

@@ -173,18 +173,19 @@ def bench_replace(work: Path, rows: int, repeat: int) -> dict[str, float | int |
     median = {name: statistics.median(values) for name, values in times.items()}
     # The ratio of each run (its loads ran one after the other, under the same load of the
     # machine), then their median: steadier than the ratio of medians on a busy machine.
-    same = statistics.median(r / f for r, f in zip(times["same"], times["fresh"], strict=True))
-    changed = statistics.median(r / f for r, f in zip(times["changed"], times["fresh_changed"],
-                                                      strict=True))
+    ratio_same = statistics.median(
+        r / f for r, f in zip(times["same"], times["fresh"], strict=True))
+    ratio_changed = statistics.median(
+        r / f for r, f in zip(times["changed"], times["fresh_changed"], strict=True))
     return {
         "replace_rows": rows,
         "replace_repeat": repeat,
         "fresh_load_seconds": round(median["fresh"], 2),
         "replace_unchanged_seconds": round(median["same"], 2),
-        "replace_unchanged_ratio": round(same, 2),
+        "replace_unchanged_ratio": round(ratio_same, 2),
         "fresh_load_changed_seconds": round(median["fresh_changed"], 2),
         "replace_changed_seconds": round(median["changed"], 2),
-        "replace_changed_ratio": round(changed, 2),
+        "replace_changed_ratio": round(ratio_changed, 2),
         "replace_runs": json.dumps({k: [round(v, 2) for v in vs] for k, vs in times.items()}),
     }
 

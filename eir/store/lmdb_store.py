@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from itertools import islice
@@ -67,6 +68,9 @@ class _Txn:
 
     def delete(self, table: str, key: bytes) -> None:
         self._txn.delete(key, db=self._dbs[table])
+
+    def delete_many(self, table: str, keys: list[bytes]) -> None:
+        deque(map(partial(self._txn.delete, db=self._dbs[table]), keys), maxlen=0)
 
     def items(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         cursor = self._txn.cursor(db=self._dbs[table])

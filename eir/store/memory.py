@@ -71,6 +71,11 @@ class _DictTxn:
             last = key
 
 
+    def delete_many(self, table: str, keys: list[bytes]) -> None:
+        data = self.tables[table]
+        for key in keys:
+            data.pop(key, None)
+
     def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
         self.tables[table].update(items)
 

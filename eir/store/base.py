@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import islice, repeat
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from eir.errors import StoreError
 from eir.model import Entry, Hits, ListName
@@ -27,6 +27,10 @@ from eir.store.records import (
     pack_tail,
     unpack_record,
 )
+
+if TYPE_CHECKING:  # numpy only where a list is read or replaced, not for every CLI command
+    import numpy as np
+    import numpy.typing as npt
 
 
 class Mode(enum.StrEnum):
@@ -41,7 +45,8 @@ class Group:
 
     ``fields`` holds (reason, reference, added) per key; None means ("", "", the load's time).
     ``tails`` is the bulk form of the same: one buffer holding each key's packed reason and
-    reference (see :func:`eir.store.records.pack_tail`) at ``starts[i]:ends[i]``.
+    reference (see :func:`eir.store.records.pack_tail`) at ``starts[i]:ends[i]``. ``numbers``
+    may hold 14-digit keys as integers (a numpy int64 array, from the loader's fast path).
     """
 
     table: Table
@@ -50,6 +55,7 @@ class Group:
     keys: builtins.list[bytes]
     fields: builtins.list[tuple[str, str, int]] | None = None
     tails: tuple[bytes, builtins.list[int], builtins.list[int]] | None = None
+    numbers: npt.NDArray[np.int64] | None = None
 
     def values(self, now: int) -> Iterator[bytes]:
         if self.tails is not None:

@@ -107,9 +107,10 @@ def _numbers(keys: npt.NDArray[np.bytes_]) -> npt.NDArray[np.int64] | None:
     width = keys.dtype.itemsize - 1
     if not 0 < width <= 18 or not len(keys):
         return None
-    digits = keys.view(np.uint8).reshape(len(keys), width + 1)[:, :width] - 48
-    if not bool((digits < 10).all()):  # a shorter key's NUL padding, or not digits
-        return None
+    octets = keys.view(np.uint8).reshape(len(keys), width + 1)
+    digits = octets[:, :width] - 48
+    if octets[:, width].any() or not bool((digits < 10).all()):  # longer, shorter (NUL
+        return None  # padded) or not digits
     out = digits[:, 0].astype(np.int64)
     for column in range(1, width):
         out *= 10
@@ -174,16 +175,23 @@ class _Walk:
         else:
             # Keys are digits (never NUL): padded with NUL, a key still sorts and compares as
             # itself. One octet more than the longest batch key shows a longer table key.
-            if self._array is None:
-                width = max(map(len, self.keys), default=0) + 1
-                self._array = np.array(self.keys, dtype=f"S{width}")
-            width = self._array.dtype.itemsize
-            table = np.array(keys, dtype=f"S{width}")
-            if table.view(np.uint8).reshape(len(keys), width)[:, -1].any():
-                width = max(width, *map(len, keys))
+            numbers = self.single.numbers if self.single is not None else None
+            if numbers is not None:  # 14-digit keys, already integers
+                table = np.array(keys, dtype="S15")
+                here, there = _numbers(table), numbers[lo:hi]
+            else:
+                here = there = None
+            if here is None or there is None:
+                if self._array is None:
+                    width = max(map(len, self.keys), default=0) + 1
+                    self._array = np.array(self.keys, dtype=f"S{width}")
+                width = self._array.dtype.itemsize
                 table = np.array(keys, dtype=f"S{width}")
-            batch = self._array[lo:hi].astype(f"S{width}", copy=False)
-            here, there = _numbers(table), _numbers(batch)
+                if table.view(np.uint8).reshape(len(keys), width)[:, -1].any():
+                    width = max(width, *map(len, keys))
+                    table = np.array(keys, dtype=f"S{width}")
+                batch = self._array[lo:hi].astype(f"S{width}", copy=False)
+                here, there = _numbers(table), _numbers(batch)
             if here is not None and there is not None:
                 at = np.searchsorted(here, there)
                 found = at < len(keys)

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -53,7 +54,10 @@ def groups(draw: st.DrawFn, table: Table, owner: Owner) -> Group:
     keys = sorted(key_of(table, n) for n in numbers)
     form = draw(st.sampled_from(["plain", "fields", "tails"]))
     if form == "plain" or not keys:
-        return Group(table, owner[0], owner[1], keys)
+        ints = None
+        if table is Table.IMEI and draw(st.booleans()):  # as the loader's fast path gives
+            ints = np.array([int(k) for k in keys], dtype=np.int64)
+        return Group(table, owner[0], owner[1], keys, numbers=ints)
     rows = draw(st.lists(fields, min_size=len(keys), max_size=len(keys)))
     if form == "fields":
         return Group(table, owner[0], owner[1], keys, fields=rows)

@@ -52,6 +52,7 @@ def replace_groups(txn: WriteTxn, groups: Sequence[Group], scope: set[Owner], no
 
 
 def _pick(items: Sequence[bytes], where: Ints) -> list[bytes]:
+    """``items`` at ``where`` (distinct indices in order, so as many as items means all)."""
     if len(where) == len(items):
         return list(items)
     if len(where) == 1:

@@ -143,6 +143,9 @@ class _Walk:
         plain = self.single is not None and self.single.fields is None \
             and self.single.tails is None
         self.constant = self.single.values_at([0], now)[0] if plain and self.single else None
+        #: the counter of the plain single group's (list, source) when it is in scope
+        self.own = None if self.constant is None or self.single is None else \
+            self.owners.get((self.constant[0], self.single.source.encode()))
         self.puts: list[tuple[bytes, bytes]] = []
         self.deletes: list[bytes] = []
 
@@ -206,6 +209,17 @@ class _Walk:
             held[matched] = True
         fresh = lo + np.flatnonzero(~found)
         positions = lo + np.flatnonzero(found)
+        if self.own is not None and self._all_own(values):
+            # Every record is the group's entry, times aside: the matched ones are unchanged
+            # and the others, in scope and not in the batch, removed.
+            self.summary.unchanged += len(matched)
+            self._add_fresh(fresh)
+            unheld = np.flatnonzero(~held)
+            if len(unheld):
+                self.deletes.extend(_pick(keys, unheld))
+                self.delta[self.own] -= len(unheld)
+                self.summary.removed += len(unheld)
+            return
         lengths = _lengths(values)
         if self.single is not None:
             group = self.single
@@ -215,12 +229,7 @@ class _Walk:
             self.summary.unchanged += int(np.count_nonzero(same))
             for index in np.flatnonzero(~same).tolist():
                 self.settle(self.keys[int(positions[index])], values[int(matched[index])])
-            if len(fresh):
-                new_keys = _pick(self.keys, fresh)
-                self.puts.extend(zip(new_keys, group.values_at(fresh.tolist(), self.now),
-                                     strict=True))
-                self.summary.added += len(new_keys)
-                self.delta[counter_key(self.table, group.list, group.source)] += len(new_keys)
+            self._add_fresh(fresh)
         else:
             for index, position in zip(matched.tolist(), positions.tolist(), strict=True):
                 self.settle(self.keys[position], values[index])
@@ -229,6 +238,26 @@ class _Walk:
         unheld = np.flatnonzero(~held)
         if len(unheld):
             self.unheld(keys, values, lengths[unheld], unheld)
+
+    def _all_own(self, values: list[bytes]) -> bool:
+        """Whether every record is the plain group's one entry but for its time: read from the
+        few distinct records a chunk holds (a bulk load writes one, each later load another)."""
+        kinds = set(values)
+        model = self.constant
+        if model is None or len(kinds) > 64:
+            return False
+        size, code, tail = len(model), model[0], model[5:]
+        return all(len(kind) == size and kind[0] == code and kind[5:] == tail for kind in kinds)
+
+    def _add_fresh(self, fresh: Ints) -> None:
+        """The single group's keys at ``fresh`` are absent from the table: new entries."""
+        if len(fresh) and self.single is not None:
+            group = self.single
+            new_keys = _pick(self.keys, fresh)
+            self.puts.extend(zip(new_keys, group.values_at(fresh.tolist(), self.now),
+                                 strict=True))
+            self.summary.added += len(new_keys)
+            self.delta[counter_key(self.table, group.list, group.source)] += len(new_keys)
 
     def unheld(self, keys: list[bytes], values: list[bytes], lengths: Ints, where: Ints) -> None:
         """Records the batch does not hold: a one-entry record of a (list, source) in scope is

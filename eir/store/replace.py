@@ -129,6 +129,7 @@ class _Walk:
         #: the entry counter of each (list, source) in scope, by its raw form in a record
         self.owners = {(name.code[0], source.encode()): counter_key(table, name, source)
                        for name, source in scope}
+        self.groups = groups
         self.single = groups[0] if len(groups) == 1 else None
         #: for several groups: which groups hold each key, at which index
         self.members: dict[bytes, list[tuple[Group, int]]] = {}
@@ -167,8 +168,8 @@ class _Walk:
         if self.single is not None and done < len(self.keys):
             tail = self.single.values_at(range(done, len(self.keys)), self.now)
             append_group(self.txn, self.single, done, iter(tail), self.summary, self.delta, tick)
-        elif tick is not None and done < len(self.keys):
-            tick(len(self.keys) - done)
+        elif tick is not None:  # progress counts rows: a key held by several groups is several
+            tick(sum(len(g.keys) for g in self.groups) - done)
 
     def chunk(self, keys: list[bytes], values: list[bytes], lo: int, hi: int) -> None:
         """Settle one chunk of the table and the batch keys ``lo:hi`` (up to its last key)."""

@@ -109,3 +109,17 @@ def test_keys_as_numbers_only_when_all_digits_of_one_length() -> None:
     assert walk._numbers(strings([b"123", b"12"])) is None  # a shorter key: NUL padded
     assert walk._numbers(strings([b"12a", b"123"])) is None
     assert walk._numbers(strings([b"1" * 19])) is None  # past int64's digits
+
+
+@pytest.mark.parametrize("chunk", [3, 1 << 15])
+def test_progress_counts_every_row(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(walk, "CHUNK", chunk)
+    store = MemoryStore()
+    store.apply(batch(imeis(0, 50, 2)), Mode.ADD, SCOPE, now=1)
+    groups = [Group(Table.IMEI, B, "police", imeis(0, 40, 3)),
+              Group(Table.IMEI, B, "x", imeis(30, 40, 1)),
+              Group(Table.IMEI, ListName.GREY, "police", imeis(200, 10))]
+    ticks: list[int] = []
+    store.apply(Batch(groups=groups, files=["f"]), Mode.REPLACE,
+                [(B, "police"), (B, "x"), (ListName.GREY, "police")], tick=ticks.append)
+    assert sum(ticks) == 90 and min(ticks) >= 0

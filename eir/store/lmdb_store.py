@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
-from itertools import islice
+from itertools import islice, repeat
 from pathlib import Path
 from time import monotonic
 from typing import Any
@@ -70,7 +70,8 @@ class _Txn:
         self._txn.delete(key, db=self._dbs[table])
 
     def delete_many(self, table: str, keys: list[bytes]) -> None:
-        deque(map(partial(self._txn.delete, db=self._dbs[table]), keys), maxlen=0)
+        # positional arguments: a keyword would cost a dict a call
+        deque(map(self._txn.delete, keys, repeat(b""), repeat(self._dbs[table])), maxlen=0)
 
     def items(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         cursor = self._txn.cursor(db=self._dbs[table])

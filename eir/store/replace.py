@@ -27,7 +27,7 @@ from operator import itemgetter
 import numpy as np
 import numpy.typing as npt
 
-from eir.model import LIST_OF_CODE, ListName
+from eir.model import LIST_OF_CODE, Entry, ListName
 from eir.store.base import Group, LoadSummary, Tick, WriteTxn, append_group, counter_key
 from eir.store.records import Table, is_single_entry, pack_record, unpack_record
 
@@ -144,6 +144,9 @@ class _Walk:
         plain = self.single is not None and self.single.fields is None \
             and self.single.tails is None
         self.constant = self.single.values_at([0], now)[0] if plain and self.single else None
+        self.entry = None if self.constant is None else unpack_record(self.constant)[0]
+        #: the entry counter of each group's (list, source)
+        self.names = {(g.list, g.source): counter_key(table, g.list, g.source) for g in groups}
         #: the counter of the plain single group's (list, source) when it is in scope
         self.own = None if self.constant is None or self.single is None else \
             self.owners.get((self.constant[0], self.single.source.encode()))
@@ -229,7 +232,8 @@ class _Walk:
             same = same_but_time(values, lengths, matched, new)
             self.summary.unchanged += int(np.count_nonzero(same))
             for index in np.flatnonzero(~same).tolist():
-                self.settle(self.keys[int(positions[index])], values[int(matched[index])])
+                position = int(positions[index])
+                self.settle(self.keys[position], values[int(matched[index])], position)
             self._add_fresh(fresh)
         else:
             for index, position in zip(matched.tolist(), positions.tolist(), strict=True):
@@ -295,60 +299,72 @@ class _Walk:
         for index in np.sort(rest).tolist():
             self.settle(keys[index], values[index])
 
-    def settle(self, key: bytes, old: bytes | None) -> None:
+    def settle(self, key: bytes, old: bytes | None, position: int = -1) -> None:
         """One key, the reference meaning: the groups holding it add or update their entries,
-        then the in-scope entries of (list, source) pairs not holding it are removed."""
-        summary, table = self.summary, self.table
+        then the in-scope entries of (list, source) pairs not holding it are removed. A record
+        is decoded at most once. ``position``: the key's index in the batch, when known."""
+        summary = self.summary
         if self.single is not None:
-            index = bisect_right(self.keys, key) - 1
-            held = [(self.single, index)] if index >= 0 and self.keys[index] == key else []
+            if position < 0:
+                index = bisect_right(self.keys, key) - 1
+                position = index if index >= 0 and self.keys[index] == key else -1
+            held = [(self.single, position)] if position >= 0 else []
         else:
             held = self.members.get(key, [])
         record = old
+        entries: list[Entry] | None = None  # the record decoded, once it had to be
+        dirty = False  # entries differ from record
         for group, index in held:
-            value = group.values_at([index], self.now)[0]
-            name = counter_key(table, group.list, group.source)
+            plain = group is self.single and self.constant is not None
+            value = self.constant if plain and self.constant is not None else \
+                group.values_at([index], self.now)[0]
+            owner = (group.list, group.source)
             if record is None:
                 record = value
                 summary.added += 1
-                self.delta[name] += 1
+                self.delta[self.names[owner]] += 1
                 continue
-            if record[0] == value[0] and record[5:] == value[5:]:
-                summary.unchanged += 1
-                continue
-            entries = unpack_record(record)
-            entry = unpack_record(value)[0]
+            if entries is None:
+                if record[0] == value[0] and record[5:] == value[5:]:
+                    summary.unchanged += 1
+                    continue
+                entries = unpack_record(record)
+            entry = self.entry if plain and self.entry is not None else unpack_record(value)[0]
             for at, present in enumerate(entries):
                 if present.list is group.list and present.source == group.source:
                     if (present.reason, present.reference) == (entry.reason, entry.reference):
                         summary.unchanged += 1
                     else:
                         entries[at] = entry
-                        record = pack_record(entries)
+                        dirty = True
                         summary.updated += 1
                     break
             else:
-                record += value
+                entries.append(entry)
+                dirty = True
                 summary.added += 1
-                self.delta[name] += 1
+                self.delta[self.names[owner]] += 1
         if record is None:
             return
         holders = {(group.list, group.source) for group, _ in held}
-        if is_single_entry(record):
-            owner = (record[0], record[6 : 6 + record[5]])
-            if owner not in self.owners or any(
-                    (name.code[0], source.encode()) == owner for name, source in holders):
-                self.keep(key, old, record)
-                return
-        entries = unpack_record(record)
+        if entries is None:
+            if is_single_entry(record):
+                raw = (record[0], record[6 : 6 + record[5]])
+                if raw not in self.owners or any(
+                        (name.code[0], source.encode()) == raw for name, source in holders):
+                    self.keep(key, old, record)
+                    return
+            entries = unpack_record(record)
         survivors = [e for e in entries
                      if (e.list, e.source) not in self.scope or (e.list, e.source) in holders]
         if len(survivors) != len(entries):
             for gone in entries:
                 if gone not in survivors:
-                    self.delta[counter_key(table, gone.list, gone.source)] -= 1
+                    self.delta[counter_key(self.table, gone.list, gone.source)] -= 1
             summary.removed += len(entries) - len(survivors)
-            record = pack_record(survivors) if survivors else None
+            entries, dirty = survivors, True
+        if dirty:
+            record = pack_record(entries) if entries else None
         self.keep(key, old, record)
 
     def keep(self, key: bytes, old: bytes | None, record: bytes | None) -> None:

@@ -38,6 +38,9 @@ CHUNK = 1 << 15
 _HEADER_WIDTH = 64
 _CODES = np.array(sorted(LIST_OF_CODE), dtype=np.uint8)
 
+#: decoded records the walk remembers (see _Walk.decode)
+_DECODED = 4096
+
 Owner = tuple[ListName, str]
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.intp]
@@ -150,6 +153,7 @@ class _Walk:
         #: the counter of the plain single group's (list, source) when it is in scope
         self.own = None if self.constant is None or self.single is None else \
             self.owners.get((self.constant[0], self.single.source.encode()))
+        self._decoded: dict[bytes, tuple[Entry, ...]] = {}
         self.puts: list[tuple[bytes, bytes]] = []
         self.deletes: list[bytes] = []
 
@@ -328,7 +332,7 @@ class _Walk:
                 if record[0] == value[0] and record[5:] == value[5:]:
                     summary.unchanged += 1
                     continue
-                entries = unpack_record(record)
+                entries = self.decode(record)
             entry = self.entry if plain and self.entry is not None else unpack_record(value)[0]
             for at, present in enumerate(entries):
                 if present.list is group.list and present.source == group.source:
@@ -354,7 +358,7 @@ class _Walk:
                         (name.code[0], source.encode()) == raw for name, source in holders):
                     self.keep(key, old, record)
                     return
-            entries = unpack_record(record)
+            entries = self.decode(record)
         survivors = [e for e in entries
                      if (e.list, e.source) not in self.scope or (e.list, e.source) in holders]
         if len(survivors) != len(entries):
@@ -366,6 +370,16 @@ class _Walk:
         if dirty:
             record = pack_record(entries) if entries else None
         self.keep(key, old, record)
+
+    def decode(self, record: bytes) -> list[Entry]:
+        """The entries of a record, from a small cache: a bulk load writes many equal records."""
+        known = self._decoded.get(record)
+        if known is None:
+            known = tuple(unpack_record(record))
+            if len(self._decoded) >= _DECODED:
+                self._decoded.clear()
+            self._decoded[record] = known
+        return list(known)
 
     def keep(self, key: bytes, old: bytes | None, record: bytes | None) -> None:
         if record is None:

@@ -317,7 +317,7 @@ class _Walk:
             held = self.members.get(key, [])
         record = old
         entries: list[Entry] | None = None  # the record decoded, once it had to be
-        dirty = False  # entries differ from record
+        stale = False  # entries changed in a way record's octets do not show yet
         for group, index in held:
             plain = group is self.single and self.constant is not None
             value = self.constant if plain and self.constant is not None else \
@@ -340,12 +340,12 @@ class _Walk:
                         summary.unchanged += 1
                     else:
                         entries[at] = entry
-                        dirty = True
+                        stale = True
                         summary.updated += 1
                     break
             else:
                 entries.append(entry)
-                dirty = True
+                record += value  # the same octets as packing the entries again
                 summary.added += 1
                 self.delta[self.names[owner]] += 1
         if record is None:
@@ -366,8 +366,8 @@ class _Walk:
                 if gone not in survivors:
                     self.delta[counter_key(self.table, gone.list, gone.source)] -= 1
             summary.removed += len(entries) - len(survivors)
-            entries, dirty = survivors, True
-        if dirty:
+            entries, stale = survivors, True
+        if stale:
             record = pack_record(entries) if entries else None
         self.keep(key, old, record)
 

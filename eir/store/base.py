@@ -11,10 +11,10 @@ import builtins
 import enum
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import islice, repeat
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from eir.errors import StoreError
 from eir.model import Entry, Hits, ListName
@@ -22,12 +22,15 @@ from eir.store.records import (
     META,
     Table,
     entry_prefix,
-    is_single_entry,
     pack_entry,
     pack_record,
     pack_tail,
     unpack_record,
 )
+
+if TYPE_CHECKING:  # numpy only where a list is read or replaced, not for every CLI command
+    import numpy as np
+    import numpy.typing as npt
 
 
 class Mode(enum.StrEnum):
@@ -42,7 +45,8 @@ class Group:
 
     ``fields`` holds (reason, reference, added) per key; None means ("", "", the load's time).
     ``tails`` is the bulk form of the same: one buffer holding each key's packed reason and
-    reference (see :func:`eir.store.records.pack_tail`) at ``starts[i]:ends[i]``.
+    reference (see :func:`eir.store.records.pack_tail`) at ``starts[i]:ends[i]``. ``numbers``
+    may hold 14-digit keys as integers (a numpy int64 array, from the loader's fast path).
     """
 
     table: Table
@@ -51,6 +55,7 @@ class Group:
     keys: builtins.list[bytes]
     fields: builtins.list[tuple[str, str, int]] | None = None
     tails: tuple[bytes, builtins.list[int], builtins.list[int]] | None = None
+    numbers: npt.NDArray[np.int64] | None = None
 
     def values(self, now: int) -> Iterator[bytes]:
         if self.tails is not None:
@@ -63,6 +68,20 @@ class Group:
         return (pack_tail(prefix, r, ref) if not added else
                 pack_entry(self.list, self.source, r, ref, added)
                 for r, ref, added in self.fields)
+
+    def values_at(self, indices: Sequence[int], now: int) -> builtins.list[bytes]:
+        """The values :meth:`values` yields, at ``indices`` only."""
+        if self.tails is not None:
+            prefix = entry_prefix(self.list, self.source, now)
+            buffer, starts, ends = self.tails
+            return [prefix + buffer[starts[i] : ends[i]] for i in indices]
+        if self.fields is None:
+            return [pack_entry(self.list, self.source, "", "", now)] * len(indices)
+        prefix = entry_prefix(self.list, self.source, now)
+        fields = self.fields
+        return [pack_tail(prefix, r, ref) if not added else
+                pack_entry(self.list, self.source, r, ref, added)
+                for r, ref, added in (fields[i] for i in indices)]
 
 
 @dataclass(slots=True)
@@ -160,9 +179,16 @@ class WriteTxn(Protocol):
         """(get, insert) for one table, as direct as the backend allows (hot loops)."""
         ...
     def delete(self, table: str, key: bytes) -> None: ...
+    def delete_many(self, table: str, keys: list[bytes]) -> None: ...
     def items(self, table: str) -> Iterator[tuple[bytes, bytes]]: ...
     def last_key(self, table: str) -> bytes | None: ...
     def append_sorted(self, table: str, keys: list[bytes], values: Iterable[bytes]) -> None: ...
+    def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
+        """Put (overwrite) ``items``, sorted by key."""
+        ...
+    def scan(self, table: str, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
+        """The whole table in key order, as (keys, values) lists of up to ``chunk`` each."""
+        ...
 
 
 Tick = Callable[[int], None]
@@ -246,38 +272,18 @@ def _remove(txn: WriteTxn, group: Group, summary: LoadSummary, delta: Counter[st
             txn.delete(group.table, key)
 
 
-def _sweep_replaced(txn: WriteTxn, batch: Batch, scope: set[tuple[ListName, str]],
-                    summary: LoadSummary, delta: Counter[str]) -> None:
-    """Remove in-scope entries that the batch does not hold (the tail of a replace)."""
-    owners = {(name.code[0], source.encode()) for name, source in scope}
-    for table in Table:
-        kept: dict[tuple[ListName, str], set[bytes]] = {
-            (g.list, g.source): set(g.keys) for g in batch.groups if g.table is table
-        }
-        kept_raw = {(name.code[0], source.encode()): keys for (name, source), keys in kept.items()}
-        changes: list[tuple[bytes, bytes | None]] = []
-        for key, record in txn.items(table):
-            # The common case, decided from a one-entry record's header without decoding it.
-            if is_single_entry(record):
-                owner = (record[0], record[6 : 6 + record[5]])
-                if owner not in owners or key in kept_raw.get(owner, ()):
-                    continue
-            entries = unpack_record(record)
-            survivors = [
-                e for e in entries
-                if (e.list, e.source) not in scope or key in kept.get((e.list, e.source), ())
-            ]
-            if len(survivors) != len(entries):
-                for gone in entries:
-                    if gone not in survivors:
-                        delta[counter_key(table, gone.list, gone.source)] -= 1
-                summary.removed += len(entries) - len(survivors)
-                changes.append((key, pack_record(survivors) if survivors else None))
-        for key, value in changes:
-            if value is None:
-                txn.delete(table, key)
-            else:
-                txn.put(table, key, value)
+def append_group(txn: WriteTxn, group: Group, start: int, values: Iterator[bytes],
+                 summary: LoadSummary, delta: Counter[str], tick: Tick | None) -> None:
+    """Append ``group.keys[start:]``, all new and past the table's end, with ``values``: a
+    sorted append, in chunks."""
+    for first in range(start, len(group.keys), _CHUNK):
+        chunk = group.keys[first : first + _CHUNK]
+        txn.append_sorted(group.table, chunk, islice(values, len(chunk)))
+        if tick is not None:
+            tick(len(chunk))
+    count = len(group.keys) - start
+    summary.added += count
+    delta[counter_key(group.table, group.list, group.source)] += count
 
 
 def apply_batch(txn: WriteTxn, batch: Batch, mode: Mode,
@@ -291,6 +297,11 @@ def apply_batch(txn: WriteTxn, batch: Batch, mode: Mode,
     """
     summary = LoadSummary(invalid=batch.invalid, duplicates=batch.duplicates, rows=batch.rows)
     delta: Counter[str] = Counter()
+    if mode is Mode.REPLACE:
+        from eir.store.replace import replace_groups  # numpy: only where a replace runs
+
+        replace_groups(txn, batch.groups, set(scope), now, summary, delta, tick)
+        return summary, delta
     for group in batch.groups:
         if not group.keys:
             continue
@@ -299,19 +310,9 @@ def apply_batch(txn: WriteTxn, batch: Batch, mode: Mode,
             continue
         last = txn.last_key(group.table)
         if last is None or last < group.keys[0]:
-            # Every key is new and past the table's end: a sorted append, in chunks.
-            values = group.values(now)
-            for start in range(0, len(group.keys), _CHUNK):
-                chunk = group.keys[start : start + _CHUNK]
-                txn.append_sorted(group.table, chunk, islice(values, len(chunk)))
-                if tick is not None:
-                    tick(len(chunk))
-            summary.added += len(group.keys)
-            delta[counter_key(group.table, group.list, group.source)] += len(group.keys)
+            append_group(txn, group, 0, group.values(now), summary, delta, tick)
         else:
             _merge_add(txn, group, now, summary, delta, tick)
-    if mode is Mode.REPLACE:
-        _sweep_replaced(txn, batch, set(scope), summary, delta)
     return summary, delta
 
 

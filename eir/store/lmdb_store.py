@@ -13,8 +13,10 @@ from __future__ import annotations
 import errno
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
+from itertools import islice, repeat
 from pathlib import Path
 from time import monotonic
 from typing import Any
@@ -67,6 +69,10 @@ class _Txn:
     def delete(self, table: str, key: bytes) -> None:
         self._txn.delete(key, db=self._dbs[table])
 
+    def delete_many(self, table: str, keys: list[bytes]) -> None:
+        # positional arguments: a keyword would cost a dict a call
+        deque(map(self._txn.delete, keys, repeat(b""), repeat(self._dbs[table])), maxlen=0)
+
     def items(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         cursor = self._txn.cursor(db=self._dbs[table])
         if start and not cursor.set_range(start):
@@ -85,6 +91,21 @@ class _Txn:
         _, added = cursor.putmulti(zip(keys, values, strict=True), append=True)
         if added != len(keys):
             raise StoreError(f"sorted append wrote {added} of {len(keys)} keys")
+
+
+    def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
+        cursor = self._txn.cursor(db=self._dbs[table])
+        consumed, _ = cursor.putmulti(items, dupdata=False, overwrite=True)
+        if consumed != len(items):
+            raise StoreError(f"sorted put wrote {consumed} of {len(items)} keys")
+
+    def scan(self, table: str, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
+        # Two cursors, one for keys and one for values: cheaper than pairs split afterwards.
+        db = self._dbs[table]
+        keys = self._txn.cursor(db=db).iternext(keys=True, values=False)
+        values = self._txn.cursor(db=db).iternext(keys=False, values=True)
+        while part := list(islice(keys, chunk)):
+            yield part, list(islice(values, chunk))
 
 
 def _store_error(exc: lmdb.Error, path: str) -> StoreError:

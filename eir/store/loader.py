@@ -644,8 +644,9 @@ def _report_duplicates(blocks: Sequence[_Block | _TextBlock], values: I64, names
 
 
 def _group_blocks(blocks: list[_Block], names: list[str],
-                  report: Report) -> tuple[list[bytes], int]:
-    """Sorted unique keys of fast-path blocks; duplicates reported (the first row is kept).
+                  report: Report) -> tuple[list[bytes], int, I64]:
+    """Sorted unique keys of fast-path blocks, their count of duplicates (reported, the first
+    row is kept) and the keys as integers (a replace matches them against the store's).
 
     The keys are sorted as integers and written back as ASCII: cheaper than sorting rows.
     Raises _LuhnFailedError (before reporting anything) when a block's background check failed.
@@ -654,7 +655,7 @@ def _group_blocks(blocks: list[_Block], names: list[str],
     values = _as_int(digits)
     if len(values) < 2 or bool(np.all(values[1:] > values[:-1])):
         _check_luhn(blocks)
-        return np.ascontiguousarray(digits).view("S14").ravel().tolist(), 0
+        return np.ascontiguousarray(digits).view("S14").ravel().tolist(), 0, values
     ordered = np.sort(values)
     _check_luhn(blocks)
     fresh = np.r_[True, ordered[1:] != ordered[:-1]]
@@ -663,7 +664,7 @@ def _group_blocks(blocks: list[_Block], names: list[str],
         _report_duplicates(blocks, values, names, report)
         ordered = ordered[fresh]
     keys: list[bytes] = _ascii_keys(ordered).view("S14").ravel().tolist()
-    return keys, duplicates
+    return keys, duplicates, ordered
 
 
 def _group_rows(rows: list[_Row], names: list[str], report: Report) -> tuple[Group, int]:
@@ -751,9 +752,10 @@ def _parse_files(paths: list[str], options: LoadOptions, report: Report,
         rows[fast_group].sort(key=attrgetter("where"))
         blocks.clear()
     fast_keys: list[bytes] = []
+    fast_numbers: I64 | None = None
     while blocks:
         try:
-            fast_keys, duplicates = _group_blocks(blocks, names, report)
+            fast_keys, duplicates, fast_numbers = _group_blocks(blocks, names, report)
         except _LuhnFailedError as failed:
             row_by_row(failed.blocks)
             continue
@@ -763,7 +765,8 @@ def _parse_files(paths: list[str], options: LoadOptions, report: Report,
         raise LoadError(f"{batch.invalid} invalid rows: nothing was loaded "
                         "(fix them, or load the rest with --skip-invalid)")
     if fast_keys:
-        batch.groups.append(Group(Table.IMEI, options.list, options.source, fast_keys))
+        batch.groups.append(Group(Table.IMEI, options.list, options.source, fast_keys,
+                                  numbers=fast_numbers))
     if text_group is not None and text_group.keys:
         batch.groups.append(text_group)
     for group_rows in rows.values():

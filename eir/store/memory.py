@@ -71,6 +71,22 @@ class _DictTxn:
             last = key
 
 
+    def delete_many(self, table: str, keys: list[bytes]) -> None:
+        data = self.tables[table]
+        for key in keys:
+            data.pop(key, None)
+
+    def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
+        self.tables[table].update(items)
+
+    def scan(self, table: str, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
+        data = self.tables[table]
+        keys = sorted(data)
+        for start in range(0, len(keys), chunk):
+            part = keys[start : start + chunk]
+            yield part, [data[k] for k in part]
+
+
 class MemoryStore:
     def __init__(self) -> None:
         self._tables: dict[str, dict[bytes, bytes]] = {name: {} for name in _TABLES}

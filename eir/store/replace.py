@@ -1,0 +1,389 @@
+"""``--mode replace`` as one merge walk per table over sorted keys.
+
+A replace makes the batch the whole of its (list, source) entries: each group adds or updates
+its keys as an ``add`` would, then every entry of a (list, source) in scope that the batch
+does not hold is removed; other entries are untouched. Both sides are in key order (the batch's
+groups are sorted, LMDB iterates in key order), so one walk over the table does it all:
+
+* the table is read in chunks (two cursors: keys and values); the batch keys up to a chunk's
+  last key are matched against it with numpy (one comparison when they are the same keys);
+* a matched record that is the group's own entry with the same reason and reference (only its
+  ``added`` time may differ) is unchanged: decided for the whole chunk at once, nothing written;
+* a batch key absent from the table is a new entry; those past the table's last key are
+  appended in order, the rest put in one sorted pass;
+* anything else (an update, a record holding several entries, a record the batch does not
+  hold) is settled one key at a time by :meth:`_Walk.settle`, the reference meaning.
+
+Changes are collected during the walk and written after it, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Sequence
+from operator import itemgetter
+
+import numpy as np
+import numpy.typing as npt
+
+from eir.model import LIST_OF_CODE, Entry, ListName
+from eir.store.base import Group, LoadSummary, Tick, WriteTxn, append_group, counter_key
+from eir.store.records import Table, is_single_entry, pack_record, unpack_record
+
+#: records read from the table per step of the walk
+CHUNK = 1 << 15
+
+#: records up to this long are classified from a matrix of their octets (see _Walk.unheld)
+_HEADER_WIDTH = 64
+_CODES = np.array(sorted(LIST_OF_CODE), dtype=np.uint8)
+
+#: decoded records the walk remembers (see _Walk.decode)
+_DECODED = 4096
+
+Owner = tuple[ListName, str]
+Bools = npt.NDArray[np.bool_]
+Ints = npt.NDArray[np.intp]
+
+
+def replace_groups(txn: WriteTxn, groups: Sequence[Group], scope: set[Owner], now: int,
+                   summary: LoadSummary, delta: Counter[str], tick: Tick | None) -> None:
+    """Apply ``groups`` as a replace of the (list, source) pairs in ``scope``, in ``txn``."""
+    for table in Table:
+        mine = [g for g in groups if g.table is table and g.keys]
+        _Walk(txn, table, mine, scope, now, summary, delta).run(tick)
+
+
+def _pick(items: Sequence[bytes], where: Ints) -> list[bytes]:
+    """``items`` at ``where`` (distinct indices in order, so as many as items means all)."""
+    if len(where) == len(items):
+        return list(items)
+    if len(where) == 1:
+        return [items[int(where[0])]]
+    return list(itemgetter(*where.tolist())(items)) if len(where) else []
+
+
+def _lengths(items: Sequence[bytes]) -> Ints:
+    return np.fromiter(map(len, items), dtype=np.intp, count=len(items))
+
+
+def _rows(items: Sequence[bytes], width: int) -> npt.NDArray[np.uint8]:
+    """Byte strings of at most ``width`` octets as the rows of a matrix (zero padded)."""
+    return np.array(items, dtype=f"S{width}").view(np.uint8).reshape(len(items), width)
+
+
+def same_but_time(records: Sequence[bytes], lengths: Ints, matched: Ints,
+                  new: bytes | Sequence[bytes]) -> Bools:
+    """For each record ``records[matched[i]]``: is it the entry ``new`` (one value, or one per
+    matched record) but for its time?
+
+    The test :func:`eir.store.base._merge_add` makes on one record, for a chunk at once: the
+    same octets except ``added`` (octets 1-4), so a one-entry record of the same list, source,
+    reason and reference. ``lengths`` are the records' lengths.
+    """
+    if isinstance(new, bytes):
+        size = len(new)
+        model = np.frombuffer(new, dtype=np.uint8)
+        fits = lengths == size
+        if bool(fits.all()):  # all of that length: one buffer, no padding
+            rows = np.frombuffer(b"".join(records), dtype=np.uint8).reshape(len(records), size)
+            same: Bools = (rows[:, 0] == model[0]) & (rows[:, 5:] == model[5:]).all(axis=1)
+            return same[matched]
+        same = fits[matched]
+        where = np.flatnonzero(same)
+        if len(where):
+            rows = _rows(_pick(records, matched[where]), size)
+            same[where] = (rows[:, 0] == model[0]) & (rows[:, 5:] == model[5:]).all(axis=1)
+        return same
+    same = lengths[matched] == _lengths(new)
+    where = np.flatnonzero(same)
+    if len(where):
+        width = int(lengths[matched[where]].max())
+        rows = _rows(_pick(records, matched[where]), width)
+        model = _rows(_pick(new, where), width)
+        same[where] = (rows[:, 0] == model[:, 0]) & (rows[:, 5:] == model[:, 5:]).all(axis=1)
+    return same
+
+
+def _numbers(keys: npt.NDArray[np.bytes_]) -> npt.NDArray[np.int64] | None:
+    """Keys of up to 18 digits and one length (NUL padded to one octet more) as integers, which
+    sort as they do and are searched far faster; None for other keys."""
+    width = keys.dtype.itemsize - 1
+    if not 0 < width <= 18 or not len(keys):
+        return None
+    octets = keys.view(np.uint8).reshape(len(keys), width + 1)
+    digits = octets[:, :width] - 48
+    if octets[:, width].any() or not bool((digits < 10).all()):  # longer, shorter (NUL
+        return None  # padded) or not digits
+    out = digits[:, 0].astype(np.int64)
+    for column in range(1, width):
+        out *= 10
+        out += digits[:, column]
+    return out
+
+
+class _Walk:
+    """The replace of one table: its groups (distinct list and source, keys sorted)."""
+
+    def __init__(self, txn: WriteTxn, table: Table, groups: list[Group], scope: set[Owner],
+                 now: int, summary: LoadSummary, delta: Counter[str]) -> None:
+        self.txn, self.table, self.scope, self.now = txn, table, scope, now
+        self.summary, self.delta = summary, delta
+        #: the entry counter of each (list, source) in scope, by its raw form in a record
+        self.owners = {(name.code[0], source.encode()): counter_key(table, name, source)
+                       for name, source in scope}
+        self.groups = groups
+        self.single = groups[0] if len(groups) == 1 else None
+        #: for several groups: which groups hold each key, at which index
+        self.members: dict[bytes, list[tuple[Group, int]]] = {}
+        if self.single is not None:
+            self.keys = self.single.keys
+        else:
+            for group in groups:
+                for index, key in enumerate(group.keys):
+                    self.members.setdefault(key, []).append((group, index))
+            self.keys = sorted(self.members)
+        self._array: npt.NDArray[np.bytes_] | None = None  # the keys for numpy, when needed
+        plain = self.single is not None and self.single.fields is None \
+            and self.single.tails is None
+        self.constant = self.single.values_at([0], now)[0] if plain and self.single else None
+        self.entry = None if self.constant is None else unpack_record(self.constant)[0]
+        #: the entry counter of each group's (list, source)
+        self.names = {(g.list, g.source): counter_key(table, g.list, g.source) for g in groups}
+        #: the counter of the plain single group's (list, source) when it is in scope
+        self.own = None if self.constant is None or self.single is None else \
+            self.owners.get((self.constant[0], self.single.source.encode()))
+        self._decoded: dict[bytes, tuple[Entry, ...]] = {}
+        self.puts: list[tuple[bytes, bytes]] = []
+        self.deletes: list[bytes] = []
+
+    def run(self, tick: Tick | None) -> None:
+        done = 0
+        for keys, values in self.txn.scan(self.table, CHUNK):
+            end = bisect_right(self.keys, keys[-1], done)
+            self.chunk(keys, values, done, end)
+            if tick is not None and end > done:
+                tick(end - done)
+            done = end
+        self.txn.delete_many(self.table, self.deletes)
+        if self.single is None:
+            for key in self.keys[done:]:  # past the table's end: new to every group
+                self.settle(key, None)
+        if self.puts:
+            self.puts.sort()
+            self.txn.put_sorted(self.table, self.puts)
+        if self.single is not None and done < len(self.keys):
+            tail = self.single.values_at(range(done, len(self.keys)), self.now)
+            append_group(self.txn, self.single, done, iter(tail), self.summary, self.delta, tick)
+        elif tick is not None:  # progress counts rows: a key held by several groups is several
+            tick(sum(len(g.keys) for g in self.groups) - done)
+
+    def chunk(self, keys: list[bytes], values: list[bytes], lo: int, hi: int) -> None:
+        """Settle one chunk of the table and the batch keys ``lo:hi`` (up to its last key)."""
+        if hi - lo == len(keys) and keys == self.keys[lo:hi]:  # the same keys: all matched
+            matched = np.arange(len(keys))
+            found: Bools = np.ones(hi - lo, dtype=np.bool_)
+            held = found
+        else:
+            # Keys are digits (never NUL): padded with NUL, a key still sorts and compares as
+            # itself. One octet more than the longest batch key shows a longer table key.
+            numbers = self.single.numbers if self.single is not None else None
+            if numbers is not None:  # 14-digit keys, already integers
+                table = np.array(keys, dtype="S15")
+                here, there = _numbers(table), numbers[lo:hi]
+            else:
+                here = there = None
+            if here is None or there is None:
+                if self._array is None:
+                    width = max(map(len, self.keys), default=0) + 1
+                    self._array = np.array(self.keys, dtype=f"S{width}")
+                width = self._array.dtype.itemsize
+                table = np.array(keys, dtype=f"S{width}")
+                if table.view(np.uint8).reshape(len(keys), width)[:, -1].any():
+                    width = max(width, *map(len, keys))
+                    table = np.array(keys, dtype=f"S{width}")
+                batch = self._array[lo:hi].astype(f"S{width}", copy=False)
+                here, there = _numbers(table), _numbers(batch)
+            if here is not None and there is not None:
+                at = np.searchsorted(here, there)
+                found = at < len(keys)
+                found[found] = here[at[found]] == there[found]
+            else:
+                at = np.searchsorted(table, batch)
+                found = at < len(keys)
+                found[found] = table[at[found]] == batch[found]
+            matched = at[found]
+            held = np.zeros(len(keys), dtype=np.bool_)
+            held[matched] = True
+        fresh = lo + np.flatnonzero(~found)
+        positions = lo + np.flatnonzero(found)
+        if self.own is not None and self._all_own(values):
+            # Every record is the group's entry, times aside: the matched ones are unchanged
+            # and the others, in scope and not in the batch, removed.
+            self.summary.unchanged += len(matched)
+            self._add_fresh(fresh)
+            unheld = np.flatnonzero(~held)
+            if len(unheld):
+                self.deletes.extend(_pick(keys, unheld))
+                self.delta[self.own] -= len(unheld)
+                self.summary.removed += len(unheld)
+            return
+        lengths = _lengths(values)
+        if self.single is not None:
+            group = self.single
+            new = self.constant if self.constant is not None else \
+                group.values_at(positions.tolist(), self.now)
+            same = same_but_time(values, lengths, matched, new)
+            self.summary.unchanged += int(np.count_nonzero(same))
+            for index in np.flatnonzero(~same).tolist():
+                position = int(positions[index])
+                self.settle(self.keys[position], values[int(matched[index])], position)
+            self._add_fresh(fresh)
+        else:
+            for index, position in zip(matched.tolist(), positions.tolist(), strict=True):
+                self.settle(self.keys[position], values[index])
+            for position in fresh.tolist():
+                self.settle(self.keys[position], None)
+        unheld = np.flatnonzero(~held)
+        if len(unheld):
+            self.unheld(keys, values, lengths[unheld], unheld)
+
+    def _all_own(self, values: list[bytes]) -> bool:
+        """Whether every record is the plain group's one entry but for its time: read from the
+        few distinct records a chunk holds (a bulk load writes one, each later load another)."""
+        model = self.constant
+        if model is None:
+            return False
+        # one load's records are the same octets: a count is cheaper than a set
+        kinds = {values[0]} if values.count(values[0]) == len(values) else set(values)
+        if len(kinds) > 64:
+            return False
+        size, code, tail = len(model), model[0], model[5:]
+        return all(len(kind) == size and kind[0] == code and kind[5:] == tail for kind in kinds)
+
+    def _add_fresh(self, fresh: Ints) -> None:
+        """The single group's keys at ``fresh`` are absent from the table: new entries."""
+        if len(fresh) and self.single is not None:
+            group = self.single
+            new_keys = _pick(self.keys, fresh)
+            self.puts.extend(zip(new_keys, group.values_at(fresh.tolist(), self.now),
+                                 strict=True))
+            self.summary.added += len(new_keys)
+            self.delta[counter_key(self.table, group.list, group.source)] += len(new_keys)
+
+    def unheld(self, keys: list[bytes], values: list[bytes], lengths: Ints, where: Ints) -> None:
+        """Records the batch does not hold: a one-entry record of a (list, source) in scope is
+        removed, of another kept, both read from the record's header for many at once (as
+        :func:`eir.store.records.is_single_entry` does for one); the rest are settled.
+        ``lengths`` are theirs."""
+        short = lengths <= _HEADER_WIDTH
+        rows = _rows(_pick(values, where[short]), _HEADER_WIDTH)
+        sizes = lengths[short]
+        at = np.arange(len(rows))
+        source_end = 6 + rows[:, 5].astype(np.intp)
+        reason_end = source_end + 1 + rows[at, np.minimum(source_end, _HEADER_WIDTH - 1)]
+        single = (sizes >= 8) & np.isin(rows[:, 0], _CODES) & (source_end < sizes) \
+            & (reason_end < sizes) \
+            & (reason_end + 1 + rows[at, np.minimum(reason_end, _HEADER_WIDTH - 1)] == sizes)
+        removed = np.zeros(len(rows), dtype=np.bool_)
+        for (code, source), name in self.owners.items():
+            if 6 + len(source) > _HEADER_WIDTH:
+                continue
+            mine = single & (rows[:, 0] == code) & (rows[:, 5] == len(source))
+            if source:
+                mine &= (rows[:, 6 : 6 + len(source)]
+                         == np.frombuffer(source, dtype=np.uint8)).all(axis=1)
+            count = int(np.count_nonzero(mine))
+            if count:
+                removed |= mine
+                self.delta[name] -= count
+                self.summary.removed += count
+        self.deletes.extend(_pick(keys, where[short][removed]))
+        rest = np.concatenate([where[~short], where[short][~single]])
+        for index in np.sort(rest).tolist():
+            self.settle(keys[index], values[index])
+
+    def settle(self, key: bytes, old: bytes | None, position: int = -1) -> None:
+        """One key, the reference meaning: the groups holding it add or update their entries,
+        then the in-scope entries of (list, source) pairs not holding it are removed. A record
+        is decoded at most once. ``position``: the key's index in the batch, when known."""
+        summary = self.summary
+        if self.single is not None:
+            if position < 0:
+                index = bisect_right(self.keys, key) - 1
+                position = index if index >= 0 and self.keys[index] == key else -1
+            held = [(self.single, position)] if position >= 0 else []
+        else:
+            held = self.members.get(key, [])
+        record = old
+        entries: list[Entry] | None = None  # the record decoded, once it had to be
+        stale = False  # entries changed in a way record's octets do not show yet
+        for group, index in held:
+            plain = group is self.single and self.constant is not None
+            value = self.constant if plain and self.constant is not None else \
+                group.values_at([index], self.now)[0]
+            owner = (group.list, group.source)
+            if record is None:
+                record = value
+                summary.added += 1
+                self.delta[self.names[owner]] += 1
+                continue
+            if entries is None:
+                if record[0] == value[0] and record[5:] == value[5:]:
+                    summary.unchanged += 1
+                    continue
+                entries = self.decode(record)
+            entry = self.entry if plain and self.entry is not None else unpack_record(value)[0]
+            for at, present in enumerate(entries):
+                if present.list is group.list and present.source == group.source:
+                    if (present.reason, present.reference) == (entry.reason, entry.reference):
+                        summary.unchanged += 1
+                    else:
+                        entries[at] = entry
+                        stale = True
+                        summary.updated += 1
+                    break
+            else:
+                entries.append(entry)
+                record += value  # the same octets as packing the entries again
+                summary.added += 1
+                self.delta[self.names[owner]] += 1
+        if record is None:
+            return
+        holders = {(group.list, group.source) for group, _ in held}
+        if entries is None:
+            if is_single_entry(record):
+                raw = (record[0], record[6 : 6 + record[5]])
+                if raw not in self.owners or any(
+                        (name.code[0], source.encode()) == raw for name, source in holders):
+                    self.keep(key, old, record)
+                    return
+            entries = self.decode(record)
+        survivors = [e for e in entries
+                     if (e.list, e.source) not in self.scope or (e.list, e.source) in holders]
+        if len(survivors) != len(entries):
+            for gone in entries:
+                if gone not in survivors:
+                    self.delta[counter_key(self.table, gone.list, gone.source)] -= 1
+            summary.removed += len(entries) - len(survivors)
+            entries, stale = survivors, True
+        if stale:
+            record = pack_record(entries) if entries else None
+        self.keep(key, old, record)
+
+    def decode(self, record: bytes) -> list[Entry]:
+        """The entries of a record, from a small cache: a bulk load writes many equal records."""
+        known = self._decoded.get(record)
+        if known is None:
+            known = tuple(unpack_record(record))
+            if len(self._decoded) >= _DECODED:
+                self._decoded.clear()
+            self._decoded[record] = known
+        return list(known)
+
+    def keep(self, key: bytes, old: bytes | None, record: bytes | None) -> None:
+        if record is None:
+            if old is not None:
+                self.deletes.append(key)
+        elif record != old:
+            self.puts.append((key, record))

@@ -118,6 +118,8 @@ class PeerUp(NamedTuple):
 
 class PeerDown(NamedTuple):
     reason: str
+    #: we refused the peer's CER (or what it sent instead): a CEA error, then the close
+    refused: bool = False
 
 
 class AnswerReceived(NamedTuple):
@@ -341,15 +343,16 @@ class PeerConnection:
     def _send(self, msg: Message) -> None:
         self._out.append(codec.encode(msg))
 
-    def _close(self, reason: str) -> None:
+    def _close(self, reason: str, refused: bool = False) -> None:
         if self.state is State.CLOSED:
             return
         self.state = State.CLOSED
         self.pending.clear()  # the transport is gone: nobody to answer
         if self.table is not None:
             self.table.remove(self)
-        self._events.append(PeerDown(reason))
-        log.info("diameter peer %s: closed: %s", self.name, reason)
+        self._events.append(PeerDown(reason, refused))
+        # the adapter logs it: a peer going down once, closes before CER throttled per address
+        log.debug("diameter peer %s: closed: %s", self.name, reason)
 
     def _too_long(self, head: bytes, length: int) -> None:
         if head[4] & FLAG_R and self.state is State.OPEN:
@@ -404,7 +407,7 @@ class PeerConnection:
             if msg.code == Command.CAPABILITIES_EXCHANGE and msg.is_request:
                 self._on_cer(msg, now)
             else:
-                self._close(f"command {msg.code} before the capabilities exchange")
+                self._close(f"command {msg.code} before the capabilities exchange", refused=True)
             return
         if self.state is State.WAIT_CEA:
             if msg.code == Command.CAPABILITIES_EXCHANGE and not msg.is_request:
@@ -471,7 +474,8 @@ class PeerConnection:
                             and header.code == Command.CAPABILITIES_EXCHANGE):
                         self._send(base.cea(self.settings.node, header_only(buf),
                                             err.result_code, err.text, err.failed))
-                    self._close(f"bad message before the capabilities exchange: {err}")
+                    self._close(f"bad message before the capabilities exchange: {err}",
+                                refused=True)
             else:
                 self._unexpected(buf, f"a bad answer: {err}")
             return None
@@ -500,7 +504,7 @@ class PeerConnection:
             return False
         self._send(base.cea(self.settings.node, header_only(buf),
                             ResultCode.DIAMETER_UNKNOWN_PEER, refusal))
-        self._close(f"unknown peer {host}: {refusal}")
+        self._close(f"unknown peer {host}: {refusal}", refused=True)
         return True
 
     def _foreign(self, buf: bytes, expected: bytes) -> bool:
@@ -546,7 +550,7 @@ class PeerConnection:
         ident = self._identity(msg)
         if isinstance(ident, DiameterError):
             self._send(base.cea(node, msg, ident.result_code, ident.text, ident.failed))
-            self._close(f"bad CER: {ident.text}")
+            self._close(f"bad CER: {ident.text}", refused=True)
             return
         host, realm = ident
         missing = [
@@ -561,7 +565,7 @@ class PeerConnection:
                 base.cea(node, msg, ResultCode.DIAMETER_MISSING_AVP, f"{code.name} is missing",
                          failed)
             )
-            self._close(f"CER from {host} without {code.name}")
+            self._close(f"CER from {host} without {code.name}", refused=True)
             return
         if not base.advertises_s13(msg):
             self._send(
@@ -572,7 +576,7 @@ class PeerConnection:
                     "S13 (16777252) is not among the advertised applications",
                 )
             )
-            self._close(f"no common application with {host}")
+            self._close(f"no common application with {host}", refused=True)
             return
         self.peer_host, self.peer_realm = host, realm
         self._origin = host.encode("ascii")
@@ -591,7 +595,7 @@ class PeerConnection:
                          f"{host} is connected already, from another address")
             )
             self.peer_host = ""
-            self._close(f"{host} is connected already, from another address: refused")
+            self._close(f"{host} is connected already, from another address: refused", refused=True)
             return
         self._send(base.cea(node, msg))
         self.state = State.OPEN

@@ -129,9 +129,13 @@ class DiameterProtocol(CoreAdapter):
                     self.node.on_peer(event.origin_host, True, f"{conn.role.value}, realm "
                                       f"{event.origin_realm}")
             elif isinstance(event, PeerDown):
-                # a connection closed before its CER is no peer going down: quiet under a flood
-                log.log(logging.INFO if self._up else logging.DEBUG, "diameter peer %s down: %s",
-                        conn.name, event.reason)
+                if self._up:
+                    log.info("diameter peer %s down: %s", conn.name, event.reason)
+                elif event.refused:  # a flood of refused CERs: one line per address and 10 s
+                    self.node.admission.throttle.note("refused", self.remote, event.reason)
+                else:  # closed before its CER (idle, timed out, made room): no peer going down
+                    log.debug("diameter connection from %s closed: %s", self.remote,
+                              event.reason)
                 if self._up:
                     self._up = False
                     if self.node.on_peer is not None:

@@ -36,8 +36,8 @@ class LogThrottle:
         if key in counts:
             counts[key] += 1
             return
-        if len(counts) >= MAX_KEYS:
-            key = (verb, OTHERS, reason)
+        if len(counts) >= MAX_KEYS:  # bounded whatever the addresses and reasons
+            key = (verb, OTHERS, "various reasons")
             counts[key] = counts.get(key, 0) + 1
             return
         counts[key] = 0  # counting from now on; this one is logged at once

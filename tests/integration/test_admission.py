@@ -196,3 +196,31 @@ def test_a_burst_of_connections_from_one_client_gets_in(demo_db: Path, protocol:
                      "--live", "never")
     assert result.returncode == 0, result.stderr + result.stdout
     assert not [line for line in served.lines if "eir.transport" in line], served.lines
+
+
+def test_refused_cers_are_logged_as_counts(demo_db: Path, tmp_path: Path) -> None:
+    """A flood of CERs the allow-list refuses: each gets its CEA 3010, the log gets a few lines
+    with counts (before, every refused CER was one line, twice)."""
+    from eir.diameter import base, codec
+    from eir.diameter.base import NodeIdentity
+    from eir.diameter.s13 import LocalIdentity
+
+    conf = _config(tmp_path, '[diameter]\nallowed_hosts = ["mme*.example.org"]\n')
+    cer = codec.encode(base.cer(NodeIdentity(LocalIdentity("intruder.example.org",
+                                                           "example.org")), 1, 1))
+    floods = 200
+    with serve(demo_db, "--config", conf) as served:
+        port = served.port()
+        for _ in range(floods):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(cer)
+                answer = sock.recv(65536)
+                assert int.from_bytes(answer[1:4], "big") <= len(answer)
+                assert (3010).to_bytes(4, "big") in answer  # Result-Code 3010 UNKNOWN_PEER
+        served.proc.terminate()  # the counts not logged yet are logged on the way out
+        served.proc.wait(30)
+    lines = [line for line in served.lines if "intruder" in line]
+    assert 1 <= len(lines) <= 4, lines[:10]
+    counted = sum(1 if m.group(1) == "a" else int(m.group(1).replace(",", ""))
+                  for line in lines if (m := REFUSED.search(line)) is not None)
+    assert counted == floods, lines

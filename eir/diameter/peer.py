@@ -169,6 +169,9 @@ class PeerConnection:
         self._e2e = (int(now) & 0xFFF) << 20 | (hbh_seed & 0xFFFFF)
         self._dwr_outstanding: int | None = None
         self._dpr_hbh: int | None = None
+        #: when the capabilities exchange completed (the election only settles a simultaneous
+        #: open, a race within the CER timeout of it)
+        self.opened_at: float | None = None
         self._last_rx = now
         self._rng = random.Random(hbh_seed)
         self._tw = self._next_tw()
@@ -599,6 +602,7 @@ class PeerConnection:
             return
         self._send(base.cea(node, msg))
         self.state = State.OPEN
+        self.opened_at = now
         self._deadline = None
         self._events.append(PeerUp(host, realm))
 
@@ -621,6 +625,7 @@ class PeerConnection:
                         else f"keeping the open connection to {host} from another address")
             return
         self.state = State.OPEN
+        self.opened_at = now
         self._deadline = None
         self._last_rx = now
         self._events.append(PeerUp(host, realm))
@@ -635,10 +640,12 @@ class PeerTable:
     DIAMETER_UNABLE_TO_COMPLY (as freeDiameter answers a CER for a peer already open) while the
     old connection is alive by its watchdog (`PeerConnection.alive`): any allowed peer could
     otherwise evict another by claiming its Origin-Host; once the old one is found dead, or with
-    "replace", the old one is retired as above. When both sides
-    opened a connection to each other, RFC 6733 5.6.4's election keeps the connection opened by
-    the side whose Origin-Host is lower: the higher one wins and keeps the connection on which it
-    is the responder.
+    "replace", the old one is retired as above. When both sides opened a connection to each
+    other at once (the other connection, of the other role and the same address, opened within
+    the CER timeout), RFC 6733 5.6.4's election keeps the connection opened by the side whose
+    Origin-Host is lower: the higher one wins and keeps the connection on which it is the
+    responder. Outside that race an open connection is never elected away: a CER naming the
+    Origin-Host of a peer we dialled follows the duplicate rule above.
     """
 
     def __init__(self, local_host: str, now: Callable[[], float]) -> None:
@@ -650,7 +657,10 @@ class PeerTable:
         key = conn.peer_host.lower()
         old = self.by_host.get(key)
         if old is not None and old is not conn and not old.closed:
-            if old.role is not conn.role:
+            racing = (old.role is not conn.role and old.remote_address == conn.remote_address
+                      and old.opened_at is not None
+                      and now - old.opened_at < conn.settings.cer_timeout_s)
+            if racing:  # both sides opened a connection at once: RFC 6733 5.6.4's election
                 we_win = self.local_host > key
                 keep_responder = we_win
                 keep_new = (conn.role is Role.RESPONDER) == keep_responder

@@ -12,6 +12,7 @@ from eir.diameter import base, codec, wire
 from eir.diameter.dictionary import AvpCode
 from eir.diameter.message import Avp, Message, as_u32
 from eir.diameter.peer import AllowList, PeerConnection, PeerTable, Role, State
+from eir.diameter.s13 import LocalIdentity
 from eir.errors import ConfigError
 from tests.bench.bench_hostile import cer as nested_cer
 from tests.diameter_support import (
@@ -207,3 +208,37 @@ def test_many_proxy_info_are_echoed_without_pycrate(monkeypatch: pytest.MonkeyPa
         answer = wire.walk(app.answer(request, "t"))
         assert rc(answer) == code
         assert answer.find_all(284) == list(proxies)
+
+
+def _dialled(table: PeerTable, local: LocalIdentity) -> PeerConnection:
+    """Our connection to the MME at 192.0.2.1, opened at 0.0."""
+    ours = PeerConnection(settings(local), Role.INITIATOR, 0.0, "192.0.2.1", application(),
+                          table)
+    mme_side = PeerConnection(settings(MME), Role.RESPONDER, 0.0, "192.0.2.9")
+    mme_side.receive_data(ours.data_to_send(), 0.0)
+    ours.receive_data(mme_side.data_to_send(), 0.0)
+    assert ours.state is State.OPEN
+    return ours
+
+
+def test_a_cer_claiming_a_peer_we_dialled_does_not_win_an_election() -> None:
+    """The election settles a simultaneous open only (the other role, the same address, within
+    the CER timeout): a newcomer from another address claiming the Origin-Host of a peer we
+    dialled must not retire our live connection, whichever Origin-Host is higher."""
+    local = EIR.__class__("zzz.test.example", "test.example")  # higher: would win elections
+    table = PeerTable(local.origin_host, lambda: 5.0)
+    ours = _dialled(table, local)
+    for _ in range(3):
+        intruder = PeerConnection(settings(local), Role.RESPONDER, 5.0, "198.51.100.7",
+                                  application(), table)
+        intruder.receive_data(vector("cer_mme"), 5.0)
+        (cea,) = sent(intruder)
+        assert rc(cea) == 5012 and intruder.closed
+        assert ours.state is State.OPEN and ours.data_to_send() == b""  # no DPR
+    # the same address long after the open: the MME restarted and dialled us, no race
+    table = PeerTable(local.origin_host, lambda: 20.0)
+    ours = _dialled(table, local)
+    again = PeerConnection(settings(local), Role.RESPONDER, 20.0, "192.0.2.1", application(),
+                           table)
+    again.receive_data(vector("cer_mme"), 20.0)
+    assert again.state is State.OPEN and ours.state is State.CLOSING

@@ -13,6 +13,7 @@ import fcntl
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 from eir.config import Config, Endpoint
@@ -25,6 +26,12 @@ SERVE_LOCK = "serve.lock"
 #: in the store directory: held shared (flock) by every process answering from the store, so
 #: that workers left by a killed supervisor keep the next `eir serve` from starting
 WORKERS_LOCK = "workers.lock"
+
+
+#: how long a start waits for the workers of a supervisor that was killed: they stop as on
+#: SIGTERM (DPR, up to 2 s for the peers to go), so a service manager restarting at once is
+#: not refused
+ORPHANS_WAIT_S = 3.0
 
 
 class InstanceError(EirError):
@@ -71,7 +78,7 @@ def claim_store(path: str) -> int:
         workers = os.open(Path(path) / WORKERS_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
                           0o644)
         try:
-            fcntl.flock(workers, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock_within(workers, ORPHANS_WAIT_S)
         except BlockingIOError:
             pids = _holders(Path(path) / WORKERS_LOCK)
             raise InstanceError(f"{path}: workers of an eir serve that is gone still answer "
@@ -82,6 +89,20 @@ def claim_store(path: str) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _flock_within(fd: int, seconds: float) -> None:
+    """An exclusive flock on `fd`, waiting up to `seconds` for its holders to go; raises
+    BlockingIOError when they are still there."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def join_store(path: str) -> int:

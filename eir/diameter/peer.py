@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import enum
 import fnmatch
-import ipaddress
 import logging
 import random
 from collections import deque
@@ -41,6 +40,7 @@ from eir.diameter.dictionary import (
 from eir.diameter.errors import DiameterError
 from eir.diameter.message import Message, octets
 from eir.diameter.s13 import LocalIdentity, header_only, scan_session_id
+from eir.networks import in_networks
 
 log = logging.getLogger("eir.diameter.peer")
 
@@ -79,13 +79,12 @@ class AllowList:
             return f"Origin-Host {host!r} is not allowed"
         if self.realms and realm.lower() not in {r.lower() for r in self.realms}:
             return f"Origin-Realm {realm!r} is not allowed"
-        if self.networks:
-            try:
-                ip = ipaddress.ip_address(address)
-            except ValueError:
-                return f"source address {address!r} is not allowed"
-            if not any(ip in ipaddress.ip_network(n, strict=False) for n in self.networks):
-                return f"source address {address} is not allowed"
+        return self.refuses_address(address)
+
+    def refuses_address(self, address: str) -> str | None:
+        """The source networks alone: checked before a connection takes a pending slot."""
+        if not in_networks(address, self.networks):
+            return f"source address {address or '?'} is not allowed"
         return None
 
 

@@ -28,13 +28,13 @@ The interface is the one of `eir.diameter.peer`: `receive_data(data, now)`, `dat
 from __future__ import annotations
 
 import enum
-import ipaddress
 import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from eir.networks import in_networks
 from eir.sigtran import m3ua
 from eir.sigtran.m3ua import (
     ErrorCode,
@@ -77,24 +77,6 @@ class AspBinding:
     override: bool = False
 
 
-def in_networks(address: str, networks: tuple[str, ...]) -> bool:
-    """True when `address` lies in one of `networks` (an empty tuple admits everyone)."""
-    if not networks:
-        return True
-    try:
-        ip = ipaddress.ip_address(address.split("%", maxsplit=1)[0])
-    except ValueError:
-        return False
-    for net in networks:
-        network = ipaddress.ip_network(net, strict=False)
-        if ip.version == network.version and ip in network:
-            return True
-        mapped = getattr(ip, "ipv4_mapped", None)
-        if mapped is not None and network.version == 4 and mapped in network:
-            return True
-    return False
-
-
 @dataclass(frozen=True)
 class M3uaSettings:
     #: Routing Contexts served; empty accepts any (and none)
@@ -113,6 +95,17 @@ class M3uaSettings:
     traffic_mode: TrafficMode = TrafficMode.LOADSHARE
     asp_identifier: int | None = None
     max_message: int = 65536
+
+
+def refused_source(settings: M3uaSettings, address: str) -> str:
+    """Why an association from `address` may not even start ("" when it may): outside
+    `allowed_networks`, or outside the networks of every configured ASP. The transport asks
+    before the connection takes a pending slot; the state machine again when it starts."""
+    if not in_networks(address, settings.allowed_networks):
+        return f"source {address or '?'} is not in m3ua.allowed_networks"
+    if settings.asps and not any(in_networks(address, b.networks) for b in settings.asps):
+        return f"source {address or '?'} matches no configured ASP"
+    return ""
 
 
 class StateChanged(NamedTuple):
@@ -183,12 +176,7 @@ class AspConnection:
 
     def _refused_source(self) -> str:
         """Why this source may not connect at all ("" when it may)."""
-        s = self.settings
-        if not in_networks(self.address, s.allowed_networks):
-            return f"source {self.address or '?'} is not in m3ua.allowed_networks"
-        if s.asps and not any(in_networks(self.address, b.networks) for b in s.asps):
-            return f"source {self.address or '?'} matches no configured ASP"
-        return ""
+        return refused_source(self.settings, self.address)
 
     @property
     def buffered(self) -> int:

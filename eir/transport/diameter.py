@@ -51,8 +51,10 @@ class DiameterNode:
     on_peer: Callable[[str, bool, str], None] | None = None
 
     def __post_init__(self) -> None:
+        allow = self.settings.allow
         self.admission = Admission("diameter", self.max_connections, self.max_pending,
-                                   self.max_pending_per_address, self.read_timeout_s)
+                                   self.max_pending_per_address, self.read_timeout_s,
+                                   allow.refuses_address if allow.networks else None)
 
     def open_peers(self) -> int:
         return sum(1 for conn in self.table.by_host.values() if not conn.closed)

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from eir.sigtran.asp import (
     AspConnection,
@@ -22,6 +23,7 @@ from eir.sigtran.asp import (
     Notified,
     Side,
     StateChanged,
+    refused_source,
 )
 from eir.sigtran.node import MapNode
 from eir.transport.stream import Admission, CoreAdapter
@@ -46,7 +48,8 @@ class M3uaNode:
 
     def __post_init__(self) -> None:
         self.admission = Admission("m3ua", self.max_connections, self.max_pending,
-                                   self.max_pending_per_address, self.read_timeout_s)
+                                   self.max_pending_per_address, self.read_timeout_s,
+                                   partial(refused_source, self.settings))
 
     async def close_all(self) -> None:
         """ASPDN where we are the ASP (the SGP side has nothing to send), then close."""

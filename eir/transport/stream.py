@@ -25,6 +25,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from eir.transport.throttle import LogThrottle
@@ -62,8 +63,12 @@ class Admission:
     docstring); it decides, the adapters close."""
 
     def __init__(self, label: str, max_connections: int = 1024, max_pending: int = 64,
-                 max_pending_per_address: int = 8, read_timeout_s: float = 10.0) -> None:
+                 max_pending_per_address: int = 8, read_timeout_s: float = 10.0,
+                 screen: Callable[[str], str | None] | None = None) -> None:
         self.label = label
+        #: why a source address may not connect at all (None or "": it may), asked before the
+        #: connection takes a slot: a refused source never displaces a pending connection
+        self.screen = screen
         self.max_connections = max_connections
         self.max_pending = max_pending
         self.max_pending_per_address = max_pending_per_address
@@ -80,6 +85,14 @@ class Admission:
         self.timed_out = 0
         self.throttle = LogThrottle(log, label)
         self._sweep: asyncio.TimerHandle | None = None
+
+    def screened(self, address: str) -> bool:
+        """True when `address` may connect; else the refusal is counted and logged."""
+        reason = self.screen(address) if self.screen is not None else None
+        if not reason:
+            return True
+        self._refuse_address(address, reason)
+        return False
 
     def admit(self, conn: CoreAdapter, now: float, outbound: bool = False) -> bool:
         """Take `conn` into a pool, closing an older pending connection to make room if need
@@ -167,8 +180,11 @@ class Admission:
         _drop(self.idle, conn)
 
     def _refuse(self, conn: CoreAdapter, reason: str) -> bool:
+        return self._refuse_address(conn.remote, reason)
+
+    def _refuse_address(self, address: str, reason: str) -> bool:
         self.refused += 1
-        self.throttle.note("refused", conn.remote, reason)
+        self.throttle.note("refused", address, reason)
         return False
 
     def _evict(self, conn: CoreAdapter, reason: str) -> None:
@@ -241,6 +257,9 @@ class CoreAdapter(asyncio.Protocol, abc.ABC):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.remote = str(peer[0]) if isinstance(peer, tuple) else ""
+        if not self.outbound and not self.admission.screened(self.remote):
+            transport.abort()
+            return
         if not self.admission.admit(self, self.loop.time(), self.outbound):
             transport.abort()
             return

@@ -17,7 +17,7 @@ import pytest
 
 from eir.model import EquipmentStatus
 from eir.sigtran import m3ua
-from tests.diameter_support import BLACK, BlockingClient, make_ecr, serve
+from tests.diameter_support import BLACK, MME, BlockingClient, make_ecr, serve
 from tests.integration.test_mqtt import metrics_when
 from tests.integration.test_sim import sim
 from tests.sigtran_support import BLACK as MAP_BLACK
@@ -224,3 +224,34 @@ def test_refused_cers_are_logged_as_counts(demo_db: Path, tmp_path: Path) -> Non
     counted = sum(1 if m.group(1) == "a" else int(m.group(1).replace(",", ""))
                   for line in lines if (m := REFUSED.search(line)) is not None)
     assert counted == floods, lines
+
+
+def test_a_refused_source_takes_no_pending_slot(demo_db: Path, tmp_path: Path) -> None:
+    """A source outside diameter.allowed_networks is refused before it enters the pending
+    pool: it never displaces a pending connection of an allowed one (before, it did, and stayed
+    pending until its CER)."""
+    from eir.diameter import base, codec
+    from eir.diameter.base import NodeIdentity
+
+    conf = _config(tmp_path, "[diameter]\nmax_pending_connections = 2\n"
+                   'max_pending_per_address = 1\nallowed_networks = ["127.0.0.2/32"]\n')
+    cer = codec.encode(base.cer(NodeIdentity(MME), 1, 1))
+    with serve(demo_db, "--config", conf) as served:
+        port = served.port()
+        allowed = [socket.create_connection(("127.0.0.1", port), timeout=10,
+                                            source_address=("127.0.0.2", 0)) for _ in range(2)]
+        for _ in range(5):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as outsider:
+                try:
+                    outsider.sendall(cer)
+                    while outsider.recv(65536):
+                        pass
+                except OSError:
+                    pass  # reset: refused at once
+        for sock in allowed:
+            sock.sendall(cer)
+            answer = sock.recv(65536)
+            assert answer, "an allowed pending connection was closed to make room"
+            result = codec.decode(answer).find(268)  # Result-Code
+            assert result is not None and int.from_bytes(result.data, "big") == 2001
+            sock.close()

@@ -11,7 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 LAYERS = {
-    0: ("eir", "eir.identity", "eir.model", "eir.errors", "eir.config", "eir.events"),
+    0: ("eir", "eir.identity", "eir.model", "eir.errors", "eir.config", "eir.events",
+        "eir.networks"),
     1: ("eir.policy", "eir.diameter", "eir.sigtran"),
     2: ("eir.store", "eir.publish", "eir.transport", "eir.host"),
     3: ("eir.cli", "eir.service", "eir.supervisor", "eir.startup", "eir.progress"),

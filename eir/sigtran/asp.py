@@ -17,6 +17,16 @@ ASP" without one, "Invalid Routing Context" for another), and DATA must carry on
 contexts (ERR "Missing Parameter" / "Invalid Routing Context"). Every parameter echoed in an
 answer is checked first and rebuilt from its decoded value.
 
+A configured ASP Identifier is held by one association at a time. A newcomer naming a held
+identifier takes it over (the holder is closed) when it connects from the holder's address (the
+ASP restarted) or when the holder has received nothing for `beat_interval_s` (`SILENT_HOLDER_S`
+when there is no BEAT): a silently dead association does not lock its ASP out. Otherwise it
+gets ERR "Invalid ASP Identifier" and displaces nobody.
+
+Errors are bounded per association: `ERROR_BURST` ERRs back to back, then `ERROR_RATE_PER_S`;
+the message past the budget gets a last ERR "Protocol Error" and the association is closed. A
+peer flooding rejected messages costs a few ERRs, not one per message.
+
 Liveness, on both sides: an association not ASP-ACTIVE `handshake_timeout_s` after it connected
 is closed; after `beat_interval_s` without a byte received a BEAT is sent, and when nothing
 arrives for another interval the association is closed (RFC 4666 4.3.4.6).
@@ -49,6 +59,15 @@ from eir.sigtran.m3ua import (
 log = logging.getLogger("eir.m3ua")
 
 T_ACK_S = 2.0
+
+#: ERRs an association may cause back to back, and per second after that (a token bucket); the
+#: next one closes it after a last ERR "Protocol Error"
+ERROR_BURST = 16
+ERROR_RATE_PER_S = 16.0
+
+#: with no BEAT (beat_interval_s = 0), a holder of an ASP Identifier silent this long gives it
+#: up to a newcomer naming it
+SILENT_HOLDER_S = 30.0
 
 
 class Side(enum.Enum):
@@ -163,6 +182,8 @@ class AspConnection:
         self._last_rx = now
         self._beat_sent: float | None = None
         self._beats = 0
+        self._err_tokens = float(ERROR_BURST)
+        self._err_at = now
         #: closed at once because its source may not connect (the adapter throttles their logs)
         self.refused = False
         if side is Side.SGP:
@@ -177,6 +198,11 @@ class AspConnection:
     def _refused_source(self) -> str:
         """Why this source may not connect at all ("" when it may)."""
         return refused_source(self.settings, self.address)
+
+    @property
+    def last_rx(self) -> float:
+        """When the peer last sent a byte."""
+        return self._last_rx
 
     @property
     def buffered(self) -> int:
@@ -322,15 +348,31 @@ class AspConnection:
                 return
             msg = m3ua.decode(buf)
             if self.side is Side.SGP:
-                self._as_sgp(msg)
+                self._as_sgp(msg, now)
             else:
                 self._as_asp(msg, now)
         except M3uaError as exc:
-            log.info("m3ua %s: ERR %s", self.name, exc)
-            self._send(m3ua.err(exc.code, exc.diagnostic))
+            if self._error_allowed(buf, now):
+                log.info("m3ua %s: ERR %s", self.name, exc)
+                self._send(m3ua.err(exc.code, exc.diagnostic, exc.rc, exc.na))
         except Exception:  # our bug: an ERR, never silence
             log.exception("m3ua %s: cannot handle a message", self.name)
+            if self._error_allowed(buf, now):
+                self._send(m3ua.err(ErrorCode.PROTOCOL_ERROR, buf[:8]))
+
+    def _error_allowed(self, buf: bytes, now: float) -> bool:
+        """Take one ERR from the budget; past it, a last ERR "Protocol Error" and close."""
+        tokens = min(float(ERROR_BURST),
+                     self._err_tokens + max(0.0, now - self._err_at) * ERROR_RATE_PER_S)
+        self._err_at = now
+        if tokens < 1.0:
+            self._err_tokens = tokens
             self._send(m3ua.err(ErrorCode.PROTOCOL_ERROR, buf[:8]))
+            self._close(f"too many errors (more than {ERROR_BURST} in a row, then "
+                        f"{ERROR_RATE_PER_S:g} per s)")
+            return False
+        self._err_tokens = tokens - 1.0
+        return True
 
     def _data(self, msg: Message) -> None:
         pd_raw = msg.get(Tag.PROTOCOL_DATA)
@@ -343,7 +385,7 @@ class AspConnection:
         want = self.settings.network_appearance
         if na is not None and want is not None and na != want:
             raise M3uaError(ErrorCode.INVALID_NETWORK_APPEARANCE,
-                            f"Network Appearance {na}, not {want}")
+                            f"Network Appearance {na}, not {want}", na=na)
         active = self.active_contexts
         if self.side is Side.SGP:
             served = self._served()
@@ -352,7 +394,7 @@ class AspConnection:
                                 "and Routing Contexts are configured")
             active = active or served
         if rc is not None and active and rc not in active:
-            raise M3uaError(ErrorCode.INVALID_ROUTING_CONTEXT, f"Routing Context {rc}", u32(rc))
+            raise M3uaError(ErrorCode.INVALID_ROUTING_CONTEXT, f"Routing Context {rc}", rc=(rc,))
         self._events.append(DataReceived(pd, rc, na))
 
     def _served(self) -> tuple[int, ...]:
@@ -366,8 +408,9 @@ class AspConnection:
         served = self._served()
         bad = [rc for rc in contexts if served and rc not in served]
         if bad:
-            raise M3uaError(ErrorCode.INVALID_ROUTING_CONTEXT, f"Routing Context {bad[0]}",
-                            u32(bad[0]))
+            raise M3uaError(ErrorCode.INVALID_ROUTING_CONTEXT,
+                            "Routing Context " + ", ".join(str(rc) for rc in bad),
+                            rc=tuple(bad))
         return contexts
 
     def _bind(self, asp_id: int | None) -> AspBinding | None:
@@ -420,7 +463,7 @@ class AspConnection:
             raise M3uaError(ErrorCode.UNEXPECTED_MESSAGE, f"DATA in {self.state.value}")
         return False
 
-    def _as_sgp(self, msg: Message) -> None:
+    def _as_sgp(self, msg: Message, now: float) -> None:
         if self._common(msg):
             return
         kind = msg.kind
@@ -430,7 +473,7 @@ class AspConnection:
             if self.table is not None:
                 # a configured ASP Identifier names one ASP: one association at a time
                 self.table.claim(self, asp_id if binding is not None
-                                 and binding.asp_identifier is not None else None)
+                                 and binding.asp_identifier is not None else None, now)
             self.binding = binding
             if self.state is AspState.ACTIVE and self.table is not None:
                 self.table.leave(self)
@@ -543,16 +586,30 @@ class AsTable:
         self.holders: dict[int, AspConnection] = {}
         self._held: dict[int, int] = {}  # id(connection) -> the ASP Identifier it holds
 
-    def claim(self, conn: AspConnection, asp_id: int | None) -> None:
-        """`conn` now holds `asp_id` (None: nothing). ERR "Invalid ASP Identifier" when
-        another open association holds it (RFC 4666 3.8.1: not unique): a second client
-        naming a configured ASP does not displace the one connected."""
+    def claim(self, conn: AspConnection, asp_id: int | None, now: float = 0.0) -> None:
+        """`conn` now holds `asp_id` (None: nothing). When another open association holds it:
+        taken over (the holder is closed) if `conn` comes from the holder's address (the ASP
+        restarted) or the holder has been silent longer than beat_interval_s (SILENT_HOLDER_S
+        without BEAT); else ERR "Invalid ASP Identifier" (RFC 4666 3.8.1: not unique), and a
+        second client naming a configured ASP does not displace the one connected."""
         if asp_id is not None:
             holder = self.holders.get(asp_id)
             if holder is not None and holder is not conn and not holder.closed:
-                raise M3uaError(ErrorCode.INVALID_ASP_IDENTIFIER,
-                                f"ASP Identifier {asp_id} is in use by {holder.name or '?'}",
-                                u32(asp_id))
+                interval = conn.settings.beat_interval_s
+                silent_after = interval if interval > 0 else SILENT_HOLDER_S
+                if holder.address == conn.address:
+                    why = "from the same address"
+                elif now - holder.last_rx > silent_after:
+                    why = f"the holder silent for {now - holder.last_rx:.0f} s"
+                else:
+                    raise M3uaError(ErrorCode.INVALID_ASP_IDENTIFIER,
+                                    f"ASP Identifier {asp_id} is in use by "
+                                    f"{holder.name or '?'}", u32(asp_id))
+                log.info("m3ua %s: takes ASP Identifier %d over from %s (%s)", conn.name,
+                         asp_id, holder.name or "?", why)
+                holder._close(f"ASP Identifier {asp_id} taken over by {conn.name or '?'} ({why})")
+                if holder.wakeup is not None:
+                    holder.wakeup()
         previous = self._held.pop(id(conn), None)
         if previous is not None and self.holders.get(previous) is conn:
             del self.holders[previous]

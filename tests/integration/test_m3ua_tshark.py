@@ -47,7 +47,8 @@ def test_tshark_dissects_m3ua_cleanly(tmp_path: Path) -> None:
     payloads = [
         *_conversation(),
         m3ua.encode_data_fast(ProtocolData(1, 2, 10, 2, 0, 5, b"\x09\x81\x03"), 1, 7),
-        m3ua.encode(m3ua.err(ErrorCode.INVALID_ROUTING_CONTEXT, u32(9))),
+        m3ua.encode(m3ua.err(ErrorCode.INVALID_ROUTING_CONTEXT, u32(9), rc=(9, 10))),
+        m3ua.encode(m3ua.err(ErrorCode.INVALID_NETWORK_APPEARANCE, b"\1\0\1\1", na=0xDEADBEEF)),
         m3ua.encode(m3ua.ntfy(m3ua.STATUS_ALTERNATE_ASP_ACTIVE, (1,))),
     ]
     path = tmp_path / "m3ua.pcap"
@@ -55,5 +56,7 @@ def test_tshark_dissects_m3ua_cleanly(tmp_path: Path) -> None:
     text, problems = tshark_problems(path, protocol="mtp 3 user adaptation layer")
     # (the DATA payloads use a spare SI, 10: their bytes are shown as data, not dissected)
     assert not problems, "\n".join(problems)
+    # RFC 4666 3.8.1: the invalid contexts and Network Appearance in their own parameters
+    assert "Routing context: 10" in text and "Network appearance: 3735928559" in text
     for name in ("ASPUP", "ASPAC", "ASPUP_ACK", "NTFY", "ERR", "BEAT"):
         assert name.replace("_", " ").lower()[:4] in text.lower()

@@ -18,8 +18,9 @@ from tests.sigtran_support import EIR_ADDRESS, MSC_ADDRESS, check_imei, decoded,
 class RawAsp:
     """An ASP written byte by byte, to send what our own state machine never would."""
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(self, port: int, source: str = "127.0.0.1") -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                             source_address=(source, 0))
         self.buf = b""
         self.received: list[bytes] = []
 
@@ -225,7 +226,9 @@ def test_routing_context_is_required_when_configured(demo_db: Path, tmp_path: Pa
         asp.send(check_data(None))
         assert asp.error_code() == ErrorCode.MISSING_PARAMETER
         asp.send(check_data(5))
-        assert asp.error_code() == ErrorCode.INVALID_ROUTING_CONTEXT
+        err = asp.next()  # RFC 4666 3.8.1: the invalid context in the Routing Context parameter
+        assert err.u32(Tag.ERROR_CODE) == ErrorCode.INVALID_ROUTING_CONTEXT
+        assert err.u32_list(Tag.ROUTING_CONTEXT) == (5,)
         asp.send(check_data(100))
         assert answered_status(asp) == "end"
         asp.close()
@@ -253,13 +256,24 @@ def test_configured_asps_and_networks(demo_db: Path, tmp_path: Path) -> None:
         assert asp.next().kind == m3ua.ASPAC_ACK
         asp.send(check_data(100))
         assert answered_status(asp) == "end"
-        # another client naming msc1 while it is connected displaces nobody
-        twin = RawAsp(port)
+        # another client naming msc1 from another address while it is alive displaces nobody
+        twin = RawAsp(port, "127.0.0.2")
         twin.send(m3ua.encode(Message(m3ua.ASPUP, ((Tag.ASP_IDENTIFIER, u32(11)),))))
         assert twin.error_code() == ErrorCode.INVALID_ASP_IDENTIFIER
         asp.send(check_data(100))
         assert answered_status(asp) == "end"
         twin.close()
+        # msc1 restarted (its old association silently dead): from its own address it takes
+        # the identifier over at once, and the old association is closed
+        restarted = RawAsp(port)
+        restarted.send(m3ua.encode(Message(m3ua.ASPUP, ((Tag.ASP_IDENTIFIER, u32(11)),))))
+        assert restarted.next().kind == m3ua.ASPUP_ACK
+        assert asp.closed_within(10.0)
+        restarted.send(aspac(TrafficMode.OVERRIDE, 100))
+        assert restarted.next().kind == m3ua.ASPAC_ACK
+        restarted.send(check_data(100))
+        assert answered_status(restarted) == "end"
+        restarted.close()
         asp.close()
     conf = config(tmp_path, 'allowed_networks = ["192.0.2.0/24"]\n')
     with serve(demo_db, "--config", conf) as served:
@@ -272,6 +286,30 @@ def test_configured_asps_and_networks(demo_db: Path, tmp_path: Path) -> None:
         assert len(refusals(served.lines)) == 1, served.lines
         for outsider in outsiders:
             outsider.close()
+
+
+def test_a_flood_of_rejected_messages_is_cut_after_a_few_errs(demo_db: Path,
+                                                              tmp_path: Path) -> None:
+    """64 KiB of unsupported class 15 (8,192 messages) before ASPUP, default config: 16 ERRs
+    and a last "Protocol Error", then the association is closed (it used to get 8,192 ERRs,
+    229 KB, and hold the event loop 2-3 s); the next ASP is served."""
+    with serve(demo_db) as served:
+        port = served.port("m3ua")
+        flood = RawAsp(port)
+        flood.send(bytes.fromhex("01000f0100000008") * 8192)
+        codes = []
+        while (raw := flood.recv()) != b"":
+            codes.append(m3ua.decode(raw).u32(Tag.ERROR_CODE))
+        assert codes == [ErrorCode.UNSUPPORTED_MESSAGE_CLASS] * 16 + [ErrorCode.PROTOCOL_ERROR]
+        asp = RawAsp(port)
+        asp.up()
+        asp.send(check_data())
+        assert answered_status(asp) == "end"
+        received = flood.received
+        flood.close()
+        asp.close()
+        no_traceback(served.lines)
+    assert_tshark_clean(tmp_path, received)
 
 
 def refusals(lines: list[str]) -> list[str]:

@@ -115,6 +115,10 @@ def _numbers(keys: npt.NDArray[np.bytes_]) -> npt.NDArray[np.int64] | None:
     digits = octets[:, :width] - 48
     if octets[:, width].any() or not bool((digits < 10).all()):  # longer, shorter (NUL
         return None  # padded) or not digits
+    if width <= 15:  # one product: every partial sum is a whole number below 2 ** 53, exact
+        places = 10.0 ** np.arange(width - 1, -1, -1)
+        exact: npt.NDArray[np.int64] = (digits.astype(np.float64) @ places).astype(np.int64)
+        return exact
     out = digits[:, 0].astype(np.int64)
     for column in range(1, width):
         out *= 10

@@ -115,10 +115,34 @@ def _numbers(keys: npt.NDArray[np.bytes_]) -> npt.NDArray[np.int64] | None:
     digits = octets[:, :width] - 48
     if octets[:, width].any() or not bool((digits < 10).all()):  # longer, shorter (NUL
         return None  # padded) or not digits
+    if width <= 15:  # one product: every partial sum is a whole number below 2 ** 53, exact
+        places = 10.0 ** np.arange(width - 1, -1, -1)
+        exact: npt.NDArray[np.int64] = (digits.astype(np.float64) @ places).astype(np.int64)
+        return exact
     out = digits[:, 0].astype(np.int64)
     for column in range(1, width):
         out *= 10
         out += digits[:, column]
+    return out
+
+
+_PLACES14 = 10.0 ** np.arange(13, -1, -1)
+
+
+def _numbers14(keys: list[bytes]) -> npt.NDArray[np.int64] | None:
+    """Keys all of 14 digits as integers (as :func:`_numbers` makes them), or None.
+
+    The keys joined by newlines: when every line of 15 octets is 14 digits and a newline,
+    there are as many newlines as keys, so each key is one line, of 14 digits."""
+    count = len(keys)
+    joined = b"\n".join(keys) + b"\n"
+    if len(joined) != 15 * count:
+        return None
+    lines = np.frombuffer(joined, dtype=np.uint8).reshape(count, 15)
+    digits = lines[:, :14] - np.uint8(48)
+    if not bool((lines[:, 14] == 10).all()) or not bool((digits < 10).all()):
+        return None
+    out: npt.NDArray[np.int64] = (digits.astype(np.float64) @ _PLACES14).astype(np.int64)
     return out
 
 
@@ -189,8 +213,7 @@ class _Walk:
             # itself. One octet more than the longest batch key shows a longer table key.
             numbers = self.single.numbers if self.single is not None else None
             if numbers is not None:  # 14-digit keys, already integers
-                table = np.array(keys, dtype="S15")
-                here, there = _numbers(table), numbers[lo:hi]
+                here, there = _numbers14(keys), numbers[lo:hi]
             else:
                 here = there = None
             if here is None or there is None:

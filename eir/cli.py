@@ -58,10 +58,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE",
-                        help="TOML configuration (default: the embedded defaults)")
-    parser.add_argument("--db", metavar="PATH",
-                        help="LMDB list store directory (default: store.path, var/eir.lmdb)")
+    parser.add_argument(
+        "--config", metavar="FILE", help="TOML configuration (default: the embedded defaults)"
+    )
+    parser.add_argument(
+        "--db", metavar="PATH", help="LMDB list store directory (default: store.path, var/eir.lmdb)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,46 +73,81 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the EIR until SIGTERM or SIGINT")
     _common(p)
-    p.add_argument("--diameter-listen", action="append", metavar="[tcp://|sctp://]HOST:PORT",
-                   help="accept Diameter S13 here (repeatable; replaces diameter.listen; "
-                        "port 0 picks a free port)")
-    p.add_argument("--m3ua-listen", action="append", metavar="[tcp://|sctp://]HOST:PORT",
-                   help="accept M3UA (MAP CheckIMEI) here (repeatable; replaces m3ua.listen; "
-                        "port 0 picks a free port)")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="worker processes sharing the ports and the store (service.workers)")
-    p.add_argument("--metrics-listen", metavar="HOST:PORT",
-                   help="Prometheus endpoint (metrics.listen; '' turns it off; port 0 picks "
-                        "a free port)")
+    p.add_argument(
+        "--diameter-listen",
+        action="append",
+        metavar="[tcp://|sctp://]HOST:PORT",
+        help="accept Diameter S13 here (repeatable; replaces diameter.listen; "
+        "port 0 picks a free port)",
+    )
+    p.add_argument(
+        "--m3ua-listen",
+        action="append",
+        metavar="[tcp://|sctp://]HOST:PORT",
+        help="accept M3UA (MAP CheckIMEI) here (repeatable; replaces m3ua.listen; "
+        "port 0 picks a free port)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes sharing the ports and the store (service.workers)",
+    )
+    p.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="Prometheus endpoint (metrics.listen; '' turns it off; port 0 picks a free port)",
+    )
     _mqtt_options(p)
-    p.add_argument("--node", metavar="NAME",
-                   help="this node's name in events and its MQTT client id (mqtt.node)")
+    p.add_argument(
+        "--node",
+        metavar="NAME",
+        help="this node's name in events and its MQTT client id (mqtt.node)",
+    )
 
     p = sub.add_parser(
-        "publish", help="publish list files as a versioned update to every EIR node (MQTT)",
+        "publish",
+        help="publish list files as a versioned update to every EIR node (MQTT)",
         description="Validate list files exactly as `eir load` does and publish them as the "
-                    "next list update under <prefix>/lists/. Every `eir serve` connected to "
-                    "the broker applies it to its own store, in order, once. Nothing is "
-                    "published when a file is invalid. Credentials come from "
-                    "mqtt.username_file/password_file or EIR_MQTT_USERNAME/EIR_MQTT_PASSWORD.")
-    p.add_argument("--config", metavar="FILE",
-                   help="TOML configuration with the [mqtt] section (default: embedded)")
+        "next list update under <prefix>/lists/. Every `eir serve` connected to "
+        "the broker applies it to its own store, in order, once. Nothing is "
+        "published when a file is invalid. Credentials come from "
+        "mqtt.username_file/password_file or EIR_MQTT_USERNAME/EIR_MQTT_PASSWORD.",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML configuration with the [mqtt] section (default: embedded)",
+    )
     _list_files(p)
-    p.add_argument("--skip-invalid", action="store_true",
-                   help="publish the good rows and report the bad ones (exit 1)")
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="publish the good rows and report the bad ones (exit 1)",
+    )
     _mqtt_options(p)
-    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                   help="give up when the broker cannot be reached or confirm within S "
-                        "seconds (default 60)")
-    p.add_argument("--wait", type=int, default=0, metavar="N",
-                   help="wait until N nodes report the update applied")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="give up when the broker cannot be reached or confirm within S seconds (default 60)",
+    )
+    p.add_argument(
+        "--wait",
+        type=int,
+        default=0,
+        metavar="N",
+        help="wait until N nodes report the update applied",
+    )
 
     p = sub.add_parser("load", help="load list files into the store, all or nothing")
     _common(p)
     _list_files(p)
     p.add_argument("--dry-run", action="store_true", help="validate and count, change nothing")
-    p.add_argument("--skip-invalid", action="store_true",
-                   help="load the good rows and report the bad ones")
+    p.add_argument(
+        "--skip-invalid", action="store_true", help="load the good rows and report the bad ones"
+    )
 
     p = sub.add_parser("lookup", help="what the EIR answers for an IMEI, and why")
     _common(p)
@@ -120,16 +157,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write entries as CSV that `eir load` reads back")
     _common(p)
-    p.add_argument("file", nargs="?", default="-", metavar="FILE",
-                   help="output file (.gz compresses; default: standard output)")
+    p.add_argument(
+        "file",
+        nargs="?",
+        default="-",
+        metavar="FILE",
+        help="output file (.gz compresses; default: standard output)",
+    )
     p.add_argument("--list", choices=[n.value for n in ListName], help="only this list")
     p.add_argument("--source", help="only this source")
 
     p = sub.add_parser("stats", help="entries per list and source, size, digest, load history")
     _common(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--history", type=int, default=10, metavar="N",
-                   help="how many recent loads to show (default 10)")
+    p.add_argument(
+        "--history",
+        type=int,
+        default=10,
+        metavar="N",
+        help="how many recent loads to show (default 10)",
+    )
 
     p = sub.add_parser("check-config", help="validate a configuration and print it in full")
     p.add_argument("file", nargs="?", metavar="FILE", help="default: the embedded defaults")
@@ -138,29 +185,47 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _list_files(p: argparse.ArgumentParser) -> None:
     """What `eir load` and `eir publish` both read: the files, their list, source and mode."""
-    p.add_argument("files", nargs="+", metavar="FILE",
-                   help="CSV with a header, or one IMEI per line; .gz or - (stdin) too")
-    p.add_argument("--list", required=True, choices=[n.value for n in ListName],
-                   help="list for rows without a list column")
-    p.add_argument("--source", default=None,
-                   help="who supplied the list, e.g. police-hcm (default: manual)")
-    p.add_argument("--mode", default="add", choices=[m.value for m in Mode],
-                   help="add or update (default); replace this list+source; remove entries")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="CSV with a header, or one IMEI per line; .gz or - (stdin) too",
+    )
+    p.add_argument(
+        "--list",
+        required=True,
+        choices=[n.value for n in ListName],
+        help="list for rows without a list column",
+    )
+    p.add_argument(
+        "--source", default=None, help="who supplied the list, e.g. police-hcm (default: manual)"
+    )
+    p.add_argument(
+        "--mode",
+        default="add",
+        choices=[m.value for m in Mode],
+        help="add or update (default); replace this list+source; remove entries",
+    )
 
 
 def _mqtt_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--broker", metavar="mqtt[s]://HOST:PORT",
-                   help="MQTT broker (mqtt.broker; '' turns MQTT off)")
-    p.add_argument("--prefix", metavar="TOPIC",
-                   help="topic prefix of this network (mqtt.prefix, default eir)")
+    p.add_argument(
+        "--broker",
+        metavar="mqtt[s]://HOST:PORT",
+        help="MQTT broker (mqtt.broker; '' turns MQTT off)",
+    )
+    p.add_argument(
+        "--prefix", metavar="TOPIC", help="topic prefix of this network (mqtt.prefix, default eir)"
+    )
 
 
 def _mqtt_overrides(args: argparse.Namespace, config: Config) -> Config:
     mqtt = config.mqtt
     try:
         if args.broker is not None:
-            mqtt = dataclasses.replace(mqtt, broker=parse_broker(args.broker)
-                                       if args.broker else None)
+            mqtt = dataclasses.replace(
+                mqtt, broker=parse_broker(args.broker) if args.broker else None
+            )
     except ValueError as exc:
         raise ConfigError(f"--broker: {exc}") from None
     if args.prefix is not None:
@@ -176,8 +241,14 @@ def _mqtt_overrides(args: argparse.Namespace, config: Config) -> Config:
 
 def _open_store(config: Config, db: str | None, *, create: bool) -> LmdbStore:
     s = config.store
-    return LmdbStore(db or s.path, map_size_mb=s.map_size_mb, max_map_size_mb=s.max_map_size_mb,
-                     sync=s.sync, create=create, read_snapshot_ms=s.read_snapshot_ms)
+    return LmdbStore(
+        db or s.path,
+        map_size_mb=s.map_size_mb,
+        max_map_size_mb=s.max_map_size_mb,
+        sync=s.sync,
+        create=create,
+        read_snapshot_ms=s.read_snapshot_ms,
+    )
 
 
 def _endpoints(values: list[str], default_port: int, option: str) -> tuple[Endpoint, ...]:
@@ -191,11 +262,11 @@ def _serve_overrides(args: argparse.Namespace, config: Config) -> Config:
     diameter = config.diameter
     if args.diameter_listen:
         diameter = dataclasses.replace(
-            diameter, listen=_endpoints(args.diameter_listen, 3868, "--diameter-listen"))
+            diameter, listen=_endpoints(args.diameter_listen, 3868, "--diameter-listen")
+        )
     m3ua = config.m3ua
     if args.m3ua_listen:
-        m3ua = dataclasses.replace(m3ua, listen=_endpoints(args.m3ua_listen, 2905,
-                                                           "--m3ua-listen"))
+        m3ua = dataclasses.replace(m3ua, listen=_endpoints(args.m3ua_listen, 2905, "--m3ua-listen"))
     service = config.service
     if args.workers is not None:
         if not 1 <= args.workers <= 256:
@@ -208,8 +279,9 @@ def _serve_overrides(args: argparse.Namespace, config: Config) -> Config:
         except ValueError as exc:
             raise ConfigError(f"--metrics-listen: {exc}") from None
     config = _mqtt_overrides(args, config)
-    return dataclasses.replace(config, diameter=diameter, service=service, m3ua=m3ua,
-                               metrics=metrics)
+    return dataclasses.replace(
+        config, diameter=diameter, service=service, m3ua=m3ua, metrics=metrics
+    )
 
 
 def _cmd_publish(args: argparse.Namespace, config: Config) -> int:
@@ -242,14 +314,27 @@ def _cmd_publish(args: argparse.Namespace, config: Config) -> int:
     own = (list_name, source)
     scope = [own, *sorted({(g.list, g.source) for g in batch.groups} - {own})]
     entries = sum(len(g.keys) for g in batch.groups)
-    published = asyncio.run(publish_update(
-        config.mqtt, broker, batch, mode=mode, list_name=list_name, source=source, scope=scope,
-        remove_any_source=mode is Mode.REMOVE and args.source is None, timeout=args.timeout,
-        wait_nodes=args.wait, say=say))
+    published = asyncio.run(
+        publish_update(
+            config.mqtt,
+            broker,
+            batch,
+            mode=mode,
+            list_name=list_name,
+            source=source,
+            scope=scope,
+            remove_any_source=mode is Mode.REMOVE and args.source is None,
+            timeout=args.timeout,
+            wait_nodes=args.wait,
+            say=say,
+        )
+    )
     head = published.head
-    print(f"published update #{head.seq} ({mode.value} {list_name.value}/{source}, "
-          f"{entries} entries, {published.bytes:,} bytes in {head.parts} parts) to {broker} "
-          f"under {config.mqtt.prefix}/lists/ in {published.seconds:.2f} s")
+    print(
+        f"published update #{head.seq} ({mode.value} {list_name.value}/{source}, "
+        f"{entries} entries, {published.bytes:,} bytes in {head.parts} parts) to {broker} "
+        f"under {config.mqtt.prefix}/lists/ in {published.seconds:.2f} s"
+    )
     if args.wait:
         print(f"applied on {len(published.applied_on)} nodes: {', '.join(published.applied_on)}")
     return 1 if batch.invalid else 0
@@ -257,6 +342,7 @@ def _cmd_publish(args: argparse.Namespace, config: Config) -> int:
 
 def _cmd_load(args: argparse.Namespace, config: Config) -> int:
     from eir.store.loader import LoadOptions, check_source  # numpy: only where lists are read
+
     started = time.perf_counter()
     list_name = ListName(args.list)
     source = args.source or "manual"
@@ -279,9 +365,15 @@ def _cmd_load(args: argparse.Namespace, config: Config) -> int:
         gc.enable()
 
 
-def _load(args: argparse.Namespace, config: Config, options: LoadOptions,
-          report: Callable[[str], None], started: float) -> int:
+def _load(
+    args: argparse.Namespace,
+    config: Config,
+    options: LoadOptions,
+    report: Callable[[str], None],
+    started: float,
+) -> int:
     from eir.store.loader import parse_files
+
     list_name, source, mode = options.list, options.source, Mode(args.mode)
     batch = parse_files(args.files, options, report)
     own = (list_name, source)
@@ -289,9 +381,14 @@ def _load(args: argparse.Namespace, config: Config, options: LoadOptions,
     store = _open_store(config, args.db, create=True)
     progress = ProgressLine("writing", sum(len(g.keys) for g in batch.groups))
     try:
-        summary = store.apply(batch, mode, scope, dry_run=args.dry_run,
-                              remove_any_source=mode is Mode.REMOVE and args.source is None,
-                              tick=progress)
+        summary = store.apply(
+            batch,
+            mode,
+            scope,
+            dry_run=args.dry_run,
+            remove_any_source=mode is Mode.REMOVE and args.source is None,
+            tick=progress,
+        )
     finally:
         progress.close()
         store.close()
@@ -311,10 +408,17 @@ def _result_dict(result: CheckResult, imei: Imei, imsi: Imsi | None) -> dict[str
         "rule": result.rule.value,
         "why": result.explain(),
         "anomalies": sorted(a.value for a in result.anomalies),
-        "entry": None if match is None else {
-            "level": match.level.value, "imei": match.key, "imei_last": match.last,
-            "imsi": match.imsi, "list": match.entry.list.value, "source": match.entry.source,
-            "reason": match.entry.reason, "reference": match.entry.reference,
+        "entry": None
+        if match is None
+        else {
+            "level": match.level.value,
+            "imei": match.key,
+            "imei_last": match.last,
+            "imsi": match.imsi,
+            "list": match.entry.list.value,
+            "source": match.entry.source,
+            "reason": match.entry.reason,
+            "reference": match.entry.reference,
             "added": _iso(match.entry.added),
         },
     }
@@ -355,8 +459,18 @@ def _export_lines(rows: Iterator[ExportRow]) -> Iterator[str]:
     writer.writerow(EXPORT_COLUMNS)
     for row in rows:
         e = row.entry
-        writer.writerow((row.imei, row.last or "", row.imsi or "", e.list.value, e.source,
-                         e.reason, e.reference, _iso(e.added)))
+        writer.writerow(
+            (
+                row.imei,
+                row.last or "",
+                row.imsi or "",
+                e.list.value,
+                e.source,
+                e.reason,
+                e.reference,
+                _iso(e.added),
+            )
+        )
         if buffer.tell() > 1 << 16:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -402,14 +516,17 @@ def _updates(store: LmdbStore) -> dict[str, dict[str, object]]:
     for key, raw in store.meta_items(b"update\x00"):
         version = parse_version(raw)
         out[key.split(b"\x00", 1)[1].decode()] = {
-            "version": version.seq, "id": version.id, "published": _iso(version.time),
+            "version": version.seq,
+            "id": version.id,
+            "published": _iso(version.time),
             "applied": _iso(int(version.applied)),
         }
     return out
 
 
-def _stats_dict(stats: StoreStats, path: str,
-                updates: dict[str, dict[str, object]]) -> dict[str, object]:
+def _stats_dict(
+    stats: StoreStats, path: str, updates: dict[str, dict[str, object]]
+) -> dict[str, object]:
     return {
         "updates": updates,
         "path": path,
@@ -440,22 +557,25 @@ def _cmd_stats(args: argparse.Namespace, config: Config) -> int:
     print(f"digest: {stats.digest}")
     print(f"generation: {stats.generation}")
     for prefix, update in sorted(updates.items()):
-        print(f"list updates from {prefix}/lists/: version {update['version']} "
-              f"(id {update['id']}, published {update['published']}, applied "
-              f"{update['applied']})")
+        print(
+            f"list updates from {prefix}/lists/: version {update['version']} "
+            f"(id {update['id']}, published {update['published']}, applied "
+            f"{update['applied']})"
+        )
     print("entries (table/list/source):")
     for name, count in sorted(stats.counts.items()):
         print(f"  {name:<40} {count:>12,}")
     if not stats.counts:
         print("  none")
     for title, table in (("per list", stats.per_list()), ("per table", stats.per_table())):
-        print(f"{title}: " + (", ".join(f"{k} {v:,}" for k, v in sorted(table.items()))
-                              or "none"))
+        print(f"{title}: " + (", ".join(f"{k} {v:,}" for k, v in sorted(table.items())) or "none"))
     print("recent loads:")
     for h in stats.history:
-        print(f"  #{h.seq} {_iso(h.time)} {h.mode} {h.list}/{h.source} "
-              f"{', '.join(h.files) or '-'}: +{h.added} ~{h.updated} -{h.removed} "
-              f"={h.unchanged} invalid {h.invalid} duplicates {h.duplicates}")
+        print(
+            f"  #{h.seq} {_iso(h.time)} {h.mode} {h.list}/{h.source} "
+            f"{', '.join(h.files) or '-'}: +{h.added} ~{h.updated} -{h.removed} "
+            f"={h.unchanged} invalid {h.invalid} duplicates {h.duplicates}"
+        )
     if not stats.history:
         print("  none")
     return 0
@@ -479,8 +599,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             return _cmd_check_config(args)
         config = load_config(args.config)
-        logging.basicConfig(level=config.log.level.upper(),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=config.log.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         if args.command == "load":
             return _cmd_load(args, config)
         if args.command == "lookup":

@@ -336,8 +336,13 @@ def _expect(value: object, kind: type | tuple[type, ...], where: str) -> Any:
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {int: "an integer", str: "a string", bool: "true or false", list: "a list",
-             dict: "a table"}
+    names = {
+        int: "an integer",
+        str: "a string",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }
     if isinstance(kind, tuple):
         return " or ".join(names.get(k, k.__name__) for k in kind)
     return names.get(kind, kind.__name__)
@@ -358,19 +363,22 @@ def _store(table: Mapping[str, object], where: str) -> StoreConfig:
     if not path:
         raise ConfigError(f"{where}path: must not be empty")
     size = _expect(table.get("map_size_mb", base.map_size_mb), int, where + "map_size_mb")
-    top = _expect(table.get("max_map_size_mb", base.max_map_size_mb), int,
-                  where + "max_map_size_mb")
+    top = _expect(
+        table.get("max_map_size_mb", base.max_map_size_mb), int, where + "max_map_size_mb"
+    )
     if size < 1:
         raise ConfigError(f"{where}map_size_mb: must be at least 1")
     if top < size:
         raise ConfigError(f"{where}max_map_size_mb: must be at least map_size_mb ({size})")
     sync = _expect(table.get("sync", base.sync), bool, where + "sync")
-    age = _expect(table.get("read_snapshot_ms", base.read_snapshot_ms), int,
-                  where + "read_snapshot_ms")
+    age = _expect(
+        table.get("read_snapshot_ms", base.read_snapshot_ms), int, where + "read_snapshot_ms"
+    )
     if not 0 <= age <= 60000:
         raise ConfigError(f"{where}read_snapshot_ms: must be 0 to 60000")
-    return StoreConfig(path=path, map_size_mb=size, max_map_size_mb=top, sync=sync,
-                       read_snapshot_ms=age)
+    return StoreConfig(
+        path=path, map_size_mb=size, max_map_size_mb=top, sync=sync, read_snapshot_ms=age
+    )
 
 
 def _policy(table: Mapping[str, object], where: str) -> PolicyConfig:
@@ -413,8 +421,9 @@ def _policy(table: Mapping[str, object], where: str) -> PolicyConfig:
                     f"{where}anomalies.{key}: {action!r} is not one of {', '.join(ANOMALY_ACTIONS)}"
                 )
             anomalies[Anomaly(key)] = action
-    return PolicyConfig(unknown=unknown, precedence=precedence, test_tac_prefixes=prefixes,
-                        anomalies=anomalies)
+    return PolicyConfig(
+        unknown=unknown, precedence=precedence, test_tac_prefixes=prefixes, anomalies=anomalies
+    )
 
 
 def _log(table: Mapping[str, object], where: str) -> LogConfig:
@@ -425,16 +434,24 @@ def _log(table: Mapping[str, object], where: str) -> LogConfig:
     return LogConfig(level=level)
 
 
-def _strings(table: Mapping[str, object], key: str, default: tuple[str, ...],
-             where: str) -> tuple[str, ...]:
+def _strings(
+    table: Mapping[str, object], key: str, default: tuple[str, ...], where: str
+) -> tuple[str, ...]:
     if key not in table:
         return default
     raw = _expect(table[key], list, where + key)
     return tuple(_expect(v, str, where + key) for v in raw)
 
 
-def _number(table: Mapping[str, object], key: str, default: float, low: float, high: float,
-            where: str, integer: bool = False) -> Any:
+def _number(
+    table: Mapping[str, object],
+    key: str,
+    default: float,
+    low: float,
+    high: float,
+    where: str,
+    integer: bool = False,
+) -> Any:
     value = _expect(table.get(key, default), int if integer else (int, float), where + key)
     if not low <= value <= high:
         raise ConfigError(f"{where}{key}: must be {low:g} to {high:g}")
@@ -451,18 +468,32 @@ def _endpoints(values: tuple[str, ...], where: str, default_port: int) -> tuple[
     return tuple(out)
 
 
-def _admission(table: Mapping[str, object], base: DiameterConfig | M3uaConfig,
-               where: str) -> dict[str, Any]:
+def _admission(
+    table: Mapping[str, object], base: DiameterConfig | M3uaConfig, where: str
+) -> dict[str, Any]:
     """The connection admission keys, the same in [diameter] and [m3ua]."""
     return {
-        "max_pending_connections": _number(table, "max_pending_connections",
-                                           base.max_pending_connections, 1, 1_000_000, where,
-                                           integer=True),
-        "max_pending_per_address": _number(table, "max_pending_per_address",
-                                           base.max_pending_per_address, 1, 1_000_000, where,
-                                           integer=True),
-        "read_timeout_s": float(_number(table, "read_timeout_s", base.read_timeout_s, 0.5,
-                                        3600, where)),
+        "max_pending_connections": _number(
+            table,
+            "max_pending_connections",
+            base.max_pending_connections,
+            1,
+            1_000_000,
+            where,
+            integer=True,
+        ),
+        "max_pending_per_address": _number(
+            table,
+            "max_pending_per_address",
+            base.max_pending_per_address,
+            1,
+            1_000_000,
+            where,
+            integer=True,
+        ),
+        "read_timeout_s": float(
+            _number(table, "read_timeout_s", base.read_timeout_s, 0.5, 3600, where)
+        ),
     }
 
 
@@ -486,15 +517,15 @@ def _diameter(table: Mapping[str, object], where: str) -> DiameterConfig:
         try:
             ipaddress.ip_network(net, strict=False)
         except ValueError:
-            raise ConfigError(f"{where}allowed_networks: {net!r} is not an address or network") \
-                from None
+            raise ConfigError(
+                f"{where}allowed_networks: {net!r} is not an address or network"
+            ) from None
     addresses = _strings(table, "host_ip_addresses", (), where)
     for addr in addresses:
         try:
             ipaddress.ip_address(addr)
         except ValueError:
-            raise ConfigError(f"{where}host_ip_addresses: {addr!r} is not an IP address") \
-                from None
+            raise ConfigError(f"{where}host_ip_addresses: {addr!r} is not an IP address") from None
     peers: list[DiameterPeerConfig] = []
     for i, raw in enumerate(_expect(table.get("peers", []), list, where + "peers")):
         here = f"{where}peers[{i}]."
@@ -502,12 +533,15 @@ def _diameter(table: Mapping[str, object], where: str) -> DiameterConfig:
         _reject_unknown(entry, {"address", "host"}, here)
         if "address" not in entry:
             raise ConfigError(f"{here}address: missing")
-        (address,) = _endpoints((_expect(entry["address"], str, here + "address"),),
-                                here + "address", 3868)
-        peers.append(DiameterPeerConfig(address, _expect(entry.get("host", ""), str,
-                                                         here + "host")))
-    duplicate = _expect(table.get("duplicate_peer", base.duplicate_peer), str,
-                        where + "duplicate_peer")
+        (address,) = _endpoints(
+            (_expect(entry["address"], str, here + "address"),), here + "address", 3868
+        )
+        peers.append(
+            DiameterPeerConfig(address, _expect(entry.get("host", ""), str, here + "host"))
+        )
+    duplicate = _expect(
+        table.get("duplicate_peer", base.duplicate_peer), str, where + "duplicate_peer"
+    )
     if duplicate not in ("keep", "replace"):
         raise ConfigError(f"{where}duplicate_peer: {duplicate!r} is not keep or replace")
     return DiameterConfig(
@@ -519,25 +553,36 @@ def _diameter(table: Mapping[str, object], where: str) -> DiameterConfig:
         vendor_id=_number(table, "vendor_id", 0, 0, 2**32 - 1, where, integer=True),
         watchdog_s=float(_number(table, "watchdog_s", base.watchdog_s, 6, 3600, where)),
         reconnect_s=float(_number(table, "reconnect_s", base.reconnect_s, 1, 3600, where)),
-        cer_timeout_s=float(_number(table, "cer_timeout_s", base.cer_timeout_s, 1, 600,
-                                    where)),
-        max_message_bytes=_number(table, "max_message_bytes", base.max_message_bytes, 4096,
-                                  16 * 2**20, where, integer=True),
-        max_in_flight=_number(table, "max_in_flight", base.max_in_flight, 1, 1_000_000, where,
-                              integer=True),
-        max_connections=_number(table, "max_connections", base.max_connections, 1, 1_000_000,
-                                where, integer=True),
+        cer_timeout_s=float(_number(table, "cer_timeout_s", base.cer_timeout_s, 1, 600, where)),
+        max_message_bytes=_number(
+            table,
+            "max_message_bytes",
+            base.max_message_bytes,
+            4096,
+            16 * 2**20,
+            where,
+            integer=True,
+        ),
+        max_in_flight=_number(
+            table, "max_in_flight", base.max_in_flight, 1, 1_000_000, where, integer=True
+        ),
+        max_connections=_number(
+            table, "max_connections", base.max_connections, 1, 1_000_000, where, integer=True
+        ),
         **_admission(table, base, where),
         allowed_hosts=_strings(table, "allowed_hosts", (), where),
         allowed_realms=_strings(table, "allowed_realms", (), where),
         allowed_networks=networks,
-        max_avp_depth=_number(table, "max_avp_depth", base.max_avp_depth, 2, 64, where,
-                              integer=True),
+        max_avp_depth=_number(
+            table, "max_avp_depth", base.max_avp_depth, 2, 64, where, integer=True
+        ),
         max_avps=_number(table, "max_avps", base.max_avps, 16, 65536, where, integer=True),
         duplicate_peer=duplicate,
-        require_origin_match=_expect(table.get("require_origin_match",
-                                               base.require_origin_match), bool,
-                                     where + "require_origin_match"),
+        require_origin_match=_expect(
+            table.get("require_origin_match", base.require_origin_match),
+            bool,
+            where + "require_origin_match",
+        ),
         peers=tuple(peers),
     )
 
@@ -567,34 +612,48 @@ def _m3ua(table: Mapping[str, object], where: str) -> M3uaConfig:
             raise ConfigError(f"{here}name: missing")
         if name in {a.name for a in asps}:
             raise ConfigError(f"{here}name: {name!r} is configured twice")
-        asps.append(M3uaAspConfig(
-            name=name,
-            asp_identifier=_number(entry, "asp_identifier", -1, -1, 2**32 - 1, here,
-                                   integer=True),
-            networks=_networks(entry, "networks", here),
-            routing_contexts=_contexts(entry, here),
-            override=_expect(entry.get("override", False), bool, here + "override"),
-        ))
+        asps.append(
+            M3uaAspConfig(
+                name=name,
+                asp_identifier=_number(
+                    entry, "asp_identifier", -1, -1, 2**32 - 1, here, integer=True
+                ),
+                networks=_networks(entry, "networks", here),
+                routing_contexts=_contexts(entry, here),
+                override=_expect(entry.get("override", False), bool, here + "override"),
+            )
+        )
     return M3uaConfig(
         listen=listen,
         routing_contexts=contexts,
-        network_appearance=_number(table, "network_appearance", -1, -1, 2**32 - 1, where,
-                                   integer=True),
+        network_appearance=_number(
+            table, "network_appearance", -1, -1, 2**32 - 1, where, integer=True
+        ),
         ssn=_number(table, "ssn", 9, 1, 254, where, integer=True),
         point_code=_number(table, "point_code", -1, -1, 16383, where, integer=True),
         global_title=gt,
         peers=peers,
         traffic_mode=mode,
         reconnect_s=float(_number(table, "reconnect_s", base.reconnect_s, 1, 3600, where)),
-        max_message_bytes=_number(table, "max_message_bytes", base.max_message_bytes, 4096,
-                                  16 * 2**20, where, integer=True),
-        max_connections=_number(table, "max_connections", base.max_connections, 1,
-                                1_000_000, where, integer=True),
+        max_message_bytes=_number(
+            table,
+            "max_message_bytes",
+            base.max_message_bytes,
+            4096,
+            16 * 2**20,
+            where,
+            integer=True,
+        ),
+        max_connections=_number(
+            table, "max_connections", base.max_connections, 1, 1_000_000, where, integer=True
+        ),
         allowed_networks=_networks(table, "allowed_networks", where),
-        handshake_timeout_s=float(_number(table, "handshake_timeout_s",
-                                          base.handshake_timeout_s, 0, 3600, where)),
-        beat_interval_s=float(_number(table, "beat_interval_s", base.beat_interval_s, 0, 3600,
-                                      where)),
+        handshake_timeout_s=float(
+            _number(table, "handshake_timeout_s", base.handshake_timeout_s, 0, 3600, where)
+        ),
+        beat_interval_s=float(
+            _number(table, "beat_interval_s", base.beat_interval_s, 0, 3600, where)
+        ),
         asps=tuple(asps),
         **_admission(table, base, where),
     )
@@ -638,8 +697,10 @@ def _file_key(table: Mapping[str, object], key: str, where: str) -> str:
 def _mqtt(table: Mapping[str, object], where: str) -> MqttConfig:
     for secret in ("username", "password"):
         if secret in table:
-            raise ConfigError(f"{where}{secret}: credentials never go in the config file: "
-                              f"use {secret}_file or the {secret}_env variable")
+            raise ConfigError(
+                f"{where}{secret}: credentials never go in the config file: "
+                f"use {secret}_file or the {secret}_env variable"
+            )
     known = {f.name for f in dataclasses.fields(MqttConfig)}
     _reject_unknown(table, known, where)
     base = MqttConfig()
@@ -652,8 +713,10 @@ def _mqtt(table: Mapping[str, object], where: str) -> MqttConfig:
             raise ConfigError(f"{where}broker: {exc}") from None
     prefix = _expect(table.get("prefix", base.prefix), str, where + "prefix")
     if not PREFIX_RE.fullmatch(prefix):
-        raise ConfigError(f"{where}prefix: {prefix!r} is not topic levels of letters, digits "
-                          "and ._- separated by / (no wildcards, no leading or trailing /)")
+        raise ConfigError(
+            f"{where}prefix: {prefix!r} is not topic levels of letters, digits "
+            "and ._- separated by / (no wildcards, no leading or trailing /)"
+        )
     node = _expect(table.get("node", ""), str, where + "node")
     if node and not NODE_RE.fullmatch(node):
         raise ConfigError(f"{where}node: {node!r} is not 1 to 64 of letters, digits and ._-")
@@ -661,20 +724,27 @@ def _mqtt(table: Mapping[str, object], where: str) -> MqttConfig:
     high = float(_number(table, "reconnect_max_s", base.reconnect_max_s, 0.05, 3600, where))
     if high < low:
         raise ConfigError(f"{where}reconnect_max_s: must be at least reconnect_min_s ({low:g})")
-    files = {k: _file_key(table, k, where) for k in
-             ("username_file", "password_file", "ca_file", "cert_file", "key_file")}
+    files = {
+        k: _file_key(table, k, where)
+        for k in ("username_file", "password_file", "ca_file", "cert_file", "key_file")
+    }
     if bool(files["cert_file"]) != bool(files["key_file"]):
         raise ConfigError(f"{where}cert_file: a client certificate needs key_file too")
     return MqttConfig(
-        broker=broker, prefix=prefix, node=node,
-        username_env=_expect(table.get("username_env", base.username_env), str,
-                             where + "username_env"),
-        password_env=_expect(table.get("password_env", base.password_env), str,
-                             where + "password_env"),
+        broker=broker,
+        prefix=prefix,
+        node=node,
+        username_env=_expect(
+            table.get("username_env", base.username_env), str, where + "username_env"
+        ),
+        password_env=_expect(
+            table.get("password_env", base.password_env), str, where + "password_env"
+        ),
         tls_insecure=_expect(table.get("tls_insecure", False), bool, where + "tls_insecure"),
-        keepalive_s=_number(table, "keepalive_s", base.keepalive_s, 5, 3600, where,
-                            integer=True),
-        reconnect_min_s=low, reconnect_max_s=high, **files,
+        keepalive_s=_number(table, "keepalive_s", base.keepalive_s, 5, 3600, where, integer=True),
+        reconnect_min_s=low,
+        reconnect_max_s=high,
+        **files,
     )
 
 
@@ -689,8 +759,9 @@ def _events(table: Mapping[str, object], where: str) -> EventsConfig:
         checks=checks,
         sample=float(_number(table, "sample", base.sample, 0, 1, where)),
         mask_imsi=_expect(table.get("mask_imsi", base.mask_imsi), bool, where + "mask_imsi"),
-        queue_size=_number(table, "queue_size", base.queue_size, 1, 10_000_000, where,
-                           integer=True),
+        queue_size=_number(
+            table, "queue_size", base.queue_size, 1, 10_000_000, where, integer=True
+        ),
         peers=_expect(table.get("peers", base.peers), bool, where + "peers"),
         lists=_expect(table.get("lists", base.lists), bool, where + "lists"),
     )
@@ -723,8 +794,18 @@ def _metrics(table: Mapping[str, object], where: str) -> MetricsConfig:
         raise ConfigError(f"{where}listen: {exc}") from None
 
 
-SECTIONS = ("store", "policy", "log", "diameter", "service", "m3ua", "mqtt", "events",
-            "distribution", "metrics")
+SECTIONS = (
+    "store",
+    "policy",
+    "log",
+    "diameter",
+    "service",
+    "m3ua",
+    "mqtt",
+    "events",
+    "distribution",
+    "metrics",
+)
 
 
 def parse_config(data: Mapping[str, object], origin: str = "<defaults>") -> Config:
@@ -734,21 +815,35 @@ def parse_config(data: Mapping[str, object], origin: str = "<defaults>") -> Conf
     store = _store(_expect(data.get("store", {}), dict, prefix + "store"), prefix + "store.")
     policy = _policy(_expect(data.get("policy", {}), dict, prefix + "policy"), prefix + "policy.")
     log = _log(_expect(data.get("log", {}), dict, prefix + "log"), prefix + "log.")
-    diameter = _diameter(_expect(data.get("diameter", {}), dict, prefix + "diameter"),
-                         prefix + "diameter.")
-    service = _service(_expect(data.get("service", {}), dict, prefix + "service"),
-                       prefix + "service.")
+    diameter = _diameter(
+        _expect(data.get("diameter", {}), dict, prefix + "diameter"), prefix + "diameter."
+    )
+    service = _service(
+        _expect(data.get("service", {}), dict, prefix + "service"), prefix + "service."
+    )
     m3ua = _m3ua(_expect(data.get("m3ua", {}), dict, prefix + "m3ua"), prefix + "m3ua.")
     mqtt = _mqtt(_expect(data.get("mqtt", {}), dict, prefix + "mqtt"), prefix + "mqtt.")
-    events = _events(_expect(data.get("events", {}), dict, prefix + "events"),
-                     prefix + "events.")
-    distribution = _distribution(_expect(data.get("distribution", {}), dict,
-                                         prefix + "distribution"), prefix + "distribution.")
-    metrics = _metrics(_expect(data.get("metrics", {}), dict, prefix + "metrics"),
-                       prefix + "metrics.")
-    return Config(store=store, policy=policy, log=log, diameter=diameter, service=service,
-                  m3ua=m3ua, mqtt=mqtt, events=events, distribution=distribution,
-                  metrics=metrics, origin=origin)
+    events = _events(_expect(data.get("events", {}), dict, prefix + "events"), prefix + "events.")
+    distribution = _distribution(
+        _expect(data.get("distribution", {}), dict, prefix + "distribution"),
+        prefix + "distribution.",
+    )
+    metrics = _metrics(
+        _expect(data.get("metrics", {}), dict, prefix + "metrics"), prefix + "metrics."
+    )
+    return Config(
+        store=store,
+        policy=policy,
+        log=log,
+        diameter=diameter,
+        service=service,
+        m3ua=m3ua,
+        mqtt=mqtt,
+        events=events,
+        distribution=distribution,
+        metrics=metrics,
+        origin=origin,
+    )
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -817,8 +912,13 @@ def to_toml(config: Config) -> str:
         f"fetch_timeout_s = {config.distribution.fetch_timeout_s:g}",
         "",
         "[metrics]",
-        'listen = "' + ("" if config.metrics.listen is None else
-                        str(config.metrics.listen).removeprefix("tcp://")) + '"',
+        'listen = "'
+        + (
+            ""
+            if config.metrics.listen is None
+            else str(config.metrics.listen).removeprefix("tcp://")
+        )
+        + '"',
     ]
     return "\n".join(lines) + "\n"
 
@@ -880,12 +980,15 @@ def _m3ua_toml(m: M3uaConfig) -> list[str]:
         f"beat_interval_s = {m.beat_interval_s:g}",
     ]
     for asp in m.asps:
-        lines += ["", "[[m3ua.asps]]", f'name = "{asp.name}"',
-                  f"asp_identifier = {asp.asp_identifier}",
-                  f"networks = {_toml_list(asp.networks)}",
-                  "routing_contexts = [" + ", ".join(str(rc) for rc in asp.routing_contexts)
-                  + "]",
-                  f"override = {_bool(asp.override)}"]
+        lines += [
+            "",
+            "[[m3ua.asps]]",
+            f'name = "{asp.name}"',
+            f"asp_identifier = {asp.asp_identifier}",
+            f"networks = {_toml_list(asp.networks)}",
+            "routing_contexts = [" + ", ".join(str(rc) for rc in asp.routing_contexts) + "]",
+            f"override = {_bool(asp.override)}",
+        ]
     return lines
 
 

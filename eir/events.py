@@ -148,11 +148,17 @@ def check_message(event: Check, node: str, mask: bool) -> tuple[str, dict[str, A
         "rule": result.rule.value,
         "why": result.explain(),
         "anomalies": sorted(a.value for a in result.anomalies),
-        "entry": None if match is None else {
-            "level": match.level.value, "imei": match.key, "imei_last": match.last,
+        "entry": None
+        if match is None
+        else {
+            "level": match.level.value,
+            "imei": match.key,
+            "imei_last": match.last,
             "imsi": (mask_imsi(match.imsi) if mask else match.imsi) if match.imsi else None,
-            "list": match.entry.list.value, "source": match.entry.source,
-            "reason": match.entry.reason, "reference": match.entry.reference,
+            "list": match.entry.list.value,
+            "source": match.entry.source,
+            "reason": match.entry.reason,
+            "reference": match.entry.reference,
             "added": iso_time(match.entry.added),
         },
     }
@@ -161,23 +167,34 @@ def check_message(event: Check, node: str, mask: bool) -> tuple[str, dict[str, A
 
 def peer_message(event: PeerChange, node: str) -> tuple[str, dict[str, Any]]:
     return "events/peer", {
-        "type": "peer", "time": iso_time(event.time), "node": node,
-        "protocol": event.protocol, "peer": event.peer, "state": "up" if event.up else "down",
+        "type": "peer",
+        "time": iso_time(event.time),
+        "node": node,
+        "protocol": event.protocol,
+        "peer": event.peer,
+        "state": "up" if event.up else "down",
         "detail": event.detail,
     }
 
 
 def lists_message(event: ListsChanged, node: str) -> tuple[str, dict[str, Any]]:
     return "events/lists", {
-        "type": "lists", "time": iso_time(event.time), "node": node,
-        "generation": event.generation, "entries": event.entries, "cause": event.cause,
+        "type": "lists",
+        "time": iso_time(event.time),
+        "node": node,
+        "generation": event.generation,
+        "entries": event.entries,
+        "cause": event.cause,
         "version": event.version,
     }
 
 
 def dropped_message(node: str, dropped: int, total: int, now: float) -> tuple[str, dict[str, Any]]:
     return "events/dropped", {
-        "type": "dropped", "time": iso_time(now), "node": node, "dropped": dropped,
+        "type": "dropped",
+        "time": iso_time(now),
+        "node": node,
+        "dropped": dropped,
         "total": total,
     }
 

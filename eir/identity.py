@@ -71,8 +71,17 @@ def luhn_ok15(text: str) -> bool:
     doubled.
     """
     pairs = _PAIR_SUM
-    total = (pairs[text[0:2]] + pairs[text[2:4]] + pairs[text[4:6]] + pairs[text[6:8]]
-             + pairs[text[8:10]] + pairs[text[10:12]] + pairs[text[12:14]] + ord(text[14]) - 48)
+    total = (
+        pairs[text[0:2]]
+        + pairs[text[2:4]]
+        + pairs[text[4:6]]
+        + pairs[text[6:8]]
+        + pairs[text[8:10]]
+        + pairs[text[10:12]]
+        + pairs[text[12:14]]
+        + ord(text[14])
+        - 48
+    )
     return total % 10 == 0
 
 
@@ -207,8 +216,9 @@ class Imei:
         self, test_tac_prefixes: Iterable[str] = DEFAULT_TEST_TAC_PREFIXES
     ) -> frozenset[Anomaly]:
         key = self.key
-        prefixes = (test_tac_prefixes if isinstance(test_tac_prefixes, tuple)
-                    else tuple(test_tac_prefixes))
+        prefixes = (
+            test_tac_prefixes if isinstance(test_tac_prefixes, tuple) else tuple(test_tac_prefixes)
+        )
         check = self.check_digit
         bad_check = check is not None and not luhn_ok15(key + check)
         same = key == key[0] * 14

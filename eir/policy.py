@@ -65,8 +65,7 @@ def decide(request: CheckRequest, lookup: Lookup, settings: PolicyConfig) -> Che
     if anomalies:
         acting = [a for a in anomalies if settings.anomalies.get(a, "ignore") != "ignore"]
         if acting:
-            chosen = min(acting,
-                         key=lambda a: (_answer_rank(settings.anomalies[a], precedence), a))
+            chosen = min(acting, key=lambda a: (_answer_rank(settings.anomalies[a], precedence), a))
             status = _ANSWER_STATUS[settings.anomalies[chosen]]
             return CheckResult(status, Rule.ANOMALY, None, anomalies, decided_by_anomaly=chosen)
     if hits.ranges:

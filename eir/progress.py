@@ -12,8 +12,9 @@ from typing import TextIO
 
 
 class ProgressLine:
-    def __init__(self, label: str, total: int, stream: TextIO | None = None,
-                 force: bool = False) -> None:
+    def __init__(
+        self, label: str, total: int, stream: TextIO | None = None, force: bool = False
+    ) -> None:
         self.stream = stream or sys.stderr
         self.enabled = force or os.environ.get("EIR_PROGRESS") == "1" or self.stream.isatty()
         self.label = label
@@ -38,8 +39,10 @@ class ProgressLine:
         share = self.done / self.total if self.total else 1.0
         eta = (self.total - self.done) / rate if rate > 0 else 0.0
         bar = "#" * int(share * 30)
-        return (f"{self.label} [{bar:<30}] {self.done:,}/{self.total:,} rows "
-                f"{rate:,.0f} rows/s ETA {eta:.0f} s")
+        return (
+            f"{self.label} [{bar:<30}] {self.done:,}/{self.total:,} rows "
+            f"{rate:,.0f} rows/s ETA {eta:.0f} s"
+        )
 
     def close(self) -> None:
         if self.enabled:

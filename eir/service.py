@@ -75,17 +75,26 @@ def _firmware_revision() -> int:
 Check = Callable[[CheckRequest], CheckResult]
 
 #: the result label of a decision: S13's Result-Code, MAP's result or error
-_RESULTS = {(False, False): "2001", (False, True): "5422", (True, False): "result",
-            (True, True): "unknownEquipment"}
+_RESULTS = {
+    (False, False): "2001",
+    (False, True): "5422",
+    (True, False): "result",
+    (True, True): "unknownEquipment",
+}
 
 
-def checker(config: Config, store: LmdbStore, metrics: Metrics | None = None,
-            queue: EventQueue | None = None) -> Check:
+def checker(
+    config: Config,
+    store: LmdbStore,
+    metrics: Metrics | None = None,
+    queue: EventQueue | None = None,
+) -> Check:
     """The decision both front-ends ask for: the policy over the store's lists, counted in
     ``metrics`` and offered to the event ``queue`` (never waiting on either)."""
     policy = config.policy
     lookup = store.lookup
     if metrics is None:
+
         def check(request: CheckRequest) -> CheckResult:
             return decide(request, lookup, policy)
 
@@ -98,8 +107,9 @@ def checker(config: Config, store: LmdbStore, metrics: Metrics | None = None,
         result = decide(request, lookup, policy)
         status = result.status
         protocol = request.protocol
-        counts[(protocol, status_name(result),
-                _RESULTS[(protocol.startswith("map"), status is None)])] += 1
+        counts[
+            (protocol, status_name(result), _RESULTS[(protocol.startswith("map"), status is None)])
+        ] += 1
         if offer is not None and wanted(result):
             offer(EventCheck(request, result, time.time()))
         return result
@@ -137,8 +147,13 @@ class _TimedMap(MapNode):
         return out
 
 
-def build_diameter(config: Config, store: LmdbStore, now: Callable[[], float],
-                   check: Check | None = None, latency: Latency | None = None) -> DiameterNode:
+def build_diameter(
+    config: Config,
+    store: LmdbStore,
+    now: Callable[[], float],
+    check: Check | None = None,
+    latency: Latency | None = None,
+) -> DiameterNode:
     d = config.diameter
     policy = config.policy
     check = check or checker(config, store)
@@ -166,34 +181,53 @@ def build_diameter(config: Config, store: LmdbStore, now: Callable[[], float],
         duplicate_peer=d.duplicate_peer,
         require_origin_match=d.require_origin_match,
     )
-    return DiameterNode(settings, app, PeerTable(d.origin_host, now), d.max_connections,
-                        max_pending=d.max_pending_connections,
-                        max_pending_per_address=d.max_pending_per_address,
-                        read_timeout_s=d.read_timeout_s)
+    return DiameterNode(
+        settings,
+        app,
+        PeerTable(d.origin_host, now),
+        d.max_connections,
+        max_pending=d.max_pending_connections,
+        max_pending_per_address=d.max_pending_per_address,
+        read_timeout_s=d.read_timeout_s,
+    )
 
 
-def build_m3ua(config: Config, store: LmdbStore, check: Check | None = None,
-               latency: Latency | None = None) -> M3uaNode:
+def build_m3ua(
+    config: Config, store: LmdbStore, check: Check | None = None, latency: Latency | None = None
+) -> M3uaNode:
     m = config.m3ua
     settings = M3uaSettings(
         routing_contexts=m.routing_contexts,
         network_appearance=None if m.network_appearance < 0 else m.network_appearance,
-        traffic_mode=TrafficMode.OVERRIDE if m.traffic_mode == "override"
+        traffic_mode=TrafficMode.OVERRIDE
+        if m.traffic_mode == "override"
         else TrafficMode.LOADSHARE,
         max_message=m.max_message_bytes,
         allowed_networks=m.allowed_networks,
-        asps=tuple(AspBinding(a.name, None if a.asp_identifier < 0 else a.asp_identifier,
-                              a.networks, a.routing_contexts, a.override) for a in m.asps),
+        asps=tuple(
+            AspBinding(
+                a.name,
+                None if a.asp_identifier < 0 else a.asp_identifier,
+                a.networks,
+                a.routing_contexts,
+                a.override,
+            )
+            for a in m.asps
+        ),
         handshake_timeout_s=m.handshake_timeout_s,
         beat_interval_s=m.beat_interval_s,
     )
     identity = SccpIdentity(m.ssn, None if m.point_code < 0 else m.point_code, m.global_title)
     node = _TimedMap(TcapServer(check or checker(config, store)), identity)
     node.latency = latency
-    return M3uaNode(settings, node, max_connections=m.max_connections,
-                    max_pending=m.max_pending_connections,
-                    max_pending_per_address=m.max_pending_per_address,
-                    read_timeout_s=m.read_timeout_s)
+    return M3uaNode(
+        settings,
+        node,
+        max_connections=m.max_connections,
+        max_pending=m.max_pending_connections,
+        max_pending_per_address=m.max_pending_per_address,
+        read_timeout_s=m.read_timeout_s,
+    )
 
 
 @dataclass(frozen=True)
@@ -214,25 +248,37 @@ class _Closable(Protocol):
     closed: asyncio.Future[None]
 
 
-async def _listen(factory: Callable[[], asyncio.Protocol], endpoint: Endpoint,
-                  reuse_port: bool, framing: Framing) -> tuple[Any, str]:
+async def _listen(
+    factory: Callable[[], asyncio.Protocol], endpoint: Endpoint, reuse_port: bool, framing: Framing
+) -> tuple[Any, str]:
     """Listen on `endpoint`; returns the server and its ready line (with the real port)."""
     if endpoint.transport == "sctp":
-        sctp_server = await open_sctp_server(endpoint.host, endpoint.port, factory,
-                                             framing.ppid, framing.split, reuse_port,
-                                             stream=framing.stream)
+        sctp_server = await open_sctp_server(
+            endpoint.host,
+            endpoint.port,
+            factory,
+            framing.ppid,
+            framing.split,
+            reuse_port,
+            stream=framing.stream,
+        )
         port = sctp_server.sockname[1]
         return sctp_server, f"eir: listening {framing.name} sctp {shown(endpoint.host, port)}"
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(factory, endpoint.host, endpoint.port,
-                                      reuse_port=reuse_port or None, backlog=1024)
+    server = await loop.create_server(
+        factory, endpoint.host, endpoint.port, reuse_port=reuse_port or None, backlog=1024
+    )
     port = server.sockets[0].getsockname()[1]
     return server, f"eir: listening {framing.name} tcp {shown(endpoint.host, port)}"
 
 
-async def _keep_connected(factory: Callable[[], asyncio.Protocol], where: Endpoint,
-                          framing: Framing, reconnect_s: float,
-                          connected_already: Callable[[], bool] = lambda: False) -> None:
+async def _keep_connected(
+    factory: Callable[[], asyncio.Protocol],
+    where: Endpoint,
+    framing: Framing,
+    reconnect_s: float,
+    connected_already: Callable[[], bool] = lambda: False,
+) -> None:
     """Dial `where` and dial again every `reconnect_s` after the connection is lost or cannot
     be made (Diameter's Tc, RFC 6733 2.1; an ASP's reconnection, RFC 4666 4.3.4.1)."""
     loop = asyncio.get_running_loop()
@@ -241,24 +287,42 @@ async def _keep_connected(factory: Callable[[], asyncio.Protocol], where: Endpoi
             try:
                 if where.transport == "sctp":
                     _t, protocol = await open_sctp_connection(
-                        where.host, where.port, factory, framing.ppid, framing.split,
-                        stream=framing.stream)
+                        where.host,
+                        where.port,
+                        factory,
+                        framing.ppid,
+                        framing.split,
+                        stream=framing.stream,
+                    )
                 else:
-                    _tt, protocol = await loop.create_connection(factory, where.host,
-                                                                 where.port)
+                    _tt, protocol = await loop.create_connection(factory, where.host, where.port)
                 closable = cast(_Closable, protocol)
                 await closable.closed
-                log.info("%s: connection to %s closed; retrying in %gs", framing.name, where,
-                         reconnect_s)
+                log.info(
+                    "%s: connection to %s closed; retrying in %gs", framing.name, where, reconnect_s
+                )
             except OSError as exc:
-                log.warning("%s: cannot reach %s: %s; retrying in %gs", framing.name, where,
-                            exc.strerror or exc, reconnect_s)
+                log.warning(
+                    "%s: cannot reach %s: %s; retrying in %gs",
+                    framing.name,
+                    where,
+                    exc.strerror or exc,
+                    reconnect_s,
+                )
         await asyncio.sleep(reconnect_s)
 
 
-async def serve(config: Config, store: LmdbStore, *, reuse_port: bool = False,
-                report: Report = say, dial: bool = True, worker: bool = False,
-                index: int = 0, share: Callable[[dict[str, Any]], None] | None = None) -> None:
+async def serve(
+    config: Config,
+    store: LmdbStore,
+    *,
+    reuse_port: bool = False,
+    report: Report = say,
+    dial: bool = True,
+    worker: bool = False,
+    index: int = 0,
+    share: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
     """Serve until SIGTERM or SIGINT. ``index`` 0 is the process that dials peers, follows
     list updates and reports list changes; ``share`` (workers) receives this process's
     metrics every second instead of an endpoint of its own."""
@@ -280,15 +344,22 @@ async def serve(config: Config, store: LmdbStore, *, reuse_port: bool = False,
 
         name = node_name(config.mqtt)
         follow = index == 0 and config.distribution.subscribe
-        mqtt = MqttNode(config.mqtt, broker, queue, mask_imsi=config.events.mask_imsi,
-                        store=store if follow else None,
-                        fetch_timeout=config.distribution.fetch_timeout_s, name=name,
-                        client_id=name if not worker else f"{name}-w{index}")
+        mqtt = MqttNode(
+            config.mqtt,
+            broker,
+            queue,
+            mask_imsi=config.events.mask_imsi,
+            store=store if follow else None,
+            fetch_timeout=config.distribution.fetch_timeout_s,
+            name=name,
+            client_id=name if not worker else f"{name}-w{index}",
+        )
         if config.events.peers:
             node.on_peer = _peer_events(queue, "diameter")
             m3ua_node.on_peer = _peer_events(queue, "m3ua")
-    lists = _ListWatch(store, queue if index == 0 and config.events.lists else None,
-                       mqtt, config.mqtt.prefix)
+    lists = _ListWatch(
+        store, queue if index == 0 and config.events.lists else None, mqtt, config.mqtt.prefix
+    )
     _observe(metrics, node, m3ua_node, queue, mqtt, lists)
     try:
         lists.poll()
@@ -299,32 +370,51 @@ async def serve(config: Config, store: LmdbStore, *, reuse_port: bool = False,
             tasks.append(asyncio.create_task(_share(metrics, share)))
         elif config.metrics.listen is not None:
             where = config.metrics.listen
-            server, port = await serve_metrics(where.host, where.port,
-                                               lambda: render([metrics.snapshot()]))
+            server, port = await serve_metrics(
+                where.host, where.port, lambda: render([metrics.snapshot()])
+            )
             servers.append(server)
             report(f"eir: listening metrics http {shown(where.host, port)}")
         for endpoint in config.diameter.listen:
-            server, line = await _listen(lambda: DiameterProtocol(node), endpoint, reuse_port,
-                                         DIAMETER)
+            server, line = await _listen(
+                lambda: DiameterProtocol(node), endpoint, reuse_port, DIAMETER
+            )
             servers.append(server)
             report(line)
         for endpoint in config.m3ua.listen:
-            server, line = await _listen(lambda: M3uaProtocol(m3ua_node), endpoint,
-                                         reuse_port, M3UA)
+            server, line = await _listen(
+                lambda: M3uaProtocol(m3ua_node), endpoint, reuse_port, M3UA
+            )
             servers.append(server)
             report(line)
         if dial:
             for peer in config.diameter.peers:
+
                 def known(host: str = peer.host) -> bool:
                     return bool(host) and node.table.is_open(host)
 
-                tasks.append(asyncio.create_task(_keep_connected(
-                    lambda: DiameterProtocol(node, Role.INITIATOR), peer.address, DIAMETER,
-                    config.diameter.reconnect_s, known)))
+                tasks.append(
+                    asyncio.create_task(
+                        _keep_connected(
+                            lambda: DiameterProtocol(node, Role.INITIATOR),
+                            peer.address,
+                            DIAMETER,
+                            config.diameter.reconnect_s,
+                            known,
+                        )
+                    )
+                )
             for sg in config.m3ua.peers:
-                tasks.append(asyncio.create_task(_keep_connected(
-                    lambda: M3uaProtocol(m3ua_node, Side.ASP), sg, M3UA,
-                    config.m3ua.reconnect_s)))
+                tasks.append(
+                    asyncio.create_task(
+                        _keep_connected(
+                            lambda: M3uaProtocol(m3ua_node, Side.ASP),
+                            sg,
+                            M3UA,
+                            config.m3ua.reconnect_s,
+                        )
+                    )
+                )
         report("eir: ready")
         await stop.wait()
     finally:
@@ -353,8 +443,9 @@ class _ListWatch:
     """Notices list changes (a local `eir load` or an applied update) once a second: entry
     counts and update time for the metrics, and an `events/lists` event."""
 
-    def __init__(self, store: LmdbStore, queue: EventQueue | None, mqtt: MqttNode | None,
-                 prefix: str) -> None:
+    def __init__(
+        self, store: LmdbStore, queue: EventQueue | None, mqtt: MqttNode | None, prefix: str
+    ) -> None:
         self.store = store
         self.queue = queue
         self.mqtt = mqtt
@@ -378,8 +469,9 @@ class _ListWatch:
         cause = "load"
         if last is not None and last.files and last.files[0].startswith("update "):
             cause = last.files[0]
-        self.queue.offer(ListsChanged(stats.generation, dict(self.entries), cause, time.time(),
-                                      version))
+        self.queue.offer(
+            ListsChanged(stats.generation, dict(self.entries), cause, time.time(), version)
+        )
 
     async def run(self) -> None:
         while True:
@@ -390,8 +482,14 @@ class _ListWatch:
                 log.exception("cannot read the store's counters")
 
 
-def _observe(metrics: Metrics, node: DiameterNode, m3ua: M3uaNode, queue: EventQueue | None,
-             mqtt: MqttNode | None, lists: _ListWatch) -> None:
+def _observe(
+    metrics: Metrics,
+    node: DiameterNode,
+    m3ua: M3uaNode,
+    queue: EventQueue | None,
+    mqtt: MqttNode | None,
+    lists: _ListWatch,
+) -> None:
     app = node.app
     tcap = m3ua.node.tcap
 
@@ -404,12 +502,19 @@ def _observe(metrics: Metrics, node: DiameterNode, m3ua: M3uaNode, queue: EventQ
 
     def sample() -> dict[str, list[tuple[tuple[str, ...], float]]]:
         out: dict[str, list[tuple[tuple[str, ...], float]]] = {
-            "eir_peers_connected": [(("diameter",), node.open_peers()),
-                                    (("m3ua",), len(m3ua.connections))],
+            "eir_peers_connected": [
+                (("diameter",), node.open_peers()),
+                (("m3ua",), len(m3ua.connections)),
+            ],
             "eir_connections_refused": [
-                ((pools.label, outcome), count) for pools in (node.admission, m3ua.admission)
-                for outcome, count in (("refused", pools.refused), ("evicted", pools.evicted),
-                                       ("read_timeout", pools.timed_out))],
+                ((pools.label, outcome), count)
+                for pools in (node.admission, m3ua.admission)
+                for outcome, count in (
+                    ("refused", pools.refused),
+                    ("evicted", pools.evicted),
+                    ("read_timeout", pools.timed_out),
+                )
+            ],
             "eir_list_entries": [((name,), count) for name, count in lists.entries.items()],
             "eir_list_generation": [((), lists.generation)],
             "eir_list_last_update_timestamp_seconds": [((), lists.changed_at)],

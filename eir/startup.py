@@ -45,8 +45,14 @@ def say(line: str) -> None:
 
 def open_store(config: Config, db: str | None, *, create: bool) -> LmdbStore:
     s = config.store
-    return LmdbStore(db or s.path, map_size_mb=s.map_size_mb, max_map_size_mb=s.max_map_size_mb,
-                     sync=s.sync, create=create, read_snapshot_ms=s.read_snapshot_ms)
+    return LmdbStore(
+        db or s.path,
+        map_size_mb=s.map_size_mb,
+        max_map_size_mb=s.max_map_size_mb,
+        sync=s.sync,
+        create=create,
+        read_snapshot_ms=s.read_snapshot_ms,
+    )
 
 
 def summary(store: LmdbStore) -> str:
@@ -71,18 +77,20 @@ def claim_store(path: str) -> int:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
             pids = [int(holder)] if holder.isdigit() else _holders(Path(path) / SERVE_LOCK)
-            raise InstanceError(f"{path}: another eir serve{_pids(pids)} is serving this "
-                                "store") from None
+            raise InstanceError(
+                f"{path}: another eir serve{_pids(pids)} is serving this store"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        workers = os.open(Path(path) / WORKERS_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                          0o644)
+        workers = os.open(Path(path) / WORKERS_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             _flock_within(workers, ORPHANS_WAIT_S)
         except BlockingIOError:
             pids = _holders(Path(path) / WORKERS_LOCK)
-            raise InstanceError(f"{path}: workers of an eir serve that is gone still answer "
-                                f"from this store{_pids(pids)}; stop them first") from None
+            raise InstanceError(
+                f"{path}: workers of an eir serve that is gone still answer "
+                f"from this store{_pids(pids)}; stop them first"
+            ) from None
         finally:
             os.close(workers)  # unlocks
     except BaseException:
@@ -195,6 +203,8 @@ def check_port_free(name: str, endpoint: Endpoint, port: int | None = None) -> N
 
 
 def port_in_use(name: str, endpoint: Endpoint, port: int) -> InstanceError:
-    return InstanceError(f"cannot listen on {name} {endpoint.transport} "
-                         f"{shown(endpoint.host, port)}: the port is in use (another eir "
-                         "serve?)")
+    return InstanceError(
+        f"cannot listen on {name} {endpoint.transport} "
+        f"{shown(endpoint.host, port)}: the port is in use (another eir "
+        "serve?)"
+    )

@@ -48,8 +48,9 @@ from eir.startup import (
 log = logging.getLogger("eir.service")
 
 
-def _reserve(name: str, endpoint: Endpoint,
-             claims: list[socket.socket]) -> tuple[socket.socket, Endpoint]:
+def _reserve(
+    name: str, endpoint: Endpoint, claims: list[socket.socket]
+) -> tuple[socket.socket, Endpoint]:
     """Bind (without listening) with SO_REUSEPORT, so that port 0 becomes one port for all;
     refused when another process listens on the port (even with SO_REUSEPORT) or another
     instance claimed it (`eir.startup.claim_port`, held in `claims` until this process ends)."""
@@ -90,12 +91,19 @@ def _die_with(supervisor: int) -> bool:
     return os.getppid() == supervisor  # it may have died before prctl
 
 
-def _worker(config: Config, db: str | None, index: int,
-            conn: multiprocessing.connection.Connection, supervisor: int) -> None:
+def _worker(
+    config: Config,
+    db: str | None,
+    index: int,
+    conn: multiprocessing.connection.Connection,
+    supervisor: int,
+) -> None:
     import logging as _logging
 
-    _logging.basicConfig(level=config.log.level.upper(),
-                         format=f"%(asctime)s %(levelname)s %(name)s[w{index}]: %(message)s")
+    _logging.basicConfig(
+        level=config.log.level.upper(),
+        format=f"%(asctime)s %(levelname)s %(name)s[w{index}]: %(message)s",
+    )
     if not _die_with(supervisor):
         return
     import asyncio
@@ -121,8 +129,18 @@ def _worker(config: Config, db: str | None, index: int,
             os.kill(os.getpid(), signal.SIGTERM)
 
     try:
-        asyncio.run(serve(config, store, reuse_port=True, report=conn.send, dial=index == 0,
-                          worker=True, index=index, share=share))
+        asyncio.run(
+            serve(
+                config,
+                store,
+                reuse_port=True,
+                report=conn.send,
+                dial=index == 0,
+                worker=True,
+                index=index,
+                share=share,
+            )
+        )
     except OSError as exc:
         with contextlib.suppress(OSError):  # the supervisor may be gone
             conn.send(f"error: {exc.strerror or exc}")
@@ -162,8 +180,11 @@ def supervise(config: Config, db: str | None) -> int:
         raise
     finally:
         store.close()
-    config = replace(config, diameter=replace(config.diameter, listen=tuple(endpoints)),
-                     m3ua=replace(config.m3ua, listen=tuple(m3ua_endpoints)))
+    config = replace(
+        config,
+        diameter=replace(config.diameter, listen=tuple(endpoints)),
+        m3ua=replace(config.m3ua, listen=tuple(m3ua_endpoints)),
+    )
     ctx = multiprocessing.get_context("spawn")
     stopping = False
 
@@ -174,12 +195,16 @@ def supervise(config: Config, db: str | None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    def start(index: int) -> tuple[multiprocessing.process.BaseProcess,
-                                   multiprocessing.connection.Connection]:
+    def start(
+        index: int,
+    ) -> tuple[multiprocessing.process.BaseProcess, multiprocessing.connection.Connection]:
         parent, child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_worker, args=(config, db, index, child, os.getpid()),
-                           daemon=False,
-                           name=f"eir-worker-{index}")
+        proc = ctx.Process(
+            target=_worker,
+            args=(config, db, index, child, os.getpid()),
+            daemon=False,
+            name=f"eir-worker-{index}",
+        )
         proc.start()
         child.close()
         return proc, parent
@@ -220,8 +245,10 @@ def supervise(config: Config, db: str | None) -> int:
             say(line)
         if config.metrics.listen is not None:
             http = _metrics_thread(config.metrics.listen, snapshots)
-            say(f"eir: listening metrics http "
-                    f"{shown(config.metrics.listen.host, http.server_address[1])}")
+            say(
+                f"eir: listening metrics http "
+                f"{shown(config.metrics.listen.host, http.server_address[1])}"
+            )
         say(f"eir: ready ({config.service.workers} workers)")
         while not stopping:
             waitables: list[Any] = [proc.sentinel for proc, _ in workers]
@@ -249,8 +276,9 @@ def supervise(config: Config, db: str | None) -> int:
         os.close(lock)  # after the workers: the next instance must not see them
 
 
-def _drain_pipe(pipe: multiprocessing.connection.Connection, index: int,
-                snapshots: dict[int, dict[str, Any]]) -> None:
+def _drain_pipe(
+    pipe: multiprocessing.connection.Connection, index: int, snapshots: dict[int, dict[str, Any]]
+) -> None:
     """Keep each worker's latest metrics; a worker must never block on a full pipe."""
     try:
         while pipe.poll():
@@ -280,8 +308,11 @@ def _metrics_thread(where: Endpoint, snapshots: dict[int, dict[str, Any]]) -> Th
     return server
 
 
-def _stop(workers: list[tuple[multiprocessing.process.BaseProcess,
-                              multiprocessing.connection.Connection]]) -> int:
+def _stop(
+    workers: list[
+        tuple[multiprocessing.process.BaseProcess, multiprocessing.connection.Connection]
+    ],
+) -> int:
     say("eir: stopping")
     for proc, _ in workers:
         if proc.is_alive() and proc.pid is not None:
@@ -294,6 +325,3 @@ def _stop(workers: list[tuple[multiprocessing.process.BaseProcess,
             proc.kill()
             proc.join()
     return 0
-
-
-

@@ -69,55 +69,107 @@ standard error), 2 for a usage error.
 
 def _add_run(sub: Any) -> None:
     p = sub.add_parser(
-        "run", help="drive an EIR with S13 or MAP traffic and check every answer",
+        "run",
+        help="drive an EIR with S13 or MAP traffic and check every answer",
         description="Drive an EIR with S13 (Diameter ECR) or MAP CheckIMEI (over M3UA) "
-                    "traffic, check every answer, and report throughput and latency.",
-        epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scenario", metavar="FILE",
-                   help="a TOML scenario (conf/scenarios/*.toml); options below override it")
-    p.add_argument("--target", action="append", default=[], metavar="[NAME=]URL",
-                   help="[tcp://|sctp://]HOST:PORT of the EIR; NAME=URL sets one flow's "
-                        "(or protocol's) target in a scenario (repeatable)")
+        "traffic, check every answer, and report throughput and latency.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="a TOML scenario (conf/scenarios/*.toml); options below override it",
+    )
+    p.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="[NAME=]URL",
+        help="[tcp://|sctp://]HOST:PORT of the EIR; NAME=URL sets one flow's "
+        "(or protocol's) target in a scenario (repeatable)",
+    )
     p.add_argument("--protocol", choices=("s13", "map"), help="s13 (default) or map")
-    p.add_argument("--map-version", type=int, choices=(1, 2, 3),
-                   help="MAP application context version (default 3)")
+    p.add_argument(
+        "--map-version",
+        type=int,
+        choices=(1, 2, 3),
+        help="MAP application context version (default 3)",
+    )
     p.add_argument("--sccp", choices=("udt", "xudt"), help="SCCP message type (default udt)")
     pace = p.add_argument_group("pacing (default: --concurrency 16 for 10 s)")
-    pace.add_argument("--rate", type=float, metavar="R",
-                      help="open loop: R requests/s; latency counts from each request's "
-                           "intended send time")
-    pace.add_argument("--concurrency", type=int, metavar="N",
-                      help="closed loop: N requests in flight")
-    pace.add_argument("--ramp", type=float, metavar="S",
-                      help="with --rate: rise linearly to R over S seconds")
-    pace.add_argument("--ramp-from", type=float, metavar="R0",
-                      help="with --ramp: the starting rate (default 0)")
+    pace.add_argument(
+        "--rate",
+        type=float,
+        metavar="R",
+        help="open loop: R requests/s; latency counts from each request's intended send time",
+    )
+    pace.add_argument(
+        "--concurrency", type=int, metavar="N", help="closed loop: N requests in flight"
+    )
+    pace.add_argument(
+        "--ramp", type=float, metavar="S", help="with --rate: rise linearly to R over S seconds"
+    )
+    pace.add_argument(
+        "--ramp-from", type=float, metavar="R0", help="with --ramp: the starting rate (default 0)"
+    )
     pace.add_argument("--duration", type=float, metavar="S", help="send for S seconds")
     pace.add_argument("--requests", type=int, metavar="N", help="send N requests in total")
-    pace.add_argument("--connections", type=int, metavar="C",
-                      help="connections (each its own Diameter peer / M3UA ASP; default 1)")
-    pace.add_argument("--local", action="append", metavar="ADDRESS",
-                      help="SCTP: bind this local address too (repeatable: a multi-homed "
-                           "association, e.g. --local 127.0.0.1 --local 127.0.0.2)")
-    pace.add_argument("--processes", type=int, metavar="P",
-                      help="client processes, for rates one process cannot reach (default 1)")
-    pace.add_argument("--timeout", type=float, metavar="S",
-                      help="a request unanswered after S seconds is a timeout (default 5)")
-    pace.add_argument("--max-in-flight", type=int, metavar="N",
-                      help="open loop: hold requests back past N in flight (default 100000)")
+    pace.add_argument(
+        "--connections",
+        type=int,
+        metavar="C",
+        help="connections (each its own Diameter peer / M3UA ASP; default 1)",
+    )
+    pace.add_argument(
+        "--local",
+        action="append",
+        metavar="ADDRESS",
+        help="SCTP: bind this local address too (repeatable: a multi-homed "
+        "association, e.g. --local 127.0.0.1 --local 127.0.0.2)",
+    )
+    pace.add_argument(
+        "--processes",
+        type=int,
+        metavar="P",
+        help="client processes, for rates one process cannot reach (default 1)",
+    )
+    pace.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="a request unanswered after S seconds is a timeout (default 5)",
+    )
+    pace.add_argument(
+        "--max-in-flight",
+        type=int,
+        metavar="N",
+        help="open loop: hold requests back past N in flight (default 100000)",
+    )
     work = p.add_argument_group("workload")
-    work.add_argument("--lists", nargs="+", metavar="[LIST=]FILE",
-                      help="list files loaded into the EIR (LIST black, grey or white; "
-                           "default black, or the file's list column)")
-    work.add_argument("--mix", metavar="KIND=SHARE,...",
-                      help="shares of black, grey, white, pair, anomaly, malformed; the rest "
-                           "is unknown (default with lists: black=0.1,grey=0.05,white=0.05,"
-                           "pair=0.02,anomaly=0.02,malformed=0.01)")
+    work.add_argument(
+        "--lists",
+        nargs="+",
+        metavar="[LIST=]FILE",
+        help="list files loaded into the EIR (LIST black, grey or white; "
+        "default black, or the file's list column)",
+    )
+    work.add_argument(
+        "--mix",
+        metavar="KIND=SHARE,...",
+        help="shares of black, grey, white, pair, anomaly, malformed; the rest "
+        "is unknown (default with lists: black=0.1,grey=0.05,white=0.05,"
+        "pair=0.02,anomaly=0.02,malformed=0.01)",
+    )
     work.add_argument("--seed", type=int, help="same seed, same requests (default 1)")
-    work.add_argument("--pool", type=int, metavar="N",
-                      help="distinct requests, sent in turn (default 20000)")
-    work.add_argument("--policy-config", metavar="FILE",
-                      help="the EIR's eir.toml: its [policy] decides the expected answers")
+    work.add_argument(
+        "--pool", type=int, metavar="N", help="distinct requests, sent in turn (default 20000)"
+    )
+    work.add_argument(
+        "--policy-config",
+        metavar="FILE",
+        help="the EIR's eir.toml: its [policy] decides the expected answers",
+    )
     ident = p.add_argument_group("identities")
     ident.add_argument("--realm", help="S13: our Origin-Realm (default sim.example)")
     ident.add_argument("--destination-realm", help="S13: Destination-Realm (default localdomain)")
@@ -130,48 +182,100 @@ def _add_run(sub: Any) -> None:
     out = p.add_argument_group("reports and gates")
     out.add_argument("--json", metavar="PATH", help="write the report as JSON")
     out.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
-    out.add_argument("--live", choices=("auto", "always", "never"),
-                     help="the live line every second (default auto: on a terminal)")
+    out.add_argument(
+        "--live",
+        choices=("auto", "always", "never"),
+        help="the live line every second (default auto: on a terminal)",
+    )
     out.add_argument("--max-p99-ms", type=float, metavar="MS", help="fail above this p99")
     out.add_argument("--min-rate", type=float, metavar="R", help="fail under R answers/s")
-    out.add_argument("--max-error-rate", type=float, metavar="F",
-                     help="fail when (errors + timeouts) / sent is above F (0.01 = 1 %%)")
+    out.add_argument(
+        "--max-error-rate",
+        type=float,
+        metavar="F",
+        help="fail when (errors + timeouts) / sent is above F (0.01 = 1 %%)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eir-sim",
         description="Traffic for an EIR under test: S13 and MAP clients that check every "
-                    "answer, replay of captured PDUs, and list files to load.")
+        "answer, replay of captured PDUs, and list files to load.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub)
-    r = sub.add_parser("replay", help="send PDUs from .hex files or a pcap and print the "
-                                      "answers decoded",
-                       description="Send the PDUs of .hex files (one PDU each, hex digits, "
-                                   "# comments) or of a pcap to an EIR, after the handshake "
-                                   "(CER or ASPUP/ASPAC), and print each answer decoded.")
+    r = sub.add_parser(
+        "replay",
+        help="send PDUs from .hex files or a pcap and print the answers decoded",
+        description="Send the PDUs of .hex files (one PDU each, hex digits, "
+        "# comments) or of a pcap to an EIR, after the handshake "
+        "(CER or ASPUP/ASPAC), and print each answer decoded.",
+    )
     r.add_argument("files", nargs="+", metavar="FILE", help=".hex files or a .pcap")
     r.add_argument("--target", required=True, help="[tcp://|sctp://]HOST:PORT")
-    r.add_argument("--protocol", choices=("s13", "map"), default=None,
-                   help="default: guessed from the first PDU")
-    r.add_argument("--no-handshake", action="store_true",
-                   help="send the PDUs as they are, without CER / ASPUP+ASPAC first")
+    r.add_argument(
+        "--protocol",
+        choices=("s13", "map"),
+        default=None,
+        help="default: guessed from the first PDU",
+    )
+    r.add_argument(
+        "--no-handshake",
+        action="store_true",
+        help="send the PDUs as they are, without CER / ASPUP+ASPAC first",
+    )
     r.add_argument("--timeout", type=float, default=5.0, help="seconds to wait per answer")
     p = sub.add_parser("generate", help="write a list file of valid, distinct IMEIs")
     p.add_argument("output", help="file to write (.gz compresses; - for standard output)")
     p.add_argument("--count", type=int, required=True, help="how many IMEIs")
     p.add_argument("--seed", type=int, default=1, help="same seed, same file (default 1)")
-    p.add_argument("--format", choices=("csv", "txt", "csv-full"), default="csv",
-                   help="csv: header imei; txt: one IMEI per line; "
-                        "csv-full: imei,reason,reference (default csv)")
+    p.add_argument(
+        "--format",
+        choices=("csv", "txt", "csv-full"),
+        default="csv",
+        help="csv: header imei; txt: one IMEI per line; "
+        "csv-full: imei,reason,reference (default csv)",
+    )
     return parser
 
 
-_RUN_KEYS = ("duration", "requests", "seed", "timeout", "pool", "max_in_flight", "json", "html",
-             "live", "policy_config", "max_p99_ms", "min_rate", "max_error_rate")
-_FLOW_KEYS = ("protocol", "map_version", "sccp", "rate", "concurrency", "ramp", "ramp_from",
-              "connections", "processes", "mix", "realm", "destination_realm", "opc", "dpc",
-              "routing_context", "network_appearance", "called_gt", "calling_gt", "local")
+_RUN_KEYS = (
+    "duration",
+    "requests",
+    "seed",
+    "timeout",
+    "pool",
+    "max_in_flight",
+    "json",
+    "html",
+    "live",
+    "policy_config",
+    "max_p99_ms",
+    "min_rate",
+    "max_error_rate",
+)
+_FLOW_KEYS = (
+    "protocol",
+    "map_version",
+    "sccp",
+    "rate",
+    "concurrency",
+    "ramp",
+    "ramp_from",
+    "connections",
+    "processes",
+    "mix",
+    "realm",
+    "destination_realm",
+    "opc",
+    "dpc",
+    "routing_context",
+    "network_appearance",
+    "called_gt",
+    "calling_gt",
+    "local",
+)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -184,8 +288,13 @@ def _run(args: argparse.Namespace) -> int:
         overrides = {k: getattr(args, k) for k in _RUN_KEYS}
         if args.lists:
             overrides["lists"] = args.lists
-        settings = build(scenario, overrides, {k: getattr(args, k) for k in _FLOW_KEYS},
-                         args.target, args.scenario or "command line")
+        settings = build(
+            scenario,
+            overrides,
+            {k: getattr(args, k) for k in _FLOW_KEYS},
+            args.target,
+            args.scenario or "command line",
+        )
     except SettingsError as exc:
         print(f"eir-sim: {exc}", file=sys.stderr)
         return 2
@@ -218,8 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "replay":
         from sim.replay import replay
 
-        return replay(args.files, args.target, args.protocol, not args.no_handshake,
-                      args.timeout)
+        return replay(args.files, args.target, args.protocol, not args.no_handshake, args.timeout)
     if args.count < 0:
         print("eir-sim: --count must be 0 or more", file=sys.stderr)
         return 2

@@ -48,8 +48,9 @@ class Client(Protocol):
     def close(self, now: float) -> None: ...
     def connection_lost(self) -> None: ...
     def request(self, index: int, seq: int) -> bytes: ...
-    def receive(self, data: bytes, now: float,
-                answer: Callable[[int, Outcome | None], None]) -> None: ...
+    def receive(
+        self, data: bytes, now: float, answer: Callable[[int, Outcome | None], None]
+    ) -> None: ...
     def message(self) -> bytes: ...
 
 
@@ -84,8 +85,9 @@ class Schedule:
                 # the root of a t^2 + b t = i, in the form that does not cancel when a is small
                 a = (self.rate - self.ramp_from) / (2 * self.ramp_s)
                 b = self.ramp_from
-                return self.phase + 2 * i / (b + math.sqrt(b * b + 4 * a * i)) if i else (
-                    self.phase)
+                return (
+                    self.phase + 2 * i / (b + math.sqrt(b * b + 4 * a * i)) if i else (self.phase)
+                )
             return self.phase + self.ramp_s + (i - in_ramp) / self.rate
         return self.phase + i / self.rate
 
@@ -157,8 +159,9 @@ class Worker:
             try:
                 link = job.connect(job.target)
             except OSError as exc:
-                raise HandshakeError(f"{job.target}: cannot connect: "
-                                     f"{exc.strerror or exc}") from None
+                raise HandshakeError(
+                    f"{job.target}: cannot connect: {exc.strerror or exc}"
+                ) from None
             client = job.make_client(index, time.perf_counter())
             conn = _Conn(index, link, client)
             self.conns.append(conn)
@@ -166,8 +169,7 @@ class Worker:
             try:
                 link.send(client.data_to_send())
             except OSError as exc:
-                raise HandshakeError(f"{job.target}: cannot send: "
-                                     f"{exc.strerror or exc}") from None
+                raise HandshakeError(f"{job.target}: cannot send: {exc.strerror or exc}") from None
         deadline = time.perf_counter() + job.connect_timeout_s
         while not all(c.client.ready for c in self.conns):
             now = time.perf_counter()
@@ -176,8 +178,9 @@ class Worker:
                     raise HandshakeError(f"{job.target}: {conn.client.failure or 'closed'}")
             if now > deadline:
                 waiting = "CEA" if self.conns[0].client.ppid == 46 else "ASPUP-ACK / ASPAC-ACK"
-                raise HandshakeError(f"{job.target}: no {waiting} within "
-                                     f"{job.connect_timeout_s:g} s")
+                raise HandshakeError(
+                    f"{job.target}: no {waiting} within {job.connect_timeout_s:g} s"
+                )
             self._poll(min(0.05, deadline - now))
             self._timers(time.perf_counter())
 
@@ -199,8 +202,10 @@ class Worker:
         drain_until: float | None = None
         while True:
             now = self.now = time.perf_counter()
-            if self.sending and ((end is not None and now >= end) or (
-                    job.requests is not None and self.sent >= job.requests)):
+            if self.sending and (
+                (end is not None and now >= end)
+                or (job.requests is not None and self.sent >= job.requests)
+            ):
                 self.sending = False
                 drain_until = now + job.timeout_s
             if self.sending:
@@ -335,8 +340,7 @@ class Worker:
             if out and not self._send(conn, out):
                 continue
             if conn.link.pending:
-                self.sel.modify(conn.link.sock, selectors.EVENT_READ | selectors.EVENT_WRITE,
-                                conn)
+                self.sel.modify(conn.link.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
             if conn.client.closed and conn.up and self.sending:
                 self._lost(conn, conn.client.failure or "closed by the protocol")
 
@@ -381,9 +385,16 @@ class Worker:
         if len(self.counts.examples) >= EXAMPLES:
             return
         probe = self.job.probes[index]
-        self.counts.examples.append({
-            "what": what, "flow": self.job.flow, "request": probe.describe(),
-            "expected": str(probe.expected), "detail": text, "answer_hex": message.hex()})
+        self.counts.examples.append(
+            {
+                "what": what,
+                "flow": self.job.flow,
+                "request": probe.describe(),
+                "expected": str(probe.expected),
+                "detail": text,
+                "answer_hex": message.hex(),
+            }
+        )
 
     def _lost(self, conn: _Conn, reason: str) -> None:
         if not conn.up:
@@ -462,8 +473,7 @@ class Worker:
         self.latencies = []
         cpu = _cpu()
         in_flight = sum(len(c.inflight) for c in self.conns)
-        self.emit(Tick(self.job.flow, second, counts, cpu - self._cpu, in_flight,
-                       self.last_answer))
+        self.emit(Tick(self.job.flow, second, counts, cpu - self._cpu, in_flight, self.last_answer))
         self._cpu = cpu
         self.counts = Counts()
         for conn in self.conns:  # the answer callbacks hold the old counts

@@ -64,8 +64,11 @@ def split(data: bytes, offset: int, size: int) -> list[bytes]:
     pos = 0
     n = len(data)
     while pos < n:
-        length = int.from_bytes(data[pos + offset : pos + offset + size], "big") if (
-            n - pos >= offset + size) else 0
+        length = (
+            int.from_bytes(data[pos + offset : pos + offset + size], "big")
+            if (n - pos >= offset + size)
+            else 0
+        )
         if length <= 0:
             out.append(data[pos:])
             break
@@ -78,8 +81,12 @@ class Link:
     """A connected, non-blocking socket. ``send`` queues; ``flush`` writes what the kernel
     takes. For SCTP, `send_message` (injected) sends one PDU with its PPID and stream."""
 
-    def __init__(self, sock: socket.socket, send_message: Callable[[bytes], int] | None = None,
-                 framing: tuple[int, int] = (1, 3)) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        send_message: Callable[[bytes], int] | None = None,
+        framing: tuple[int, int] = (1, 3),
+    ) -> None:
         self.sock = sock
         self._send_message = send_message
         self._framing = framing
@@ -136,9 +143,14 @@ class Link:
             self.sock.close()
 
 
-def connect(target: Target, ppid: int, framing: tuple[int, int],
-            stream: Callable[[bytes], int] | None = None, timeout: float = 10.0,
-            local: tuple[str, ...] = ()) -> Link:
+def connect(
+    target: Target,
+    ppid: int,
+    framing: tuple[int, int],
+    stream: Callable[[bytes], int] | None = None,
+    timeout: float = 10.0,
+    local: tuple[str, ...] = (),
+) -> Link:
     """Connect to `target`; raises OSError with the reason."""
     if target.transport == "tcp":
         sock = socket.create_connection((target.host, target.port), timeout=timeout)

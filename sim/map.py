@@ -94,8 +94,11 @@ def tcap_of(draw: Draw, version: int, otid: bytes = _OTID) -> tuple[Probe, bytes
         elif variant == "wrong-size-imei":
             begin = msc.with_parameter(version, tlv(0x04, octets[:7]), otid)
         elif variant == "unknown-operation":
-            begin = msc.begin(None if version == 1 else version,
-                              [msc.invoke(msc.argument(version, octets), opcode=99)], otid)
+            begin = msc.begin(
+                None if version == 1 else version,
+                [msc.invoke(msc.argument(version, octets), opcode=99)],
+                otid,
+            )
         elif variant == "no-argument":
             begin = msc.begin(None if version == 1 else version, [msc.invoke(None)], otid)
         else:
@@ -110,8 +113,9 @@ def tcap_of(draw: Draw, version: int, otid: bytes = _OTID) -> tuple[Probe, bytes
     return Probe(draw.kind, octets.hex(), draw.imsi if pair else None, Outcome("")), begin
 
 
-def probe(draw: Draw, options: MapOptions, policy: PolicyConfig,
-          lookup: Lookup) -> tuple[Probe, bytes]:
+def probe(
+    draw: Draw, options: MapOptions, policy: PolicyConfig, lookup: Lookup
+) -> tuple[Probe, bytes]:
     """The probe with its expected outcome, and the whole M3UA DATA (otid 0)."""
     made, begin = tcap_of(draw, options.version)
     if draw.kind != "malformed":
@@ -131,10 +135,17 @@ def _shown(imei: Imei) -> str:
 
 
 def data_message(options: MapOptions, tcap: bytes) -> bytes:
-    unitdata = sccp.encode(options.kind, options.called.encode(), options.calling.encode(), tcap,
-                           protocol_class=1, return_on_error=True)
-    pd = ProtocolData(opc=options.opc, dpc=options.dpc, si=3, ni=options.ni, mp=0, sls=0,
-                      data=unitdata)
+    unitdata = sccp.encode(
+        options.kind,
+        options.called.encode(),
+        options.calling.encode(),
+        tcap,
+        protocol_class=1,
+        return_on_error=True,
+    )
+    pd = ProtocolData(
+        opc=options.opc, dpc=options.dpc, si=3, ni=options.ni, mp=0, sls=0, data=unitdata
+    )
     return m3ua.encode_data_fast(pd, options.routing_context, options.network_appearance)
 
 
@@ -155,9 +166,9 @@ class MapClient:
 
     def __init__(self, options: MapOptions, messages: list[bytes] | Parts, now: float) -> None:
         rcs = () if options.routing_context is None else (options.routing_context,)
-        self.asp = AspConnection(M3uaSettings(routing_contexts=rcs,
-                                              traffic_mode=options.traffic_mode),
-                                 Side.ASP, now)
+        self.asp = AspConnection(
+            M3uaSettings(routing_contexts=rcs, traffic_mode=options.traffic_mode), Side.ASP, now
+        )
         self.options = options
         self.failure = ""
         self._in = b""
@@ -207,8 +218,9 @@ class MapClient:
         head, tail = self.parts[index]
         return head + seq.to_bytes(4, "big") + tail
 
-    def receive(self, data: bytes, now: float,
-                answer: Callable[[int, Outcome | None], None]) -> None:
+    def receive(
+        self, data: bytes, now: float, answer: Callable[[int, Outcome | None], None]
+    ) -> None:
         buf = self._in + data if self._in else data
         n = len(buf)
         pos = 0

@@ -10,8 +10,14 @@ from typing import NamedTuple
 KINDS = ("black", "grey", "white", "unknown", "pair", "anomaly", "malformed")
 #: the mix when lists are given; kinds the lists cannot supply are left out and the rest of the
 #: share is ``unknown``
-DEFAULT_MIX = {"black": 0.1, "grey": 0.05, "white": 0.05, "pair": 0.02, "anomaly": 0.02,
-               "malformed": 0.01}
+DEFAULT_MIX = {
+    "black": 0.1,
+    "grey": 0.05,
+    "white": 0.05,
+    "pair": 0.02,
+    "anomaly": 0.02,
+    "malformed": 0.01,
+}
 #: Equipment-Status names (TS 29.272 7.3.51; MAP EquipmentStatus) by their value
 STATUS_NAMES = {0: "white", 1: "black", 2: "grey"}
 MAP_STATUS = {"whiteListed": "white", "blackListed": "black", "greyListed": "grey"}

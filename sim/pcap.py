@@ -107,8 +107,11 @@ def pdus(data: bytes, framing: tuple[int, int]) -> list[tuple[str, bytes]]:
         elif proto == 132:
             pos = 12
             while pos + 4 <= len(payload):
-                kind, _flags, length = payload[pos], payload[pos + 1], int.from_bytes(
-                    payload[pos + 2 : pos + 4], "big")
+                kind, _flags, length = (
+                    payload[pos],
+                    payload[pos + 1],
+                    int.from_bytes(payload[pos + 2 : pos + 4], "big"),
+                )
                 if length < 4:
                     break
                 if kind == 0 and length >= 16:  # DATA

@@ -35,8 +35,12 @@ from sim.pcap import PcapError, pdus
 
 _TCAP = _asn.TCAP_MAP_Messages.TCAP_MAP_Message
 _AVP_NAMES = {int(code): code.name.replace("_", "-").title() for code in AvpCode} | {
-    AvpCode.IMEI: "IMEI", AvpCode.MEID_3GPP2: "3GPP2-MEID", AvpCode.DRMP: "DRMP",
-    AvpCode.HOST_IP_ADDRESS: "Host-IP-Address", AvpCode.INBAND_SECURITY_ID: "Inband-Security-Id"}
+    AvpCode.IMEI: "IMEI",
+    AvpCode.MEID_3GPP2: "3GPP2-MEID",
+    AvpCode.DRMP: "DRMP",
+    AvpCode.HOST_IP_ADDRESS: "Host-IP-Address",
+    AvpCode.INBAND_SECURITY_ID: "Inband-Security-Id",
+}
 
 
 class ReplayError(Exception):
@@ -55,8 +59,12 @@ def read_hex(path: str) -> bytes:
 
 def guess(pdu: bytes) -> str:
     """s13 or map, from the first bytes."""
-    if len(pdu) >= 8 and pdu[0] == 1 and pdu[1] == 0 and int.from_bytes(pdu[4:8], "big") == len(
-            pdu):
+    if (
+        len(pdu) >= 8
+        and pdu[0] == 1
+        and pdu[1] == 0
+        and int.from_bytes(pdu[4:8], "big") == len(pdu)
+    ):
         return "map"
     if len(pdu) >= 20 and pdu[0] == 1 and int.from_bytes(pdu[1:4], "big") == len(pdu):
         return "s13"
@@ -67,8 +75,11 @@ def guess(pdu: bytes) -> str:
 
 def _wanted(protocol: str, pdu: bytes) -> bool:
     if protocol == "s13":
-        return (len(pdu) >= 20 and bool(pdu[4] & FLAG_R)
-                and int.from_bytes(pdu[8:12], "big") != APP_COMMON)
+        return (
+            len(pdu) >= 20
+            and bool(pdu[4] & FLAG_R)
+            and int.from_bytes(pdu[8:12], "big") != APP_COMMON
+        )
     if pdu[:4] != b"\x01\x00\x01\x01":
         return False
     try:
@@ -85,17 +96,24 @@ def collect(files: list[str], protocol: str | None) -> tuple[str, list[tuple[str
         if raw is None:
             raise ReplayError(f"{path}: no such file")
         if path.endswith((".pcap", ".cap", ".pcapng")) or raw[:4] in (
-                b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x0a\x0d\x0d\x0a"):
+            b"\xd4\xc3\xb2\xa1",
+            b"\xa1\xb2\xc3\xd4",
+            b"\x0a\x0d\x0d\x0a",
+        ):
             found = []
-            for framing in ((1, 3), (4, 4)) if protocol is None else (
-                    ((1, 3),) if protocol == "s13" else ((4, 4),)):
+            for framing in (
+                ((1, 3), (4, 4))
+                if protocol is None
+                else (((1, 3),) if protocol == "s13" else ((4, 4),))
+            ):
                 try:
                     cut = pdus(raw, framing)
                 except PcapError as exc:
                     raise ReplayError(f"{path}: {exc}") from None
                 kind = "s13" if framing == (1, 3) else "map"
-                found = [(f"{path} #{i + 1}", p) for i, (_, p) in enumerate(cut)
-                         if _wanted(kind, p)]
+                found = [
+                    (f"{path} #{i + 1}", p) for i, (_, p) in enumerate(cut) if _wanted(kind, p)
+                ]
                 if found:
                     protocol = protocol or kind
                     break
@@ -117,8 +135,9 @@ def _as_data(pdu: bytes) -> bytes:
     options = map_role.MapOptions()
     if pdu[:1] == b"\x62":
         return map_role.data_message(options, pdu)
-    pd = m3ua.ProtocolData(opc=options.opc, dpc=options.dpc, si=3, ni=options.ni, mp=0, sls=0,
-                           data=pdu)
+    pd = m3ua.ProtocolData(
+        opc=options.opc, dpc=options.dpc, si=3, ni=options.ni, mp=0, sls=0, data=pdu
+    )
     return m3ua.encode_data_fast(pd)
 
 
@@ -129,8 +148,10 @@ def describe_diameter(buf: bytes) -> str:
     except (DiameterError, ValueError) as exc:
         return f"undecodable Diameter message ({exc}): {buf.hex()}"
     kind = "request" if msg.is_request else "answer"
-    lines = [f"Diameter {kind} command {msg.code} application {msg.app} flags {msg.flags:#04x} "
-             f"hop-by-hop {msg.hbh:#010x} end-to-end {msg.e2e:#010x}"]
+    lines = [
+        f"Diameter {kind} command {msg.code} application {msg.app} flags {msg.flags:#04x} "
+        f"hop-by-hop {msg.hbh:#010x} end-to-end {msg.e2e:#010x}"
+    ]
     lines.extend(_avp_lines(msg.avps, 1))
     return "\n".join(lines)
 
@@ -163,8 +184,10 @@ def describe_map(pd: m3ua.ProtocolData) -> str:
         return "\n".join([*lines, f"  undecodable SCCP ({exc}): {pd.data.hex()}"])
     names = {sccp.UDT: "UDT", sccp.XUDT: "XUDT", sccp.UDTS: "UDTS", sccp.XUDTS: "XUDTS"}
     cause = "" if unit.cause is None else f" return cause {unit.cause}"
-    lines.append(f"  SCCP {names.get(unit.kind, unit.kind)}{cause} called "
-                 f"{_address(unit.called)}, calling {_address(unit.calling)}")
+    lines.append(
+        f"  SCCP {names.get(unit.kind, unit.kind)}{cause} called "
+        f"{_address(unit.called)}, calling {_address(unit.calling)}"
+    )
     try:
         _TCAP.from_ber(unit.data, single=True)
         text: str = _TCAP.to_asn1()
@@ -197,8 +220,7 @@ class _Session:
         self.asp: AspConnection | None = None
         if protocol == "s13":
             local = LocalIdentity("replay.sim.example", "sim.example", product_name="eir-sim")
-            self.peer = PeerConnection(PeerSettings(node=NodeIdentity(local)), Role.INITIATOR,
-                                       now)
+            self.peer = PeerConnection(PeerSettings(node=NodeIdentity(local)), Role.INITIATOR, now)
         else:
             self.asp = AspConnection(M3uaSettings(), Side.ASP, now)
         self._flush()
@@ -266,8 +288,15 @@ class _Session:
         self.link.close()
 
 
-def replay(files: list[str], target_text: str, protocol: str | None, handshake: bool,
-           timeout: float, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def replay(
+    files: list[str],
+    target_text: str,
+    protocol: str | None,
+    handshake: bool,
+    timeout: float,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
     """Exit 0 when every PDU was answered, 1 when one was not, 2 for bad input."""
     try:
         target = parse_target(target_text)
@@ -279,8 +308,13 @@ def replay(files: list[str], target_text: str, protocol: str | None, handshake: 
         return 2
     try:
         framing = (1, 3) if chosen == "s13" else (4, 4)
-        link = connect(target, 46 if chosen == "s13" else 3, framing,
-                       None if chosen == "s13" else m3ua_stream, timeout=timeout)
+        link = connect(
+            target,
+            46 if chosen == "s13" else 3,
+            framing,
+            None if chosen == "s13" else m3ua_stream,
+            timeout=timeout,
+        )
     except OSError as exc:
         print(f"eir-sim: {target}: cannot connect: {exc.strerror or exc}", file=err)
         return 1
@@ -294,8 +328,7 @@ def replay(files: list[str], target_text: str, protocol: str | None, handshake: 
         elif session.asp is not None:
             session.asp.state = AspState.ACTIVE
         for name, pdu in items:
-            sent = describe_diameter(pdu) if chosen == "s13" else describe_map(
-                _unpack(pdu))
+            sent = describe_diameter(pdu) if chosen == "s13" else describe_map(_unpack(pdu))
             print(f"--> {name}\n{sent}", file=out)
             answer = session.exchange(pdu)
             if answer is None:

@@ -72,23 +72,25 @@ def build_flow(flow: Flow, settings: RunSettings, lists: Lists, index: int) -> B
 def _client_factory(built: Built, process: int) -> Callable[[int, float], Client]:
     flow = built.flow
     if flow.protocol == "s13":
+
         def make_s13(connection: int, now: float) -> Client:
             ident = s13_role.identity(process, connection, flow.realm, flow.destination_realm)
             return s13_role.S13Client(ident, built.payloads, now)
+
         return make_s13
 
     parts = map_role.Parts(built.payloads)
 
     def make_map(connection: int, now: float) -> Client:
         return map_role.MapClient(flow.map, parts, now)
+
     return make_map
 
 
 def _connector(protocol: str, local: tuple[str, ...] = ()) -> Callable[[Target], Link]:
     if protocol == "s13":
         return partial(connect, ppid=s13_role.PPID, framing=(1, 3), local=local)
-    return partial(connect, ppid=map_role.PPID, framing=(4, 4), stream=m3ua_stream,
-                   local=local)
+    return partial(connect, ppid=map_role.PPID, framing=(4, 4), stream=m3ua_stream, local=local)
 
 
 def jobs(settings: RunSettings, built: list[Built]) -> list[Job]:
@@ -109,20 +111,30 @@ def jobs(settings: RunSettings, built: list[Built]) -> list[Job]:
             concurrency = 0
             if flow.rate is not None:
                 rate = flow.rate / processes
-                schedule = Schedule(rate, flow.ramp_s, flow.ramp_from / processes,
-                                    phase=p / flow.rate)
+                schedule = Schedule(
+                    rate, flow.ramp_s, flow.ramp_from / processes, phase=p / flow.rate
+                )
             else:
                 total = flow.concurrency or 1
                 share, extra = divmod(total, processes)
                 concurrency = max(1, share + (1 if p < extra else 0))
-            out.append(Job(
-                flow=flow.name, target=flow.target,
-                connections=conns + (1 if p < extra_conns else 0),
-                make_client=_client_factory(b, p), connect=_connector(flow.protocol, flow.local),
-                probes=b.probes, first_probe=(p * len(b.probes)) // processes,
-                schedule=schedule, concurrency=concurrency, requests=requests,
-                duration_s=settings.duration_s, timeout_s=settings.timeout_s,
-                max_in_flight=max(1, settings.max_in_flight // processes)))
+            out.append(
+                Job(
+                    flow=flow.name,
+                    target=flow.target,
+                    connections=conns + (1 if p < extra_conns else 0),
+                    make_client=_client_factory(b, p),
+                    connect=_connector(flow.protocol, flow.local),
+                    probes=b.probes,
+                    first_probe=(p * len(b.probes)) // processes,
+                    schedule=schedule,
+                    concurrency=concurrency,
+                    requests=requests,
+                    duration_s=settings.duration_s,
+                    timeout_s=settings.timeout_s,
+                    max_in_flight=max(1, settings.max_in_flight // processes),
+                )
+            )
     return out
 
 
@@ -146,7 +158,8 @@ class Live:
         self.stream.write(
             f"\r{second:5d} s  sent {total.sent:>10,}  rate {last.answered:>8,}/s  "
             f"p99 {last.latency.quantile_ms(0.99):8.2f} ms  timeouts {total.timeouts:,}  "
-            f"errors {total.errors:,}  mismatches {total.mismatches:,}  ")
+            f"errors {total.errors:,}  mismatches {total.mismatches:,}  "
+        )
         self.stream.flush()
 
     def done(self) -> None:

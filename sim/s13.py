@@ -92,8 +92,11 @@ def probe(draw: Draw, policy: PolicyConfig, lookup: Lookup) -> tuple[Probe, byte
         made = Probe(draw.kind, shown, imsi, intern(Outcome(result)), draw.variant)
     else:
         assert imei_text is not None
-        imei = (Imei.trusted(imei_text, None, sv) if len(imei_text) == 14
-                else Imei.trusted(imei_text[:14], imei_text[14]))
+        imei = (
+            Imei.trusted(imei_text, None, sv)
+            if len(imei_text) == 14
+            else Imei.trusted(imei_text[:14], imei_text[14])
+        )
         request = CheckRequest(imei, None if imsi is None else Imsi.trusted(imsi), "s13")
         decided = decide(request, lookup, policy)
         status = None if decided.status is None else int(decided.status)
@@ -128,29 +131,47 @@ class S13Client:
 
     ppid: Final = PPID
 
-    def __init__(self, ident: Identity, bodies: list[bytes], now: float,
-                 watchdog_s: float = 30.0, local_address: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        ident: Identity,
+        bodies: list[bytes],
+        now: float,
+        watchdog_s: float = 30.0,
+        local_address: str = "127.0.0.1",
+    ) -> None:
         local = LocalIdentity(ident.origin_host, ident.origin_realm, product_name="eir-sim")
-        settings = PeerSettings(node=NodeIdentity(local, (local_address,)),
-                                watchdog_s=watchdog_s)
+        settings = PeerSettings(node=NodeIdentity(local, (local_address,)), watchdog_s=watchdog_s)
         self.peer = PeerConnection(settings, Role.INITIATOR, now, hbh_seed=0x7FFF0000)
         self.failure = ""
         self._in = b""
         session = f"{ident.origin_host};{os.getpid() & 0xFFFFFFFF:08x};".encode()
         self._session_value = session
         self._value_len = len(session)
-        fixed = (avp_bytes(octets(AvpCode.ORIGIN_HOST, ident.origin_host))
-                 + avp_bytes(octets(AvpCode.ORIGIN_REALM, ident.origin_realm))
-                 + avp_bytes(octets(AvpCode.DESTINATION_REALM, ident.destination_realm))
-                 + avp_bytes(grouped(AvpCode.VENDOR_SPECIFIC_APPLICATION_ID, (
-                     unsigned32(AvpCode.VENDOR_ID, VENDOR_3GPP),
-                     unsigned32(AvpCode.AUTH_APPLICATION_ID, APP_S13))))
-                 + avp_bytes(unsigned32(AvpCode.AUTH_SESSION_STATE,
-                                        AuthSessionState.NO_STATE_MAINTAINED)))
+        fixed = (
+            avp_bytes(octets(AvpCode.ORIGIN_HOST, ident.origin_host))
+            + avp_bytes(octets(AvpCode.ORIGIN_REALM, ident.origin_realm))
+            + avp_bytes(octets(AvpCode.DESTINATION_REALM, ident.destination_realm))
+            + avp_bytes(
+                grouped(
+                    AvpCode.VENDOR_SPECIFIC_APPLICATION_ID,
+                    (
+                        unsigned32(AvpCode.VENDOR_ID, VENDOR_3GPP),
+                        unsigned32(AvpCode.AUTH_APPLICATION_ID, APP_S13),
+                    ),
+                )
+            )
+            + avp_bytes(
+                unsigned32(AvpCode.AUTH_SESSION_STATE, AuthSessionState.NO_STATE_MAINTAINED)
+            )
+        )
         value_len = len(session) + 8
         pad = -value_len % 4
-        self._session_head = (AvpCode.SESSION_ID.to_bytes(4, "big") + b"\x40"
-                              + (8 + value_len).to_bytes(3, "big") + session)
+        self._session_head = (
+            AvpCode.SESSION_ID.to_bytes(4, "big")
+            + b"\x40"
+            + (8 + value_len).to_bytes(3, "big")
+            + session
+        )
         self._after_seq = bytes(pad) + fixed
         self._session_span = 8 + value_len + pad
         fixed_len = 20 + len(self._session_head) + 8 + len(self._after_seq)
@@ -198,11 +219,19 @@ class S13Client:
 
     def request(self, index: int, seq: int) -> bytes:
         """ECR number `seq` (hop-by-hop = end-to-end = seq) for probe `index`."""
-        return b"".join((self.heads[index], _IDS.pack(seq, seq), self._session_head,
-                         b"%08x" % seq, self.tails[index]))
+        return b"".join(
+            (
+                self.heads[index],
+                _IDS.pack(seq, seq),
+                self._session_head,
+                b"%08x" % seq,
+                self.tails[index],
+            )
+        )
 
-    def receive(self, data: bytes, now: float, answer: Callable[[int, Outcome | None], None]
-                ) -> None:
+    def receive(
+        self, data: bytes, now: float, answer: Callable[[int, Outcome | None], None]
+    ) -> None:
         """Frame `data`; each answer to an ECR goes to ``answer(hop_by_hop, outcome)`` (outcome
         None: undecodable; `message()` then has its bytes), everything else to the peer state
         machine."""
@@ -254,8 +283,12 @@ class S13Client:
         """Decode with pycrate; remember the outcome of this shape of answer when its
         Session-Id is ours and where we put it (so that only the sequence number varies)."""
         outcome, repeatable = scan_answer(msg)
-        head = (AvpCode.SESSION_ID.to_bytes(4, "big") + b"\x40"
-                + self._session_head[5:8] + self._session_value)
+        head = (
+            AvpCode.SESSION_ID.to_bytes(4, "big")
+            + b"\x40"
+            + self._session_head[5:8]
+            + self._session_value
+        )
         if outcome is None:
             return None
         if msg[20 : 28 + self._value_len] != head:
@@ -294,13 +327,20 @@ def scan_answer(msg: bytes) -> tuple[Outcome | None, bool]:
                 child, child_word = _AVP.unpack_from(data, inner)
                 child_len = child_word & 0xFFFFFF
                 child_start = inner + (12 if child_word >> 31 else 8)
-                if child == AvpCode.EXPERIMENTAL_RESULT_CODE and child_len - (
-                        child_start - inner) == 4 and not child_word >> 31:
+                if (
+                    child == AvpCode.EXPERIMENTAL_RESULT_CODE
+                    and child_len - (child_start - inner) == 4
+                    and not child_word >> 31
+                ):
                     experimental = int.from_bytes(data[child_start : child_start + 4], "big")
                     break
                 inner += (child_len + 3) & ~3
-        elif avp == AvpCode.EQUIPMENT_STATUS and vendor == VENDOR_3GPP and len(data) == 4 and (
-                status is None):
+        elif (
+            avp == AvpCode.EQUIPMENT_STATUS
+            and vendor == VENDOR_3GPP
+            and len(data) == 4
+            and (status is None)
+        ):
             status = int.from_bytes(data, "big")
         elif avp in (AvpCode.FAILED_AVP, AvpCode.ERROR_MESSAGE):
             repeatable = False

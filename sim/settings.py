@@ -76,29 +76,83 @@ class RunSettings:
     def describe(self) -> dict[str, Any]:
         """The settings as the JSON report shows them."""
         return {
-            "duration_s": self.duration_s, "requests": self.requests, "lists": list(self.lists),
-            "seed": self.seed, "timeout_s": self.timeout_s, "pool": self.pool,
-            "gates": {"max_p99_ms": self.gates.max_p99_ms, "min_rate": self.gates.min_rate,
-                      "max_error_rate": self.gates.max_error_rate},
-            "flows": [{
-                "name": f.name, "protocol": f.protocol, "target": str(f.target),
-                "rate": f.rate, "concurrency": f.concurrency, "ramp_s": f.ramp_s,
-                "connections": f.connections, "processes": f.processes,
-                "mix": dict(f.mix or {}),
-                **({"map_version": f.map.version, "sccp": f.map.sccp_type}
-                   if f.protocol == "map" else {"destination_realm": f.destination_realm}),
-            } for f in self.flows],
+            "duration_s": self.duration_s,
+            "requests": self.requests,
+            "lists": list(self.lists),
+            "seed": self.seed,
+            "timeout_s": self.timeout_s,
+            "pool": self.pool,
+            "gates": {
+                "max_p99_ms": self.gates.max_p99_ms,
+                "min_rate": self.gates.min_rate,
+                "max_error_rate": self.gates.max_error_rate,
+            },
+            "flows": [
+                {
+                    "name": f.name,
+                    "protocol": f.protocol,
+                    "target": str(f.target),
+                    "rate": f.rate,
+                    "concurrency": f.concurrency,
+                    "ramp_s": f.ramp_s,
+                    "connections": f.connections,
+                    "processes": f.processes,
+                    "mix": dict(f.mix or {}),
+                    **(
+                        {"map_version": f.map.version, "sccp": f.map.sccp_type}
+                        if f.protocol == "map"
+                        else {"destination_realm": f.destination_realm}
+                    ),
+                }
+                for f in self.flows
+            ],
         }
 
 
 #: flow keys a scenario's [[flow]] (or the command line) may set
-FLOW_KEYS = {"name", "protocol", "target", "rate", "concurrency", "ramp", "ramp_from",
-             "connections", "processes", "mix", "realm", "destination_realm", "map_version",
-             "sccp", "opc", "dpc", "network_indicator", "routing_context",
-             "network_appearance", "traffic_mode", "called_gt", "calling_gt", "called_ssn",
-             "calling_ssn", "local"}
-RUN_KEYS = {"description", "duration", "requests", "lists", "seed", "timeout", "policy_config",
-            "pool", "max_in_flight", "json", "html", "live", "gates", "flow"}
+FLOW_KEYS = {
+    "name",
+    "protocol",
+    "target",
+    "rate",
+    "concurrency",
+    "ramp",
+    "ramp_from",
+    "connections",
+    "processes",
+    "mix",
+    "realm",
+    "destination_realm",
+    "map_version",
+    "sccp",
+    "opc",
+    "dpc",
+    "network_indicator",
+    "routing_context",
+    "network_appearance",
+    "traffic_mode",
+    "called_gt",
+    "calling_gt",
+    "called_ssn",
+    "calling_ssn",
+    "local",
+}
+RUN_KEYS = {
+    "description",
+    "duration",
+    "requests",
+    "lists",
+    "seed",
+    "timeout",
+    "policy_config",
+    "pool",
+    "max_in_flight",
+    "json",
+    "html",
+    "live",
+    "gates",
+    "flow",
+}
 GATE_KEYS = {"max_p99_ms", "min_rate", "max_error_rate"}
 
 
@@ -125,8 +179,9 @@ def _flow(values: Mapping[str, object], where: str, index: int) -> Flow:
     protocol = _text(values.get("protocol", "s13"), "protocol", where)
     if protocol not in ("s13", "map"):
         raise SettingsError(f"{where}: protocol must be s13 or map")
-    name = _text(values.get("name", protocol if index == 0 else f"{protocol}-{index}"), "name",
-                 where)
+    name = _text(
+        values.get("name", protocol if index == 0 else f"{protocol}-{index}"), "name", where
+    )
     target = None
     if values.get("target") is not None:
         try:
@@ -136,16 +191,18 @@ def _flow(values: Mapping[str, object], where: str, index: int) -> Flow:
     rate = values.get("rate")
     concurrency = values.get("concurrency")
     if rate is not None and concurrency is not None:
-        raise SettingsError(f"{where}: give rate (open loop) or concurrency (closed loop), "
-                            "not both")
+        raise SettingsError(
+            f"{where}: give rate (open loop) or concurrency (closed loop), not both"
+        )
     mix: dict[str, float] | None = None
     raw_mix = values.get("mix")
     try:
         if isinstance(raw_mix, str):
             mix = parse_mix(raw_mix)
         elif isinstance(raw_mix, Mapping):
-            mix = check_mix({str(k): float(_number(v, f"mix.{k}", where, 0))
-                             for k, v in raw_mix.items()})
+            mix = check_mix(
+                {str(k): float(_number(v, f"mix.{k}", where, 0)) for k, v in raw_mix.items()}
+            )
         elif raw_mix is not None:
             raise SettingsError(f"{where}: mix is KIND=SHARE,... or a table")
     except MixError as exc:
@@ -179,32 +236,44 @@ def _flow(values: Mapping[str, object], where: str, index: int) -> Flow:
     called_ssn = optional_int("called_ssn", 255)
     calling_ssn = optional_int("calling_ssn", 255)
     options = MapOptions(
-        version=version, sccp_type=sccp_type,
+        version=version,
+        sccp_type=sccp_type,
         opc=optional_int("opc", 0xFFFFFF) if "opc" in values else 100,  # type: ignore[arg-type]
         dpc=optional_int("dpc", 0xFFFFFF) if "dpc" in values else 200,  # type: ignore[arg-type]
-        ni=optional_int("network_indicator", 3) if "network_indicator" in values
-        else 2,  # type: ignore[arg-type]
+        ni=optional_int("network_indicator", 3) if "network_indicator" in values else 2,  # type: ignore[arg-type]
         routing_context=optional_int("routing_context", 0xFFFFFFFF),
         network_appearance=optional_int("network_appearance", 0xFFFFFFFF),
         traffic_mode=modes[mode],
-        called=sccp.Address(True, sccp.SSN_EIR if called_ssn is None else called_ssn, None,
-                            sccp.GlobalTitle(4, gt("called_gt", "491720000009"))),
-        calling=sccp.Address(True, sccp.SSN_MSC if calling_ssn is None else calling_ssn, None,
-                             sccp.GlobalTitle(4, gt("calling_gt", "491720000008"))),
+        called=sccp.Address(
+            True,
+            sccp.SSN_EIR if called_ssn is None else called_ssn,
+            None,
+            sccp.GlobalTitle(4, gt("called_gt", "491720000009")),
+        ),
+        calling=sccp.Address(
+            True,
+            sccp.SSN_MSC if calling_ssn is None else calling_ssn,
+            None,
+            sccp.GlobalTitle(4, gt("calling_gt", "491720000008")),
+        ),
     )
     flow = Flow(
-        name=name, protocol=protocol, target=target,
+        name=name,
+        protocol=protocol,
+        target=target,
         rate=None if rate is None else float(_number(rate, "rate", where, 0.001)),
-        concurrency=None if concurrency is None else int(
-            _number(concurrency, "concurrency", where, 1, True)),
+        concurrency=None
+        if concurrency is None
+        else int(_number(concurrency, "concurrency", where, 1, True)),
         ramp_s=float(_number(values.get("ramp", 0), "ramp", where, 0)),
         ramp_from=float(_number(values.get("ramp_from", 0), "ramp_from", where, 0)),
         connections=int(_number(values.get("connections", 1), "connections", where, 1, True)),
         processes=int(_number(values.get("processes", 1), "processes", where, 1, True)),
         mix=mix,
         realm=_text(values.get("realm", "sim.example"), "realm", where),
-        destination_realm=_text(values.get("destination_realm", "localdomain"),
-                                "destination_realm", where),
+        destination_realm=_text(
+            values.get("destination_realm", "localdomain"), "destination_realm", where
+        ),
         map=options,
         local=_addresses(values.get("local", []), where),
     )
@@ -246,8 +315,13 @@ def load_scenario(path: str) -> dict[str, Any]:
     return data
 
 
-def build(scenario: Mapping[str, Any], overrides: Mapping[str, Any], flow_overrides:
-          Mapping[str, Any], targets: list[str], where: str = "command line") -> RunSettings:
+def build(
+    scenario: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+    flow_overrides: Mapping[str, Any],
+    targets: list[str],
+    where: str = "command line",
+) -> RunSettings:
     """Settings from a scenario's values, then the command line's on top."""
     values = {**scenario, **{k: v for k, v in overrides.items() if v is not None}}
     flows_in = scenario.get("flow") or [{}]
@@ -255,8 +329,9 @@ def build(scenario: Mapping[str, Any], overrides: Mapping[str, Any], flow_overri
         raise SettingsError(f"{where}: flow must be an array of tables ([[flow]])")
     set_flow = {k: v for k, v in flow_overrides.items() if v is not None}
     if "rate" in set_flow and "concurrency" in set_flow:
-        raise SettingsError(f"{where}: give --rate (open loop) or --concurrency (closed loop), "
-                            "not both")
+        raise SettingsError(
+            f"{where}: give --rate (open loop) or --concurrency (closed loop), not both"
+        )
     if "rate" in set_flow:
         set_flow["concurrency"] = None
     elif "concurrency" in set_flow:
@@ -265,8 +340,9 @@ def build(scenario: Mapping[str, Any], overrides: Mapping[str, Any], flow_overri
     for index, table in enumerate(flows_in):
         merged = {**table, **set_flow}
         merged = {k: v for k, v in merged.items() if v is not None}
-        flows.append(_flow(merged, where if not scenario else f"{where} [[flow]] {index + 1}",
-                           index))
+        flows.append(
+            _flow(merged, where if not scenario else f"{where} [[flow]] {index + 1}", index)
+        )
     names = [f.name for f in flows]
     if len(set(names)) != len(names):
         raise SettingsError(f"{where}: two flows are named alike; give each a name")
@@ -287,10 +363,13 @@ def build(scenario: Mapping[str, Any], overrides: Mapping[str, Any], flow_overri
         if flow.local and flow.target is not None and flow.target.transport != "sctp":
             raise SettingsError(f"flow {flow.name}: local addresses need an sctp:// target")
         if flow.target is None:
-            raise SettingsError(f"flow {flow.name}: no target (give --target "
-                                "[tcp://|sctp://]HOST:PORT)")
-    flows = [f if f.rate is not None or f.concurrency is not None
-             else replace(f, concurrency=16) for f in flows]
+            raise SettingsError(
+                f"flow {flow.name}: no target (give --target [tcp://|sctp://]HOST:PORT)"
+            )
+    flows = [
+        f if f.rate is not None or f.concurrency is not None else replace(f, concurrency=16)
+        for f in flows
+    ]
     duration = values.get("duration")
     requests = values.get("requests")
     if duration is None and requests is None:
@@ -300,8 +379,9 @@ def build(scenario: Mapping[str, Any], overrides: Mapping[str, Any], flow_overri
     if unknown:
         raise SettingsError(f"{where}: unknown gate {sorted(unknown)[0]!r}")
     gates = Gates(**{k: float(_number(gates_in[k], k, where, 0)) for k in gates_in})
-    gates = replace(gates, **{k: float(v) for k, v in overrides.items()
-                              if k in GATE_KEYS and v is not None})
+    gates = replace(
+        gates, **{k: float(v) for k, v in overrides.items() if k in GATE_KEYS and v is not None}
+    )
     policy = PolicyConfig()
     if values.get("policy_config"):
         try:
@@ -316,17 +396,16 @@ def build(scenario: Mapping[str, Any], overrides: Mapping[str, Any], flow_overri
         raise SettingsError(f"{where}: live is auto, always or never")
     return RunSettings(
         flows=tuple(flows),
-        duration_s=None if duration is None else float(_number(duration, "duration", where,
-                                                               0.001)),
-        requests=None if requests is None else int(_number(requests, "requests", where, 1,
-                                                           True)),
+        duration_s=None if duration is None else float(_number(duration, "duration", where, 0.001)),
+        requests=None if requests is None else int(_number(requests, "requests", where, 1, True)),
         lists=tuple(lists),
         seed=int(_number(values.get("seed", 1), "seed", where, 0, True)),
         timeout_s=float(_number(values.get("timeout", 5.0), "timeout", where, 0.001)),
         policy=policy,
         pool=int(_number(values.get("pool", 20_000), "pool", where, 1, True)),
-        max_in_flight=int(_number(values.get("max_in_flight", 100_000), "max_in_flight", where,
-                                  1, True)),
+        max_in_flight=int(
+            _number(values.get("max_in_flight", 100_000), "max_in_flight", where, 1, True)
+        ),
         gates=gates,
         json=values.get("json"),
         html=values.get("html"),

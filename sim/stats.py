@@ -67,10 +67,14 @@ class Latency:
         return self.max_s * 1000.0
 
     def summary(self) -> dict[str, float]:
-        return {"p50": self.quantile_ms(0.50), "p90": self.quantile_ms(0.90),
-                "p99": self.quantile_ms(0.99), "p999": self.quantile_ms(0.999),
-                "max": self.max_s * 1000.0,
-                "mean": self.sum_s / self.total * 1000.0 if self.total else 0.0}
+        return {
+            "p50": self.quantile_ms(0.50),
+            "p90": self.quantile_ms(0.90),
+            "p99": self.quantile_ms(0.99),
+            "p999": self.quantile_ms(0.999),
+            "max": self.max_s * 1000.0,
+            "mean": self.sum_s / self.total * 1000.0 if self.total else 0.0,
+        }
 
 
 @dataclass

@@ -66,13 +66,15 @@ def generate_imeis(count: int, seed: int = 1, tacs: int = 2000) -> ImeiSet:
     """``count`` distinct valid IMEIs over ``tacs`` TACs, in random order."""
     rng = np.random.default_rng(seed)
     bodies = [int(b) for b in REPORTING_BODIES]
-    tac_values = (np.array(bodies)[rng.integers(0, len(bodies), tacs)] * 10**6
-                  + rng.integers(0, 10**6, tacs)).astype(np.int64)
+    tac_values = (
+        np.array(bodies)[rng.integers(0, len(bodies), tacs)] * 10**6 + rng.integers(0, 10**6, tacs)
+    ).astype(np.int64)
     chosen = np.empty(0, dtype=np.int64)
     while len(chosen) < count:
         need = count - len(chosen)
-        extra = (tac_values[rng.integers(0, tacs, need + need // 10 + 16)] * 10**6
-                 + rng.integers(0, 10**6, need + need // 10 + 16))
+        extra = tac_values[rng.integers(0, tacs, need + need // 10 + 16)] * 10**6 + rng.integers(
+            0, 10**6, need + need // 10 + 16
+        )
         chosen = np.unique(np.concatenate([chosen, extra]))
     chosen = rng.permutation(chosen)[:count]
     body = _digits(chosen, 14)
@@ -173,13 +175,16 @@ class Lists:
 ANOMALIES = ("check-digit", "same-digits", "zero-tac")
 
 
-def draws(mix: dict[str, float], count: int, lists: Lists, seed: int,
-          malformed: tuple[str, ...]) -> list[Draw]:
+def draws(
+    mix: dict[str, float], count: int, lists: Lists, seed: int, malformed: tuple[str, ...]
+) -> list[Draw]:
     """`count` requests in random order, kinds in the proportions of `mix`."""
     missing = [k for k, share in mix.items() if share > 0 and not lists.available(k)]
     if missing:
-        raise ListsError(f"the mix asks for {', '.join(missing)} but the lists hold no such "
-                         "entry (give them with --lists)")
+        raise ListsError(
+            f"the mix asks for {', '.join(missing)} but the lists hold no such "
+            "entry (give them with --lists)"
+        )
     rng = np.random.default_rng(seed)
     kinds = [k for k, share in mix.items() if share > 0]
     shares = np.array([mix[k] for k in kinds], dtype=float)

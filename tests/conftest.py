@@ -15,8 +15,9 @@ from eir.store.memory import MemoryStore
 
 @pytest.fixture(params=["lmdb", "memory"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ListStore]:
-    made: ListStore = (LmdbStore(tmp_path / "db", map_size_mb=16)
-                       if request.param == "lmdb" else MemoryStore())
+    made: ListStore = (
+        LmdbStore(tmp_path / "db", map_size_mb=16) if request.param == "lmdb" else MemoryStore()
+    )
     yield made
     made.close()
 

@@ -44,14 +44,33 @@ def vector(name: str) -> bytes:
     return bytes.fromhex("".join("".join(lines).split()))
 
 
-def make_ecr(imei: str | None = BLACK, *, imsi: str | None = None, sv: str | None = None,
-             session: str = "mme1.epc.example;1;42", realm: str = "test.example",
-             hbh: int = 0x1234, e2e: int = 0x5678, meid: bytes | None = None,
-             extra: tuple[Avp, ...] = ()) -> bytes:
-    return codec.encode(ecr(session_id=session, origin_host=MME.origin_host,
-                            origin_realm=MME.origin_realm, destination_realm=realm, imei=imei,
-                            software_version=sv, imsi=imsi, hbh=hbh, e2e=e2e, meid=meid,
-                            extra=extra))
+def make_ecr(
+    imei: str | None = BLACK,
+    *,
+    imsi: str | None = None,
+    sv: str | None = None,
+    session: str = "mme1.epc.example;1;42",
+    realm: str = "test.example",
+    hbh: int = 0x1234,
+    e2e: int = 0x5678,
+    meid: bytes | None = None,
+    extra: tuple[Avp, ...] = (),
+) -> bytes:
+    return codec.encode(
+        ecr(
+            session_id=session,
+            origin_host=MME.origin_host,
+            origin_realm=MME.origin_realm,
+            destination_realm=realm,
+            imei=imei,
+            software_version=sv,
+            imsi=imsi,
+            hbh=hbh,
+            e2e=e2e,
+            meid=meid,
+            extra=extra,
+        )
+    )
 
 
 DEMO = Path(__file__).resolve().parents[1] / "conf" / "lists" / "demo.csv"
@@ -67,12 +86,14 @@ def demo_store() -> MemoryStore:
     return store
 
 
-def application(policy: PolicyConfig | None = None, local: LocalIdentity = EIR,
-                store: MemoryStore | None = None) -> S13Application:
+def application(
+    policy: PolicyConfig | None = None, local: LocalIdentity = EIR, store: MemoryStore | None = None
+) -> S13Application:
     settings = policy or PolicyConfig()
     lists = store or demo_store()
-    return S13Application(local, lambda req: decide(req, lists.lookup, settings),
-                          lambda: unknown_result(settings))
+    return S13Application(
+        local, lambda req: decide(req, lists.lookup, settings), lambda: unknown_result(settings)
+    )
 
 
 def settings(local: LocalIdentity = EIR, **kw: object) -> PeerSettings:
@@ -93,11 +114,12 @@ def pump(a: PeerConnection, b: PeerConnection, now: float, *, rounds: int = 20) 
             return
 
 
-def connected_pair(app: S13Application | None = None, now: float = 0.0,
-                   server_settings: PeerSettings | None = None
-                   ) -> tuple[PeerConnection, PeerConnection]:
-    server = PeerConnection(server_settings or settings(), Role.RESPONDER, now, "192.0.2.9",
-                            app or application())
+def connected_pair(
+    app: S13Application | None = None, now: float = 0.0, server_settings: PeerSettings | None = None
+) -> tuple[PeerConnection, PeerConnection]:
+    server = PeerConnection(
+        server_settings or settings(), Role.RESPONDER, now, "192.0.2.9", app or application()
+    )
     client = PeerConnection(settings(MME), Role.INITIATOR, now, "192.0.2.1")
     pump(client, server, now)
     return client, server
@@ -136,16 +158,21 @@ class Served:
 
 
 @contextmanager
-def serve(db: Path, *args: str, timeout: float = 60.0,
-          env_extra: dict[str, str] | None = None) -> Iterator[Served]:
+def serve(
+    db: Path, *args: str, timeout: float = 60.0, env_extra: dict[str, str] | None = None
+) -> Iterator[Served]:
     """`eir serve` as a subprocess; yields once it printed `eir: ready`."""
     env = dict(os.environ) | (env_extra or {})
     defaults = [] if "--m3ua-listen" in args else ["--m3ua-listen", "tcp://127.0.0.1:0"]
     defaults += [] if "--metrics-listen" in args else ["--metrics-listen", "127.0.0.1:0"]
     defaults += [] if "--diameter-listen" in args else ["--diameter-listen", "tcp://127.0.0.1:0"]
-    proc = subprocess.Popen([EIR_BIN, "serve", "--db", str(db), *args, *defaults],
-                            stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True, env=env)
+    proc = subprocess.Popen(
+        [EIR_BIN, "serve", "--db", str(db), *args, *defaults],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     assert proc.stderr is not None
     lines: list[str] = []
     deadline = time.monotonic() + timeout
@@ -188,10 +215,16 @@ def _drain(proc: subprocess.Popen[str], lines: list[str]) -> None:
 class BlockingClient:
     """An MME over a plain socket, driving our own sans-IO peer in the initiator role."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1", local: LocalIdentity = MME,
-                 source: str | None = None) -> None:
-        self.sock = socket.create_connection((host, port), timeout=10,
-                                             source_address=None if source is None else (source, 0))
+    def __init__(
+        self,
+        port: int,
+        host: str = "127.0.0.1",
+        local: LocalIdentity = MME,
+        source: str | None = None,
+    ) -> None:
+        self.sock = socket.create_connection(
+            (host, port), timeout=10, source_address=None if source is None else (source, 0)
+        )
         self.conn = PeerConnection(settings(local), Role.INITIATOR, time.monotonic())
         self.local = local
         self._flush()

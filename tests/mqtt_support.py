@@ -26,13 +26,17 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "conf" / "mosquitto"
-USERS = {"eir-node": "node-secret", "eir-publisher": "publisher-secret",
-         "eir-monitor": "monitor-secret"}
+USERS = {
+    "eir-node": "node-secret",
+    "eir-publisher": "publisher-secret",
+    "eir-monitor": "monitor-secret",
+}
 
 
 def mosquitto_or_skip() -> str:
     path = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
     if path is None:
         pytest.skip("mosquitto is not installed (make test installs it with apt-get)")
     return path
@@ -60,12 +64,50 @@ def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
     extensions = folder / "san.cnf"
     extensions.write_text("subjectAltName=IP:127.0.0.1\n")
     for command in (
-        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
-         "-days", "2", "-subj", "/CN=eir test CA"],
-        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj",
-         "/CN=127.0.0.1"],
-        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out",
-         cert, "-days", "2", "-extfile", extensions],
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            ca_key,
+            "-out",
+            ca,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=eir test CA",
+        ],
+        [
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            csr,
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        [
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            ca,
+            "-CAkey",
+            ca_key,
+            "-CAcreateserial",
+            "-out",
+            cert,
+            "-days",
+            "2",
+            "-extfile",
+            extensions,
+        ],
     ):
         subprocess.run([openssl, *map(str, command)], check=True, capture_output=True)
     return ca, cert, key
@@ -84,8 +126,11 @@ class Broker:
         self.passwd.touch()
         passwd_tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
         for user, password in USERS.items():
-            subprocess.run([passwd_tool, "-b", str(self.passwd), user, password], check=True,
-                           capture_output=True)
+            subprocess.run(
+                [passwd_tool, "-b", str(self.passwd), user, password],
+                check=True,
+                capture_output=True,
+            )
         text = (SHIPPED / "eir.conf").read_text()
         replaced = {
             "listener 1883 127.0.0.1": f"listener {self.port} 127.0.0.1",
@@ -98,8 +143,10 @@ class Broker:
             text = text.replace(old, new)
         if tls is not None:  # the shipped file's commented TLS listener, on a free port
             ca, cert, key = tls
-            text += (f"\nlistener {self.tls_port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\n"
-                     f"keyfile {key}\n")
+            text += (
+                f"\nlistener {self.tls_port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\n"
+                f"keyfile {key}\n"
+            )
         self.conf = data / "eir.conf"
         self.conf.write_text(text + f"\nuser {getpass.getuser()}\n")
         self.log = data / "mosquitto.log"
@@ -110,8 +157,9 @@ class Broker:
 
     def start(self) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=out,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [self.binary, "-c", str(self.conf)], stdout=out, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -152,13 +200,20 @@ def broker(folder: Path, tls: tuple[Path, Path, Path] | None = None) -> Iterator
 class Watcher:
     """A blocking paho client that records what arrives on some topics."""
 
-    def __init__(self, b: Broker, user: str | None = "eir-monitor",
-                 password: str | None = None, topics: tuple[str, ...] = ("eir/#",)) -> None:
+    def __init__(
+        self,
+        b: Broker,
+        user: str | None = "eir-monitor",
+        password: str | None = None,
+        topics: tuple[str, ...] = ("eir/#",),
+    ) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self.connected: list[int] = []
-        self.client = paho.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=f"watch-{time.monotonic_ns()}",
-                                  protocol=paho.MQTTv5)
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"watch-{time.monotonic_ns()}",
+            protocol=paho.MQTTv5,
+        )
         if user is not None:
             self.client.username_pw_set(user, password if password is not None else USERS[user])
         self.topics = topics
@@ -197,8 +252,9 @@ class Watcher:
                 if predicate is None or predicate(body):
                     return body
             time.sleep(0.05)
-        raise AssertionError(f"nothing on {prefix} in {timeout}s: "
-                             f"{[t for t, _p, _r in self.messages][-20:]}")
+        raise AssertionError(
+            f"nothing on {prefix} in {timeout}s: {[t for t, _p, _r in self.messages][-20:]}"
+        )
 
     def close(self) -> None:
         self.client.loop_stop()

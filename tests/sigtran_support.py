@@ -31,8 +31,9 @@ def argument(version: int, imei: bytes) -> tuple[str, Any]:
     return msc.argument(version, imei)
 
 
-def begin(version: int | None, components: list[tuple[str, Any]],
-          acn: tuple[int, ...] | None = None) -> bytes:
+def begin(
+    version: int | None, components: list[tuple[str, Any]], acn: tuple[int, ...] | None = None
+) -> bytes:
     return msc.begin(version, components, OTID, acn)
 
 
@@ -61,10 +62,20 @@ EIR_ADDRESS = sccp.Address(True, 9, None, sccp.GlobalTitle(4, "491720000009"))
 MSC_ADDRESS = sccp.Address(True, 8, None, sccp.GlobalTitle(4, "491720000008"))
 
 
-def over_sccp(tcap: bytes, kind: int = sccp.UDT, called: sccp.Address = EIR_ADDRESS,
-              return_on_error: bool = True) -> ProtocolData:
-    data = sccp.encode(kind, called.encode(), MSC_ADDRESS.encode(), tcap, protocol_class=1,
-                       return_on_error=return_on_error)
+def over_sccp(
+    tcap: bytes,
+    kind: int = sccp.UDT,
+    called: sccp.Address = EIR_ADDRESS,
+    return_on_error: bool = True,
+) -> ProtocolData:
+    data = sccp.encode(
+        kind,
+        called.encode(),
+        MSC_ADDRESS.encode(),
+        tcap,
+        protocol_class=1,
+        return_on_error=return_on_error,
+    )
     return ProtocolData(opc=100, dpc=200, si=3, ni=2, mp=0, sls=3, data=data)
 
 
@@ -72,8 +83,9 @@ class Msc:
     """An MSC/VLR ASP over a plain TCP socket, driving our own ASP state machine."""
 
     def __init__(self, port: int, host: str = "127.0.0.1", source: str | None = None) -> None:
-        self.sock = socket.create_connection((host, port), timeout=10,
-                                             source_address=None if source is None else (source, 0))
+        self.sock = socket.create_connection(
+            (host, port), timeout=10, source_address=None if source is None else (source, 0)
+        )
         self.conn = AspConnection(M3uaSettings(), Side.ASP, time.monotonic())
         self._flush()
         while self.conn.state is not AspState.ACTIVE:

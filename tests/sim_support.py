@@ -16,8 +16,15 @@ from sim.model import Outcome, Probe
 from sim.workload import Lists, draws
 from tests.diameter_support import DEMO, application, demo_store, settings
 
-MIX = {"black": 0.2, "grey": 0.1, "white": 0.1, "pair": 0.1, "anomaly": 0.2, "malformed": 0.2,
-       "unknown": 0.1}
+MIX = {
+    "black": 0.2,
+    "grey": 0.1,
+    "white": 0.1,
+    "pair": 0.1,
+    "anomaly": 0.2,
+    "malformed": 0.2,
+    "unknown": 0.1,
+}
 
 
 def demo_lists() -> Lists:
@@ -26,16 +33,21 @@ def demo_lists() -> Lists:
 
 def s13_probes(count: int = 300, seed: int = 3) -> tuple[list[Probe], list[bytes]]:
     lists = demo_lists()
-    made = [s13_role.probe(d, PolicyConfig(), lists.lookup)
-            for d in draws(MIX, count, lists, seed, tuple(s13_role.MALFORMED))]
+    made = [
+        s13_role.probe(d, PolicyConfig(), lists.lookup)
+        for d in draws(MIX, count, lists, seed, tuple(s13_role.MALFORMED))
+    ]
     return [p for p, _ in made], [b for _, b in made]
 
 
-def map_probes(options: map_role.MapOptions, count: int = 300,
-               seed: int = 3) -> tuple[list[Probe], list[bytes]]:
+def map_probes(
+    options: map_role.MapOptions, count: int = 300, seed: int = 3
+) -> tuple[list[Probe], list[bytes]]:
     lists = demo_lists()
-    made = [map_role.probe(d, options, PolicyConfig(), lists.lookup)
-            for d in draws(MIX, count, lists, seed, tuple(map_role.MALFORMED))]
+    made = [
+        map_role.probe(d, options, PolicyConfig(), lists.lookup)
+        for d in draws(MIX, count, lists, seed, tuple(map_role.MALFORMED))
+    ]
     return [p for p, _ in made], [b for _, b in made]
 
 
@@ -65,8 +77,9 @@ class S13Pair(_Pair):
     def __init__(self, bodies: list[bytes], policy: PolicyConfig | None = None) -> None:
         ident = s13_role.identity(0, 0, "sim.example", "test.example")
         self.client: s13_role.S13Client = s13_role.S13Client(ident, bodies, 0.0)
-        self.server = PeerConnection(settings(), Role.RESPONDER, 0.0, "192.0.2.9",
-                                     application(policy, store=demo_store()))
+        self.server = PeerConnection(
+            settings(), Role.RESPONDER, 0.0, "192.0.2.9", application(policy, store=demo_store())
+        )
         self.answers = []
         self.pump()
 

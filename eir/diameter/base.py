@@ -69,9 +69,7 @@ def request(code: Command, avps: tuple[Avp, ...], hbh: int, e2e: int) -> Message
 
 
 def cer(node: NodeIdentity, hbh: int, e2e: int) -> Message:
-    return request(
-        Command.CAPABILITIES_EXCHANGE, (*_origin(node), *_capabilities(node)), hbh, e2e
-    )
+    return request(Command.CAPABILITIES_EXCHANGE, (*_origin(node), *_capabilities(node)), hbh, e2e)
 
 
 def cea(
@@ -191,4 +189,3 @@ def result_code(msg: Message) -> int | None:
 def text_of(msg: Message, code: int) -> str | None:
     avp = msg.find(code)
     return None if avp is None else avp.data.decode("utf-8", "replace")
-

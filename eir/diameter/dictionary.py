@@ -135,9 +135,7 @@ AVPS: Final[dict[tuple[int, int], tuple[str, AvpType]]] = {
 
 GROUPED: Final = frozenset(key for key, (_, kind) in AVPS.items() if kind is AvpType.GROUPED)
 FIXED_LENGTH: Final = {
-    key: 4
-    for key, (_, kind) in AVPS.items()
-    if kind in (AvpType.UNSIGNED32, AvpType.ENUMERATED)
+    key: 4 for key, (_, kind) in AVPS.items() if kind in (AvpType.UNSIGNED32, AvpType.ENUMERATED)
 }
 
 

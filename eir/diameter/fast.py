@@ -18,9 +18,7 @@ _HDR: Final = struct.Struct(">II")
 _U32: Final = struct.Struct(">I")
 _APP_S13: Final = (16777252).to_bytes(4, "big")
 _CMD_ECR: Final = (324).to_bytes(3, "big")
-_VSAI_S13: Final = bytes.fromhex(
-    "0000010440000020" "0000010a4000000c000028af" "000001024000000c01000024"
-)
+_VSAI_S13: Final = bytes.fromhex("00000104400000200000010a4000000c000028af000001024000000c01000024")
 # (code << 8 | flags) for plain AVPs with the M bit and no V bit.
 _SESSION: Final = 263 << 8 | 0x40
 _ORIGIN_HOST: Final = 264 << 8 | 0x40

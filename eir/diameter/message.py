@@ -108,9 +108,16 @@ def avp_bytes(avp: Avp) -> bytes:
 def message_bytes(message: Message) -> bytes:
     """A whole message without pycrate (see `avp_bytes`); held to `codec.encode` by tests."""
     body = b"".join(avp_bytes(a) for a in message.avps)
-    return _MSG_HEAD.pack(message.version << 24 | (20 + len(body)),
-                          message.flags << 24 | message.code, message.app, message.hbh,
-                          message.e2e) + body
+    return (
+        _MSG_HEAD.pack(
+            message.version << 24 | (20 + len(body)),
+            message.flags << 24 | message.code,
+            message.app,
+            message.hbh,
+            message.e2e,
+        )
+        + body
+    )
 
 
 def answer_flags(request_flags: int, error: bool) -> int:

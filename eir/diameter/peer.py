@@ -206,8 +206,9 @@ class PeerConnection:
         while n - start >= 4 and not self.closed:
             length = int.from_bytes(data[start + 1 : start + 4], "big")
             if length < HEADER_LEN:
-                self._close(f"framing lost: message length {length} is shorter than the "
-                            "20-byte header")
+                self._close(
+                    f"framing lost: message length {length} is shorter than the 20-byte header"
+                )
                 return
             if length > limit:
                 if n - start < HEADER_LEN:
@@ -225,8 +226,12 @@ class PeerConnection:
             message = data[start:end]
             start = end
             # The hot path: an application request on an open connection goes to the queue.
-            if (self.state is State.OPEN and message[4] & FLAG_R
-                    and message[8:12] != _APP_COMMON_BYTES and self.handler is not None):
+            if (
+                self.state is State.OPEN
+                and message[4] & FLAG_R
+                and message[8:12] != _APP_COMMON_BYTES
+                and self.handler is not None
+            ):
                 if len(pending) < busy_at:
                     pending.append(message)
                 else:
@@ -399,8 +404,13 @@ class PeerConnection:
             else:
                 self._events.append(AnswerReceived(buf))
             return
-        if (self.state is State.WAIT_CER and is_request and app == APP_COMMON
-                and code == Command.CAPABILITIES_EXCHANGE and self._refused(buf)):
+        if (
+            self.state is State.WAIT_CER
+            and is_request
+            and app == APP_COMMON
+            and code == Command.CAPABILITIES_EXCHANGE
+            and self._refused(buf)
+        ):
             return
         msg = self._decode(buf)
         if msg is None:
@@ -472,12 +482,23 @@ class PeerConnection:
                 if self.state in (State.OPEN, State.CLOSING):
                     self._error(header_only(buf), err, scan_session_id(buf))
                 else:
-                    if (self.state is State.WAIT_CER and header.app == APP_COMMON
-                            and header.code == Command.CAPABILITIES_EXCHANGE):
-                        self._send(base.cea(self.settings.node, header_only(buf),
-                                            err.result_code, err.text, err.failed))
-                    self._close(f"bad message before the capabilities exchange: {err}",
-                                refused=True)
+                    if (
+                        self.state is State.WAIT_CER
+                        and header.app == APP_COMMON
+                        and header.code == Command.CAPABILITIES_EXCHANGE
+                    ):
+                        self._send(
+                            base.cea(
+                                self.settings.node,
+                                header_only(buf),
+                                err.result_code,
+                                err.text,
+                                err.failed,
+                            )
+                        )
+                    self._close(
+                        f"bad message before the capabilities exchange: {err}", refused=True
+                    )
             else:
                 self._unexpected(buf, f"a bad answer: {err}")
             return None
@@ -504,8 +525,11 @@ class PeerConnection:
         refusal = allow.refuses(host, realm, self.remote_address)
         if refusal is None:
             return False
-        self._send(base.cea(self.settings.node, header_only(buf),
-                            ResultCode.DIAMETER_UNKNOWN_PEER, refusal))
+        self._send(
+            base.cea(
+                self.settings.node, header_only(buf), ResultCode.DIAMETER_UNKNOWN_PEER, refusal
+            )
+        )
         self._close(f"unknown peer {host}: {refusal}", refused=True)
         return True
 
@@ -516,17 +540,25 @@ class PeerConnection:
         host, _realm = wire.scan_origin(buf, self.settings.limits, realm_too=False)
         if host is None or host == expected or host.lower() == expected.lower():
             return False
-        self._error(header_only(buf), DiameterError(
-            ResultCode.DIAMETER_UNKNOWN_PEER,
-            f"Origin-Host {host.decode('ascii', 'replace')!r} is not this connection's peer "
-            f"{self.peer_host!r}"), scan_session_id(buf))
+        self._error(
+            header_only(buf),
+            DiameterError(
+                ResultCode.DIAMETER_UNKNOWN_PEER,
+                f"Origin-Host {host.decode('ascii', 'replace')!r} is not this connection's peer "
+                f"{self.peer_host!r}",
+            ),
+            scan_session_id(buf),
+        )
         return True
 
     def alive(self, now: float) -> bool:
         """Open, and not found dead by its watchdog: no DWR of ours outstanding, not silent
         past Tw (RFC 3539 3.4)."""
-        return (self.state is State.OPEN and self._dwr_outstanding is None
-                and now < self._last_rx + self._tw)
+        return (
+            self.state is State.OPEN
+            and self._dwr_outstanding is None
+            and now < self._last_rx + self._tw
+        )
 
     def _identity(self, msg: Message) -> tuple[str, str] | DiameterError:
         host = msg.find(AvpCode.ORIGIN_HOST)
@@ -564,8 +596,9 @@ class PeerConnection:
             code = missing[0]
             failed = octets(code, bytes(4 if code == AvpCode.VENDOR_ID else 0))
             self._send(
-                base.cea(node, msg, ResultCode.DIAMETER_MISSING_AVP, f"{code.name} is missing",
-                         failed)
+                base.cea(
+                    node, msg, ResultCode.DIAMETER_MISSING_AVP, f"{code.name} is missing", failed
+                )
             )
             self._close(f"CER from {host} without {code.name}", refused=True)
             return
@@ -585,16 +618,18 @@ class PeerConnection:
         self.name = f"{host} ({self.remote_address})" if self.remote_address else host
         admission = Admission.ACCEPT if self.table is None else self.table.admit(self, now)
         if admission is Admission.ELECTION_LOST:
-            self._send(
-                base.cea(node, msg, ResultCode.DIAMETER_ELECTION_LOST, "election lost")
-            )
+            self._send(base.cea(node, msg, ResultCode.DIAMETER_ELECTION_LOST, "election lost"))
             self.peer_host = ""
             self._close(f"election lost against our own connection to {host}")
             return
         if admission is Admission.DUPLICATE:
             self._send(
-                base.cea(node, msg, ResultCode.DIAMETER_UNABLE_TO_COMPLY,
-                         f"{host} is connected already, from another address")
+                base.cea(
+                    node,
+                    msg,
+                    ResultCode.DIAMETER_UNABLE_TO_COMPLY,
+                    f"{host} is connected already, from another address",
+                )
             )
             self.peer_host = ""
             self._close(f"{host} is connected already, from another address: refused", refused=True)
@@ -619,9 +654,11 @@ class PeerConnection:
         admission = Admission.ACCEPT if self.table is None else self.table.admit(self, now)
         if admission is not Admission.ACCEPT:
             self.peer_host = ""
-            self._close(f"election: keeping the connection {host} opened to us"
-                        if admission is Admission.ELECTION_LOST
-                        else f"keeping the open connection to {host} from another address")
+            self._close(
+                f"election: keeping the connection {host} opened to us"
+                if admission is Admission.ELECTION_LOST
+                else f"keeping the open connection to {host} from another address"
+            )
             return
         self.state = State.OPEN
         self.opened_at = now
@@ -656,17 +693,23 @@ class PeerTable:
         key = conn.peer_host.lower()
         old = self.by_host.get(key)
         if old is not None and old is not conn and not old.closed:
-            racing = (old.role is not conn.role and old.remote_address == conn.remote_address
-                      and old.opened_at is not None
-                      and now - old.opened_at < conn.settings.cer_timeout_s)
+            racing = (
+                old.role is not conn.role
+                and old.remote_address == conn.remote_address
+                and old.opened_at is not None
+                and now - old.opened_at < conn.settings.cer_timeout_s
+            )
             if racing:  # both sides opened a connection at once: RFC 6733 5.6.4's election
                 we_win = self.local_host > key
                 keep_responder = we_win
                 keep_new = (conn.role is Role.RESPONDER) == keep_responder
                 if not keep_new:
                     return Admission.ELECTION_LOST
-            elif (conn.settings.duplicate_peer == "keep"
-                  and old.remote_address != conn.remote_address and old.alive(now)):
+            elif (
+                conn.settings.duplicate_peer == "keep"
+                and old.remote_address != conn.remote_address
+                and old.alive(now)
+            ):
                 return Admission.DUPLICATE
             self._retire(old)
         self.by_host[key] = conn

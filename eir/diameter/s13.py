@@ -354,9 +354,7 @@ class Answers:
             unsigned32(AvpCode.EQUIPMENT_STATUS, int(status), VENDOR_3GPP),
         )
 
-    def error_avps(
-        self, code: ResultCode, failed: Avp | None, text: str | None
-    ) -> tuple[Avp, ...]:
+    def error_avps(self, code: ResultCode, failed: Avp | None, text: str | None) -> tuple[Avp, ...]:
         """AVPs after Session-Id of an error answer: RFC 6733 7.2's answer-message for the
         protocol errors (3xxx), the ECA layout for the others."""
         extra: list[Avp] = []
@@ -370,9 +368,7 @@ class Answers:
         state = unsigned32(AvpCode.AUTH_SESSION_STATE, AuthSessionState.NO_STATE_MAINTAINED)
         return (self._vsai, result, state, *self._origin, *extra)
 
-    def eca(
-        self, request: bytes, session_avp: bytes, status: EquipmentStatus | None
-    ) -> bytes:
+    def eca(self, request: bytes, session_avp: bytes, status: EquipmentStatus | None) -> bytes:
         """Template ECA: the request's ids and Session-Id AVP, a pre-encoded body."""
         body = self.bodies[status]
         length = 20 + len(session_avp) + len(body)
@@ -458,7 +454,6 @@ def scan_session_id(buf: bytes) -> bytes | None:
     return bytes(buf[28 : 20 + length])
 
 
-
 def ecr(
     *,
     session_id: str,
@@ -501,9 +496,7 @@ def ecr(
     avps.extend(extra)
     from eir.diameter.dictionary import FLAG_R
 
-    return Message(
-        Command.ME_IDENTITY_CHECK, APP_S13, FLAG_R | FLAG_P, hbh, e2e, tuple(avps)
-    )
+    return Message(Command.ME_IDENTITY_CHECK, APP_S13, FLAG_R | FLAG_P, hbh, e2e, tuple(avps))
 
 
 class EcaView(NamedTuple):

@@ -52,8 +52,10 @@ _U32 = struct.Struct(">I")
 # Failed-AVP carries the offending AVP as it was received (RFC 6733 7.5): its content is framed
 # (lengths, padding) but its flag bits and value lengths are not checked.
 _FAILED_AVP: Final = (int(AvpCode.FAILED_AVP), 0)
-_REPORTED_INSIDE: Final = (ResultCode.DIAMETER_INVALID_AVP_LENGTH,
-                           ResultCode.DIAMETER_INVALID_AVP_BITS)
+_REPORTED_INSIDE: Final = (
+    ResultCode.DIAMETER_INVALID_AVP_LENGTH,
+    ResultCode.DIAMETER_INVALID_AVP_BITS,
+)
 
 #: default bound on Grouped AVP nesting (a top-level AVP is at depth 1)
 MAX_DEPTH: Final = 8
@@ -144,8 +146,9 @@ def _raise(stack: list[_Open], code: ResultCode, text: str, failed: Avp) -> NoRe
     raise DiameterError(code, text, failed)
 
 
-def walk_avps(buf: bytes, start: int, end: int, limits: Limits = LIMITS,
-              work: Work | None = None) -> tuple[Avp, ...]:
+def walk_avps(
+    buf: bytes, start: int, end: int, limits: Limits = LIMITS, work: Work | None = None
+) -> tuple[Avp, ...]:
     """The AVPs in buf[start:end], every one checked (see the module docstring); raises
     DiameterError 5014 / 3009 / 5004 / 5009 naming the AVP."""
     top: list[Avp] = []
@@ -164,25 +167,33 @@ def walk_avps(buf: bytes, start: int, end: int, limits: Limits = LIMITS,
                     break
                 frame = stack.pop()
                 siblings = stack[-1].children if stack else top
-                siblings.append(Avp(frame.code, frame.vendor, frame.flags, b"",
-                                    tuple(frame.children)))
+                siblings.append(
+                    Avp(frame.code, frame.vendor, frame.flags, b"", tuple(frame.children))
+                )
                 pos = frame.end + (-frame.end & 3)
                 end = frame.outer_end
                 checked = stack[-1].checked if stack else True
                 continue
             count += 1
             if end - pos < 8:
-                _raise(stack, ResultCode.DIAMETER_INVALID_AVP_LENGTH,
-                       f"{end - pos} trailing bytes cannot hold an AVP header", Avp(0, 0, 0, b""))
+                _raise(
+                    stack,
+                    ResultCode.DIAMETER_INVALID_AVP_LENGTH,
+                    f"{end - pos} trailing bytes cannot hold an AVP header",
+                    Avp(0, 0, 0, b""),
+                )
             code, word = unpack(buf, pos)
             flags = word >> 24
             length = word & 0xFFFFFF
             if flags & AVP_V:
                 head = 12
                 if end - pos < 12:
-                    _raise(stack, ResultCode.DIAMETER_INVALID_AVP_LENGTH,
-                           f"AVP {code} has the V bit but no room for a Vendor-Id",
-                           Avp(code, 0, flags, b""))
+                    _raise(
+                        stack,
+                        ResultCode.DIAMETER_INVALID_AVP_LENGTH,
+                        f"AVP {code} has the V bit but no room for a Vendor-Id",
+                        Avp(code, 0, flags, b""),
+                    )
                 vendor = _U32.unpack_from(buf, pos + 8)[0]
             else:
                 head = 8
@@ -191,38 +202,65 @@ def walk_avps(buf: bytes, start: int, end: int, limits: Limits = LIMITS,
             if length < head or pos + length > end:
                 # RFC 6733 7.5: for a length that does not fit, the AVP header and a
                 # zero-filled payload of the minimum length are enough.
-                _raise(stack, ResultCode.DIAMETER_INVALID_AVP_LENGTH,
-                       f"AVP {code} length {length} does not fit (header {head}, "
-                       f"{end - pos} bytes left)", Avp(code, vendor, flags, _minimal(key)))
+                _raise(
+                    stack,
+                    ResultCode.DIAMETER_INVALID_AVP_LENGTH,
+                    f"AVP {code} length {length} does not fit (header {head}, "
+                    f"{end - pos} bytes left)",
+                    Avp(code, vendor, flags, _minimal(key)),
+                )
             padded = pos + ((length + 3) & ~3)
             if padded > end:
-                _raise(stack, ResultCode.DIAMETER_INVALID_AVP_LENGTH,
-                       f"AVP {code} padding runs past the end of the message",
-                       Avp(code, vendor, flags, _minimal(key)))
+                _raise(
+                    stack,
+                    ResultCode.DIAMETER_INVALID_AVP_LENGTH,
+                    f"AVP {code} padding runs past the end of the message",
+                    Avp(code, vendor, flags, _minimal(key)),
+                )
             is_group = key in GROUPED
             if count > max_avps:
-                _raise(stack, ResultCode.DIAMETER_AVP_OCCURS_TOO_MANY_TIMES,
-                       f"more than {max_avps} AVPs in the message",
-                       Avp(code, vendor, flags, b"", ()) if is_group
-                       else Avp(code, vendor, flags, _minimal(key)))
+                _raise(
+                    stack,
+                    ResultCode.DIAMETER_AVP_OCCURS_TOO_MANY_TIMES,
+                    f"more than {max_avps} AVPs in the message",
+                    Avp(code, vendor, flags, b"", ())
+                    if is_group
+                    else Avp(code, vendor, flags, _minimal(key)),
+                )
             if len(stack) >= max_depth:
-                _raise(stack, ResultCode.DIAMETER_INVALID_AVP_VALUE,
-                       f"Grouped AVPs nest deeper than {max_depth} levels",
-                       Avp(code, vendor, flags, b"", ()))
+                _raise(
+                    stack,
+                    ResultCode.DIAMETER_INVALID_AVP_VALUE,
+                    f"Grouped AVPs nest deeper than {max_depth} levels",
+                    Avp(code, vendor, flags, b"", ()),
+                )
             if checked:
                 if flags & AVP_RESERVED:
-                    _raise(stack, ResultCode.DIAMETER_INVALID_AVP_BITS,
-                           f"AVP {code} has reserved flag bits set (0x{flags:02x})",
-                           Avp(code, vendor, flags,
-                               _minimal(key) if is_group else buf[pos + head : pos + length]))
+                    _raise(
+                        stack,
+                        ResultCode.DIAMETER_INVALID_AVP_BITS,
+                        f"AVP {code} has reserved flag bits set (0x{flags:02x})",
+                        Avp(
+                            code,
+                            vendor,
+                            flags,
+                            _minimal(key) if is_group else buf[pos + head : pos + length],
+                        ),
+                    )
                 fixed = FIXED_LENGTH.get(key)
                 if fixed is not None and length - head != fixed:
-                    _raise(stack, ResultCode.DIAMETER_INVALID_AVP_LENGTH,
-                           f"AVP {code} carries {length - head} bytes, its type needs {fixed}",
-                           Avp(code, vendor, flags, buf[pos + head : pos + length]))
+                    _raise(
+                        stack,
+                        ResultCode.DIAMETER_INVALID_AVP_LENGTH,
+                        f"AVP {code} carries {length - head} bytes, its type needs {fixed}",
+                        Avp(code, vendor, flags, buf[pos + head : pos + length]),
+                    )
             if is_group:
-                stack.append(_Open(code, vendor, flags, [], pos + length, end,
-                                   checked and key != _FAILED_AVP))
+                stack.append(
+                    _Open(
+                        code, vendor, flags, [], pos + length, end, checked and key != _FAILED_AVP
+                    )
+                )
                 checked = stack[-1].checked
                 siblings = stack[-1].children
                 end = pos + length
@@ -243,13 +281,17 @@ def _minimal(key: tuple[int, int]) -> bytes:
 def walk(buf: bytes, limits: Limits = LIMITS, work: Work | None = None) -> Message:
     """One whole message, checked and decoded (see the module docstring)."""
     if len(buf) < HEADER_LEN:
-        raise DiameterError(ResultCode.DIAMETER_INVALID_MESSAGE_LENGTH,
-                            f"{len(buf)} bytes cannot hold a message header")
+        raise DiameterError(
+            ResultCode.DIAMETER_INVALID_MESSAGE_LENGTH,
+            f"{len(buf)} bytes cannot hold a message header",
+        )
     header = parse_header(buf)
     check_header(header)
     if not HEADER_LEN <= header.length <= len(buf):
-        raise DiameterError(ResultCode.DIAMETER_INVALID_MESSAGE_LENGTH,
-                            f"message length {header.length} does not fit {len(buf)} bytes")
+        raise DiameterError(
+            ResultCode.DIAMETER_INVALID_MESSAGE_LENGTH,
+            f"message length {header.length} does not fit {len(buf)} bytes",
+        )
     avps = walk_avps(bytes(buf), HEADER_LEN, header.length, limits, work)
     flags = header.flags & (FLAG_R | FLAG_P | FLAG_E | FLAG_T)
     return Message(header.code, header.app, flags, header.hbh, header.e2e, avps, header.version)
@@ -265,8 +307,9 @@ _ORIGIN_HOST: Final = int(AvpCode.ORIGIN_HOST)
 _ORIGIN_REALM: Final = int(AvpCode.ORIGIN_REALM)
 
 
-def scan_origin(buf: bytes, limits: Limits = LIMITS,
-                realm_too: bool = True) -> tuple[bytes | None, bytes | None]:
+def scan_origin(
+    buf: bytes, limits: Limits = LIMITS, realm_too: bool = True
+) -> tuple[bytes | None, bytes | None]:
     """Origin-Host and Origin-Realm (their first top-level instances) of a message whose AVPs
     may be broken, reading top-level AVP headers only: at most min(max_avps, length // 8) of
     them, and only until both are found (Origin-Host alone with `realm_too=False`). For deciding

@@ -60,15 +60,27 @@ class Head:
     entries: int = 0
 
     def payload(self) -> bytes:
-        return json.dumps({"seq": self.seq, "id": self.id, "parts": self.parts,
-                           "time": self.time, "entries": self.entries}).encode()
+        return json.dumps(
+            {
+                "seq": self.seq,
+                "id": self.id,
+                "parts": self.parts,
+                "time": self.time,
+                "entries": self.entries,
+            }
+        ).encode()
 
 
 def parse_head(payload: bytes) -> Head:
     try:
         data = json.loads(payload)
-        head = Head(int(data["seq"]), str(data["id"]), int(data["parts"]), int(data["time"]),
-                    int(data.get("entries", 0)))
+        head = Head(
+            int(data["seq"]),
+            str(data["id"]),
+            int(data["parts"]),
+            int(data["time"]),
+            int(data.get("entries", 0)),
+        )
     except (ValueError, TypeError, KeyError) as exc:
         raise UpdateError(f"the list head is not valid: {exc}") from None
     if head.seq < 0 or head.parts < 1:
@@ -86,16 +98,16 @@ class Version:
     applied: float = 0.0  # when this node applied it
 
     def payload(self) -> bytes:
-        return json.dumps({"seq": self.seq, "id": self.id, "time": self.time,
-                           "applied": self.applied}).encode()
+        return json.dumps(
+            {"seq": self.seq, "id": self.id, "time": self.time, "applied": self.applied}
+        ).encode()
 
 
 def parse_version(raw: bytes | None) -> Version:
     if not raw:
         return Version()
     data = json.loads(raw)
-    return Version(int(data["seq"]), str(data["id"]), int(data["time"]),
-                   float(data["applied"]))
+    return Version(int(data["seq"]), str(data["id"]), int(data["time"]), float(data["applied"]))
 
 
 # -- actions the adapter carries out ----------------------------------------------------------
@@ -138,8 +150,14 @@ class _Fetch:
 class ListFollower:
     """Follows ``<prefix>/lists/``: head in, fetches out, one update at a time, in order."""
 
-    def __init__(self, prefix: str, applied: int, fetch_timeout: float,
-                 retry_min: float = 1.0, retry_max: float = 60.0) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        applied: int,
+        fetch_timeout: float,
+        retry_min: float = 1.0,
+        retry_max: float = 60.0,
+    ) -> None:
         self.prefix = prefix
         self.applied = applied
         self.head: Head | None = None
@@ -188,10 +206,14 @@ class ListFollower:
         if fetch is not None and now >= fetch.deadline:
             self._fetch = None
             count = next(iter(fetch.parts.values())).count if fetch.parts else "?"
-            return [Unsubscribe(fetch.topic),
-                    Warn(f"list update #{fetch.seq}: {len(fetch.parts)} of {count} parts "
-                         f"after {self.fetch_timeout:g} s; fetching it again later"),
-                    *self._backoff(now)]
+            return [
+                Unsubscribe(fetch.topic),
+                Warn(
+                    f"list update #{fetch.seq}: {len(fetch.parts)} of {count} parts "
+                    f"after {self.fetch_timeout:g} s; fetching it again later"
+                ),
+                *self._backoff(now),
+            ]
         if fetch is None and self.applying is None and self._retry_at and now >= self._retry_at:
             self._retry_at = 0.0
             return list(self._next(now))
@@ -214,8 +236,12 @@ class ListFollower:
         self.head = head
         out: list[Action] = []
         if head.seq < self.applied:
-            out.append(Warn(f"the broker's list head #{head.seq} is behind this node's "
-                            f"version #{self.applied}: was the broker's data lost?"))
+            out.append(
+                Warn(
+                    f"the broker's list head #{head.seq} is behind this node's "
+                    f"version #{self.applied}: was the broker's data lost?"
+                )
+            )
         out += self._next(now)
         return out
 
@@ -242,8 +268,13 @@ class ListFollower:
 
     def _next(self, now: float) -> Iterator[Action]:
         head = self.head
-        if (self._fetch is not None or self.applying is not None or head is None
-                or head.seq <= self.applied or (self._retry_at and now < self._retry_at)):
+        if (
+            self._fetch is not None
+            or self.applying is not None
+            or head is None
+            or head.seq <= self.applied
+            or (self._retry_at and now < self._retry_at)
+        ):
             return
         seq = self.applied + 1
         topic = log_filter(self.prefix, seq)

@@ -29,31 +29,73 @@ from prometheus_client.registry import Collector
 log = logging.getLogger("eir.metrics")
 
 #: answer-time buckets, seconds (an answer is tens of microseconds; a stalled store is not)
-BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-           0.25, 1.0)
+BUCKETS = (
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
+)
 
 #: sampled series: name -> (kind, help, label names, how workers' values combine)
 SAMPLED: dict[str, tuple[str, str, tuple[str, ...], str]] = {
-    "eir_peers_connected": ("gauge", "Diameter peers (open) and M3UA associations connected",
-                            ("protocol",), "sum"),
-    "eir_connections_refused": ("counter", "Connections refused (pools full), evicted (to "
-                                "make room) or closed for a message left incomplete "
-                                "(read_timeout)", ("protocol", "outcome"), "sum"),
+    "eir_peers_connected": (
+        "gauge",
+        "Diameter peers (open) and M3UA associations connected",
+        ("protocol",),
+        "sum",
+    ),
+    "eir_connections_refused": (
+        "counter",
+        "Connections refused (pools full), evicted (to "
+        "make room) or closed for a message left incomplete "
+        "(read_timeout)",
+        ("protocol", "outcome"),
+        "sum",
+    ),
     "eir_events_queued": ("gauge", "Events waiting for the MQTT broker", (), "sum"),
     "eir_events_published": ("counter", "Events handed to the MQTT broker", (), "sum"),
-    "eir_events_dropped": ("counter", "Events dropped: queue full (broker away or slow)",
-                           (), "sum"),
+    "eir_events_dropped": (
+        "counter",
+        "Events dropped: queue full (broker away or slow)",
+        (),
+        "sum",
+    ),
     "eir_mqtt_connected": ("gauge", "Processes connected to the MQTT broker", (), "sum"),
     "eir_list_entries": ("gauge", "Entries per list in the store", ("list",), "max"),
-    "eir_list_generation": ("gauge", "The store's generation (one more per changing load)",
-                            (), "max"),
-    "eir_list_last_update_timestamp_seconds": ("gauge", "When the lists last changed "
-                                               "(Unix time, seconds)", (), "max"),
-    "eir_list_version": ("gauge", "The last list update applied from MQTT (its sequence)",
-                         (), "max"),
+    "eir_list_generation": (
+        "gauge",
+        "The store's generation (one more per changing load)",
+        (),
+        "max",
+    ),
+    "eir_list_last_update_timestamp_seconds": (
+        "gauge",
+        "When the lists last changed (Unix time, seconds)",
+        (),
+        "max",
+    ),
+    "eir_list_version": (
+        "gauge",
+        "The last list update applied from MQTT (its sequence)",
+        (),
+        "max",
+    ),
     "eir_list_updates_applied": ("counter", "List updates applied from MQTT", (), "sum"),
-    "eir_list_update_failures": ("counter", "List updates that could not be applied (retried)",
-                                 (), "sum"),
+    "eir_list_update_failures": (
+        "counter",
+        "List updates that could not be applied (retried)",
+        (),
+        "sum",
+    ),
     "eir_workers": ("gauge", "Processes answering", (), "sum"),
 }
 
@@ -97,14 +139,18 @@ class Metrics:
         return {
             "checks": [[*key, count] for key, count in sorted(checks.items())],
             "latency": {p: [list(h.counts), h.sum] for p, h in self.latency.items()},
-            "sampled": {name: [[list(labels), value] for labels, value in samples]
-                        for name, samples in sampled.items()},
+            "sampled": {
+                name: [[list(labels), value] for labels, value in samples]
+                for name, samples in sampled.items()
+            },
         }
 
 
-def _merge(snapshots: Sequence[dict[str, Any]]) -> tuple[
-        Counter[CheckKey], dict[str, tuple[list[int], float]],
-        dict[str, dict[tuple[str, ...], float]]]:
+def _merge(
+    snapshots: Sequence[dict[str, Any]],
+) -> tuple[
+    Counter[CheckKey], dict[str, tuple[list[int], float]], dict[str, dict[tuple[str, ...], float]]
+]:
     checks: Counter[CheckKey] = Counter()
     latency: dict[str, tuple[list[int], float]] = {}
     sampled: dict[str, dict[tuple[str, ...], float]] = {}
@@ -113,8 +159,10 @@ def _merge(snapshots: Sequence[dict[str, Any]]) -> tuple[
             checks[(protocol, status, result)] += count
         for protocol, (counts, total) in snap.get("latency", {}).items():
             old_counts, old_sum = latency.get(protocol, ([0] * len(counts), 0.0))
-            latency[protocol] = ([a + b for a, b in zip(old_counts, counts, strict=True)],
-                                 old_sum + total)
+            latency[protocol] = (
+                [a + b for a, b in zip(old_counts, counts, strict=True)],
+                old_sum + total,
+            )
         for name, samples in snap.get("sampled", {}).items():
             how = SAMPLED[name][3] if name in SAMPLED else "sum"
             series = sampled.setdefault(name, {})
@@ -139,15 +187,19 @@ def render(snapshots: Sequence[dict[str, Any]]) -> bytes:
     """The Prometheus text format (0.0.4) of the sum of some processes' snapshots."""
     checks, latency, sampled = _merge(snapshots)
     families: list[Metric] = []
-    family = CounterMetricFamily("eir_checks", "Requests answered, by protocol, Equipment-"
-                                 "Status (none for an error answer) and result",
-                                 labels=("protocol", "status", "result"))
+    family = CounterMetricFamily(
+        "eir_checks",
+        "Requests answered, by protocol, Equipment-Status (none for an error answer) and result",
+        labels=("protocol", "status", "result"),
+    )
     for (protocol, status, result), count in sorted(checks.items()):
         family.add_metric((protocol, status, result), count)
     families.append(family)
-    histogram = HistogramMetricFamily("eir_answer_duration_seconds",
-                                      "Time to answer one request inside eir (decode, decide, "
-                                      "encode)", labels=("protocol",))
+    histogram = HistogramMetricFamily(
+        "eir_answer_duration_seconds",
+        "Time to answer one request inside eir (decode, decide, encode)",
+        labels=("protocol",),
+    )
     for protocol, (counts, total) in sorted(latency.items()):
         cumulative, running = [], 0
         for bound, count in zip((*[f"{b:g}" for b in BUCKETS], "+Inf"), counts, strict=True):
@@ -190,18 +242,21 @@ def http_answer(request: bytes, body: Callable[[], bytes]) -> bytes:
         return _http(500, "Internal Server Error", b"cannot render metrics\n", "text/plain")
     answer = _http(200, "OK", payload, CONTENT_TYPE)
     if method == b"HEAD":
-        return answer[:answer.index(b"\r\n\r\n") + 4]
+        return answer[: answer.index(b"\r\n\r\n") + 4]
     return answer
 
 
 def _http(code: int, reason: str, payload: bytes, kind: str) -> bytes:
-    head = (f"HTTP/1.1 {code} {reason}\r\nContent-Type: {kind}\r\n"
-            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n")
+    head = (
+        f"HTTP/1.1 {code} {reason}\r\nContent-Type: {kind}\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    )
     return head.encode() + payload
 
 
-async def serve_metrics(host: str, port: int,
-                        body: Callable[[], bytes]) -> tuple[asyncio.Server, int]:
+async def serve_metrics(
+    host: str, port: int, body: Callable[[], bytes]
+) -> tuple[asyncio.Server, int]:
     """``GET /metrics`` on host:port; returns the server and its real port."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -209,8 +264,12 @@ async def serve_metrics(host: str, port: int,
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
             writer.write(http_answer(request, body))
             await writer.drain()
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ConnectionError):
+        except (
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ConnectionError,
+        ):
             pass
         finally:
             writer.close()

@@ -65,13 +65,20 @@ def _read_secret(path: str, what: str) -> str:
         raise ConfigError(f"mqtt.{what}_file: {path}: {exc.strerror}") from None
 
 
-def credentials(config: MqttConfig,
-                environ: Mapping[str, str] = os.environ) -> tuple[str | None, str | None]:
+def credentials(
+    config: MqttConfig, environ: Mapping[str, str] = os.environ
+) -> tuple[str | None, str | None]:
     """(username, password): each from its file when one is named, else its variable."""
-    username = (_read_secret(config.username_file, "username") if config.username_file
-                else environ.get(config.username_env) or None)
-    password = (_read_secret(config.password_file, "password") if config.password_file
-                else environ.get(config.password_env) or None)
+    username = (
+        _read_secret(config.username_file, "username")
+        if config.username_file
+        else environ.get(config.username_env) or None
+    )
+    password = (
+        _read_secret(config.password_file, "password")
+        if config.password_file
+        else environ.get(config.password_env) or None
+    )
     if password is not None and username is None:
         raise ConfigError("mqtt: a password without a username")
     return username, password
@@ -91,14 +98,25 @@ def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
     return context
 
 
-def make_client(config: MqttConfig, broker: Broker, identifier: str,
-                will: aiomqtt.Will | None = None,
-                environ: Mapping[str, str] = os.environ) -> aiomqtt.Client:
+def make_client(
+    config: MqttConfig,
+    broker: Broker,
+    identifier: str,
+    will: aiomqtt.Will | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> aiomqtt.Client:
     username, password = credentials(config, environ)
     return aiomqtt.Client(
-        broker.host, broker.port, username=username, password=password,
-        identifier=identifier, protocol=aiomqtt.ProtocolVersion.V5, will=will,
-        keepalive=config.keepalive_s, timeout=10, tls_context=tls_context(config),
+        broker.host,
+        broker.port,
+        username=username,
+        password=password,
+        identifier=identifier,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        will=will,
+        keepalive=config.keepalive_s,
+        timeout=10,
+        tls_context=tls_context(config),
         tls_insecure=config.tls_insecure if broker.tls else None,
     )
 
@@ -133,8 +151,9 @@ class _StaleError(Exception):
         self.version = version
 
 
-def apply_update(store: LmdbStore, prefix: str, seq: int, blob: bytes,
-                 clock: Callable[[], float] = time.time) -> tuple[UpdateMeta, LoadSummary | None]:
+def apply_update(
+    store: LmdbStore, prefix: str, seq: int, blob: bytes, clock: Callable[[], float] = time.time
+) -> tuple[UpdateMeta, LoadSummary | None]:
     """Check and apply update ``seq`` with its version record in one transaction.
 
     Returns the summary, or None when the store holds ``seq`` already (a repeat). Raises
@@ -158,9 +177,15 @@ def apply_update(store: LmdbStore, prefix: str, seq: int, blob: bytes,
     batch.files = [f"update {prefix} #{seq} ({names})"]
     scope = [(ListName(name), source) for name, source in meta.scope]
     try:
-        summary = store.apply(batch, Mode(meta.mode), scope, now=meta.time,
-                              remove_any_source=meta.remove_any_source, inside=inside,
-                              may_grow=False)
+        summary = store.apply(
+            batch,
+            Mode(meta.mode),
+            scope,
+            now=meta.time,
+            remove_any_source=meta.remove_any_source,
+            inside=inside,
+            may_grow=False,
+        )
     except _StaleError:
         return meta, None
     return meta, summary
@@ -185,10 +210,20 @@ EVENT_BATCH = 64
 class MqttNode:
     """One process's MQTT client: publishes its events; with a store, follows list updates."""
 
-    def __init__(self, config: MqttConfig, broker: Broker, queue: EventQueue, *,
-                 mask_imsi: bool, store: LmdbStore | None, fetch_timeout: float,
-                 name: str, client_id: str, on_applied: ListApplied | None = None,
-                 environ: Mapping[str, str] = os.environ) -> None:
+    def __init__(
+        self,
+        config: MqttConfig,
+        broker: Broker,
+        queue: EventQueue,
+        *,
+        mask_imsi: bool,
+        store: LmdbStore | None,
+        fetch_timeout: float,
+        name: str,
+        client_id: str,
+        on_applied: ListApplied | None = None,
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
         self.config = config
         self.broker = broker
         self.queue = queue
@@ -212,11 +247,16 @@ class MqttNode:
 
     def _status(self, online: bool) -> bytes:
         v = self.stats.version
-        return json.dumps({"node": self.name, "client": self.client_id,
-                           "state": "online" if online else "offline",
-                           "version": v.seq if self.follower else None,
-                           "id": v.id if self.follower else None,
-                           "time": iso_time(time.time())}).encode()
+        return json.dumps(
+            {
+                "node": self.name,
+                "client": self.client_id,
+                "state": "online" if online else "offline",
+                "version": v.seq if self.follower else None,
+                "id": v.id if self.follower else None,
+                "time": iso_time(time.time()),
+            }
+        ).encode()
 
     async def run(self) -> None:
         """Connect, serve the connection, reconnect with backoff; until cancelled."""
@@ -225,8 +265,7 @@ class MqttNode:
         while True:
             will = aiomqtt.Will(topic, self._status(False), qos=1, retain=True)
             try:
-                client = make_client(self.config, self.broker, self.client_id, will,
-                                     self.environ)
+                client = make_client(self.config, self.broker, self.client_id, will, self.environ)
                 # aiomqtt logs a warning per publish while more than this many are unconfirmed;
                 # a batch of events is that many on purpose
                 client.pending_calls_threshold = 4 * EVENT_BATCH
@@ -261,13 +300,17 @@ class MqttNode:
                     topic, body = message_of(event, self.name, self.mask)
                     await client.publish(f"{self.prefix}/{topic}", json.dumps(body), qos=0)
                     self.queue.published += 1
-            await asyncio.wait_for(client.publish(node_topic(self.prefix, self.client_id),
-                                                  self._status(False), qos=1, retain=True),
-                                   max(0.1, deadline - time.monotonic()))
+            await asyncio.wait_for(
+                client.publish(
+                    node_topic(self.prefix, self.client_id), self._status(False), qos=1, retain=True
+                ),
+                max(0.1, deadline - time.monotonic()),
+            )
 
     async def _serve(self, client: aiomqtt.Client) -> None:
-        await client.publish(node_topic(self.prefix, self.client_id), self._status(True),
-                             qos=1, retain=True)
+        await client.publish(
+            node_topic(self.prefix, self.client_id), self._status(True), qos=1, retain=True
+        )
         if self.queue.unreported:
             await self._report_dropped(client)
         async with asyncio.TaskGroup() as group:
@@ -299,8 +342,11 @@ class MqttNode:
             calls = []
             for event in batch:
                 topic, body = message_of(event, name, mask)
-                calls.append(client.publish(f"{prefix}/{topic}", dumps(body),
-                                            qos=0 if topic.startswith("check/") else 1))
+                calls.append(
+                    client.publish(
+                        f"{prefix}/{topic}", dumps(body), qos=0 if topic.startswith("check/") else 1
+                    )
+                )
             results = await asyncio.gather(*calls, return_exceptions=True)
             failed = [r for r in results if isinstance(r, BaseException)]
             queue.published += len(results) - len(failed)
@@ -316,8 +362,9 @@ class MqttNode:
         assert follower is not None
         async for message in client.messages:
             payload = message.payload if isinstance(message.payload, bytes) else b""
-            await self._act(client, follower.message(message.topic.value, payload,
-                                                     time.monotonic()))
+            await self._act(
+                client, follower.message(message.topic.value, payload, time.monotonic())
+            )
 
     async def _tick(self, client: aiomqtt.Client) -> None:
         follower = self.follower
@@ -348,8 +395,9 @@ class MqttNode:
         try:
             while True:
                 try:
-                    meta, summary = await asyncio.to_thread(apply_update, store, self.prefix,
-                                                            action.seq, action.blob)
+                    meta, summary = await asyncio.to_thread(
+                        apply_update, store, self.prefix, action.seq, action.blob
+                    )
                     break
                 except MapGrowthNeededError:
                     store.grow_map()  # here, in the loop's thread, between lookups
@@ -364,17 +412,27 @@ class MqttNode:
             self.stats.version = parse_version(store.meta_value(version_key(self.prefix)))
             if summary is not None:
                 self.stats.updates_applied += 1
-                log.info("lists: applied update #%d (%s %s/%s): %s in %.2f s", action.seq,
-                         meta.mode, meta.list, meta.source, summary.line().split(";")[0],
-                         time.perf_counter() - started)
+                log.info(
+                    "lists: applied update #%d (%s %s/%s): %s in %.2f s",
+                    action.seq,
+                    meta.mode,
+                    meta.list,
+                    meta.source,
+                    summary.line().split(";")[0],
+                    time.perf_counter() - started,
+                )
                 if self.on_applied is not None:
                     self.on_applied(meta, summary)
             actions = follower.applied_ok(action.seq, time.monotonic())
             client = self._client
             if client is not None:
                 with contextlib.suppress(aiomqtt.MqttError):
-                    await client.publish(node_topic(self.prefix, self.client_id),
-                                         self._status(True), qos=1, retain=True)
+                    await client.publish(
+                        node_topic(self.prefix, self.client_id),
+                        self._status(True),
+                        qos=1,
+                        retain=True,
+                    )
         client = self._client
         if client is not None:
             with contextlib.suppress(aiomqtt.MqttError):
@@ -384,8 +442,9 @@ class MqttNode:
 # -- eir publish ----------------------------------------------------------------------------
 
 
-async def _connect(make: Callable[[], aiomqtt.Client], deadline: float,
-                   say: Callable[[str], None]) -> aiomqtt.Client:
+async def _connect(
+    make: Callable[[], aiomqtt.Client], deadline: float, say: Callable[[str], None]
+) -> aiomqtt.Client:
     """Enter a client's connection, retrying until ``deadline`` (monotonic)."""
     backoff = Backoff(0.2, 2.0)
     while True:
@@ -400,8 +459,9 @@ async def _connect(make: Callable[[], aiomqtt.Client], deadline: float,
             await asyncio.sleep(min(backoff.delay(), max(0.0, deadline - time.monotonic())))
 
 
-async def read_head(client: aiomqtt.Client, prefix: str, identifier: str,
-                    timeout: float = 10.0) -> Head | None:
+async def read_head(
+    client: aiomqtt.Client, prefix: str, identifier: str, timeout: float = 10.0
+) -> Head | None:
     """The retained head, or None when there is none: a sentinel we publish after subscribing
     arrives after any retained message the subscription brings."""
     sentinel = f"{prefix}/lists/sync/{identifier}"
@@ -425,8 +485,10 @@ async def read_head(client: aiomqtt.Client, prefix: str, identifier: str,
     try:
         result = await asyncio.wait_for(wait(), timeout)
     except TimeoutError:
-        raise BrokerError("the broker did not echo our sentinel: may this user publish and "
-                          f"subscribe to {prefix}/lists/#?") from None
+        raise BrokerError(
+            "the broker did not echo our sentinel: may this user publish and "
+            f"subscribe to {prefix}/lists/#?"
+        ) from None
     await client.unsubscribe(head)
     await client.unsubscribe(sentinel)
     return result
@@ -440,20 +502,43 @@ class Published:
     applied_on: list[str]
 
 
-async def publish_update(config: MqttConfig, broker: Broker, batch: Batch, *, mode: Mode,
-                         list_name: ListName, source: str, scope: list[tuple[ListName, str]],
-                         remove_any_source: bool, timeout: float, wait_nodes: int,
-                         say: Callable[[str], None],
-                         environ: Mapping[str, str] = os.environ) -> Published:
+async def publish_update(
+    config: MqttConfig,
+    broker: Broker,
+    batch: Batch,
+    *,
+    mode: Mode,
+    list_name: ListName,
+    source: str,
+    scope: list[tuple[ListName, str]],
+    remove_any_source: bool,
+    timeout: float,
+    wait_nodes: int,
+    say: Callable[[str], None],
+    environ: Mapping[str, str] = os.environ,
+) -> Published:
     """Publish ``batch`` as the next update; wait for ``wait_nodes`` nodes to apply it."""
     started = time.monotonic()
     deadline = started + timeout
     identifier = f"eir-publish-{secrets.token_hex(4)}"
-    client = await _connect(lambda: make_client(config, broker, identifier, environ=environ),
-                            deadline, say)
+    client = await _connect(
+        lambda: make_client(config, broker, identifier, environ=environ), deadline, say
+    )
     try:
-        return await _publish(client, config.prefix, identifier, batch, mode, list_name,
-                              source, scope, remove_any_source, deadline, wait_nodes, started)
+        return await _publish(
+            client,
+            config.prefix,
+            identifier,
+            batch,
+            mode,
+            list_name,
+            source,
+            scope,
+            remove_any_source,
+            deadline,
+            wait_nodes,
+            started,
+        )
     except aiomqtt.MqttError as exc:
         raise BrokerError(f"the broker: {exc}") from None
     finally:
@@ -461,37 +546,58 @@ async def publish_update(config: MqttConfig, broker: Broker, batch: Batch, *, mo
             await client.__aexit__(None, None, None)
 
 
-async def _publish(client: aiomqtt.Client, prefix: str, identifier: str, batch: Batch,
-                   mode: Mode, list_name: ListName, source: str,
-                   scope: list[tuple[ListName, str]], remove_any_source: bool, deadline: float,
-                   wait_nodes: int, started: float) -> Published:
+async def _publish(
+    client: aiomqtt.Client,
+    prefix: str,
+    identifier: str,
+    batch: Batch,
+    mode: Mode,
+    list_name: ListName,
+    source: str,
+    scope: list[tuple[ListName, str]],
+    remove_any_source: bool,
+    deadline: float,
+    wait_nodes: int,
+    started: float,
+) -> Published:
     current = await read_head(client, prefix, identifier)
     seq = (current.seq if current else 0) + 1
     update_id = secrets.token_hex(16)
     meta = UpdateMeta(
-        seq=seq, id=update_id, time=int(time.time()), mode=mode.value, list=list_name.value,
-        source=source, scope=[(n.value, s) for n, s in scope],
-        remove_any_source=remove_any_source, files=[os.path.basename(f) for f in batch.files],
+        seq=seq,
+        id=update_id,
+        time=int(time.time()),
+        mode=mode.value,
+        list=list_name.value,
+        source=source,
+        scope=[(n.value, s) for n, s in scope],
+        remove_any_source=remove_any_source,
+        files=[os.path.basename(f) for f in batch.files],
         rows=batch.rows,
-        invalid=batch.invalid, duplicates=batch.duplicates,
+        invalid=batch.invalid,
+        duplicates=batch.duplicates,
         publisher=f"{os.environ.get('USER', '?')}@{socket.gethostname()}",
     )
     blob = await asyncio.to_thread(encode_update, batch, meta)
     parts = split_parts(blob, seq, bytes.fromhex(update_id))
     for index, part in enumerate(parts):
-        await _confirmed(client.publish(part_topic(prefix, seq, index), part, qos=1,
-                                        retain=True), deadline)
+        await _confirmed(
+            client.publish(part_topic(prefix, seq, index), part, qos=1, retain=True), deadline
+        )
     latest = await read_head(client, prefix, identifier)
     if latest is not None and latest.seq >= seq:
-        raise BrokerError(f"another publisher took version #{latest.seq} meanwhile; "
-                          "nothing was published as the head: run eir publish again")
+        raise BrokerError(
+            f"another publisher took version #{latest.seq} meanwhile; "
+            "nothing was published as the head: run eir publish again"
+        )
     entries = sum(len(g.keys) for g in batch.groups)
     head = Head(seq, update_id, len(parts), meta.time, entries)
     applied: list[str] = []
     if wait_nodes:
         await client.subscribe(f"{prefix}/nodes/+", qos=1)
-    await _confirmed(client.publish(head_topic(prefix), head.payload(), qos=1, retain=True),
-                     deadline)
+    await _confirmed(
+        client.publish(head_topic(prefix), head.payload(), qos=1, retain=True), deadline
+    )
     if wait_nodes:
         applied = await _wait_applied(client, seq, wait_nodes, deadline)
     return Published(head, len(blob), time.monotonic() - started, applied)
@@ -504,8 +610,7 @@ async def _confirmed(call: Awaitable[None], deadline: float) -> None:
         raise BrokerError("the broker did not confirm in time") from None
 
 
-async def _wait_applied(client: aiomqtt.Client, seq: int, nodes: int,
-                        deadline: float) -> list[str]:
+async def _wait_applied(client: aiomqtt.Client, seq: int, nodes: int, deadline: float) -> list[str]:
     done: dict[str, int] = {}
 
     async def wait() -> None:
@@ -524,6 +629,8 @@ async def _wait_applied(client: aiomqtt.Client, seq: int, nodes: int,
     try:
         await asyncio.wait_for(wait(), max(0.1, deadline - time.monotonic()))
     except TimeoutError:
-        raise BrokerError(f"published as #{seq}, but only {len(done)} of {nodes} nodes "
-                          f"applied it in time ({', '.join(sorted(done)) or 'none'})") from None
+        raise BrokerError(
+            f"published as #{seq}, but only {len(done)} of {nodes} nodes "
+            f"applied it in time ({', '.join(sorted(done)) or 'none'})"
+        ) from None
     return sorted(done)

@@ -134,10 +134,17 @@ def encode_update(batch: Batch, meta: UpdateMeta, level: int = 1) -> bytes:
         sections += _section(tails, tail_width)
         if added is not None:
             sections.append(added.tobytes())
-        groups.append({"table": group.table.value, "list": group.list.value,
-                       "source": group.source, "count": len(group.keys),
-                       "key_width": key_width, "tail_width": tail_width,
-                       "added": added is not None})
+        groups.append(
+            {
+                "table": group.table.value,
+                "list": group.list.value,
+                "source": group.source,
+                "count": len(group.keys),
+                "key_width": key_width,
+                "tail_width": tail_width,
+                "added": added is not None,
+            }
+        )
     data = asdict(meta) | {"groups": groups}
     head = MAGIC + json.dumps(data, separators=(",", ":")).encode() + b"\n"
     compressor = zlib.compressobj(level)
@@ -147,12 +154,14 @@ def encode_update(batch: Batch, meta: UpdateMeta, level: int = 1) -> bytes:
     return b"".join(out)
 
 
-def split_parts(blob: bytes, seq: int, update_id: bytes,
-                part_size: int = PART_SIZE) -> list[bytes]:
+def split_parts(blob: bytes, seq: int, update_id: bytes, part_size: int = PART_SIZE) -> list[bytes]:
     digest = hashlib.sha256(blob).digest()
     count = max(1, -(-len(blob) // part_size))
-    return [_PART.pack(PART_MAGIC, PART_VERSION, seq, i, count, update_id, digest)
-            + blob[i * part_size:(i + 1) * part_size] for i in range(count)]
+    return [
+        _PART.pack(PART_MAGIC, PART_VERSION, seq, i, count, update_id, digest)
+        + blob[i * part_size : (i + 1) * part_size]
+        for i in range(count)
+    ]
 
 
 def parse_part(payload: bytes) -> Part:
@@ -194,14 +203,14 @@ class _Reader:
         end = self.at + size
         if size < 0 or end > len(self.data):
             raise UpdateError("the update is shorter than its description")
-        chunk = self.data[self.at:end]
+        chunk = self.data[self.at : end]
         self.at = end
         return chunk
 
     def items(self, count: int, width: int) -> Iterator[bytes]:
         if width:
             buffer = self.take(count * width)
-            return (buffer[i:i + width] for i in range(0, count * width, width))
+            return (buffer[i : i + width] for i in range(0, count * width, width))
         lengths = array(_U16)
         lengths.frombytes(self.take(2 * count))
         buffer = self.take(sum(lengths))
@@ -246,7 +255,7 @@ def _check_tails(tails: list[bytes], where: str) -> None:
             if reason_end + 1 + tail[reason_end] != len(tail):
                 raise UpdateError(f"{where}: an entry's fields do not add up")
             tail[1:reason_end].decode()
-            tail[reason_end + 1:].decode()
+            tail[reason_end + 1 :].decode()
         except IndexError:
             raise UpdateError(f"{where}: an entry's fields are truncated") from None
         except UnicodeDecodeError:
@@ -261,8 +270,11 @@ def _meta(line: bytes) -> UpdateMeta:
         ListName(meta.list)
         check_source(meta.source)
         numbers = (meta.seq, meta.time, meta.rows, meta.invalid, meta.duplicates)
-        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers) \
-                or meta.seq < 1 or not isinstance(meta.remove_any_source, bool):
+        if (
+            not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers)
+            or meta.seq < 1
+            or not isinstance(meta.remove_any_source, bool)
+        ):
             raise ValueError("seq, time and counts must be integers (seq from 1)")
         if not re.fullmatch(r"[0-9a-f]{32}", meta.id):
             raise ValueError(f"id {meta.id!r}")
@@ -280,8 +292,9 @@ def _group(reader: _Reader, spec: dict[str, object], index: int) -> Group:
         table = Table(str(spec["table"]))
         list_name = ListName(str(spec["list"]))
         source = check_source(str(spec["source"]))
-        count, key_width, tail_width = (int(str(spec[k])) for k in
-                                        ("count", "key_width", "tail_width"))
+        count, key_width, tail_width = (
+            int(str(spec[k])) for k in ("count", "key_width", "tail_width")
+        )
         has_added = spec["added"] is True
     except (KeyError, ValueError, IdentityError) as exc:
         raise UpdateError(f"{where}: not a valid group description: {exc}") from None
@@ -306,7 +319,7 @@ def _group(reader: _Reader, spec: dict[str, object], index: int) -> Group:
     fields = []
     for tail, stamp in zip(tails, added, strict=True):
         reason_end = 1 + tail[0]
-        fields.append((tail[1:reason_end].decode(), tail[reason_end + 1:].decode(), stamp))
+        fields.append((tail[1:reason_end].decode(), tail[reason_end + 1 :].decode(), stamp))
     return Group(table, list_name, source, keys, fields=fields)
 
 
@@ -318,13 +331,20 @@ def decode_update(blob: bytes) -> tuple[UpdateMeta, Batch]:
     end = data.find(b"\n", len(MAGIC))
     if end < 0:
         raise UpdateError("the update's description is not terminated")
-    meta = _meta(data[len(MAGIC):end])
+    meta = _meta(data[len(MAGIC) : end])
     reader = _Reader(data)
     reader.at = end + 1
-    groups = [_group(reader, spec if isinstance(spec, dict) else {}, i)
-              for i, spec in enumerate(meta.groups)]
+    groups = [
+        _group(reader, spec if isinstance(spec, dict) else {}, i)
+        for i, spec in enumerate(meta.groups)
+    ]
     if reader.at != len(data):
         raise UpdateError(f"{len(data) - reader.at} bytes after the last group")
-    batch = Batch(groups=groups, files=list(meta.files), rows=meta.rows, invalid=meta.invalid,
-                  duplicates=meta.duplicates)
+    batch = Batch(
+        groups=groups,
+        files=list(meta.files),
+        rows=meta.rows,
+        invalid=meta.invalid,
+        duplicates=meta.duplicates,
+    )
     return meta, batch

@@ -158,8 +158,15 @@ _AS_KEY_ANY = -1
 class AspConnection:
     """One association (or TCP connection) carrying M3UA."""
 
-    def __init__(self, settings: M3uaSettings, side: Side, now: float,
-                 table: AsTable | None = None, name: str = "", address: str = "") -> None:
+    def __init__(
+        self,
+        settings: M3uaSettings,
+        side: Side,
+        now: float,
+        table: AsTable | None = None,
+        name: str = "",
+        address: str = "",
+    ) -> None:
         self.settings = settings
         self.side = side
         self.table = table
@@ -262,8 +269,7 @@ class AspConnection:
         if self.closed:
             return
         if self._handshake_at is not None and now >= self._handshake_at:
-            self._close(f"not ASP-ACTIVE {self.settings.handshake_timeout_s:g} s after "
-                        "connecting")
+            self._close(f"not ASP-ACTIVE {self.settings.handshake_timeout_s:g} s after connecting")
             return
         beat_at = self._beat_at()
         if beat_at is not None and now >= beat_at:
@@ -332,8 +338,9 @@ class AspConnection:
     def _send_aspac(self, now: float) -> None:
         params: list[tuple[int, bytes]] = [(Tag.TRAFFIC_MODE_TYPE, u32(self.settings.traffic_mode))]
         if self.settings.routing_contexts:
-            params.append((Tag.ROUTING_CONTEXT,
-                           b"".join(u32(rc) for rc in self.settings.routing_contexts)))
+            params.append(
+                (Tag.ROUTING_CONTEXT, b"".join(u32(rc) for rc in self.settings.routing_contexts))
+            )
         self._send(Message(m3ua.ASPAC, tuple(params)))
         self._deadline = now + T_ACK_S
 
@@ -362,14 +369,17 @@ class AspConnection:
 
     def _error_allowed(self, buf: bytes, now: float) -> bool:
         """Take one ERR from the budget; past it, a last ERR "Protocol Error" and close."""
-        tokens = min(float(ERROR_BURST),
-                     self._err_tokens + max(0.0, now - self._err_at) * ERROR_RATE_PER_S)
+        tokens = min(
+            float(ERROR_BURST), self._err_tokens + max(0.0, now - self._err_at) * ERROR_RATE_PER_S
+        )
         self._err_at = now
         if tokens < 1.0:
             self._err_tokens = tokens
             self._send(m3ua.err(ErrorCode.PROTOCOL_ERROR, buf[:8]))
-            self._close(f"too many errors (more than {ERROR_BURST} in a row, then "
-                        f"{ERROR_RATE_PER_S:g} per s)")
+            self._close(
+                f"too many errors (more than {ERROR_BURST} in a row, then "
+                f"{ERROR_RATE_PER_S:g} per s)"
+            )
             return False
         self._err_tokens = tokens - 1.0
         return True
@@ -378,20 +388,26 @@ class AspConnection:
         pd_raw = msg.get(Tag.PROTOCOL_DATA)
         if pd_raw is None:
             raise M3uaError(ErrorCode.MISSING_PARAMETER, "DATA without Protocol Data")
-        self._data_fields(ProtocolData.unpack(pd_raw), msg.u32(Tag.ROUTING_CONTEXT),
-                          msg.u32(Tag.NETWORK_APPEARANCE))
+        self._data_fields(
+            ProtocolData.unpack(pd_raw),
+            msg.u32(Tag.ROUTING_CONTEXT),
+            msg.u32(Tag.NETWORK_APPEARANCE),
+        )
 
     def _data_fields(self, pd: ProtocolData, rc: int | None, na: int | None) -> None:
         want = self.settings.network_appearance
         if na is not None and want is not None and na != want:
-            raise M3uaError(ErrorCode.INVALID_NETWORK_APPEARANCE,
-                            f"Network Appearance {na}, not {want}", na=na)
+            raise M3uaError(
+                ErrorCode.INVALID_NETWORK_APPEARANCE, f"Network Appearance {na}, not {want}", na=na
+            )
         active = self.active_contexts
         if self.side is Side.SGP:
             served = self._served()
             if rc is None and served:
-                raise M3uaError(ErrorCode.MISSING_PARAMETER, "DATA without a Routing Context, "
-                                "and Routing Contexts are configured")
+                raise M3uaError(
+                    ErrorCode.MISSING_PARAMETER,
+                    "DATA without a Routing Context, and Routing Contexts are configured",
+                )
             active = active or served
         if rc is not None and active and rc not in active:
             raise M3uaError(ErrorCode.INVALID_ROUTING_CONTEXT, f"Routing Context {rc}", rc=(rc,))
@@ -408,9 +424,11 @@ class AspConnection:
         served = self._served()
         bad = [rc for rc in contexts if served and rc not in served]
         if bad:
-            raise M3uaError(ErrorCode.INVALID_ROUTING_CONTEXT,
-                            "Routing Context " + ", ".join(str(rc) for rc in bad),
-                            rc=tuple(bad))
+            raise M3uaError(
+                ErrorCode.INVALID_ROUTING_CONTEXT,
+                "Routing Context " + ", ".join(str(rc) for rc in bad),
+                rc=tuple(bad),
+            )
         return contexts
 
     def _bind(self, asp_id: int | None) -> AspBinding | None:
@@ -420,8 +438,10 @@ class AspConnection:
             return None
         here = [b for b in asps if in_networks(self.address, b.networks)]
         if not here:
-            raise M3uaError(ErrorCode.REFUSED_MANAGEMENT_BLOCKING,
-                            f"source {self.address or '?'} matches no configured ASP")
+            raise M3uaError(
+                ErrorCode.REFUSED_MANAGEMENT_BLOCKING,
+                f"source {self.address or '?'} matches no configured ASP",
+            )
         if asp_id is not None:
             for binding in here:
                 if binding.asp_identifier == asp_id:
@@ -430,18 +450,23 @@ class AspConnection:
             if binding.asp_identifier is None:
                 return binding
         if asp_id is None:
-            raise M3uaError(ErrorCode.ASP_IDENTIFIER_REQUIRED,
-                            "the configured ASPs of this source need an ASP Identifier")
-        raise M3uaError(ErrorCode.INVALID_ASP_IDENTIFIER,
-                        f"ASP Identifier {asp_id} is not configured for this source",
-                        u32(asp_id))
+            raise M3uaError(
+                ErrorCode.ASP_IDENTIFIER_REQUIRED,
+                "the configured ASPs of this source need an ASP Identifier",
+            )
+        raise M3uaError(
+            ErrorCode.INVALID_ASP_IDENTIFIER,
+            f"ASP Identifier {asp_id} is not configured for this source",
+            u32(asp_id),
+        )
 
     def _common(self, msg: Message) -> bool:
         """Messages both sides handle the same way; True when handled."""
         kind = msg.kind
         if kind == m3ua.BEAT:
-            self._send(Message(m3ua.BEAT_ACK, tuple(p for p in msg.params
-                                                    if p[0] == Tag.HEARTBEAT_DATA)))
+            self._send(
+                Message(m3ua.BEAT_ACK, tuple(p for p in msg.params if p[0] == Tag.HEARTBEAT_DATA))
+            )
             return True
         if kind == m3ua.BEAT_ACK:
             return True
@@ -456,8 +481,11 @@ class AspConnection:
             return True
         if kind == m3ua.ERR:
             code = msg.get(Tag.ERROR_CODE)  # never answered: an ERR about an ERR could loop
-            self._events.append(ErrorReceived(
-                int.from_bytes(code, "big") if code is not None and len(code) == 4 else 0))
+            self._events.append(
+                ErrorReceived(
+                    int.from_bytes(code, "big") if code is not None and len(code) == 4 else 0
+                )
+            )
             return True
         if kind == m3ua.DATA:
             raise M3uaError(ErrorCode.UNEXPECTED_MESSAGE, f"DATA in {self.state.value}")
@@ -472,13 +500,19 @@ class AspConnection:
             binding = self._bind(asp_id)
             if self.table is not None:
                 # a configured ASP Identifier names one ASP: one association at a time
-                self.table.claim(self, asp_id if binding is not None
-                                 and binding.asp_identifier is not None else None, now)
+                self.table.claim(
+                    self,
+                    asp_id if binding is not None and binding.asp_identifier is not None else None,
+                    now,
+                )
             self.binding = binding
             if self.state is AspState.ACTIVE and self.table is not None:
                 self.table.leave(self)
-            self._send(Message(m3ua.ASPUP_ACK, () if asp_id is None
-                               else ((Tag.ASP_IDENTIFIER, u32(asp_id)),)))
+            self._send(
+                Message(
+                    m3ua.ASPUP_ACK, () if asp_id is None else ((Tag.ASP_IDENTIFIER, u32(asp_id)),)
+                )
+            )
             self._set_state(AspState.INACTIVE)
             self._send(m3ua.ntfy(m3ua.STATUS_AS_INACTIVE))
         elif kind == m3ua.ASPDN:
@@ -495,17 +529,23 @@ class AspConnection:
                 except ValueError:
                     mode = None
             if mode is None or mode is TrafficMode.BROADCAST:
-                raise M3uaError(ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE,
-                                f"traffic mode {mode_value}", u32(mode_value or 0))
+                raise M3uaError(
+                    ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE,
+                    f"traffic mode {mode_value}",
+                    u32(mode_value or 0),
+                )
             if mode is TrafficMode.OVERRIDE and not (self.binding and self.binding.override):
-                raise M3uaError(ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE,
-                                "override mode is only for configured ASPs that allow it",
-                                u32(mode))
+                raise M3uaError(
+                    ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE,
+                    "override mode is only for configured ASPs that allow it",
+                    u32(mode),
+                )
             contexts = self._contexts(msg)
             if not contexts and self._served():
-                raise M3uaError(ErrorCode.NO_CONFIGURED_AS_FOR_ASP,
-                                "ASPAC without a Routing Context, and Routing Contexts are "
-                                "configured")
+                raise M3uaError(
+                    ErrorCode.NO_CONFIGURED_AS_FOR_ASP,
+                    "ASPAC without a Routing Context, and Routing Contexts are configured",
+                )
             if self.table is not None:
                 self.table.check_mode(self, mode, contexts)
             self.traffic_mode = mode
@@ -524,8 +564,9 @@ class AspConnection:
             if self.state is AspState.DOWN:
                 raise M3uaError(ErrorCode.UNEXPECTED_MESSAGE, "ASPIA before ASPUP")
             contexts = self._contexts(msg)
-            echo_rc = ((Tag.ROUTING_CONTEXT, b"".join(u32(rc) for rc in contexts)),) \
-                if contexts else ()
+            echo_rc = (
+                ((Tag.ROUTING_CONTEXT, b"".join(u32(rc) for rc in contexts)),) if contexts else ()
+            )
             self._send(Message(m3ua.ASPIA_ACK, echo_rc))
             self._set_state(AspState.INACTIVE)
             self._send(m3ua.ntfy(m3ua.STATUS_AS_PENDING))
@@ -535,11 +576,13 @@ class AspConnection:
             # we are the only destination behind this link: it is available
             self._send(Message(m3ua.DAVA, ((Tag.AFFECTED_POINT_CODE, _point_codes(msg)),)))
         elif kind.cls in (m3ua.MsgClass.RKM, m3ua.MsgClass.SSNM):
-            raise M3uaError(ErrorCode.UNSUPPORTED_MESSAGE_CLASS,
-                            f"{m3ua.describe(kind)} is not supported here")
+            raise M3uaError(
+                ErrorCode.UNSUPPORTED_MESSAGE_CLASS, f"{m3ua.describe(kind)} is not supported here"
+            )
         else:
-            raise M3uaError(ErrorCode.UNEXPECTED_MESSAGE,
-                            f"{m3ua.describe(kind)} is not for an SGP")
+            raise M3uaError(
+                ErrorCode.UNEXPECTED_MESSAGE, f"{m3ua.describe(kind)} is not for an SGP"
+            )
 
     def _as_asp(self, msg: Message, now: float) -> None:
         if self._common(msg):
@@ -558,16 +601,18 @@ class AspConnection:
         elif kind.cls == m3ua.MsgClass.SSNM:
             pass  # DUNA/DAVA about other destinations: nothing routes through us
         else:
-            raise M3uaError(ErrorCode.UNEXPECTED_MESSAGE,
-                            f"{m3ua.describe(kind)} is not for an ASP")
+            raise M3uaError(
+                ErrorCode.UNEXPECTED_MESSAGE, f"{m3ua.describe(kind)} is not for an ASP"
+            )
 
 
 def _point_codes(msg: Message) -> bytes:
     """The Affected Point Code of an SSNM message (RFC 4666 3.4.1): 4-byte entries, rebuilt."""
     value = msg.get(Tag.AFFECTED_POINT_CODE)
     if value is None:
-        raise M3uaError(ErrorCode.MISSING_PARAMETER, f"{m3ua.describe(msg.kind)} without an "
-                        "Affected Point Code")
+        raise M3uaError(
+            ErrorCode.MISSING_PARAMETER, f"{m3ua.describe(msg.kind)} without an Affected Point Code"
+        )
     codes = msg.u32_list(Tag.AFFECTED_POINT_CODE) or ()
     return b"".join(u32(code) for code in codes)
 
@@ -602,11 +647,18 @@ class AsTable:
                 elif now - holder.last_rx > silent_after:
                     why = f"the holder silent for {now - holder.last_rx:.0f} s"
                 else:
-                    raise M3uaError(ErrorCode.INVALID_ASP_IDENTIFIER,
-                                    f"ASP Identifier {asp_id} is in use by "
-                                    f"{holder.name or '?'}", u32(asp_id))
-                log.info("m3ua %s: takes ASP Identifier %d over from %s (%s)", conn.name,
-                         asp_id, holder.name or "?", why)
+                    raise M3uaError(
+                        ErrorCode.INVALID_ASP_IDENTIFIER,
+                        f"ASP Identifier {asp_id} is in use by {holder.name or '?'}",
+                        u32(asp_id),
+                    )
+                log.info(
+                    "m3ua %s: takes ASP Identifier %d over from %s (%s)",
+                    conn.name,
+                    asp_id,
+                    holder.name or "?",
+                    why,
+                )
                 holder._close(f"ASP Identifier {asp_id} taken over by {conn.name or '?'} ({why})")
                 if holder.wakeup is not None:
                     holder.wakeup()
@@ -617,16 +669,18 @@ class AsTable:
             self.holders[asp_id] = conn
             self._held[id(conn)] = asp_id
 
-    def check_mode(self, conn: AspConnection, mode: TrafficMode,
-                   contexts: tuple[int, ...]) -> None:
+    def check_mode(self, conn: AspConnection, mode: TrafficMode, contexts: tuple[int, ...]) -> None:
         """ERR "Unsupported Traffic Mode Type" when an AS is active in another mode: an
         override ASP never displaces loadsharing ones, nor the reverse (RFC 4666 4.3.4.3)."""
         for key in contexts or (_AS_KEY_ANY,):
             for other in self.active.get(key, ()):
                 if other is not conn and other.traffic_mode is not mode:
                     held = other.traffic_mode.name.lower() if other.traffic_mode else "another"
-                    raise M3uaError(ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE,
-                                    f"the AS is active in {held} mode", u32(mode))
+                    raise M3uaError(
+                        ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE,
+                        f"the AS is active in {held} mode",
+                        u32(mode),
+                    )
 
     def activate(self, conn: AspConnection) -> None:
         for key in conn.active_contexts or (_AS_KEY_ANY,):

@@ -21,7 +21,7 @@ INVOKE = 0xA1
 # 0.0.17.773.1.1.1 (dialogue-as-id)
 DIALOGUE_AS_OID = bytes.fromhex("00118605010101")
 # 0.4.0.0.1.0.13 (equipmentMngtContext), the version follows
-EQUIPMENT_MNGT_OID = bytes.fromhex("040000010" "00d")
+EQUIPMENT_MNGT_OID = bytes.fromhex("04000001000d")
 
 
 _ACN_SEEN: dict[bytes, bytes | None] = {}
@@ -103,9 +103,15 @@ def _one_invoke(buf: bytes) -> ScannedBegin | None:
             return None
         dialogue = True
         pos = end
-    if (pos + 4 > n or buf[pos] != COMPONENTS or buf[pos + 1] >= 0x80
-            or pos + 2 + buf[pos + 1] != n or buf[pos + 2] != INVOKE
-            or buf[pos + 3] >= 0x80 or pos + 4 + buf[pos + 3] != n):
+    if (
+        pos + 4 > n
+        or buf[pos] != COMPONENTS
+        or buf[pos + 1] >= 0x80
+        or pos + 2 + buf[pos + 1] != n
+        or buf[pos + 2] != INVOKE
+        or buf[pos + 3] >= 0x80
+        or pos + 4 + buf[pos + 3] != n
+    ):
         return None
     p = pos + 4
     if p + 6 > n or buf[p : p + 2] != b"\x02\x01" or buf[p + 3 : p + 5] != b"\x02\x01":
@@ -121,8 +127,7 @@ def _one_invoke(buf: bytes) -> ScannedBegin | None:
         if end != n:
             return None
         parameter = Tlv(buf[p], p + 2, end, end)
-    return ScannedBegin(otid, dialogue, acn,
-                        (Component(INVOKE, invoke_id, opcode, parameter, ()),))
+    return ScannedBegin(otid, dialogue, acn, (Component(INVOKE, invoke_id, opcode, parameter, ()),))
 
 
 def _general(buf: bytes) -> ScannedBegin | None:

@@ -134,5 +134,8 @@ def encode_length(size: int) -> bytes:
 
 
 def tlv(tag: int, content: bytes) -> bytes:
-    return tag.to_bytes((tag.bit_length() + 7) // 8 or 1, "big") + encode_length(len(content)) \
+    return (
+        tag.to_bytes((tag.bit_length() + 7) // 8 or 1, "big")
+        + encode_length(len(content))
         + content
+    )

@@ -58,10 +58,22 @@ ASPAC_ACK = MsgType(4, 3)
 ASPIA_ACK = MsgType(4, 4)
 
 NAMES = {
-    ERR: "ERR", NTFY: "NTFY", DATA: "DATA", DUNA: "DUNA", DAVA: "DAVA", DAUD: "DAUD",
-    ASPUP: "ASPUP", ASPDN: "ASPDN", BEAT: "BEAT", ASPUP_ACK: "ASPUP-ACK",
-    ASPDN_ACK: "ASPDN-ACK", BEAT_ACK: "BEAT-ACK", ASPAC: "ASPAC", ASPIA: "ASPIA",
-    ASPAC_ACK: "ASPAC-ACK", ASPIA_ACK: "ASPIA-ACK",
+    ERR: "ERR",
+    NTFY: "NTFY",
+    DATA: "DATA",
+    DUNA: "DUNA",
+    DAVA: "DAVA",
+    DAUD: "DAUD",
+    ASPUP: "ASPUP",
+    ASPDN: "ASPDN",
+    BEAT: "BEAT",
+    ASPUP_ACK: "ASPUP-ACK",
+    ASPDN_ACK: "ASPDN-ACK",
+    BEAT_ACK: "BEAT-ACK",
+    ASPAC: "ASPAC",
+    ASPIA: "ASPIA",
+    ASPAC_ACK: "ASPAC-ACK",
+    ASPIA_ACK: "ASPIA-ACK",
 }
 
 
@@ -139,8 +151,14 @@ class M3uaError(Exception):
     Context parameter (`rc`), an "Invalid Network Appearance" ERR the Network Appearance (`na`).
     """
 
-    def __init__(self, code: ErrorCode, text: str, diagnostic: bytes = b"",
-                 rc: tuple[int, ...] = (), na: int | None = None) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        text: str,
+        diagnostic: bytes = b"",
+        rc: tuple[int, ...] = (),
+        na: int | None = None,
+    ) -> None:
         super().__init__(f"{code.name}: {text}")
         self.code = code
         self.text = text
@@ -166,8 +184,10 @@ class Message(NamedTuple):
         if value is None:
             return None
         if len(value) != 4:
-            raise M3uaError(ErrorCode.PARAMETER_FIELD_ERROR,
-                            f"parameter 0x{tag:04x} has {len(value)} bytes, not 4")
+            raise M3uaError(
+                ErrorCode.PARAMETER_FIELD_ERROR,
+                f"parameter 0x{tag:04x} has {len(value)} bytes, not 4",
+            )
         return int.from_bytes(value, "big")
 
     def u32_list(self, tag: int) -> tuple[int, ...] | None:
@@ -175,8 +195,10 @@ class Message(NamedTuple):
         if value is None:
             return None
         if not value or len(value) % 4:
-            raise M3uaError(ErrorCode.PARAMETER_FIELD_ERROR,
-                            f"parameter 0x{tag:04x} has {len(value)} bytes, not 4 x n")
+            raise M3uaError(
+                ErrorCode.PARAMETER_FIELD_ERROR,
+                f"parameter 0x{tag:04x} has {len(value)} bytes, not 4 x n",
+            )
         return tuple(int.from_bytes(value[i : i + 4], "big") for i in range(0, len(value), 4))
 
 
@@ -197,8 +219,10 @@ class ProtocolData(NamedTuple):
     @classmethod
     def unpack(cls, value: bytes) -> ProtocolData:
         if len(value) < 12:
-            raise M3uaError(ErrorCode.PARAMETER_FIELD_ERROR,
-                            f"Protocol Data of {len(value)} bytes is shorter than 12")
+            raise M3uaError(
+                ErrorCode.PARAMETER_FIELD_ERROR,
+                f"Protocol Data of {len(value)} bytes is shorter than 12",
+            )
         opc, dpc, si, ni, mp, sls = _PD.unpack_from(value)
         return cls(opc, dpc, si, ni, mp, sls, value[12:])
 
@@ -237,14 +261,12 @@ def _walk(buf: bytes) -> tuple[MsgType, tuple[tuple[int, bytes], ...]]:
     if version != VERSION:
         raise M3uaError(ErrorCode.INVALID_VERSION, f"version {version}, not 1", buf[:8])
     if length != len(buf) or length % 4:
-        raise M3uaError(ErrorCode.PROTOCOL_ERROR, f"length {length} for {len(buf)} bytes",
-                        buf[:8])
+        raise M3uaError(ErrorCode.PROTOCOL_ERROR, f"length {length} for {len(buf)} bytes", buf[:8])
     if cls not in _KNOWN_CLASSES:
         raise M3uaError(ErrorCode.UNSUPPORTED_MESSAGE_CLASS, f"message class {cls}", buf[:8])
     kind = MsgType(cls, typ)
     if (cls, typ) not in _pm.M3UAMsgDispatcher:
-        raise M3uaError(ErrorCode.UNSUPPORTED_MESSAGE_TYPE, f"message type {cls}/{typ}",
-                        buf[:8])
+        raise M3uaError(ErrorCode.UNSUPPORTED_MESSAGE_TYPE, f"message type {cls}/{typ}", buf[:8])
     pos = HEADER_LEN
     count = 0
     params = []
@@ -252,20 +274,28 @@ def _walk(buf: bytes) -> tuple[MsgType, tuple[tuple[int, bytes], ...]]:
         count += 1
         Work.parameters += 1
         if count > MAX_PARAMETERS:
-            raise M3uaError(ErrorCode.PROTOCOL_ERROR, f"more than {MAX_PARAMETERS} parameters",
-                            buf[:8])
+            raise M3uaError(
+                ErrorCode.PROTOCOL_ERROR, f"more than {MAX_PARAMETERS} parameters", buf[:8]
+            )
         if length - pos < 4:
-            raise M3uaError(ErrorCode.PARAMETER_FIELD_ERROR, "a truncated parameter header",
-                            buf[:8])
+            raise M3uaError(
+                ErrorCode.PARAMETER_FIELD_ERROR, "a truncated parameter header", buf[:8]
+            )
         tag, plen = struct.unpack_from(">HH", buf, pos)
         if plen < 4 or pos + plen > length:
-            raise M3uaError(ErrorCode.PARAMETER_FIELD_ERROR,
-                            f"parameter 0x{tag:04x} length {plen} does not fit", buf[:8])
+            raise M3uaError(
+                ErrorCode.PARAMETER_FIELD_ERROR,
+                f"parameter 0x{tag:04x} length {plen} does not fit",
+                buf[:8],
+            )
         params.append((tag, buf[pos + 4 : pos + plen]))
         pos += (plen + 3) & ~3
         if pos > length:
-            raise M3uaError(ErrorCode.PARAMETER_FIELD_ERROR,
-                            f"parameter 0x{tag:04x} padding runs past the end", buf[:8])
+            raise M3uaError(
+                ErrorCode.PARAMETER_FIELD_ERROR,
+                f"parameter 0x{tag:04x} padding runs past the end",
+                buf[:8],
+            )
     return kind, tuple(params)
 
 
@@ -305,8 +335,10 @@ def encode(message: Message) -> bytes:
         plen = 4 + len(value)
         parts.append(_PARAM.pack(tag, plen) + value + bytes(-plen % 4))
     payload = b"".join(parts)
-    return _HEAD.pack(VERSION, 0, message.kind.cls, message.kind.type,
-                      HEADER_LEN + len(payload)) + payload
+    return (
+        _HEAD.pack(VERSION, 0, message.kind.cls, message.kind.type, HEADER_LEN + len(payload))
+        + payload
+    )
 
 
 def encode_pycrate(message: Message) -> bytes:
@@ -323,8 +355,9 @@ def u32(value: int) -> bytes:
     return value.to_bytes(4, "big")
 
 
-def err(code: ErrorCode, diagnostic: bytes = b"", rc: tuple[int, ...] = (),
-        na: int | None = None) -> Message:
+def err(
+    code: ErrorCode, diagnostic: bytes = b"", rc: tuple[int, ...] = (), na: int | None = None
+) -> Message:
     """ERR (RFC 4666 3.8.1): Error Code, then Routing Context (the invalid contexts), Network
     Appearance, Diagnostic Information (the first 64 bytes of the offending message), in that
     order."""

@@ -38,14 +38,19 @@ def argument(version: int, imei: bytes) -> tuple[str, Any]:
     return ("IMEI", imei)
 
 
-def begin(version: int | None, components: list[tuple[str, Any]], otid: bytes,
-          acn: tuple[int, ...] | None = None) -> bytes:
+def begin(
+    version: int | None,
+    components: list[tuple[str, Any]],
+    otid: bytes,
+    acn: tuple[int, ...] | None = None,
+) -> bytes:
     """A TCAP Begin; with a dialogue portion (AARQ) for v2 and v3, without one for v1."""
     body: dict[str, Any] = {"otid": otid}
     if version is not None or acn is not None:
         name = acn or checkimei.acn(version or checkimei.HIGHEST)
-        body["dialoguePortion"] = _dialogue(("dialogueRequest", {
-            "protocol-version": (1, 1), "application-context-name": name}))
+        body["dialoguePortion"] = _dialogue(
+            ("dialogueRequest", {"protocol-version": (1, 1), "application-context-name": name})
+        )
     if components:
         body["components"] = components
     return encode(("begin", body))
@@ -65,12 +70,14 @@ def check_imei(version: int, imei: bytes, otid: bytes, invoke_id: int = 1) -> by
 
 def encode_check_imei(version: int, imei: bytes, otid: bytes, invoke_id: int = 1) -> bytes:
     """`check_imei`, always encoded by pycrate (the reference the templates are held to)."""
-    return begin(None if version == 1 else version, [invoke(argument(version, imei), invoke_id)],
-                 otid)
+    return begin(
+        None if version == 1 else version, [invoke(argument(version, imei), invoke_id)], otid
+    )
 
 
-def check_imei_with_imsi(version: int, imei: bytes, imsi: bytes, otid: bytes,
-                         invoke_id: int = 1) -> bytes:
+def check_imei_with_imsi(
+    version: int, imei: bytes, imsi: bytes, otid: bytes, invoke_id: int = 1
+) -> bytes:
     """A CheckIMEI whose parameter carries the subscriber's IMSI (TBCD) after the IMEI, as some
     MSCs (Huawei) send it; an EIR with IMEI+IMSI pair entries uses it. v1 and v2 only: there the
     parameter is a bare OCTET STRING, and the IMSI follows it inside the Invoke."""
@@ -79,13 +86,14 @@ def check_imei_with_imsi(version: int, imei: bytes, imsi: bytes, otid: bytes,
     return with_parameter(version, tlv(0x04, imei) + tlv(0x04, imsi), otid, invoke_id)
 
 
-def with_parameter(version: int, parameter: bytes, otid: bytes, invoke_id: int = 1,
-                   opcode: int = checkimei.OPCODE) -> bytes:
+def with_parameter(
+    version: int, parameter: bytes, otid: bytes, invoke_id: int = 1, opcode: int = checkimei.OPCODE
+) -> bytes:
     """A Begin whose one Invoke carries `parameter` as raw BER (anything, even what pycrate
     refuses to encode: a 7-octet IMEI, say); the rest is pycrate's."""
     plain = _plain_begin(version, otid)
     component = tlv(0x02, bytes([invoke_id])) + tlv(0x02, bytes([opcode])) + parameter
-    kept = plain[_header_length(plain):]
+    kept = plain[_header_length(plain) :]
     return tlv(0x62, kept + tlv(0x6C, tlv(0xA1, component)))
 
 
@@ -95,8 +103,7 @@ def _plain_begin(version: int, otid: bytes) -> bytes:
         return begin(None if version == 1 else version, [], otid)
     model = _PLAIN.get(version)
     if model is None:
-        model = _PLAIN[version] = begin(None if version == 1 else version, [],
-                                        _PLACEHOLDER_OTID)
+        model = _PLAIN[version] = begin(None if version == 1 else version, [], _PLACEHOLDER_OTID)
     at = model.index(b"\x48\x04" + _PLACEHOLDER_OTID) + 2
     return model[:at] + otid + model[at + 4 :]
 
@@ -114,8 +121,7 @@ class BeginTemplate:
         if with_imsi is None:
             model = encode_check_imei(version, _PLACEHOLDER_IMEI, _PLACEHOLDER_OTID)
         else:
-            model = check_imei_with_imsi(version, _PLACEHOLDER_IMEI, with_imsi,
-                                         _PLACEHOLDER_OTID)
+            model = check_imei_with_imsi(version, _PLACEHOLDER_IMEI, with_imsi, _PLACEHOLDER_OTID)
         self._otid_at = model.index(b"\x48\x04" + _PLACEHOLDER_OTID) + 2
         self._imei_at = model.index(_PLACEHOLDER_IMEI)
         if model.count(_PLACEHOLDER_IMEI) != 1 or self._imei_at < self._otid_at:
@@ -147,18 +153,25 @@ class MapAnswer(NamedTuple):
     dtid: bytes | None = None
 
 
-ERROR_NAMES = {code.value: name for name, code in (
-    ("unknownEquipment", checkimei.MapErrorCode.UNKNOWN_EQUIPMENT),
-    ("systemFailure", checkimei.MapErrorCode.SYSTEM_FAILURE),
-    ("dataMissing", checkimei.MapErrorCode.DATA_MISSING),
-    ("unexpectedDataValue", checkimei.MapErrorCode.UNEXPECTED_DATA_VALUE),
-)}
+ERROR_NAMES = {
+    code.value: name
+    for name, code in (
+        ("unknownEquipment", checkimei.MapErrorCode.UNKNOWN_EQUIPMENT),
+        ("systemFailure", checkimei.MapErrorCode.SYSTEM_FAILURE),
+        ("dataMissing", checkimei.MapErrorCode.DATA_MISSING),
+        ("unexpectedDataValue", checkimei.MapErrorCode.UNEXPECTED_DATA_VALUE),
+    )
+}
 
 
 #: Q.773 P-AbortCause
-P_ABORT_CAUSES = ("unrecognizedMessageType", "unrecognizedTransactionID",
-                  "badlyFormattedTransactionPortion", "incorrectTransactionPortion",
-                  "resourceLimitation")
+P_ABORT_CAUSES = (
+    "unrecognizedMessageType",
+    "unrecognizedTransactionID",
+    "badlyFormattedTransactionPortion",
+    "incorrectTransactionPortion",
+    "resourceLimitation",
+)
 
 
 def dtid_of(buf: bytes) -> tuple[bytes, int] | None:
@@ -241,9 +254,16 @@ def _component(component: Any, dtid: bytes | None) -> MapAnswer:
 
 _PROBLEMS = {
     "general": ("unrecognizedPDU", "mistypedPDU", "badlyStructuredPDU"),
-    "invoke": ("duplicateInvocation", "unrecognizedOperation", "mistypedArgument",
-               "resourceLimitation", "releaseInProgress", "unrecognizedLinkedId",
-               "linkedResponseUnexpected", "unexpectedLinkedOperation"),
+    "invoke": (
+        "duplicateInvocation",
+        "unrecognizedOperation",
+        "mistypedArgument",
+        "resourceLimitation",
+        "releaseInProgress",
+        "unrecognizedLinkedId",
+        "linkedResponseUnexpected",
+        "unexpectedLinkedOperation",
+    ),
     "returnResult": ("unrecognizedInvocation", "resultResponseUnexpected", "mistypedResult"),
 }
 

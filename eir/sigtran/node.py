@@ -88,9 +88,15 @@ class MapNode:
             self.dropped += 1
             return None
         self.answered += 1
-        back = ProtocolData(pd.dpc if self.identity.point_code is None else
-                            self.identity.point_code, pd.opc, pd.si, pd.ni, pd.mp, pd.sls,
-                            answer)
+        back = ProtocolData(
+            pd.dpc if self.identity.point_code is None else self.identity.point_code,
+            pd.opc,
+            pd.si,
+            pd.ni,
+            pd.mp,
+            pd.sls,
+            answer,
+        )
         return encode_data_fast(back, event.routing_context, event.network_appearance)
 
     def _returned(self, request: sccp.RawUnitdata, cause: ReturnCause) -> bytes | None:

@@ -89,9 +89,13 @@ class Address(NamedTuple):
 
     def encode(self) -> bytes:
         gti = 0 if self.gt is None else self.gt.gti
-        indicator = ((0x80 if self.national else 0) | (0x40 if self.route_on_ssn else 0)
-                     | (gti << 2) | (0x02 if self.ssn is not None else 0)
-                     | (0x01 if self.pc is not None else 0))
+        indicator = (
+            (0x80 if self.national else 0)
+            | (0x40 if self.route_on_ssn else 0)
+            | (gti << 2)
+            | (0x02 if self.ssn is not None else 0)
+            | (0x01 if self.pc is not None else 0)
+        )
         out = bytearray([indicator])
         if self.pc is not None:
             out += (self.pc & 0x3FFF).to_bytes(2, "little")
@@ -177,8 +181,13 @@ def decode_address(raw: bytes) -> Address:
         es = rest[1] & 0x0F
         if es not in (1, 2):
             raise SccpError(f"GT encoding scheme {es} is not BCD")
-        gt = GlobalTitle(gti, _digits(rest[need:], es == 1), tt=rest[0], np=rest[1] >> 4,
-                         nai=(rest[2] & 0x7F) if gti == 4 else 4)
+        gt = GlobalTitle(
+            gti,
+            _digits(rest[need:], es == 1),
+            tt=rest[0],
+            np=rest[1] >> 4,
+            nai=(rest[2] & 0x7F) if gti == 4 else 4,
+        )
     elif gti != 0:
         raise SccpError(f"global title indicator {gti} is not 0 to 4")
     return Address(bool(indicator & 0x40), ssn, pc, gt, bool(indicator & 0x80))
@@ -209,8 +218,10 @@ def check_address(raw: bytes, what: str) -> None:
         if not indicator & 0x40:
             raise SccpError(f"the {what} routes on a global title it lacks")
     elif len(raw) <= need + header:
-        raise SccpError(f"the {what} has {len(raw)} bytes, too few for the point code, SSN "
-                        f"and GTI {gti} global title its indicator announces")
+        raise SccpError(
+            f"the {what} has {len(raw)} bytes, too few for the point code, SSN "
+            f"and GTI {gti} global title its indicator announces"
+        )
 
 
 def _variable(buf: bytes, pointer_at: int, what: str) -> bytes:
@@ -260,9 +271,19 @@ class RawUnitdata(NamedTuple):
 def decode(buf: bytes) -> Unitdata:
     """Parse a UDT, XUDT, UDTS or XUDTS; raises SccpError for anything else or broken."""
     raw = peek(buf)
-    return Unitdata(raw.kind, raw.protocol_class, raw.return_on_error,
-                    decode_address(raw.called_raw), decode_address(raw.calling_raw), raw.data,
-                    raw.called_raw, raw.calling_raw, raw.hop_counter, raw.optional, raw.cause)
+    return Unitdata(
+        raw.kind,
+        raw.protocol_class,
+        raw.return_on_error,
+        decode_address(raw.called_raw),
+        decode_address(raw.calling_raw),
+        raw.data,
+        raw.called_raw,
+        raw.calling_raw,
+        raw.hop_counter,
+        raw.optional,
+        raw.cause,
+    )
 
 
 def peek(buf: bytes) -> RawUnitdata:
@@ -304,8 +325,9 @@ def peek(buf: bytes) -> RawUnitdata:
     data = _variable(buf, first + 2, "data")
     check_address(called_raw, "called party address")
     check_address(calling_raw, "calling party address")
-    return RawUnitdata(kind, pclass, bool(handling & 0x08), data, called_raw, calling_raw, hop,
-                       optional, cause)
+    return RawUnitdata(
+        kind, pclass, bool(handling & 0x08), data, called_raw, calling_raw, hop, optional, cause
+    )
 
 
 def _check_optional(optional: bytes) -> None:
@@ -324,21 +346,28 @@ def _check_optional(optional: bytes) -> None:
 def _segmentation_remaining(optional: bytes) -> int:
     pos = 0
     while pos + 1 < len(optional) and optional[pos] != OPT_END:
-        if optional[pos] == OPT_SEGMENTATION and optional[pos + 1] >= 1 and pos + 2 < len(
-                optional):
+        if optional[pos] == OPT_SEGMENTATION and optional[pos + 1] >= 1 and pos + 2 < len(optional):
             return optional[pos + 2] & 0x0F
         pos += 2 + optional[pos + 1]
     return 0
 
 
-def encode(kind: int, called: bytes, calling: bytes, data: bytes, *, protocol_class: int = 0,
-           return_on_error: bool = False, hop_counter: int = 15, optional: bytes = b"",
-           cause: int = 0) -> bytes:
+def encode(
+    kind: int,
+    called: bytes,
+    calling: bytes,
+    data: bytes,
+    *,
+    protocol_class: int = 0,
+    return_on_error: bool = False,
+    hop_counter: int = 15,
+    optional: bytes = b"",
+    cause: int = 0,
+) -> bytes:
     """A UDT / XUDT / UDTS / XUDTS from raw party addresses (Q.713 4.10 to 4.19)."""
     if max(len(called), len(calling), len(data)) > 255:
         raise SccpError("a variable part over 255 bytes needs LUDT")
-    second = cause if kind in (UDTS, XUDTS) else (
-        (0x80 if return_on_error else 0) | protocol_class)
+    second = cause if kind in (UDTS, XUDTS) else ((0x80 if return_on_error else 0) | protocol_class)
     body = bytes([len(called)]) + called + bytes([len(calling)]) + calling
     body += bytes([len(data)]) + data
     if kind in (UDT, UDTS):
@@ -347,20 +376,24 @@ def encode(kind: int, called: bytes, calling: bytes, data: bytes, *, protocol_cl
     opt_pointer = 0
     if optional:
         opt_pointer = 1 + len(body)
-    pointers = bytes([4, 3 + 1 + len(called), 2 + 1 + len(called) + 1 + len(calling),
-                      opt_pointer])
+    pointers = bytes([4, 3 + 1 + len(called), 2 + 1 + len(called) + 1 + len(calling), opt_pointer])
     return bytes([kind, second, hop_counter]) + pointers + body + optional
 
 
 def reply(request: Unitdata | RawUnitdata, data: bytes, calling: bytes | None = None) -> bytes:
     """The answer to a UDT/XUDT: the same message type, the parties swapped (the caller's
     address becomes the called one; ours, `calling`, defaults to the address it called)."""
-    return encode(request.kind, request.calling_raw,
-                  request.called_raw if calling is None else calling, data,
-                  protocol_class=request.protocol_class)
+    return encode(
+        request.kind,
+        request.calling_raw,
+        request.called_raw if calling is None else calling,
+        data,
+        protocol_class=request.protocol_class,
+    )
 
 
 def service(request: Unitdata | RawUnitdata, cause: ReturnCause) -> bytes:
     """UDTS / XUDTS returning a message we cannot deliver (Q.714 4.2)."""
-    return encode(SERVICE_OF[request.kind], request.calling_raw, request.called_raw,
-                  request.data, cause=cause)
+    return encode(
+        SERVICE_OF[request.kind], request.calling_raw, request.called_raw, request.data, cause=cause
+    )

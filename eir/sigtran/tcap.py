@@ -42,19 +42,24 @@ Check = Callable[[CheckRequest], CheckResult]
 
 
 def _dialogue(pdu: tuple[str, Any]) -> dict[str, Any]:
-    return {"direct-reference": DIALOGUE_AS,
-            "encoding": ("single-ASN1-type", ("DialoguePDU", pdu))}
+    return {"direct-reference": DIALOGUE_AS, "encoding": ("single-ASN1-type", ("DialoguePDU", pdu))}
 
 
 def _aare(name: tuple[int, ...], accepted: bool) -> dict[str, Any]:
-    return _dialogue(("dialogueResponse", {
-        "protocol-version": (1, 1),
-        "application-context-name": name,
-        "result": "accepted" if accepted else "reject-permanent",
-        "result-source-diagnostic": ("dialogue-service-user",
-                                     "null" if accepted
-                                     else "application-context-name-not-supported"),
-    }))
+    return _dialogue(
+        (
+            "dialogueResponse",
+            {
+                "protocol-version": (1, 1),
+                "application-context-name": name,
+                "result": "accepted" if accepted else "reject-permanent",
+                "result-source-diagnostic": (
+                    "dialogue-service-user",
+                    "null" if accepted else "application-context-name-not-supported",
+                ),
+            },
+        )
+    )
 
 
 def encode(value: tuple[str, Any]) -> bytes:
@@ -149,23 +154,32 @@ class TcapServer:
         if scanned.dialogue:
             acn = scanned.acn or b""
             prefix = EQUIPMENT_MNGT_OID
-            if len(acn) == len(prefix) + 1 and acn.startswith(prefix) and acn[-1] in (
-                    checkimei.VERSIONS):
+            if (
+                len(acn) == len(prefix) + 1
+                and acn.startswith(prefix)
+                and acn[-1] in (checkimei.VERSIONS)
+            ):
                 version = acn[-1]
                 asked = checkimei.acn(version)
             else:
                 return self._refused_acn(scanned.otid)
-        answers = self._counted([self._scanned_component(buf, c, version, peer)
-                                 for c in scanned.components])
+        answers = self._counted(
+            [self._scanned_component(buf, c, version, peer) for c in scanned.components]
+        )
         return encode_end(scanned.otid, version if asked is not None else None, answers)
 
-    def _scanned_component(self, buf: bytes, comp: Component, version: int,
-                           peer: str) -> tuple[str, Any]:
-        invoke_id = ("present", comp.invoke_id) if comp.invoke_id is not None else (
-            "absent", 0)
+    def _scanned_component(
+        self, buf: bytes, comp: Component, version: int, peer: str
+    ) -> tuple[str, Any]:
+        invoke_id = ("present", comp.invoke_id) if comp.invoke_id is not None else ("absent", 0)
         if comp.tag != INVOKE:
-            return ("basicROS", ("reject", {"invokeId": invoke_id,
-                                            "problem": ("returnResult", "unrecognizedInvocation")}))
+            return (
+                "basicROS",
+                (
+                    "reject",
+                    {"invokeId": invoke_id, "problem": ("returnResult", "unrecognizedInvocation")},
+                ),
+            )
         if comp.opcode != checkimei.OPCODE:
             return _reject(invoke_id, "unrecognizedOperation")
         if comp.parameter is None:
@@ -176,8 +190,9 @@ class TcapServer:
         imsi = _trailing_imsi(buf, comp.trailing)
         return self._decide(invoke_id, octets, imsi, version, peer)
 
-    def _decide(self, invoke_id: Any, octets: bytes, imsi: Imsi | None, version: int,
-                peer: str) -> tuple[str, Any]:
+    def _decide(
+        self, invoke_id: Any, octets: bytes, imsi: Imsi | None, version: int, peer: str
+    ) -> tuple[str, Any]:
         try:
             imei = checkimei.imei_of(("IMEI", octets))
             result = self._check(CheckRequest(imei, imsi, f"map-v{version}", peer))
@@ -188,9 +203,19 @@ class TcapServer:
             return _error(invoke_id, MapErrorCode.SYSTEM_FAILURE)
         if result.status is None:
             return _error(invoke_id, MapErrorCode.UNKNOWN_EQUIPMENT)
-        return ("basicROS", ("returnResult", {"invokeId": invoke_id, "result": {
-            "opcode": ("local", checkimei.OPCODE),
-            "result": checkimei.result_value(version, result.status)}}))
+        return (
+            "basicROS",
+            (
+                "returnResult",
+                {
+                    "invokeId": invoke_id,
+                    "result": {
+                        "opcode": ("local", checkimei.OPCODE),
+                        "result": checkimei.result_value(version, result.status),
+                    },
+                },
+            ),
+        )
 
     def _begin(self, buf: bytes, body: dict[str, Any], peer: str) -> bytes:
         otid: bytes = body["otid"]
@@ -206,8 +231,12 @@ class TcapServer:
                 return self._refused_acn(otid)
             version = found
         flags = _parameter_flags(buf)
-        components = self._counted([self._component(c, version, peer, i < len(flags) and flags[i])
-                                    for i, c in enumerate(body.get("components", []))])
+        components = self._counted(
+            [
+                self._component(c, version, peer, i < len(flags) and flags[i])
+                for i, c in enumerate(body.get("components", []))
+            ]
+        )
         end: dict[str, Any] = {"dtid": otid}
         if asked is not None:
             end["dialoguePortion"] = _aare(asked, True)
@@ -215,14 +244,21 @@ class TcapServer:
             end["components"] = components
         return encode(("end", end))
 
-    def _component(self, component: tuple[str, Any], version: int, peer: str,
-                   had_parameter: bool) -> tuple[str, Any]:
+    def _component(
+        self, component: tuple[str, Any], version: int, peer: str, had_parameter: bool
+    ) -> tuple[str, Any]:
         kind, value = component[1]
         if kind != "invoke":
-            invoke_id = value.get("invokeId", ("absent", 0)) if isinstance(value, dict) else (
-                "absent", 0)
-            return ("basicROS", ("reject", {"invokeId": invoke_id,
-                                            "problem": ("returnResult", "unrecognizedInvocation")}))
+            invoke_id = (
+                value.get("invokeId", ("absent", 0)) if isinstance(value, dict) else ("absent", 0)
+            )
+            return (
+                "basicROS",
+                (
+                    "reject",
+                    {"invokeId": invoke_id, "problem": ("returnResult", "unrecognizedInvocation")},
+                ),
+            )
         invoke_id = value["invokeId"]
         if value.get("opcode") != ("local", checkimei.OPCODE):
             return _reject(invoke_id, "unrecognizedOperation")
@@ -242,15 +278,18 @@ def _aarq_acn(dialogue: Any) -> tuple[int, ...] | None:
     """The application context an AARQ dialogue portion asks for, or None when the portion is
     not a well-formed AARQ (pycrate leaves an undecodable open type as raw bytes)."""
     encoding = dialogue.get("encoding") if isinstance(dialogue, dict) else None
-    if not isinstance(encoding, tuple) or len(encoding) != 2 or \
-            encoding[0] != "single-ASN1-type":
+    if not isinstance(encoding, tuple) or len(encoding) != 2 or encoding[0] != "single-ASN1-type":
         return None
     inner = encoding[1]
     if not isinstance(inner, tuple) or len(inner) != 2 or inner[0] != "DialoguePDU":
         return None
     pdu = inner[1]
-    if not isinstance(pdu, tuple) or len(pdu) != 2 or pdu[0] != "dialogueRequest" or \
-            not isinstance(pdu[1], dict):
+    if (
+        not isinstance(pdu, tuple)
+        or len(pdu) != 2
+        or pdu[0] != "dialogueRequest"
+        or not isinstance(pdu[1], dict)
+    ):
         return None
     name = pdu[1].get("application-context-name")
     if not isinstance(name, (tuple, list)) or not all(isinstance(n, int) for n in name):
@@ -306,10 +345,12 @@ def _trailing_imsi(buf: bytes, trailing: tuple[Tlv, ...]) -> Imsi | None:
     return None
 
 
-_ERROR_NAMES = {MapErrorCode.UNKNOWN_EQUIPMENT: "unknownEquipment",
-                MapErrorCode.SYSTEM_FAILURE: "systemFailure",
-                MapErrorCode.DATA_MISSING: "dataMissing",
-                MapErrorCode.UNEXPECTED_DATA_VALUE: "unexpectedDataValue"}
+_ERROR_NAMES = {
+    MapErrorCode.UNKNOWN_EQUIPMENT: "unknownEquipment",
+    MapErrorCode.SYSTEM_FAILURE: "systemFailure",
+    MapErrorCode.DATA_MISSING: "dataMissing",
+    MapErrorCode.UNEXPECTED_DATA_VALUE: "unexpectedDataValue",
+}
 
 
 def _reject(invoke_id: Any, problem: str) -> tuple[str, Any]:
@@ -326,16 +367,21 @@ _AARE_PORTIONS: dict[int, bytes] = {}
 _RESULT_TAGS = {"returnResult": 0xA2, "returnError": 0xA3, "reject": 0xA4}
 _PROBLEM_TAGS = {"general": 0x80, "invoke": 0x81, "returnResult": 0x82, "returnError": 0x83}
 _STATUS_CODES = {"whiteListed": 0, "blackListed": 1, "greyListed": 2}
-_PROBLEMS = {"unrecognizedOperation": 1, "mistypedArgument": 2, "resourceLimitation": 3,
-             "unrecognizedInvocation": 0}
+_PROBLEMS = {
+    "unrecognizedOperation": 1,
+    "mistypedArgument": 2,
+    "resourceLimitation": 3,
+    "unrecognizedInvocation": 0,
+}
 
 
 def _aare_portion(version: int) -> bytes:
     """The accepted AARE dialogue portion for `version`, encoded once by pycrate."""
     portion = _AARE_PORTIONS.get(version)
     if portion is None:
-        whole = encode(("end", {"dtid": b"\x00", "dialoguePortion": _aare(checkimei.acn(version),
-                                                                        True)}))
+        whole = encode(
+            ("end", {"dtid": b"\x00", "dialoguePortion": _aare(checkimei.acn(version), True)})
+        )
         top = ber.read(whole, 0, len(whole))
         dtid = ber.read(whole, top.start, top.stop)
         part = ber.read(whole, dtid.next, top.stop)
@@ -417,8 +463,9 @@ def _encode_end(otid: bytes, version: int | None, components: list[tuple[str, An
     return ber.tlv(0x64, b"".join(parts))
 
 
-def encode_end_pycrate(otid: bytes, version: int | None,
-                       components: list[tuple[str, Any]]) -> bytes:
+def encode_end_pycrate(
+    otid: bytes, version: int | None, components: list[tuple[str, Any]]
+) -> bytes:
     """The same End through pycrate (the reference for tests)."""
     end: dict[str, Any] = {"dtid": otid}
     if version is not None:

@@ -65,9 +65,12 @@ class Group:
         if self.fields is None:
             return repeat(pack_entry(self.list, self.source, "", "", now), len(self.keys))
         prefix = entry_prefix(self.list, self.source, now)
-        return (pack_tail(prefix, r, ref) if not added else
-                pack_entry(self.list, self.source, r, ref, added)
-                for r, ref, added in self.fields)
+        return (
+            pack_tail(prefix, r, ref)
+            if not added
+            else pack_entry(self.list, self.source, r, ref, added)
+            for r, ref, added in self.fields
+        )
 
     def values_at(self, indices: Sequence[int], now: int) -> builtins.list[bytes]:
         """The values :meth:`values` yields, at ``indices`` only."""
@@ -79,9 +82,12 @@ class Group:
             return [pack_entry(self.list, self.source, "", "", now)] * len(indices)
         prefix = entry_prefix(self.list, self.source, now)
         fields = self.fields
-        return [pack_tail(prefix, r, ref) if not added else
-                pack_entry(self.list, self.source, r, ref, added)
-                for r, ref, added in (fields[i] for i in indices)]
+        return [
+            pack_tail(prefix, r, ref)
+            if not added
+            else pack_entry(self.list, self.source, r, ref, added)
+            for r, ref, added in (fields[i] for i in indices)
+        ]
 
 
 @dataclass(slots=True)
@@ -174,10 +180,13 @@ class WriteTxn(Protocol):
     def insert(self, table: str, key: bytes, value: bytes) -> bool:
         """Put ``key`` only when it is absent; False when it was there already."""
         ...
-    def bound(self, table: str) -> tuple[Callable[[bytes], bytes | None],
-                                         Callable[[bytes, bytes], bool]]:
+
+    def bound(
+        self, table: str
+    ) -> tuple[Callable[[bytes], bytes | None], Callable[[bytes, bytes], bool]]:
         """(get, insert) for one table, as direct as the backend allows (hot loops)."""
         ...
+
     def delete(self, table: str, key: bytes) -> None: ...
     def delete_many(self, table: str, keys: list[bytes]) -> None: ...
     def items(self, table: str) -> Iterator[tuple[bytes, bytes]]: ...
@@ -186,6 +195,7 @@ class WriteTxn(Protocol):
     def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
         """Put (overwrite) ``items``, sorted by key."""
         ...
+
     def scan(self, table: str, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
         """The whole table in key order, as (keys, values) lists of up to ``chunk`` each."""
         ...
@@ -200,11 +210,20 @@ class ListStore(Protocol):
     """The store as the policy, the CLI and the front-ends see it."""
 
     def lookup(self, imei14: str, imsi: str | None) -> Hits: ...
-    def apply(self, batch: Batch, mode: Mode, scope: Iterable[tuple[ListName, str]],
-              *, dry_run: bool = False, now: int | None = None,
-              remove_any_source: bool = False, tick: Tick | None = None) -> LoadSummary: ...
-    def export(self, list_name: ListName | None = None,
-               source: str | None = None) -> Iterator[ExportRow]: ...
+    def apply(
+        self,
+        batch: Batch,
+        mode: Mode,
+        scope: Iterable[tuple[ListName, str]],
+        *,
+        dry_run: bool = False,
+        now: int | None = None,
+        remove_any_source: bool = False,
+        tick: Tick | None = None,
+    ) -> LoadSummary: ...
+    def export(
+        self, list_name: ListName | None = None, source: str | None = None
+    ) -> Iterator[ExportRow]: ...
     def stats(self, history_size: int = 20, *, digest: bool = True) -> StoreStats: ...
     def close(self) -> None: ...
 
@@ -213,8 +232,14 @@ def counter_key(table: Table, list_name: ListName, source: str) -> str:
     return f"{table}/{list_name}/{source}"
 
 
-def _merge_add(txn: WriteTxn, group: Group, now: int, summary: LoadSummary,
-               delta: Counter[str], tick: Tick | None) -> None:
+def _merge_add(
+    txn: WriteTxn,
+    group: Group,
+    now: int,
+    summary: LoadSummary,
+    delta: Counter[str],
+    tick: Tick | None,
+) -> None:
     """Add a group to a table that may hold some of its keys already."""
     name = counter_key(group.table, group.list, group.source)
     table = group.table
@@ -252,13 +277,17 @@ def _merge_add(txn: WriteTxn, group: Group, now: int, summary: LoadSummary,
         tick(len(group.keys) % _TICK)
 
 
-def _remove(txn: WriteTxn, group: Group, summary: LoadSummary, delta: Counter[str],
-            any_source: bool) -> None:
+def _remove(
+    txn: WriteTxn, group: Group, summary: LoadSummary, delta: Counter[str], any_source: bool
+) -> None:
     for key in group.keys:
         old = txn.get(group.table, key)
         entries = [] if old is None else unpack_record(old)
-        kept = [e for e in entries
-                if not (e.list is group.list and (any_source or e.source == group.source))]
+        kept = [
+            e
+            for e in entries
+            if not (e.list is group.list and (any_source or e.source == group.source))
+        ]
         if len(kept) == len(entries):
             summary.unchanged += 1
             continue
@@ -272,8 +301,15 @@ def _remove(txn: WriteTxn, group: Group, summary: LoadSummary, delta: Counter[st
             txn.delete(group.table, key)
 
 
-def append_group(txn: WriteTxn, group: Group, start: int, values: Iterator[bytes],
-                 summary: LoadSummary, delta: Counter[str], tick: Tick | None) -> None:
+def append_group(
+    txn: WriteTxn,
+    group: Group,
+    start: int,
+    values: Iterator[bytes],
+    summary: LoadSummary,
+    delta: Counter[str],
+    tick: Tick | None,
+) -> None:
     """Append ``group.keys[start:]``, all new and past the table's end, with ``values``: a
     sorted append, in chunks."""
     for first in range(start, len(group.keys), _CHUNK):
@@ -286,10 +322,16 @@ def append_group(txn: WriteTxn, group: Group, start: int, values: Iterator[bytes
     delta[counter_key(group.table, group.list, group.source)] += count
 
 
-def apply_batch(txn: WriteTxn, batch: Batch, mode: Mode,
-                scope: Iterable[tuple[ListName, str]], now: int,
-                *, remove_any_source: bool = False,
-                tick: Tick | None = None) -> tuple[LoadSummary, Counter[str]]:
+def apply_batch(
+    txn: WriteTxn,
+    batch: Batch,
+    mode: Mode,
+    scope: Iterable[tuple[ListName, str]],
+    now: int,
+    *,
+    remove_any_source: bool = False,
+    tick: Tick | None = None,
+) -> tuple[LoadSummary, Counter[str]]:
     """Apply ``batch`` in ``txn``. Returns the summary and the change of each entry counter.
 
     ``scope`` is the set of (list, source) a replace covers; ``remove_any_source`` makes a
@@ -316,15 +358,27 @@ def apply_batch(txn: WriteTxn, batch: Batch, mode: Mode,
     return summary, delta
 
 
-def update_meta(txn: WriteTxn, summary: LoadSummary, delta: Counter[str], batch: Batch,
-                mode: Mode, scope: list[tuple[ListName, str]], stamp: int) -> None:
+def update_meta(
+    txn: WriteTxn,
+    summary: LoadSummary,
+    delta: Counter[str],
+    batch: Batch,
+    mode: Mode,
+    scope: list[tuple[ListName, str]],
+    stamp: int,
+) -> None:
     """Counters, generations and the load history, in the load's own transaction.
 
     The history names the first (list, source) of ``scope``: the command line's own.
     """
     first = scope[0] if scope else (ListName.BLACK, "")
-    record = {"time": stamp, "mode": mode.value, "list": first[0].value, "source": first[1],
-              "files": batch.files}
+    record = {
+        "time": stamp,
+        "mode": mode.value,
+        "list": first[0].value,
+        "source": first[1],
+        "files": batch.files,
+    }
     touched = {g.table for g in batch.groups}
     for name, change in delta.items():
         if change:
@@ -343,9 +397,16 @@ def update_meta(txn: WriteTxn, summary: LoadSummary, delta: Counter[str], batch:
     seq_raw = txn.get(META, b"history-seq")
     seq = (int(seq_raw) if seq_raw else 0) + 1
     txn.put(META, b"history-seq", str(seq).encode())
-    history = dict(record, seq=seq, added=summary.added, updated=summary.updated,
-                   removed=summary.removed, unchanged=summary.unchanged,
-                   invalid=summary.invalid, duplicates=summary.duplicates)
+    history = dict(
+        record,
+        seq=seq,
+        added=summary.added,
+        updated=summary.updated,
+        removed=summary.removed,
+        unchanged=summary.unchanged,
+        invalid=summary.invalid,
+        duplicates=summary.duplicates,
+    )
     txn.put(META, b"history\x00%012d" % seq, json.dumps(history, sort_keys=True).encode())
 
 

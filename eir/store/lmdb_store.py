@@ -57,8 +57,9 @@ class _Txn:
     def put(self, table: str, key: bytes, value: bytes) -> None:
         self._txn.put(key, value, db=self._dbs[table])
 
-    def bound(self, table: str) -> tuple[Callable[[bytes], bytes | None],
-                                         Callable[[bytes, bytes], bool]]:
+    def bound(
+        self, table: str
+    ) -> tuple[Callable[[bytes], bytes | None], Callable[[bytes, bytes], bool]]:
         db = self._dbs[table]
         return partial(self._txn.get, db=db), partial(self._txn.put, db=db, overwrite=False)
 
@@ -92,7 +93,6 @@ class _Txn:
         if added != len(keys):
             raise StoreError(f"sorted append wrote {added} of {len(keys)} keys")
 
-
     def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
         cursor = self._txn.cursor(db=self._dbs[table])
         consumed, _ = cursor.putmulti(items, dupdata=False, overwrite=True)
@@ -113,22 +113,35 @@ def _store_error(exc: lmdb.Error, path: str) -> StoreError:
     commit leaves the previous lists in place."""
     text = str(exc)
     if isinstance(exc, lmdb.MapFullError):
-        return StoreFullError(f"{path}: the LMDB map is full at its ceiling "
-                              "(raise store.max_map_size_mb); nothing was changed")
-    for code, what in ((errno.ENOSPC, "no space left on device"),
-                       (errno.EFBIG, "file too large for this file system or limit"),
-                       (errno.EDQUOT, "disk quota exceeded"),
-                       (errno.EIO, "a write failed (a full disk or a file size limit?)")):
+        return StoreFullError(
+            f"{path}: the LMDB map is full at its ceiling "
+            "(raise store.max_map_size_mb); nothing was changed"
+        )
+    for code, what in (
+        (errno.ENOSPC, "no space left on device"),
+        (errno.EFBIG, "file too large for this file system or limit"),
+        (errno.EDQUOT, "disk quota exceeded"),
+        (errno.EIO, "a write failed (a full disk or a file size limit?)"),
+    ):
         if os.strerror(code) in text:
-            return StoreFullError(f"{path}: cannot write the store: {what} [{text}]; "
-                                  "nothing was changed")
+            return StoreFullError(
+                f"{path}: cannot write the store: {what} [{text}]; nothing was changed"
+            )
     return StoreError(f"{path}: {text}")
 
 
 class LmdbStore:
-    def __init__(self, path: str | Path, *, map_size_mb: int = 1024,
-                 max_map_size_mb: int = 262144, sync: bool = True, create: bool = True,
-                 readonly: bool = False, read_snapshot_ms: int = 50) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        map_size_mb: int = 1024,
+        max_map_size_mb: int = 262144,
+        sync: bool = True,
+        create: bool = True,
+        readonly: bool = False,
+        read_snapshot_ms: int = 50,
+    ) -> None:
         self.path = str(path)
         self._snapshot_age = read_snapshot_ms / 1000
         self._max_map = max_map_size_mb * _MB
@@ -139,13 +152,19 @@ class LmdbStore:
             if create:
                 folder.mkdir(parents=True, exist_ok=True)
             self._env = lmdb.open(
-                self.path, map_size=map_size_mb * _MB, max_dbs=len(_TABLES), sync=sync,
-                readonly=readonly, readahead=False, max_readers=512,
+                self.path,
+                map_size=map_size_mb * _MB,
+                max_dbs=len(_TABLES),
+                sync=sync,
+                readonly=readonly,
+                readahead=False,
+                max_readers=512,
             )
             if readonly:
                 with self._env.begin() as txn:
-                    self._dbs = {n: self._env.open_db(n.encode(), txn=txn, create=False)
-                                 for n in _TABLES}
+                    self._dbs = {
+                        n: self._env.open_db(n.encode(), txn=txn, create=False) for n in _TABLES
+                    }
             else:
                 self._dbs = {n: self._env.open_db(n.encode()) for n in _TABLES}
         except lmdb.Error as exc:
@@ -213,8 +232,9 @@ class LmdbStore:
         """A read transaction for several reads from one snapshot; call ``release`` after."""
         return _Snapshot(self._begin(), self._dbs)
 
-    def export(self, list_name: ListName | None = None,
-               source: str | None = None) -> Iterator[ExportRow]:
+    def export(
+        self, list_name: ListName | None = None, source: str | None = None
+    ) -> Iterator[ExportRow]:
         txn = self._begin()
         try:
             yield from export_rows(_Txn(txn, self._dbs), list_name, source)
@@ -242,11 +262,19 @@ class LmdbStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def apply(self, batch: Batch, mode: Mode, scope: Iterable[tuple[ListName, str]],
-              *, dry_run: bool = False, now: int | None = None,
-              remove_any_source: bool = False, tick: Tick | None = None,
-              inside: Callable[[WriteTxn], None] | None = None,
-              may_grow: bool = True) -> LoadSummary:
+    def apply(
+        self,
+        batch: Batch,
+        mode: Mode,
+        scope: Iterable[tuple[ListName, str]],
+        *,
+        dry_run: bool = False,
+        now: int | None = None,
+        remove_any_source: bool = False,
+        tick: Tick | None = None,
+        inside: Callable[[WriteTxn], None] | None = None,
+        may_grow: bool = True,
+    ) -> LoadSummary:
         """Apply a load in one transaction; grow the map and retry when it is full.
 
         ``inside(txn)`` runs in the same transaction after the entries are written and before
@@ -261,8 +289,9 @@ class LmdbStore:
             txn = self._begin(write=True)
             try:
                 view = _Txn(txn, self._dbs)
-                summary, delta = apply_batch(view, batch, mode, scope, stamp,
-                                             remove_any_source=remove_any_source, tick=tick)
+                summary, delta = apply_batch(
+                    view, batch, mode, scope, stamp, remove_any_source=remove_any_source, tick=tick
+                )
                 if dry_run:
                     txn.abort()
                 else:
@@ -276,8 +305,9 @@ class LmdbStore:
                     size = self._env.info()["map_size"]
                     if size >= self._max_map:
                         raise _store_error(lmdb.MapFullError("full"), self.path) from None
-                    raise MapGrowthNeededError(f"{self.path}: the map ({size >> 20} MiB) "
-                                          "must grow") from None
+                    raise MapGrowthNeededError(
+                        f"{self.path}: the map ({size >> 20} MiB) must grow"
+                    ) from None
                 self._grow()
                 continue
             except lmdb.Error as exc:

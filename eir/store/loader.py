@@ -159,9 +159,7 @@ def _name(path: str) -> str:
 def parse_imei_key(text: str) -> str:
     """The 14-digit key of a list file's IMEI; a wrong 15th (check) digit is an error here."""
     size = len(text)
-    if 14 <= size <= 16 and text.isascii() and text.isdigit() and (
-        size != 15 or luhn_ok15(text)
-    ):
+    if 14 <= size <= 16 and text.isascii() and text.isdigit() and (size != 15 or luhn_ok15(text)):
         return text[:14]
     imei = Imei.parse(text)  # raises the precise error for anything else
     raise IdentityError(
@@ -244,8 +242,9 @@ def _unix_lines(body: bytes) -> bytes | None:
     return body if body.endswith(b"\n") else body + b"\n"
 
 
-def _fast_block(body: bytes, file: int, first_line: int, data: bytes,
-                pool: Executor | None) -> _Block | None:
+def _fast_block(
+    body: bytes, file: int, first_line: int, data: bytes, pool: Executor | None
+) -> _Block | None:
     """Fixed-width lines of 14/15/16 digits, all valid; None when anything is not so.
 
     Every check is one pass in C: line ends where a fixed width puts them, nothing but digits
@@ -279,8 +278,9 @@ TEXT_LAYOUTS = (["imei", "reason", "reference"], ["imei", "reason"])
 _NOT_CONTROL = bytes([10, *range(32, 127), *range(128, 256)])
 
 
-def _fast_text_block(body: bytes, columns: list[str], file: int, first_line: int, data: bytes,
-                     pool: Executor | None) -> _TextBlock | None:
+def _fast_text_block(
+    body: bytes, columns: list[str], file: int, first_line: int, data: bytes, pool: Executor | None
+) -> _TextBlock | None:
     """Rows of ``imei,reason[,reference]`` validated in bulk; None sends the file row by row.
 
     In ``IMEI,reason,reference\n`` the bytes from the first comma to the line end are exactly
@@ -346,8 +346,9 @@ def _fast_text_block(body: bytes, columns: list[str], file: int, first_line: int
     else:
         view[ends] = 0  # no reference: its length, where the line end was
         tail_ends = ends + 1
-    block = _TextBlock(_as_int(imeis[:, :14]), bytes(packed), cuts[:, 0].copy(), tail_ends,
-                       file, first_line, data)
+    block = _TextBlock(
+        _as_int(imeis[:, :14]), bytes(packed), cuts[:, 0].copy(), tail_ends, file, first_line, data
+    )
     check = imeis[width == 15]
     if len(check):
         if pool is not None:
@@ -357,8 +358,9 @@ def _fast_text_block(body: bytes, columns: list[str], file: int, first_line: int
     return block
 
 
-def _group_text(block: _TextBlock, names: list[str], report: Report,
-                options: LoadOptions) -> tuple[Group, int]:
+def _group_text(
+    block: _TextBlock, names: list[str], report: Report, options: LoadOptions
+) -> tuple[Group, int]:
     """The group of a text block: keys sorted and unique, tails in the same order."""
     values = block.values
     if len(values) < 2 or bool(np.all(values[1:] > values[:-1])):
@@ -382,8 +384,15 @@ def _group_text(block: _TextBlock, names: list[str], report: Report,
 # -- the row-by-row path -------------------------------------------------------------------------
 
 
-def _plain_rows(lines: list[bytes], start: int, file: int, name: str, options: LoadOptions,
-                out: _Parsed, report: Report) -> None:
+def _plain_rows(
+    lines: list[bytes],
+    start: int,
+    file: int,
+    name: str,
+    options: LoadOptions,
+    out: _Parsed,
+    report: Report,
+) -> None:
     for number in range(start + 1, len(lines) + 1):
         raw = lines[number - 1].strip()
         if not raw or raw.startswith(b"#"):
@@ -400,8 +409,9 @@ def _plain_rows(lines: list[bytes], start: int, file: int, name: str, options: L
             out.invalid += 1
             report(f"{name}:{number}: {exc}")
             continue
-        out.rows.append(_Row(Table.IMEI, options.list, options.source, key.encode(), None,
-                             (file, number)))
+        out.rows.append(
+            _Row(Table.IMEI, options.list, options.source, key.encode(), None, (file, number))
+        )
 
 
 class _Columns:
@@ -424,8 +434,9 @@ def _cell(cells: list[str], index: int) -> str:
     return cells[index].strip() if index >= 0 else ""
 
 
-def _csv_row(cells: list[str], at: _Columns, options: LoadOptions,
-             where: tuple[int, int], controls: bool) -> _Row:
+def _csv_row(
+    cells: list[str], at: _Columns, options: LoadOptions, where: tuple[int, int], controls: bool
+) -> _Row:
     imei_text = cells[at.imei].strip()
     imei_key = parse_imei_key(imei_text)
     last, imsi = _cell(cells, at.last), _cell(cells, at.imsi)
@@ -452,13 +463,20 @@ def _csv_row(cells: list[str], at: _Columns, options: LoadOptions,
         return _Row(Table.RANGE, list_name, source, (imei_key + last_key).encode(), fields, where)
     if imsi:
         imsi_digits = Imsi.parse(imsi).digits
-        return _Row(Table.PAIR, list_name, source, (imei_key + imsi_digits).encode(), fields,
-                    where)
+        return _Row(Table.PAIR, list_name, source, (imei_key + imsi_digits).encode(), fields, where)
     return _Row(Table.IMEI, list_name, source, imei_key.encode(), fields, where)
 
 
-def _csv_rows(lines: list[bytes], start: int, columns: list[str], file: int, name: str,
-              options: LoadOptions, out: _Parsed, report: Report) -> None:
+def _csv_rows(
+    lines: list[bytes],
+    start: int,
+    columns: list[str],
+    file: int,
+    name: str,
+    options: LoadOptions,
+    out: _Parsed,
+    report: Report,
+) -> None:
     at = _Columns(columns)
     body = b"\n".join(lines[start + 1 :])
     try:
@@ -522,8 +540,15 @@ def _first_meaningful_line(data: bytes) -> tuple[int, int, int] | None:
     return None
 
 
-def parse_data(data: bytes, file: int, name: str, options: LoadOptions, report: Report,
-               pool: Executor | None = None, fast: bool = True) -> _Parsed:
+def parse_data(
+    data: bytes,
+    file: int,
+    name: str,
+    options: LoadOptions,
+    report: Report,
+    pool: Executor | None = None,
+    fast: bool = True,
+) -> _Parsed:
     """Parse one file's bytes; bad rows are reported and counted, not raised.
 
     ``fast`` False parses row by row whatever the file; ``pool`` lets the fast path's Luhn
@@ -544,11 +569,13 @@ def parse_data(data: bytes, file: int, name: str, options: LoadOptions, report: 
         except UnicodeDecodeError:
             raise LoadError(f"{name}:{index + 1}: the header is not UTF-8 text") from None
         columns = _header_columns(header, name, index + 1)
-        block = (_fast_block(data[end + 1 :], file, index + 2, original, pool)
-                 if fast and columns == ["imei"] else None)
+        block = (
+            _fast_block(data[end + 1 :], file, index + 2, original, pool)
+            if fast and columns == ["imei"]
+            else None
+        )
         if fast and columns in TEXT_LAYOUTS:
-            text_block = _fast_text_block(data[end + 1 :], columns, file, index + 2, original,
-                                          pool)
+            text_block = _fast_text_block(data[end + 1 :], columns, file, index + 2, original, pool)
             if text_block is not None:
                 out.text_blocks.append(text_block)
                 out.read = text_block.count
@@ -598,8 +625,11 @@ def _check_luhn(blocks: Sequence[_Block | _TextBlock]) -> None:
         raise _LuhnFailedError(failed)
 
 
-_ASCII_PAIRS = np.array([[48 + a, 48 + b] for a in range(10) for b in range(10)],
-                        dtype=np.uint8).view(np.uint16).ravel()
+_ASCII_PAIRS = (
+    np.array([[48 + a, 48 + b] for a in range(10) for b in range(10)], dtype=np.uint8)
+    .view(np.uint16)
+    .ravel()
+)
 
 
 def _ascii_keys(values: I64) -> U8:
@@ -619,8 +649,9 @@ def _ascii_keys(values: I64) -> U8:
     return out.view(np.uint8).reshape(len(values), 14)
 
 
-def _report_duplicates(blocks: Sequence[_Block | _TextBlock], values: I64, names: list[str],
-                       report: Report) -> None:
+def _report_duplicates(
+    blocks: Sequence[_Block | _TextBlock], values: I64, names: list[str], report: Report
+) -> None:
     """Name every repeated row and the earlier row it repeats (rare: the slow way is fine)."""
     order = np.argsort(values, kind="stable")  # equal keys stay in file order
     ordered = values[order]
@@ -643,8 +674,9 @@ def _report_duplicates(blocks: Sequence[_Block | _TextBlock], values: I64, names
         report(f"{locate(row)}: duplicate of IMEI {key} on {locate(kept)} (first kept)")
 
 
-def _group_blocks(blocks: list[_Block], names: list[str],
-                  report: Report) -> tuple[list[bytes], int, I64]:
+def _group_blocks(
+    blocks: list[_Block], names: list[str], report: Report
+) -> tuple[list[bytes], int, I64]:
     """Sorted unique keys of fast-path blocks, their count of duplicates (reported, the first
     row is kept) and the keys as integers (a replace matches them against the store's).
 
@@ -676,18 +708,24 @@ def _group_rows(rows: list[_Row], names: list[str], report: Report) -> tuple[Gro
     for row in rows:
         if previous is not None and row.key == previous.key:
             duplicates += 1
-            what = "range" if row.table is Table.RANGE else (
-                "pair" if row.table is Table.PAIR else "IMEI")
-            report(f"{_where(names, row.where)}: duplicate of {what} {row.key.decode()} "
-                   f"on {_where(names, previous.where)} (first kept)")
+            what = (
+                "range"
+                if row.table is Table.RANGE
+                else ("pair" if row.table is Table.PAIR else "IMEI")
+            )
+            report(
+                f"{_where(names, row.where)}: duplicate of {what} {row.key.decode()} "
+                f"on {_where(names, previous.where)} (first kept)"
+            )
             continue
         previous = row
         keys.append(row.key)
         fields.append(row.fields or ("", "", 0))
     first = rows[0]
     has_fields = any(f != ("", "", 0) for f in fields)
-    return Group(first.table, first.list, first.source, keys, fields if has_fields else None), \
-        duplicates
+    return Group(
+        first.table, first.list, first.source, keys, fields if has_fields else None
+    ), duplicates
 
 
 def parse_files(paths: Iterable[str], options: LoadOptions, report: Report) -> Batch:
@@ -699,8 +737,7 @@ def parse_files(paths: Iterable[str], options: LoadOptions, report: Report) -> B
         return _parse_files(list(paths), options, report, pool)
 
 
-def _parse_files(paths: list[str], options: LoadOptions, report: Report,
-                 pool: Executor) -> Batch:
+def _parse_files(paths: list[str], options: LoadOptions, report: Report, pool: Executor) -> Batch:
     names = [_name(p) for p in paths]
     batch = Batch(files=names)
     blocks: list[_Block] = []
@@ -724,8 +761,7 @@ def _parse_files(paths: list[str], options: LoadOptions, report: Report,
             else:
                 blocks.remove(block)
             batch.rows -= block.count
-            take(parse_data(block.data, block.file, names[block.file], options, report,
-                            fast=False))
+            take(parse_data(block.data, block.file, names[block.file], options, report, fast=False))
 
     for index, path in enumerate(paths):
         take(parse_data(read_input(path), index, names[index], options, report, pool))
@@ -747,8 +783,16 @@ def _parse_files(paths: list[str], options: LoadOptions, report: Report,
         for block in blocks:
             keys = np.ascontiguousarray(block.digits).view("S14").ravel().tolist()
             for offset, key in enumerate(keys):
-                rows[fast_group].append(_Row(Table.IMEI, options.list, options.source, key,
-                                             None, (block.file, block.first_line + offset)))
+                rows[fast_group].append(
+                    _Row(
+                        Table.IMEI,
+                        options.list,
+                        options.source,
+                        key,
+                        None,
+                        (block.file, block.first_line + offset),
+                    )
+                )
         rows[fast_group].sort(key=attrgetter("where"))
         blocks.clear()
     fast_keys: list[bytes] = []
@@ -762,11 +806,14 @@ def _parse_files(paths: list[str], options: LoadOptions, report: Report,
         batch.duplicates += duplicates
         break
     if batch.invalid and not options.skip_invalid:
-        raise LoadError(f"{batch.invalid} invalid rows: nothing was loaded "
-                        "(fix them, or load the rest with --skip-invalid)")
+        raise LoadError(
+            f"{batch.invalid} invalid rows: nothing was loaded "
+            "(fix them, or load the rest with --skip-invalid)"
+        )
     if fast_keys:
-        batch.groups.append(Group(Table.IMEI, options.list, options.source, fast_keys,
-                                  numbers=fast_numbers))
+        batch.groups.append(
+            Group(Table.IMEI, options.list, options.source, fast_keys, numbers=fast_numbers)
+        )
     if text_group is not None and text_group.keys:
         batch.groups.append(text_group)
     for group_rows in rows.values():

@@ -38,8 +38,9 @@ class _DictTxn:
     def put(self, table: str, key: bytes, value: bytes) -> None:
         self.tables[table][key] = value
 
-    def bound(self, table: str) -> tuple[Callable[[bytes], bytes | None],
-                                         Callable[[bytes, bytes], bool]]:
+    def bound(
+        self, table: str
+    ) -> tuple[Callable[[bytes], bytes | None], Callable[[bytes, bytes], bool]]:
         return self.tables[table].get, partial(self.insert, table)
 
     def insert(self, table: str, key: bytes, value: bytes) -> bool:
@@ -55,7 +56,7 @@ class _DictTxn:
     def items(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         data = self.tables[table]
         keys = sorted(data)
-        return ((k, data[k]) for k in keys[bisect_left(keys, start):])
+        return ((k, data[k]) for k in keys[bisect_left(keys, start) :])
 
     def last_key(self, table: str) -> bytes | None:
         data = self.tables[table]
@@ -69,7 +70,6 @@ class _DictTxn:
                 raise StoreError(f"sorted append out of order at {key!r}")
             data[key] = value
             last = key
-
 
     def delete_many(self, table: str, keys: list[bytes]) -> None:
         data = self.tables[table]
@@ -106,26 +106,41 @@ class MemoryStore:
             ranges=ranges.lookup(imei14),
         )
 
-    def export(self, list_name: ListName | None = None,
-               source: str | None = None) -> Iterator[ExportRow]:
+    def export(
+        self, list_name: ListName | None = None, source: str | None = None
+    ) -> Iterator[ExportRow]:
         return export_rows(_DictTxn(self._tables), list_name, source)
 
     def stats(self, history_size: int = 20, *, digest: bool = True) -> StoreStats:
         view = _DictTxn(self._tables)
         size = sum(len(k) + len(v) for t in self._tables.values() for k, v in t.items())
-        return StoreStats(counts=counters(view), generation=generation(view), size_bytes=size,
-                          used_bytes=size, digest=content_digest(view) if digest else "",
-                          history=history(view, history_size))
+        return StoreStats(
+            counts=counters(view),
+            generation=generation(view),
+            size_bytes=size,
+            used_bytes=size,
+            digest=content_digest(view) if digest else "",
+            history=history(view, history_size),
+        )
 
-    def apply(self, batch: Batch, mode: Mode, scope: Iterable[tuple[ListName, str]],
-              *, dry_run: bool = False, now: int | None = None,
-              remove_any_source: bool = False, tick: Tick | None = None) -> LoadSummary:
+    def apply(
+        self,
+        batch: Batch,
+        mode: Mode,
+        scope: Iterable[tuple[ListName, str]],
+        *,
+        dry_run: bool = False,
+        now: int | None = None,
+        remove_any_source: bool = False,
+        tick: Tick | None = None,
+    ) -> LoadSummary:
         started = time.perf_counter()
         stamp = int(time.time()) if now is None else now
         scope = list(scope)
         work = _DictTxn({name: dict(table) for name, table in self._tables.items()})
-        summary, delta = apply_batch(work, batch, mode, scope, stamp,
-                                     remove_any_source=remove_any_source, tick=tick)
+        summary, delta = apply_batch(
+            work, batch, mode, scope, stamp, remove_any_source=remove_any_source, tick=tick
+        )
         if not dry_run:
             update_meta(work, summary, delta, batch, mode, scope, stamp)
             self._tables = work.tables

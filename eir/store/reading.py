@@ -23,8 +23,9 @@ class ReadTxn(Protocol):
     def items(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]: ...
 
 
-def export_rows(txn: ReadTxn, list_name: ListName | None,
-                source: str | None) -> Iterator[ExportRow]:
+def export_rows(
+    txn: ReadTxn, list_name: ListName | None, source: str | None
+) -> Iterator[ExportRow]:
     for table in Table:
         for key, record in txn.items(table):
             imei, last, imsi = split_key(table, key)
@@ -65,7 +66,7 @@ def counters(txn: ReadTxn) -> dict[str, int]:
     for key, value in txn.items(META, prefix):
         if not key.startswith(prefix):
             break
-        out[key[len(prefix):].decode()] = int(value)
+        out[key[len(prefix) :].decode()] = int(value)
     return out
 
 

@@ -72,10 +72,15 @@ def unpack_record(record: bytes) -> list[Entry]:
         source_end = 6 + record[5]
         reason_end = source_end + 1 + record[source_end]
         if reason_end + 1 + record[reason_end] == len(record):
-            return [Entry(LIST_OF_CODE[record[0]], record[6:source_end].decode(),
-                          record[source_end + 1 : reason_end].decode(),
-                          record[reason_end + 1 :].decode(),
-                          int.from_bytes(record[1:5], "big"))]
+            return [
+                Entry(
+                    LIST_OF_CODE[record[0]],
+                    record[6:source_end].decode(),
+                    record[source_end + 1 : reason_end].decode(),
+                    record[reason_end + 1 :].decode(),
+                    int.from_bytes(record[1:5], "big"),
+                )
+            ]
     except (IndexError, KeyError, UnicodeDecodeError):
         raise StoreError(f"damaged record {record[:40].hex()}") from None
     out: list[Entry] = []
@@ -111,8 +116,11 @@ def canonical_record(record: bytes) -> bytes:
     """
     if is_single_entry(record):
         return record[:1] + record[5:]
-    return b"".join(sorted(pack_entry(e.list, e.source, e.reason, e.reference, 0)
-                           for e in unpack_record(record)))
+    return b"".join(
+        sorted(
+            pack_entry(e.list, e.source, e.reason, e.reference, 0) for e in unpack_record(record)
+        )
+    )
 
 
 def is_single_entry(record: bytes) -> bool:

@@ -46,8 +46,15 @@ Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.intp]
 
 
-def replace_groups(txn: WriteTxn, groups: Sequence[Group], scope: set[Owner], now: int,
-                   summary: LoadSummary, delta: Counter[str], tick: Tick | None) -> None:
+def replace_groups(
+    txn: WriteTxn,
+    groups: Sequence[Group],
+    scope: set[Owner],
+    now: int,
+    summary: LoadSummary,
+    delta: Counter[str],
+    tick: Tick | None,
+) -> None:
     """Apply ``groups`` as a replace of the (list, source) pairs in ``scope``, in ``txn``."""
     for table in Table:
         mine = [g for g in groups if g.table is table and g.keys]
@@ -72,8 +79,9 @@ def _rows(items: Sequence[bytes], width: int) -> npt.NDArray[np.uint8]:
     return np.array(items, dtype=f"S{width}").view(np.uint8).reshape(len(items), width)
 
 
-def same_but_time(records: Sequence[bytes], lengths: Ints, matched: Ints,
-                  new: bytes | Sequence[bytes]) -> Bools:
+def same_but_time(
+    records: Sequence[bytes], lengths: Ints, matched: Ints, new: bytes | Sequence[bytes]
+) -> Bools:
     """For each record ``records[matched[i]]``: is it the entry ``new`` (one value, or one per
     matched record) but for its time?
 
@@ -149,13 +157,23 @@ def _numbers14(keys: list[bytes]) -> npt.NDArray[np.int64] | None:
 class _Walk:
     """The replace of one table: its groups (distinct list and source, keys sorted)."""
 
-    def __init__(self, txn: WriteTxn, table: Table, groups: list[Group], scope: set[Owner],
-                 now: int, summary: LoadSummary, delta: Counter[str]) -> None:
+    def __init__(
+        self,
+        txn: WriteTxn,
+        table: Table,
+        groups: list[Group],
+        scope: set[Owner],
+        now: int,
+        summary: LoadSummary,
+        delta: Counter[str],
+    ) -> None:
         self.txn, self.table, self.scope, self.now = txn, table, scope, now
         self.summary, self.delta = summary, delta
         #: the entry counter of each (list, source) in scope, by its raw form in a record
-        self.owners = {(name.code[0], source.encode()): counter_key(table, name, source)
-                       for name, source in scope}
+        self.owners = {
+            (name.code[0], source.encode()): counter_key(table, name, source)
+            for name, source in scope
+        }
         self.groups = groups
         self.single = groups[0] if len(groups) == 1 else None
         #: for several groups: which groups hold each key, at which index
@@ -168,15 +186,17 @@ class _Walk:
                     self.members.setdefault(key, []).append((group, index))
             self.keys = sorted(self.members)
         self._array: npt.NDArray[np.bytes_] | None = None  # the keys for numpy, when needed
-        plain = self.single is not None and self.single.fields is None \
-            and self.single.tails is None
+        plain = self.single is not None and self.single.fields is None and self.single.tails is None
         self.constant = self.single.values_at([0], now)[0] if plain and self.single else None
         self.entry = None if self.constant is None else unpack_record(self.constant)[0]
         #: the entry counter of each group's (list, source)
         self.names = {(g.list, g.source): counter_key(table, g.list, g.source) for g in groups}
         #: the counter of the plain single group's (list, source) when it is in scope
-        self.own = None if self.constant is None or self.single is None else \
-            self.owners.get((self.constant[0], self.single.source.encode()))
+        self.own = (
+            None
+            if self.constant is None or self.single is None
+            else self.owners.get((self.constant[0], self.single.source.encode()))
+        )
         self._decoded: dict[bytes, tuple[Entry, ...]] = {}
         self.puts: list[tuple[bytes, bytes]] = []
         self.deletes: list[bytes] = []
@@ -254,8 +274,11 @@ class _Walk:
         lengths = _lengths(values)
         if self.single is not None:
             group = self.single
-            new = self.constant if self.constant is not None else \
-                group.values_at(positions.tolist(), self.now)
+            new = (
+                self.constant
+                if self.constant is not None
+                else group.values_at(positions.tolist(), self.now)
+            )
             same = same_but_time(values, lengths, matched, new)
             self.summary.unchanged += int(np.count_nonzero(same))
             for index in np.flatnonzero(~same).tolist():
@@ -289,8 +312,7 @@ class _Walk:
         if len(fresh) and self.single is not None:
             group = self.single
             new_keys = _pick(self.keys, fresh)
-            self.puts.extend(zip(new_keys, group.values_at(fresh.tolist(), self.now),
-                                 strict=True))
+            self.puts.extend(zip(new_keys, group.values_at(fresh.tolist(), self.now), strict=True))
             self.summary.added += len(new_keys)
             self.delta[counter_key(self.table, group.list, group.source)] += len(new_keys)
 
@@ -305,17 +327,22 @@ class _Walk:
         at = np.arange(len(rows))
         source_end = 6 + rows[:, 5].astype(np.intp)
         reason_end = source_end + 1 + rows[at, np.minimum(source_end, _HEADER_WIDTH - 1)]
-        single = (sizes >= 8) & np.isin(rows[:, 0], _CODES) & (source_end < sizes) \
-            & (reason_end < sizes) \
+        single = (
+            (sizes >= 8)
+            & np.isin(rows[:, 0], _CODES)
+            & (source_end < sizes)
+            & (reason_end < sizes)
             & (reason_end + 1 + rows[at, np.minimum(reason_end, _HEADER_WIDTH - 1)] == sizes)
+        )
         removed = np.zeros(len(rows), dtype=np.bool_)
         for (code, source), name in self.owners.items():
             if 6 + len(source) > _HEADER_WIDTH:
                 continue
             mine = single & (rows[:, 0] == code) & (rows[:, 5] == len(source))
             if source:
-                mine &= (rows[:, 6 : 6 + len(source)]
-                         == np.frombuffer(source, dtype=np.uint8)).all(axis=1)
+                mine &= (rows[:, 6 : 6 + len(source)] == np.frombuffer(source, dtype=np.uint8)).all(
+                    axis=1
+                )
             count = int(np.count_nonzero(mine))
             if count:
                 removed |= mine
@@ -343,8 +370,11 @@ class _Walk:
         stale = False  # entries changed in a way record's octets do not show yet
         for group, index in held:
             plain = group is self.single and self.constant is not None
-            value = self.constant if plain and self.constant is not None else \
-                group.values_at([index], self.now)[0]
+            value = (
+                self.constant
+                if plain and self.constant is not None
+                else group.values_at([index], self.now)[0]
+            )
             owner = (group.list, group.source)
             if record is None:
                 record = value
@@ -378,12 +408,16 @@ class _Walk:
             if is_single_entry(record):
                 raw = (record[0], record[6 : 6 + record[5]])
                 if raw not in self.owners or any(
-                        (name.code[0], source.encode()) == raw for name, source in holders):
+                    (name.code[0], source.encode()) == raw for name, source in holders
+                ):
                     self.keep(key, old, record)
                     return
             entries = self.decode(record)
-        survivors = [e for e in entries
-                     if (e.list, e.source) not in self.scope or (e.list, e.source) in holders]
+        survivors = [
+            e
+            for e in entries
+            if (e.list, e.source) not in self.scope or (e.list, e.source) in holders
+        ]
         if len(survivors) != len(entries):
             for gone in entries:
                 if gone not in survivors:

@@ -52,9 +52,14 @@ class DiameterNode:
 
     def __post_init__(self) -> None:
         allow = self.settings.allow
-        self.admission = Admission("diameter", self.max_connections, self.max_pending,
-                                   self.max_pending_per_address, self.read_timeout_s,
-                                   allow.refuses_address if allow.networks else None)
+        self.admission = Admission(
+            "diameter",
+            self.max_connections,
+            self.max_pending,
+            self.max_pending_per_address,
+            self.read_timeout_s,
+            allow.refuses_address if allow.networks else None,
+        )
 
     def open_peers(self) -> int:
         return sum(1 for conn in self.table.by_host.values() if not conn.closed)
@@ -89,8 +94,15 @@ class DiameterProtocol(CoreAdapter):
             local = transport.get_extra_info("sockname")
             ip = str(local[0]) if isinstance(local, tuple) else "127.0.0.1"
             settings = replace(settings, node=replace(settings.node, host_ip_addresses=(ip,)))
-        self.conn = PeerConnection(settings, self.role, self.loop.time(), self.remote, node.app,
-                                   node.table, hbh_seed=id(self) & 0xFFFFFF)
+        self.conn = PeerConnection(
+            settings,
+            self.role,
+            self.loop.time(),
+            self.remote,
+            node.app,
+            node.table,
+            hbh_seed=id(self) & 0xFFFFFF,
+        )
         self.conn.wakeup = self.run
         return self.conn
 
@@ -124,20 +136,24 @@ class DiameterProtocol(CoreAdapter):
                 if not self.handshake_done():
                     continue
                 self.node.peers_up += 1
-                log.info("diameter peer up: %s realm %s (%s)", event.origin_host,
-                         event.origin_realm, conn.role.value)
+                log.info(
+                    "diameter peer up: %s realm %s (%s)",
+                    event.origin_host,
+                    event.origin_realm,
+                    conn.role.value,
+                )
                 self._up = True
                 if self.node.on_peer is not None:
-                    self.node.on_peer(event.origin_host, True, f"{conn.role.value}, realm "
-                                      f"{event.origin_realm}")
+                    self.node.on_peer(
+                        event.origin_host, True, f"{conn.role.value}, realm {event.origin_realm}"
+                    )
             elif isinstance(event, PeerDown):
                 if self._up:
                     log.info("diameter peer %s down: %s", conn.name, event.reason)
                 elif event.refused:  # a flood of refused CERs: one line per address and 10 s
                     self.node.admission.throttle.note("refused", self.remote, event.reason)
                 else:  # closed before its CER (idle, timed out, made room): no peer going down
-                    log.debug("diameter connection from %s closed: %s", self.remote,
-                              event.reason)
+                    log.debug("diameter connection from %s closed: %s", self.remote, event.reason)
                 if self._up:
                     self._up = False
                     if self.node.on_peer is not None:

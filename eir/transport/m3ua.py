@@ -47,9 +47,14 @@ class M3uaNode:
     on_peer: Callable[[str, bool, str], None] | None = None
 
     def __post_init__(self) -> None:
-        self.admission = Admission("m3ua", self.max_connections, self.max_pending,
-                                   self.max_pending_per_address, self.read_timeout_s,
-                                   partial(refused_source, self.settings))
+        self.admission = Admission(
+            "m3ua",
+            self.max_connections,
+            self.max_pending,
+            self.max_pending_per_address,
+            self.read_timeout_s,
+            partial(refused_source, self.settings),
+        )
 
     async def close_all(self) -> None:
         """ASPDN where we are the ASP (the SGP side has nothing to send), then close."""
@@ -75,8 +80,9 @@ class M3uaProtocol(CoreAdapter):
         peer = transport.get_extra_info("peername")
         name = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
         address = str(peer[0]) if isinstance(peer, tuple) else ""
-        self.conn = AspConnection(self.shared.settings, self.side, self.loop.time(),
-                                  self.shared.table, name, address)
+        self.conn = AspConnection(
+            self.shared.settings, self.side, self.loop.time(), self.shared.table, name, address
+        )
         self.conn.wakeup = self.run
         return self.conn
 
@@ -111,8 +117,12 @@ class M3uaProtocol(CoreAdapter):
                 if conn.refused:  # access control: a flood must not become a log flood
                     self.shared.admission.throttle.note("refused", self.remote, event.reason)
                 else:
-                    log.log(logging.INFO if self._active else logging.DEBUG,
-                            "m3ua %s closed: %s", conn.name, event.reason)
+                    log.log(
+                        logging.INFO if self._active else logging.DEBUG,
+                        "m3ua %s closed: %s",
+                        conn.name,
+                        event.reason,
+                    )
                 if self._active:
                     self._active = False
                     if self.shared.on_peer is not None:

@@ -79,8 +79,12 @@ class SctpTransport(asyncio.Transport):
         self._writing_paused = False
         self._fd = sock.fileno()
         sock.setblocking(False)
-        self._extra = {"peername": _peer(sock), "sockname": _name(sock), "socket": sock,
-                       **(extra or {})}
+        self._extra = {
+            "peername": _peer(sock),
+            "sockname": _name(sock),
+            "socket": sock,
+            **(extra or {}),
+        }
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._start_reading)
 

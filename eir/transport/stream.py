@@ -62,9 +62,15 @@ class Admission:
     """The connection pools of one listener's protocol in one process (see the module's
     docstring); it decides, the adapters close."""
 
-    def __init__(self, label: str, max_connections: int = 1024, max_pending: int = 64,
-                 max_pending_per_address: int = 8, read_timeout_s: float = 10.0,
-                 screen: Callable[[str], str | None] | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        max_connections: int = 1024,
+        max_pending: int = 64,
+        max_pending_per_address: int = 8,
+        read_timeout_s: float = 10.0,
+        screen: Callable[[str], str | None] | None = None,
+    ) -> None:
         self.label = label
         #: why a source address may not connect at all (None or "": it may), asked before the
         #: connection takes a slot: a refused source never displaces a pending connection
@@ -123,8 +129,7 @@ class Admission:
             # else a burst of connections still busy with their handshake: let in beyond the
             # pool, bounded by max_connections; those that stay idle are swept out
             if self._sweep is None:
-                self._sweep = asyncio.get_running_loop().call_later(EVICT_AFTER_S,
-                                                                    self.sweep)
+                self._sweep = asyncio.get_running_loop().call_later(EVICT_AFTER_S, self.sweep)
         self.pending[conn] = now
         self.by_address.setdefault(address, {})[conn] = None
         self.idle.setdefault(address, {})[conn] = None
@@ -208,8 +213,7 @@ class CoreAdapter(asyncio.Protocol, abc.ABC):
 
     label = "connection"
 
-    def __init__(self, admission: Admission, connections: set[Any],
-                 outbound: bool = False) -> None:
+    def __init__(self, admission: Admission, connections: set[Any], outbound: bool = False) -> None:
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.core: Core | None = None
@@ -353,7 +357,8 @@ class CoreAdapter(asyncio.Protocol, abc.ABC):
     def _arm_read_timer(self) -> None:
         if self._read_timer is None and self._partial_since is not None:
             self._read_timer = self.loop.call_at(
-                self._partial_since + self.admission.read_timeout_s, self._on_read_timeout)
+                self._partial_since + self.admission.read_timeout_s, self._on_read_timeout
+            )
 
     def _on_read_timeout(self) -> None:
         self._read_timer = None
@@ -367,6 +372,5 @@ class CoreAdapter(asyncio.Protocol, abc.ABC):
             self._arm_read_timer()  # another message was begun since
             return
         self.admission.timed_out += 1
-        self.admission.throttle.note("closed", self.remote,
-                                     f"a message incomplete for {limit:g} s")
+        self.admission.throttle.note("closed", self.remote, f"a message incomplete for {limit:g} s")
         self.close_now(f"a message incomplete for {limit:g} s")

@@ -19,8 +19,13 @@ class LogThrottle:
     interval: "diameter: refused 1,942 connections from 127.0.0.1 in the last 10 s (pending
     pool full)". Lines are bounded by keys x intervals, whatever the rate of events."""
 
-    def __init__(self, log: logging.Logger, label: str, interval_s: float = INTERVAL_S,
-                 level: int = logging.WARNING) -> None:
+    def __init__(
+        self,
+        log: logging.Logger,
+        label: str,
+        interval_s: float = INTERVAL_S,
+        level: int = logging.WARNING,
+    ) -> None:
         self.log = log
         self.label = label
         self.interval_s = interval_s
@@ -41,8 +46,9 @@ class LogThrottle:
             counts[key] = counts.get(key, 0) + 1
             return
         counts[key] = 0  # counting from now on; this one is logged at once
-        self.log.log(self.level, "%s: %s a connection from %s (%s)", self.label, verb, key[1],
-                     reason)
+        self.log.log(
+            self.level, "%s: %s a connection from %s (%s)", self.label, verb, key[1], reason
+        )
         if self._timer is None:
             self._start()
 
@@ -64,9 +70,17 @@ class LogThrottle:
                 quiet.append(key)
                 continue
             verb, address, reason = key
-            self.log.log(self.level, "%s: %s %s connection%s from %s in the last %.3g s (%s)",
-                         self.label, verb, f"{count:,}", "" if count == 1 else "s", address,
-                         elapsed, reason)
+            self.log.log(
+                self.level,
+                "%s: %s %s connection%s from %s in the last %.3g s (%s)",
+                self.label,
+                verb,
+                f"{count:,}",
+                "" if count == 1 else "s",
+                address,
+                elapsed,
+                reason,
+            )
             self.counts[key] = 0
         for key in quiet:
             del self.counts[key]

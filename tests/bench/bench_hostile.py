@@ -47,8 +47,13 @@ def _message(code: int, hbh: int, avps: tuple[Avp, ...], tail: bytes) -> bytes:
 
 
 def cer(depth: int, host: str = "intruder.example") -> bytes:
-    avps = (octets(264, host), octets(296, "example"), Avp(257, 0, AVP_M, b"\x00\x01" + bytes(4)),
-            unsigned32(266, 0), octets(269, "x"))
+    avps = (
+        octets(264, host),
+        octets(296, "example"),
+        Avp(257, 0, AVP_M, b"\x00\x01" + bytes(4)),
+        unsigned32(266, 0),
+        octets(269, "x"),
+    )
     return _message(257, 1, avps, nested(depth))
 
 
@@ -61,8 +66,10 @@ def many_avps_ecr(count: int = 5000) -> bytes:
     return make_ecr(extra=extra)
 
 
-SETTINGS = PeerSettings(node=NodeIdentity(LocalIdentity("eir.example", "example")),
-                        allow=AllowList(hosts=("mme*.example",)))
+SETTINGS = PeerSettings(
+    node=NodeIdentity(LocalIdentity("eir.example", "example")),
+    allow=AllowList(hosts=("mme*.example",)),
+)
 
 
 def time_cer(buf: bytes, repeat: int = 3) -> float:
@@ -95,11 +102,15 @@ def main(argv: list[str]) -> None:
     for depth in depths:
         repeat = 1 if depth > 16 else 3  # the original decoder needs seconds from 17 on
         buf = cer(depth)
-        print(f"CER nested {depth} deep ({len(buf)} bytes), refused peer: "
-              f"{time_cer(buf, repeat) * 1000:.2f} ms")
+        print(
+            f"CER nested {depth} deep ({len(buf)} bytes), refused peer: "
+            f"{time_cer(buf, repeat) * 1000:.2f} ms"
+        )
         buf = dwr(depth)
-        print(f"DWR nested {depth} deep ({len(buf)} bytes), open connection: "
-              f"{time_dwr(buf, repeat) * 1000:.2f} ms")
+        print(
+            f"DWR nested {depth} deep ({len(buf)} bytes), open connection: "
+            f"{time_dwr(buf, repeat) * 1000:.2f} ms"
+        )
     app = application()
     buf = many_avps_ecr()
     best = float("inf")
@@ -108,8 +119,9 @@ def main(argv: list[str]) -> None:
         app.answer(buf, "bench")
         best = min(best, time.perf_counter() - started)
     print(f"ECR of 5,000 unknown AVPs ({len(buf)} bytes): {best * 1000:.2f} ms")
-    proxies = tuple(grouped(284, (octets(280, f"dra{i}.example"), octets(33, b"state")))
-                    for i in range(335))
+    proxies = tuple(
+        grouped(284, (octets(280, f"dra{i}.example"), octets(33, b"state"))) for i in range(335)
+    )
     buf = make_ecr(extra=proxies)
     best = float("inf")
     for _ in range(3):

@@ -56,20 +56,45 @@ def scrape(port: int) -> dict[str, float]:
 def distribution(work: Path, rows: int, results: dict[str, Any]) -> None:
     big = work / f"black-{rows}.csv"
     if not big.exists():
-        subprocess.run([str(BIN / "eir-sim"), "generate", str(big), "--count", str(rows)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [str(BIN / "eir-sim"), "generate", str(big), "--count", str(rows)],
+            check=True,
+            capture_output=True,
+        )
     with tempfile.TemporaryDirectory(dir=work) as scratch:
         folder = Path(scratch)
         dbs = [folder / f"node{i}" for i in range(3)]
         with broker(folder / "broker") as b, ExitStack() as nodes:
-            served = [nodes.enter_context(serve(db, "--broker", b.url, "--node", f"n{i}",
-                                                env_extra=credentials("eir-node")))
-                      for i, db in enumerate(dbs)]
+            served = [
+                nodes.enter_context(
+                    serve(
+                        db, "--broker", b.url, "--node", f"n{i}", env_extra=credentials("eir-node")
+                    )
+                )
+                for i, db in enumerate(dbs)
+            ]
             started = time.perf_counter()
-            done = subprocess.run([str(BIN / "eir"), "publish", str(big), "--list", "black",
-                                   "--source", "bench", "--broker", b.url, "--wait", "3",
-                                   "--timeout", "600"], capture_output=True, text=True,
-                                  env=env_for("eir-publisher"), check=False)
+            done = subprocess.run(
+                [
+                    str(BIN / "eir"),
+                    "publish",
+                    str(big),
+                    "--list",
+                    "black",
+                    "--source",
+                    "bench",
+                    "--broker",
+                    b.url,
+                    "--wait",
+                    "3",
+                    "--timeout",
+                    "600",
+                ],
+                capture_output=True,
+                text=True,
+                env=env_for("eir-publisher"),
+                check=False,
+            )
             total = time.perf_counter() - started
             if done.returncode != 0:
                 raise SystemExit(f"eir publish failed: {done.stderr}")
@@ -84,8 +109,12 @@ def distribution(work: Path, rows: int, results: dict[str, Any]) -> None:
             size = re.search(r"([0-9,]+) bytes in (\d+) parts", done.stdout)
         digests = set()
         for db in dbs:
-            stats = subprocess.run([str(BIN / "eir"), "stats", "--json", "--db", str(db)],
-                                   capture_output=True, text=True, check=True)
+            stats = subprocess.run(
+                [str(BIN / "eir"), "stats", "--json", "--db", str(db)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             digests.add(json.loads(stats.stdout)["digest"])
     results["update_rows"] = rows
     results["update_total_s"] = round(total, 2)
@@ -93,33 +122,78 @@ def distribution(work: Path, rows: int, results: dict[str, Any]) -> None:
     results["update_bytes"] = int(size.group(1).replace(",", "")) if size else 0
     results["update_parts"] = int(size.group(2)) if size else 0
     results["update_digests_equal"] = len(digests) == 1
-    print(f"1M-row update on 3 nodes: {total:.1f} s from `eir publish` to applied everywhere "
-          f"(each node's apply: {', '.join(f'{a:.1f} s' for a in applied)}); "
-          f"{results['update_bytes']:,} bytes in {results['update_parts']} parts; "
-          f"digests equal: {len(digests) == 1}")
+    print(
+        f"1M-row update on 3 nodes: {total:.1f} s from `eir publish` to applied everywhere "
+        f"(each node's apply: {', '.join(f'{a:.1f} s' for a in applied)}); "
+        f"{results['update_bytes']:,} bytes in {results['update_parts']} parts; "
+        f"digests equal: {len(digests) == 1}"
+    )
 
 
 def events(work: Path, seconds: float, results: dict[str, Any], checks: str = "all") -> None:
     with tempfile.TemporaryDirectory(dir=work) as scratch:
         folder = Path(scratch)
         db = folder / "db"
-        subprocess.run([str(BIN / "eir"), "load", str(DEMO), "--list", "black", "--source",
-                        "demo", "--db", str(db)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(BIN / "eir"),
+                "load",
+                str(DEMO),
+                "--list",
+                "black",
+                "--source",
+                "demo",
+                "--db",
+                str(db),
+            ],
+            check=True,
+            capture_output=True,
+        )
         config = folder / "eir.toml"
-        config.write_text(f"[events]\nchecks = \"{checks}\"\nqueue_size = 100000\n")
-        with broker(folder / "broker") as b, \
-                serve(db, "--broker", b.url, "--node", "ev", "--config", str(config),
-                      env_extra=credentials("eir-node")) as node:
+        config.write_text(f'[events]\nchecks = "{checks}"\nqueue_size = 100000\n')
+        with (
+            broker(folder / "broker") as b,
+            serve(
+                db,
+                "--broker",
+                b.url,
+                "--node",
+                "ev",
+                "--config",
+                str(config),
+                env_extra=credentials("eir-node"),
+            ) as node,
+        ):
             watcher = Watcher(b, topics=("eir/check/#",))
             watcher.wait_connected()
             port = node.port("metrics", "http")
             before = scrape(port)
             report = folder / "sim.json"
-            subprocess.run([str(BIN / "eir-sim"), "run", "--target",
-                            f"127.0.0.1:{node.port()}", "--protocol", "s13", "--concurrency",
-                            "64", "--connections", "4", "--duration", str(seconds), "--lists",
-                            str(DEMO), "--json", str(report), "--live", "never"],
-                           check=True, capture_output=True, cwd=ROOT)
+            subprocess.run(
+                [
+                    str(BIN / "eir-sim"),
+                    "run",
+                    "--target",
+                    f"127.0.0.1:{node.port()}",
+                    "--protocol",
+                    "s13",
+                    "--concurrency",
+                    "64",
+                    "--connections",
+                    "4",
+                    "--duration",
+                    str(seconds),
+                    "--lists",
+                    str(DEMO),
+                    "--json",
+                    str(report),
+                    "--live",
+                    "never",
+                ],
+                check=True,
+                capture_output=True,
+                cwd=ROOT,
+            )
             after = scrape(port)
             time.sleep(2)  # let the queue drain to the subscriber
             drained = scrape(port)
@@ -135,10 +209,12 @@ def events(work: Path, seconds: float, results: dict[str, Any], checks: str = "a
     results[f"{key}_queued_at_end"] = int(after["eir_events_queued"])
     results[f"{key}_received_by_subscriber"] = received
     results[f"{key}_published_after_drain"] = int(drained["eir_events_published_total"])
-    print(f"events ({checks}) while answering: {sim['rate']:,.0f} answers/s, "
-          f"{published / seconds:,.0f} events/s published, {int(dropped):,} dropped, "
-          f"{int(after['eir_events_queued']):,} queued at the end; the subscriber received "
-          f"{received:,} of {sim['answered']:,}")
+    print(
+        f"events ({checks}) while answering: {sim['rate']:,.0f} answers/s, "
+        f"{published / seconds:,.0f} events/s published, {int(dropped):,} dropped, "
+        f"{int(after['eir_events_queued']):,} queued at the end; the subscriber received "
+        f"{received:,} of {sim['answered']:,}"
+    )
 
 
 def main() -> int:

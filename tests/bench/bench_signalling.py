@@ -42,6 +42,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 # --- the bare servers ----------------------------------------------------------------------------
 
+
 def _diameter_answers() -> tuple[bytes, bytes, bytes, bytes]:
     """Pre-encoded CEA, DWA, DPA and the ECA tail (after the Session-Id): whitelisted."""
     from eir.diameter import codec
@@ -58,16 +59,31 @@ def _diameter_answers() -> tuple[bytes, bytes, bytes, bytes]:
     app = S13Application(local, lambda _r: white, lambda: white)
     from eir.diameter.s13 import ecr
 
-    request = codec.encode(ecr(session_id="x;1;2", origin_host="h", origin_realm="r",
-                               destination_realm="localdomain", imei="35209900176148"))
+    request = codec.encode(
+        ecr(
+            session_id="x;1;2",
+            origin_host="h",
+            origin_realm="r",
+            destination_realm="localdomain",
+            imei="35209900176148",
+        )
+    )
     answer = app.answer(request, "bench")
-    tail = answer[20 + 8 + 8:]  # after the header and the 13-byte Session-Id ("x;1;2" + pad)
-    return (codec.encode(cea(node, dummy)), codec.encode(dwa(node, dummy)),
-            codec.encode(dpa(node, dummy)), tail)
+    tail = answer[20 + 8 + 8 :]  # after the header and the 13-byte Session-Id ("x;1;2" + pad)
+    return (
+        codec.encode(cea(node, dummy)),
+        codec.encode(dwa(node, dummy)),
+        codec.encode(dpa(node, dummy)),
+        tail,
+    )
 
 
-def _s13_bare(buf: bytearray, out: list[bytes], answers: tuple[bytes, bytes, bytes, bytes],
-              heads: dict[int, bytes]) -> int:
+def _s13_bare(
+    buf: bytearray,
+    out: list[bytes],
+    answers: tuple[bytes, bytes, bytes, bytes],
+    heads: dict[int, bytes],
+) -> int:
     cea_, dwa_, dpa_, tail = answers
     pos = 0
     n = len(buf)
@@ -80,8 +96,12 @@ def _s13_bare(buf: bytearray, out: list[bytes], answers: tuple[bytes, bytes, byt
             head = heads.get(span)
             if head is None:
                 size = 20 + span + len(tail)
-                head = heads[span] = (b"\x01" + size.to_bytes(3, "big") + b"\x40\x00\x01\x44"
-                                      + bytes(buf[pos + 8 : pos + 12]))
+                head = heads[span] = (
+                    b"\x01"
+                    + size.to_bytes(3, "big")
+                    + b"\x40\x00\x01\x44"
+                    + bytes(buf[pos + 8 : pos + 12])
+                )
             out.append(head + buf[pos + 12 : pos + 20 + span] + tail)
         elif buf[pos + 4] & 0x80:  # CER, DWR, DPR
             code = int.from_bytes(buf[pos + 5 : pos + 8], "big")
@@ -99,9 +119,11 @@ def _map_bare() -> tuple[dict[bytes, bytes], Callable[[bytes], bytes]]:
     from eir.sigtran.m3ua import Message, ProtocolData
     from eir.sigtran.tcap import TcapServer
 
-    acks = {b"\x03\x01": m3ua.encode(Message(m3ua.ASPUP_ACK)),
-            b"\x04\x01": m3ua.encode(Message(m3ua.ASPAC_ACK)),
-            b"\x03\x02": m3ua.encode(Message(m3ua.ASPDN_ACK))}
+    acks = {
+        b"\x03\x01": m3ua.encode(Message(m3ua.ASPUP_ACK)),
+        b"\x04\x01": m3ua.encode(Message(m3ua.ASPAC_ACK)),
+        b"\x03\x02": m3ua.encode(Message(m3ua.ASPDN_ACK)),
+    }
     server = TcapServer(lambda _r: CheckResult(EquipmentStatus.WHITELISTED, Rule.UNKNOWN))
     layouts: dict[int, tuple[int, bytes, int]] = {}
 
@@ -116,8 +138,9 @@ def _map_bare() -> tuple[dict[bytes, bytes], Callable[[bytes], bytes]]:
             raw = sccp.peek(pd.data)
             answer_tcap = server.answer(raw.data) or b""
             data = sccp.reply(raw, answer_tcap)
-            reply = m3ua.encode_data_fast(ProtocolData(pd.dpc, pd.opc, pd.si, pd.ni, pd.mp,
-                                                       pd.sls, data))
+            reply = m3ua.encode_data_fast(
+                ProtocolData(pd.dpc, pd.opc, pd.si, pd.ni, pd.mp, pd.sls, data)
+            )
             at = request.index(raw.data) + 4
             otid = request[at : at + 4]
             layouts[len(request)] = known = (at, reply, reply.index(b"\x49\x04" + otid) + 2)
@@ -160,8 +183,9 @@ def bare_server(ready: multiprocessing.connection.Connection, protocol: str = "s
             buf = self.buf
             buf += data
             out: list[bytes] = []
-            used = (_s13_bare(buf, out, answers, heads) if answers is not None
-                    else m3ua_bare(buf, out))
+            used = (
+                _s13_bare(buf, out, answers, heads) if answers is not None else m3ua_bare(buf, out)
+            )
             del buf[:used]
             if out:
                 self.transport.write(b"".join(out))
@@ -189,45 +213,89 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICK
 
 
-def drive(port: int, server_pids: list[int], args: argparse.Namespace, lists: list[str],
-          mix: str, name: str) -> dict[str, float]:
+def drive(
+    port: int,
+    server_pids: list[int],
+    args: argparse.Namespace,
+    lists: list[str],
+    mix: str,
+    name: str,
+) -> dict[str, float]:
     """eir-sim, closed loop, against the server; its JSON report plus the server's CPU."""
     directory = Path(args.dir)
     report = directory / f"{args.protocol}-{name}.sim.json"
-    command = [str(BIN / "eir-sim"), "run", "--target", f"tcp://127.0.0.1:{port}",
-               "--protocol", args.protocol, "--concurrency", str(args.inflight),
-               "--connections", str(args.conns), "--processes", str(args.clients),
-               "--duration", "1", "--mix", mix, "--live", "never"]
+    command = [
+        str(BIN / "eir-sim"),
+        "run",
+        "--target",
+        f"tcp://127.0.0.1:{port}",
+        "--protocol",
+        args.protocol,
+        "--concurrency",
+        str(args.inflight),
+        "--connections",
+        str(args.conns),
+        "--processes",
+        str(args.clients),
+        "--duration",
+        "1",
+        "--mix",
+        mix,
+        "--live",
+        "never",
+    ]
     if lists:
         command += ["--lists", *lists]
     subprocess.run(command, check=False, capture_output=True)  # warm-up
     command[command.index("--duration") + 1] = str(args.seconds)
     cpu0 = cpu_seconds(server_pids)
-    proc = subprocess.run([*command, "--json", str(report)], capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        [*command, "--json", str(report)], capture_output=True, text=True, check=False
+    )
     cpu = cpu_seconds(server_pids) - cpu0
     if not report.exists():
         raise SystemExit(f"eir-sim failed: {proc.stderr}")
     doc = json.loads(report.read_text())
     if doc["mismatches"] or doc["errors"] or doc["timeouts"]:
-        print(f"warning: {name}: {doc['mismatches']} mismatches, {doc['errors']} errors, "
-              f"{doc['timeouts']} timeouts: {proc.stderr.strip()}", file=sys.stderr)
+        print(
+            f"warning: {name}: {doc['mismatches']} mismatches, {doc['errors']} errors, "
+            f"{doc['timeouts']} timeouts: {proc.stderr.strip()}",
+            file=sys.stderr,
+        )
     answered = doc["answered"]
-    return {"answered_per_s": doc["rate"], "answered": answered,
-            "p50_ms": doc["latency_ms"]["p50"], "p99_ms": doc["latency_ms"]["p99"],
-            "max_ms": doc["latency_ms"]["max"],
-            "server_cpu_us_per_answer": cpu / answered * 1e6 if answered else 0.0,
-            "sim_cpu_us_per_request": doc["client"]["cpu_us_per_request"],
-            "mismatches": doc["mismatches"], "in_flight": args.inflight}
+    return {
+        "answered_per_s": doc["rate"],
+        "answered": answered,
+        "p50_ms": doc["latency_ms"]["p50"],
+        "p99_ms": doc["latency_ms"]["p99"],
+        "max_ms": doc["latency_ms"]["max"],
+        "server_cpu_us_per_answer": cpu / answered * 1e6 if answered else 0.0,
+        "sim_cpu_us_per_request": doc["client"]["cpu_us_per_request"],
+        "mismatches": doc["mismatches"],
+        "in_flight": args.inflight,
+    }
 
 
 def start_eir(db: Path, workers: int, protocol: str = "s13") -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen([str(BIN / "eir"), "serve", "--db", str(db), "--diameter-listen",
-                             "tcp://127.0.0.1:0", "--m3ua-listen", "tcp://127.0.0.1:0",
-                             "--metrics-listen", "127.0.0.1:0",
-                             "--workers", str(workers)],
-                            stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONOPTIMIZE": "1"})
+    proc = subprocess.Popen(
+        [
+            str(BIN / "eir"),
+            "serve",
+            "--db",
+            str(db),
+            "--diameter-listen",
+            "tcp://127.0.0.1:0",
+            "--m3ua-listen",
+            "tcp://127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--workers",
+            str(workers),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONOPTIMIZE": "1"},
+    )
     assert proc.stderr is not None
     port = 0
     while True:
@@ -264,17 +332,42 @@ def prepare_store(directory: Path, rows: int) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     listed = directory / f"black-{rows}.txt"
     if not listed.exists():
-        subprocess.run([str(BIN / "eir-sim"), "generate", str(listed), "--count", str(rows),
-                        "--format", "txt", "--seed", "3"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(BIN / "eir-sim"),
+                "generate",
+                str(listed),
+                "--count",
+                str(rows),
+                "--format",
+                "txt",
+                "--seed",
+                "3",
+            ],
+            check=True,
+            capture_output=True,
+        )
     db = directory / f"diameter-{rows}.lmdb"
     if not db.exists():
-        subprocess.run([str(BIN / "eir"), "load", str(listed), "--list", "black", "--db",
-                        str(db), "--mode", "replace"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(BIN / "eir"),
+                "load",
+                str(listed),
+                "--list",
+                "black",
+                "--db",
+                str(db),
+                "--mode",
+                "replace",
+            ],
+            check=True,
+            capture_output=True,
+        )
     sample = directory / f"black-{rows}-sample.txt"
     if not sample.exists():
         lines = listed.read_text().split()
-        sample.write_text("\n".join(random.Random(5).sample(lines, min(10_000, len(lines))))
-                          + "\n")
+        sample.write_text("\n".join(random.Random(5).sample(lines, min(10_000, len(lines)))) + "\n")
     return db, sample
 
 
@@ -282,10 +375,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--protocol", choices=["s13", "map"], default="s13")
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--inflight", type=int, default=64,
-                        help="requests in flight against the EIR")
-    parser.add_argument("--bare-inflight", type=int, default=512,
-                        help="requests in flight against the bare server")
+    parser.add_argument(
+        "--inflight", type=int, default=64, help="requests in flight against the EIR"
+    )
+    parser.add_argument(
+        "--bare-inflight", type=int, default=512, help="requests in flight against the bare server"
+    )
     parser.add_argument("--clients", type=int, default=2, help="eir-sim processes")
     parser.add_argument("--conns", type=int, default=8, help="connections in all")
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -309,27 +404,42 @@ def main() -> int:
     for workers in (1, 2):
         proc, port = start_eir(db, workers, args.protocol)
         pids = [proc.pid] if workers == 1 else child_pids(proc.pid)
-        results[f"eir_{workers}w"] = drive(port, pids, args, [str(sample)], "black=0.1",
-                                           f"eir-{workers}w")
+        results[f"eir_{workers}w"] = drive(
+            port, pids, args, [str(sample)], "black=0.1", f"eir-{workers}w"
+        )
         stop(proc)
 
-    print(f"{'server':10} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/answer':>14} "
-          f"{'eir-sim CPU us/request':>23}")
+    print(
+        f"{'server':10} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/answer':>14} "
+        f"{'eir-sim CPU us/request':>23}"
+    )
     for name, r in results.items():
-        print(f"{name:10} {r['answered_per_s']:10.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
-              f"{r['server_cpu_us_per_answer']:14.1f} {r['sim_cpu_us_per_request']:23.1f}")
-    ratio = (results["eir_1w"]["server_cpu_us_per_answer"]
-             / results["bare"]["server_cpu_us_per_answer"])
+        print(
+            f"{name:10} {r['answered_per_s']:10.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
+            f"{r['server_cpu_us_per_answer']:14.1f} {r['sim_cpu_us_per_request']:23.1f}"
+        )
+    ratio = (
+        results["eir_1w"]["server_cpu_us_per_answer"] / results["bare"]["server_cpu_us_per_answer"]
+    )
     scale = results["eir_2w"]["answered_per_s"] / results["eir_1w"]["answered_per_s"]
     print(f"EIR CPU per answer / bare server's: {ratio:.2f}")
-    print(f"two workers / one worker throughput: {scale:.2f} (on {os.cpu_count()} cores, "
-          "shared with the load client)")
-    print(f"eir-sim against the bare server: {results['bare']['answered_per_s']:,.0f} "
-          f"requests/s with {args.clients} processes, "
-          f"{results['bare']['sim_cpu_us_per_request']:.1f} us CPU per request "
-          "(target: 200,000/s)")
-    summary = {"results": results, "cpu_ratio": ratio, "two_worker_scale": scale,
-               "cores": os.cpu_count(), "args": vars(args)}
+    print(
+        f"two workers / one worker throughput: {scale:.2f} (on {os.cpu_count()} cores, "
+        "shared with the load client)"
+    )
+    print(
+        f"eir-sim against the bare server: {results['bare']['answered_per_s']:,.0f} "
+        f"requests/s with {args.clients} processes, "
+        f"{results['bare']['sim_cpu_us_per_request']:.1f} us CPU per request "
+        "(target: 200,000/s)"
+    )
+    summary = {
+        "results": results,
+        "cpu_ratio": ratio,
+        "two_worker_scale": scale,
+        "cores": os.cpu_count(),
+        "args": vars(args),
+    }
     (directory / f"{args.protocol}.json").write_text(json.dumps(summary, indent=2) + "\n")
     return 0
 

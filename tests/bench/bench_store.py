@@ -62,9 +62,19 @@ def raw_append(csv_path: Path, folder: Path, loop: bool) -> float:
     Runs in a fresh process (see ``--raw``), like ``eir load``: a process that has already
     built ten million objects is slower at anything, which would flatter the ratio.
     """
-    result = subprocess.run([sys.executable, __file__, "--raw", str(csv_path), str(folder),
-                             "loop" if loop else "putmulti"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--raw",
+            str(csv_path),
+            str(folder),
+            "loop" if loop else "putmulti",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         sys.exit(f"bench: raw append failed:\n{result.stderr}")
     return float(result.stdout)
@@ -113,8 +123,18 @@ REPLACE_LIMIT = 1.5  # issue 13: a replace within 1.5 times a fresh load of the 
 def eir_load(csv_path: Path, db: Path, *extra: str) -> tuple[float, str]:
     """Seconds for one `eir load` from outside (a process start, as an operator sees it), and
     its summary line."""
-    args = [str(BIN / "eir"), "load", str(csv_path), "--list", "black", "--source", "bench",
-            "--db", str(db), *extra]
+    args = [
+        str(BIN / "eir"),
+        "load",
+        str(csv_path),
+        "--list",
+        "black",
+        "--source",
+        "bench",
+        "--db",
+        str(db),
+        *extra,
+    ]
     started = time.perf_counter()
     result = subprocess.run(args, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
@@ -127,14 +147,14 @@ def changed_copy(csv_path: Path, out: Path, rows: int, work: Path) -> None:
     """``csv_path`` with its last 5 % of rows gone and as many new IMEIs (not in it) added."""
     change = rows // 20
     extra = work / f"extra-{change}.csv"
-    run(str(BIN / "eir-sim"), "generate", str(extra), "--count", str(change * 2), "--seed",
-        "13")
+    run(str(BIN / "eir-sim"), "generate", str(extra), "--count", str(change * 2), "--seed", "13")
     lines = csv_path.read_bytes().split(b"\n")
     header, body = lines[0], [line for line in lines[1:] if line]
     kept = body[: rows - change]
     known = {line[:14] for line in body}
-    fresh = [line for line in extra.read_bytes().split(b"\n")[1:]
-             if line and line[:14] not in known][:change]
+    fresh = [
+        line for line in extra.read_bytes().split(b"\n")[1:] if line and line[:14] not in known
+    ][:change]
     if len(fresh) < change:
         sys.exit("bench: too few new IMEIs for the changed file")
     out.write_bytes(b"\n".join([header, *kept, *fresh]) + b"\n")
@@ -151,18 +171,21 @@ def bench_replace(work: Path, rows: int, repeat: int) -> dict[str, float | int |
     if not changed.exists():
         changed_copy(base, changed, rows, work)
     db, other = work / "db-replace", work / "db-replace-fresh"
-    times: dict[str, list[float]] = {"fresh": [], "same": [], "fresh_changed": [],
-                                     "changed": []}
+    times: dict[str, list[float]] = {"fresh": [], "same": [], "fresh_changed": [], "changed": []}
     change = rows // 20
-    expect = {"same": f"added 0, updated 0, removed 0, unchanged {rows},",
-              "changed": f"added {change}, updated 0, removed {change}, "
-                         f"unchanged {rows - change},"}
+    expect = {
+        "same": f"added 0, updated 0, removed 0, unchanged {rows},",
+        "changed": f"added {change}, updated 0, removed {change}, unchanged {rows - change},",
+    }
     for _ in range(repeat):
         shutil.rmtree(db, ignore_errors=True)
         shutil.rmtree(other, ignore_errors=True)
-        steps = (("fresh", base, db, ()), ("same", base, db, ("--mode", "replace")),
-                 ("fresh_changed", changed, other, ()),
-                 ("changed", changed, db, ("--mode", "replace")))
+        steps = (
+            ("fresh", base, db, ()),
+            ("same", base, db, ("--mode", "replace")),
+            ("fresh_changed", changed, other, ()),
+            ("changed", changed, db, ("--mode", "replace")),
+        )
         for name, path, where, extra in steps:
             took, line = eir_load(path, where, *extra)
             if name in expect and not line.startswith(expect[name]):
@@ -174,9 +197,11 @@ def bench_replace(work: Path, rows: int, repeat: int) -> dict[str, float | int |
     # The ratio of each run (its loads ran one after the other, under the same load of the
     # machine), then their median: steadier than the ratio of medians on a busy machine.
     ratio_same = statistics.median(
-        r / f for r, f in zip(times["same"], times["fresh"], strict=True))
+        r / f for r, f in zip(times["same"], times["fresh"], strict=True)
+    )
     ratio_changed = statistics.median(
-        r / f for r, f in zip(times["changed"], times["fresh_changed"], strict=True))
+        r / f for r, f in zip(times["changed"], times["fresh_changed"], strict=True)
+    )
     return {
         "replace_rows": rows,
         "replace_repeat": repeat,
@@ -193,15 +218,18 @@ def bench_replace(work: Path, rows: int, repeat: int) -> dict[str, float | int |
 def print_replace(results: dict[str, float | int | str]) -> bool:
     """Print step 6; False when a ratio is over the limit."""
     rows = results["replace_rows"]
-    lines = ((f"fresh load, {rows:,} rows:", "fresh_load_seconds", None),
-             (f"replace, the same {rows:,} rows:", "replace_unchanged_seconds",
-              "replace_unchanged_ratio"),
-             ("fresh load, the changed file:", "fresh_load_changed_seconds", None),
-             ("replace, 5 % new and 5 % gone:", "replace_changed_seconds",
-              "replace_changed_ratio"))
+    lines = (
+        (f"fresh load, {rows:,} rows:", "fresh_load_seconds", None),
+        (
+            f"replace, the same {rows:,} rows:",
+            "replace_unchanged_seconds",
+            "replace_unchanged_ratio",
+        ),
+        ("fresh load, the changed file:", "fresh_load_changed_seconds", None),
+        ("replace, 5 % new and 5 % gone:", "replace_changed_seconds", "replace_changed_ratio"),
+    )
     for label, seconds, ratio in lines:
-        tail = "" if ratio is None else \
-            f"  ratio {results[ratio]}  (target <= {REPLACE_LIMIT})"
+        tail = "" if ratio is None else f"  ratio {results[ratio]}  (target <= {REPLACE_LIMIT})"
         print(f"{label:<41}{results[seconds]:>8} s{tail}")
     print(f"each run (s): {results['replace_runs']}")
     ratios = (results["replace_unchanged_ratio"], results["replace_changed_ratio"])
@@ -221,10 +249,15 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs whose median counts")
     parser.add_argument("--dir", default=str(ROOT / "var" / "bench"))
     parser.add_argument("--replace-rows", type=int, default=1_000_000)
-    parser.add_argument("--replace-repeat", type=int, default=5,
-                        help="runs of the replace step whose median ratio counts")
-    parser.add_argument("--replace-only", action="store_true",
-                        help="only the replace against fresh load step")
+    parser.add_argument(
+        "--replace-repeat",
+        type=int,
+        default=5,
+        help="runs of the replace step whose median ratio counts",
+    )
+    parser.add_argument(
+        "--replace-only", action="store_true", help="only the replace against fresh load step"
+    )
     args = parser.parse_args()
     work = Path(args.dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -243,8 +276,17 @@ def main() -> int:
 
     def load_once() -> float:
         shutil.rmtree(db, ignore_errors=True)
-        return run(str(BIN / "eir"), "load", str(csv_path), "--list", "black", "--source",
-                   "bench", "--db", str(db))
+        return run(
+            str(BIN / "eir"),
+            "load",
+            str(csv_path),
+            "--list",
+            "black",
+            "--source",
+            "bench",
+            "--db",
+            str(db),
+        )
 
     # This machine's timings vary by a third between runs: take the median of a few.
     took = statistics.median(load_once() for _ in range(args.repeat))
@@ -252,11 +294,13 @@ def main() -> int:
     results["load_rows_per_s"] = round(rows / took)
     results["repeat"] = args.repeat
 
-    raw = statistics.median(raw_append(csv_path, work / "raw", loop=False)
-                            for _ in range(args.repeat))
+    raw = statistics.median(
+        raw_append(csv_path, work / "raw", loop=False) for _ in range(args.repeat)
+    )
     results["raw_putmulti_rows_per_s"] = round(rows / raw)
-    raw_loop = statistics.median(raw_append(csv_path, work / "raw", loop=True)
-                                 for _ in range(args.repeat))
+    raw_loop = statistics.median(
+        raw_append(csv_path, work / "raw", loop=True) for _ in range(args.repeat)
+    )
     results["raw_put_loop_rows_per_s"] = round(rows / raw_loop)
     results["load_vs_putmulti"] = round(raw / took, 3)
     results["load_vs_put_loop"] = round(raw_loop / took, 3)
@@ -269,8 +313,11 @@ def main() -> int:
     # Realistic IMEIs (under the same reporting bodies) that are not on the list: uniform random
     # numbers would mostly fall outside the populated key ranges and flatter the figure.
     listed_set = set(listed)
-    unlisted = [i[:14] for i in generate_imeis(args.lookups, seed=9999).as_text()
-                if i[:14] not in listed_set]
+    unlisted = [
+        i[:14]
+        for i in generate_imeis(args.lookups, seed=9999).as_text()
+        if i[:14] not in listed_set
+    ]
     results["lookups_per_s_unlisted"] = lookups_per_s(store, unlisted)
     results["lookups_per_s_listed"] = lookups_per_s(store, listed)
     mixed = unlisted[: args.lookups * 99 // 100] + listed[: args.lookups // 100]
@@ -284,8 +331,7 @@ def main() -> int:
     started = time.perf_counter()
     for request in requests:
         decide(request, store.lookup, policy)
-    results["decisions_per_s_1pct_listed"] = round(len(requests)
-                                                   / (time.perf_counter() - started))
+    results["decisions_per_s_1pct_listed"] = round(len(requests) / (time.perf_counter() - started))
     stats = store.stats(history_size=1)
     store.close()
     results["disk_bytes"] = stats.size_bytes
@@ -293,34 +339,69 @@ def main() -> int:
 
     full = work / "full-1000000.csv"
     if not full.exists():
-        run(str(BIN / "eir-sim"), "generate", str(full), "--count", "1000000", "--format",
-            "csv-full", "--seed", "2")
+        run(
+            str(BIN / "eir-sim"),
+            "generate",
+            str(full),
+            "--count",
+            "1000000",
+            "--format",
+            "csv-full",
+            "--seed",
+            "2",
+        )
     shutil.rmtree(work / "db-full", ignore_errors=True)
-    took = run(str(BIN / "eir"), "load", str(full), "--list", "black", "--source", "bench",
-               "--db", str(work / "db-full"))
+    took = run(
+        str(BIN / "eir"),
+        "load",
+        str(full),
+        "--list",
+        "black",
+        "--source",
+        "bench",
+        "--db",
+        str(work / "db-full"),
+    )
     results["reason_reference_csv_rows_per_s"] = round(1_000_000 / took)
     shutil.rmtree(work / "db-full", ignore_errors=True)
     results.update(bench_replace(work, args.replace_rows, args.replace_repeat))
 
-    print(f"eir load, {rows:,} rows, full validation: {results['load_rows_per_s']:>12,} rows/s"
-          f"  (target >= 1,000,000)")
-    print(f"raw LMDB putmulti append:                {results['raw_putmulti_rows_per_s']:>12,}"
-          " rows/s")
-    print(f"raw LMDB put(append) loop:               {results['raw_put_loop_rows_per_s']:>12,}"
-          " rows/s")
-    print(f"load / raw putmulti:                     {results['load_vs_putmulti']:>12}"
-          "  (target >= 0.6)")
+    print(
+        f"eir load, {rows:,} rows, full validation: {results['load_rows_per_s']:>12,} rows/s"
+        f"  (target >= 1,000,000)"
+    )
+    print(
+        f"raw LMDB putmulti append:                {results['raw_putmulti_rows_per_s']:>12,} rows/s"
+    )
+    print(
+        f"raw LMDB put(append) loop:               {results['raw_put_loop_rows_per_s']:>12,} rows/s"
+    )
+    print(
+        f"load / raw putmulti:                     {results['load_vs_putmulti']:>12}"
+        "  (target >= 0.6)"
+    )
     print(f"load / raw put loop:                     {results['load_vs_put_loop']:>12}")
-    for label, name in (("unlisted IMEIs", "unlisted"), ("listed IMEIs", "listed"),
-                        ("1 % listed", "1pct_listed"), ("half listed", "half_listed")):
-        print(f"single lookups, {label + ':':<25}{results['lookups_per_s_' + name]:>12,} /s"
-              "  (target >= 500,000)")
-    print(f"decisions (decide + lookup), 1 % listed: {results['decisions_per_s_1pct_listed']:>12,}"
-          " /s")
-    print(f"disk: {results['disk_bytes']:,} bytes, {results['disk_bytes_per_entry']} per entry"
-          "  (target <= 1 GB for 10M)")
-    print(f"1M-row CSV imei,reason,reference:        "
-          f"{results['reason_reference_csv_rows_per_s']:>12,} rows/s")
+    for label, name in (
+        ("unlisted IMEIs", "unlisted"),
+        ("listed IMEIs", "listed"),
+        ("1 % listed", "1pct_listed"),
+        ("half listed", "half_listed"),
+    ):
+        print(
+            f"single lookups, {label + ':':<25}{results['lookups_per_s_' + name]:>12,} /s"
+            "  (target >= 500,000)"
+        )
+    print(
+        f"decisions (decide + lookup), 1 % listed: {results['decisions_per_s_1pct_listed']:>12,} /s"
+    )
+    print(
+        f"disk: {results['disk_bytes']:,} bytes, {results['disk_bytes_per_entry']} per entry"
+        "  (target <= 1 GB for 10M)"
+    )
+    print(
+        f"1M-row CSV imei,reason,reference:        "
+        f"{results['reason_reference_csv_rows_per_s']:>12,} rows/s"
+    )
     within = print_replace(results)
     (work / "store.json").write_text(json.dumps(results, indent=2) + "\n")
     os.sync()

@@ -24,13 +24,39 @@ def main() -> int:
     out = ROOT / "var" / "load"
     out.mkdir(parents=True, exist_ok=True)
     db = out / "eir.lmdb"
-    subprocess.run([str(BIN / "eir"), "load", str(ROOT / "conf" / "lists" / "demo.csv"),
-                    "--list", "black", "--source", "demo", "--mode", "replace", "--db", str(db)],
-                   check=True, capture_output=True)
-    serve = subprocess.Popen([str(BIN / "eir"), "serve", "--db", str(db), "--diameter-listen",
-                              "tcp://127.0.0.1:0", "--m3ua-listen", "tcp://127.0.0.1:0",
-                              "--metrics-listen", "127.0.0.1:0"],
-                             stderr=subprocess.PIPE, text=True)
+    subprocess.run(
+        [
+            str(BIN / "eir"),
+            "load",
+            str(ROOT / "conf" / "lists" / "demo.csv"),
+            "--list",
+            "black",
+            "--source",
+            "demo",
+            "--mode",
+            "replace",
+            "--db",
+            str(db),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    serve = subprocess.Popen(
+        [
+            str(BIN / "eir"),
+            "serve",
+            "--db",
+            str(db),
+            "--diameter-listen",
+            "tcp://127.0.0.1:0",
+            "--m3ua-listen",
+            "tcp://127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert serve.stderr is not None
     ports: dict[str, str] = {}
     for line in serve.stderr:
@@ -44,10 +70,20 @@ def main() -> int:
         return 1
     threading.Thread(target=lambda: [None for _ in serve.stderr or ()], daemon=True).start()
     try:
-        command = [str(BIN / "eir-sim"), "run", "--scenario",
-                   str(ROOT / "conf" / "scenarios" / "load.toml"),
-                   "--target", f"s13={ports['diameter']}", "--target", f"map={ports['m3ua']}",
-                   "--json", str(out / "load.json"), "--html", str(out / "load.html")]
+        command = [
+            str(BIN / "eir-sim"),
+            "run",
+            "--scenario",
+            str(ROOT / "conf" / "scenarios" / "load.toml"),
+            "--target",
+            f"s13={ports['diameter']}",
+            "--target",
+            f"map={ports['m3ua']}",
+            "--json",
+            str(out / "load.json"),
+            "--html",
+            str(out / "load.html"),
+        ]
         print("make load:", " ".join(command), flush=True)
         status = subprocess.run(command, cwd=ROOT, check=False).returncode
     finally:
@@ -56,8 +92,10 @@ def main() -> int:
             serve.wait(timeout=30)
         except subprocess.TimeoutExpired:
             serve.kill()
-    print(f"make load: {'passed' if status == 0 else 'FAILED'}; reports in "
-          f"{os.path.relpath(out, ROOT)}/load.json and load.html")
+    print(
+        f"make load: {'passed' if status == 0 else 'FAILED'}; reports in "
+        f"{os.path.relpath(out, ROOT)}/load.json and load.html"
+    )
     return status
 
 

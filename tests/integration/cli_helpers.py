@@ -20,9 +20,15 @@ def env() -> dict[str, str]:
 
 
 def eir(*args: str | Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([EIR, *map(str, args)], input=None if stdin is None else stdin.decode(),
-                          capture_output=True, text=True, timeout=120, env=env(),
-                          check=False)
+    return subprocess.run(
+        [EIR, *map(str, args)],
+        input=None if stdin is None else stdin.decode(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env(),
+        check=False,
+    )
 
 
 def digest(db: Path) -> str:

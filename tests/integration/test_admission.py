@@ -77,8 +77,7 @@ def wait_closed(socks: list[socket.socket], at_least: int, timeout: float = 30.0
                 poller.unregister(fd)
         if closed >= at_least:
             return closed
-    raise AssertionError(f"only {closed} of {len(socks)} connections closed, "
-                         f"expected {at_least}")
+    raise AssertionError(f"only {closed} of {len(socks)} connections closed, expected {at_least}")
 
 
 def test_idle_connections_do_not_lock_out_a_diameter_peer(demo_db: Path) -> None:
@@ -156,7 +155,8 @@ def _dribble(sock: socket.socket, message: bytes, pause_s: float, timeout: float
 
 
 def test_a_diameter_message_one_byte_at_a_time_closes_its_connection(
-        demo_db: Path, tmp_path: Path) -> None:
+    demo_db: Path, tmp_path: Path
+) -> None:
     config = _config(tmp_path, "[diameter]\nread_timeout_s = 1\n")
     with serve(demo_db, "--config", config) as served:
         port = served.port()
@@ -171,7 +171,8 @@ def test_a_diameter_message_one_byte_at_a_time_closes_its_connection(
 
 
 def test_an_m3ua_message_one_byte_at_a_time_closes_its_association(
-        demo_db: Path, tmp_path: Path) -> None:
+    demo_db: Path, tmp_path: Path
+) -> None:
     config = _config(tmp_path, "[m3ua]\nread_timeout_s = 1\n")
     with serve(demo_db, "--config", config) as served:
         port = served.port("m3ua")
@@ -191,9 +192,21 @@ def test_a_burst_of_connections_from_one_client_gets_in(demo_db: Path, protocol:
     holds, and finishes their handshakes after: none is refused or closed."""
     with serve(demo_db) as served:
         port = served.port("diameter" if protocol == "s13" else "m3ua")
-        result = sim("run", "--target", f"tcp://127.0.0.1:{port}", "--protocol", protocol,
-                     "--connections", "100", "--concurrency", "100", "--requests", "500",
-                     "--live", "never")
+        result = sim(
+            "run",
+            "--target",
+            f"tcp://127.0.0.1:{port}",
+            "--protocol",
+            protocol,
+            "--connections",
+            "100",
+            "--concurrency",
+            "100",
+            "--requests",
+            "500",
+            "--live",
+            "never",
+        )
     assert result.returncode == 0, result.stderr + result.stdout
     assert not [line for line in served.lines if "eir.transport" in line], served.lines
 
@@ -206,8 +219,9 @@ def test_refused_cers_are_logged_as_counts(demo_db: Path, tmp_path: Path) -> Non
     from eir.diameter.s13 import LocalIdentity
 
     conf = _config(tmp_path, '[diameter]\nallowed_hosts = ["mme*.example.org"]\n')
-    cer = codec.encode(base.cer(NodeIdentity(LocalIdentity("intruder.example.org",
-                                                           "example.org")), 1, 1))
+    cer = codec.encode(
+        base.cer(NodeIdentity(LocalIdentity("intruder.example.org", "example.org")), 1, 1)
+    )
     floods = 200
     with serve(demo_db, "--config", conf) as served:
         port = served.port()
@@ -221,8 +235,11 @@ def test_refused_cers_are_logged_as_counts(demo_db: Path, tmp_path: Path) -> Non
         served.proc.wait(30)
     lines = [line for line in served.lines if "intruder" in line]
     assert 1 <= len(lines) <= 4, lines[:10]
-    counted = sum(1 if m.group(1) == "a" else int(m.group(1).replace(",", ""))
-                  for line in lines if (m := REFUSED.search(line)) is not None)
+    counted = sum(
+        1 if m.group(1) == "a" else int(m.group(1).replace(",", ""))
+        for line in lines
+        if (m := REFUSED.search(line)) is not None
+    )
     assert counted == floods, lines
 
 
@@ -233,13 +250,20 @@ def test_a_refused_source_takes_no_pending_slot(demo_db: Path, tmp_path: Path) -
     from eir.diameter import base, codec
     from eir.diameter.base import NodeIdentity
 
-    conf = _config(tmp_path, "[diameter]\nmax_pending_connections = 2\n"
-                   'max_pending_per_address = 1\nallowed_networks = ["127.0.0.2/32"]\n')
+    conf = _config(
+        tmp_path,
+        "[diameter]\nmax_pending_connections = 2\n"
+        'max_pending_per_address = 1\nallowed_networks = ["127.0.0.2/32"]\n',
+    )
     cer = codec.encode(base.cer(NodeIdentity(MME), 1, 1))
     with serve(demo_db, "--config", conf) as served:
         port = served.port()
-        allowed = [socket.create_connection(("127.0.0.1", port), timeout=10,
-                                            source_address=("127.0.0.2", 0)) for _ in range(2)]
+        allowed = [
+            socket.create_connection(
+                ("127.0.0.1", port), timeout=10, source_address=("127.0.0.2", 0)
+            )
+            for _ in range(2)
+        ]
         for _ in range(5):
             with socket.create_connection(("127.0.0.1", port), timeout=10) as outsider:
                 try:

@@ -31,12 +31,14 @@ def test_load_summary_and_modes(tmp_path: Path, db: Path) -> None:
     first = write(tmp_path / "a.txt", f"{A1}\n{A2}\n")
     result = eir("load", first, "--list", "black", "--source", "police-hcm", "--db", db)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("added 2, updated 0, removed 0, unchanged 0, invalid 0, "
-                                    "duplicates 0; 2 rows in ")
+    assert result.stdout.startswith(
+        "added 2, updated 0, removed 0, unchanged 0, invalid 0, duplicates 0; 2 rows in "
+    )
     assert result.stderr == ""  # quiet when not on a terminal
     second = write(tmp_path / "b.txt", f"{A2}\n{A3}\n")
-    result = eir("load", second, "--list", "black", "--source", "police-hcm", "--mode",
-                 "replace", "--db", db)
+    result = eir(
+        "load", second, "--list", "black", "--source", "police-hcm", "--mode", "replace", "--db", db
+    )
     assert "added 1, updated 0, removed 1, unchanged 1" in result.stdout
     result = eir("load", second, "--list", "black", "--mode", "remove", "--db", db)
     assert "removed 2" in result.stdout
@@ -64,8 +66,9 @@ def test_load_is_all_or_nothing(tmp_path: Path, db: Path) -> None:
 def test_dry_run(tmp_path: Path, db: Path) -> None:
     eir("load", write(tmp_path / "ok.txt", f"{A1}\n"), "--list", "black", "--db", db)
     before = digest(db)
-    result = eir("load", write(tmp_path / "n.txt", f"{A2}\n"), "--list", "grey", "--dry-run",
-                 "--db", db)
+    result = eir(
+        "load", write(tmp_path / "n.txt", f"{A2}\n"), "--list", "grey", "--dry-run", "--db", db
+    )
     assert result.stdout.startswith("dry run, nothing changed: added 1,")
     assert digest(db) == before
 
@@ -78,14 +81,17 @@ def test_stdin_and_gzip(tmp_path: Path, db: Path) -> None:
     assert "added 1," in eir("load", packed, "--list", "grey", "--db", db).stdout
 
 
-@pytest.mark.parametrize("args", [
-    ["load", "x.txt"],                                   # --list missing
-    ["load", "x.txt", "--list", "purple"],
-    ["load", "x.txt", "--list", "black", "--mode", "merge"],
-    ["load", "x.txt", "--list", "black", "--source", "no spaces"],
-    ["frobnicate"],
-    [],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["load", "x.txt"],  # --list missing
+        ["load", "x.txt", "--list", "purple"],
+        ["load", "x.txt", "--list", "black", "--mode", "merge"],
+        ["load", "x.txt", "--list", "black", "--source", "no spaces"],
+        ["frobnicate"],
+        [],
+    ],
+)
 def test_bad_usage_exits_2(args: list[str], tmp_path: Path) -> None:
     result = eir(*args, "--db", tmp_path / "db") if args else eir()
     assert result.returncode == 2
@@ -100,10 +106,12 @@ def test_lookup_text_and_json(db: Path) -> None:
         f"  why: imei: imei {A3[:14]} on black from demo",
         "  reason: cloned",
     ]
-    owner = json.loads(eir("lookup", A3, "--imsi", "001010123456789", "--json", "--db",
-                           db).stdout)
-    assert (owner["answer"], owner["rule"], owner["entry"]["level"]) == ("whitelisted", "pair",
-                                                                         "pair")
+    owner = json.loads(eir("lookup", A3, "--imsi", "001010123456789", "--json", "--db", db).stdout)
+    assert (owner["answer"], owner["rule"], owner["entry"]["level"]) == (
+        "whitelisted",
+        "pair",
+        "pair",
+    )
     ranged = json.loads(eir("lookup", "86123456000123", "--json", "--db", db).stdout)
     assert (ranged["answer"], ranged["rule"]) == ("greylisted", "range")
     assert ranged["entry"]["imei_last"] == "86123456999999"
@@ -114,7 +122,9 @@ def test_lookup_text_and_json(db: Path) -> None:
 def test_lookup_errors(tmp_path: Path, db: Path) -> None:
     result = eir("lookup", A1, "--db", db)
     assert (result.returncode, result.stderr.strip()) == (
-        1, f"eir: {db}: no list store here (create one with `eir load`)")
+        1,
+        f"eir: {db}: no list store here (create one with `eir load`)",
+    )
     eir("load", DEMO, "--list", "black", "--db", db)
     result = eir("lookup", "12AB", "--db", db)
     assert (result.returncode, result.stderr.strip()) == (1, "eir: IMEI '12AB' has a non-digit 'A'")
@@ -125,15 +135,24 @@ def test_lookup_errors(tmp_path: Path, db: Path) -> None:
 def test_unknown_answer_from_config(tmp_path: Path, db: Path) -> None:
     config = write(tmp_path / "c.toml", '[policy]\nunknown = "unknown"\n')
     eir("load", DEMO, "--list", "black", "--db", db)
-    out = json.loads(eir("lookup", "35000000000001", "--json", "--config", config, "--db",
-                         db).stdout)
+    out = json.loads(
+        eir("lookup", "35000000000001", "--json", "--config", config, "--db", db).stdout
+    )
     assert (out["answer"], out["equipment_status"]) == ("unknown", None)
 
 
 def test_export_round_trip(tmp_path: Path, db: Path) -> None:
     eir("load", DEMO, "--list", "black", "--source", "demo", "--db", db)
-    eir("load", write(tmp_path / "p.txt", f"{A2}\n"), "--list", "grey", "--source", "police",
-        "--db", db)
+    eir(
+        "load",
+        write(tmp_path / "p.txt", f"{A2}\n"),
+        "--list",
+        "grey",
+        "--source",
+        "police",
+        "--db",
+        db,
+    )
     for name in ("all.csv", "all.csv.gz"):
         out = tmp_path / name
         assert eir("export", out, "--db", db).returncode == 0
@@ -144,8 +163,9 @@ def test_export_round_trip(tmp_path: Path, db: Path) -> None:
         again = eir("export", "--db", copy).stdout
         assert again == eir("export", "--db", db).stdout  # added times kept too
     only = eir("export", "--list", "grey", "--source", "police", "--db", db).stdout
-    assert only.splitlines()[1:] == [f"{A2[:14]},,,grey,police,,,"
-                                     + only.splitlines()[1].rsplit(",", 1)[1]]
+    assert only.splitlines()[1:] == [
+        f"{A2[:14]},,,grey,police,,," + only.splitlines()[1].rsplit(",", 1)[1]
+    ]
 
 
 def test_stats(tmp_path: Path, db: Path) -> None:
@@ -157,7 +177,11 @@ def test_stats(tmp_path: Path, db: Path) -> None:
     assert data["size_bytes"] > 0 and len(data["digest"]) == 64
     (load,) = data["history"]
     assert (load["mode"], load["source"], load["files"], load["added"]) == (
-        "add", "demo", [str(DEMO)], 6)
+        "add",
+        "demo",
+        [str(DEMO)],
+        6,
+    )
     text = eir("stats", "--db", db).stdout
     assert "imei/black/demo" in text and "recent loads:" in text
 
@@ -176,9 +200,23 @@ def test_check_config(tmp_path: Path) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_serve_runs_until_signalled(db: Path, signum: signal.Signals) -> None:
     eir("load", DEMO, "--list", "black", "--db", db)
-    proc = subprocess.Popen([EIR, "serve", "--db", str(db), "--diameter-listen", "127.0.0.1:0",
-                             "--m3ua-listen", "127.0.0.1:0", "--metrics-listen", ""],
-                            stderr=subprocess.PIPE, text=True, env=env())
+    proc = subprocess.Popen(
+        [
+            EIR,
+            "serve",
+            "--db",
+            str(db),
+            "--diameter-listen",
+            "127.0.0.1:0",
+            "--m3ua-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+    )
     assert proc.stderr is not None
     try:
         lines = [proc.stderr.readline() for _ in range(4)]
@@ -219,4 +257,6 @@ def test_file_errors_are_one_clear_line(tmp_path: Path, db: Path) -> None:
     assert result.returncode == 1 and "cannot open the list store" in result.stderr
     result = eir("stats", "--db", tmp_path / "nowhere")
     assert (result.returncode, result.stderr.strip()) == (
-        1, f"eir: {tmp_path / 'nowhere'}: no list store here (create one with `eir load`)")
+        1,
+        f"eir: {tmp_path / 'nowhere'}: no list store here (create one with `eir load`)",
+    )

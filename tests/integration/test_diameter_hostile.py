@@ -89,9 +89,18 @@ def with_tail(message: bytes, tail: bytes) -> bytes:
 
 
 def ecr_from(host: str, hbh: int, extra: tuple[Avp, ...] = ()) -> bytes:
-    return codec.encode(ecr(session_id=f"{host};1;{hbh}", origin_host=host,
-                            origin_realm=MME.origin_realm, destination_realm="test.example",
-                            imei=BLACK, hbh=hbh, e2e=hbh, extra=extra))
+    return codec.encode(
+        ecr(
+            session_id=f"{host};1;{hbh}",
+            origin_host=host,
+            origin_realm=MME.origin_realm,
+            destination_realm="test.example",
+            imei=BLACK,
+            hbh=hbh,
+            e2e=hbh,
+            extra=extra,
+        )
+    )
 
 
 def config(tmp_path: Path, text: str) -> str:
@@ -104,8 +113,7 @@ def no_traceback(lines: list[str]) -> None:
     assert not [line for line in lines if "Traceback" in line or "RecursionError" in line], lines
 
 
-def test_nested_cer_from_an_unlisted_peer_is_refused_at_once(demo_db: Path,
-                                                             tmp_path: Path) -> None:
+def test_nested_cer_from_an_unlisted_peer_is_refused_at_once(demo_db: Path, tmp_path: Path) -> None:
     allowed = config(tmp_path, 'allowed_hosts = ["mme*.epc.example"]')
     with serve(demo_db, "--config", allowed) as served:
         port = served.port()
@@ -163,8 +171,7 @@ def test_nested_and_crowded_requests_on_an_open_connection(demo_db: Path) -> Non
     no_traceback(served.lines)
 
 
-def test_a_newcomer_with_the_origin_host_of_an_open_connection_is_refused(
-        demo_db: Path) -> None:
+def test_a_newcomer_with_the_origin_host_of_an_open_connection_is_refused(demo_db: Path) -> None:
     with serve(demo_db) as served:
         port = served.port()
         holder = BlockingClient(port)

@@ -77,8 +77,10 @@ def test_second_connection_with_same_origin_host_retires_the_first(demo_db: Path
 
 def test_config_policy_and_realms(demo_db: Path, tmp_path: Path) -> None:
     config = tmp_path / "eir.toml"
-    config.write_text('[policy]\nunknown = "unknown"\n[diameter]\nrealms = ["test.example"]\n'
-                      'origin_host = "eir1.test.example"\norigin_realm = "test.example"\n')
+    config.write_text(
+        '[policy]\nunknown = "unknown"\n[diameter]\nrealms = ["test.example"]\n'
+        'origin_host = "eir1.test.example"\norigin_realm = "test.example"\n'
+    )
     with serve(demo_db, "--config", str(config), "--diameter-listen", "tcp://127.0.0.1:0") as s:
         client = BlockingClient(s.port())
         assert client.check("35209900176148").experimental_result == 5422
@@ -92,8 +94,9 @@ def test_workers_share_the_port(demo_db: Path) -> None:
         assert "eir: ready (2 workers)" in served.lines
         children = child_pids(served.proc.pid)
         assert len(children) >= 2
-        clients = [BlockingClient(served.port(), local=LocalIdentity(f"mme{i}.x", "x"))
-                   for i in range(8)]
+        clients = [
+            BlockingClient(served.port(), local=LocalIdentity(f"mme{i}.x", "x")) for i in range(8)
+        ]
         for client in clients:
             assert client.check(BLACK).equipment_status is S.BLACKLISTED
             client.close()
@@ -102,8 +105,17 @@ def test_workers_share_the_port(demo_db: Path) -> None:
 
 @pytest.mark.skipif(sctp_unavailable() is None, reason="this kernel has SCTP: see issue 7 tests")
 def test_sctp_listener_without_kernel_sctp_is_a_clear_error(demo_db: Path) -> None:
-    result = eir("serve", "--db", demo_db, "--diameter-listen", "sctp://127.0.0.1:0",
-                 "--m3ua-listen", "tcp://127.0.0.1:0", "--metrics-listen", "")
+    result = eir(
+        "serve",
+        "--db",
+        demo_db,
+        "--diameter-listen",
+        "sctp://127.0.0.1:0",
+        "--m3ua-listen",
+        "tcp://127.0.0.1:0",
+        "--metrics-listen",
+        "",
+    )
     assert result.returncode == 1
     assert "SCTP" in result.stderr and "Traceback" not in result.stderr
 
@@ -124,11 +136,18 @@ async def test_sctp_transport_over_a_seqpacket_pair() -> None:
         sent.append(data)
         return b.send(data)
 
-    node = DiameterNode(PeerSettings(node=NodeIdentity(LocalIdentity("eir.x", "x"))),
-                        application(), PeerTable("eir.x", loop.time))
+    node = DiameterNode(
+        PeerSettings(node=NodeIdentity(LocalIdentity("eir.x", "x"))),
+        application(),
+        PeerTable("eir.x", loop.time),
+    )
     answers: list[bytes] = []
-    client_node = DiameterNode(PeerSettings(node=NodeIdentity(MME)), None,
-                               PeerTable(MME.origin_host, loop.time), on_answer=answers.append)
+    client_node = DiameterNode(
+        PeerSettings(node=NodeIdentity(MME)),
+        None,
+        PeerTable(MME.origin_host, loop.time),
+        on_answer=answers.append,
+    )
     split = split_by_length(1, 3)
     server = DiameterProtocol(node)
     client = DiameterProtocol(client_node, Role.INITIATOR)
@@ -155,19 +174,35 @@ async def test_eir_dials_a_configured_peer_and_reconnects(demo_db: Path, tmp_pat
     the connection and the EIR comes back after Tc."""
     loop = asyncio.get_running_loop()
     answers: list[bytes] = []
-    dra = DiameterNode(PeerSettings(node=NodeIdentity(LocalIdentity("dra.x", "x"))), None,
-                       PeerTable("dra.x", loop.time), on_answer=answers.append)
+    dra = DiameterNode(
+        PeerSettings(node=NodeIdentity(LocalIdentity("dra.x", "x"))),
+        None,
+        PeerTable("dra.x", loop.time),
+        on_answer=answers.append,
+    )
     server = await loop.create_server(lambda: DiameterProtocol(dra), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     config = tmp_path / "dial.toml"
-    config.write_text(f'[diameter]\nreconnect_s = 1\n[[diameter.peers]]\n'
-                      f'address = "tcp://127.0.0.1:{port}"\n')
+    config.write_text(
+        f'[diameter]\nreconnect_s = 1\n[[diameter.peers]]\naddress = "tcp://127.0.0.1:{port}"\n'
+    )
     proc = await asyncio.create_subprocess_exec(
-        str(Path(os.sys.executable).parent / "eir"), "serve", "--db", str(demo_db),  # type: ignore[attr-defined]
-        "--config", str(config), "--diameter-listen", "tcp://127.0.0.1:0",
-        "--m3ua-listen", "tcp://127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-        stderr=asyncio.subprocess.DEVNULL)
+        str(Path(os.sys.executable).parent / "eir"),
+        "serve",
+        "--db",
+        str(demo_db),  # type: ignore[attr-defined]
+        "--config",
+        str(config),
+        "--diameter-listen",
+        "tcp://127.0.0.1:0",
+        "--m3ua-listen",
+        "tcp://127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
+
         async def connected() -> DiameterProtocol:
             for _ in range(600):
                 for proto in list(dra.connections):
@@ -203,9 +238,13 @@ async def test_pending_pool_limit_closes_the_extra_connections() -> None:
     """Three idle connections at once, two pending places and no more than two connections:
     the third (younger than a second, like the others) is closed at once."""
     loop = asyncio.get_running_loop()
-    node = DiameterNode(PeerSettings(node=NodeIdentity(LocalIdentity("eir.x", "x"))),
-                        application(), PeerTable("eir.x", loop.time), max_connections=2,
-                        max_pending=2)
+    node = DiameterNode(
+        PeerSettings(node=NodeIdentity(LocalIdentity("eir.x", "x"))),
+        application(),
+        PeerTable("eir.x", loop.time),
+        max_connections=2,
+        max_pending=2,
+    )
     server = await loop.create_server(lambda: DiameterProtocol(node), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
@@ -225,9 +264,19 @@ def test_port_taken_is_one_line_and_exit_1(demo_db: Path, workers: str) -> None:
     holder.listen()
     port = holder.getsockname()[1]
     try:
-        result = eir("serve", "--db", demo_db, "--diameter-listen", f"127.0.0.1:{port}",
-                     "--m3ua-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-                     "--workers", workers)
+        result = eir(
+            "serve",
+            "--db",
+            demo_db,
+            "--diameter-listen",
+            f"127.0.0.1:{port}",
+            "--m3ua-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--workers",
+            workers,
+        )
     finally:
         holder.close()
     assert result.returncode == 1, result.stderr

@@ -27,8 +27,9 @@ from tests.diameter_support import (
 )
 from tests.pcap_support import tshark, tshark_problems, write_pcap
 
-pytestmark = pytest.mark.skipif(tshark() is None,
-                                reason="tshark is not installed (make test installs it)")
+pytestmark = pytest.mark.skipif(
+    tshark() is None, reason="tshark is not installed (make test installs it)"
+)
 
 NODE = NodeIdentity(EIR, ("192.0.2.1",), 7)
 
@@ -36,16 +37,25 @@ NODE = NodeIdentity(EIR, ("192.0.2.1",), 7)
 def _all_answers() -> list[bytes]:
     app = application()
     unknown = application(PolicyConfig(unknown="unknown"))
-    realm = application(local=LocalIdentity("eir.a.example", "a.example",
-                                            frozenset({"a.example"})))
-    requests = [make_ecr(BLACK), make_ecr(PAIR_IMEI, imsi=PAIR_IMSI), make_ecr(GREY_RANGE_IMEI),
-                make_ecr("1234"), make_ecr(None), vector("unknown_m_avp"),
-                vector("ecr_proxy_route_drmp"), vector("ecr_meid")]
+    realm = application(local=LocalIdentity("eir.a.example", "a.example", frozenset({"a.example"})))
+    requests = [
+        make_ecr(BLACK),
+        make_ecr(PAIR_IMEI, imsi=PAIR_IMSI),
+        make_ecr(GREY_RANGE_IMEI),
+        make_ecr("1234"),
+        make_ecr(None),
+        vector("unknown_m_avp"),
+        vector("ecr_proxy_route_drmp"),
+        vector("ecr_meid"),
+    ]
     out = [app.answer(r, "t") for r in requests]
     for code in (263, 264, 283):
         msg = codec.decode(make_ecr(BLACK))
-        out.append(app.answer(codec.encode(msg._replace(
-            avps=tuple(a for a in msg.avps if a.code != code))), "t"))
+        out.append(
+            app.answer(
+                codec.encode(msg._replace(avps=tuple(a for a in msg.avps if a.code != code))), "t"
+            )
+        )
     out.append(unknown.answer(make_ecr("35209900176148"), "t"))
     out.append(realm.answer(make_ecr(BLACK), "t"))
     bad = bytearray(make_ecr(BLACK))
@@ -57,14 +67,21 @@ def _all_answers() -> list[bytes]:
 
 def _base_messages() -> list[bytes]:
     cer = codec.decode(vector("cer_mme"))
-    return [codec.encode(m) for m in (
-        base.cer(NODE, 1, 1), base.cea(NODE, cer), base.dwr(NODE, 2, 2),
-        base.dwa(NODE, codec.decode(vector("dwr"))), base.dpr(NODE, DisconnectCause.BUSY, 3, 3),
-        base.dpa(NODE, codec.decode(vector("dpr"))),
-        base.cea(NODE, cer, ResultCode.DIAMETER_UNKNOWN_PEER, "not allowed"),
-        base.error_answer(NODE, codec.decode(vector("dwr")),
-                          ResultCode.DIAMETER_COMMAND_UNSUPPORTED, "no"),
-    )]
+    return [
+        codec.encode(m)
+        for m in (
+            base.cer(NODE, 1, 1),
+            base.cea(NODE, cer),
+            base.dwr(NODE, 2, 2),
+            base.dwa(NODE, codec.decode(vector("dwr"))),
+            base.dpr(NODE, DisconnectCause.BUSY, 3, 3),
+            base.dpa(NODE, codec.decode(vector("dpr"))),
+            base.cea(NODE, cer, ResultCode.DIAMETER_UNKNOWN_PEER, "not allowed"),
+            base.error_answer(
+                NODE, codec.decode(vector("dwr")), ResultCode.DIAMETER_COMMAND_UNSUPPORTED, "no"
+            ),
+        )
+    ]
 
 
 @pytest.mark.parametrize("name", ["answers", "base", "vectors"])
@@ -74,9 +91,20 @@ def test_tshark_dissects_cleanly(tmp_path: Path, name: str) -> None:
     elif name == "base":
         payloads = _base_messages()
     else:
-        payloads = [vector(v) for v in ("ecr_imei14_sv_imsi", "ecr_imei15", "ecr_imeisv16",
-                                        "ecr_proxy_route_drmp", "ecr_meid", "cer_mme", "dwr",
-                                        "dpr", "unknown_m_avp")]
+        payloads = [
+            vector(v)
+            for v in (
+                "ecr_imei14_sv_imsi",
+                "ecr_imei15",
+                "ecr_imeisv16",
+                "ecr_proxy_route_drmp",
+                "ecr_meid",
+                "cer_mme",
+                "dwr",
+                "dpr",
+                "unknown_m_avp",
+            )
+        ]
     path = tmp_path / f"{name}.pcap"
     write_pcap(path, payloads)
     text, problems = tshark_problems(path)

@@ -24,8 +24,12 @@ S = EquipmentStatus
 def refused(db: Path, *args: str, timeout: float = 60.0) -> list[str]:
     """Run `eir serve` that must refuse to start: its stderr lines, once it exited 1. One
     that gets ready instead is stopped and fails the test."""
-    proc = subprocess.Popen([EIR_BIN, "serve", "--db", str(db), "--metrics-listen", "", *args],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [EIR_BIN, "serve", "--db", str(db), "--metrics-listen", "", *args],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
     lines: list[str] = []
 
     def read() -> None:
@@ -72,18 +76,31 @@ def workers(count: int) -> tuple[str, ...]:
 
 
 @pytest.mark.parametrize(("first", "second"), [(2, 2), (2, 1), (1, 2)])
-def test_a_second_instance_on_the_same_ports_is_refused(demo_db: Path, tmp_path: Path,
-                                                         first: int, second: int) -> None:
+def test_a_second_instance_on_the_same_ports_is_refused(
+    demo_db: Path, tmp_path: Path, first: int, second: int
+) -> None:
     with serve(demo_db, *workers(first)) as served:
         port = served.port()
-        lines = refused(tmp_path / "other", "--diameter-listen", f"tcp://127.0.0.1:{port}",
-                        "--m3ua-listen", "tcp://127.0.0.1:0", *workers(second))
+        lines = refused(
+            tmp_path / "other",
+            "--diameter-listen",
+            f"tcp://127.0.0.1:{port}",
+            "--m3ua-listen",
+            "tcp://127.0.0.1:0",
+            *workers(second),
+        )
         assert lines[0].startswith("eir: ") and "in use" in lines[0], lines
         assert f"diameter tcp 127.0.0.1:{port}" in lines[0], lines
         answers_black(port)
         m3ua = served.port("m3ua")
-        lines = refused(tmp_path / "other", "--diameter-listen", "tcp://127.0.0.1:0",
-                        "--m3ua-listen", f"tcp://127.0.0.1:{m3ua}", *workers(second))
+        lines = refused(
+            tmp_path / "other",
+            "--diameter-listen",
+            "tcp://127.0.0.1:0",
+            "--m3ua-listen",
+            f"tcp://127.0.0.1:{m3ua}",
+            *workers(second),
+        )
         assert f"m3ua tcp 127.0.0.1:{m3ua}" in lines[0] and "in use" in lines[0], lines
         answers_black(port)
     assert served.proc.returncode == 0
@@ -92,8 +109,14 @@ def test_a_second_instance_on_the_same_ports_is_refused(demo_db: Path, tmp_path:
 @pytest.mark.parametrize("count", [1, 2])
 def test_a_second_instance_on_the_same_store_is_refused(demo_db: Path, count: int) -> None:
     with serve(demo_db, "--workers", "2") as served:
-        lines = refused(demo_db, "--diameter-listen", "tcp://127.0.0.1:0",
-                        "--m3ua-listen", "tcp://127.0.0.1:0", *workers(count))
+        lines = refused(
+            demo_db,
+            "--diameter-listen",
+            "tcp://127.0.0.1:0",
+            "--m3ua-listen",
+            "tcp://127.0.0.1:0",
+            *workers(count),
+        )
         assert f"pid {served.proc.pid}" in lines[0], lines
         answers_black(served.port())
 
@@ -153,13 +176,23 @@ sys.stdin.read()
 
 @pytest.mark.parametrize("count", [1, 2])
 def test_orphans_holding_the_store_refuse_a_start(demo_db: Path, count: int) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(demo_db / WORKERS_LOCK)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(demo_db / WORKERS_LOCK)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout is not None and holder.stdin is not None
     try:
         assert holder.stdout.readline() == "held\n"
-        lines = refused(demo_db, "--diameter-listen", "tcp://127.0.0.1:0",
-                        "--m3ua-listen", "tcp://127.0.0.1:0", *workers(count))
+        lines = refused(
+            demo_db,
+            "--diameter-listen",
+            "tcp://127.0.0.1:0",
+            "--m3ua-listen",
+            "tcp://127.0.0.1:0",
+            *workers(count),
+        )
         assert str(holder.pid) in lines[0] and str(demo_db) in lines[0], lines
     finally:
         holder.stdin.close()
@@ -175,8 +208,9 @@ def test_lists_can_be_read_and_loaded_while_serving(demo_db: Path, tmp_path: Pat
     extra.write_text("imei\n35209900176148\n")
     with serve(demo_db, "--workers", "2") as served:
         assert isinstance(served, Served)
-        assert eir("load", extra, "--list", "grey", "--source", "t", "--db", demo_db
-                   ).returncode == 0
+        assert (
+            eir("load", extra, "--list", "grey", "--source", "t", "--db", demo_db).returncode == 0
+        )
         result = eir("lookup", "--db", demo_db, "35209900176148")
         assert result.returncode == 0 and "greylisted" in result.stdout, result
         assert eir("stats", "--db", demo_db).returncode == 0
@@ -193,11 +227,28 @@ def test_two_instances_started_at_once_on_one_port(tmp_path: Path) -> None:
     """Both pass a probe of the port before either listens (the workers take a second to
     import): only one may serve it."""
     port = _free_port()
-    procs = [subprocess.Popen([EIR_BIN, "serve", "--db", str(tmp_path / f"db{i}"),
-                               "--workers", "2", "--diameter-listen", f"127.0.0.1:{port}",
-                               "--m3ua-listen", "127.0.0.1:0", "--metrics-listen", ""],
-                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-             for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                EIR_BIN,
+                "serve",
+                "--db",
+                str(tmp_path / f"db{i}"),
+                "--workers",
+                "2",
+                "--diameter-listen",
+                f"127.0.0.1:{port}",
+                "--m3ua-listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "",
+            ],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        for i in range(2)
+    ]
     lines: list[list[str]] = [[], []]
 
     def read(i: int) -> None:
@@ -222,7 +273,8 @@ def test_two_instances_started_at_once_on_one_port(tmp_path: Path) -> None:
         assert procs[other].wait(30) == 1, lines
         assert [line for line in lines[other] if line] == [
             f"eir: cannot listen on diameter tcp 127.0.0.1:{port}: the port is in use "
-            "(another eir serve?)"], lines
+            "(another eir serve?)"
+        ], lines
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -242,11 +294,27 @@ def test_metrics_port_taken_is_refused_before_anything_starts(demo_db: Path, cou
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        proc = subprocess.run([EIR_BIN, "serve", "--db", str(demo_db), "--metrics-listen",
-                               f"127.0.0.1:{port}", "--diameter-listen", "127.0.0.1:0",
-                               "--m3ua-listen", "127.0.0.1:0", *workers(count)],
-                              capture_output=True, text=True, timeout=60, check=False)
+        proc = subprocess.run(
+            [
+                EIR_BIN,
+                "serve",
+                "--db",
+                str(demo_db),
+                "--metrics-listen",
+                f"127.0.0.1:{port}",
+                "--diameter-listen",
+                "127.0.0.1:0",
+                "--m3ua-listen",
+                "127.0.0.1:0",
+                *workers(count),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.splitlines() == [
         f"eir: cannot listen on metrics tcp 127.0.0.1:{port}: the port is in use "
-        "(another eir serve?)"], proc.stderr
+        "(another eir serve?)"
+    ], proc.stderr

@@ -19,8 +19,9 @@ class RawAsp:
     """An ASP written byte by byte, to send what our own state machine never would."""
 
     def __init__(self, port: int, source: str = "127.0.0.1") -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10,
-                                             source_address=(source, 0))
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), timeout=10, source_address=(source, 0)
+        )
         self.buf = b""
         self.received: list[bytes] = []
 
@@ -145,15 +146,20 @@ def test_daud_with_an_empty_affected_point_code_gets_err(demo_db: Path, tmp_path
     assert_tshark_clean(tmp_path, asp.received)
 
 
-def test_udt_with_an_inconsistent_calling_party_is_discarded(demo_db: Path,
-                                                             tmp_path: Path) -> None:
+def test_udt_with_an_inconsistent_calling_party_is_discarded(demo_db: Path, tmp_path: Path) -> None:
     with serve(demo_db) as served:
         asp = RawAsp(served.port("m3ua"))
         asp.up()
         # the calling party 12 announces an SSN and a global title and holds neither: no
         # answer can be addressed to it, so the next answer is the one to the request after it
-        bad = sccp.encode(sccp.UDT, EIR_ADDRESS.encode(), b"\x12", check_imei(2),
-                          protocol_class=1, return_on_error=True)
+        bad = sccp.encode(
+            sccp.UDT,
+            EIR_ADDRESS.encode(),
+            b"\x12",
+            check_imei(2),
+            protocol_class=1,
+            return_on_error=True,
+        )
         asp.send(check_data(data=bad) + check_data())
         message = asp.next()
         raw = message.get(Tag.PROTOCOL_DATA)
@@ -164,16 +170,25 @@ def test_udt_with_an_inconsistent_calling_party_is_discarded(demo_db: Path,
     assert_tshark_clean(tmp_path, asp.received)
 
 
-def test_dialogue_portion_holding_04_00_is_p_abort_without_traceback(demo_db: Path,
-                                                                    tmp_path: Path) -> None:
+def test_dialogue_portion_holding_04_00_is_p_abort_without_traceback(
+    demo_db: Path, tmp_path: Path
+) -> None:
     with serve(demo_db) as served:
         asp = RawAsp(served.port("m3ua"))
         asp.up()
         external = bytes.fromhex("280d060700118605010101a0020400")
-        begin = bytes.fromhex("622b4804000012346b0f") + external + bytes.fromhex(
-            "6c12a11002010102012b040894104502237315f0")
-        asp.send(check_data(data=sccp.encode(sccp.UDT, EIR_ADDRESS.encode(),
-                                             MSC_ADDRESS.encode(), begin, protocol_class=1)))
+        begin = (
+            bytes.fromhex("622b4804000012346b0f")
+            + external
+            + bytes.fromhex("6c12a11002010102012b040894104502237315f0")
+        )
+        asp.send(
+            check_data(
+                data=sccp.encode(
+                    sccp.UDT, EIR_ADDRESS.encode(), MSC_ADDRESS.encode(), begin, protocol_class=1
+                )
+            )
+        )
         message = asp.next()
         raw = message.get(Tag.PROTOCOL_DATA)
         assert raw is not None
@@ -184,8 +199,9 @@ def test_dialogue_portion_holding_04_00_is_p_abort_without_traceback(demo_db: Pa
     assert_tshark_clean(tmp_path, asp.received)
 
 
-def test_override_from_an_unconfigured_asp_does_not_evict_loadshare(demo_db: Path,
-                                                                    tmp_path: Path) -> None:
+def test_override_from_an_unconfigured_asp_does_not_evict_loadshare(
+    demo_db: Path, tmp_path: Path
+) -> None:
     with serve(demo_db) as served:
         port = served.port("m3ua")
         first, second = RawAsp(port), RawAsp(port)
@@ -237,9 +253,12 @@ def test_routing_context_is_required_when_configured(demo_db: Path, tmp_path: Pa
 
 
 def test_configured_asps_and_networks(demo_db: Path, tmp_path: Path) -> None:
-    conf = config(tmp_path, 'routing_contexts = [100, 200]\n'
-                  '[[m3ua.asps]]\nname = "msc1"\nasp_identifier = 11\n'
-                  'networks = ["127.0.0.0/8"]\nrouting_contexts = [100]\noverride = true\n')
+    conf = config(
+        tmp_path,
+        "routing_contexts = [100, 200]\n"
+        '[[m3ua.asps]]\nname = "msc1"\nasp_identifier = 11\n'
+        'networks = ["127.0.0.0/8"]\nrouting_contexts = [100]\noverride = true\n',
+    )
     with serve(demo_db, "--config", conf) as served:
         port = served.port("m3ua")
         asp = RawAsp(port)
@@ -288,8 +307,9 @@ def test_configured_asps_and_networks(demo_db: Path, tmp_path: Path) -> None:
             outsider.close()
 
 
-def test_a_flood_of_rejected_messages_is_cut_after_a_few_errs(demo_db: Path,
-                                                              tmp_path: Path) -> None:
+def test_a_flood_of_rejected_messages_is_cut_after_a_few_errs(
+    demo_db: Path, tmp_path: Path
+) -> None:
     """64 KiB of unsupported class 15 (8,192 messages) before ASPUP, default config: 16 ERRs
     and a last "Protocol Error", then the association is closed (it used to get 8,192 ERRs,
     229 KB, and hold the event loop 2-3 s); the next ASP is served."""
@@ -313,8 +333,11 @@ def test_a_flood_of_rejected_messages_is_cut_after_a_few_errs(demo_db: Path,
 
 
 def refusals(lines: list[str]) -> list[str]:
-    return [line for line in lines if "refused a connection from" in line
-            and "m3ua.allowed_networks" in line]
+    return [
+        line
+        for line in lines
+        if "refused a connection from" in line and "m3ua.allowed_networks" in line
+    ]
 
 
 def test_handshake_timeout_closes_an_idle_association(demo_db: Path, tmp_path: Path) -> None:

@@ -77,8 +77,9 @@ def _stack_answers() -> list[bytes]:
     ]
     for tcap in odd:
         out.append(node.on_data(DataReceived(over_sccp(tcap), None, None)) or b"")
-    out.append(unknown.on_data(DataReceived(over_sccp(check_imei(3, WHITE)), None, None))
-               or b"")  # returnError unknownEquipment
+    out.append(
+        unknown.on_data(DataReceived(over_sccp(check_imei(3, WHITE)), None, None)) or b""
+    )  # returnError unknownEquipment
     assert all(out)
     return out
 
@@ -93,8 +94,9 @@ def test_tshark_dissects_the_whole_stack(tmp_path: Path) -> None:
     assert text.count("checkIMEI") >= 6
 
 
-async def test_eir_connects_to_a_signalling_gateway_as_an_asp(demo_db: Path,
-                                                              tmp_path: Path) -> None:
+async def test_eir_connects_to_a_signalling_gateway_as_an_asp(
+    demo_db: Path, tmp_path: Path
+) -> None:
     """The SG side: accept the EIR's association, see it go ASP-ACTIVE, route a Begin to it
     and get the End back; then drop it and see the EIR come back."""
     import asyncio
@@ -114,10 +116,21 @@ async def test_eir_connects_to_a_signalling_gateway_as_an_asp(demo_db: Path,
     config = tmp_path / "asp.toml"
     config.write_text(f'[m3ua]\nreconnect_s = 1\npeers = ["tcp://127.0.0.1:{port}"]\n')
     proc = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "eir"), "serve", "--db", str(demo_db), "--config",
-        str(config), "--diameter-listen", "127.0.0.1:0", "--m3ua-listen", "127.0.0.1:0",
-        "--metrics-listen", "127.0.0.1:0",
-        stderr=asyncio.subprocess.DEVNULL, env=dict(os.environ))
+        str(Path(sys.executable).parent / "eir"),
+        "serve",
+        "--db",
+        str(demo_db),
+        "--config",
+        str(config),
+        "--diameter-listen",
+        "127.0.0.1:0",
+        "--m3ua-listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        stderr=asyncio.subprocess.DEVNULL,
+        env=dict(os.environ),
+    )
 
     async def session() -> tuple[AspConnection, asyncio.StreamReader, asyncio.StreamWriter]:
         reader, writer = await asyncio.wait_for(sessions.get(), 30)

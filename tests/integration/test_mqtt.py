@@ -22,21 +22,30 @@ from tests.integration.cli_helpers import EIR, EIR_SIM, eir, env
 from tests.mqtt_support import Broker, Watcher, broker, credentials, make_certificates
 
 ROOT = Path(__file__).resolve().parents[2]
-POLICE = "imei,reason,reference\n490154203237518,stolen,PR-1\n356938035643809,stolen,PR-2\n" \
-         "353918051234561,robbery à main armée,PR-3\n"
+POLICE = (
+    "imei,reason,reference\n490154203237518,stolen,PR-1\n356938035643809,stolen,PR-2\n"
+    "353918051234561,robbery à main armée,PR-3\n"
+)
 
 
-def publish(b: Broker, *args: str | Path, user: str = "eir-publisher",
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([EIR, "publish", *map(str, args), "--broker", b.url],
-                          capture_output=True, text=True, timeout=timeout,
-                          env=env() | credentials(user), check=False)
+def publish(
+    b: Broker, *args: str | Path, user: str = "eir-publisher", timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [EIR, "publish", *map(str, args), "--broker", b.url],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env() | credentials(user),
+        check=False,
+    )
 
 
 @contextmanager
 def node(b: Broker, db: Path, name: str, *extra: str) -> Iterator[Served]:
-    with serve(db, "--broker", b.url, "--node", name, *extra,
-               env_extra=credentials("eir-node")) as served:
+    with serve(
+        db, "--broker", b.url, "--node", name, *extra, env_extra=credentials("eir-node")
+    ) as served:
         yield served
 
 
@@ -87,9 +96,15 @@ def metrics_when(served: Served, ready: Any, timeout: float = 20) -> dict[str, f
 
 def sim(*args: str | Path) -> dict[str, Any]:
     out = Path(str(args[0]))
-    result = subprocess.run([EIR_SIM, "run", *map(str, args[1:]), "--json", out, "--live",
-                             "never"], capture_output=True, text=True, timeout=120, env=env(),
-                            check=False, cwd=ROOT)
+    result = subprocess.run(
+        [EIR_SIM, "run", *map(str, args[1:]), "--json", out, "--live", "never"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env(),
+        check=False,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     doc: dict[str, Any] = json.loads(out.read_text())
     return doc
@@ -99,8 +114,9 @@ def test_three_nodes_converge_after_add_replace_and_remove(tmp_path: Path) -> No
     police = tmp_path / "police.csv"
     police.write_text(POLICE)
     smaller = tmp_path / "police-2.csv"
-    smaller.write_text("imei,reason,reference\n490154203237518,stolen,PR-1\n"
-                       "861234561234561,stolen,PR-4\n")
+    smaller.write_text(
+        "imei,reason,reference\n490154203237518,stolen,PR-1\n861234561234561,stolen,PR-4\n"
+    )
     gone = tmp_path / "found.csv"
     gone.write_text("861234561234561\n")
     dbs = [tmp_path / f"node{i}" for i in range(3)]
@@ -115,13 +131,35 @@ def test_three_nodes_converge_after_add_replace_and_remove(tmp_path: Path) -> No
             (gone, "black", "police", "remove"),
         ]
         for seq, (file, list_name, source, mode) in enumerate(steps, 1):
-            result = publish(b, file, "--list", list_name, "--source", source, "--mode", mode,
-                             "--wait", "3", "--timeout", "60")
+            result = publish(
+                b,
+                file,
+                "--list",
+                list_name,
+                "--source",
+                source,
+                "--mode",
+                mode,
+                "--wait",
+                "3",
+                "--timeout",
+                "60",
+            )
             assert result.returncode == 0, result.stderr
             assert f"published update #{seq} ({mode} {list_name}/{source}" in result.stdout
             assert "applied on 3 nodes: eir0, eir1, eir2" in result.stdout
-            loaded = eir("load", file, "--list", list_name, "--source", source, "--mode", mode,
-                         "--db", reference)
+            loaded = eir(
+                "load",
+                file,
+                "--list",
+                list_name,
+                "--source",
+                source,
+                "--mode",
+                mode,
+                "--db",
+                reference,
+            )
             assert loaded.returncode == 0, loaded.stderr
             wait_version(dbs, seq)
             digests = {stats(db)["digest"] for db in dbs}
@@ -142,8 +180,7 @@ def test_broker_killed_and_restarted_loses_no_update(tmp_path: Path) -> None:
     police.write_text(POLICE)
     dbs = [tmp_path / f"node{i}" for i in range(3)]
     for db in dbs:  # every node answers from the demo lists from the start
-        assert eir("load", DEMO, "--list", "black", "--source", "demo", "--db", db
-                   ).returncode == 0
+        assert eir("load", DEMO, "--list", "black", "--source", "demo", "--db", db).returncode == 0
     fast = tmp_path / "fast.toml"
     fast.write_text("[mqtt]\nreconnect_min_s = 0.2\nreconnect_max_s = 1\n")
     with broker(tmp_path / "broker") as b, ExitStack() as running:
@@ -154,14 +191,42 @@ def test_broker_killed_and_restarted_loses_no_update(tmp_path: Path) -> None:
         assert first.returncode == 0, first.stderr
         b.kill()
         second = subprocess.Popen(
-            [EIR, "publish", str(police), "--list", "black", "--source", "police", "--broker",
-             b.url, "--wait", "2", "--timeout", "90"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=env() | credentials("eir-publisher"))
+            [
+                EIR,
+                "publish",
+                str(police),
+                "--list",
+                "black",
+                "--source",
+                "police",
+                "--broker",
+                b.url,
+                "--wait",
+                "2",
+                "--timeout",
+                "90",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env() | credentials("eir-publisher"),
+        )
         # the broker is down: the nodes go on answering, every answer right
-        doc = sim(tmp_path / "down.json", "--target", f"127.0.0.1:{a.port()}", "--protocol",
-                  "s13", "--concurrency", "4", "--requests", "500", "--lists", DEMO,
-                  "--mix", "black=0.3,grey=0.2,white=0.2")
+        doc = sim(
+            tmp_path / "down.json",
+            "--target",
+            f"127.0.0.1:{a.port()}",
+            "--protocol",
+            "s13",
+            "--concurrency",
+            "4",
+            "--requests",
+            "500",
+            "--lists",
+            DEMO,
+            "--mix",
+            "black=0.3,grey=0.2,white=0.2",
+        )
         assert doc["answered"] == 500 and doc["mismatches"] == doc["errors"] == 0
         time.sleep(1.0)
         b.start()
@@ -202,16 +267,16 @@ def test_forged_update_is_refused_by_the_shipped_broker_configuration(tmp_path: 
         assert Watcher(b, user="eir-node", password="guess").wait_connected() != 0
         # a node's own account may not write list updates: the broker refuses them
         refused: list[int] = []
-        forger = paho.Client(CallbackAPIVersion.VERSION2, client_id="forger",
-                             protocol=paho.MQTTv5)
+        forger = paho.Client(CallbackAPIVersion.VERSION2, client_id="forger", protocol=paho.MQTTv5)
         forger.username_pw_set("eir-node", "node-secret")
         forger.on_publish = lambda _c, _u, _m, reason, _p: refused.append(reason.value)
         forger.connect("127.0.0.1", b.port)
         forger.loop_start()
         forged_head = json.dumps({"seq": 2, "id": "f" * 32, "parts": 1, "time": 0})
         forger.publish("eir/lists/head", forged_head, qos=1, retain=True).wait_for_publish(10)
-        forger.publish("eir/lists/log/000000000002/000000", b"EIRP-forged", qos=1,
-                       retain=True).wait_for_publish(10)
+        forger.publish(
+            "eir/lists/log/000000000002/000000", b"EIRP-forged", qos=1, retain=True
+        ).wait_for_publish(10)
         forger.loop_stop()
         forger.disconnect()
         assert refused == [135, 135]  # MQTT v5 "Not authorized"
@@ -232,10 +297,23 @@ def test_events_and_metrics_while_answering(tmp_path: Path, demo_db: Path) -> No
             watcher.wait_connected()
             with node(b, demo_db, "ev1", "--config", str(config)) as served:
                 watcher.wait_for("eir/nodes/ev1", lambda m: m["state"] == "online")
-                doc = sim(tmp_path / "s13.json", "--target", f"127.0.0.1:{served.port()}",
-                          "--protocol", "s13", "--concurrency", "4", "--requests", "400",
-                          "--lists", DEMO, "--mix", "black=0.3,grey=0.1,pair=0.2,malformed=0.1",
-                          "--seed", "9")
+                doc = sim(
+                    tmp_path / "s13.json",
+                    "--target",
+                    f"127.0.0.1:{served.port()}",
+                    "--protocol",
+                    "s13",
+                    "--concurrency",
+                    "4",
+                    "--requests",
+                    "400",
+                    "--lists",
+                    DEMO,
+                    "--mix",
+                    "black=0.3,grey=0.1,pair=0.2,malformed=0.1",
+                    "--seed",
+                    "9",
+                )
                 black = doc["equipment_status"]["black"]
                 watcher.wait_for("eir/events/peer", lambda m: m["state"] == "down")
                 deadline = time.monotonic() + 20
@@ -245,8 +323,12 @@ def test_events_and_metrics_while_answering(tmp_path: Path, demo_db: Path) -> No
                 seen = metrics(served)
                 police = tmp_path / "police.csv"
                 police.write_text(POLICE)
-                assert publish(b, police, "--list", "black", "--source", "police",
-                               "--wait", "1").returncode == 0
+                assert (
+                    publish(
+                        b, police, "--list", "black", "--source", "police", "--wait", "1"
+                    ).returncode
+                    == 0
+                )
                 lists = watcher.wait_for("eir/events/lists")
                 after = metrics(served)
         finally:
@@ -264,8 +346,9 @@ def test_events_and_metrics_while_answering(tmp_path: Path, demo_db: Path) -> No
     assert lists["cause"] == "update eir #1 (police.csv)" and lists["version"] == 1
     key = "eir_checks_total{{protocol=s13,result={},status={}}}"
     assert seen[key.format("2001", "black")] == black
-    assert seen[key.format("5004", "none")] + seen.get(key.format("5005", "none"), 0) \
-        == doc["result_code"].get("5004", 0) + doc["result_code"].get("5005", 0)
+    assert seen[key.format("5004", "none")] + seen.get(key.format("5005", "none"), 0) == doc[
+        "result_code"
+    ].get("5004", 0) + doc["result_code"].get("5005", 0)
     assert seen["eir_answer_duration_seconds_count{protocol=s13}"] == 400
     assert seen["eir_events_dropped_total{}"] == 0
     assert seen["eir_events_published_total{}"] >= black
@@ -276,24 +359,39 @@ def test_events_and_metrics_while_answering(tmp_path: Path, demo_db: Path) -> No
     assert after["eir_peers_connected{protocol=diameter}"] == 0
 
 
-def test_broker_down_events_dropped_and_reported_when_back(tmp_path: Path,
-                                                           demo_db: Path) -> None:
+def test_broker_down_events_dropped_and_reported_when_back(tmp_path: Path, demo_db: Path) -> None:
     config = tmp_path / "eir.toml"
-    config.write_text('[events]\nchecks = "all"\nqueue_size = 20\n\n'
-                      "[mqtt]\nreconnect_min_s = 0.2\nreconnect_max_s = 0.5\n")
-    with broker(tmp_path / "broker") as b, \
-            node(b, demo_db, "drop1", "--config", str(config)) as served:
+    config.write_text(
+        '[events]\nchecks = "all"\nqueue_size = 20\n\n'
+        "[mqtt]\nreconnect_min_s = 0.2\nreconnect_max_s = 0.5\n"
+    )
+    with (
+        broker(tmp_path / "broker") as b,
+        node(b, demo_db, "drop1", "--config", str(config)) as served,
+    ):
         b.kill()
-        doc = sim(tmp_path / "s13.json", "--target", f"127.0.0.1:{served.port()}",
-                  "--protocol", "s13", "--concurrency", "4", "--requests", "300",
-                  "--lists", DEMO)
+        doc = sim(
+            tmp_path / "s13.json",
+            "--target",
+            f"127.0.0.1:{served.port()}",
+            "--protocol",
+            "s13",
+            "--concurrency",
+            "4",
+            "--requests",
+            "300",
+            "--lists",
+            DEMO,
+        )
         assert doc["answered"] == 300 and doc["mismatches"] == 0
         # 300 checks and the simulator's peer up and down, with 20 queued: wait until the
         # drops of the whole run are counted (the sleep this replaces lost that race when busy)
         # and until the node has seen the broker go (on a busy machine the queue can fill
         # before the loss of the connection is noticed)
-        down = metrics_when(served, lambda m: m["eir_events_dropped_total{}"] >= 280
-                            and m["eir_mqtt_connected{}"] == 0)
+        down = metrics_when(
+            served,
+            lambda m: m["eir_events_dropped_total{}"] >= 280 and m["eir_mqtt_connected{}"] == 0,
+        )
         assert down["eir_mqtt_connected{}"] == 0
         assert down["eir_events_queued{}"] == 20
         dropped = down["eir_events_dropped_total{}"]
@@ -310,11 +408,24 @@ def test_broker_down_events_dropped_and_reported_when_back(tmp_path: Path,
 
 def test_metrics_of_several_workers_are_added_up(tmp_path: Path, demo_db: Path) -> None:
     with serve(demo_db, "--workers", "2") as served:
-        sim(tmp_path / "s13.json", "--target", f"127.0.0.1:{served.port()}", "--protocol",
-            "s13", "--concurrency", "8", "--connections", "8", "--requests", "800",
-            "--lists", DEMO)
+        sim(
+            tmp_path / "s13.json",
+            "--target",
+            f"127.0.0.1:{served.port()}",
+            "--protocol",
+            "s13",
+            "--concurrency",
+            "8",
+            "--connections",
+            "8",
+            "--requests",
+            "800",
+            "--lists",
+            DEMO,
+        )
         seen = metrics_when(  # workers share their numbers once a second
-            served, lambda m: m.get("eir_answer_duration_seconds_count{protocol=s13}") == 800)
+            served, lambda m: m.get("eir_answer_duration_seconds_count{protocol=s13}") == 800
+        )
     assert seen["eir_answer_duration_seconds_count{protocol=s13}"] == 800
     assert seen["eir_workers{}"] == 2
     assert sum(v for k, v in seen.items() if k.startswith("eir_checks_total{")) == 800
@@ -342,17 +453,35 @@ def test_tls_to_the_broker_with_the_configured_ca(tmp_path: Path, demo_db: Path)
         watcher = Watcher(b, topics=("eir/nodes/#",))
         try:
             watcher.wait_connected()
-            with serve(demo_db, "--broker", url, "--node", "tls1", "--config", str(trusted),
-                       env_extra=credentials("eir-node")):
+            with serve(
+                demo_db,
+                "--broker",
+                url,
+                "--node",
+                "tls1",
+                "--config",
+                str(trusted),
+                env_extra=credentials("eir-node"),
+            ):
                 watcher.wait_for("eir/nodes/tls1", lambda m: m["state"] == "online")
             # without our CA the broker's certificate is not trusted: no connection
             untrusted = tmp_path / "untrusted.toml"
             untrusted.write_text("[mqtt]\nreconnect_max_s = 1\n")
-            with serve(demo_db, "--broker", url, "--node", "tls2", "--config", str(untrusted),
-                       env_extra=credentials("eir-node")) as served:
+            with serve(
+                demo_db,
+                "--broker",
+                url,
+                "--node",
+                "tls2",
+                "--config",
+                str(untrusted),
+                env_extra=credentials("eir-node"),
+            ) as served:
                 deadline = time.monotonic() + 20
-                while not any("CERTIFICATE_VERIFY_FAILED" in line or "certificate" in line
-                              for line in served.lines):
+                while not any(
+                    "CERTIFICATE_VERIFY_FAILED" in line or "certificate" in line
+                    for line in served.lines
+                ):
                     assert time.monotonic() < deadline, served.lines[-5:]
                     time.sleep(0.1)
                 assert metrics(served)["eir_mqtt_connected{}"] == 0

@@ -16,23 +16,62 @@ from tests.integration.cli_helpers import EIR, EIR_SIM, digest, eir, env
 
 
 def generate(path: Path, count: int, seed: int, fmt: str = "txt") -> Path:
-    result = subprocess.run([EIR_SIM, "generate", str(path), "--count", str(count), "--seed",
-                             str(seed), "--format", fmt], capture_output=True, timeout=120,
-                            check=False)
+    result = subprocess.run(
+        [
+            EIR_SIM,
+            "generate",
+            str(path),
+            "--count",
+            str(count),
+            "--seed",
+            str(seed),
+            "--format",
+            fmt,
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return path
 
 
 def test_sigkill_mid_load_keeps_previous_lists(tmp_path: Path) -> None:
     db = tmp_path / "db"
-    assert eir("load", generate(tmp_path / "old.txt", 5000, 1), "--list", "black", "--source",
-               "police", "--db", db).returncode == 0
+    assert (
+        eir(
+            "load",
+            generate(tmp_path / "old.txt", 5000, 1),
+            "--list",
+            "black",
+            "--source",
+            "police",
+            "--db",
+            db,
+        ).returncode
+        == 0
+    )
     before = digest(db)
     big = generate(tmp_path / "big.txt", 1_000_000, 2)
     progress_env = env() | {"EIR_PROGRESS": "1"}
-    proc = subprocess.Popen([EIR, "load", str(big), "--list", "black", "--source", "police",
-                             "--mode", "replace", "--db", str(db)],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=progress_env)
+    proc = subprocess.Popen(
+        [
+            EIR,
+            "load",
+            str(big),
+            "--list",
+            "black",
+            "--source",
+            "police",
+            "--mode",
+            "replace",
+            "--db",
+            str(db),
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=progress_env,
+    )
     assert proc.stderr is not None
     line = proc.stderr.readline()  # 64k of 1M rows written: the transaction is far from commit
     assert b"writing" in line, line
@@ -40,8 +79,12 @@ def test_sigkill_mid_load_keeps_previous_lists(tmp_path: Path) -> None:
     proc.wait(timeout=30)
     assert proc.returncode == -9
     assert digest(db) == before
-    assert eir("load", big, "--list", "black", "--source", "police", "--mode", "replace",
-               "--db", db).returncode == 0
+    assert (
+        eir(
+            "load", big, "--list", "black", "--source", "police", "--mode", "replace", "--db", db
+        ).returncode
+        == 0
+    )
     assert digest(db) != before
 
 
@@ -60,8 +103,9 @@ def test_readers_see_old_or_new_never_a_mix(tmp_path: Path) -> None:
         while not stop.is_set():
             snap = store.snapshot()
             try:
-                seen.add(tuple(snap.get(Table.IMEI, k.encode()) is not None
-                               for k in keys_a + keys_b))
+                seen.add(
+                    tuple(snap.get(Table.IMEI, k.encode()) is not None for k in keys_a + keys_b)
+                )
             finally:
                 snap.release()
 
@@ -70,8 +114,9 @@ def test_readers_see_old_or_new_never_a_mix(tmp_path: Path) -> None:
     try:
         for round_ in range(6):
             source = second if round_ % 2 == 0 else first
-            result = eir("load", source, "--list", "black", "--source", "s", "--mode",
-                         "replace", "--db", db)
+            result = eir(
+                "load", source, "--list", "black", "--source", "s", "--mode", "replace", "--db", db
+            )
             assert result.returncode == 0, result.stderr
     finally:
         stop.set()
@@ -83,15 +128,35 @@ def test_readers_see_old_or_new_never_a_mix(tmp_path: Path) -> None:
 
 def test_file_size_limit_is_a_clear_error(tmp_path: Path) -> None:
     db = tmp_path / "db"
-    assert eir("load", generate(tmp_path / "old.txt", 100, 5), "--list", "black", "--db",
-               db).returncode == 0
+    assert (
+        eir(
+            "load", generate(tmp_path / "old.txt", 100, 5), "--list", "black", "--db", db
+        ).returncode
+        == 0
+    )
     before = digest(db)
     big = generate(tmp_path / "big.txt", 300_000, 6)
     size_kb = (os.path.getsize(db / "data.mdb") // 1024) + 64
-    result = subprocess.run(["bash", "-c", f'ulimit -f {size_kb}; exec "$@"', "bash", EIR,
-                             "load", str(big), "--list", "black", "--db", str(db)],
-                            capture_output=True, text=True, timeout=120, env=env(),
-                            check=False)
+    result = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f'ulimit -f {size_kb}; exec "$@"',
+            "bash",
+            EIR,
+            "load",
+            str(big),
+            "--list",
+            "black",
+            "--db",
+            str(db),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env(),
+        check=False,
+    )
     assert result.returncode == 1, result.stderr
     assert "nothing was changed" in result.stderr
     assert "cannot write the store" in result.stderr
@@ -107,8 +172,19 @@ def test_map_full_grows_then_fails_clearly(tmp_path: Path) -> None:
     tight = tmp_path / "tight.toml"
     tight.write_text("[store]\nmap_size_mb = 1\nmax_map_size_mb = 1\n")
     small = tmp_path / "small"
-    assert eir("load", generate(tmp_path / "few.txt", 50, 8), "--list", "black", "--config",
-               tight, "--db", small).returncode == 0
+    assert (
+        eir(
+            "load",
+            generate(tmp_path / "few.txt", 50, 8),
+            "--list",
+            "black",
+            "--config",
+            tight,
+            "--db",
+            small,
+        ).returncode
+        == 0
+    )
     before = digest(small)
     result = eir("load", big, "--list", "black", "--config", tight, "--db", small)
     assert result.returncode == 1
@@ -134,15 +210,25 @@ def test_reader_follows_a_map_grown_by_another_process(tmp_path: Path) -> None:
     db = tmp_path / "db"
     small = tmp_path / "small.toml"
     small.write_text("[store]\nmap_size_mb = 1\nmax_map_size_mb = 256\n")
-    assert eir("load", generate(tmp_path / "few.txt", 10, 11), "--list", "black", "--config",
-               small, "--db", db).returncode == 0
+    assert (
+        eir(
+            "load",
+            generate(tmp_path / "few.txt", 10, 11),
+            "--list",
+            "black",
+            "--config",
+            small,
+            "--db",
+            db,
+        ).returncode
+        == 0
+    )
     reader = LmdbStore(db, map_size_mb=1, read_snapshot_ms=0, create=False)
     try:
         first = (tmp_path / "few.txt").read_text().split("\n", 1)[0][:14]
         assert reader.lookup(first, None).imei
         big = generate(tmp_path / "big.txt", 200_000, 12)
-        assert eir("load", big, "--list", "grey", "--config", small, "--db",
-                   db).returncode == 0
+        assert eir("load", big, "--list", "grey", "--config", small, "--db", db).returncode == 0
         assert os.path.getsize(db / "data.mdb") > 1 << 20  # the map grew past the reader's
         late = big.read_text().split("\n", 1)[0][:14]
         assert reader.lookup(late, None).imei[0].entry.list.value == "grey"

@@ -27,8 +27,15 @@ FULL_MIX = "black=0.2,grey=0.1,white=0.1,pair=0.1,anomaly=0.1,malformed=0.1"
 
 
 def sim(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([EIR_SIM, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env(), check=False, cwd=ROOT)
+    return subprocess.run(
+        [EIR_SIM, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env(),
+        check=False,
+        cwd=ROOT,
+    )
 
 
 def report(path: Path) -> dict[str, Any]:
@@ -40,10 +47,31 @@ def test_s13_every_kind_checked_against_the_daemon(demo_db: Path, tmp_path: Path
     out = tmp_path / "s13.json"
     html = tmp_path / "s13.html"
     with serve(demo_db) as served:
-        result = sim("run", "--target", f"tcp://127.0.0.1:{served.port()}", "--protocol", "s13",
-                     "--concurrency", "8", "--connections", "2", "--requests", "3000",
-                     "--lists", DEMO, "--mix", FULL_MIX, "--seed", "5", "--json", out,
-                     "--html", html, "--live", "never")
+        result = sim(
+            "run",
+            "--target",
+            f"tcp://127.0.0.1:{served.port()}",
+            "--protocol",
+            "s13",
+            "--concurrency",
+            "8",
+            "--connections",
+            "2",
+            "--requests",
+            "3000",
+            "--lists",
+            DEMO,
+            "--mix",
+            FULL_MIX,
+            "--seed",
+            "5",
+            "--json",
+            out,
+            "--html",
+            html,
+            "--live",
+            "never",
+        )
     assert result.returncode == 0, result.stderr + result.stdout
     doc = report(out)
     assert doc["sent"] == doc["answered"] == 3000
@@ -59,27 +87,63 @@ def test_s13_every_kind_checked_against_the_daemon(demo_db: Path, tmp_path: Path
 def test_map_open_loop_every_kind_checked(demo_db: Path, tmp_path: Path, version: str) -> None:
     out = tmp_path / "map.json"
     with serve(demo_db) as served:
-        result = sim("run", "--target", f"127.0.0.1:{served.port('m3ua')}", "--protocol", "map",
-                     "--map-version", version, "--sccp", "xudt" if version == "2" else "udt",
-                     "--rate", "400", "--duration", "2", "--lists", DEMO, "--mix", FULL_MIX,
-                     "--json", out, "--live", "never")
+        result = sim(
+            "run",
+            "--target",
+            f"127.0.0.1:{served.port('m3ua')}",
+            "--protocol",
+            "map",
+            "--map-version",
+            version,
+            "--sccp",
+            "xudt" if version == "2" else "udt",
+            "--rate",
+            "400",
+            "--duration",
+            "2",
+            "--lists",
+            DEMO,
+            "--mix",
+            FULL_MIX,
+            "--json",
+            out,
+            "--live",
+            "never",
+        )
     assert result.returncode == 0, result.stderr + result.stdout
     doc = report(out)
     assert doc["sent"] == doc["answered"] and 700 <= doc["sent"] <= 820
     assert doc["mismatches"] == 0
-    assert {"result", "error:unexpectedDataValue", "p-abort:badlyFormattedTransactionPortion"
-            } <= set(doc["result_code"])
+    assert {
+        "result",
+        "error:unexpectedDataValue",
+        "p-abort:badlyFormattedTransactionPortion",
+    } <= set(doc["result_code"])
     assert doc["rate"] == pytest.approx(400, rel=0.2)
 
 
 def test_several_processes_and_a_scenario_of_two_flows(demo_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "smoke.json"
     with serve(demo_db) as served:
-        result = sim("run", "--scenario", "conf/scenarios/smoke.toml",
-                     "--target", f"s13=tcp://127.0.0.1:{served.port()}",
-                     "--target", f"map=tcp://127.0.0.1:{served.port('m3ua')}",
-                     "--duration", "2", "--processes", "2", "--connections", "2",
-                     "--json", out, "--live", "never")
+        result = sim(
+            "run",
+            "--scenario",
+            "conf/scenarios/smoke.toml",
+            "--target",
+            f"s13=tcp://127.0.0.1:{served.port()}",
+            "--target",
+            f"map=tcp://127.0.0.1:{served.port('m3ua')}",
+            "--duration",
+            "2",
+            "--processes",
+            "2",
+            "--connections",
+            "2",
+            "--json",
+            out,
+            "--live",
+            "never",
+        )
     assert result.returncode == 0, result.stderr + result.stdout
     doc = report(out)
     assert [f["name"] for f in doc["flows"]] == ["s13", "map"]
@@ -93,20 +157,52 @@ def test_gates_fail_when_they_should(demo_db: Path, tmp_path: Path) -> None:
     grey_unknown.write_text('[policy]\nunknown = "grey"\n')
     with serve(demo_db) as served:
         target = f"tcp://127.0.0.1:{served.port()}"
-        slow = sim("run", "--target", target, "--requests", "200", "--min-rate", "1e9",
-                   "--live", "never")
+        slow = sim(
+            "run", "--target", target, "--requests", "200", "--min-rate", "1e9", "--live", "never"
+        )
         assert slow.returncode == 1 and "under --min-rate" in slow.stderr
-        tight = sim("run", "--target", target, "--requests", "200", "--max-p99-ms", "0.000001",
-                    "--live", "never")
+        tight = sim(
+            "run",
+            "--target",
+            target,
+            "--requests",
+            "200",
+            "--max-p99-ms",
+            "0.000001",
+            "--live",
+            "never",
+        )
         assert tight.returncode == 1 and "over --max-p99-ms" in tight.stderr
         # the simulator believes unknown IMEIs are greylisted; the EIR says white
-        wrong = sim("run", "--target", target, "--requests", "200", "--policy-config",
-                    grey_unknown, "--mix", "unknown=1", "--live", "never")
+        wrong = sim(
+            "run",
+            "--target",
+            target,
+            "--requests",
+            "200",
+            "--policy-config",
+            grey_unknown,
+            "--mix",
+            "unknown=1",
+            "--live",
+            "never",
+        )
         assert wrong.returncode == 1
         assert "expected 2001 grey, got 2001 white" in wrong.stderr
         assert "mismatch" in wrong.stdout and "unknown: imei" in wrong.stdout
-        good = sim("run", "--target", target, "--requests", "200", "--max-error-rate", "0",
-                   "--max-p99-ms", "5000", "--live", "never")
+        good = sim(
+            "run",
+            "--target",
+            target,
+            "--requests",
+            "200",
+            "--max-error-rate",
+            "0",
+            "--max-p99-ms",
+            "5000",
+            "--live",
+            "never",
+        )
         assert good.returncode == 0, good.stderr
 
 
@@ -138,8 +234,13 @@ class StallingEir:
 
     def _serve(self) -> None:
         sock, _ = self.listener.accept()
-        peer = PeerConnection(settings(), Role.RESPONDER, time.monotonic(), "127.0.0.1",
-                              application(store=demo_store()))
+        peer = PeerConnection(
+            settings(),
+            Role.RESPONDER,
+            time.monotonic(),
+            "127.0.0.1",
+            application(store=demo_store()),
+        )
         stalled = False
         while True:
             data = sock.recv(65536)
@@ -159,9 +260,21 @@ def test_open_loop_latency_counts_from_the_intended_send_time(tmp_path: Path) ->
     up to that second, though each is answered at once when the server wakes."""
     eir = StallingEir(1.0)
     out = tmp_path / "stall.json"
-    result = sim("run", "--target", f"127.0.0.1:{eir.port}", "--destination-realm",
-                 "test.example", "--rate", "200", "--duration", "2", "--json", out,
-                 "--live", "never")
+    result = sim(
+        "run",
+        "--target",
+        f"127.0.0.1:{eir.port}",
+        "--destination-realm",
+        "test.example",
+        "--rate",
+        "200",
+        "--duration",
+        "2",
+        "--json",
+        out,
+        "--live",
+        "never",
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     doc = report(out)
     assert doc["latency_ms"]["max"] >= 900
@@ -174,12 +287,20 @@ def test_replay_of_hex_files_and_of_a_pcap(demo_db: Path, tmp_path: Path) -> Non
     write_pcap(capture, [make_ecr(hbh=7), make_ecr("356938035643809", hbh=8)])
     vectors = ROOT / "tests" / "vectors"
     with serve(demo_db) as served:
-        s13 = sim("replay", vectors / "diameter" / "ecr_imei15.hex", "--target",
-                  f"127.0.0.1:{served.port()}")
+        s13 = sim(
+            "replay",
+            vectors / "diameter" / "ecr_imei15.hex",
+            "--target",
+            f"127.0.0.1:{served.port()}",
+        )
         pcap = sim("replay", capture, "--target", f"127.0.0.1:{served.port()}")
-        map_ = sim("replay", vectors / "map" / "tcap_begin_v2.hex",
-                   vectors / "map" / "m3ua_data_udt_v3.hex", "--target",
-                   f"tcp://127.0.0.1:{served.port('m3ua')}")
+        map_ = sim(
+            "replay",
+            vectors / "map" / "tcap_begin_v2.hex",
+            vectors / "map" / "m3ua_data_udt_v3.hex",
+            "--target",
+            f"tcp://127.0.0.1:{served.port('m3ua')}",
+        )
     assert s13.returncode == 0, s13.stderr
     assert "Result-Code: 2001" in s13.stdout and "Equipment-Status vendor 10415: 1" in s13.stdout
     assert pcap.returncode == 0, pcap.stderr
@@ -190,15 +311,34 @@ def test_replay_of_hex_files_and_of_a_pcap(demo_db: Path, tmp_path: Path) -> Non
     assert bad.returncode == 2 and "no such file" in bad.stderr
 
 
-def test_a_dead_eir_fails_the_run_and_the_live_line_shows_progress(demo_db: Path,
-                                                                      tmp_path: Path) -> None:
+def test_a_dead_eir_fails_the_run_and_the_live_line_shows_progress(
+    demo_db: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "dead.json"
     with serve(demo_db) as served:
-        proc = subprocess.Popen([EIR_SIM, "run", "--target", f"127.0.0.1:{served.port()}",
-                                 "--rate", "200", "--duration", "30", "--json", str(out),
-                                 "--live", "always", "--timeout", "1"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=env(), cwd=ROOT)
+        proc = subprocess.Popen(
+            [
+                EIR_SIM,
+                "run",
+                "--target",
+                f"127.0.0.1:{served.port()}",
+                "--rate",
+                "200",
+                "--duration",
+                "30",
+                "--json",
+                str(out),
+                "--live",
+                "always",
+                "--timeout",
+                "1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env(),
+            cwd=ROOT,
+        )
         # Kill the EIR once the live line shows 600 requests sent (a loaded machine may take
         # longer than usual to get there: wait for it, never a fixed time).
         seen = _read_until(proc, lambda text: _sent(text) >= 600, deadline_s=60)
@@ -219,8 +359,7 @@ def _sent(text: str) -> int:
     return int(counts[-1].replace(",", "")) if counts else 0
 
 
-def _read_until(proc: subprocess.Popen[str], done: Callable[[str], bool],
-                deadline_s: float) -> str:
+def _read_until(proc: subprocess.Popen[str], done: Callable[[str], bool], deadline_s: float) -> str:
     """What the process wrote on stderr until `done` holds for it (or the deadline passes)."""
     assert proc.stderr is not None
     fd = proc.stderr.fileno()

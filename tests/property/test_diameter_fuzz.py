@@ -28,9 +28,14 @@ from tests.diameter_support import (
 )
 
 APP = application()
-SEEDS = [make_ecr(BLACK), make_ecr(BLACK[:14], sv="05", imsi="001010123456789"),
-         vector("ecr_imei14_sv_imsi"), vector("ecr_imeisv16"), vector("ecr_proxy_route_drmp"),
-         vector("ecr_meid")]
+SEEDS = [
+    make_ecr(BLACK),
+    make_ecr(BLACK[:14], sv="05", imsi="001010123456789"),
+    vector("ecr_imei14_sv_imsi"),
+    vector("ecr_imeisv16"),
+    vector("ecr_proxy_route_drmp"),
+    vector("ecr_meid"),
+]
 CER = vector("cer_mme")
 
 
@@ -49,8 +54,10 @@ def test_application_any_bytes_after_a_header(body: bytes) -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(SEEDS), st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)),
-                                        max_size=4))
+@given(
+    st.sampled_from(SEEDS),
+    st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=4),
+)
 def test_application_mutated_ecrs(seed: bytes, edits: list[tuple[int, int]]) -> None:
     data = bytearray(seed)
     for pos, value in edits:
@@ -64,8 +71,7 @@ def test_application_mutated_ecrs(seed: bytes, edits: list[tuple[int, int]]) -> 
 @given(st.binary(max_size=600), st.lists(st.integers(1, 64), max_size=20))
 def test_peer_any_bytes_any_split(junk: bytes, cuts: list[int]) -> None:
     for prefix in (b"", CER):
-        conn = PeerConnection(peer_settings(max_message=4096), Role.RESPONDER, 0.0, "fuzz",
-                              APP)
+        conn = PeerConnection(peer_settings(max_message=4096), Role.RESPONDER, 0.0, "fuzz", APP)
         stream = prefix + junk + make_ecr(BLACK)
         pos = 0
         for cut in [*cuts, len(stream)]:
@@ -82,10 +88,14 @@ def test_peer_any_bytes_any_split(junk: bytes, cuts: list[int]) -> None:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from([*SEEDS, CER, vector("dwr"), vector("dpr")]), max_size=8),
-       st.lists(st.integers(0, 4000), max_size=6), st.binary(min_size=1, max_size=6))
-def test_peer_valid_stream_with_corruption(messages: list[bytes], spots: list[int],
-                                           noise: bytes) -> None:
+@given(
+    st.lists(st.sampled_from([*SEEDS, CER, vector("dwr"), vector("dpr")]), max_size=8),
+    st.lists(st.integers(0, 4000), max_size=6),
+    st.binary(min_size=1, max_size=6),
+)
+def test_peer_valid_stream_with_corruption(
+    messages: list[bytes], spots: list[int], noise: bytes
+) -> None:
     stream = bytearray(CER + b"".join(messages))
     for i, spot in enumerate(spots):
         stream[spot % len(stream)] = noise[i % len(noise)]

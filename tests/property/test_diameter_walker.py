@@ -19,10 +19,27 @@ from tests.bench.bench_hostile import cer, dwr, many_avps_ecr
 from tests.diameter_support import BLACK, make_ecr, vector
 
 GROUP_KEYS = sorted(GROUPED)
-LEAF_KEYS = [(263, 0), (264, 0), (296, 0), (264, 10415), (258, 0), (266, 0), (1402, 10415), (7, 0),
-             (60001, 0), (60002, 99)]
-SEEDS = [make_ecr(BLACK), vector("cer_mme"), vector("dwr"), vector("dpr"),
-         vector("ecr_proxy_route_drmp"), vector("ecr_meid"), vector("unknown_m_avp")]
+LEAF_KEYS = [
+    (263, 0),
+    (264, 0),
+    (296, 0),
+    (264, 10415),
+    (258, 0),
+    (266, 0),
+    (1402, 10415),
+    (7, 0),
+    (60001, 0),
+    (60002, 99),
+]
+SEEDS = [
+    make_ecr(BLACK),
+    vector("cer_mme"),
+    vector("dwr"),
+    vector("dpr"),
+    vector("ecr_proxy_route_drmp"),
+    vector("ecr_meid"),
+    vector("unknown_m_avp"),
+]
 
 
 def _flags(vendor: int, extra: int) -> int:
@@ -41,13 +58,15 @@ FLAG_BITS = st.sampled_from([0, AVP_M, AVP_M | AVP_P, AVP_M, 0x01])
 LEAVES = st.builds(_leaf, st.sampled_from(LEAF_KEYS), FLAG_BITS, st.binary(max_size=9))
 AVPS = st.recursive(
     LEAVES,
-    lambda children: st.builds(_group, st.sampled_from(GROUP_KEYS), FLAG_BITS,
-                               st.lists(children, max_size=4)),
+    lambda children: st.builds(
+        _group, st.sampled_from(GROUP_KEYS), FLAG_BITS, st.lists(children, max_size=4)
+    ),
     max_leaves=40,
 )
 MESSAGES = st.builds(
     lambda code, flags, avps: message_bytes(Message(code, 0, flags, 7, 9, tuple(avps))),
-    st.sampled_from([257, 280, 282, 324]), st.sampled_from([0x80, 0xC0, 0x00, 0x20]),
+    st.sampled_from([257, 280, 282, 324]),
+    st.sampled_from([0x80, 0xC0, 0x00, 0x20]),
     st.lists(AVPS, max_size=6),
 )
 
@@ -72,8 +91,10 @@ def test_walker_equals_pycrate_on_generated_messages(data: bytes) -> None:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(MESSAGES, st.sampled_from(SEEDS)),
-       st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=4))
+@given(
+    st.one_of(MESSAGES, st.sampled_from(SEEDS)),
+    st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=4),
+)
 def test_walker_equals_pycrate_on_mutants(seed: bytes, edits: list[tuple[int, int]]) -> None:
     data = bytearray(seed)
     for pos, value in edits:
@@ -86,7 +107,7 @@ def test_walker_equals_pycrate_on_mutants(seed: bytes, edits: list[tuple[int, in
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2000), st.integers(1, 16), st.integers(1, 64))
 def test_walker_any_bytes_bounded_work(body: bytes, depth: int, max_avps: int) -> None:
-    head = bytes.fromhex("01000000" "80000101" "00000000" "00000001" "00000002")
+    head = bytes.fromhex("0100000080000101000000000000000100000002")
     data = head[:1] + (20 + len(body)).to_bytes(3, "big") + head[4:] + body
     _walk(data, wire.Limits(depth, max_avps))
 
@@ -133,10 +154,13 @@ def test_depth_1000_is_a_diameter_error_not_a_recursion_error() -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(MESSAGES, st.sampled_from(SEEDS), st.binary(min_size=20, max_size=400)),
-       st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=3))
+@given(
+    st.one_of(MESSAGES, st.sampled_from(SEEDS), st.binary(min_size=20, max_size=400)),
+    st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=3),
+)
 def test_scan_origin_never_raises_and_agrees_with_the_walker(
-        seed: bytes, edits: list[tuple[int, int]]) -> None:
+    seed: bytes, edits: list[tuple[int, int]]
+) -> None:
     data = bytearray(seed)
     for pos, value in edits:
         data[pos % len(data)] = value

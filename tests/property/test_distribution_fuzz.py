@@ -25,11 +25,21 @@ from eir.publish.update import (
 from eir.store.loader import LoadOptions, parse_files
 
 DEMO = Path(__file__).resolve().parents[2] / "conf" / "lists" / "demo.csv"
-_BATCH = parse_files([str(DEMO)], LoadOptions(list=ListName.BLACK, source="demo"),
-                     lambda _m: None)
-_META = UpdateMeta(seq=1, id="cd" * 16, time=1, mode="add", list="black", source="demo",
-                   scope=[("black", "demo")], remove_any_source=False, files=["demo.csv"],
-                   rows=6, invalid=0, duplicates=0)
+_BATCH = parse_files([str(DEMO)], LoadOptions(list=ListName.BLACK, source="demo"), lambda _m: None)
+_META = UpdateMeta(
+    seq=1,
+    id="cd" * 16,
+    time=1,
+    mode="add",
+    list="black",
+    source="demo",
+    scope=[("black", "demo")],
+    remove_any_source=False,
+    files=["demo.csv"],
+    rows=6,
+    invalid=0,
+    duplicates=0,
+)
 _BLOB = encode_update(_BATCH, _META)
 _RAW = zlib.decompress(_BLOB)
 
@@ -56,13 +66,13 @@ def test_any_blob(data: bytes) -> None:
 @given(st.integers(0, len(_RAW) - 1), st.integers(0, 255), st.integers(0, 3))
 def test_one_changed_or_cut_byte_of_a_real_update(at: int, value: int, how: int) -> None:
     if how == 0:
-        mutated = _RAW[:at] + bytes([value]) + _RAW[at + 1:]
+        mutated = _RAW[:at] + bytes([value]) + _RAW[at + 1 :]
     elif how == 1:
         mutated = _RAW[:at]
     elif how == 2:
         mutated = _RAW[:at] + bytes([value]) + _RAW[at:]
     else:
-        mutated = _RAW[:at] + _RAW[at + 1:]
+        mutated = _RAW[:at] + _RAW[at + 1 :]
     _decodes(zlib.compress(mutated))
 
 
@@ -77,8 +87,14 @@ def test_any_part(data: bytes) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["head", "part", "other"]), st.binary(max_size=120),
-                          st.booleans()), max_size=12))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["head", "part", "other"]), st.binary(max_size=120), st.booleans()
+        ),
+        max_size=12,
+    )
+)
 def test_the_follower_takes_any_messages(messages: list[tuple[str, bytes, bool]]) -> None:
     follower = ListFollower("eir", applied=0, fetch_timeout=5)
     follower.connected(0)

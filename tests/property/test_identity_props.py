@@ -36,8 +36,11 @@ def test_luhn_catches_any_single_digit_change(key: str, where: int, shift: int) 
     assert not luhn_valid(changed)
 
 
-@given(st.one_of(keys, keys.map(lambda k: k + luhn_digit(k)), st.text("0123456789", min_size=16,
-                                                                     max_size=16)))
+@given(
+    st.one_of(
+        keys, keys.map(lambda k: k + luhn_digit(k)), st.text("0123456789", min_size=16, max_size=16)
+    )
+)
 def test_parse_str_round_trip(text: str) -> None:
     imei = Imei.parse(text)
     assert str(imei) == text
@@ -106,8 +109,9 @@ def test_anomalies_match_their_definitions(key: str, prefixes: list[str]) -> Non
     found = Imei(key).anomalies(prefixes)
     assert (Anomaly.SAME_DIGITS in found) == (len(set(key)) == 1)
     assert (Anomaly.ZERO_TAC in found) == (key[:8] == "00000000")
-    assert (Anomaly.TEST_TAC in found) == (key[:8] != "00000000"
-                                           and any(key.startswith(p) for p in prefixes))
+    assert (Anomaly.TEST_TAC in found) == (
+        key[:8] != "00000000" and any(key.startswith(p) for p in prefixes)
+    )
     assert Anomaly.CHECK_DIGIT not in found  # no check digit given
     wrong = str((int(luhn_digit(key)) + 1) % 10)
     assert Anomaly.CHECK_DIGIT in Imei.parse(key + wrong).anomalies(prefixes)

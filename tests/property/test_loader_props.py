@@ -23,8 +23,12 @@ from eir.store.loader import (
 
 bodies = st.text(alphabet="0123456789", min_size=14, max_size=14)
 valid = st.one_of(bodies, bodies.map(lambda b: b + luhn_digit(b)))
-lines = st.one_of(valid, valid.map(lambda v: v[:-1] + "x"), st.text("0123456789", max_size=17),
-                  valid.map(lambda v: v + "1"))
+lines = st.one_of(
+    valid,
+    valid.map(lambda v: v[:-1] + "x"),
+    st.text("0123456789", max_size=17),
+    valid.map(lambda v: v + "1"),
+)
 
 
 def parse(data: bytes) -> tuple[_Parsed, list[str]]:
@@ -43,10 +47,15 @@ def keys_of(parsed: _Parsed) -> list[bytes]:
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(lines, min_size=1, max_size=30), st.sampled_from(["\n", "\r\n"]),
-       st.booleans(), st.booleans())
-def test_fast_path_agrees_with_row_path(rows: list[str], newline: str, final: bool,
-                                        header: bool) -> None:
+@given(
+    st.lists(lines, min_size=1, max_size=30),
+    st.sampled_from(["\n", "\r\n"]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_fast_path_agrees_with_row_path(
+    rows: list[str], newline: str, final: bool, header: bool
+) -> None:
     text = newline.join(rows) + (newline if final else "")
     data = (("imei" + newline) if header else "").encode() + text.encode()
     fast, fast_problems = parse(data)
@@ -92,8 +101,7 @@ def test_parse_files_with_background_luhn_agrees_with_row_path(files: list[list[
         fast = parse_files(paths, options, fast_problems.append)
         slow = parse_files(forced, options, slow_problems.append)
     assert [g.keys for g in fast.groups] == [g.keys for g in slow.groups]
-    assert (fast.rows, fast.invalid, fast.duplicates) == (slow.rows, slow.invalid,
-                                                          slow.duplicates)
+    assert (fast.rows, fast.invalid, fast.duplicates) == (slow.rows, slow.invalid, slow.duplicates)
     assert len(fast_problems) == len(slow_problems)
 
 
@@ -104,23 +112,33 @@ def test_ascii_keys_are_the_zero_padded_digits(values: list[int]) -> None:
     assert _as_int(_ascii_keys(array)).tolist() == values
 
 
-cell_text = st.text(alphabet=st.sampled_from(list("ab ,\"#é\t-9")), max_size=6)
+cell_text = st.text(alphabet=st.sampled_from(list('ab ,"#é\t-9')), max_size=6)
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(st.sampled_from([["imei", "reason", "reference"], ["imei", "reason"]]),
-       st.lists(st.tuples(lines, cell_text, cell_text), min_size=1, max_size=10),
-       st.booleans())
-@example(columns=["imei", "reason", "reference"],
-         rows=[("490154203237518", "stolen", "R1"), ("356938035643809", "", "")], crlf=False)
-@example(columns=["imei", "reason", "reference"],  # unsorted, a duplicate: the first is kept
-         rows=[("356938035643809", "x", "y"), ("49015420323751", "s", ""),
-               ("35693803564380", "z", "w")], crlf=True)
-@example(columns=["imei", "reason"],  # a wrong check digit: the file goes row by row
-         rows=[("490154203237519", "a", ""), ("35693803564380", "b", "")], crlf=False)
-def test_text_fast_path_agrees_with_row_path(columns: list[str],
-                                             rows: list[tuple[str, str, str]],
-                                             crlf: bool) -> None:
+@given(
+    st.sampled_from([["imei", "reason", "reference"], ["imei", "reason"]]),
+    st.lists(st.tuples(lines, cell_text, cell_text), min_size=1, max_size=10),
+    st.booleans(),
+)
+@example(
+    columns=["imei", "reason", "reference"],
+    rows=[("490154203237518", "stolen", "R1"), ("356938035643809", "", "")],
+    crlf=False,
+)
+@example(
+    columns=["imei", "reason", "reference"],  # unsorted, a duplicate: the first is kept
+    rows=[("356938035643809", "x", "y"), ("49015420323751", "s", ""), ("35693803564380", "z", "w")],
+    crlf=True,
+)
+@example(
+    columns=["imei", "reason"],  # a wrong check digit: the file goes row by row
+    rows=[("490154203237519", "a", ""), ("35693803564380", "b", "")],
+    crlf=False,
+)
+def test_text_fast_path_agrees_with_row_path(
+    columns: list[str], rows: list[tuple[str, str, str]], crlf: bool
+) -> None:
     """imei,reason[,reference] files: the bulk path packs the same values as the row path."""
     newline = "\r\n" if crlf else "\n"
     body = newline.join(",".join(row[: len(columns)]) for row in rows) + newline
@@ -136,8 +154,7 @@ def test_text_fast_path_agrees_with_row_path(columns: list[str],
         slow = parse_files([str(slow_path)], options, slow_problems.append)
     assert [g.keys for g in fast.groups] == [g.keys for g in slow.groups]
     assert [list(g.values(7)) for g in fast.groups] == [list(g.values(7)) for g in slow.groups]
-    assert (fast.rows, fast.invalid, fast.duplicates) == (slow.rows, slow.invalid,
-                                                          slow.duplicates)
+    assert (fast.rows, fast.invalid, fast.duplicates) == (slow.rows, slow.invalid, slow.duplicates)
     assert len(fast_problems) == len(slow_problems)
 
 

@@ -12,8 +12,9 @@ from eir.model import Entry, ListName
 from eir.store.records import canonical_record, is_single_entry, pack_record, unpack_record
 
 text = st.text(max_size=30).filter(lambda t: len(t.encode()) <= 255)
-entries = st.builds(Entry, st.sampled_from(list(ListName)), text, text, text,
-                    st.integers(0, 2**32 - 1))
+entries = st.builds(
+    Entry, st.sampled_from(list(ListName)), text, text, text, st.integers(0, 2**32 - 1)
+)
 
 
 @given(st.lists(entries, min_size=1, max_size=4))

@@ -70,8 +70,13 @@ def groups(draw: st.DrawFn, table: Table, owner: Owner) -> Group:
 @st.composite
 def batches(draw: st.DrawFn) -> Batch:
     """Groups of distinct (table, list, source), in the loader's order."""
-    slots = draw(st.lists(st.tuples(st.sampled_from(list(Table)), st.sampled_from(OWNERS)),
-                          max_size=5, unique=True))
+    slots = draw(
+        st.lists(
+            st.tuples(st.sampled_from(list(Table)), st.sampled_from(OWNERS)),
+            max_size=5,
+            unique=True,
+        )
+    )
     slots.sort(key=lambda s: (list(Table).index(s[0]), s[1][0], s[1][1]))
     batch = Batch(groups=[draw(groups(table, owner)) for table, owner in slots], files=["f"])
     batch.rows = sum(len(g.keys) for g in batch.groups)
@@ -86,8 +91,9 @@ def content_of(store: ListStore) -> Content:
     return out
 
 
-def model_replace(before: Content, batch: Batch, scope: set[Owner],
-                  now: int) -> tuple[Content, Counter[str]]:
+def model_replace(
+    before: Content, batch: Batch, scope: set[Owner], now: int
+) -> tuple[Content, Counter[str]]:
     content = {k: list(v) for k, v in before.items()}
     summary: Counter[str] = Counter()
     for group in batch.groups:
@@ -107,8 +113,11 @@ def model_replace(before: Content, batch: Batch, scope: set[Owner],
                 summary["added"] += 1
     kept = {(g.table, g.list, g.source): set(g.keys) for g in batch.groups}
     for (table, key), entries in list(content.items()):
-        survivors = [e for e in entries if (e.list, e.source) not in scope
-                     or key in kept.get((table, e.list, e.source), set())]
+        survivors = [
+            e
+            for e in entries
+            if (e.list, e.source) not in scope or key in kept.get((table, e.list, e.source), set())
+        ]
         summary["removed"] += len(entries) - len(survivors)
         if survivors:
             content[(table, key)] = survivors
@@ -135,11 +144,13 @@ def chunk_size(size: int) -> Iterator[None]:
         replace_walk.CHUNK = saved
 
 
-def check(store: ListStore, before_loads: list[Batch], batch: Batch, extra: list[Owner],
-          chunk: int) -> None:
+def check(
+    store: ListStore, before_loads: list[Batch], batch: Batch, extra: list[Owner], chunk: int
+) -> None:
     for number, load in enumerate(before_loads):
-        store.apply(load, Mode.ADD, sorted({(g.list, g.source) for g in load.groups}),
-                    now=10 + number)
+        store.apply(
+            load, Mode.ADD, sorted({(g.list, g.source) for g in load.groups}), now=10 + number
+        )
     before = content_of(store)
     scope_list = [*sorted({(g.list, g.source) for g in batch.groups}), *extra]
     scope_list = list(dict.fromkeys(scope_list)) or [OWNERS[0]]
@@ -148,7 +159,11 @@ def check(store: ListStore, before_loads: list[Batch], batch: Batch, extra: list
         summary = store.apply(batch, Mode.REPLACE, scope_list, now=NOW)
     assert content_of(store) == expected
     assert (summary.added, summary.updated, summary.removed, summary.unchanged) == (
-        counts["added"], counts["updated"], counts["removed"], counts["unchanged"])
+        counts["added"],
+        counts["updated"],
+        counts["removed"],
+        counts["unchanged"],
+    )
     stats = store.stats()
     assert stats.counts == counts_of(expected)
     last = stats.history[-1]
@@ -162,15 +177,17 @@ chunks = st.sampled_from([1, 2, 3, 5, 64, 1 << 15])
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(loads, batches(), extras, chunks)
-def test_replace_in_memory_matches_the_model(before: list[Batch], batch: Batch,
-                                             extra: list[Owner], chunk: int) -> None:
+def test_replace_in_memory_matches_the_model(
+    before: list[Batch], batch: Batch, extra: list[Owner], chunk: int
+) -> None:
     check(MemoryStore(), before, batch, extra, chunk)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(loads, batches(), extras, chunks)
-def test_replace_in_lmdb_matches_the_model(before: list[Batch], batch: Batch,
-                                           extra: list[Owner], chunk: int) -> None:
+def test_replace_in_lmdb_matches_the_model(
+    before: list[Batch], batch: Batch, extra: list[Owner], chunk: int
+) -> None:
     with tempfile.TemporaryDirectory() as folder:
         store = LmdbStore(folder, map_size_mb=4, sync=False)
         try:

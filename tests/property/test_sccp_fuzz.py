@@ -8,9 +8,14 @@ from hypothesis import strategies as st
 from eir.sigtran import sccp
 from eir.sigtran.sccp import Address, GlobalTitle, ReturnCause, SccpError
 
-SEED = sccp.encode(sccp.XUDT, Address(True, 9, None, GlobalTitle(4, "4917")).encode(),
-                   Address(False, 8, 12, GlobalTitle(1, "123")).encode(), b"\x62\x00",
-                   return_on_error=True, optional=b"\x12\x01\x03\x00")
+SEED = sccp.encode(
+    sccp.XUDT,
+    Address(True, 9, None, GlobalTitle(4, "4917")).encode(),
+    Address(False, 8, 12, GlobalTitle(1, "123")).encode(),
+    b"\x62\x00",
+    return_on_error=True,
+    optional=b"\x12\x01\x03\x00",
+)
 
 
 def _answer_all(buf: bytes) -> None:

@@ -47,8 +47,9 @@ def no_errors_logged() -> Iterator[None]:
 
 M3UA_SEEDS = [
     m3ua.encode(Message(m3ua.ASPUP, ((Tag.ASP_IDENTIFIER, u32(11)),))),
-    m3ua.encode(Message(m3ua.ASPAC, ((Tag.TRAFFIC_MODE_TYPE, u32(1)),
-                                     (Tag.ROUTING_CONTEXT, u32(100))))),
+    m3ua.encode(
+        Message(m3ua.ASPAC, ((Tag.TRAFFIC_MODE_TYPE, u32(1)), (Tag.ROUTING_CONTEXT, u32(100))))
+    ),
     m3ua.encode_data_fast(over_sccp(check_imei(2)), 100, 7),
     m3ua.encode(Message(m3ua.DAUD, ((Tag.AFFECTED_POINT_CODE, u32(5)),))),
     m3ua.encode(Message(m3ua.BEAT, ((Tag.HEARTBEAT_DATA, b"x"),))),
@@ -58,8 +59,9 @@ M3UA_SEEDS = [
 
 def _many_parameters(kind: tuple[int, int], count: int) -> bytes:
     """A message of class/type `kind` with `count` INFO String parameters."""
-    return (bytes([1, 0, *kind]) + (8 + 8 * count).to_bytes(4, "big")
-            + b"\x00\x04\x00\x08abcd" * count)
+    return (
+        bytes([1, 0, *kind]) + (8 + 8 * count).to_bytes(4, "big") + b"\x00\x04\x00\x08abcd" * count
+    )
 
 
 def _m3ua_bound(buf: bytes) -> int:
@@ -67,9 +69,14 @@ def _m3ua_bound(buf: bytes) -> int:
 
 
 @FUZZ
-@given(st.one_of(st.binary(max_size=300),
-                 st.builds(_many_parameters, st.sampled_from([(3, 1), (1, 1), (2, 3), (4, 1)]),
-                           st.integers(0, 200))))
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.builds(
+            _many_parameters, st.sampled_from([(3, 1), (1, 1), (2, 3), (4, 1)]), st.integers(0, 200)
+        ),
+    )
+)
 def test_m3ua_decoders_count_parameters_linearly(buf: bytes) -> None:
     before = m3ua.Work.parameters
     with contextlib.suppress(M3uaError):
@@ -81,20 +88,27 @@ def test_m3ua_decoders_count_parameters_linearly(buf: bytes) -> None:
 
 
 @FUZZ
-@given(st.lists(st.sampled_from(M3UA_SEEDS), max_size=8),
-       st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=4),
-       st.sampled_from(["127.0.0.1", "10.1.2.3", "192.0.2.9", "::1", "bogus"]),
-       st.booleans())
-def test_m3ua_state_machine_never_logs_an_error(messages: list[bytes],
-                                                edits: list[tuple[int, int]], address: str,
-                                                bound: bool) -> None:
+@given(
+    st.lists(st.sampled_from(M3UA_SEEDS), max_size=8),
+    st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=4),
+    st.sampled_from(["127.0.0.1", "10.1.2.3", "192.0.2.9", "::1", "bogus"]),
+    st.booleans(),
+)
+def test_m3ua_state_machine_never_logs_an_error(
+    messages: list[bytes], edits: list[tuple[int, int]], address: str, bound: bool
+) -> None:
     stream = bytearray(b"".join(messages))
     for pos, value in edits:
         if stream:
             stream[pos % len(stream)] = value
     asps = (AspBinding("msc", 11, ("10.0.0.0/8", "127.0.0.0/8"), (100,), True),) if bound else ()
-    settings_ = M3uaSettings(routing_contexts=(100, 200), asps=asps, handshake_timeout_s=10.0,
-                             beat_interval_s=30.0, max_message=4096)
+    settings_ = M3uaSettings(
+        routing_contexts=(100, 200),
+        asps=asps,
+        handshake_timeout_s=10.0,
+        beat_interval_s=30.0,
+        max_message=4096,
+    )
     with no_errors_logged():
         conn = AspConnection(settings_, Side.SGP, 0.0, AsTable(), "fuzz", address)
         conn.receive_data(bytes(stream), 1.0)
@@ -114,17 +128,26 @@ def test_m3ua_state_machine_never_logs_an_error(messages: list[bytes],
 SCCP_SEEDS = [
     over_sccp(check_imei(2)).data,
     over_sccp(check_imei(3), kind=sccp.XUDT).data,
-    sccp.encode(sccp.XUDT, EIR_ADDRESS.encode(), MSC_ADDRESS.encode(), b"\x62\x00",
-                optional=b"\x12\x01\x03" * 40 + b"\x00"),
+    sccp.encode(
+        sccp.XUDT,
+        EIR_ADDRESS.encode(),
+        MSC_ADDRESS.encode(),
+        b"\x62\x00",
+        optional=b"\x12\x01\x03" * 40 + b"\x00",
+    ),
 ]
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(st.binary(max_size=300),
-                 st.tuples(st.sampled_from(SCCP_SEEDS),
-                           st.lists(st.tuples(st.integers(0, 300), st.integers(0, 255)),
-                                    max_size=4))
-                 .map(lambda t: _edited(*t))))
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.tuples(
+            st.sampled_from(SCCP_SEEDS),
+            st.lists(st.tuples(st.integers(0, 300), st.integers(0, 255)), max_size=4),
+        ).map(lambda t: _edited(*t)),
+    )
+)
 def test_sccp_work_is_linear_and_answers_are_well_formed(buf: bytes) -> None:
     before = sccp.Work.optional
     try:
@@ -135,8 +158,10 @@ def test_sccp_work_is_linear_and_answers_are_well_formed(buf: bytes) -> None:
     assert sccp.Work.optional - before <= len(buf) // 2 + 1
     if request.kind in (sccp.UDT, sccp.XUDT):
         with contextlib.suppress(sccp.SccpError):  # a variable part over 255 bytes
-            for out in (sccp.reply(request, b"\x64\x00"),
-                        sccp.service(request, sccp.ReturnCause.UNQUALIFIED)):
+            for out in (
+                sccp.reply(request, b"\x64\x00"),
+                sccp.service(request, sccp.ReturnCause.UNQUALIFIED),
+            ):
                 answer = sccp.peek(out)  # both parties hold what their indicators announce
                 assert answer.called_raw == request.calling_raw
 
@@ -155,12 +180,17 @@ def _tree(leaf: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
     """BER elements nested any depth: SEQUENCE / [0] / EXTERNAL, definite or indefinite."""
 
     def wrap(children: st.SearchStrategy[list[bytes]]) -> st.SearchStrategy[bytes]:
-        return st.tuples(st.sampled_from([0x30, 0xA0, 0x28, 0xBE]), children, st.booleans()) \
-            .map(lambda t: bytes([t[0], 0x80]) + b"".join(t[1]) + b"\x00\x00" if t[2]
-                 else ber.tlv(t[0], b"".join(t[1])))
+        return st.tuples(st.sampled_from([0x30, 0xA0, 0x28, 0xBE]), children, st.booleans()).map(
+            lambda t: (
+                bytes([t[0], 0x80]) + b"".join(t[1]) + b"\x00\x00"
+                if t[2]
+                else ber.tlv(t[0], b"".join(t[1]))
+            )
+        )
 
-    return st.recursive(leaf, lambda inner: wrap(st.lists(inner, min_size=1, max_size=3)),
-                        max_leaves=40)
+    return st.recursive(
+        leaf, lambda inner: wrap(st.lists(inner, min_size=1, max_size=3)), max_leaves=40
+    )
 
 
 LEAF = st.sampled_from([b"\x04\x00", b"\x02\x01\x01", b"\x04\x08" + check_imei(2)[-8:]])
@@ -193,8 +223,7 @@ def test_ber_walk_bounds_depth_and_work(body: bytes) -> None:
         count = ber.walk(buf)
     except ber.BerError:
         assert ber.Work.reads - before <= _read_bound(buf)
-        unbounded = ber.walk(buf, max_depth=10_000, max_elements=10_000) if \
-            _depth_ok(buf) else None
+        unbounded = ber.walk(buf, max_depth=10_000, max_elements=10_000) if _depth_ok(buf) else None
         assert unbounded is None or unbounded > ber.MAX_ELEMENTS
         return
     assert ber.Work.reads - before <= _read_bound(buf)
@@ -203,10 +232,16 @@ def test_ber_walk_bounds_depth_and_work(body: bytes) -> None:
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.sampled_from([0x30, 0xA0, 0x28, 0xBF21]), st.booleans()),
-                min_size=1, max_size=120))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([0x30, 0xA0, 0x28, 0xBF21]), st.booleans()),
+        min_size=1,
+        max_size=120,
+    )
+)
 def test_ber_chains_past_the_depth_bound_are_refused_with_bounded_work(
-        chain: list[tuple[int, bool]]) -> None:
+    chain: list[tuple[int, bool]],
+) -> None:
     body = b"\x04\x00"
     for tag, indefinite in chain:
         head = tag.to_bytes(2 if tag > 0xFF else 1, "big")
@@ -251,8 +286,11 @@ def _begin_with_dialogue(body: bytes) -> bytes:
 
 
 @FUZZ
-@given(st.one_of(st.binary(max_size=260), _tree(LEAF).map(_begin_with),
-                 _tree(LEAF).map(_begin_with_dialogue)))
+@given(
+    st.one_of(
+        st.binary(max_size=260), _tree(LEAF).map(_begin_with), _tree(LEAF).map(_begin_with_dialogue)
+    )
+)
 def test_tcap_answer_work_is_bounded_and_never_logs_an_error(buf: bytes) -> None:
     before = ber.Work.reads
     with no_errors_logged():
@@ -262,8 +300,7 @@ def test_tcap_answer_work_is_bounded_and_never_logs_an_error(buf: bytes) -> None
 
 
 @FUZZ
-@given(st.one_of(st.binary(max_size=300), st.sampled_from(SCCP_SEEDS)),
-       st.integers(0, 255))
+@given(st.one_of(st.binary(max_size=300), st.sampled_from(SCCP_SEEDS)), st.integers(0, 255))
 def test_map_node_never_logs_an_error(data: bytes, si: int) -> None:
     node = MapNode(TcapServer(SERVER._check))
     with no_errors_logged():

@@ -33,8 +33,12 @@ _ANSWERS = _s13_answers()
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.binary(max_size=120), max_size=6), st.integers(0, 9), st.integers(0, 400),
-       st.integers(0, 255))
+@given(
+    st.lists(st.binary(max_size=120), max_size=6),
+    st.integers(0, 9),
+    st.integers(0, 400),
+    st.integers(0, 255),
+)
 def test_s13_client_any_bytes(chunks: list[bytes], pick: int, at: int, value: int) -> None:
     pair = S13Pair(_S13[1])
     assert pair.client.peer.state is State.OPEN

@@ -15,8 +15,13 @@ from eir.sigtran.checkimei import MistypedError
 from tests.sigtran_support import MSG, WHITE, argument, begin, check_imei, decoded, invoke, server
 
 SERVER = server()
-SEEDS = [check_imei(1), check_imei(2), check_imei(3), check_imei(3, WHITE),
-         begin(2, [invoke(argument(2, WHITE), 5), invoke(argument(2, WHITE), 6, opcode=45)])]
+SEEDS = [
+    check_imei(1),
+    check_imei(2),
+    check_imei(3),
+    check_imei(3, WHITE),
+    begin(2, [invoke(argument(2, WHITE), 5), invoke(argument(2, WHITE), 6, opcode=45)]),
+]
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -33,8 +38,10 @@ def test_any_bytes(buf: bytes) -> None:
 
 
 @FUZZ
-@given(st.sampled_from(SEEDS), st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)),
-                                        max_size=4))
+@given(
+    st.sampled_from(SEEDS),
+    st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=4),
+)
 def test_mutated_begins(seed: bytes, edits: list[tuple[int, int]]) -> None:
     buf = bytearray(seed)
     for pos, value in edits:
@@ -50,8 +57,11 @@ def _ours(buf: bytes) -> Any:
     for c in scanned.components:
         if c.tag != INVOKE:
             return None
-        param = None if c.parameter is None else (c.parameter.tag,
-                                                  buf[c.parameter.start : c.parameter.stop])
+        param = (
+            None
+            if c.parameter is None
+            else (c.parameter.tag, buf[c.parameter.start : c.parameter.stop])
+        )
         comps.append((c.invoke_id, c.opcode, param))
     return (scanned.otid, scanned.acn, comps)
 

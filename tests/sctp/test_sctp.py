@@ -36,9 +36,15 @@ PPID_DIAMETER, PPID_M3UA = 46, 3
 
 
 def sim(out: Path, *args: str | Path) -> dict[str, Any]:
-    result = subprocess.run([EIR_SIM, "run", *map(str, args), "--json", out, "--live", "never",
-                             "--timeout", "30"], capture_output=True, text=True, timeout=SLOW,
-                            env=env(), check=False, cwd=ROOT)
+    result = subprocess.run(
+        [EIR_SIM, "run", *map(str, args), "--json", out, "--live", "never", "--timeout", "30"],
+        capture_output=True,
+        text=True,
+        timeout=SLOW,
+        env=env(),
+        check=False,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     doc: dict[str, Any] = json.loads(out.read_text())
     return doc
@@ -46,8 +52,7 @@ def sim(out: Path, *args: str | Path) -> dict[str, Any]:
 
 def load_demo(db: Path) -> None:
     """The demo blacklist, loaded in this process: one process start less in a slow guest."""
-    batch = parse_files([str(DEMO)], LoadOptions(list=ListName.BLACK, source="demo"),
-                        pytest.fail)
+    batch = parse_files([str(DEMO)], LoadOptions(list=ListName.BLACK, source="demo"), pytest.fail)
     store = LmdbStore(db, map_size_mb=16)
     try:
         store.apply(batch, Mode.REPLACE, [(ListName.BLACK, "demo")])
@@ -76,11 +81,22 @@ def served(tmp_path_factory: pytest.TempPathFactory, gateway: Any) -> Iterator[S
     config = home / "eir.toml"
     # handshake_timeout_s = 0: the gateway stand-in accepts the association only when its
     # test runs, which may be later than the 10 s default in the guest
-    config.write_text(f'[m3ua]\nreconnect_s = 1\nhandshake_timeout_s = 0\n'
-                      f'peers = ["sctp://127.0.0.1:{gateway.getsockname()[1]}"]\n')
-    with serve(home / "db", "--config", str(config), "--workers", "2", "--diameter-listen",
-               "sctp://127.0.0.1:0", "--m3ua-listen", "sctp://127.0.0.1:0",
-               timeout=SLOW) as daemon:
+    config.write_text(
+        f"[m3ua]\nreconnect_s = 1\nhandshake_timeout_s = 0\n"
+        f'peers = ["sctp://127.0.0.1:{gateway.getsockname()[1]}"]\n'
+    )
+    with serve(
+        home / "db",
+        "--config",
+        str(config),
+        "--workers",
+        "2",
+        "--diameter-listen",
+        "sctp://127.0.0.1:0",
+        "--m3ua-listen",
+        "sctp://127.0.0.1:0",
+        timeout=SLOW,
+    ) as daemon:
         yield daemon
 
 
@@ -111,8 +127,7 @@ class Association:
 
     def abort(self) -> None:
         """Close with SO_LINGER 0: an SCTP ABORT, not a SHUTDOWN."""
-        self.sk.sock().setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                  struct.pack("ii", 1, 0))
+        self.sk.sock().setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.sk.close()
 
     def close(self) -> None:
@@ -159,8 +174,9 @@ def test_eir_dials_out_as_an_asp_to_a_gateway(served: Served, gateway: Any) -> N
     assert served.proc.poll() is None
 
 
-def test_eir_sim_drives_diameter_and_every_map_version_over_sctp(served: Served,
-                                                                 tmp_path: Path) -> None:
+def test_eir_sim_drives_diameter_and_every_map_version_over_sctp(
+    served: Served, tmp_path: Path
+) -> None:
     """One eir-sim run (each costs 15 to 20 s in the guest) against the two workers: S13 over
     four multi-homed associations (127.0.0.1 and 127.0.0.2), and MAP v1 (UDT), v2 (XUDT) and
     v3 over two ASPs each: ten associations at once, every answer checked."""
@@ -168,14 +184,17 @@ def test_eir_sim_drives_diameter_and_every_map_version_over_sctp(served: Served,
     diameter = f"sctp://127.0.0.1:{served.port('diameter', 'sctp')}"
     m3ua = f"sctp://127.0.0.1:{served.port('m3ua', 'sctp')}"
     mix = "mix = { black = 0.2, grey = 0.1, pair = 0.1, malformed = 0.05 }\n"
-    flows = [f'[[flow]]\nname = "s13"\nprotocol = "s13"\ntarget = "{diameter}"\n'
-             'local = ["127.0.0.1", "127.0.0.2"]\nconcurrency = 4\nconnections = 4\n' + mix]
+    flows = [
+        f'[[flow]]\nname = "s13"\nprotocol = "s13"\ntarget = "{diameter}"\n'
+        'local = ["127.0.0.1", "127.0.0.2"]\nconcurrency = 4\nconnections = 4\n' + mix
+    ]
     for version, sccp in ((1, "udt"), (2, "xudt"), (3, "udt")):
-        flows.append(f'[[flow]]\nname = "map{version}"\nprotocol = "map"\ntarget = "{m3ua}"\n'
-                     f'map_version = {version}\nsccp = "{sccp}"\nconcurrency = 2\n'
-                     "connections = 2\n" + mix)
-    scenario.write_text('requests = 800\nlists = ["conf/lists/demo.csv"]\n\n'
-                        + "\n".join(flows))
+        flows.append(
+            f'[[flow]]\nname = "map{version}"\nprotocol = "map"\ntarget = "{m3ua}"\n'
+            f'map_version = {version}\nsccp = "{sccp}"\nconcurrency = 2\n'
+            "connections = 2\n" + mix
+        )
+    scenario.write_text('requests = 800\nlists = ["conf/lists/demo.csv"]\n\n' + "\n".join(flows))
     doc = sim(tmp_path / "sctp.json", "--scenario", scenario)
     assert doc["sent"] == doc["answered"] == 800
     assert doc["mismatches"] == doc["errors"] == doc["timeouts"] == 0
@@ -228,8 +247,7 @@ def test_m3ua_management_on_stream_0_and_data_on_stream_1(served: Served) -> Non
         association.close()
 
 
-def test_an_association_aborted_mid_dialogue_then_a_new_one(served: Served,
-                                                            tmp_path: Path) -> None:
+def test_an_association_aborted_mid_dialogue_then_a_new_one(served: Served, tmp_path: Path) -> None:
     association = Association(served.port("diameter", "sctp"))
     diameter_open(association)
     association.send(make_ecr(hbh=1), PPID_DIAMETER)

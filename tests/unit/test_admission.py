@@ -32,8 +32,7 @@ class Conn(CoreAdapter):
         self.admission.leave(self)
 
 
-def connect(admission: Admission, remote: str, now: float, *, sends: bool = False
-            ) -> Conn | None:
+def connect(admission: Admission, remote: str, now: float, *, sends: bool = False) -> Conn | None:
     conn = Conn(admission, remote)
     if not admission.admit(conn, now):
         return None
@@ -149,21 +148,36 @@ async def test_the_throttle_logs_once_then_a_count(caplog: pytest.LogCaptureFixt
         throttle.close()
     lines = [r.getMessage() for r in caplog.records]
     assert lines[0] == "diameter: refused a connection from 127.0.0.1 (pending pool full)"
-    assert any("refused 1,941 connections from 127.0.0.1 in the last" in line
-               for line in lines), lines
-    assert any(f"refused {100 - MAX_KEYS + 1} connections from other addresses" in line
-               for line in lines), lines
+    assert any("refused 1,941 connections from 127.0.0.1 in the last" in line for line in lines), (
+        lines
+    )
+    assert any(
+        f"refused {100 - MAX_KEYS + 1} connections from other addresses" in line for line in lines
+    ), lines
     assert len(lines) <= 2 * MAX_KEYS + 1
 
 
 @pytest.mark.parametrize("section", ["diameter", "m3ua"])
 def test_the_admission_keys(section: str) -> None:
-    config = parse_config({section: {"max_pending_connections": 16,
-                                     "max_pending_per_address": 4, "read_timeout_s": 2.5}})
+    config = parse_config(
+        {
+            section: {
+                "max_pending_connections": 16,
+                "max_pending_per_address": 4,
+                "read_timeout_s": 2.5,
+            }
+        }
+    )
     part = getattr(config, section)
-    assert (part.max_pending_connections, part.max_pending_per_address,
-            part.read_timeout_s) == (16, 4, 2.5)
-    for key, bad in (("max_pending_connections", 0), ("max_pending_per_address", 0),
-                     ("read_timeout_s", 0.1)):
+    assert (part.max_pending_connections, part.max_pending_per_address, part.read_timeout_s) == (
+        16,
+        4,
+        2.5,
+    )
+    for key, bad in (
+        ("max_pending_connections", 0),
+        ("max_pending_per_address", 0),
+        ("read_timeout_s", 0.1),
+    ):
         with pytest.raises(ConfigError, match=f"{section}.{key}: must be"):
             parse_config({section: {key: bad}})

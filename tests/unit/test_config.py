@@ -22,8 +22,9 @@ def test_shipped_file_documents_exactly_the_defaults() -> None:
 
 def test_effective_toml_parses_back(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
-    config = parse_config({"policy": {"unknown": "unknown", "precedence": ["white", "grey",
-                                                                          "black"]}})
+    config = parse_config(
+        {"policy": {"unknown": "unknown", "precedence": ["white", "grey", "black"]}}
+    )
     path.write_text(to_toml(config))
     again = load_config(path)
     assert again.policy.unknown == "unknown"
@@ -32,32 +33,36 @@ def test_effective_toml_parses_back(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("data", "message"),
-    [({"stor": {}}, "stor: unknown key"),
-     ({"store": {"paht": "x"}}, "store.paht: unknown key"),
-     ({"store": {"map_size_mb": "big"}}, "store.map_size_mb: expected an integer, got str"),
-     ({"store": {"map_size_mb": True}}, "got a boolean"),
-     ({"store": {"map_size_mb": 0}}, "at least 1"),
-     ({"store": {"map_size_mb": 10, "max_map_size_mb": 5}}, "at least map_size_mb"),
-     ({"store": {"path": ""}}, "must not be empty"),
-     ({"policy": {"unknown": "black"}}, "policy.unknown: 'black' is not one of"),
-     ({"policy": {"precedence": ["black", "grey"]}}, "once each"),
-     ({"policy": {"anomalies": {"check_digit": "grey"}}}, r"anomalies\.check_digit: unknown"),
-     ({"policy": {"anomalies": {"check-digit": "block"}}}, "'block' is not one of"),
-     ({"policy": {"test_tac_prefixes": ["0x"]}}, "not 1 to 8 digits"),
-     ({"log": {"level": "loud"}}, "log.level"),
-     ({"store": []}, "store: expected a table"),
-     ({"diameter": {"listen": ["udp://1.2.3.4:5"]}}, "diameter.listen: .*not tcp or sctp"),
-     ({"diameter": {"listen": ["1.2.3.4:99999"]}}, "not 0 to 65535"),
-     ({"diameter": {"listen": ["::1:3868"]}}, "in brackets"),
-     ({"diameter": {"origin_host": "bad host"}}, "diameter.origin_host: 'bad host'"),
-     ({"diameter": {"watchdog_s": 1}}, "diameter.watchdog_s: must be 6 to 3600"),
-     ({"diameter": {"max_in_flight": 0}}, "max_in_flight"),
-     ({"diameter": {"allowed_networks": ["10.0.0.0/33"]}}, "not an address or network"),
-     ({"diameter": {"host_ip_addresses": ["eir.example"]}}, "not an IP address"),
-     ({"diameter": {"peers": [{"address": "tcp://dra:3868", "realm": "x"}]}},
-      r"diameter.peers\[0\].realm: unknown key"),
-     ({"diameter": {"peers": [{"host": "dra"}]}}, r"peers\[0\].address: missing"),
-     ({"service": {"workers": 0}}, "service.workers: must be 1 to 256")],
+    [
+        ({"stor": {}}, "stor: unknown key"),
+        ({"store": {"paht": "x"}}, "store.paht: unknown key"),
+        ({"store": {"map_size_mb": "big"}}, "store.map_size_mb: expected an integer, got str"),
+        ({"store": {"map_size_mb": True}}, "got a boolean"),
+        ({"store": {"map_size_mb": 0}}, "at least 1"),
+        ({"store": {"map_size_mb": 10, "max_map_size_mb": 5}}, "at least map_size_mb"),
+        ({"store": {"path": ""}}, "must not be empty"),
+        ({"policy": {"unknown": "black"}}, "policy.unknown: 'black' is not one of"),
+        ({"policy": {"precedence": ["black", "grey"]}}, "once each"),
+        ({"policy": {"anomalies": {"check_digit": "grey"}}}, r"anomalies\.check_digit: unknown"),
+        ({"policy": {"anomalies": {"check-digit": "block"}}}, "'block' is not one of"),
+        ({"policy": {"test_tac_prefixes": ["0x"]}}, "not 1 to 8 digits"),
+        ({"log": {"level": "loud"}}, "log.level"),
+        ({"store": []}, "store: expected a table"),
+        ({"diameter": {"listen": ["udp://1.2.3.4:5"]}}, "diameter.listen: .*not tcp or sctp"),
+        ({"diameter": {"listen": ["1.2.3.4:99999"]}}, "not 0 to 65535"),
+        ({"diameter": {"listen": ["::1:3868"]}}, "in brackets"),
+        ({"diameter": {"origin_host": "bad host"}}, "diameter.origin_host: 'bad host'"),
+        ({"diameter": {"watchdog_s": 1}}, "diameter.watchdog_s: must be 6 to 3600"),
+        ({"diameter": {"max_in_flight": 0}}, "max_in_flight"),
+        ({"diameter": {"allowed_networks": ["10.0.0.0/33"]}}, "not an address or network"),
+        ({"diameter": {"host_ip_addresses": ["eir.example"]}}, "not an IP address"),
+        (
+            {"diameter": {"peers": [{"address": "tcp://dra:3868", "realm": "x"}]}},
+            r"diameter.peers\[0\].realm: unknown key",
+        ),
+        ({"diameter": {"peers": [{"host": "dra"}]}}, r"peers\[0\].address: missing"),
+        ({"service": {"workers": 0}}, "service.workers: must be 1 to 256"),
+    ],
 )
 def test_bad_values_name_the_key(data: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -80,28 +85,49 @@ def test_anomaly_actions_merge_with_defaults() -> None:
 
 
 def test_diameter_section_round_trips(tmp_path: Path) -> None:
-    config = parse_config({
-        "service": {"workers": 3},
-        "diameter": {"listen": ["sctp://[::1]:0", "10.0.0.1"], "realms": ["EPC.example"],
-                     "allowed_hosts": ["mme*"], "peers": [{"address": "dra1:3869",
-                                                           "host": "dra1.example"}]}})
+    config = parse_config(
+        {
+            "service": {"workers": 3},
+            "diameter": {
+                "listen": ["sctp://[::1]:0", "10.0.0.1"],
+                "realms": ["EPC.example"],
+                "allowed_hosts": ["mme*"],
+                "peers": [{"address": "dra1:3869", "host": "dra1.example"}],
+            },
+        }
+    )
     d = config.diameter
     assert [str(e) for e in d.listen] == ["sctp://[::1]:0", "tcp://10.0.0.1:3868"]
     assert d.realms == ("epc.example",)
     assert str(d.peers[0].address) == "tcp://dra1:3869" and d.peers[0].host == "dra1.example"
     path = tmp_path / "c.toml"
     path.write_text(to_toml(config))
-    assert dataclasses.replace(load_config(path), origin="x") == dataclasses.replace(config,
-                                                                                     origin="x")
+    assert dataclasses.replace(load_config(path), origin="x") == dataclasses.replace(
+        config, origin="x"
+    )
 
 
 def test_m3ua_access_control_round_trips(tmp_path: Path) -> None:
-    config = parse_config({"m3ua": {
-        "allowed_networks": ["10.0.0.0/8", "::1"], "handshake_timeout_s": 2.5,
-        "beat_interval_s": 0, "routing_contexts": [100, 200],
-        "asps": [{"name": "msc1", "asp_identifier": 11, "networks": ["10.1.0.0/16"],
-                  "routing_contexts": [100], "override": True},
-                 {"name": "sgsn"}]}})
+    config = parse_config(
+        {
+            "m3ua": {
+                "allowed_networks": ["10.0.0.0/8", "::1"],
+                "handshake_timeout_s": 2.5,
+                "beat_interval_s": 0,
+                "routing_contexts": [100, 200],
+                "asps": [
+                    {
+                        "name": "msc1",
+                        "asp_identifier": 11,
+                        "networks": ["10.1.0.0/16"],
+                        "routing_contexts": [100],
+                        "override": True,
+                    },
+                    {"name": "sgsn"},
+                ],
+            }
+        }
+    )
     m = config.m3ua
     assert m.allowed_networks == ("10.0.0.0/8", "::1") and m.handshake_timeout_s == 2.5
     assert m.beat_interval_s == 0.0
@@ -109,22 +135,25 @@ def test_m3ua_access_control_round_trips(tmp_path: Path) -> None:
     assert m.asps[1].asp_identifier == -1 and m.asps[1].networks == ()
     path = tmp_path / "c.toml"
     path.write_text(to_toml(config))
-    assert dataclasses.replace(load_config(path), origin="x") == dataclasses.replace(config,
-                                                                                     origin="x")
+    assert dataclasses.replace(load_config(path), origin="x") == dataclasses.replace(
+        config, origin="x"
+    )
 
 
 @pytest.mark.parametrize(
     ("m3ua", "message"),
-    [({"allowed_networks": ["10.0.0.0/33"]}, "m3ua.allowed_networks: .*not an address"),
-     ({"handshake_timeout_s": -1}, "m3ua.handshake_timeout_s: must be 0 to 3600"),
-     ({"beat_interval_s": 4000}, "m3ua.beat_interval_s: must be 0 to 3600"),
-     ({"asps": [{"asp_identifier": 1}]}, r"m3ua.asps\[0\].name: missing"),
-     ({"asps": [{"name": "a"}, {"name": "a"}]}, r"m3ua.asps\[1\].name: 'a' is configured twice"),
-     ({"asps": [{"name": "a", "asp_identifier": 2**32}]}, r"asps\[0\].asp_identifier"),
-     ({"asps": [{"name": "a", "networks": ["x"]}]}, r"asps\[0\].networks: 'x'"),
-     ({"asps": [{"name": "a", "routing_contexts": [-1]}]}, r"asps\[0\].routing_contexts"),
-     ({"asps": [{"name": "a", "override": "yes"}]}, r"asps\[0\].override"),
-     ({"asps": [{"name": "a", "peer": "x"}]}, r"asps\[0\].peer: unknown key")],
+    [
+        ({"allowed_networks": ["10.0.0.0/33"]}, "m3ua.allowed_networks: .*not an address"),
+        ({"handshake_timeout_s": -1}, "m3ua.handshake_timeout_s: must be 0 to 3600"),
+        ({"beat_interval_s": 4000}, "m3ua.beat_interval_s: must be 0 to 3600"),
+        ({"asps": [{"asp_identifier": 1}]}, r"m3ua.asps\[0\].name: missing"),
+        ({"asps": [{"name": "a"}, {"name": "a"}]}, r"m3ua.asps\[1\].name: 'a' is configured twice"),
+        ({"asps": [{"name": "a", "asp_identifier": 2**32}]}, r"asps\[0\].asp_identifier"),
+        ({"asps": [{"name": "a", "networks": ["x"]}]}, r"asps\[0\].networks: 'x'"),
+        ({"asps": [{"name": "a", "routing_contexts": [-1]}]}, r"asps\[0\].routing_contexts"),
+        ({"asps": [{"name": "a", "override": "yes"}]}, r"asps\[0\].override"),
+        ({"asps": [{"name": "a", "peer": "x"}]}, r"asps\[0\].peer: unknown key"),
+    ],
 )
 def test_m3ua_access_control_errors_name_the_key(m3ua: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -46,14 +46,20 @@ def with_tail(message: bytes, tail: bytes) -> bytes:
 def test_allow_list_is_decided_before_the_cer_is_decoded() -> None:
     # a refused peer's CER with a broken AVP after its Origin-Host: 3010, not 5014
     broken = with_tail(vector("cer_mme"), bytes.fromhex("0000ea6040000004"))
-    server = PeerConnection(settings(allow=AllowList(hosts=("mme9*",))), Role.RESPONDER, 0.0,
-                            "192.0.2.9", application())
+    server = PeerConnection(
+        settings(allow=AllowList(hosts=("mme9*",))), Role.RESPONDER, 0.0, "192.0.2.9", application()
+    )
     server.receive_data(broken, 0.0)
     (cea,) = sent(server)
     assert rc(cea) == 3010 and cea.is_error and server.closed
     # refused by address: the CER need not even be readable
-    server = PeerConnection(settings(allow=AllowList(networks=("10.0.0.0/8",))),
-                            Role.RESPONDER, 0.0, "192.0.2.9", application())
+    server = PeerConnection(
+        settings(allow=AllowList(networks=("10.0.0.0/8",))),
+        Role.RESPONDER,
+        0.0,
+        "192.0.2.9",
+        application(),
+    )
     server.receive_data(nested_cer(5000, host=MME.origin_host), 0.0)
     (cea,) = sent(server)
     assert rc(cea) == 3010 and server.closed
@@ -73,18 +79,19 @@ def test_a_bad_cer_gets_its_error_cea() -> None:
 
 
 def _holder(table: PeerTable, **kw: object) -> PeerConnection:
-    old = PeerConnection(settings(EIR, **kw), Role.RESPONDER, 0.0, "192.0.2.9", application(),
-                         table)
+    old = PeerConnection(
+        settings(EIR, **kw), Role.RESPONDER, 0.0, "192.0.2.9", application(), table
+    )
     old.receive_data(vector("cer_mme"), 0.0)
     old.data_to_send()
     assert old.state is State.OPEN
     return old
 
 
-def _newcomer(table: PeerTable, now: float, address: str = "198.51.100.7",
-              **kw: object) -> PeerConnection:
-    new = PeerConnection(settings(EIR, **kw), Role.RESPONDER, now, address, application(),
-                         table)
+def _newcomer(
+    table: PeerTable, now: float, address: str = "198.51.100.7", **kw: object
+) -> PeerConnection:
+    new = PeerConnection(settings(EIR, **kw), Role.RESPONDER, now, address, application(), table)
     new.receive_data(vector("cer_mme"), now)
     return new
 
@@ -127,19 +134,22 @@ def test_duplicate_peer_replace_and_same_address() -> None:
 
 def _ecr_from(host: str, hbh: int, extra: tuple[Avp, ...] = ()) -> bytes:
     msg = codec.decode(make_ecr(BLACK, hbh=hbh, extra=extra))
-    avps = tuple(a._replace(data=host.encode()) if a.code == AvpCode.ORIGIN_HOST else a
-                 for a in msg.avps)
+    avps = tuple(
+        a._replace(data=host.encode()) if a.code == AvpCode.ORIGIN_HOST else a for a in msg.avps
+    )
     return codec.encode(msg._replace(avps=avps))
 
 
 @pytest.mark.parametrize("extra", [(), (Avp(60000, 0, 0, b"x"),)], ids=["fast", "slow"])
 def test_require_origin_match(extra: tuple[Avp, ...]) -> None:
-    server = PeerConnection(settings(require_origin_match=True), Role.RESPONDER, 0.0,
-                            "192.0.2.9", application())
+    server = PeerConnection(
+        settings(require_origin_match=True), Role.RESPONDER, 0.0, "192.0.2.9", application()
+    )
     server.receive_data(vector("cer_mme"), 0.0)
     server.data_to_send()
-    server.receive_data(_ecr_from("mme2.epc.example", 1, extra)
-                        + _ecr_from("MME1.epc.example", 2, extra), 0.0)
+    server.receive_data(
+        _ecr_from("mme2.epc.example", 1, extra) + _ecr_from("MME1.epc.example", 2, extra), 0.0
+    )
     foreign, own = sent(server)
     assert foreign.hbh == 1 and rc(foreign) == 3010 and foreign.is_error
     assert own.hbh == 2 and rc(own) == 2001
@@ -165,24 +175,40 @@ def test_the_application_uses_its_limits() -> None:
 
 
 def test_config_keys() -> None:
-    config = parse_config({"diameter": {"max_avp_depth": 4, "max_avps": 100,
-                                        "duplicate_peer": "replace",
-                                        "require_origin_match": True}})
+    config = parse_config(
+        {
+            "diameter": {
+                "max_avp_depth": 4,
+                "max_avps": 100,
+                "duplicate_peer": "replace",
+                "require_origin_match": True,
+            }
+        }
+    )
     d = config.diameter
     assert (d.max_avp_depth, d.max_avps, d.duplicate_peer, d.require_origin_match) == (
-        4, 100, "replace", True)
+        4,
+        100,
+        "replace",
+        True,
+    )
     assert parse_config(tomllib.loads(to_toml(config))).diameter == d
     default = parse_config({}).diameter
     assert wire.Limits(default.max_avp_depth, default.max_avps) == wire.LIMITS
-    for key, value in (("max_avp_depth", 1), ("max_avps", 10**6), ("duplicate_peer", "evict"),
-                       ("require_origin_match", "yes")):
+    for key, value in (
+        ("max_avp_depth", 1),
+        ("max_avps", 10**6),
+        ("duplicate_peer", "evict"),
+        ("require_origin_match", "yes"),
+    ):
         with pytest.raises(ConfigError, match=f"diameter.{key}"):
             parse_config({"diameter": {key: value}})
 
 
 def test_cer_answers_use_the_request_identifiers() -> None:
-    server = PeerConnection(settings(allow=AllowList(hosts=("x",))), Role.RESPONDER, 0.0,
-                            "192.0.2.9", application())
+    server = PeerConnection(
+        settings(allow=AllowList(hosts=("x",))), Role.RESPONDER, 0.0, "192.0.2.9", application()
+    )
     request = codec.decode(vector("cer_mme"))
     server.receive_data(vector("cer_mme"), 0.0)
     (cea,) = sent(server)
@@ -194,9 +220,15 @@ def test_many_proxy_info_are_echoed_without_pycrate(monkeypatch: pytest.MonkeyPa
     """pycrate needs about 0.25 ms per AVP to encode: 335 Proxy-Info took 0.25 to 0.6 s."""
     app = application()
     proxies = tuple(
-        Avp(284, 0, 0x40, b"", (Avp(280, 0, 0x40, f"dra{i}.example".encode()),
-                                Avp(33, 0, 0x40, b"state")))
-        for i in range(335))
+        Avp(
+            284,
+            0,
+            0x40,
+            b"",
+            (Avp(280, 0, 0x40, f"dra{i}.example".encode()), Avp(33, 0, 0x40, b"state")),
+        )
+        for i in range(335)
+    )
     slow = make_ecr(BLACK, extra=(*proxies, Avp(60000, 0, 0, b"")))
     broken = make_ecr("12", extra=proxies)
 
@@ -212,8 +244,7 @@ def test_many_proxy_info_are_echoed_without_pycrate(monkeypatch: pytest.MonkeyPa
 
 def _dialled(table: PeerTable, local: LocalIdentity) -> PeerConnection:
     """Our connection to the MME at 192.0.2.1, opened at 0.0."""
-    ours = PeerConnection(settings(local), Role.INITIATOR, 0.0, "192.0.2.1", application(),
-                          table)
+    ours = PeerConnection(settings(local), Role.INITIATOR, 0.0, "192.0.2.1", application(), table)
     mme_side = PeerConnection(settings(MME), Role.RESPONDER, 0.0, "192.0.2.9")
     mme_side.receive_data(ours.data_to_send(), 0.0)
     ours.receive_data(mme_side.data_to_send(), 0.0)
@@ -229,8 +260,9 @@ def test_a_cer_claiming_a_peer_we_dialled_does_not_win_an_election() -> None:
     table = PeerTable(local.origin_host, lambda: 5.0)
     ours = _dialled(table, local)
     for _ in range(3):
-        intruder = PeerConnection(settings(local), Role.RESPONDER, 5.0, "198.51.100.7",
-                                  application(), table)
+        intruder = PeerConnection(
+            settings(local), Role.RESPONDER, 5.0, "198.51.100.7", application(), table
+        )
         intruder.receive_data(vector("cer_mme"), 5.0)
         (cea,) = sent(intruder)
         assert rc(cea) == 5012 and intruder.closed
@@ -238,7 +270,6 @@ def test_a_cer_claiming_a_peer_we_dialled_does_not_win_an_election() -> None:
     # the same address long after the open: the MME restarted and dialled us, no race
     table = PeerTable(local.origin_host, lambda: 20.0)
     ours = _dialled(table, local)
-    again = PeerConnection(settings(local), Role.RESPONDER, 20.0, "192.0.2.1", application(),
-                           table)
+    again = PeerConnection(settings(local), Role.RESPONDER, 20.0, "192.0.2.1", application(), table)
     again.receive_data(vector("cer_mme"), 20.0)
     assert again.state is State.OPEN and ours.state is State.CLOSING

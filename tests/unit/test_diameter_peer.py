@@ -131,16 +131,21 @@ def test_cer_missing_origin_host_5005() -> None:
 
 
 def test_allow_list_refuses_with_3010() -> None:
-    for allow in (AllowList(hosts=("mme9*",)), AllowList(realms=("other.example",)),
-                  AllowList(networks=("10.0.0.0/8",))):
-        server = PeerConnection(settings(allow=allow), Role.RESPONDER, 0.0, "192.0.2.9",
-                                application())
+    for allow in (
+        AllowList(hosts=("mme9*",)),
+        AllowList(realms=("other.example",)),
+        AllowList(networks=("10.0.0.0/8",)),
+    ):
+        server = PeerConnection(
+            settings(allow=allow), Role.RESPONDER, 0.0, "192.0.2.9", application()
+        )
         server.receive_data(vector("cer_mme"), 0.0)
         (cea,) = answers(server)
         assert rc(cea) == 3010 and cea.is_error and server.closed
     allowed = AllowList(hosts=("MME1.*",), realms=("epc.example",), networks=("192.0.2.0/24",))
-    server = PeerConnection(settings(allow=allowed), Role.RESPONDER, 0.0, "192.0.2.9",
-                            application())
+    server = PeerConnection(
+        settings(allow=allowed), Role.RESPONDER, 0.0, "192.0.2.9", application()
+    )
     server.receive_data(vector("cer_mme"), 0.0)
     assert server.state is State.OPEN
 
@@ -260,14 +265,12 @@ def _election(local_host: str) -> tuple[PeerConnection, PeerConnection]:
     """We dialled the MME and the MME dialled us: who keeps which connection?"""
     local = EIR.__class__(local_host, "test.example")
     table = PeerTable(local_host, lambda: 1.0)
-    ours = PeerConnection(settings(local), Role.INITIATOR, 0.0, "192.0.2.1", application(),
-                          table)
+    ours = PeerConnection(settings(local), Role.INITIATOR, 0.0, "192.0.2.1", application(), table)
     mme_side = PeerConnection(settings(MME), Role.RESPONDER, 0.0, "192.0.2.9")
     mme_side.receive_data(ours.data_to_send(), 0.0)
     ours.receive_data(mme_side.data_to_send(), 0.0)
     assert ours.state is State.OPEN
-    theirs = PeerConnection(settings(local), Role.RESPONDER, 1.0, "192.0.2.1", application(),
-                            table)
+    theirs = PeerConnection(settings(local), Role.RESPONDER, 1.0, "192.0.2.1", application(), table)
     theirs.receive_data(vector("cer_mme"), 1.0)
     return ours, theirs
 
@@ -288,8 +291,9 @@ def test_node_identity_in_cer() -> None:
 
 def test_watchdog_jitter_stays_within_two_seconds() -> None:
     for seed in range(20):
-        conn = PeerConnection(settings(watchdog_jitter_s=2.0), Role.RESPONDER, 0.0, "x",
-                              application(), hbh_seed=seed)
+        conn = PeerConnection(
+            settings(watchdog_jitter_s=2.0), Role.RESPONDER, 0.0, "x", application(), hbh_seed=seed
+        )
         conn.receive_data(vector("cer_mme"), 0.0)
         timer = conn.get_timer()
         assert timer is not None and 28.0 <= timer <= 32.0

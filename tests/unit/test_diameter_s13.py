@@ -46,16 +46,19 @@ def failed(msg: Message) -> Avp | None:
     return group.group[0]
 
 
-@pytest.mark.parametrize(("imei", "imsi", "status"), [
-    (BLACK, None, S.BLACKLISTED),
-    (BLACK[:14], None, S.BLACKLISTED),
-    (BLACK[:14] + "07", None, S.BLACKLISTED),
-    (PAIR_IMEI, PAIR_IMSI, S.WHITELISTED),
-    (PAIR_IMEI, "001019999999999", S.BLACKLISTED),
-    (GREY_RANGE_IMEI, None, S.GREYLISTED),
-    ("35209900176148", None, S.WHITELISTED),
-    ("352099001761482", None, S.GREYLISTED),  # wrong check digit: anomaly -> grey
-])
+@pytest.mark.parametrize(
+    ("imei", "imsi", "status"),
+    [
+        (BLACK, None, S.BLACKLISTED),
+        (BLACK[:14], None, S.BLACKLISTED),
+        (BLACK[:14] + "07", None, S.BLACKLISTED),
+        (PAIR_IMEI, PAIR_IMSI, S.WHITELISTED),
+        (PAIR_IMEI, "001019999999999", S.BLACKLISTED),
+        (GREY_RANGE_IMEI, None, S.GREYLISTED),
+        ("35209900176148", None, S.WHITELISTED),
+        ("352099001761482", None, S.GREYLISTED),  # wrong check digit: anomaly -> grey
+    ],
+)
 def test_statuses(imei: str, imsi: str | None, status: EquipmentStatus) -> None:
     request = make_ecr(imei, imsi=imsi)
     assert extract_ecr(request) is not None
@@ -63,8 +66,13 @@ def test_statuses(imei: str, imsi: str | None, status: EquipmentStatus) -> None:
     view = read_eca(msg)
     assert (view.result_code, view.equipment_status) == (2001, status)
     assert view.session_id == b"mme1.epc.example;1;42"
-    assert (msg.code, msg.app, msg.hbh, msg.e2e, msg.flags) == (324, 16777252, 0x1234, 0x5678,
-                                                               FLAG_P)
+    assert (msg.code, msg.app, msg.hbh, msg.e2e, msg.flags) == (
+        324,
+        16777252,
+        0x1234,
+        0x5678,
+        FLAG_P,
+    )
     assert msg.find(264) is not None and msg.find(264).data == b"eir.test.example"  # type: ignore[union-attr]
 
 
@@ -83,8 +91,9 @@ def test_template_bytes_equal_pycrate_for_every_status() -> None:
     fields, session_avp = found
     req_msg = codec.decode(request)
     for status in (*S, None):
-        assert answers.eca(request, session_avp, status) == answers.eca_slow(req_msg, fields,
-                                                                             status)
+        assert answers.eca(request, session_avp, status) == answers.eca_slow(
+            req_msg, fields, status
+        )
 
 
 def test_busy_template_equals_pycrate() -> None:
@@ -93,8 +102,9 @@ def test_busy_template_equals_pycrate() -> None:
     found = extract_ecr(request)
     assert found is not None
     fast = answers.busy(request, found[1])
-    slow = answers.error(codec.decode(request),
-                         DiameterError(ResultCode.DIAMETER_TOO_BUSY, ""), found[0].session_id)
+    slow = answers.error(
+        codec.decode(request), DiameterError(ResultCode.DIAMETER_TOO_BUSY, ""), found[0].session_id
+    )
     assert fast == slow
     msg = codec.decode(fast)
     assert msg.is_error and result(msg) == 3004
@@ -159,16 +169,19 @@ def test_missing_imei_in_terminal_information_5005() -> None:
     assert ti.group[0].code == 1402 and ti.group[0].vendor == 10415
 
 
-@pytest.mark.parametrize(("imei", "sv", "imsi", "bad"), [
-    ("1234", None, None, 1402),
-    ("4901542032375", None, None, 1402),
-    ("49015420323751234", None, None, 1402),
-    ("49015420323a51", None, None, 1402),
-    ("49015420323751", "1", None, 1403),
-    ("49015420323751", "ab", None, 1403),
-    ("49015420323751", None, "12345", 1),
-    ("49015420323751", None, "00101abc", 1),
-])
+@pytest.mark.parametrize(
+    ("imei", "sv", "imsi", "bad"),
+    [
+        ("1234", None, None, 1402),
+        ("4901542032375", None, None, 1402),
+        ("49015420323751234", None, None, 1402),
+        ("49015420323a51", None, None, 1402),
+        ("49015420323751", "1", None, 1403),
+        ("49015420323751", "ab", None, 1403),
+        ("49015420323751", None, "12345", 1),
+        ("49015420323751", None, "00101abc", 1),
+    ],
+)
 def test_invalid_values_5004(imei: str, sv: str | None, imsi: str | None, bad: int) -> None:
     msg = answer_of(make_ecr(imei, sv=sv, imsi=imsi))
     assert result(msg) == 5004
@@ -196,7 +209,10 @@ def test_unknown_mandatory_avp_inside_terminal_information_5001() -> None:
     msg = codec.decode(make_ecr(BLACK))
     avps = tuple(
         a._replace(group=(*a.group, unsigned32(4242, 1, 10415)))
-        if a.code == 1401 and a.group is not None else a for a in msg.avps)
+        if a.code == 1401 and a.group is not None
+        else a
+        for a in msg.avps
+    )
     answer = answer_of(codec.encode(msg._replace(avps=avps)))
     assert result(answer) == 5001
     ti = failed(answer)

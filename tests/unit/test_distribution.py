@@ -49,8 +49,9 @@ MIXED = """imei,imei_last,imsi,list,source,reason,reference,added
 """
 
 
-def batch_of(tmp_path: Path, text: str = MIXED, list_name: ListName = ListName.BLACK,
-             source: str = "police") -> Batch:
+def batch_of(
+    tmp_path: Path, text: str = MIXED, list_name: ListName = ListName.BLACK, source: str = "police"
+) -> Batch:
     path = tmp_path / "list.csv"
     path.write_text(text)
     return parse_files([str(path)], LoadOptions(list=list_name, source=source), lambda _m: None)
@@ -58,15 +59,26 @@ def batch_of(tmp_path: Path, text: str = MIXED, list_name: ListName = ListName.B
 
 def meta(seq: int = 1, **kw: object) -> UpdateMeta:
     base: dict[str, object] = dict(
-        seq=seq, id="ab" * 16, time=1_700_000_000, mode="add", list="black", source="police",
-        scope=[("black", "police")], remove_any_source=False, files=["list.csv"], rows=4,
-        invalid=0, duplicates=0)
+        seq=seq,
+        id="ab" * 16,
+        time=1_700_000_000,
+        mode="add",
+        list="black",
+        source="police",
+        scope=[("black", "police")],
+        remove_any_source=False,
+        files=["list.csv"],
+        rows=4,
+        invalid=0,
+        duplicates=0,
+    )
     return UpdateMeta(**(base | kw))  # type: ignore[arg-type]
 
 
 def groups(batch: Batch) -> list[tuple[str, str, str, list[bytes], list[bytes]]]:
-    return [(g.table, g.list, g.source, list(g.keys), list(g.values(1)))
-            for g in batch.groups if g.keys]
+    return [
+        (g.table, g.list, g.source, list(g.keys), list(g.values(1))) for g in batch.groups if g.keys
+    ]
 
 
 def test_an_update_survives_encoding_parts_and_decoding(tmp_path: Path) -> None:
@@ -108,32 +120,52 @@ def _blob(head: dict[str, object], body: bytes) -> bytes:
 
 
 def _group(**kw: object) -> dict[str, object]:
-    return {"table": "imei", "list": "black", "source": "x", "count": 2, "key_width": 14,
-            "tail_width": 2, "added": False} | kw
+    return {
+        "table": "imei",
+        "list": "black",
+        "source": "x",
+        "count": 2,
+        "key_width": 14,
+        "tail_width": 2,
+        "added": False,
+    } | kw
 
 
-@pytest.mark.parametrize(("group", "body", "message"), [
-    (_group(), b"49015420323751" * 2 + b"\x00" * 4, "sorted"),
-    (_group(), b"4901542032375A49015420323752" + b"\x00" * 4, "key"),
-    (_group(table="range", key_width=28, count=1),
-     b"4901542032375949015420323750" + b"\x00" * 2, "ends before"),
-    (_group(tail_width=3), b"4901542032375149015420323752" + b"\x00" * 6, "add up"),
-    (_group(tail_width=3), b"4901542032375149015420323752" + b"\x02a\x00" * 2, "truncated"),
-    (_group(tail_width=3), b"4901542032375149015420323752" + b"\x01\xff\x00" * 2, "UTF-8"),
-    (_group(), b"4901542032375149015420323752" + b"\x00" * 4 + b"!", "after the last"),
-    (_group(count=3), b"4901542032375149015420323752" + b"\x00" * 4, "shorter"),
-    (_group(list="purple"), b"", "group description"),
-])
-def test_forged_or_damaged_updates_are_refused_whole(group: dict[str, object], body: bytes,
-                                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("group", "body", "message"),
+    [
+        (_group(), b"49015420323751" * 2 + b"\x00" * 4, "sorted"),
+        (_group(), b"4901542032375A49015420323752" + b"\x00" * 4, "key"),
+        (
+            _group(table="range", key_width=28, count=1),
+            b"4901542032375949015420323750" + b"\x00" * 2,
+            "ends before",
+        ),
+        (_group(tail_width=3), b"4901542032375149015420323752" + b"\x00" * 6, "add up"),
+        (_group(tail_width=3), b"4901542032375149015420323752" + b"\x02a\x00" * 2, "truncated"),
+        (_group(tail_width=3), b"4901542032375149015420323752" + b"\x01\xff\x00" * 2, "UTF-8"),
+        (_group(), b"4901542032375149015420323752" + b"\x00" * 4 + b"!", "after the last"),
+        (_group(count=3), b"4901542032375149015420323752" + b"\x00" * 4, "shorter"),
+        (_group(list="purple"), b"", "group description"),
+    ],
+)
+def test_forged_or_damaged_updates_are_refused_whole(
+    group: dict[str, object], body: bytes, message: str
+) -> None:
     head = asdict(meta()) | {"groups": [group]}
     with pytest.raises(UpdateError, match=message):
         decode_update(_blob(head, body))
 
 
 def test_bad_descriptions_and_streams_are_refused() -> None:
-    for change in ({"seq": 0}, {"mode": "merge"}, {"id": "x"}, {"source": "bad source!"},
-                   {"scope": [["black", "bad source!"]]}, {"rows": True}):
+    for change in (
+        {"seq": 0},
+        {"mode": "merge"},
+        {"id": "x"},
+        {"source": "bad source!"},
+        {"scope": [["black", "bad source!"]]},
+        {"rows": True},
+    ):
         with pytest.raises(UpdateError, match="description"):
             decode_update(_blob(asdict(meta()) | change, b""))
     with pytest.raises(UpdateError, match="decompress"):
@@ -149,8 +181,9 @@ def test_bad_descriptions_and_streams_are_refused() -> None:
 PREFIX = "net1"
 
 
-def parts_of(tmp_path: Path, seq: int, update_id: str = "ab" * 16,
-             part_size: int = 100) -> list[bytes]:
+def parts_of(
+    tmp_path: Path, seq: int, update_id: str = "ab" * 16, part_size: int = 100
+) -> list[bytes]:
     blob = encode_update(batch_of(tmp_path), meta(seq, id=update_id))
     return split_parts(blob, seq, bytes.fromhex(update_id), part_size)
 
@@ -165,7 +198,8 @@ def test_the_follower_fetches_missed_updates_one_by_one_in_order(tmp_path: Path)
     second, third = parts_of(tmp_path, 2), parts_of(tmp_path, 3)
     # the head says #3 while this node has #1: fetch #2 first
     assert f.message(head_topic(PREFIX), head(3, len(third)), 0) == [
-        Subscribe(log_filter(PREFIX, 2))]
+        Subscribe(log_filter(PREFIX, 2))
+    ]
     # a part of another update (an old retained message) is ignored
     assert f.message(part_topic(PREFIX, 3, 0), third[0], 0) == []
     out = []
@@ -188,7 +222,8 @@ def test_the_follower_retries_incomplete_or_failed_updates(tmp_path: Path) -> No
     f = ListFollower(PREFIX, applied=0, fetch_timeout=5, retry_min=2)
     parts = parts_of(tmp_path, 1)
     assert f.message(head_topic(PREFIX), head(1, len(parts)), 0) == [
-        Subscribe(log_filter(PREFIX, 1))]
+        Subscribe(log_filter(PREFIX, 1))
+    ]
     f.message(part_topic(PREFIX, 1, 0), parts[0], 0)
     assert f.timer(4) == []
     out = f.timer(5)
@@ -222,8 +257,10 @@ def test_apply_update_is_once_and_in_order(tmp_path: Path) -> None:
     store = LmdbStore(tmp_path / "db", map_size_mb=8)
     try:
         first = encode_update(batch_of(tmp_path), meta(1))
-        second = encode_update(batch_of(tmp_path, "356938035643809\n", source="lab"),
-                               meta(2, source="lab", scope=[("black", "lab")]))
+        second = encode_update(
+            batch_of(tmp_path, "356938035643809\n", source="lab"),
+            meta(2, source="lab", scope=[("black", "lab")]),
+        )
         with pytest.raises(UpdateError, match="cannot follow"):
             apply_update(store, PREFIX, 2, second)
         applied_meta, summary = apply_update(store, PREFIX, 1, first, clock=lambda: 42.0)
@@ -247,8 +284,11 @@ def test_a_full_map_is_left_to_the_caller_to_grow(tmp_path: Path) -> None:
     lines = "".join(f"35{i:012d}\n" for i in range(40000))
     rows = tmp_path / "many.csv"
     rows.write_text(lines)
-    batch = parse_files([str(rows)], LoadOptions(list=ListName.BLACK, source="x",
-                                                 skip_invalid=True), lambda _m: None)
+    batch = parse_files(
+        [str(rows)],
+        LoadOptions(list=ListName.BLACK, source="x", skip_invalid=True),
+        lambda _m: None,
+    )
     blob = encode_update(batch, meta(1, source="x", scope=[("black", "x")]))
     store = LmdbStore(tmp_path / "db", map_size_mb=1)
     try:
@@ -274,13 +314,14 @@ def test_credentials_come_from_files_or_the_environment(tmp_path: Path) -> None:
 
     config = MqttConfig()
     assert credentials(config, {}) == (None, None)
-    assert credentials(config, {"EIR_MQTT_USERNAME": "u", "EIR_MQTT_PASSWORD": "p"}) == (
-        "u", "p")
+    assert credentials(config, {"EIR_MQTT_USERNAME": "u", "EIR_MQTT_PASSWORD": "p"}) == ("u", "p")
     secret = tmp_path / "secret"
     secret.write_text("from-file\n")
     with_file = replace(config, password_file=str(secret))
     assert credentials(with_file, {"EIR_MQTT_USERNAME": "u", "EIR_MQTT_PASSWORD": "p"}) == (
-        "u", "from-file")
+        "u",
+        "from-file",
+    )
     with pytest.raises(ConfigError, match="without a username"):
         credentials(with_file, {})
     with pytest.raises(ConfigError, match="password_file"):
@@ -296,10 +337,12 @@ def test_backoff_doubles_with_jitter_and_resets() -> None:
 
 
 def test_the_demo_lists_travel_whole(tmp_path: Path) -> None:
-    batch = parse_files([str(DEMO)], LoadOptions(list=ListName.BLACK, source="demo"),
-                        lambda _m: None)
-    _meta, decoded = decode_update(encode_update(batch, meta(source="demo",
-                                                             scope=[("black", "demo")])))
+    batch = parse_files(
+        [str(DEMO)], LoadOptions(list=ListName.BLACK, source="demo"), lambda _m: None
+    )
+    _meta, decoded = decode_update(
+        encode_update(batch, meta(source="demo", scope=[("black", "demo")]))
+    )
     store = MemoryStore()
     store.apply(decoded, Mode.ADD, [(ListName.BLACK, "demo")], now=1)
     reference = MemoryStore()

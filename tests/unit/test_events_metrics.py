@@ -78,8 +78,7 @@ def test_peer_and_list_events() -> None:
     topic, body = message_of(PeerChange("m3ua", "10.0.0.1:2905", False, "lost", 0), "n", True)
     assert topic == "events/peer" and body["state"] == "down" and body["protocol"] == "m3ua"
     topic, body = message_of(ListsChanged(7, {"black": 3}, "load", 0, 0), "n", True)
-    assert topic == "events/lists" and body["generation"] == 7 and body["entries"] == {
-        "black": 3}
+    assert topic == "events/lists" and body["generation"] == 7 and body["entries"] == {"black": 3}
 
 
 def test_metrics_render_as_prometheus_text_and_add_up_across_processes() -> None:
@@ -88,23 +87,40 @@ def test_metrics_render_as_prometheus_text_and_add_up_across_processes() -> None
         m.checks[("s13", "black", "2001")] += 2
         m.latency["s13"].observe(0.0003)
         m.latency["s13"].observe(5.0)
-        m.samplers.append(lambda: {"eir_list_entries": [(("black",), 10)],
-                                   "eir_workers": [((), 1)]})
+        m.samplers.append(
+            lambda: {"eir_list_entries": [(("black",), 10)], "eir_workers": [((), 1)]}
+        )
     two.error_counts.append(lambda: [(("map", "none", "reject:mistypedArgument"), 3)])
     text = render([one.snapshot(), two.snapshot()]).decode()
     families = {f.name: f for f in text_string_to_metric_families(text)}
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for f in families.values() for s in f.samples}
-    assert samples[("eir_checks_total", (("protocol", "s13"), ("result", "2001"),
-                                         ("status", "black")))] == 4
-    assert samples[("eir_checks_total", (("protocol", "map"),
-                                         ("result", "reject:mistypedArgument"),
-                                         ("status", "none")))] == 3
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in families.values()
+        for s in f.samples
+    }
+    assert (
+        samples[
+            ("eir_checks_total", (("protocol", "s13"), ("result", "2001"), ("status", "black")))
+        ]
+        == 4
+    )
+    assert (
+        samples[
+            (
+                "eir_checks_total",
+                (("protocol", "map"), ("result", "reject:mistypedArgument"), ("status", "none")),
+            )
+        ]
+        == 3
+    )
     assert samples[("eir_answer_duration_seconds_count", (("protocol", "s13"),))] == 4
-    assert samples[("eir_answer_duration_seconds_bucket", (("le", "0.0005"),
-                                                           ("protocol", "s13")))] == 2
-    assert samples[("eir_answer_duration_seconds_bucket", (("le", "+Inf"),
-                                                           ("protocol", "s13")))] == 4
+    assert (
+        samples[("eir_answer_duration_seconds_bucket", (("le", "0.0005"), ("protocol", "s13")))]
+        == 2
+    )
+    assert (
+        samples[("eir_answer_duration_seconds_bucket", (("le", "+Inf"), ("protocol", "s13")))] == 4
+    )
     assert samples[("eir_list_entries", (("list", "black"),))] == 10  # the same store: max
     assert samples[("eir_workers", ())] == 2  # summed
     assert families["eir_answer_duration_seconds"].type == "histogram"
@@ -159,11 +175,11 @@ listen = "0.0.0.0:9100"
         ('[mqtt]\nprefix = "eir/#"', "wildcards"),
         ('[mqtt]\nprefix = "/eir"', "leading"),
         ('[mqtt]\ncert_file = "c.pem"', "key_file"),
-        ('[mqtt]\nreconnect_min_s = 5\nreconnect_max_s = 1', "at least"),
+        ("[mqtt]\nreconnect_min_s = 5\nreconnect_max_s = 1", "at least"),
         ('[events]\nchecks = "black"', "checks"),
-        ('[events]\nsample = 2', "sample"),
+        ("[events]\nsample = 2", "sample"),
         ('[metrics]\nlisten = "sctp://1.2.3.4:5"', "HTTP over TCP"),
-        ('[metrics]\nport = 5', "unknown key"),
+        ("[metrics]\nport = 5", "unknown key"),
     ]:
         with pytest.raises(ConfigError, match=message):
             parse_config(tomllib.loads(bad), "t.toml")

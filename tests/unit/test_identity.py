@@ -19,8 +19,12 @@ from eir.identity import (
 
 @pytest.mark.parametrize(
     ("body", "digit"),
-    [("49015420323751", "8"), ("35693803564380", "9"), ("00000000000000", "0"),
-     ("35345678901234", "8")],
+    [
+        ("49015420323751", "8"),
+        ("35693803564380", "9"),
+        ("00000000000000", "0"),
+        ("35345678901234", "8"),
+    ],
 )
 def test_luhn_known_values(body: str, digit: str) -> None:
     assert luhn_digit(body) == digit
@@ -42,9 +46,14 @@ def test_parse_lengths() -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("", "IMEI is empty"), ("4901542032375", "13 digits"),
-     ("49015420323751812", "17 digits"), ("4901542032375x", "non-digit 'x'"),
-     (" 49015420323751", "non-digit ' '"), ("\uff14\uff19" + "0" * 12, "non-digit")],
+    [
+        ("", "IMEI is empty"),
+        ("4901542032375", "13 digits"),
+        ("49015420323751812", "17 digits"),
+        ("4901542032375x", "non-digit 'x'"),
+        (" 49015420323751", "non-digit ' '"),
+        ("\uff14\uff19" + "0" * 12, "non-digit"),
+    ],
 )
 def test_parse_errors_name_the_problem(text: str, message: str) -> None:
     with pytest.raises(IdentityError, match=message):
@@ -59,12 +68,14 @@ def test_wrong_check_digit_is_an_anomaly_not_an_error() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("00000000000000", {Anomaly.SAME_DIGITS, Anomaly.ZERO_TAC}),
-     ("11111111111111", {Anomaly.SAME_DIGITS}),
-     ("00000000123456", {Anomaly.ZERO_TAC}),
-     ("00101000123456", {Anomaly.TEST_TAC}),
-     ("49015420323751", set()),
-     ("490154203237510", {Anomaly.CHECK_DIGIT})],
+    [
+        ("00000000000000", {Anomaly.SAME_DIGITS, Anomaly.ZERO_TAC}),
+        ("11111111111111", {Anomaly.SAME_DIGITS}),
+        ("00000000123456", {Anomaly.ZERO_TAC}),
+        ("00101000123456", {Anomaly.TEST_TAC}),
+        ("49015420323751", set()),
+        ("490154203237510", {Anomaly.CHECK_DIGIT}),
+    ],
 )
 def test_anomalies(text: str, expected: set[Anomaly]) -> None:
     assert Imei.parse(text).anomalies() == expected

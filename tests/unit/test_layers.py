@@ -11,8 +11,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 LAYERS = {
-    0: ("eir", "eir.identity", "eir.model", "eir.errors", "eir.config", "eir.events",
-        "eir.networks"),
+    0: (
+        "eir",
+        "eir.identity",
+        "eir.model",
+        "eir.errors",
+        "eir.config",
+        "eir.events",
+        "eir.networks",
+    ),
     1: ("eir.policy", "eir.diameter", "eir.sigtran"),
     2: ("eir.store", "eir.publish", "eir.transport", "eir.host"),
     3: ("eir.cli", "eir.service", "eir.supervisor", "eir.startup", "eir.progress"),
@@ -22,8 +29,15 @@ IO_MODULES = {"asyncio", "socket", "lmdb", "aiomqtt", "sctp", "selectors", "thre
 #: what the simulator must not use: it reuses the protocol layers, and of the store only the
 #: list-file reader and the in-memory index (so that it expects exactly what `eir load` loads),
 #: never LMDB, the daemon's transport or its service
-SIM_FORBIDDEN = ("eir.service", "eir.store.lmdb_store", "eir.transport", "eir.cli",
-                 "eir.publish", "lmdb", "asyncio")
+SIM_FORBIDDEN = (
+    "eir.service",
+    "eir.store.lmdb_store",
+    "eir.transport",
+    "eir.cli",
+    "eir.publish",
+    "lmdb",
+    "asyncio",
+)
 SIM_STORE_ALLOWED = ("eir.store.loader", "eir.store.memory", "eir.store.base")
 
 
@@ -88,11 +102,14 @@ def test_the_simulator_loads_no_daemon_internals_at_all() -> None:
     daemon transport."""
     import subprocess
 
-    code = ("import sys, sim.cli, sim.runner, sim.report, sim.replay; "
-            "bad = sorted(m for m in sys.modules if m in ('lmdb', 'asyncio', 'aiomqtt') or "
-            "m.startswith(('eir.transport', 'eir.service', 'eir.store.lmdb'))); print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=ROOT, check=True).stdout.strip()
+    code = (
+        "import sys, sim.cli, sim.runner, sim.report, sim.replay; "
+        "bad = sorted(m for m in sys.modules if m in ('lmdb', 'asyncio', 'aiomqtt') or "
+        "m.startswith(('eir.transport', 'eir.service', 'eir.store.lmdb'))); print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout.strip()
     assert out == "[]"
 
 
@@ -101,12 +118,15 @@ def test_the_supervisor_loads_no_protocol_stack() -> None:
     CLI and the supervisor pull in no pycrate, Diameter, SIGTRAN, numpy or MQTT client."""
     import subprocess
 
-    code = ("import sys, eir.cli, eir.supervisor; "
-            "bad = sorted(m for m in sys.modules if m.startswith(('pycrate', 'numpy', "
-            "'aiomqtt', 'eir.diameter', 'eir.sigtran', 'eir.service', 'eir.transport'))); "
-            "print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=ROOT, check=True).stdout.strip()
+    code = (
+        "import sys, eir.cli, eir.supervisor; "
+        "bad = sorted(m for m in sys.modules if m.startswith(('pycrate', 'numpy', "
+        "'aiomqtt', 'eir.diameter', 'eir.sigtran', 'eir.service', 'eir.transport'))); "
+        "print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout.strip()
     assert out == "[]"
 
 

@@ -60,8 +60,11 @@ def pump(a: AspConnection, b: AspConnection, now: float = 0.0) -> None:
             return
 
 
-def pair(sgp_settings: M3uaSettings | None = None, asp_settings: M3uaSettings | None = None,
-         table: AsTable | None = None) -> tuple[AspConnection, AspConnection]:
+def pair(
+    sgp_settings: M3uaSettings | None = None,
+    asp_settings: M3uaSettings | None = None,
+    table: AsTable | None = None,
+) -> tuple[AspConnection, AspConnection]:
     asp = AspConnection(asp_settings or M3uaSettings(), Side.ASP, 0.0, name="msc")
     sgp = AspConnection(sgp_settings or M3uaSettings(), Side.SGP, 0.0, table, name="eir")
     pump(asp, sgp)
@@ -70,9 +73,11 @@ def pair(sgp_settings: M3uaSettings | None = None, asp_settings: M3uaSettings | 
 
 # --- codec -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("rc", "na"), [(None, None), (1, None), (1, 0xDEADBEEF), (None, 7)])
-def test_data_fast_encoding_equals_pycrate_and_keeps_32_bit_na(rc: int | None,
-                                                               na: int | None) -> None:
+def test_data_fast_encoding_equals_pycrate_and_keeps_32_bit_na(
+    rc: int | None, na: int | None
+) -> None:
     fast = m3ua.encode_data_fast(PD, rc, na)
     assert fast == m3ua.encode(m3ua.data(PD, rc, na))
     msg = m3ua.decode(fast)
@@ -80,14 +85,17 @@ def test_data_fast_encoding_equals_pycrate_and_keeps_32_bit_na(rc: int | None,
     assert msg.u32(Tag.NETWORK_APPEARANCE) == na and msg.u32(Tag.ROUTING_CONTEXT) == rc
 
 
-@pytest.mark.parametrize(("data", "code"), [
-    (b"\x02\x00\x03\x01\x00\x00\x00\x08", ErrorCode.INVALID_VERSION),
-    (b"\x01\x00\x07\x01\x00\x00\x00\x08", ErrorCode.UNSUPPORTED_MESSAGE_CLASS),
-    (b"\x01\x00\x03\x09\x00\x00\x00\x08", ErrorCode.UNSUPPORTED_MESSAGE_TYPE),
-    (b"\x01\x00\x03\x01\x00\x00\x00\x0c\x00\x11\x00\x10", ErrorCode.PARAMETER_FIELD_ERROR),
-    (b"\x01\x00\x03\x01\x00\x00\x00\x0c\x00\x11\x00\x02", ErrorCode.PARAMETER_FIELD_ERROR),
-    (b"\x01\x00\x03\x01\x00\x00\x00\x09\x00", ErrorCode.PROTOCOL_ERROR),
-])
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"\x02\x00\x03\x01\x00\x00\x00\x08", ErrorCode.INVALID_VERSION),
+        (b"\x01\x00\x07\x01\x00\x00\x00\x08", ErrorCode.UNSUPPORTED_MESSAGE_CLASS),
+        (b"\x01\x00\x03\x09\x00\x00\x00\x08", ErrorCode.UNSUPPORTED_MESSAGE_TYPE),
+        (b"\x01\x00\x03\x01\x00\x00\x00\x0c\x00\x11\x00\x10", ErrorCode.PARAMETER_FIELD_ERROR),
+        (b"\x01\x00\x03\x01\x00\x00\x00\x0c\x00\x11\x00\x02", ErrorCode.PARAMETER_FIELD_ERROR),
+        (b"\x01\x00\x03\x01\x00\x00\x00\x09\x00", ErrorCode.PROTOCOL_ERROR),
+    ],
+)
 def test_check_message_errors(data: bytes, code: ErrorCode) -> None:
     with pytest.raises(M3uaError) as err:
         m3ua.decode(data)
@@ -101,11 +109,14 @@ def test_protocol_data_too_short() -> None:
 
 # --- ASP state machine -----------------------------------------------------------------------
 
+
 def test_asp_up_and_active_both_sides() -> None:
     asp, sgp = pair()
     assert asp.state is AspState.ACTIVE and sgp.state is AspState.ACTIVE
     assert [e for e in events(sgp) if isinstance(e, StateChanged)] == [
-        StateChanged(AspState.INACTIVE), StateChanged(AspState.ACTIVE)]
+        StateChanged(AspState.INACTIVE),
+        StateChanged(AspState.ACTIVE),
+    ]
     got = events(asp)
     assert StateChanged(AspState.ACTIVE) in got
     assert Notified(*m3ua.STATUS_AS_ACTIVE) in got
@@ -135,11 +146,12 @@ def test_aspac_before_aspup_and_broadcast_and_bad_context() -> None:
     sgp.receive_data(m3ua.encode(Message(m3ua.ASPUP)), 0.0)
     sgp.data_to_send()
     sgp.receive_data(m3ua.encode(Message(m3ua.ASPAC, ((Tag.TRAFFIC_MODE_TYPE, u32(3)),))), 0.0)
-    assert (messages(sgp.data_to_send())[0].u32(Tag.ERROR_CODE)
-            == ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE)
+    assert (
+        messages(sgp.data_to_send())[0].u32(Tag.ERROR_CODE)
+        == ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE
+    )
     sgp.receive_data(m3ua.encode(Message(m3ua.ASPAC, ((Tag.ROUTING_CONTEXT, u32(9)),))), 0.0)
-    assert (messages(sgp.data_to_send())[0].u32(Tag.ERROR_CODE)
-            == ErrorCode.INVALID_ROUTING_CONTEXT)
+    assert messages(sgp.data_to_send())[0].u32(Tag.ERROR_CODE) == ErrorCode.INVALID_ROUTING_CONTEXT
     assert sgp.state is AspState.INACTIVE
     sgp.receive_data(m3ua.encode(Message(m3ua.ASPAC, ((Tag.ROUTING_CONTEXT, u32(5)),))), 0.0)
     ack, ntfy = messages(sgp.data_to_send())
@@ -220,8 +232,9 @@ def test_split_reads_and_unframeable_length_closes() -> None:
 def test_unsupported_classes_get_err() -> None:
     sgp = AspConnection(M3uaSettings(), Side.SGP, 0.0)
     sgp.receive_data(m3ua.encode(Message(m3ua.MsgType(9, 1))), 0.0)  # REG REQ
-    assert (messages(sgp.data_to_send())[0].u32(Tag.ERROR_CODE)
-            == ErrorCode.UNSUPPORTED_MESSAGE_CLASS)
+    assert (
+        messages(sgp.data_to_send())[0].u32(Tag.ERROR_CODE) == ErrorCode.UNSUPPORTED_MESSAGE_CLASS
+    )
     sgp.receive_data(m3ua.encode(Message(m3ua.ASPUP_ACK)), 0.0)
     assert messages(sgp.data_to_send())[0].u32(Tag.ERROR_CODE) == ErrorCode.UNEXPECTED_MESSAGE
 
@@ -257,8 +270,9 @@ def errors(conn: AspConnection) -> list[int]:
     return [m.u32(Tag.ERROR_CODE) or 0 for m in messages(conn.data_to_send()) if m.kind == m3ua.ERR]
 
 
-def sgp_after(raw: bytes, settings: M3uaSettings | None = None, address: str = "10.0.0.1",
-              up: bool = False) -> AspConnection:
+def sgp_after(
+    raw: bytes, settings: M3uaSettings | None = None, address: str = "10.0.0.1", up: bool = False
+) -> AspConnection:
     sgp = AspConnection(settings or M3uaSettings(), Side.SGP, 0.0, AsTable(), "t", address)
     if up:
         sgp.receive_data(m3ua.encode(Message(m3ua.ASPUP)), 0.0)
@@ -280,8 +294,7 @@ def test_daud_affected_point_codes_are_checked_before_the_dava() -> None:
     assert errors(sgp_after(daud)) == [ErrorCode.UNEXPECTED_MESSAGE]  # before ASPUP
     sgp = sgp_after(daud, up=True)
     assert errors(sgp) == [ErrorCode.PARAMETER_FIELD_ERROR]
-    sgp.receive_data(m3ua.encode(Message(m3ua.DAUD, ((Tag.AFFECTED_POINT_CODE, b"\0\0\1"),))),
-                     0.0)
+    sgp.receive_data(m3ua.encode(Message(m3ua.DAUD, ((Tag.AFFECTED_POINT_CODE, b"\0\0\1"),))), 0.0)
     assert errors(sgp) == [ErrorCode.PARAMETER_FIELD_ERROR]
     sgp.receive_data(bytes.fromhex("0100020300000008"), 0.0)
     assert errors(sgp) == [ErrorCode.MISSING_PARAMETER]
@@ -292,8 +305,7 @@ def test_daud_affected_point_codes_are_checked_before_the_dava() -> None:
 
 
 def test_routing_context_and_aspia_echoes_are_checked() -> None:
-    sgp = sgp_after(m3ua.encode(Message(m3ua.ASPAC, ((Tag.ROUTING_CONTEXT, b"\0\0\0"),))),
-                    up=True)
+    sgp = sgp_after(m3ua.encode(Message(m3ua.ASPAC, ((Tag.ROUTING_CONTEXT, b"\0\0\0"),))), up=True)
     assert errors(sgp) == [ErrorCode.PARAMETER_FIELD_ERROR] and sgp.state is AspState.INACTIVE
     sgp.receive_data(m3ua.encode(Message(m3ua.ASPIA, ((Tag.ROUTING_CONTEXT, b""),))), 0.0)
     assert errors(sgp) == [ErrorCode.PARAMETER_FIELD_ERROR]
@@ -347,9 +359,13 @@ def test_aspac_and_data_must_name_a_configured_routing_context() -> None:
 
 
 def test_configured_asps_bind_source_and_asp_identifier() -> None:
-    asps = M3uaSettings(asps=(AspBinding("msc1", 11, ("10.1.0.0/16",), (100,)),
-                              AspBinding("msc2", 12, ("10.2.0.0/16",))),
-                        routing_contexts=(100, 200))
+    asps = M3uaSettings(
+        asps=(
+            AspBinding("msc1", 11, ("10.1.0.0/16",), (100,)),
+            AspBinding("msc2", 12, ("10.2.0.0/16",)),
+        ),
+        routing_contexts=(100, 200),
+    )
     outsider = AspConnection(asps, Side.SGP, 0.0, None, "x", "192.0.2.1")
     assert outsider.closed and "matches no configured ASP" in str(events(outsider)[-1])
 
@@ -365,8 +381,12 @@ def test_configured_asps_bind_source_and_asp_identifier() -> None:
     # msc1 may only activate its own context
     sgp.receive_data(m3ua.encode(Message(m3ua.ASPAC, ((Tag.ROUTING_CONTEXT, u32(200)),))), 0.0)
     assert errors(sgp) == [ErrorCode.INVALID_ROUTING_CONTEXT]
-    sgp.receive_data(m3ua.encode(Message(m3ua.ASPAC, ((Tag.TRAFFIC_MODE_TYPE, u32(1)),
-                                                      (Tag.ROUTING_CONTEXT, u32(100))))), 0.0)
+    sgp.receive_data(
+        m3ua.encode(
+            Message(m3ua.ASPAC, ((Tag.TRAFFIC_MODE_TYPE, u32(1)), (Tag.ROUTING_CONTEXT, u32(100))))
+        ),
+        0.0,
+    )
     assert errors(sgp) == [ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE]
 
 
@@ -472,7 +492,8 @@ def test_an_err_flood_in_one_read_is_cut_after_the_error_budget() -> None:
     assert m3ua.Work.messages - before == asp.ERROR_BURST + 1  # the rest is never looked at
     sent = messages(sgp.data_to_send())
     assert [m.u32(Tag.ERROR_CODE) for m in sent] == (
-        [ErrorCode.UNSUPPORTED_MESSAGE_CLASS] * asp.ERROR_BURST + [ErrorCode.PROTOCOL_ERROR])
+        [ErrorCode.UNSUPPORTED_MESSAGE_CLASS] * asp.ERROR_BURST + [ErrorCode.PROTOCOL_ERROR]
+    )
     assert sgp.closed and "too many errors" in str(events(sgp)[-1])
 
 
@@ -490,6 +511,7 @@ def test_the_error_budget_refills_with_time() -> None:
 def test_the_state_machine_never_runs_pycrate(monkeypatch: pytest.MonkeyPatch) -> None:
     """What we send is packed and what we receive is parsed with struct: a BEAT flood (each
     answered in any state) used to cost 0.6 ms of pycrate per BEAT, 2.5 s for 64 KiB."""
+
     def refuse(*_args: object) -> bytes:
         raise AssertionError("pycrate runs in the state machine")
 
@@ -515,9 +537,11 @@ def test_invalid_routing_context_and_network_appearance_are_named_in_their_param
     """RFC 4666 3.8.1: the invalid Routing Context(s) in the ERR's Routing Context parameter,
     the Network Appearance in its own; they used to be in Diagnostic Information, or absent."""
     served = M3uaSettings(routing_contexts=(100,), network_appearance=8)
-    sgp = sgp_after(m3ua.encode(Message(m3ua.ASPAC, ((Tag.ROUTING_CONTEXT,
-                                                      u32(5) + u32(100) + u32(6)),))),
-                    served, up=True)
+    sgp = sgp_after(
+        m3ua.encode(Message(m3ua.ASPAC, ((Tag.ROUTING_CONTEXT, u32(5) + u32(100) + u32(6)),))),
+        served,
+        up=True,
+    )
     (err,) = messages(sgp.data_to_send())
     assert err.u32(Tag.ERROR_CODE) == ErrorCode.INVALID_ROUTING_CONTEXT
     assert err.u32_list(Tag.ROUTING_CONTEXT) == (5, 6)

@@ -21,9 +21,14 @@ def vector(name: str) -> bytes:
     return bytes.fromhex("".join(line.split("#", 1)[0] for line in text.splitlines()))
 
 
-@pytest.mark.parametrize(("name", "status"), [("tcap_begin_v1", "blackListed"),
-                                              ("tcap_begin_v2", "blackListed"),
-                                              ("tcap_begin_v3", "whiteListed")])
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("tcap_begin_v1", "blackListed"),
+        ("tcap_begin_v2", "blackListed"),
+        ("tcap_begin_v3", "whiteListed"),
+    ],
+)
 def test_tcap_vectors(name: str, status: str) -> None:
     data = vector(name)
     assert scan_begin(data) is not None
@@ -51,4 +56,5 @@ def test_whole_stack_vector() -> None:
     assert reply is not None and reply[1] == 1
     kind, body = decoded(sccp.decode(reply[0].data).data)
     assert kind == "end" and body["components"][0][1][1]["result"]["result"][1] == {
-        "equipmentStatus": "blackListed"}
+        "equipmentStatus": "blackListed"
+    }

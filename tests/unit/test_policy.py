@@ -12,14 +12,21 @@ from eir.policy import decide
 KEY = "49015420323751"
 
 
-def m(level: Level, list_name: ListName, source: str = "s", *, last: str | None = None,
-      added: int = 0) -> Match:
-    return Match(level, KEY, Entry(list_name, source, added=added), last=last,
-                 imsi="001010000000001" if level is Level.PAIR else None)
+def m(
+    level: Level, list_name: ListName, source: str = "s", *, last: str | None = None, added: int = 0
+) -> Match:
+    return Match(
+        level,
+        KEY,
+        Entry(list_name, source, added=added),
+        last=last,
+        imsi="001010000000001" if level is Level.PAIR else None,
+    )
 
 
-def run(hits: Hits, imei: str = KEY, imsi: str | None = None,
-        settings: PolicyConfig | None = None) -> tuple[EquipmentStatus | None, Rule]:
+def run(
+    hits: Hits, imei: str = KEY, imsi: str | None = None, settings: PolicyConfig | None = None
+) -> tuple[EquipmentStatus | None, Rule]:
     seen: list[tuple[str, str | None]] = []
 
     def lookup(key: str, sim: str | None) -> Hits:
@@ -36,11 +43,11 @@ B, G, W = ListName.BLACK, ListName.GREY, ListName.WHITE
 
 
 def test_pair_beats_imei_beats_range() -> None:
-    hits = Hits(pair=(m(Level.PAIR, W),), imei=(m(Level.IMEI, B),),
-                ranges=(m(Level.RANGE, G, last=KEY),))
+    hits = Hits(
+        pair=(m(Level.PAIR, W),), imei=(m(Level.IMEI, B),), ranges=(m(Level.RANGE, G, last=KEY),)
+    )
     assert run(hits, imsi="001010000000001") == (EquipmentStatus.WHITELISTED, Rule.PAIR)
-    assert run(Hits(imei=hits.imei, ranges=hits.ranges)) == (EquipmentStatus.BLACKLISTED,
-                                                             Rule.IMEI)
+    assert run(Hits(imei=hits.imei, ranges=hits.ranges)) == (EquipmentStatus.BLACKLISTED, Rule.IMEI)
     assert run(Hits(ranges=hits.ranges)) == (EquipmentStatus.GREYLISTED, Rule.RANGE)
 
 
@@ -55,9 +62,14 @@ def test_precedence_is_configurable() -> None:
     assert run(hits, settings=settings)[0] == EquipmentStatus.WHITELISTED
 
 
-@pytest.mark.parametrize(("answer", "status"), [("white", EquipmentStatus.WHITELISTED),
-                                                ("grey", EquipmentStatus.GREYLISTED),
-                                                ("unknown", None)])
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [
+        ("white", EquipmentStatus.WHITELISTED),
+        ("grey", EquipmentStatus.GREYLISTED),
+        ("unknown", None),
+    ],
+)
 def test_unknown_answer(answer: str, status: EquipmentStatus | None) -> None:
     settings = parse_config({"policy": {"unknown": answer}}).policy
     assert run(Hits(), settings=settings) == (status, Rule.UNKNOWN)
@@ -67,16 +79,18 @@ def test_anomaly_after_exact_entries_before_ranges() -> None:
     bad = KEY + "9"  # check digit should be 8
     ranges = (m(Level.RANGE, W, last=KEY),)
     assert run(Hits(ranges=ranges), imei=bad) == (EquipmentStatus.GREYLISTED, Rule.ANOMALY)
-    assert run(Hits(imei=(m(Level.IMEI, W),)), imei=bad) == (EquipmentStatus.WHITELISTED,
-                                                             Rule.IMEI)
+    assert run(Hits(imei=(m(Level.IMEI, W),)), imei=bad) == (EquipmentStatus.WHITELISTED, Rule.IMEI)
     ignore = parse_config({"policy": {"anomalies": {"check-digit": "ignore"}}}).policy
-    assert run(Hits(ranges=ranges), imei=bad, settings=ignore) == (EquipmentStatus.WHITELISTED,
-                                                                   Rule.RANGE)
+    assert run(Hits(ranges=ranges), imei=bad, settings=ignore) == (
+        EquipmentStatus.WHITELISTED,
+        Rule.RANGE,
+    )
 
 
 def test_strongest_anomaly_decides_and_result_explains() -> None:
-    settings = parse_config({"policy": {"anomalies": {"zero-tac": "black",
-                                                      "same-digits": "grey"}}}).policy
+    settings = parse_config(
+        {"policy": {"anomalies": {"zero-tac": "black", "same-digits": "grey"}}}
+    ).policy
     request = CheckRequest(Imei.parse("00000000000000"))
     result = decide(request, lambda k, s: Hits(), settings)
     assert result.status is EquipmentStatus.BLACKLISTED
@@ -87,8 +101,9 @@ def test_strongest_anomaly_decides_and_result_explains() -> None:
 
 def test_result_names_the_deciding_entry() -> None:
     older, newer = m(Level.IMEI, B, "police-a", added=1), m(Level.IMEI, B, "police-b", added=2)
-    result = decide(CheckRequest(Imei.parse(KEY)), lambda k, s: Hits(imei=(older, newer)),
-                    PolicyConfig())
+    result = decide(
+        CheckRequest(Imei.parse(KEY)), lambda k, s: Hits(imei=(older, newer)), PolicyConfig()
+    )
     assert result.match == newer
     assert result.explain() == f"imei: imei {KEY} on black from police-b"
     assert result.answer == "blacklisted"

@@ -25,8 +25,7 @@ def imeis(first: int, count: int, step: int = 1) -> list[bytes]:
 
 
 def batch(keys: list[bytes], source: str = "police") -> Batch:
-    return Batch(groups=[Group(Table.IMEI, B, source, sorted(keys))], files=["f"],
-                 rows=len(keys))
+    return Batch(groups=[Group(Table.IMEI, B, source, sorted(keys))], files=["f"], rows=len(keys))
 
 
 def content(store: ListStore) -> list[tuple[str, str, str, int]]:
@@ -42,8 +41,7 @@ def test_a_full_map_is_grown_and_the_replace_retried(tmp_path: Path) -> None:
             store.apply(batch(old[:20_000]), Mode.ADD, SCOPE, now=1)
             store.apply(batch(old, source="other"), Mode.ADD, [(B, "other")], now=2)
         first = lmdb_store._env.info()["map_size"]
-        summaries = [s.apply(batch(new), Mode.REPLACE, SCOPE, now=3)
-                     for s in (lmdb_store, memory)]
+        summaries = [s.apply(batch(new), Mode.REPLACE, SCOPE, now=3) for s in (lmdb_store, memory)]
         assert lmdb_store._env.info()["map_size"] > first  # the replace grew it
         assert summaries[0].line().split(";")[0] == summaries[1].line().split(";")[0]
         assert content(lmdb_store) == content(memory)
@@ -74,8 +72,9 @@ def test_a_damaged_record_fails_the_replace_and_changes_nothing(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("chunk", [7, 1 << 15])
-def test_many_rows_against_the_memory_twin(tmp_path: Path, chunk: int,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_rows_against_the_memory_twin(
+    tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """More rows than a chunk: other sources on the same keys, reasons that change, keys gone
     and new, on both sides of the table's ends."""
     monkeypatch.setattr(walk, "CHUNK", chunk)
@@ -116,10 +115,16 @@ def test_progress_counts_every_row(chunk: int, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(walk, "CHUNK", chunk)
     store = MemoryStore()
     store.apply(batch(imeis(0, 50, 2)), Mode.ADD, SCOPE, now=1)
-    groups = [Group(Table.IMEI, B, "police", imeis(0, 40, 3)),
-              Group(Table.IMEI, B, "x", imeis(30, 40, 1)),
-              Group(Table.IMEI, ListName.GREY, "police", imeis(200, 10))]
+    groups = [
+        Group(Table.IMEI, B, "police", imeis(0, 40, 3)),
+        Group(Table.IMEI, B, "x", imeis(30, 40, 1)),
+        Group(Table.IMEI, ListName.GREY, "police", imeis(200, 10)),
+    ]
     ticks: list[int] = []
-    store.apply(Batch(groups=groups, files=["f"]), Mode.REPLACE,
-                [(B, "police"), (B, "x"), (ListName.GREY, "police")], tick=ticks.append)
+    store.apply(
+        Batch(groups=groups, files=["f"]),
+        Mode.REPLACE,
+        [(B, "police"), (B, "x"), (ListName.GREY, "police")],
+        tick=ticks.append,
+    )
     assert sum(ticks) == 90 and min(ticks) >= 0

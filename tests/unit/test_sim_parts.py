@@ -34,8 +34,12 @@ from tests.pcap_support import write_pcap
 def test_mix_parsing_and_its_errors() -> None:
     mix = parse_mix("black=0.1, grey=0.05,malformed=0.01")
     assert mix["unknown"] == pytest.approx(0.84)
-    for bad, why in (("purple=0.1", "KIND=SHARE"), ("black=x", "number"),
-                     ("black=2", "between 0 and 1"), ("black=0.7,grey=0.7", "more than 1")):
+    for bad, why in (
+        ("purple=0.1", "KIND=SHARE"),
+        ("black=x", "number"),
+        ("black=2", "between 0 and 1"),
+        ("black=0.7,grey=0.7", "more than 1"),
+    ):
         with pytest.raises(MixError, match=why):
             parse_mix(bad)
 
@@ -47,8 +51,11 @@ def test_draws_follow_the_mix_and_the_seed() -> None:
     assert first == draws(mix, 4000, lists, 7, ("bad-imei",))
     share = sum(d.kind == "black" for d in first) / len(first)
     assert 0.45 < share < 0.55
-    assert {d.imei14 for d in first if d.kind == "black"} <= {"49015420323751", "35693803564380",
-                                                              "35345678901234"}
+    assert {d.imei14 for d in first if d.kind == "black"} <= {
+        "49015420323751",
+        "35693803564380",
+        "35345678901234",
+    }
     assert all(not lists.listed(d.imei14) for d in first if d.kind == "unknown")
     with pytest.raises(ListsError, match="grey"):
         draws(parse_mix("grey=0.1"), 10, Lists.empty(), 1, ())
@@ -63,10 +70,10 @@ def test_a_bad_list_file_is_refused_with_its_line(tmp_path: Path) -> None:
         Lists.load([str(tmp_path / "missing.csv")])
 
 
-@given(rate=st.floats(1, 1e6), ramp=st.floats(0, 100), start=st.floats(0, 1),
-       t=st.floats(0, 1000))
-def test_the_schedule_sends_each_request_at_its_intended_time(rate: float, ramp: float,
-                                                              start: float, t: float) -> None:
+@given(rate=st.floats(1, 1e6), ramp=st.floats(0, 100), start=st.floats(0, 1), t=st.floats(0, 1000))
+def test_the_schedule_sends_each_request_at_its_intended_time(
+    rate: float, ramp: float, start: float, t: float
+) -> None:
     schedule = Schedule(rate, ramp, rate * start)
     due = schedule.due(t)
     assert due >= 1
@@ -101,16 +108,30 @@ def _doc(**counts: int) -> dict[str, Any]:
     aggregate = Aggregate()
     aggregate.add(Tick("s13", 0, total, cpu_s=0.5, last_answer=1.0))
     flow = Flow("s13", target=parse_target("tcp://127.0.0.1:1"), concurrency=1)
-    settings_ = RunSettings(flows=(flow,), gates=Gates(max_p99_ms=0.5, min_rate=10,
-                                                       max_error_rate=0.01))
+    settings_ = RunSettings(
+        flows=(flow,), gates=Gates(max_p99_ms=0.5, min_rate=10, max_error_rate=0.01)
+    )
     outcome = RunOutcome(aggregate, 0.0, 1.0, [Built(flow, [], [], {"unknown": 1.0})])
     return report.document(settings_, outcome)
 
 
 def test_report_fields_and_gates() -> None:
     doc = _doc(sent=100, answered=100)
-    for key in ("sent", "answered", "timeouts", "errors", "mismatches", "rate", "latency_ms",
-                "equipment_status", "result_code", "timeline", "client", "gates", "flows"):
+    for key in (
+        "sent",
+        "answered",
+        "timeouts",
+        "errors",
+        "mismatches",
+        "rate",
+        "latency_ms",
+        "equipment_status",
+        "result_code",
+        "timeline",
+        "client",
+        "gates",
+        "flows",
+    ):
         assert key in doc
     assert set(doc["latency_ms"]) >= {"p50", "p90", "p99", "p999", "max"}
     failures = doc["gates"]["failures"]
@@ -146,8 +167,13 @@ def test_targets_and_settings_errors() -> None:
         build({"flow": [{"colour": "red"}]}, {}, {}, ["127.0.0.1:1"], "x.toml")
     with pytest.raises(SettingsError, match="no flow or protocol"):
         build({}, {}, {}, ["map=127.0.0.1:1"])
-    two = build({"flow": [{"protocol": "s13"}, {"protocol": "map"}]}, {}, {"rate": 50},
-                ["s13=127.0.0.1:1", "map=127.0.0.1:2"], "x.toml")
+    two = build(
+        {"flow": [{"protocol": "s13"}, {"protocol": "map"}]},
+        {},
+        {"rate": 50},
+        ["s13=127.0.0.1:1", "map=127.0.0.1:2"],
+        "x.toml",
+    )
     assert [f.target.port for f in two.flows if f.target] == [1, 2]
     assert all(f.rate == 50 and f.concurrency is None for f in two.flows)
 
@@ -266,11 +292,18 @@ def test_a_reset_connection_is_lost_not_a_crash(open_loop: bool) -> None:
         sock.setblocking(False)
         return Link(sock)
 
-    job = Job("reset", parse_target(f"127.0.0.1:{port}"), 1,
-              lambda _i, _now: _ReadyClient(), connect,
-              [Probe("black", "35000000000000", None, Outcome("2001", "black"))],
-              schedule=Schedule(1000.0) if open_loop else None,
-              concurrency=0 if open_loop else 4, duration_s=5.0, timeout_s=0.5)
+    job = Job(
+        "reset",
+        parse_target(f"127.0.0.1:{port}"),
+        1,
+        lambda _i, _now: _ReadyClient(),
+        connect,
+        [Probe("black", "35000000000000", None, Outcome("2001", "black"))],
+        schedule=Schedule(1000.0) if open_loop else None,
+        concurrency=0 if open_loop else 4,
+        duration_s=5.0,
+        timeout_s=0.5,
+    )
     ticks: list[Tick] = []
     worker = Worker(job, ticks.append)
     worker.connect()

@@ -75,8 +75,15 @@ def test_each_ecr_is_what_pycrate_encodes_with_a_unique_session_id() -> None:
 
 
 def test_message_bytes_is_pycrate_byte_for_byte() -> None:
-    msg = ecr(session_id="a;b;c", origin_host="mme", origin_realm="r", destination_realm="d",
-              imei="35209900176148", software_version="01", imsi="001010123456789")
+    msg = ecr(
+        session_id="a;b;c",
+        origin_host="mme",
+        origin_realm="r",
+        destination_realm="d",
+        imei="35209900176148",
+        software_version="01",
+        imsi="001010123456789",
+    )
     assert message_bytes(msg) == codec.encode(msg)
 
 
@@ -145,13 +152,15 @@ def test_begin_templates_are_pycrates_encoding(version: int) -> None:
     plain = msc.begin(None if version == 1 else version, [], otid)
     component = tlv(0x02, b"\x01") + tlv(0x02, b"\x2b") + parameter
     assert msc.with_parameter(version, parameter, otid) == tlv(
-        0x62, plain[2 if plain[1] < 0x80 else 2 + (plain[1] & 0x7F):]
-        + tlv(0x6C, tlv(0xA1, component)))
+        0x62,
+        plain[2 if plain[1] < 0x80 else 2 + (plain[1] & 0x7F) :] + tlv(0x6C, tlv(0xA1, component)),
+    )
     if version < 3:
         imsi = tbcd_encode("001010123456789", 8)
         with_imsi = msc.BeginTemplate(version, imsi)
         assert with_imsi.make(b"\x00\x00\x00\x05", imei) == msc.check_imei_with_imsi(
-            version, imei, imsi, b"\x00\x00\x00\x05")
+            version, imei, imsi, b"\x00\x00\x00\x05"
+        )
 
 
 def test_read_answer_names_results_errors_rejects_and_aborts() -> None:
@@ -161,14 +170,17 @@ def test_read_answer_names_results_errors_rejects_and_aborts() -> None:
     answer = msc.read_answer(srv.answer(msc.check_imei(3, black, otid)) or b"")
     assert answer == msc.MapAnswer("result", "blackListed", dtid=otid)
     assert msc.dtid_of(srv.answer(msc.check_imei(2, black, otid)) or b"") == (otid, 8)
-    bad = msc.read_answer(srv.answer(msc.with_parameter(1, b"\x04\x08\xab" + black[1:],
-                                                        otid)) or b"")
+    bad = msc.read_answer(
+        srv.answer(msc.with_parameter(1, b"\x04\x08\xab" + black[1:], otid)) or b""
+    )
     assert (bad.kind, bad.detail) == ("error", "unexpectedDataValue")
-    rejected = msc.read_answer(srv.answer(msc.with_parameter(2, b"\x04\x07" + black[:7], otid))
-                               or b"")
+    rejected = msc.read_answer(
+        srv.answer(msc.with_parameter(2, b"\x04\x07" + black[:7], otid)) or b""
+    )
     assert (rejected.kind, rejected.detail) == ("reject", "invoke:mistypedArgument")
-    aborted = msc.read_answer(srv.answer(msc.begin(9, [], otid,
-                                                   acn=(0, 4, 0, 0, 1, 0, 13, 9))) or b"")
+    aborted = msc.read_answer(
+        srv.answer(msc.begin(9, [], otid, acn=(0, 4, 0, 0, 1, 0, 13, 9))) or b""
+    )
     assert aborted.kind == "u-abort" and aborted.detail == "application-context-name-not-supported"
     with pytest.raises(ValueError, match="undecodable"):
         msc.read_answer(b"\x64\x03\x49\x01")

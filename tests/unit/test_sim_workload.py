@@ -27,12 +27,17 @@ def test_imsis() -> None:
     assert all(len(i) == 15 and i.startswith("00101") for i in imsis)
 
 
-@pytest.mark.parametrize(("fmt", "first"), [("csv", "imei"), ("txt", None),
-                                            ("csv-full", "imei,reason,reference")])
+@pytest.mark.parametrize(
+    ("fmt", "first"), [("csv", "imei"), ("txt", None), ("csv-full", "imei,reason,reference")]
+)
 def test_formats_load_cleanly(tmp_path: Path, fmt: str, first: str | None) -> None:
     path = tmp_path / f"list.{fmt}"
-    result = subprocess.run([EIR_SIM, "generate", str(path), "--count", "300", "--format", fmt],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [EIR_SIM, "generate", str(path), "--count", "300", "--format", fmt],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0 and "wrote 300 IMEIs" in result.stderr
     lines = path.read_text().splitlines()
     if first is not None:
@@ -43,6 +48,10 @@ def test_formats_load_cleanly(tmp_path: Path, fmt: str, first: str | None) -> No
 
 
 def test_bad_count(tmp_path: Path) -> None:
-    result = subprocess.run([EIR_SIM, "generate", str(tmp_path / "x"), "--count", "-1"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [EIR_SIM, "generate", str(tmp_path / "x"), "--count", "-1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 2 and "--count" in result.stderr

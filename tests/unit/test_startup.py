@@ -19,8 +19,9 @@ def _hold_workers_lock(store: Path) -> int:
     return fd
 
 
-def test_a_start_waits_for_workers_that_are_stopping(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_start_waits_for_workers_that_are_stopping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A service manager restarting at once after a SIGKILL of the supervisor: the workers
     finish stopping (DPR, up to 2 s) while the new instance waits for them."""
     holder = _hold_workers_lock(tmp_path)
@@ -37,8 +38,7 @@ def test_a_start_waits_for_workers_that_are_stopping(tmp_path: Path,
     assert len(waits) == 1
 
 
-def test_workers_that_stay_refuse_a_start(tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_that_stay_refuse_a_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     holder = _hold_workers_lock(tmp_path)
     monkeypatch.setattr(startup, "ORPHANS_WAIT_S", 0.2)
     try:

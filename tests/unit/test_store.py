@@ -36,15 +36,15 @@ def test_one_imei_on_several_lists_and_sources(store: ListStore, batch_of: Batch
     sources = sorted((m.entry.list, m.entry.source) for m in store.lookup(A1, None).imei)
     assert sources == [(B, "police-a"), (B, "police-b"), (W, "crm")]
     stats = store.stats()
-    assert stats.counts == {"imei/black/police-a": 1, "imei/black/police-b": 1,
-                            "imei/white/crm": 1}
+    assert stats.counts == {"imei/black/police-a": 1, "imei/black/police-b": 1, "imei/white/crm": 1}
 
 
 def test_replace_touches_only_its_list_and_source(store: ListStore, batch_of: BatchOf) -> None:
     store.apply(batch_of(f"{A1}\n{A2}\n", source="police"), Mode.ADD, [(B, "police")])
     store.apply(batch_of(f"{A1}\n", source="other"), Mode.ADD, [(B, "other")])
-    store.apply(batch_of(f"imei,imei_last\n{A2},{A1}\n", list=G, source="police"), Mode.ADD,
-                [(G, "police")])
+    store.apply(
+        batch_of(f"imei,imei_last\n{A2},{A1}\n", list=G, source="police"), Mode.ADD, [(G, "police")]
+    )
     s = store.apply(batch_of(f"{A3}\n", source="police"), Mode.REPLACE, [(B, "police")])
     assert (s.added, s.removed) == (1, 2)
     assert [m.entry.source for m in store.lookup(A1, None).imei] == ["other"]
@@ -60,22 +60,24 @@ def test_remove(store: ListStore, batch_of: BatchOf) -> None:
     s = store.apply(batch_of(f"{A1}\n{A3}\n", source="police"), Mode.REMOVE, [(B, "police")])
     assert (s.removed, s.unchanged) == (1, 1)
     assert [m.entry.source for m in store.lookup(A1, None).imei] == ["other"]
-    s = store.apply(batch_of(f"{A1}\n{A2}\n"), Mode.REMOVE, [(B, "manual")],
-                    remove_any_source=True)
+    s = store.apply(batch_of(f"{A1}\n{A2}\n"), Mode.REMOVE, [(B, "manual")], remove_any_source=True)
     assert s.removed == 2
     assert store.stats().counts == {}
 
 
 def test_ranges_and_pairs(store: ListStore, batch_of: BatchOf) -> None:
-    text = ("imei,imei_last,imsi,list\n"
-            "35000000000000,35999999999999,,white\n"
-            "35690000000000,35699999999999,,grey\n"
-            f"{A2},,001010000000001,black\n")
+    text = (
+        "imei,imei_last,imsi,list\n"
+        "35000000000000,35999999999999,,white\n"
+        "35690000000000,35699999999999,,grey\n"
+        f"{A2},,001010000000001,black\n"
+    )
     store.apply(batch_of(text), Mode.ADD, [(B, "manual")])
     hits = store.lookup(A2, "001010000000001")
     assert [m.level for m in hits.pair] == [Level.PAIR]
     assert [(m.key, m.last, m.entry.list) for m in hits.ranges] == [
-        ("35690000000000", "35699999999999", G)]
+        ("35690000000000", "35699999999999", G)
+    ]
     assert store.lookup(A2, "001010000000002").pair == ()
     assert store.lookup("35100000000000", None).ranges[0].entry.list is W
     assert store.lookup("36000000000000", None).ranges == ()
@@ -85,8 +87,11 @@ def test_the_memory_store_sees_each_loads_ranges(batch_of: BatchOf) -> None:
     """It keeps its range index between lookups and rebuilds it after a change (LMDB's own
     lookups are held to a snapshot age: see the test below)."""
     store = MemoryStore()
-    store.apply(batch_of("imei,imei_last,list\n35690000000000,35699999999999,grey\n"),
-                Mode.ADD, [(B, "manual")])
+    store.apply(
+        batch_of("imei,imei_last,list\n35690000000000,35699999999999,grey\n"),
+        Mode.ADD,
+        [(B, "manual")],
+    )
     assert store.lookup("35690000000001", None).ranges[0].entry.list is G
     narrower = "imei,imei_last,list\n35690000000000,35690000009999,black\n"
     store.apply(batch_of(narrower), Mode.ADD, [(B, "manual")], dry_run=True)
@@ -123,15 +128,19 @@ def test_history_and_generation(store: ListStore, batch_of: BatchOf) -> None:
     store.apply(batch_of(f"{A1}\n", source="p"), Mode.ADD, [(B, "p")], now=6)
     stats = store.stats()
     assert [(h.seq, h.added, h.unchanged, h.source) for h in stats.history] == [
-        (1, 1, 0, "p"), (2, 0, 1, "p")]
+        (1, 1, 0, "p"),
+        (2, 0, 1, "p"),
+    ]
     assert stats.generation == 1  # the second load changed nothing
 
 
 def test_export_round_trip(store: ListStore, batch_of: BatchOf) -> None:
-    text = ("imei,imei_last,imsi,list,source,reason,reference\n"
-            f"{A1},,,black,police,stolen,R1\n"
-            f"{A2},,001010000000001,white,crm,owner,\n"
-            "35000000000000,35000099999999,,grey,gsma,\"review, pending\",\n")
+    text = (
+        "imei,imei_last,imsi,list,source,reason,reference\n"
+        f"{A1},,,black,police,stolen,R1\n"
+        f"{A2},,001010000000001,white,crm,owner,\n"
+        '35000000000000,35000099999999,,grey,gsma,"review, pending",\n'
+    )
     store.apply(batch_of(text), Mode.ADD, [(B, "manual")], now=1234)
     rows = list(store.export())
     assert len(rows) == 3
@@ -154,8 +163,9 @@ def test_merge_path_equals_append_path(tmp_path: Path, batch_of: BatchOf, mode: 
 
 
 @pytest.mark.parametrize(("age_ms", "sees_it"), [(0, True), (60_000, False)])
-def test_lookups_see_a_commit_within_the_snapshot_age(tmp_path: Path, age_ms: int,
-                                                      sees_it: bool) -> None:
+def test_lookups_see_a_commit_within_the_snapshot_age(
+    tmp_path: Path, age_ms: int, sees_it: bool
+) -> None:
     db = tmp_path / "db"
     (tmp_path / "a.txt").write_text(f"{A2}\n")
     (tmp_path / "b.txt").write_text(f"{A1}\n")

@@ -88,8 +88,12 @@ def raw_invoke(invoke_id: int, opcode: int, parameter: bytes | None) -> bytes:
 
 
 def test_other_operation_mistyped_argument_and_missing_argument() -> None:
-    msg = raw_v1_begin(raw_invoke(1, 44, tlv(0x04, BLACK)), raw_invoke(2, 43, tlv(0x02, b"\x05")),
-                       raw_invoke(3, 43, None), raw_invoke(4, 43, tlv(0x04, BLACK)))
+    msg = raw_v1_begin(
+        raw_invoke(1, 44, tlv(0x04, BLACK)),
+        raw_invoke(2, 43, tlv(0x02, b"\x05")),
+        raw_invoke(3, 43, None),
+        raw_invoke(4, 43, tlv(0x04, BLACK)),
+    )
     got = components(decoded(server().answer(msg)))
     assert [c[0] for c in got] == ["reject", "reject", "returnError", "returnResult"]
     assert got[0][1]["problem"] == ("invoke", 1)  # unrecognizedOperation
@@ -168,17 +172,42 @@ def test_end_encoding_equals_pycrate(version: int | None, otid: bytes) -> None:
         for status in ("whiteListed", "blackListed", "greyListed"):
             name = "CheckIMEI-Res" if version == 3 else "EquipmentStatus"
             value: Any = {"equipmentStatus": status} if version == 3 else status
-            comps.append(("basicROS", ("returnResult", {"invokeId": ("present", iid), "result": {
-                "opcode": ("local", 43), "result": (name, value)}})))
+            comps.append(
+                (
+                    "basicROS",
+                    (
+                        "returnResult",
+                        {
+                            "invokeId": ("present", iid),
+                            "result": {"opcode": ("local", 43), "result": (name, value)},
+                        },
+                    ),
+                )
+            )
         for code in (7, 34, 35, 36):
-            comps.append(("basicROS", ("returnError", {"invokeId": ("present", iid),
-                                                       "errcode": ("local", code)})))
-        for problem in (("invoke", "unrecognizedOperation"), ("invoke", "mistypedArgument"),
-                        ("returnResult", "unrecognizedInvocation")):
-            comps.append(("basicROS", ("reject", {"invokeId": ("present", iid),
-                                                  "problem": problem})))
-    comps.append(("basicROS", ("reject", {"invokeId": ("absent", 0),
-                                          "problem": ("returnResult", "unrecognizedInvocation")})))
+            comps.append(
+                (
+                    "basicROS",
+                    ("returnError", {"invokeId": ("present", iid), "errcode": ("local", code)}),
+                )
+            )
+        for problem in (
+            ("invoke", "unrecognizedOperation"),
+            ("invoke", "mistypedArgument"),
+            ("returnResult", "unrecognizedInvocation"),
+        ):
+            comps.append(
+                ("basicROS", ("reject", {"invokeId": ("present", iid), "problem": problem}))
+            )
+    comps.append(
+        (
+            "basicROS",
+            (
+                "reject",
+                {"invokeId": ("absent", 0), "problem": ("returnResult", "unrecognizedInvocation")},
+            ),
+        )
+    )
     v = None if version in (None, 1) else version
     for chunk in range(0, len(comps), 7):
         part = comps[chunk : chunk + 7]
@@ -232,15 +261,15 @@ def _dialogue_begin(inside: bytes) -> bytes:
 
 @pytest.mark.parametrize("inside", ["0400", "3000", "a000", "0401ff"])
 def test_malformed_dialogue_portion_is_p_abort_without_a_traceback(
-        inside: str, caplog: pytest.LogCaptureFixture) -> None:
+    inside: str, caplog: pytest.LogCaptureFixture
+) -> None:
     answer = decoded(server().answer(_dialogue_begin(bytes.fromhex(inside))))
     assert answer[0] == "abort" and answer[1]["dtid"] == b"\x00\x00\x12\x34"
     assert answer[1]["reason"][0] == "p-abortCause"
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
 
 
-def test_nesting_past_the_bound_is_refused_before_pycrate(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nesting_past_the_bound_is_refused_before_pycrate(monkeypatch: pytest.MonkeyPatch) -> None:
     from eir.sigtran import ber, tcap
 
     def nested(depth: int) -> bytes:

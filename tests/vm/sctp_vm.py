@@ -37,11 +37,22 @@ CANNOT = 77  # the exit code for "cannot run here" (automake's convention for a 
 EXIT_MARK = "EIR-VM-EXIT="
 #: modules the initramfs loads, in dependency order (paths under /lib/modules/VERSION/kernel)
 MODULES = (
-    "drivers/virtio/virtio_ring", "drivers/virtio/virtio", "drivers/virtio/virtio_pci_legacy_dev",
-    "drivers/virtio/virtio_pci_modern_dev", "drivers/virtio/virtio_pci", "fs/netfs/netfs",
-    "fs/fscache/fscache", "net/9p/9pnet", "net/9p/9pnet_virtio", "fs/9p/9p",
-    "fs/overlayfs/overlay", "crypto/crc32c_generic", "lib/libcrc32c", "net/ipv4/udp_tunnel",
-    "net/ipv6/ip6_udp_tunnel", "net/sctp/sctp",
+    "drivers/virtio/virtio_ring",
+    "drivers/virtio/virtio",
+    "drivers/virtio/virtio_pci_legacy_dev",
+    "drivers/virtio/virtio_pci_modern_dev",
+    "drivers/virtio/virtio_pci",
+    "fs/netfs/netfs",
+    "fs/fscache/fscache",
+    "net/9p/9pnet",
+    "net/9p/9pnet_virtio",
+    "fs/9p/9p",
+    "fs/overlayfs/overlay",
+    "crypto/crc32c_generic",
+    "lib/libcrc32c",
+    "net/ipv4/udp_tunnel",
+    "net/ipv6/ip6_udp_tunnel",
+    "net/sctp/sctp",
 )
 
 INIT = r"""#!/bin/busybox sh
@@ -130,14 +141,35 @@ def initramfs(modules: Path) -> Path:
     if target.exists():
         return target
     directory = 0o040755
-    entries: list[tuple[str, int, bytes]] = [(d, directory, b"") for d in (
-        "bin", "dev", "proc", "sys", "modules", "lower", "upper", "root", "sbin", "usr",
-        "usr/bin", "usr/sbin")]
-    entries += [("bin/busybox", 0o100755, busybox), ("init", 0o100755, INIT.encode()),
-                ("modules.list", 0o100644, "\n".join(m.replace("/", "_") for m, _ in files
-                                                      ).encode() + b"\n")]
-    entries += [(f"modules/{m.replace('/', '_')}.ko", 0o100644, path.read_bytes())
-                for m, path in files]
+    entries: list[tuple[str, int, bytes]] = [
+        (d, directory, b"")
+        for d in (
+            "bin",
+            "dev",
+            "proc",
+            "sys",
+            "modules",
+            "lower",
+            "upper",
+            "root",
+            "sbin",
+            "usr",
+            "usr/bin",
+            "usr/sbin",
+        )
+    ]
+    entries += [
+        ("bin/busybox", 0o100755, busybox),
+        ("init", 0o100755, INIT.encode()),
+        (
+            "modules.list",
+            0o100644,
+            "\n".join(m.replace("/", "_") for m, _ in files).encode() + b"\n",
+        ),
+    ]
+    entries += [
+        (f"modules/{m.replace('/', '_')}.ko", 0o100644, path.read_bytes()) for m, path in files
+    ]
     CACHE.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".tmp")
     partial.write_bytes(gzip.compress(_cpio(entries), 6))
@@ -158,7 +190,7 @@ def _relay(proc: subprocess.Popen[bytes], codes: list[int]) -> None:
     for raw in proc.stdout:
         line = raw.decode(errors="replace").rstrip("\r\n")
         if line.startswith(EXIT_MARK):
-            codes.append(int(line[len(EXIT_MARK):] or "1"))
+            codes.append(int(line[len(EXIT_MARK) :] or "1"))
         elif line and not line.startswith(("\x1bc", "SeaBIOS", "Booting from ROM")):
             print(line, flush=True)
 
@@ -171,36 +203,56 @@ def run_in_vm(command: list[str], timeout: float, memory_mb: int = 3072) -> int:
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="run-", dir=CACHE) as folder:
         script = Path(folder) / "cmd.sh"
-        script.write_text("export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:"
-                          "/bin\nexport HOME=/root EIR_IN_VM=1\n" + shlex.join(command) + "\n")
+        script.write_text(
+            "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:"
+            "/bin\nexport HOME=/root EIR_IN_VM=1\n" + shlex.join(command) + "\n"
+        )
         Path(f"{script}.dir").write_text(str(Path.cwd()))
         cpus = min(2, os.cpu_count() or 1)
-        qemu = ["qemu-system-x86_64", "-accel", accelerator(), "-cpu", "max", "-m",
-                str(memory_mb), "-smp", str(cpus), "-nographic", "-no-reboot", "-nodefaults",
-                "-serial", "stdio",
-                "-kernel", str(vmlinuz), "-initrd", str(initrd),
-                "-append", f"console=ttyS0 quiet loglevel=3 panic=-1 eir.cmd={script}",
-                "-fsdev", "local,id=host,path=/,security_model=none,readonly=on,multidevs=remap",
-                "-device", "virtio-9p-pci,fsdev=host,mount_tag=host"]
+        qemu = [
+            "qemu-system-x86_64",
+            "-accel",
+            accelerator(),
+            "-cpu",
+            "max",
+            "-m",
+            str(memory_mb),
+            "-smp",
+            str(cpus),
+            "-nographic",
+            "-no-reboot",
+            "-nodefaults",
+            "-serial",
+            "stdio",
+            "-kernel",
+            str(vmlinuz),
+            "-initrd",
+            str(initrd),
+            "-append",
+            f"console=ttyS0 quiet loglevel=3 panic=-1 eir.cmd={script}",
+            "-fsdev",
+            "local,id=host,path=/,security_model=none,readonly=on,multidevs=remap",
+            "-device",
+            "virtio-9p-pci,fsdev=host,mount_tag=host",
+        ]
         started = time.monotonic()
-        proc = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            qemu, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         codes: list[int] = []
         reader = threading.Thread(target=_relay, args=(proc, codes), daemon=True)
         reader.start()
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            print(f"sctp_vm: the VM did not finish in {timeout:.0f} s; stopped",
-                  file=sys.stderr)
+            print(f"sctp_vm: the VM did not finish in {timeout:.0f} s; stopped", file=sys.stderr)
             proc.kill()
             proc.wait()
         reader.join(5)
         code = codes[0] if codes else None
         took = time.monotonic() - started
         if code is None:
-            print(f"sctp_vm: the VM ended without an exit code after {took:.0f} s",
-                  file=sys.stderr)
+            print(f"sctp_vm: the VM ended without an exit code after {took:.0f} s", file=sys.stderr)
             return 1
         print(f"sctp_vm: the VM ran the command in {took:.0f} s, exit {code}", file=sys.stderr)
         return code

@@ -37,25 +37,43 @@ def _ecr(imei: str | None, **kw: object) -> bytes:
 def vectors() -> dict[str, tuple[str, bytes]]:
     proxy = grouped(284, (octets(280, "dra1.epc.example"), octets(33, b"\x01\x02state")))
     return {
-        "ecr_imei14_sv_imsi": ("ECR: IMEI 14 digits, Software-Version, User-Name (IMSI)",
-                               _ecr("49015420323751", software_version="01",
-                                    imsi="001010123456789")),
-        "ecr_imei15": ("ECR: IMEI with its check digit, no Software-Version",
-                       _ecr("490154203237518")),
+        "ecr_imei14_sv_imsi": (
+            "ECR: IMEI 14 digits, Software-Version, User-Name (IMSI)",
+            _ecr("49015420323751", software_version="01", imsi="001010123456789"),
+        ),
+        "ecr_imei15": (
+            "ECR: IMEI with its check digit, no Software-Version",
+            _ecr("490154203237518"),
+        ),
         "ecr_imeisv16": ("ECR: 16-digit IMEISV in the IMEI AVP", _ecr("4901542032375101")),
         "ecr_proxy_route_drmp": (
             "ECR through a DRA: DRMP, Proxy-Info, Route-Record",
-            _ecr("35693803564380", extra=(Avp(301, 0, 0, (5).to_bytes(4, "big")), proxy,
-                                          octets(282, "dra1.epc.example")))),
-        "ecr_meid": ("ECR with only a 3GPP2-MEID (7 octets)",
-                     _ecr(None, meid=bytes.fromhex("A0000012345678"))),
-        "cer_mme": ("CER from an MME advertising S13",
-                    codec.encode(base.cer(MME, 0x11111111, 0x22222222))),
+            _ecr(
+                "35693803564380",
+                extra=(
+                    Avp(301, 0, 0, (5).to_bytes(4, "big")),
+                    proxy,
+                    octets(282, "dra1.epc.example"),
+                ),
+            ),
+        ),
+        "ecr_meid": (
+            "ECR with only a 3GPP2-MEID (7 octets)",
+            _ecr(None, meid=bytes.fromhex("A0000012345678")),
+        ),
+        "cer_mme": (
+            "CER from an MME advertising S13",
+            codec.encode(base.cer(MME, 0x11111111, 0x22222222)),
+        ),
         "dwr": ("DWR", codec.encode(base.dwr(MME, 0x11111112, 0x22222223))),
-        "dpr": ("DPR, Disconnect-Cause REBOOTING",
-                codec.encode(base.dpr(MME, 0, 0x11111113, 0x22222224))),
-        "unknown_m_avp": ("ECR with an unknown AVP 99999 carrying the M bit",
-                          _ecr("49015420323751", extra=(unsigned32(99999, 7),))),
+        "dpr": (
+            "DPR, Disconnect-Cause REBOOTING",
+            codec.encode(base.dpr(MME, 0, 0x11111113, 0x22222224)),
+        ),
+        "unknown_m_avp": (
+            "ECR with an unknown AVP 99999 carrying the M bit",
+            _ecr("49015420323751", extra=(unsigned32(99999, 7),)),
+        ),
     }
 
 

@@ -19,20 +19,34 @@ HERE = Path(__file__).parent
 
 def vectors() -> dict[str, tuple[str, bytes]]:
     return {
-        "tcap_begin_v1": ("TCAP Begin, MAP v1 checkIMEI (no dialogue portion)",
-                          check_imei(1, BLACK)),
-        "tcap_begin_v2": ("TCAP Begin, AARQ equipmentMngtContext-v2, checkIMEI(IMEI)",
-                          check_imei(2, BLACK)),
-        "tcap_begin_v3": ("TCAP Begin, AARQ equipmentMngtContext-v3, checkIMEI(CheckIMEI-Arg)",
-                          check_imei(3, WHITE)),
-        "m3ua_data_udt_v3": ("M3UA DATA (RC 1) / SCCP UDT (GT, SSN 9) / TCAP Begin v3",
-                             m3ua.encode_data_fast(over_sccp(check_imei(3, BLACK)), 1)),
-        "m3ua_aspup": ("M3UA ASPUP with ASP Identifier 3",
-                       m3ua.encode(Message(m3ua.ASPUP, ((Tag.ASP_IDENTIFIER, u32(3)),)))),
-        "m3ua_aspac_loadshare": ("M3UA ASPAC, loadshare, Routing Context 1",
-                                 m3ua.encode(Message(m3ua.ASPAC, (
-                                     (Tag.TRAFFIC_MODE_TYPE, u32(2)),
-                                     (Tag.ROUTING_CONTEXT, u32(1)))))),
+        "tcap_begin_v1": (
+            "TCAP Begin, MAP v1 checkIMEI (no dialogue portion)",
+            check_imei(1, BLACK),
+        ),
+        "tcap_begin_v2": (
+            "TCAP Begin, AARQ equipmentMngtContext-v2, checkIMEI(IMEI)",
+            check_imei(2, BLACK),
+        ),
+        "tcap_begin_v3": (
+            "TCAP Begin, AARQ equipmentMngtContext-v3, checkIMEI(CheckIMEI-Arg)",
+            check_imei(3, WHITE),
+        ),
+        "m3ua_data_udt_v3": (
+            "M3UA DATA (RC 1) / SCCP UDT (GT, SSN 9) / TCAP Begin v3",
+            m3ua.encode_data_fast(over_sccp(check_imei(3, BLACK)), 1),
+        ),
+        "m3ua_aspup": (
+            "M3UA ASPUP with ASP Identifier 3",
+            m3ua.encode(Message(m3ua.ASPUP, ((Tag.ASP_IDENTIFIER, u32(3)),))),
+        ),
+        "m3ua_aspac_loadshare": (
+            "M3UA ASPAC, loadshare, Routing Context 1",
+            m3ua.encode(
+                Message(
+                    m3ua.ASPAC, ((Tag.TRAFFIC_MODE_TYPE, u32(2)), (Tag.ROUTING_CONTEXT, u32(1)))
+                )
+            ),
+        ),
     }
 
 

@@ -65,6 +65,7 @@ test: install tshark mosquitto
 
 lint: install
 	$(BIN)/ruff check eir sim tests
+	$(BIN)/ruff format --check eir sim tests
 
 type: install
 	$(BIN)/mypy

@@ -6,6 +6,7 @@ Layer 0: standard library only.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import NamedTuple
 
 from eir.identity import Anomaly, Imei, Imsi
@@ -148,3 +149,7 @@ class CheckResult(NamedTuple):
         if self.decided_by_anomaly is not None:
             return f"anomaly: {self.decided_by_anomaly}"
         return f"{self.rule}: on no list"
+
+
+#: what answers a CheckRequest: the policy over the store, as the protocol cores receive it
+Decide = Callable[[CheckRequest], CheckResult]

@@ -29,7 +29,7 @@ from eir.diameter.s13 import LocalIdentity
 from eir.diameter.wire import Limits
 from eir.events import Check as EventCheck
 from eir.events import CheckFilter, EventQueue, ListsChanged, PeerChange, status_name
-from eir.model import CheckRequest, CheckResult
+from eir.model import CheckRequest, CheckResult, Decide
 from eir.policy import decide, unknown_result
 from eir.publish.metrics import Latency, Metrics, render, serve_metrics
 from eir.sigtran.asp import AspBinding, DataReceived, M3uaSettings, Side
@@ -72,8 +72,6 @@ def _firmware_revision() -> int:
     return parts[0] * 10000 + parts[1] * 100 + parts[2]
 
 
-Check = Callable[[CheckRequest], CheckResult]
-
 #: the result label of a decision: S13's Result-Code, MAP's result or error
 _RESULTS = {
     (False, False): "2001",
@@ -88,7 +86,7 @@ def checker(
     store: LmdbStore,
     metrics: Metrics | None = None,
     queue: EventQueue | None = None,
-) -> Check:
+) -> Decide:
     """The decision both front-ends ask for: the policy over the store's lists, counted in
     ``metrics`` and offered to the event ``queue`` (never waiting on either)."""
     policy = config.policy
@@ -151,7 +149,7 @@ def build_diameter(
     config: Config,
     store: LmdbStore,
     now: Callable[[], float],
-    check: Check | None = None,
+    check: Decide | None = None,
     latency: Latency | None = None,
 ) -> DiameterNode:
     d = config.diameter
@@ -193,7 +191,7 @@ def build_diameter(
 
 
 def build_m3ua(
-    config: Config, store: LmdbStore, check: Check | None = None, latency: Latency | None = None
+    config: Config, store: LmdbStore, check: Decide | None = None, latency: Latency | None = None
 ) -> M3uaNode:
     m = config.m3ua
     settings = M3uaSettings(

@@ -19,7 +19,6 @@ from eir.diameter.fast import extract_ecr
 from eir.diameter.message import Message
 from eir.diameter.s13 import (
     Answers,
-    Check,
     EcrFields,
     LocalIdentity,
     MeidOnlyError,
@@ -28,7 +27,7 @@ from eir.diameter.s13 import (
     scan_session_id,
     to_request,
 )
-from eir.model import CheckRequest, CheckResult
+from eir.model import CheckRequest, CheckResult, Decide
 
 log = logging.getLogger("eir.diameter")
 
@@ -41,7 +40,7 @@ class S13Application:
     def __init__(
         self,
         local: LocalIdentity,
-        check: Check,
+        check: Decide,
         unknown: Callable[[], CheckResult],
         observer: Observer | None = None,
         limits: wire.Limits = wire.LIMITS,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -41,9 +40,7 @@ from eir.diameter.message import (
     unsigned32,
 )
 from eir.identity import Imei, Imsi
-from eir.model import CheckRequest, CheckResult, EquipmentStatus
-
-Check = Callable[[CheckRequest], CheckResult]
+from eir.model import CheckRequest, EquipmentStatus
 
 _SINGLE = (
     AvpCode.SESSION_ID,

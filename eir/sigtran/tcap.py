@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 from pycrate_asn1dir import TCAP_MAPv2v3 as _asn
 
 from eir.errors import IdentityError
 from eir.identity import Imsi, tbcd_decode
-from eir.model import CheckRequest, CheckResult
+from eir.model import CheckRequest, Decide
 from eir.sigtran import ber, checkimei
 from eir.sigtran.begin import EQUIPMENT_MNGT_OID, INVOKE, Component, ScannedBegin, scan_begin
 from eir.sigtran.ber import Tlv
@@ -37,8 +36,6 @@ logging.getLogger("pycrate_asn1rt").setLevel(logging.ERROR)
 
 _MSG = _asn.TCAP_MAP_Messages.TCAP_MAP_Message
 DIALOGUE_AS = (0, 0, 17, 773, 1, 1, 1)
-
-Check = Callable[[CheckRequest], CheckResult]
 
 
 def _dialogue(pdu: tuple[str, Any]) -> dict[str, Any]:
@@ -88,7 +85,7 @@ def _otid(buf: bytes) -> bytes | None:
 class TcapServer:
     """Answers TCAP messages carrying MAP CheckIMEI."""
 
-    def __init__(self, check: Check, peer: str = "") -> None:
+    def __init__(self, check: Decide, peer: str = "") -> None:
         self._check = check
         self.peer = peer
         #: answers other than a decision, by kind: "abort:<cause>", "reject:<problem>" or a

@@ -28,7 +28,7 @@ from eir.diameter.message import (
 )
 from eir.diameter.peer import AllowList, PeerConnection, PeerSettings, Role, State
 from eir.diameter.s13 import LocalIdentity
-from tests.diameter_support import application, make_ecr
+from tests.support.diameter import application, make_ecr
 
 
 def nested(depth: int) -> bytes:

@@ -30,8 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.diameter_support import DEMO, serve  # noqa: E402
-from tests.mqtt_support import Watcher, broker, credentials  # noqa: E402
+from tests.support.diameter import DEMO, serve  # noqa: E402
+from tests.support.mqtt import Watcher, broker, credentials  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

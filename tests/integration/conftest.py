@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cli_helpers import eir
+from tests.support.cli import eir
 
 DEMO = Path(__file__).resolve().parents[2] / "conf" / "lists" / "demo.csv"
 

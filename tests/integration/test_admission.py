@@ -17,11 +17,11 @@ import pytest
 
 from eir.model import EquipmentStatus
 from eir.sigtran import m3ua
-from tests.diameter_support import BLACK, MME, BlockingClient, make_ecr, serve
 from tests.integration.test_mqtt import metrics_when
 from tests.integration.test_sim import sim
-from tests.sigtran_support import BLACK as MAP_BLACK
-from tests.sigtran_support import Msc, check_imei, over_sccp
+from tests.support.diameter import BLACK, MME, BlockingClient, make_ecr, serve
+from tests.support.sigtran import BLACK as MAP_BLACK
+from tests.support.sigtran import Msc, check_imei, over_sccp
 
 IDLE = 1_100  # more than max_connections (1024)
 OTHER = "127.0.0.2"  # a second source address on loopback

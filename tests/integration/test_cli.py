@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cli_helpers import EIR, digest, eir, env
+from tests.support.cli import EIR, digest, eir, env
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "conf" / "lists" / "demo.csv"

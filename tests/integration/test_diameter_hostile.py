@@ -20,7 +20,7 @@ from eir.model import EquipmentStatus
 from tests.bench.bench_hostile import cer as nested_cer
 from tests.bench.bench_hostile import dwr as nested_dwr
 from tests.bench.bench_hostile import many_avps_ecr, nested
-from tests.diameter_support import BLACK, MME, BlockingClient, make_ecr, serve
+from tests.support.diameter import BLACK, MME, BlockingClient, make_ecr, serve
 
 TIMEOUT = 5.0  # the original decoder blocked 16 s on a CER nested 20 deep
 

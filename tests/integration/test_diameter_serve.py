@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,8 @@ from eir.host import sctp_unavailable
 from eir.model import EquipmentStatus
 from eir.transport.diameter import DiameterNode, DiameterProtocol
 from eir.transport.sctp import SctpTransport, split_by_length
-from tests.diameter_support import (
+from tests.support.cli import eir
+from tests.support.diameter import (
     BLACK,
     GREY_RANGE_IMEI,
     MME,
@@ -30,7 +31,6 @@ from tests.diameter_support import (
     make_ecr,
     serve,
 )
-from tests.integration.cli_helpers import eir
 
 S = EquipmentStatus
 
@@ -187,10 +187,10 @@ async def test_eir_dials_a_configured_peer_and_reconnects(demo_db: Path, tmp_pat
         f'[diameter]\nreconnect_s = 1\n[[diameter.peers]]\naddress = "tcp://127.0.0.1:{port}"\n'
     )
     proc = await asyncio.create_subprocess_exec(
-        str(Path(os.sys.executable).parent / "eir"),
+        str(Path(sys.executable).parent / "eir"),
         "serve",
         "--db",
-        str(demo_db),  # type: ignore[attr-defined]
+        str(demo_db),
         "--config",
         str(config),
         "--diameter-listen",

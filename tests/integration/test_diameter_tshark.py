@@ -15,7 +15,7 @@ from eir.diameter import base, codec
 from eir.diameter.base import NodeIdentity
 from eir.diameter.dictionary import DisconnectCause, ResultCode
 from eir.diameter.s13 import LocalIdentity
-from tests.diameter_support import (
+from tests.support.diameter import (
     BLACK,
     EIR,
     GREY_RANGE_IMEI,
@@ -25,7 +25,7 @@ from tests.diameter_support import (
     make_ecr,
     vector,
 )
-from tests.pcap_support import tshark, tshark_problems, write_pcap
+from tests.support.pcap import tshark, tshark_problems, write_pcap
 
 pytestmark = pytest.mark.skipif(
     tshark() is None, reason="tshark is not installed (make test installs it)"

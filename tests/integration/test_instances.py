@@ -16,7 +16,7 @@ import pytest
 from eir.diameter.s13 import LocalIdentity
 from eir.model import EquipmentStatus
 from eir.startup import WORKERS_LOCK
-from tests.diameter_support import BLACK, EIR_BIN, BlockingClient, Served, child_pids, serve
+from tests.support.diameter import BLACK, EIR_BIN, BlockingClient, Served, child_pids, serve
 
 S = EquipmentStatus
 
@@ -202,7 +202,7 @@ def test_orphans_holding_the_store_refuse_a_start(demo_db: Path, count: int) -> 
 
 
 def test_lists_can_be_read_and_loaded_while_serving(demo_db: Path, tmp_path: Path) -> None:
-    from tests.integration.cli_helpers import eir
+    from tests.support.cli import eir
 
     extra = tmp_path / "extra.csv"
     extra.write_text("imei\n35209900176148\n")

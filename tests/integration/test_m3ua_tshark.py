@@ -9,7 +9,7 @@ import pytest
 from eir.sigtran import m3ua
 from eir.sigtran.asp import AspConnection, M3uaSettings, Side
 from eir.sigtran.m3ua import ErrorCode, Message, ProtocolData, Tag, u32
-from tests.pcap_support import tshark, tshark_problems, write_pcap
+from tests.support.pcap import tshark, tshark_problems, write_pcap
 
 pytestmark = pytest.mark.skipif(
     tshark() is None, reason="tshark is not installed (make test installs it)"

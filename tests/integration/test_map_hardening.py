@@ -10,9 +10,9 @@ from pathlib import Path
 
 from eir.sigtran import m3ua, sccp
 from eir.sigtran.m3ua import ErrorCode, Message, ProtocolData, Tag, TrafficMode, u32
-from tests.diameter_support import serve
-from tests.pcap_support import tshark, tshark_problems, write_pcap
-from tests.sigtran_support import EIR_ADDRESS, MSC_ADDRESS, check_imei, decoded, over_sccp
+from tests.support.diameter import serve
+from tests.support.pcap import tshark, tshark_problems, write_pcap
+from tests.support.sigtran import EIR_ADDRESS, MSC_ADDRESS, check_imei, decoded, over_sccp
 
 
 class RawAsp:

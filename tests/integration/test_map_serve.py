@@ -12,9 +12,9 @@ from eir.sigtran import m3ua, sccp
 from eir.sigtran.asp import DataReceived
 from eir.sigtran.node import MapNode
 from eir.sigtran.tcap import TcapServer
-from tests.diameter_support import serve
-from tests.pcap_support import tshark, tshark_problems, write_pcap
-from tests.sigtran_support import (
+from tests.support.diameter import serve
+from tests.support.pcap import tshark, tshark_problems, write_pcap
+from tests.support.sigtran import (
     BLACK,
     MSC_ADDRESS,
     WHITE,
@@ -67,7 +67,7 @@ def _stack_answers() -> list[bytes]:
     pd = over_sccp(check_imei(2), called=sccp.Address(True, 6, None, None))
     out.append(node.on_data(DataReceived(pd, None, None)) or b"")
     from eir.config import PolicyConfig
-    from tests.sigtran_support import argument, begin, invoke
+    from tests.support.sigtran import argument, begin, invoke
 
     unknown = MapNode(TcapServer(server(PolicyConfig(unknown="unknown"))._check))
     odd = [
@@ -152,7 +152,7 @@ async def test_eir_connects_to_a_signalling_gateway_as_an_asp(
                 if isinstance(event, DataReceived):
                     answer = event.data
         tcap = sccp.decode(answer.data).data
-        from tests.sigtran_support import decoded
+        from tests.support.sigtran import decoded
 
         assert _status(decoded(tcap)) == "blackListed"
         writer.close()

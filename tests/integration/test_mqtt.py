@@ -17,9 +17,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.diameter_support import DEMO, Served, serve
-from tests.integration.cli_helpers import EIR, EIR_SIM, eir, env
-from tests.mqtt_support import Broker, Watcher, broker, credentials, make_certificates
+from tests.support.cli import EIR, EIR_SIM, eir, env
+from tests.support.diameter import DEMO, Served, serve
+from tests.support.mqtt import Broker, Watcher, broker, credentials, make_certificates
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICE = (

@@ -12,7 +12,7 @@ import pytest
 
 from eir.store.lmdb_store import LmdbStore
 from eir.store.records import Table
-from tests.integration.cli_helpers import EIR, EIR_SIM, digest, eir, env
+from tests.support.cli import EIR, EIR_SIM, digest, eir, env
 
 
 def generate(path: Path, count: int, seed: int, fmt: str = "txt") -> Path:

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from eir.diameter.peer import PeerConnection, Role
-from tests.diameter_support import DEMO, application, demo_store, make_ecr, serve, settings
-from tests.integration.cli_helpers import EIR_SIM, env
-from tests.pcap_support import write_pcap
+from tests.support.cli import EIR_SIM, env
+from tests.support.diameter import DEMO, application, demo_store, make_ecr, serve, settings
+from tests.support.pcap import write_pcap
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL_MIX = "black=0.2,grey=0.1,white=0.1,pair=0.1,anomaly=0.1,malformed=0.1"

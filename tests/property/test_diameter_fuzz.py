@@ -16,14 +16,14 @@ from eir.diameter.errors import DiameterError
 from eir.diameter.fast import extract_ecr
 from eir.diameter.peer import PeerConnection, Role
 from eir.diameter.s13 import interpret_ecr
-from tests.diameter_support import (
+from tests.support.diameter import (
     BLACK,
     application,
     make_ecr,
     split_messages,
     vector,
 )
-from tests.diameter_support import (
+from tests.support.diameter import (
     settings as peer_settings,
 )
 

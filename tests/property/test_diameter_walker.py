@@ -16,7 +16,7 @@ from eir.diameter.dictionary import AVP_M, AVP_P, AVP_V, GROUPED, ResultCode
 from eir.diameter.errors import DiameterError
 from eir.diameter.message import Avp, Message, message_bytes
 from tests.bench.bench_hostile import cer, dwr, many_avps_ecr
-from tests.diameter_support import BLACK, make_ecr, vector
+from tests.support.diameter import BLACK, make_ecr, vector
 
 GROUP_KEYS = sorted(GROUPED)
 LEAF_KEYS = [

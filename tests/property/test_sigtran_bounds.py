@@ -17,7 +17,7 @@ from eir.sigtran.asp import AspBinding, AspConnection, AsTable, DataReceived, M3
 from eir.sigtran.m3ua import M3uaError, Message, ProtocolData, Tag, u32
 from eir.sigtran.node import MapNode
 from eir.sigtran.tcap import TcapServer
-from tests.sigtran_support import EIR_ADDRESS, MSC_ADDRESS, check_imei, over_sccp, server
+from tests.support.sigtran import EIR_ADDRESS, MSC_ADDRESS, check_imei, over_sccp, server
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -13,7 +13,7 @@ from eir.sigtran.asp import AspState
 from sim import map as map_role
 from sim.model import Outcome
 from sim.replay import ReplayError, guess
-from tests.sim_support import MapPair, S13Pair, map_probes, s13_probes
+from tests.support.sim import MapPair, S13Pair, map_probes, s13_probes
 
 _S13 = s13_probes(count=10)
 _MAP = map_probes(map_role.MapOptions(), count=10)

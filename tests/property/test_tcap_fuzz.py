@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from eir.sigtran import checkimei
 from eir.sigtran.begin import INVOKE, scan_begin
 from eir.sigtran.checkimei import MistypedError
-from tests.sigtran_support import MSG, WHITE, argument, begin, check_imei, decoded, invoke, server
+from tests.support.sigtran import MSG, WHITE, argument, begin, check_imei, decoded, invoke, server
 
 SERVER = server()
 SEEDS = [

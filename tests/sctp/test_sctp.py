@@ -26,9 +26,9 @@ from eir.store.base import Mode
 from eir.store.lmdb_store import LmdbStore
 from eir.store.loader import LoadOptions, parse_files
 from sim import map as map_role
-from tests.diameter_support import DEMO, MME, Served, make_ecr, serve, settings
-from tests.integration.cli_helpers import EIR_SIM, env
-from tests.sim_support import map_probes
+from tests.support.cli import EIR_SIM, env
+from tests.support.diameter import DEMO, MME, Served, make_ecr, serve, settings
+from tests.support.sim import map_probes
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOW = 300.0  # seconds: emulated guests are slow

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from eir.sigtran import m3ua
 from eir.sigtran.m3ua import Message, Tag, u32
-from tests.sigtran_support import BLACK, WHITE, check_imei, over_sccp
+from tests.support.sigtran import BLACK, WHITE, check_imei, over_sccp
 
 HERE = Path(__file__).parent
 

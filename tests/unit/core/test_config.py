@@ -12,7 +12,7 @@ from eir.errors import ConfigError
 from eir.identity import Anomaly
 from eir.model import ListName
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_shipped_file_documents_exactly_the_defaults() -> None:

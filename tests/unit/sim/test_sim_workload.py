@@ -9,7 +9,7 @@ import pytest
 
 from eir.identity import luhn_valid
 from sim.workload import REPORTING_BODIES, generate_imeis, generate_imsis
-from tests.integration.cli_helpers import EIR_SIM, eir
+from tests.support.cli import EIR_SIM, eir
 
 
 def test_imeis_are_valid_distinct_and_repeatable() -> None:

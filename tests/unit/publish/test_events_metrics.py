@@ -25,7 +25,7 @@ from eir.identity import Imei, Imsi
 from eir.model import CheckRequest, CheckResult, EquipmentStatus, Rule
 from eir.policy import decide
 from eir.publish.metrics import BUCKETS, Metrics, http_answer, render
-from tests.diameter_support import BLACK, PAIR_IMEI, PAIR_IMSI, demo_store
+from tests.support.diameter import BLACK, PAIR_IMEI, PAIR_IMSI, demo_store
 
 WHITE = CheckResult(EquipmentStatus.WHITELISTED, Rule.UNKNOWN)
 BLACKLISTED = CheckResult(EquipmentStatus.BLACKLISTED, Rule.IMEI)

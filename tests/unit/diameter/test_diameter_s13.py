@@ -14,7 +14,7 @@ from eir.diameter.fast import extract_ecr
 from eir.diameter.message import Avp, Message, grouped, octets, unsigned32
 from eir.diameter.s13 import Answers, interpret_ecr, read_eca
 from eir.model import CheckRequest, CheckResult, EquipmentStatus
-from tests.diameter_support import (
+from tests.support.diameter import (
     BLACK,
     EIR,
     GREY_RANGE_IMEI,

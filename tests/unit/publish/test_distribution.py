@@ -39,7 +39,7 @@ from eir.store.base import Batch, Mode
 from eir.store.lmdb_store import LmdbStore
 from eir.store.loader import LoadOptions, parse_files
 from eir.store.memory import MemoryStore
-from tests.diameter_support import DEMO
+from tests.support.diameter import DEMO
 
 MIXED = """imei,imei_last,imsi,list,source,reason,reference,added
 490154203237518,,,black,police,stolen,PR-1,2025-01-02T03:04:05Z

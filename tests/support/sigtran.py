@@ -15,7 +15,7 @@ from eir.sigtran import m3ua, msc, sccp
 from eir.sigtran.asp import AspConnection, AspState, DataReceived, M3uaSettings, Side
 from eir.sigtran.m3ua import ProtocolData
 from eir.sigtran.tcap import TcapServer
-from tests.diameter_support import demo_store
+from tests.support.diameter import demo_store
 
 MSG = TCAP_MAPv2v3.TCAP_MAP_Messages.TCAP_MAP_Message
 BLACK = Imei("49015420323751").to_tbcd()

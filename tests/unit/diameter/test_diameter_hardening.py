@@ -15,7 +15,7 @@ from eir.diameter.peer import AllowList, PeerConnection, PeerTable, Role, State
 from eir.diameter.s13 import LocalIdentity
 from eir.errors import ConfigError
 from tests.bench.bench_hostile import cer as nested_cer
-from tests.diameter_support import (
+from tests.support.diameter import (
     BLACK,
     EIR,
     MME,

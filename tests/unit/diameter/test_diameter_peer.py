@@ -18,7 +18,7 @@ from eir.diameter.peer import (
 )
 from eir.diameter.s13 import read_eca
 from eir.model import EquipmentStatus
-from tests.diameter_support import (
+from tests.support.diameter import (
     BLACK,
     EIR,
     MME,

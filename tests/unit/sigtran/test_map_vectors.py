@@ -11,9 +11,9 @@ from eir.sigtran.asp import AspConnection, AspState, DataReceived, M3uaSettings,
 from eir.sigtran.begin import scan_begin
 from eir.sigtran.node import MapNode
 from eir.sigtran.tcap import TcapServer
-from tests.sigtran_support import MSG, decoded, server
+from tests.support.sigtran import MSG, decoded, server
 
-VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "map"
+VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "map"
 
 
 def vector(name: str) -> bytes:

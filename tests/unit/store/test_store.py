@@ -11,7 +11,7 @@ from eir.store.base import ListStore, Mode
 from eir.store.lmdb_store import LmdbStore
 from eir.store.memory import MemoryStore
 from tests.conftest import BatchOf
-from tests.integration.cli_helpers import eir
+from tests.support.cli import eir
 
 B, G, W = ListName.BLACK, ListName.GREY, ListName.WHITE
 A1, A2, A3 = "49015420323751", "35693803564380", "35345678901234"

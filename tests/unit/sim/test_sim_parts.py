@@ -27,8 +27,8 @@ from sim.runner import Outcome as RunOutcome
 from sim.settings import Flow, Gates, RunSettings, SettingsError, build
 from sim.stats import Aggregate, Counts, Latency, Tick
 from sim.workload import Lists, ListsError, draws
-from tests.diameter_support import DEMO, make_ecr
-from tests.pcap_support import write_pcap
+from tests.support.diameter import DEMO, make_ecr
+from tests.support.pcap import write_pcap
 
 
 def test_mix_parsing_and_its_errors() -> None:
@@ -181,7 +181,7 @@ def test_targets_and_settings_errors() -> None:
 def test_scenarios_in_conf_are_valid() -> None:
     from sim.settings import load_scenario
 
-    root = Path(__file__).resolve().parents[2] / "conf" / "scenarios"
+    root = Path(__file__).resolve().parents[3] / "conf" / "scenarios"
     names = sorted(p.name for p in root.glob("*.toml"))
     assert {"smoke.toml", "soak.toml", "load.toml"} <= set(names)
     for path in root.glob("*.toml"):

@@ -16,8 +16,8 @@ from eir.sigtran.ber import tlv
 from sim import map as map_role
 from sim import s13 as s13_role
 from sim.model import Outcome
-from tests.sigtran_support import server as tcap_server
-from tests.sim_support import MapPair, S13Pair, map_probes, s13_probes
+from tests.support.sigtran import server as tcap_server
+from tests.support.sim import MapPair, S13Pair, map_probes, s13_probes
 
 
 def test_the_s13_client_gets_every_expected_answer_from_the_daemon_core() -> None:

@@ -10,7 +10,7 @@ from eir.config import PolicyConfig
 from eir.identity import Imei
 from eir.model import CheckRequest, CheckResult
 from eir.sigtran.tcap import TcapServer
-from tests.sigtran_support import (
+from tests.support.sigtran import (
     BLACK,
     OTID,
     WHITE,
@@ -241,7 +241,7 @@ def test_a_bug_in_our_reader_falls_back_to_pycrate(monkeypatch: pytest.MonkeyPat
 def test_map_node_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     from eir.sigtran.asp import DataReceived
     from eir.sigtran.node import MapNode
-    from tests.sigtran_support import over_sccp
+    from tests.support.sigtran import over_sccp
 
     node = MapNode(server())
     monkeypatch.setattr(node.tcap, "answer", lambda buf, peer="": 1 / 0)

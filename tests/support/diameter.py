@@ -27,7 +27,7 @@ from eir.store.base import Mode
 from eir.store.loader import LoadOptions, parse_files
 from eir.store.memory import MemoryStore
 
-VECTORS = Path(__file__).parent / "vectors" / "diameter"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "diameter"
 
 EIR = LocalIdentity("eir.test.example", "test.example")
 MME = LocalIdentity("mme1.epc.example", "epc.example")
@@ -73,7 +73,7 @@ def make_ecr(
     )
 
 
-DEMO = Path(__file__).resolve().parents[1] / "conf" / "lists" / "demo.csv"
+DEMO = Path(__file__).resolve().parents[2] / "conf" / "lists" / "demo.csv"
 
 
 def demo_store() -> MemoryStore:

@@ -14,7 +14,7 @@ from sim import s13 as s13_role
 from sim.engine import Client
 from sim.model import Outcome, Probe
 from sim.workload import Lists, draws
-from tests.diameter_support import DEMO, application, demo_store, settings
+from tests.support.diameter import DEMO, application, demo_store, settings
 
 MIX = {
     "black": 0.2,

@@ -134,3 +134,57 @@ def test_the_walk_sees_a_violation(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import lmdb\nfrom eir.store import loader\n")
     assert imports(bad) == ["lmdb", "eir.store"]
+
+
+def _is_module(dotted: str) -> bool:
+    path = ROOT.joinpath(*dotted.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _from_ours(node: ast.AST) -> ast.ImportFrom | None:
+    ours = ("eir", "sim")
+    if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        return node if node.module.split(".")[0] in ours else None
+    return None
+
+
+def private_imports(path: Path) -> list[str]:
+    """`_names` one module takes from another of eir or sim: `from m import _x`, or `m._x`
+    on a module imported with `from package import m`. What is shared across modules is
+    public and named so."""
+    tree = ast.parse(path.read_text(), str(path))
+    modules: set[str] = set()
+    found: list[str] = []
+    for node in filter(None, map(_from_ours, ast.walk(tree))):
+        for alias in node.names:
+            if _private(alias.name):
+                found.append(f"{node.module}.{alias.name}")
+            elif _is_module(f"{node.module}.{alias.name}"):
+                modules.add(alias.asname or alias.name)
+    found += [
+        f"{node.value.id}.{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in modules
+        and _private(node.attr)
+    ]
+    return found
+
+
+@pytest.mark.parametrize("path", EIR_FILES + SIM_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_takes_another_modules_private_names(path: Path) -> None:
+    assert private_imports(path) == []
+
+
+def test_the_private_walk_sees_a_violation(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "from eir.sigtran.tcap import _otid\nfrom eir.diameter import codec\n"
+        "from eir.model import CheckResult\ncodec._to_pycrate(1)\nCheckResult._replace\n"
+    )
+    assert private_imports(bad) == ["eir.sigtran.tcap._otid", "codec._to_pycrate"]

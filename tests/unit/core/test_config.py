@@ -188,3 +188,11 @@ def test_m3ua_access_control_round_trips(tmp_path: Path) -> None:
 def test_m3ua_access_control_errors_name_the_key(m3ua: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config({"m3ua": m3ua}, origin="x.toml")
+
+
+def test_the_generator_prints_each_file(capsys: pytest.CaptureFixture[str]) -> None:
+    from eir.config.__main__ import main
+
+    assert main(["toml"]) == 0 and capsys.readouterr().out == documented_toml()
+    assert main(["markdown"]) == 0 and capsys.readouterr().out == markdown()
+    assert main([]) == 2 and "usage" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""Run settings from the command line and from scenario files (TOML), validated once.
+"""Run settings from the command line and from scenario files (TOML), validated once with
+the checks of `eir.config.checks` (worded as eir-sim words them).
 
 A scenario file holds the command line's settings under the same names (``-`` written ``_``),
 plus ``[gates]`` and one ``[[flow]]`` table per stream of traffic (protocol, target, pacing,
@@ -9,11 +10,20 @@ mix...). Command-line options override the file; options of a flow apply to ever
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eir.config import PolicyConfig, load_config
+from eir.config.checks import (
+    NotOneOfError,
+    OutOfRangeError,
+    WrongTypeError,
+    number,
+    of_type,
+    one_of,
+    within,
+)
 from eir.errors import ConfigError
 from eir.sigtran import sccp
 from eir.sigtran.m3ua import TrafficMode
@@ -156,127 +166,177 @@ RUN_KEYS = {
 GATE_KEYS = {"max_p99_ms", "min_rate", "max_error_rate"}
 
 
-def _number(value: object, key: str, where: str, low: float, integer: bool = False) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SettingsError(f"{where}: {key} must be a number")
-    if integer and not isinstance(value, int):
-        raise SettingsError(f"{where}: {key} must be a whole number")
-    if value < low:
-        raise SettingsError(f"{where}: {key} must be at least {low:g}")
-    return value
+PROTOCOLS = ("s13", "map")
+SCCP_TYPES = ("udt", "xudt")
+TRAFFIC_MODES = {"loadshare": TrafficMode.LOADSHARE, "override": TrafficMode.OVERRIDE}
+LIVE = ("auto", "always", "never")
+
+
+def _checked(value: object, key: str, where: str, low: float, integer: bool) -> int | float:
+    """A number of at least ``low`` (eir.config's checks, eir-sim's wording)."""
+    try:
+        number(value)
+    except WrongTypeError:
+        raise SettingsError(f"{where}: {key} must be a number") from None
+    try:
+        return within(number(value, integer=integer), low)
+    except WrongTypeError:
+        raise SettingsError(f"{where}: {key} must be a whole number") from None
+    except OutOfRangeError as exc:
+        raise SettingsError(f"{where}: {key} {exc}") from None
+
+
+def _real(value: object, key: str, where: str, low: float) -> float:
+    return float(_checked(value, key, where, low, integer=False))
+
+
+def _whole(value: object, key: str, where: str, low: int) -> int:
+    return int(_checked(value, key, where, low, integer=True))
 
 
 def _text(value: object, key: str, where: str) -> str:
-    if not isinstance(value, str):
-        raise SettingsError(f"{where}: {key} must be a string")
-    return value
+    try:
+        text: str = of_type(value, str)
+    except WrongTypeError:
+        raise SettingsError(f"{where}: {key} must be a string") from None
+    return text
+
+
+def _choice(value: object, key: str, where: str, options: Sequence[str], verb: str = "is") -> str:
+    """One word of ``options``: ``where: key is a, b or c`` otherwise."""
+    try:
+        return one_of(_text(value, key, where), options)
+    except NotOneOfError:
+        spoken = f"{', '.join(options[:-1])} or {options[-1]}"
+        raise SettingsError(f"{where}: {key} {verb} {spoken}") from None
 
 
 def _flow(values: Mapping[str, object], where: str, index: int) -> Flow:
     unknown = set(values) - FLOW_KEYS
     if unknown:
         raise SettingsError(f"{where}: unknown flow setting {sorted(unknown)[0]!r}")
-    protocol = _text(values.get("protocol", "s13"), "protocol", where)
-    if protocol not in ("s13", "map"):
-        raise SettingsError(f"{where}: protocol must be s13 or map")
+    protocol = _choice(values.get("protocol", "s13"), "protocol", where, PROTOCOLS, "must be")
     name = _text(
         values.get("name", protocol if index == 0 else f"{protocol}-{index}"), "name", where
     )
-    target = None
-    if values.get("target") is not None:
-        try:
-            target = parse_target(_text(values["target"], "target", where))
-        except TargetError as exc:
-            raise SettingsError(f"{where}: {exc}") from None
+    target = _flow_target(values, where)
+    rate, concurrency = _pacing(values, where)
+    flow = Flow(
+        name=name,
+        protocol=protocol,
+        target=target,
+        mix=_flow_mix(values.get("mix"), where),
+        map=_map_options(values, where),
+        rate=rate,
+        concurrency=concurrency,
+        ramp_s=_real(values.get("ramp", 0), "ramp", where, 0),
+        ramp_from=_real(values.get("ramp_from", 0), "ramp_from", where, 0),
+        connections=_whole(values.get("connections", 1), "connections", where, 1),
+        processes=_whole(values.get("processes", 1), "processes", where, 1),
+        realm=_text(values.get("realm", "sim.example"), "realm", where),
+        destination_realm=_text(
+            values.get("destination_realm", "localdomain"), "destination_realm", where
+        ),
+        local=_addresses(values.get("local", []), where),
+    )
+    return _checked_flow(flow, where)
+
+
+def _flow_target(values: Mapping[str, object], where: str) -> Target | None:
+    if values.get("target") is None:
+        return None
+    try:
+        return parse_target(_text(values["target"], "target", where))
+    except TargetError as exc:
+        raise SettingsError(f"{where}: {exc}") from None
+
+
+def _pacing(values: Mapping[str, object], where: str) -> tuple[float | None, int | None]:
+    """The rate (open loop) or the concurrency (closed loop), not both."""
     rate = values.get("rate")
     concurrency = values.get("concurrency")
     if rate is not None and concurrency is not None:
         raise SettingsError(
             f"{where}: give rate (open loop) or concurrency (closed loop), not both"
         )
-    mix: dict[str, float] | None = None
-    raw_mix = values.get("mix")
+    return (
+        None if rate is None else _real(rate, "rate", where, 0.001),
+        None if concurrency is None else _whole(concurrency, "concurrency", where, 1),
+    )
+
+
+def _flow_mix(raw: object, where: str) -> dict[str, float] | None:
+    """``KIND=SHARE,...`` or a table; None: the default for the lists given."""
+    if raw is None:
+        return None
     try:
-        if isinstance(raw_mix, str):
-            mix = parse_mix(raw_mix)
-        elif isinstance(raw_mix, Mapping):
-            mix = check_mix(
-                {str(k): float(_number(v, f"mix.{k}", where, 0)) for k, v in raw_mix.items()}
-            )
-        elif raw_mix is not None:
-            raise SettingsError(f"{where}: mix is KIND=SHARE,... or a table")
+        if isinstance(raw, str):
+            return parse_mix(raw)
+        if isinstance(raw, Mapping):
+            return check_mix({str(k): _real(v, f"mix.{k}", where, 0) for k, v in raw.items()})
     except MixError as exc:
         raise SettingsError(f"{where}: {exc}") from None
-    version = int(_number(values.get("map_version", 3), "map_version", where, 1, True))
+    raise SettingsError(f"{where}: mix is KIND=SHARE,... or a table")
+
+
+def _map_options(values: Mapping[str, object], where: str) -> MapOptions:
+    version = _whole(values.get("map_version", 3), "map_version", where, 1)
     if version not in (1, 2, 3):
         raise SettingsError(f"{where}: map_version is 1, 2 or 3")
-    sccp_type = _text(values.get("sccp", "udt"), "sccp", where)
-    if sccp_type not in ("udt", "xudt"):
-        raise SettingsError(f"{where}: sccp is udt or xudt")
-    mode = _text(values.get("traffic_mode", "loadshare"), "traffic_mode", where)
-    modes = {"loadshare": TrafficMode.LOADSHARE, "override": TrafficMode.OVERRIDE}
-    if mode not in modes:
-        raise SettingsError(f"{where}: traffic_mode is loadshare or override")
-
-    def optional_int(key: str, high: int) -> int | None:
-        value = values.get(key)
-        if value is None:
-            return None
-        number = int(_number(value, key, where, 0, True))
-        if number > high:
-            raise SettingsError(f"{where}: {key} is at most {high}")
-        return number
-
-    def gt(key: str, default: str) -> str:
-        digits = _text(values.get(key, default), key, where)
-        if not digits.isdigit() or not 1 <= len(digits) <= 20:
-            raise SettingsError(f"{where}: {key} must be 1 to 20 decimal digits")
-        return digits
-
-    called_ssn = optional_int("called_ssn", 255)
-    calling_ssn = optional_int("calling_ssn", 255)
-    options = MapOptions(
+    sccp_type = _choice(values.get("sccp", "udt"), "sccp", where, SCCP_TYPES)
+    mode = _choice(
+        values.get("traffic_mode", "loadshare"), "traffic_mode", where, tuple(TRAFFIC_MODES)
+    )
+    called_ssn = _optional_int(values, "called_ssn", 255, where)
+    calling_ssn = _optional_int(values, "calling_ssn", 255, where)
+    return MapOptions(
         version=version,
         sccp_type=sccp_type,
-        opc=optional_int("opc", 0xFFFFFF) if "opc" in values else 100,  # type: ignore[arg-type]
-        dpc=optional_int("dpc", 0xFFFFFF) if "dpc" in values else 200,  # type: ignore[arg-type]
-        ni=optional_int("network_indicator", 3) if "network_indicator" in values else 2,  # type: ignore[arg-type]
-        routing_context=optional_int("routing_context", 0xFFFFFFFF),
-        network_appearance=optional_int("network_appearance", 0xFFFFFFFF),
-        traffic_mode=modes[mode],
-        called=sccp.Address(
-            True,
+        opc=_int_or(values, "opc", 0xFFFFFF, 100, where),
+        dpc=_int_or(values, "dpc", 0xFFFFFF, 200, where),
+        ni=_int_or(values, "network_indicator", 3, 2, where),
+        routing_context=_optional_int(values, "routing_context", 0xFFFFFFFF, where),
+        network_appearance=_optional_int(values, "network_appearance", 0xFFFFFFFF, where),
+        traffic_mode=TRAFFIC_MODES[mode],
+        called=_party(
             sccp.SSN_EIR if called_ssn is None else called_ssn,
-            None,
-            sccp.GlobalTitle(4, gt("called_gt", "491720000009")),
+            _gt(values, "called_gt", "491720000009", where),
         ),
-        calling=sccp.Address(
-            True,
+        calling=_party(
             sccp.SSN_MSC if calling_ssn is None else calling_ssn,
-            None,
-            sccp.GlobalTitle(4, gt("calling_gt", "491720000008")),
+            _gt(values, "calling_gt", "491720000008", where),
         ),
     )
-    flow = Flow(
-        name=name,
-        protocol=protocol,
-        target=target,
-        rate=None if rate is None else float(_number(rate, "rate", where, 0.001)),
-        concurrency=None
-        if concurrency is None
-        else int(_number(concurrency, "concurrency", where, 1, True)),
-        ramp_s=float(_number(values.get("ramp", 0), "ramp", where, 0)),
-        ramp_from=float(_number(values.get("ramp_from", 0), "ramp_from", where, 0)),
-        connections=int(_number(values.get("connections", 1), "connections", where, 1, True)),
-        processes=int(_number(values.get("processes", 1), "processes", where, 1, True)),
-        mix=mix,
-        realm=_text(values.get("realm", "sim.example"), "realm", where),
-        destination_realm=_text(
-            values.get("destination_realm", "localdomain"), "destination_realm", where
-        ),
-        map=options,
-        local=_addresses(values.get("local", []), where),
-    )
+
+
+def _optional_int(values: Mapping[str, object], key: str, high: int, where: str) -> int | None:
+    value = values.get(key)
+    if value is None:
+        return None
+    found = _whole(value, key, where, 0)
+    if found > high:
+        raise SettingsError(f"{where}: {key} is at most {high}")
+    return found
+
+
+def _int_or(values: Mapping[str, object], key: str, high: int, default: int, where: str) -> int:
+    found = _optional_int(values, key, high, where)
+    return default if found is None else found
+
+
+def _gt(values: Mapping[str, object], key: str, default: str, where: str) -> str:
+    digits = _text(values.get(key, default), key, where)
+    if not digits.isdigit() or not 1 <= len(digits) <= 20:
+        raise SettingsError(f"{where}: {key} must be 1 to 20 decimal digits")
+    return digits
+
+
+def _party(ssn: int, digits: str) -> sccp.Address:
+    """An SCCP party routed on its SSN, with an E.164 global title (GTI 4; Q.713 3.4)."""
+    return sccp.Address(True, ssn, None, sccp.GlobalTitle(4, digits))
+
+
+def _checked_flow(flow: Flow, where: str) -> Flow:
     if flow.ramp_s and flow.rate is None:
         raise SettingsError(f"{where}: a ramp needs a rate")
     if flow.connections < flow.processes:
@@ -324,9 +384,56 @@ def build(
 ) -> RunSettings:
     """Settings from a scenario's values, then the command line's on top."""
     values = {**scenario, **{k: v for k, v in overrides.items() if v is not None}}
+    flows = _aimed(_flows(scenario, flow_overrides, where), targets)
+    duration = values.get("duration")
+    requests = values.get("requests")
+    if duration is None and requests is None:
+        duration = 10.0
+    gates = _gates(values, overrides, where)
+    policy = _policy(values)
+    lists = _lists(values, where)
+    live = _choice(values.get("live", "auto"), "live", where, LIVE)
+    return RunSettings(
+        flows=tuple(flows),
+        duration_s=None if duration is None else _real(duration, "duration", where, 0.001),
+        requests=None if requests is None else _whole(requests, "requests", where, 1),
+        lists=lists,
+        seed=_whole(values.get("seed", 1), "seed", where, 0),
+        timeout_s=_real(values.get("timeout", 5.0), "timeout", where, 0.001),
+        policy=policy,
+        pool=_whole(values.get("pool", 20_000), "pool", where, 1),
+        max_in_flight=_whole(values.get("max_in_flight", 100_000), "max_in_flight", where, 1),
+        gates=gates,
+        json=values.get("json"),
+        html=values.get("html"),
+        live=live,
+        description=str(values.get("description", "")),
+    )
+
+
+def _flows(
+    scenario: Mapping[str, Any], flow_overrides: Mapping[str, Any], where: str
+) -> list[Flow]:
+    """The scenario's [[flow]] tables (or one flow), each with the command line's on top."""
     flows_in = scenario.get("flow") or [{}]
     if not isinstance(flows_in, list) or not all(isinstance(f, dict) for f in flows_in):
         raise SettingsError(f"{where}: flow must be an array of tables ([[flow]])")
+    set_flow = _flow_overrides(flow_overrides, where)
+    flows = []
+    for index, table in enumerate(flows_in):
+        merged = {k: v for k, v in {**table, **set_flow}.items() if v is not None}
+        flows.append(
+            _flow(merged, where if not scenario else f"{where} [[flow]] {index + 1}", index)
+        )
+    names = [f.name for f in flows]
+    if len(set(names)) != len(names):
+        raise SettingsError(f"{where}: two flows are named alike; give each a name")
+    return flows
+
+
+def _flow_overrides(flow_overrides: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The flow options given on the command line; a rate given drops a scenario's
+    concurrency, and the other way round."""
     set_flow = {k: v for k, v in flow_overrides.items() if v is not None}
     if "rate" in set_flow and "concurrency" in set_flow:
         raise SettingsError(
@@ -336,16 +443,12 @@ def build(
         set_flow["concurrency"] = None
     elif "concurrency" in set_flow:
         set_flow["rate"] = None
-    flows = []
-    for index, table in enumerate(flows_in):
-        merged = {**table, **set_flow}
-        merged = {k: v for k, v in merged.items() if v is not None}
-        flows.append(
-            _flow(merged, where if not scenario else f"{where} [[flow]] {index + 1}", index)
-        )
-    names = [f.name for f in flows]
-    if len(set(names)) != len(names):
-        raise SettingsError(f"{where}: two flows are named alike; give each a name")
+    return set_flow
+
+
+def _aimed(flows: list[Flow], targets: list[str]) -> list[Flow]:
+    """Each ``--target [NAME=]URL`` applied; every flow checked to have a target, and a
+    closed loop of 16 when neither rate nor concurrency is given."""
     for spec in targets:
         name, sep, url = spec.partition("=")
         chosen = [i for i, f in enumerate(flows) if name in (f.name, f.protocol)]
@@ -366,52 +469,38 @@ def build(
             raise SettingsError(
                 f"flow {flow.name}: no target (give --target [tcp://|sctp://]HOST:PORT)"
             )
-    flows = [
+    return [
         f if f.rate is not None or f.concurrency is not None else replace(f, concurrency=16)
         for f in flows
     ]
-    duration = values.get("duration")
-    requests = values.get("requests")
-    if duration is None and requests is None:
-        duration = 10.0
+
+
+def _gates(values: Mapping[str, Any], overrides: Mapping[str, Any], where: str) -> Gates:
     gates_in = values.get("gates") or {}
     unknown = set(gates_in) - GATE_KEYS
     if unknown:
         raise SettingsError(f"{where}: unknown gate {sorted(unknown)[0]!r}")
-    gates = Gates(**{k: float(_number(gates_in[k], k, where, 0)) for k in gates_in})
-    gates = replace(
+    gates = Gates(**{k: _real(gates_in[k], k, where, 0) for k in gates_in})
+    return replace(
         gates, **{k: float(v) for k, v in overrides.items() if k in GATE_KEYS and v is not None}
     )
-    policy = PolicyConfig()
-    if values.get("policy_config"):
-        try:
-            policy = load_config(str(values["policy_config"])).policy
-        except ConfigError as exc:
-            raise SettingsError(str(exc)) from None
+
+
+def _policy(values: Mapping[str, Any]) -> PolicyConfig:
+    """The [policy] of an eir configuration file, to expect what eir answers."""
+    if not values.get("policy_config"):
+        return PolicyConfig()
+    try:
+        return load_config(str(values["policy_config"])).policy
+    except ConfigError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _lists(values: Mapping[str, Any], where: str) -> tuple[str, ...]:
     lists = values.get("lists") or ()
     if isinstance(lists, str) or not all(isinstance(x, str) for x in lists):
         raise SettingsError(f"{where}: lists is an array of file names")
-    live = _text(values.get("live", "auto"), "live", where)
-    if live not in ("auto", "always", "never"):
-        raise SettingsError(f"{where}: live is auto, always or never")
-    return RunSettings(
-        flows=tuple(flows),
-        duration_s=None if duration is None else float(_number(duration, "duration", where, 0.001)),
-        requests=None if requests is None else int(_number(requests, "requests", where, 1, True)),
-        lists=tuple(lists),
-        seed=int(_number(values.get("seed", 1), "seed", where, 0, True)),
-        timeout_s=float(_number(values.get("timeout", 5.0), "timeout", where, 0.001)),
-        policy=policy,
-        pool=int(_number(values.get("pool", 20_000), "pool", where, 1, True)),
-        max_in_flight=int(
-            _number(values.get("max_in_flight", 100_000), "max_in_flight", where, 1, True)
-        ),
-        gates=gates,
-        json=values.get("json"),
-        html=values.get("html"),
-        live=live,
-        description=str(values.get("description", "")),
-    )
+    return tuple(lists)
 
 
 def default_mix(lists_available: dict[str, bool]) -> dict[str, float]:

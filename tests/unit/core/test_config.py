@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from eir.config import Config, load_config, parse_config, to_toml
+from eir.config import (
+    SECTIONS,
+    Config,
+    documented_toml,
+    load_config,
+    markdown,
+    parse_config,
+    to_toml,
+)
+from eir.config.schema import declared, doc_of
 from eir.errors import ConfigError
 from eir.identity import Anomaly
 from eir.model import ListName
@@ -18,6 +28,26 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_shipped_file_documents_exactly_the_defaults() -> None:
     shipped = load_config(ROOT / "conf" / "eir.toml")
     assert dataclasses.replace(shipped, origin="<defaults>") == Config()
+
+
+def test_shipped_file_is_generated_from_the_declarations() -> None:
+    """`python -m eir.config toml > conf/eir.toml` after changing a key."""
+    assert (ROOT / "conf" / "eir.toml").read_text() == documented_toml()
+
+
+def test_configuration_docs_are_generated_from_the_declarations() -> None:
+    """`python -m eir.config markdown > docs/configuration.md` after changing a key."""
+    assert (ROOT / "docs" / "configuration.md").read_text() == markdown()
+
+
+def test_every_key_is_documented_and_its_default_reads_back() -> None:
+    for name, section in SECTIONS.items():
+        assert doc_of(section), name
+        for f, setting in declared(section):
+            assert setting.doc, f"{name}.{f.name}"
+            assert setting.kind.type_name(), f"{name}.{f.name}"
+    again = parse_config(tomllib.loads(to_toml(Config())))
+    assert again == Config()
 
 
 def test_effective_toml_parses_back(tmp_path: Path) -> None:
@@ -158,3 +188,11 @@ def test_m3ua_access_control_round_trips(tmp_path: Path) -> None:
 def test_m3ua_access_control_errors_name_the_key(m3ua: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config({"m3ua": m3ua}, origin="x.toml")
+
+
+def test_the_generator_prints_each_file(capsys: pytest.CaptureFixture[str]) -> None:
+    from eir.config.__main__ import main
+
+    assert main(["toml"]) == 0 and capsys.readouterr().out == documented_toml()
+    assert main(["markdown"]) == 0 and capsys.readouterr().out == markdown()
+    assert main([]) == 2 and "usage" in capsys.readouterr().err

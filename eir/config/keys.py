@@ -1,0 +1,630 @@
+"""Every key of the configuration file, declared once: its section, name, type, default,
+range and doc (`eir.config.schema.setting`). The code reads these frozen dataclasses; the
+parser, ``eir check-config``, ``conf/eir.toml`` and ``docs/configuration.md`` all come from them.
+
+Layer 0: standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
+
+from eir.config.checks import is_ip_address, is_network
+from eir.config.endpoints import Broker, Endpoint
+from eir.config.kinds import (
+    Boolean,
+    BrokerKind,
+    Choice,
+    ChoiceTable,
+    EndpointKind,
+    HttpListen,
+    Integer,
+    ListOf,
+    Number,
+    Order,
+    Text,
+    Uint32,
+)
+from eir.config.schema import Rows, section, setting
+from eir.errors import ConfigError
+from eir.identity import DEFAULT_TEST_TAC_PREFIXES, Anomaly
+from eir.model import ListName
+
+#: What an anomaly does: ``ignore`` (reported, no effect) or the answer it forces.
+ANOMALY_ACTIONS = ("ignore", "white", "grey", "black", "unknown")
+UNKNOWN_ANSWERS = ("white", "grey", "unknown")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+CHECK_EVENTS = ("all", "non-white", "none")
+#: environment variables that hold the MQTT credentials unless the config names files
+USERNAME_ENV = "EIR_MQTT_USERNAME"
+PASSWORD_ENV = "EIR_MQTT_PASSWORD"
+
+HOST_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
+TAC_PREFIX_RE = re.compile(r"[0-9]{1,8}")
+PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+NODE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+_COUNT = Integer(1, 1_000_000)
+_MESSAGE_BYTES = Integer(4096, 16 * 2**20)
+_NETWORKS = ListOf(Text(is_network, "an address or network"))
+_STRINGS = ListOf(Text())
+_FILE = Text()
+
+
+def _global_title(text: str) -> bool:
+    return text.isdigit() and len(text) <= 20
+
+
+@section
+class StoreConfig:
+    """The LMDB list store."""
+
+    path: str = setting(
+        Text(empty="must not be empty"),
+        "LMDB environment directory (created when missing). `--db PATH` overrides it.",
+        default="var/eir.lmdb",
+    )
+    map_size_mb: int = setting(
+        Integer(1),
+        "Initial LMDB map size in MiB. When a load fills the map, eir doubles it and retries "
+        "the load, up to max_map_size_mb.",
+        default=1024,
+    )
+    max_map_size_mb: int = setting(
+        Integer(),
+        "The ceiling of the map size in MiB; past it a load fails with the previous lists intact.",
+        default=262144,
+        at_least="map_size_mb",
+    )
+    sync: bool = setting(
+        Boolean(),
+        "fsync at every commit (LMDB's default). false is faster, and a power cut may lose the "
+        "last loads (never a half load: LMDB commits are atomic either way).",
+        default=True,
+    )
+    read_snapshot_ms: int = setting(
+        Integer(0, 60000),
+        "Lookups share one LMDB read snapshot for at most this many milliseconds (0: a new one "
+        "every lookup). A committed load is answered from within this time; longer is faster.",
+        default=50,
+    )
+
+
+ANOMALY_KIND = ChoiceTable(
+    Anomaly,
+    ANOMALY_ACTIONS,
+    {
+        Anomaly.CHECK_DIGIT: (
+            "grey",
+            "a 15th digit that is not the Luhn check digit of the first 14",
+        ),
+        Anomaly.SAME_DIGITS: (
+            "grey",
+            "TAC + SNR all one digit (00000000000000, 11111111111111, ...)",
+        ),
+        Anomaly.ZERO_TAC: (
+            "grey",
+            "TAC 00000000: never allocated; typical of phones with no real IMEI",
+        ),
+        Anomaly.TEST_TAC: ("ignore", "a TAC under test_tac_prefixes"),
+    },
+)
+
+
+@section
+class PolicyConfig:
+    """How a check is answered from the lists."""
+
+    unknown: str = setting(
+        Choice(*UNKNOWN_ANSWERS),
+        "Answer for an IMEI that is on no list: white, grey or unknown (Diameter "
+        "DIAMETER_ERROR_EQUIPMENT_UNKNOWN 5422, MAP error unknownEquipment 7).",
+        default="white",
+    )
+    precedence: tuple[ListName, ...] = setting(
+        Order(ListName),
+        "When one level (pair, IMEI, range) holds entries on several lists, the first list "
+        "here wins.",
+        default=(ListName.BLACK, ListName.GREY, ListName.WHITE),
+    )
+    test_tac_prefixes: tuple[str, ...] = setting(
+        ListOf(Text(TAC_PREFIX_RE.fullmatch, "1 to 8 digits of a TAC")),
+        'TAC prefixes of test equipment (GSMA TS.06 test IMEIs start 001): anomaly "test-tac".',
+        default=DEFAULT_TEST_TAC_PREFIXES,
+    )
+    anomalies: Mapping[Anomaly, str] = setting(
+        ANOMALY_KIND,
+        'What each anomaly does: "ignore" (reported only) or the answer it forces: white, '
+        "grey, black or unknown. An anomaly decides after IMEI+IMSI pair and exact IMEI "
+        "entries and before IMEI ranges, so a listed handset keeps its listed answer.",
+        default_factory=ANOMALY_KIND.defaults,
+    )
+
+
+@section
+class LogConfig:
+    """Logging (to stderr)."""
+
+    level: str = setting(Choice(*LOG_LEVELS), "The least severe level logged.", default="info")
+
+
+@section
+class ServiceConfig:
+    """The processes of `eir serve`."""
+
+    workers: int = setting(
+        Integer(1, 256),
+        "Processes that serve the same listening ports (SO_REUSEPORT) from the same LMDB "
+        "environment. `eir serve --workers N` overrides it.",
+        default=1,
+    )
+
+
+@section
+class DiameterPeerConfig:
+    """A peer the EIR dials (a DRA): it connects, sends CER, and reconnects every Tc."""
+
+    address: Endpoint = setting(
+        EndpointKind(3868), "Where to dial: [tcp://|sctp://]HOST[:PORT] (3868 by default)."
+    )
+    host: str = setting(
+        Text(),
+        "Its Origin-Host when known: no dialling while it is connected to us already.",
+        default="",
+    )
+
+
+@section
+class DiameterConfig:
+    """Diameter S13 (3GPP TS 29.272) over the RFC 6733 base protocol.
+
+    Connections that have not finished CER/CEA are pending, in a pool of their own. When it is
+    full, a newcomer makes room: the oldest pending connection of the address holding the most
+    is closed (at once if that address holds more than max_pending_per_address, else once it
+    is a second old); a newcomer whose own address holds its share only closes that address's
+    oldest connection that never sent a byte. A burst of connections whose handshakes are
+    under way is let in beyond the pool while fewer than max_connections are pending (those of
+    them still silent a second later are closed); the rest are refused. Refusals are logged
+    once, then as one line with a count per 10 s (eir/transport/stream.py).
+    """
+
+    listen: tuple[Endpoint, ...] = setting(
+        ListOf(EndpointKind(3868)),
+        "Where to accept Diameter S13 connections. `eir serve --diameter-listen ADDRESS` "
+        "(repeatable) overrides this list.",
+        default=(Endpoint("tcp", "127.0.0.1", 3868),),
+    )
+    origin_host: str = setting(
+        Text(HOST_RE.fullmatch, "a host or realm name"),
+        "Our Origin-Host in every answer, CER and CEA.",
+        default="eir.localdomain",
+    )
+    origin_realm: str = setting(
+        Text(HOST_RE.fullmatch, "a host or realm name"),
+        "Our Origin-Realm in every answer, CER and CEA.",
+        default="localdomain",
+    )
+    realms: tuple[str, ...] = setting(
+        ListOf(Text(fold=True)),
+        "Destination-Realms we serve (compared in lower case); empty serves any. Others get "
+        "3003 DIAMETER_REALM_NOT_SERVED.",
+        default=(),
+    )
+    host_ip_addresses: tuple[str, ...] = setting(
+        ListOf(Text(is_ip_address, "an IP address")),
+        "Host-IP-Address values of our CER/CEA; empty: the local address of each connection.",
+        default=(),
+    )
+    vendor_id: int = setting(
+        Integer(0, 2**32 - 1),
+        "Our Vendor-Id in CER/CEA (an IANA enterprise number; 0 = none).",
+        default=0,
+    )
+    watchdog_s: float = setting(
+        Number(6, 3600),
+        "Tw (RFC 3539): a DWR after this many seconds of silence; the connection is closed "
+        "when that DWR is not answered within as long again.",
+        default=30.0,
+    )
+    reconnect_s: float = setting(
+        Number(1, 3600),
+        "Tc: seconds between attempts to reach a peer of [[diameter.peers]].",
+        default=30.0,
+    )
+    cer_timeout_s: float = setting(
+        Number(1, 600),
+        "A connection that sends no CER (or does not answer ours) within this many seconds is "
+        "closed.",
+        default=10.0,
+    )
+    max_message_bytes: int = setting(
+        _MESSAGE_BYTES,
+        "A longer message is answered 5015 DIAMETER_INVALID_MESSAGE_LENGTH and skipped.",
+        default=65536,
+    )
+    max_in_flight: int = setting(
+        _COUNT,
+        "Past this many queued requests on one connection, requests are answered 3004 "
+        "DIAMETER_TOO_BUSY.",
+        default=1024,
+    )
+    max_connections: int = setting(
+        _COUNT,
+        "Past this many established peers, new ones are closed once their CER is answered.",
+        default=1024,
+    )
+    max_pending_connections: int = setting(
+        _COUNT,
+        "Connections that have not finished CER/CEA (the pending pool, above).",
+        default=64,
+    )
+    max_pending_per_address: int = setting(
+        _COUNT,
+        "An address holding more pending connections than this yields room first.",
+        default=8,
+    )
+    read_timeout_s: float = setting(
+        Number(0.5, 3600),
+        "A message left incomplete this many seconds closes its connection (a peer sending "
+        "one byte a second).",
+        default=10.0,
+    )
+    allowed_hosts: tuple[str, ...] = setting(
+        _STRINGS,
+        'Allow-list of Origin-Host patterns ("mme*.example.org"); empty: any. A peer refused '
+        "by any allow-list gets CEA 3010 DIAMETER_UNKNOWN_PEER and is disconnected.",
+        default=(),
+    )
+    allowed_realms: tuple[str, ...] = setting(
+        _STRINGS, "Allow-list of Origin-Realm patterns; empty: any.", default=()
+    )
+    allowed_networks: tuple[str, ...] = setting(
+        _NETWORKS,
+        'Allow-list of source addresses or networks ("10.0.0.0/8"); empty: any.',
+        default=(),
+    )
+    max_avp_depth: int = setting(
+        Integer(2, 64),
+        "Grouped AVPs nesting deeper than this (a top-level AVP is at depth 1) are answered "
+        "5004 DIAMETER_INVALID_AVP_VALUE, checked before anything else reads a message.",
+        default=8,
+    )
+    max_avps: int = setting(
+        Integer(16, 65536),
+        "A message with more AVPs than this (all levels) is answered 5009 "
+        "DIAMETER_AVP_OCCURS_TOO_MANY_TIMES.",
+        default=1024,
+    )
+    duplicate_peer: str = setting(
+        Choice("keep", "replace"),
+        "A CER with the Origin-Host of an open connection from another address: keep the open "
+        "one while its watchdog finds it alive (the newcomer gets CEA 5012 "
+        "DIAMETER_UNABLE_TO_COMPLY), or replace it (DPR BUSY). From the same address the "
+        "newcomer always replaces it (a restart).",
+        default="keep",
+    )
+    require_origin_match: bool = setting(
+        Boolean(),
+        "true: an ECR whose Origin-Host is not the one of its connection's CER is answered "
+        "3010 DIAMETER_UNKNOWN_PEER (for MMEs connected directly; leave false behind a DRA).",
+        default=False,
+    )
+    peers: tuple[DiameterPeerConfig, ...] = setting(
+        Rows(
+            DiameterPeerConfig,
+            [{"address": "tcp://dra1.example.org:3868", "host": "dra1.example.org"}],
+        ),
+        "Peers to dial (a DRA), as many as needed.",
+        default=(),
+    )
+
+
+@section
+class M3uaAspConfig:
+    """A configured ASP: an MSC/VLR, SGSN or STP allowed to activate."""
+
+    name: str = setting(Text(empty="missing"), "Its name in logs and events; unique.")
+    asp_identifier: int = setting(
+        Integer(-1, 2**32 - 1),
+        'The ASP Identifier its ASPUP must carry (otherwise ERR "ASP Identifier Required" / '
+        '"Invalid ASP Identifier"; one association at a time holds it); -1: any or none.',
+        default=-1,
+    )
+    networks: tuple[str, ...] = setting(
+        _NETWORKS, "Source networks it connects from (addresses or CIDR); empty: any.", default=()
+    )
+    routing_contexts: tuple[int, ...] = setting(
+        ListOf(Uint32()),
+        "Routing Contexts its ASPAC may name; empty: m3ua.routing_contexts.",
+        default=(),
+    )
+    override: bool = setting(
+        Boolean(),
+        'Whether it may activate in override mode (others get ERR "Unsupported Traffic Mode '
+        'Type"); override never displaces ASPs active in loadshare mode.',
+        default=False,
+    )
+
+
+@section
+class M3uaConfig:
+    """MAP CheckIMEI (3GPP TS 29.002) over TCAP, SCCP and M3UA (RFC 4666), from MSC/VLRs and
+    SGSNs over SIGTRAN.
+
+    Associations that are not ASP-ACTIVE yet (ASPUP and ASPAC) have a pending pool of their
+    own, as in [diameter]. Dialogues are not kept open: each Begin gets its End. Whatever is
+    configured, an ASPAC naming no Routing Context when contexts are configured gets ERR "No
+    Configured AS for ASP", and DATA must carry an active one (ERR "Missing Parameter" /
+    "Invalid Routing Context").
+    """
+
+    listen: tuple[Endpoint, ...] = setting(
+        ListOf(EndpointKind(2905)),
+        "Where to accept M3UA associations. `eir serve --m3ua-listen` overrides it.",
+        default=(Endpoint("tcp", "127.0.0.1", 2905),),
+    )
+    routing_contexts: tuple[int, ...] = setting(
+        ListOf(Uint32()),
+        'Routing Contexts served (an ASPAC naming another gets ERR "Invalid Routing Context"); '
+        "empty: any.",
+        default=(),
+    )
+    network_appearance: int = setting(
+        Integer(-1, 2**32 - 1),
+        'Network Appearance DATA must carry (ERR "Invalid Network Appearance" otherwise); -1: any.',
+        default=-1,
+    )
+    ssn: int = setting(
+        Integer(1, 254),
+        'Our SCCP subsystem: messages for another get UDTS/XUDTS "unequipped user" when asked.',
+        default=9,
+    )
+    point_code: int = setting(
+        Integer(-1, 16383),
+        "OPC of our answers (ITU, 14 bits); -1: the DPC the request was sent to.",
+        default=-1,
+    )
+    global_title: str = setting(
+        Text(_global_title, "up to 20 digits", optional=True),
+        'Calling party global title of our answers (digits); "": the address the request called.',
+        default="",
+    )
+    peers: tuple[Endpoint, ...] = setting(
+        ListOf(EndpointKind(2905)),
+        'Signalling gateways to connect to as an ASP ("tcp://sg1.example.org:2905"), '
+        "reconnecting every reconnect_s seconds.",
+        default=(),
+    )
+    traffic_mode: str = setting(
+        Choice("loadshare", "override"),
+        "The traffic mode our ASPAC asks for when we are the ASP.",
+        default="loadshare",
+    )
+    reconnect_s: float = setting(
+        Number(1, 3600), "Seconds between attempts to reach a gateway of peers.", default=5.0
+    )
+    max_message_bytes: int = setting(
+        _MESSAGE_BYTES,
+        "A longer message closes the association (M3UA cannot skip it).",
+        default=65536,
+    )
+    max_connections: int = setting(
+        _COUNT,
+        "Past this many active ASPs new ones are closed once their ASPAC is answered.",
+        default=1024,
+    )
+    max_pending_connections: int = setting(
+        _COUNT, "Associations that are not ASP-ACTIVE yet (the pending pool).", default=64
+    )
+    max_pending_per_address: int = setting(
+        _COUNT,
+        "An address holding more pending associations than this yields room first.",
+        default=8,
+    )
+    read_timeout_s: float = setting(
+        Number(0.5, 3600),
+        "A message left incomplete this many seconds closes its association.",
+        default=10.0,
+    )
+    allowed_networks: tuple[str, ...] = setting(
+        _NETWORKS,
+        'Source networks allowed to connect ("10.0.0.0/8", "192.0.2.7"); others are closed at '
+        "once. Empty: any.",
+        default=(),
+    )
+    handshake_timeout_s: float = setting(
+        Number(0, 3600),
+        "An association that is not ASP-ACTIVE this many seconds after connecting is closed; "
+        "0: never.",
+        default=10.0,
+    )
+    beat_interval_s: float = setting(
+        Number(0, 3600),
+        "After this many seconds without a byte received we send BEAT, and close when nothing "
+        "arrives for as long again (both sides of a link); 0: no BEAT.",
+        default=30.0,
+    )
+    asps: tuple[M3uaAspConfig, ...] = setting(
+        Rows(
+            M3uaAspConfig,
+            [
+                {
+                    "name": "msc1",
+                    "asp_identifier": 11,
+                    "networks": ["10.1.0.0/16"],
+                    "routing_contexts": [100],
+                    "override": False,
+                }
+            ],
+            unique="name",
+        ),
+        "Configured ASPs. When any is configured, an ASP must match one: its source address, "
+        "the ASP Identifier of its ASPUP and the Routing Contexts of its ASPAC.",
+        default=(),
+    )
+
+
+@section
+class MqttConfig:
+    """The MQTT broker: events out, list updates in (eir/publish)."""
+
+    #: keys refused with a reason (before unknown keys)
+    REFUSED: ClassVar[Mapping[str, str]] = {
+        secret: "credentials never go in the config file: "
+        f"use {secret}_file or the {secret}_env variable"
+        for secret in ("username", "password")
+    }
+
+    broker: Broker | None = setting(
+        BrokerKind(),
+        'The broker for events and list updates; "": no MQTT at all (no events, no list '
+        "updates). `eir serve --broker URL` overrides it.",
+        default=None,
+    )
+    prefix: str = setting(
+        Text(
+            PREFIX_RE.fullmatch,
+            "topic levels of letters, digits and ._- separated by / "
+            "(no wildcards, no leading or trailing /)",
+        ),
+        "Topic prefix of this network: <prefix>/check/<status>, <prefix>/events/..., "
+        "<prefix>/lists/...",
+        default="eir",
+    )
+    node: str = setting(
+        Text(NODE_RE.fullmatch, "1 to 64 of letters, digits and ._-", optional=True),
+        'This node\'s name in events and its MQTT client id (unique per broker); "": the host '
+        "name.",
+        default="",
+    )
+    username_file: str = setting(
+        _FILE,
+        "A file holding the user name. Credentials never go in this file: each comes from its "
+        "file when one is named, or else from its environment variable.",
+        default="",
+    )
+    password_file: str = setting(_FILE, "A file holding the password.", default="")
+    username_env: str = setting(
+        Text(), "The variable holding the user name (no username_file).", default=USERNAME_ENV
+    )
+    password_env: str = setting(
+        Text(), "The variable holding the password (no password_file).", default=PASSWORD_ENV
+    )
+    ca_file: str = setting(
+        _FILE, 'TLS (an mqtts:// broker): the CA bundle; "": the system\'s.', default=""
+    )
+    cert_file: str = setting(_FILE, "TLS: a client certificate (with key_file).", default="")
+    key_file: str = setting(_FILE, "TLS: the key of cert_file.", default="")
+    tls_insecure: bool = setting(
+        Boolean(),
+        "Accept a broker certificate whose name does not match the host (labs only).",
+        default=False,
+    )
+    keepalive_s: int = setting(Integer(5, 3600), "MQTT keepalive in seconds.", default=30)
+    reconnect_min_s: float = setting(
+        Number(0.05, 3600),
+        "Reconnection: the delay doubles from this (with jitter) while the broker is away.",
+        default=0.5,
+    )
+    reconnect_max_s: float = setting(
+        Number(0.05, 3600),
+        "The longest delay between reconnection attempts.",
+        default=30.0,
+        at_least="reconnect_min_s",
+    )
+
+    def check(self, where: str) -> None:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ConfigError(f"{where}cert_file: a client certificate needs key_file too")
+
+
+@section
+class EventsConfig:
+    """What is published on the broker. Publishing never delays an answer: events wait in a
+    queue of queue_size; past it they are dropped and counted, and the count is published on
+    <prefix>/events/dropped once the broker is back."""
+
+    checks: str = setting(
+        Choice(*CHECK_EVENTS),
+        "Which checks are published to <prefix>/check/<white|grey|black|unknown>: all, "
+        "non-white (grey, black, unknown) or none.",
+        default="non-white",
+    )
+    sample: float = setting(
+        Number(0, 1), "The share of those checks published (1: every one).", default=1.0
+    )
+    mask_imsi: bool = setting(
+        Boolean(),
+        "Publish only the IMSI's MCC and MNC (the first 5 digits), the rest as '*'.",
+        default=True,
+    )
+    queue_size: int = setting(
+        Integer(1, 10_000_000), "Events waiting for the broker.", default=10000
+    )
+    peers: bool = setting(
+        Boolean(),
+        "Diameter peer and M3UA association up/down events on <prefix>/events/peer.",
+        default=True,
+    )
+    lists: bool = setting(
+        Boolean(),
+        "An event on <prefix>/events/lists whenever the lists change (a load or an applied "
+        "update).",
+        default=True,
+    )
+
+
+@section
+class DistributionConfig:
+    """List updates from the broker (`eir publish` sends them)."""
+
+    subscribe: bool = setting(
+        Boolean(),
+        "Follow <prefix>/lists/ and apply the updates `eir publish` sends, in order, once.",
+        default=True,
+    )
+    fetch_timeout_s: float = setting(
+        Number(1, 86400),
+        "An update whose parts do not all arrive within this many seconds is dropped and "
+        "fetched again later.",
+        default=60.0,
+    )
+
+
+@section
+class MetricsConfig:
+    """Prometheus metrics."""
+
+    listen: Endpoint | None = setting(
+        HttpListen(),
+        'The text endpoint (GET /metrics), HTTP on HOST:PORT; "" turns it off. '
+        "`eir serve --metrics-listen HOST:PORT` overrides it.",
+        default=Endpoint("tcp", "127.0.0.1", 9464),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration: one section a table of the file, in the file's order."""
+
+    store: StoreConfig = field(default_factory=StoreConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    diameter: DiameterConfig = field(default_factory=DiameterConfig)
+    m3ua: M3uaConfig = field(default_factory=M3uaConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
+    distribution: DistributionConfig = field(default_factory=DistributionConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    #: the file it came from, or "<defaults>"
+    origin: str = "<defaults>"
+
+
+#: the sections of the file by name, in its order
+SECTIONS: dict[str, type] = {
+    f.name: type(getattr(Config(), f.name)) for f in fields(Config) if f.name != "origin"
+}

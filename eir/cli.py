@@ -41,7 +41,7 @@ from eir.identity import Imei, Imsi
 from eir.model import CheckRequest, CheckResult, ListName
 from eir.policy import decide
 from eir.progress import ProgressLine
-from eir.store.base import ExportRow, Mode, StoreStats, history_dict
+from eir.store.api import ExportRow, Mode, StoreStats, history_dict
 from eir.store.lmdb_store import LmdbStore
 
 if TYPE_CHECKING:  # the loader (numpy) is imported by the commands that read list files

@@ -39,7 +39,7 @@ import numpy.typing as npt
 from eir.errors import IdentityError, LoadError
 from eir.identity import Imei, Imsi, luhn_ok15
 from eir.model import ListName
-from eir.store.base import Batch, Group
+from eir.store.batch import Batch, Group
 from eir.store.records import MAX_FIELD, Table
 
 COLUMNS = ("imei", "imei_last", "imsi", "list", "reason", "source", "reference", "added")

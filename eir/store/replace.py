@@ -28,8 +28,10 @@ import numpy as np
 import numpy.typing as npt
 
 from eir.model import LIST_OF_CODE, Entry, ListName
-from eir.store.base import Group, LoadSummary, Tick, WriteTxn, append_group, counter_key
+from eir.store.api import LoadSummary, Tick
+from eir.store.batch import Group
 from eir.store.records import Table, is_single_entry, pack_record, unpack_record
+from eir.store.writes import WriteTxn, append_group, counter_key
 
 #: records read from the table per step of the walk
 CHUNK = 1 << 15
@@ -85,7 +87,7 @@ def same_but_time(
     """For each record ``records[matched[i]]``: is it the entry ``new`` (one value, or one per
     matched record) but for its time?
 
-    The test :func:`eir.store.base._merge_add` makes on one record, for a chunk at once: the
+    The test an add (:func:`eir.store.writes.apply_batch`) makes on one record, for a chunk at once: the
     same octets except ``added`` (octets 1-4), so a one-entry record of the same list, source,
     reason and reference. ``lengths`` are the records' lengths.
     """

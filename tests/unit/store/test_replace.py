@@ -11,7 +11,8 @@ import pytest
 from eir.errors import StoreError
 from eir.model import ListName
 from eir.store import replace as walk
-from eir.store.base import Batch, Group, ListStore, Mode
+from eir.store.api import ListStore, Mode
+from eir.store.batch import Batch, Group
 from eir.store.lmdb_store import LmdbStore
 from eir.store.memory import MemoryStore
 from eir.store.records import Table, pack_entry

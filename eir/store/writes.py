@@ -1,175 +1,24 @@
-"""The list store's interface and the one implementation of its write semantics.
+"""The one implementation of the store's write semantics: add, replace and remove.
 
-A load is a :class:`Batch` of :class:`Group` s (sorted, unique keys of one table, list and
-source). :func:`apply_batch` applies it through any :class:`WriteTxn` (LMDB or in memory), so
-both stores share one meaning of add, replace and remove. The caller commits or aborts.
+:func:`apply_batch` applies a :class:`~eir.store.batch.Batch` through any :class:`WriteTxn`
+(LMDB or in memory), so both stores share one meaning of each mode; :func:`update_meta` writes
+the counters, generations and load history in the same transaction. The caller commits or
+aborts. A replace is the merge walk of :mod:`eir.store.replace`.
 """
 
 from __future__ import annotations
 
-import builtins
-import enum
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from itertools import islice, repeat
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from typing import Protocol
 
 from eir.errors import StoreError
-from eir.model import Entry, Hits, ListName
-from eir.store.records import (
-    META,
-    Table,
-    entry_prefix,
-    pack_entry,
-    pack_record,
-    pack_tail,
-    unpack_record,
-)
-
-if TYPE_CHECKING:  # numpy only where a list is read or replaced, not for every CLI command
-    import numpy as np
-    import numpy.typing as npt
-
-
-class Mode(enum.StrEnum):
-    ADD = "add"  # add or update the listed entries
-    REPLACE = "replace"  # the file becomes the whole of its (list, source) entries
-    REMOVE = "remove"  # delete the listed entries
-
-
-@dataclass(slots=True)
-class Group:
-    """Entries of one table, list and source: keys sorted and unique.
-
-    ``fields`` holds (reason, reference, added) per key; None means ("", "", the load's time).
-    ``tails`` is the bulk form of the same: one buffer holding each key's packed reason and
-    reference (see :func:`eir.store.records.pack_tail`) at ``starts[i]:ends[i]``. ``numbers``
-    may hold 14-digit keys as integers (a numpy int64 array, from the loader's fast path).
-    """
-
-    table: Table
-    list: ListName
-    source: str
-    keys: builtins.list[bytes]
-    fields: builtins.list[tuple[str, str, int]] | None = None
-    tails: tuple[bytes, builtins.list[int], builtins.list[int]] | None = None
-    numbers: npt.NDArray[np.int64] | None = None
-
-    def values(self, now: int) -> Iterator[bytes]:
-        if self.tails is not None:
-            prefix = entry_prefix(self.list, self.source, now)
-            buffer, starts, ends = self.tails
-            return (prefix + buffer[a:b] for a, b in zip(starts, ends, strict=True))
-        if self.fields is None:
-            return repeat(pack_entry(self.list, self.source, "", "", now), len(self.keys))
-        prefix = entry_prefix(self.list, self.source, now)
-        return (
-            pack_tail(prefix, r, ref)
-            if not added
-            else pack_entry(self.list, self.source, r, ref, added)
-            for r, ref, added in self.fields
-        )
-
-    def values_at(self, indices: Sequence[int], now: int) -> builtins.list[bytes]:
-        """The values :meth:`values` yields, at ``indices`` only."""
-        if self.tails is not None:
-            prefix = entry_prefix(self.list, self.source, now)
-            buffer, starts, ends = self.tails
-            return [prefix + buffer[starts[i] : ends[i]] for i in indices]
-        if self.fields is None:
-            return [pack_entry(self.list, self.source, "", "", now)] * len(indices)
-        prefix = entry_prefix(self.list, self.source, now)
-        fields = self.fields
-        return [
-            pack_tail(prefix, r, ref)
-            if not added
-            else pack_entry(self.list, self.source, r, ref, added)
-            for r, ref, added in (fields[i] for i in indices)
-        ]
-
-
-@dataclass(slots=True)
-class Batch:
-    groups: list[Group] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-    rows: int = 0  # data rows read: valid, invalid and duplicate
-    invalid: int = 0
-    duplicates: int = 0
-
-
-@dataclass(slots=True)
-class LoadSummary:
-    added: int = 0
-    updated: int = 0
-    removed: int = 0
-    unchanged: int = 0
-    invalid: int = 0
-    duplicates: int = 0
-    rows: int = 0
-    seconds: float = 0.0
-    dry_run: bool = False
-
-    @property
-    def rate(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
-
-    def line(self) -> str:
-        prefix = "dry run, nothing changed: " if self.dry_run else ""
-        return (
-            f"{prefix}added {self.added}, updated {self.updated}, removed {self.removed}, "
-            f"unchanged {self.unchanged}, invalid {self.invalid}, duplicates {self.duplicates}; "
-            f"{self.rows} rows in {self.seconds:.2f} s ({self.rate:,.0f} rows/s)"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryRecord:
-    seq: int
-    time: int
-    mode: str
-    list: str
-    source: str
-    files: builtins.list[str]
-    added: int
-    updated: int
-    removed: int
-    unchanged: int
-    invalid: int
-    duplicates: int
-
-
-@dataclass(frozen=True, slots=True)
-class StoreStats:
-    #: entries per "table/list/source"
-    counts: dict[str, int]
-    generation: int
-    size_bytes: int
-    used_bytes: int
-    digest: str
-    history: list[HistoryRecord]
-
-    def per_list(self) -> dict[str, int]:
-        out: Counter[str] = Counter()
-        for name, count in self.counts.items():
-            out[name.split("/")[1]] += count
-        return dict(out)
-
-    def per_table(self) -> dict[str, int]:
-        out: Counter[str] = Counter()
-        for name, count in self.counts.items():
-            out[name.split("/")[0]] += count
-        return dict(out)
-
-
-@dataclass(frozen=True, slots=True)
-class ExportRow:
-    table: Table
-    imei: str
-    last: str | None
-    imsi: str | None
-    entry: Entry
+from eir.model import ListName
+from eir.store.api import LoadSummary, Mode, Tick
+from eir.store.batch import Batch, Group
+from eir.store.records import META, Table, pack_record, unpack_record
 
 
 class WriteTxn(Protocol):
@@ -201,31 +50,8 @@ class WriteTxn(Protocol):
         ...
 
 
-Tick = Callable[[int], None]
 _CHUNK = 1 << 20
 _TICK = 1 << 16
-
-
-class ListStore(Protocol):
-    """The store as the policy, the CLI and the front-ends see it."""
-
-    def lookup(self, imei14: str, imsi: str | None) -> Hits: ...
-    def apply(
-        self,
-        batch: Batch,
-        mode: Mode,
-        scope: Iterable[tuple[ListName, str]],
-        *,
-        dry_run: bool = False,
-        now: int | None = None,
-        remove_any_source: bool = False,
-        tick: Tick | None = None,
-    ) -> LoadSummary: ...
-    def export(
-        self, list_name: ListName | None = None, source: str | None = None
-    ) -> Iterator[ExportRow]: ...
-    def stats(self, history_size: int = 20, *, digest: bool = True) -> StoreStats: ...
-    def close(self) -> None: ...
 
 
 def counter_key(table: Table, list_name: ListName, source: str) -> str:
@@ -408,12 +234,3 @@ def update_meta(
         duplicates=summary.duplicates,
     )
     txn.put(META, b"history\x00%012d" % seq, json.dumps(history, sort_keys=True).encode())
-
-
-def history_of(raw: bytes) -> HistoryRecord:
-    data = json.loads(raw)
-    return HistoryRecord(**{k: data[k] for k in HistoryRecord.__dataclass_fields__})
-
-
-def history_dict(record: HistoryRecord) -> dict[str, object]:
-    return asdict(record)

@@ -1,6 +1,6 @@
 """A load as the store applies it: a :class:`Batch` of :class:`Group` s, each the sorted, unique
 keys of one table, list and source with their values. The loader (:mod:`eir.store.loader`) and
-the list distribution (:mod:`eir.publish.update`) build one; :func:`eir.store.writes.apply_batch`
+the list distribution (:mod:`eir.publish.update`) build one; :func:`eir.store.apply.apply_batch`
 applies it.
 """
 

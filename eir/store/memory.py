@@ -13,10 +13,10 @@ from functools import partial
 from eir.errors import StoreError
 from eir.model import Hits, ListName
 from eir.store.api import ExportRow, LoadSummary, Mode, StoreStats, Tick
+from eir.store.apply import apply_batch, update_meta
 from eir.store.batch import Batch
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import META, RangeIndex, Table, matches_of
-from eir.store.writes import apply_batch, update_meta
 
 _TABLES = (Table.IMEI.value, Table.RANGE.value, Table.PAIR.value, META)
 

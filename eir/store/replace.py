@@ -88,7 +88,7 @@ def same_but_time(
     """For each record ``records[matched[i]]``: is it the entry ``new`` (one value, or one per
     matched record) but for its time?
 
-    The test an add (:func:`eir.store.writes.apply_batch`) makes on one record, for a chunk at
+    The test an add (:func:`eir.store.writes.merge_add`) makes on one record, for a chunk at
     once: the same octets except ``added`` (octets 1-4), so a one-entry record of the same list,
     source, reason and reference. ``lengths`` are the records' lengths.
     """

@@ -1,14 +1,11 @@
-"""The one implementation of the store's write semantics: add, replace and remove.
-
-:func:`apply_batch` applies a :class:`~eir.store.batch.Batch` through any :class:`WriteTxn`
-(LMDB or in memory), so both stores share one meaning of each mode; :func:`update_meta` writes
-the counters, generations and load history in the same transaction. The caller commits or
-aborts. A replace is the merge walk of :mod:`eir.store.replace`.
+"""The writes of one group of a load, over any :class:`WriteTxn` (LMDB or in memory): add
+(a sorted append past the table's end, else a merge key by key) and remove. What each entry
+becomes is decided here once for both stores; :mod:`eir.store.apply` applies a whole batch and
+:mod:`eir.store.replace` shares the sorted append.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
@@ -16,13 +13,13 @@ from typing import Protocol
 
 from eir.errors import StoreError
 from eir.model import ListName
-from eir.store.api import LoadSummary, Mode, Tick
-from eir.store.batch import Batch, Group
-from eir.store.records import META, Table, pack_record, unpack_record
+from eir.store.api import LoadSummary, Tick
+from eir.store.batch import Group
+from eir.store.records import Table, pack_record, unpack_record
 
 
 class WriteTxn(Protocol):
-    """What :func:`apply_batch` needs of a write transaction."""
+    """What the writes of a load need of a write transaction."""
 
     def get(self, table: str, key: bytes) -> bytes | None: ...
     def put(self, table: str, key: bytes, value: bytes) -> None: ...
@@ -58,7 +55,7 @@ def counter_key(table: Table, list_name: ListName, source: str) -> str:
     return f"{table}/{list_name}/{source}"
 
 
-def _merge_add(
+def merge_add(
     txn: WriteTxn,
     group: Group,
     now: int,
@@ -103,7 +100,7 @@ def _merge_add(
         tick(len(group.keys) % _TICK)
 
 
-def _remove(
+def remove(
     txn: WriteTxn, group: Group, summary: LoadSummary, delta: Counter[str], any_source: bool
 ) -> None:
     for key in group.keys:
@@ -146,91 +143,3 @@ def append_group(
     count = len(group.keys) - start
     summary.added += count
     delta[counter_key(group.table, group.list, group.source)] += count
-
-
-def apply_batch(
-    txn: WriteTxn,
-    batch: Batch,
-    mode: Mode,
-    scope: Iterable[tuple[ListName, str]],
-    now: int,
-    *,
-    remove_any_source: bool = False,
-    tick: Tick | None = None,
-) -> tuple[LoadSummary, Counter[str]]:
-    """Apply ``batch`` in ``txn``. Returns the summary and the change of each entry counter.
-
-    ``scope`` is the set of (list, source) a replace covers; ``remove_any_source`` makes a
-    remove delete the list's entries whatever their source; ``tick(rows)`` reports progress.
-    """
-    summary = LoadSummary(invalid=batch.invalid, duplicates=batch.duplicates, rows=batch.rows)
-    delta: Counter[str] = Counter()
-    if mode is Mode.REPLACE:
-        from eir.store.replace import replace_groups  # numpy: only where a replace runs
-
-        replace_groups(txn, batch.groups, set(scope), now, summary, delta, tick)
-        return summary, delta
-    for group in batch.groups:
-        if not group.keys:
-            continue
-        if mode is Mode.REMOVE:
-            _remove(txn, group, summary, delta, remove_any_source)
-            continue
-        last = txn.last_key(group.table)
-        if last is None or last < group.keys[0]:
-            append_group(txn, group, 0, group.values(now), summary, delta, tick)
-        else:
-            _merge_add(txn, group, now, summary, delta, tick)
-    return summary, delta
-
-
-def update_meta(
-    txn: WriteTxn,
-    summary: LoadSummary,
-    delta: Counter[str],
-    batch: Batch,
-    mode: Mode,
-    scope: list[tuple[ListName, str]],
-    stamp: int,
-) -> None:
-    """Counters, generations and the load history, in the load's own transaction.
-
-    The history names the first (list, source) of ``scope``: the command line's own.
-    """
-    first = scope[0] if scope else (ListName.BLACK, "")
-    record = {
-        "time": stamp,
-        "mode": mode.value,
-        "list": first[0].value,
-        "source": first[1],
-        "files": batch.files,
-    }
-    touched = {g.table for g in batch.groups}
-    for name, change in delta.items():
-        if change:
-            key = b"count\x00" + name.encode()
-            old = txn.get(META, key)
-            value = (int(old) if old else 0) + change
-            if value:
-                txn.put(META, key, str(value).encode())
-            else:
-                txn.delete(META, key)
-    changed = summary.added + summary.updated + summary.removed > 0
-    if changed:
-        for name in ["generation", *(f"generation:{t}" for t in touched)]:
-            old = txn.get(META, name.encode())
-            txn.put(META, name.encode(), str((int(old) if old else 0) + 1).encode())
-    seq_raw = txn.get(META, b"history-seq")
-    seq = (int(seq_raw) if seq_raw else 0) + 1
-    txn.put(META, b"history-seq", str(seq).encode())
-    history = dict(
-        record,
-        seq=seq,
-        added=summary.added,
-        updated=summary.updated,
-        removed=summary.removed,
-        unchanged=summary.unchanged,
-        invalid=summary.invalid,
-        duplicates=summary.duplicates,
-    )
-    txn.put(META, b"history\x00%012d" % seq, json.dumps(history, sort_keys=True).encode())

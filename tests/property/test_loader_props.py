@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from eir.errors import LoadError
-from eir.identity import luhn_digit
+from eir.identity import luhn_digit, luhn_ok15
 from eir.store.assemble import Parsed
-from eir.store.bulk import as_int, ascii_keys
+from eir.store.bulk import as_int, ascii_keys, luhn_ok
 from eir.store.loader import LoadOptions, parse_data, parse_files
 
 bodies = st.text(alphabet="0123456789", min_size=14, max_size=14)
@@ -157,3 +157,10 @@ def test_text_fast_path_is_taken() -> None:
     data = b"imei,reason,reference\n490154203237518,stolen,R1\n35693803564380,,\n"
     parsed = parse_data(data, 0, "f", LoadOptions(), print)
     assert len(parsed.text_blocks) == 1 and parsed.rows == []
+
+
+@given(st.lists(st.text("0123456789", min_size=15, max_size=15), min_size=1, max_size=20))
+def test_bulk_luhn_check_is_the_identity_check(imeis: list[str]) -> None:
+    """The bulk path's column-wise check digit test is the one of eir.identity."""
+    table = np.frombuffer("".join(imeis).encode(), dtype=np.uint8).reshape(len(imeis), 15)
+    assert luhn_ok(table) == all(luhn_ok15(imei) for imei in imeis)

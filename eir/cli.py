@@ -41,7 +41,7 @@ from eir.identity import Imei, Imsi
 from eir.model import CheckRequest, CheckResult, ListName
 from eir.policy import decide
 from eir.progress import ProgressLine
-from eir.store.base import ExportRow, Mode, StoreStats, history_dict
+from eir.store.api import ExportRow, Mode, StoreStats, history_dict
 from eir.store.lmdb_store import LmdbStore
 
 if TYPE_CHECKING:  # the loader (numpy) is imported by the commands that read list files
@@ -288,7 +288,8 @@ def _cmd_publish(args: argparse.Namespace, config: Config) -> int:
     import asyncio
 
     from eir.publish.mqtt import publish_update
-    from eir.store.loader import LoadOptions, check_source, parse_files
+    from eir.store.fields import check_source
+    from eir.store.loader import LoadOptions, parse_files
 
     config = _mqtt_overrides(args, config)
     broker = config.mqtt.broker
@@ -341,7 +342,8 @@ def _cmd_publish(args: argparse.Namespace, config: Config) -> int:
 
 
 def _cmd_load(args: argparse.Namespace, config: Config) -> int:
-    from eir.store.loader import LoadOptions, check_source  # numpy: only where lists are read
+    from eir.store.fields import check_source
+    from eir.store.loader import LoadOptions  # numpy: only where lists are read
 
     started = time.perf_counter()
     list_name = ListName(args.list)

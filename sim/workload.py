@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from eir.errors import LoadError
 from eir.model import Hits, ListName
-from eir.store.base import Mode
+from eir.store.api import Mode
 from eir.store.loader import LoadOptions, parse_files
 from eir.store.memory import MemoryStore
 

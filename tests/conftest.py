@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from eir.store.base import Batch, ListStore
+from eir.store.api import ListStore
+from eir.store.batch import Batch
 from eir.store.lmdb_store import LmdbStore
 from eir.store.loader import LoadOptions, parse_files
 from eir.store.memory import MemoryStore

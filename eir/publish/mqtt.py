@@ -43,9 +43,11 @@ from eir.publish.lists import (
     version_key,
 )
 from eir.publish.update import UpdateError, UpdateMeta, decode_update, encode_update, split_parts
-from eir.store.base import Batch, LoadSummary, Mode, WriteTxn
+from eir.store.api import LoadSummary, Mode
+from eir.store.batch import Batch
 from eir.store.lmdb_store import LmdbStore
 from eir.store.records import META
+from eir.store.writes import WriteTxn
 
 log = logging.getLogger("eir.mqtt")
 

@@ -39,8 +39,9 @@ from itertools import pairwise
 
 from eir.errors import EirError, IdentityError
 from eir.model import ListName
-from eir.store.base import Batch, Group, Mode
-from eir.store.loader import check_source
+from eir.store.api import Mode
+from eir.store.batch import Batch, Group
+from eir.store.fields import check_source
 from eir.store.records import MAX_FIELD, Table, pack_tail
 
 MAGIC = b"EIRU1\n"

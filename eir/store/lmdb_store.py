@@ -25,19 +25,12 @@ import lmdb
 
 from eir.errors import MapGrowthNeededError, StoreError, StoreFullError
 from eir.model import NO_HITS, Hits, ListName
-from eir.store.base import (
-    Batch,
-    ExportRow,
-    LoadSummary,
-    Mode,
-    StoreStats,
-    Tick,
-    WriteTxn,
-    apply_batch,
-    update_meta,
-)
+from eir.store.api import ExportRow, LoadSummary, Mode, StoreStats, Tick
+from eir.store.apply import apply_batch, update_meta
+from eir.store.batch import Batch
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import META, RangeIndex, Table, matches_of
+from eir.store.writes import WriteTxn
 
 _TABLES = (Table.IMEI.value, Table.RANGE.value, Table.PAIR.value, META)
 _MB = 1 << 20

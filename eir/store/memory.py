@@ -12,16 +12,9 @@ from functools import partial
 
 from eir.errors import StoreError
 from eir.model import Hits, ListName
-from eir.store.base import (
-    Batch,
-    ExportRow,
-    LoadSummary,
-    Mode,
-    StoreStats,
-    Tick,
-    apply_batch,
-    update_meta,
-)
+from eir.store.api import ExportRow, LoadSummary, Mode, StoreStats, Tick
+from eir.store.apply import apply_batch, update_meta
+from eir.store.batch import Batch
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import META, RangeIndex, Table, matches_of
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from eir.model import ListName
-from eir.store.base import ExportRow, HistoryRecord, history_of
+from eir.store.api import ExportRow, HistoryRecord, history_of
 from eir.store.records import (
     META,
     Table,

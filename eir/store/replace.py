@@ -23,13 +23,16 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from operator import itemgetter
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from eir.model import LIST_OF_CODE, Entry, ListName
-from eir.store.base import Group, LoadSummary, Tick, WriteTxn, append_group, counter_key
+from eir.store.api import LoadSummary, Tick
+from eir.store.batch import Group
 from eir.store.records import Table, is_single_entry, pack_record, unpack_record
+from eir.store.writes import WriteTxn, append_group, counter_key
 
 #: records read from the table per step of the walk
 CHUNK = 1 << 15
@@ -85,9 +88,9 @@ def same_but_time(
     """For each record ``records[matched[i]]``: is it the entry ``new`` (one value, or one per
     matched record) but for its time?
 
-    The test :func:`eir.store.base._merge_add` makes on one record, for a chunk at once: the
-    same octets except ``added`` (octets 1-4), so a one-entry record of the same list, source,
-    reason and reference. ``lengths`` are the records' lengths.
+    The test an add (:func:`eir.store.writes.merge_add`) makes on one record, for a chunk at
+    once: the same octets except ``added`` (octets 1-4), so a one-entry record of the same list,
+    source, reason and reference. ``lengths`` are the records' lengths.
     """
     if isinstance(new, bytes):
         size = len(new)
@@ -113,7 +116,7 @@ def same_but_time(
     return same
 
 
-def _numbers(keys: npt.NDArray[np.bytes_]) -> npt.NDArray[np.int64] | None:
+def as_numbers(keys: npt.NDArray[np.bytes_]) -> npt.NDArray[np.int64] | None:
     """Keys of up to 18 digits and one length (NUL padded to one octet more) as integers, which
     sort as they do and are searched far faster; None for other keys."""
     width = keys.dtype.itemsize - 1
@@ -138,7 +141,7 @@ _PLACES14 = 10.0 ** np.arange(13, -1, -1)
 
 
 def _numbers14(keys: list[bytes]) -> npt.NDArray[np.int64] | None:
-    """Keys all of 14 digits as integers (as :func:`_numbers` makes them), or None.
+    """Keys all of 14 digits as integers (as :func:`as_numbers` makes them), or None.
 
     The keys joined by newlines: when every line of 15 octets is 14 digits and a newline,
     there are as many newlines as keys, so each key is one line, of 14 digits."""
@@ -152,6 +155,22 @@ def _numbers14(keys: list[bytes]) -> npt.NDArray[np.int64] | None:
         return None
     out: npt.NDArray[np.int64] = (digits.astype(np.float64) @ _PLACES14).astype(np.int64)
     return out
+
+
+def _search(table: npt.NDArray[Any], batch: npt.NDArray[Any]) -> tuple[Ints, Bools]:
+    """Where each of ``batch`` would be in the sorted ``table``, and whether it is there."""
+    at: Ints = np.searchsorted(table, batch)
+    found: Bools = at < len(table)
+    found[found] = table[at[found]] == batch[found]
+    return at, found
+
+
+def _entry_of(entries: list[Entry], group: Group) -> int:
+    """The index of the group's (list, source) entry in ``entries``; -1 when none is."""
+    for at, present in enumerate(entries):
+        if present.list is group.list and present.source == group.source:
+            return at
+    return -1
 
 
 class _Walk:
@@ -229,61 +248,18 @@ class _Walk:
             found: Bools = np.ones(hi - lo, dtype=np.bool_)
             held = found
         else:
-            # Keys are digits (never NUL): padded with NUL, a key still sorts and compares as
-            # itself. One octet more than the longest batch key shows a longer table key.
-            numbers = self.single.numbers if self.single is not None else None
-            if numbers is not None:  # 14-digit keys, already integers
-                here, there = _numbers14(keys), numbers[lo:hi]
-            else:
-                here = there = None
-            if here is None or there is None:
-                if self._array is None:
-                    width = max(map(len, self.keys), default=0) + 1
-                    self._array = np.array(self.keys, dtype=f"S{width}")
-                width = self._array.dtype.itemsize
-                table = np.array(keys, dtype=f"S{width}")
-                if table.view(np.uint8).reshape(len(keys), width)[:, -1].any():
-                    width = max(width, *map(len, keys))
-                    table = np.array(keys, dtype=f"S{width}")
-                batch = self._array[lo:hi].astype(f"S{width}", copy=False)
-                here, there = _numbers(table), _numbers(batch)
-            if here is not None and there is not None:
-                at = np.searchsorted(here, there)
-                found = at < len(keys)
-                found[found] = here[at[found]] == there[found]
-            else:
-                at = np.searchsorted(table, batch)
-                found = at < len(keys)
-                found[found] = table[at[found]] == batch[found]
+            at, found = self._search(keys, lo, hi)
             matched = at[found]
             held = np.zeros(len(keys), dtype=np.bool_)
             held[matched] = True
         fresh = lo + np.flatnonzero(~found)
         positions = lo + np.flatnonzero(found)
         if self.own is not None and self._all_own(values):
-            # Every record is the group's entry, times aside: the matched ones are unchanged
-            # and the others, in scope and not in the batch, removed.
-            self.summary.unchanged += len(matched)
-            self._add_fresh(fresh)
-            unheld = np.flatnonzero(~held)
-            if len(unheld):
-                self.deletes.extend(_pick(keys, unheld))
-                self.delta[self.own] -= len(unheld)
-                self.summary.removed += len(unheld)
+            self._settle_own(self.own, keys, len(matched), fresh, held)
             return
         lengths = _lengths(values)
         if self.single is not None:
-            group = self.single
-            new = (
-                self.constant
-                if self.constant is not None
-                else group.values_at(positions.tolist(), self.now)
-            )
-            same = same_but_time(values, lengths, matched, new)
-            self.summary.unchanged += int(np.count_nonzero(same))
-            for index in np.flatnonzero(~same).tolist():
-                position = int(positions[index])
-                self.settle(self.keys[position], values[int(matched[index])], position)
+            self._settle_single(self.single, values, lengths, matched, positions)
             self._add_fresh(fresh)
         else:
             for index, position in zip(matched.tolist(), positions.tolist(), strict=True):
@@ -293,6 +269,59 @@ class _Walk:
         unheld = np.flatnonzero(~held)
         if len(unheld):
             self.unheld(keys, values, lengths[unheld], unheld)
+
+    def _search(self, keys: list[bytes], lo: int, hi: int) -> tuple[Ints, Bools]:
+        """Where each batch key ``lo:hi`` is in the chunk's ``keys`` (sorted), and whether it
+        is there: as integers when the keys are digits of one length, else as bytes."""
+        numbers = self.single.numbers if self.single is not None else None
+        here = None if numbers is None else _numbers14(keys)
+        if here is not None and numbers is not None:  # 14-digit keys, already integers
+            return _search(here, numbers[lo:hi])
+        # Keys are digits (never NUL): padded with NUL, a key still sorts and compares as
+        # itself. One octet more than the longest batch key shows a longer table key.
+        if self._array is None:
+            width = max(map(len, self.keys), default=0) + 1
+            self._array = np.array(self.keys, dtype=f"S{width}")
+        width = self._array.dtype.itemsize
+        table = np.array(keys, dtype=f"S{width}")
+        if table.view(np.uint8).reshape(len(keys), width)[:, -1].any():
+            width = max(width, *map(len, keys))
+            table = np.array(keys, dtype=f"S{width}")
+        batch = self._array[lo:hi].astype(f"S{width}", copy=False)
+        here, there = as_numbers(table), as_numbers(batch)
+        if here is not None and there is not None:
+            return _search(here, there)
+        return _search(table, batch)
+
+    def _settle_own(
+        self, own: str, keys: list[bytes], matched: int, fresh: Ints, held: Bools
+    ) -> None:
+        """Every record of the chunk is the plain group's entry, times aside (counter
+        ``own``): the ``matched`` ones are unchanged and the others, in scope and not in the
+        batch, removed."""
+        self.summary.unchanged += matched
+        self._add_fresh(fresh)
+        unheld = np.flatnonzero(~held)
+        if len(unheld):
+            self.deletes.extend(_pick(keys, unheld))
+            self.delta[own] -= len(unheld)
+            self.summary.removed += len(unheld)
+
+    def _settle_single(
+        self, group: Group, values: list[bytes], lengths: Ints, matched: Ints, positions: Ints
+    ) -> None:
+        """The records matched by the single group's keys at ``positions``: those that are its
+        entry but for their time are unchanged, decided at once; the others are settled."""
+        new = (
+            self.constant
+            if self.constant is not None
+            else group.values_at(positions.tolist(), self.now)
+        )
+        same = same_but_time(values, lengths, matched, new)
+        self.summary.unchanged += int(np.count_nonzero(same))
+        for index in np.flatnonzero(~same).tolist():
+            position = int(positions[index])
+            self.settle(self.keys[position], values[int(matched[index])], position)
 
     def _all_own(self, values: list[bytes]) -> bool:
         """Whether every record is the plain group's one entry but for its time: read from the
@@ -357,61 +386,15 @@ class _Walk:
         """One key, the reference meaning: the groups holding it add or update their entries,
         then the in-scope entries of (list, source) pairs not holding it are removed. A record
         is decoded at most once. ``position``: the key's index in the batch, when known."""
-        summary = self.summary
-        if self.single is not None:
-            if position < 0:
-                index = bisect_right(self.keys, key) - 1
-                position = index if index >= 0 and self.keys[index] == key else -1
-            held = [(self.single, position)] if position >= 0 else []
-        else:
-            held = self.members.get(key, [])
-        record = old
-        entries: list[Entry] | None = None  # the record decoded, once it had to be
-        stale = False  # entries changed in a way record's octets do not show yet
-        for group, index in held:
-            plain = group is self.single and self.constant is not None
-            value = (
-                self.constant
-                if plain and self.constant is not None
-                else group.values_at([index], self.now)[0]
-            )
-            owner = (group.list, group.source)
-            if record is None:
-                record = value
-                summary.added += 1
-                self.delta[self.names[owner]] += 1
-                continue
-            if entries is None:
-                if record[0] == value[0] and record[5:] == value[5:]:
-                    summary.unchanged += 1
-                    continue
-                entries = self.decode(record)
-            entry = self.entry if plain and self.entry is not None else unpack_record(value)[0]
-            for at, present in enumerate(entries):
-                if present.list is group.list and present.source == group.source:
-                    if (present.reason, present.reference) == (entry.reason, entry.reference):
-                        summary.unchanged += 1
-                    else:
-                        entries[at] = entry
-                        stale = True
-                        summary.updated += 1
-                    break
-            else:
-                entries.append(entry)
-                record += value  # the same octets as packing the entries again
-                summary.added += 1
-                self.delta[self.names[owner]] += 1
+        held = self._holders(key, position)
+        record, entries, stale = self._add_held(held, old)
         if record is None:
             return
         holders = {(group.list, group.source) for group, _ in held}
         if entries is None:
-            if is_single_entry(record):
-                raw = (record[0], record[6 : 6 + record[5]])
-                if raw not in self.owners or any(
-                    (name.code[0], source.encode()) == raw for name, source in holders
-                ):
-                    self.keep(key, old, record)
-                    return
+            if self._kept_whole(record, holders):
+                self.keep(key, old, record)
+                return
             entries = self.decode(record)
         survivors = [
             e
@@ -422,11 +405,75 @@ class _Walk:
             for gone in entries:
                 if gone not in survivors:
                     self.delta[counter_key(self.table, gone.list, gone.source)] -= 1
-            summary.removed += len(entries) - len(survivors)
+            self.summary.removed += len(entries) - len(survivors)
             entries, stale = survivors, True
         if stale:
             record = pack_record(entries) if entries else None
         self.keep(key, old, record)
+
+    def _holders(self, key: bytes, position: int) -> list[tuple[Group, int]]:
+        """The groups holding ``key``, each with the key's index in it."""
+        if self.single is None:
+            return self.members.get(key, [])
+        if position < 0:
+            index = bisect_right(self.keys, key) - 1
+            position = index if index >= 0 and self.keys[index] == key else -1
+        return [(self.single, position)] if position >= 0 else []
+
+    def _add_held(
+        self, held: list[tuple[Group, int]], old: bytes | None
+    ) -> tuple[bytes | None, list[Entry] | None, bool]:
+        """Each holding group adds or updates its entry in the record ``old`` (None: absent).
+
+        Returns the record, its entries once it had to be decoded (else None), and whether
+        the entries changed in a way the record's octets do not show yet."""
+        summary = self.summary
+        record = old
+        entries: list[Entry] | None = None
+        stale = False
+        for group, index in held:
+            plain = group is self.single and self.constant is not None
+            value = (
+                self.constant
+                if plain and self.constant is not None
+                else group.values_at([index], self.now)[0]
+            )
+            if record is None:
+                record = value
+                self._count_added(group)
+                continue
+            if entries is None:
+                if record[0] == value[0] and record[5:] == value[5:]:
+                    summary.unchanged += 1
+                    continue
+                entries = self.decode(record)
+            entry = self.entry if plain and self.entry is not None else unpack_record(value)[0]
+            at = _entry_of(entries, group)
+            if at < 0:
+                entries.append(entry)
+                record += value  # the same octets as packing the entries again
+                self._count_added(group)
+            elif (entries[at].reason, entries[at].reference) == (entry.reason, entry.reference):
+                summary.unchanged += 1
+            else:
+                entries[at] = entry
+                stale = True
+                summary.updated += 1
+        return record, entries, stale
+
+    def _count_added(self, group: Group) -> None:
+        self.summary.added += 1
+        self.delta[self.names[(group.list, group.source)]] += 1
+
+    def _kept_whole(self, record: bytes, holders: set[Owner]) -> bool:
+        """Whether a record, not decoded, stays as it is: one entry, of a (list, source) out
+        of scope or holding the key."""
+        if not is_single_entry(record):
+            return False
+        raw = (record[0], record[6 : 6 + record[5]])
+        return raw not in self.owners or any(
+            (name.code[0], source.encode()) == raw for name, source in holders
+        )
 
     def decode(self, record: bytes) -> list[Entry]:
         """The entries of a record, from a small cache: a bulk load writes many equal records."""

@@ -239,10 +239,7 @@ def print_replace(results: dict[str, float | int | str]) -> bool:
     return not over
 
 
-def main() -> int:
-    if sys.argv[1:2] == ["--raw"]:
-        raw_child(*sys.argv[2:5])
-        return 0
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--lookups", type=int, default=1_000_000)
@@ -258,18 +255,15 @@ def main() -> int:
     parser.add_argument(
         "--replace-only", action="store_true", help="only the replace against fresh load step"
     )
-    args = parser.parse_args()
-    work = Path(args.dir)
-    work.mkdir(parents=True, exist_ok=True)
-    if args.replace_only:
-        replaced = bench_replace(work, args.replace_rows, args.replace_repeat)
-        (work / "replace.json").write_text(json.dumps(replaced, indent=2) + "\n")
-        return 0 if print_replace(replaced) else 1
-    rows = args.rows
-    csv_path = work / f"black-{rows}.csv"
-    db = work / "db"
-    results: dict[str, float | int | str] = {"rows": rows}
+    return parser.parse_args()
 
+
+Results = dict[str, float | int | str]
+
+
+def bench_load(csv_path: Path, db: Path, work: Path, rows: int, repeat: int) -> Results:
+    """Steps 1 to 3: the load of ``rows`` (median of ``repeat``) against the raw appends."""
+    results: Results = {"rows": rows}
     if not csv_path.exists():
         took = run(str(BIN / "eir-sim"), "generate", str(csv_path), "--count", str(rows))
         print(f"generated {rows:,} rows in {took:.1f} s -> {csv_path}")
@@ -289,41 +283,42 @@ def main() -> int:
         )
 
     # This machine's timings vary by a third between runs: take the median of a few.
-    took = statistics.median(load_once() for _ in range(args.repeat))
+    took = statistics.median(load_once() for _ in range(repeat))
     results["load_seconds"] = round(took, 2)
     results["load_rows_per_s"] = round(rows / took)
-    results["repeat"] = args.repeat
+    results["repeat"] = repeat
 
-    raw = statistics.median(
-        raw_append(csv_path, work / "raw", loop=False) for _ in range(args.repeat)
-    )
+    raw = statistics.median(raw_append(csv_path, work / "raw", loop=False) for _ in range(repeat))
     results["raw_putmulti_rows_per_s"] = round(rows / raw)
     raw_loop = statistics.median(
-        raw_append(csv_path, work / "raw", loop=True) for _ in range(args.repeat)
+        raw_append(csv_path, work / "raw", loop=True) for _ in range(repeat)
     )
     results["raw_put_loop_rows_per_s"] = round(rows / raw_loop)
     results["load_vs_putmulti"] = round(raw / took, 3)
     results["load_vs_put_loop"] = round(raw_loop / took, 3)
+    return results
 
+
+def bench_lookups(csv_path: Path, db: Path, rows: int, lookups: int) -> Results:
+    """Steps 4 and 5: lookups and decisions per second, warm, and the size on disk."""
+    results: Results = {}
     store = LmdbStore(db, create=False)
     rng = random.Random(1)
-    lines = csv_path.read_bytes().split(b"\n", args.lookups + 1)[1 : args.lookups + 1]
+    lines = csv_path.read_bytes().split(b"\n", lookups + 1)[1 : lookups + 1]
     listed = [line[:14].decode() for line in lines]  # the file is in random order already
     rng.shuffle(listed)
     # Realistic IMEIs (under the same reporting bodies) that are not on the list: uniform random
     # numbers would mostly fall outside the populated key ranges and flatter the figure.
     listed_set = set(listed)
     unlisted = [
-        i[:14]
-        for i in generate_imeis(args.lookups, seed=9999).as_text()
-        if i[:14] not in listed_set
+        i[:14] for i in generate_imeis(lookups, seed=9999).as_text() if i[:14] not in listed_set
     ]
     results["lookups_per_s_unlisted"] = lookups_per_s(store, unlisted)
     results["lookups_per_s_listed"] = lookups_per_s(store, listed)
-    mixed = unlisted[: args.lookups * 99 // 100] + listed[: args.lookups // 100]
+    mixed = unlisted[: lookups * 99 // 100] + listed[: lookups // 100]
     rng.shuffle(mixed)
     results["lookups_per_s_1pct_listed"] = lookups_per_s(store, mixed)
-    half = unlisted[: args.lookups // 2] + listed[: args.lookups // 2]
+    half = unlisted[: lookups // 2] + listed[: lookups // 2]
     rng.shuffle(half)
     results["lookups_per_s_half_listed"] = lookups_per_s(store, half)
     policy = PolicyConfig()
@@ -336,7 +331,11 @@ def main() -> int:
     store.close()
     results["disk_bytes"] = stats.size_bytes
     results["disk_bytes_per_entry"] = round(stats.size_bytes / rows, 1)
+    return results
 
+
+def bench_full_csv(work: Path) -> Results:
+    """Step 5's last figure: the load rate of a 1-million-row CSV with reason and reference."""
     full = work / "full-1000000.csv"
     if not full.exists():
         run(
@@ -362,10 +361,13 @@ def main() -> int:
         "--db",
         str(work / "db-full"),
     )
-    results["reason_reference_csv_rows_per_s"] = round(1_000_000 / took)
     shutil.rmtree(work / "db-full", ignore_errors=True)
-    results.update(bench_replace(work, args.replace_rows, args.replace_repeat))
+    return {"reason_reference_csv_rows_per_s": round(1_000_000 / took)}
 
+
+def print_results(results: Results) -> None:
+    """Print steps 1 to 5 (step 6: :func:`print_replace`)."""
+    rows = results["rows"]
     print(
         f"eir load, {rows:,} rows, full validation: {results['load_rows_per_s']:>12,} rows/s"
         f"  (target >= 1,000,000)"
@@ -402,6 +404,26 @@ def main() -> int:
         f"1M-row CSV imei,reason,reference:        "
         f"{results['reason_reference_csv_rows_per_s']:>12,} rows/s"
     )
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["--raw"]:
+        raw_child(*sys.argv[2:5])
+        return 0
+    args = parse_args()
+    work = Path(args.dir)
+    work.mkdir(parents=True, exist_ok=True)
+    if args.replace_only:
+        replaced = bench_replace(work, args.replace_rows, args.replace_repeat)
+        (work / "replace.json").write_text(json.dumps(replaced, indent=2) + "\n")
+        return 0 if print_replace(replaced) else 1
+    csv_path = work / f"black-{args.rows}.csv"
+    db = work / "db"
+    results = bench_load(csv_path, db, work, args.rows, args.repeat)
+    results.update(bench_lookups(csv_path, db, args.rows, args.lookups))
+    results.update(bench_full_csv(work))
+    results.update(bench_replace(work, args.replace_rows, args.replace_repeat))
+    print_results(results)
     within = print_replace(results)
     (work / "store.json").write_text(json.dumps(results, indent=2) + "\n")
     os.sync()

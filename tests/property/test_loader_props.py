@@ -11,15 +11,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from eir.errors import LoadError
-from eir.identity import luhn_digit
-from eir.store.loader import (
-    LoadOptions,
-    _as_int,
-    _ascii_keys,
-    _Parsed,
-    parse_data,
-    parse_files,
-)
+from eir.identity import luhn_digit, luhn_ok15
+from eir.store.assemble import Parsed
+from eir.store.bulk import as_int, ascii_keys, luhn_ok
+from eir.store.loader import LoadOptions, parse_data, parse_files
 
 bodies = st.text(alphabet="0123456789", min_size=14, max_size=14)
 valid = st.one_of(bodies, bodies.map(lambda b: b + luhn_digit(b)))
@@ -31,17 +26,17 @@ lines = st.one_of(
 )
 
 
-def parse(data: bytes) -> tuple[_Parsed, list[str]]:
+def parse(data: bytes) -> tuple[Parsed, list[str]]:
     problems: list[str] = []
     return parse_data(data, 0, "f", LoadOptions(), problems.append), problems
 
 
-def row_path(data: bytes) -> tuple[_Parsed, list[str]]:
+def row_path(data: bytes) -> tuple[Parsed, list[str]]:
     # A comment line first keeps the fast path away and leaves line numbers +1.
     return parse(b"# forced\n" + data)
 
 
-def keys_of(parsed: _Parsed) -> list[bytes]:
+def keys_of(parsed: Parsed) -> list[bytes]:
     out = [k for b in parsed.blocks for k in b.digits.view("S14").ravel().tolist()]
     return sorted(out + [r.key for r in parsed.rows])
 
@@ -108,8 +103,8 @@ def test_parse_files_with_background_luhn_agrees_with_row_path(files: list[list[
 @given(st.lists(st.integers(0, 10**14 - 1), max_size=50))
 def test_ascii_keys_are_the_zero_padded_digits(values: list[int]) -> None:
     array = np.array(values, dtype=np.int64)
-    assert [row.tobytes().decode() for row in _ascii_keys(array)] == [f"{v:014d}" for v in values]
-    assert _as_int(_ascii_keys(array)).tolist() == values
+    assert [row.tobytes().decode() for row in ascii_keys(array)] == [f"{v:014d}" for v in values]
+    assert as_int(ascii_keys(array)).tolist() == values
 
 
 cell_text = st.text(alphabet=st.sampled_from(list('ab ,"#é\t-9')), max_size=6)
@@ -162,3 +157,10 @@ def test_text_fast_path_is_taken() -> None:
     data = b"imei,reason,reference\n490154203237518,stolen,R1\n35693803564380,,\n"
     parsed = parse_data(data, 0, "f", LoadOptions(), print)
     assert len(parsed.text_blocks) == 1 and parsed.rows == []
+
+
+@given(st.lists(st.text("0123456789", min_size=15, max_size=15), min_size=1, max_size=20))
+def test_bulk_luhn_check_is_the_identity_check(imeis: list[str]) -> None:
+    """The bulk path's column-wise check digit test is the one of eir.identity."""
+    table = np.frombuffer("".join(imeis).encode(), dtype=np.uint8).reshape(len(imeis), 15)
+    assert luhn_ok(table) == all(luhn_ok15(imei) for imei in imeis)

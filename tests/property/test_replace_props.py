@@ -21,10 +21,12 @@ from hypothesis import strategies as st
 
 from eir.model import Entry, ListName
 from eir.store import replace as replace_walk
-from eir.store.base import Batch, Group, ListStore, Mode, counter_key
+from eir.store.api import ListStore, Mode
+from eir.store.batch import Batch, Group
 from eir.store.lmdb_store import LmdbStore
 from eir.store.memory import MemoryStore
 from eir.store.records import Table, pack_tail, unpack_record
+from eir.store.writes import counter_key
 
 Owner = tuple[ListName, str]
 Content = dict[tuple[Table, bytes], list[Entry]]

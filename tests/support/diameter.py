@@ -23,7 +23,7 @@ from eir.diameter.peer import PeerConnection, PeerSettings, Role
 from eir.diameter.s13 import EcaView, LocalIdentity, ecr, read_eca
 from eir.model import ListName
 from eir.policy import decide, unknown_result
-from eir.store.base import Mode
+from eir.store.api import Mode
 from eir.store.loader import LoadOptions, parse_files
 from eir.store.memory import MemoryStore
 

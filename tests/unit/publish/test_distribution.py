@@ -35,7 +35,8 @@ from eir.publish.update import (
     parse_part,
     split_parts,
 )
-from eir.store.base import Batch, Mode
+from eir.store.api import Mode
+from eir.store.batch import Batch
 from eir.store.lmdb_store import LmdbStore
 from eir.store.loader import LoadOptions, parse_files
 from eir.store.memory import MemoryStore

@@ -9,7 +9,7 @@ import pytest
 
 from eir.errors import LoadError
 from eir.model import ListName
-from eir.store.base import Batch
+from eir.store.batch import Batch
 from eir.store.loader import LoadOptions, parse_files
 from eir.store.records import Table
 

@@ -11,7 +11,8 @@ import pytest
 from eir.errors import StoreError
 from eir.model import ListName
 from eir.store import replace as walk
-from eir.store.base import Batch, Group, ListStore, Mode
+from eir.store.api import ListStore, Mode
+from eir.store.batch import Batch, Group
 from eir.store.lmdb_store import LmdbStore
 from eir.store.memory import MemoryStore
 from eir.store.records import Table, pack_entry
@@ -103,11 +104,11 @@ def test_keys_as_numbers_only_when_all_digits_of_one_length() -> None:
         return np.array(keys, dtype=f"S{max(map(len, keys)) + 1}")
 
     same = [b"00000000000001", b"35000000000000", b"99999999999999"]
-    numbers = walk._numbers(strings(same))
+    numbers = walk.as_numbers(strings(same))
     assert numbers is not None and numbers.tolist() == [int(k) for k in same]
-    assert walk._numbers(strings([b"123", b"12"])) is None  # a shorter key: NUL padded
-    assert walk._numbers(strings([b"12a", b"123"])) is None
-    assert walk._numbers(strings([b"1" * 19])) is None  # past int64's digits
+    assert walk.as_numbers(strings([b"123", b"12"])) is None  # a shorter key: NUL padded
+    assert walk.as_numbers(strings([b"12a", b"123"])) is None
+    assert walk.as_numbers(strings([b"1" * 19])) is None  # past int64's digits
 
 
 @pytest.mark.parametrize("chunk", [3, 1 << 15])

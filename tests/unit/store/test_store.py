@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from eir.model import Level, ListName
-from eir.store.base import ListStore, Mode
+from eir.store.api import ListStore, Mode
 from eir.store.lmdb_store import LmdbStore
 from eir.store.memory import MemoryStore
 from tests.conftest import BatchOf

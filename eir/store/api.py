@@ -1,0 +1,135 @@
+"""The list store as its users see it: the :class:`ListStore` protocol and the values it takes
+and returns (:class:`Mode`, :class:`LoadSummary`, :class:`StoreStats`, :class:`HistoryRecord`,
+:class:`ExportRow`). Both backends (:mod:`eir.store.lmdb_store`, :mod:`eir.store.memory`)
+implement it; the policy, the CLI, the front-ends and the list distribution use only it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import enum
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from eir.model import Entry, Hits, ListName
+from eir.store.records import Table
+
+if TYPE_CHECKING:
+    from eir.store.batch import Batch
+
+
+class Mode(enum.StrEnum):
+    ADD = "add"  # add or update the listed entries
+    REPLACE = "replace"  # the file becomes the whole of its (list, source) entries
+    REMOVE = "remove"  # delete the listed entries
+
+
+@dataclass(slots=True)
+class LoadSummary:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    rows: int = 0
+    seconds: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        prefix = "dry run, nothing changed: " if self.dry_run else ""
+        return (
+            f"{prefix}added {self.added}, updated {self.updated}, removed {self.removed}, "
+            f"unchanged {self.unchanged}, invalid {self.invalid}, duplicates {self.duplicates}; "
+            f"{self.rows} rows in {self.seconds:.2f} s ({self.rate:,.0f} rows/s)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    seq: int
+    time: int
+    mode: str
+    list: str
+    source: str
+    files: builtins.list[str]
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    invalid: int
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    #: entries per "table/list/source"
+    counts: dict[str, int]
+    generation: int
+    size_bytes: int
+    used_bytes: int
+    digest: str
+    history: list[HistoryRecord]
+
+    def per_list(self) -> dict[str, int]:
+        out: Counter[str] = Counter()
+        for name, count in self.counts.items():
+            out[name.split("/")[1]] += count
+        return dict(out)
+
+    def per_table(self) -> dict[str, int]:
+        out: Counter[str] = Counter()
+        for name, count in self.counts.items():
+            out[name.split("/")[0]] += count
+        return dict(out)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    table: Table
+    imei: str
+    last: str | None
+    imsi: str | None
+    entry: Entry
+
+
+#: progress of a load: called with the rows done since the last call
+Tick = Callable[[int], None]
+
+
+class ListStore(Protocol):
+    """The store as the policy, the CLI and the front-ends see it."""
+
+    def lookup(self, imei14: str, imsi: str | None) -> Hits: ...
+    def apply(
+        self,
+        batch: Batch,
+        mode: Mode,
+        scope: Iterable[tuple[ListName, str]],
+        *,
+        dry_run: bool = False,
+        now: int | None = None,
+        remove_any_source: bool = False,
+        tick: Tick | None = None,
+    ) -> LoadSummary: ...
+    def export(
+        self, list_name: ListName | None = None, source: str | None = None
+    ) -> Iterator[ExportRow]: ...
+    def stats(self, history_size: int = 20, *, digest: bool = True) -> StoreStats: ...
+    def close(self) -> None: ...
+
+
+def history_of(raw: bytes) -> HistoryRecord:
+    data = json.loads(raw)
+    return HistoryRecord(**{k: data[k] for k in HistoryRecord.__dataclass_fields__})
+
+
+def history_dict(record: HistoryRecord) -> dict[str, object]:
+    return asdict(record)

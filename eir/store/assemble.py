@@ -1,0 +1,182 @@
+"""Parsed list files -> one :class:`~eir.store.batch.Batch`: the groups, their duplicates
+(each reported with the row it repeats) and the counts.
+
+Rows of the row path are grouped by (table, list, source), sorted and made unique here. Bulk
+blocks are grouped by :mod:`eir.store.bulk`; a block it returns as
+:class:`~eir.store.bulk.Faulty` is read again by the row path (:func:`eir.store.rows.read_rows`),
+which names each bad row. A text block stands alone (one file, nothing else of its group), or
+goes row by row; IMEI blocks whose list and source also came row by row are folded into those
+rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
+
+from eir.errors import LoadError
+from eir.model import ListName
+from eir.store.batch import Batch, Group
+from eir.store.bulk import (
+    Block,
+    Faulty,
+    ImeiBlock,
+    TextBlock,
+    group_imei_blocks,
+    group_text_block,
+)
+from eir.store.formats import LoadOptions, Report
+from eir.store.records import Table
+from eir.store.rows import Row, Rows, read_rows
+
+GroupKey = tuple[Table, ListName, str]
+
+
+@dataclass(slots=True)
+class Parsed:
+    """What the loader made of one file: rows of the row path, or one bulk block."""
+
+    rows: list[Row] = field(default_factory=list)
+    blocks: list[ImeiBlock] = field(default_factory=list)
+    text_blocks: list[TextBlock] = field(default_factory=list)
+    read: int = 0
+    invalid: int = 0
+
+    @classmethod
+    def of_rows(cls, rows: Rows) -> Parsed:
+        return cls(rows=rows.rows, read=rows.read, invalid=rows.invalid)
+
+
+def assemble(
+    parsed: Sequence[Parsed], names: list[str], options: LoadOptions, report: Report
+) -> Batch:
+    """The batch of a load's parsed files (``names``: the files, in messages). Raises LoadError
+    when rows are invalid (unless ``skip_invalid``); every bad row has been reported by then."""
+    work = _Assembly(names, options, report)
+    for one in parsed:
+        work.take(one)
+    return work.batch_of()
+
+
+class _Assembly:
+    def __init__(self, names: list[str], options: LoadOptions, report: Report) -> None:
+        self.names, self.options, self.report = names, options, report
+        self.batch = Batch(files=names)
+        self.blocks: list[ImeiBlock] = []
+        self.text_blocks: list[TextBlock] = []
+        self.rows: dict[GroupKey, list[Row]] = {}
+        #: the group the bulk path's blocks belong to
+        self.bulk_key: GroupKey = (Table.IMEI, options.list, options.source)
+
+    def take(self, parsed: Parsed) -> None:
+        self.batch.rows += parsed.read
+        self.batch.invalid += parsed.invalid
+        self.blocks.extend(parsed.blocks)
+        self.text_blocks.extend(parsed.text_blocks)
+        for row in parsed.rows:
+            self.rows.setdefault((row.table, row.list, row.source), []).append(row)
+
+    def row_by_row(self, blocks: Sequence[Block]) -> None:
+        """Read these blocks' files again, row by row: their bulk check found a fault (the row
+        path names each bad row), or their rows must merge with others of their group."""
+        for block in blocks:
+            if isinstance(block, TextBlock):
+                self.text_blocks.remove(block)
+            else:
+                self.blocks.remove(block)
+            self.batch.rows -= block.count
+            name = self.names[block.file]
+            self.take(
+                Parsed.of_rows(read_rows(block.shape, block.file, name, self.options, self.report))
+            )
+
+    def batch_of(self) -> Batch:
+        text_blocks = self.text_blocks
+        if len(text_blocks) > 1 or (text_blocks and (self.blocks or self.bulk_key in self.rows)):
+            self.row_by_row(list(text_blocks))  # a text block stands alone or goes row by row
+        text_group = self._text_group()
+        if self.blocks and self.bulk_key in self.rows:
+            self._fold_blocks()
+        imei_group = self._imei_group()
+        batch = self.batch
+        if batch.invalid and not self.options.skip_invalid:
+            raise LoadError(
+                f"{batch.invalid} invalid rows: nothing was loaded "
+                "(fix them, or load the rest with --skip-invalid)"
+            )
+        for group in (imei_group, text_group):
+            if group is not None and group.keys:
+                batch.groups.append(group)
+        for rows in self.rows.values():
+            group, duplicates = group_rows(rows, self.names, self.report)
+            batch.groups.append(group)
+            batch.duplicates += duplicates
+        batch.groups.sort(key=lambda g: (list(Table).index(g.table), g.list, g.source))
+        return batch
+
+    def _text_group(self) -> Group | None:
+        """The text block's group; a block whose Luhn check failed goes row by row."""
+        while self.text_blocks:
+            grouped = group_text_block(self.text_blocks[0], self.names, self.report, self.options)
+            if isinstance(grouped, Faulty):
+                self.row_by_row(grouped.blocks)
+                continue
+            self.batch.duplicates += grouped[1]
+            return grouped[0]
+        return None
+
+    def _imei_group(self) -> Group | None:
+        """The IMEI blocks' group; blocks whose Luhn check failed go row by row."""
+        while self.blocks:
+            grouped = group_imei_blocks(self.blocks, self.names, self.report, self.options)
+            if isinstance(grouped, Faulty):
+                self.row_by_row(grouped.blocks)
+                continue
+            self.batch.duplicates += grouped[1]
+            return grouped[0]
+        return None
+
+    def _fold_blocks(self) -> None:
+        """The same list and source came both ways: fold the IMEI blocks' rows into the row
+        path's (blocks whose Luhn check failed are read row by row first)."""
+        self.row_by_row([block for block in self.blocks if not block.luhn_ok()])
+        options, rows = self.options, self.rows[self.bulk_key]
+        for block in self.blocks:
+            for offset, key in enumerate(block.keys()):
+                where = (block.file, block.first_line + offset)
+                rows.append(Row(Table.IMEI, options.list, options.source, key, None, where))
+        rows.sort(key=attrgetter("where"))
+        self.blocks.clear()
+
+
+def _where(names: list[str], where: tuple[int, int]) -> str:
+    return f"{names[where[0]]}:{where[1]}"
+
+
+_KIND = {Table.IMEI: "IMEI", Table.RANGE: "range", Table.PAIR: "pair"}
+
+
+def group_rows(rows: list[Row], names: list[str], report: Report) -> tuple[Group, int]:
+    """The group of the row path's rows of one (table, list, source): keys sorted and unique,
+    and its count of duplicates (each reported; the first row is kept)."""
+    rows.sort(key=attrgetter("key"))  # stable: equal keys stay in file order
+    keys: list[bytes] = []
+    fields: list[tuple[str, str, int]] = []
+    duplicates = 0
+    previous: Row | None = None
+    for row in rows:
+        if previous is not None and row.key == previous.key:
+            duplicates += 1
+            report(
+                f"{_where(names, row.where)}: duplicate of {_KIND[row.table]} {row.key.decode()} "
+                f"on {_where(names, previous.where)} (first kept)"
+            )
+            continue
+        previous = row
+        keys.append(row.key)
+        fields.append(row.fields or ("", "", 0))
+    first = rows[0]
+    has_fields = any(f != ("", "", 0) for f in fields)
+    group = Group(first.table, first.list, first.source, keys, fields if has_fields else None)
+    return group, duplicates

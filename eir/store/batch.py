@@ -1,0 +1,80 @@
+"""A load as the store applies it: a :class:`Batch` of :class:`Group` s, each the sorted, unique
+keys of one table, list and source with their values. The loader (:mod:`eir.store.loader`) and
+the list distribution (:mod:`eir.publish.update`) build one; :func:`eir.store.apply.apply_batch`
+applies it.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import repeat
+from typing import TYPE_CHECKING
+
+from eir.model import ListName
+from eir.store.records import Table, entry_prefix, pack_entry, pack_tail
+
+if TYPE_CHECKING:  # numpy only where a list is read or replaced, not for every CLI command
+    import numpy as np
+    import numpy.typing as npt
+
+
+@dataclass(slots=True)
+class Group:
+    """Entries of one table, list and source: keys sorted and unique.
+
+    ``fields`` holds (reason, reference, added) per key; None means ("", "", the load's time).
+    ``tails`` is the bulk form of the same: one buffer holding each key's packed reason and
+    reference (see :func:`eir.store.records.pack_tail`) at ``starts[i]:ends[i]``. ``numbers``
+    may hold 14-digit keys as integers (a numpy int64 array, from the loader's fast path).
+    """
+
+    table: Table
+    list: ListName
+    source: str
+    keys: builtins.list[bytes]
+    fields: builtins.list[tuple[str, str, int]] | None = None
+    tails: tuple[bytes, builtins.list[int], builtins.list[int]] | None = None
+    numbers: npt.NDArray[np.int64] | None = None
+
+    def values(self, now: int) -> Iterator[bytes]:
+        if self.tails is not None:
+            prefix = entry_prefix(self.list, self.source, now)
+            buffer, starts, ends = self.tails
+            return (prefix + buffer[a:b] for a, b in zip(starts, ends, strict=True))
+        if self.fields is None:
+            return repeat(pack_entry(self.list, self.source, "", "", now), len(self.keys))
+        prefix = entry_prefix(self.list, self.source, now)
+        return (
+            pack_tail(prefix, r, ref)
+            if not added
+            else pack_entry(self.list, self.source, r, ref, added)
+            for r, ref, added in self.fields
+        )
+
+    def values_at(self, indices: Sequence[int], now: int) -> builtins.list[bytes]:
+        """The values :meth:`values` yields, at ``indices`` only."""
+        if self.tails is not None:
+            prefix = entry_prefix(self.list, self.source, now)
+            buffer, starts, ends = self.tails
+            return [prefix + buffer[starts[i] : ends[i]] for i in indices]
+        if self.fields is None:
+            return [pack_entry(self.list, self.source, "", "", now)] * len(indices)
+        prefix = entry_prefix(self.list, self.source, now)
+        fields = self.fields
+        return [
+            pack_tail(prefix, r, ref)
+            if not added
+            else pack_entry(self.list, self.source, r, ref, added)
+            for r, ref, added in (fields[i] for i in indices)
+        ]
+
+
+@dataclass(slots=True)
+class Batch:
+    groups: list[Group] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    rows: int = 0  # data rows read: valid, invalid and duplicate
+    invalid: int = 0
+    duplicates: int = 0

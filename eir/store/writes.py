@@ -1,0 +1,145 @@
+"""The writes of one group of a load, over any :class:`WriteTxn` (LMDB or in memory): add
+(a sorted append past the table's end, else a merge key by key) and remove. What each entry
+becomes is decided here once for both stores; :mod:`eir.store.apply` applies a whole batch and
+:mod:`eir.store.replace` shares the sorted append.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from typing import Protocol
+
+from eir.errors import StoreError
+from eir.model import ListName
+from eir.store.api import LoadSummary, Tick
+from eir.store.batch import Group
+from eir.store.records import Table, pack_record, unpack_record
+
+
+class WriteTxn(Protocol):
+    """What the writes of a load need of a write transaction."""
+
+    def get(self, table: str, key: bytes) -> bytes | None: ...
+    def put(self, table: str, key: bytes, value: bytes) -> None: ...
+    def insert(self, table: str, key: bytes, value: bytes) -> bool:
+        """Put ``key`` only when it is absent; False when it was there already."""
+        ...
+
+    def bound(
+        self, table: str
+    ) -> tuple[Callable[[bytes], bytes | None], Callable[[bytes, bytes], bool]]:
+        """(get, insert) for one table, as direct as the backend allows (hot loops)."""
+        ...
+
+    def delete(self, table: str, key: bytes) -> None: ...
+    def delete_many(self, table: str, keys: list[bytes]) -> None: ...
+    def items(self, table: str) -> Iterator[tuple[bytes, bytes]]: ...
+    def last_key(self, table: str) -> bytes | None: ...
+    def append_sorted(self, table: str, keys: list[bytes], values: Iterable[bytes]) -> None: ...
+    def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
+        """Put (overwrite) ``items``, sorted by key."""
+        ...
+
+    def scan(self, table: str, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
+        """The whole table in key order, as (keys, values) lists of up to ``chunk`` each."""
+        ...
+
+
+_CHUNK = 1 << 20
+_TICK = 1 << 16
+
+
+def counter_key(table: Table, list_name: ListName, source: str) -> str:
+    return f"{table}/{list_name}/{source}"
+
+
+def merge_add(
+    txn: WriteTxn,
+    group: Group,
+    now: int,
+    summary: LoadSummary,
+    delta: Counter[str],
+    tick: Tick | None,
+) -> None:
+    """Add a group to a table that may hold some of its keys already."""
+    name = counter_key(group.table, group.list, group.source)
+    table = group.table
+    get, insert = txn.bound(table)
+    for done, (key, value) in enumerate(zip(group.keys, group.values(now), strict=True), 1):
+        if tick is not None and done % _TICK == 0:
+            tick(_TICK)
+        if insert(key, value):
+            summary.added += 1
+            delta[name] += 1
+            continue
+        old = get(key)
+        if old is None:
+            raise StoreError(f"{table} {key!r} vanished inside its own transaction")
+        if old[0] == value[0] and old[5:] == value[5:]:
+            # The same one entry but for its time (octets 1-4): unchanged, nothing decoded.
+            summary.unchanged += 1
+            continue
+        entries = unpack_record(old)
+        new = unpack_record(value)[0]
+        for index, entry in enumerate(entries):
+            if entry.list is group.list and entry.source == group.source:
+                if (entry.reason, entry.reference) == (new.reason, new.reference):
+                    summary.unchanged += 1
+                else:
+                    entries[index] = new
+                    txn.put(table, key, pack_record(entries))
+                    summary.updated += 1
+                break
+        else:
+            txn.put(table, key, old + value)
+            summary.added += 1
+            delta[name] += 1
+    if tick is not None:
+        tick(len(group.keys) % _TICK)
+
+
+def remove(
+    txn: WriteTxn, group: Group, summary: LoadSummary, delta: Counter[str], any_source: bool
+) -> None:
+    for key in group.keys:
+        old = txn.get(group.table, key)
+        entries = [] if old is None else unpack_record(old)
+        kept = [
+            e
+            for e in entries
+            if not (e.list is group.list and (any_source or e.source == group.source))
+        ]
+        if len(kept) == len(entries):
+            summary.unchanged += 1
+            continue
+        for gone in entries:
+            if gone not in kept:
+                delta[counter_key(group.table, gone.list, gone.source)] -= 1
+        summary.removed += len(entries) - len(kept)
+        if kept:
+            txn.put(group.table, key, pack_record(kept))
+        else:
+            txn.delete(group.table, key)
+
+
+def append_group(
+    txn: WriteTxn,
+    group: Group,
+    start: int,
+    values: Iterator[bytes],
+    summary: LoadSummary,
+    delta: Counter[str],
+    tick: Tick | None,
+) -> None:
+    """Append ``group.keys[start:]``, all new and past the table's end, with ``values``: a
+    sorted append, in chunks."""
+    for first in range(start, len(group.keys), _CHUNK):
+        chunk = group.keys[first : first + _CHUNK]
+        txn.append_sorted(group.table, chunk, islice(values, len(chunk)))
+        if tick is not None:
+            tick(len(chunk))
+    count = len(group.keys) - start
+    summary.added += count
+    delta[counter_key(group.table, group.list, group.source)] += count

@@ -38,7 +38,7 @@ SIM_FORBIDDEN = (
     "lmdb",
     "asyncio",
 )
-SIM_STORE_ALLOWED = ("eir.store.loader", "eir.store.memory", "eir.store.base")
+SIM_STORE_ALLOWED = ("eir.store.loader", "eir.store.memory", "eir.store.api")
 
 
 def layer_of(module: str) -> int:

@@ -287,7 +287,7 @@ def _serve_overrides(args: argparse.Namespace, config: Config) -> Config:
 def _cmd_publish(args: argparse.Namespace, config: Config) -> int:
     import asyncio
 
-    from eir.publish.mqtt import publish_update
+    from eir.publish.publisher import publish_update
     from eir.store.loader import LoadOptions, check_source, parse_files
 
     config = _mqtt_overrides(args, config)

@@ -27,11 +27,11 @@ from eir.diameter.base import NodeIdentity
 from eir.diameter.peer import AllowList, PeerSettings, PeerTable, Role
 from eir.diameter.s13 import LocalIdentity
 from eir.diameter.wire import Limits
-from eir.events import Check as EventCheck
-from eir.events import CheckFilter, EventQueue, ListsChanged, PeerChange, status_name
+from eir.events import CheckEvent, CheckFilter, EventQueue, ListsChanged, PeerChange, status_name
 from eir.model import CheckRequest, CheckResult, Decide
+from eir.observe.endpoint import serve_metrics
+from eir.observe.metrics import Latency, Metrics, render
 from eir.policy import decide, unknown_result
-from eir.publish.metrics import Latency, Metrics, render, serve_metrics
 from eir.sigtran.asp import AspBinding, DataReceived, M3uaSettings, Side
 from eir.sigtran.m3ua import TrafficMode
 from eir.sigtran.node import MapNode, SccpIdentity
@@ -59,7 +59,7 @@ from eir.transport.sctp import (
 )
 
 if TYPE_CHECKING:  # imported when a broker is configured: aiomqtt and numpy cost every start
-    from eir.publish.mqtt import MqttNode
+    from eir.publish.session import BrokerSession
 
 log = logging.getLogger("eir.service")
 
@@ -109,7 +109,7 @@ def checker(
             (protocol, status_name(result), _RESULTS[(protocol.startswith("map"), status is None)])
         ] += 1
         if offer is not None and wanted(result):
-            offer(EventCheck(request, result, time.time()))
+            offer(CheckEvent(request, result, time.time()))
         return result
 
     return observed
@@ -336,13 +336,14 @@ async def serve(
     m3ua_node = build_m3ua(config, store, check, metrics.latency["map"])
     servers: list[Any] = []
     tasks: list[asyncio.Task[None]] = []
-    mqtt: MqttNode | None = None
+    mqtt: BrokerSession | None = None
     if broker is not None and queue is not None:
-        from eir.publish.mqtt import MqttNode, node_name
+        from eir.publish.broker import node_name
+        from eir.publish.session import BrokerSession
 
         name = node_name(config.mqtt)
         follow = index == 0 and config.distribution.subscribe
-        mqtt = MqttNode(
+        mqtt = BrokerSession(
             config.mqtt,
             broker,
             queue,
@@ -442,7 +443,7 @@ class _ListWatch:
     counts and update time for the metrics, and an `events/lists` event."""
 
     def __init__(
-        self, store: LmdbStore, queue: EventQueue | None, mqtt: MqttNode | None, prefix: str
+        self, store: LmdbStore, queue: EventQueue | None, mqtt: BrokerSession | None, prefix: str
     ) -> None:
         self.store = store
         self.queue = queue
@@ -485,7 +486,7 @@ def _observe(
     node: DiameterNode,
     m3ua: M3uaNode,
     queue: EventQueue | None,
-    mqtt: MqttNode | None,
+    mqtt: BrokerSession | None,
     lists: _ListWatch,
 ) -> None:
     app = node.app

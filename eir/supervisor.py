@@ -33,7 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from eir.config import Config, Endpoint
-from eir.publish.metrics import http_answer, render
+from eir.observe.endpoint import http_answer
+from eir.observe.metrics import render
 from eir.startup import (
     claim_port,
     claim_store,

@@ -591,6 +591,27 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    serving = _serve_overrides(args, config)
+    if serving.service.workers > 1:
+        from eir.supervisor import supervise  # imports no protocol stack: see its docstring
+
+        return supervise(serving, args.db)
+    from eir.service import run
+
+    return run(serving, args.db)
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
+    "load": _cmd_load,
+    "lookup": _cmd_lookup,
+    "export": _cmd_export,
+    "stats": _cmd_stats,
+    "publish": _cmd_publish,
+    "serve": _cmd_serve,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # A file size limit (ulimit -f) must be an error we report, not a signal that kills us.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -602,24 +623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(
             level=config.log.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-        if args.command == "load":
-            return _cmd_load(args, config)
-        if args.command == "lookup":
-            return _cmd_lookup(args, config)
-        if args.command == "export":
-            return _cmd_export(args, config)
-        if args.command == "stats":
-            return _cmd_stats(args, config)
-        if args.command == "publish":
-            return _cmd_publish(args, config)
-        serving = _serve_overrides(args, config)
-        if serving.service.workers > 1:
-            from eir.supervisor import supervise  # imports no protocol stack: see its docstring
-
-            return supervise(serving, args.db)
-        from eir.service import run
-
-        return run(serving, args.db)
+        return _COMMANDS[args.command](args, config)
     except LoadError as exc:
         print(exc, file=sys.stderr)  # already "file:line: message" or "file: message"
         return exc.exit_code

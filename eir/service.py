@@ -31,9 +31,10 @@ from eir.diameter.base import NodeIdentity
 from eir.diameter.peer import AllowList, PeerSettings, PeerTable, Role
 from eir.diameter.s13 import LocalIdentity
 from eir.diameter.wire import Limits
-from eir.events import CheckEvent, CheckFilter, EventQueue, ListsChanged, PeerChange, status_name
+from eir.events import CheckEvent, CheckFilter, EventQueue, PeerChange, status_name
 from eir.model import CheckRequest, CheckResult, Decide
 from eir.observe.endpoint import serve_metrics
+from eir.observe.lists import ListWatch
 from eir.observe.metrics import Latency, Metrics, render
 from eir.policy import decide, unknown_result
 from eir.sigtran.asp import AspBinding, DataReceived, M3uaSettings, Side
@@ -334,7 +335,7 @@ class _Wiring:
     diameter: DiameterNode
     m3ua: M3uaNode
     session: BrokerSession | None
-    lists: _ListWatch
+    lists: ListWatch
 
 
 class _Tasks:
@@ -395,7 +396,7 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
         if config.events.peers:
             node.on_peer = _peer_events(queue, "diameter")
             m3ua_node.on_peer = _peer_events(queue, "m3ua")
-    lists = _ListWatch(
+    lists = ListWatch(
         store,
         queue if serving.leads and config.events.lists else None,
         session,
@@ -483,56 +484,13 @@ def _peer_events(queue: EventQueue, protocol: str) -> Callable[[str, bool, str],
     return changed
 
 
-class _ListWatch:
-    """Notices list changes (a local `eir load` or an applied update) once a second: entry
-    counts and update time for the metrics, and an `events/lists` event."""
-
-    def __init__(
-        self, store: LmdbStore, queue: EventQueue | None, mqtt: BrokerSession | None, prefix: str
-    ) -> None:
-        self.store = store
-        self.queue = queue
-        self.mqtt = mqtt
-        self.prefix = prefix
-        self.generation = -1
-        self.entries: dict[str, int] = {}
-        self.changed_at = 0.0
-
-    def poll(self) -> None:
-        stats = self.store.stats(history_size=1, digest=False)
-        if stats.generation == self.generation:
-            return
-        first = self.generation < 0
-        self.generation = stats.generation
-        self.entries = stats.per_list()
-        last = stats.history[-1] if stats.history else None
-        self.changed_at = float(last.time) if last is not None else 0.0
-        if first or self.queue is None:
-            return
-        version = self.mqtt.stats.version.seq if self.mqtt is not None else 0
-        cause = "load"
-        if last is not None and last.files and last.files[0].startswith("update "):
-            cause = last.files[0]
-        self.queue.offer(
-            ListsChanged(stats.generation, dict(self.entries), cause, time.time(), version)
-        )
-
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            try:
-                self.poll()
-            except Exception:  # a store error must not stop the watch
-                log.exception("cannot read the store's counters")
-
-
 def _observe(
     metrics: Metrics,
     node: DiameterNode,
     m3ua: M3uaNode,
     queue: EventQueue | None,
     mqtt: BrokerSession | None,
-    lists: _ListWatch,
+    lists: ListWatch,
 ) -> None:
     app = node.app
     tcap = m3ua.node.tcap

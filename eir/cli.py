@@ -70,7 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="eir", description="Equipment Identity Register: daemon and list tools.")
     parser.add_argument("--version", action="version", version=f"eir {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_serve(sub)
+    _add_publish(sub)
+    _add_store_commands(sub)
+    p = sub.add_parser("check-config", help="validate a configuration and print it in full")
+    p.add_argument("file", nargs="?", metavar="FILE", help="default: the embedded defaults")
+    return parser
 
+
+def _add_serve(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser("serve", help="run the EIR until SIGTERM or SIGINT")
     _common(p)
     p.add_argument(
@@ -105,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="this node's name in events and its MQTT client id (mqtt.node)",
     )
 
+
+def _add_publish(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser(
         "publish",
         help="publish list files as a versioned update to every EIR node (MQTT)",
@@ -141,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait until N nodes report the update applied",
     )
 
+
+def _add_store_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """load, lookup, export and stats: the commands that work on the store."""
     p = sub.add_parser("load", help="load list files into the store, all or nothing")
     _common(p)
     _list_files(p)
@@ -177,10 +190,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="how many recent loads to show (default 10)",
     )
-
-    p = sub.add_parser("check-config", help="validate a configuration and print it in full")
-    p.add_argument("file", nargs="?", metavar="FILE", help="default: the embedded defaults")
-    return parser
 
 
 def _list_files(p: argparse.ArgumentParser) -> None:

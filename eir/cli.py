@@ -70,7 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="eir", description="Equipment Identity Register: daemon and list tools.")
     parser.add_argument("--version", action="version", version=f"eir {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_serve(sub)
+    _add_publish(sub)
+    _add_store_commands(sub)
+    p = sub.add_parser("check-config", help="validate a configuration and print it in full")
+    p.add_argument("file", nargs="?", metavar="FILE", help="default: the embedded defaults")
+    return parser
 
+
+def _add_serve(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser("serve", help="run the EIR until SIGTERM or SIGINT")
     _common(p)
     p.add_argument(
@@ -105,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="this node's name in events and its MQTT client id (mqtt.node)",
     )
 
+
+def _add_publish(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser(
         "publish",
         help="publish list files as a versioned update to every EIR node (MQTT)",
@@ -141,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait until N nodes report the update applied",
     )
 
+
+def _add_store_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """load, lookup, export and stats: the commands that work on the store."""
     p = sub.add_parser("load", help="load list files into the store, all or nothing")
     _common(p)
     _list_files(p)
@@ -177,10 +190,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="how many recent loads to show (default 10)",
     )
-
-    p = sub.add_parser("check-config", help="validate a configuration and print it in full")
-    p.add_argument("file", nargs="?", metavar="FILE", help="default: the embedded defaults")
-    return parser
 
 
 def _list_files(p: argparse.ArgumentParser) -> None:
@@ -287,7 +296,7 @@ def _serve_overrides(args: argparse.Namespace, config: Config) -> Config:
 def _cmd_publish(args: argparse.Namespace, config: Config) -> int:
     import asyncio
 
-    from eir.publish.mqtt import publish_update
+    from eir.publish.publisher import publish_update
     from eir.store.fields import check_source
     from eir.store.loader import LoadOptions, parse_files
 
@@ -593,6 +602,27 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    serving = _serve_overrides(args, config)
+    if serving.service.workers > 1:
+        from eir.supervisor import supervise  # imports no protocol stack: see its docstring
+
+        return supervise(serving, args.db)
+    from eir.service import run
+
+    return run(serving, args.db)
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
+    "load": _cmd_load,
+    "lookup": _cmd_lookup,
+    "export": _cmd_export,
+    "stats": _cmd_stats,
+    "publish": _cmd_publish,
+    "serve": _cmd_serve,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # A file size limit (ulimit -f) must be an error we report, not a signal that kills us.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -604,24 +634,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(
             level=config.log.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-        if args.command == "load":
-            return _cmd_load(args, config)
-        if args.command == "lookup":
-            return _cmd_lookup(args, config)
-        if args.command == "export":
-            return _cmd_export(args, config)
-        if args.command == "stats":
-            return _cmd_stats(args, config)
-        if args.command == "publish":
-            return _cmd_publish(args, config)
-        serving = _serve_overrides(args, config)
-        if serving.service.workers > 1:
-            from eir.supervisor import supervise  # imports no protocol stack: see its docstring
-
-            return supervise(serving, args.db)
-        from eir.service import run
-
-        return run(serving, args.db)
+        return _COMMANDS[args.command](args, config)
     except LoadError as exc:
         print(exc, file=sys.stderr)  # already "file:line: message" or "file: message"
         return exc.exit_code

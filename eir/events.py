@@ -65,7 +65,7 @@ class CheckFilter:
         return self.sample >= 1.0 or self._random() < self.sample
 
 
-class Check(NamedTuple):
+class CheckEvent(NamedTuple):
     """A check as queued: the request, the decision and when (seconds since the epoch)."""
 
     request: CheckRequest
@@ -89,7 +89,7 @@ class ListsChanged(NamedTuple):
     version: int  # the last applied update's sequence number (0: none)
 
 
-Event = Check | PeerChange | ListsChanged
+Event = CheckEvent | PeerChange | ListsChanged
 
 
 class EventQueue:
@@ -128,7 +128,7 @@ class EventQueue:
         return [items.popleft() for _ in range(count)]
 
 
-def check_message(event: Check, node: str, mask: bool) -> tuple[str, dict[str, Any]]:
+def check_message(event: CheckEvent, node: str, mask: bool) -> tuple[str, dict[str, Any]]:
     """(topic under the prefix, JSON object) of one check."""
     request, result = event.request, event.result
     status = status_name(result)
@@ -200,7 +200,7 @@ def dropped_message(node: str, dropped: int, total: int, now: float) -> tuple[st
 
 
 def message_of(event: Event, node: str, mask: bool) -> tuple[str, dict[str, Any]]:
-    if isinstance(event, Check):
+    if isinstance(event, CheckEvent):
         return check_message(event, node, mask)
     if isinstance(event, PeerChange):
         return peer_message(event, node)

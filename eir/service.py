@@ -1,6 +1,10 @@
-"""``eir serve``: open the store, start the front-ends, run until SIGTERM or SIGINT.
+"""``eir serve``: open the store, wire the front-ends to the policy, the metrics and the
+broker session, and serve until told to stop.
 
-One worker runs in this process; with ``--workers N``, `eir.supervisor` starts N of them.
+`serve` serves one `Serving` until its ``stop`` event is set and tells its caller what it does
+through typed messages (`eir.channel`); `run` is the entry point of one process, whose SIGTERM
+or SIGINT sets the event. With ``--workers N``, `eir.supervisor` starts N workers that each
+serve here.
 
 Every listener prints ``eir: listening diameter tcp HOST:PORT`` or ``eir: listening m3ua tcp
 HOST:PORT`` (sctp for SCTP; the real port) on stderr when it is ready, then ``eir: ready``
@@ -14,24 +18,25 @@ import logging
 import os
 import signal
 import socket
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from eir import __version__
-from eir.config import Config, Endpoint
+from eir.channel import Listening, MetricsSnapshot, Ready, Tell, on_stderr
+from eir.config import Broker, Config, Endpoint
 from eir.diameter.application import S13Application
 from eir.diameter.base import NodeIdentity
 from eir.diameter.peer import AllowList, PeerSettings, PeerTable, Role
 from eir.diameter.s13 import LocalIdentity
 from eir.diameter.wire import Limits
-from eir.events import Check as EventCheck
-from eir.events import CheckFilter, EventQueue, ListsChanged, PeerChange, status_name
+from eir.events import CheckEvent, CheckFilter, EventQueue, PeerChange, status_name
 from eir.model import CheckRequest, CheckResult, Decide
+from eir.observe.endpoint import serve_metrics
+from eir.observe.lists import ListWatch
+from eir.observe.metrics import Latency, Metrics, render
 from eir.policy import decide, unknown_result
-from eir.publish.metrics import Latency, Metrics, render, serve_metrics
 from eir.sigtran.asp import AspBinding, DataReceived, M3uaSettings, Side
 from eir.sigtran.m3ua import TrafficMode
 from eir.sigtran.node import MapNode, SccpIdentity
@@ -42,7 +47,6 @@ from eir.startup import (
     join_store,
     open_store,
     say,
-    shown,
     summary,
 )
 from eir.store.lmdb_store import LmdbStore
@@ -59,11 +63,9 @@ from eir.transport.sctp import (
 )
 
 if TYPE_CHECKING:  # imported when a broker is configured: aiomqtt and numpy cost every start
-    from eir.publish.mqtt import MqttNode
+    from eir.publish.session import BrokerSession
 
 log = logging.getLogger("eir.service")
-
-Report = Callable[[str], None]
 
 
 def _firmware_revision() -> int:
@@ -109,7 +111,7 @@ def checker(
             (protocol, status_name(result), _RESULTS[(protocol.startswith("map"), status is None)])
         ] += 1
         if offer is not None and wanted(result):
-            offer(EventCheck(request, result, time.time()))
+            offer(CheckEvent(request, result, time.time()))
         return result
 
     return observed
@@ -248,8 +250,8 @@ class _Closable(Protocol):
 
 async def _listen(
     factory: Callable[[], asyncio.Protocol], endpoint: Endpoint, reuse_port: bool, framing: Framing
-) -> tuple[Any, str]:
-    """Listen on `endpoint`; returns the server and its ready line (with the real port)."""
+) -> tuple[Any, Listening]:
+    """Listen on `endpoint`; returns the server and where it listens (with the real port)."""
     if endpoint.transport == "sctp":
         sctp_server = await open_sctp_server(
             endpoint.host,
@@ -261,13 +263,13 @@ async def _listen(
             stream=framing.stream,
         )
         port = sctp_server.sockname[1]
-        return sctp_server, f"eir: listening {framing.name} sctp {shown(endpoint.host, port)}"
+        return sctp_server, Listening(framing.name, "sctp", endpoint.host, port)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         factory, endpoint.host, endpoint.port, reuse_port=reuse_port or None, backlog=1024
     )
     port = server.sockets[0].getsockname()[1]
-    return server, f"eir: listening {framing.name} tcp {shown(endpoint.host, port)}"
+    return server, Listening(framing.name, "tcp", endpoint.host, port)
 
 
 async def _keep_connected(
@@ -310,124 +312,169 @@ async def _keep_connected(
         await asyncio.sleep(reconnect_s)
 
 
-async def serve(
-    config: Config,
-    store: LmdbStore,
-    *,
-    reuse_port: bool = False,
-    report: Report = say,
-    dial: bool = True,
-    worker: bool = False,
-    index: int = 0,
-    share: Callable[[dict[str, Any]], None] | None = None,
-) -> None:
-    """Serve until SIGTERM or SIGINT. ``index`` 0 is the process that dials peers, follows
-    list updates and reports list changes; ``share`` (workers) receives this process's
-    metrics every second instead of an endpoint of its own."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+@dataclass(frozen=True)
+class Serving:
+    """What one process serves: the configuration, the open store, and which of a
+    supervisor's workers it is (None: it serves alone)."""
+
+    config: Config
+    store: LmdbStore
+    worker: int | None = None
+
+    @property
+    def leads(self) -> bool:
+        """The process that dials peers, follows list updates and reports list changes."""
+        return self.worker is None or self.worker == 0
+
+
+@dataclass(frozen=True)
+class _Wiring:
+    """The parts of one serving process, connected."""
+
+    metrics: Metrics
+    diameter: DiameterNode
+    m3ua: M3uaNode
+    session: BrokerSession | None
+    lists: ListWatch
+
+
+class _Tasks:
+    """The tasks `serve` starts, held until it cancels them all on its way out."""
+
+    def __init__(self) -> None:
+        self.held: list[asyncio.Task[None]] = []
+
+    def start(self, coro: Coroutine[Any, Any, None]) -> None:
+        self.held.append(asyncio.get_running_loop().create_task(coro))
+
+    async def close(self) -> None:
+        for task in self.held:
+            task.cancel()
+        if self.held:
+            await asyncio.gather(*self.held, return_exceptions=True)
+
+
+async def serve(serving: Serving, stop: asyncio.Event, tell: Tell = on_stderr) -> None:
+    """Serve until ``stop`` is set; ``tell`` hears each listener open, then `Ready`. A worker
+    also tells its metrics every second instead of serving an endpoint of its own."""
+    wiring = _wire(serving, asyncio.get_running_loop().time)
+    tasks = _Tasks()
+    servers: list[Any] = []
+    try:
+        wiring.lists.poll()
+        tasks.start(wiring.lists.run())
+        if wiring.session is not None:
+            tasks.start(wiring.session.run())
+        if serving.worker is not None:
+            tasks.start(_share(wiring.metrics, tell))
+        listening = await _open_listeners(serving, wiring, servers, tell)
+        if serving.leads:
+            _dial(serving.config, wiring, tasks)
+        tell(Ready(tuple(listening)))
+        await stop.wait()
+    finally:
+        await tasks.close()
+        for server in servers:
+            server.close()
+        await wiring.diameter.disconnect_all()
+        await wiring.m3ua.close_all()
+
+
+def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
+    """Build the front-ends over one decision, counted in the metrics and, with a broker,
+    offered to the event queue that the broker session drains."""
+    config, store = serving.config, serving.store
     metrics = Metrics()
     broker = config.mqtt.broker
     queue = EventQueue(config.events.queue_size) if broker is not None else None
     check = checker(config, store, metrics, queue)
-    node = build_diameter(config, store, loop.time, check, metrics.latency["s13"])
+    node = build_diameter(config, store, now, check, metrics.latency["s13"])
     m3ua_node = build_m3ua(config, store, check, metrics.latency["map"])
-    servers: list[Any] = []
-    tasks: list[asyncio.Task[None]] = []
-    mqtt: MqttNode | None = None
+    session: BrokerSession | None = None
     if broker is not None and queue is not None:
-        from eir.publish.mqtt import MqttNode, node_name
-
-        name = node_name(config.mqtt)
-        follow = index == 0 and config.distribution.subscribe
-        mqtt = MqttNode(
-            config.mqtt,
-            broker,
-            queue,
-            mask_imsi=config.events.mask_imsi,
-            store=store if follow else None,
-            fetch_timeout=config.distribution.fetch_timeout_s,
-            name=name,
-            client_id=name if not worker else f"{name}-w{index}",
-        )
+        session = _session(serving, broker, queue)
         if config.events.peers:
             node.on_peer = _peer_events(queue, "diameter")
             m3ua_node.on_peer = _peer_events(queue, "m3ua")
-    lists = _ListWatch(
-        store, queue if index == 0 and config.events.lists else None, mqtt, config.mqtt.prefix
+    lists = ListWatch(
+        store,
+        queue if serving.leads and config.events.lists else None,
+        session,
+        config.mqtt.prefix,
     )
-    _observe(metrics, node, m3ua_node, queue, mqtt, lists)
-    try:
-        lists.poll()
-        tasks.append(asyncio.create_task(lists.run()))
-        if mqtt is not None:
-            tasks.append(asyncio.create_task(mqtt.run()))
-        if share is not None:
-            tasks.append(asyncio.create_task(_share(metrics, share)))
-        elif config.metrics.listen is not None:
-            where = config.metrics.listen
-            server, port = await serve_metrics(
-                where.host, where.port, lambda: render([metrics.snapshot()])
-            )
-            servers.append(server)
-            report(f"eir: listening metrics http {shown(where.host, port)}")
-        for endpoint in config.diameter.listen:
-            server, line = await _listen(
-                lambda: DiameterProtocol(node), endpoint, reuse_port, DIAMETER
-            )
-            servers.append(server)
-            report(line)
-        for endpoint in config.m3ua.listen:
-            server, line = await _listen(
-                lambda: M3uaProtocol(m3ua_node), endpoint, reuse_port, M3UA
-            )
-            servers.append(server)
-            report(line)
-        if dial:
-            for peer in config.diameter.peers:
+    _observe(metrics, node, m3ua_node, queue, session, lists)
+    return _Wiring(metrics, node, m3ua_node, session, lists)
 
-                def known(host: str = peer.host) -> bool:
-                    return bool(host) and node.table.is_open(host)
 
-                tasks.append(
-                    asyncio.create_task(
-                        _keep_connected(
-                            lambda: DiameterProtocol(node, Role.INITIATOR),
-                            peer.address,
-                            DIAMETER,
-                            config.diameter.reconnect_s,
-                            known,
-                        )
-                    )
-                )
-            for sg in config.m3ua.peers:
-                tasks.append(
-                    asyncio.create_task(
-                        _keep_connected(
-                            lambda: M3uaProtocol(m3ua_node, Side.ASP),
-                            sg,
-                            M3UA,
-                            config.m3ua.reconnect_s,
-                        )
-                    )
-                )
-        report("eir: ready")
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        for server in servers:
-            server.close()
-        await node.disconnect_all()
-        await m3ua_node.close_all()
-    if not worker:  # the supervisor says it once for all its workers
-        print("eir: stopping", file=sys.stderr, flush=True)
+def _session(serving: Serving, broker: Broker, queue: EventQueue) -> BrokerSession:
+    """The broker session: events out; on the leading process, list updates in."""
+    from eir.publish.broker import node_name
+    from eir.publish.session import BrokerSession
+
+    config = serving.config
+    name = node_name(config.mqtt)
+    follow = serving.leads and config.distribution.subscribe
+    return BrokerSession(
+        config.mqtt,
+        broker,
+        queue,
+        mask_imsi=config.events.mask_imsi,
+        store=serving.store if follow else None,
+        fetch_timeout=config.distribution.fetch_timeout_s,
+        name=name,
+        client_id=name if serving.worker is None else f"{name}-w{serving.worker}",
+    )
+
+
+async def _open_listeners(
+    serving: Serving, wiring: _Wiring, servers: list[Any], tell: Tell
+) -> list[Listening]:
+    """Open the metrics endpoint (serving alone) and every listener, telling each as it
+    opens; the servers go into ``servers`` for the caller to close."""
+    config = serving.config
+    reuse_port = serving.worker is not None
+    listening: list[Listening] = []
+
+    def opened(server: Any, where: Listening) -> None:
+        servers.append(server)
+        listening.append(where)
+        tell(where)
+
+    metrics, node, m3ua_node = wiring.metrics, wiring.diameter, wiring.m3ua
+    if serving.worker is None and config.metrics.listen is not None:
+        at = config.metrics.listen
+        server, port = await serve_metrics(at.host, at.port, lambda: render([metrics.snapshot()]))
+        opened(server, Listening("metrics", "http", at.host, port))
+    for endpoint in config.diameter.listen:
+        opened(*await _listen(lambda: DiameterProtocol(node), endpoint, reuse_port, DIAMETER))
+    for endpoint in config.m3ua.listen:
+        opened(*await _listen(lambda: M3uaProtocol(m3ua_node), endpoint, reuse_port, M3UA))
+    return listening
+
+
+def _dial(config: Config, wiring: _Wiring, tasks: _Tasks) -> None:
+    """Keep a connection to every configured Diameter peer and signalling gateway."""
+    node, m3ua_node = wiring.diameter, wiring.m3ua
+    for peer in config.diameter.peers:
+
+        def known(host: str = peer.host) -> bool:
+            return bool(host) and node.table.is_open(host)
+
+        tasks.start(
+            _keep_connected(
+                lambda: DiameterProtocol(node, Role.INITIATOR),
+                peer.address,
+                DIAMETER,
+                config.diameter.reconnect_s,
+                known,
+            )
+        )
+    for sg in config.m3ua.peers:
+        tasks.start(
+            _keep_connected(
+                lambda: M3uaProtocol(m3ua_node, Side.ASP), sg, M3UA, config.m3ua.reconnect_s
+            )
+        )
 
 
 def _peer_events(queue: EventQueue, protocol: str) -> Callable[[str, bool, str], None]:
@@ -437,56 +484,13 @@ def _peer_events(queue: EventQueue, protocol: str) -> Callable[[str, bool, str],
     return changed
 
 
-class _ListWatch:
-    """Notices list changes (a local `eir load` or an applied update) once a second: entry
-    counts and update time for the metrics, and an `events/lists` event."""
-
-    def __init__(
-        self, store: LmdbStore, queue: EventQueue | None, mqtt: MqttNode | None, prefix: str
-    ) -> None:
-        self.store = store
-        self.queue = queue
-        self.mqtt = mqtt
-        self.prefix = prefix
-        self.generation = -1
-        self.entries: dict[str, int] = {}
-        self.changed_at = 0.0
-
-    def poll(self) -> None:
-        stats = self.store.stats(history_size=1, digest=False)
-        if stats.generation == self.generation:
-            return
-        first = self.generation < 0
-        self.generation = stats.generation
-        self.entries = stats.per_list()
-        last = stats.history[-1] if stats.history else None
-        self.changed_at = float(last.time) if last is not None else 0.0
-        if first or self.queue is None:
-            return
-        version = self.mqtt.stats.version.seq if self.mqtt is not None else 0
-        cause = "load"
-        if last is not None and last.files and last.files[0].startswith("update "):
-            cause = last.files[0]
-        self.queue.offer(
-            ListsChanged(stats.generation, dict(self.entries), cause, time.time(), version)
-        )
-
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            try:
-                self.poll()
-            except Exception:  # a store error must not stop the watch
-                log.exception("cannot read the store's counters")
-
-
 def _observe(
     metrics: Metrics,
     node: DiameterNode,
     m3ua: M3uaNode,
     queue: EventQueue | None,
-    mqtt: MqttNode | None,
-    lists: _ListWatch,
+    mqtt: BrokerSession | None,
+    lists: ListWatch,
 ) -> None:
     app = node.app
     tcap = m3ua.node.tcap
@@ -535,10 +539,35 @@ def _observe(
     metrics.samplers.append(sample)
 
 
-async def _share(metrics: Metrics, share: Callable[[dict[str, Any]], None]) -> None:
+async def _share(metrics: Metrics, tell: Tell) -> None:
     while True:
-        share(metrics.snapshot())
+        tell(MetricsSnapshot(metrics.snapshot()))
         await asyncio.sleep(1.0)
+
+
+async def serve_until_signalled(serving: Serving, tell: Tell = on_stderr) -> None:
+    """`serve` until SIGTERM or SIGINT: the entry points' shutdown trigger. A second signal
+    while stopping (the peers' DPR) acts as if eir had no handler."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def stopping() -> None:
+        stop.set()
+        for signum in _STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+
+    for signum in _STOP_SIGNALS:
+        loop.add_signal_handler(signum, stopping)
+    try:
+        await serve(serving, stop, tell)
+    finally:
+        for signum in _STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+    if serving.worker is None:  # the supervisor says it once for all its workers
+        say("eir: stopping")
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def run(config: Config, db: str | None) -> int:
@@ -557,7 +586,7 @@ def run(config: Config, db: str | None) -> int:
             claims.append(claim_port(name, endpoint))
         locks.append(join_store(store.path))
         say(summary(store))
-        asyncio.run(serve(config, store))
+        asyncio.run(serve_until_signalled(Serving(config, store)))
     finally:
         store.close()
         for claim in claims:

@@ -8,8 +8,11 @@ metrics endpoint as the sum of the workers' snapshots, and stops them all on SIG
 SO_REUSEPORT is shared only between the workers of one supervisor: the supervisor takes the
 store's serve lock and refuses ports that anyone else listens on (`eir.startup`). A worker asks
 the kernel for SIGTERM when its supervisor dies (Linux's parent-death signal; elsewhere the
-metrics pipe breaks), so that a killed supervisor leaves no worker answering unmanaged; and
+pipe breaks), so that a killed supervisor leaves no worker answering unmanaged; and
 multiprocessing's resource tracker, which `spawn` starts, exits with the last of them.
+
+Workers talk to the supervisor through typed messages on a pipe (`eir.channel`): their
+listeners, ready, their metrics every second, or why they cannot serve.
 
 It imports no protocol stack (workers are spawned, and each imports `eir.service` itself), so
 the workers' imports, the slow part of a start, run side by side.
@@ -26,14 +29,16 @@ import os
 import signal
 import socket
 import sys
-import threading
 import time
-from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from http.server import ThreadingHTTPServer
 from typing import Any
 
+from eir.channel import Failed, Listening, Message, MetricsSnapshot, Ready, Tell
 from eir.config import Config, Endpoint
-from eir.publish.metrics import http_answer, render
+from eir.observe.endpoint import serve_metrics_in_thread
+from eir.observe.metrics import render
 from eir.startup import (
     claim_port,
     claim_store,
@@ -41,7 +46,6 @@ from eir.startup import (
     open_store,
     port_in_use,
     say,
-    shown,
     summary,
 )
 
@@ -98,9 +102,7 @@ def _worker(
     conn: multiprocessing.connection.Connection,
     supervisor: int,
 ) -> None:
-    import logging as _logging
-
-    _logging.basicConfig(
+    logging.basicConfig(
         level=config.log.level.upper(),
         format=f"%(asctime)s %(levelname)s %(name)s[w{index}]: %(message)s",
     )
@@ -108,65 +110,79 @@ def _worker(
         return
     import asyncio
 
-    from eir.service import serve
+    from eir.service import Serving, serve_until_signalled
 
     try:
         store = open_store(config, db, create=False)
-    except Exception as exc:  # reported to the supervisor, which exits with it
-        conn.send(f"error: {exc}")
+    except Exception as exc:  # noqa: BLE001
+        # whatever keeps the store from opening (LMDB, the OS, our own checks) is told to the
+        # supervisor, which says it and exits: else it would only see the worker exit
+        conn.send(Failed(str(exc)))
         return
     try:
         join_store(store.path)  # held (shared) until this worker exits
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
+        # as above: whatever it is, the supervisor says why and exits
         store.close()
-        conn.send(f"error: {exc}")
+        conn.send(Failed(str(exc)))
         return
-
-    def share(snapshot: dict[str, Any]) -> None:
-        try:
-            conn.send(("metrics", snapshot))
-        except OSError:  # the supervisor is gone (where there is no parent-death signal)
-            os.kill(os.getpid(), signal.SIGTERM)
-
     try:
-        asyncio.run(
-            serve(
-                config,
-                store,
-                reuse_port=True,
-                report=conn.send,
-                dial=index == 0,
-                worker=True,
-                index=index,
-                share=share,
-            )
-        )
+        asyncio.run(serve_until_signalled(Serving(config, store, worker=index), _teller(conn)))
     except OSError as exc:
         with contextlib.suppress(OSError):  # the supervisor may be gone
-            conn.send(f"error: {exc.strerror or exc}")
+            conn.send(Failed(str(exc.strerror or exc)))
     finally:
         store.close()
     if os.getppid() != supervisor:
         log.warning("worker %d: the supervisor (pid %d) is gone; stopped", index, supervisor)
 
 
-def supervise(config: Config, db: str | None) -> int:
+def _teller(conn: multiprocessing.connection.Connection) -> Tell:
+    """A worker's messages, onto the pipe to its supervisor."""
+
+    def tell(message: Message) -> None:
+        if not isinstance(message, MetricsSnapshot):
+            conn.send(message)
+            return
+        try:
+            conn.send(message)
+        except OSError:  # the supervisor is gone (where there is no parent-death signal)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return tell
+
+
+@dataclass(frozen=True)
+class _Reservation:
+    """What the supervisor holds while its workers serve: the store's serve lock, the bound
+    sockets that fix each port until the workers listen, the port claims, and the
+    configuration with the real ports."""
+
+    lock: int
+    sockets: list[socket.socket]
+    claims: list[socket.socket]
+    config: Config
+
+    def release(self) -> None:
+        """The claims and the lock: after the workers, the next instance must not see them."""
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+        for sock in self.claims:
+            sock.close()
+        os.close(self.lock)
+
+
+def _reserve_all(config: Config, db: str | None) -> _Reservation:
+    """Take the store's serve lock and reserve every listening port; say the store's summary."""
     store = open_store(config, db, create=True)
     lock = -1
     reserved: list[socket.socket] = []
     claims: list[socket.socket] = []
     try:
         lock = claim_store(store.path)  # held until this process exits
-        endpoints: list[Endpoint] = []
-        for endpoint in config.diameter.listen:
-            sock, concrete = _reserve("diameter", endpoint, claims)
-            reserved.append(sock)
-            endpoints.append(concrete)
-        m3ua_endpoints: list[Endpoint] = []
-        for endpoint in config.m3ua.listen:
-            sock, concrete = _reserve("m3ua", endpoint, claims)
-            reserved.append(sock)
-            m3ua_endpoints.append(concrete)
+        diameter = _reserve_each("diameter", config.diameter.listen, reserved, claims)
+        m3ua = _reserve_each("m3ua", config.m3ua.listen, reserved, claims)
         if config.metrics.listen is not None:
             claim = claim_port("metrics", config.metrics.listen)
             if claim is not None:
@@ -180,28 +196,62 @@ def supervise(config: Config, db: str | None) -> int:
         raise
     finally:
         store.close()
-    config = replace(
+    concrete = replace(
         config,
-        diameter=replace(config.diameter, listen=tuple(endpoints)),
-        m3ua=replace(config.m3ua, listen=tuple(m3ua_endpoints)),
+        diameter=replace(config.diameter, listen=diameter),
+        m3ua=replace(config.m3ua, listen=m3ua),
     )
-    ctx = multiprocessing.get_context("spawn")
-    stopping = False
+    return _Reservation(lock, reserved, claims, concrete)
 
-    def on_signal(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+def _reserve_each(
+    name: str,
+    endpoints: Iterable[Endpoint],
+    reserved: list[socket.socket],
+    claims: list[socket.socket],
+) -> tuple[Endpoint, ...]:
+    concrete: list[Endpoint] = []
+    for endpoint in endpoints:
+        sock, where = _reserve(name, endpoint, claims)
+        reserved.append(sock)
+        concrete.append(where)
+    return tuple(concrete)
 
-    def start(
-        index: int,
-    ) -> tuple[multiprocessing.process.BaseProcess, multiprocessing.connection.Connection]:
-        parent, child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(
+
+class _StopFlag:
+    """Set by SIGTERM or SIGINT; the supervisor looks at it between waits."""
+
+    def __init__(self) -> None:
+        self.set = False
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.set = True
+
+
+Worker = tuple[multiprocessing.process.BaseProcess, multiprocessing.connection.Connection]
+
+
+class _Workers:
+    """The worker processes: started, waited for, restarted when one dies, stopped; and the
+    latest metrics snapshot of each."""
+
+    def __init__(self, config: Config, db: str | None) -> None:
+        self.config = config
+        self.db = db
+        self.ctx = multiprocessing.get_context("spawn")
+        self.running: list[Worker] = []
+        self.snapshots: dict[int, dict[str, Any]] = {}
+
+    def start_all(self) -> None:
+        self.running = [self._start(i) for i in range(self.config.service.workers)]
+
+    def _start(self, index: int) -> Worker:
+        parent, child = self.ctx.Pipe(duplex=False)
+        proc = self.ctx.Process(
             target=_worker,
-            args=(config, db, index, child, os.getpid()),
+            args=(self.config, self.db, index, child, os.getpid()),
             daemon=False,
             name=f"eir-worker-{index}",
         )
@@ -209,119 +259,129 @@ def supervise(config: Config, db: str | None) -> int:
         child.close()
         return proc, parent
 
-    workers = [start(i) for i in range(config.service.workers)]
-    lines: list[str] = []
-    snapshots: dict[int, dict[str, Any]] = {}
-    http: ThreadingHTTPServer | None = None
-    try:
-        for index, (proc, pipe) in enumerate(workers):
-            while True:
-                if stopping:
-                    return _stop(workers)
-                if not pipe.poll(0.2):
-                    if not proc.is_alive():
-                        say(f"eir: worker {index} exited before it was ready")
-                        _stop(workers)
-                        return 1
-                    continue
-                try:
-                    line = pipe.recv()
-                except EOFError:
-                    continue
-                if isinstance(line, tuple):
-                    snapshots[index] = line[1]
-                    continue
-                if line.startswith("error: "):
-                    say(f"eir: {line[7:]}")
-                    _stop(workers)
+    def wait_ready(self, stop: _StopFlag) -> tuple[Listening, ...] | int:
+        """Every worker's `Ready`: the first one's listeners; or the exit code when a signal
+        came first, or a worker failed (the workers are stopped then)."""
+        listening: tuple[Listening, ...] = ()
+        for index, (proc, pipe) in enumerate(self.running):
+            ready = self._wait_one(index, proc, pipe, stop)
+            if isinstance(ready, int):
+                return ready
+            if index == 0:
+                listening = ready.listening
+        return listening
+
+    def _wait_one(
+        self,
+        index: int,
+        proc: multiprocessing.process.BaseProcess,
+        pipe: multiprocessing.connection.Connection,
+        stop: _StopFlag,
+    ) -> Ready | int:
+        while True:
+            if stop.set:
+                return self.stop()
+            message = _receive(pipe, 0.2)
+            if message is None:
+                if not proc.is_alive():
+                    say(f"eir: worker {index} exited before it was ready")
+                    self.stop()
                     return 1
-                if line == "eir: ready":
-                    break
-                if index == 0:
-                    lines.append(line)
-        for sock in reserved:
-            sock.close()
-        for line in lines:
-            say(line)
-        if config.metrics.listen is not None:
-            http = _metrics_thread(config.metrics.listen, snapshots)
-            say(
-                f"eir: listening metrics http "
-                f"{shown(config.metrics.listen.host, http.server_address[1])}"
-            )
-        say(f"eir: ready ({config.service.workers} workers)")
-        while not stopping:
-            waitables: list[Any] = [proc.sentinel for proc, _ in workers]
-            waitables += [pipe for _, pipe in workers]
+            elif isinstance(message, MetricsSnapshot):
+                self.snapshots[index] = message.snapshot
+            elif isinstance(message, Failed):
+                say(f"eir: {message.reason}")
+                self.stop()
+                return 1
+            elif isinstance(message, Ready):
+                return message
+
+    def watch(self, stop: _StopFlag) -> None:
+        """Keep the workers' metrics and restart a worker that dies, until a signal."""
+        while not stop.set:
+            waitables: list[Any] = [proc.sentinel for proc, _ in self.running]
+            waitables += [pipe for _, pipe in self.running]
             multiprocessing.connection.wait(waitables, timeout=0.5)
-            for index, (proc, pipe) in enumerate(workers):
-                _drain_pipe(pipe, index, snapshots)
-                if not proc.is_alive() and not stopping:
+            for index, (proc, pipe) in enumerate(self.running):
+                self._drain(index, pipe)
+                if not proc.is_alive() and not stop.set:
                     log.error("worker %d exited with %s; restarting it", index, proc.exitcode)
                     pipe.close()
-                    snapshots.pop(index, None)
-                    workers[index] = start(index)
-        return _stop(workers)
+                    self.snapshots.pop(index, None)
+                    self.running[index] = self._start(index)
+
+    def _drain(self, index: int, pipe: multiprocessing.connection.Connection) -> None:
+        """Keep a worker's latest metrics; a worker must never block on a full pipe."""
+        try:
+            while pipe.poll():
+                message = pipe.recv()
+                if isinstance(message, MetricsSnapshot):
+                    self.snapshots[index] = message.snapshot
+        except (EOFError, OSError):
+            pass
+
+    def alive(self) -> bool:
+        return any(proc.is_alive() for proc, _ in self.running)
+
+    def stop(self) -> int:
+        say("eir: stopping")
+        for proc, _ in self.running:
+            if proc.is_alive() and proc.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for proc, _ in self.running:
+            proc.join(max(0.1, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        return 0
+
+
+def _receive(pipe: multiprocessing.connection.Connection, timeout: float) -> Message | None:
+    """The next message, or None after ``timeout`` or when the worker closed its end."""
+    try:
+        if pipe.poll(timeout):
+            message: Message = pipe.recv()
+            return message
+    except EOFError:
+        pass
+    return None
+
+
+def supervise(config: Config, db: str | None) -> int:
+    held = _reserve_all(config, db)
+    config = held.config
+    stop = _StopFlag()
+    workers = _Workers(config, db)
+    http: ThreadingHTTPServer | None = None
+    try:
+        workers.start_all()
+        ready = workers.wait_ready(stop)
+        if isinstance(ready, int):
+            return ready
+        for sock in held.sockets:
+            sock.close()
+        for where in ready:
+            say(where.line)
+        if config.metrics.listen is not None:
+            http = _serve_metrics(config.metrics.listen, workers.snapshots)
+        say(f"eir: ready ({config.service.workers} workers)")
+        workers.watch(stop)
+        return workers.stop()
     finally:
         if http is not None:
             http.shutdown()
             http.server_close()
-        for sock in reserved:
-            with contextlib.suppress(OSError):
-                sock.close()
-        if any(proc.is_alive() for proc, _ in workers):  # an error of ours: stop them first
-            _stop(workers)
-        for sock in claims:
-            sock.close()
-        os.close(lock)  # after the workers: the next instance must not see them
+        if workers.alive():  # an error of ours: stop them first
+            workers.stop()
+        held.release()
 
 
-def _drain_pipe(
-    pipe: multiprocessing.connection.Connection, index: int, snapshots: dict[int, dict[str, Any]]
-) -> None:
-    """Keep each worker's latest metrics; a worker must never block on a full pipe."""
-    try:
-        while pipe.poll():
-            message = pipe.recv()
-            if isinstance(message, tuple) and message[0] == "metrics":
-                snapshots[index] = message[1]
-    except (EOFError, OSError):
-        pass
-
-
-def _metrics_thread(where: Endpoint, snapshots: dict[int, dict[str, Any]]) -> ThreadingHTTPServer:
+def _serve_metrics(where: Endpoint, snapshots: dict[int, dict[str, Any]]) -> ThreadingHTTPServer:
     """The supervisor's endpoint: the sum of its workers' latest snapshots (at most 1 s old)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            head = f"{self.command} {self.path} {self.request_version}\r\n\r\n".encode()
-            self.wfile.write(http_answer(head, lambda: render(list(snapshots.values()))))
-
-        do_HEAD = do_GET  # noqa: N815
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer((where.host, where.port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="eir-metrics", daemon=True).start()
+    server = serve_metrics_in_thread(
+        where.host, where.port, lambda: render(list(snapshots.values()))
+    )
+    say(Listening("metrics", "http", where.host, server.server_address[1]).line)
     return server
-
-
-def _stop(
-    workers: list[
-        tuple[multiprocessing.process.BaseProcess, multiprocessing.connection.Connection]
-    ],
-) -> int:
-    say("eir: stopping")
-    for proc, _ in workers:
-        if proc.is_alive() and proc.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    for proc, _ in workers:
-        proc.join(max(0.1, deadline - time.monotonic()))
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-    return 0

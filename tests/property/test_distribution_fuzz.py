@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eir.model import ListName
+from eir.observe.endpoint import http_answer
 from eir.publish.lists import ListFollower, head_topic, part_topic
-from eir.publish.metrics import http_answer
 from eir.publish.update import (
     MAGIC,
     UpdateError,

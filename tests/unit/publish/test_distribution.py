@@ -1,5 +1,5 @@
 """List updates as they travel (eir.publish.update) and the follower that applies them in
-order (eir.publish.lists), in memory; applying into a real LMDB store (eir.publish.mqtt)."""
+order (eir.publish.lists), in memory; applying into a real LMDB store (eir.publish.apply)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import pytest
 
 from eir.errors import MapGrowthNeededError
 from eir.model import ListName
+from eir.publish.apply import apply_update
+from eir.publish.broker import Backoff, credentials
 from eir.publish.lists import (
     Apply,
     Head,
@@ -24,7 +26,6 @@ from eir.publish.lists import (
     part_topic,
     version_key,
 )
-from eir.publish.mqtt import Backoff, apply_update, credentials
 from eir.publish.update import (
     MAGIC,
     UpdateError,

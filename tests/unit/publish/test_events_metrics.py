@@ -1,4 +1,4 @@
-"""Events (eir.events), the metrics registry and its text format (eir.publish.metrics), and
+"""Events (eir.events), the metrics registry and its text format (eir.observe), and
 the new configuration sections."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from eir.config import Config, parse_config, to_toml
 from eir.errors import ConfigError
 from eir.events import (
-    Check,
+    CheckEvent,
     CheckFilter,
     EventQueue,
     ListsChanged,
@@ -23,8 +23,9 @@ from eir.events import (
 )
 from eir.identity import Imei, Imsi
 from eir.model import CheckRequest, CheckResult, EquipmentStatus, Rule
+from eir.observe.endpoint import http_answer
+from eir.observe.metrics import BUCKETS, Metrics, render
 from eir.policy import decide
-from eir.publish.metrics import BUCKETS, Metrics, http_answer, render
 from tests.support.diameter import BLACK, PAIR_IMEI, PAIR_IMSI, demo_store
 
 WHITE = CheckResult(EquipmentStatus.WHITELISTED, Rule.UNKNOWN)
@@ -60,16 +61,16 @@ def test_a_check_event_says_what_decided_and_masks_the_subscriber() -> None:
     store = demo_store()
     request = CheckRequest(Imei.parse(PAIR_IMEI), Imsi.parse(PAIR_IMSI), "map-v2", "msc1")
     result = decide(request, store.lookup, Config().policy)
-    topic, body = check_message(Check(request, result, 1_700_000_000.25), "eir1", True)
+    topic, body = check_message(CheckEvent(request, result, 1_700_000_000.25), "eir1", True)
     assert topic == f"check/{body['status']}" and body["status"] == "white"
     assert body["imsi"] == "00101" + "*" * 10 and body["entry"]["imsi"] == body["imsi"]
     assert body["time"] == "2023-11-14T22:13:20.250Z" and body["rule"] == "pair"
     assert body["protocol"] == "map-v2" and body["peer"] == "msc1" and body["node"] == "eir1"
     json.dumps(body)  # plain JSON values only
-    _topic, clear = check_message(Check(request, result, 0), "eir1", False)
+    _topic, clear = check_message(CheckEvent(request, result, 0), "eir1", False)
     assert clear["imsi"] == PAIR_IMSI
     black = decide(CheckRequest(Imei.parse(BLACK)), store.lookup, Config().policy)
-    topic, body = message_of(Check(CheckRequest(Imei.parse(BLACK)), black, 0), "n", True)
+    topic, body = message_of(CheckEvent(CheckRequest(Imei.parse(BLACK)), black, 0), "n", True)
     assert topic == "check/black" and body["entry"]["list"] == "black" and body["imsi"] is None
     assert mask_imsi("12345") == "12345"
 

@@ -4,14 +4,12 @@ The answer path only does ``Counter[key] += 1`` and a bucket increment. Everythi
 (peers, queue, lists) is sampled when the endpoint is scraped. A process's numbers are a plain
 :meth:`Metrics.snapshot`, so a supervisor can add up its workers' snapshots and serve one
 endpoint; :func:`render` turns snapshots into the text format with ``prometheus_client``, which
-also escapes labels and orders histogram buckets as Prometheus expects.
+also escapes labels and orders histogram buckets as Prometheus expects. `eir.observe.endpoint`
+serves it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -25,8 +23,6 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-
-log = logging.getLogger("eir.metrics")
 
 #: answer-time buckets, seconds (an answer is tens of microseconds; a stalled store is not)
 BUCKETS = (
@@ -220,61 +216,3 @@ def render(snapshots: Sequence[dict[str, Any]]) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(families))
     return generate_latest(registry)
-
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-def http_answer(request: bytes, body: Callable[[], bytes]) -> bytes:
-    """The whole HTTP/1.1 answer to one request head (sans-IO, for the server below)."""
-    line = request.split(b"\r\n", 1)[0].split()
-    if len(line) != 3 or not line[2].startswith(b"HTTP/"):
-        return _http(400, "Bad Request", b"bad request\n", "text/plain")
-    method, target = line[0], line[1].split(b"?", 1)[0]
-    if method not in (b"GET", b"HEAD"):
-        return _http(405, "Method Not Allowed", b"GET /metrics\n", "text/plain")
-    if target not in (b"/metrics", b"/"):
-        return _http(404, "Not Found", b"GET /metrics\n", "text/plain")
-    try:
-        payload = body()
-    except Exception:  # our bug: say so, keep serving
-        log.exception("metrics: cannot render")
-        return _http(500, "Internal Server Error", b"cannot render metrics\n", "text/plain")
-    answer = _http(200, "OK", payload, CONTENT_TYPE)
-    if method == b"HEAD":
-        return answer[: answer.index(b"\r\n\r\n") + 4]
-    return answer
-
-
-def _http(code: int, reason: str, payload: bytes, kind: str) -> bytes:
-    head = (
-        f"HTTP/1.1 {code} {reason}\r\nContent-Type: {kind}\r\n"
-        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode() + payload
-
-
-async def serve_metrics(
-    host: str, port: int, body: Callable[[], bytes]
-) -> tuple[asyncio.Server, int]:
-    """``GET /metrics`` on host:port; returns the server and its real port."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-            writer.write(http_answer(request, body))
-            await writer.drain()
-        except (
-            TimeoutError,
-            asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
-            ConnectionError,
-        ):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    server = await asyncio.start_server(handle, host, port, limit=16384)
-    return server, server.sockets[0].getsockname()[1]

@@ -1,0 +1,62 @@
+"""Applying one list update to the store: the update checked against the stored version and
+applied with its new version record in one LMDB transaction (run in a thread by the session).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from eir.model import ListName
+from eir.publish.lists import Version, parse_version, version_key
+from eir.publish.update import UpdateError, UpdateMeta, decode_update
+from eir.store.api import LoadSummary, Mode
+from eir.store.lmdb_store import LmdbStore
+from eir.store.records import META
+from eir.store.writes import WriteTxn
+
+
+class _StaleError(Exception):
+    def __init__(self, version: Version) -> None:
+        super().__init__(f"already at #{version.seq}")
+        self.version = version
+
+
+def apply_update(
+    store: LmdbStore, prefix: str, seq: int, blob: bytes, clock: Callable[[], float] = time.time
+) -> tuple[UpdateMeta, LoadSummary | None]:
+    """Check and apply update ``seq`` with its version record in one transaction.
+
+    Returns the summary, or None when the store holds ``seq`` already (a repeat). Raises
+    :class:`UpdateError` for an update that cannot follow the stored version, and
+    :class:`MapGrowthNeededError` when the caller must grow the map first.
+    """
+    meta, batch = decode_update(blob)
+    if meta.seq != seq:
+        raise UpdateError(f"the parts of #{seq} hold update #{meta.seq}")
+    key = version_key(prefix)
+
+    def inside(txn: WriteTxn) -> None:
+        current = parse_version(txn.get(META, key))
+        if current.seq >= seq:
+            raise _StaleError(current)
+        if current.seq != seq - 1:
+            raise UpdateError(f"#{seq} cannot follow this store's #{current.seq}")
+        txn.put(META, key, Version(seq, meta.id, meta.time, clock()).payload())
+
+    names = ", ".join(meta.files) or "-"
+    batch.files = [f"update {prefix} #{seq} ({names})"]
+    scope = [(ListName(name), source) for name, source in meta.scope]
+    try:
+        summary = store.apply(
+            batch,
+            Mode(meta.mode),
+            scope,
+            now=meta.time,
+            remove_any_source=meta.remove_any_source,
+            inside=inside,
+            may_grow=False,
+        )
+    except _StaleError:
+        return meta, None
+    return meta, summary

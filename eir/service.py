@@ -33,8 +33,9 @@ from eir.model import CheckRequest, CheckResult, Decide
 from eir.policy import decide, unknown_result
 from eir.publish.metrics import Latency, Metrics, render, serve_metrics
 from eir.sigtran.asp import AspBinding, DataReceived, M3uaSettings, Side
+from eir.sigtran.checkimei import CheckImei
 from eir.sigtran.m3ua import TrafficMode
-from eir.sigtran.node import MapNode, SccpIdentity
+from eir.sigtran.sccp_routing import SccpIdentity, SccpRouter
 from eir.sigtran.tcap import TcapServer
 from eir.startup import (
     claim_port,
@@ -47,7 +48,7 @@ from eir.startup import (
 )
 from eir.store.lmdb_store import LmdbStore
 from eir.transport.diameter import DiameterNode, DiameterProtocol
-from eir.transport.m3ua import M3uaNode, M3uaProtocol
+from eir.transport.m3ua_adapter import M3uaEndpoint, M3uaProtocol
 from eir.transport.sctp import (
     PPID_DIAMETER,
     PPID_M3UA,
@@ -130,7 +131,7 @@ class _TimedS13(S13Application):
         return out
 
 
-class _TimedMap(MapNode):
+class _TimedMap(SccpRouter):
     """Times each DATA's answer into the MAP latency histogram."""
 
     latency: Latency | None = None
@@ -192,7 +193,7 @@ def build_diameter(
 
 def build_m3ua(
     config: Config, store: LmdbStore, check: Decide | None = None, latency: Latency | None = None
-) -> M3uaNode:
+) -> M3uaEndpoint:
     m = config.m3ua
     settings = M3uaSettings(
         routing_contexts=m.routing_contexts,
@@ -216,9 +217,9 @@ def build_m3ua(
         beat_interval_s=m.beat_interval_s,
     )
     identity = SccpIdentity(m.ssn, None if m.point_code < 0 else m.point_code, m.global_title)
-    node = _TimedMap(TcapServer(check or checker(config, store)), identity)
+    node = _TimedMap(TcapServer(CheckImei(check or checker(config, store))), identity)
     node.latency = latency
-    return M3uaNode(
+    return M3uaEndpoint(
         settings,
         node,
         max_connections=m.max_connections,
@@ -483,13 +484,13 @@ class _ListWatch:
 def _observe(
     metrics: Metrics,
     node: DiameterNode,
-    m3ua: M3uaNode,
+    m3ua: M3uaEndpoint,
     queue: EventQueue | None,
     mqtt: MqttNode | None,
     lists: _ListWatch,
 ) -> None:
     app = node.app
-    tcap = m3ua.node.tcap
+    tcap = m3ua.router.tcap
 
     def errors() -> Iterator[tuple[tuple[str, str, str], int]]:
         if app is not None:

@@ -289,7 +289,7 @@ class AspConnection:
             self._deadline = None
 
     def send_data(self, pd: ProtocolData, rc: int | None = None, na: int | None = None) -> None:
-        self._out.append(m3ua.encode_data_fast(pd, rc, na))
+        self._out.append(m3ua.encode_data(pd, rc, na))
 
     def send_raw(self, message: bytes) -> None:
         self._out.append(message)
@@ -347,7 +347,7 @@ class AspConnection:
     def _message(self, buf: bytes, now: float) -> None:
         try:
             if buf[2:4] == b"\x01\x01" and self.state is AspState.ACTIVE:
-                fast = m3ua.parse_data_fast(buf)
+                fast = m3ua.scan_data(buf)
                 if fast is not None:
                     self._data_fields(*fast)
                 else:

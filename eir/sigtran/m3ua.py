@@ -136,7 +136,7 @@ MAX_PARAMETERS = 16
 
 
 class Work:
-    """Parameters visited by `check_message` and `parse_data_fast` (read by the fuzz tests,
+    """Parameters visited by `check_message` and `scan_data` (read by the fuzz tests,
     which hold it to a bound linear in the message length)."""
 
     parameters = 0
@@ -313,12 +313,12 @@ def decode_pycrate(buf: bytes) -> Message:
     msg = _pm.M3UAMsgDispatcher[(kind.cls, kind.type)]()
     try:
         msg.from_bytes(buf)
-    except Exception:
+    except Exception:  # noqa: BLE001  (pycrate raises any type on bad bytes: retry laxly)
         _pm.Params.VERIF_MAND = False  # pycrate's own switch: decode what is there
         try:
             msg = msg.__class__()
             msg.from_bytes(buf)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (any pycrate failure is this ERR)
             raise M3uaError(ErrorCode.PROTOCOL_ERROR, f"undecodable: {exc}", buf[:8]) from None
         finally:
             _pm.Params.VERIF_MAND = True
@@ -390,9 +390,9 @@ def data(pd: ProtocolData, rc: int | None = None, na: int | None = None) -> Mess
     return Message(DATA, tuple(params))
 
 
-def encode_data_fast(pd: ProtocolData, rc: int | None = None, na: int | None = None) -> bytes:
-    """DATA for the answer path, without building a Message; tests hold it to
-    `encode_pycrate(data(...))`."""
+def encode_data(pd: ProtocolData, rc: int | None = None, na: int | None = None) -> bytes:
+    """`encode(data(pd, rc, na))` without building a Message (the answer path); tests hold it
+    to `encode_pycrate(data(...))`."""
     parts = []
     if na is not None:
         parts.append(b"\x02\x00\x00\x08" + u32(na))
@@ -409,9 +409,14 @@ def describe(kind: MsgType) -> str:
     return NAMES.get(kind, f"class {kind.cls} type {kind.type}")
 
 
-def parse_data_fast(buf: bytes) -> tuple[ProtocolData, int | None, int | None] | None:
-    """A well-formed DATA (RFC 4666 3.3.1) without pycrate: (Protocol Data, Routing Context,
-    Network Appearance), or None for anything else (pycrate then decodes it)."""
+#: what `scan_data` reads of a DATA: (Protocol Data, Routing Context, Network Appearance)
+DataScan = tuple[ProtocolData, int | None, int | None]
+
+
+def scan_data(buf: bytes) -> DataScan | None:
+    """A well-formed DATA (RFC 4666 3.3.1) read in one pass: (Protocol Data, Routing Context,
+    Network Appearance), or None for anything else (then `decode` reads it and says what is
+    wrong)."""
     n = len(buf)
     if n < 8 or buf[0] != 1 or buf[2] != 1 or buf[3] != 1 or int.from_bytes(buf[4:8], "big") != n:
         return None

@@ -18,7 +18,7 @@ VALID = [
     m3ua.encode(
         Message(m3ua.ASPAC, ((Tag.TRAFFIC_MODE_TYPE, u32(1)), (Tag.ROUTING_CONTEXT, u32(1))))
     ),
-    m3ua.encode_data_fast(PD, 1, 7),
+    m3ua.encode_data(PD, 1, 7),
     m3ua.encode(Message(m3ua.BEAT, ((Tag.HEARTBEAT_DATA, b"x"),))),
     m3ua.encode(Message(m3ua.ASPIA)),
     m3ua.encode(Message(m3ua.ASPDN)),

@@ -78,7 +78,7 @@ def pair(
 def test_data_fast_encoding_equals_pycrate_and_keeps_32_bit_na(
     rc: int | None, na: int | None
 ) -> None:
-    fast = m3ua.encode_data_fast(PD, rc, na)
+    fast = m3ua.encode_data(PD, rc, na)
     assert fast == m3ua.encode(m3ua.data(PD, rc, na))
     msg = m3ua.decode(fast)
     assert ProtocolData.unpack(msg.get(Tag.PROTOCOL_DATA) or b"") == PD
@@ -133,7 +133,7 @@ def test_data_flows_when_active() -> None:
 
 def test_data_before_active_is_err_unexpected_message() -> None:
     sgp = AspConnection(M3uaSettings(), Side.SGP, 0.0)
-    sgp.receive_data(m3ua.encode_data_fast(PD), 0.0)
+    sgp.receive_data(m3ua.encode_data(PD), 0.0)
     (err,) = messages(sgp.data_to_send())
     assert err.kind == m3ua.ERR and err.u32(Tag.ERROR_CODE) == ErrorCode.UNEXPECTED_MESSAGE
     assert not events(sgp)
@@ -243,12 +243,12 @@ def test_fast_data_parse_agrees_with_pycrate_on_mutants() -> None:
     import random
 
     rng = random.Random(11)
-    seeds = [m3ua.encode_data_fast(PD, rc, na) for rc, na in ((None, None), (1, 7), (3, None))]
+    seeds = [m3ua.encode_data(PD, rc, na) for rc, na in ((None, None), (1, 7), (3, None))]
     both = 0
     for i in range(6000):
         buf = bytearray(seeds[i % 3])
         buf[rng.randrange(len(buf))] = rng.randrange(256)
-        fast = m3ua.parse_data_fast(bytes(buf))
+        fast = m3ua.scan_data(bytes(buf))
         if fast is None:
             continue
         try:
@@ -352,9 +352,9 @@ def test_aspac_and_data_must_name_a_configured_routing_context() -> None:
     assert errors(sgp) == [] and _state(sgp) is AspState.ACTIVE
     events(sgp)
     for rc, code in ((None, ErrorCode.MISSING_PARAMETER), (5, ErrorCode.INVALID_ROUTING_CONTEXT)):
-        sgp.receive_data(m3ua.encode_data_fast(PD, rc), 0.0)
+        sgp.receive_data(m3ua.encode_data(PD, rc), 0.0)
         assert errors(sgp) == [code]
-    sgp.receive_data(m3ua.encode_data_fast(PD, 100), 0.0)
+    sgp.receive_data(m3ua.encode_data(PD, 100), 0.0)
     assert events(sgp) == [DataReceived(PD, 100, None)]
 
 
@@ -473,8 +473,8 @@ def test_without_configured_contexts_data_may_omit_the_one_activated() -> None:
     assert _state(sgp) is AspState.ACTIVE
     sgp.data_to_send()
     events(sgp)
-    sgp.receive_data(m3ua.encode_data_fast(PD), 0.0)
-    sgp.receive_data(m3ua.encode_data_fast(PD, 8), 0.0)
+    sgp.receive_data(m3ua.encode_data(PD), 0.0)
+    sgp.receive_data(m3ua.encode_data(PD, 8), 0.0)
     assert errors(sgp) == [ErrorCode.INVALID_ROUTING_CONTEXT]
     assert events(sgp) == [DataReceived(PD, None, None)]
 
@@ -547,11 +547,11 @@ def test_invalid_routing_context_and_network_appearance_are_named_in_their_param
     assert err.u32_list(Tag.ROUTING_CONTEXT) == (5, 6)
     sgp.receive_data(m3ua.encode(Message(m3ua.ASPAC, ((Tag.ROUTING_CONTEXT, u32(100)),))), 0.0)
     sgp.data_to_send()
-    sgp.receive_data(m3ua.encode_data_fast(PD, 7), 0.0)
+    sgp.receive_data(m3ua.encode_data(PD, 7), 0.0)
     (err,) = messages(sgp.data_to_send())
     assert err.u32(Tag.ERROR_CODE) == ErrorCode.INVALID_ROUTING_CONTEXT
     assert err.u32_list(Tag.ROUTING_CONTEXT) == (7,)
-    sgp.receive_data(m3ua.encode_data_fast(PD, 100, 0xDEADBEEF), 0.0)
+    sgp.receive_data(m3ua.encode_data(PD, 100, 0xDEADBEEF), 0.0)
     (err,) = messages(sgp.data_to_send())
     assert err.u32(Tag.ERROR_CODE) == ErrorCode.INVALID_NETWORK_APPEARANCE
     assert err.u32(Tag.NETWORK_APPEARANCE) == 0xDEADBEEF and err.get(Tag.ROUTING_CONTEXT) is None

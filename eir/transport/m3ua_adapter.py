@@ -1,7 +1,11 @@
-"""M3UA over a stream transport: the asyncio Protocol around `eir.sigtran.asp` and the MAP node.
+"""M3UA over a stream transport (TCP or SCTP): the asyncio adapter around the sans-IO ASP state
+machine (`eir.sigtran.asp`, RFC 4666 4.3) and the SCCP router (`eir.sigtran.sccp_routing`).
 
-It moves bytes and time only; every DATA is answered in the same turn (a CheckIMEI answer is
-one lookup). A peer that does not read its answers stops being read.
+`M3uaEndpoint` holds what all associations share (settings, the AS table, the router, the
+admission of new connections); an `M3uaProtocol` is one association, accepted (we are the SGP)
+or connected out (we are the ASP). It moves bytes and time only; every DATA is answered in the
+same turn (a CheckIMEI answer is one lookup). A peer that does not read its answers stops
+being read.
 """
 
 from __future__ import annotations
@@ -25,16 +29,18 @@ from eir.sigtran.asp import (
     StateChanged,
     refused_source,
 )
-from eir.sigtran.node import MapNode
+from eir.sigtran.sccp_routing import SccpRouter
 from eir.transport.stream import Admission, CoreAdapter
 
 log = logging.getLogger("eir.m3ua")
 
 
 @dataclass
-class M3uaNode:
+class M3uaEndpoint:
+    """What the M3UA associations of a daemon share."""
+
     settings: M3uaSettings
-    node: MapNode
+    router: SccpRouter
     table: AsTable = field(default_factory=AsTable)
     max_connections: int = 1024
     connections: set[M3uaProtocol] = field(default_factory=set)
@@ -69,7 +75,7 @@ class M3uaNode:
 class M3uaProtocol(CoreAdapter):
     label = "m3ua"
 
-    def __init__(self, shared: M3uaNode, side: Side = Side.SGP) -> None:
+    def __init__(self, shared: M3uaEndpoint, side: Side = Side.SGP) -> None:
         super().__init__(shared.admission, shared.connections, side is Side.ASP)
         self.shared = shared
         self.side = side
@@ -99,10 +105,10 @@ class M3uaProtocol(CoreAdapter):
         conn = self.conn
         if conn is None:
             return
-        node = self.shared.node
+        router = self.shared.router
         while (event := conn.next_event()) is not None:
             if isinstance(event, DataReceived):
-                answer = node.on_data(event, conn.name)
+                answer = router.on_data(event, conn.name)
                 if answer is not None:
                     conn.send_raw(answer)
             elif isinstance(event, StateChanged):

@@ -268,12 +268,7 @@ class MapClient:
             answer(-1, None)
             return
         if raw.kind in (sccp.UDTS, sccp.XUDTS):  # our Begin came back undelivered
-            otid = otid_of(raw.data)
-            number = raw.cause or 0
-            known = number in sccp.ReturnCause.__members__.values()
-            cause = sccp.ReturnCause(number).name.lower() if known else str(number)
-            key = -1 if otid is None or len(otid) != 4 else int.from_bytes(otid, "big")
-            answer(key, intern(Outcome(f"sccp-service:{cause}")))
+            answer(*_returned(raw))
             return
         found = msc.dtid_of(raw.data)
         if found is None or len(found[0]) != 4:
@@ -291,17 +286,32 @@ class MapClient:
         elif raw.kind != self._kind:
             outcome = WRONG_TYPE
         elif outcome is not None and len(self._shapes) < 4096:
-            start = msg.find(raw.data)
-            at = start + end - 4
-            if start >= 0 and msg[at : at + 4] == dtid:
-                self._layouts.setdefault(len(msg), (at, msg[:at]))
-                if self._layouts[len(msg)] == (at, msg[:at]):
-                    self._shapes[msg[at + 4 :]] = outcome
+            self._learn(msg, raw.data, end, dtid, outcome)
         answer(int.from_bytes(dtid, "big"), outcome)
+
+    def _learn(self, msg: bytes, tcap: bytes, end: int, dtid: bytes, outcome: Outcome) -> None:
+        """Remember the End's shape (see `_data`): its layout by length, its rest after the
+        dtid."""
+        start = msg.find(tcap)
+        at = start + end - 4
+        if start >= 0 and msg[at : at + 4] == dtid:
+            self._layouts.setdefault(len(msg), (at, msg[:at]))
+            if self._layouts[len(msg)] == (at, msg[:at]):
+                self._shapes[msg[at + 4 :]] = outcome
 
     def message(self) -> bytes:
         """The DATA last given to `answer` (for reports)."""
         return self._message
+
+
+def _returned(raw: sccp.UnitdataScan) -> tuple[int, Outcome]:
+    """The sequence number (-1 when unreadable) and outcome of a Begin returned in a UDTS."""
+    otid = otid_of(raw.data)
+    number = raw.cause or 0
+    known = number in sccp.ReturnCause.__members__.values()
+    cause = sccp.ReturnCause(number).name.lower() if known else str(number)
+    key = -1 if otid is None or len(otid) != 4 else int.from_bytes(otid, "big")
+    return key, intern(Outcome(f"sccp-service:{cause}"))
 
 
 def _decode_data(msg: bytes) -> ProtocolData:

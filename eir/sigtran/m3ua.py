@@ -267,6 +267,11 @@ def _walk(buf: bytes) -> tuple[MsgType, tuple[tuple[int, bytes], ...]]:
     kind = MsgType(cls, typ)
     if (cls, typ) not in _pm.M3UAMsgDispatcher:
         raise M3uaError(ErrorCode.UNSUPPORTED_MESSAGE_TYPE, f"message type {cls}/{typ}", buf[:8])
+    return kind, _parameters(buf, length)
+
+
+def _parameters(buf: bytes, length: int) -> tuple[tuple[int, bytes], ...]:
+    """Each parameter (RFC 4666 3.2) as (tag, value without padding), bounds-checked."""
     pos = HEADER_LEN
     count = 0
     params = []
@@ -296,7 +301,7 @@ def _walk(buf: bytes) -> tuple[MsgType, tuple[tuple[int, bytes], ...]]:
                 f"parameter 0x{tag:04x} padding runs past the end",
                 buf[:8],
             )
-    return kind, tuple(params)
+    return tuple(params)
 
 
 def decode(buf: bytes) -> Message:

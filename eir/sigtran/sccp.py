@@ -165,34 +165,37 @@ def decode_address(raw: bytes) -> Address:
             raise SccpError("a subsystem number is announced but missing")
         ssn = raw[pos]
         pos += 1
-    gti = (indicator >> 2) & 0x0F
-    gt = None
-    rest = raw[pos:]
+    gt = _global_title((indicator >> 2) & 0x0F, raw[pos:])
+    return Address(bool(indicator & 0x40), ssn, pc, gt, bool(indicator & 0x80))
+
+
+def _global_title(gti: int, rest: bytes) -> GlobalTitle | None:
+    """The global title (Q.713 3.4.2.3) of indicator `gti` from the address's last bytes."""
+    if gti == 0:
+        return None
     if gti == 1:
         if not rest:
             raise SccpError("GTI 1 without its nature of address")
-        gt = GlobalTitle(1, _digits(rest[1:], bool(rest[0] & 0x80)), nai=rest[0] & 0x7F)
-    elif gti == 2:
+        return GlobalTitle(1, _digits(rest[1:], bool(rest[0] & 0x80)), nai=rest[0] & 0x7F)
+    if gti == 2:
         if not rest:
             raise SccpError("GTI 2 without its translation type")
-        gt = GlobalTitle(2, _digits(rest[1:], False), tt=rest[0])  # GTI 2 has no odd/even bit
-    elif gti in (3, 4):
-        need = 2 if gti == 3 else 3
-        if len(rest) < need:
-            raise SccpError(f"GTI {gti} shorter than its {need} header bytes")
-        es = rest[1] & 0x0F
-        if es not in (1, 2):
-            raise SccpError(f"GT encoding scheme {es} is not BCD")
-        gt = GlobalTitle(
-            gti,
-            _digits(rest[need:], es == 1),
-            tt=rest[0],
-            np=rest[1] >> 4,
-            nai=(rest[2] & 0x7F) if gti == 4 else 4,
-        )
-    elif gti != 0:
+        return GlobalTitle(2, _digits(rest[1:], False), tt=rest[0])  # GTI 2 has no odd/even bit
+    if gti not in (3, 4):
         raise SccpError(f"global title indicator {gti} is not 0 to 4")
-    return Address(bool(indicator & 0x40), ssn, pc, gt, bool(indicator & 0x80))
+    need = 2 if gti == 3 else 3
+    if len(rest) < need:
+        raise SccpError(f"GTI {gti} shorter than its {need} header bytes")
+    es = rest[1] & 0x0F
+    if es not in (1, 2):
+        raise SccpError(f"GT encoding scheme {es} is not BCD")
+    return GlobalTitle(
+        gti,
+        _digits(rest[need:], es == 1),
+        tt=rest[0],
+        np=rest[1] >> 4,
+        nai=(rest[2] & 0x7F) if gti == 4 else 4,
+    )
 
 
 #: bytes of the global title before its address signals, by global title indicator (Q.713

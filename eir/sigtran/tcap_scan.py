@@ -26,7 +26,11 @@ DIALOGUE_AS_OID = bytes.fromhex("00118605010101")
 EQUIPMENT_MNGT_OID = bytes.fromhex("04000001000d")
 
 
+#: the application context of each distinct dialogue portion read (an MSC sends the same AARQ
+#: bytes every time: each is read once), None when it is not a plain AARQ
 _ACN_SEEN: dict[bytes, bytes | None] = {}
+#: a one-octet INTEGER's value, by octet
+_SIGNED = tuple(b - 256 if b & 0x80 else b for b in range(256))
 
 
 class ComponentScan(NamedTuple):
@@ -97,10 +101,7 @@ def scan_begin_one_pass(buf: bytes) -> BeginScan | None:
         end = pos + 2 + buf[pos + 1]
         if buf[pos + 1] >= 0x80 or end > n:
             return None
-        raw = buf[pos + 2 : end]
-        if raw not in _ACN_SEEN:
-            return None
-        acn = _ACN_SEEN[raw]
+        acn = _ACN_SEEN.get(buf[pos + 2 : end])  # None: not seen, or not a plain AARQ
         if acn is None:
             return None
         dialogue = True
@@ -118,23 +119,33 @@ def scan_begin_one_pass(buf: bytes) -> BeginScan | None:
     p = pos + 4
     if p + 6 > n or buf[p : p + 2] != b"\x02\x01" or buf[p + 3 : p + 5] != b"\x02\x01":
         return None
-    invoke_id = buf[p + 2] - 256 if buf[p + 2] & 0x80 else buf[p + 2]
-    opcode = buf[p + 5] - 256 if buf[p + 5] & 0x80 else buf[p + 5]
+    invoke_id = _SIGNED[buf[p + 2]]
+    opcode = _SIGNED[buf[p + 5]]
     p += 6
     parameter = None
     if p < n:
-        if p + 2 > n or buf[p] not in (0x04, 0x30) or buf[p + 1] >= 0x80:
+        if p + 2 > n or buf[p] not in (0x04, 0x30) or buf[p + 1] >= 0x80 or p + 2 + buf[p + 1] != n:
             return None
-        end = p + 2 + buf[p + 1]
-        if end != n:
-            return None
-        parameter = Tlv(buf[p], p + 2, end, end)
+        parameter = Tlv(buf[p], p + 2, n, n)
     return BeginScan(
         otid, dialogue, acn, (ComponentScan(INVOKE, invoke_id, opcode, parameter, ()),)
     )
 
 
+def _seen_acn(buf: bytes, portion: Tlv) -> bytes | None:
+    """`_acn` of a dialogue portion, read once per distinct portion (`_ACN_SEEN`)."""
+    raw = buf[portion.start : portion.stop]
+    if raw in _ACN_SEEN:
+        return _ACN_SEEN[raw]
+    acn = _acn(buf, portion)
+    if len(_ACN_SEEN) < 1024:
+        _ACN_SEEN[raw] = acn
+    return acn
+
+
 def scan_begin_general(buf: bytes) -> BeginScan | None:
+    """Any Begin our reader knows (definite or indefinite lengths, several components), or
+    None when pycrate must decide."""
     try:
         top = ber.read(buf, 0, len(buf))
         if top.tag != BEGIN or top.next != len(buf):
@@ -149,14 +160,7 @@ def scan_begin_general(buf: bytes) -> BeginScan | None:
         for part in parts[1:]:
             if part.tag == DIALOGUE_PORTION and not dialogue and not components:
                 dialogue = True
-                # An MSC sends the same AARQ bytes every time: read each distinct one once.
-                raw = buf[part.start : part.stop]
-                if raw in _ACN_SEEN:
-                    acn = _ACN_SEEN[raw]
-                else:
-                    acn = _acn(buf, part)
-                    if len(_ACN_SEEN) < 1024:
-                        _ACN_SEEN[raw] = acn
+                acn = _seen_acn(buf, part)
                 if acn is None:
                     return None
             elif part.tag == COMPONENTS and not components:

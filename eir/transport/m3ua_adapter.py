@@ -112,26 +112,34 @@ class M3uaProtocol(CoreAdapter):
                 if answer is not None:
                     conn.send_raw(answer)
             elif isinstance(event, StateChanged):
-                log.info("m3ua %s (%s): %s", conn.name, self.side.value, event.state.value)
-                if event.state is AspState.ACTIVE and not self._active:
-                    if not self.handshake_done():
-                        continue
-                    self._active = True
-                    if self.shared.on_peer is not None:
-                        self.shared.on_peer(conn.name, True, event.state.value)
+                self._state_changed(conn, event)
             elif isinstance(event, Closed):
-                if conn.refused:  # access control: a flood must not become a log flood
-                    self.shared.admission.throttle.note("refused", self.remote, event.reason)
-                else:
-                    log.log(
-                        logging.INFO if self._active else logging.DEBUG,
-                        "m3ua %s closed: %s",
-                        conn.name,
-                        event.reason,
-                    )
-                if self._active:
-                    self._active = False
-                    if self.shared.on_peer is not None:
-                        self.shared.on_peer(conn.name, False, event.reason)
+                self._closed(conn, event)
             elif isinstance(event, (Notified, ErrorReceived)):
                 log.info("m3ua %s: %s", conn.name, event)
+
+    def _state_changed(self, conn: AspConnection, event: StateChanged) -> None:
+        """Logged; the first ASP-ACTIVE ends the handshake and tells `on_peer`."""
+        log.info("m3ua %s (%s): %s", conn.name, self.side.value, event.state.value)
+        if event.state is AspState.ACTIVE and not self._active:
+            if not self.handshake_done():
+                return
+            self._active = True
+            if self.shared.on_peer is not None:
+                self.shared.on_peer(conn.name, True, event.state.value)
+
+    def _closed(self, conn: AspConnection, event: Closed) -> None:
+        """Logged (refused sources throttled); an association that was active tells `on_peer`."""
+        if conn.refused:  # access control: a flood must not become a log flood
+            self.shared.admission.throttle.note("refused", self.remote, event.reason)
+        else:
+            log.log(
+                logging.INFO if self._active else logging.DEBUG,
+                "m3ua %s closed: %s",
+                conn.name,
+                event.reason,
+            )
+        if self._active:
+            self._active = False
+            if self.shared.on_peer is not None:
+                self.shared.on_peer(conn.name, False, event.reason)

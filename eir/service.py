@@ -32,9 +32,9 @@ from eir.events import CheckFilter, EventQueue, ListsChanged, PeerChange, status
 from eir.model import CheckRequest, CheckResult, Decide
 from eir.policy import decide, unknown_result
 from eir.publish.metrics import Latency, Metrics, render, serve_metrics
-from eir.sigtran.asp import AspBinding, DataReceived, M3uaSettings, Side
 from eir.sigtran.checkimei import CheckImei
 from eir.sigtran.m3ua import TrafficMode
+from eir.sigtran.m3ua_asp import AspBinding, DataReceived, M3uaSettings, Side
 from eir.sigtran.sccp_routing import SccpIdentity, SccpRouter
 from eir.sigtran.tcap import TcapServer
 from eir.startup import (

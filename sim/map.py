@@ -1,7 +1,7 @@
 """The MAP client role: an MSC/VLR as an M3UA ASP (ASPUP, ASPAC, ASPDN on exit) sending TCAP
 Begins with CheckIMEI v1, v2 or v3 in SCCP UDT or XUDT, and checking each End.
 
-The ASP state machine is the daemon's own `eir.sigtran.asp.AspConnection` on the ASP side, the
+The ASP state machine is the daemon's own `eir.sigtran.m3ua_asp.AspConnection` on the ASP side, the
 Begins come from `eir.sigtran.msc`, SCCP from `eir.sigtran.sccp` and M3UA DATA from
 `eir.sigtran.m3ua`. Each distinct request is encoded once; a send patches in the TCAP otid
 (the sequence number), which the End's dtid echoes. Answers are read by a cache keyed on the
@@ -20,7 +20,9 @@ from eir.identity import Imei, Imsi, luhn_digit, tbcd_encode
 from eir.model import CheckRequest
 from eir.policy import Lookup, decide
 from eir.sigtran import m3ua, msc, sccp
-from eir.sigtran.asp import (
+from eir.sigtran.ber import tlv
+from eir.sigtran.m3ua import M3uaError, ProtocolData, TrafficMode
+from eir.sigtran.m3ua_asp import (
     AspConnection,
     AspState,
     Closed,
@@ -28,8 +30,6 @@ from eir.sigtran.asp import (
     M3uaSettings,
     Side,
 )
-from eir.sigtran.ber import tlv
-from eir.sigtran.m3ua import M3uaError, ProtocolData, TrafficMode
 from eir.sigtran.tcap import otid_of
 from sim.model import MAP_STATUS, Outcome, Probe, intern
 from sim.workload import Draw

@@ -27,8 +27,8 @@ from eir.diameter.message import Avp, Message
 from eir.diameter.peer import AnswerReceived, PeerConnection, PeerDown, PeerSettings, Role, State
 from eir.diameter.s13 import LocalIdentity
 from eir.sigtran import m3ua, sccp
-from eir.sigtran.asp import AspConnection, AspState, Closed, DataReceived, M3uaSettings, Side
 from eir.sigtran.m3ua import M3uaError
+from eir.sigtran.m3ua_asp import AspConnection, AspState, Closed, DataReceived, M3uaSettings, Side
 from sim import map as map_role
 from sim.link import Link, TargetError, connect, m3ua_stream, parse_target
 from sim.pcap import PcapError, pdus

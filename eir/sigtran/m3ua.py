@@ -1,4 +1,8 @@
 """M3UA messages (RFC 4666 section 3): numbers, bounds-checked framing, pycrate as codec of record.
+The ASP state machine that exchanges them is `eir.sigtran.m3ua_asp`.
+
+The answer path reads a DATA with `scan_data` (its Protocol Data, Routing Context and Network
+Appearance in one pass; None for any other shape) and writes one with `encode_data`.
 
 The state machine's codec is plain struct: `decode` walks the parameters `check_message` has
 bounds-checked and keeps each value raw (the state machine checks the length of every value it

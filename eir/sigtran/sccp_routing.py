@@ -20,8 +20,8 @@ import logging
 from dataclasses import dataclass
 
 from eir.sigtran import sccp
-from eir.sigtran.asp import DataReceived
 from eir.sigtran.m3ua import ProtocolData, encode_data
+from eir.sigtran.m3ua_asp import DataReceived
 from eir.sigtran.sccp import ReturnCause, SccpError, UnitdataScan
 from eir.sigtran.tcap import TcapServer
 

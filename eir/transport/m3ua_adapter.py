@@ -1,5 +1,5 @@
 """M3UA over a stream transport (TCP or SCTP): the asyncio adapter around the sans-IO ASP state
-machine (`eir.sigtran.asp`, RFC 4666 4.3) and the SCCP router (`eir.sigtran.sccp_routing`).
+machine (`eir.sigtran.m3ua_asp`, RFC 4666 4.3) and the SCCP router (`eir.sigtran.sccp_routing`).
 
 `M3uaEndpoint` holds what all associations share (settings, the AS table, the router, the
 admission of new connections); an `M3uaProtocol` is one association, accepted (we are the SGP)
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
-from eir.sigtran.asp import (
+from eir.sigtran.m3ua_asp import (
     AspConnection,
     AspState,
     AsTable,

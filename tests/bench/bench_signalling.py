@@ -116,8 +116,8 @@ def _map_bare() -> tuple[dict[bytes, bytes], Callable[[bytes], bytes]]:
     """ACKs by M3UA message class and type, and the End for a Begin (whitelisted, v3)."""
     from eir.model import CheckResult, EquipmentStatus, Rule
     from eir.sigtran import m3ua, sccp
-    from eir.sigtran.m3ua import Message, ProtocolData
     from eir.sigtran.checkimei import CheckImei
+    from eir.sigtran.m3ua import Message, ProtocolData
     from eir.sigtran.tcap import TcapServer
 
     acks = {

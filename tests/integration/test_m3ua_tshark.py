@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from eir.sigtran import m3ua
-from eir.sigtran.asp import AspConnection, M3uaSettings, Side
 from eir.sigtran.m3ua import ErrorCode, Message, ProtocolData, Tag, u32
+from eir.sigtran.m3ua_asp import AspConnection, M3uaSettings, Side
 from tests.support.pcap import tshark, tshark_problems, write_pcap
 
 pytestmark = pytest.mark.skipif(

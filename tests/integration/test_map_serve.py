@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from eir.sigtran import m3ua, sccp
-from eir.sigtran.asp import DataReceived
+from eir.sigtran.m3ua_asp import DataReceived
 from eir.sigtran.sccp_routing import SccpRouter
 from eir.sigtran.tcap import TcapServer
 from tests.support.diameter import serve
@@ -104,7 +104,7 @@ async def test_eir_connects_to_a_signalling_gateway_as_an_asp(
     import sys
     import time
 
-    from eir.sigtran.asp import AspConnection, AspState, M3uaSettings, Side
+    from eir.sigtran.m3ua_asp import AspConnection, AspState, M3uaSettings, Side
 
     sessions: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
 

@@ -13,8 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eir.sigtran import ber, m3ua, sccp
-from eir.sigtran.asp import AspBinding, AspConnection, AsTable, DataReceived, M3uaSettings, Side
 from eir.sigtran.m3ua import M3uaError, Message, ProtocolData, Tag, u32
+from eir.sigtran.m3ua_asp import (
+    AspBinding,
+    AspConnection,
+    AsTable,
+    DataReceived,
+    M3uaSettings,
+    Side,
+)
 from eir.sigtran.sccp_routing import SccpRouter
 from eir.sigtran.tcap import TcapServer
 from tests.support.sigtran import EIR_ADDRESS, MSC_ADDRESS, check_imei, over_sccp, server

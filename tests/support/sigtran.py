@@ -12,9 +12,9 @@ from eir.config import PolicyConfig
 from eir.identity import Imei
 from eir.policy import decide
 from eir.sigtran import m3ua, msc, sccp
-from eir.sigtran.asp import AspConnection, AspState, DataReceived, M3uaSettings, Side
 from eir.sigtran.checkimei import CheckImei
 from eir.sigtran.m3ua import ProtocolData
+from eir.sigtran.m3ua_asp import AspConnection, AspState, DataReceived, M3uaSettings, Side
 from eir.sigtran.tcap import TcapServer
 from tests.support.diameter import demo_store
 

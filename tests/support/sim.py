@@ -6,8 +6,8 @@ from __future__ import annotations
 from eir.config import PolicyConfig
 from eir.diameter.peer import PeerConnection, Role
 from eir.policy import decide
-from eir.sigtran.asp import AspConnection, DataReceived, M3uaSettings, Side
 from eir.sigtran.checkimei import CheckImei
+from eir.sigtran.m3ua_asp import AspConnection, DataReceived, M3uaSettings, Side
 from eir.sigtran.sccp_routing import SccpRouter
 from eir.sigtran.tcap import TcapServer
 from sim import map as map_role

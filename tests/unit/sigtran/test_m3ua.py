@@ -8,8 +8,9 @@ import struct
 import pytest
 from pycrate_mobile.SIGTRAN import SIGTRAN
 
-from eir.sigtran import asp, m3ua
-from eir.sigtran.asp import (
+from eir.sigtran import m3ua, m3ua_asp
+from eir.sigtran.m3ua import ErrorCode, M3uaError, Message, ProtocolData, Tag, TrafficMode, u32
+from eir.sigtran.m3ua_asp import (
     AspBinding,
     AspConnection,
     AspState,
@@ -22,7 +23,6 @@ from eir.sigtran.asp import (
     Side,
     StateChanged,
 )
-from eir.sigtran.m3ua import ErrorCode, M3uaError, Message, ProtocolData, Tag, TrafficMode, u32
 
 PD = ProtocolData(opc=101, dpc=202, si=3, ni=2, mp=0, sls=7, data=b"\x09\x81\x03\x0e\x19")
 
@@ -489,10 +489,10 @@ def test_an_err_flood_in_one_read_is_cut_after_the_error_budget() -> None:
     sgp = AspConnection(M3uaSettings(), Side.SGP, 0.0)
     before = m3ua.Work.messages
     sgp.receive_data(FLOOD, 0.0)
-    assert m3ua.Work.messages - before == asp.ERROR_BURST + 1  # the rest is never looked at
+    assert m3ua.Work.messages - before == m3ua_asp.ERROR_BURST + 1  # the rest is never looked at
     sent = messages(sgp.data_to_send())
     assert [m.u32(Tag.ERROR_CODE) for m in sent] == (
-        [ErrorCode.UNSUPPORTED_MESSAGE_CLASS] * asp.ERROR_BURST + [ErrorCode.PROTOCOL_ERROR]
+        [ErrorCode.UNSUPPORTED_MESSAGE_CLASS] * m3ua_asp.ERROR_BURST + [ErrorCode.PROTOCOL_ERROR]
     )
     assert sgp.closed and "too many errors" in str(events(sgp)[-1])
 
@@ -500,11 +500,11 @@ def test_an_err_flood_in_one_read_is_cut_after_the_error_budget() -> None:
 def test_the_error_budget_refills_with_time() -> None:
     one = bytes.fromhex("01000f0100000008")
     sgp = AspConnection(M3uaSettings(), Side.SGP, 0.0)
-    sgp.receive_data(one * asp.ERROR_BURST, 0.0)
-    assert len(errors(sgp)) == asp.ERROR_BURST and not sgp.closed
-    sgp.receive_data(one * 4, 4 / asp.ERROR_RATE_PER_S)  # four ERRs earned back
+    sgp.receive_data(one * m3ua_asp.ERROR_BURST, 0.0)
+    assert len(errors(sgp)) == m3ua_asp.ERROR_BURST and not sgp.closed
+    sgp.receive_data(one * 4, 4 / m3ua_asp.ERROR_RATE_PER_S)  # four ERRs earned back
     assert len(errors(sgp)) == 4 and not sgp.closed
-    sgp.receive_data(one, 4 / asp.ERROR_RATE_PER_S)
+    sgp.receive_data(one, 4 / m3ua_asp.ERROR_RATE_PER_S)
     assert errors(sgp) == [ErrorCode.PROTOCOL_ERROR] and sgp.closed
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from eir.sigtran import m3ua, sccp
-from eir.sigtran.asp import AspConnection, AspState, DataReceived, M3uaSettings, Side
+from eir.sigtran.m3ua_asp import AspConnection, AspState, DataReceived, M3uaSettings, Side
 from eir.sigtran.sccp_routing import SccpRouter
 from eir.sigtran.tcap import TcapServer
 from eir.sigtran.tcap_scan import scan_begin

@@ -11,8 +11,8 @@ from eir.diameter.peer import State
 from eir.diameter.s13 import ecr
 from eir.identity import Imei, tbcd_encode
 from eir.sigtran import msc
-from eir.sigtran.asp import AspState
 from eir.sigtran.ber import tlv
+from eir.sigtran.m3ua_asp import AspState
 from sim import map as map_role
 from sim import s13 as s13_role
 from sim.model import Outcome

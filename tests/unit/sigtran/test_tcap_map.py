@@ -241,7 +241,7 @@ def test_a_bug_in_our_reader_falls_back_to_pycrate(monkeypatch: pytest.MonkeyPat
     assert kind == "end"
 
 
-def test_map_node_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sccp_router_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     from eir.sigtran.m3ua_asp import DataReceived
     from eir.sigtran.sccp_routing import SccpRouter
     from tests.support.sigtran import over_sccp

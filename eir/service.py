@@ -37,9 +37,10 @@ from eir.observe.endpoint import serve_metrics
 from eir.observe.lists import ListWatch
 from eir.observe.metrics import Latency, Metrics, render
 from eir.policy import decide, unknown_result
-from eir.sigtran.asp import AspBinding, DataReceived, M3uaSettings, Side
+from eir.sigtran.checkimei import CheckImei
 from eir.sigtran.m3ua import TrafficMode
-from eir.sigtran.node import MapNode, SccpIdentity
+from eir.sigtran.m3ua_asp import AspBinding, DataReceived, M3uaSettings, Side
+from eir.sigtran.sccp_routing import SccpIdentity, SccpRouter
 from eir.sigtran.tcap import TcapServer
 from eir.startup import (
     claim_port,
@@ -51,7 +52,7 @@ from eir.startup import (
 )
 from eir.store.lmdb_store import LmdbStore
 from eir.transport.diameter import DiameterNode, DiameterProtocol
-from eir.transport.m3ua import M3uaNode, M3uaProtocol
+from eir.transport.m3ua_adapter import M3uaEndpoint, M3uaProtocol
 from eir.transport.sctp import (
     PPID_DIAMETER,
     PPID_M3UA,
@@ -132,7 +133,7 @@ class _TimedS13(S13Application):
         return out
 
 
-class _TimedMap(MapNode):
+class _TimedMap(SccpRouter):
     """Times each DATA's answer into the MAP latency histogram."""
 
     latency: Latency | None = None
@@ -194,7 +195,7 @@ def build_diameter(
 
 def build_m3ua(
     config: Config, store: LmdbStore, check: Decide | None = None, latency: Latency | None = None
-) -> M3uaNode:
+) -> M3uaEndpoint:
     m = config.m3ua
     settings = M3uaSettings(
         routing_contexts=m.routing_contexts,
@@ -218,9 +219,9 @@ def build_m3ua(
         beat_interval_s=m.beat_interval_s,
     )
     identity = SccpIdentity(m.ssn, None if m.point_code < 0 else m.point_code, m.global_title)
-    node = _TimedMap(TcapServer(check or checker(config, store)), identity)
+    node = _TimedMap(TcapServer(CheckImei(check or checker(config, store))), identity)
     node.latency = latency
-    return M3uaNode(
+    return M3uaEndpoint(
         settings,
         node,
         max_connections=m.max_connections,
@@ -333,7 +334,7 @@ class _Wiring:
 
     metrics: Metrics
     diameter: DiameterNode
-    m3ua: M3uaNode
+    m3ua: M3uaEndpoint
     session: BrokerSession | None
     lists: ListWatch
 
@@ -487,13 +488,13 @@ def _peer_events(queue: EventQueue, protocol: str) -> Callable[[str, bool, str],
 def _observe(
     metrics: Metrics,
     node: DiameterNode,
-    m3ua: M3uaNode,
+    m3ua: M3uaEndpoint,
     queue: EventQueue | None,
     mqtt: BrokerSession | None,
     lists: ListWatch,
 ) -> None:
     app = node.app
-    tcap = m3ua.node.tcap
+    tcap = m3ua.router.tcap
 
     def errors() -> Iterator[tuple[tuple[str, str, str], int]]:
         if app is not None:

@@ -1,7 +1,7 @@
 """The MAP client role: an MSC/VLR as an M3UA ASP (ASPUP, ASPAC, ASPDN on exit) sending TCAP
 Begins with CheckIMEI v1, v2 or v3 in SCCP UDT or XUDT, and checking each End.
 
-The ASP state machine is the daemon's own `eir.sigtran.asp.AspConnection` on the ASP side, the
+The ASP state machine is the daemon's own `eir.sigtran.m3ua_asp.AspConnection` on the ASP side, the
 Begins come from `eir.sigtran.msc`, SCCP from `eir.sigtran.sccp` and M3UA DATA from
 `eir.sigtran.m3ua`. Each distinct request is encoded once; a send patches in the TCAP otid
 (the sequence number), which the End's dtid echoes. Answers are read by a cache keyed on the
@@ -20,7 +20,9 @@ from eir.identity import Imei, Imsi, luhn_digit, tbcd_encode
 from eir.model import CheckRequest
 from eir.policy import Lookup, decide
 from eir.sigtran import m3ua, msc, sccp
-from eir.sigtran.asp import (
+from eir.sigtran.ber import tlv
+from eir.sigtran.m3ua import M3uaError, ProtocolData, TrafficMode
+from eir.sigtran.m3ua_asp import (
     AspConnection,
     AspState,
     Closed,
@@ -28,9 +30,7 @@ from eir.sigtran.asp import (
     M3uaSettings,
     Side,
 )
-from eir.sigtran.ber import tlv
-from eir.sigtran.m3ua import M3uaError, ProtocolData, TrafficMode
-from eir.sigtran.tcap import _otid
+from eir.sigtran.tcap import otid_of
 from sim.model import MAP_STATUS, Outcome, Probe, intern
 from sim.workload import Draw
 
@@ -90,26 +90,26 @@ def tcap_of(draw: Draw, version: int, otid: bytes = _OTID) -> tuple[Probe, bytes
     if draw.kind == "malformed":
         variant = draw.variant
         if variant == "bad-imei":
-            begin = msc.check_imei(version, b"\xab" + octets[1:], otid)
+            begin = msc.encode_check_imei(version, b"\xab" + octets[1:], otid)
         elif variant == "wrong-size-imei":
-            begin = msc.with_parameter(version, tlv(0x04, octets[:7]), otid)
+            begin = msc.encode_with_parameter(version, tlv(0x04, octets[:7]), otid)
         elif variant == "unknown-operation":
-            begin = msc.begin(
+            begin = msc.encode_begin(
                 None if version == 1 else version,
                 [msc.invoke(msc.argument(version, octets), opcode=99)],
                 otid,
             )
         elif variant == "no-argument":
-            begin = msc.begin(None if version == 1 else version, [msc.invoke(None)], otid)
+            begin = msc.encode_begin(None if version == 1 else version, [msc.invoke(None)], otid)
         else:
-            whole = msc.check_imei(version, octets, otid)
+            whole = msc.encode_check_imei(version, octets, otid)
             begin = whole[:1] + bytes([whole[1] - 3]) + whole[2:-3]
         shown = f"tbcd {octets.hex()}"
         return Probe(draw.kind, shown, None, intern(Outcome(MALFORMED[variant])), variant), begin
     if pair:
-        begin = msc.check_imei_with_imsi(version, octets, tbcd_encode(draw.imsi, 8), otid)
+        begin = msc.encode_check_imei_with_imsi(version, octets, tbcd_encode(draw.imsi, 8), otid)
     else:
-        begin = msc.check_imei(version, octets, otid)
+        begin = msc.encode_check_imei(version, octets, otid)
     return Probe(draw.kind, octets.hex(), draw.imsi if pair else None, Outcome("")), begin
 
 
@@ -146,7 +146,7 @@ def data_message(options: MapOptions, tcap: bytes) -> bytes:
     pd = ProtocolData(
         opc=options.opc, dpc=options.dpc, si=3, ni=options.ni, mp=0, sls=0, data=unitdata
     )
-    return m3ua.encode_data_fast(pd, options.routing_context, options.network_appearance)
+    return m3ua.encode_data(pd, options.routing_context, options.network_appearance)
 
 
 class Parts(list[tuple[bytes, bytes]]):
@@ -260,20 +260,15 @@ class MapClient:
         self._data_slow(msg, answer)
 
     def _data_slow(self, msg: bytes, answer: Callable[[int, Outcome | None], None]) -> None:
-        fast = m3ua.parse_data_fast(msg)
+        fast = m3ua.scan_data(msg)
         try:
             pd = fast[0] if fast is not None else _decode_data(msg)
-            raw = sccp.peek(pd.data)
+            raw = sccp.scan_unitdata(pd.data)
         except (M3uaError, sccp.SccpError, ValueError):
             answer(-1, None)
             return
         if raw.kind in (sccp.UDTS, sccp.XUDTS):  # our Begin came back undelivered
-            otid = _otid(raw.data)
-            number = raw.cause or 0
-            known = number in sccp.ReturnCause.__members__.values()
-            cause = sccp.ReturnCause(number).name.lower() if known else str(number)
-            key = -1 if otid is None or len(otid) != 4 else int.from_bytes(otid, "big")
-            answer(key, intern(Outcome(f"sccp-service:{cause}")))
+            answer(*_returned(raw))
             return
         found = msc.dtid_of(raw.data)
         if found is None or len(found[0]) != 4:
@@ -291,17 +286,32 @@ class MapClient:
         elif raw.kind != self._kind:
             outcome = WRONG_TYPE
         elif outcome is not None and len(self._shapes) < 4096:
-            start = msg.find(raw.data)
-            at = start + end - 4
-            if start >= 0 and msg[at : at + 4] == dtid:
-                self._layouts.setdefault(len(msg), (at, msg[:at]))
-                if self._layouts[len(msg)] == (at, msg[:at]):
-                    self._shapes[msg[at + 4 :]] = outcome
+            self._learn(msg, raw.data, end, dtid, outcome)
         answer(int.from_bytes(dtid, "big"), outcome)
+
+    def _learn(self, msg: bytes, tcap: bytes, end: int, dtid: bytes, outcome: Outcome) -> None:
+        """Remember the End's shape (see `_data`): its layout by length, its rest after the
+        dtid."""
+        start = msg.find(tcap)
+        at = start + end - 4
+        if start >= 0 and msg[at : at + 4] == dtid:
+            self._layouts.setdefault(len(msg), (at, msg[:at]))
+            if self._layouts[len(msg)] == (at, msg[:at]):
+                self._shapes[msg[at + 4 :]] = outcome
 
     def message(self) -> bytes:
         """The DATA last given to `answer` (for reports)."""
         return self._message
+
+
+def _returned(raw: sccp.UnitdataScan) -> tuple[int, Outcome]:
+    """The sequence number (-1 when unreadable) and outcome of a Begin returned in a UDTS."""
+    otid = otid_of(raw.data)
+    number = raw.cause or 0
+    known = number in sccp.ReturnCause.__members__.values()
+    cause = sccp.ReturnCause(number).name.lower() if known else str(number)
+    key = -1 if otid is None or len(otid) != 4 else int.from_bytes(otid, "big")
+    return key, intern(Outcome(f"sccp-service:{cause}"))
 
 
 def _decode_data(msg: bytes) -> ProtocolData:
@@ -314,7 +324,7 @@ def _decode_data(msg: bytes) -> ProtocolData:
 
 def _read(tcap: bytes) -> Outcome | None:
     try:
-        got = msc.read_answer(tcap)
+        got = msc.decode_answer(tcap)
     except ValueError:
         return None
     if got.kind == "result":
@@ -326,9 +336,9 @@ def _read(tcap: bytes) -> Outcome | None:
 
 def _otid_offset(message: bytes) -> int:
     """Where the otid sits in a DATA built by `data_message` (M3UA, SCCP, then 62 LL 48 04)."""
-    fast = m3ua.parse_data_fast(message)
+    fast = m3ua.scan_data(message)
     assert fast is not None
-    raw = sccp.peek(fast[0].data)
+    raw = sccp.scan_unitdata(fast[0].data)
     tcap = raw.data
     head = 2 if tcap[1] < 0x80 else 2 + (tcap[1] & 0x7F)
     assert tcap[head : head + 2] == b"\x48\x04"

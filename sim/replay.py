@@ -27,8 +27,8 @@ from eir.diameter.message import Avp, Message
 from eir.diameter.peer import AnswerReceived, PeerConnection, PeerDown, PeerSettings, Role, State
 from eir.diameter.s13 import LocalIdentity
 from eir.sigtran import m3ua, sccp
-from eir.sigtran.asp import AspConnection, AspState, Closed, DataReceived, M3uaSettings, Side
 from eir.sigtran.m3ua import M3uaError
+from eir.sigtran.m3ua_asp import AspConnection, AspState, Closed, DataReceived, M3uaSettings, Side
 from sim import map as map_role
 from sim.link import Link, TargetError, connect, m3ua_stream, parse_target
 from sim.pcap import PcapError, pdus
@@ -83,8 +83,8 @@ def _wanted(protocol: str, pdu: bytes) -> bool:
     if pdu[:4] != b"\x01\x00\x01\x01":
         return False
     try:
-        fast = m3ua.parse_data_fast(pdu)
-        return fast is not None and sccp.peek(fast[0].data).data[:1] == b"\x62"
+        fast = m3ua.scan_data(pdu)
+        return fast is not None and sccp.scan_unitdata(fast[0].data).data[:1] == b"\x62"
     except sccp.SccpError:
         return False
 
@@ -138,7 +138,7 @@ def _as_data(pdu: bytes) -> bytes:
     pd = m3ua.ProtocolData(
         opc=options.opc, dpc=options.dpc, si=3, ni=options.ni, mp=0, sls=0, data=pdu
     )
-    return m3ua.encode_data_fast(pd)
+    return m3ua.encode_data(pd)
 
 
 def describe_diameter(buf: bytes) -> str:
@@ -344,7 +344,7 @@ def replay(
 
 
 def _unpack(pdu: bytes) -> m3ua.ProtocolData:
-    fast = m3ua.parse_data_fast(pdu)
+    fast = m3ua.scan_data(pdu)
     if fast is None:
         raw = m3ua.decode(pdu).get(m3ua.Tag.PROTOCOL_DATA)
         if raw is None:

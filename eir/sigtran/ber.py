@@ -40,6 +40,7 @@ class Tlv(NamedTuple):
 
 
 def read(buf: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
+    """The TLV at `pos`, which must end by `end` (X.690 8.1)."""
     Work.reads += 1
     if depth > MAX_DEPTH:
         raise BerError("nesting too deep")
@@ -48,16 +49,7 @@ def read(buf: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
     tag = buf[pos]
     pos += 1
     if tag & 0x1F == 0x1F:  # high tag number form
-        for _ in range(4):
-            if pos >= end:
-                raise BerError("a truncated tag")
-            octet = buf[pos]
-            tag = tag << 8 | octet
-            pos += 1
-            if not octet & 0x80:
-                break
-        else:
-            raise BerError("a tag longer than 5 octets")
+        tag, pos = _high_tag(buf, tag, pos, end)
     if pos >= end:
         raise BerError("no length octet")
     first = buf[pos]
@@ -68,13 +60,7 @@ def read(buf: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
             raise BerError(f"a length of {first} runs past the end")
         return Tlv(tag, pos, stop, stop)
     if first == 0x80:
-        if not tag & 0x20 and tag <= 0xFF:
-            raise BerError("an indefinite length on a primitive")
-        inner = pos
-        while True:
-            if end - inner >= 2 and buf[inner] == 0 and buf[inner + 1] == 0:
-                return Tlv(tag, pos, inner, inner + 2)
-            inner = read(buf, inner, end, depth + 1).next
+        return _indefinite(buf, tag, pos, end, depth)
     count = first & 0x7F
     if count > 3 or end - pos < count:
         raise BerError(f"a length of {count} octets")
@@ -83,6 +69,32 @@ def read(buf: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
     if pos + size > end:
         raise BerError(f"a length of {size} runs past the end")
     return Tlv(tag, pos, pos + size, pos + size)
+
+
+def _high_tag(buf: bytes, tag: int, pos: int, end: int) -> tuple[int, int]:
+    """The identifier octets of a tag in the high tag number form (X.690 8.1.2.4), at most 5,
+    and where its length starts."""
+    for _ in range(4):
+        if pos >= end:
+            raise BerError("a truncated tag")
+        octet = buf[pos]
+        tag = tag << 8 | octet
+        pos += 1
+        if not octet & 0x80:
+            return tag, pos
+    raise BerError("a tag longer than 5 octets")
+
+
+def _indefinite(buf: bytes, tag: int, pos: int, end: int, depth: int) -> Tlv:
+    """A constructed TLV of indefinite length (X.690 8.1.3.6): its contents run to the
+    end-of-contents octets, read one TLV at a time."""
+    if not tag & 0x20 and tag <= 0xFF:
+        raise BerError("an indefinite length on a primitive")
+    inner = pos
+    while True:
+        if end - inner >= 2 and buf[inner] == 0 and buf[inner + 1] == 0:
+            return Tlv(tag, pos, inner, inner + 2)
+        inner = read(buf, inner, end, depth + 1).next
 
 
 def children(buf: bytes, tlv: Tlv, depth: int = 0) -> list[Tlv]:

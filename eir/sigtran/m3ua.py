@@ -1,4 +1,8 @@
 """M3UA messages (RFC 4666 section 3): numbers, bounds-checked framing, pycrate as codec of record.
+The ASP state machine that exchanges them is `eir.sigtran.m3ua_asp`.
+
+The answer path reads a DATA with `scan_data` (its Protocol Data, Routing Context and Network
+Appearance in one pass; None for any other shape) and writes one with `encode_data`.
 
 The state machine's codec is plain struct: `decode` walks the parameters `check_message` has
 bounds-checked and keeps each value raw (the state machine checks the length of every value it
@@ -136,7 +140,7 @@ MAX_PARAMETERS = 16
 
 
 class Work:
-    """Parameters visited by `check_message` and `parse_data_fast` (read by the fuzz tests,
+    """Parameters visited by `check_message` and `scan_data` (read by the fuzz tests,
     which hold it to a bound linear in the message length)."""
 
     parameters = 0
@@ -267,6 +271,11 @@ def _walk(buf: bytes) -> tuple[MsgType, tuple[tuple[int, bytes], ...]]:
     kind = MsgType(cls, typ)
     if (cls, typ) not in _pm.M3UAMsgDispatcher:
         raise M3uaError(ErrorCode.UNSUPPORTED_MESSAGE_TYPE, f"message type {cls}/{typ}", buf[:8])
+    return kind, _parameters(buf, length)
+
+
+def _parameters(buf: bytes, length: int) -> tuple[tuple[int, bytes], ...]:
+    """Each parameter (RFC 4666 3.2) as (tag, value without padding), bounds-checked."""
     pos = HEADER_LEN
     count = 0
     params = []
@@ -296,7 +305,7 @@ def _walk(buf: bytes) -> tuple[MsgType, tuple[tuple[int, bytes], ...]]:
                 f"parameter 0x{tag:04x} padding runs past the end",
                 buf[:8],
             )
-    return kind, tuple(params)
+    return tuple(params)
 
 
 def decode(buf: bytes) -> Message:
@@ -313,12 +322,12 @@ def decode_pycrate(buf: bytes) -> Message:
     msg = _pm.M3UAMsgDispatcher[(kind.cls, kind.type)]()
     try:
         msg.from_bytes(buf)
-    except Exception:
+    except Exception:  # noqa: BLE001  (pycrate raises any type on bad bytes: retry laxly)
         _pm.Params.VERIF_MAND = False  # pycrate's own switch: decode what is there
         try:
             msg = msg.__class__()
             msg.from_bytes(buf)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (any pycrate failure is this ERR)
             raise M3uaError(ErrorCode.PROTOCOL_ERROR, f"undecodable: {exc}", buf[:8]) from None
         finally:
             _pm.Params.VERIF_MAND = True
@@ -390,9 +399,9 @@ def data(pd: ProtocolData, rc: int | None = None, na: int | None = None) -> Mess
     return Message(DATA, tuple(params))
 
 
-def encode_data_fast(pd: ProtocolData, rc: int | None = None, na: int | None = None) -> bytes:
-    """DATA for the answer path, without building a Message; tests hold it to
-    `encode_pycrate(data(...))`."""
+def encode_data(pd: ProtocolData, rc: int | None = None, na: int | None = None) -> bytes:
+    """`encode(data(pd, rc, na))` without building a Message (the answer path); tests hold it
+    to `encode_pycrate(data(...))`."""
     parts = []
     if na is not None:
         parts.append(b"\x02\x00\x00\x08" + u32(na))
@@ -409,9 +418,14 @@ def describe(kind: MsgType) -> str:
     return NAMES.get(kind, f"class {kind.cls} type {kind.type}")
 
 
-def parse_data_fast(buf: bytes) -> tuple[ProtocolData, int | None, int | None] | None:
-    """A well-formed DATA (RFC 4666 3.3.1) without pycrate: (Protocol Data, Routing Context,
-    Network Appearance), or None for anything else (pycrate then decodes it)."""
+#: what `scan_data` reads of a DATA: (Protocol Data, Routing Context, Network Appearance)
+DataScan = tuple[ProtocolData, int | None, int | None]
+
+
+def scan_data(buf: bytes) -> DataScan | None:
+    """A well-formed DATA (RFC 4666 3.3.1) read in one pass: (Protocol Data, Routing Context,
+    Network Appearance), or None for anything else (then `decode` reads it and says what is
+    wrong)."""
     n = len(buf)
     if n < 8 or buf[0] != 1 or buf[2] != 1 or buf[3] != 1 or int.from_bytes(buf[4:8], "big") != n:
         return None

@@ -14,7 +14,7 @@ from pycrate_asn1dir import TCAP_MAPv2v3 as _asn
 
 from eir.sigtran import checkimei
 from eir.sigtran.ber import tlv
-from eir.sigtran.tcap import _dialogue, encode
+from eir.sigtran.tcap import aarq, encode
 
 _MSG = _asn.TCAP_MAP_Messages.TCAP_MAP_Message
 
@@ -38,7 +38,7 @@ def argument(version: int, imei: bytes) -> tuple[str, Any]:
     return ("IMEI", imei)
 
 
-def begin(
+def encode_begin(
     version: int | None,
     components: list[tuple[str, Any]],
     otid: bytes,
@@ -47,16 +47,13 @@ def begin(
     """A TCAP Begin; with a dialogue portion (AARQ) for v2 and v3, without one for v1."""
     body: dict[str, Any] = {"otid": otid}
     if version is not None or acn is not None:
-        name = acn or checkimei.acn(version or checkimei.HIGHEST)
-        body["dialoguePortion"] = _dialogue(
-            ("dialogueRequest", {"protocol-version": (1, 1), "application-context-name": name})
-        )
+        body["dialoguePortion"] = aarq(acn or checkimei.acn(version or checkimei.HIGHEST))
     if components:
         body["components"] = components
     return encode(("begin", body))
 
 
-def check_imei(version: int, imei: bytes, otid: bytes, invoke_id: int = 1) -> bytes:
+def encode_check_imei(version: int, imei: bytes, otid: bytes, invoke_id: int = 1) -> bytes:
     """A Begin with one CheckIMEI of `version` (v1: no dialogue portion). The usual shape (8
     IMEI octets, a 4-byte otid, invoke id 1) comes from a `BeginTemplate` made once per
     version: pycrate's encoding costs about 1 ms a Begin, and a simulator makes thousands."""
@@ -64,18 +61,18 @@ def check_imei(version: int, imei: bytes, otid: bytes, invoke_id: int = 1) -> by
         template = _TEMPLATES.get(version)
         if template is None:
             template = _TEMPLATES[version] = BeginTemplate(version)
-        return template.make(otid, imei)
-    return encode_check_imei(version, imei, otid, invoke_id)
+        return template.encode(otid, imei)
+    return encode_check_imei_pycrate(version, imei, otid, invoke_id)
 
 
-def encode_check_imei(version: int, imei: bytes, otid: bytes, invoke_id: int = 1) -> bytes:
-    """`check_imei`, always encoded by pycrate (the reference the templates are held to)."""
-    return begin(
+def encode_check_imei_pycrate(version: int, imei: bytes, otid: bytes, invoke_id: int = 1) -> bytes:
+    """`encode_check_imei`, always encoded by pycrate (the reference the templates are held to)."""
+    return encode_begin(
         None if version == 1 else version, [invoke(argument(version, imei), invoke_id)], otid
     )
 
 
-def check_imei_with_imsi(
+def encode_check_imei_with_imsi(
     version: int, imei: bytes, imsi: bytes, otid: bytes, invoke_id: int = 1
 ) -> bytes:
     """A CheckIMEI whose parameter carries the subscriber's IMSI (TBCD) after the IMEI, as some
@@ -83,10 +80,10 @@ def check_imei_with_imsi(
     parameter is a bare OCTET STRING, and the IMSI follows it inside the Invoke."""
     if version == 3:
         raise ValueError("the IMSI after the IMEI is sent with MAP v1 and v2 only")
-    return with_parameter(version, tlv(0x04, imei) + tlv(0x04, imsi), otid, invoke_id)
+    return encode_with_parameter(version, tlv(0x04, imei) + tlv(0x04, imsi), otid, invoke_id)
 
 
-def with_parameter(
+def encode_with_parameter(
     version: int, parameter: bytes, otid: bytes, invoke_id: int = 1, opcode: int = checkimei.OPCODE
 ) -> bytes:
     """A Begin whose one Invoke carries `parameter` as raw BER (anything, even what pycrate
@@ -100,10 +97,12 @@ def with_parameter(
 def _plain_begin(version: int, otid: bytes) -> bytes:
     """A Begin without components, pycrate-encoded once per version and patched with `otid`."""
     if len(otid) != 4:
-        return begin(None if version == 1 else version, [], otid)
+        return encode_begin(None if version == 1 else version, [], otid)
     model = _PLAIN.get(version)
     if model is None:
-        model = _PLAIN[version] = begin(None if version == 1 else version, [], _PLACEHOLDER_OTID)
+        model = _PLAIN[version] = encode_begin(
+            None if version == 1 else version, [], _PLACEHOLDER_OTID
+        )
     at = model.index(b"\x48\x04" + _PLACEHOLDER_OTID) + 2
     return model[:at] + otid + model[at + 4 :]
 
@@ -119,9 +118,11 @@ class BeginTemplate:
 
     def __init__(self, version: int, with_imsi: bytes | None = None) -> None:
         if with_imsi is None:
-            model = encode_check_imei(version, _PLACEHOLDER_IMEI, _PLACEHOLDER_OTID)
+            model = encode_check_imei_pycrate(version, _PLACEHOLDER_IMEI, _PLACEHOLDER_OTID)
         else:
-            model = check_imei_with_imsi(version, _PLACEHOLDER_IMEI, with_imsi, _PLACEHOLDER_OTID)
+            model = encode_check_imei_with_imsi(
+                version, _PLACEHOLDER_IMEI, with_imsi, _PLACEHOLDER_OTID
+            )
         self._otid_at = model.index(b"\x48\x04" + _PLACEHOLDER_OTID) + 2
         self._imei_at = model.index(_PLACEHOLDER_IMEI)
         if model.count(_PLACEHOLDER_IMEI) != 1 or self._imei_at < self._otid_at:
@@ -129,7 +130,7 @@ class BeginTemplate:
         o, i = self._otid_at, self._imei_at
         self._parts = (model[:o], model[o + 4 : i], model[i + 8 :])
 
-    def make(self, otid: bytes, imei: bytes) -> bytes:
+    def encode(self, otid: bytes, imei: bytes) -> bytes:
         """The Begin with a 4-byte otid and 8 IMEI octets."""
         head, middle, tail = self._parts
         return head + otid + middle + imei + tail
@@ -151,17 +152,6 @@ class MapAnswer(NamedTuple):
     status: str | None = None
     detail: str = ""
     dtid: bytes | None = None
-
-
-ERROR_NAMES = {
-    code.value: name
-    for name, code in (
-        ("unknownEquipment", checkimei.MapErrorCode.UNKNOWN_EQUIPMENT),
-        ("systemFailure", checkimei.MapErrorCode.SYSTEM_FAILURE),
-        ("dataMissing", checkimei.MapErrorCode.DATA_MISSING),
-        ("unexpectedDataValue", checkimei.MapErrorCode.UNEXPECTED_DATA_VALUE),
-    )
-}
 
 
 #: Q.773 P-AbortCause
@@ -189,12 +179,12 @@ def dtid_of(buf: bytes) -> tuple[bytes, int] | None:
     return buf[pos + 2 : end], end
 
 
-def read_answer(buf: bytes) -> MapAnswer:
+def decode_answer(buf: bytes) -> MapAnswer:
     """Decode an End or Abort with pycrate; a message pycrate refuses raises ValueError."""
     try:
         _MSG.from_ber(buf, single=True)
         kind, body = _MSG.get_val()
-    except Exception as exc:  # pycrate raises many types for bad bytes
+    except Exception as exc:  # noqa: BLE001  (pycrate raises any type on bad bytes)
         raise ValueError(f"undecodable TCAP: {exc}") from None
     if not isinstance(body, dict):
         return MapAnswer("other", detail=str(kind))
@@ -245,7 +235,9 @@ def _component(component: Any, dtid: bytes | None) -> MapAnswer:
         return MapAnswer("result", status=status, dtid=dtid)
     if kind == "returnError":
         code = value.get("errcode", ("local", -1))[1]
-        return MapAnswer("error", detail=ERROR_NAMES.get(code, f"error {code}"), dtid=dtid)
+        return MapAnswer(
+            "error", detail=checkimei.ERROR_NAMES.get(code, f"error {code}"), dtid=dtid
+        )
     if kind == "reject":
         problem = value.get("problem", ("", ""))
         return MapAnswer("reject", detail=f"{problem[0]}:{_problem_name(problem)}", dtid=dtid)

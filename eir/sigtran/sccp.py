@@ -1,8 +1,10 @@
 """SCCP connectionless messages (ITU-T Q.713): UDT, XUDT and their service messages UDTS, XUDTS.
 
-A bounds-checked parser and encoder of our own run on every request (they are the hot path);
-the tests hold them to pycrate's SCCP decoding, the reference. Party addresses are kept as the
-bytes received as well as decoded, so that an answer swaps the parties without re-encoding them.
+A bounds-checked reader (`scan_unitdata`) and encoder of our own run on every request (the hot
+path); the tests hold them to pycrate's SCCP decoding, the reference. Party addresses are kept
+as the bytes received as well as decoded, so that an answer swaps the parties without
+re-encoding them. When to answer and when to return a message (Q.714) is
+`eir.sigtran.sccp_routing`.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ class SccpError(Exception):
 
 
 class Work:
-    """Optional parameters visited by `peek` (the fuzz tests hold it to a bound linear in the
-    length: each takes 2 bytes at least)."""
+    """Optional parameters visited by `scan_unitdata` (the fuzz tests hold it to a bound linear
+    in the length: each takes 2 bytes at least)."""
 
     optional = 0
 
@@ -163,34 +165,37 @@ def decode_address(raw: bytes) -> Address:
             raise SccpError("a subsystem number is announced but missing")
         ssn = raw[pos]
         pos += 1
-    gti = (indicator >> 2) & 0x0F
-    gt = None
-    rest = raw[pos:]
+    gt = _global_title((indicator >> 2) & 0x0F, raw[pos:])
+    return Address(bool(indicator & 0x40), ssn, pc, gt, bool(indicator & 0x80))
+
+
+def _global_title(gti: int, rest: bytes) -> GlobalTitle | None:
+    """The global title (Q.713 3.4.2.3) of indicator `gti` from the address's last bytes."""
+    if gti == 0:
+        return None
     if gti == 1:
         if not rest:
             raise SccpError("GTI 1 without its nature of address")
-        gt = GlobalTitle(1, _digits(rest[1:], bool(rest[0] & 0x80)), nai=rest[0] & 0x7F)
-    elif gti == 2:
+        return GlobalTitle(1, _digits(rest[1:], bool(rest[0] & 0x80)), nai=rest[0] & 0x7F)
+    if gti == 2:
         if not rest:
             raise SccpError("GTI 2 without its translation type")
-        gt = GlobalTitle(2, _digits(rest[1:], False), tt=rest[0])  # GTI 2 has no odd/even bit
-    elif gti in (3, 4):
-        need = 2 if gti == 3 else 3
-        if len(rest) < need:
-            raise SccpError(f"GTI {gti} shorter than its {need} header bytes")
-        es = rest[1] & 0x0F
-        if es not in (1, 2):
-            raise SccpError(f"GT encoding scheme {es} is not BCD")
-        gt = GlobalTitle(
-            gti,
-            _digits(rest[need:], es == 1),
-            tt=rest[0],
-            np=rest[1] >> 4,
-            nai=(rest[2] & 0x7F) if gti == 4 else 4,
-        )
-    elif gti != 0:
+        return GlobalTitle(2, _digits(rest[1:], False), tt=rest[0])  # GTI 2 has no odd/even bit
+    if gti not in (3, 4):
         raise SccpError(f"global title indicator {gti} is not 0 to 4")
-    return Address(bool(indicator & 0x40), ssn, pc, gt, bool(indicator & 0x80))
+    need = 2 if gti == 3 else 3
+    if len(rest) < need:
+        raise SccpError(f"GTI {gti} shorter than its {need} header bytes")
+    es = rest[1] & 0x0F
+    if es not in (1, 2):
+        raise SccpError(f"GT encoding scheme {es} is not BCD")
+    return GlobalTitle(
+        gti,
+        _digits(rest[need:], es == 1),
+        tt=rest[0],
+        np=rest[1] >> 4,
+        nai=(rest[2] & 0x7F) if gti == 4 else 4,
+    )
 
 
 #: bytes of the global title before its address signals, by global title indicator (Q.713
@@ -239,7 +244,7 @@ def _variable(buf: bytes, pointer_at: int, what: str) -> bytes:
     return buf[start + 1 : start + 1 + length]
 
 
-class RawUnitdata(NamedTuple):
+class UnitdataScan(NamedTuple):
     """A unitdata message with its party addresses left as bytes (what answering needs)."""
 
     kind: int
@@ -270,7 +275,7 @@ class RawUnitdata(NamedTuple):
 
 def decode(buf: bytes) -> Unitdata:
     """Parse a UDT, XUDT, UDTS or XUDTS; raises SccpError for anything else or broken."""
-    raw = peek(buf)
+    raw = scan_unitdata(buf)
     return Unitdata(
         raw.kind,
         raw.protocol_class,
@@ -286,8 +291,9 @@ def decode(buf: bytes) -> Unitdata:
     )
 
 
-def peek(buf: bytes) -> RawUnitdata:
-    """Parse a UDT, XUDT, UDTS or XUDTS without decoding its party addresses."""
+def scan_unitdata(buf: bytes) -> UnitdataScan:
+    """Read a UDT, XUDT, UDTS or XUDTS without decoding its party addresses (what answering
+    needs; `decode` adds the decoded addresses). Raises SccpError like `decode`."""
     if len(buf) < 5:
         raise SccpError(f"{len(buf)} bytes cannot hold a unitdata message")
     kind = buf[0]
@@ -325,7 +331,7 @@ def peek(buf: bytes) -> RawUnitdata:
     data = _variable(buf, first + 2, "data")
     check_address(called_raw, "called party address")
     check_address(calling_raw, "calling party address")
-    return RawUnitdata(
+    return UnitdataScan(
         kind, pclass, bool(handling & 0x08), data, called_raw, calling_raw, hop, optional, cause
     )
 
@@ -380,7 +386,7 @@ def encode(
     return bytes([kind, second, hop_counter]) + pointers + body + optional
 
 
-def reply(request: Unitdata | RawUnitdata, data: bytes, calling: bytes | None = None) -> bytes:
+def reply(request: Unitdata | UnitdataScan, data: bytes, calling: bytes | None = None) -> bytes:
     """The answer to a UDT/XUDT: the same message type, the parties swapped (the caller's
     address becomes the called one; ours, `calling`, defaults to the address it called)."""
     return encode(
@@ -392,7 +398,7 @@ def reply(request: Unitdata | RawUnitdata, data: bytes, calling: bytes | None = 
     )
 
 
-def service(request: Unitdata | RawUnitdata, cause: ReturnCause) -> bytes:
+def service(request: Unitdata | UnitdataScan, cause: ReturnCause) -> bytes:
     """UDTS / XUDTS returning a message we cannot deliver (Q.714 4.2)."""
     return encode(
         SERVICE_OF[request.kind], request.calling_raw, request.called_raw, request.data, cause=cause

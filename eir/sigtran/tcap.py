@@ -1,16 +1,19 @@
-"""TCAP (ITU-T Q.773) for the EIR: a Begin in, an End (or an Abort) out. Sans-IO, pycrate-coded.
+"""TCAP transactions and dialogues (ITU-T Q.771-Q.773) for the EIR: a Begin in, an End (or an
+Abort) out. Sans-IO, pycrate-coded, with our own reader of the common Begin (`tcap_scan`) and
+our own encoder of the End (templates, held to pycrate's bytes by the tests).
 
-* Begin with a dialogue portion (AARQ) naming equipmentMngtContext v2 or v3 -> End with the AARE
-  (accepted) and one answer per component; without a dialogue portion (MAP v1) -> End without
-  one. Another context or version -> TC-U-ABORT with an AARE: reject-permanent,
-  application-context-name-not-supported, naming the highest version we support.
-* Each Invoke of checkIMEI (43) -> returnResultLast with its invokeId, or returnError
-  (unknownEquipment when the policy answers unknown; systemFailure for our own failure);
-  another operation -> Reject (unrecognizedOperation); an argument of the wrong type -> Reject
-  (mistypedArgument); other components -> Reject (returnResult unrecognizedInvokeID).
-* An undecodable message with an originating transaction id -> P-ABORT
-  (badlyFormattedTransactionPortion); a Continue -> P-ABORT (unrecognizedTransactionID), since
-  the EIR keeps no dialogue open; End, Abort and garbage without an otid -> nothing.
+* Transaction sublayer (Q.773 3.1): a Begin is answered by an End with dtid = its otid, since
+  the EIR keeps no dialogue open. An undecodable message with an originating transaction id ->
+  P-ABORT (badlyFormattedTransactionPortion); a Continue -> P-ABORT
+  (unrecognizedTransactionID); End, Abort and garbage without an otid -> nothing.
+* Dialogue portion (Q.773 3.2, X.227 AARQ/AARE): a Begin whose AARQ names an application
+  context the TC-user accepts -> End with the AARE (accepted); without a dialogue portion (MAP
+  v1) -> End without one. Another context or version -> TC-U-ABORT with an AARE:
+  reject-permanent, application-context-name-not-supported, naming the context the TC-user
+  offers (version negotiation, TS 29.002 15.1).
+* Component sublayer (Q.773 3.3): each Invoke goes to the TC-user (`TcUser`: MAP CheckIMEI,
+  `eir.sigtran.checkimei`); any other component -> Reject (returnResult
+  unrecognizedInvocation).
 
 pycrate's ASN.1 objects are module-level singletons: call from one thread only.
 """
@@ -19,17 +22,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from pycrate_asn1dir import TCAP_MAPv2v3 as _asn
 
-from eir.errors import IdentityError
-from eir.identity import Imsi, tbcd_decode
-from eir.model import CheckRequest, Decide
-from eir.sigtran import ber, checkimei
-from eir.sigtran.begin import EQUIPMENT_MNGT_OID, INVOKE, Component, ScannedBegin, scan_begin
-from eir.sigtran.ber import Tlv
-from eir.sigtran.checkimei import MapError, MapErrorCode, MistypedError
+from eir.sigtran import ber
+from eir.sigtran.tcap_scan import INVOKE, BeginScan, ComponentScan, scan_begin
 
 log = logging.getLogger("eir.tcap")
 logging.getLogger("pycrate_asn1rt").setLevel(logging.ERROR)
@@ -37,13 +36,68 @@ logging.getLogger("pycrate_asn1rt").setLevel(logging.ERROR)
 _MSG = _asn.TCAP_MAP_Messages.TCAP_MAP_Message
 DIALOGUE_AS = (0, 0, 17, 773, 1, 1, 1)
 
+#: a component as pycrate's TCAP_MAP value: ("basicROS", (kind, fields))
+Component = tuple[str, Any]
+#: an application context name (an OID as its arcs)
+ContextName = tuple[int, ...]
 
-def _dialogue(pdu: tuple[str, Any]) -> dict[str, Any]:
+
+class TcUser(Protocol):
+    """The application above TCAP: what it accepts in a dialogue and how it answers an Invoke.
+    The EIR's is MAP CheckIMEI (`eir.sigtran.checkimei.CheckImei`)."""
+
+    @property
+    def context_versions(self) -> Mapping[bytes, int]:
+        """The application context names it accepts, as the contents of their BER OID, and
+        the version each one is."""
+        ...
+
+    @property
+    def offer(self) -> ContextName:
+        """The context named in the AARE of a refused dialogue."""
+        ...
+
+    def acn(self, version: int) -> ContextName:
+        """The application context name of `version`."""
+        ...
+
+    def accepted_version(self, name: ContextName) -> int | None:
+        """The version of an application context it accepts; None to refuse it."""
+        ...
+
+    def answer_invoke(
+        self, buf: bytes, invoke: ComponentScan, version: int, peer: str
+    ) -> Component:
+        """The answer to an Invoke read by `tcap_scan` (parameter as a TLV of `buf`)."""
+        ...
+
+    def answer_decoded_invoke(
+        self, fields: dict[str, Any], version: int, peer: str, had_parameter: bool
+    ) -> Component:
+        """The answer to an Invoke decoded by pycrate (`had_parameter`: the Invoke carried a
+        parameter on the wire, whether or not pycrate kept it)."""
+        ...
+
+    def error_outcome(self, code: int) -> str | None:
+        """The name a returnError of `code` is counted under; None when it is a decision."""
+        ...
+
+
+def dialogue(pdu: tuple[str, Any]) -> dict[str, Any]:
+    """A dialogue portion (Q.773 3.2: EXTERNAL, dialogue-as-id) carrying the DialoguePDU."""
     return {"direct-reference": DIALOGUE_AS, "encoding": ("single-ASN1-type", ("DialoguePDU", pdu))}
 
 
-def _aare(name: tuple[int, ...], accepted: bool) -> dict[str, Any]:
-    return _dialogue(
+def aarq(name: ContextName) -> dict[str, Any]:
+    """The dialogue portion of a Begin asking for the application context `name`."""
+    return dialogue(
+        ("dialogueRequest", {"protocol-version": (1, 1), "application-context-name": name})
+    )
+
+
+def aare(name: ContextName, accepted: bool) -> dict[str, Any]:
+    """The dialogue portion answering an AARQ: accepted, or refused naming `name` instead."""
+    return dialogue(
         (
             "dialogueResponse",
             {
@@ -60,6 +114,7 @@ def _aare(name: tuple[int, ...], accepted: bool) -> dict[str, Any]:
 
 
 def encode(value: tuple[str, Any]) -> bytes:
+    """A TCAP message from its pycrate value (the codec of record)."""
     _MSG.set_val(value)
     out: bytes = _MSG.to_ber()
     return out
@@ -69,7 +124,7 @@ def p_abort(dtid: bytes, cause: str) -> bytes:
     return encode(("abort", {"dtid": dtid, "reason": ("p-abortCause", cause)}))
 
 
-def _otid(buf: bytes) -> bytes | None:
+def otid_of(buf: bytes) -> bytes | None:
     """The originating transaction id of a Begin that may not decode (BER tag 0x48 first)."""
     if len(buf) < 4 or buf[0] != 0x62:
         return None
@@ -82,40 +137,55 @@ def _otid(buf: bytes) -> bytes | None:
     return buf[pos + 2 : pos + 2 + size]
 
 
+def reject(invoke_id: Any, problem: str) -> Component:
+    """A Reject of an Invoke (Q.773 3.3: invoke problem `problem`)."""
+    return ("basicROS", ("reject", {"invokeId": invoke_id, "problem": ("invoke", problem)}))
+
+
+def return_error(invoke_id: Any, code: int) -> Component:
+    """A returnError with a local error code."""
+    return ("basicROS", ("returnError", {"invokeId": invoke_id, "errcode": ("local", int(code))}))
+
+
+def return_result(invoke_id: Any, opcode: int, result: tuple[str, Any]) -> Component:
+    """A returnResultLast of the operation `opcode` with its result value."""
+    return (
+        "basicROS",
+        (
+            "returnResult",
+            {"invokeId": invoke_id, "result": {"opcode": ("local", opcode), "result": result}},
+        ),
+    )
+
+
+def _unrecognized_invocation(invoke_id: Any) -> Component:
+    """The Reject of a component that is not an Invoke: nothing of ours to answer."""
+    return (
+        "basicROS",
+        ("reject", {"invokeId": invoke_id, "problem": ("returnResult", "unrecognizedInvocation")}),
+    )
+
+
+_ABSENT = ("absent", 0)
+
+
 class TcapServer:
-    """Answers TCAP messages carrying MAP CheckIMEI."""
+    """Answers each TCAP message of a peer; the Invokes it carries go to `user`."""
 
-    def __init__(self, check: Decide, peer: str = "") -> None:
-        self._check = check
+    def __init__(self, user: TcUser, peer: str = "") -> None:
+        self.user = user
         self.peer = peer
-        #: answers other than a decision, by kind: "abort:<cause>", "reject:<problem>" or a
-        #: MAP error name (unknownEquipment is a decision and is not counted here)
+        #: answers other than a decision, by kind: "abort:<cause>", "reject:<problem>" or the
+        #: user's name of an error (`TcUser.error_outcome`)
         self.outcomes: Counter[str] = Counter()
-
-    def _p_abort(self, otid: bytes, cause: str) -> bytes:
-        self.outcomes[f"abort:{cause}"] += 1
-        return p_abort(otid, cause)
-
-    def _refused_acn(self, otid: bytes) -> bytes:
-        self.outcomes["abort:applicationContextNotSupported"] += 1
-        offer = checkimei.acn(checkimei.HIGHEST)
-        return encode(("abort", {"dtid": otid, "reason": ("u-abortCause", _aare(offer, False))}))
-
-    def _counted(self, components: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-        for component in components:
-            kind, value = component[1]
-            if kind == "reject":
-                self.outcomes[f"reject:{value['problem'][1]}"] += 1
-            elif kind == "returnError":
-                code = value["errcode"][1]
-                if code != MapErrorCode.UNKNOWN_EQUIPMENT:
-                    self.outcomes[_ERROR_NAMES.get(code, str(code))] += 1
-        return components
+        #: the OIDs the user accepts -> (version, name), read once per Begin
+        self._contexts = {oid: (v, user.acn(v)) for oid, v in user.context_versions.items()}
 
     def answer(self, buf: bytes, peer: str = "") -> bytes | None:
+        """The End or Abort answering `buf`, or None. Our own failures abort the dialogue."""
         try:
             scanned = scan_begin(buf)
-        except Exception:  # our reader's bug: pycrate decides instead
+        except Exception:  # a bug in our reader: pycrate decides instead
             log.exception("tcap %s: our Begin reader failed", peer)
             scanned = None
         if scanned is not None:
@@ -124,12 +194,37 @@ class TcapServer:
             except Exception:  # our bug: abort the dialogue, never leave the MSC waiting
                 log.exception("tcap %s: cannot answer a Begin", peer)
                 return self._p_abort(scanned.otid, "resourceLimitation")
+        return self._decoded(buf, peer)
+
+    # --- the common Begin, read by `tcap_scan` (no pycrate decoding) ---------------------------
+
+    def _scanned(self, buf: bytes, scanned: BeginScan, peer: str) -> bytes:
+        version = 1
+        name: ContextName | None = None
+        if scanned.dialogue:
+            found = self._contexts.get(scanned.acn or b"")
+            if found is None:
+                return self._refused_acn(scanned.otid)
+            version, name = found
+        user = self.user
+        answers = []
+        for comp in scanned.components:
+            if comp.tag != INVOKE:
+                iid = ("present", comp.invoke_id) if comp.invoke_id is not None else _ABSENT
+                answers.append(_unrecognized_invocation(iid))
+            else:
+                answers.append(user.answer_invoke(buf, comp, version, peer))
+        return encode_end(scanned.otid, name, self._counted(answers))
+
+    # --- any other message, decoded by pycrate -----------------------------------------------
+
+    def _decoded(self, buf: bytes, peer: str) -> bytes | None:
         try:
             ber.walk(buf)  # depth and element bounds, before pycrate sees the bytes
             _MSG.from_ber(buf, single=True)
             kind, body = _MSG.get_val()
-        except Exception:
-            otid = _otid(buf)
+        except Exception:  # noqa: BLE001  (pycrate raises any type on bad bytes)
+            otid = otid_of(buf)
             if otid is None:
                 log.info("tcap %s: undecodable message without an otid dropped", peer)
                 return None
@@ -144,90 +239,20 @@ class TcapServer:
             log.exception("tcap %s: cannot answer a Begin", peer)
             return self._p_abort(body["otid"], "resourceLimitation")
 
-    def _scanned(self, buf: bytes, scanned: ScannedBegin, peer: str) -> bytes:
-        """The common Begin, read by `eir.sigtran.begin` (no pycrate decoding)."""
-        version = 1
-        asked: tuple[int, ...] | None = None
-        if scanned.dialogue:
-            acn = scanned.acn or b""
-            prefix = EQUIPMENT_MNGT_OID
-            if (
-                len(acn) == len(prefix) + 1
-                and acn.startswith(prefix)
-                and acn[-1] in (checkimei.VERSIONS)
-            ):
-                version = acn[-1]
-                asked = checkimei.acn(version)
-            else:
-                return self._refused_acn(scanned.otid)
-        answers = self._counted(
-            [self._scanned_component(buf, c, version, peer) for c in scanned.components]
-        )
-        return encode_end(scanned.otid, version if asked is not None else None, answers)
-
-    def _scanned_component(
-        self, buf: bytes, comp: Component, version: int, peer: str
-    ) -> tuple[str, Any]:
-        invoke_id = ("present", comp.invoke_id) if comp.invoke_id is not None else ("absent", 0)
-        if comp.tag != INVOKE:
-            return (
-                "basicROS",
-                (
-                    "reject",
-                    {"invokeId": invoke_id, "problem": ("returnResult", "unrecognizedInvocation")},
-                ),
-            )
-        if comp.opcode != checkimei.OPCODE:
-            return _reject(invoke_id, "unrecognizedOperation")
-        if comp.parameter is None:
-            return _error(invoke_id, MapErrorCode.DATA_MISSING)
-        octets = _imei_octets(buf, comp.parameter)
-        if octets is None:
-            return _reject(invoke_id, "mistypedArgument")
-        imsi = _trailing_imsi(buf, comp.trailing)
-        return self._decide(invoke_id, octets, imsi, version, peer)
-
-    def _decide(
-        self, invoke_id: Any, octets: bytes, imsi: Imsi | None, version: int, peer: str
-    ) -> tuple[str, Any]:
-        try:
-            imei = checkimei.imei_of(("IMEI", octets))
-            result = self._check(CheckRequest(imei, imsi, f"map-v{version}", peer))
-        except MapError as exc:
-            return _error(invoke_id, exc.code)
-        except Exception:
-            log.exception("tcap %s: the decision failed", peer)
-            return _error(invoke_id, MapErrorCode.SYSTEM_FAILURE)
-        if result.status is None:
-            return _error(invoke_id, MapErrorCode.UNKNOWN_EQUIPMENT)
-        return (
-            "basicROS",
-            (
-                "returnResult",
-                {
-                    "invokeId": invoke_id,
-                    "result": {
-                        "opcode": ("local", checkimei.OPCODE),
-                        "result": checkimei.result_value(version, result.status),
-                    },
-                },
-            ),
-        )
-
     def _begin(self, buf: bytes, body: dict[str, Any], peer: str) -> bytes:
         otid: bytes = body["otid"]
         version = 1
-        dialogue = body.get("dialoguePortion")
-        asked: tuple[int, ...] | None = None
-        if dialogue is not None:
-            asked = _aarq_acn(dialogue)
+        dialogue_portion = body.get("dialoguePortion")
+        asked: ContextName | None = None
+        if dialogue_portion is not None:
+            asked = aarq_acn(dialogue_portion)
             if asked is None:
                 return self._p_abort(otid, "incorrectTransactionPortion")
-            found = checkimei.version_of(asked)
-            if found not in checkimei.VERSIONS:
+            found = self.user.accepted_version(asked)
+            if found is None:
                 return self._refused_acn(otid)
             version = found
-        flags = _parameter_flags(buf)
+        flags = parameter_flags(buf)
         components = self._counted(
             [
                 self._component(c, version, peer, i < len(flags) and flags[i])
@@ -236,45 +261,47 @@ class TcapServer:
         )
         end: dict[str, Any] = {"dtid": otid}
         if asked is not None:
-            end["dialoguePortion"] = _aare(asked, True)
+            end["dialoguePortion"] = aare(asked, True)
         if components:
             end["components"] = components
         return encode(("end", end))
 
     def _component(
-        self, component: tuple[str, Any], version: int, peer: str, had_parameter: bool
-    ) -> tuple[str, Any]:
+        self, component: Component, version: int, peer: str, had_parameter: bool
+    ) -> Component:
         kind, value = component[1]
         if kind != "invoke":
-            invoke_id = (
-                value.get("invokeId", ("absent", 0)) if isinstance(value, dict) else ("absent", 0)
-            )
-            return (
-                "basicROS",
-                (
-                    "reject",
-                    {"invokeId": invoke_id, "problem": ("returnResult", "unrecognizedInvocation")},
-                ),
-            )
-        invoke_id = value["invokeId"]
-        if value.get("opcode") != ("local", checkimei.OPCODE):
-            return _reject(invoke_id, "unrecognizedOperation")
-        if "argument" not in value:
-            # pycrate drops an argument of none of the operation's types without a word
-            if had_parameter:
-                return _reject(invoke_id, "mistypedArgument")
-            return _error(invoke_id, MapErrorCode.DATA_MISSING)
-        try:
-            octets = checkimei.imei_octets(value["argument"])
-        except MistypedError:
-            return _reject(invoke_id, "mistypedArgument")
-        return self._decide(invoke_id, octets, None, version, peer)
+            invoke_id = value.get("invokeId", _ABSENT) if isinstance(value, dict) else _ABSENT
+            return _unrecognized_invocation(invoke_id)
+        return self.user.answer_decoded_invoke(value, version, peer, had_parameter)
+
+    # --- aborts and counting -----------------------------------------------------------------
+
+    def _p_abort(self, otid: bytes, cause: str) -> bytes:
+        self.outcomes[f"abort:{cause}"] += 1
+        return p_abort(otid, cause)
+
+    def _refused_acn(self, otid: bytes) -> bytes:
+        self.outcomes["abort:applicationContextNotSupported"] += 1
+        reason = ("u-abortCause", aare(self.user.offer, False))
+        return encode(("abort", {"dtid": otid, "reason": reason}))
+
+    def _counted(self, components: list[Component]) -> list[Component]:
+        for component in components:
+            kind, value = component[1]
+            if kind == "reject":
+                self.outcomes[f"reject:{value['problem'][1]}"] += 1
+            elif kind == "returnError":
+                name = self.user.error_outcome(value["errcode"][1])
+                if name is not None:
+                    self.outcomes[name] += 1
+        return components
 
 
-def _aarq_acn(dialogue: Any) -> tuple[int, ...] | None:
+def aarq_acn(portion: Any) -> ContextName | None:
     """The application context an AARQ dialogue portion asks for, or None when the portion is
     not a well-formed AARQ (pycrate leaves an undecodable open type as raw bytes)."""
-    encoding = dialogue.get("encoding") if isinstance(dialogue, dict) else None
+    encoding = portion.get("encoding") if isinstance(portion, dict) else None
     if not isinstance(encoding, tuple) or len(encoding) != 2 or encoding[0] != "single-ASN1-type":
         return None
     inner = encoding[1]
@@ -294,8 +321,9 @@ def _aarq_acn(dialogue: Any) -> tuple[int, ...] | None:
     return tuple(name)
 
 
-def _parameter_flags(buf: bytes) -> list[bool]:
-    """For each component of a Begin (indefinite lengths too): an Invoke with a parameter?"""
+def parameter_flags(buf: bytes) -> list[bool]:
+    """For each component of a Begin (indefinite lengths too): an Invoke with a parameter?
+    (pycrate drops an argument of none of the operation's types without a word.)"""
     try:
         top = ber.read(buf, 0, len(buf))
         for part in ber.children(buf, top):
@@ -311,58 +339,12 @@ def _parameter_flags(buf: bytes) -> list[bool]:
     return []
 
 
-def _imei_octets(buf: bytes, parameter: Tlv) -> bytes | None:
-    """The 8 IMEI octets of a CheckIMEI parameter: IMEI (v1, v2) or CheckIMEI-Arg (v3, whose
-    other fields, extension container included, are tolerated); None when mistyped."""
-    if parameter.tag == 0x04:
-        value = buf[parameter.start : parameter.stop]
-    elif parameter.tag == 0x30:
-        # Only the IMEI is read: what follows (requestedEquipmentInfo, an extension container,
-        # well-formed or not) does not change the answer.
-        try:
-            first = ber.read(buf, parameter.start, parameter.stop)
-        except ber.BerError:
-            return None
-        if first.tag != 0x04:
-            return None
-        value = buf[first.start : first.stop]
-    else:
-        return None
-    return value if len(value) == 8 else None
-
-
-def _trailing_imsi(buf: bytes, trailing: tuple[Tlv, ...]) -> Imsi | None:
-    """The IMSI some MSCs (Huawei) put after the IMEI: TBCD, 3 to 8 octets. Ignored if bad."""
-    for extra in trailing:
-        if extra.tag == 0x04 and 3 <= extra.stop - extra.start <= 8:
-            try:
-                return Imsi(tbcd_decode(buf[extra.start : extra.stop]))
-            except IdentityError:
-                return None
-    return None
-
-
-_ERROR_NAMES = {
-    MapErrorCode.UNKNOWN_EQUIPMENT: "unknownEquipment",
-    MapErrorCode.SYSTEM_FAILURE: "systemFailure",
-    MapErrorCode.DATA_MISSING: "dataMissing",
-    MapErrorCode.UNEXPECTED_DATA_VALUE: "unexpectedDataValue",
-}
-
-
-def _reject(invoke_id: Any, problem: str) -> tuple[str, Any]:
-    return ("basicROS", ("reject", {"invokeId": invoke_id, "problem": ("invoke", problem)}))
-
-
-def _error(invoke_id: Any, code: MapErrorCode) -> tuple[str, Any]:
-    return ("basicROS", ("returnError", {"invokeId": invoke_id, "errcode": ("local", int(code))}))
-
-
 # --- the End, encoded without pycrate (tests hold it to pycrate's bytes) -----------------------
 
-_AARE_PORTIONS: dict[int, bytes] = {}
+_AARE_PORTIONS: dict[ContextName, bytes] = {}
 _RESULT_TAGS = {"returnResult": 0xA2, "returnError": 0xA3, "reject": 0xA4}
 _PROBLEM_TAGS = {"general": 0x80, "invoke": 0x81, "returnResult": 0x82, "returnError": 0x83}
+#: EquipmentStatus (TS 29.002, in pycrate's TCAP_MAP module): ENUMERATED values
 _STATUS_CODES = {"whiteListed": 0, "blackListed": 1, "greyListed": 2}
 _PROBLEMS = {
     "unrecognizedOperation": 1,
@@ -372,18 +354,16 @@ _PROBLEMS = {
 }
 
 
-def _aare_portion(version: int) -> bytes:
-    """The accepted AARE dialogue portion for `version`, encoded once by pycrate."""
-    portion = _AARE_PORTIONS.get(version)
+def _aare_portion(name: ContextName) -> bytes:
+    """The accepted AARE dialogue portion for `name`, encoded once by pycrate."""
+    portion = _AARE_PORTIONS.get(name)
     if portion is None:
-        whole = encode(
-            ("end", {"dtid": b"\x00", "dialoguePortion": _aare(checkimei.acn(version), True)})
-        )
+        whole = encode(("end", {"dtid": b"\x00", "dialoguePortion": aare(name, True)}))
         top = ber.read(whole, 0, len(whole))
         dtid = ber.read(whole, top.start, top.stop)
         part = ber.read(whole, dtid.next, top.stop)
         portion = whole[dtid.next : part.next]
-        _AARE_PORTIONS[version] = portion
+        _AARE_PORTIONS[name] = portion
     return portion
 
 
@@ -394,21 +374,27 @@ def _int_tlv(value: int) -> bytes:
     return ber.tlv(0x02, value.to_bytes(size, "big", signed=True))
 
 
-def _component_bytes(component: tuple[str, Any]) -> bytes | None:
+def _result_bytes(value: dict[str, Any]) -> bytes | None:
+    """The returnResult's result (CheckIMEI's EquipmentStatus or CheckIMEI-Res), or None for a
+    result this encoder does not know."""
+    name, result = value["result"]["result"]
+    if name == "EquipmentStatus":
+        encoded = ber.tlv(0x0A, bytes([_STATUS_CODES[result]]))
+    elif name == "CheckIMEI-Res" and list(result) == ["equipmentStatus"]:
+        status = _STATUS_CODES[result["equipmentStatus"]]
+        encoded = ber.tlv(0x30, ber.tlv(0x0A, bytes([status])))
+    else:
+        return None
+    return ber.tlv(0x30, _int_tlv(value["result"]["opcode"][1]) + encoded)
+
+
+def _component_bytes(component: Component) -> bytes | None:
     kind, value = component[1]
     invoke_id = value["invokeId"]
     iid = _int_tlv(invoke_id[1]) if invoke_id[0] == "present" else b"\x05\x00"
     if kind == "returnResult":
-        name, result = value["result"]["result"]
-        if name == "EquipmentStatus":
-            encoded = ber.tlv(0x0A, bytes([_STATUS_CODES[result]]))
-        elif name == "CheckIMEI-Res" and list(result) == ["equipmentStatus"]:
-            status = _STATUS_CODES[result["equipmentStatus"]]
-            encoded = ber.tlv(0x30, ber.tlv(0x0A, bytes([status])))
-        else:
-            return None
-        body = ber.tlv(0x30, _int_tlv(value["result"]["opcode"][1]) + encoded)
-        return ber.tlv(_RESULT_TAGS[kind], iid + body)
+        body = _result_bytes(value)
+        return None if body is None else ber.tlv(_RESULT_TAGS[kind], iid + body)
     if kind == "returnError":
         return ber.tlv(_RESULT_TAGS[kind], iid + _int_tlv(value["errcode"][1]))
     if kind == "reject":
@@ -420,53 +406,64 @@ def _component_bytes(component: tuple[str, Any]) -> bytes | None:
     return None
 
 
-_TEMPLATES: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+class EndTemplate:
+    """Ends of one shape (context, one returnResult, otid length) with the dtid put in."""
+
+    __slots__ = ("_head", "_tail")
+
+    def __init__(self, name: ContextName | None, components: list[Component], size: int) -> None:
+        whole = _end_bytes(bytes(size), name, components)
+        at = ber.read(whole, ber.read(whole, 0, len(whole)).start, len(whole)).start
+        self._head = whole[:at]
+        self._tail = whole[at + size :]
+
+    def encode(self, otid: bytes) -> bytes:
+        return self._head + otid + self._tail
 
 
-def encode_end(otid: bytes, version: int | None, components: list[tuple[str, Any]]) -> bytes:
-    """End with dtid = `otid`, the AARE of `version` (None: no dialogue portion, MAP v1) and
-    the components; falls back to pycrate for any component it does not know.
+_TEMPLATES: dict[tuple[Any, ...], EndTemplate] = {}
 
-    The common End (one returnResult) comes from a template made by the general encoder once
-    per (version, result, invokeId, otid length), with the otid put in."""
+
+def encode_end(otid: bytes, name: ContextName | None, components: list[Component]) -> bytes:
+    """End with dtid = `otid`, the accepted AARE of the application context `name` (None: no
+    dialogue portion, MAP v1) and the components; pycrate encodes any component it does not
+    know. The common End (one returnResult) comes from an `EndTemplate` made once per
+    (context, result, invokeId, otid length)."""
     if len(components) == 1 and components[0][1][0] == "returnResult":
         value = components[0][1][1]
-        name, result = value["result"]["result"]
+        result_name, result = value["result"]["result"]
         status = result["equipmentStatus"] if isinstance(result, dict) else result
-        key = (version, name, status, value["invokeId"], len(otid))
+        key = (name, result_name, status, value["invokeId"], len(otid))
         template = _TEMPLATES.get(key)
         if template is None:
-            whole = _encode_end(bytes(len(otid)), version, components)
-            at = ber.read(whole, ber.read(whole, 0, len(whole)).start, len(whole)).start
-            template = (whole[:at], whole[at + len(otid) :])
+            template = EndTemplate(name, components, len(otid))
             if len(_TEMPLATES) < 65536:
                 _TEMPLATES[key] = template
-        return template[0] + otid + template[1]
-    return _encode_end(otid, version, components)
+        return template.encode(otid)
+    return _end_bytes(otid, name, components)
 
 
-def _encode_end(otid: bytes, version: int | None, components: list[tuple[str, Any]]) -> bytes:
+def _end_bytes(otid: bytes, name: ContextName | None, components: list[Component]) -> bytes:
+    """The End by our BER encoder, or by pycrate when a component is not one it knows."""
     parts = [ber.tlv(0x49, otid)]
-    if version is not None:
-        parts.append(_aare_portion(version))
+    if name is not None:
+        parts.append(_aare_portion(name))
     if components:
         encoded = [_component_bytes(c) for c in components]
         if any(e is None for e in encoded):
             end: dict[str, Any] = {"dtid": otid, "components": components}
-            if version is not None:
-                end["dialoguePortion"] = _aare(checkimei.acn(version), True)
+            if name is not None:
+                end["dialoguePortion"] = aare(name, True)
             return encode(("end", end))
         parts.append(ber.tlv(0x6C, b"".join(e for e in encoded if e is not None)))
     return ber.tlv(0x64, b"".join(parts))
 
 
-def encode_end_pycrate(
-    otid: bytes, version: int | None, components: list[tuple[str, Any]]
-) -> bytes:
+def encode_end_pycrate(otid: bytes, name: ContextName | None, components: list[Component]) -> bytes:
     """The same End through pycrate (the reference for tests)."""
     end: dict[str, Any] = {"dtid": otid}
-    if version is not None:
-        end["dialoguePortion"] = _aare(checkimei.acn(version), True)
+    if name is not None:
+        end["dialoguePortion"] = aare(name, True)
     if components:
         end["components"] = components
     return encode(("end", end))

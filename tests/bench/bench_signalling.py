@@ -116,6 +116,7 @@ def _map_bare() -> tuple[dict[bytes, bytes], Callable[[bytes], bytes]]:
     """ACKs by M3UA message class and type, and the End for a Begin (whitelisted, v3)."""
     from eir.model import CheckResult, EquipmentStatus, Rule
     from eir.sigtran import m3ua, sccp
+    from eir.sigtran.checkimei import CheckImei
     from eir.sigtran.m3ua import Message, ProtocolData
     from eir.sigtran.tcap import TcapServer
 
@@ -124,7 +125,9 @@ def _map_bare() -> tuple[dict[bytes, bytes], Callable[[bytes], bytes]]:
         b"\x04\x01": m3ua.encode(Message(m3ua.ASPAC_ACK)),
         b"\x03\x02": m3ua.encode(Message(m3ua.ASPDN_ACK)),
     }
-    server = TcapServer(lambda _r: CheckResult(EquipmentStatus.WHITELISTED, Rule.UNKNOWN))
+    server = TcapServer(
+        CheckImei(lambda _r: CheckResult(EquipmentStatus.WHITELISTED, Rule.UNKNOWN))
+    )
     layouts: dict[int, tuple[int, bytes, int]] = {}
 
     def end(request: bytes) -> bytes:
@@ -132,13 +135,13 @@ def _map_bare() -> tuple[dict[bytes, bytes], Callable[[bytes], bytes]]:
         by patching the otid into the same answer (the bench sends one shape)."""
         known = layouts.get(len(request))
         if known is None:
-            fast = m3ua.parse_data_fast(request)
+            fast = m3ua.scan_data(request)
             assert fast is not None
             pd = fast[0]
-            raw = sccp.peek(pd.data)
+            raw = sccp.scan_unitdata(pd.data)
             answer_tcap = server.answer(raw.data) or b""
             data = sccp.reply(raw, answer_tcap)
-            reply = m3ua.encode_data_fast(
+            reply = m3ua.encode_data(
                 ProtocolData(pd.dpc, pd.opc, pd.si, pd.ni, pd.mp, pd.sls, data)
             )
             at = request.index(raw.data) + 4

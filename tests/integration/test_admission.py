@@ -177,7 +177,7 @@ def test_an_m3ua_message_one_byte_at_a_time_closes_its_association(
     with serve(demo_db, "--config", config) as served:
         port = served.port("m3ua")
         slow = Msc(port)
-        data = m3ua.encode_data_fast(over_sccp(check_imei(2, MAP_BLACK)))
+        data = m3ua.encode_data(over_sccp(check_imei(2, MAP_BLACK)))
         took = _dribble(slow.sock, data, 0.25, 15)
         assert 0.9 <= took < 6
         fast = Msc(port)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from eir.sigtran import m3ua
-from eir.sigtran.asp import AspConnection, M3uaSettings, Side
 from eir.sigtran.m3ua import ErrorCode, Message, ProtocolData, Tag, u32
+from eir.sigtran.m3ua_asp import AspConnection, M3uaSettings, Side
 from tests.support.pcap import tshark, tshark_problems, write_pcap
 
 pytestmark = pytest.mark.skipif(
@@ -29,7 +29,7 @@ def _conversation() -> list[bytes]:
                 dst.receive_data(data, 0.0)
     sgp.receive_data(m3ua.encode(Message(m3ua.BEAT, ((Tag.HEARTBEAT_DATA, b"hb"),))), 0.0)
     sgp.receive_data(m3ua.encode(Message(m3ua.ASPIA)), 0.0)
-    sgp.receive_data(m3ua.encode_data_fast(ProtocolData(1, 2, 10, 2, 0, 0, b"\x09")), 0.0)
+    sgp.receive_data(m3ua.encode_data(ProtocolData(1, 2, 10, 2, 0, 0, b"\x09")), 0.0)
     sgp.receive_data(m3ua.encode(Message(m3ua.ASPDN)), 0.0)
     sent.append(sgp.data_to_send())
     asp.shutdown()
@@ -47,7 +47,7 @@ def _conversation() -> list[bytes]:
 def test_tshark_dissects_m3ua_cleanly(tmp_path: Path) -> None:
     payloads = [
         *_conversation(),
-        m3ua.encode_data_fast(ProtocolData(1, 2, 10, 2, 0, 5, b"\x09\x81\x03"), 1, 7),
+        m3ua.encode_data(ProtocolData(1, 2, 10, 2, 0, 5, b"\x09\x81\x03"), 1, 7),
         m3ua.encode(m3ua.err(ErrorCode.INVALID_ROUTING_CONTEXT, u32(9), rc=(9, 10))),
         m3ua.encode(m3ua.err(ErrorCode.INVALID_NETWORK_APPEARANCE, b"\1\0\1\1", na=0xDEADBEEF)),
         m3ua.encode(m3ua.ntfy(m3ua.STATUS_ALTERNATE_ASP_ACTIVE, (1,))),

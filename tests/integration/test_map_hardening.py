@@ -94,7 +94,7 @@ def check_data(rc: int | None = None, data: bytes | None = None) -> bytes:
     pd = over_sccp(check_imei(2))
     if data is not None:
         pd = pd._replace(data=data)
-    return m3ua.encode_data_fast(pd, rc)
+    return m3ua.encode_data(pd, rc)
 
 
 def answered_status(asp: RawAsp) -> str:

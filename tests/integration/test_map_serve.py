@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from eir.sigtran import m3ua, sccp
-from eir.sigtran.asp import DataReceived
-from eir.sigtran.node import MapNode
+from eir.sigtran.m3ua_asp import DataReceived
+from eir.sigtran.sccp_routing import SccpRouter
 from eir.sigtran.tcap import TcapServer
 from tests.support.diameter import serve
 from tests.support.pcap import tshark, tshark_problems, write_pcap
@@ -54,7 +54,7 @@ def test_serve_answers_check_imei_over_m3ua_tcp(demo_db: Path) -> None:
 
 
 def _stack_answers() -> list[bytes]:
-    node = MapNode(TcapServer(server()._check))
+    node = SccpRouter(TcapServer(server().user))
     out = []
     for version in (1, 2, 3):
         for imei in (BLACK, WHITE):
@@ -69,7 +69,7 @@ def _stack_answers() -> list[bytes]:
     from eir.config import PolicyConfig
     from tests.support.sigtran import argument, begin, invoke
 
-    unknown = MapNode(TcapServer(server(PolicyConfig(unknown="unknown"))._check))
+    unknown = SccpRouter(TcapServer(server(PolicyConfig(unknown="unknown")).user))
     odd = [
         begin(None, [invoke(argument(2, BLACK))], (0, 4, 0, 0, 1, 0, 13, 4)),  # U-ABORT
         begin(2, [invoke(argument(2, BLACK), 1, opcode=44)]),  # Reject
@@ -104,7 +104,7 @@ async def test_eir_connects_to_a_signalling_gateway_as_an_asp(
     import sys
     import time
 
-    from eir.sigtran.asp import AspConnection, AspState, M3uaSettings, Side
+    from eir.sigtran.m3ua_asp import AspConnection, AspState, M3uaSettings, Side
 
     sessions: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
 
@@ -144,7 +144,7 @@ async def test_eir_connects_to_a_signalling_gateway_as_an_asp(
         conn, reader, writer = await session()
         while conn.next_event() is not None:
             pass
-        writer.write(m3ua.encode_data_fast(over_sccp(check_imei(2, BLACK))))
+        writer.write(m3ua.encode_data(over_sccp(check_imei(2, BLACK))))
         answer = None
         while answer is None:
             conn.receive_data(await asyncio.wait_for(reader.read(65536), 10), time.monotonic())

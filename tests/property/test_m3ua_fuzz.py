@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eir.sigtran import m3ua
-from eir.sigtran.asp import AspConnection, M3uaSettings, Side
 from eir.sigtran.m3ua import M3uaError, Message, ProtocolData, Tag, u32
+from eir.sigtran.m3ua_asp import AspConnection, M3uaSettings, Side
 
 PD = ProtocolData(1, 2, 3, 2, 0, 5, b"\x09\x81\x03")
 VALID = [
@@ -18,7 +18,7 @@ VALID = [
     m3ua.encode(
         Message(m3ua.ASPAC, ((Tag.TRAFFIC_MODE_TYPE, u32(1)), (Tag.ROUTING_CONTEXT, u32(1))))
     ),
-    m3ua.encode_data_fast(PD, 1, 7),
+    m3ua.encode_data(PD, 1, 7),
     m3ua.encode(Message(m3ua.BEAT, ((Tag.HEARTBEAT_DATA, b"x"),))),
     m3ua.encode(Message(m3ua.ASPIA)),
     m3ua.encode(Message(m3ua.ASPDN)),

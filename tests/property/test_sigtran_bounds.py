@@ -13,9 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eir.sigtran import ber, m3ua, sccp
-from eir.sigtran.asp import AspBinding, AspConnection, AsTable, DataReceived, M3uaSettings, Side
 from eir.sigtran.m3ua import M3uaError, Message, ProtocolData, Tag, u32
-from eir.sigtran.node import MapNode
+from eir.sigtran.m3ua_asp import (
+    AspBinding,
+    AspConnection,
+    AsTable,
+    DataReceived,
+    M3uaSettings,
+    Side,
+)
+from eir.sigtran.sccp_routing import SccpRouter
 from eir.sigtran.tcap import TcapServer
 from tests.support.sigtran import EIR_ADDRESS, MSC_ADDRESS, check_imei, over_sccp, server
 
@@ -50,7 +57,7 @@ M3UA_SEEDS = [
     m3ua.encode(
         Message(m3ua.ASPAC, ((Tag.TRAFFIC_MODE_TYPE, u32(1)), (Tag.ROUTING_CONTEXT, u32(100))))
     ),
-    m3ua.encode_data_fast(over_sccp(check_imei(2)), 100, 7),
+    m3ua.encode_data(over_sccp(check_imei(2)), 100, 7),
     m3ua.encode(Message(m3ua.DAUD, ((Tag.AFFECTED_POINT_CODE, u32(5)),))),
     m3ua.encode(Message(m3ua.BEAT, ((Tag.HEARTBEAT_DATA, b"x"),))),
     m3ua.encode(Message(m3ua.ASPIA, ((Tag.ROUTING_CONTEXT, u32(100)),))),
@@ -83,7 +90,7 @@ def test_m3ua_decoders_count_parameters_linearly(buf: bytes) -> None:
         m3ua.decode(buf)
     assert m3ua.Work.parameters - before <= _m3ua_bound(buf)
     before = m3ua.Work.parameters
-    m3ua.parse_data_fast(buf)
+    m3ua.scan_data(buf)
     assert m3ua.Work.parameters - before <= _m3ua_bound(buf)
 
 
@@ -151,7 +158,7 @@ SCCP_SEEDS = [
 def test_sccp_work_is_linear_and_answers_are_well_formed(buf: bytes) -> None:
     before = sccp.Work.optional
     try:
-        request = sccp.peek(buf)
+        request = sccp.scan_unitdata(buf)
     except sccp.SccpError:
         assert sccp.Work.optional - before <= len(buf) // 2 + 1
         return
@@ -162,7 +169,7 @@ def test_sccp_work_is_linear_and_answers_are_well_formed(buf: bytes) -> None:
                 sccp.reply(request, b"\x64\x00"),
                 sccp.service(request, sccp.ReturnCause.UNQUALIFIED),
             ):
-                answer = sccp.peek(out)  # both parties hold what their indicators announce
+                answer = sccp.scan_unitdata(out)  # both parties hold what their indicators announce
                 assert answer.called_raw == request.calling_raw
 
 
@@ -302,10 +309,10 @@ def test_tcap_answer_work_is_bounded_and_never_logs_an_error(buf: bytes) -> None
 @FUZZ
 @given(st.one_of(st.binary(max_size=300), st.sampled_from(SCCP_SEEDS)), st.integers(0, 255))
 def test_map_node_never_logs_an_error(data: bytes, si: int) -> None:
-    node = MapNode(TcapServer(SERVER._check))
+    node = SccpRouter(TcapServer(SERVER.user))
     with no_errors_logged():
         out = node.on_data(DataReceived(ProtocolData(1, 2, si % 4, 2, 0, 0, data), 100, None))
     if out is not None:
-        answer = m3ua.parse_data_fast(out)
+        answer = m3ua.scan_data(out)
         assert answer is not None
-        sccp.peek(answer[0].data)
+        sccp.scan_unitdata(answer[0].data)

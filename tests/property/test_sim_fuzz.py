@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eir.diameter.peer import State
-from eir.sigtran.asp import AspState
+from eir.sigtran.m3ua_asp import AspState
 from sim import map as map_role
 from sim.model import Outcome
 from sim.replay import ReplayError, guess

@@ -21,7 +21,7 @@ import pytest
 
 from eir.diameter.peer import PeerConnection, Role, State
 from eir.model import ListName
-from eir.sigtran.asp import AspConnection, AspState, M3uaSettings, Side
+from eir.sigtran.m3ua_asp import AspConnection, AspState, M3uaSettings, Side
 from eir.store.api import Mode
 from eir.store.lmdb_store import LmdbStore
 from eir.store.loader import LoadOptions, parse_files

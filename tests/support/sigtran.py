@@ -12,8 +12,9 @@ from eir.config import PolicyConfig
 from eir.identity import Imei
 from eir.policy import decide
 from eir.sigtran import m3ua, msc, sccp
-from eir.sigtran.asp import AspConnection, AspState, DataReceived, M3uaSettings, Side
+from eir.sigtran.checkimei import CheckImei
 from eir.sigtran.m3ua import ProtocolData
+from eir.sigtran.m3ua_asp import AspConnection, AspState, DataReceived, M3uaSettings, Side
 from eir.sigtran.tcap import TcapServer
 from tests.support.diameter import demo_store
 
@@ -34,18 +35,18 @@ def argument(version: int, imei: bytes) -> tuple[str, Any]:
 def begin(
     version: int | None, components: list[tuple[str, Any]], acn: tuple[int, ...] | None = None
 ) -> bytes:
-    return msc.begin(version, components, OTID, acn)
+    return msc.encode_begin(version, components, OTID, acn)
 
 
 def check_imei(version: int, imei: bytes = BLACK) -> bytes:
     """A Begin with one CheckIMEI of `version` (v1: no dialogue portion)."""
-    return msc.check_imei(version, imei, OTID)
+    return msc.encode_check_imei(version, imei, OTID)
 
 
 def server(policy: PolicyConfig | None = None) -> TcapServer:
     settings = policy or PolicyConfig()
     store = demo_store()
-    return TcapServer(lambda req: decide(req, store.lookup, settings))
+    return TcapServer(CheckImei(lambda req: decide(req, store.lookup, settings)))
 
 
 def decoded(buf: bytes | None) -> tuple[str, Any]:
@@ -104,7 +105,7 @@ class Msc:
         self._flush()
 
     def exchange(self, pd: ProtocolData) -> ProtocolData:
-        self.sock.sendall(m3ua.encode_data_fast(pd))
+        self.sock.sendall(m3ua.encode_data(pd))
         while True:
             event = self.conn.next_event()
             if isinstance(event, DataReceived):

@@ -6,8 +6,9 @@ from __future__ import annotations
 from eir.config import PolicyConfig
 from eir.diameter.peer import PeerConnection, Role
 from eir.policy import decide
-from eir.sigtran.asp import AspConnection, DataReceived, M3uaSettings, Side
-from eir.sigtran.node import MapNode
+from eir.sigtran.checkimei import CheckImei
+from eir.sigtran.m3ua_asp import AspConnection, DataReceived, M3uaSettings, Side
+from eir.sigtran.sccp_routing import SccpRouter
 from eir.sigtran.tcap import TcapServer
 from sim import map as map_role
 from sim import s13 as s13_role
@@ -91,13 +92,15 @@ class S13Pair(_Pair):
 
 
 class MapPair(_Pair):
-    """A `MapClient` and the daemon's SGP-side `AspConnection` with a `MapNode`."""
+    """A `MapClient` and the daemon's SGP-side `AspConnection` with a `SccpRouter`."""
 
     def __init__(self, options: map_role.MapOptions, messages: list[bytes]) -> None:
         self.client: map_role.MapClient = map_role.MapClient(options, messages, 0.0)
         self.server = AspConnection(M3uaSettings(), Side.SGP, 0.0)
         store = demo_store()
-        self.node = MapNode(TcapServer(lambda r: decide(r, store.lookup, PolicyConfig())))
+        self.node = SccpRouter(
+            TcapServer(CheckImei(lambda r: decide(r, store.lookup, PolicyConfig())))
+        )
         self.answers = []
         self.pump()
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from eir.sigtran import m3ua, sccp
-from eir.sigtran.asp import AspConnection, AspState, DataReceived, M3uaSettings, Side
-from eir.sigtran.begin import scan_begin
-from eir.sigtran.node import MapNode
+from eir.sigtran.m3ua_asp import AspConnection, AspState, DataReceived, M3uaSettings, Side
+from eir.sigtran.sccp_routing import SccpRouter
 from eir.sigtran.tcap import TcapServer
+from eir.sigtran.tcap_scan import scan_begin
 from tests.support.sigtran import MSG, decoded, server
 
 VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "map"
@@ -50,9 +50,9 @@ def test_whole_stack_vector() -> None:
         events.append(event)
     (data,) = [e for e in events if isinstance(e, DataReceived)]
     assert data.routing_context == 1
-    answer = MapNode(TcapServer(server()._check)).on_data(data)
+    answer = SccpRouter(TcapServer(server().user)).on_data(data)
     assert answer is not None
-    reply = m3ua.parse_data_fast(answer)
+    reply = m3ua.scan_data(answer)
     assert reply is not None and reply[1] == 1
     kind, body = decoded(sccp.decode(reply[0].data).data)
     assert kind == "end" and body["components"][0][1][1]["result"]["result"][1] == {

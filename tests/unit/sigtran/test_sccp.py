@@ -158,12 +158,12 @@ def test_mutants_agree_with_pycrate_on_parties_and_data() -> None:
     assert compared > 500
 
 
-def test_peek_reads_the_called_ssn_without_the_global_title() -> None:
+def test_scan_reads_the_called_ssn_without_the_global_title() -> None:
     for called in (EIR, MSC, Address(False, None, 77, GlobalTitle(1, "123"))):
-        raw = sccp.peek(sccp.encode(sccp.XUDT, called.encode(), MSC.encode(), b"x"))
+        raw = sccp.scan_unitdata(sccp.encode(sccp.XUDT, called.encode(), MSC.encode(), b"x"))
         assert raw.called_ssn == called.ssn and raw.called_raw == called.encode()
     with pytest.raises(SccpError):
-        sccp.peek(sccp.encode(sccp.UDT, b"\x43\x01", MSC.encode(), b"x")).called_ssn  # noqa: B018
+        sccp.scan_unitdata(sccp.encode(sccp.UDT, b"\x43\x01", MSC.encode(), b"x")).called_ssn  # noqa: B018
 
 
 # --- issue 13: party addresses consistent with their indicator (Q.713 3.4) ---------------------
@@ -190,6 +190,6 @@ def test_inconsistent_party_addresses_are_refused(party: str) -> None:
     raw = bytes.fromhex(party)
     for called, calling in ((GOOD, raw), (raw, GOOD)):
         with pytest.raises(SccpError):
-            sccp.peek(sccp.encode(sccp.UDT, called, calling, b"\x62\x00"))
+            sccp.scan_unitdata(sccp.encode(sccp.UDT, called, calling, b"\x62\x00"))
     sccp.check_address(GOOD, "called party address")
     sccp.check_address(bytes.fromhex("4208"), "calling party address")

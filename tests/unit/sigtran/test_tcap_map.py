@@ -9,6 +9,8 @@ import pytest
 from eir.config import PolicyConfig
 from eir.identity import Imei
 from eir.model import CheckRequest, CheckResult
+from eir.sigtran import checkimei
+from eir.sigtran.checkimei import CheckImei
 from eir.sigtran.tcap import TcapServer
 from tests.support.sigtran import (
     BLACK,
@@ -138,7 +140,7 @@ def test_system_failure_on_our_failure() -> None:
     def broken(request: CheckRequest) -> CheckResult:
         raise RuntimeError("store gone")
 
-    ((name, value),) = components(decoded(TcapServer(broken).answer(check_imei(3))))
+    ((name, value),) = components(decoded(TcapServer(CheckImei(broken)).answer(check_imei(3))))
     assert name == "returnError" and value["errcode"] == ("local", 34)
 
 
@@ -209,10 +211,11 @@ def test_end_encoding_equals_pycrate(version: int | None, otid: bytes) -> None:
         )
     )
     v = None if version in (None, 1) else version
+    context = None if v is None else checkimei.acn(v)
     for chunk in range(0, len(comps), 7):
         part = comps[chunk : chunk + 7]
-        assert encode_end(otid, v, part) == encode_end_pycrate(otid, v, part)
-    assert encode_end(otid, v, []) == encode_end_pycrate(otid, v, [])
+        assert encode_end(otid, context, part) == encode_end_pycrate(otid, context, part)
+    assert encode_end(otid, context, []) == encode_end_pycrate(otid, context, [])
 
 
 def test_malformed_extension_container_is_tolerated_in_v3() -> None:
@@ -238,12 +241,12 @@ def test_a_bug_in_our_reader_falls_back_to_pycrate(monkeypatch: pytest.MonkeyPat
     assert kind == "end"
 
 
-def test_map_node_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    from eir.sigtran.asp import DataReceived
-    from eir.sigtran.node import MapNode
+def test_sccp_router_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eir.sigtran.m3ua_asp import DataReceived
+    from eir.sigtran.sccp_routing import SccpRouter
     from tests.support.sigtran import over_sccp
 
-    node = MapNode(server())
+    node = SccpRouter(server())
     monkeypatch.setattr(node.tcap, "answer", lambda buf, peer="": 1 / 0)
     assert node.on_data(DataReceived(over_sccp(check_imei(2)), None, None)) is None
     assert node.dropped == 1

@@ -11,8 +11,8 @@ from eir.diameter.peer import State
 from eir.diameter.s13 import ecr
 from eir.identity import Imei, tbcd_encode
 from eir.sigtran import msc
-from eir.sigtran.asp import AspState
 from eir.sigtran.ber import tlv
+from eir.sigtran.m3ua_asp import AspState
 from sim import map as map_role
 from sim import s13 as s13_role
 from sim.model import Outcome
@@ -144,21 +144,23 @@ def test_begin_templates_are_pycrates_encoding(version: int) -> None:
     imei = Imei("35209900176148").to_tbcd()
     template = msc.BeginTemplate(version)
     for otid in (b"\x00\x00\x00\x01", b"\xff\xfe\xfd\xfc"):
-        assert template.make(otid, imei) == msc.encode_check_imei(version, imei, otid)
-        assert msc.check_imei(version, imei, otid) == msc.encode_check_imei(version, imei, otid)
+        assert template.encode(otid, imei) == msc.encode_check_imei_pycrate(version, imei, otid)
+        assert msc.encode_check_imei(version, imei, otid) == msc.encode_check_imei_pycrate(
+            version, imei, otid
+        )
     # a Begin with a raw parameter: the plain Begin is made once per version, then patched
     otid = b"\x12\x34\x56\x78"
     parameter = tlv(0x04, imei[:7])
-    plain = msc.begin(None if version == 1 else version, [], otid)
+    plain = msc.encode_begin(None if version == 1 else version, [], otid)
     component = tlv(0x02, b"\x01") + tlv(0x02, b"\x2b") + parameter
-    assert msc.with_parameter(version, parameter, otid) == tlv(
+    assert msc.encode_with_parameter(version, parameter, otid) == tlv(
         0x62,
         plain[2 if plain[1] < 0x80 else 2 + (plain[1] & 0x7F) :] + tlv(0x6C, tlv(0xA1, component)),
     )
     if version < 3:
         imsi = tbcd_encode("001010123456789", 8)
         with_imsi = msc.BeginTemplate(version, imsi)
-        assert with_imsi.make(b"\x00\x00\x00\x05", imei) == msc.check_imei_with_imsi(
+        assert with_imsi.encode(b"\x00\x00\x00\x05", imei) == msc.encode_check_imei_with_imsi(
             version, imei, imsi, b"\x00\x00\x00\x05"
         )
 
@@ -167,23 +169,23 @@ def test_read_answer_names_results_errors_rejects_and_aborts() -> None:
     srv = tcap_server()
     otid = b"\x00\x00\x00\x09"
     black = Imei("49015420323751").to_tbcd()
-    answer = msc.read_answer(srv.answer(msc.check_imei(3, black, otid)) or b"")
+    answer = msc.decode_answer(srv.answer(msc.encode_check_imei(3, black, otid)) or b"")
     assert answer == msc.MapAnswer("result", "blackListed", dtid=otid)
-    assert msc.dtid_of(srv.answer(msc.check_imei(2, black, otid)) or b"") == (otid, 8)
-    bad = msc.read_answer(
-        srv.answer(msc.with_parameter(1, b"\x04\x08\xab" + black[1:], otid)) or b""
+    assert msc.dtid_of(srv.answer(msc.encode_check_imei(2, black, otid)) or b"") == (otid, 8)
+    bad = msc.decode_answer(
+        srv.answer(msc.encode_with_parameter(1, b"\x04\x08\xab" + black[1:], otid)) or b""
     )
     assert (bad.kind, bad.detail) == ("error", "unexpectedDataValue")
-    rejected = msc.read_answer(
-        srv.answer(msc.with_parameter(2, b"\x04\x07" + black[:7], otid)) or b""
+    rejected = msc.decode_answer(
+        srv.answer(msc.encode_with_parameter(2, b"\x04\x07" + black[:7], otid)) or b""
     )
     assert (rejected.kind, rejected.detail) == ("reject", "invoke:mistypedArgument")
-    aborted = msc.read_answer(
-        srv.answer(msc.begin(9, [], otid, acn=(0, 4, 0, 0, 1, 0, 13, 9))) or b""
+    aborted = msc.decode_answer(
+        srv.answer(msc.encode_begin(9, [], otid, acn=(0, 4, 0, 0, 1, 0, 13, 9))) or b""
     )
     assert aborted.kind == "u-abort" and aborted.detail == "application-context-name-not-supported"
     with pytest.raises(ValueError, match="undecodable"):
-        msc.read_answer(b"\x64\x03\x49\x01")
+        msc.decode_answer(b"\x64\x03\x49\x01")
 
 
 def test_the_s13_client_answers_the_watchdog_and_leaves_with_dpr() -> None:

@@ -33,7 +33,7 @@ def vectors() -> dict[str, tuple[str, bytes]]:
         ),
         "m3ua_data_udt_v3": (
             "M3UA DATA (RC 1) / SCCP UDT (GT, SSN 9) / TCAP Begin v3",
-            m3ua.encode_data_fast(over_sccp(check_imei(3, BLACK)), 1),
+            m3ua.encode_data(over_sccp(check_imei(3, BLACK)), 1),
         ),
         "m3ua_aspup": (
             "M3UA ASPUP with ASP Identifier 3",

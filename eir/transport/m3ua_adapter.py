@@ -1,7 +1,11 @@
-"""M3UA over a stream transport: the asyncio Protocol around `eir.sigtran.asp` and the MAP node.
+"""M3UA over a stream transport (TCP or SCTP): the asyncio adapter around the sans-IO ASP state
+machine (`eir.sigtran.m3ua_asp`, RFC 4666 4.3) and the SCCP router (`eir.sigtran.sccp_routing`).
 
-It moves bytes and time only; every DATA is answered in the same turn (a CheckIMEI answer is
-one lookup). A peer that does not read its answers stops being read.
+`M3uaEndpoint` holds what all associations share (settings, the AS table, the router, the
+admission of new connections); an `M3uaProtocol` is one association, accepted (we are the SGP)
+or connected out (we are the ASP). It moves bytes and time only; every DATA is answered in the
+same turn (a CheckIMEI answer is one lookup). A peer that does not read its answers stops
+being read.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
-from eir.sigtran.asp import (
+from eir.sigtran.m3ua_asp import (
     AspConnection,
     AspState,
     AsTable,
@@ -25,16 +29,18 @@ from eir.sigtran.asp import (
     StateChanged,
     refused_source,
 )
-from eir.sigtran.node import MapNode
+from eir.sigtran.sccp_routing import SccpRouter
 from eir.transport.stream import Admission, CoreAdapter
 
 log = logging.getLogger("eir.m3ua")
 
 
 @dataclass
-class M3uaNode:
+class M3uaEndpoint:
+    """What the M3UA associations of a daemon share."""
+
     settings: M3uaSettings
-    node: MapNode
+    router: SccpRouter
     table: AsTable = field(default_factory=AsTable)
     max_connections: int = 1024
     connections: set[M3uaProtocol] = field(default_factory=set)
@@ -69,7 +75,7 @@ class M3uaNode:
 class M3uaProtocol(CoreAdapter):
     label = "m3ua"
 
-    def __init__(self, shared: M3uaNode, side: Side = Side.SGP) -> None:
+    def __init__(self, shared: M3uaEndpoint, side: Side = Side.SGP) -> None:
         super().__init__(shared.admission, shared.connections, side is Side.ASP)
         self.shared = shared
         self.side = side
@@ -99,33 +105,41 @@ class M3uaProtocol(CoreAdapter):
         conn = self.conn
         if conn is None:
             return
-        node = self.shared.node
+        router = self.shared.router
         while (event := conn.next_event()) is not None:
             if isinstance(event, DataReceived):
-                answer = node.on_data(event, conn.name)
+                answer = router.on_data(event, conn.name)
                 if answer is not None:
                     conn.send_raw(answer)
             elif isinstance(event, StateChanged):
-                log.info("m3ua %s (%s): %s", conn.name, self.side.value, event.state.value)
-                if event.state is AspState.ACTIVE and not self._active:
-                    if not self.handshake_done():
-                        continue
-                    self._active = True
-                    if self.shared.on_peer is not None:
-                        self.shared.on_peer(conn.name, True, event.state.value)
+                self._state_changed(conn, event)
             elif isinstance(event, Closed):
-                if conn.refused:  # access control: a flood must not become a log flood
-                    self.shared.admission.throttle.note("refused", self.remote, event.reason)
-                else:
-                    log.log(
-                        logging.INFO if self._active else logging.DEBUG,
-                        "m3ua %s closed: %s",
-                        conn.name,
-                        event.reason,
-                    )
-                if self._active:
-                    self._active = False
-                    if self.shared.on_peer is not None:
-                        self.shared.on_peer(conn.name, False, event.reason)
+                self._closed(conn, event)
             elif isinstance(event, (Notified, ErrorReceived)):
                 log.info("m3ua %s: %s", conn.name, event)
+
+    def _state_changed(self, conn: AspConnection, event: StateChanged) -> None:
+        """Logged; the first ASP-ACTIVE ends the handshake and tells `on_peer`."""
+        log.info("m3ua %s (%s): %s", conn.name, self.side.value, event.state.value)
+        if event.state is AspState.ACTIVE and not self._active:
+            if not self.handshake_done():
+                return
+            self._active = True
+            if self.shared.on_peer is not None:
+                self.shared.on_peer(conn.name, True, event.state.value)
+
+    def _closed(self, conn: AspConnection, event: Closed) -> None:
+        """Logged (refused sources throttled); an association that was active tells `on_peer`."""
+        if conn.refused:  # access control: a flood must not become a log flood
+            self.shared.admission.throttle.note("refused", self.remote, event.reason)
+        else:
+            log.log(
+                logging.INFO if self._active else logging.DEBUG,
+                "m3ua %s closed: %s",
+                conn.name,
+                event.reason,
+            )
+        if self._active:
+            self._active = False
+            if self.shared.on_peer is not None:
+                self.shared.on_peer(conn.name, False, event.reason)

@@ -289,7 +289,7 @@ class AspConnection:
             self._deadline = None
 
     def send_data(self, pd: ProtocolData, rc: int | None = None, na: int | None = None) -> None:
-        self._out.append(m3ua.encode_data_fast(pd, rc, na))
+        self._out.append(m3ua.encode_data(pd, rc, na))
 
     def send_raw(self, message: bytes) -> None:
         self._out.append(message)
@@ -347,7 +347,7 @@ class AspConnection:
     def _message(self, buf: bytes, now: float) -> None:
         try:
             if buf[2:4] == b"\x01\x01" and self.state is AspState.ACTIVE:
-                fast = m3ua.parse_data_fast(buf)
+                fast = m3ua.scan_data(buf)
                 if fast is not None:
                     self._data_fields(*fast)
                 else:
@@ -496,80 +496,14 @@ class AspConnection:
             return
         kind = msg.kind
         if kind == m3ua.ASPUP:
-            asp_id = msg.u32(Tag.ASP_IDENTIFIER)  # exactly 4 bytes, or ERR
-            binding = self._bind(asp_id)
-            if self.table is not None:
-                # a configured ASP Identifier names one ASP: one association at a time
-                self.table.claim(
-                    self,
-                    asp_id if binding is not None and binding.asp_identifier is not None else None,
-                    now,
-                )
-            self.binding = binding
-            if self.state is AspState.ACTIVE and self.table is not None:
-                self.table.leave(self)
-            self._send(
-                Message(
-                    m3ua.ASPUP_ACK, () if asp_id is None else ((Tag.ASP_IDENTIFIER, u32(asp_id)),)
-                )
-            )
-            self._set_state(AspState.INACTIVE)
-            self._send(m3ua.ntfy(m3ua.STATUS_AS_INACTIVE))
+            self._aspup(msg, now)
         elif kind == m3ua.ASPDN:
             self._send(Message(m3ua.ASPDN_ACK))
             self._set_state(AspState.DOWN)
         elif kind == m3ua.ASPAC:
-            if self.state is AspState.DOWN:
-                raise M3uaError(ErrorCode.UNEXPECTED_MESSAGE, "ASPAC before ASPUP")
-            mode_value = msg.u32(Tag.TRAFFIC_MODE_TYPE)
-            mode = TrafficMode.LOADSHARE if mode_value is None else None
-            if mode_value is not None:
-                try:
-                    mode = TrafficMode(mode_value)
-                except ValueError:
-                    mode = None
-            if mode is None or mode is TrafficMode.BROADCAST:
-                raise M3uaError(
-                    ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE,
-                    f"traffic mode {mode_value}",
-                    u32(mode_value or 0),
-                )
-            if mode is TrafficMode.OVERRIDE and not (self.binding and self.binding.override):
-                raise M3uaError(
-                    ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE,
-                    "override mode is only for configured ASPs that allow it",
-                    u32(mode),
-                )
-            contexts = self._contexts(msg)
-            if not contexts and self._served():
-                raise M3uaError(
-                    ErrorCode.NO_CONFIGURED_AS_FOR_ASP,
-                    "ASPAC without a Routing Context, and Routing Contexts are configured",
-                )
-            if self.table is not None:
-                self.table.check_mode(self, mode, contexts)
-            self.traffic_mode = mode
-            self.active_contexts = contexts
-            echo: list[tuple[int, bytes]] = []
-            if mode_value is not None:
-                echo.append((Tag.TRAFFIC_MODE_TYPE, u32(mode)))
-            if contexts:
-                echo.append((Tag.ROUTING_CONTEXT, b"".join(u32(rc) for rc in contexts)))
-            self._send(Message(m3ua.ASPAC_ACK, tuple(echo)))
-            self._set_state(AspState.ACTIVE)
-            if self.table is not None:
-                self.table.activate(self)
-            self._send(m3ua.ntfy(m3ua.STATUS_AS_ACTIVE, contexts))
+            self._aspac(msg)
         elif kind == m3ua.ASPIA:
-            if self.state is AspState.DOWN:
-                raise M3uaError(ErrorCode.UNEXPECTED_MESSAGE, "ASPIA before ASPUP")
-            contexts = self._contexts(msg)
-            echo_rc = (
-                ((Tag.ROUTING_CONTEXT, b"".join(u32(rc) for rc in contexts)),) if contexts else ()
-            )
-            self._send(Message(m3ua.ASPIA_ACK, echo_rc))
-            self._set_state(AspState.INACTIVE)
-            self._send(m3ua.ntfy(m3ua.STATUS_AS_PENDING))
+            self._aspia(msg)
         elif kind == m3ua.DAUD:
             if self.state is AspState.DOWN:  # an ASP that is not up (or not allowed) learns nothing
                 raise M3uaError(ErrorCode.UNEXPECTED_MESSAGE, "DAUD before ASPUP")
@@ -583,6 +517,87 @@ class AspConnection:
             raise M3uaError(
                 ErrorCode.UNEXPECTED_MESSAGE, f"{m3ua.describe(kind)} is not for an SGP"
             )
+
+    def _aspup(self, msg: Message, now: float) -> None:
+        """ASPUP (RFC 4666 4.3.4.1): bind the configured ASP, ASPUP-ACK, ASP-INACTIVE."""
+        asp_id = msg.u32(Tag.ASP_IDENTIFIER)  # exactly 4 bytes, or ERR
+        binding = self._bind(asp_id)
+        if self.table is not None:
+            # a configured ASP Identifier names one ASP: one association at a time
+            self.table.claim(
+                self,
+                asp_id if binding is not None and binding.asp_identifier is not None else None,
+                now,
+            )
+        self.binding = binding
+        if self.state is AspState.ACTIVE and self.table is not None:
+            self.table.leave(self)
+        self._send(
+            Message(m3ua.ASPUP_ACK, () if asp_id is None else ((Tag.ASP_IDENTIFIER, u32(asp_id)),))
+        )
+        self._set_state(AspState.INACTIVE)
+        self._send(m3ua.ntfy(m3ua.STATUS_AS_INACTIVE))
+
+    def _traffic_mode(self, msg: Message) -> tuple[TrafficMode, int | None]:
+        """The traffic mode an ASPAC asks for (loadshare when absent) and the value sent; ERR
+        "Unsupported Traffic Mode Type" for broadcast, an unknown one, or override from an
+        ASP not configured for it."""
+        mode_value = msg.u32(Tag.TRAFFIC_MODE_TYPE)
+        mode = TrafficMode.LOADSHARE if mode_value is None else None
+        if mode_value is not None:
+            try:
+                mode = TrafficMode(mode_value)
+            except ValueError:
+                mode = None
+        if mode is None or mode is TrafficMode.BROADCAST:
+            raise M3uaError(
+                ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE,
+                f"traffic mode {mode_value}",
+                u32(mode_value or 0),
+            )
+        if mode is TrafficMode.OVERRIDE and not (self.binding and self.binding.override):
+            raise M3uaError(
+                ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE,
+                "override mode is only for configured ASPs that allow it",
+                u32(mode),
+            )
+        return mode, mode_value
+
+    def _aspac(self, msg: Message) -> None:
+        """ASPAC (RFC 4666 4.3.4.3): check mode and contexts, ASPAC-ACK, ASP-ACTIVE, NTFY."""
+        if self.state is AspState.DOWN:
+            raise M3uaError(ErrorCode.UNEXPECTED_MESSAGE, "ASPAC before ASPUP")
+        mode, mode_value = self._traffic_mode(msg)
+        contexts = self._contexts(msg)
+        if not contexts and self._served():
+            raise M3uaError(
+                ErrorCode.NO_CONFIGURED_AS_FOR_ASP,
+                "ASPAC without a Routing Context, and Routing Contexts are configured",
+            )
+        if self.table is not None:
+            self.table.check_mode(self, mode, contexts)
+        self.traffic_mode = mode
+        self.active_contexts = contexts
+        echo: list[tuple[int, bytes]] = []
+        if mode_value is not None:
+            echo.append((Tag.TRAFFIC_MODE_TYPE, u32(mode)))
+        if contexts:
+            echo.append((Tag.ROUTING_CONTEXT, b"".join(u32(rc) for rc in contexts)))
+        self._send(Message(m3ua.ASPAC_ACK, tuple(echo)))
+        self._set_state(AspState.ACTIVE)
+        if self.table is not None:
+            self.table.activate(self)
+        self._send(m3ua.ntfy(m3ua.STATUS_AS_ACTIVE, contexts))
+
+    def _aspia(self, msg: Message) -> None:
+        """ASPIA (RFC 4666 4.3.4.4): ASPIA-ACK, ASP-INACTIVE, NTFY "AS-PENDING"."""
+        if self.state is AspState.DOWN:
+            raise M3uaError(ErrorCode.UNEXPECTED_MESSAGE, "ASPIA before ASPUP")
+        contexts = self._contexts(msg)
+        echo_rc = ((Tag.ROUTING_CONTEXT, b"".join(u32(rc) for rc in contexts)),) if contexts else ()
+        self._send(Message(m3ua.ASPIA_ACK, echo_rc))
+        self._set_state(AspState.INACTIVE)
+        self._send(m3ua.ntfy(m3ua.STATUS_AS_PENDING))
 
     def _as_asp(self, msg: Message, now: float) -> None:
         if self._common(msg):

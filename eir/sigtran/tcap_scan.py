@@ -1,8 +1,10 @@
-"""Our own reading of a TCAP Begin carrying MAP CheckIMEI (the common case), with `ber`.
+"""The fast reader of a TCAP Begin (ITU-T Q.773 4.2.1) carrying MAP CheckIMEI, with `ber`.
 
-`scan_begin` returns the transaction id, the application context asked for and each component,
-or None when the Begin is not in the shape it knows (then pycrate decodes it). It never trusts
-a length: every TLV is bounds-checked by `eir.sigtran.ber`.
+`scan_begin` returns the transaction id, the application context its AARQ asks for and each
+component, or None when the Begin is not in a shape it knows (then `eir.sigtran.tcap` decodes
+it with pycrate). It never trusts a length: every TLV is bounds-checked by `eir.sigtran.ber`.
+`scan_begin_one_pass` reads the most common Begin in one pass; `scan_begin_general` any
+Begin of definite or indefinite lengths (the fuzz tests hold the two equal).
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ DIALOGUE_AS_OID = bytes.fromhex("00118605010101")
 EQUIPMENT_MNGT_OID = bytes.fromhex("04000001000d")
 
 
+#: the application context of each distinct dialogue portion read (an MSC sends the same AARQ
+#: bytes every time: each is read once), None when it is not a plain AARQ
 _ACN_SEEN: dict[bytes, bytes | None] = {}
+#: a one-octet INTEGER's value, by octet
+_SIGNED = tuple(b - 256 if b & 0x80 else b for b in range(256))
 
 
-class Component(NamedTuple):
+class ComponentScan(NamedTuple):
     tag: int  # 0xA1 invoke, 0xA2/0xA7 returnResult, 0xA3 returnError, 0xA4 reject
     invoke_id: int | None
     opcode: int | None  # a local opcode; None for a global one or for other components
@@ -35,11 +41,11 @@ class Component(NamedTuple):
     trailing: tuple[Tlv, ...]  # elements after the parameter (a vendor's IMSI, say)
 
 
-class ScannedBegin(NamedTuple):
+class BeginScan(NamedTuple):
     otid: bytes
     dialogue: bool
     acn: bytes | None  # the application-context-name OID contents
-    components: tuple[Component, ...]
+    components: tuple[ComponentScan, ...]
 
 
 def _int(buf: bytes, tlv: Tlv) -> int:
@@ -71,16 +77,16 @@ def _acn(buf: bytes, portion: Tlv) -> bytes | None:
     return None
 
 
-def scan_begin(buf: bytes) -> ScannedBegin | None:
+def scan_begin(buf: bytes) -> BeginScan | None:
     """The Begin's transaction id, context and components, or None (pycrate then decodes it)."""
-    found = _one_invoke(buf)
-    return found if found is not None else _general(buf)
+    found = scan_begin_one_pass(buf)
+    return found if found is not None else scan_begin_general(buf)
 
 
-def _one_invoke(buf: bytes) -> ScannedBegin | None:
+def scan_begin_one_pass(buf: bytes) -> BeginScan | None:
     """The most common Begin in one pass: short lengths, a dialogue portion seen before (or
     none), one Invoke with a local opcode and an OCTET STRING or SEQUENCE parameter. Returns
-    exactly what `_general` would, or None to let it decide."""
+    exactly what `scan_begin_general` would, or None to let it decide."""
     n = len(buf)
     if n < 12 or buf[0] != BEGIN or buf[1] >= 0x80 or buf[1] + 2 != n or buf[2] != OTID:
         return None
@@ -95,10 +101,7 @@ def _one_invoke(buf: bytes) -> ScannedBegin | None:
         end = pos + 2 + buf[pos + 1]
         if buf[pos + 1] >= 0x80 or end > n:
             return None
-        raw = buf[pos + 2 : end]
-        if raw not in _ACN_SEEN:
-            return None
-        acn = _ACN_SEEN[raw]
+        acn = _ACN_SEEN.get(buf[pos + 2 : end])  # None: not seen, or not a plain AARQ
         if acn is None:
             return None
         dialogue = True
@@ -116,21 +119,33 @@ def _one_invoke(buf: bytes) -> ScannedBegin | None:
     p = pos + 4
     if p + 6 > n or buf[p : p + 2] != b"\x02\x01" or buf[p + 3 : p + 5] != b"\x02\x01":
         return None
-    invoke_id = buf[p + 2] - 256 if buf[p + 2] & 0x80 else buf[p + 2]
-    opcode = buf[p + 5] - 256 if buf[p + 5] & 0x80 else buf[p + 5]
+    invoke_id = _SIGNED[buf[p + 2]]
+    opcode = _SIGNED[buf[p + 5]]
     p += 6
     parameter = None
     if p < n:
-        if p + 2 > n or buf[p] not in (0x04, 0x30) or buf[p + 1] >= 0x80:
+        if p + 2 > n or buf[p] not in (0x04, 0x30) or buf[p + 1] >= 0x80 or p + 2 + buf[p + 1] != n:
             return None
-        end = p + 2 + buf[p + 1]
-        if end != n:
-            return None
-        parameter = Tlv(buf[p], p + 2, end, end)
-    return ScannedBegin(otid, dialogue, acn, (Component(INVOKE, invoke_id, opcode, parameter, ()),))
+        parameter = Tlv(buf[p], p + 2, n, n)
+    return BeginScan(
+        otid, dialogue, acn, (ComponentScan(INVOKE, invoke_id, opcode, parameter, ()),)
+    )
 
 
-def _general(buf: bytes) -> ScannedBegin | None:
+def _seen_acn(buf: bytes, portion: Tlv) -> bytes | None:
+    """`_acn` of a dialogue portion, read once per distinct portion (`_ACN_SEEN`)."""
+    raw = buf[portion.start : portion.stop]
+    if raw in _ACN_SEEN:
+        return _ACN_SEEN[raw]
+    acn = _acn(buf, portion)
+    if len(_ACN_SEEN) < 1024:
+        _ACN_SEEN[raw] = acn
+    return acn
+
+
+def scan_begin_general(buf: bytes) -> BeginScan | None:
+    """Any Begin our reader knows (definite or indefinite lengths, several components), or
+    None when pycrate must decide."""
     try:
         top = ber.read(buf, 0, len(buf))
         if top.tag != BEGIN or top.next != len(buf):
@@ -141,18 +156,11 @@ def _general(buf: bytes) -> ScannedBegin | None:
         otid = buf[parts[0].start : parts[0].stop]
         acn = None
         dialogue = False
-        components: list[Component] = []
+        components: list[ComponentScan] = []
         for part in parts[1:]:
             if part.tag == DIALOGUE_PORTION and not dialogue and not components:
                 dialogue = True
-                # An MSC sends the same AARQ bytes every time: read each distinct one once.
-                raw = buf[part.start : part.stop]
-                if raw in _ACN_SEEN:
-                    acn = _ACN_SEEN[raw]
-                else:
-                    acn = _acn(buf, part)
-                    if len(_ACN_SEEN) < 1024:
-                        _ACN_SEEN[raw] = acn
+                acn = _seen_acn(buf, part)
                 if acn is None:
                     return None
             elif part.tag == COMPONENTS and not components:
@@ -160,16 +168,16 @@ def _general(buf: bytes) -> ScannedBegin | None:
                     components.append(_component(buf, comp))
             else:
                 return None
-        return ScannedBegin(otid, dialogue, acn, tuple(components))
+        return BeginScan(otid, dialogue, acn, tuple(components))
     except BerError:
         return None
 
 
-def _component(buf: bytes, comp: Tlv) -> Component:
+def _component(buf: bytes, comp: Tlv) -> ComponentScan:
     fields = ber.children(buf, comp)
     if comp.tag != INVOKE:
         invoke_id = _int(buf, fields[0]) if fields and fields[0].tag == 0x02 else None
-        return Component(comp.tag, invoke_id, None, None, ())
+        return ComponentScan(comp.tag, invoke_id, None, None, ())
     if len(fields) < 2 or fields[0].tag != 0x02:
         raise BerError("an Invoke without its invokeId")
     invoke_id = _int(buf, fields[0])
@@ -180,4 +188,4 @@ def _component(buf: bytes, comp: Tlv) -> Component:
         raise BerError("an Invoke without its operation code")
     opcode = _int(buf, rest[0]) if rest[0].tag == 0x02 else None
     parameter = rest[1] if len(rest) > 1 else None
-    return Component(INVOKE, invoke_id, opcode, parameter, tuple(rest[2:]))
+    return ComponentScan(INVOKE, invoke_id, opcode, parameter, tuple(rest[2:]))

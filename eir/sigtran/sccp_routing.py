@@ -1,9 +1,17 @@
-"""The MAP side of the EIR, one layer on the other: M3UA DATA -> SCCP -> TCAP/MAP -> back.
+"""SCCP routing and return for the EIR's subsystem (ITU-T Q.714 2.3 and 4.2), sans-IO.
 
-`MapNode.on_data` takes what an `AspConnection` delivered and returns the DATA to send back (or
-nothing). SCCP answers with the request's own message type (UDT or XUDT) and the parties
-swapped; a message for another subsystem, or a segment of a longer one, gets UDTS/XUDTS when its
-sender asked for return on error, and is dropped otherwise. Sans-IO, like its layers.
+`SccpRouter.on_data` takes the M3UA DATA an `AspConnection` delivered (an MTP-TRANSFER
+indication, RFC 4666 3.3.1) and returns the DATA to send back, or nothing:
+
+* a message for our subsystem (SSN 9, the EIR, or a called party without an SSN) goes to the
+  TCAP server, and its answer is sent with the request's own message type (UDT or XUDT), the
+  parties swapped (the caller becomes the called party; we are the calling one, `SccpIdentity`)
+  and the routing label reversed;
+* a message for another subsystem (unequipped user), a segment of a longer one (we do not
+  reassemble) or an answer we cannot encode (error in local processing) is returned as
+  UDTS/XUDTS when its sender asked for return on error, and dropped otherwise;
+* another service indicator, a message that does not parse or a connection-oriented one is
+  dropped (SCCP has no error answer for those).
 """
 
 from __future__ import annotations
@@ -12,13 +20,14 @@ import logging
 from dataclasses import dataclass
 
 from eir.sigtran import sccp
-from eir.sigtran.asp import DataReceived
-from eir.sigtran.m3ua import ProtocolData, encode_data_fast
-from eir.sigtran.sccp import ReturnCause, SccpError
+from eir.sigtran.m3ua import ProtocolData, encode_data
+from eir.sigtran.m3ua_asp import DataReceived
+from eir.sigtran.sccp import ReturnCause, SccpError, UnitdataScan
 from eir.sigtran.tcap import TcapServer
 
 log = logging.getLogger("eir.map")
 
+#: the MTP3 service indicator of SCCP (Q.704 14.2.1)
 SI_SCCP = 3
 
 
@@ -38,7 +47,9 @@ class SccpIdentity:
         return sccp.Address(gt is None, self.ssn, self.point_code, gt).encode()
 
 
-class MapNode:
+class SccpRouter:
+    """Routes each SCCP message of a DATA to our subsystem's TCAP server, or returns it."""
+
     def __init__(self, tcap: TcapServer, identity: SccpIdentity | None = None) -> None:
         self.tcap = tcap
         self.identity = identity or SccpIdentity()
@@ -62,7 +73,7 @@ class MapNode:
             log.info("map %s: DATA for service indicator %d ignored", peer, pd.si)
             return None
         try:
-            request = sccp.peek(pd.data)
+            request = sccp.scan_unitdata(pd.data)
             ssn = request.called_ssn
         except SccpError as exc:
             self.dropped += 1
@@ -71,21 +82,8 @@ class MapNode:
         if request.kind not in (sccp.UDT, sccp.XUDT):
             self.dropped += 1
             return None
-        answer: bytes | None
-        if ssn is not None and ssn != self.identity.ssn:
-            answer = self._returned(request, ReturnCause.UNEQUIPPED_USER)
-        elif request.segmented:
-            answer = self._returned(request, ReturnCause.CANNOT_REASSEMBLE)
-        else:
-            tcap_answer = self.tcap.answer(request.data, peer)
-            if tcap_answer is None:
-                return None
-            try:
-                answer = sccp.reply(request, tcap_answer, self._calling)
-            except SccpError:
-                answer = self._returned(request, ReturnCause.ERROR_IN_LOCAL_PROCESSING)
+        answer = self._answer(request, ssn, peer)
         if answer is None:
-            self.dropped += 1
             return None
         self.answered += 1
         back = ProtocolData(
@@ -97,9 +95,26 @@ class MapNode:
             pd.sls,
             answer,
         )
-        return encode_data_fast(back, event.routing_context, event.network_appearance)
+        return encode_data(back, event.routing_context, event.network_appearance)
 
-    def _returned(self, request: sccp.RawUnitdata, cause: ReturnCause) -> bytes | None:
+    def _answer(self, request: UnitdataScan, ssn: int | None, peer: str) -> bytes | None:
+        """The SCCP answer: TCAP's in a UDT/XUDT, or the request returned; None when there is
+        nothing to send (a drop is counted, except when TCAP answers nothing)."""
+        if ssn is not None and ssn != self.identity.ssn:
+            return self._returned(request, ReturnCause.UNEQUIPPED_USER)
+        if request.segmented:
+            return self._returned(request, ReturnCause.CANNOT_REASSEMBLE)
+        tcap_answer = self.tcap.answer(request.data, peer)
+        if tcap_answer is None:
+            return None
+        try:
+            return sccp.reply(request, tcap_answer, self._calling)
+        except SccpError:
+            return self._returned(request, ReturnCause.ERROR_IN_LOCAL_PROCESSING)
+
+    def _returned(self, request: UnitdataScan, cause: ReturnCause) -> bytes | None:
+        """UDTS/XUDTS when the sender asked for return on error (Q.714 4.2), else a drop."""
         if not request.return_on_error:
+            self.dropped += 1
             return None
         return sccp.service(request, cause)

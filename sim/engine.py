@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from eir.framing import DIAMETER, Framing
 from sim.link import Link, Target
 from sim.model import Outcome, Probe
 from sim.stats import EXAMPLES, Counts, Tick
@@ -36,7 +37,7 @@ class Client(Protocol):
     failure: str
 
     @property
-    def ppid(self) -> int: ...
+    def framing(self) -> Framing: ...
 
     @property
     def ready(self) -> bool: ...
@@ -177,7 +178,9 @@ class Worker:
                 if conn.client.closed:
                     raise HandshakeError(f"{job.target}: {conn.client.failure or 'closed'}")
             if now > deadline:
-                waiting = "CEA" if self.conns[0].client.ppid == 46 else "ASPUP-ACK / ASPAC-ACK"
+                waiting = (
+                    "CEA" if self.conns[0].client.framing is DIAMETER else "ASPUP-ACK / ASPAC-ACK"
+                )
                 raise HandshakeError(
                     f"{job.target}: no {waiting} within {job.connect_timeout_s:g} s"
                 )

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TextIO
 
+from eir.framing import DIAMETER, M3UA
 from sim import map as map_role
 from sim import s13 as s13_role
 from sim.engine import Client, HandshakeError, Job, Schedule, Worker
-from sim.link import Link, Target, connect, m3ua_stream
+from sim.link import Link, Target, connect
 from sim.model import Probe
 from sim.settings import Flow, RunSettings, default_mix
 from sim.stats import Aggregate, Tick
@@ -88,9 +89,7 @@ def _client_factory(built: Built, process: int) -> Callable[[int, float], Client
 
 
 def _connector(protocol: str, local: tuple[str, ...] = ()) -> Callable[[Target], Link]:
-    if protocol == "s13":
-        return partial(connect, ppid=s13_role.PPID, framing=(1, 3), local=local)
-    return partial(connect, ppid=map_role.PPID, framing=(4, 4), stream=m3ua_stream, local=local)
+    return partial(connect, framing=DIAMETER if protocol == "s13" else M3UA, local=local)
 
 
 def jobs(settings: RunSettings, built: list[Built]) -> list[Job]:

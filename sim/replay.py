@@ -195,7 +195,7 @@ def describe_map(pd: m3ua.ProtocolData) -> str:
     try:
         _TCAP.from_ber(unit.data, single=True)
         text: str = _TCAP.to_asn1()
-    except Exception as exc:  # pycrate raises many types for bad bytes
+    except Exception as exc:  # noqa: BLE001  # pycrate raises many types for bad bytes
         text = f"undecodable TCAP ({exc}): {unit.data.hex()}"
     lines.extend("  " + line for line in text.splitlines())
     return "\n".join(lines)

@@ -13,7 +13,7 @@ import multiprocessing.connection
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TextIO
@@ -219,7 +219,7 @@ def _child(job: Job, pipe: multiprocessing.connection.Connection) -> None:
             return
         worker.run(t0)
         pipe.send(("done", None))
-    except Exception:  # a bug in a worker is reported, never a silent hang
+    except Exception:  # noqa: BLE001  # any bug in a worker is reported, never a silent hang
         pipe.send(("failed", traceback.format_exc()))
 
 
@@ -234,39 +234,58 @@ def _forked(work: list[Job], aggregate: Aggregate, live: Live) -> float:
         child.close()
         pipes.append(parent)
         procs.append(proc)
-    index = {id(p): i for i, p in enumerate(pipes)}
     try:
-        failure = None
-        for pipe in pipes:
-            kind, value = _receive(pipe)
-            if kind == "failed":
-                failure = failure or value
-        if failure is not None:
-            raise RunError(str(failure))
+        _await_ready(pipes)
         t0 = time.perf_counter() + 0.02
         for pipe in pipes:
             pipe.send(("start", t0))
-        waiting = set(pipes)
-        while waiting:
-            for ready in multiprocessing.connection.wait(list(waiting), timeout=0.5):
-                assert isinstance(ready, multiprocessing.connection.Connection)
-                kind, value = _receive(ready)
-                if kind == "tick":
-                    aggregate.add(value, index[id(ready)])
-                    live.update(aggregate)
-                elif kind == "failed":
-                    raise RunError(str(value))
-                else:
-                    waiting.discard(ready)
+        _collect(pipes, aggregate, live)
         return t0
     finally:
-        for pipe in pipes:
-            with contextlib.suppress(OSError):
-                pipe.send(("stop", None))
-        for proc in procs:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.kill()
+        _stop(pipes, procs)
+
+
+def _await_ready(pipes: list[multiprocessing.connection.Connection]) -> None:
+    """Every worker connected (its handshakes done); else the first failure, raised."""
+    failure = None
+    for pipe in pipes:
+        kind, value = _receive(pipe)
+        if kind == "failed":
+            failure = failure or value
+    if failure is not None:
+        raise RunError(str(failure))
+
+
+def _collect(
+    pipes: list[multiprocessing.connection.Connection], aggregate: Aggregate, live: Live
+) -> None:
+    """The workers' ticks into `aggregate` until each is done; a failure is raised."""
+    index = {id(p): i for i, p in enumerate(pipes)}
+    waiting = set(pipes)
+    while waiting:
+        for ready in multiprocessing.connection.wait(list(waiting), timeout=0.5):
+            assert isinstance(ready, multiprocessing.connection.Connection)
+            kind, value = _receive(ready)
+            if kind == "tick":
+                aggregate.add(value, index[id(ready)])
+                live.update(aggregate)
+            elif kind == "failed":
+                raise RunError(str(value))
+            else:
+                waiting.discard(ready)
+
+
+def _stop(
+    pipes: list[multiprocessing.connection.Connection],
+    procs: Sequence[multiprocessing.process.BaseProcess],
+) -> None:
+    for pipe in pipes:
+        with contextlib.suppress(OSError):
+            pipe.send(("stop", None))
+    for proc in procs:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
 
 
 def _receive(pipe: multiprocessing.connection.Connection) -> tuple[str, Any]:

@@ -60,14 +60,9 @@ def read_hex(path: str) -> bytes:
 
 def guess(pdu: bytes) -> str:
     """s13 or map, from the first bytes."""
-    if (
-        len(pdu) >= 8
-        and pdu[0] == 1
-        and pdu[1] == 0
-        and int.from_bytes(pdu[4:8], "big") == len(pdu)
-    ):
+    if len(pdu) >= M3UA.header_len and pdu[0] == 1 and pdu[1] == 0 and M3UA.length(pdu) == len(pdu):
         return "map"
-    if len(pdu) >= 20 and pdu[0] == 1 and int.from_bytes(pdu[1:4], "big") == len(pdu):
+    if len(pdu) >= DIAMETER.header_len and pdu[0] == 1 and DIAMETER.length(pdu) == len(pdu):
         return "s13"
     if pdu[:1] in (b"\x62", bytes([sccp.UDT]), bytes([sccp.XUDT])):
         return "map"

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from eir.framing import DIAMETER, Framing
 from sim.link import Link, Target
-from sim.model import Outcome, Probe
+from sim.probes import Outcome, Probe
 from sim.stats import EXAMPLES, Counts, Tick
 
 #: how often in-flight requests are checked against the timeout

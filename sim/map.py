@@ -32,7 +32,7 @@ from eir.sigtran.asp import (
 from eir.sigtran.ber import tlv
 from eir.sigtran.m3ua import M3uaError, ProtocolData, TrafficMode
 from eir.sigtran.tcap import _otid
-from sim.model import MAP_STATUS, Outcome, Probe, intern
+from sim.probes import MAP_STATUS, Outcome, Probe, intern
 from sim.workload import Draw
 
 #: malformed Begins and what TS 29.002 / Q.773 make an EIR answer

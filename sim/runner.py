@@ -23,7 +23,7 @@ from sim import map as map_role
 from sim import s13 as s13_role
 from sim.engine import Client, HandshakeError, Job, Schedule, Worker
 from sim.link import Link, Target, connect
-from sim.model import Probe
+from sim.probes import Probe
 from sim.settings import Flow, RunSettings, default_mix
 from sim.stats import Aggregate, Tick
 from sim.workload import Lists, draws

@@ -41,7 +41,7 @@ from eir.framing import DIAMETER
 from eir.identity import Imei, Imsi
 from eir.model import CheckRequest
 from eir.policy import Lookup, decide
-from sim.model import STATUS_NAMES, Outcome, Probe, intern
+from sim.probes import STATUS_NAMES, Outcome, Probe, intern
 from sim.workload import Draw
 
 #: malformed ECRs and what TS 29.272 / RFC 6733 make an EIR answer

@@ -19,7 +19,7 @@ from eir.sigtran import sccp
 from eir.sigtran.m3ua import TrafficMode
 from sim.link import Target, TargetError, parse_target
 from sim.map import MapOptions
-from sim.model import DEFAULT_MIX, MixError, check_mix, parse_mix
+from sim.probes import DEFAULT_MIX, MixError, check_mix, parse_mix
 
 
 class SettingsError(ValueError):

@@ -12,7 +12,7 @@ from eir.sigtran.tcap import TcapServer
 from sim import map as map_role
 from sim import s13 as s13_role
 from sim.engine import Client
-from sim.model import Outcome, Probe
+from sim.probes import Outcome, Probe
 from sim.workload import Lists, draws
 from tests.support.diameter import DEMO, application, demo_store, settings
 

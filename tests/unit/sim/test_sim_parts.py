@@ -21,8 +21,8 @@ from eir.framing import DIAMETER, M3UA, m3ua_stream
 from sim import report
 from sim.engine import Job, Schedule, Worker
 from sim.link import Link, Target, parse_target
-from sim.model import MixError, Outcome, Probe, parse_mix
 from sim.pcap import PcapError, pdus
+from sim.probes import MixError, Outcome, Probe, parse_mix
 from sim.runner import Built
 from sim.runner import Outcome as RunOutcome
 from sim.settings import Flow, Gates, RunSettings, SettingsError, build

@@ -15,7 +15,7 @@ from eir.sigtran.asp import AspState
 from eir.sigtran.ber import tlv
 from sim import map as map_role
 from sim import s13 as s13_role
-from sim.model import Outcome
+from sim.probes import Outcome
 from tests.support.sigtran import server as tcap_server
 from tests.support.sim import MapPair, S13Pair, map_probes, s13_probes
 

@@ -14,7 +14,7 @@ from eir.sigtran import msc
 from eir.sigtran.asp import AspState
 from eir.sigtran.ber import tlv
 from sim import map as map_role
-from sim import s13 as s13_role
+from sim import mme_role as s13_role
 from sim.probes import Outcome
 from tests.support.sigtran import server as tcap_server
 from tests.support.sim import MapPair, S13Pair, map_probes, s13_probes

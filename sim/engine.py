@@ -32,7 +32,7 @@ GOODBYE_S = 2.0
 
 
 class Client(Protocol):
-    """What `sim.mme_role.S13Client` and `sim.map.MapClient` offer the loop."""
+    """What `sim.mme_role.S13Client` and `sim.msc_role.MapClient` offer the loop."""
 
     failure: str
 

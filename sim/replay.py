@@ -30,7 +30,7 @@ from eir.framing import DIAMETER, M3UA
 from eir.sigtran import m3ua, sccp
 from eir.sigtran.asp import AspConnection, AspState, Closed, DataReceived, M3uaSettings, Side
 from eir.sigtran.m3ua import M3uaError
-from sim import map as map_role
+from sim import msc_role as map_role
 from sim.link import Link, TargetError, connect, parse_target
 from sim.pcap import PcapError, pdus
 

@@ -19,8 +19,8 @@ from functools import partial
 from typing import Any, TextIO
 
 from eir.framing import DIAMETER, M3UA
-from sim import map as map_role
 from sim import mme_role as s13_role
+from sim import msc_role as map_role
 from sim.engine import Client, HandshakeError, Job, Schedule, Worker
 from sim.link import Link, Target, connect
 from sim.probes import Probe

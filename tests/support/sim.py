@@ -9,8 +9,8 @@ from eir.policy import decide
 from eir.sigtran.asp import AspConnection, DataReceived, M3uaSettings, Side
 from eir.sigtran.node import MapNode
 from eir.sigtran.tcap import TcapServer
-from sim import map as map_role
 from sim import mme_role as s13_role
+from sim import msc_role as map_role
 from sim.engine import Client
 from sim.probes import Outcome, Probe
 from sim.workload import Lists, draws

@@ -13,8 +13,8 @@ from eir.identity import Imei, tbcd_encode
 from eir.sigtran import msc
 from eir.sigtran.asp import AspState
 from eir.sigtran.ber import tlv
-from sim import map as map_role
 from sim import mme_role as s13_role
+from sim import msc_role as map_role
 from sim.probes import Outcome
 from tests.support.sigtran import server as tcap_server
 from tests.support.sim import MapPair, S13Pair, map_probes, s13_probes

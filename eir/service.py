@@ -32,6 +32,7 @@ from eir.diameter.peer import AllowList, PeerSettings, PeerTable, Role
 from eir.diameter.s13 import LocalIdentity
 from eir.diameter.wire import Limits
 from eir.events import CheckEvent, CheckFilter, EventQueue, PeerChange, status_name
+from eir.framing import DIAMETER, M3UA, Framing
 from eir.model import CheckRequest, CheckResult, Decide
 from eir.observe.endpoint import serve_metrics
 from eir.observe.lists import ListWatch
@@ -53,15 +54,7 @@ from eir.startup import (
 from eir.store.lmdb_store import LmdbStore
 from eir.transport.diameter import DiameterNode, DiameterProtocol
 from eir.transport.m3ua_adapter import M3uaEndpoint, M3uaProtocol
-from eir.transport.sctp import (
-    PPID_DIAMETER,
-    PPID_M3UA,
-    Stream,
-    m3ua_stream,
-    open_sctp_connection,
-    open_sctp_server,
-    split_by_length,
-)
+from eir.transport.sctp import open_sctp_connection, open_sctp_server
 
 if TYPE_CHECKING:  # imported when a broker is configured: aiomqtt and numpy cost every start
     from eir.publish.session import BrokerSession
@@ -229,20 +222,6 @@ def build_m3ua(
         max_pending_per_address=m.max_pending_per_address,
         read_timeout_s=m.read_timeout_s,
     )
-
-
-@dataclass(frozen=True)
-class Framing:
-    """How a protocol sits on SCTP (and how its listeners are announced)."""
-
-    name: str
-    ppid: int
-    split: Callable[[bytes], list[bytes]]
-    stream: Stream = 0
-
-
-DIAMETER = Framing("diameter", PPID_DIAMETER, split_by_length(1, 3))
-M3UA = Framing("m3ua", PPID_M3UA, split_by_length(4, 4), m3ua_stream)
 
 
 class _Closable(Protocol):

@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from eir.framing import DIAMETER, Framing
 from sim.link import Link, Target
-from sim.model import Outcome, Probe
+from sim.probes import Outcome, Probe
 from sim.stats import EXAMPLES, Counts, Tick
 
 #: how often in-flight requests are checked against the timeout
@@ -31,12 +32,12 @@ GOODBYE_S = 2.0
 
 
 class Client(Protocol):
-    """What `sim.s13.S13Client` and `sim.map.MapClient` offer the loop."""
+    """What `sim.mme_role.S13Client` and `sim.msc_role.MapClient` offer the loop."""
 
     failure: str
 
     @property
-    def ppid(self) -> int: ...
+    def framing(self) -> Framing: ...
 
     @property
     def ready(self) -> bool: ...
@@ -177,7 +178,9 @@ class Worker:
                 if conn.client.closed:
                     raise HandshakeError(f"{job.target}: {conn.client.failure or 'closed'}")
             if now > deadline:
-                waiting = "CEA" if self.conns[0].client.ppid == 46 else "ASPUP-ACK / ASPAC-ACK"
+                waiting = (
+                    "CEA" if self.conns[0].client.framing is DIAMETER else "ASPUP-ACK / ASPAC-ACK"
+                )
                 raise HandshakeError(
                     f"{job.target}: no {waiting} within {job.connect_timeout_s:g} s"
                 )
@@ -191,9 +194,7 @@ class Worker:
         self.t0 = t0
         self._cpu = _cpu()  # the client's CPU per request counts the run, not the setup
         if job.schedule is None:
-            share, extra = divmod(max(job.concurrency, 1), len(self.conns))
-            for conn in self.conns:
-                conn.window = share + (1 if conn.index < extra else 0)
+            self._share_windows()
         while time.perf_counter() < t0:
             time.sleep(min(0.001, max(0.0, t0 - time.perf_counter())))
         end = None if job.duration_s is None else t0 + job.duration_s
@@ -202,22 +203,12 @@ class Worker:
         drain_until: float | None = None
         while True:
             now = self.now = time.perf_counter()
-            if self.sending and (
-                (end is not None and now >= end)
-                or (job.requests is not None and self.sent >= job.requests)
-            ):
+            if self.sending and self._all_sent(now, end):
                 self.sending = False
                 drain_until = now + job.timeout_s
             if self.sending:
-                if job.schedule is not None:
-                    self._send_due(now)
-                else:
-                    self._fill(now)
-            timeout = 0.05
-            if self.sending and job.schedule is not None:
-                ahead = t0 + job.schedule.time_of(self.sent) - now
-                timeout = min(timeout, max(ahead, 0.0))
-            self._poll(timeout)
+                self._send_more(now)
+            self._poll(self._poll_timeout(now))
             now = self.now = time.perf_counter()
             if now >= next_sweep:
                 self._sweep(now)
@@ -227,13 +218,41 @@ class Worker:
             if current > second:
                 self._tick(second)
                 second = current
-            if not self.sending:
-                in_flight = sum(len(c.inflight) for c in self.conns if c.up)
-                if in_flight == 0 or (drain_until is not None and now >= drain_until):
-                    break
+            if not self.sending and self._drained(now, drain_until):
+                break
         self._sweep(time.perf_counter(), final=True)
         self._goodbye()
         self._tick(second, final=True)
+
+    def _share_windows(self) -> None:
+        """Closed loop: each connection's share of the requests in flight."""
+        share, extra = divmod(max(self.job.concurrency, 1), len(self.conns))
+        for conn in self.conns:
+            conn.window = share + (1 if conn.index < extra else 0)
+
+    def _all_sent(self, now: float, end: float | None) -> bool:
+        """The duration is over or every request of the job was sent."""
+        requests = self.job.requests
+        return (end is not None and now >= end) or (requests is not None and self.sent >= requests)
+
+    def _send_more(self, now: float) -> None:
+        if self.job.schedule is not None:
+            self._send_due(now)
+        else:
+            self._fill(now)
+
+    def _poll_timeout(self, now: float) -> float:
+        """How long to wait for input: until the next request is due in an open loop."""
+        schedule = self.job.schedule
+        if not self.sending or schedule is None:
+            return 0.05
+        ahead = self.t0 + schedule.time_of(self.sent) - now
+        return min(0.05, max(ahead, 0.0))
+
+    def _drained(self, now: float, drain_until: float | None) -> bool:
+        """Sending is over: every answer is in, or the wait for them is."""
+        in_flight = sum(len(c.inflight) for c in self.conns if c.up)
+        return in_flight == 0 or (drain_until is not None and now >= drain_until)
 
     def _send_due(self, now: float) -> None:
         job = self.job
@@ -313,36 +332,47 @@ class Worker:
         self.now = time.perf_counter()
         for key, events in ready:
             conn: _Conn = key.data
-            if events & selectors.EVENT_WRITE:
-                try:
-                    if conn.link.flush():
-                        self.sel.modify(conn.link.sock, selectors.EVENT_READ, conn)
-                except OSError as exc:
-                    self._lost(conn, f"send failed: {exc.strerror or exc}")
-                    continue
-            if not events & selectors.EVENT_READ:
+            if events & selectors.EVENT_WRITE and not self._writable(conn):
                 continue
-            try:
-                data = conn.link.recv()
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError as exc:
-                self._lost(conn, f"receive failed: {exc.strerror or exc}")
-                continue
-            if not data:
-                self._lost(conn, "the server closed the connection")
-                continue
-            before = len(conn.inflight)
-            conn.client.receive(data, self.now, self._answer_of(conn))
-            if len(conn.inflight) < before:
-                self.answer_time = self.now
-            out = conn.client.data_to_send()
-            if out and not self._send(conn, out):
-                continue
-            if conn.link.pending:
-                self.sel.modify(conn.link.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
-            if conn.client.closed and conn.up and self.sending:
-                self._lost(conn, conn.client.failure or "closed by the protocol")
+            if events & selectors.EVENT_READ:
+                self._readable(conn)
+
+    def _writable(self, conn: _Conn) -> bool:
+        """Write what is queued; False when the connection was lost doing so."""
+        try:
+            if conn.link.flush():
+                self.sel.modify(conn.link.sock, selectors.EVENT_READ, conn)
+        except OSError as exc:
+            self._lost(conn, f"send failed: {exc.strerror or exc}")
+            return False
+        return True
+
+    def _readable(self, conn: _Conn) -> None:
+        try:
+            data = conn.link.recv()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(conn, f"receive failed: {exc.strerror or exc}")
+            return
+        if not data:
+            self._lost(conn, "the server closed the connection")
+            return
+        self._received(conn, data)
+
+    def _received(self, conn: _Conn, data: bytes) -> None:
+        """Give `data` to the client (answers are counted), send what it has to say."""
+        before = len(conn.inflight)
+        conn.client.receive(data, self.now, self._answer_of(conn))
+        if len(conn.inflight) < before:
+            self.answer_time = self.now
+        out = conn.client.data_to_send()
+        if out and not self._send(conn, out):
+            return
+        if conn.link.pending:
+            self.sel.modify(conn.link.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
+        if conn.client.closed and conn.up and self.sending:
+            self._lost(conn, conn.client.failure or "closed by the protocol")
 
     def _answer_of(self, conn: _Conn) -> Callable[[int, Outcome | None], None]:
         if conn.answer is not None:

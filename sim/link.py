@@ -1,5 +1,5 @@
 """The simulator's sockets: non-blocking TCP, or SCTP through pysctp (one message per PDU, with
-the PPID: 46 for Diameter, 3 for M3UA with management on stream 0 and DATA on stream 1).
+the PPID and on the stream the protocol's `eir.framing.Framing` says: the daemon's own rules).
 
 The daemon's own SCTP adapter lives in `eir.transport`, which the simulator does not use (it
 must stay a client that could face any EIR); this is the few lines a client needs.
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from eir.framing import DIAMETER, Framing
 from eir.host import sctp_unavailable
 
 #: stop queueing requests on a connection holding this many unsent bytes
@@ -53,30 +54,6 @@ def parse_target(text: str) -> Target:
     return Target(transport, host, int(port))
 
 
-def m3ua_stream(message: bytes) -> int:
-    """RFC 4666 1.4.7: management on stream 0, DATA on another stream."""
-    return 1 if message[2:4] == b"\x01\x01" else 0
-
-
-def split(data: bytes, offset: int, size: int) -> list[bytes]:
-    """Cut concatenated PDUs at their length fields (Diameter: 1, 3; M3UA: 4, 4)."""
-    out = []
-    pos = 0
-    n = len(data)
-    while pos < n:
-        length = (
-            int.from_bytes(data[pos + offset : pos + offset + size], "big")
-            if (n - pos >= offset + size)
-            else 0
-        )
-        if length <= 0:
-            out.append(data[pos:])
-            break
-        out.append(data[pos : pos + length])
-        pos += length
-    return out
-
-
 class Link:
     """A connected, non-blocking socket. ``send`` queues; ``flush`` writes what the kernel
     takes. For SCTP, `send_message` (injected) sends one PDU with its PPID and stream."""
@@ -85,7 +62,7 @@ class Link:
         self,
         sock: socket.socket,
         send_message: Callable[[bytes], int] | None = None,
-        framing: tuple[int, int] = (1, 3),
+        framing: Framing = DIAMETER,
     ) -> None:
         self.sock = sock
         self._send_message = send_message
@@ -106,7 +83,7 @@ class Link:
         if self._send_message is None:
             self._out.append(data)
         else:
-            self._out.extend(split(data, *self._framing))
+            self._out.extend(self._framing.split(data))
         self.pending += len(data)
         self.flush()
 
@@ -145,9 +122,7 @@ class Link:
 
 def connect(
     target: Target,
-    ppid: int,
-    framing: tuple[int, int],
-    stream: Callable[[bytes], int] | None = None,
+    framing: Framing,
     timeout: float = 10.0,
     local: tuple[str, ...] = (),
 ) -> Link:
@@ -170,10 +145,11 @@ def connect(
     raw.settimeout(timeout)
     sk.connect((target.host, target.port))
     raw.setblocking(False)
-    choose = stream or (lambda _message: 0)
+    ppid = framing.ppid
+    stream = framing.stream
 
     def send_message(message: bytes) -> int:
-        sent: int = sk.sctp_send(message, ppid=ppid, stream=choose(message))
+        sent: int = sk.sctp_send(message, ppid=ppid, stream=stream(message))
         return sent
 
     link = Link(raw, send_message, framing)

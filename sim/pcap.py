@@ -1,6 +1,6 @@
 """PDUs out of a capture: classic pcap (not pcapng), link types Ethernet (with VLAN tags), Linux
 cooked (SLL), raw IP and BSD loopback; IPv4 and IPv6; TCP payloads put together per direction
-and cut at the protocol's length fields, SCTP DATA chunks one PDU each.
+and cut at the protocol's length fields (`eir.framing`), SCTP DATA chunks one PDU each.
 
 Unfragmented packets only, TCP segments taken in capture order (no retransmission handling):
 enough for the captures of a lab, and every rejected file gets a reason.
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+
+from eir.framing import Framing
 
 _GLOBAL = struct.Struct("<IHHiIII")
 _RECORD_LE = struct.Struct("<IIII")
@@ -76,12 +78,11 @@ def _transport(ethertype: int, packet: bytes) -> tuple[int, bytes, bytes, bytes]
     return None
 
 
-def pdus(data: bytes, framing: tuple[int, int]) -> list[tuple[str, bytes]]:
+def pdus(data: bytes, framing: Framing) -> list[tuple[str, bytes]]:
     """Every PDU of the capture with its direction (``src:port>dst:port``), in order."""
     linktype, frames = _frames(data)
     streams: dict[str, bytes] = {}
     out: list[tuple[str, bytes]] = []
-    offset, size = framing
     for frame in frames:
         network = _network(frame, linktype)
         if network is None:
@@ -95,26 +96,33 @@ def pdus(data: bytes, framing: tuple[int, int]) -> list[tuple[str, bytes]]:
         sport, dport = int.from_bytes(payload[0:2], "big"), int.from_bytes(payload[2:4], "big")
         way = f"{src.hex()}:{sport}>{dst.hex()}:{dport}"
         if proto == 6:
-            body = payload[(payload[12] >> 4) * 4 :]
-            buf = streams.get(way, b"") + body
-            while len(buf) >= offset + size:
-                length = int.from_bytes(buf[offset : offset + size], "big")
-                if length < offset + size or len(buf) < length:
-                    break
-                out.append((way, buf[:length]))
-                buf = buf[length:]
-            streams[way] = buf
+            streams[way] = _tcp(streams.get(way, b"") + _tcp_body(payload), framing, way, out)
         elif proto == 132:
-            pos = 12
-            while pos + 4 <= len(payload):
-                kind, _flags, length = (
-                    payload[pos],
-                    payload[pos + 1],
-                    int.from_bytes(payload[pos + 2 : pos + 4], "big"),
-                )
-                if length < 4:
-                    break
-                if kind == 0 and length >= 16:  # DATA
-                    out.append((way, payload[pos + 16 : pos + length]))
-                pos += (length + 3) & ~3
+            out.extend((way, pdu) for pdu in _sctp_data(payload))
     return out
+
+
+def _tcp_body(segment: bytes) -> bytes:
+    """A TCP segment's payload (after its Data Offset)."""
+    return segment[(segment[12] >> 4) * 4 :]
+
+
+def _tcp(buf: bytes, framing: Framing, way: str, out: list[tuple[str, bytes]]) -> bytes:
+    """Append the complete PDUs of a direction's bytes to `out`; returns the rest. A length
+    shorter than the length field itself is not skipped: the rest of the direction stays
+    unread."""
+    cut = framing.cut(buf, minimum=framing.length_offset + framing.length_size)
+    out.extend((way, pdu) for pdu in cut.messages)
+    return cut.rest
+
+
+def _sctp_data(packet: bytes) -> Iterator[bytes]:
+    """The user data of each DATA chunk of an SCTP packet (RFC 9260 section 3.3.1)."""
+    pos = 12
+    while pos + 4 <= len(packet):
+        kind, length = packet[pos], int.from_bytes(packet[pos + 2 : pos + 4], "big")
+        if length < 4:
+            break
+        if kind == 0 and length >= 16:  # DATA
+            yield packet[pos + 16 : pos + length]
+        pos += (length + 3) & ~3

@@ -15,7 +15,7 @@ import selectors
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from pycrate_asn1dir import TCAP_MAPv2v3 as _asn
 
@@ -26,11 +26,12 @@ from eir.diameter.errors import DiameterError
 from eir.diameter.message import Avp, Message
 from eir.diameter.peer import AnswerReceived, PeerConnection, PeerDown, PeerSettings, Role, State
 from eir.diameter.s13 import LocalIdentity
+from eir.framing import DIAMETER, M3UA
 from eir.sigtran import m3ua, sccp
 from eir.sigtran.m3ua import M3uaError
 from eir.sigtran.m3ua_asp import AspConnection, AspState, Closed, DataReceived, M3uaSettings, Side
-from sim import map as map_role
-from sim.link import Link, TargetError, connect, m3ua_stream, parse_target
+from sim import msc_role as map_role
+from sim.link import Link, TargetError, connect, parse_target
 from sim.pcap import PcapError, pdus
 
 _TCAP = _asn.TCAP_MAP_Messages.TCAP_MAP_Message
@@ -59,14 +60,9 @@ def read_hex(path: str) -> bytes:
 
 def guess(pdu: bytes) -> str:
     """s13 or map, from the first bytes."""
-    if (
-        len(pdu) >= 8
-        and pdu[0] == 1
-        and pdu[1] == 0
-        and int.from_bytes(pdu[4:8], "big") == len(pdu)
-    ):
+    if len(pdu) >= M3UA.header_len and pdu[0] == 1 and pdu[1] == 0 and M3UA.length(pdu) == len(pdu):
         return "map"
-    if len(pdu) >= 20 and pdu[0] == 1 and int.from_bytes(pdu[1:4], "big") == len(pdu):
+    if len(pdu) >= DIAMETER.header_len and pdu[0] == 1 and DIAMETER.length(pdu) == len(pdu):
         return "s13"
     if pdu[:1] in (b"\x62", bytes([sccp.UDT]), bytes([sccp.XUDT])):
         return "map"
@@ -89,6 +85,26 @@ def _wanted(protocol: str, pdu: bytes) -> bool:
         return False
 
 
+#: the framing of each protocol replay sends
+FRAMINGS: Final = {"s13": DIAMETER, "map": M3UA}
+
+
+def _from_capture(
+    path: str, raw: bytes, protocol: str | None
+) -> tuple[str, list[tuple[str, bytes]]]:
+    """The protocol and the wanted PDUs of a capture: those of `protocol`, or else of the
+    first protocol (S13, then MAP) that has any."""
+    for kind in (protocol,) if protocol is not None else tuple(FRAMINGS):
+        try:
+            cut = pdus(raw, FRAMINGS[kind])
+        except PcapError as exc:
+            raise ReplayError(f"{path}: {exc}") from None
+        found = [(f"{path} #{i + 1}", p) for i, (_, p) in enumerate(cut) if _wanted(kind, p)]
+        if found:
+            return kind, found
+    raise ReplayError(f"{path}: no ECR or TCAP Begin found")
+
+
 def collect(files: list[str], protocol: str | None) -> tuple[str, list[tuple[str, bytes]]]:
     items: list[tuple[str, bytes]] = []
     for path in files:
@@ -100,25 +116,8 @@ def collect(files: list[str], protocol: str | None) -> tuple[str, list[tuple[str
             b"\xa1\xb2\xc3\xd4",
             b"\x0a\x0d\x0d\x0a",
         ):
-            found = []
-            for framing in (
-                ((1, 3), (4, 4))
-                if protocol is None
-                else (((1, 3),) if protocol == "s13" else ((4, 4),))
-            ):
-                try:
-                    cut = pdus(raw, framing)
-                except PcapError as exc:
-                    raise ReplayError(f"{path}: {exc}") from None
-                kind = "s13" if framing == (1, 3) else "map"
-                found = [
-                    (f"{path} #{i + 1}", p) for i, (_, p) in enumerate(cut) if _wanted(kind, p)
-                ]
-                if found:
-                    protocol = protocol or kind
-                    break
-            if not found:
-                raise ReplayError(f"{path}: no ECR or TCAP Begin found")
+            kind, found = _from_capture(path, raw, protocol)
+            protocol = protocol or kind
             items.extend(found)
         else:
             items.append((path, read_hex(path)))
@@ -191,7 +190,7 @@ def describe_map(pd: m3ua.ProtocolData) -> str:
     try:
         _TCAP.from_ber(unit.data, single=True)
         text: str = _TCAP.to_asn1()
-    except Exception as exc:  # pycrate raises many types for bad bytes
+    except Exception as exc:  # noqa: BLE001  # pycrate raises many types for bad bytes
         text = f"undecodable TCAP ({exc}): {unit.data.hex()}"
     lines.extend("  " + line for line in text.splitlines())
     return "\n".join(lines)
@@ -307,14 +306,7 @@ def replay(
         print(f"eir-sim: {exc}", file=err)
         return 2
     try:
-        framing = (1, 3) if chosen == "s13" else (4, 4)
-        link = connect(
-            target,
-            46 if chosen == "s13" else 3,
-            framing,
-            None if chosen == "s13" else m3ua_stream,
-            timeout=timeout,
-        )
+        link = connect(target, FRAMINGS[chosen], timeout=timeout)
     except OSError as exc:
         print(f"eir-sim: {target}: cannot connect: {exc.strerror or exc}", file=err)
         return 1

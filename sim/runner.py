@@ -13,16 +13,17 @@ import multiprocessing.connection
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TextIO
 
-from sim import map as map_role
-from sim import s13 as s13_role
+from eir.framing import DIAMETER, M3UA
+from sim import mme_role as s13_role
+from sim import msc_role as map_role
 from sim.engine import Client, HandshakeError, Job, Schedule, Worker
-from sim.link import Link, Target, connect, m3ua_stream
-from sim.model import Probe
+from sim.link import Link, Target, connect
+from sim.probes import Probe
 from sim.settings import Flow, RunSettings, default_mix
 from sim.stats import Aggregate, Tick
 from sim.workload import Lists, draws
@@ -88,9 +89,7 @@ def _client_factory(built: Built, process: int) -> Callable[[int, float], Client
 
 
 def _connector(protocol: str, local: tuple[str, ...] = ()) -> Callable[[Target], Link]:
-    if protocol == "s13":
-        return partial(connect, ppid=s13_role.PPID, framing=(1, 3), local=local)
-    return partial(connect, ppid=map_role.PPID, framing=(4, 4), stream=m3ua_stream, local=local)
+    return partial(connect, framing=DIAMETER if protocol == "s13" else M3UA, local=local)
 
 
 def jobs(settings: RunSettings, built: list[Built]) -> list[Job]:
@@ -220,7 +219,7 @@ def _child(job: Job, pipe: multiprocessing.connection.Connection) -> None:
             return
         worker.run(t0)
         pipe.send(("done", None))
-    except Exception:  # a bug in a worker is reported, never a silent hang
+    except Exception:  # noqa: BLE001  # any bug in a worker is reported, never a silent hang
         pipe.send(("failed", traceback.format_exc()))
 
 
@@ -235,39 +234,58 @@ def _forked(work: list[Job], aggregate: Aggregate, live: Live) -> float:
         child.close()
         pipes.append(parent)
         procs.append(proc)
-    index = {id(p): i for i, p in enumerate(pipes)}
     try:
-        failure = None
-        for pipe in pipes:
-            kind, value = _receive(pipe)
-            if kind == "failed":
-                failure = failure or value
-        if failure is not None:
-            raise RunError(str(failure))
+        _await_ready(pipes)
         t0 = time.perf_counter() + 0.02
         for pipe in pipes:
             pipe.send(("start", t0))
-        waiting = set(pipes)
-        while waiting:
-            for ready in multiprocessing.connection.wait(list(waiting), timeout=0.5):
-                assert isinstance(ready, multiprocessing.connection.Connection)
-                kind, value = _receive(ready)
-                if kind == "tick":
-                    aggregate.add(value, index[id(ready)])
-                    live.update(aggregate)
-                elif kind == "failed":
-                    raise RunError(str(value))
-                else:
-                    waiting.discard(ready)
+        _collect(pipes, aggregate, live)
         return t0
     finally:
-        for pipe in pipes:
-            with contextlib.suppress(OSError):
-                pipe.send(("stop", None))
-        for proc in procs:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.kill()
+        _stop(pipes, procs)
+
+
+def _await_ready(pipes: list[multiprocessing.connection.Connection]) -> None:
+    """Every worker connected (its handshakes done); else the first failure, raised."""
+    failure = None
+    for pipe in pipes:
+        kind, value = _receive(pipe)
+        if kind == "failed":
+            failure = failure or value
+    if failure is not None:
+        raise RunError(str(failure))
+
+
+def _collect(
+    pipes: list[multiprocessing.connection.Connection], aggregate: Aggregate, live: Live
+) -> None:
+    """The workers' ticks into `aggregate` until each is done; a failure is raised."""
+    index = {id(p): i for i, p in enumerate(pipes)}
+    waiting = set(pipes)
+    while waiting:
+        for ready in multiprocessing.connection.wait(list(waiting), timeout=0.5):
+            assert isinstance(ready, multiprocessing.connection.Connection)
+            kind, value = _receive(ready)
+            if kind == "tick":
+                aggregate.add(value, index[id(ready)])
+                live.update(aggregate)
+            elif kind == "failed":
+                raise RunError(str(value))
+            else:
+                waiting.discard(ready)
+
+
+def _stop(
+    pipes: list[multiprocessing.connection.Connection],
+    procs: Sequence[multiprocessing.process.BaseProcess],
+) -> None:
+    for pipe in pipes:
+        with contextlib.suppress(OSError):
+            pipe.send(("stop", None))
+    for proc in procs:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
 
 
 def _receive(pipe: multiprocessing.connection.Connection) -> tuple[str, Any]:

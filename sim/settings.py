@@ -28,8 +28,8 @@ from eir.errors import ConfigError
 from eir.sigtran import sccp
 from eir.sigtran.m3ua import TrafficMode
 from sim.link import Target, TargetError, parse_target
-from sim.map import MapOptions
-from sim.model import DEFAULT_MIX, MixError, check_mix, parse_mix
+from sim.msc_role import MapOptions
+from sim.probes import DEFAULT_MIX, MixError, check_mix, parse_mix
 
 
 class SettingsError(ValueError):

@@ -27,7 +27,6 @@ from pycrate_mobile import M3UA as _pm  # noqa: N811  (the module is named M3UA)
 
 VERSION = 1
 HEADER_LEN = 8
-PPID_M3UA = 3
 
 
 class MsgClass(enum.IntEnum):

@@ -1,10 +1,10 @@
 """SCTP through pysctp: one-to-one (TCP-style) sockets, a payload protocol id on every message.
 
 asyncio has no SCTP transport, so `SctpTransport` is a small one over `loop.add_reader` /
-`add_writer`. It sends each protocol message as one SCTP message (the `split` function cuts the
-outgoing bytes at message boundaries) with the PPID (46 Diameter, 3 M3UA). Its send and receive
-functions are injected: the real ones call pysctp, and tests drive the same transport over a
-socketpair where the kernel has no SCTP.
+`add_writer`. It sends each protocol message as one SCTP message, with the PPID and on the stream
+of the protocol's `eir.framing.Framing` (its `split` cuts the outgoing bytes at message
+boundaries). Its send and receive functions are injected: the real ones call pysctp, and tests
+drive the same transport over a socketpair where the kernel has no SCTP.
 """
 
 from __future__ import annotations
@@ -21,35 +21,13 @@ from eir.host import sctp_unavailable
 
 log = logging.getLogger("eir.transport.sctp")
 
-PPID_DIAMETER = 46
-PPID_M3UA = 3
 READ_SIZE = 65536
 HIGH_WATER = 1 << 20
 
 Send = Callable[[bytes], int]
 Recv = Callable[[int], bytes]
+#: cuts outgoing bytes into SCTP messages (`eir.framing.Framing.split`)
 Split = Callable[[bytes], list[bytes]]
-
-
-def split_by_length(offset: int, size: int) -> Split:
-    """Cut a byte string into messages whose length field sits at `offset` (`size` bytes)."""
-
-    def split(data: bytes) -> list[bytes]:
-        out = []
-        pos = 0
-        while pos < len(data):
-            if len(data) - pos < offset + size:
-                out.append(data[pos:])
-                break
-            length = int.from_bytes(data[pos + offset : pos + offset + size], "big")
-            if length <= 0:
-                out.append(data[pos:])
-                break
-            out.append(data[pos : pos + length])
-            pos += length
-        return out
-
-    return split
 
 
 class SctpTransport(asyncio.Transport):
@@ -223,12 +201,8 @@ def sctp_socket(host: str) -> Any:
     return sctp.sctpsocket_tcp(_family(host))
 
 
+#: the SCTP stream of every message, or a function of the message (`eir.framing.Framing.stream`)
 Stream = int | Callable[[bytes], int]
-
-
-def m3ua_stream(message: bytes) -> int:
-    """RFC 4666 1.4.7: management on stream 0, DATA (class 1) on stream 1."""
-    return 1 if len(message) > 2 and message[2] == 1 else 0
 
 
 def pysctp_io(sk: Any, ppid: int, stream: Stream = 0) -> tuple[Send, Recv]:

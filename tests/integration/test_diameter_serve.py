@@ -14,10 +14,11 @@ from eir.diameter import codec
 from eir.diameter.base import NodeIdentity
 from eir.diameter.peer import PeerSettings, PeerTable, Role
 from eir.diameter.s13 import LocalIdentity, read_eca
+from eir.framing import DIAMETER
 from eir.host import sctp_unavailable
 from eir.model import EquipmentStatus
 from eir.transport.diameter import DiameterNode, DiameterProtocol
-from eir.transport.sctp import SctpTransport, split_by_length
+from eir.transport.sctp import SctpTransport
 from tests.support.cli import eir
 from tests.support.diameter import (
     BLACK,
@@ -148,7 +149,7 @@ async def test_sctp_transport_over_a_seqpacket_pair() -> None:
         PeerTable(MME.origin_host, loop.time),
         on_answer=answers.append,
     )
-    split = split_by_length(1, 3)
+    split = DIAMETER.split
     server = DiameterProtocol(node)
     client = DiameterProtocol(client_node, Role.INITIATOR)
     SctpTransport(loop, b, server, send_b, b.recv, split)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from eir.framing import PPID_M3UA
 from eir.sigtran import m3ua
 from eir.sigtran.m3ua import ErrorCode, Message, ProtocolData, Tag, u32
 from eir.sigtran.m3ua_asp import AspConnection, M3uaSettings, Side
@@ -53,7 +54,7 @@ def test_tshark_dissects_m3ua_cleanly(tmp_path: Path) -> None:
         m3ua.encode(m3ua.ntfy(m3ua.STATUS_ALTERNATE_ASP_ACTIVE, (1,))),
     ]
     path = tmp_path / "m3ua.pcap"
-    write_pcap(path, payloads, port=2905, sctp_ppid=m3ua.PPID_M3UA)
+    write_pcap(path, payloads, port=2905, sctp_ppid=PPID_M3UA)
     text, problems = tshark_problems(path, protocol="mtp 3 user adaptation layer")
     # (the DATA payloads use a spare SI, 10: their bytes are shown as data, not dissected)
     assert not problems, "\n".join(problems)

@@ -8,6 +8,7 @@ import socket
 import time
 from pathlib import Path
 
+from eir.framing import PPID_M3UA
 from eir.sigtran import m3ua, sccp
 from eir.sigtran.m3ua import ErrorCode, Message, ProtocolData, Tag, TrafficMode, u32
 from tests.support.diameter import serve
@@ -117,7 +118,7 @@ def assert_tshark_clean(tmp_path: Path, payloads: list[bytes]) -> None:
     if tshark() is None:
         return
     path = tmp_path / "answers.pcap"
-    write_pcap(path, payloads, port=2905, sctp_ppid=m3ua.PPID_M3UA)
+    write_pcap(path, payloads, port=2905, sctp_ppid=PPID_M3UA)
     _text, problems = tshark_problems(path, protocol="mtp 3 user adaptation layer")
     assert not problems, "\n".join(problems)
 

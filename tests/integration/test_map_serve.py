@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from eir.framing import PPID_M3UA
 from eir.sigtran import m3ua, sccp
 from eir.sigtran.m3ua_asp import DataReceived
 from eir.sigtran.sccp_routing import SccpRouter
@@ -88,7 +89,7 @@ def _stack_answers() -> list[bytes]:
 def test_tshark_dissects_the_whole_stack(tmp_path: Path) -> None:
     payloads = _stack_answers()
     path = tmp_path / "map.pcap"
-    write_pcap(path, payloads, port=2905, sctp_ppid=m3ua.PPID_M3UA)
+    write_pcap(path, payloads, port=2905, sctp_ppid=PPID_M3UA)
     text, problems = tshark_problems(path, protocol="gsm mobile application")
     assert not problems, "\n".join(problems)
     assert text.count("checkIMEI") >= 6

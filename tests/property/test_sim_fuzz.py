@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from eir.diameter.peer import State
 from eir.sigtran.m3ua_asp import AspState
-from sim import map as map_role
-from sim.model import Outcome
+from sim import msc_role as map_role
+from sim.probes import Outcome
 from sim.replay import ReplayError, guess
 from tests.support.sim import MapPair, S13Pair, map_probes, s13_probes
 

@@ -25,7 +25,7 @@ from eir.sigtran.m3ua_asp import AspConnection, AspState, M3uaSettings, Side
 from eir.store.api import Mode
 from eir.store.lmdb_store import LmdbStore
 from eir.store.loader import LoadOptions, parse_files
-from sim import map as map_role
+from sim import msc_role as map_role
 from tests.support.cli import EIR_SIM, env
 from tests.support.diameter import DEMO, MME, Served, make_ecr, serve, settings
 from tests.support.sim import map_probes

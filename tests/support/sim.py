@@ -10,10 +10,10 @@ from eir.sigtran.checkimei import CheckImei
 from eir.sigtran.m3ua_asp import AspConnection, DataReceived, M3uaSettings, Side
 from eir.sigtran.sccp_routing import SccpRouter
 from eir.sigtran.tcap import TcapServer
-from sim import map as map_role
-from sim import s13 as s13_role
+from sim import mme_role as s13_role
+from sim import msc_role as map_role
 from sim.engine import Client
-from sim.model import Outcome, Probe
+from sim.probes import Outcome, Probe
 from sim.workload import Lists, draws
 from tests.support.diameter import DEMO, application, demo_store, settings
 

@@ -20,7 +20,7 @@ LAYERS = {
         "eir.events",
         "eir.networks",
     ),
-    1: ("eir.policy", "eir.diameter", "eir.sigtran"),
+    1: ("eir.policy", "eir.framing", "eir.diameter", "eir.sigtran"),
     2: ("eir.store", "eir.publish", "eir.observe", "eir.transport", "eir.host"),
     3: ("eir.cli", "eir.service", "eir.supervisor", "eir.startup", "eir.progress", "eir.channel"),
 }

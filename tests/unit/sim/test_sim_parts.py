@@ -17,11 +17,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eir.framing import DIAMETER, M3UA, m3ua_stream
 from sim import report
 from sim.engine import Job, Schedule, Worker
-from sim.link import Link, Target, m3ua_stream, parse_target, split
-from sim.model import MixError, Outcome, Probe, parse_mix
+from sim.link import Link, Target, parse_target
 from sim.pcap import PcapError, pdus
+from sim.probes import MixError, Outcome, Probe, parse_mix
 from sim.runner import Built
 from sim.runner import Outcome as RunOutcome
 from sim.settings import Flow, Gates, RunSettings, SettingsError, build
@@ -191,7 +192,7 @@ def test_scenarios_in_conf_are_valid() -> None:
 
 def test_split_and_streams() -> None:
     ecr = make_ecr()
-    assert split(ecr + ecr, 1, 3) == [ecr, ecr]
+    assert DIAMETER.split(ecr + ecr) == [ecr, ecr]
     assert m3ua_stream(b"\x01\x00\x01\x01\x00\x00\x00\x08") == 1
     assert m3ua_stream(b"\x01\x00\x03\x01\x00\x00\x00\x08") == 0
 
@@ -206,7 +207,7 @@ def test_a_message_link_sends_one_pdu_per_message() -> None:
         sent.append(message)
         return a.send(message)
 
-    link = Link(a, send_message, (1, 3))
+    link = Link(a, send_message, DIAMETER)
     ecr = make_ecr()
     link.send(ecr + ecr[:0] + ecr)
     assert sent == [ecr, ecr] and link.pending == 0
@@ -219,14 +220,14 @@ def test_pcap_pdus_over_tcp_and_sctp(tmp_path: Path) -> None:
     ecr = make_ecr()
     tcp = tmp_path / "tcp.pcap"
     write_pcap(tcp, [ecr[:30], ecr[30:] + ecr])
-    assert [p for _, p in pdus(tcp.read_bytes(), (1, 3))] == [ecr, ecr]
+    assert [p for _, p in pdus(tcp.read_bytes(), DIAMETER)] == [ecr, ecr]
     sctp = tmp_path / "sctp.pcap"
     write_pcap(sctp, [ecr, ecr], sctp_ppid=46)
-    assert [p for _, p in pdus(sctp.read_bytes(), (1, 3))] == [ecr, ecr]
+    assert [p for _, p in pdus(sctp.read_bytes(), DIAMETER)] == [ecr, ecr]
     with pytest.raises(PcapError, match="not a pcap"):
-        pdus(b"x" * 40, (1, 3))
+        pdus(b"x" * 40, DIAMETER)
     with pytest.raises(PcapError, match="pcapng"):
-        pdus(b"\x0a\x0d\x0d\x0a" + bytes(40), (1, 3))
+        pdus(b"\x0a\x0d\x0d\x0a" + bytes(40), DIAMETER)
 
 
 @settings(max_examples=300, deadline=None)
@@ -235,7 +236,7 @@ def test_pcap_reading_never_crashes(data: bytes) -> None:
     header = bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000")
     for blob in (data, header + data):
         with contextlib.suppress(PcapError):
-            pdus(blob, (4, 4))
+            pdus(blob, M3UA)
 
 
 def test_outcomes_print_readably() -> None:
@@ -247,7 +248,7 @@ class _ReadyClient:
     """A client past its handshake that never hears an answer: enough to drive sends."""
 
     failure = ""
-    ppid = 46
+    framing = DIAMETER
     ready = True
     closed = False
 

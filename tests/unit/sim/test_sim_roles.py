@@ -13,9 +13,9 @@ from eir.identity import Imei, tbcd_encode
 from eir.sigtran import msc
 from eir.sigtran.ber import tlv
 from eir.sigtran.m3ua_asp import AspState
-from sim import map as map_role
-from sim import s13 as s13_role
-from sim.model import Outcome
+from sim import mme_role as s13_role
+from sim import msc_role as map_role
+from sim.probes import Outcome
 from tests.support.sigtran import server as tcap_server
 from tests.support.sim import MapPair, S13Pair, map_probes, s13_probes
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from eir.framing import DIAMETER, M3UA, PPID_DIAMETER, PPID_M3UA, m3ua_stream
 from eir.sigtran import m3ua
 from eir.sigtran.m3ua import Message, ProtocolData
-from eir.transport.sctp import PPID_DIAMETER, PPID_M3UA, m3ua_stream, pysctp_io, split_by_length
+from eir.transport.sctp import pysctp_io
 
 
 class FakeSk:
@@ -29,7 +30,7 @@ def test_m3ua_management_on_stream_0_data_on_stream_1() -> None:
     send, _recv = pysctp_io(sk, PPID_M3UA, m3ua_stream)
     up = m3ua.encode(Message(m3ua.ASPUP))
     data = m3ua.encode_data(ProtocolData(1, 2, 3, 2, 0, 0, b"x"))
-    for message in split_by_length(4, 4)(up + data):
+    for message in M3UA.split(up + data):
         send(message)
     assert [(d, p, s) for d, p, s in sk.sent] == [(up, 3, 0), (data, 3, 1)]
     sk.sock().close()
@@ -43,8 +44,8 @@ def test_diameter_on_one_stream_with_ppid_46() -> None:
     sk.sock().close()
 
 
-def test_split_by_length_keeps_a_partial_tail() -> None:
-    split = split_by_length(1, 3)
+def test_split_keeps_a_partial_tail() -> None:
+    split = DIAMETER.split
     one = b"\x01\x00\x00\x08abcd"
     assert split(one + one[:5]) == [one, one[:5]]
     assert split(b"\x01\x00\x00\x00zz") == [b"\x01\x00\x00\x00zz"]

@@ -16,6 +16,7 @@ from typing import Final
 
 from eir.config import PolicyConfig
 from eir.errors import IdentityError
+from eir.framing import M3UA
 from eir.identity import Imei, Imsi, luhn_digit, tbcd_encode
 from eir.model import CheckRequest
 from eir.policy import Lookup, decide
@@ -31,10 +32,9 @@ from eir.sigtran.m3ua_asp import (
     Side,
 )
 from eir.sigtran.tcap import otid_of
-from sim.model import MAP_STATUS, Outcome, Probe, intern
+from sim.probes import MAP_STATUS, Outcome, Probe, intern
 from sim.workload import Draw
 
-PPID: Final = 3
 #: malformed Begins and what TS 29.002 / Q.773 make an EIR answer
 MALFORMED: Final = {
     "bad-imei": "error:unexpectedDataValue",  # a TBCD digit that is not decimal
@@ -162,7 +162,7 @@ class Parts(list[tuple[bytes, bytes]]):
 class MapClient:
     """One association's client side: the ASP state machine plus the Begin/End hot path."""
 
-    ppid: Final = PPID
+    framing: Final = M3UA
 
     def __init__(self, options: MapOptions, messages: list[bytes] | Parts, now: float) -> None:
         rcs = () if options.routing_context is None else (options.routing_context,)

@@ -37,13 +37,13 @@ from eir.diameter.errors import DiameterError
 from eir.diameter.message import Avp, avp_bytes, grouped, octets, unsigned32
 from eir.diameter.peer import PeerConnection, PeerDown, PeerSettings, PeerUp, Role, State
 from eir.diameter.s13 import LocalIdentity, read_eca
+from eir.framing import DIAMETER
 from eir.identity import Imei, Imsi
 from eir.model import CheckRequest
 from eir.policy import Lookup, decide
-from sim.model import STATUS_NAMES, Outcome, Probe, intern
+from sim.probes import STATUS_NAMES, Outcome, Probe, intern
 from sim.workload import Draw
 
-PPID: Final = 46
 #: malformed ECRs and what TS 29.272 / RFC 6733 make an EIR answer
 MALFORMED: Final = {
     "bad-imei": "5004",  # DIAMETER_INVALID_AVP_VALUE: IMEI with a letter
@@ -129,7 +129,7 @@ def identity(process: int, connection: int, realm: str, destination_realm: str) 
 class S13Client:
     """One connection's client side: the peer state machine plus the ECR hot path."""
 
-    ppid: Final = PPID
+    framing: Final = DIAMETER
 
     def __init__(
         self,

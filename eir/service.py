@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from eir import __version__
 from eir.config import Config, Endpoint
-from eir.diameter.application import S13Application
-from eir.diameter.base import NodeIdentity
+from eir.diameter.node import NodeIdentity
 from eir.diameter.peer import AllowList, PeerSettings, PeerTable, Role
-from eir.diameter.s13 import LocalIdentity
+from eir.diameter.s13.server import S13Server
 from eir.diameter.wire import Limits
 from eir.events import Check as EventCheck
 from eir.events import CheckFilter, EventQueue, ListsChanged, PeerChange, status_name
@@ -46,7 +45,7 @@ from eir.startup import (
     summary,
 )
 from eir.store.lmdb_store import LmdbStore
-from eir.transport.diameter import DiameterNode, DiameterProtocol
+from eir.transport.diameter import DiameterEndpoint, DiameterProtocol
 from eir.transport.m3ua import M3uaNode, M3uaProtocol
 from eir.transport.sctp import (
     PPID_DIAMETER,
@@ -115,7 +114,7 @@ def checker(
     return observed
 
 
-class _TimedS13(S13Application):
+class _TimedS13(S13Server):
     """Times each answer into the S13 latency histogram."""
 
     latency: Latency | None = None
@@ -151,24 +150,26 @@ def build_diameter(
     now: Callable[[], float],
     check: Decide | None = None,
     latency: Latency | None = None,
-) -> DiameterNode:
+) -> DiameterEndpoint:
     d = config.diameter
     policy = config.policy
     check = check or checker(config, store)
 
-    local = LocalIdentity(
+    local = NodeIdentity(
         origin_host=d.origin_host,
         origin_realm=d.origin_realm,
         realms=frozenset(d.realms),
         vendor_id=d.vendor_id,
         product_name="eir",
         firmware_revision=_firmware_revision(),
+        host_ip_addresses=d.host_ip_addresses,
+        origin_state_id=int(time.time()),
     )
     limits = Limits(d.max_avp_depth, d.max_avps)
     app = _TimedS13(local, check, lambda: unknown_result(policy), limits=limits)
     app.latency = latency
     settings = PeerSettings(
-        node=NodeIdentity(local, d.host_ip_addresses, origin_state_id=int(time.time())),
+        node=local,
         watchdog_s=d.watchdog_s,
         watchdog_jitter_s=2.0,
         cer_timeout_s=d.cer_timeout_s,
@@ -179,7 +180,7 @@ def build_diameter(
         duplicate_peer=d.duplicate_peer,
         require_origin_match=d.require_origin_match,
     )
-    return DiameterNode(
+    return DiameterEndpoint(
         settings,
         app,
         PeerTable(d.origin_host, now),
@@ -482,7 +483,7 @@ class _ListWatch:
 
 def _observe(
     metrics: Metrics,
-    node: DiameterNode,
+    node: DiameterEndpoint,
     m3ua: M3uaNode,
     queue: EventQueue | None,
     mqtt: MqttNode | None,

@@ -10,8 +10,10 @@ exchange closes the connection. In OPEN, DWR/DWA run both ways every Tw of silen
 left unanswered for another Tw closes the connection.
 
 Application requests are queued (at most `max_in_flight`; past it they are answered 3004
-DIAMETER_TOO_BUSY at once) and answered by `process(limit)` through the `Handler`, so that the
-adapter can share the event loop fairly between connections.
+DIAMETER_TOO_BUSY at once) and answered by `process(limit)`, so that the adapter can share the
+event loop fairly between connections. They go to the `Application` the connection was given
+(for the EIR: `eir.diameter.s13.server.S13Server`): this module knows of applications only that
+interface, and the application id the node advertises (`NodeIdentity.application`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from eir.diameter import base, codec, wire
-from eir.diameter.base import NodeIdentity
 from eir.diameter.dictionary import (
     APP_COMMON,
     BASE_COMMANDS,
@@ -39,7 +40,8 @@ from eir.diameter.dictionary import (
 )
 from eir.diameter.errors import DiameterError
 from eir.diameter.message import Message, octets
-from eir.diameter.s13 import LocalIdentity, header_only, scan_session_id
+from eir.diameter.node import NodeIdentity
+from eir.diameter.wire import header_only, scan_session_id
 from eir.networks import in_networks
 
 log = logging.getLogger("eir.diameter.peer")
@@ -60,7 +62,10 @@ class State(enum.Enum):
     CLOSED = "Closed"
 
 
-class Handler(Protocol):
+class Application(Protocol):
+    """What the peer needs of the application it serves: the answer to one request's bytes,
+    and the cheap 3004 DIAMETER_TOO_BUSY answer for a request past `max_in_flight`."""
+
     def answer(self, buf: bytes, peer: str) -> bytes: ...
 
     def busy(self, buf: bytes) -> bytes: ...
@@ -90,7 +95,7 @@ class AllowList:
 
 @dataclass(frozen=True)
 class PeerSettings:
-    node: NodeIdentity = field(default_factory=lambda: NodeIdentity(LocalIdentity()))
+    node: NodeIdentity = field(default_factory=NodeIdentity)
     watchdog_s: float = 30.0
     #: RFC 3539 3.4.1: each watchdog interval is Tw plus a random jitter of up to this much
     watchdog_jitter_s: float = 0.0
@@ -99,7 +104,7 @@ class PeerSettings:
     max_message: int = 65536
     max_in_flight: int = 1024
     allow: AllowList = AllowList()
-    #: bounds of the decoder (`eir.diameter.wire.walk`): nesting depth, AVPs per message
+    #: bounds of the decoder (`eir.diameter.wire.decode_message`): nesting depth, AVPs per message
     limits: wire.Limits = wire.LIMITS
     #: a CER naming an Origin-Host that has an open connection from another address: "keep"
     #: the open one (the newcomer gets CEA 5012) unless its watchdog found it dead, or
@@ -145,14 +150,14 @@ class PeerConnection:
         role: Role,
         now: float,
         remote_address: str = "",
-        handler: Handler | None = None,
+        application: Application | None = None,
         table: PeerTable | None = None,
         hbh_seed: int = 1,
     ) -> None:
         self.settings = settings
         self.role = role
         self.remote_address = remote_address
-        self.handler = handler
+        self.application = application
         self.table = table
         self.peer_host = ""
         self.peer_realm = ""
@@ -230,13 +235,13 @@ class PeerConnection:
                 self.state is State.OPEN
                 and message[4] & FLAG_R
                 and message[8:12] != _APP_COMMON_BYTES
-                and self.handler is not None
+                and self.application is not None
             ):
                 if len(pending) < busy_at:
                     pending.append(message)
                 else:
                     self.refused_busy += 1
-                    self._out.append(self.handler.busy(message))
+                    self._out.append(self.application.busy(message))
                 continue
             self._message(message, now)
         if start < n and not self.closed:
@@ -281,10 +286,10 @@ class PeerConnection:
 
     def process(self, limit: int) -> int:
         """Answer up to `limit` queued application requests; returns how many."""
-        handler = self.handler
+        application = self.application
         pending = self.pending
         done = 0
-        if handler is None:
+        if application is None:
             return 0
         out = self._out
         name = self.name
@@ -294,7 +299,7 @@ class PeerConnection:
             done += 1
             if expected is not None and self._foreign(buf, expected):
                 continue
-            out.append(handler.answer(buf, name))
+            out.append(application.answer(buf, name))
         self.answered += done
         return done
 
@@ -348,7 +353,7 @@ class PeerConnection:
         return self._e2e
 
     def _send(self, msg: Message) -> None:
-        self._out.append(codec.encode(msg))
+        self._out.append(codec.encode_message_pycrate(msg))
 
     def _close(self, reason: str, refused: bool = False) -> None:
         if self.state is State.CLOSED:
@@ -385,7 +390,7 @@ class PeerConnection:
             app != APP_COMMON or code not in BASE_COMMANDS
         ):
             if is_request:
-                if self.handler is None:
+                if self.application is None:
                     self._error(
                         header_only(buf),
                         DiameterError(
@@ -396,7 +401,7 @@ class PeerConnection:
                     )
                 elif len(self.pending) >= self.settings.max_in_flight:
                     self.refused_busy += 1
-                    self._out.append(self.handler.busy(buf))
+                    self._out.append(self.application.busy(buf))
                 else:
                     self.pending.append(buf)
             elif app == APP_COMMON:
@@ -463,9 +468,9 @@ class PeerConnection:
 
     def _decode(self, buf: bytes) -> Message | None:
         """Decode a base-protocol message; a bad request is answered, a bad answer dropped."""
-        header = wire.parse_header(buf)
+        header = wire.decode_header(buf)
         try:
-            msg = wire.walk(buf, self.settings.limits)
+            msg = wire.decode_message(buf, self.settings.limits)
             if header.app != APP_COMMON:
                 raise DiameterError(
                     ResultCode.DIAMETER_APPLICATION_UNSUPPORTED,
@@ -602,13 +607,15 @@ class PeerConnection:
             )
             self._close(f"CER from {host} without {code.name}", refused=True)
             return
-        if not base.advertises_s13(msg):
+        app = node.application
+        if not base.advertises(msg, app):
             self._send(
                 base.cea(
                     node,
                     msg,
                     ResultCode.DIAMETER_NO_COMMON_APPLICATION,
-                    "S13 (16777252) is not among the advertised applications",
+                    f"{app.name} ({app.auth_application_id}) is not among the advertised "
+                    "applications",
                 )
             )
             self._close(f"no common application with {host}", refused=True)

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from eir.diameter.application import S13Application
 from eir.diameter.dictionary import DisconnectCause
 from eir.diameter.peer import (
     AnswerReceived,
@@ -24,6 +23,7 @@ from eir.diameter.peer import (
     PeerUp,
     Role,
 )
+from eir.diameter.s13.server import S13Server
 from eir.transport.stream import Admission, CoreAdapter
 
 log = logging.getLogger("eir.diameter")
@@ -32,11 +32,11 @@ BATCH = 64
 
 
 @dataclass
-class DiameterNode:
+class DiameterEndpoint:
     """What the connections of one process share."""
 
     settings: PeerSettings
-    app: S13Application | None
+    app: S13Server | None
     table: PeerTable
     max_connections: int = 1024
     connections: set[DiameterProtocol] = field(default_factory=set)
@@ -79,7 +79,7 @@ class DiameterNode:
 class DiameterProtocol(CoreAdapter):
     label = "diameter"
 
-    def __init__(self, node: DiameterNode, role: Role = Role.RESPONDER) -> None:
+    def __init__(self, node: DiameterEndpoint, role: Role = Role.RESPONDER) -> None:
         super().__init__(node.admission, node.connections, role is Role.INITIATOR)
         self.node = node
         self.role = role

@@ -42,12 +42,16 @@ _SLOTS: Final = {
     293 << 8 | 0x40: _DEST_HOST,
 }
 
-#: the AVPs accepted and not kept: (buf, start, length, next start) -> acceptable?
-_Check = Callable[[bytes, int, int, int], bool]
-_CHECKS: Final[dict[int, _Check]] = {
-    _VSAI: lambda buf, pos, _length, nxt: buf[pos:nxt] == _VSAI_S13,
-    _ROUTE_RECORD: lambda _buf, _pos, _length, _nxt: True,
-    _DRMP: lambda _buf, _pos, length, _nxt: length == 12,
+
+def _refuse(_length: int) -> bool:
+    return False
+
+
+#: the other AVPs accepted (Vendor-Specific-Application-Id is compared whole): AVP length ->
+#: acceptable? Anything not here sends the ECR to `decode_ecr`.
+_OTHERS: Final[dict[int, Callable[[int], bool]]] = {
+    _ROUTE_RECORD: lambda _length: True,
+    _DRMP: lambda length: length == 12,
 }
 
 
@@ -67,6 +71,7 @@ def scan_ecr(buf: bytes) -> EcrScan | None:
     n = len(buf)
     pos = first
     values: list[bytes | None] = [None] * 6
+    twice = False
     terminal: tuple[bytes, bytes | None] | None = None
     unpack = _HDR.unpack_from
     while n - pos >= 8:
@@ -79,21 +84,43 @@ def scan_ecr(buf: bytes) -> EcrScan | None:
         key = word0 << 8 | word1 >> 24
         slot = _SLOTS.get(key)
         if slot is not None:
-            if values[slot] is not None:
-                return None
+            twice = twice or values[slot] is not None
             values[slot] = buf[pos + 8 : end]
         elif key == _TERMINAL:
             terminal = _scan_terminal(buf, pos, end) if terminal is None else None
             if terminal is None:
                 return None
-        else:
-            check = _CHECKS.get(key)
-            if check is None or not check(buf, pos, length, nxt):
-                return None
+        elif key == _VSAI and buf[pos:nxt] == _VSAI_S13:
+            pass
+        elif not _OTHERS.get(key, _refuse)(length):
+            return None
         pos = nxt
-    if pos != n:
+    origin_host, origin_realm, dest_realm, state, user, _dest_host = values
+    if (
+        pos != n
+        or twice
+        or origin_host is None
+        or origin_realm is None
+        or dest_realm is None
+        or state is None
+        or len(state) != 4
+        or terminal is None
+    ):
         return None
-    return _assemble(buf, first, values, terminal)
+    fields = EcrFields(
+        buf[28 : 20 + int.from_bytes(buf[25:28], "big")],  # Session-Id's value
+        origin_host,
+        origin_realm,
+        dest_realm,
+        terminal[0],
+        terminal[1],
+        None,
+        user,
+        int.from_bytes(state, "big"),
+        (),
+    )
+    # tuple.__new__: a NamedTuple's own __new__ is a Python call, and this is the hot path
+    return tuple.__new__(EcrScan, (fields, buf[20:first]))
 
 
 def _scan_head(buf: bytes) -> int | None:
@@ -142,31 +169,3 @@ def _scan_terminal(buf: bytes, pos: int, end: int) -> tuple[bytes, bytes | None]
     if p != end or imei is None:
         return None
     return imei, sv
-
-
-def _assemble(
-    buf: bytes,
-    session_end: int,
-    values: list[bytes | None],
-    terminal: tuple[bytes, bytes | None] | None,
-) -> EcrScan | None:
-    """The scan's result, if every AVP the ECR needs was there."""
-    origin_host, origin_realm, dest_realm, state, user, _dest_host = values
-    if origin_host is None or origin_realm is None or dest_realm is None:
-        return None
-    if state is None or len(state) != 4 or terminal is None:
-        return None
-    session_length = int.from_bytes(buf[25:28], "big")
-    fields = EcrFields(
-        buf[28 : 20 + session_length],
-        origin_host,
-        origin_realm,
-        dest_realm,
-        terminal[0],
-        terminal[1],
-        None,
-        user,
-        int.from_bytes(state, "big"),
-        (),
-    )
-    return EcrScan(fields, buf[20:session_end])

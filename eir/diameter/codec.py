@@ -5,9 +5,10 @@ pycrate 0.8.1's stock classes pick an AVP's format by code alone (DRMP 301 then 
 (code, Vendor-Id) and keep every leaf as raw bytes: pycrate frames headers, padding and Grouped
 AVPs, and `eir.diameter.dictionary` gives the types. Call `decode_message_pycrate` only on a
 message that `eir.diameter.wire.decode_message` accepted (its Grouped decoding costs time
-exponential in the nesting depth), and only from one thread (pycrate objects are not thread-safe). The daemon decodes what
-it receives with `eir.diameter.wire` itself; the tests hold the two to the same values and
-bytes. The daemon encodes its base protocol messages and answer templates with pycrate.
+exponential in the nesting depth), and only from one thread (pycrate objects are not
+thread-safe). The daemon decodes what it receives with `eir.diameter.wire` itself; the tests
+hold the two to the same values and bytes. The daemon encodes its base protocol messages and
+answer templates with pycrate.
 """
 
 from __future__ import annotations

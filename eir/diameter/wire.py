@@ -1,8 +1,8 @@
 """Diameter messages as bytes (RFC 6733 sections 3, 4): the daemon's own codec.
 
-Decoding is bounds-checked. `decode_message` checks the header and every AVP's header, length, padding and flag bits, and builds the
-plain `Message` in the same pass: one visit per AVP, iterative (an explicit stack of the open
-Grouped AVPs, never recursion), and within `Limits`:
+Decoding is bounds-checked. `decode_message` checks the header and every AVP's header, length,
+padding and flag bits, and builds the plain `Message` in the same pass: one visit per AVP,
+iterative (an explicit stack of the open Grouped AVPs, never recursion), and within `Limits`:
 
 - `max_depth` (default 8): how deeply Grouped AVPs may nest, a top-level AVP being at depth 1.
   RFC 6733 sets no bound; what S13 and the base protocol carry needs 3 at most (Failed-AVP >
@@ -181,22 +181,17 @@ def decode_avps(
             code, word = unpack(buf, pos)
             flags = word >> 24
             length = word & 0xFFFFFF
-            if flags & AVP_V:
-                head = 12
-                vendor = _U32.unpack_from(buf, pos + 8)[0]
-            else:
-                head = 8
-                vendor = 0
+            head = 12 if flags & AVP_V else 8
+            vendor = _U32.unpack_from(buf, pos + 8)[0] if head == 12 else 0
             key = (code, vendor)
             padded = pos + ((length + 3) & ~3)
-            is_group = key in GROUPED
             if length < head or padded > end or count > max_avps or len(stack) >= max_depth:
                 seen = _Seen(code, vendor, flags, head, length, pos, end)
                 _reject_framing(stack, seen, count, limits)
             fixed = FIXED_LENGTH.get(key)
             if checked and (flags & AVP_RESERVED or (fixed is not None and length - head != fixed)):
                 _reject_content(buf, stack, _Seen(code, vendor, flags, head, length, pos, end))
-            if is_group:
+            if key in GROUPED:
                 checked = checked and key != _FAILED_AVP
                 stack.append(_Open(code, vendor, flags, [], pos + length, end, checked))
                 siblings = stack[-1].children
@@ -254,19 +249,18 @@ def _check_room(buf: bytes, pos: int, end: int, stack: list[_Open]) -> None:
 
 def _reject_framing(stack: list[_Open], avp: _Seen, count: int, limits: Limits) -> NoReturn:
     """An AVP that does not fit, or is past the limits: 5014, 5009 or 5004."""
-    code, vendor, flags, _head, length, pos, end = avp
+    code, vendor, flags, head, length, pos, end = avp
     key = (code, vendor)
-    if avp.length < avp.head or avp.pos + avp.length > avp.end:
+    if length < head or pos + length > end:
         # RFC 6733 7.5: for a length that does not fit, the AVP header and a
         # zero-filled payload of the minimum length are enough.
         _raise(
             stack,
             ResultCode.DIAMETER_INVALID_AVP_LENGTH,
-            f"AVP {code} length {avp.length} does not fit (header {avp.head}, "
-            f"{avp.end - avp.pos} bytes left)",
+            f"AVP {code} length {length} does not fit (header {head}, {end - pos} bytes left)",
             Avp(code, vendor, flags, _minimal(key)),
         )
-    if avp.pos + ((avp.length + 3) & ~3) > avp.end:
+    if pos + ((length + 3) & ~3) > end:
         _raise(
             stack,
             ResultCode.DIAMETER_INVALID_AVP_LENGTH,

@@ -1,4 +1,4 @@
-"""The walker (`eir.diameter.wire.decode_message`), the daemon's decoder, against pycrate and its bounds.
+"""The daemon's decoder (`eir.diameter.wire.decode_message`) against pycrate and its bounds.
 
 - Whatever it accepts, pycrate (the codec of record, the reference here) decodes to the same
   `Message`, so that the two cannot drift.

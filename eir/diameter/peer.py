@@ -195,14 +195,7 @@ class PeerConnection:
         if self.state is State.CLOSED:
             return
         self._last_rx = now
-        if self._skip:
-            dropped = min(self._skip, len(data))
-            self._skip -= dropped
-            data = data[dropped:]
-        if self._in:  # the rest of a message cut by the previous read
-            self._in += data
-            data = bytes(self._in)
-            self._in.clear()
+        data = self._joined(data)
         n = len(data)
         start = 0
         limit = self.settings.max_message
@@ -216,15 +209,11 @@ class PeerConnection:
                 )
                 return
             if length > limit:
-                if n - start < HEADER_LEN:
+                skipped = self._skip_long(data, start, length)
+                if skipped == start:  # not even its header yet
                     break
-                self._too_long(data[start:], length)
-                if n - start >= length:
-                    start += length
-                    continue
-                self._skip = length - (n - start)
-                start = n
-                break
+                start = skipped
+                continue
             end = start + length
             if end > n:
                 break
@@ -338,6 +327,32 @@ class PeerConnection:
 
     # --- internals ----------------------------------------------------------------------------
 
+    def _joined(self, data: bytes) -> bytes:
+        """`data` after what is left to skip of an over-long message, behind the rest of a
+        message cut by the previous read."""
+        if self._skip:
+            dropped = min(self._skip, len(data))
+            self._skip -= dropped
+            data = data[dropped:]
+        if self._in:
+            self._in += data
+            data = bytes(self._in)
+            self._in.clear()
+        return data
+
+    def _skip_long(self, data: bytes, start: int, length: int) -> int:
+        """A message over `max_message` at data[start:]: answered 5015 (a request, once its
+        header is in), then skipped. Returns where the next message starts: `start` while
+        its header is incomplete, len(data) when the rest of it is still to come."""
+        n = len(data)
+        if n - start < HEADER_LEN:
+            return start
+        self._too_long(data[start:], length)
+        if n - start >= length:
+            return start + length
+        self._skip = length - (n - start)
+        return n
+
     def _next_tw(self) -> float:
         jitter = self.settings.watchdog_jitter_s
         if not jitter:
@@ -382,32 +397,15 @@ class PeerConnection:
         )
 
     def _message(self, buf: bytes, now: float) -> None:
-        flags = buf[4]
+        """A message off the hot path: base protocol commands in any state, application
+        messages outside OPEN, and what the hot path leaves (answers, CLOSING)."""
         app = int.from_bytes(buf[8:12], "big")
         code = int.from_bytes(buf[5:8], "big")
-        is_request = bool(flags & FLAG_R)
+        is_request = bool(buf[4] & FLAG_R)
         if (self.state is State.OPEN or self.state is State.CLOSING) and (
             app != APP_COMMON or code not in BASE_COMMANDS
         ):
-            if is_request:
-                if self.application is None:
-                    self._error(
-                        header_only(buf),
-                        DiameterError(
-                            ResultCode.DIAMETER_APPLICATION_UNSUPPORTED,
-                            "no application is served on this connection",
-                        ),
-                        scan_session_id(buf),
-                    )
-                elif len(self.pending) >= self.settings.max_in_flight:
-                    self.refused_busy += 1
-                    self._out.append(self.application.busy(buf))
-                else:
-                    self.pending.append(buf)
-            elif app == APP_COMMON:
-                self._unexpected(buf, "an answer to a command we never send")
-            else:
-                self._events.append(AnswerReceived(buf))
+            self._application_message(buf, app, is_request)
             return
         if (
             self.state is State.WAIT_CER
@@ -425,32 +423,47 @@ class PeerConnection:
                 self._on_cer(msg, now)
             else:
                 self._close(f"command {msg.code} before the capabilities exchange", refused=True)
-            return
-        if self.state is State.WAIT_CEA:
+        elif self.state is State.WAIT_CEA:
             if msg.code == Command.CAPABILITIES_EXCHANGE and not msg.is_request:
                 self._on_cea(msg, now)
             else:
                 self._close(f"command {msg.code} before the CEA")
-            return
-        # OPEN or CLOSING, base protocol command
-        node = self.settings.node
+        else:
+            self._base_command(msg)
+
+    def _application_message(self, buf: bytes, app: int, is_request: bool) -> None:
+        """An application message (or a command the base does not know) in OPEN or CLOSING:
+        a request is queued for the application, an answer goes out as an event."""
+        if not is_request:
+            if app == APP_COMMON:
+                self._unexpected(buf, "an answer to a command we never send")
+            else:
+                self._events.append(AnswerReceived(buf))
+        elif self.application is None:
+            self._error(
+                header_only(buf),
+                DiameterError(
+                    ResultCode.DIAMETER_APPLICATION_UNSUPPORTED,
+                    "no application is served on this connection",
+                ),
+                scan_session_id(buf),
+            )
+        elif len(self.pending) >= self.settings.max_in_flight:
+            self.refused_busy += 1
+            self._out.append(self.application.busy(buf))
+        else:
+            self.pending.append(buf)
+
+    def _base_command(self, msg: Message) -> None:
+        """DWR/DWA, DPR/DPA, or a second CER, in OPEN or CLOSING."""
         if msg.code == Command.DEVICE_WATCHDOG:
             if msg.is_request:
-                self._send(base.dwa(node, msg))
+                self._send(base.dwa(self.settings.node, msg))
             elif msg.hbh == self._dwr_outstanding:
                 self._dwr_outstanding = None
         elif msg.code == Command.DISCONNECT_PEER:
             if msg.is_request:
-                self._send(base.dpa(node, msg))
-                cause = msg.find(AvpCode.DISCONNECT_CAUSE)
-                text = "?"
-                if cause is not None and len(cause.data) == 4:
-                    number = int.from_bytes(cause.data, "big")
-                    try:
-                        text = DisconnectCause(number).name
-                    except ValueError:
-                        text = str(number)
-                self._close(f"peer sent DPR ({text})")
+                self._on_dpr(msg)
             elif msg.hbh == self._dpr_hbh:
                 self._close("DPA received")
         elif msg.code == Command.CAPABILITIES_EXCHANGE and msg.is_request:
@@ -462,6 +475,19 @@ class PeerConnection:
                 ),
                 None,
             )
+
+    def _on_dpr(self, msg: Message) -> None:
+        """DPR (RFC 6733 5.4): DPA, then close, saying the peer's Disconnect-Cause."""
+        self._send(base.dpa(self.settings.node, msg))
+        cause = msg.find(AvpCode.DISCONNECT_CAUSE)
+        text = "?"
+        if cause is not None and len(cause.data) == 4:
+            number = int.from_bytes(cause.data, "big")
+            try:
+                text = DisconnectCause(number).name
+            except ValueError:
+                text = str(number)
+        self._close(f"peer sent DPR ({text})")
 
     def _unexpected(self, buf: bytes, why: str) -> None:
         log.info("diameter peer %s: ignored %s", self.name, why)

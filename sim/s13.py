@@ -79,16 +79,7 @@ def probe(draw: Draw, policy: PolicyConfig, lookup: Lookup) -> tuple[Probe, byte
         sv = None
     if draw.kind == "malformed":
         result = MALFORMED[draw.variant]
-        if draw.variant == "bad-imei":
-            imei_text = draw.imei14[:13] + "A"
-        elif draw.variant == "short-imei":
-            imei_text = draw.imei14[:10]
-        elif draw.variant == "bad-imsi":
-            imsi = "00101x"
-        elif draw.variant == "no-imei":
-            imei_text = None
-        else:
-            terminal = False
+        imei_text, imsi, terminal = _malformed(draw)
         shown = imei_text or "(none)"
         made = Probe(draw.kind, shown, imsi, intern(Outcome(result)), draw.variant)
     else:
@@ -113,6 +104,19 @@ def probe(draw: Draw, policy: PolicyConfig, lookup: Lookup) -> tuple[Probe, byte
     if imsi is not None:
         avps.append(octets(AvpCode.USER_NAME, imsi))
     return made, b"".join(encode_avp(a) for a in avps)
+
+
+def _malformed(draw: Draw) -> tuple[str | None, str | None, bool]:
+    """IMEI, IMSI and whether Terminal-Information is there, for a malformed variant."""
+    if draw.variant == "bad-imei":
+        return draw.imei14[:13] + "A", draw.imsi, True
+    if draw.variant == "short-imei":
+        return draw.imei14[:10], draw.imsi, True
+    if draw.variant == "bad-imsi":
+        return draw.imei14, "00101x", True
+    if draw.variant == "no-imei":
+        return None, draw.imsi, True
+    return draw.imei14, draw.imsi, False
 
 
 class Identity(NamedTuple):
@@ -363,7 +367,8 @@ def read_answer(msg: bytes) -> Outcome | None:
     try:
         wire.check_message(msg)
         view = decode_eca(codec.decode_message_pycrate(msg))
-    except Exception:  # DiameterError from our checks, any of pycrate's for broken bytes
+    # DiameterError from our checks, and pycrate raises anything on broken bytes: blind on purpose
+    except Exception:  # noqa: BLE001
         return None
     code = view.result_code if view.result_code is not None else view.experimental_result
     if code is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Final, NamedTuple
+from typing import Final, TypeAlias
 
 from eir.diameter.s13.request import EcrFields
 
@@ -55,12 +55,10 @@ _OTHERS: Final[dict[int, Callable[[int], bool]]] = {
 }
 
 
-class EcrScan(NamedTuple):
-    """What the answer path needs of a common ECR: its fields and its Session-Id AVP's bytes
-    as received (an ECA copies them)."""
-
-    fields: EcrFields
-    session_avp: bytes
+#: What the answer path needs of a common ECR: its fields, and its Session-Id AVP's bytes as
+#: received (an ECA copies them). A plain tuple, not a NamedTuple: building one of those is a
+#: Python call, and this is the hot path.
+EcrScan: TypeAlias = tuple[EcrFields, bytes]
 
 
 def scan_ecr(buf: bytes) -> EcrScan | None:
@@ -119,8 +117,7 @@ def scan_ecr(buf: bytes) -> EcrScan | None:
         int.from_bytes(state, "big"),
         (),
     )
-    # tuple.__new__: a NamedTuple's own __new__ is a Python call, and this is the hot path
-    return tuple.__new__(EcrScan, (fields, buf[20:first]))
+    return fields, buf[20:first]
 
 
 def _scan_head(buf: bytes) -> int | None:

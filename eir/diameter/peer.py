@@ -610,41 +610,39 @@ class PeerConnection:
         assert host is not None and realm is not None
         return host.data.decode("ascii"), realm.data.decode("ascii")
 
+    def _refuse_cer(self, msg: Message, err: DiameterError, reason: str) -> None:
+        self._send(base.cea(self.settings.node, msg, err.result_code, err.text, err.failed))
+        self._close(reason, refused=True)
+
+    def _cer_refusal(self, msg: Message, host: str) -> tuple[DiameterError, str] | None:
+        """What a CER lacks (RFC 6733 5.3.1: Host-IP-Address, Vendor-Id, Product-Name; an
+        application in common, 5.3): the CEA's error and why we close, or None."""
+        for code in (AvpCode.HOST_IP_ADDRESS, AvpCode.VENDOR_ID, AvpCode.PRODUCT_NAME):
+            if msg.find(code) is None:
+                failed = octets(code, bytes(4 if code == AvpCode.VENDOR_ID else 0))
+                err = DiameterError(
+                    ResultCode.DIAMETER_MISSING_AVP, f"{code.name} is missing", failed
+                )
+                return err, f"CER from {host} without {code.name}"
+        app = self.settings.node.application
+        if not base.advertises(msg, app):
+            err = DiameterError(
+                ResultCode.DIAMETER_NO_COMMON_APPLICATION,
+                f"{app.name} ({app.auth_application_id}) is not among the advertised applications",
+            )
+            return err, f"no common application with {host}"
+        return None
+
     def _on_cer(self, msg: Message, now: float) -> None:
         node = self.settings.node
         ident = self._identity(msg)
         if isinstance(ident, DiameterError):
-            self._send(base.cea(node, msg, ident.result_code, ident.text, ident.failed))
-            self._close(f"bad CER: {ident.text}", refused=True)
+            self._refuse_cer(msg, ident, f"bad CER: {ident.text}")
             return
         host, realm = ident
-        missing = [
-            code
-            for code in (AvpCode.HOST_IP_ADDRESS, AvpCode.VENDOR_ID, AvpCode.PRODUCT_NAME)
-            if msg.find(code) is None
-        ]
-        if missing:
-            code = missing[0]
-            failed = octets(code, bytes(4 if code == AvpCode.VENDOR_ID else 0))
-            self._send(
-                base.cea(
-                    node, msg, ResultCode.DIAMETER_MISSING_AVP, f"{code.name} is missing", failed
-                )
-            )
-            self._close(f"CER from {host} without {code.name}", refused=True)
-            return
-        app = node.application
-        if not base.advertises(msg, app):
-            self._send(
-                base.cea(
-                    node,
-                    msg,
-                    ResultCode.DIAMETER_NO_COMMON_APPLICATION,
-                    f"{app.name} ({app.auth_application_id}) is not among the advertised "
-                    "applications",
-                )
-            )
-            self._close(f"no common application with {host}", refused=True)
+        refusal = self._cer_refusal(msg, host)
+        if refusal is not None:
+            self._refuse_cer(msg, *refusal)
             return
         self.peer_host, self.peer_realm = host, realm
         self._origin = host.encode("ascii")

@@ -38,7 +38,7 @@ _ECA_FLAGS = b"\x00" + (324).to_bytes(3, "big") + APP_S13.to_bytes(4, "big")
 
 class Answers:
     """Builds ECAs and error answers. The common ones come from templates encoded once by
-    pycrate; the rest are encoded by pycrate on demand."""
+    pycrate; the rest are built as Messages and encoded by `wire.encode_message`."""
 
     def __init__(self, local: NodeIdentity) -> None:
         self.local = local

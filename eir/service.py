@@ -26,10 +26,9 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from eir import __version__
 from eir.channel import Listening, MetricsSnapshot, Ready, Tell, on_stderr
 from eir.config import Broker, Config, Endpoint
-from eir.diameter.application import S13Application
-from eir.diameter.base import NodeIdentity
+from eir.diameter.node import NodeIdentity
 from eir.diameter.peer import AllowList, PeerSettings, PeerTable, Role
-from eir.diameter.s13 import LocalIdentity
+from eir.diameter.s13.server import S13Server
 from eir.diameter.wire import Limits
 from eir.events import CheckEvent, CheckFilter, EventQueue, PeerChange, status_name
 from eir.framing import DIAMETER, M3UA, Framing
@@ -52,7 +51,7 @@ from eir.startup import (
     summary,
 )
 from eir.store.lmdb_store import LmdbStore
-from eir.transport.diameter import DiameterNode, DiameterProtocol
+from eir.transport.diameter import DiameterEndpoint, DiameterProtocol
 from eir.transport.m3ua_adapter import M3uaEndpoint, M3uaProtocol
 from eir.transport.sctp import open_sctp_connection, open_sctp_server
 
@@ -111,7 +110,7 @@ def checker(
     return observed
 
 
-class _TimedS13(S13Application):
+class _TimedS13(S13Server):
     """Times each answer into the S13 latency histogram."""
 
     latency: Latency | None = None
@@ -147,24 +146,26 @@ def build_diameter(
     now: Callable[[], float],
     check: Decide | None = None,
     latency: Latency | None = None,
-) -> DiameterNode:
+) -> DiameterEndpoint:
     d = config.diameter
     policy = config.policy
     check = check or checker(config, store)
 
-    local = LocalIdentity(
+    local = NodeIdentity(
         origin_host=d.origin_host,
         origin_realm=d.origin_realm,
         realms=frozenset(d.realms),
         vendor_id=d.vendor_id,
         product_name="eir",
         firmware_revision=_firmware_revision(),
+        host_ip_addresses=d.host_ip_addresses,
+        origin_state_id=int(time.time()),
     )
     limits = Limits(d.max_avp_depth, d.max_avps)
     app = _TimedS13(local, check, lambda: unknown_result(policy), limits=limits)
     app.latency = latency
     settings = PeerSettings(
-        node=NodeIdentity(local, d.host_ip_addresses, origin_state_id=int(time.time())),
+        node=local,
         watchdog_s=d.watchdog_s,
         watchdog_jitter_s=2.0,
         cer_timeout_s=d.cer_timeout_s,
@@ -175,7 +176,7 @@ def build_diameter(
         duplicate_peer=d.duplicate_peer,
         require_origin_match=d.require_origin_match,
     )
-    return DiameterNode(
+    return DiameterEndpoint(
         settings,
         app,
         PeerTable(d.origin_host, now),
@@ -312,7 +313,7 @@ class _Wiring:
     """The parts of one serving process, connected."""
 
     metrics: Metrics
-    diameter: DiameterNode
+    diameter: DiameterEndpoint
     m3ua: M3uaEndpoint
     session: BrokerSession | None
     lists: ListWatch
@@ -466,7 +467,7 @@ def _peer_events(queue: EventQueue, protocol: str) -> Callable[[str, bool, str],
 
 def _observe(
     metrics: Metrics,
-    node: DiameterNode,
+    node: DiameterEndpoint,
     m3ua: M3uaEndpoint,
     queue: EventQueue | None,
     mqtt: BrokerSession | None,

@@ -2,8 +2,8 @@
 ECAs checked, DPR on exit.
 
 The peer state machine is the daemon's own `eir.diameter.peer.PeerConnection` in the initiator
-role. Requests are built with `eir.diameter.s13.ecr` and encoded once per distinct request (see
-`eir.diameter.message.message_bytes`, held to pycrate by tests); each send patches in the
+role. Requests are built with `eir.diameter.s13.client.ecr` and encoded once per distinct
+request (see `eir.diameter.wire.encode_message`, held to pycrate by tests); each send patches in the
 hop-by-hop and end-to-end ids and a unique Session-Id. Answers are read by a cache keyed on the
 bytes after the Session-Id (an EIR's answers of one kind differ only in ids and Session-Id); a
 new shape is decoded by pycrate once.
@@ -22,7 +22,6 @@ from typing import Final, NamedTuple
 
 from eir.config import PolicyConfig
 from eir.diameter import codec, wire
-from eir.diameter.base import NodeIdentity
 from eir.diameter.dictionary import (
     APP_S13,
     FLAG_P,
@@ -34,9 +33,11 @@ from eir.diameter.dictionary import (
     DisconnectCause,
 )
 from eir.diameter.errors import DiameterError
-from eir.diameter.message import Avp, avp_bytes, grouped, octets, unsigned32
+from eir.diameter.message import Avp, grouped, octets, unsigned32
+from eir.diameter.node import NodeIdentity
 from eir.diameter.peer import PeerConnection, PeerDown, PeerSettings, PeerUp, Role, State
-from eir.diameter.s13 import LocalIdentity, read_eca
+from eir.diameter.s13.client import decode_eca
+from eir.diameter.wire import encode_avp
 from eir.framing import DIAMETER
 from eir.identity import Imei, Imsi
 from eir.model import CheckRequest
@@ -78,16 +79,7 @@ def probe(draw: Draw, policy: PolicyConfig, lookup: Lookup) -> tuple[Probe, byte
         sv = None
     if draw.kind == "malformed":
         result = MALFORMED[draw.variant]
-        if draw.variant == "bad-imei":
-            imei_text = draw.imei14[:13] + "A"
-        elif draw.variant == "short-imei":
-            imei_text = draw.imei14[:10]
-        elif draw.variant == "bad-imsi":
-            imsi = "00101x"
-        elif draw.variant == "no-imei":
-            imei_text = None
-        else:
-            terminal = False
+        imei_text, imsi, terminal = _malformed(draw)
         shown = imei_text or "(none)"
         made = Probe(draw.kind, shown, imsi, intern(Outcome(result)), draw.variant)
     else:
@@ -111,7 +103,20 @@ def probe(draw: Draw, policy: PolicyConfig, lookup: Lookup) -> tuple[Probe, byte
         avps.append(grouped(AvpCode.TERMINAL_INFORMATION, tuple(inner), VENDOR_3GPP))
     if imsi is not None:
         avps.append(octets(AvpCode.USER_NAME, imsi))
-    return made, b"".join(avp_bytes(a) for a in avps)
+    return made, b"".join(encode_avp(a) for a in avps)
+
+
+def _malformed(draw: Draw) -> tuple[str | None, str | None, bool]:
+    """IMEI, IMSI and whether Terminal-Information is there, for a malformed variant."""
+    if draw.variant == "bad-imei":
+        return draw.imei14[:13] + "A", draw.imsi, True
+    if draw.variant == "short-imei":
+        return draw.imei14[:10], draw.imsi, True
+    if draw.variant == "bad-imsi":
+        return draw.imei14, "00101x", True
+    if draw.variant == "no-imei":
+        return None, draw.imsi, True
+    return draw.imei14, draw.imsi, False
 
 
 class Identity(NamedTuple):
@@ -139,8 +144,13 @@ class S13Client:
         watchdog_s: float = 30.0,
         local_address: str = "127.0.0.1",
     ) -> None:
-        local = LocalIdentity(ident.origin_host, ident.origin_realm, product_name="eir-sim")
-        settings = PeerSettings(node=NodeIdentity(local, (local_address,)), watchdog_s=watchdog_s)
+        local = NodeIdentity(
+            ident.origin_host,
+            ident.origin_realm,
+            product_name="eir-sim",
+            host_ip_addresses=(local_address,),
+        )
+        settings = PeerSettings(node=local, watchdog_s=watchdog_s)
         self.peer = PeerConnection(settings, Role.INITIATOR, now, hbh_seed=0x7FFF0000)
         self.failure = ""
         self._in = b""
@@ -148,10 +158,10 @@ class S13Client:
         self._session_value = session
         self._value_len = len(session)
         fixed = (
-            avp_bytes(octets(AvpCode.ORIGIN_HOST, ident.origin_host))
-            + avp_bytes(octets(AvpCode.ORIGIN_REALM, ident.origin_realm))
-            + avp_bytes(octets(AvpCode.DESTINATION_REALM, ident.destination_realm))
-            + avp_bytes(
+            encode_avp(octets(AvpCode.ORIGIN_HOST, ident.origin_host))
+            + encode_avp(octets(AvpCode.ORIGIN_REALM, ident.origin_realm))
+            + encode_avp(octets(AvpCode.DESTINATION_REALM, ident.destination_realm))
+            + encode_avp(
                 grouped(
                     AvpCode.VENDOR_SPECIFIC_APPLICATION_ID,
                     (
@@ -160,7 +170,7 @@ class S13Client:
                     ),
                 )
             )
-            + avp_bytes(
+            + encode_avp(
                 unsigned32(AvpCode.AUTH_SESSION_STATE, AuthSessionState.NO_STATE_MAINTAINED)
             )
         )
@@ -356,8 +366,9 @@ def read_answer(msg: bytes) -> Outcome | None:
     """An ECA (or error answer) checked and decoded by pycrate; None when it is malformed."""
     try:
         wire.check_message(msg)
-        view = read_eca(codec.decode(msg))
-    except Exception:  # DiameterError from our checks, any of pycrate's for broken bytes
+        view = decode_eca(codec.decode_message_pycrate(msg))
+    # DiameterError from our checks, and pycrate raises anything on broken bytes: blind on purpose
+    except Exception:  # noqa: BLE001
         return None
     code = view.result_code if view.result_code is not None else view.experimental_result
     if code is None:

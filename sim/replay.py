@@ -20,12 +20,11 @@ from typing import Any, Final, TextIO
 from pycrate_asn1dir import TCAP_MAPv2v3 as _asn
 
 from eir.diameter import codec, wire
-from eir.diameter.base import NodeIdentity
 from eir.diameter.dictionary import APP_COMMON, FLAG_R, AvpCode, DisconnectCause
 from eir.diameter.errors import DiameterError
 from eir.diameter.message import Avp, Message
+from eir.diameter.node import NodeIdentity
 from eir.diameter.peer import AnswerReceived, PeerConnection, PeerDown, PeerSettings, Role, State
-from eir.diameter.s13 import LocalIdentity
 from eir.framing import DIAMETER, M3UA
 from eir.sigtran import m3ua, sccp
 from eir.sigtran.m3ua import M3uaError
@@ -143,7 +142,7 @@ def _as_data(pdu: bytes) -> bytes:
 def describe_diameter(buf: bytes) -> str:
     try:
         wire.check_message(buf)
-        msg = codec.decode(buf)
+        msg = codec.decode_message_pycrate(buf)
     except (DiameterError, ValueError) as exc:
         return f"undecodable Diameter message ({exc}): {buf.hex()}"
     kind = "request" if msg.is_request else "answer"
@@ -218,8 +217,8 @@ class _Session:
         self.peer: PeerConnection | None = None
         self.asp: AspConnection | None = None
         if protocol == "s13":
-            local = LocalIdentity("replay.sim.example", "sim.example", product_name="eir-sim")
-            self.peer = PeerConnection(PeerSettings(node=NodeIdentity(local)), Role.INITIATOR, now)
+            local = NodeIdentity("replay.sim.example", "sim.example", product_name="eir-sim")
+            self.peer = PeerConnection(PeerSettings(node=local), Role.INITIATOR, now)
         else:
             self.asp = AspConnection(M3uaSettings(), Side.ASP, now)
         self._flush()

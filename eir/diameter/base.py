@@ -1,16 +1,14 @@
 """Base protocol messages of RFC 6733 section 5: CER/CEA, DWR/DWA, DPR/DPA and the generic
-answer-message of section 7.2, as Message values (encoded by `eir.diameter.codec`)."""
+answer-message of section 7.2, as Message values (encoded by `eir.diameter.codec`). The
+application advertised is the node's (`NodeIdentity.application`)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from eir.diameter.dictionary import (
     APP_COMMON,
     APP_RELAY,
-    APP_S13,
     FLAG_R,
-    VENDOR_3GPP,
+    ApplicationId,
     AvpCode,
     Command,
     ResultCode,
@@ -25,42 +23,33 @@ from eir.diameter.message import (
     octets,
     unsigned32,
 )
-from eir.diameter.s13 import LocalIdentity
-
-
-@dataclass(frozen=True)
-class NodeIdentity:
-    """What a CER/CEA says about this node."""
-
-    local: LocalIdentity
-    host_ip_addresses: tuple[str, ...] = ("127.0.0.1",)
-    origin_state_id: int = 1
+from eir.diameter.node import NodeIdentity
 
 
 def _origin(node: NodeIdentity) -> tuple[Avp, Avp]:
     return (
-        octets(AvpCode.ORIGIN_HOST, node.local.origin_host),
-        octets(AvpCode.ORIGIN_REALM, node.local.origin_realm),
+        octets(AvpCode.ORIGIN_HOST, node.origin_host),
+        octets(AvpCode.ORIGIN_REALM, node.origin_realm),
     )
 
 
 def _capabilities(node: NodeIdentity) -> tuple[Avp, ...]:
-    local = node.local
+    app = node.application
     return (
         *(address(AvpCode.HOST_IP_ADDRESS, ip) for ip in node.host_ip_addresses),
-        unsigned32(AvpCode.VENDOR_ID, local.vendor_id),
-        octets(AvpCode.PRODUCT_NAME, local.product_name, mandatory=False),
+        unsigned32(AvpCode.VENDOR_ID, node.vendor_id),
+        octets(AvpCode.PRODUCT_NAME, node.product_name, mandatory=False),
         unsigned32(AvpCode.ORIGIN_STATE_ID, node.origin_state_id),
-        unsigned32(AvpCode.SUPPORTED_VENDOR_ID, VENDOR_3GPP),
-        unsigned32(AvpCode.AUTH_APPLICATION_ID, APP_S13),
+        unsigned32(AvpCode.SUPPORTED_VENDOR_ID, app.vendor_id),
+        unsigned32(AvpCode.AUTH_APPLICATION_ID, app.auth_application_id),
         grouped(
             AvpCode.VENDOR_SPECIFIC_APPLICATION_ID,
             (
-                unsigned32(AvpCode.VENDOR_ID, VENDOR_3GPP),
-                unsigned32(AvpCode.AUTH_APPLICATION_ID, APP_S13),
+                unsigned32(AvpCode.VENDOR_ID, app.vendor_id),
+                unsigned32(AvpCode.AUTH_APPLICATION_ID, app.auth_application_id),
             ),
         ),
-        unsigned32(AvpCode.FIRMWARE_REVISION, local.firmware_revision, mandatory=False),
+        unsigned32(AvpCode.FIRMWARE_REVISION, node.firmware_revision, mandatory=False),
     )
 
 
@@ -158,18 +147,18 @@ def _answer(req: Message, avps: tuple[Avp, ...], error: bool) -> Message:
     return Message(req.code, req.app, answer_flags(req.flags, error), req.hbh, req.e2e, avps)
 
 
-def advertises_s13(msg: Message) -> bool:
-    """Does a CER/CEA name S13 (or the relay application) among its applications?"""
+def advertises(msg: Message, app: ApplicationId) -> bool:
+    """Does a CER/CEA name `app` (or the relay application) among its applications?"""
+    auth = (app.auth_application_id, APP_RELAY)
     for avp in msg.avps:
         if avp.vendor != 0:
             continue
-        if avp.code == AvpCode.AUTH_APPLICATION_ID and _app_in(avp, (APP_S13, APP_RELAY)):
+        if avp.code == AvpCode.AUTH_APPLICATION_ID and _app_in(avp, auth):
             return True
         if avp.code == AvpCode.ACCT_APPLICATION_ID and _app_in(avp, (APP_RELAY,)):
             return True
         if avp.code == AvpCode.VENDOR_SPECIFIC_APPLICATION_ID and any(
-            c.code == AvpCode.AUTH_APPLICATION_ID and _app_in(c, (APP_S13, APP_RELAY))
-            for c in avp.group or ()
+            c.code == AvpCode.AUTH_APPLICATION_ID and _app_in(c, auth) for c in avp.group or ()
         ):
             return True
     return False

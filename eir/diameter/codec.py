@@ -1,12 +1,14 @@
-"""pycrate, the codec of record: Message <-> bytes.
+"""pycrate, the codec of record and the reference: Message <-> bytes.
 
 pycrate 0.8.1's stock classes pick an AVP's format by code alone (DRMP 301 then decodes as a
 3GPP OctetString, say). These subclasses, defined here and not patched into pycrate, choose by
 (code, Vendor-Id) and keep every leaf as raw bytes: pycrate frames headers, padding and Grouped
-AVPs, and `eir.diameter.dictionary` gives the types. Call `decode` only on a message that
-`eir.diameter.wire.walk` accepted (its Grouped decoding costs time exponential in the nesting
-depth), and only from one thread (pycrate objects are not thread-safe). The daemon decodes what
-it receives with `walk` itself; the tests hold the two to the same values.
+AVPs, and `eir.diameter.dictionary` gives the types. Call `decode_message_pycrate` only on a
+message that `eir.diameter.wire.decode_message` accepted (its Grouped decoding costs time
+exponential in the nesting depth), and only from one thread (pycrate objects are not
+thread-safe). The daemon decodes what it receives with `eir.diameter.wire` itself; the tests
+hold the two to the same values and bytes. The daemon encodes its base protocol messages and
+answer templates with pycrate.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class _Message(DiameterGeneric):  # type: ignore[misc]
     _GEN = (DiameterHdr(), Sequence("AVPs", GEN=_Avp(), hier=1))
 
 
-def decode(buf: bytes) -> Message:
+def decode_message_pycrate(buf: bytes) -> Message:
     """Decode one checked message with pycrate into plain values."""
     msg = _Message()
     msg.from_bytes(buf)
@@ -75,7 +77,7 @@ def _from_pycrate(elt: Any) -> Avp:
     return Avp(code, vendor, flags, body.get_val())
 
 
-def encode(message: Message) -> bytes:
+def encode_message_pycrate(message: Message) -> bytes:
     """Encode with pycrate; lengths and padding are computed by pycrate."""
     msg = _Message()
     f = message.flags
@@ -99,7 +101,7 @@ def encode(message: Message) -> bytes:
     return out
 
 
-def encode_avp(avp: Avp) -> bytes:
+def encode_avp_pycrate(avp: Avp) -> bytes:
     """One AVP's bytes, padding included."""
     out: bytes = _to_pycrate(avp).to_bytes()
     return out

@@ -6,7 +6,7 @@ Sources: RFC 6733 (base protocol), 3GPP TS 29.272 section 7 (S13), TS 29.230 (3G
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Final
+from typing import Final, NamedTuple
 
 VERSION: Final = 1
 HEADER_LEN: Final = 20
@@ -28,6 +28,19 @@ VENDOR_3GPP: Final = 10415
 APP_COMMON: Final = 0
 APP_S13: Final = 16777252
 APP_RELAY: Final = 0xFFFFFFFF
+
+
+class ApplicationId(NamedTuple):
+    """An application as a CER/CEA advertises it (RFC 6733 6.11 Vendor-Specific-Application-Id):
+    Supported-Vendor-Id, Auth-Application-Id and their Vendor-Specific-Application-Id."""
+
+    name: str
+    vendor_id: int
+    auth_application_id: int
+
+
+#: S13 (3GPP TS 29.272 clause 7.1.8): the application an EIR serves, and its MMEs ask for
+S13: Final = ApplicationId("S13", VENDOR_3GPP, APP_S13)
 
 
 class Command(IntEnum):

@@ -10,8 +10,10 @@ exchange closes the connection. In OPEN, DWR/DWA run both ways every Tw of silen
 left unanswered for another Tw closes the connection.
 
 Application requests are queued (at most `max_in_flight`; past it they are answered 3004
-DIAMETER_TOO_BUSY at once) and answered by `process(limit)` through the `Handler`, so that the
-adapter can share the event loop fairly between connections.
+DIAMETER_TOO_BUSY at once) and answered by `process(limit)`, so that the adapter can share the
+event loop fairly between connections. They go to the `Application` the connection was given
+(for the EIR: `eir.diameter.s13.server.S13Server`): this module knows of applications only that
+interface, and the application id the node advertises (`NodeIdentity.application`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from eir.diameter import base, codec, wire
-from eir.diameter.base import NodeIdentity
 from eir.diameter.dictionary import (
     APP_COMMON,
     BASE_COMMANDS,
@@ -39,7 +40,8 @@ from eir.diameter.dictionary import (
 )
 from eir.diameter.errors import DiameterError
 from eir.diameter.message import Message, octets
-from eir.diameter.s13 import LocalIdentity, header_only, scan_session_id
+from eir.diameter.node import NodeIdentity
+from eir.diameter.wire import header_only, scan_session_id
 from eir.networks import in_networks
 
 log = logging.getLogger("eir.diameter.peer")
@@ -60,7 +62,10 @@ class State(enum.Enum):
     CLOSED = "Closed"
 
 
-class Handler(Protocol):
+class Application(Protocol):
+    """What the peer needs of the application it serves: the answer to one request's bytes,
+    and the cheap 3004 DIAMETER_TOO_BUSY answer for a request past `max_in_flight`."""
+
     def answer(self, buf: bytes, peer: str) -> bytes: ...
 
     def busy(self, buf: bytes) -> bytes: ...
@@ -90,7 +95,7 @@ class AllowList:
 
 @dataclass(frozen=True)
 class PeerSettings:
-    node: NodeIdentity = field(default_factory=lambda: NodeIdentity(LocalIdentity()))
+    node: NodeIdentity = field(default_factory=NodeIdentity)
     watchdog_s: float = 30.0
     #: RFC 3539 3.4.1: each watchdog interval is Tw plus a random jitter of up to this much
     watchdog_jitter_s: float = 0.0
@@ -99,7 +104,7 @@ class PeerSettings:
     max_message: int = 65536
     max_in_flight: int = 1024
     allow: AllowList = AllowList()
-    #: bounds of the decoder (`eir.diameter.wire.walk`): nesting depth, AVPs per message
+    #: bounds of the decoder (`eir.diameter.wire.decode_message`): nesting depth, AVPs per message
     limits: wire.Limits = wire.LIMITS
     #: a CER naming an Origin-Host that has an open connection from another address: "keep"
     #: the open one (the newcomer gets CEA 5012) unless its watchdog found it dead, or
@@ -145,14 +150,14 @@ class PeerConnection:
         role: Role,
         now: float,
         remote_address: str = "",
-        handler: Handler | None = None,
+        application: Application | None = None,
         table: PeerTable | None = None,
         hbh_seed: int = 1,
     ) -> None:
         self.settings = settings
         self.role = role
         self.remote_address = remote_address
-        self.handler = handler
+        self.application = application
         self.table = table
         self.peer_host = ""
         self.peer_realm = ""
@@ -190,14 +195,7 @@ class PeerConnection:
         if self.state is State.CLOSED:
             return
         self._last_rx = now
-        if self._skip:
-            dropped = min(self._skip, len(data))
-            self._skip -= dropped
-            data = data[dropped:]
-        if self._in:  # the rest of a message cut by the previous read
-            self._in += data
-            data = bytes(self._in)
-            self._in.clear()
+        data = self._joined(data)
         n = len(data)
         start = 0
         limit = self.settings.max_message
@@ -211,15 +209,11 @@ class PeerConnection:
                 )
                 return
             if length > limit:
-                if n - start < HEADER_LEN:
+                skipped = self._skip_long(data, start, length)
+                if skipped == start:  # not even its header yet
                     break
-                self._too_long(data[start:], length)
-                if n - start >= length:
-                    start += length
-                    continue
-                self._skip = length - (n - start)
-                start = n
-                break
+                start = skipped
+                continue
             end = start + length
             if end > n:
                 break
@@ -230,13 +224,13 @@ class PeerConnection:
                 self.state is State.OPEN
                 and message[4] & FLAG_R
                 and message[8:12] != _APP_COMMON_BYTES
-                and self.handler is not None
+                and self.application is not None
             ):
                 if len(pending) < busy_at:
                     pending.append(message)
                 else:
                     self.refused_busy += 1
-                    self._out.append(self.handler.busy(message))
+                    self._out.append(self.application.busy(message))
                 continue
             self._message(message, now)
         if start < n and not self.closed:
@@ -281,10 +275,10 @@ class PeerConnection:
 
     def process(self, limit: int) -> int:
         """Answer up to `limit` queued application requests; returns how many."""
-        handler = self.handler
+        application = self.application
         pending = self.pending
         done = 0
-        if handler is None:
+        if application is None:
             return 0
         out = self._out
         name = self.name
@@ -294,7 +288,7 @@ class PeerConnection:
             done += 1
             if expected is not None and self._foreign(buf, expected):
                 continue
-            out.append(handler.answer(buf, name))
+            out.append(application.answer(buf, name))
         self.answered += done
         return done
 
@@ -333,6 +327,32 @@ class PeerConnection:
 
     # --- internals ----------------------------------------------------------------------------
 
+    def _joined(self, data: bytes) -> bytes:
+        """`data` after what is left to skip of an over-long message, behind the rest of a
+        message cut by the previous read."""
+        if self._skip:
+            dropped = min(self._skip, len(data))
+            self._skip -= dropped
+            data = data[dropped:]
+        if self._in:
+            self._in += data
+            data = bytes(self._in)
+            self._in.clear()
+        return data
+
+    def _skip_long(self, data: bytes, start: int, length: int) -> int:
+        """A message over `max_message` at data[start:]: answered 5015 (a request, once its
+        header is in), then skipped. Returns where the next message starts: `start` while
+        its header is incomplete, len(data) when the rest of it is still to come."""
+        n = len(data)
+        if n - start < HEADER_LEN:
+            return start
+        self._too_long(data[start:], length)
+        if n - start >= length:
+            return start + length
+        self._skip = length - (n - start)
+        return n
+
     def _next_tw(self) -> float:
         jitter = self.settings.watchdog_jitter_s
         if not jitter:
@@ -348,7 +368,7 @@ class PeerConnection:
         return self._e2e
 
     def _send(self, msg: Message) -> None:
-        self._out.append(codec.encode(msg))
+        self._out.append(codec.encode_message_pycrate(msg))
 
     def _close(self, reason: str, refused: bool = False) -> None:
         if self.state is State.CLOSED:
@@ -377,32 +397,15 @@ class PeerConnection:
         )
 
     def _message(self, buf: bytes, now: float) -> None:
-        flags = buf[4]
+        """A message off the hot path: base protocol commands in any state, application
+        messages outside OPEN, and what the hot path leaves (answers, CLOSING)."""
         app = int.from_bytes(buf[8:12], "big")
         code = int.from_bytes(buf[5:8], "big")
-        is_request = bool(flags & FLAG_R)
+        is_request = bool(buf[4] & FLAG_R)
         if (self.state is State.OPEN or self.state is State.CLOSING) and (
             app != APP_COMMON or code not in BASE_COMMANDS
         ):
-            if is_request:
-                if self.handler is None:
-                    self._error(
-                        header_only(buf),
-                        DiameterError(
-                            ResultCode.DIAMETER_APPLICATION_UNSUPPORTED,
-                            "no application is served on this connection",
-                        ),
-                        scan_session_id(buf),
-                    )
-                elif len(self.pending) >= self.settings.max_in_flight:
-                    self.refused_busy += 1
-                    self._out.append(self.handler.busy(buf))
-                else:
-                    self.pending.append(buf)
-            elif app == APP_COMMON:
-                self._unexpected(buf, "an answer to a command we never send")
-            else:
-                self._events.append(AnswerReceived(buf))
+            self._application_message(buf, app, is_request)
             return
         if (
             self.state is State.WAIT_CER
@@ -420,32 +423,47 @@ class PeerConnection:
                 self._on_cer(msg, now)
             else:
                 self._close(f"command {msg.code} before the capabilities exchange", refused=True)
-            return
-        if self.state is State.WAIT_CEA:
+        elif self.state is State.WAIT_CEA:
             if msg.code == Command.CAPABILITIES_EXCHANGE and not msg.is_request:
                 self._on_cea(msg, now)
             else:
                 self._close(f"command {msg.code} before the CEA")
-            return
-        # OPEN or CLOSING, base protocol command
-        node = self.settings.node
+        else:
+            self._base_command(msg)
+
+    def _application_message(self, buf: bytes, app: int, is_request: bool) -> None:
+        """An application message (or a command the base does not know) in OPEN or CLOSING:
+        a request is queued for the application, an answer goes out as an event."""
+        if not is_request:
+            if app == APP_COMMON:
+                self._unexpected(buf, "an answer to a command we never send")
+            else:
+                self._events.append(AnswerReceived(buf))
+        elif self.application is None:
+            self._error(
+                header_only(buf),
+                DiameterError(
+                    ResultCode.DIAMETER_APPLICATION_UNSUPPORTED,
+                    "no application is served on this connection",
+                ),
+                scan_session_id(buf),
+            )
+        elif len(self.pending) >= self.settings.max_in_flight:
+            self.refused_busy += 1
+            self._out.append(self.application.busy(buf))
+        else:
+            self.pending.append(buf)
+
+    def _base_command(self, msg: Message) -> None:
+        """DWR/DWA, DPR/DPA, or a second CER, in OPEN or CLOSING."""
         if msg.code == Command.DEVICE_WATCHDOG:
             if msg.is_request:
-                self._send(base.dwa(node, msg))
+                self._send(base.dwa(self.settings.node, msg))
             elif msg.hbh == self._dwr_outstanding:
                 self._dwr_outstanding = None
         elif msg.code == Command.DISCONNECT_PEER:
             if msg.is_request:
-                self._send(base.dpa(node, msg))
-                cause = msg.find(AvpCode.DISCONNECT_CAUSE)
-                text = "?"
-                if cause is not None and len(cause.data) == 4:
-                    number = int.from_bytes(cause.data, "big")
-                    try:
-                        text = DisconnectCause(number).name
-                    except ValueError:
-                        text = str(number)
-                self._close(f"peer sent DPR ({text})")
+                self._on_dpr(msg)
             elif msg.hbh == self._dpr_hbh:
                 self._close("DPA received")
         elif msg.code == Command.CAPABILITIES_EXCHANGE and msg.is_request:
@@ -458,14 +476,27 @@ class PeerConnection:
                 None,
             )
 
+    def _on_dpr(self, msg: Message) -> None:
+        """DPR (RFC 6733 5.4): DPA, then close, saying the peer's Disconnect-Cause."""
+        self._send(base.dpa(self.settings.node, msg))
+        cause = msg.find(AvpCode.DISCONNECT_CAUSE)
+        text = "?"
+        if cause is not None and len(cause.data) == 4:
+            number = int.from_bytes(cause.data, "big")
+            try:
+                text = DisconnectCause(number).name
+            except ValueError:
+                text = str(number)
+        self._close(f"peer sent DPR ({text})")
+
     def _unexpected(self, buf: bytes, why: str) -> None:
         log.info("diameter peer %s: ignored %s", self.name, why)
 
     def _decode(self, buf: bytes) -> Message | None:
         """Decode a base-protocol message; a bad request is answered, a bad answer dropped."""
-        header = wire.parse_header(buf)
+        header = wire.decode_header(buf)
         try:
-            msg = wire.walk(buf, self.settings.limits)
+            msg = wire.decode_message(buf, self.settings.limits)
             if header.app != APP_COMMON:
                 raise DiameterError(
                     ResultCode.DIAMETER_APPLICATION_UNSUPPORTED,
@@ -579,39 +610,39 @@ class PeerConnection:
         assert host is not None and realm is not None
         return host.data.decode("ascii"), realm.data.decode("ascii")
 
+    def _refuse_cer(self, msg: Message, err: DiameterError, reason: str) -> None:
+        self._send(base.cea(self.settings.node, msg, err.result_code, err.text, err.failed))
+        self._close(reason, refused=True)
+
+    def _cer_refusal(self, msg: Message, host: str) -> tuple[DiameterError, str] | None:
+        """What a CER lacks (RFC 6733 5.3.1: Host-IP-Address, Vendor-Id, Product-Name; an
+        application in common, 5.3): the CEA's error and why we close, or None."""
+        for code in (AvpCode.HOST_IP_ADDRESS, AvpCode.VENDOR_ID, AvpCode.PRODUCT_NAME):
+            if msg.find(code) is None:
+                failed = octets(code, bytes(4 if code == AvpCode.VENDOR_ID else 0))
+                err = DiameterError(
+                    ResultCode.DIAMETER_MISSING_AVP, f"{code.name} is missing", failed
+                )
+                return err, f"CER from {host} without {code.name}"
+        app = self.settings.node.application
+        if not base.advertises(msg, app):
+            err = DiameterError(
+                ResultCode.DIAMETER_NO_COMMON_APPLICATION,
+                f"{app.name} ({app.auth_application_id}) is not among the advertised applications",
+            )
+            return err, f"no common application with {host}"
+        return None
+
     def _on_cer(self, msg: Message, now: float) -> None:
         node = self.settings.node
         ident = self._identity(msg)
         if isinstance(ident, DiameterError):
-            self._send(base.cea(node, msg, ident.result_code, ident.text, ident.failed))
-            self._close(f"bad CER: {ident.text}", refused=True)
+            self._refuse_cer(msg, ident, f"bad CER: {ident.text}")
             return
         host, realm = ident
-        missing = [
-            code
-            for code in (AvpCode.HOST_IP_ADDRESS, AvpCode.VENDOR_ID, AvpCode.PRODUCT_NAME)
-            if msg.find(code) is None
-        ]
-        if missing:
-            code = missing[0]
-            failed = octets(code, bytes(4 if code == AvpCode.VENDOR_ID else 0))
-            self._send(
-                base.cea(
-                    node, msg, ResultCode.DIAMETER_MISSING_AVP, f"{code.name} is missing", failed
-                )
-            )
-            self._close(f"CER from {host} without {code.name}", refused=True)
-            return
-        if not base.advertises_s13(msg):
-            self._send(
-                base.cea(
-                    node,
-                    msg,
-                    ResultCode.DIAMETER_NO_COMMON_APPLICATION,
-                    "S13 (16777252) is not among the advertised applications",
-                )
-            )
-            self._close(f"no common application with {host}", refused=True)
+        refusal = self._cer_refusal(msg, host)
+        if refusal is not None:
+            self._refuse_cer(msg, *refusal)
             return
         self.peer_host, self.peer_realm = host, realm
         self._origin = host.encode("ascii")

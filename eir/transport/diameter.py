@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from eir.diameter.application import S13Application
 from eir.diameter.dictionary import DisconnectCause
 from eir.diameter.peer import (
     AnswerReceived,
@@ -24,6 +23,7 @@ from eir.diameter.peer import (
     PeerUp,
     Role,
 )
+from eir.diameter.s13.server import S13Server
 from eir.transport.stream import Admission, CoreAdapter
 
 log = logging.getLogger("eir.diameter")
@@ -32,11 +32,12 @@ BATCH = 64
 
 
 @dataclass
-class DiameterNode:
-    """What the connections of one process share."""
+class DiameterEndpoint:
+    """One process's Diameter endpoint, server or client side: what its connections share
+    (settings, the application, the peer table, admission, callbacks)."""
 
     settings: PeerSettings
-    app: S13Application | None
+    app: S13Server | None
     table: PeerTable
     max_connections: int = 1024
     connections: set[DiameterProtocol] = field(default_factory=set)
@@ -79,7 +80,7 @@ class DiameterNode:
 class DiameterProtocol(CoreAdapter):
     label = "diameter"
 
-    def __init__(self, node: DiameterNode, role: Role = Role.RESPONDER) -> None:
+    def __init__(self, node: DiameterEndpoint, role: Role = Role.RESPONDER) -> None:
         super().__init__(node.admission, node.connections, role is Role.INITIATOR)
         self.node = node
         self.role = role
@@ -133,33 +134,39 @@ class DiameterProtocol(CoreAdapter):
                 self.loop.call_soon(self._again)
         while (event := conn.next_event()) is not None:
             if isinstance(event, PeerUp):
-                if not self.handshake_done():
-                    continue
-                self.node.peers_up += 1
-                log.info(
-                    "diameter peer up: %s realm %s (%s)",
-                    event.origin_host,
-                    event.origin_realm,
-                    conn.role.value,
-                )
-                self._up = True
-                if self.node.on_peer is not None:
-                    self.node.on_peer(
-                        event.origin_host, True, f"{conn.role.value}, realm {event.origin_realm}"
-                    )
+                self._peer_up(conn, event)
             elif isinstance(event, PeerDown):
-                if self._up:
-                    log.info("diameter peer %s down: %s", conn.name, event.reason)
-                elif event.refused:  # a flood of refused CERs: one line per address and 10 s
-                    self.node.admission.throttle.note("refused", self.remote, event.reason)
-                else:  # closed before its CER (idle, timed out, made room): no peer going down
-                    log.debug("diameter connection from %s closed: %s", self.remote, event.reason)
-                if self._up:
-                    self._up = False
-                    if self.node.on_peer is not None:
-                        self.node.on_peer(conn.name, False, event.reason)
+                self._peer_down(conn, event)
             elif isinstance(event, AnswerReceived) and self.node.on_answer is not None:
                 self.node.on_answer(event.message)
+
+    def _peer_up(self, conn: PeerConnection, event: PeerUp) -> None:
+        if not self.handshake_done():
+            return
+        self.node.peers_up += 1
+        log.info(
+            "diameter peer up: %s realm %s (%s)",
+            event.origin_host,
+            event.origin_realm,
+            conn.role.value,
+        )
+        self._up = True
+        if self.node.on_peer is not None:
+            self.node.on_peer(
+                event.origin_host, True, f"{conn.role.value}, realm {event.origin_realm}"
+            )
+
+    def _peer_down(self, conn: PeerConnection, event: PeerDown) -> None:
+        if self._up:
+            log.info("diameter peer %s down: %s", conn.name, event.reason)
+        elif event.refused:  # a flood of refused CERs: one line per address and 10 s
+            self.node.admission.throttle.note("refused", self.remote, event.reason)
+        else:  # closed before its CER (idle, timed out, made room): no peer going down
+            log.debug("diameter connection from %s closed: %s", self.remote, event.reason)
+        if self._up:
+            self._up = False
+            if self.node.on_peer is not None:
+                self.node.on_peer(conn.name, False, event.reason)
 
     def _again(self) -> None:
         self._scheduled = False

@@ -5,8 +5,8 @@
 Prints the time the event loop would be blocked by: a CER whose Grouped AVPs nest `depth`
 levels, sent by a peer the allow-list refuses (PeerConnection.receive_data in Wait-CER); the
 same nesting in a DWR on an open connection; an ECR of 5,000 small unknown AVPs and one of 335
-Proxy-Info, which its answer echoes (S13Application.answer); and, for the hot path,
-`extract_ecr` + answer of a normal ECR.
+Proxy-Info, which its answer echoes (S13Server.answer); and, for the hot path,
+`scan_ecr` + answer of a normal ECR.
 """
 
 from __future__ import annotations
@@ -14,34 +14,26 @@ from __future__ import annotations
 import sys
 import time
 
-from eir.diameter.base import NodeIdentity
 from eir.diameter.dictionary import AVP_M
-from eir.diameter.fast import extract_ecr
-from eir.diameter.message import (
-    Avp,
-    Message,
-    avp_bytes,
-    grouped,
-    message_bytes,
-    octets,
-    unsigned32,
-)
+from eir.diameter.message import Avp, Message, grouped, octets, unsigned32
+from eir.diameter.node import NodeIdentity
 from eir.diameter.peer import AllowList, PeerConnection, PeerSettings, Role, State
-from eir.diameter.s13 import LocalIdentity
+from eir.diameter.s13.scan import scan_ecr
+from eir.diameter.wire import encode_avp, encode_message
 from tests.support.diameter import application, make_ecr
 
 
 def nested(depth: int) -> bytes:
     """`depth` levels of Vendor-Specific-Application-Id (a Grouped AVP of the base protocol),
     built from the inside out without recursion."""
-    out = avp_bytes(unsigned32(258, 16777252))
+    out = encode_avp(unsigned32(258, 16777252))
     for _ in range(depth - 1):
         out = (260).to_bytes(4, "big") + bytes([AVP_M]) + (8 + len(out)).to_bytes(3, "big") + out
     return out
 
 
 def _message(code: int, hbh: int, avps: tuple[Avp, ...], tail: bytes) -> bytes:
-    head = message_bytes(Message(code, 0, 0x80, hbh, hbh, avps))
+    head = encode_message(Message(code, 0, 0x80, hbh, hbh, avps))
     length = len(head) + len(tail)
     return head[:1] + length.to_bytes(3, "big") + head[4:] + tail
 
@@ -67,7 +59,7 @@ def many_avps_ecr(count: int = 5000) -> bytes:
 
 
 SETTINGS = PeerSettings(
-    node=NodeIdentity(LocalIdentity("eir.example", "example")),
+    node=NodeIdentity("eir.example", "example"),
     allow=AllowList(hosts=("mme*.example",)),
 )
 
@@ -130,7 +122,7 @@ def main(argv: list[str]) -> None:
         best = min(best, time.perf_counter() - started)
     print(f"ECR of 335 Proxy-Info, all echoed ({len(buf)} bytes): {best * 1000:.2f} ms")
     ecr = make_ecr()
-    assert extract_ecr(ecr) is not None
+    assert scan_ecr(ecr) is not None
     n = 20000
     best = float("inf")
     for _ in range(5):
@@ -138,7 +130,7 @@ def main(argv: list[str]) -> None:
         for _ in range(n):
             app.answer(ecr, "bench")
         best = min(best, time.perf_counter() - started)
-    print(f"hot path: extract_ecr + answer of a normal ECR: {best / n * 1e6:.2f} us")
+    print(f"hot path: scan_ecr + answer of a normal ECR: {best / n * 1e6:.2f} us")
 
 
 if __name__ == "__main__":

@@ -46,20 +46,20 @@ TICK = os.sysconf("SC_CLK_TCK")
 def _diameter_answers() -> tuple[bytes, bytes, bytes, bytes]:
     """Pre-encoded CEA, DWA, DPA and the ECA tail (after the Session-Id): whitelisted."""
     from eir.diameter import codec
-    from eir.diameter.application import S13Application
-    from eir.diameter.base import NodeIdentity, cea, dpa, dwa
+    from eir.diameter.base import cea, dpa, dwa
     from eir.diameter.message import Message
-    from eir.diameter.s13 import LocalIdentity
+    from eir.diameter.node import NodeIdentity
+    from eir.diameter.s13.server import S13Server
     from eir.model import CheckResult, EquipmentStatus, Rule
 
-    local = LocalIdentity("bare.bench", "localdomain")
-    node = NodeIdentity(local)
+    local = NodeIdentity("bare.bench", "localdomain")
+    node = local
     dummy = Message(257, 0, 0x80, 0, 0, ())
     white = CheckResult(EquipmentStatus.WHITELISTED, Rule.UNKNOWN)
-    app = S13Application(local, lambda _r: white, lambda: white)
-    from eir.diameter.s13 import ecr
+    app = S13Server(local, lambda _r: white, lambda: white)
+    from eir.diameter.s13.client import ecr
 
-    request = codec.encode(
+    request = codec.encode_message_pycrate(
         ecr(
             session_id="x;1;2",
             origin_host="h",
@@ -71,9 +71,9 @@ def _diameter_answers() -> tuple[bytes, bytes, bytes, bytes]:
     answer = app.answer(request, "bench")
     tail = answer[20 + 8 + 8 :]  # after the header and the 13-byte Session-Id ("x;1;2" + pad)
     return (
-        codec.encode(cea(node, dummy)),
-        codec.encode(dwa(node, dummy)),
-        codec.encode(dpa(node, dummy)),
+        codec.encode_message_pycrate(cea(node, dummy)),
+        codec.encode_message_pycrate(dwa(node, dummy)),
+        codec.encode_message_pycrate(dpa(node, dummy)),
         tail,
     )
 

@@ -215,12 +215,11 @@ def test_refused_cers_are_logged_as_counts(demo_db: Path, tmp_path: Path) -> Non
     """A flood of CERs the allow-list refuses: each gets its CEA 3010, the log gets a few lines
     with counts (before, every refused CER was one line, twice)."""
     from eir.diameter import base, codec
-    from eir.diameter.base import NodeIdentity
-    from eir.diameter.s13 import LocalIdentity
+    from eir.diameter.node import NodeIdentity
 
     conf = _config(tmp_path, '[diameter]\nallowed_hosts = ["mme*.example.org"]\n')
-    cer = codec.encode(
-        base.cer(NodeIdentity(LocalIdentity("intruder.example.org", "example.org")), 1, 1)
+    cer = codec.encode_message_pycrate(
+        base.cer(NodeIdentity("intruder.example.org", "example.org"), 1, 1)
     )
     floods = 200
     with serve(demo_db, "--config", conf) as served:
@@ -248,14 +247,13 @@ def test_a_refused_source_takes_no_pending_slot(demo_db: Path, tmp_path: Path) -
     pool: it never displaces a pending connection of an allowed one (before, it did, and stayed
     pending until its CER)."""
     from eir.diameter import base, codec
-    from eir.diameter.base import NodeIdentity
 
     conf = _config(
         tmp_path,
         "[diameter]\nmax_pending_connections = 2\n"
         'max_pending_per_address = 1\nallowed_networks = ["127.0.0.2/32"]\n',
     )
-    cer = codec.encode(base.cer(NodeIdentity(MME), 1, 1))
+    cer = codec.encode_message_pycrate(base.cer(MME, 1, 1))
     with serve(demo_db, "--config", conf) as served:
         port = served.port()
         allowed = [
@@ -276,6 +274,6 @@ def test_a_refused_source_takes_no_pending_slot(demo_db: Path, tmp_path: Path) -
             sock.sendall(cer)
             answer = sock.recv(65536)
             assert answer, "an allowed pending connection was closed to make room"
-            result = codec.decode(answer).find(268)  # Result-Code
+            result = codec.decode_message_pycrate(answer).find(268)  # Result-Code
             assert result is not None and int.from_bytes(result.data, "big") == 2001
             sock.close()

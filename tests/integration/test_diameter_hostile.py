@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 from eir.diameter import codec
-from eir.diameter.base import NodeIdentity, cer
+from eir.diameter.base import cer
 from eir.diameter.dictionary import AvpCode
 from eir.diameter.message import Avp, Message, as_u32
-from eir.diameter.s13 import LocalIdentity, ecr, read_eca
+from eir.diameter.node import NodeIdentity
+from eir.diameter.s13.client import decode_eca, ecr
 from eir.model import EquipmentStatus
 from tests.bench.bench_hostile import cer as nested_cer
 from tests.bench.bench_hostile import dwr as nested_dwr
@@ -38,8 +39,8 @@ class RawPeer:
 
     def open(self, host: str = MME.origin_host, realm: str = MME.origin_realm) -> int:
         """Send a CER; the CEA's Result-Code."""
-        node = NodeIdentity(LocalIdentity(host, realm))
-        self.sock.sendall(codec.encode(cer(node, 1, 1)))
+        node = NodeIdentity(host, realm)
+        self.sock.sendall(codec.encode_message_pycrate(cer(node, 1, 1)))
         return result_code(self.answer())
 
     def read(self) -> bytes | None:
@@ -60,7 +61,7 @@ class RawPeer:
         while True:
             data = self.read()
             assert data is not None, "connection closed instead of an answer"
-            msg = codec.decode(data)
+            msg = codec.decode_message_pycrate(data)
             if not msg.is_request:
                 return msg
             self.requests.append(msg)
@@ -70,7 +71,7 @@ class RawPeer:
             data = self.read()
             if data is None:
                 return True
-            self.requests.append(codec.decode(data))
+            self.requests.append(codec.decode_message_pycrate(data))
 
     def close(self) -> None:
         self.sock.close()
@@ -89,7 +90,7 @@ def with_tail(message: bytes, tail: bytes) -> bytes:
 
 
 def ecr_from(host: str, hbh: int, extra: tuple[Avp, ...] = ()) -> bytes:
-    return codec.encode(
+    return codec.encode_message_pycrate(
         ecr(
             session_id=f"{host};1;{hbh}",
             origin_host=host,
@@ -149,7 +150,7 @@ def test_nested_and_crowded_requests_on_an_open_connection(demo_db: Path) -> Non
         port = served.port()
         peer = RawPeer(port)
         assert peer.open() == 2001
-        other = BlockingClient(port, local=LocalIdentity("mme2.epc.example", "epc.example"))
+        other = BlockingClient(port, local=NodeIdentity("mme2.epc.example", "epc.example"))
         for depth in (20, 1000):
             peer.sock.sendall(nested_dwr(depth))
             answer = peer.answer()
@@ -165,7 +166,7 @@ def test_nested_and_crowded_requests_on_an_open_connection(demo_db: Path) -> Non
         assert result_code(answer) == 5009
         assert time.monotonic() - started < 1.0  # generous: it takes about 5 ms
         peer.sock.sendall(make_ecr(BLACK, hbh=7))
-        assert read_eca(peer.answer()).equipment_status is EquipmentStatus.BLACKLISTED
+        assert decode_eca(peer.answer()).equipment_status is EquipmentStatus.BLACKLISTED
         peer.close()
         other.close()
     no_traceback(served.lines)
@@ -199,12 +200,12 @@ def test_require_origin_match(demo_db: Path, tmp_path: Path) -> None:
             # its own Origin-Host, in another case, is served
             peer.sock.sendall(ecr_from(MME.origin_host.upper(), hbh + 10, extra))
             answer = peer.answer()
-            assert read_eca(answer).equipment_status is EquipmentStatus.BLACKLISTED
+            assert decode_eca(answer).equipment_status is EquipmentStatus.BLACKLISTED
         peer.close()
     with serve(demo_db) as served:  # the default: behind a DRA, any Origin-Host
         peer = RawPeer(served.port())
         assert peer.open() == 2001
         for hbh, extra in ((1, ()), (2, slow)):
             peer.sock.sendall(ecr_from("mme2.epc.example", hbh, extra))
-            assert read_eca(peer.answer()).equipment_status is EquipmentStatus.BLACKLISTED
+            assert decode_eca(peer.answer()).equipment_status is EquipmentStatus.BLACKLISTED
         peer.close()

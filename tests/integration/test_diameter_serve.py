@@ -11,13 +11,13 @@ import pytest
 
 from eir.config import DiameterConfig, PolicyConfig
 from eir.diameter import codec
-from eir.diameter.base import NodeIdentity
+from eir.diameter.node import NodeIdentity
 from eir.diameter.peer import PeerSettings, PeerTable, Role
-from eir.diameter.s13 import LocalIdentity, read_eca
+from eir.diameter.s13.client import decode_eca
 from eir.framing import DIAMETER
 from eir.host import sctp_unavailable
 from eir.model import EquipmentStatus
-from eir.transport.diameter import DiameterNode, DiameterProtocol
+from eir.transport.diameter import DiameterEndpoint, DiameterProtocol
 from eir.transport.sctp import SctpTransport
 from tests.support.cli import eir
 from tests.support.diameter import (
@@ -57,7 +57,7 @@ def test_serve_answers_s13_over_tcp(demo_db: Path) -> None:
             if event is None:
                 client._read()
             elif isinstance(event, AnswerReceived):
-                seen.append(codec.decode(event.message).hbh)
+                seen.append(codec.decode_message_pycrate(event.message).hbh)
         assert seen == list(range(50))
         client.close()
     assert served.proc.returncode == 0
@@ -96,7 +96,7 @@ def test_workers_share_the_port(demo_db: Path) -> None:
         children = child_pids(served.proc.pid)
         assert len(children) >= 2
         clients = [
-            BlockingClient(served.port(), local=LocalIdentity(f"mme{i}.x", "x")) for i in range(8)
+            BlockingClient(served.port(), local=NodeIdentity(f"mme{i}.x", "x")) for i in range(8)
         ]
         for client in clients:
             assert client.check(BLACK).equipment_status is S.BLACKLISTED
@@ -137,14 +137,14 @@ async def test_sctp_transport_over_a_seqpacket_pair() -> None:
         sent.append(data)
         return b.send(data)
 
-    node = DiameterNode(
-        PeerSettings(node=NodeIdentity(LocalIdentity("eir.x", "x"))),
+    node = DiameterEndpoint(
+        PeerSettings(node=NodeIdentity("eir.x", "x")),
         application(),
         PeerTable("eir.x", loop.time),
     )
     answers: list[bytes] = []
-    client_node = DiameterNode(
-        PeerSettings(node=NodeIdentity(MME)),
+    client_node = DiameterEndpoint(
+        PeerSettings(node=MME),
         None,
         PeerTable(MME.origin_host, loop.time),
         on_answer=answers.append,
@@ -163,7 +163,9 @@ async def test_sctp_transport_over_a_seqpacket_pair() -> None:
         await asyncio.sleep(0.01)
         if len(answers) == 5:
             break
-    assert [read_eca(codec.decode(m)).equipment_status for m in answers] == [S.BLACKLISTED] * 5
+    assert [decode_eca(codec.decode_message_pycrate(m)).equipment_status for m in answers] == [
+        S.BLACKLISTED
+    ] * 5
     assert all(int.from_bytes(m[1:4], "big") == len(m) for m in sent)  # one message per send
     client.disconnect(0)  # type: ignore[arg-type]
     await asyncio.wait_for(client.closed, 5)
@@ -175,8 +177,8 @@ async def test_eir_dials_a_configured_peer_and_reconnects(demo_db: Path, tmp_pat
     the connection and the EIR comes back after Tc."""
     loop = asyncio.get_running_loop()
     answers: list[bytes] = []
-    dra = DiameterNode(
-        PeerSettings(node=NodeIdentity(LocalIdentity("dra.x", "x"))),
+    dra = DiameterEndpoint(
+        PeerSettings(node=NodeIdentity("dra.x", "x")),
         None,
         PeerTable("dra.x", loop.time),
         on_answer=answers.append,
@@ -219,7 +221,9 @@ async def test_eir_dials_a_configured_peer_and_reconnects(demo_db: Path, tmp_pat
             if answers:
                 break
             await asyncio.sleep(0.02)
-        assert read_eca(codec.decode(answers[0])).equipment_status is S.BLACKLISTED
+        assert (
+            decode_eca(codec.decode_message_pycrate(answers[0])).equipment_status is S.BLACKLISTED
+        )
         first.abort()
         await first.closed
         second = await connected()
@@ -239,8 +243,8 @@ async def test_pending_pool_limit_closes_the_extra_connections() -> None:
     """Three idle connections at once, two pending places and no more than two connections:
     the third (younger than a second, like the others) is closed at once."""
     loop = asyncio.get_running_loop()
-    node = DiameterNode(
-        PeerSettings(node=NodeIdentity(LocalIdentity("eir.x", "x"))),
+    node = DiameterEndpoint(
+        PeerSettings(node=NodeIdentity("eir.x", "x")),
         application(),
         PeerTable("eir.x", loop.time),
         max_connections=2,

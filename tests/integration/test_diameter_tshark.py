@@ -6,15 +6,15 @@ tests skip and say so.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from eir.config import PolicyConfig
 from eir.diameter import base, codec
-from eir.diameter.base import NodeIdentity
 from eir.diameter.dictionary import DisconnectCause, ResultCode
-from eir.diameter.s13 import LocalIdentity
+from eir.diameter.node import NodeIdentity
 from tests.support.diameter import (
     BLACK,
     EIR,
@@ -31,13 +31,13 @@ pytestmark = pytest.mark.skipif(
     tshark() is None, reason="tshark is not installed (make test installs it)"
 )
 
-NODE = NodeIdentity(EIR, ("192.0.2.1",), 7)
+NODE = replace(EIR, host_ip_addresses=("192.0.2.1",), origin_state_id=7)
 
 
 def _all_answers() -> list[bytes]:
     app = application()
     unknown = application(PolicyConfig(unknown="unknown"))
-    realm = application(local=LocalIdentity("eir.a.example", "a.example", frozenset({"a.example"})))
+    realm = application(local=NodeIdentity("eir.a.example", "a.example", frozenset({"a.example"})))
     requests = [
         make_ecr(BLACK),
         make_ecr(PAIR_IMEI, imsi=PAIR_IMSI),
@@ -50,10 +50,13 @@ def _all_answers() -> list[bytes]:
     ]
     out = [app.answer(r, "t") for r in requests]
     for code in (263, 264, 283):
-        msg = codec.decode(make_ecr(BLACK))
+        msg = codec.decode_message_pycrate(make_ecr(BLACK))
         out.append(
             app.answer(
-                codec.encode(msg._replace(avps=tuple(a for a in msg.avps if a.code != code))), "t"
+                codec.encode_message_pycrate(
+                    msg._replace(avps=tuple(a for a in msg.avps if a.code != code))
+                ),
+                "t",
             )
         )
     out.append(unknown.answer(make_ecr("35209900176148"), "t"))
@@ -66,19 +69,22 @@ def _all_answers() -> list[bytes]:
 
 
 def _base_messages() -> list[bytes]:
-    cer = codec.decode(vector("cer_mme"))
+    cer = codec.decode_message_pycrate(vector("cer_mme"))
     return [
-        codec.encode(m)
+        codec.encode_message_pycrate(m)
         for m in (
             base.cer(NODE, 1, 1),
             base.cea(NODE, cer),
             base.dwr(NODE, 2, 2),
-            base.dwa(NODE, codec.decode(vector("dwr"))),
+            base.dwa(NODE, codec.decode_message_pycrate(vector("dwr"))),
             base.dpr(NODE, DisconnectCause.BUSY, 3, 3),
-            base.dpa(NODE, codec.decode(vector("dpr"))),
+            base.dpa(NODE, codec.decode_message_pycrate(vector("dpr"))),
             base.cea(NODE, cer, ResultCode.DIAMETER_UNKNOWN_PEER, "not allowed"),
             base.error_answer(
-                NODE, codec.decode(vector("dwr")), ResultCode.DIAMETER_COMMAND_UNSUPPORTED, "no"
+                NODE,
+                codec.decode_message_pycrate(vector("dwr")),
+                ResultCode.DIAMETER_COMMAND_UNSUPPORTED,
+                "no",
             ),
         )
     ]

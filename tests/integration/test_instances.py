@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from eir.diameter.s13 import LocalIdentity
+from eir.diameter.node import NodeIdentity
 from eir.model import EquipmentStatus
 from eir.startup import WORKERS_LOCK
 from tests.support.diameter import BLACK, EIR_BIN, BlockingClient, Served, child_pids, serve
@@ -64,7 +64,7 @@ def refused(db: Path, *args: str, timeout: float = 60.0) -> list[str]:
 def answers_black(port: int, clients: int = 8) -> None:
     """Fresh peers each get the blacklisted IMEI answered from the demo lists."""
     for i in range(clients):
-        client = BlockingClient(port, local=LocalIdentity(f"fresh{i}.x", "x"))
+        client = BlockingClient(port, local=NodeIdentity(f"fresh{i}.x", "x"))
         try:
             assert client.check(BLACK).equipment_status is S.BLACKLISTED
         finally:

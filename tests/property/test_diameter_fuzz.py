@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from eir.diameter import codec, wire
 from eir.diameter.errors import DiameterError
-from eir.diameter.fast import extract_ecr
 from eir.diameter.peer import PeerConnection, Role
-from eir.diameter.s13 import interpret_ecr
+from eir.diameter.s13.request import decode_ecr
+from eir.diameter.s13.scan import scan_ecr
 from tests.support.diameter import (
     BLACK,
     application,
@@ -42,7 +42,7 @@ CER = vector("cer_mme")
 def _check_answer(data: bytes) -> None:
     for message in split_messages(data):
         wire.check_message(message)
-        codec.decode(message)
+        codec.decode_message_pycrate(message)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -108,14 +108,14 @@ def test_peer_valid_stream_with_corruption(
 def _slow_fields(data: bytes) -> object | None:
     try:
         wire.check_message(data)
-        return interpret_ecr(codec.decode(data))
+        return decode_ecr(codec.decode_message_pycrate(data))
     except DiameterError:
         return None
 
 
 def test_mutants_fast_and_pycrate_agree() -> None:
     rng = random.Random(20261123)
-    seeds = [s for s in SEEDS if extract_ecr(s) is not None]
+    seeds = [s for s in SEEDS if scan_ecr(s) is not None]
     assert len(seeds) >= 3
     both = fast_only = 0
     mutants = 6000
@@ -124,7 +124,7 @@ def test_mutants_fast_and_pycrate_agree() -> None:
         pos = rng.randrange(len(seed))
         seed[pos] = rng.choice((rng.randrange(256), seed[pos] ^ (1 << rng.randrange(8))))
         data = bytes(seed)
-        fast = extract_ecr(data)
+        fast = scan_ecr(data)
         if fast is None:
             continue
         slow = _slow_fields(data)

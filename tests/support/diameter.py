@@ -12,15 +12,16 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from eir.config import PolicyConfig
 from eir.diameter import codec
-from eir.diameter.application import S13Application
-from eir.diameter.base import NodeIdentity
 from eir.diameter.message import Avp, Message
+from eir.diameter.node import NodeIdentity
 from eir.diameter.peer import PeerConnection, PeerSettings, Role
-from eir.diameter.s13 import EcaView, LocalIdentity, ecr, read_eca
+from eir.diameter.s13.client import EcaView, decode_eca, ecr
+from eir.diameter.s13.server import S13Server
 from eir.model import ListName
 from eir.policy import decide, unknown_result
 from eir.store.api import Mode
@@ -29,8 +30,8 @@ from eir.store.memory import MemoryStore
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "diameter"
 
-EIR = LocalIdentity("eir.test.example", "test.example")
-MME = LocalIdentity("mme1.epc.example", "epc.example")
+EIR = NodeIdentity("eir.test.example", "test.example")
+MME = NodeIdentity("mme1.epc.example", "epc.example")
 
 BLACK = "490154203237518"
 GREY_RANGE_IMEI = "86123456123456"
@@ -56,7 +57,7 @@ def make_ecr(
     meid: bytes | None = None,
     extra: tuple[Avp, ...] = (),
 ) -> bytes:
-    return codec.encode(
+    return codec.encode_message_pycrate(
         ecr(
             session_id=session,
             origin_host=MME.origin_host,
@@ -87,17 +88,18 @@ def demo_store() -> MemoryStore:
 
 
 def application(
-    policy: PolicyConfig | None = None, local: LocalIdentity = EIR, store: MemoryStore | None = None
-) -> S13Application:
+    policy: PolicyConfig | None = None, local: NodeIdentity = EIR, store: MemoryStore | None = None
+) -> S13Server:
     settings = policy or PolicyConfig()
     lists = store or demo_store()
-    return S13Application(
+    return S13Server(
         local, lambda req: decide(req, lists.lookup, settings), lambda: unknown_result(settings)
     )
 
 
-def settings(local: LocalIdentity = EIR, **kw: object) -> PeerSettings:
-    return PeerSettings(node=NodeIdentity(local, ("192.0.2.1",), 7), **kw)  # type: ignore[arg-type]
+def settings(local: NodeIdentity = EIR, **kw: object) -> PeerSettings:
+    node = replace(local, host_ip_addresses=("192.0.2.1",), origin_state_id=7)
+    return PeerSettings(node=node, **kw)  # type: ignore[arg-type]
 
 
 def pump(a: PeerConnection, b: PeerConnection, now: float, *, rounds: int = 20) -> None:
@@ -115,7 +117,7 @@ def pump(a: PeerConnection, b: PeerConnection, now: float, *, rounds: int = 20) 
 
 
 def connected_pair(
-    app: S13Application | None = None, now: float = 0.0, server_settings: PeerSettings | None = None
+    app: S13Server | None = None, now: float = 0.0, server_settings: PeerSettings | None = None
 ) -> tuple[PeerConnection, PeerConnection]:
     server = PeerConnection(
         server_settings or settings(), Role.RESPONDER, now, "192.0.2.9", app or application()
@@ -135,7 +137,7 @@ def split_messages(data: bytes) -> list[bytes]:
 
 
 def decode(data: bytes) -> Message:
-    return codec.decode(data)
+    return codec.decode_message_pycrate(data)
 
 
 # --- a real `eir serve` and a blocking client -------------------------------------------------
@@ -219,7 +221,7 @@ class BlockingClient:
         self,
         port: int,
         host: str = "127.0.0.1",
-        local: LocalIdentity = MME,
+        local: NodeIdentity = MME,
         source: str | None = None,
     ) -> None:
         self.sock = socket.create_connection(
@@ -261,9 +263,9 @@ class BlockingClient:
     def check(self, imei: str | None, imsi: str | None = None, **kw: object) -> EcaView:
         self.hbh += 1
         data = self.request(make_ecr(imei, imsi=imsi, hbh=self.hbh, **kw))  # type: ignore[arg-type]
-        msg = codec.decode(data)
+        msg = codec.decode_message_pycrate(data)
         assert msg.hbh == self.hbh
-        return read_eca(msg)
+        return decode_eca(msg)
 
     def close(self) -> None:
         from eir.diameter.dictionary import DisconnectCause

@@ -11,8 +11,8 @@ from eir.config import parse_config, to_toml
 from eir.diameter import base, codec, wire
 from eir.diameter.dictionary import AvpCode
 from eir.diameter.message import Avp, Message, as_u32
+from eir.diameter.node import NodeIdentity
 from eir.diameter.peer import AllowList, PeerConnection, PeerTable, Role, State
-from eir.diameter.s13 import LocalIdentity
 from eir.errors import ConfigError
 from tests.bench.bench_hostile import cer as nested_cer
 from tests.support.diameter import (
@@ -29,7 +29,7 @@ from tests.support.diameter import (
 
 def sent(conn: PeerConnection) -> list[Message]:
     conn.process(1 << 30)
-    return [codec.decode(m) for m in split_messages(conn.data_to_send())]
+    return [codec.decode_message_pycrate(m) for m in split_messages(conn.data_to_send())]
 
 
 def rc(msg: Message) -> int:
@@ -111,7 +111,7 @@ def test_a_newcomer_replaces_a_connection_its_watchdog_found_dead() -> None:
     table = PeerTable(EIR.origin_host, lambda: 40.0)
     old = _holder(table)
     old.handle_timer(30.0)  # silence for Tw: DWR sent, unanswered so far
-    assert codec.decode(old.data_to_send()).code == 280
+    assert codec.decode_message_pycrate(old.data_to_send()).code == 280
     new = _newcomer(table, 40.0)
     assert new.state is State.OPEN and old.state is State.CLOSING
     # silent past Tw, before its timer ran: dead as well
@@ -133,11 +133,11 @@ def test_duplicate_peer_replace_and_same_address() -> None:
 
 
 def _ecr_from(host: str, hbh: int, extra: tuple[Avp, ...] = ()) -> bytes:
-    msg = codec.decode(make_ecr(BLACK, hbh=hbh, extra=extra))
+    msg = codec.decode_message_pycrate(make_ecr(BLACK, hbh=hbh, extra=extra))
     avps = tuple(
         a._replace(data=host.encode()) if a.code == AvpCode.ORIGIN_HOST else a for a in msg.avps
     )
-    return codec.encode(msg._replace(avps=avps))
+    return codec.encode_message_pycrate(msg._replace(avps=avps))
 
 
 @pytest.mark.parametrize("extra", [(), (Avp(60000, 0, 0, b"x"),)], ids=["fast", "slow"])
@@ -165,12 +165,12 @@ def test_the_application_uses_its_limits() -> None:
     app = application()
     app.limits = wire.Limits(max_depth=2, max_avps=16)
     nested = Avp(284, 0, 0x40, b"", (Avp(260, 0, 0x40, b"", (Avp(1, 0, 0, b"x"),)),))
-    answer = codec.decode(app.answer(make_ecr(BLACK, extra=(nested,)), "t"))
+    answer = codec.decode_message_pycrate(app.answer(make_ecr(BLACK, extra=(nested,)), "t"))
     assert rc(answer) == 5004
     failed = answer.find(AvpCode.FAILED_AVP)
     assert failed is not None and failed.group == (Avp(284, 0, 0x40, b"", ()),)
     many = tuple(Avp(60000 + i, 0, 0, b"") for i in range(20))
-    answer = codec.decode(app.answer(make_ecr(BLACK, extra=many), "t"))
+    answer = codec.decode_message_pycrate(app.answer(make_ecr(BLACK, extra=many), "t"))
     assert rc(answer) == 5009
 
 
@@ -209,7 +209,7 @@ def test_cer_answers_use_the_request_identifiers() -> None:
     server = PeerConnection(
         settings(allow=AllowList(hosts=("x",))), Role.RESPONDER, 0.0, "192.0.2.9", application()
     )
-    request = codec.decode(vector("cer_mme"))
+    request = codec.decode_message_pycrate(vector("cer_mme"))
     server.receive_data(vector("cer_mme"), 0.0)
     (cea,) = sent(server)
     assert (cea.hbh, cea.e2e) == (request.hbh, request.e2e)
@@ -235,14 +235,14 @@ def test_many_proxy_info_are_echoed_without_pycrate(monkeypatch: pytest.MonkeyPa
     def refuse(message: Message) -> bytes:
         raise AssertionError("pycrate encoding on the request path")
 
-    monkeypatch.setattr(codec, "encode", refuse)
+    monkeypatch.setattr(codec, "encode_message_pycrate", refuse)
     for request, code in ((slow, 2001), (broken, 5004)):
-        answer = wire.walk(app.answer(request, "t"))
+        answer = wire.decode_message(app.answer(request, "t"))
         assert rc(answer) == code
         assert answer.find_all(284) == list(proxies)
 
 
-def _dialled(table: PeerTable, local: LocalIdentity) -> PeerConnection:
+def _dialled(table: PeerTable, local: NodeIdentity) -> PeerConnection:
     """Our connection to the MME at 192.0.2.1, opened at 0.0."""
     ours = PeerConnection(settings(local), Role.INITIATOR, 0.0, "192.0.2.1", application(), table)
     mme_side = PeerConnection(settings(MME), Role.RESPONDER, 0.0, "192.0.2.9")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from eir.diameter import base, codec
-from eir.diameter.base import NodeIdentity
-from eir.diameter.dictionary import DisconnectCause
+from eir.diameter.dictionary import S13, DisconnectCause
 from eir.diameter.message import Message, unsigned32
 from eir.diameter.peer import (
     AllowList,
@@ -16,7 +17,7 @@ from eir.diameter.peer import (
     Role,
     State,
 )
-from eir.diameter.s13 import read_eca
+from eir.diameter.s13.client import decode_eca
 from eir.model import EquipmentStatus
 from tests.support.diameter import (
     BLACK,
@@ -41,7 +42,7 @@ def events(conn: PeerConnection) -> list[object]:
 
 def answers(conn: PeerConnection) -> list[Message]:
     conn.process(1 << 30)
-    return [codec.decode(m) for m in split_messages(conn.data_to_send())]
+    return [codec.decode_message_pycrate(m) for m in split_messages(conn.data_to_send())]
 
 
 def rc(msg: Message) -> int | None:
@@ -67,9 +68,9 @@ def test_capabilities_exchange_both_ways() -> None:
 def test_cea_advertises_s13_and_who_we_are() -> None:
     server = PeerConnection(settings(), Role.RESPONDER, 0.0, "192.0.2.9", application())
     server.receive_data(vector("cer_mme"), 0.0)
-    (cea,) = [codec.decode(m) for m in split_messages(server.data_to_send())]
+    (cea,) = [codec.decode_message_pycrate(m) for m in split_messages(server.data_to_send())]
     assert cea.code == 257 and not cea.is_request and rc(cea) == 2001
-    assert base.advertises_s13(cea)
+    assert base.advertises(cea, S13)
     assert cea.find(257) is not None and cea.find(257).data == b"\x00\x01\xc0\x00\x02\x01"  # type: ignore[union-attr]
     for code in (264, 296, 266, 269, 278, 265, 267):
         assert cea.find(code) is not None, code
@@ -81,7 +82,7 @@ def test_ecr_answered_only_after_process() -> None:
     server.receive_data(make_ecr(BLACK), 1.0)
     assert server.data_to_send() == b"" and len(server.pending) == 1
     (eca,) = answers(server)
-    assert read_eca(eca).equipment_status is EquipmentStatus.BLACKLISTED
+    assert decode_eca(eca).equipment_status is EquipmentStatus.BLACKLISTED
 
 
 def test_half_a_message_per_read_and_fifty_in_one() -> None:
@@ -105,27 +106,27 @@ def test_request_before_cer_closes() -> None:
 
 
 def test_cer_without_s13_gets_5010() -> None:
-    cer = codec.decode(vector("cer_mme"))
+    cer = codec.decode_message_pycrate(vector("cer_mme"))
     avps = tuple(a for a in cer.avps if a.code not in (258, 260))
     server = PeerConnection(settings(), Role.RESPONDER, 0.0, "192.0.2.9", application())
-    server.receive_data(codec.encode(cer._replace(avps=avps)), 0.0)
+    server.receive_data(codec.encode_message_pycrate(cer._replace(avps=avps)), 0.0)
     (cea,) = answers(server)
     assert rc(cea) == 5010 and server.closed
 
 
 def test_cer_relay_application_is_enough() -> None:
-    cer = codec.decode(vector("cer_mme"))
+    cer = codec.decode_message_pycrate(vector("cer_mme"))
     avps = tuple(a for a in cer.avps if a.code not in (258, 260))
     avps += (unsigned32(258, 0xFFFFFFFF),)
     server = PeerConnection(settings(), Role.RESPONDER, 0.0, "192.0.2.9", application())
-    server.receive_data(codec.encode(cer._replace(avps=avps)), 0.0)
+    server.receive_data(codec.encode_message_pycrate(cer._replace(avps=avps)), 0.0)
     assert server.state is State.OPEN
 
 
 def test_cer_missing_origin_host_5005() -> None:
-    cer = codec.decode(vector("cer_mme"))
+    cer = codec.decode_message_pycrate(vector("cer_mme"))
     server = PeerConnection(settings(), Role.RESPONDER, 0.0, "192.0.2.9", application())
-    server.receive_data(codec.encode(cer._replace(avps=cer.avps[1:])), 0.0)
+    server.receive_data(codec.encode_message_pycrate(cer._replace(avps=cer.avps[1:])), 0.0)
     (cea,) = answers(server)
     assert rc(cea) == 5005 and server.closed
 
@@ -156,9 +157,9 @@ def test_watchdog_both_ways() -> None:
     assert server.get_timer() == 30.0
     server.handle_timer(30.0)  # silence for Tw: the server sends DWR
     client.receive_data(server.data_to_send(), 30.0)
-    (dwa,) = [codec.decode(m) for m in split_messages(client.data_to_send())]
+    (dwa,) = [codec.decode_message_pycrate(m) for m in split_messages(client.data_to_send())]
     assert dwa.code == 280 and rc(dwa) == 2001
-    server.receive_data(codec.encode(dwa), 30.5)
+    server.receive_data(codec.encode_message_pycrate(dwa), 30.5)
     server.handle_timer(60.0)  # answered: no close, another DWR only after Tw of silence
     assert server.state is State.OPEN
 
@@ -166,7 +167,7 @@ def test_watchdog_both_ways() -> None:
 def test_watchdog_unanswered_closes() -> None:
     server = open_server()
     server.handle_timer(30.0)
-    assert codec.decode(server.data_to_send()).code == 280
+    assert codec.decode_message_pycrate(server.data_to_send()).code == 280
     server.handle_timer(59.0)
     assert server.state is State.OPEN
     server.handle_timer(60.0)
@@ -193,7 +194,7 @@ def test_dpr_dpa_from_peer() -> None:
 def test_dpa_timeout_closes() -> None:
     server = open_server()
     server.disconnect(DisconnectCause.BUSY, 1.0)
-    assert codec.decode(server.data_to_send()).code == 282
+    assert codec.decode_message_pycrate(server.data_to_send()).code == 282
     assert server.state is State.CLOSING
     server.handle_timer(6.0)
     assert server.closed
@@ -202,7 +203,7 @@ def test_dpa_timeout_closes() -> None:
 def test_unknown_base_command_3001_and_cer_again() -> None:
     server = open_server()
     req = base.request(258, (), 9, 9)  # type: ignore[arg-type]  # RAR on the common app
-    server.receive_data(codec.encode(req), 1.0)
+    server.receive_data(codec.encode_message_pycrate(req), 1.0)
     (ans,) = answers(server)
     assert rc(ans) == 3001 and ans.is_error
     server.receive_data(vector("cer_mme"), 1.0)
@@ -213,7 +214,7 @@ def test_unknown_base_command_3001_and_cer_again() -> None:
 def test_too_many_in_flight_3004() -> None:
     server = open_server(max_in_flight=4)
     server.receive_data(b"".join(make_ecr(BLACK, hbh=i) for i in range(10)), 1.0)
-    busy = [codec.decode(m) for m in split_messages(server.data_to_send())]
+    busy = [codec.decode_message_pycrate(m) for m in split_messages(server.data_to_send())]
     assert [m.hbh for m in busy] == [4, 5, 6, 7, 8, 9]
     assert all(rc(m) == 3004 and m.is_error for m in busy)
     assert [m.hbh for m in answers(server)] == [0, 1, 2, 3]
@@ -227,7 +228,7 @@ def test_oversized_message_answered_5015_and_skipped() -> None:
     server.receive_data(big[100:3000], 1.0)
     server.receive_data(big[3000:] + make_ecr(BLACK, hbh=2), 1.0)
     got = answers(server)
-    assert [(m.hbh, rc(m) or read_eca(m).result_code) for m in got] == [(1, 5015), (2, 2001)]
+    assert [(m.hbh, rc(m) or decode_eca(m).result_code) for m in got] == [(1, 5015), (2, 2001)]
     assert server.state is State.OPEN
 
 
@@ -244,7 +245,10 @@ def test_client_role_gets_answers_as_events() -> None:
     pump(client, server, 1.0)
     (event,) = events(client)
     assert isinstance(event, AnswerReceived)
-    assert read_eca(codec.decode(event.message)).equipment_status is EquipmentStatus.BLACKLISTED
+    assert (
+        decode_eca(codec.decode_message_pycrate(event.message)).equipment_status
+        is EquipmentStatus.BLACKLISTED
+    )
 
 
 def test_same_origin_host_again_retires_the_older_connection() -> None:
@@ -257,7 +261,9 @@ def test_same_origin_host_again_retires_the_older_connection() -> None:
     new = PeerConnection(settings(), Role.RESPONDER, 1.0, "192.0.2.9", application(), table)
     new.receive_data(vector("cer_mme"), 5.0)
     assert new.state is State.OPEN and old.state is State.CLOSING and woke == [1]
-    assert codec.decode(old.data_to_send()).code == 282  # DPR: closed cleanly, not a zombie
+    assert (
+        codec.decode_message_pycrate(old.data_to_send()).code == 282
+    )  # DPR: closed cleanly, not a zombie
     assert table.by_host["mme1.epc.example"] is new
 
 
@@ -280,12 +286,16 @@ def test_election_higher_origin_host_keeps_its_responder_connection() -> None:
     assert theirs.state is State.OPEN and ours.state is State.CLOSING
     ours, theirs = _election("aaa.test.example")  # we lose: CEA 4003 on the new one
     assert ours.state is State.OPEN and theirs.closed
-    (cea,) = [codec.decode(m) for m in split_messages(theirs.data_to_send())]
+    (cea,) = [codec.decode_message_pycrate(m) for m in split_messages(theirs.data_to_send())]
     assert rc(cea) == 4003
 
 
 def test_node_identity_in_cer() -> None:
-    cer = codec.decode(codec.encode(base.cer(NodeIdentity(MME, ("2001:db8::1",), 3), 1, 1)))
+    cer = codec.decode_message_pycrate(
+        codec.encode_message_pycrate(
+            base.cer(replace(MME, host_ip_addresses=("2001:db8::1",), origin_state_id=3), 1, 1)
+        )
+    )
     assert cer.find(257).data == b"\x00\x02" + bytes.fromhex("20010db8" + "0" * 23 + "1")  # type: ignore[union-attr]
 
 

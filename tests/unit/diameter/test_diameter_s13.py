@@ -10,9 +10,11 @@ from eir.config import PolicyConfig
 from eir.diameter import codec, wire
 from eir.diameter.dictionary import FLAG_E, FLAG_P, ResultCode
 from eir.diameter.errors import DiameterError
-from eir.diameter.fast import extract_ecr
 from eir.diameter.message import Avp, Message, grouped, octets, unsigned32
-from eir.diameter.s13 import Answers, interpret_ecr, read_eca
+from eir.diameter.s13.answer import Answers
+from eir.diameter.s13.client import decode_eca
+from eir.diameter.s13.request import decode_ecr
+from eir.diameter.s13.scan import scan_ecr
 from eir.model import CheckRequest, CheckResult, EquipmentStatus
 from tests.support.diameter import (
     BLACK,
@@ -32,11 +34,11 @@ def answer_of(request: bytes, **kw: object) -> Message:
     app = application(**kw)  # type: ignore[arg-type]
     data = app.answer(request, "test-peer")
     wire.check_message(data)
-    return codec.decode(data)
+    return codec.decode_message_pycrate(data)
 
 
 def result(msg: Message) -> int | None:
-    view = read_eca(msg)
+    view = decode_eca(msg)
     return view.result_code if view.result_code is not None else view.experimental_result
 
 
@@ -61,9 +63,9 @@ def failed(msg: Message) -> Avp | None:
 )
 def test_statuses(imei: str, imsi: str | None, status: EquipmentStatus) -> None:
     request = make_ecr(imei, imsi=imsi)
-    assert extract_ecr(request) is not None
+    assert scan_ecr(request) is not None
     msg = answer_of(request)
-    view = read_eca(msg)
+    view = decode_eca(msg)
     assert (view.result_code, view.equipment_status) == (2001, status)
     assert view.session_id == b"mme1.epc.example;1;42"
     assert (msg.code, msg.app, msg.hbh, msg.e2e, msg.flags) == (
@@ -78,7 +80,7 @@ def test_statuses(imei: str, imsi: str | None, status: EquipmentStatus) -> None:
 
 def test_unknown_policy_answers_5422_without_status() -> None:
     msg = answer_of(make_ecr("35209900176148"), policy=PolicyConfig(unknown="unknown"))
-    view = read_eca(msg)
+    view = decode_eca(msg)
     assert (view.result_code, view.experimental_result, view.equipment_status) == (None, 5422, None)
     assert not msg.is_error
 
@@ -86,12 +88,12 @@ def test_unknown_policy_answers_5422_without_status() -> None:
 def test_template_bytes_equal_pycrate_for_every_status() -> None:
     answers = Answers(EIR)
     request = make_ecr(BLACK)
-    found = extract_ecr(request)
+    found = scan_ecr(request)
     assert found is not None
     fields, session_avp = found
-    req_msg = codec.decode(request)
+    req_msg = codec.decode_message_pycrate(request)
     for status in (*S, None):
-        assert answers.eca(request, session_avp, status) == answers.eca_slow(
+        assert answers.eca(request, session_avp, status) == answers.encode_eca(
             req_msg, fields, status
         )
 
@@ -99,42 +101,44 @@ def test_template_bytes_equal_pycrate_for_every_status() -> None:
 def test_busy_template_equals_pycrate() -> None:
     answers = Answers(EIR)
     request = make_ecr(BLACK)
-    found = extract_ecr(request)
+    found = scan_ecr(request)
     assert found is not None
     fast = answers.busy(request, found[1])
     slow = answers.error(
-        codec.decode(request), DiameterError(ResultCode.DIAMETER_TOO_BUSY, ""), found[0].session_id
+        codec.decode_message_pycrate(request),
+        DiameterError(ResultCode.DIAMETER_TOO_BUSY, ""),
+        found[0].session_id,
     )
     assert fast == slow
-    msg = codec.decode(fast)
+    msg = codec.decode_message_pycrate(fast)
     assert msg.is_error and result(msg) == 3004
 
 
 def test_proxy_info_is_echoed_in_order() -> None:
     request = vector("ecr_proxy_route_drmp")
-    assert extract_ecr(request) is None  # Proxy-Info: the pycrate path answers
+    assert scan_ecr(request) is None  # Proxy-Info: the pycrate path answers
     msg = answer_of(request)
-    sent = codec.decode(request).find_all(284)
+    sent = codec.decode_message_pycrate(request).find_all(284)
     assert msg.find_all(284) == sent and len(sent) == 1
-    assert read_eca(msg).equipment_status is S.BLACKLISTED
+    assert decode_eca(msg).equipment_status is S.BLACKLISTED
 
 
 @pytest.mark.parametrize("name", ["ecr_imei14_sv_imsi", "ecr_imei15", "ecr_imeisv16"])
 def test_vectors_decoders_agree(name: str) -> None:
     data = vector(name)
-    found = extract_ecr(data)
+    found = scan_ecr(data)
     assert found is not None
     wire.check_message(data)
-    assert interpret_ecr(codec.decode(data)) == found[0]
+    assert decode_ecr(codec.decode_message_pycrate(data)) == found[0]
 
 
 def test_meid_only() -> None:
     msg = answer_of(vector("ecr_meid"))  # hexadecimal MEID: the unknown answer of the policy
-    assert read_eca(msg).equipment_status is S.WHITELISTED
+    assert decode_eca(msg).equipment_status is S.WHITELISTED
     msg = answer_of(vector("ecr_meid"), policy=PolicyConfig(unknown="unknown"))
     assert result(msg) == 5422
     decimal_meid = make_ecr(None, meid=b"49015420323751")  # decimal: looked up like an IMEI
-    assert read_eca(answer_of(decimal_meid)).equipment_status is S.BLACKLISTED
+    assert decode_eca(answer_of(decimal_meid)).equipment_status is S.BLACKLISTED
     bad = answer_of(make_ecr(None, meid=b"xyz"))
     assert result(bad) == 5004
     assert failed(bad).group[0].code == 1471  # type: ignore[union-attr,index]
@@ -144,12 +148,12 @@ def test_meid_only() -> None:
 
 
 def _rebuild(request: bytes, avps: tuple[Avp, ...]) -> bytes:
-    msg = codec.decode(request)
-    return codec.encode(msg._replace(avps=avps))
+    msg = codec.decode_message_pycrate(request)
+    return codec.encode_message_pycrate(msg._replace(avps=avps))
 
 
 def _without(request: bytes, code: int) -> bytes:
-    msg = codec.decode(request)
+    msg = codec.decode_message_pycrate(request)
     return _rebuild(request, tuple(a for a in msg.avps if a.code != code))
 
 
@@ -158,7 +162,7 @@ def test_missing_avp_5005(code: int) -> None:
     msg = answer_of(_without(make_ecr(BLACK), code))
     assert result(msg) == 5005 and not msg.is_error
     assert failed(msg).code == code  # type: ignore[union-attr]
-    assert read_eca(msg).equipment_status is None
+    assert decode_eca(msg).equipment_status is None
 
 
 def test_missing_imei_in_terminal_information_5005() -> None:
@@ -202,26 +206,28 @@ def test_unknown_mandatory_avp_5001_names_it() -> None:
     assert failed(msg) == unsigned32(99999, 7)
     # without the M bit it is ignored
     ok = answer_of(make_ecr(BLACK, extra=(unsigned32(99999, 7, mandatory=False),)))
-    assert read_eca(ok).equipment_status is S.BLACKLISTED
+    assert decode_eca(ok).equipment_status is S.BLACKLISTED
 
 
 def test_unknown_mandatory_avp_inside_terminal_information_5001() -> None:
-    msg = codec.decode(make_ecr(BLACK))
+    msg = codec.decode_message_pycrate(make_ecr(BLACK))
     avps = tuple(
         a._replace(group=(*a.group, unsigned32(4242, 1, 10415)))
         if a.code == 1401 and a.group is not None
         else a
         for a in msg.avps
     )
-    answer = answer_of(codec.encode(msg._replace(avps=avps)))
+    answer = answer_of(codec.encode_message_pycrate(msg._replace(avps=avps)))
     assert result(answer) == 5001
     ti = failed(answer)
     assert ti is not None and ti.code == 1401 and ti.group == (unsigned32(4242, 1, 10415),)
 
 
 def test_duplicate_avp_5009() -> None:
-    msg = codec.decode(make_ecr(BLACK))
-    answer = answer_of(codec.encode(msg._replace(avps=(*msg.avps, octets(264, "other")))))
+    msg = codec.decode_message_pycrate(make_ecr(BLACK))
+    answer = answer_of(
+        codec.encode_message_pycrate(msg._replace(avps=(*msg.avps, octets(264, "other"))))
+    )
     assert result(answer) == 5009
 
 
@@ -257,33 +263,33 @@ def test_unknown_application_3007_and_command_3001() -> None:
     request[8:12] = struct.pack(">I", 16777251)  # S6a
     msg = answer_of(bytes(request))
     assert result(msg) == 3007 and msg.is_error and msg.app == 16777251
-    assert read_eca(msg).session_id == b"mme1.epc.example;1;42"
+    assert decode_eca(msg).session_id == b"mme1.epc.example;1;42"
     request = bytearray(make_ecr(BLACK))
     request[5:8] = (325).to_bytes(3, "big")
     assert result(answer_of(bytes(request))) == 3001
 
 
 def test_realm_not_served_3003() -> None:
-    from eir.diameter.s13 import LocalIdentity
+    from eir.diameter.node import NodeIdentity
 
-    local = LocalIdentity("eir.a.example", "a.example", frozenset({"a.example"}))
+    local = NodeIdentity("eir.a.example", "a.example", frozenset({"a.example"}))
     ok = answer_of(make_ecr(BLACK, realm="A.example"), local=local)
-    assert read_eca(ok).equipment_status is S.BLACKLISTED
+    assert decode_eca(ok).equipment_status is S.BLACKLISTED
     msg = answer_of(make_ecr(BLACK, realm="b.example"), local=local)
     assert result(msg) == 3003 and msg.is_error
 
 
 def test_our_bug_answers_5012() -> None:
-    from eir.diameter.application import S13Application
+    from eir.diameter.s13.server import S13Server
 
     def broken(request: CheckRequest) -> CheckResult:
         raise RuntimeError("bug")
 
-    app = S13Application(EIR, broken, lambda: CheckResult(None, "unknown"))  # type: ignore[arg-type]
+    app = S13Server(EIR, broken, lambda: CheckResult(None, "unknown"))  # type: ignore[arg-type]
     for request in (make_ecr(BLACK), vector("ecr_proxy_route_drmp")):  # fast and slow paths
-        msg = codec.decode(app.answer(request, "p"))
+        msg = codec.decode_message_pycrate(app.answer(request, "p"))
         assert result(msg) == 5012
-        assert read_eca(msg).session_id is not None
+        assert decode_eca(msg).session_id is not None
 
 
 def test_answer_message_length_not_multiple_of_four_5015() -> None:

@@ -12,12 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from eir.diameter import base, codec
-from eir.diameter.base import NodeIdentity
 from eir.diameter.message import Avp, grouped, octets, unsigned32
-from eir.diameter.s13 import LocalIdentity, ecr
+from eir.diameter.node import NodeIdentity
+from eir.diameter.s13.client import ecr
 
 HERE = Path(__file__).parent
-MME = NodeIdentity(LocalIdentity("mme1.epc.example", "epc.example"), ("192.0.2.1",), 1700000000)
+MME = NodeIdentity(
+    "mme1.epc.example", "epc.example", host_ip_addresses=("192.0.2.1",), origin_state_id=1700000000
+)
 
 
 def _ecr(imei: str | None, **kw: object) -> bytes:
@@ -31,7 +33,7 @@ def _ecr(imei: str | None, **kw: object) -> bytes:
         "e2e": 0x01020304,
     }
     args.update(kw)
-    return codec.encode(ecr(**args))  # type: ignore[arg-type]
+    return codec.encode_message_pycrate(ecr(**args))  # type: ignore[arg-type]
 
 
 def vectors() -> dict[str, tuple[str, bytes]]:
@@ -63,12 +65,12 @@ def vectors() -> dict[str, tuple[str, bytes]]:
         ),
         "cer_mme": (
             "CER from an MME advertising S13",
-            codec.encode(base.cer(MME, 0x11111111, 0x22222222)),
+            codec.encode_message_pycrate(base.cer(MME, 0x11111111, 0x22222222)),
         ),
-        "dwr": ("DWR", codec.encode(base.dwr(MME, 0x11111112, 0x22222223))),
+        "dwr": ("DWR", codec.encode_message_pycrate(base.dwr(MME, 0x11111112, 0x22222223))),
         "dpr": (
             "DPR, Disconnect-Cause REBOOTING",
-            codec.encode(base.dpr(MME, 0, 0x11111113, 0x22222224)),
+            codec.encode_message_pycrate(base.dpr(MME, 0, 0x11111113, 0x22222224)),
         ),
         "unknown_m_avp": (
             "ECR with an unknown AVP 99999 carrying the M bit",

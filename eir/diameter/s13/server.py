@@ -1,7 +1,11 @@
-"""The S13 server application: one ECR's bytes in, the answer's bytes out. Never raises.
+"""The S13 server application (3GPP TS 29.272 clause 5.3, the EIR's side of the
+ME-Identity-Check): one ECR's bytes in, the answer's bytes out. Never raises.
 
-    fast.extract_ecr --(None)--> wire.walk (bounded) + s13.interpret_ecr
-        --> s13.to_request --> check (policy + lists) --> ECA (template, or pycrate)
+    scan.scan_ecr --(None)--> wire.decode_message (bounded) + request.decode_ecr
+        --> request.to_request --> check (policy + lists)
+        --> answer.Answers: ECA from a template (or encoded whole)
+
+It implements `eir.diameter.peer.Application`, through which the peer hands it requests.
 
 Any DiameterError on the way becomes its error answer; any other exception is our bug, logged,
 and answered DIAMETER_UNABLE_TO_COMPLY (5012) so that the peer never waits for its timer.
@@ -13,20 +17,14 @@ import logging
 from collections.abc import Callable
 
 from eir.diameter import codec, wire
-from eir.diameter.dictionary import APP_COMMON, APP_S13, Command, ResultCode
+from eir.diameter.dictionary import APP_COMMON, APP_S13, AvpCode, Command, ResultCode
 from eir.diameter.errors import DiameterError
-from eir.diameter.fast import extract_ecr
-from eir.diameter.message import Message
-from eir.diameter.s13 import (
-    Answers,
-    EcrFields,
-    LocalIdentity,
-    MeidOnlyError,
-    header_only,
-    interpret_ecr,
-    scan_session_id,
-    to_request,
-)
+from eir.diameter.message import Message, octets
+from eir.diameter.node import NodeIdentity
+from eir.diameter.s13.answer import Answers
+from eir.diameter.s13.request import EcrFields, MeidOnlyError, decode_ecr, to_request
+from eir.diameter.s13.scan import scan_ecr
+from eir.diameter.wire import header_only, scan_session_id
 from eir.model import CheckRequest, CheckResult, Decide
 
 log = logging.getLogger("eir.diameter")
@@ -34,12 +32,12 @@ log = logging.getLogger("eir.diameter")
 Observer = Callable[[CheckRequest | None, CheckResult, str], None]
 
 
-class S13Application:
+class S13Server:
     """Answers ME-Identity-Check-Requests (the only application request an EIR serves)."""
 
     def __init__(
         self,
-        local: LocalIdentity,
+        local: NodeIdentity,
         check: Decide,
         unknown: Callable[[], CheckResult],
         observer: Observer | None = None,
@@ -58,7 +56,7 @@ class S13Application:
         """The answer to one request (the peer layer has checked it is an S13/324 request or
         an application request it cannot place)."""
         try:
-            found = extract_ecr(buf)
+            found = scan_ecr(buf)
             if found is not None:
                 fields, session_avp = found
                 try:
@@ -88,9 +86,7 @@ class S13Application:
                 DiameterError(ResultCode.DIAMETER_TOO_BUSY, "too many requests in flight"),
                 None,
             )
-        from eir.diameter.message import octets
-
-        avp = codec.encode_avp(octets(263, session))
+        avp = codec.encode_avp_pycrate(octets(AvpCode.SESSION_ID, session))
         return self.answers.busy(buf, avp)
 
     def _slow(self, buf: bytes, peer: str) -> bytes:
@@ -98,7 +94,7 @@ class S13Application:
         request = header_only(buf)
         session = scan_session_id(buf)
         try:
-            msg = wire.walk(buf, self.limits)
+            msg = wire.decode_message(buf, self.limits)
             if request.app == APP_COMMON:
                 raise DiameterError(
                     ResultCode.DIAMETER_COMMAND_UNSUPPORTED,
@@ -129,22 +125,24 @@ class S13Application:
         session = None
         fields: EcrFields | None = None
         try:
-            found = msg.find(263)
+            found = msg.find(AvpCode.SESSION_ID)
             session = None if found is None else found.data
-            fields = interpret_ecr(msg)
+            fields = decode_ecr(msg)
             try:
                 request = to_request(fields, self.local, peer)
             except MeidOnlyError:
                 result = self._unknown()
                 if self.observer is not None:
                     self.observer(None, result, peer)
-                return self.answers.eca_slow(msg, fields, result.status)
+                return self.answers.encode_eca(msg, fields, result.status)
             result = self._check(request)
             if self.observer is not None:
                 self.observer(request, result, peer)
-            return self.answers.eca_slow(msg, fields, result.status)
+            return self.answers.encode_eca(msg, fields, result.status)
         except DiameterError as err:
-            proxies = fields.proxy_info if fields is not None else tuple(msg.find_all(284))
+            proxies = (
+                fields.proxy_info if fields is not None else tuple(msg.find_all(AvpCode.PROXY_INFO))
+            )
             return self.answers.error(msg, err, session, proxies)
         except Exception:
             log.exception("cannot answer a request from %s", peer)
@@ -152,5 +150,5 @@ class S13Application:
                 msg,
                 DiameterError(ResultCode.DIAMETER_UNABLE_TO_COMPLY, "internal error"),
                 session,
-                tuple(msg.find_all(284)),
+                tuple(msg.find_all(AvpCode.PROXY_INFO)),
             )

@@ -39,7 +39,7 @@ EVICT_AFTER_S = 1.0
 
 class Core(Protocol):
     """The sans-IO interface of `eir.diameter.peer.PeerConnection` and
-    `eir.sigtran.asp.AspConnection`."""
+    `eir.sigtran.m3ua_asp.AspConnection`."""
 
     @property
     def closed(self) -> bool: ...

@@ -175,7 +175,7 @@ def test_scan_origin_never_raises_and_agrees_with_the_walker(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(AVPS, max_size=6), st.sampled_from([0x00, 0x40, 0x20, 0x60]))
-def test_message_bytes_is_pycrate_byte_for_byte(avps: list[Avp], flags: int) -> None:
+def test_encode_message_is_pycrate_byte_for_byte(avps: list[Avp], flags: int) -> None:
     """The S13 answers that echo Proxy-Info are written by `encode_message`, not pycrate."""
     msg = Message(324, 16777252, flags, 1, 2, tuple(avps))
     assert encode_message(msg) == codec.encode_message_pycrate(msg)

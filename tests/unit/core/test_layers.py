@@ -71,6 +71,33 @@ def imports(path: Path) -> list[str]:
     return found
 
 
+#: inside a protocol package, its modules from the bottom up, in tiers: a module may import
+#: modules of its own tier or a lower one, never a higher one. The RFC 6733 base sits under the
+#: S13 application and never names it; SIGTRAN stacks M3UA and SCCP, TCAP, then MAP CheckIMEI,
+#: with SCCP routing (which hands TCAP its messages) and the MSC side on top.
+INNER: dict[str, tuple[tuple[str, ...], ...]] = {
+    "eir.diameter": (
+        ("dictionary",),
+        ("message",),
+        ("errors",),
+        ("wire", "codec"),
+        ("node",),
+        ("base",),
+        ("peer",),
+        ("s13.request", "s13.client"),
+        ("s13.scan", "s13.answer"),
+        ("s13.server",),
+    ),
+    "eir.sigtran": (
+        ("ber", "m3ua", "sccp"),
+        ("m3ua_asp", "tcap_scan"),
+        ("tcap",),
+        ("checkimei",),
+        ("sccp_routing", "msc"),
+    ),
+}
+
+
 EIR_FILES = sorted((ROOT / "eir").rglob("*.py"))
 SIM_FILES = sorted((ROOT / "sim").rglob("*.py"))
 
@@ -188,3 +215,53 @@ def test_the_private_walk_sees_a_violation(tmp_path: Path) -> None:
         "from eir.model import CheckResult\ncodec._to_pycrate(1)\nCheckResult._replace\n"
     )
     assert private_imports(bad) == ["eir.sigtran.tcap._otid", "codec._to_pycrate"]
+
+
+def imported_modules(path: Path) -> list[str]:
+    """What a file imports, `from package import module` resolved to the module."""
+    tree = ast.parse(path.read_text(), str(path))
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.extend(
+                f"{node.module}.{alias.name}"
+                if _is_module(f"{node.module}.{alias.name}")
+                else node.module
+                for alias in node.names
+            )
+    return found
+
+
+def tier_of(package: str, module: str) -> int:
+    inner = module.removeprefix(package + ".")
+    tiers = [i for i, tier in enumerate(INNER[package]) if inner in tier]
+    assert len(tiers) == 1, f"{module} is in no tier of {package}: add it to INNER"
+    return tiers[0]
+
+
+INNER_FILES = [
+    path
+    for path in EIR_FILES
+    if module_name(path).startswith(tuple(INNER)) and path.name != "__init__.py"
+]
+
+
+@pytest.mark.parametrize("path", INNER_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_protocol_packages_import_only_downwards(path: Path) -> None:
+    name = module_name(path)
+    package = next(p for p in INNER if name.startswith(p + "."))
+    mine = tier_of(package, name)
+    for imported in imported_modules(path):
+        if imported.startswith(package + ".") and imported != name:
+            theirs = tier_of(package, imported)
+            assert theirs <= mine, f"{name} (tier {mine}) imports {imported} (tier {theirs})"
+
+
+def test_the_diameter_base_never_names_the_s13_application() -> None:
+    for path in INNER_FILES:
+        name = module_name(path)
+        if name.startswith("eir.diameter.") and not name.startswith("eir.diameter.s13"):
+            bad = [m for m in imported_modules(path) if m.startswith("eir.diameter.s13")]
+            assert bad == [], f"{name} imports {bad}"

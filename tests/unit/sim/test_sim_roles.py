@@ -74,7 +74,7 @@ def test_each_ecr_is_what_pycrate_encodes_with_a_unique_session_id() -> None:
     assert len(sessions) == len(probes)
 
 
-def test_message_bytes_is_pycrate_byte_for_byte() -> None:
+def test_encode_message_is_pycrate_byte_for_byte() -> None:
     msg = ecr(
         session_id="a;b;c",
         origin_host="mme",

@@ -11,11 +11,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 
-#: While the restructuring of issue 14 is merged, a line marked `TODO(path)` names a module
-#: whose final path is not settled yet: it is not checked. Set to False once every marker is
-#: fixed; then a marker left anywhere fails.
+#: While the restructuring of issue 14 is merged, a line carrying the marker (TODO, then "(path)")
+#: names a module whose final path is not settled yet: it is not checked. Set to False once
+#: every marker is fixed; then a marker left anywhere fails. (Spelled in two parts so that a
+#: grep for the marker finds only the documents.)
 ALLOW_TODO = True
-MARKER = "TODO(path)"
+MARKER = "TODO" + "(path)"
 README_MAX_LINES = 300
 
 #: the top-level folders whose paths the docs write in backquotes

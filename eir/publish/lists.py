@@ -1,7 +1,7 @@
 """List distribution over MQTT: topics, the version record, and the follower that keeps one
 node's lists in step with what was published. Sans-IO: messages and time in, actions out.
 
-Design (the README says it for operators):
+Design (docs/events.md says it for operators):
 
 * Each update has a sequence number. ``eir publish`` reads the retained head, writes the
   update's parts as **retained** messages at ``<prefix>/lists/log/<seq>/<part>``, and then the

@@ -11,12 +11,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 
-#: While the restructuring of issue 14 is merged, a line carrying the marker (TODO, then "(path)")
-#: names a module whose final path is not settled yet: it is not checked. Set to False once
-#: every marker is fixed; then a marker left anywhere fails. (Spelled in two parts so that a
-#: grep for the marker finds only the documents.)
-ALLOW_TODO = True
-MARKER = "TODO" + "(path)"
 README_MAX_LINES = 300
 
 #: the top-level folders whose paths the docs write in backquotes
@@ -35,14 +29,9 @@ def doc_files() -> list[Path]:
 
 
 def checked_lines(text: str) -> list[tuple[int, str]]:
-    """The lines outside fenced code blocks (numbered from 1), less those carrying the marker
-    while markers are allowed."""
+    """The lines outside fenced code blocks (numbered from 1)."""
     prose = FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
-    return [
-        (number, line)
-        for number, line in enumerate(prose.splitlines(), 1)
-        if not (ALLOW_TODO and MARKER in line)
-    ]
+    return list(enumerate(prose.splitlines(), 1))
 
 
 def slug(heading: str) -> str:
@@ -117,18 +106,6 @@ def test_relative_links_resolve(doc: Path) -> None:
 @pytest.mark.parametrize("doc", doc_files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_repository_paths_exist(doc: Path) -> None:
     assert path_problems(doc) == []
-
-
-def test_no_path_left_to_fix() -> None:
-    if ALLOW_TODO:
-        pytest.skip(f"{MARKER} markers allowed while issue 14 is merged")
-    marked = [
-        f"{doc.relative_to(ROOT)}:{number}"
-        for doc in doc_files()
-        for number, line in enumerate(doc.read_text().splitlines(), 1)
-        if MARKER in line
-    ]
-    assert marked == []
 
 
 def test_readme_is_a_first_hour_read() -> None:

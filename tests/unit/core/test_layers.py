@@ -1,4 +1,4 @@
-"""The layer rule (README, Design), enforced by reading every module's imports."""
+"""The layer rule (docs/architecture.md), enforced by reading every module's imports."""
 
 from __future__ import annotations
 

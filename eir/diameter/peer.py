@@ -25,7 +25,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Final, NamedTuple, Protocol
 
 from eir.diameter import base, codec, wire
 from eir.diameter.dictionary import (
@@ -42,11 +42,17 @@ from eir.diameter.errors import DiameterError
 from eir.diameter.message import Message, octets
 from eir.diameter.node import NodeIdentity
 from eir.diameter.wire import header_only, scan_session_id
+from eir.framing import DIAMETER
 from eir.networks import in_networks
 
 log = logging.getLogger("eir.diameter.peer")
 
 _APP_COMMON_BYTES = bytes(4)
+
+#: where the Message Length sits in a message (`eir.framing.DIAMETER`): `receive_data` reads it
+#: inline, once per message
+_LENGTH_AT: Final = DIAMETER.length_offset
+_LENGTH_END: Final = DIAMETER.length_end
 
 
 class Role(enum.Enum):
@@ -201,8 +207,9 @@ class PeerConnection:
         limit = self.settings.max_message
         pending = self.pending
         busy_at = self.settings.max_in_flight
-        while n - start >= 4 and not self.closed:
-            length = int.from_bytes(data[start + 1 : start + 4], "big")
+        at, to = _LENGTH_AT, _LENGTH_END
+        while n - start >= to and not self.closed:
+            length = int.from_bytes(data[start + at : start + to], "big")
             if length < HEADER_LEN:
                 self._close(
                     f"framing lost: message length {length} is shorter than the 20-byte header"

@@ -42,8 +42,9 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
+from eir.framing import M3UA
 from eir.networks import in_networks
 from eir.sigtran import m3ua
 from eir.sigtran.m3ua import (
@@ -68,6 +69,11 @@ ERROR_RATE_PER_S = 16.0
 #: with no BEAT (beat_interval_s = 0), a holder of an ASP Identifier silent this long gives it
 #: up to a newcomer naming it
 SILENT_HOLDER_S = 30.0
+
+#: where the Message Length sits in a message (`eir.framing.M3UA`): `receive_data` reads it
+#: inline, once per message
+_LENGTH_AT: Final = M3UA.length_offset
+_LENGTH_END: Final = M3UA.length_end
 
 
 class Side(enum.Enum):
@@ -231,8 +237,9 @@ class AspConnection:
         n = len(data)
         start = 0
         limit = self.settings.max_message
+        at, to = _LENGTH_AT, _LENGTH_END
         while n - start >= m3ua.HEADER_LEN and not self.closed:
-            length = int.from_bytes(data[start + 4 : start + 8], "big")
+            length = int.from_bytes(data[start + at : start + to], "big")
             if length < m3ua.HEADER_LEN or length > limit:
                 self._send(m3ua.err(ErrorCode.PROTOCOL_ERROR, data[start : start + 8]))
                 self._close(f"message length {length} cannot be framed (limit {limit})")

@@ -92,7 +92,7 @@ INNER: dict[str, tuple[tuple[str, ...], ...]] = {
     "eir.sigtran": (
         ("ber", "m3ua", "sccp"),
         ("m3ua_asp", "tcap_scan"),
-        ("tcap",),
+        ("m3ua_as", "tcap"),
         ("checkimei",),
         ("sccp_routing", "msc"),
     ),

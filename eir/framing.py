@@ -79,6 +79,13 @@ class Framing:
     #: the SCTP stream of a message
     stream: Callable[[bytes], int] = single_stream
 
+    @property
+    def length_end(self) -> int:
+        """Where the length field ends: a message's first `length_end` octets give its length.
+        The receive loops read the field inline, `buf[pos + length_offset : pos + length_end]`,
+        with both bound once (a call per message would cost them measurably)."""
+        return self.length_offset + self.length_size
+
     def length(self, buf: bytes, pos: int = 0) -> int | None:
         """The length field of the message at `pos`; None if `buf` ends before it."""
         start = pos + self.length_offset

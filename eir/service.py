@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from eir import __version__
 from eir.channel import Listening, MetricsSnapshot, Ready, Tell, on_stderr
 from eir.config import Broker, Config, Endpoint
+from eir.diameter.allow_list import AllowList
 from eir.diameter.node import NodeIdentity
-from eir.diameter.peer import AllowList, PeerSettings, PeerTable, Role
+from eir.diameter.peer import PeerSettings, Role
+from eir.diameter.peer_table import PeerTable
 from eir.diameter.s13.server import S13Server
 from eir.diameter.wire import Limits
 from eir.events import CheckEvent, CheckFilter, EventQueue, PeerChange, status_name

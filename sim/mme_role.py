@@ -56,6 +56,11 @@ MALFORMED: Final = {
 SOFTWARE_VERSION: Final = "01"
 _APP: Final = APP_S13.to_bytes(4, "big")
 _HEADER: Final = struct.Struct(">IIIII")
+#: the Message Length within the header's first 32-bit word (`eir.framing.DIAMETER`: octets
+#: 1 to 3, after the Version), and the shortest message
+_LENGTH_SHIFT: Final = 8 * (4 - DIAMETER.length_end)
+_LENGTH_MASK: Final = (1 << 8 * DIAMETER.length_size) - 1
+_HEADER_LEN: Final = DIAMETER.header_len
 _IDS: Final = struct.Struct(">II")
 #: an answer whose Session-Id is not the request's
 WRONG_SESSION: Final = Outcome("wrong-session-id")
@@ -255,10 +260,11 @@ class S13Client:
         unpack = _HEADER.unpack_from
         tail_at = 20 + self._session_span
         seq_at = 28 + self._value_len
-        while n - pos >= 20:
+        shift, mask, least = _LENGTH_SHIFT, _LENGTH_MASK, _HEADER_LEN
+        while n - pos >= least:  # the header, as `unpack` reads it
             word, flags_code, app, hbh, _e2e = unpack(buf, pos)
-            length = word & 0xFFFFFF
-            if length < 20:
+            length = word >> shift & mask
+            if length < least:
                 peer.receive_data(buf[pos:], now)  # the state machine closes and says why
                 self._in = b""
                 self.poll_events()

@@ -44,6 +44,10 @@ MALFORMED: Final = {
     "broken-tcap": "p-abort:badlyFormattedTransactionPortion",  # truncated component portion
 }
 _OTID: Final = b"\x00\x00\x00\x00"
+#: where the Message Length sits in a message, and the shortest one (`eir.framing.M3UA`)
+_LENGTH_AT: Final = M3UA.length_offset
+_LENGTH_END: Final = M3UA.length_end
+_HEADER_LEN: Final = M3UA.header_len
 WRONG_PARTY: Final = Outcome("sccp-called-party-mismatch")
 WRONG_TYPE: Final = Outcome("sccp-type-mismatch")
 EIR_ADDRESS: Final = sccp.Address(True, sccp.SSN_EIR, None, sccp.GlobalTitle(4, "491720000009"))
@@ -226,9 +230,10 @@ class MapClient:
         pos = 0
         asp = self.asp
         active = asp.state is AspState.ACTIVE
-        while n - pos >= 8:
-            length = int.from_bytes(buf[pos + 4 : pos + 8], "big")
-            if length < 8:
+        at, to, least = _LENGTH_AT, _LENGTH_END, _HEADER_LEN
+        while n - pos >= least:
+            length = int.from_bytes(buf[pos + at : pos + to], "big")
+            if length < least:
                 asp.receive_data(buf[pos:], now)
                 self._in = b""
                 self.poll_events()

@@ -14,20 +14,24 @@ DIAMETER_TOO_BUSY at once) and answered by `process(limit)`, so that the adapter
 event loop fairly between connections. They go to the `Application` the connection was given
 (for the EIR: `eir.diameter.s13.server.S13Server`): this module knows of applications only that
 interface, and the application id the node advertises (`NodeIdentity.application`).
+
+Who may connect is the `AllowList` of its settings (`eir.diameter.allow_list`). One connection
+per peer is kept by a registry of open connections the connection is given: this module knows
+of it only the `PeerRegistry` interface; the node's is `eir.diameter.peer_table.PeerTable`.
 """
 
 from __future__ import annotations
 
 import enum
-import fnmatch
 import logging
 import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Final, NamedTuple, Protocol
 
 from eir.diameter import base, codec, wire
+from eir.diameter.allow_list import AllowList
 from eir.diameter.dictionary import (
     APP_COMMON,
     BASE_COMMANDS,
@@ -42,11 +46,16 @@ from eir.diameter.errors import DiameterError
 from eir.diameter.message import Message, octets
 from eir.diameter.node import NodeIdentity
 from eir.diameter.wire import header_only, scan_session_id
-from eir.networks import in_networks
+from eir.framing import DIAMETER
 
 log = logging.getLogger("eir.diameter.peer")
 
 _APP_COMMON_BYTES = bytes(4)
+
+#: where the Message Length sits in a message (`eir.framing.DIAMETER`): `receive_data` reads it
+#: inline, once per message
+_LENGTH_AT: Final = DIAMETER.length_offset
+_LENGTH_END: Final = DIAMETER.length_end
 
 
 class Role(enum.Enum):
@@ -72,28 +81,6 @@ class Application(Protocol):
 
 
 @dataclass(frozen=True)
-class AllowList:
-    """Who may connect: Origin-Host patterns (fnmatch), realms, source networks. Empty = any."""
-
-    hosts: tuple[str, ...] = ()
-    realms: tuple[str, ...] = ()
-    networks: tuple[str, ...] = ()
-
-    def refuses(self, host: str, realm: str, address: str) -> str | None:
-        if self.hosts and not any(fnmatch.fnmatch(host.lower(), p.lower()) for p in self.hosts):
-            return f"Origin-Host {host!r} is not allowed"
-        if self.realms and realm.lower() not in {r.lower() for r in self.realms}:
-            return f"Origin-Realm {realm!r} is not allowed"
-        return self.refuses_address(address)
-
-    def refuses_address(self, address: str) -> str | None:
-        """The source networks alone: checked before a connection takes a pending slot."""
-        if not in_networks(address, self.networks):
-            return f"source address {address or '?'} is not allowed"
-        return None
-
-
-@dataclass(frozen=True)
 class PeerSettings:
     node: NodeIdentity = field(default_factory=NodeIdentity)
     watchdog_s: float = 30.0
@@ -103,7 +90,7 @@ class PeerSettings:
     dpa_timeout_s: float = 5.0
     max_message: int = 65536
     max_in_flight: int = 1024
-    allow: AllowList = AllowList()
+    allow: AllowList = field(default_factory=AllowList)
     #: bounds of the decoder (`eir.diameter.wire.decode_message`): nesting depth, AVPs per message
     limits: wire.Limits = wire.LIMITS
     #: a CER naming an Origin-Host that has an open connection from another address: "keep"
@@ -136,9 +123,21 @@ Event = PeerUp | PeerDown | AnswerReceived
 
 
 class Admission(enum.Enum):
+    """What the registry of open connections says of one whose capabilities were exchanged."""
+
     ACCEPT = "accept"
     ELECTION_LOST = "election-lost"
     DUPLICATE = "duplicate"
+
+
+class PeerRegistry(Protocol):
+    """What a connection needs of the registry of open connections
+    (`eir.diameter.peer_table.PeerTable`): a verdict once the capabilities are exchanged (one
+    connection per peer, RFC 6733 5.6.4's election), and to be forgotten when it closes."""
+
+    def admit(self, conn: PeerConnection, now: float) -> Admission: ...
+
+    def remove(self, conn: PeerConnection) -> None: ...
 
 
 class PeerConnection:
@@ -151,7 +150,7 @@ class PeerConnection:
         now: float,
         remote_address: str = "",
         application: Application | None = None,
-        table: PeerTable | None = None,
+        table: PeerRegistry | None = None,
         hbh_seed: int = 1,
     ) -> None:
         self.settings = settings
@@ -201,8 +200,9 @@ class PeerConnection:
         limit = self.settings.max_message
         pending = self.pending
         busy_at = self.settings.max_in_flight
-        while n - start >= 4 and not self.closed:
-            length = int.from_bytes(data[start + 1 : start + 4], "big")
+        at, to = _LENGTH_AT, _LENGTH_END
+        while n - start >= to and not self.closed:
+            length = int.from_bytes(data[start + at : start + to], "big")
             if length < HEADER_LEN:
                 self._close(
                     f"framing lost: message length {length} is shorter than the 20-byte header"
@@ -696,70 +696,3 @@ class PeerConnection:
         self._deadline = None
         self._last_rx = now
         self._events.append(PeerUp(host, realm))
-
-
-class PeerTable:
-    """Open connections by the peer's Origin-Host: one per peer, never a silent zombie.
-
-    A peer that connects again from the same address while its older connection is open (it
-    restarted) keeps the new connection; the old one is sent DPR and closed. From another
-    address, with `duplicate_peer = "keep"` (the default), the newcomer is refused with CEA 5012
-    DIAMETER_UNABLE_TO_COMPLY (as freeDiameter answers a CER for a peer already open) while the
-    old connection is alive by its watchdog (`PeerConnection.alive`): any allowed peer could
-    otherwise evict another by claiming its Origin-Host; once the old one is found dead, or with
-    "replace", the old one is retired as above. When both sides opened a connection to each
-    other at once (the other connection, of the other role and the same address, opened within
-    the CER timeout), RFC 6733 5.6.4's election keeps the connection opened by the side whose
-    Origin-Host is lower: the higher one wins and keeps the connection on which it is the
-    responder. Outside that race an open connection is never elected away: a CER naming the
-    Origin-Host of a peer we dialled follows the duplicate rule above.
-    """
-
-    def __init__(self, local_host: str, now: Callable[[], float]) -> None:
-        self.local_host = local_host.lower()
-        self._now = now
-        self.by_host: dict[str, PeerConnection] = {}
-
-    def admit(self, conn: PeerConnection, now: float) -> Admission:
-        key = conn.peer_host.lower()
-        old = self.by_host.get(key)
-        if old is not None and old is not conn and not old.closed:
-            racing = (
-                old.role is not conn.role
-                and old.remote_address == conn.remote_address
-                and old.opened_at is not None
-                and now - old.opened_at < conn.settings.cer_timeout_s
-            )
-            if racing:  # both sides opened a connection at once: RFC 6733 5.6.4's election
-                we_win = self.local_host > key
-                keep_responder = we_win
-                keep_new = (conn.role is Role.RESPONDER) == keep_responder
-                if not keep_new:
-                    return Admission.ELECTION_LOST
-            elif (
-                conn.settings.duplicate_peer == "keep"
-                and old.remote_address != conn.remote_address
-                and old.alive(now)
-            ):
-                return Admission.DUPLICATE
-            self._retire(old)
-        self.by_host[key] = conn
-        return Admission.ACCEPT
-
-    def _retire(self, old: PeerConnection) -> None:
-        old.disconnect(DisconnectCause.BUSY, self._now())
-        if self.table_of(old):
-            del self.by_host[old.peer_host.lower()]
-        if old.wakeup is not None:
-            old.wakeup()
-
-    def table_of(self, conn: PeerConnection) -> bool:
-        return self.by_host.get(conn.peer_host.lower()) is conn
-
-    def remove(self, conn: PeerConnection) -> None:
-        if conn.peer_host and self.table_of(conn):
-            del self.by_host[conn.peer_host.lower()]
-
-    def is_open(self, host: str) -> bool:
-        conn = self.by_host.get(host.lower())
-        return conn is not None and conn.state is State.OPEN

@@ -17,11 +17,10 @@ ASP" without one, "Invalid Routing Context" for another), and DATA must carry on
 contexts (ERR "Missing Parameter" / "Invalid Routing Context"). Every parameter echoed in an
 answer is checked first and rebuilt from its decoded value.
 
-A configured ASP Identifier is held by one association at a time. A newcomer naming a held
-identifier takes it over (the holder is closed) when it connects from the holder's address (the
-ASP restarted) or when the holder has received nothing for `beat_interval_s` (`SILENT_HOLDER_S`
-when there is no BEAT): a silently dead association does not lock its ASP out. Otherwise it
-gets ERR "Invalid ASP Identifier" and displaces nobody.
+A configured ASP Identifier is held by one association at a time, and override mode keeps one
+active ASP per Application Server: the connections share a registry of them (`AsRegistry`,
+implemented by `eir.sigtran.m3ua_as.AsTable`, which says how a held identifier is taken over
+and how an override ASP displaces another). This module does not import it.
 
 Errors are bounded per association: `ERROR_BURST` ERRs back to back, then `ERROR_RATE_PER_S`;
 the message past the budget gets a last ERR "Protocol Error" and the association is closed. A
@@ -42,8 +41,9 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Final, NamedTuple, Protocol
 
+from eir.framing import M3UA
 from eir.networks import in_networks
 from eir.sigtran import m3ua
 from eir.sigtran.m3ua import (
@@ -65,9 +65,10 @@ T_ACK_S = 2.0
 ERROR_BURST = 16
 ERROR_RATE_PER_S = 16.0
 
-#: with no BEAT (beat_interval_s = 0), a holder of an ASP Identifier silent this long gives it
-#: up to a newcomer naming it
-SILENT_HOLDER_S = 30.0
+#: where the Message Length sits in a message (`eir.framing.M3UA`): `receive_data` reads it
+#: inline, once per message
+_LENGTH_AT: Final = M3UA.length_offset
+_LENGTH_END: Final = M3UA.length_end
 
 
 class Side(enum.Enum):
@@ -152,7 +153,21 @@ class Closed(NamedTuple):
 
 Event = StateChanged | DataReceived | Notified | ErrorReceived | Closed
 
-_AS_KEY_ANY = -1
+
+class AsRegistry(Protocol):
+    """What an association needs of the registry of Application Servers it shares with the
+    others (`eir.sigtran.m3ua_as.AsTable`): at ASPUP, to hold its ASP Identifier (None: to let
+    go of any); at ASPAC, a check of the traffic mode, then to join the AS; and to leave it."""
+
+    def claim(self, conn: AspConnection, asp_id: int | None, now: float = 0.0) -> None: ...
+
+    def check_mode(
+        self, conn: AspConnection, mode: TrafficMode, contexts: tuple[int, ...]
+    ) -> None: ...
+
+    def activate(self, conn: AspConnection) -> None: ...
+
+    def leave(self, conn: AspConnection) -> None: ...
 
 
 class AspConnection:
@@ -163,7 +178,7 @@ class AspConnection:
         settings: M3uaSettings,
         side: Side,
         now: float,
-        table: AsTable | None = None,
+        table: AsRegistry | None = None,
         name: str = "",
         address: str = "",
     ) -> None:
@@ -231,8 +246,9 @@ class AspConnection:
         n = len(data)
         start = 0
         limit = self.settings.max_message
+        at, to = _LENGTH_AT, _LENGTH_END
         while n - start >= m3ua.HEADER_LEN and not self.closed:
-            length = int.from_bytes(data[start + 4 : start + 8], "big")
+            length = int.from_bytes(data[start + at : start + to], "big")
             if length < m3ua.HEADER_LEN or length > limit:
                 self._send(m3ua.err(ErrorCode.PROTOCOL_ERROR, data[start : start + 8]))
                 self._close(f"message length {length} cannot be framed (limit {limit})")
@@ -296,6 +312,21 @@ class AspConnection:
 
     def connection_lost(self, reason: str = "transport closed") -> None:
         self._close(reason)
+
+    def retire(self, reason: str) -> None:
+        """Closed by the AS registry (another association took its ASP Identifier over); the
+        adapter is woken to drop the transport."""
+        self._close(reason)
+        if self.wakeup is not None:
+            self.wakeup()
+
+    def displace(self) -> None:
+        """Another ASP of its AS went active in override mode (RFC 4666 4.3.4.3): NTFY
+        "Alternate ASP Active", ASP-INACTIVE, and the adapter woken to send it."""
+        self._send(m3ua.ntfy(m3ua.STATUS_ALTERNATE_ASP_ACTIVE))
+        self._set_state(AspState.INACTIVE)
+        if self.wakeup is not None:
+            self.wakeup()
 
     def shutdown(self) -> None:
         """Leave cleanly: ASPDN (we are the ASP) or close (we are the SGP)."""
@@ -630,88 +661,3 @@ def _point_codes(msg: Message) -> bytes:
         )
     codes = msg.u32_list(Tag.AFFECTED_POINT_CODE) or ()
     return b"".join(u32(code) for code in codes)
-
-
-class AsTable:
-    """Active ASPs per Application Server (one AS per Routing Context; -1: no context).
-
-    In override mode one ASP serves an AS: when another activates, the previous one is sent
-    NTFY "Alternate ASP Active" and goes to ASP-INACTIVE (RFC 4666 4.3.4.3). In loadshare mode
-    all active ASPs serve.
-    """
-
-    def __init__(self) -> None:
-        self.active: dict[int, list[AspConnection]] = {}
-        #: configured ASP Identifiers and the association holding each
-        self.holders: dict[int, AspConnection] = {}
-        self._held: dict[int, int] = {}  # id(connection) -> the ASP Identifier it holds
-
-    def claim(self, conn: AspConnection, asp_id: int | None, now: float = 0.0) -> None:
-        """`conn` now holds `asp_id` (None: nothing). When another open association holds it:
-        taken over (the holder is closed) if `conn` comes from the holder's address (the ASP
-        restarted) or the holder has been silent longer than beat_interval_s (SILENT_HOLDER_S
-        without BEAT); else ERR "Invalid ASP Identifier" (RFC 4666 3.8.1: not unique), and a
-        second client naming a configured ASP does not displace the one connected."""
-        if asp_id is not None:
-            holder = self.holders.get(asp_id)
-            if holder is not None and holder is not conn and not holder.closed:
-                interval = conn.settings.beat_interval_s
-                silent_after = interval if interval > 0 else SILENT_HOLDER_S
-                if holder.address == conn.address:
-                    why = "from the same address"
-                elif now - holder.last_rx > silent_after:
-                    why = f"the holder silent for {now - holder.last_rx:.0f} s"
-                else:
-                    raise M3uaError(
-                        ErrorCode.INVALID_ASP_IDENTIFIER,
-                        f"ASP Identifier {asp_id} is in use by {holder.name or '?'}",
-                        u32(asp_id),
-                    )
-                log.info(
-                    "m3ua %s: takes ASP Identifier %d over from %s (%s)",
-                    conn.name,
-                    asp_id,
-                    holder.name or "?",
-                    why,
-                )
-                holder._close(f"ASP Identifier {asp_id} taken over by {conn.name or '?'} ({why})")
-                if holder.wakeup is not None:
-                    holder.wakeup()
-        previous = self._held.pop(id(conn), None)
-        if previous is not None and self.holders.get(previous) is conn:
-            del self.holders[previous]
-        if asp_id is not None:
-            self.holders[asp_id] = conn
-            self._held[id(conn)] = asp_id
-
-    def check_mode(self, conn: AspConnection, mode: TrafficMode, contexts: tuple[int, ...]) -> None:
-        """ERR "Unsupported Traffic Mode Type" when an AS is active in another mode: an
-        override ASP never displaces loadsharing ones, nor the reverse (RFC 4666 4.3.4.3)."""
-        for key in contexts or (_AS_KEY_ANY,):
-            for other in self.active.get(key, ()):
-                if other is not conn and other.traffic_mode is not mode:
-                    held = other.traffic_mode.name.lower() if other.traffic_mode else "another"
-                    raise M3uaError(
-                        ErrorCode.UNSUPPORTED_TRAFFIC_MODE_TYPE,
-                        f"the AS is active in {held} mode",
-                        u32(mode),
-                    )
-
-    def activate(self, conn: AspConnection) -> None:
-        for key in conn.active_contexts or (_AS_KEY_ANY,):
-            members = self.active.setdefault(key, [])
-            if conn.traffic_mode is TrafficMode.OVERRIDE:
-                for other in list(members):
-                    if other is not conn:
-                        members.remove(other)
-                        other._send(m3ua.ntfy(m3ua.STATUS_ALTERNATE_ASP_ACTIVE))
-                        other._set_state(AspState.INACTIVE)
-                        if other.wakeup is not None:
-                            other.wakeup()
-            if conn not in members:
-                members.append(conn)
-
-    def leave(self, conn: AspConnection) -> None:
-        for members in self.active.values():
-            if conn in members:
-                members.remove(conn)

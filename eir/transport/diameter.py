@@ -19,10 +19,10 @@ from eir.diameter.peer import (
     PeerConnection,
     PeerDown,
     PeerSettings,
-    PeerTable,
     PeerUp,
     Role,
 )
+from eir.diameter.peer_table import PeerTable
 from eir.diameter.s13.server import S13Server
 from eir.transport.stream import Admission, CoreAdapter
 

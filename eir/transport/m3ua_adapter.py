@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
+from eir.sigtran.m3ua_as import AsTable
 from eir.sigtran.m3ua_asp import (
     AspConnection,
     AspState,
-    AsTable,
     Closed,
     DataReceived,
     ErrorReceived,

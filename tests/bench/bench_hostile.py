@@ -14,10 +14,11 @@ from __future__ import annotations
 import sys
 import time
 
+from eir.diameter.allow_list import AllowList
 from eir.diameter.dictionary import AVP_M
 from eir.diameter.message import Avp, Message, grouped, octets, unsigned32
 from eir.diameter.node import NodeIdentity
-from eir.diameter.peer import AllowList, PeerConnection, PeerSettings, Role, State
+from eir.diameter.peer import PeerConnection, PeerSettings, Role, State
 from eir.diameter.s13.scan import scan_ecr
 from eir.diameter.wire import encode_avp, encode_message
 from tests.support.diameter import application, make_ecr

@@ -12,7 +12,8 @@ import pytest
 from eir.config import DiameterConfig, PolicyConfig
 from eir.diameter import codec
 from eir.diameter.node import NodeIdentity
-from eir.diameter.peer import PeerSettings, PeerTable, Role
+from eir.diameter.peer import PeerSettings, Role
+from eir.diameter.peer_table import PeerTable
 from eir.diameter.s13.client import decode_eca
 from eir.framing import DIAMETER
 from eir.host import sctp_unavailable

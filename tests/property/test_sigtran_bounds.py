@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from eir.sigtran import ber, m3ua, sccp
 from eir.sigtran.m3ua import M3uaError, Message, ProtocolData, Tag, u32
+from eir.sigtran.m3ua_as import AsTable
 from eir.sigtran.m3ua_asp import (
     AspBinding,
     AspConnection,
-    AsTable,
     DataReceived,
     M3uaSettings,
     Side,

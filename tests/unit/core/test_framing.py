@@ -50,3 +50,16 @@ def test_m3ua_data_on_stream_1_the_rest_on_stream_0() -> None:
     assert m3ua_stream(b"\x01\x00\x01\x02\x00\x00\x00\x08") == 0  # class 1, not DATA
     assert m3ua_stream(b"\x01") == 0
     assert DIAMETER.stream(make_ecr()) == 0
+
+
+def test_the_length_field_where_the_receive_loops_read_it() -> None:
+    """RFC 6733 3: octets 1-3 after the Version; RFC 4666 3.1: octets 4-7. The loops of the
+    peer, the ASP and the simulator's roles slice `[length_offset:length_end]` inline."""
+    ecr = make_ecr()
+    assert (DIAMETER.length_offset, DIAMETER.length_end) == (1, 4)
+    assert (M3UA.length_offset, M3UA.length_end) == (4, 8)
+    at, end = DIAMETER.length_offset, DIAMETER.length_end
+    assert int.from_bytes(ecr[at:end], "big") == DIAMETER.length(ecr) == len(ecr)
+    up = m3ua.encode(Message(m3ua.ASPUP))
+    assert int.from_bytes(up[M3UA.length_offset : M3UA.length_end], "big") == len(up)
+    assert DIAMETER.length(ecr[:3]) is None and M3UA.length(up[:7]) is None

@@ -9,10 +9,12 @@ import pytest
 
 from eir.config import parse_config, to_toml
 from eir.diameter import base, codec, wire
+from eir.diameter.allow_list import AllowList
 from eir.diameter.dictionary import AvpCode
 from eir.diameter.message import Avp, Message, as_u32
 from eir.diameter.node import NodeIdentity
-from eir.diameter.peer import AllowList, PeerConnection, PeerTable, Role, State
+from eir.diameter.peer import PeerConnection, Role, State
+from eir.diameter.peer_table import PeerTable
 from eir.errors import ConfigError
 from tests.bench.bench_hostile import cer as nested_cer
 from tests.support.diameter import (

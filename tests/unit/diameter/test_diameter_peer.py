@@ -5,18 +5,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 from eir.diameter import base, codec
+from eir.diameter.allow_list import AllowList
 from eir.diameter.dictionary import S13, DisconnectCause
 from eir.diameter.message import Message, unsigned32
 from eir.diameter.peer import (
-    AllowList,
     AnswerReceived,
     PeerConnection,
     PeerDown,
-    PeerTable,
     PeerUp,
     Role,
     State,
 )
+from eir.diameter.peer_table import PeerTable
 from eir.diameter.s13.client import decode_eca
 from eir.model import EquipmentStatus
 from tests.support.diameter import (

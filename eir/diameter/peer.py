@@ -122,7 +122,7 @@ class AnswerReceived(NamedTuple):
 Event = PeerUp | PeerDown | AnswerReceived
 
 
-class Admission(enum.Enum):
+class PeerVerdict(enum.Enum):
     """What the registry of open connections says of one whose capabilities were exchanged."""
 
     ACCEPT = "accept"
@@ -135,7 +135,7 @@ class PeerRegistry(Protocol):
     (`eir.diameter.peer_table.PeerTable`): a verdict once the capabilities are exchanged (one
     connection per peer, RFC 6733 5.6.4's election), and to be forgotten when it closes."""
 
-    def admit(self, conn: PeerConnection, now: float) -> Admission: ...
+    def admit(self, conn: PeerConnection, now: float) -> PeerVerdict: ...
 
     def remove(self, conn: PeerConnection) -> None: ...
 
@@ -647,13 +647,13 @@ class PeerConnection:
         self.peer_host, self.peer_realm = host, realm
         self._origin = host.encode("ascii")
         self.name = f"{host} ({self.remote_address})" if self.remote_address else host
-        admission = Admission.ACCEPT if self.table is None else self.table.admit(self, now)
-        if admission is Admission.ELECTION_LOST:
+        admission = PeerVerdict.ACCEPT if self.table is None else self.table.admit(self, now)
+        if admission is PeerVerdict.ELECTION_LOST:
             self._send(base.cea(node, msg, ResultCode.DIAMETER_ELECTION_LOST, "election lost"))
             self.peer_host = ""
             self._close(f"election lost against our own connection to {host}")
             return
-        if admission is Admission.DUPLICATE:
+        if admission is PeerVerdict.DUPLICATE:
             self._send(
                 base.cea(
                     node,
@@ -682,12 +682,12 @@ class PeerConnection:
         self.peer_host, self.peer_realm = host, realm
         self._origin = host.encode("ascii")
         self.name = f"{host} ({self.remote_address})" if self.remote_address else host
-        admission = Admission.ACCEPT if self.table is None else self.table.admit(self, now)
-        if admission is not Admission.ACCEPT:
+        admission = PeerVerdict.ACCEPT if self.table is None else self.table.admit(self, now)
+        if admission is not PeerVerdict.ACCEPT:
             self.peer_host = ""
             self._close(
                 f"election: keeping the connection {host} opened to us"
-                if admission is Admission.ELECTION_LOST
+                if admission is PeerVerdict.ELECTION_LOST
                 else f"keeping the open connection to {host} from another address"
             )
             return

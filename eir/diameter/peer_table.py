@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from eir.diameter.dictionary import DisconnectCause
-from eir.diameter.peer import Admission, PeerConnection, Role, State
+from eir.diameter.peer import PeerConnection, PeerVerdict, Role, State
 
 
 class PeerTable:
@@ -37,7 +37,7 @@ class PeerTable:
         self._now = now
         self.by_host: dict[str, PeerConnection] = {}
 
-    def admit(self, conn: PeerConnection, now: float) -> Admission:
+    def admit(self, conn: PeerConnection, now: float) -> PeerVerdict:
         key = conn.peer_host.lower()
         old = self.by_host.get(key)
         if old is not None and old is not conn and not old.closed:
@@ -52,16 +52,16 @@ class PeerTable:
                 keep_responder = we_win
                 keep_new = (conn.role is Role.RESPONDER) == keep_responder
                 if not keep_new:
-                    return Admission.ELECTION_LOST
+                    return PeerVerdict.ELECTION_LOST
             elif (
                 conn.settings.duplicate_peer == "keep"
                 and old.remote_address != conn.remote_address
                 and old.alive(now)
             ):
-                return Admission.DUPLICATE
+                return PeerVerdict.DUPLICATE
             self._retire(old)
         self.by_host[key] = conn
-        return Admission.ACCEPT
+        return PeerVerdict.ACCEPT
 
     def _retire(self, old: PeerConnection) -> None:
         old.disconnect(DisconnectCause.BUSY, self._now())

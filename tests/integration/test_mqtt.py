@@ -441,6 +441,7 @@ def test_metrics_endpoint_answers_http(demo_db: Path, path: str) -> None:
         if path == "/nothing":
             with pytest.raises(urllib.error.HTTPError) as info:
                 urllib.request.urlopen(url, timeout=10)
+            info.value.close()  # the error holds the response and its socket
             assert info.value.code == 404
         else:
             with urllib.request.urlopen(url, timeout=10) as answer:

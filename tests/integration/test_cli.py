@@ -231,6 +231,7 @@ def test_serve_runs_until_signalled(db: Path, signum: signal.Signals) -> None:
         if proc.poll() is None:  # a failed assertion must not leave a daemon behind
             proc.kill()
             proc.wait()
+        proc.stderr.close()
 
 
 def test_history_names_the_command_lines_list_and_source(tmp_path: Path, db: Path) -> None:

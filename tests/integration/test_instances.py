@@ -34,8 +34,9 @@ def refused(db: Path, *args: str, timeout: float = 60.0) -> list[str]:
 
     def read() -> None:
         assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line.rstrip("\n"))
+        with proc.stderr:
+            for line in proc.stderr:
+                lines.append(line.rstrip("\n"))
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -197,6 +198,7 @@ def test_orphans_holding_the_store_refuse_a_start(demo_db: Path, count: int) -> 
     finally:
         holder.stdin.close()
         holder.wait(10)
+        holder.stdout.close()
     with serve(demo_db, *workers(count)) as served:
         answers_black(served.port(), clients=1)
 
@@ -254,8 +256,9 @@ def test_two_instances_started_at_once_on_one_port(tmp_path: Path) -> None:
     def read(i: int) -> None:
         stream = procs[i].stderr
         assert stream is not None
-        for line in stream:
-            lines[i].append(line.rstrip("\n"))
+        with stream:
+            for line in stream:
+                lines[i].append(line.rstrip("\n"))
 
     for i in range(2):
         threading.Thread(target=read, args=(i,), daemon=True).start()

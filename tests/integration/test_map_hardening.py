@@ -354,7 +354,8 @@ def test_handshake_timeout_closes_an_idle_association(demo_db: Path, tmp_path: P
         assert silent.closed_within(10.0) and up_only.closed_within(10.0)
         active.send(check_data())
         assert answered_status(active) == "end"  # ASP-ACTIVE in time: kept
-        active.close()
+        for asp in (silent, up_only, active):
+            asp.close()
 
 
 def test_beat_liveness_closes_a_silent_active_association(demo_db: Path, tmp_path: Path) -> None:
@@ -368,6 +369,7 @@ def test_beat_liveness_closes_a_silent_active_association(demo_db: Path, tmp_pat
             asp.send(m3ua.encode(Message(m3ua.BEAT_ACK, beat.params)))
         assert asp.next().kind == m3ua.BEAT  # this one is not answered
         assert asp.closed_within(10.0)
+        asp.close()
         received = asp.received
     assert_tshark_clean(tmp_path, received)
 

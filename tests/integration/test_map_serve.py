@@ -101,6 +101,7 @@ async def test_eir_connects_to_a_signalling_gateway_as_an_asp(
     """The SG side: accept the EIR's association, see it go ASP-ACTIVE, route a Begin to it
     and get the End back; then drop it and see the EIR come back."""
     import asyncio
+    import contextlib
     import os
     import sys
     import time
@@ -109,7 +110,10 @@ async def test_eir_connects_to_a_signalling_gateway_as_an_asp(
 
     sessions: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
 
+    accepted: list[asyncio.StreamWriter] = []
+
     async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
         await sessions.put((reader, writer))
 
     sg = await asyncio.start_server(accept, "127.0.0.1", 0)
@@ -162,3 +166,8 @@ async def test_eir_connects_to_a_signalling_gateway_as_an_asp(
         proc.terminate()
         await proc.wait()
         sg.close()
+        await sg.wait_closed()
+        for accepted_writer in accepted:
+            accepted_writer.close()
+            with contextlib.suppress(OSError):
+                await accepted_writer.wait_closed()

@@ -263,8 +263,11 @@ def test_forged_update_is_refused_by_the_shipped_broker_configuration(tmp_path: 
     with broker(tmp_path / "broker") as b, node(b, db, "n1"):
         assert publish(b, DEMO, "--list", "black", "--wait", "1").returncode == 0
         # no account, or a wrong password: not even connected
-        assert Watcher(b, user=None).wait_connected() != 0
-        assert Watcher(b, user="eir-node", password="guess").wait_connected() != 0
+        for watcher in (Watcher(b, user=None), Watcher(b, user="eir-node", password="guess")):
+            try:
+                assert watcher.wait_connected() != 0
+            finally:
+                watcher.close()
         # a node's own account may not write list updates: the broker refuses them
         refused: list[int] = []
         forger = paho.Client(CallbackAPIVersion.VERSION2, client_id="forger", protocol=paho.MQTTv5)
@@ -438,6 +441,7 @@ def test_metrics_endpoint_answers_http(demo_db: Path, path: str) -> None:
         if path == "/nothing":
             with pytest.raises(urllib.error.HTTPError) as info:
                 urllib.request.urlopen(url, timeout=10)
+            info.value.close()  # the error holds the response and its socket
             assert info.value.code == 404
         else:
             with urllib.request.urlopen(url, timeout=10) as answer:

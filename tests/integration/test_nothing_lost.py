@@ -77,6 +77,7 @@ def test_sigkill_mid_load_keeps_previous_lists(tmp_path: Path) -> None:
     assert b"writing" in line, line
     proc.kill()
     proc.wait(timeout=30)
+    proc.stderr.close()
     assert proc.returncode == -9
     assert digest(db) == before
     assert (

@@ -230,10 +230,16 @@ class StallingEir:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.stall = stall
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
 
     def _serve(self) -> None:
-        sock, _ = self.listener.accept()
+        with self.listener:
+            sock, _ = self.listener.accept()
+        with sock:
+            self._answer(sock)
+
+    def _answer(self, sock: socket.socket) -> None:
         peer = PeerConnection(
             settings(),
             Role.RESPONDER,
@@ -275,6 +281,7 @@ def test_open_loop_latency_counts_from_the_intended_send_time(tmp_path: Path) ->
         "--live",
         "never",
     )
+    eir.thread.join(10)  # the simulator has gone: so has its connection
     assert result.returncode == 0, result.stderr + result.stdout
     doc = report(out)
     assert doc["latency_ms"]["max"] >= 900

@@ -177,6 +177,7 @@ def serve(
     )
     assert proc.stderr is not None
     lines: list[str] = []
+    reader: threading.Thread | None = None
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -193,24 +194,29 @@ def serve(
         reader.start()
         yield Served(proc, lines)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        reader_done = time.monotonic() + 5
-        while proc.stderr and not proc.stderr.closed and time.monotonic() < reader_done:
-            if lines and lines[-1] == "<eof>":
-                break
-            time.sleep(0.01)
+        _stop(proc)
+        if reader is None:
+            proc.stderr.close()
+        else:  # its last lines; the pipe ends (and the reader closes it) once the workers are gone
+            reader.join(timeout=5)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM, then SIGKILL if the daemon is still there after 30 s; reaps it either way."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    proc.wait()
 
 
 def _drain(proc: subprocess.Popen[str], lines: list[str]) -> None:
     assert proc.stderr is not None
-    for line in proc.stderr:
-        lines.append(line.rstrip("\n"))
+    with proc.stderr:
+        for line in proc.stderr:
+            lines.append(line.rstrip("\n"))
     lines.append("<eof>")
 
 

@@ -36,7 +36,7 @@ from eir.events import CheckEvent, CheckFilter, EventQueue, PeerChange, status_n
 from eir.framing import DIAMETER, M3UA, Framing
 from eir.model import CheckRequest, CheckResult, Decide
 from eir.observe.endpoint import serve_metrics
-from eir.observe.lists import ListWatch
+from eir.observe.list_watch import ListWatch
 from eir.observe.metrics import Latency, Metrics, render
 from eir.policy import decide, unknown_result
 from eir.sigtran.checkimei import CheckImei

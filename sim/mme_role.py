@@ -321,7 +321,7 @@ def scan_answer(msg: bytes) -> tuple[Outcome | None, bool]:
     """An answer's Result-Code (or Experimental-Result-Code) and Equipment-Status, after the
     framing checks of `eir.diameter.wire`; None when it is malformed. Also says whether answers
     of this shape repeat (no Failed-AVP or Error-Message, which echo each request). Tests hold
-    it to `read_answer` (pycrate)."""
+    it to `decode_answer_pycrate` (pycrate)."""
     try:
         wire.check_message(msg)
     except DiameterError:
@@ -368,7 +368,7 @@ def scan_answer(msg: bytes) -> tuple[Outcome | None, bool]:
     return intern(Outcome(str(result), shown)), repeatable
 
 
-def read_answer(msg: bytes) -> Outcome | None:
+def decode_answer_pycrate(msg: bytes) -> Outcome | None:
     """An ECA (or error answer) checked and decoded by pycrate; None when it is malformed."""
     try:
         wire.check_message(msg)

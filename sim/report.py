@@ -14,7 +14,7 @@ import json
 import time
 from typing import Any
 
-from sim.runner import Outcome
+from sim.runner import RunOutcome
 from sim.settings import RunSettings
 from sim.stats import Counts
 
@@ -39,7 +39,7 @@ def _counts(counts: Counts, elapsed: float) -> dict[str, Any]:
     }
 
 
-def document(settings: RunSettings, outcome: Outcome) -> dict[str, Any]:
+def document(settings: RunSettings, outcome: RunOutcome) -> dict[str, Any]:
     agg = outcome.aggregate
     elapsed = outcome.elapsed_s
     doc: dict[str, Any] = {

@@ -44,7 +44,7 @@ class Built:
 
 
 @dataclass
-class Outcome:
+class RunOutcome:
     aggregate: Aggregate
     started: float  # time.time() at the start
     elapsed_s: float  # from the start to the last answer (or the end of sending)
@@ -167,7 +167,7 @@ class Live:
             self.stream.flush()
 
 
-def run(settings: RunSettings, *, stderr: TextIO = sys.stderr) -> Outcome:
+def run(settings: RunSettings, *, stderr: TextIO = sys.stderr) -> RunOutcome:
     try:
         lists = Lists.load(list(settings.lists)) if settings.lists else Lists.empty()
     except ValueError as exc:
@@ -187,7 +187,7 @@ def run(settings: RunSettings, *, stderr: TextIO = sys.stderr) -> Outcome:
         _forked(work, aggregate, live)
     live.done()
     elapsed = aggregate.last_answer or (settings.duration_s or 0.0)
-    return Outcome(aggregate, started, elapsed, built, len(work))
+    return RunOutcome(aggregate, started, elapsed, built, len(work))
 
 
 def _inline(job: Job, aggregate: Aggregate, live: Live) -> float:
@@ -296,4 +296,4 @@ def _receive(pipe: multiprocessing.connection.Connection) -> tuple[str, Any]:
     return message
 
 
-__all__ = ["Outcome", "RunError", "Tick", "build_flow", "jobs", "run"]
+__all__ = ["RunError", "RunOutcome", "Tick", "build_flow", "jobs", "run"]

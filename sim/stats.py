@@ -32,7 +32,7 @@ def bucket_ms(index: int) -> float:
 
 
 @dataclass
-class Latency:
+class LatencyDistribution:
     """A mergeable latency distribution with its exact maximum."""
 
     counts: Counter[int] = field(default_factory=Counter)
@@ -49,7 +49,7 @@ class Latency:
         self.max_s = top if top > self.max_s else self.max_s
         self.sum_s += math.fsum(latencies_s)
 
-    def merge(self, other: Latency) -> None:
+    def merge(self, other: LatencyDistribution) -> None:
         self.counts.update(other.counts)
         self.total += other.total
         self.max_s = max(self.max_s, other.max_s)
@@ -87,7 +87,7 @@ class Counts:
     errors: int = 0
     mismatches: int = 0
     late: int = 0  # answers that came after their request timed out, or answer nothing sent
-    latency: Latency = field(default_factory=Latency)
+    latency: LatencyDistribution = field(default_factory=LatencyDistribution)
     results: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     kinds: Counter[str] = field(default_factory=Counter)

@@ -28,7 +28,7 @@ from eir.config.kinds import (
     Text,
     Uint32,
 )
-from eir.config.schema import Rows, section, setting
+from eir.config.schema import TableRows, section, setting
 from eir.errors import ConfigError
 from eir.identity import DEFAULT_TEST_TAC_PREFIXES, Anomaly
 from eir.model import ListName
@@ -313,7 +313,7 @@ class DiameterConfig:
         default=False,
     )
     peers: tuple[DiameterPeerConfig, ...] = setting(
-        Rows(
+        TableRows(
             DiameterPeerConfig,
             [{"address": "tcp://dra1.example.org:3868", "host": "dra1.example.org"}],
         ),
@@ -448,7 +448,7 @@ class M3uaConfig:
         default=30.0,
     )
     asps: tuple[M3uaAspConfig, ...] = setting(
-        Rows(
+        TableRows(
             M3uaAspConfig,
             [
                 {

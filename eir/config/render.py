@@ -16,8 +16,8 @@ from typing import Any
 from eir.config.keys import Config
 from eir.config.kinds import ChoiceTable, toml_string
 from eir.config.schema import (
-    Rows,
     Setting,
+    TableRows,
     declared,
     default_of,
     doc_of,
@@ -103,7 +103,7 @@ def _keys(part: object, documented: bool) -> list[str]:
 def _table(path: str, s: Setting, value: Any, documented: bool) -> list[str]:
     if isinstance(s.kind, ChoiceTable):
         return _choice_table(path, s, s.kind, value, documented)
-    if isinstance(s.kind, Rows):
+    if isinstance(s.kind, TableRows):
         return _rows(path, s, s.kind, value, documented)
     raise TypeError(f"{path}: no rendering for {type(s.kind).__name__}")
 
@@ -119,7 +119,7 @@ def _choice_table(
 
 
 def _rows(
-    path: str, s: Setting, kind: Rows[Any], value: tuple[object, ...], documented: bool
+    path: str, s: Setting, kind: TableRows[Any], value: tuple[object, ...], documented: bool
 ) -> list[str]:
     lines: list[str] = []
     if documented:
@@ -147,7 +147,7 @@ def markdown() -> str:
         for f, s in declared(type(part)):
             if isinstance(s.kind, ChoiceTable):
                 lines += _choice_table_doc(f"{name}.{f.name}", s, s.kind)
-            elif isinstance(s.kind, Rows):
+            elif isinstance(s.kind, TableRows):
                 lines += _rows_doc(f"{name}.{f.name}", s, s.kind)
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -166,7 +166,7 @@ def _key_table(part: object) -> list[str]:
     for f, s in declared(type(part)):
         if isinstance(s.kind, ChoiceTable):
             default = "see below"
-        elif isinstance(s.kind, Rows):
+        elif isinstance(s.kind, TableRows):
             default = "none"
         elif required(f):
             default = "required"
@@ -196,7 +196,7 @@ def _choice_table_doc(path: str, s: Setting, kind: ChoiceTable[Any]) -> list[str
     return [*lines, ""]
 
 
-def _rows_doc(path: str, s: Setting, kind: Rows[Any]) -> list[str]:
+def _rows_doc(path: str, s: Setting, kind: TableRows[Any]) -> list[str]:
     lines = [f"### [[{path}]]", "", _text(f"{s.doc} {doc_of(kind.entry)}"), ""]
     lines += _key_table(kind.example[0])
     lines += ["For example:", "", "```toml"]

@@ -1,5 +1,5 @@
 """How a key is declared: `setting` (its kind, default and doc) on a field of a `section`
-dataclass; reading a TOML table into a section; `Rows`, the kind of an array of tables.
+dataclass; reading a TOML table into a section; `TableRows`, the kind of an array of tables.
 
 One declaration per key drives parsing (`parse_section`), the typed attribute the code reads,
 ``eir check-config``, ``conf/eir.toml`` and ``docs/configuration.md`` (`eir.config.render`).
@@ -126,7 +126,7 @@ def _check_at_least(made: object, name: str, other: str, where: str) -> None:
         raise ConfigError(f"{where}{name}: must be at least {other} ({shown})")
 
 
-class Rows(Kind[tuple[S, ...]]):
+class TableRows(Kind[tuple[S, ...]]):
     """An array of tables (``[[diameter.peers]]``), each a `section` of type ``entry``.
 
     ``unique``: a key no two rows may share. ``example``: rows the documented file shows

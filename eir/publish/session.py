@@ -21,7 +21,7 @@ import aiomqtt
 from eir.config import Broker, MqttConfig
 from eir.errors import EirError, MapGrowthNeededError
 from eir.events import EventQueue, dropped_message, iso_time, message_of
-from eir.publish.apply import apply_update
+from eir.publish.apply_update import apply_update
 from eir.publish.broker import Backoff, credentials, make_client
 from eir.publish.lists import (
     Action,

@@ -1,5 +1,5 @@
 """List updates as they travel (eir.publish.update) and the follower that applies them in
-order (eir.publish.lists), in memory; applying into a real LMDB store (eir.publish.apply)."""
+order (eir.publish.lists), in memory; applying into a real LMDB store (eir.publish.apply_update)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from eir.errors import MapGrowthNeededError
 from eir.model import ListName
-from eir.publish.apply import apply_update
+from eir.publish.apply_update import apply_update
 from eir.publish.broker import Backoff, credentials
 from eir.publish.lists import (
     Apply,

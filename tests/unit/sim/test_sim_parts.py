@@ -23,10 +23,9 @@ from sim.engine import Job, Schedule, Worker
 from sim.link import Link, Target, parse_target
 from sim.pcap import PcapError, pdus
 from sim.probes import MixError, Outcome, Probe, parse_mix
-from sim.runner import Built
-from sim.runner import Outcome as RunOutcome
+from sim.runner import Built, RunOutcome
 from sim.settings import Flow, Gates, RunSettings, SettingsError, build
-from sim.stats import Aggregate, Counts, Latency, Tick
+from sim.stats import Aggregate, Counts, LatencyDistribution, Tick
 from sim.workload import Lists, ListsError, draws
 from tests.support.diameter import DEMO, make_ecr
 from tests.support.pcap import write_pcap
@@ -92,7 +91,7 @@ def test_a_ramp_rises_to_the_rate() -> None:
 def test_latency_quantiles_are_within_one_percent_and_merge() -> None:
     rng = np.random.default_rng(1)
     samples = rng.lognormal(-7, 1, 20000).tolist()
-    a, b = Latency(), Latency()
+    a, b = LatencyDistribution(), LatencyDistribution()
     a.add_samples(samples[:10000])
     b.add_samples(samples[10000:])
     a.merge(b)
@@ -100,7 +99,7 @@ def test_latency_quantiles_are_within_one_percent_and_merge() -> None:
         exact = float(np.quantile(samples, q)) * 1000
         assert a.quantile_ms(q) == pytest.approx(exact, rel=0.012)
     assert a.summary()["max"] == pytest.approx(max(samples) * 1000)
-    assert Latency().summary()["p99"] == 0.0
+    assert LatencyDistribution().summary()["p99"] == 0.0
 
 
 def _doc(**counts: int) -> dict[str, Any]:

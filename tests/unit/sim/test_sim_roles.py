@@ -45,12 +45,12 @@ def test_the_fast_answer_scan_agrees_with_pycrate() -> None:
         pair.server.receive_data(pair.client.request(i, 9000 + i), 0.0)
         pair.server.process(10)
         answer = pair.server.data_to_send()
-        assert s13_role.scan_answer(answer)[0] == s13_role.read_answer(answer)
+        assert s13_role.scan_answer(answer)[0] == s13_role.decode_answer_pycrate(answer)
         for cut in range(20, len(answer), 7):  # and on broken answers: None from both
             mutant = bytearray(answer)
             mutant[cut] ^= 0x5A
             fast, _ = s13_role.scan_answer(bytes(mutant))
-            slow = s13_role.read_answer(bytes(mutant))
+            slow = s13_role.decode_answer_pycrate(bytes(mutant))
             if fast is not None and slow is not None:
                 assert fast == slow, (cut, bytes(mutant).hex())
             seen += 1
@@ -165,7 +165,7 @@ def test_begin_templates_are_pycrates_encoding(version: int) -> None:
         )
 
 
-def test_read_answer_names_results_errors_rejects_and_aborts() -> None:
+def test_decode_answer_names_results_errors_rejects_and_aborts() -> None:
     srv = tcap_server()
     otid = b"\x00\x00\x00\x09"
     black = Imei("49015420323751").to_tbcd()

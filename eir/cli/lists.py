@@ -149,6 +149,12 @@ def lookup(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
+    _print_lookup(data)
+    return 0
+
+
+def _print_lookup(data: dict[str, object]) -> None:
+    """`eir lookup` for a reader: the answer, why, the entry's reason, reference and date."""
     print(f"{data['imei']}: {data['answer']}")
     print(f"  why: {data['why']}")
     entry = data["entry"]
@@ -159,7 +165,6 @@ def lookup(args: argparse.Namespace, config: Config) -> int:
     anomalies = data["anomalies"]
     listed = ", ".join(anomalies) if isinstance(anomalies, list) and anomalies else "none"
     print(f"  anomalies: {listed}")
-    return 0
 
 
 def _export_lines(rows: Iterator[ExportRow]) -> Iterator[str]:
@@ -196,25 +201,31 @@ def export(args: argparse.Namespace, config: Config) -> int:
                 sys.stdout.write(chunk)
             sys.stdout.flush()
             return 0
-        folder = os.path.dirname(os.path.abspath(args.file))
-        handle, temporary = tempfile.mkstemp(prefix=".eir-export-", dir=folder)
-        try:
-            with os.fdopen(handle, "wb") as raw:
-                target: TextIO
-                if args.file.endswith(".gz"):
-                    target = io.TextIOWrapper(gzip.GzipFile(fileobj=raw, mode="wb"))
-                else:
-                    target = io.TextIOWrapper(raw)
-                with target:
-                    for chunk in _export_lines(rows):
-                        target.write(chunk)
-            os.replace(temporary, args.file)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        _write_export(args.file, rows)
     finally:
         store.close()
     return 0
+
+
+def _write_export(path: str, rows: Iterator[ExportRow]) -> None:
+    """The CSV into a temporary file beside `path`, renamed over it once complete (gzip when
+    `path` ends in .gz): a reader never sees half an export."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=".eir-export-", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as raw:
+            target: TextIO
+            if path.endswith(".gz"):
+                target = io.TextIOWrapper(gzip.GzipFile(fileobj=raw, mode="wb"))
+            else:
+                target = io.TextIOWrapper(raw)
+            with target:
+                for chunk in _export_lines(rows):
+                    target.write(chunk)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def _updates(store: LmdbStore) -> dict[str, dict[str, object]]:
@@ -253,15 +264,21 @@ def _stats_dict(
 def stats(args: argparse.Namespace, config: Config) -> int:
     store = _open_store(config, args.db, create=False)
     try:
-        stats = store.stats(history_size=max(0, args.history))
+        figures = store.stats(history_size=max(0, args.history))
         updates = _updates(store)
     finally:
         store.close()
-    data = _stats_dict(stats, store.path, updates)
+    data = _stats_dict(figures, store.path, updates)
     if args.json:
         print(json.dumps(data, indent=2, sort_keys=True))
         return 0
-    print(f"store: {store.path}")
+    _print_stats(figures, store.path, updates)
+    return 0
+
+
+def _print_stats(stats: StoreStats, path: str, updates: dict[str, dict[str, object]]) -> None:
+    """`eir stats` for a reader: the store, its list updates, its entries, its recent loads."""
+    print(f"store: {path}")
     print(f"size: {stats.size_bytes:,} bytes on disk, {stats.used_bytes:,} in use")
     print(f"digest: {stats.digest}")
     print(f"generation: {stats.generation}")
@@ -287,4 +304,3 @@ def stats(args: argparse.Namespace, config: Config) -> int:
         )
     if not stats.history:
         print("  none")
-    return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
+from typing import TYPE_CHECKING
 
 from eir.cli.overrides import mqtt_overrides
 from eir.config import Config
@@ -16,13 +17,17 @@ from eir.errors import ConfigError, IdentityError
 from eir.model import ListName
 from eir.store.api import Mode
 
+if TYPE_CHECKING:  # the loader (numpy) is imported when the command runs
+    from eir.store.batch import Batch
+    from eir.store.formats import LoadOptions
+
 
 def publish(args: argparse.Namespace, config: Config) -> int:
     import asyncio
 
     from eir.publish.publisher import publish_update
     from eir.store.fields import check_source
-    from eir.store.loader import LoadOptions, parse_files
+    from eir.store.loader import LoadOptions
 
     config = mqtt_overrides(args, config)
     broker = config.mqtt.broker
@@ -36,15 +41,7 @@ def publish(args: argparse.Namespace, config: Config) -> int:
     except IdentityError as exc:
         raise ConfigError(f"--source: {exc}") from None
     options = LoadOptions(list=list_name, source=source, skip_invalid=args.skip_invalid)
-
-    def say(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    gc.disable()
-    try:
-        batch = parse_files(args.files, options, say)
-    finally:
-        gc.enable()
+    batch = _read_lists(args.files, options)
     own = (list_name, source)
     scope = [own, *sorted({(g.list, g.source) for g in batch.groups} - {own})]
     entries = sum(len(g.keys) for g in batch.groups)
@@ -60,7 +57,7 @@ def publish(args: argparse.Namespace, config: Config) -> int:
             remove_any_source=mode is Mode.REMOVE and args.source is None,
             timeout=args.timeout,
             wait_nodes=args.wait,
-            say=say,
+            say=_say,
         )
     )
     head = published.head
@@ -72,3 +69,18 @@ def publish(args: argparse.Namespace, config: Config) -> int:
     if args.wait:
         print(f"applied on {len(published.applied_on)} nodes: {', '.join(published.applied_on)}")
     return 1 if batch.invalid else 0
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _read_lists(files: list[str], options: LoadOptions) -> Batch:
+    """The files read and validated as `eir load` reads them (the cyclic collector resting)."""
+    from eir.store.loader import parse_files
+
+    gc.disable()
+    try:
+        return parse_files(files, options, _say)
+    finally:
+        gc.enable()

@@ -12,7 +12,6 @@ import argparse
 import gzip
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -67,7 +66,7 @@ standard error), 2 for a usage error.
 """
 
 
-def _add_run(sub: Any) -> None:
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "run",
         help="drive an EIR with S13 or MAP traffic and check every answer",
@@ -76,6 +75,17 @@ def _add_run(sub: Any) -> None:
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _run_targets(p)
+    pace = p.add_argument_group("pacing (default: --concurrency 16 for 10 s)")
+    _run_pacing(pace)
+    _run_connections(pace)
+    _run_workload(p.add_argument_group("workload"))
+    _run_identities(p.add_argument_group("identities"))
+    _run_reports_and_gates(p.add_argument_group("reports and gates"))
+
+
+def _run_targets(p: argparse.ArgumentParser) -> None:
+    """What to drive: a scenario, the EIR's address(es), the protocol and its variant."""
     p.add_argument(
         "--scenario",
         metavar="FILE",
@@ -97,7 +107,10 @@ def _add_run(sub: Any) -> None:
         help="MAP application context version (default 3)",
     )
     p.add_argument("--sccp", choices=("udt", "xudt"), help="SCCP message type (default udt)")
-    pace = p.add_argument_group("pacing (default: --concurrency 16 for 10 s)")
+
+
+def _run_pacing(pace: argparse._ArgumentGroup) -> None:
+    """How fast and how long: open or closed loop, the ramp, the end of the run."""
     pace.add_argument(
         "--rate",
         type=float,
@@ -115,6 +128,10 @@ def _add_run(sub: Any) -> None:
     )
     pace.add_argument("--duration", type=float, metavar="S", help="send for S seconds")
     pace.add_argument("--requests", type=int, metavar="N", help="send N requests in total")
+
+
+def _run_connections(pace: argparse._ArgumentGroup) -> None:
+    """Over what: connections, local addresses, client processes, the timeout, the cap."""
     pace.add_argument(
         "--connections",
         type=int,
@@ -146,7 +163,10 @@ def _add_run(sub: Any) -> None:
         metavar="N",
         help="open loop: hold requests back past N in flight (default 100000)",
     )
-    work = p.add_argument_group("workload")
+
+
+def _run_workload(work: argparse._ArgumentGroup) -> None:
+    """What is sent: the lists, the mix of kinds, the seed and pool, the expected answers."""
     work.add_argument(
         "--lists",
         nargs="+",
@@ -170,7 +190,10 @@ def _add_run(sub: Any) -> None:
         metavar="FILE",
         help="the EIR's eir.toml: its [policy] decides the expected answers",
     )
-    ident = p.add_argument_group("identities")
+
+
+def _run_identities(ident: argparse._ArgumentGroup) -> None:
+    """Who the simulator is and whom it addresses: realms, point codes, routing, titles."""
     ident.add_argument("--realm", help="S13: our Origin-Realm (default sim.example)")
     ident.add_argument("--destination-realm", help="S13: Destination-Realm (default localdomain)")
     ident.add_argument("--opc", type=int, help="MAP: our point code (default 100)")
@@ -179,7 +202,10 @@ def _add_run(sub: Any) -> None:
     ident.add_argument("--network-appearance", type=int, help="MAP: M3UA Network Appearance")
     ident.add_argument("--called-gt", help="MAP: the EIR's global title (default 491720000009)")
     ident.add_argument("--calling-gt", help="MAP: our global title (default 491720000008)")
-    out = p.add_argument_group("reports and gates")
+
+
+def _run_reports_and_gates(out: argparse._ArgumentGroup) -> None:
+    """What the run leaves: the JSON and HTML reports, the live line, the CI gates."""
     out.add_argument("--json", metavar="PATH", help="write the report as JSON")
     out.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
     out.add_argument(
@@ -205,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub)
+    _add_replay(sub)
+    _add_generate(sub)
+    return parser
+
+
+def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = sub.add_parser(
         "replay",
         help="send PDUs from .hex files or a pcap and print the answers decoded",
@@ -226,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="send the PDUs as they are, without CER / ASPUP+ASPAC first",
     )
     r.add_argument("--timeout", type=float, default=5.0, help="seconds to wait per answer")
+
+
+def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("generate", help="write a list file of valid, distinct IMEIs")
     p.add_argument("output", help="file to write (.gz compresses; - for standard output)")
     p.add_argument("--count", type=int, required=True, help="how many IMEIs")
@@ -237,7 +272,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="csv: header imei; txt: one IMEI per line; "
         "csv-full: imei,reason,reference (default csv)",
     )
-    return parser
 
 
 _RUN_KEYS = (

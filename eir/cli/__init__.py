@@ -1,0 +1,69 @@
+"""The ``eir`` command: ``serve | load | publish | lookup | export | stats | check-config``.
+
+Exit codes: 0 ok, 1 bad data (invalid rows, unknown store, unreadable file), 2 bad usage.
+Errors go to stderr as ``eir: message`` or ``file:line: message``.
+
+This module is the dispatch: it parses the command line (`eir.cli.parser`), reads the
+configuration, runs the command (`eir.cli.lists`: load, lookup, export, stats;
+`eir.cli.publish`; `eir.cli.serve`: serve, check-config) and turns errors into exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+from eir.cli import lists, publish, serve
+from eir.cli.parser import build_parser
+from eir.config import Config, load_config
+from eir.errors import EirError, LoadError
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+#: the commands that run with a configuration (`check-config` is the one that reads its own)
+COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
+    "load": lists.load,
+    "lookup": lists.lookup,
+    "export": lists.export,
+    "stats": lists.stats,
+    "publish": publish.publish,
+    "serve": serve.serve,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # A file size limit (ulimit -f) must be an error we report, not a signal that kills us.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except LoadError as exc:
+        print(exc, file=sys.stderr)  # already "file:line: message" or "file: message"
+        return exc.exit_code
+    except EirError as exc:
+        print(f"eir: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:
+        # `eir export | head`: the reader left; not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"eir: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "check-config":
+        return serve.check_config(args)
+    config = load_config(args.config)
+    logging.basicConfig(
+        level=config.log.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return COMMANDS[args.command](args, config)

@@ -1,0 +1,202 @@
+"""The ``eir`` command line: one parser, its options declared per command group.
+
+Usage errors exit 2 with ``eir: message`` after the usage line (what argparse does, kept
+explicit in `EirParser`). The commands themselves are in `eir.cli.serve`, `eir.cli.publish`
+and `eir.cli.lists`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from eir import __version__
+from eir.model import ListName
+from eir.store.api import Mode
+
+
+class EirParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors print ``prog: message`` and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = EirParser(
+        prog="eir", description="Equipment Identity Register: daemon and list tools."
+    )
+    parser.add_argument("--version", action="version", version=f"eir {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=EirParser)
+    _add_serve(sub)
+    _add_publish(sub)
+    _add_list_commands(sub)
+    _add_check_config(sub)
+    return parser
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    """Where the configuration and the store are: the options of every command but publish."""
+    parser.add_argument(
+        "--config", metavar="FILE", help="TOML configuration (default: the embedded defaults)"
+    )
+    parser.add_argument(
+        "--db", metavar="PATH", help="LMDB list store directory (default: store.path, var/eir.lmdb)"
+    )
+
+
+def _add_serve(sub: argparse._SubParsersAction[EirParser]) -> None:
+    p = sub.add_parser("serve", help="run the EIR until SIGTERM or SIGINT")
+    _store_options(p)
+    p.add_argument(
+        "--diameter-listen",
+        action="append",
+        metavar="[tcp://|sctp://]HOST:PORT",
+        help="accept Diameter S13 here (repeatable; replaces diameter.listen; "
+        "port 0 picks a free port)",
+    )
+    p.add_argument(
+        "--m3ua-listen",
+        action="append",
+        metavar="[tcp://|sctp://]HOST:PORT",
+        help="accept M3UA (MAP CheckIMEI) here (repeatable; replaces m3ua.listen; "
+        "port 0 picks a free port)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes sharing the ports and the store (service.workers)",
+    )
+    p.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="Prometheus endpoint (metrics.listen; '' turns it off; port 0 picks a free port)",
+    )
+    _mqtt_options(p)
+    p.add_argument(
+        "--node",
+        metavar="NAME",
+        help="this node's name in events and its MQTT client id (mqtt.node)",
+    )
+
+
+def _add_publish(sub: argparse._SubParsersAction[EirParser]) -> None:
+    p = sub.add_parser(
+        "publish",
+        help="publish list files as a versioned update to every EIR node (MQTT)",
+        description="Validate list files exactly as `eir load` does and publish them as the "
+        "next list update under <prefix>/lists/. Every `eir serve` connected to "
+        "the broker applies it to its own store, in order, once. Nothing is "
+        "published when a file is invalid. Credentials come from "
+        "mqtt.username_file/password_file or EIR_MQTT_USERNAME/EIR_MQTT_PASSWORD.",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML configuration with the [mqtt] section (default: embedded)",
+    )
+    _list_file_options(p)
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="publish the good rows and report the bad ones (exit 1)",
+    )
+    _mqtt_options(p)
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="give up when the broker cannot be reached or confirm within S seconds (default 60)",
+    )
+    p.add_argument(
+        "--wait",
+        type=int,
+        default=0,
+        metavar="N",
+        help="wait until N nodes report the update applied",
+    )
+
+
+def _add_list_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
+    """load, lookup, export and stats: the commands that work on the store."""
+    p = sub.add_parser("load", help="load list files into the store, all or nothing")
+    _store_options(p)
+    _list_file_options(p)
+    p.add_argument("--dry-run", action="store_true", help="validate and count, change nothing")
+    p.add_argument(
+        "--skip-invalid", action="store_true", help="load the good rows and report the bad ones"
+    )
+
+    p = sub.add_parser("lookup", help="what the EIR answers for an IMEI, and why")
+    _store_options(p)
+    p.add_argument("imei", help="14, 15 or 16 digits")
+    p.add_argument("--imsi", help="the subscriber, for IMEI+IMSI pair entries")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("export", help="write entries as CSV that `eir load` reads back")
+    _store_options(p)
+    p.add_argument(
+        "file",
+        nargs="?",
+        default="-",
+        metavar="FILE",
+        help="output file (.gz compresses; default: standard output)",
+    )
+    p.add_argument("--list", choices=[n.value for n in ListName], help="only this list")
+    p.add_argument("--source", help="only this source")
+
+    p = sub.add_parser("stats", help="entries per list and source, size, digest, load history")
+    _store_options(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--history",
+        type=int,
+        default=10,
+        metavar="N",
+        help="how many recent loads to show (default 10)",
+    )
+
+
+def _add_check_config(sub: argparse._SubParsersAction[EirParser]) -> None:
+    p = sub.add_parser("check-config", help="validate a configuration and print it in full")
+    p.add_argument("file", nargs="?", metavar="FILE", help="default: the embedded defaults")
+
+
+def _list_file_options(p: argparse.ArgumentParser) -> None:
+    """What `eir load` and `eir publish` both read: the files, their list, source and mode."""
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="CSV with a header, or one IMEI per line; .gz or - (stdin) too",
+    )
+    p.add_argument(
+        "--list",
+        required=True,
+        choices=[n.value for n in ListName],
+        help="list for rows without a list column",
+    )
+    p.add_argument(
+        "--source", default=None, help="who supplied the list, e.g. police-hcm (default: manual)"
+    )
+    p.add_argument(
+        "--mode",
+        default="add",
+        choices=[m.value for m in Mode],
+        help="add or update (default); replace this list+source; remove entries",
+    )
+
+
+def _mqtt_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--broker",
+        metavar="mqtt[s]://HOST:PORT",
+        help="MQTT broker (mqtt.broker; '' turns MQTT off)",
+    )
+    p.add_argument(
+        "--prefix", metavar="TOPIC", help="topic prefix of this network (mqtt.prefix, default eir)"
+    )

@@ -1,0 +1,86 @@
+"""``eir publish``: list files validated as `eir load` validates them, then published over MQTT
+as the next list update (`eir.publish.publisher`) for every `eir serve` to apply.
+
+The loader (numpy) and the MQTT client (asyncio, aiomqtt) are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+from typing import TYPE_CHECKING
+
+from eir.cli.overrides import mqtt_overrides
+from eir.config import Config
+from eir.errors import ConfigError, IdentityError
+from eir.model import ListName
+from eir.store.api import Mode
+
+if TYPE_CHECKING:  # the loader (numpy) is imported when the command runs
+    from eir.store.batch import Batch
+    from eir.store.formats import LoadOptions
+
+
+def publish(args: argparse.Namespace, config: Config) -> int:
+    import asyncio
+
+    from eir.publish.publisher import publish_update
+    from eir.store.fields import check_source
+    from eir.store.loader import LoadOptions
+
+    config = mqtt_overrides(args, config)
+    broker = config.mqtt.broker
+    if broker is None:
+        raise ConfigError("no broker: give --broker mqtt://HOST:PORT or set mqtt.broker")
+    if args.wait < 0 or args.timeout <= 0:
+        raise ConfigError("--wait must be 0 or more and --timeout more than 0")
+    list_name, source, mode = ListName(args.list), args.source or "manual", Mode(args.mode)
+    try:
+        check_source(source)
+    except IdentityError as exc:
+        raise ConfigError(f"--source: {exc}") from None
+    options = LoadOptions(list=list_name, source=source, skip_invalid=args.skip_invalid)
+    batch = _read_lists(args.files, options)
+    own = (list_name, source)
+    scope = [own, *sorted({(g.list, g.source) for g in batch.groups} - {own})]
+    entries = sum(len(g.keys) for g in batch.groups)
+    published = asyncio.run(
+        publish_update(
+            config.mqtt,
+            broker,
+            batch,
+            mode=mode,
+            list_name=list_name,
+            source=source,
+            scope=scope,
+            remove_any_source=mode is Mode.REMOVE and args.source is None,
+            timeout=args.timeout,
+            wait_nodes=args.wait,
+            say=_say,
+        )
+    )
+    head = published.head
+    print(
+        f"published update #{head.seq} ({mode.value} {list_name.value}/{source}, "
+        f"{entries} entries, {published.bytes:,} bytes in {head.parts} parts) to {broker} "
+        f"under {config.mqtt.prefix}/lists/ in {published.seconds:.2f} s"
+    )
+    if args.wait:
+        print(f"applied on {len(published.applied_on)} nodes: {', '.join(published.applied_on)}")
+    return 1 if batch.invalid else 0
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _read_lists(files: list[str], options: LoadOptions) -> Batch:
+    """The files read and validated as `eir load` reads them (the cyclic collector resting)."""
+    from eir.store.loader import parse_files
+
+    gc.disable()
+    try:
+        return parse_files(files, options, _say)
+    finally:
+        gc.enable()

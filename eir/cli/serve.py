@@ -1,0 +1,36 @@
+"""``eir serve`` and ``eir check-config``: the daemon, and the configuration it would run.
+
+`serve` imports the protocol stack only once it knows how many processes to start:
+`eir.supervisor` for ``--workers N`` (it loads no protocol stack before its workers start),
+`eir.service` for one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from eir.cli.overrides import serve_overrides
+from eir.config import Config, load_config, to_toml
+from eir.errors import ConfigError
+
+
+def serve(args: argparse.Namespace, config: Config) -> int:
+    serving = serve_overrides(args, config)
+    if serving.service.workers > 1:
+        from eir.supervisor import supervise  # imports no protocol stack: see its docstring
+
+        return supervise(serving, args.db)
+    from eir.service import run
+
+    return run(serving, args.db)
+
+
+def check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    sys.stdout.write(f"# {config.origin}: valid\n" + to_toml(config))
+    return 0

@@ -230,11 +230,11 @@ def _write_export(path: str, rows: Iterator[ExportRow]) -> None:
 
 def _updates(store: LmdbStore) -> dict[str, dict[str, object]]:
     """The last list update applied from each MQTT prefix."""
-    from eir.publish.lists import parse_version
+    from eir.publish.lists import decode_version
 
     out: dict[str, dict[str, object]] = {}
     for key, raw in store.meta_items(b"update\x00"):
-        version = parse_version(raw)
+        version = decode_version(raw)
         out[key.split(b"\x00", 1)[1].decode()] = {
             "version": version.seq,
             "id": version.id,

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from eir.model import ListName
-from eir.publish.lists import Version, parse_version, version_key
+from eir.publish.lists import Version, decode_version, version_key
 from eir.publish.update import UpdateError, UpdateMeta, decode_update
 from eir.store.api import LoadSummary, Mode
 from eir.store.lmdb_store import LmdbStore
@@ -37,7 +37,7 @@ def apply_update(
     key = version_key(prefix)
 
     def inside(txn: WriteTxn) -> None:
-        current = parse_version(txn.get(META, key))
+        current = decode_version(txn.get(META, key))
         if current.seq >= seq:
             raise _StaleError(current)
         if current.seq != seq - 1:

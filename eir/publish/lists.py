@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from eir.publish.update import Part, UpdateError, join_parts, parse_part
+from eir.publish.update import Part, UpdateError, decode_part, join_parts
 
 SEQ_DIGITS = 12
 PART_DIGITS = 6
@@ -71,7 +71,7 @@ class Head:
         ).encode()
 
 
-def parse_head(payload: bytes) -> Head:
+def decode_head(payload: bytes) -> Head:
     try:
         data = json.loads(payload)
         head = Head(
@@ -103,7 +103,7 @@ class Version:
         ).encode()
 
 
-def parse_version(raw: bytes | None) -> Version:
+def decode_version(raw: bytes | None) -> Version:
     if not raw:
         return Version()
     data = json.loads(raw)
@@ -230,7 +230,7 @@ class ListFollower:
         if not payload:  # a cleared head: nothing published under this prefix
             return []
         try:
-            head = parse_head(payload)
+            head = decode_head(payload)
         except UpdateError as exc:
             return [Warn(str(exc))]
         self.head = head
@@ -250,7 +250,7 @@ class ListFollower:
         if fetch is None or not payload:
             return []
         try:
-            part = parse_part(payload)
+            part = decode_part(payload)
         except UpdateError as exc:
             return [Warn(f"list update #{fetch.seq}: {exc}")]
         if part.seq != fetch.seq:

@@ -20,7 +20,7 @@ import aiomqtt
 from eir.config import Broker, MqttConfig
 from eir.model import ListName
 from eir.publish.broker import BrokerError, connect, make_client
-from eir.publish.lists import Head, head_topic, parse_head, part_topic
+from eir.publish.lists import Head, decode_head, head_topic, part_topic
 from eir.publish.update import UpdateMeta, encode_update, split_parts
 from eir.store.api import Mode
 from eir.store.batch import Batch
@@ -44,7 +44,7 @@ async def read_head(
         async for message in client.messages:
             payload = message.payload if isinstance(message.payload, bytes) else b""
             if message.topic.value == head and payload:
-                found = parse_head(payload)
+                found = decode_head(payload)
             elif message.topic.value == sentinel and payload == token:
                 return found
         return found  # pragma: no cover - the iterator ends only by raising

@@ -31,8 +31,8 @@ from eir.publish.lists import (
     Unsubscribe,
     Version,
     Warn,
+    decode_version,
     node_topic,
-    parse_version,
     version_key,
 )
 from eir.publish.update import UpdateError, UpdateMeta
@@ -87,7 +87,7 @@ class BrokerSession:
         queue.wakeup = self._wake.set
         self.follower: ListFollower | None = None
         if store is not None:
-            self.stats.version = parse_version(store.meta_value(version_key(self.prefix)))
+            self.stats.version = decode_version(store.meta_value(version_key(self.prefix)))
             self.follower = ListFollower(self.prefix, self.stats.version.seq, fetch_timeout)
         self._client: aiomqtt.Client | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -268,7 +268,7 @@ class BrokerSession:
             self.stats.update_failures += 1
             actions = follower.failed(action.seq, repr(exc), time.monotonic())
         else:
-            self.stats.version = parse_version(store.meta_value(version_key(self.prefix)))
+            self.stats.version = decode_version(store.meta_value(version_key(self.prefix)))
             if summary is not None:
                 self.stats.updates_applied += 1
                 log.info(

@@ -165,7 +165,7 @@ def split_parts(blob: bytes, seq: int, update_id: bytes, part_size: int = PART_S
     ]
 
 
-def parse_part(payload: bytes) -> Part:
+def decode_part(payload: bytes) -> Part:
     if len(payload) < PART_HEADER:
         raise UpdateError(f"a part of {len(payload)} bytes is shorter than its header")
     magic, version, seq, index, count, update_id, digest = _PART.unpack_from(payload)

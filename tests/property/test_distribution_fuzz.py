@@ -17,9 +17,9 @@ from eir.publish.update import (
     MAGIC,
     UpdateError,
     UpdateMeta,
+    decode_part,
     decode_update,
     encode_update,
-    parse_part,
     split_parts,
 )
 from eir.store.loader import LoadOptions, parse_files
@@ -80,7 +80,7 @@ def test_one_changed_or_cut_byte_of_a_real_update(at: int, value: int, how: int)
 @given(st.binary(max_size=200))
 def test_any_part(data: bytes) -> None:
     try:
-        part = parse_part(data)
+        part = decode_part(data)
     except UpdateError:
         return
     assert 0 <= part.index < part.count

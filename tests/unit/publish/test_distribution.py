@@ -30,10 +30,10 @@ from eir.publish.update import (
     MAGIC,
     UpdateError,
     UpdateMeta,
+    decode_part,
     decode_update,
     encode_update,
     join_parts,
-    parse_part,
     split_parts,
 )
 from eir.store.api import Mode
@@ -88,7 +88,7 @@ def test_an_update_survives_encoding_parts_and_decoding(tmp_path: Path) -> None:
     blob = encode_update(batch, meta())
     parts = split_parts(blob, 1, bytes.fromhex("ab" * 16), part_size=64)
     assert len(parts) > 3
-    parsed = [parse_part(p) for p in reversed(parts)]  # any order
+    parsed = [decode_part(p) for p in reversed(parts)]  # any order
     decoded_meta, decoded = decode_update(join_parts(parsed))
     assert decoded_meta.seq == 1 and decoded_meta.entries == 4
     assert groups(decoded) == groups(batch)
@@ -103,18 +103,18 @@ def test_an_update_survives_encoding_parts_and_decoding(tmp_path: Path) -> None:
 
 def test_parts_that_do_not_belong_together_are_refused(tmp_path: Path) -> None:
     blob = encode_update(batch_of(tmp_path), meta())
-    parts = [parse_part(p) for p in split_parts(blob, 1, b"\x01" * 16, part_size=100)]
+    parts = [decode_part(p) for p in split_parts(blob, 1, b"\x01" * 16, part_size=100)]
     with pytest.raises(UpdateError, match="parts"):
         join_parts(parts[:-1])
-    other = [parse_part(p) for p in split_parts(blob + b"x", 1, b"\x02" * 16, part_size=100)]
+    other = [decode_part(p) for p in split_parts(blob + b"x", 1, b"\x02" * 16, part_size=100)]
     with pytest.raises(UpdateError, match="mixed"):
         join_parts([*parts[:-1], other[len(parts) - 1]])
-    damaged = parse_part(split_parts(blob, 1, b"\x01" * 16)[0])
+    damaged = decode_part(split_parts(blob, 1, b"\x01" * 16)[0])
     flipped = bytes([damaged.data[0] ^ 1]) + damaged.data[1:]
     with pytest.raises(UpdateError, match="digest"):
         join_parts([type(damaged)(1, 0, 1, damaged.id, damaged.digest, flipped)])
     with pytest.raises(UpdateError, match="magic"):
-        parse_part(b"XXXX" + bytes(80))
+        decode_part(b"XXXX" + bytes(80))
 
 
 def _blob(head: dict[str, object], body: bytes) -> bytes:

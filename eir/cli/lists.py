@@ -27,6 +27,7 @@ from eir.identity import Imei, Imsi
 from eir.model import CheckRequest, CheckResult, ListName
 from eir.policy import decide
 from eir.progress import ProgressLine
+from eir.startup import open_store
 from eir.store.api import ExportRow, Mode, StoreStats, history_dict
 from eir.store.lmdb_store import LmdbStore
 
@@ -34,18 +35,6 @@ if TYPE_CHECKING:  # the loader (numpy) is imported by the commands that read li
     from eir.store.loader import LoadOptions
 
 EXPORT_COLUMNS = ("imei", "imei_last", "imsi", "list", "source", "reason", "reference", "added")
-
-
-def _open_store(config: Config, db: str | None, *, create: bool) -> LmdbStore:
-    s = config.store
-    return LmdbStore(
-        db or s.path,
-        map_size_mb=s.map_size_mb,
-        max_map_size_mb=s.max_map_size_mb,
-        sync=s.sync,
-        create=create,
-        read_snapshot_ms=s.read_snapshot_ms,
-    )
 
 
 def load(args: argparse.Namespace, config: Config) -> int:
@@ -87,7 +76,7 @@ def _load(
     batch = parse_files(args.files, options, report)
     own = (list_name, source)
     scope = [own, *sorted({(g.list, g.source) for g in batch.groups} - {own})]
-    store = _open_store(config, args.db, create=True)
+    store = open_store(config, args.db, create=True)
     progress = ProgressLine("writing", sum(len(g.keys) for g in batch.groups))
     try:
         summary = store.apply(
@@ -140,7 +129,7 @@ def _iso(stamp: int) -> str:
 def lookup(args: argparse.Namespace, config: Config) -> int:
     imei = Imei.parse(args.imei)
     imsi = None if args.imsi is None else Imsi.parse(args.imsi)
-    store = _open_store(config, args.db, create=False)
+    store = open_store(config, args.db, create=False)
     try:
         result = decide(CheckRequest(imei, imsi), store.lookup, config.policy)
     finally:
@@ -193,7 +182,7 @@ def _export_lines(rows: Iterator[ExportRow]) -> Iterator[str]:
 
 
 def export(args: argparse.Namespace, config: Config) -> int:
-    store = _open_store(config, args.db, create=False)
+    store = open_store(config, args.db, create=False)
     try:
         rows = store.export(None if args.list is None else ListName(args.list), args.source)
         if args.file == "-":
@@ -262,7 +251,7 @@ def _stats_dict(
 
 
 def stats(args: argparse.Namespace, config: Config) -> int:
-    store = _open_store(config, args.db, create=False)
+    store = open_store(config, args.db, create=False)
     try:
         figures = store.stats(history_size=max(0, args.history))
         updates = _updates(store)

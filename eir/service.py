@@ -41,7 +41,8 @@ from eir.observe.metrics import Latency, Metrics, render
 from eir.policy import decide, unknown_result
 from eir.sigtran.checkimei import CheckImei
 from eir.sigtran.m3ua import TrafficMode
-from eir.sigtran.m3ua_asp import AspBinding, DataReceived, M3uaSettings, Side
+from eir.sigtran.m3ua_access import AspBinding
+from eir.sigtran.m3ua_asp import DataReceived, M3uaSettings, Side
 from eir.sigtran.sccp_routing import SccpIdentity, SccpRouter
 from eir.sigtran.tcap import TcapServer
 from eir.startup import (

@@ -7,10 +7,10 @@ to a signalling gateway and drives the same exchange itself, resending ASPUP/ASP
 until answered. DATA is accepted only in ASP-ACTIVE; otherwise the answer is ERR "Unexpected
 Message". BEAT is answered with BEAT-ACK carrying the same Heartbeat Data in every state.
 
-Access control (issue 13), on the SGP side: a source outside `allowed_networks`, or outside
-every configured ASP's networks, is closed at once. When ASPs are configured (`asps`), ASPUP
-must match one by source address and ASP Identifier (ERR "Refused - Management Blocking",
-"ASP Identifier Required" or "Invalid ASP Identifier"); override mode is for configured ASPs
+Access control, on the SGP side: a source outside `allowed_networks`, or outside every
+configured ASP's networks, is closed at once; when ASPs are configured (`asps`), ASPUP must
+match one by source address and ASP Identifier (`eir.sigtran.m3ua_access` says which, or which
+ERR); override mode is for configured ASPs
 that allow it, and never displaces ASPs of another traffic mode (ERR "Unsupported Traffic Mode
 Type"); when Routing Contexts are configured an ASPAC must name them (ERR "No Configured AS for
 ASP" without one, "Invalid Routing Context" for another), and DATA must carry one of the active
@@ -44,8 +44,7 @@ from dataclasses import dataclass
 from typing import Final, NamedTuple, Protocol
 
 from eir.framing import M3UA
-from eir.networks import in_networks
-from eir.sigtran import m3ua
+from eir.sigtran import m3ua, m3ua_access
 from eir.sigtran.m3ua import (
     ErrorCode,
     M3uaError,
@@ -55,6 +54,7 @@ from eir.sigtran.m3ua import (
     TrafficMode,
     u32,
 )
+from eir.sigtran.m3ua_access import AspBinding
 
 log = logging.getLogger("eir.m3ua")
 
@@ -83,21 +83,6 @@ class AspState(enum.Enum):
 
 
 @dataclass(frozen=True)
-class AspBinding:
-    """A configured ASP (`[[m3ua.asps]]`): who it is and what it may do."""
-
-    name: str
-    #: the ASP Identifier its ASPUP must carry; None: any, or none
-    asp_identifier: int | None = None
-    #: source networks it connects from (CIDR); empty: any
-    networks: tuple[str, ...] = ()
-    #: Routing Contexts it may activate; empty: the node's `routing_contexts`
-    routing_contexts: tuple[int, ...] = ()
-    #: whether it may activate in override mode (and so displace another override ASP)
-    override: bool = False
-
-
-@dataclass(frozen=True)
 class M3uaSettings:
     #: Routing Contexts served; empty accepts any (and none)
     routing_contexts: tuple[int, ...] = ()
@@ -118,14 +103,9 @@ class M3uaSettings:
 
 
 def refused_source(settings: M3uaSettings, address: str) -> str:
-    """Why an association from `address` may not even start ("" when it may): outside
-    `allowed_networks`, or outside the networks of every configured ASP. The transport asks
-    before the connection takes a pending slot; the state machine again when it starts."""
-    if not in_networks(address, settings.allowed_networks):
-        return f"source {address or '?'} is not in m3ua.allowed_networks"
-    if settings.asps and not any(in_networks(address, b.networks) for b in settings.asps):
-        return f"source {address or '?'} matches no configured ASP"
-    return ""
+    """Why an association from `address` may not even start ("" when it may): the transport
+    asks before the connection takes a pending slot; the state machine again when it starts."""
+    return m3ua_access.refused_source(settings.allowed_networks, settings.asps, address)
 
 
 class StateChanged(NamedTuple):
@@ -462,35 +442,6 @@ class AspConnection:
             )
         return contexts
 
-    def _bind(self, asp_id: int | None) -> AspBinding | None:
-        """The configured ASP this ASPUP is (None when no ASPs are configured)."""
-        asps = self.settings.asps
-        if not asps:
-            return None
-        here = [b for b in asps if in_networks(self.address, b.networks)]
-        if not here:
-            raise M3uaError(
-                ErrorCode.REFUSED_MANAGEMENT_BLOCKING,
-                f"source {self.address or '?'} matches no configured ASP",
-            )
-        if asp_id is not None:
-            for binding in here:
-                if binding.asp_identifier == asp_id:
-                    return binding
-        for binding in here:
-            if binding.asp_identifier is None:
-                return binding
-        if asp_id is None:
-            raise M3uaError(
-                ErrorCode.ASP_IDENTIFIER_REQUIRED,
-                "the configured ASPs of this source need an ASP Identifier",
-            )
-        raise M3uaError(
-            ErrorCode.INVALID_ASP_IDENTIFIER,
-            f"ASP Identifier {asp_id} is not configured for this source",
-            u32(asp_id),
-        )
-
     def _common(self, msg: Message) -> bool:
         """Messages both sides handle the same way; True when handled."""
         kind = msg.kind
@@ -552,7 +503,7 @@ class AspConnection:
     def _aspup(self, msg: Message, now: float) -> None:
         """ASPUP (RFC 4666 4.3.4.1): bind the configured ASP, ASPUP-ACK, ASP-INACTIVE."""
         asp_id = msg.u32(Tag.ASP_IDENTIFIER)  # exactly 4 bytes, or ERR
-        binding = self._bind(asp_id)
+        binding = m3ua_access.bind(self.settings.asps, self.address, asp_id)
         if self.table is not None:
             # a configured ASP Identifier names one ASP: one association at a time
             self.table.claim(

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from eir.sigtran import ber, m3ua, sccp
 from eir.sigtran.m3ua import M3uaError, Message, ProtocolData, Tag, u32
+from eir.sigtran.m3ua_access import AspBinding
 from eir.sigtran.m3ua_as import AsTable
 from eir.sigtran.m3ua_asp import (
-    AspBinding,
     AspConnection,
     DataReceived,
     M3uaSettings,

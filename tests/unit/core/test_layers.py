@@ -91,7 +91,8 @@ INNER: dict[str, tuple[tuple[str, ...], ...]] = {
     ),
     "eir.sigtran": (
         ("ber", "m3ua", "sccp"),
-        ("m3ua_asp", "tcap_scan"),
+        ("m3ua_access", "tcap_scan"),
+        ("m3ua_asp",),
         ("m3ua_as", "tcap"),
         ("checkimei",),
         ("sccp_routing", "msc"),

@@ -10,9 +10,9 @@ from pycrate_mobile.SIGTRAN import SIGTRAN
 
 from eir.sigtran import m3ua, m3ua_asp
 from eir.sigtran.m3ua import ErrorCode, M3uaError, Message, ProtocolData, Tag, TrafficMode, u32
+from eir.sigtran.m3ua_access import AspBinding
 from eir.sigtran.m3ua_as import AsTable
 from eir.sigtran.m3ua_asp import (
-    AspBinding,
     AspConnection,
     AspState,
     Closed,

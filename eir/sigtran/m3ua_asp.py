@@ -101,11 +101,11 @@ class M3uaSettings:
     asp_identifier: int | None = None
     max_message: int = 65536
 
-
-def refused_source(settings: M3uaSettings, address: str) -> str:
-    """Why an association from `address` may not even start ("" when it may): the transport
-    asks before the connection takes a pending slot; the state machine again when it starts."""
-    return m3ua_access.refused_source(settings.allowed_networks, settings.asps, address)
+    def refused_source(self, address: str) -> str:
+        """Why an association from `address` may not even start ("" when it may): the
+        transport asks before the connection takes a pending slot, the state machine again
+        when it starts (`eir.sigtran.m3ua_access.refused_source`)."""
+        return m3ua_access.refused_source(self.allowed_networks, self.asps, address)
 
 
 class StateChanged(NamedTuple):
@@ -199,7 +199,7 @@ class AspConnection:
 
     def _refused_source(self) -> str:
         """Why this source may not connect at all ("" when it may)."""
-        return refused_source(self.settings, self.address)
+        return self.settings.refused_source(self.address)
 
     @property
     def last_rx(self) -> float:

@@ -14,7 +14,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 
 from eir.sigtran.m3ua_as import AsTable
 from eir.sigtran.m3ua_asp import (
@@ -27,7 +26,6 @@ from eir.sigtran.m3ua_asp import (
     Notified,
     Side,
     StateChanged,
-    refused_source,
 )
 from eir.sigtran.sccp_routing import SccpRouter
 from eir.transport.stream import Admission, CoreAdapter
@@ -59,7 +57,7 @@ class M3uaEndpoint:
             self.max_pending,
             self.max_pending_per_address,
             self.read_timeout_s,
-            partial(refused_source, self.settings),
+            self.settings.refused_source,
         )
 
     async def close_all(self) -> None:

@@ -6,7 +6,8 @@ AVPs from a fixed set, each with its usual flags, each at most once (Session-Id 
 6733 8.8 puts it), with lengths and padding that fit. Anything else (Proxy-Info, unknown AVPs,
 odd flags, duplicates, a missing AVP) returns None and the message goes to
 `eir.diameter.wire.decode_message` and `eir.diameter.s13.request.decode_ecr`, which give the
-exact answer. Tests hold the two to the same values on thousands of mutated messages.
+exact answer. Tests hold `scan_ecr` to `decode_ecr` over pycrate's decoding on thousands of
+mutated messages, and `wire.decode_message` to pycrate's decoding.
 """
 
 from __future__ import annotations

@@ -37,6 +37,10 @@ class Group:
     fields: builtins.list[tuple[str, str, int]] | None = None
     tails: tuple[bytes, builtins.list[int], builtins.list[int]] | None = None
     numbers: npt.NDArray[np.int64] | None = None
+    #: one octet per key: the check digit (0 to 9) its IMEI was written with in the list
+    #: file, or :data:`~eir.store.records.NO_DIGIT` (14 digits, an IMEISV); None: all NO_DIGIT.
+    #: The entry keeps it (``eir export`` writes the IMEI as it was loaded).
+    digits: bytes | None = None
 
     def values(self, now: int) -> Iterator[bytes]:
         if self.tails is not None:

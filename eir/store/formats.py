@@ -14,6 +14,7 @@ Formats (detected from the first line that is not blank or a ``#`` comment):
 from __future__ import annotations
 
 import csv
+import enum
 import gzip
 import sys
 import zlib
@@ -30,29 +31,57 @@ _BOM = b"\xef\xbb\xbf"
 Report = Callable[[str], None]
 
 
+class CheckDigit(enum.StrEnum):
+    """What a 15-digit IMEI whose check digit is wrong gets (``--check-digit``)."""
+
+    REFUSE = "refuse"  # a bad row: in a list file it is most often a typo
+    LIST = "list"  # listed by its 14 digits, each such row reported as a warning
+
+
 @dataclass(frozen=True, slots=True)
 class LoadOptions:
     """What the command line says of its files: the list and source of rows without those
-    columns, and whether bad rows are skipped (else nothing is loaded)."""
+    columns, whether bad rows are skipped (else nothing is loaded), and how the files are
+    written (delimiter, encoding, column names, dates, check digits)."""
 
     list: ListName = ListName.BLACK
     source: str = "manual"
     skip_invalid: bool = False
+    #: the field delimiter (one octet); None: detected from the header
+    delimiter: bytes | None = None
+    #: the text encoding (a Python codec name); None: UTF-8, or UTF-16 by its byte order mark
+    encoding: str | None = None
+    #: (file column, known column) pairs: ``--column "Case number=reference"``
+    column_map: tuple[tuple[str, str], ...] = ()
+    #: refuse a file with a column that is neither known nor mapped (else: one warning)
+    strict_columns: bool = False
+    #: a strptime format of ``added`` cells that are not ISO 8601 or epoch seconds;
+    #: None: day-first ``DD/MM/YYYY`` (and ``DD.MM.YYYY``, ``DD-MM-YYYY``)
+    date_format: str | None = None
+    #: the zone of ``added`` cells that name none (an IANA name, e.g. Asia/Ho_Chi_Minh)
+    timezone: str = "UTC"
+    check_digit: CheckDigit = CheckDigit.REFUSE
+    #: warnings are refused as bad rows (a 14-digit IMEI that lost its leading 0)
+    strict: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class FileShape:
     """What a list file is and where its rows start.
 
-    ``text`` is the file without a byte order mark; ``index`` the (0-based) index of its first
-    line that is not blank or a comment: the header of a CSV, else the first row; ``rows_at``
-    the offset in ``text`` of the line its rows start on.
+    ``text`` is the file as UTF-8, without a byte order mark; ``index`` the (0-based) index of
+    its first line that is not blank or a comment: the header of a CSV, else the first row;
+    ``rows_at`` the offset in ``text`` of the line its rows start on.
     """
 
     text: bytes
     index: int
     rows_at: int
-    columns: list[str] | None  # None: plain text, one IMEI a line
+    #: each column's known name, in file order ("" for a column that is ignored); None: plain
+    #: text, one IMEI a line
+    columns: list[str] | None
+    #: the field delimiter of a CSV (one octet)
+    delimiter: bytes = b","
 
     @property
     def body(self) -> bytes:

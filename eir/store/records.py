@@ -30,6 +30,8 @@ from eir.model import LIST_OF_CODE, Entry, Level, ListName, Match
 
 _ADDED = struct.Struct(">I")
 MAX_FIELD = 255
+#: in :attr:`~eir.store.batch.Group.digits`: the IMEI was written without a check digit
+NO_DIGIT = 10
 
 
 class Table(enum.StrEnum):

@@ -14,6 +14,7 @@ LAYERS = {
     0: (
         "eir",
         "eir.identity",
+        "eir.reporting_body",
         "eir.model",
         "eir.errors",
         "eir.config",

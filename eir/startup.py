@@ -38,6 +38,11 @@ class InstanceError(EirError):
     """Another `eir serve`, or workers left behind by one, hold this store or a port."""
 
 
+class MissingStoreError(EirError):
+    """`eir serve` was given a store that does not exist (and neither --create nor
+    store.create)."""
+
+
 def say(line: str) -> None:
     """One line on stderr, at once."""
     print(line, file=sys.stderr, flush=True)
@@ -53,6 +58,17 @@ def open_store(config: Config, db: str | None, *, create: bool) -> LmdbStore:
         create=create,
         read_snapshot_ms=s.read_snapshot_ms,
     )
+
+
+def require_store(config: Config, db: str | None, *, create: bool) -> None:
+    """Refuse to serve a store that does not exist, unless ``create``: an empty store created
+    at a mistyped path would answer every stolen phone white."""
+    path = db or config.store.path
+    if not create and not (Path(path) / "data.mdb").exists():
+        raise MissingStoreError(
+            f"no list store at {path} (create it with eir load, or serve an empty one "
+            "with --create)"
+        )
 
 
 def summary(store: LmdbStore) -> str:

@@ -2,7 +2,8 @@
 
 `serve` imports the protocol stack only once it knows how many processes to start:
 `eir.supervisor` for ``--workers N`` (it loads no protocol stack before its workers start),
-`eir.service` for one process.
+`eir.service` for one process. It refuses a store that does not exist unless ``--create`` or
+``store.create``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import sys
 from eir.cli.overrides import serve_overrides
 from eir.config import Config, load_config, to_toml
 from eir.errors import ConfigError
+from eir.startup import require_store
 
 
 def serve(args: argparse.Namespace, config: Config) -> int:
     serving = serve_overrides(args, config)
+    require_store(serving, args.db, create=args.create or serving.store.create)
     if serving.service.workers > 1:
         from eir.supervisor import supervise  # imports no protocol stack: see its docstring
 

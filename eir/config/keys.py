@@ -64,7 +64,8 @@ class StoreConfig:
 
     path: str = setting(
         Text(empty="must not be empty"),
-        "LMDB environment directory (created when missing). `--db PATH` overrides it.",
+        "LMDB environment directory (`eir load` creates it; `eir serve` only with create). "
+        "`--db PATH` overrides it.",
         default="var/eir.lmdb",
     )
     map_size_mb: int = setting(
@@ -90,6 +91,12 @@ class StoreConfig:
         "Lookups share one LMDB read snapshot for at most this many milliseconds (0: a new one "
         "every lookup). A committed load is answered from within this time; longer is faster.",
         default=50,
+    )
+    create: bool = setting(
+        Boolean(),
+        "`eir serve` creates an empty store at path when there is none (like `--create`). "
+        "Off, it refuses to start: a mistyped path would answer every stolen phone white.",
+        default=False,
     )
 
 

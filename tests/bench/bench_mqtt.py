@@ -68,7 +68,13 @@ def distribution(work: Path, rows: int, results: dict[str, Any]) -> None:
             served = [
                 nodes.enter_context(
                     serve(
-                        db, "--broker", b.url, "--node", f"n{i}", env_extra=credentials("eir-node")
+                        db,
+                        "--broker",
+                        b.url,
+                        "--node",
+                        f"n{i}",
+                        "--create",
+                        env_extra=credentials("eir-node"),
                     )
                 )
                 for i, db in enumerate(dbs)

@@ -84,6 +84,7 @@ def test_a_second_instance_on_the_same_ports_is_refused(
         port = served.port()
         lines = refused(
             tmp_path / "other",
+            "--create",
             "--diameter-listen",
             f"tcp://127.0.0.1:{port}",
             "--m3ua-listen",
@@ -96,6 +97,7 @@ def test_a_second_instance_on_the_same_ports_is_refused(
         m3ua = served.port("m3ua")
         lines = refused(
             tmp_path / "other",
+            "--create",
             "--diameter-listen",
             "tcp://127.0.0.1:0",
             "--m3ua-listen",
@@ -236,6 +238,7 @@ def test_two_instances_started_at_once_on_one_port(tmp_path: Path) -> None:
                 "serve",
                 "--db",
                 str(tmp_path / f"db{i}"),
+                "--create",
                 "--workers",
                 "2",
                 "--diameter-listen",

@@ -43,8 +43,16 @@ def publish(
 
 @contextmanager
 def node(b: Broker, db: Path, name: str, *extra: str) -> Iterator[Served]:
+    # --create: a node may start with no store and get its lists from the broker
     with serve(
-        db, "--broker", b.url, "--node", name, *extra, env_extra=credentials("eir-node")
+        db,
+        "--broker",
+        b.url,
+        "--node",
+        name,
+        "--create",
+        *extra,
+        env_extra=credentials("eir-node"),
     ) as served:
         yield served
 

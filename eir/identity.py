@@ -316,3 +316,20 @@ def tbcd_decode(octets: bytes) -> str:
             raise IdentityError(f"TBCD nibble {nibble:X} is not a decimal digit")
         out.append(chr(48 + nibble))
     return "".join(out)
+
+
+# --- IMEIs as people write them ------------------------------------------------------------
+# A minimal normaliser for `eir block`, `eir unblock` and `eir lookup` (issue 15); the list file
+# reader has its own: the integrator keeps one of the two.
+
+#: what police forms, phone boxes and spreadsheets put between or before an IMEI's digits
+_WRITTEN_SEPARATORS = str.maketrans("", "", " -.\t")
+
+
+def written_imei(text: str) -> str:
+    """An IMEI as written (``35-209900-176148-1``, ``49 015420 323751 8``, Excel's leading
+    ``'``) -> its digits; anything else is left for :meth:`Imei.parse` to refuse."""
+    stripped = text.strip()
+    if stripped.startswith("'"):
+        stripped = stripped[1:]
+    return stripped.translate(_WRITTEN_SEPARATORS)

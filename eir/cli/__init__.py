@@ -1,11 +1,13 @@
-"""The ``eir`` command: ``serve | load | publish | lookup | export | stats | check-config``.
+"""The ``eir`` command: ``serve | load | publish | lookup | block | unblock | export | stats |
+check-config``.
 
 Exit codes: 0 ok, 1 bad data (invalid rows, unknown store, unreadable file), 2 bad usage.
 Errors go to stderr as ``eir: message`` or ``file:line: message``.
 
 This module is the dispatch: it parses the command line (`eir.cli.parser`), reads the
 configuration, runs the command (`eir.cli.lists`: load, lookup, export, stats;
-`eir.cli.publish`; `eir.cli.serve`: serve, check-config) and turns errors into exit codes.
+`eir.cli.handsets`: block, unblock; `eir.cli.publish`; `eir.cli.serve`: serve, check-config)
+and turns errors into exit codes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from eir.cli import lists, publish, serve
+from eir.cli import handsets, lists, publish, serve
 from eir.cli.parser import build_parser
 from eir.config import Config, load_config
 from eir.errors import EirError, LoadError
@@ -28,6 +30,8 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "load": lists.load,
     "lookup": lists.lookup,
+    "block": handsets.block,
+    "unblock": handsets.unblock,
     "export": lists.export,
     "stats": lists.stats,
     "publish": publish.publish,

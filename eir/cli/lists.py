@@ -17,18 +17,18 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
 from eir.config import Config
 from eir.errors import ConfigError, IdentityError
-from eir.identity import Imei, Imsi
+from eir.identity import Imei, Imsi, written_imei
 from eir.model import CheckRequest, CheckResult, ListName
 from eir.policy import decide
 from eir.progress import ProgressLine
 from eir.startup import open_store
-from eir.store.api import ExportRow, Mode, StoreStats, history_dict
+from eir.store.api import ExportRow, HistoryRecord, Mode, StoreStats, history_dict
 from eir.store.lmdb_store import LmdbStore
 
 if TYPE_CHECKING:  # the loader (numpy) is imported by the commands that read list files
@@ -91,7 +91,7 @@ def _load(
         progress.close()
         store.close()
     summary.seconds = time.perf_counter() - started
-    print(summary.line())
+    print(json.dumps(summary.json()) if args.json else summary.line())
     return 1 if batch.invalid else 0
 
 
@@ -127,7 +127,36 @@ def _iso(stamp: int) -> str:
 
 
 def lookup(args: argparse.Namespace, config: Config) -> int:
-    imei = Imei.parse(args.imei)
+    """One IMEI: the answer as before (pretty JSON with --json). Several, or --file: each
+    answered in turn (JSON lines with --json); a bad IMEI gets its own line and exit 1."""
+    if args.file is None and len(args.imeis) == 1:
+        return _lookup_one(args, config, args.imeis[0])
+    if args.file is None and not args.imeis:
+        raise ConfigError("lookup: give one or more IMEIs, or --file")
+    imsi = None if args.imsi is None else Imsi.parse(args.imsi)
+    store = open_store(config, args.db, create=False)
+    failed = False
+    try:
+        for where, text in _lookup_inputs(args.imeis, args.file):
+            try:
+                imei = Imei.parse(written_imei(text))
+            except IdentityError as exc:
+                failed = True
+                _print_refused(where, text, str(exc), as_json=args.json)
+                continue
+            result = decide(CheckRequest(imei, imsi), store.lookup, config.policy)
+            data = _result_dict(result, imei, imsi)
+            if args.json:
+                print(json.dumps(data))
+            else:
+                _print_lookup(data)
+    finally:
+        store.close()
+    return 1 if failed else 0
+
+
+def _lookup_one(args: argparse.Namespace, config: Config, text: str) -> int:
+    imei = Imei.parse(written_imei(text))
     imsi = None if args.imsi is None else Imsi.parse(args.imsi)
     store = open_store(config, args.db, create=False)
     try:
@@ -140,6 +169,34 @@ def lookup(args: argparse.Namespace, config: Config) -> int:
         return 0
     _print_lookup(data)
     return 0
+
+
+def _lookup_inputs(imeis: list[str], file: str | None) -> Iterator[tuple[str, str]]:
+    """(where, text) of each IMEI: ``eir`` for the command line's, ``FILE:LINE`` for a file's
+    (blank lines and ``#`` comments skipped)."""
+    for text in imeis:
+        yield "eir", text
+    if file is None:
+        return
+    if file == "-":
+        lines: Iterable[str] = sys.stdin.read().splitlines()
+    else:
+        with open(file, encoding="utf-8", errors="replace") as handle:
+            lines = handle.read().splitlines()
+    name = "<stdin>" if file == "-" else file
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if text and not text.startswith("#"):
+            yield f"{name}:{number}", text
+
+
+def _print_refused(where: str, text: str, message: str, *, as_json: bool) -> None:
+    """A bad IMEI among several: a JSON line in its place, or ``where: message`` on stderr."""
+    sys.stdout.flush()
+    if as_json:
+        print(json.dumps({"imei": text, "error": message}), flush=True)
+    else:
+        print(f"{where}: {message}", file=sys.stderr, flush=True)
 
 
 def _print_lookup(data: dict[str, object]) -> None:
@@ -286,10 +343,22 @@ def _print_stats(stats: StoreStats, path: str, updates: dict[str, dict[str, obje
         print(f"{title}: " + (", ".join(f"{k} {v:,}" for k, v in sorted(table.items())) or "none"))
     print("recent loads:")
     for h in stats.history:
-        print(
+        print(_history_line(h))
+    if not stats.history:
+        print("  none")
+
+
+def _history_line(h: HistoryRecord) -> str:
+    """A load: its mode, list/source, files and counts. A block or unblock: the IMEIs, the
+    counts, who, why and the reference."""
+    if h.action == "load":
+        return (
             f"  #{h.seq} {_iso(h.time)} {h.mode} {h.list}/{h.source} "
             f"{', '.join(h.files) or '-'}: +{h.added} ~{h.updated} -{h.removed} "
             f"={h.unchanged} invalid {h.invalid} duplicates {h.duplicates}"
         )
-    if not stats.history:
-        print("  none")
+    return (
+        f"  #{h.seq} {_iso(h.time)} {h.action} {h.list}/{h.source} {' '.join(h.imeis)}: "
+        f"+{h.added} ~{h.updated} -{h.removed} ={h.unchanged}; by {h.by}, reason "
+        f"{h.reason!r}, reference {h.reference!r}"
+    )

@@ -1,8 +1,8 @@
 """The ``eir`` command line: one parser, its options declared per command group.
 
 Usage errors exit 2 with ``eir: message`` after the usage line (what argparse does, kept
-explicit in `EirParser`). The commands themselves are in `eir.cli.serve`, `eir.cli.publish`
-and `eir.cli.lists`.
+explicit in `EirParser`). The commands themselves are in `eir.cli.serve`, `eir.cli.publish`,
+`eir.cli.lists` and `eir.cli.handsets`.
 """
 
 from __future__ import annotations
@@ -81,6 +81,12 @@ def _add_serve(sub: argparse._SubParsersAction[EirParser]) -> None:
         metavar="NAME",
         help="this node's name in events and its MQTT client id (mqtt.node)",
     )
+    p.add_argument(
+        "--create",
+        action="store_true",
+        help="serve an empty store when there is none at the path (store.create); "
+        "otherwise a missing store is refused",
+    )
 
 
 def _add_publish(sub: argparse._SubParsersAction[EirParser]) -> None:
@@ -122,7 +128,7 @@ def _add_publish(sub: argparse._SubParsersAction[EirParser]) -> None:
 
 
 def _add_list_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
-    """load, lookup, export and stats: the commands that work on the store."""
+    """load, lookup, block, unblock, export and stats: the commands that work on the store."""
     p = sub.add_parser("load", help="load list files into the store, all or nothing")
     _store_options(p)
     _list_file_options(p)
@@ -131,11 +137,27 @@ def _add_list_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
         "--skip-invalid", action="store_true", help="load the good rows and report the bad ones"
     )
 
-    p = sub.add_parser("lookup", help="what the EIR answers for an IMEI, and why")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    p = sub.add_parser("lookup", help="what the EIR answers for IMEIs, and why")
     _store_options(p)
-    p.add_argument("imei", help="14, 15 or 16 digits")
+    p.add_argument(
+        "imeis",
+        nargs="*",
+        metavar="IMEI",
+        help="14, 15 or 16 digits (spaces, dashes and dots are ignored)",
+    )
+    p.add_argument(
+        "--file", metavar="FILE", help="IMEIs to look up, one a line ('-': standard input)"
+    )
     p.add_argument("--imsi", help="the subscriber, for IMEI+IMSI pair entries")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="machine-readable output (JSON lines, one an IMEI, when there are several)",
+    )
+
+    _add_handset_commands(sub)
 
     p = sub.add_parser("export", help="write entries as CSV that `eir load` reads back")
     _store_options(p)
@@ -159,6 +181,61 @@ def _add_list_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
         metavar="N",
         help="how many recent loads to show (default 10)",
     )
+
+
+def _add_handset_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
+    """block and unblock: single handsets by hand, each recorded in the load history."""
+    p = sub.add_parser(
+        "block",
+        help="list single handsets (one transaction, recorded in the load history)",
+    )
+    _store_options(p)
+    _handset_options(p)
+    p.add_argument(
+        "--list",
+        required=True,
+        choices=[n.value for n in ListName],
+        help="the list to put them on",
+    )
+    p.add_argument("--source", help="who asked for it, e.g. police-hcm (default: manual)")
+    p.add_argument(
+        "--check-digit",
+        choices=["refuse", "list"],
+        default="refuse",
+        help="a 15-digit IMEI whose check digit is wrong: refuse it (default), or list its "
+        "14 digits with a warning",
+    )
+
+    p = sub.add_parser(
+        "unblock",
+        help="delist single handsets (one transaction, recorded in the load history)",
+    )
+    _store_options(p)
+    _handset_options(p)
+    p.add_argument(
+        "--list",
+        default="black",
+        choices=[n.value for n in ListName],
+        help="the list to take them off (default: black)",
+    )
+    p.add_argument("--source", help="only this source's entries (default: any source)")
+    p.add_argument(
+        "--missing-ok",
+        action="store_true",
+        help="delist the others when an IMEI is not listed (else nothing changes, exit 1)",
+    )
+
+
+def _handset_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "imeis",
+        nargs="+",
+        metavar="IMEI",
+        help="14, 15 or 16 digits (spaces, dashes and dots are ignored)",
+    )
+    p.add_argument("--reason", required=True, help="why, e.g. stolen")
+    p.add_argument("--reference", required=True, help="the case or ticket, e.g. HCM-2026-1187")
+    p.add_argument("--by", metavar="NAME", help="the operator (default: the login name)")
 
 
 def _add_check_config(sub: argparse._SubParsersAction[EirParser]) -> None:

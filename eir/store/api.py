@@ -1,7 +1,8 @@
 """The list store as its users see it: the :class:`ListStore` protocol and the values it takes
 and returns (:class:`Mode`, :class:`LoadSummary`, :class:`StoreStats`, :class:`HistoryRecord`,
-:class:`ExportRow`). Both backends (:mod:`eir.store.lmdb_store`, :mod:`eir.store.memory`)
-implement it; the policy, the CLI, the front-ends and the list distribution use only it.
+:class:`HandsetChange`, :class:`ExportRow`). Both backends (:mod:`eir.store.lmdb_store`,
+:mod:`eir.store.memory`) implement it; the policy, the CLI, the front-ends and the list
+distribution use only it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import enum
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from eir.model import Entry, Hits, ListName
@@ -38,10 +39,16 @@ class LoadSummary:
     rows: int = 0
     seconds: float = 0.0
     dry_run: bool = False
+    #: rows of a remove whose entry was not listed
+    missing: int = 0
 
     @property
     def rate(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def json(self) -> dict[str, object]:
+        """The summary as `eir load --json` prints it: every field and the rate (rows/s)."""
+        return asdict(self) | {"rate": round(self.rate, 1)}
 
     def line(self) -> str:
         prefix = "dry run, nothing changed: " if self.dry_run else ""
@@ -53,7 +60,25 @@ class LoadSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class HandsetChange:
+    """Single handsets listed or delisted by hand (`eir block`, `eir unblock`): what the load
+    history keeps of it beside the counts."""
+
+    #: "block" or "unblock"
+    action: str
+    #: the IMEIs as written (digits only), in command line order
+    imeis: tuple[str, ...]
+    #: the operator: ``--by``, else the login name
+    by: str
+    reason: str
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryRecord:
+    """One load (or list update, block, unblock) in the store's history. The fields from
+    ``action`` on came later: a record written before them reads with their defaults."""
+
     seq: int
     time: int
     mode: str
@@ -66,6 +91,13 @@ class HistoryRecord:
     unchanged: int
     invalid: int
     duplicates: int
+    #: "load" (a list file or update), "block" or "unblock"
+    action: str = "load"
+    imeis: builtins.list[str] = field(default_factory=builtins.list)
+    by: str = ""
+    reason: str = ""
+    reference: str = ""
+    missing: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +160,7 @@ class ListStore(Protocol):
 
 def history_of(raw: bytes) -> HistoryRecord:
     data = json.loads(raw)
-    return HistoryRecord(**{k: data[k] for k in HistoryRecord.__dataclass_fields__})
+    return HistoryRecord(**{k: data[k] for k in HistoryRecord.__dataclass_fields__ if k in data})
 
 
 def history_dict(record: HistoryRecord) -> dict[str, object]:

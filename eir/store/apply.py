@@ -101,5 +101,15 @@ def update_meta(
         unchanged=summary.unchanged,
         invalid=summary.invalid,
         duplicates=summary.duplicates,
+        missing=summary.missing,
     )
+    by_hand = batch.change
+    if by_hand is not None:
+        history.update(
+            action=by_hand.action,
+            imeis=list(by_hand.imeis),
+            by=by_hand.by,
+            reason=by_hand.reason,
+            reference=by_hand.reference,
+        )
     txn.put(META, b"history\x00%012d" % seq, json.dumps(history, sort_keys=True).encode())

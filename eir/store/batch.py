@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # numpy only where a list is read or replaced, not for every 
     import numpy as np
     import numpy.typing as npt
 
+    from eir.store.api import HandsetChange
+
 
 @dataclass(slots=True)
 class Group:
@@ -82,3 +84,5 @@ class Batch:
     rows: int = 0  # data rows read: valid, invalid and duplicate
     invalid: int = 0
     duplicates: int = 0
+    #: a block or unblock by hand: who, why, which IMEIs (kept in the load history)
+    change: HandsetChange | None = None

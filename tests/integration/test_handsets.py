@@ -1,0 +1,253 @@
+"""Single handsets through the real ``eir``: block and unblock (one transaction each, in the load
+history with the IMEIs, the operator, the reason and the reference), lookup of several IMEIs,
+``eir load --json`` (issue 15, items 5)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tests.support.cli import EIR, digest, eir, env
+
+#: on the demo lists: black from "demo"; its written forms as on a police form and a phone box
+LISTED = "490154203237518"
+#: on no list of the demo
+FREE, FREE_DASHED, FREE_SPACED = "352099001761481", "35-209900-176148-1", "35 209900 176148 1"
+#: FREE with a wrong check digit (the Luhn digit is 1)
+FREE_BAD_DIGIT = "352099001761487"
+BLOCK = ("--list", "black", "--reason", "stolen", "--reference", "HCM-2026-1187")
+UNBLOCK = ("--reason", "found by its owner", "--reference", "HCM-2026-1190")
+
+
+def stats(db: Path) -> dict[str, Any]:
+    result = eir("stats", "--json", "--db", db)
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def last_record(db: Path) -> dict[str, Any]:
+    record: dict[str, Any] = stats(db)["history"][-1]
+    del record["time"], record["seq"]
+    return record
+
+
+def answer(db: Path, imei: str) -> dict[str, Any]:
+    result = eir("lookup", imei, "--json", "--db", db)
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_block_written_forms_in_one_recorded_transaction(demo_db: Path) -> None:
+    result = eir("block", FREE_DASHED, "'356938035643809", *BLOCK, "--by", "an", "--db", demo_db)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    # 356938035643809 is listed by "demo": blocked by hand it gets its own entry, from manual
+    assert result.stdout.startswith(
+        "added 2, updated 0, removed 0, unchanged 0, invalid 0, duplicates 0; 2 rows in "
+    )
+    assert last_record(demo_db) == {
+        "action": "block",
+        "mode": "add",
+        "list": "black",
+        "source": "manual",
+        "files": [],
+        "imeis": [FREE, "356938035643809"],
+        "by": "an",
+        "reason": "stolen",
+        "reference": "HCM-2026-1187",
+        "added": 2,
+        "updated": 0,
+        "removed": 0,
+        "unchanged": 0,
+        "invalid": 0,
+        "duplicates": 0,
+        "missing": 0,
+    }
+    data = answer(demo_db, FREE_SPACED)
+    assert data["answer"] == "blacklisted"
+    assert (data["entry"]["source"], data["entry"]["reason"], data["entry"]["reference"]) == (
+        "manual",
+        "stolen",
+        "HCM-2026-1187",
+    )
+    lines = eir("stats", "--db", demo_db).stdout.splitlines()
+    assert re.fullmatch(
+        r"  #2 \S+Z block black/manual 352099001761481 356938035643809: \+2 ~0 -0 =0; "
+        r"by an, reason 'stolen', reference 'HCM-2026-1187'",
+        lines[-1],
+    ), lines[-1]
+
+
+def test_block_names_the_login_without_by(demo_db: Path) -> None:
+    result = subprocess.run(
+        [EIR, "block", FREE, *BLOCK, "--source", "police-hcm", "--db", str(demo_db)],
+        capture_output=True,
+        text=True,
+        env=env() | {"LOGNAME": "duty-officer"},
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    record = last_record(demo_db)
+    assert (record["by"], record["source"]) == ("duty-officer", "police-hcm")
+
+
+def test_block_refuses_a_wrong_check_digit_unless_told(demo_db: Path) -> None:
+    before = digest(demo_db)
+    result = eir("block", FREE_BAD_DIGIT, *BLOCK, "--db", demo_db)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"eir: IMEI {FREE_BAD_DIGIT} has check digit 7, expected 1 (a typo would list another "
+        "handset; --check-digit list lists it by its 14 digits)\n"
+    )
+    assert digest(demo_db) == before
+    result = eir("block", FREE_BAD_DIGIT, *BLOCK, "--check-digit", "list", "--db", demo_db)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        f"eir: warning: IMEI {FREE_BAD_DIGIT} has check digit 7, expected 1: listed by its "
+        "14 digits 35209900176148\n"
+    )
+    assert last_record(demo_db)["imeis"] == [FREE_BAD_DIGIT]
+    assert answer(demo_db, FREE)["answer"] == "blacklisted"
+
+
+def test_block_with_a_bad_imei_changes_nothing(demo_db: Path) -> None:
+    before = digest(demo_db)
+    result = eir("block", FREE, "12345", "35x", *BLOCK, "--db", demo_db)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "eir: IMEI '12345' has 5 digits, expected 14, 15 or 16",
+        "eir: IMEI '35x' has a non-digit 'x'",
+        "eir: 2 of 3 IMEIs are not valid; nothing was changed",
+    ]
+    assert digest(demo_db) == before
+
+
+def test_block_needs_a_reason_a_reference_and_a_store(tmp_path: Path) -> None:
+    result = eir("block", FREE, "--list", "black", "--reason", "stolen", "--db", tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "eir block: the following arguments are required: --reference"
+    )
+    result = eir("block", FREE, *BLOCK, "--db", tmp_path / "none")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"eir: {tmp_path / 'none'}: no list store here (create one with `eir load`)\n"
+    )
+    assert not (tmp_path / "none").exists()
+
+
+def test_unblock_is_recorded_and_refuses_what_is_not_listed(demo_db: Path) -> None:
+    before = digest(demo_db)
+    result = eir("unblock", LISTED, FREE_DASHED, *UNBLOCK, "--by", "an", "--db", demo_db)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"eir: {FREE} is not listed (black)",
+        "eir: nothing was changed (--missing-ok removes the others)",
+    ]
+    assert result.stdout == ""
+    assert digest(demo_db) == before
+    assert answer(demo_db, LISTED)["answer"] == "blacklisted"
+
+    result = eir(
+        "unblock", LISTED, FREE_DASHED, *UNBLOCK, "--by", "an", "--missing-ok", "--db", demo_db
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"eir: {FREE} is not listed (black)\n"
+    assert result.stdout.startswith("added 0, updated 0, removed 1, ")
+    assert answer(demo_db, LISTED)["answer"] == "whitelisted"
+    record = last_record(demo_db)
+    assert {k: record[k] for k in ("action", "mode", "list", "source", "imeis", "removed")} == {
+        "action": "unblock",
+        "mode": "remove",
+        "list": "black",
+        "source": "*",
+        "imeis": [LISTED, FREE],
+        "removed": 1,
+    }
+    assert (record["by"], record["reason"], record["reference"]) == (
+        "an",
+        "found by its owner",
+        "HCM-2026-1190",
+    )
+
+
+def test_unblock_from_one_source(demo_db: Path) -> None:
+    result = eir("unblock", LISTED, *UNBLOCK, "--source", "police-hcm", "--db", demo_db)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == f"eir: {LISTED} is not listed (black/police-hcm)"
+    result = eir("unblock", LISTED, *UNBLOCK, "--source", "demo", "--db", demo_db)
+    assert result.returncode == 0, result.stderr
+    assert answer(demo_db, LISTED)["answer"] == "whitelisted"
+    assert last_record(demo_db)["source"] == "demo"
+
+
+def test_lookup_of_several_imeis_and_a_file(tmp_path: Path, demo_db: Path) -> None:
+    result = eir("lookup", LISTED, "12", FREE_DASHED, "--json", "--db", demo_db)
+    assert result.returncode == 1
+    assert result.stderr == ""
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(d["imei"], d.get("answer"), d.get("error")) for d in lines] == [
+        (LISTED, "blacklisted", None),
+        ("12", None, "IMEI '12' has 2 digits, expected 14, 15 or 16"),
+        (FREE, "whitelisted", None),
+    ]
+    assert lines[0] == answer(demo_db, LISTED)  # the same object as one IMEI's, on one line
+
+    listing = tmp_path / "check.txt"
+    listing.write_text(f"# from the police\n{LISTED}\n\n35x\n{FREE_SPACED}\n")
+    result = eir("lookup", "--file", listing, "--db", demo_db)
+    assert result.returncode == 1
+    assert result.stderr == f"{listing}:4: IMEI '35x' has a non-digit 'x'\n"
+    assert [line for line in result.stdout.splitlines() if not line.startswith("  ")] == [
+        f"{LISTED}: blacklisted",
+        f"{FREE}: whitelisted",
+    ]
+    result = eir("lookup", "--file", "-", "--json", "--db", demo_db, stdin=f"{FREE}\n".encode())
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["answer"] == "whitelisted"
+
+
+def test_lookup_of_one_imei_is_unchanged(demo_db: Path) -> None:
+    result = eir("lookup", LISTED, "--db", demo_db)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{LISTED}: blacklisted",
+        "  why: imei: imei 49015420323751 on black from demo",
+        "  reason: stolen",
+        "  reference: HCM-2026-00017",
+        result.stdout.splitlines()[4],
+        "  anomalies: none",
+    ]
+    assert result.stdout.splitlines()[4].startswith("  added: ")
+    result = eir("lookup", LISTED, "--json", "--db", demo_db)
+    assert result.stdout.startswith('{\n  "imei": "490154203237518",\n')
+    result = eir("lookup", "--db", demo_db)
+    assert result.returncode == 2
+    assert result.stderr == "eir: lookup: give one or more IMEIs, or --file\n"
+
+
+def test_load_json_summary(tmp_path: Path) -> None:
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{LISTED}\n{FREE}\n{FREE}\n")
+    result = eir("load", listing, "--list", "black", "--json", "--db", tmp_path / "db")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert result.stdout.count("\n") == 1
+    assert data["seconds"] > 0 and data["rate"] > 0
+    assert {k: v for k, v in data.items() if k not in ("seconds", "rate")} == {
+        "added": 2,
+        "updated": 0,
+        "removed": 0,
+        "unchanged": 0,
+        "invalid": 0,
+        "duplicates": 1,
+        "missing": 0,
+        "rows": 3,
+        "dry_run": False,
+    }

@@ -21,10 +21,12 @@ from eir.config import Config
 from eir.errors import ConfigError, IdentityError
 from eir.identity import Imei, written_imei
 from eir.model import ListName
+from eir.reporting_body import allocated
 from eir.startup import open_store
 from eir.store.api import HandsetChange, LoadSummary, Mode
 from eir.store.batch import Batch, Group
 from eir.store.fields import check_source, check_text
+from eir.store.formats import CheckDigit
 from eir.store.lmdb_store import LmdbStore
 from eir.store.records import NO_DIGIT, Table
 
@@ -40,7 +42,9 @@ class Handset:
 
 
 def block(args: argparse.Namespace, config: Config) -> int:
-    handsets = _handsets(args.imeis, bad_digit=args.check_digit)
+    # without --check-digit: refuse (a config default, when there is one, belongs here)
+    policy = CheckDigit(args.check_digit or CheckDigit.REFUSE)
+    handsets = _handsets(args.imeis, policy=policy)
     source = _source(args.source or "manual")
     list_name = ListName(args.list)
     change = _change("block", handsets, args)
@@ -64,7 +68,7 @@ def block(args: argparse.Namespace, config: Config) -> int:
 
 
 def unblock(args: argparse.Namespace, config: Config) -> int:
-    handsets = _handsets(args.imeis, bad_digit="key")
+    handsets = _handsets(args.imeis, policy=None)
     source = None if args.source is None else _source(args.source)
     list_name = ListName(args.list)
     change = _change("unblock", handsets, args)
@@ -124,17 +128,17 @@ def _batch(group: Group, rows: int, change: HandsetChange) -> Batch:
     )
 
 
-def _handsets(texts: list[str], *, bad_digit: str) -> list[Handset]:
+def _handsets(texts: list[str], *, policy: CheckDigit | None) -> list[Handset]:
     """The command line's IMEIs in its order, without duplicates (the first written wins).
     Every bad one is named before the command gives up, and then nothing changes.
 
-    ``bad_digit``: what a wrong check digit gets: "refuse", "list" (a warning) or "key" (an
-    unblock: the 14 digits are what is listed)."""
+    ``policy``: what a wrong check digit gets; None for an unblock (the 14 digits are what is
+    listed: no refusal, no warning)."""
     found: dict[str, Handset] = {}
     errors: list[str] = []
     for text in texts:
         try:
-            handset = _handset(text, bad_digit)
+            handset = _handset(text, policy)
         except IdentityError as exc:
             errors.append(str(exc))
             continue
@@ -150,19 +154,30 @@ def _handsets(texts: list[str], *, bad_digit: str) -> list[Handset]:
     return list(found.values())
 
 
-def _handset(text: str, bad_digit: str) -> Handset:
+def _handset(text: str, policy: CheckDigit | None) -> Handset:
+    """One IMEI as written, by the rules of a list file's IMEI cell (the same messages): a
+    wrong check digit refused or listed with a warning, a 14-digit IMEI that seems to have
+    lost its leading 0 warned of."""
     digits = written_imei(text)
     imei = Imei.parse(digits)
     if imei.check_digit is None:
-        return Handset(digits, imei.key, NO_DIGIT)
-    if not imei.check_digit_ok and bad_digit != "key":
-        message = f"IMEI {digits} has check digit {imei.check_digit}, expected {imei.luhn}"
-        if bad_digit == "refuse":
-            raise IdentityError(
-                f"{message} (a typo would list another handset; --check-digit list lists it "
-                "by its 14 digits)"
+        if len(digits) == 14 and not allocated(digits) and policy is not None:
+            print(
+                f"eir: warning: IMEI {digits} looks like a 15-digit IMEI that lost its leading 0 "
+                f"(no reporting body {digits[:2]})",
+                file=sys.stderr,
             )
-        print(f"eir: warning: {message}: listed by its 14 digits {imei.key}", file=sys.stderr)
+        return Handset(digits, imei.key, NO_DIGIT)
+    if not imei.check_digit_ok and policy is not None:
+        told = f"IMEI {digits} has check digit {imei.check_digit}, expected {imei.luhn}"
+        if policy is CheckDigit.REFUSE:
+            raise IdentityError(
+                f"{told} (a typo would list another handset; --check-digit list lists it by "
+                "its 14 digits)"
+            )
+        print(
+            f"eir: warning: {told}: listed by its 14 digits (--check-digit list)", file=sys.stderr
+        )
     return Handset(digits, imei.key, int(imei.check_digit))
 
 

@@ -91,7 +91,10 @@ def _load(
         progress.close()
         store.close()
     summary.seconds = time.perf_counter() - started
-    print(json.dumps(summary.json()) if args.json else summary.line())
+    if args.json:
+        print(json.dumps(summary.json() | {"warnings": batch.warnings}))
+    else:
+        print(summary.line())
     return 1 if batch.invalid else 0
 
 

@@ -13,6 +13,7 @@ import sys
 from eir import __version__
 from eir.model import ListName
 from eir.store.api import Mode
+from eir.store.formats import CheckDigit
 
 
 class EirParser(argparse.ArgumentParser):
@@ -200,8 +201,7 @@ def _add_handset_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
     p.add_argument("--source", help="who asked for it, e.g. police-hcm (default: manual)")
     p.add_argument(
         "--check-digit",
-        choices=["refuse", "list"],
-        default="refuse",
+        choices=[c.value for c in CheckDigit],
         help="a 15-digit IMEI whose check digit is wrong: refuse it (default), or list its "
         "14 digits with a warning",
     )

@@ -39,7 +39,7 @@ class LoadSummary:
     rows: int = 0
     seconds: float = 0.0
     dry_run: bool = False
-    #: rows of a remove whose entry was not listed
+    #: a remove's keys that were not listed (on that list, from that source)
     missing: int = 0
 
     @property

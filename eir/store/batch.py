@@ -84,5 +84,6 @@ class Batch:
     rows: int = 0  # data rows read: valid, invalid and duplicate
     invalid: int = 0
     duplicates: int = 0
+    warnings: int = 0  # rows loaded with a warning, and headers with ignored columns
     #: a block or unblock by hand: who, why, which IMEIs (kept in the load history)
     change: HandsetChange | None = None

@@ -110,7 +110,7 @@ def test_block_refuses_a_wrong_check_digit_unless_told(demo_db: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == (
         f"eir: warning: IMEI {FREE_BAD_DIGIT} has check digit 7, expected 1: listed by its "
-        "14 digits 35209900176148\n"
+        "14 digits (--check-digit list)\n"
     )
     assert last_record(demo_db)["imeis"] == [FREE_BAD_DIGIT]
     assert answer(demo_db, FREE)["answer"] == "blacklisted"
@@ -250,4 +250,16 @@ def test_load_json_summary(tmp_path: Path) -> None:
         "missing": 0,
         "rows": 3,
         "dry_run": False,
+        "warnings": 0,
     }
+
+
+def test_block_warns_of_an_imei_that_lost_its_leading_zero(demo_db: Path) -> None:
+    # 013006001234568 as Excel shows it: 14 digits whose "13" is no reporting body
+    result = eir("block", "13006001234568", *BLOCK, "--db", demo_db)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "eir: warning: IMEI 13006001234568 looks like a 15-digit IMEI that lost its leading 0 "
+        "(no reporting body 13)\n"
+    )
+    assert last_record(demo_db)["imeis"] == ["13006001234568"]

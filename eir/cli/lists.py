@@ -182,9 +182,9 @@ def _lookup_inputs(imeis: list[str], file: str | None) -> Iterator[tuple[str, st
     if file is None:
         return
     if file == "-":
-        lines: Iterable[str] = sys.stdin.read().splitlines()
+        lines: Iterable[str] = sys.stdin.read().removeprefix("\ufeff").splitlines()
     else:
-        with open(file, encoding="utf-8", errors="replace") as handle:
+        with open(file, encoding="utf-8-sig", errors="replace") as handle:
             lines = handle.read().splitlines()
     name = "<stdin>" if file == "-" else file
     for number, line in enumerate(lines, 1):

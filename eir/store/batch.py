@@ -82,3 +82,4 @@ class Batch:
     rows: int = 0  # data rows read: valid, invalid and duplicate
     invalid: int = 0
     duplicates: int = 0
+    warnings: int = 0  # rows loaded with a warning, and headers with ignored columns

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from eir.model import ListName
 from tests.support.cli import eir
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -379,3 +380,33 @@ def test_first_line_that_is_no_header(db: Path, tmp_path: Path) -> None:
 def test_bad_options_are_usage_errors(db: Path, option: str, value: str, message: str) -> None:
     rc, stderr, _ = load(db, "pipe.csv", option, value)
     assert (rc, stderr[-1]) == (2, f"eir load: argument {option}: {message}")
+
+
+def test_publish_reads_files_with_the_same_options(tmp_path: Path) -> None:
+    """`eir publish` takes the options `eir load` takes, mapped by the same function."""
+    from eir.cli.list_options import load_options
+    from eir.cli.parser import build_parser
+    from eir.config import CHECK_DIGIT_POLICIES, parse_config
+    from eir.store.formats import CheckDigit, LoadOptions
+
+    assert tuple(CheckDigit) == CHECK_DIGIT_POLICIES
+    config = parse_config({"lists": {"timezone": "Asia/Ho_Chi_Minh", "check_digit": "list"}})
+    for command in ("load", "publish"):
+        args = build_parser().parse_args(
+            [
+                *(command, "f.csv", "--list", "grey", "--delimiter", "tab"),
+                *("--encoding", "cp1252", "--column", "Case number=reference"),
+                *("--strict-columns", "--strict", "--date-format", "%m/%d/%Y"),
+            ]
+        )
+        assert load_options(args, config) == LoadOptions(
+            list=ListName.GREY,
+            delimiter=b"\t",
+            encoding="cp1252",
+            column_map=(("case_number", "reference"),),
+            strict_columns=True,
+            date_format="%m/%d/%Y",
+            timezone="Asia/Ho_Chi_Minh",
+            check_digit=CheckDigit.LIST,
+            strict=True,
+        )

@@ -410,3 +410,22 @@ def test_publish_reads_files_with_the_same_options(tmp_path: Path) -> None:
             check_digit=CheckDigit.LIST,
             strict=True,
         )
+
+
+def test_publish_reads_files_as_load_does() -> None:
+    """`eir publish` refuses what `eir load` refuses, before it reaches for the broker."""
+    result = eir(
+        "publish", DATA / "excel-semicolon.csv", DATA / "bad-check-digits.txt", "--list", "black",
+        "--column", "Case number=reference", "--column", "Date=added",
+        "--broker", "mqtt://127.0.0.1:1", "--timeout", "1",
+    )  # fmt: skip
+    bad = DATA / "bad-check-digits.txt"
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{DATA / 'excel-semicolon.csv'}: fields separated by ';'",
+        f"{bad}:2: IMEI 490154203237519 has check digit 9, expected 8 (a typo would list "
+        "another handset; --check-digit list lists it by its 14 digits)",
+        f"{bad}:3: IMEI 352099001761482 has check digit 2, expected 1 (a typo would list "
+        "another handset; --check-digit list lists it by its 14 digits)",
+        f"2 invalid rows: {NOTHING}",
+    ]

@@ -26,6 +26,7 @@ UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _ZIP = b"PK\x03\x04"
 _GZIP = b"\x1f\x8b"
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an Excel 97-2003 .xls
 #: the delimiters a header is searched for, the first preferred when counts tie
 DELIMITERS = (b",", b";", b"\t", b"|")
 #: how ``--delimiter`` may name each
@@ -75,9 +76,15 @@ def unpack(data: bytes, name: str) -> tuple[bytes, str]:
             return gzip.decompress(data), name
         except (OSError, EOFError, zlib.error) as exc:
             raise LoadError(f"{name}: damaged gzip data: {exc}") from None
+    if data.startswith(_OLE2):
+        raise LoadError(_workbook(name))
     if data.startswith(_ZIP):
         return _zip_member(data, name)
     return data, name
+
+
+def _workbook(name: str) -> str:
+    return f"{name}: an Excel workbook, not a list file: save it as CSV (CSV UTF-8) and load that"
 
 
 def _zip_member(data: bytes, name: str) -> tuple[bytes, str]:
@@ -88,6 +95,8 @@ def _zip_member(data: bytes, name: str) -> tuple[bytes, str]:
                 for info in archive.infolist()
                 if not info.is_dir() and not _is_clutter(info.filename)
             ]
+            if any(m.filename == "xl/workbook.xml" for m in members):
+                raise LoadError(_workbook(name))
             if len(members) != 1:
                 raise LoadError(_zip_count(name, [m.filename for m in members]))
             inner = f"{name}!{members[0].filename}"

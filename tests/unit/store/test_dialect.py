@@ -39,6 +39,11 @@ def test_unpack() -> None:
     assert unpack(inner, "f.zip") == (b"y\n", "f.zip!dir/a.csv.gz")
     with pytest.raises(LoadError, match=r"^f.zip: the zip archive holds no file$"):
         unpack(zipped({"x/": b""}), "f.zip")  # a folder only
+    workbook = "an Excel workbook, not a list file: save it as CSV"
+    with pytest.raises(LoadError, match=f"^f.xlsx: {workbook}"):
+        unpack(zipped({"[Content_Types].xml": b"", "xl/workbook.xml": b""}), "f.xlsx")
+    with pytest.raises(LoadError, match=f"^f.xls: {workbook}"):
+        unpack(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500), "f.xls")
     with pytest.raises(LoadError, match=r"^f.zip: damaged zip archive"):
         unpack(b"PK\x03\x04broken", "f.zip")
 

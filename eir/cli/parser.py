@@ -179,7 +179,7 @@ def _list_file_options(p: argparse.ArgumentParser) -> None:
         "files",
         nargs="+",
         metavar="FILE",
-        help="CSV with a header, or one IMEI per line; .gz or - (stdin) too",
+        help="CSV with a header, or one IMEI per line; .gz, a .zip of one file or - (stdin) too",
     )
     p.add_argument(
         "--list",

@@ -60,13 +60,16 @@ _WRITTEN_SEPARATORS = str.maketrans("", "", " -.\u00a0")
 def written_imei(text: str) -> str:
     """The digits of an IMEI as people write it: on police forms, phone boxes and in
     spreadsheets. Spaces, dashes and dots are dropped, and a leading ``'`` (Excel's mark of a
-    text cell). The result is not checked: :meth:`Imei.parse` does that.
+    text cell) or an Excel text formula ``="..."``. The result is not checked:
+    :meth:`Imei.parse` does that.
     """
     if text.isascii() and text.isdigit():
         return text  # the common case
     text = text.strip()
     if text.startswith("'"):
         text = text[1:]
+    elif text.startswith('="') and text.endswith('"') and len(text) > 3:
+        text = text[2:-1]
     return text.translate(_WRITTEN_SEPARATORS)
 
 

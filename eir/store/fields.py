@@ -55,9 +55,14 @@ def parse_imei(
     """A list file's IMEI cell, as written (``35-209900-176148-1``): IdentityError when it is
     not an IMEI, or its check digit is wrong and ``check_digit`` refuses that, or (``strict``)
     it lost its leading 0."""
-    size = len(text)
-    if size == 15 and text.isascii() and text.isdigit() and luhn_ok15(text):
-        return ListedImei(text[:14], ord(text[14]) - 48, None)
+    if text.isascii() and text.isdigit():  # the common cases first
+        size = len(text)
+        if size == 15 and luhn_ok15(text):
+            return ListedImei(text[:14], ord(text[14]) - 48, None)
+        if size == 16:
+            return ListedImei(text[:14], NO_DIGIT, None)
+        if size == 14 and allocated(text):
+            return ListedImei(text, NO_DIGIT, None)
     digits = written_imei(text)
     imei = Imei.parse(digits)  # raises the precise error for anything but 14 to 16 digits
     if imei.check_digit is not None and imei.check_digit != imei.luhn:

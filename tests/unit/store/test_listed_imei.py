@@ -19,7 +19,7 @@ LISTED = "(--check-digit list)"
 @pytest.mark.parametrize(
     "text",
     ["35-209900-176148-1", "35 209900 176148 1", "35.209900.176148.1", "'352099001761481",
-     " 35\u00a0209900\u00a0176148\u00a01 "],
+     " 35\u00a0209900\u00a0176148\u00a01 ", '="352099001761481"'],
 )  # fmt: skip
 def test_written_forms(text: str) -> None:
     assert written_imei(text) == "352099001761481"

@@ -97,3 +97,24 @@ def test_any_written_form_reads_as_its_digits(
 @given(bodies)
 def test_lost_zero_warns_exactly_off_the_allocated_bodies(body: str) -> None:
     assert (parse_imei(body).warning is None) == (body[:2] in ALLOCATED)
+
+
+def test_batch_counts_warnings_and_keeps_digits_as_written() -> None:
+    """Warnings are counted in the batch; each key keeps the check digit it was written with."""
+    from pathlib import Path
+
+    from eir.store.loader import LoadOptions, parse_files
+
+    data = Path(__file__).resolve().parents[2] / "data"
+    told: list[str] = []
+    batch = parse_files(
+        [str(data / "extra-columns.csv"), str(data / "bad-check-digits.txt")],
+        LoadOptions(check_digit=CheckDigit.LIST, skip_invalid=True),
+        told.append,
+    )
+    assert batch.warnings == 3  # the ignored columns, two check digits listed
+    (group,) = batch.groups
+    assert group.keys == [b"35209900176148", b"49015420323751"]
+    assert group.digits == bytes([1, 8])  # the first row of each key is kept
+    plain = parse_files([str(data / "written-imeis.txt")], LoadOptions(), told.append)
+    assert plain.warnings == 0 and plain.groups[0].digits == bytes([1, 8, 9, 8])

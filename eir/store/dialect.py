@@ -87,13 +87,17 @@ def _workbook(name: str) -> str:
     return f"{name}: an Excel workbook, not a list file: save it as CSV (CSV UTF-8) and load that"
 
 
+#: what a damaged or unusual zip raises, from the zipfile module and the inflater under it
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, RuntimeError)
+
+
 def _zip_member(data: bytes, name: str) -> tuple[bytes, str]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = [
                 info
                 for info in archive.infolist()
-                if not info.is_dir() and not _is_clutter(info.filename)
+                if info.filename and not info.is_dir() and not _is_clutter(info.filename)
             ]
             if any(m.filename == "xl/workbook.xml" for m in members):
                 raise LoadError(_workbook(name))
@@ -102,9 +106,11 @@ def _zip_member(data: bytes, name: str) -> tuple[bytes, str]:
             inner = f"{name}!{members[0].filename}"
             try:
                 content = archive.read(members[0])
-            except (RuntimeError, NotImplementedError) as exc:  # encrypted, unknown method
+            except NotImplementedError as exc:  # a compression method Python lacks
                 raise LoadError(f"{inner}: cannot unpack: {exc}") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+    except NotImplementedError as exc:  # a zip version Python lacks
+        raise LoadError(f"{name}: cannot read this zip archive: {exc}") from None
+    except _ZIP_ERRORS as exc:  # encrypted too (RuntimeError)
         raise LoadError(f"{name}: damaged zip archive: {exc}") from None
     return unpack(content, inner)
 

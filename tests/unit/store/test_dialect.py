@@ -8,6 +8,8 @@ import io
 import zipfile
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from eir.errors import LoadError
 from eir.store.dialect import (
@@ -128,3 +130,19 @@ def test_headers() -> None:
         shape(b"imei,x\n", strict_columns=True)
     with pytest.raises(LoadError, match=r"^f:2: column 'reference' appears twice"):
         shape(b"# c\nimei,ref,reference\n", column_map=(("ref", "reference"),))
+
+
+_GOOD_ZIP = zipped({"a.csv": b"imei\n490154203237518\n" * 20})
+
+
+@given(st.lists(st.tuples(st.integers(4, len(_GOOD_ZIP) - 1), st.integers(0, 255)), max_size=4))
+@example([(8, 99)])  # an unknown compression method
+@example([(len(_GOOD_ZIP) - 22 + 16, 200)])  # the central directory's offset
+def test_a_damaged_zip_is_one_load_error(damage: list[tuple[int, int]]) -> None:
+    data = bytearray(_GOOD_ZIP)
+    for at, octet in damage:
+        data[at] = octet
+    try:
+        unpack(bytes(data), "f.zip")
+    except LoadError as exc:
+        assert str(exc).startswith("f.zip")

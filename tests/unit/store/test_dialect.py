@@ -92,8 +92,9 @@ def test_named_options() -> None:
     assert encoding_named("CP1252") == "cp1252" and encoding_named("latin-1") == "iso8859-1"
     with pytest.raises(ValueError, match="not one of"):
         delimiter_named(":")
-    with pytest.raises(ValueError, match="no text encoding"):
-        encoding_named("klingon")
+    for bad in ("klingon", "base64", "rot13"):
+        with pytest.raises(ValueError, match="no text encoding"):
+            encoding_named(bad)
 
 
 def test_column_names() -> None:

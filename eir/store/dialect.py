@@ -64,7 +64,7 @@ def delimiter_label(delimiter: bytes) -> str:
 def encoding_named(text: str) -> str:
     """The codec ``--encoding`` names (``cp1252``, ``latin-1``, ``utf-16``...)."""
     try:
-        b"".decode(text)  # LookupError for a name that is none, or no text encoding (base64)
+        b"a".decode(text, "ignore")  # LookupError: no such name, or no text encoding (base64)
         return codecs.lookup(text).name
     except LookupError:
         raise ValueError(f"{text!r} is no text encoding Python knows (e.g. cp1252)") from None

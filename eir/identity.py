@@ -6,6 +6,7 @@ Digits are always ``str``, never ``int``: leading zeros are significant.
   Its identity, and the key of every list, is the 14-digit TAC + SNR.
 * A 15th digit that fails the Luhn check is an :class:`Anomaly`, not a parse error: real networks
   carry such IMEIs and the policy decides what they get.
+* :func:`written_imei` reads an IMEI as people write it (``35-209900-176148-1``).
 * TBCD (TS 29.002 ``TBCD-STRING``): two digits an octet, low nibble first, ``F`` as filler.
 
 Layer 0: standard library only.
@@ -49,6 +50,27 @@ def _require_digits(text: str, what: str) -> None:
     bad = next((c for c in text if c not in _DIGITS), None)
     if bad is not None:
         raise IdentityError(f"{what} {text!r} has a non-digit {bad!r}")
+
+
+#: what people write between an IMEI's digits (``35-209900-176148-1``, ``49 015420 323751 8``,
+#: ``35.209900.176148.1``; a no-break space from a spreadsheet): deleted by :func:`written_imei`
+_WRITTEN_SEPARATORS = str.maketrans("", "", " -.\u00a0")
+
+
+def written_imei(text: str) -> str:
+    """The digits of an IMEI as people write it: on police forms, phone boxes and in
+    spreadsheets. Spaces, dashes and dots are dropped, and a leading ``'`` (Excel's mark of a
+    text cell) or an Excel text formula ``="..."``. The result is not checked:
+    :meth:`Imei.parse` does that.
+    """
+    if text.isascii() and text.isdigit():
+        return text  # the common case
+    text = text.strip()
+    if text.startswith("'"):
+        text = text[1:]
+    elif text.startswith('="') and text.endswith('"') and len(text) > 3:
+        text = text[2:-1]
+    return text.translate(_WRITTEN_SEPARATORS)
 
 
 def luhn_digit(digits: str) -> str:
@@ -316,20 +338,3 @@ def tbcd_decode(octets: bytes) -> str:
             raise IdentityError(f"TBCD nibble {nibble:X} is not a decimal digit")
         out.append(chr(48 + nibble))
     return "".join(out)
-
-
-# --- IMEIs as people write them ------------------------------------------------------------
-# A minimal normaliser for `eir block`, `eir unblock` and `eir lookup` (issue 15); the list file
-# reader has its own: the integrator keeps one of the two.
-
-#: what police forms, phone boxes and spreadsheets put between or before an IMEI's digits
-_WRITTEN_SEPARATORS = str.maketrans("", "", " -.\t")
-
-
-def written_imei(text: str) -> str:
-    """An IMEI as written (``35-209900-176148-1``, ``49 015420 323751 8``, Excel's leading
-    ``'``) -> its digits; anything else is left for :meth:`Imei.parse` to refuse."""
-    stripped = text.strip()
-    if stripped.startswith("'"):
-        stripped = stripped[1:]
-    return stripped.translate(_WRITTEN_SEPARATORS)

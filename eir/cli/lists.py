@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
+from eir.cli.list_options import load_options
 from eir.config import Config
 from eir.errors import ConfigError, IdentityError
 from eir.identity import Imei, Imsi, written_imei
@@ -38,17 +39,8 @@ EXPORT_COLUMNS = ("imei", "imei_last", "imsi", "list", "source", "reason", "refe
 
 
 def load(args: argparse.Namespace, config: Config) -> int:
-    from eir.store.fields import check_source
-    from eir.store.loader import LoadOptions  # numpy: only where lists are read
-
     started = time.perf_counter()
-    list_name = ListName(args.list)
-    source = args.source or "manual"
-    try:
-        check_source(source)
-    except IdentityError as exc:
-        raise ConfigError(f"--source: {exc}") from None
-    options = LoadOptions(list=list_name, source=source, skip_invalid=args.skip_invalid)
+    options = load_options(args, config)
     out = sys.stderr
 
     def report(message: str) -> None:

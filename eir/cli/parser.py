@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 from eir import __version__
 from eir.model import ListName
 from eir.store.api import Mode
-from eir.store.formats import CheckDigit
+from eir.store.dates import zone_named
+from eir.store.dialect import delimiter_named, encoding_named
+from eir.store.formats import CheckDigit, column_mapping
+
+T = TypeVar("T")
 
 
 class EirParser(argparse.ArgumentParser):
@@ -249,7 +255,7 @@ def _list_file_options(p: argparse.ArgumentParser) -> None:
         "files",
         nargs="+",
         metavar="FILE",
-        help="CSV with a header, or one IMEI per line; .gz or - (stdin) too",
+        help="CSV with a header, or one IMEI per line; .gz, a .zip of one file or - (stdin) too",
     )
     p.add_argument(
         "--list",
@@ -266,6 +272,86 @@ def _list_file_options(p: argparse.ArgumentParser) -> None:
         choices=[m.value for m in Mode],
         help="add or update (default); replace this list+source; remove entries",
     )
+    _file_format_options(p)
+
+
+def _file_format_options(p: argparse.ArgumentParser) -> None:
+    """How the list files are written, when it is not told by the files themselves."""
+    p.add_argument(
+        "--delimiter",
+        type=_checked(delimiter_named),
+        metavar="X",
+        help="the CSV field delimiter: , ; | or tab (default: the one the header uses)",
+    )
+    p.add_argument(
+        "--encoding",
+        type=_checked(encoding_named),
+        metavar="NAME",
+        help="the files' text encoding, e.g. cp1252 or latin-1 (default: UTF-8, or UTF-16 "
+        "by its byte order mark)",
+    )
+    p.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        type=_checked(column_mapping),
+        metavar='"NAME=COLUMN"',
+        help='read the file\'s column NAME as a known column, e.g. "Case number=reference" '
+        "(repeatable)",
+    )
+    p.add_argument(
+        "--strict-columns",
+        action="store_true",
+        help="refuse a file with a column neither known nor mapped (default: ignored, "
+        "with one warning)",
+    )
+    p.add_argument(
+        "--date-format",
+        type=_checked(_date_format),
+        metavar="FORMAT",
+        help="strptime format of 'added' dates that are not ISO 8601 or epoch seconds, e.g. "
+        "%%m/%%d/%%Y (lists.date_format; default: day-first DD/MM/YYYY)",
+    )
+    p.add_argument(
+        "--timezone",
+        type=_checked(_time_zone),
+        metavar="ZONE",
+        help="IANA time zone of 'added' dates that name none (lists.timezone, default UTC)",
+    )
+    p.add_argument(
+        "--check-digit",
+        choices=[c.value for c in CheckDigit],
+        help="a 15-digit IMEI whose check digit is wrong: refuse it, or list it by its 14 "
+        "digits with a warning (lists.check_digit, default refuse)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse the rows that would get a warning (a 14-digit IMEI that lost its leading 0)",
+    )
+
+
+def _checked(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An option's type whose ValueError is the usage error's message."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+def _date_format(text: str) -> str:
+    if "%" not in text:
+        raise ValueError(f"{text!r} is not a strptime format (e.g. %d/%m/%Y %H:%M)")
+    return text
+
+
+def _time_zone(name: str) -> str:
+    zone_named(name)
+    return name
 
 
 def _mqtt_options(p: argparse.ArgumentParser) -> None:

@@ -11,10 +11,10 @@ import gc
 import sys
 from typing import TYPE_CHECKING
 
+from eir.cli.list_options import load_options
 from eir.cli.overrides import mqtt_overrides
 from eir.config import Config
-from eir.errors import ConfigError, IdentityError
-from eir.model import ListName
+from eir.errors import ConfigError
 from eir.store.api import Mode
 
 if TYPE_CHECKING:  # the loader (numpy) is imported when the command runs
@@ -26,8 +26,6 @@ def publish(args: argparse.Namespace, config: Config) -> int:
     import asyncio
 
     from eir.publish.publisher import publish_update
-    from eir.store.fields import check_source
-    from eir.store.loader import LoadOptions
 
     config = mqtt_overrides(args, config)
     broker = config.mqtt.broker
@@ -35,12 +33,8 @@ def publish(args: argparse.Namespace, config: Config) -> int:
         raise ConfigError("no broker: give --broker mqtt://HOST:PORT or set mqtt.broker")
     if args.wait < 0 or args.timeout <= 0:
         raise ConfigError("--wait must be 0 or more and --timeout more than 0")
-    list_name, source, mode = ListName(args.list), args.source or "manual", Mode(args.mode)
-    try:
-        check_source(source)
-    except IdentityError as exc:
-        raise ConfigError(f"--source: {exc}") from None
-    options = LoadOptions(list=list_name, source=source, skip_invalid=args.skip_invalid)
+    options = load_options(args, config)
+    list_name, source, mode = options.list, options.source, Mode(args.mode)
     batch = _read_lists(args.files, options)
     own = (list_name, source)
     scope = [own, *sorted({(g.list, g.source) for g in batch.groups} - {own})]

@@ -18,6 +18,7 @@ from eir.config.endpoints import (
 )
 from eir.config.keys import (
     ANOMALY_ACTIONS,
+    CHECK_DIGIT_POLICIES,
     CHECK_EVENTS,
     LOG_LEVELS,
     NODE_RE,
@@ -31,6 +32,7 @@ from eir.config.keys import (
     DiameterPeerConfig,
     DistributionConfig,
     EventsConfig,
+    ListsConfig,
     LogConfig,
     M3uaAspConfig,
     M3uaConfig,
@@ -45,6 +47,7 @@ from eir.config.render import documented_toml, markdown, to_toml
 
 __all__ = [
     "ANOMALY_ACTIONS",
+    "CHECK_DIGIT_POLICIES",
     "CHECK_EVENTS",
     "LOG_LEVELS",
     "NODE_RE",
@@ -61,6 +64,7 @@ __all__ = [
     "DistributionConfig",
     "Endpoint",
     "EventsConfig",
+    "ListsConfig",
     "LogConfig",
     "M3uaAspConfig",
     "M3uaConfig",

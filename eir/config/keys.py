@@ -8,6 +8,7 @@ Layer 0: standard library only.
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
@@ -38,6 +39,8 @@ ANOMALY_ACTIONS = ("ignore", "white", "grey", "black", "unknown")
 UNKNOWN_ANSWERS = ("white", "grey", "unknown")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 CHECK_EVENTS = ("all", "non-white", "none")
+#: what a list file's 15-digit IMEI with a wrong check digit gets (eir.store.formats.CheckDigit)
+CHECK_DIGIT_POLICIES = ("refuse", "list")
 #: environment variables that hold the MQTT credentials unless the config names files
 USERNAME_ENV = "EIR_MQTT_USERNAME"
 PASSWORD_ENV = "EIR_MQTT_PASSWORD"
@@ -97,6 +100,42 @@ class StoreConfig:
         "`eir serve` creates an empty store at path when there is none (like `--create`). "
         "Off, it refuses to start: a mistyped path would answer every stolen phone white.",
         default=False,
+    )
+
+
+def is_time_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone this system knows (``UTC``, ``Asia/Ho_Chi_Minh``)."""
+    if name.upper() == "UTC":
+        return True
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+@section
+class ListsConfig:
+    """How `eir load` and `eir publish` read list files (their options override these)."""
+
+    timezone: str = setting(
+        Text(is_time_zone, "an IANA time zone (e.g. UTC, Asia/Ho_Chi_Minh)"),
+        "The time zone of `added` dates that name none (an IANA name). `--timezone` overrides it.",
+        default="UTC",
+    )
+    date_format: str = setting(
+        Text(lambda text: "%" in text, "a strptime format (e.g. %m/%d/%Y)", optional=True),
+        'The strptime format of `added` dates that are not ISO 8601 or epoch seconds; "": '
+        "day-first DD/MM/YYYY (or DD.MM.YYYY, DD-MM-YYYY), optionally with HH:MM[:SS]. "
+        "`--date-format` overrides it.",
+        default="",
+    )
+    check_digit: str = setting(
+        Choice(*CHECK_DIGIT_POLICIES),
+        "A 15-digit IMEI whose check digit is wrong: refuse (a bad row: most often a typo) or "
+        "list (listed by its 14 digits, each such row reported as a warning). "
+        "`--check-digit` overrides it.",
+        default="refuse",
     )
 
 
@@ -618,6 +657,7 @@ class Config:
     """The whole configuration: one section a table of the file, in the file's order."""
 
     store: StoreConfig = field(default_factory=StoreConfig)
+    lists: ListsConfig = field(default_factory=ListsConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     log: LogConfig = field(default_factory=LogConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)

@@ -27,7 +27,7 @@ from eir.store.bulk import (
     group_text_block,
 )
 from eir.store.formats import LoadOptions, Report
-from eir.store.records import Table
+from eir.store.records import NO_DIGIT, Table
 from eir.store.rows import Row, Rows, read_rows
 
 GroupKey = tuple[Table, ListName, str]
@@ -42,10 +42,11 @@ class Parsed:
     text_blocks: list[TextBlock] = field(default_factory=list)
     read: int = 0
     invalid: int = 0
+    warnings: int = 0
 
     @classmethod
     def of_rows(cls, rows: Rows) -> Parsed:
-        return cls(rows=rows.rows, read=rows.read, invalid=rows.invalid)
+        return cls(rows=rows.rows, read=rows.read, invalid=rows.invalid, warnings=rows.warnings)
 
 
 def assemble(
@@ -72,6 +73,7 @@ class _Assembly:
     def take(self, parsed: Parsed) -> None:
         self.batch.rows += parsed.read
         self.batch.invalid += parsed.invalid
+        self.batch.warnings += parsed.warnings
         self.blocks.extend(parsed.blocks)
         self.text_blocks.extend(parsed.text_blocks)
         for row in parsed.rows:
@@ -163,6 +165,7 @@ def group_rows(rows: list[Row], names: list[str], report: Report) -> tuple[Group
     rows.sort(key=attrgetter("key"))  # stable: equal keys stay in file order
     keys: list[bytes] = []
     fields: list[tuple[str, str, int]] = []
+    digits = bytearray()
     duplicates = 0
     previous: Row | None = None
     for row in rows:
@@ -176,7 +179,10 @@ def group_rows(rows: list[Row], names: list[str], report: Report) -> tuple[Group
         previous = row
         keys.append(row.key)
         fields.append(row.fields or ("", "", 0))
+        digits.append(row.digit)
     first = rows[0]
     has_fields = any(f != ("", "", 0) for f in fields)
     group = Group(first.table, first.list, first.source, keys, fields if has_fields else None)
+    if digits.strip(bytes([NO_DIGIT])):  # some IMEI was written with its check digit
+        group.digits = bytes(digits)
     return group, duplicates

@@ -7,19 +7,26 @@ property tests hold the two paths to the same result. The CLI and the list distr
 a source with :func:`check_source`.
 
 An IMEI is 14 digits (TAC + SNR), 15 with its Luhn check digit or 16 as an IMEISV (3GPP TS
-23.003 clause 6.2); a 15-digit IMEI whose check digit is wrong is refused: in a list file it is
-a typo, and loading it would list some other, innocent handset.
+23.003 clause 6.2), written as people write it (:func:`eir.identity.written_imei`). A 15-digit
+IMEI whose check digit is wrong is refused (in a list file it is most often a typo, and loading
+it would list some other, innocent handset), or with ``--check-digit list`` listed by its 14
+digits and reported as a warning: cheap handsets really carry such IMEIs. A 14-digit IMEI whose
+first two digits are no Reporting Body Identifier (:mod:`eir.reporting_body`) most often lost
+its leading 0 in a spreadsheet: a warning (a bad row with ``--strict``).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from typing import NamedTuple
 
 from eir.errors import IdentityError
-from eir.identity import Imei, luhn_ok15
+from eir.identity import Imei, luhn_ok15, written_imei
 from eir.model import ListName
-from eir.store.records import MAX_FIELD
+from eir.reporting_body import allocated
+from eir.store.dates import DateReader
+from eir.store.formats import CheckDigit
+from eir.store.records import MAX_FIELD, NO_DIGIT
 
 #: the lengths of an IMEI in a list file: without check digit, with it, an IMEISV
 IMEI_WIDTHS = (14, 15, 16)
@@ -32,6 +39,64 @@ _CONTROL_BUT_LINE_ENDS = re.compile(
 )
 
 
+class ListedImei(NamedTuple):
+    """A list file's IMEI cell read: its 14-digit key, the check digit it was written with
+    (:data:`~eir.store.records.NO_DIGIT` for 14 digits or an IMEISV) and the warning it gets
+    (None: none)."""
+
+    key: str
+    digit: int
+    warning: str | None
+
+
+def parse_imei(
+    text: str, check_digit: CheckDigit = CheckDigit.REFUSE, strict: bool = False
+) -> ListedImei:
+    """A list file's IMEI cell, as written (``35-209900-176148-1``): IdentityError when it is
+    not an IMEI, or its check digit is wrong and ``check_digit`` refuses that, or (``strict``)
+    it lost its leading 0."""
+    if text.isascii() and text.isdigit():  # the common cases first
+        size = len(text)
+        if size == 15 and luhn_ok15(text):
+            return ListedImei(text[:14], ord(text[14]) - 48, None)
+        if size == 16:
+            return ListedImei(text[:14], NO_DIGIT, None)
+        if size == 14 and allocated(text):
+            return ListedImei(text, NO_DIGIT, None)
+    digits = written_imei(text)
+    imei = Imei.parse(digits)  # raises the precise error for anything but 14 to 16 digits
+    if imei.check_digit is not None and imei.check_digit != imei.luhn:
+        message = wrong_check_digit(digits, imei.luhn, check_digit)
+        if check_digit is CheckDigit.REFUSE:
+            raise IdentityError(message)
+        return ListedImei(imei.key, int(imei.check_digit), message)
+    digit = NO_DIGIT if imei.check_digit is None else int(imei.check_digit)
+    if len(digits) == 14 and not allocated(digits):
+        if strict:
+            raise IdentityError(lost_leading_zero(digits) + " (refused: --strict)")
+        return ListedImei(imei.key, digit, lost_leading_zero(digits))
+    return ListedImei(imei.key, digit, None)
+
+
+def wrong_check_digit(imei15: str, expected: str, check_digit: CheckDigit) -> str:
+    """What a 15-digit IMEI whose check digit is wrong is told: refused, or listed by its 14
+    digits (``--check-digit list``)."""
+    told = f"IMEI {imei15} has check digit {imei15[14]}, expected {expected}"
+    if check_digit is CheckDigit.LIST:
+        return f"{told}: listed by its 14 digits (--check-digit list)"
+    return (
+        f"{told} (a typo would list another handset; --check-digit list lists it by its 14 digits)"
+    )
+
+
+def lost_leading_zero(imei14: str) -> str:
+    """The warning of a 14-digit IMEI whose first two digits are no Reporting Body Identifier."""
+    return (
+        f"IMEI {imei14} looks like a 15-digit IMEI that lost its leading 0 "
+        f"(no reporting body {imei14[:2]})"
+    )
+
+
 def parse_imei_key(text: str) -> str:
     """The 14-digit key of a list file's IMEI; a wrong 15th (check) digit is an error here."""
     size = len(text)
@@ -42,11 +107,7 @@ def parse_imei_key(text: str) -> str:
         and (size != 15 or luhn_ok15(text))
     ):
         return text[:14]
-    imei = Imei.parse(text)  # raises the precise error for anything else
-    raise IdentityError(
-        f"IMEI {text} has check digit {imei.check_digit}, expected {imei.luhn} "
-        "(a typo would list another handset)"
-    )
+    return parse_imei(text).key
 
 
 def parse_list(text: str) -> ListName:
@@ -86,14 +147,10 @@ def check_text(value: str, what: str, controls: bool = True) -> str:
     return value
 
 
-def parse_added(text: str) -> int:
-    """An ``added`` cell: epoch seconds, or ISO 8601 with a time zone."""
-    if text.isdigit():
-        return int(text)
-    try:
-        stamp = datetime.fromisoformat(text)
-    except ValueError:
-        raise IdentityError(f"added {text!r} is not ISO 8601 or epoch seconds") from None
-    if stamp.tzinfo is None:
-        raise IdentityError(f"added {text!r} has no time zone (write Z or +00:00)")
-    return int(stamp.timestamp())
+_UTC_DATES = DateReader()
+
+
+def parse_added(text: str, dates: DateReader = _UTC_DATES) -> int:
+    """An ``added`` cell: epoch seconds, ISO 8601 or a plain date (see
+    :mod:`eir.store.dates`; ``dates`` holds the load's date format and time zone)."""
+    return dates(text)

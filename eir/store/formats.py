@@ -5,27 +5,38 @@ Formats (detected from the first line that is not blank or a ``#`` comment):
 * plain text: one IMEI (14, 15 or 16 digits) per line; blank lines and ``#`` comments skipped;
 * CSV with a header naming some of ``imei, imei_last, imsi, list, reason, source, reference,
   added``; ``imei`` is required. ``imei_last`` makes the row a range, ``imsi`` an IMEI+IMSI pair;
-  ``list`` and ``source`` override the command line's; ``added`` (ISO 8601 or epoch seconds)
-  keeps an entry's original time, as ``eir export`` writes it;
-* either one gzip-compressed (RFC 1952); ``-`` reads standard input. A UTF-8 byte order mark
-  is skipped.
+  ``list`` and ``source`` override the command line's; ``added`` keeps an entry's original time,
+  as ``eir export`` writes it. Header names match in any case, with spaces or ``_`` between
+  words (``Imei Last``); ``--column "Case number=reference"`` maps another name; the columns
+  neither known nor mapped are named in one warning and ignored (refused with
+  ``--strict-columns``);
+* either one packed in gzip or a zip of one file, in UTF-8, UTF-16 or the ``--encoding``
+  named, its fields separated by ``,`` ``;`` tabs or ``|`` (see :mod:`eir.store.dialect`);
+  ``-`` reads standard input.
 """
 
 from __future__ import annotations
 
 import csv
 import enum
-import gzip
+import re
 import sys
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from eir.errors import LoadError
 from eir.model import ListName
+from eir.store.dialect import (
+    NOT_UTF8,
+    as_utf8,
+    delimiter_label,
+    detect_delimiter,
+    unpack,
+)
 
 COLUMNS = ("imei", "imei_last", "imsi", "list", "reason", "source", "reference", "added")
-_BOM = b"\xef\xbb\xbf"
+_WORD_BREAKS = re.compile(r"[\s_]+")
 
 #: where each bad row is told, as ``file:line: reason``
 Report = Callable[[str], None]
@@ -82,6 +93,8 @@ class FileShape:
     columns: list[str] | None
     #: the field delimiter of a CSV (one octet)
     delimiter: bytes = b","
+    #: the warnings its header got (columns ignored), each reported already
+    warnings: int = 0
 
     @property
     def body(self) -> bytes:
@@ -94,8 +107,17 @@ class FileShape:
         return self.index + (1 if self.columns is None else 2)
 
 
-def read_input(path: str) -> bytes:
-    """The whole of a file (or standard input for ``-``), gunzipped when it is gzip."""
+class ListInput(NamedTuple):
+    """A list file's bytes, unpacked, and its name in messages (``<stdin>`` for ``-``,
+    ``archive.zip!member.csv`` for a zip's file)."""
+
+    data: bytes
+    name: str
+
+
+def read_input(path: str) -> ListInput:
+    """The whole of a file (or standard input for ``-``), unpacked when it is gzip or a zip of
+    one file."""
     try:
         if path == "-":
             data = sys.stdin.buffer.read()
@@ -108,12 +130,7 @@ def read_input(path: str) -> bytes:
         raise LoadError(f"{path}: is a directory") from None
     except OSError as exc:
         raise LoadError(f"{path}: cannot read: {exc.strerror}") from None
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise LoadError(f"{path}: damaged gzip data: {exc}") from None
-    return data
+    return ListInput(*unpack(data, display_name(path)))
 
 
 def display_name(path: str) -> str:
@@ -121,21 +138,61 @@ def display_name(path: str) -> str:
     return "<stdin>" if path == "-" else path
 
 
-def shape_of(data: bytes, name: str) -> FileShape | None:
+def column_key(name: str) -> str:
+    """How a header name is matched: in lower case, words joined by ``_`` (``Imei Last``,
+    `` imei_last`` and ``IMEI  LAST`` are all ``imei_last``)."""
+    return _WORD_BREAKS.sub("_", name.strip()).lower()
+
+
+def column_mapping(text: str) -> tuple[str, str]:
+    """A ``--column "FILE NAME=known"`` option: (the file's name as matched, the known column);
+    ValueError when it is not so."""
+    left, equals, right = text.rpartition("=")
+    known = column_key(right)
+    if not equals or not left.strip():
+        raise ValueError(f'{text!r} is not NAME=COLUMN (e.g. "Case number=reference")')
+    if known not in COLUMNS:
+        raise ValueError(f"{right.strip()!r} is not a known column (known: {', '.join(COLUMNS)})")
+    return column_key(left), known
+
+
+def shape_of(
+    data: bytes, name: str, options: LoadOptions | None = None, report: Report | None = None
+) -> FileShape | None:
     """The shape of a file's bytes; None when it holds no row at all. A bad header is a
-    LoadError (nothing of the file can be read)."""
-    text = data[len(_BOM) :] if data.startswith(_BOM) else data
+    LoadError (nothing of the file can be read). ``report`` is told the delimiter when it was
+    detected and is not ``,``, and the columns ignored (a warning: ``FileShape.warnings``)."""
+    options = options or LoadOptions()
+    say: Report = report or _silent
+    text = as_utf8(data, name, options.encoding)
     first = _first_meaningful_line(text)
     if first is None:
         return None
     index, start, end = first
-    if not _is_header(text[start:end]):
-        return FileShape(text, index, start, None)
+    line = text[start:end].strip()
+    delimiter = options.delimiter or detect_delimiter(line)
+    if (delimiter is None or delimiter not in line) and column_key(_unquoted(line)) != "imei":
+        return FileShape(text, index, start, None)  # plain text, one IMEI a line
+    delimiter = delimiter or b","
     try:
-        header = text[start:end].decode().strip()
+        header = line.decode()
     except UnicodeDecodeError:
-        raise LoadError(f"{name}:{index + 1}: the header is not UTF-8 text") from None
-    return FileShape(text, index, end + 1, _header_columns(header, name, index + 1))
+        raise LoadError(f"{name}:{index + 1}: the header is {NOT_UTF8}") from None
+    where = f"{name}:{index + 1}"
+    columns, ignored = _header_columns(header, delimiter, where, options)
+    if options.delimiter is None and delimiter != b",":
+        say(f"{name}: fields separated by {delimiter_label(delimiter)}")
+    if ignored:
+        say(f"{where}: {_ignoring(ignored)}")
+    return FileShape(text, index, end + 1, columns, delimiter, 1 if ignored else 0)
+
+
+def _silent(_message: str) -> None:
+    pass
+
+
+def _unquoted(line: bytes) -> str:
+    return line.decode(errors="replace").strip().strip('"')
 
 
 def _first_meaningful_line(data: bytes) -> tuple[int, int, int] | None:
@@ -151,22 +208,51 @@ def _first_meaningful_line(data: bytes) -> tuple[int, int, int] | None:
     return None
 
 
-def _is_header(line: bytes) -> bool:
-    stripped = line.strip()
-    return b"," in stripped or stripped.lower().lstrip(_BOM) in (b"imei", b'"imei"')
+def _header_columns(
+    line: str, delimiter: bytes, where: str, options: LoadOptions
+) -> tuple[list[str], list[str]]:
+    """Each column's known name ("" when ignored), and the names of those ignored."""
+    mapped = dict(options.column_map)
+    written = [" ".join(c.split()) for c in next(csv.reader([line], delimiter=delimiter.decode()))]
+    columns: list[str] = []
+    ignored: list[str] = []
+    for number, cell in enumerate(written, 1):
+        key = column_key(cell)
+        known = mapped.get(key, key)
+        if known not in COLUMNS:
+            ignored.append(repr(cell.lower()) if cell else f"column {number} (no name)")
+            known = ""
+        elif known in columns:
+            raise LoadError(f"{where}: column {known!r} appears twice")
+        columns.append(known)
+    if "imei" not in columns:
+        raise LoadError(_no_imei(where, written))
+    if ignored and options.strict_columns:
+        raise LoadError(f"{where}: {_unknown(ignored)}")
+    return columns, ignored
 
 
-def _header_columns(line: str, name: str, number: int) -> list[str]:
-    columns = [c.strip().lower() for c in next(csv.reader([line]))]
-    seen: set[str] = set()
-    for column in columns:
-        if column not in COLUMNS:
-            raise LoadError(
-                f"{name}:{number}: unknown column {column!r} (known: {', '.join(COLUMNS)})"
-            )
-        if column in seen:
-            raise LoadError(f"{name}:{number}: column {column!r} appears twice")
-        seen.add(column)
-    if "imei" not in seen:
-        raise LoadError(f"{name}:{number}: the header has no 'imei' column")
-    return columns
+def _no_imei(where: str, written: list[str]) -> str:
+    if written and written[0].strip("' ").replace("-", "").replace(" ", "").isdigit():
+        return (
+            f"{where}: the first line is not a header: a CSV starts with the names of its "
+            "columns (imei, and any of reason, reference, list, source, added, ...)"
+        )
+    return f"{where}: the header has no 'imei' column (map one with --column \"NAME=imei\")"
+
+
+def _unknown(ignored: list[str]) -> str:
+    plural = "s" if len(ignored) > 1 else ""
+    return (
+        f"unknown column{plural} {', '.join(ignored)} (known: {', '.join(COLUMNS)}; "
+        'map one with --column "NAME=reference", or load without --strict-columns to ignore '
+        f"{'them' if plural else 'it'})"
+    )
+
+
+def _ignoring(ignored: list[str]) -> str:
+    plural = "s" if len(ignored) > 1 else ""
+    return (
+        f"ignoring column{plural} {', '.join(ignored)} (known: {', '.join(COLUMNS)}; "
+        'map one with --column "NAME=reference")'
+    )

@@ -3,8 +3,9 @@
 
 The loader in four steps, a module each:
 
-1. :mod:`eir.store.formats`: read a file (``-``, gzip) and tell its shape (plain IMEIs, or a CSV
-   and its columns);
+1. :mod:`eir.store.formats`: read a file (``-``, gzip, zip, any encoding: see
+   :mod:`eir.store.dialect`) and tell its shape (plain IMEIs, or a CSV, its delimiter and
+   columns);
 2. :mod:`eir.store.bulk`: a file of the common shapes (one IMEI a row; ``imei,reason
    [,reference]``) is validated in a few numpy passes, or not taken;
 3. :mod:`eir.store.rows`: any other file, and any file in which the bulk path finds a fault,
@@ -26,7 +27,7 @@ from eir.store.assemble import Parsed, assemble
 from eir.store.batch import Batch
 from eir.store.bulk import TEXT_LAYOUTS, imei_block, text_block
 from eir.store.fields import check_source
-from eir.store.formats import FileShape, LoadOptions, Report, display_name, read_input, shape_of
+from eir.store.formats import FileShape, LoadOptions, Report, read_input, shape_of
 from eir.store.rows import read_rows
 
 # LoadOptions is part of this module's interface (parse_files and parse_data take it).
@@ -38,13 +39,13 @@ def parse_files(paths: Iterable[str], options: LoadOptions, report: Report) -> B
     ``skip_invalid``) or a file cannot be read at all; every bad row has been reported by then.
     """
     check_source(options.source)
-    paths = list(paths)
-    names = [display_name(p) for p in paths]
+    names: list[str] = []
+    parsed: list[Parsed] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eir-luhn") as pool:
-        parsed = [
-            parse_data(read_input(path), index, names[index], options, report, pool)
-            for index, path in enumerate(paths)
-        ]
+        for index, path in enumerate(paths):
+            data, name = read_input(path)  # a zip's file is named archive.zip!member.csv
+            names.append(name)
+            parsed.append(parse_data(data, index, name, options, report, pool))
         return assemble(parsed, names, options, report)
 
 
@@ -59,13 +60,14 @@ def parse_data(
     """Parse one file's bytes (``file``: its index in the load); bad rows are reported and
     counted, not raised. A ``pool`` lets the bulk path's Luhn check run in the background (the
     block's ``luhn`` future)."""
-    shape = shape_of(data, name)
+    shape = shape_of(data, name, options, report)
     if shape is None:
         return Parsed()
-    bulk = _bulk(shape, file, pool)
-    if bulk is not None:
-        return bulk
-    return Parsed.of_rows(read_rows(shape, file, name, options, report))
+    parsed = _bulk(shape, file, pool)
+    if parsed is None:
+        parsed = Parsed.of_rows(read_rows(shape, file, name, options, report))
+    parsed.warnings += shape.warnings
+    return parsed
 
 
 def _bulk(shape: FileShape, file: int, pool: Executor | None) -> Parsed | None:

@@ -245,7 +245,7 @@ def test_file_errors_are_one_clear_line(tmp_path: Path, db: Path) -> None:
     result = eir("load", tmp_path / "missing.csv", "--list", "black", "--db", db)
     assert (result.returncode, result.stderr) == (1, f"{tmp_path / 'missing.csv'}: no such file\n")
     header = write(tmp_path / "h.csv", f"imei,colour\n{A1},red\n")
-    result = eir("load", header, "--list", "black", "--db", db)
+    result = eir("load", header, "--list", "black", "--strict-columns", "--db", db)
     assert result.returncode == 1
     assert result.stderr.startswith(f"{header}:1: unknown column 'colour'")
     eir("load", DEMO, "--list", "black", "--db", db)

@@ -19,16 +19,15 @@ from dataclasses import dataclass
 
 from eir.config import Config
 from eir.errors import ConfigError, IdentityError
-from eir.identity import Imei, written_imei
+from eir.identity import written_imei
 from eir.model import ListName
-from eir.reporting_body import allocated
 from eir.startup import open_store
 from eir.store.api import HandsetChange, LoadSummary, Mode
 from eir.store.batch import Batch, Group
-from eir.store.fields import check_source, check_text
+from eir.store.fields import check_source, check_text, parse_imei
 from eir.store.formats import CheckDigit
 from eir.store.lmdb_store import LmdbStore
-from eir.store.records import NO_DIGIT, Table
+from eir.store.records import Table
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,30 +154,14 @@ def _handsets(texts: list[str], *, policy: CheckDigit | None) -> list[Handset]:
 
 
 def _handset(text: str, policy: CheckDigit | None) -> Handset:
-    """One IMEI as written, by the rules of a list file's IMEI cell (the same messages): a
-    wrong check digit refused or listed with a warning, a 14-digit IMEI that seems to have
-    lost its leading 0 warned of."""
-    digits = written_imei(text)
-    imei = Imei.parse(digits)
-    if imei.check_digit is None:
-        if len(digits) == 14 and not allocated(digits) and policy is not None:
-            print(
-                f"eir: warning: IMEI {digits} looks like a 15-digit IMEI that lost its leading 0 "
-                f"(no reporting body {digits[:2]})",
-                file=sys.stderr,
-            )
-        return Handset(digits, imei.key, NO_DIGIT)
-    if not imei.check_digit_ok and policy is not None:
-        told = f"IMEI {digits} has check digit {imei.check_digit}, expected {imei.luhn}"
-        if policy is CheckDigit.REFUSE:
-            raise IdentityError(
-                f"{told} (a typo would list another handset; --check-digit list lists it by "
-                "its 14 digits)"
-            )
-        print(
-            f"eir: warning: {told}: listed by its 14 digits (--check-digit list)", file=sys.stderr
-        )
-    return Handset(digits, imei.key, int(imei.check_digit))
+    """One IMEI as written, by the rules of a list file's IMEI cell (:func:`parse_imei`, the same
+    messages): a wrong check digit refused or listed with a warning, a 14-digit IMEI that seems
+    to have lost its leading 0 warned of. An unblock (``policy`` None) takes the 14 digits as
+    they are, with no refusal and no warning."""
+    listed = parse_imei(text, policy or CheckDigit.LIST)
+    if listed.warning is not None and policy is not None:
+        print(f"eir: warning: {listed.warning}", file=sys.stderr)
+    return Handset(written_imei(text), listed.key, listed.digit)
 
 
 def _change(action: str, handsets: list[Handset], args: argparse.Namespace) -> HandsetChange:

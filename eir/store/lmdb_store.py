@@ -28,6 +28,8 @@ from eir.model import NO_HITS, Hits, ListName
 from eir.store.api import ExportRow, LoadSummary, Mode, StoreStats, Tick
 from eir.store.apply import apply_batch, update_meta
 from eir.store.batch import Batch
+from eir.store.diff import Change, RecordingTxn
+from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import META, RangeIndex, Table, matches_of
 from eir.store.writes import WriteTxn
@@ -265,6 +267,8 @@ class LmdbStore:
         now: int | None = None,
         remove_any_source: bool = False,
         tick: Tick | None = None,
+        max_remove: RemoveLimit | None = None,
+        changes: dict[str, list[Change]] | None = None,
         inside: Callable[[WriteTxn], None] | None = None,
         may_grow: bool = True,
     ) -> LoadSummary:
@@ -274,6 +278,9 @@ class LmdbStore:
         the commit: it may read and write ``meta`` (a list update's version) or raise to abort
         everything. With ``may_grow`` False a full map raises :class:`MapGrowthNeededError` instead
         of growing: a thread other than the one holding read snapshots cannot grow the map.
+        ``max_remove`` refuses a replace that removes more (nothing changed, see
+        :mod:`eir.store.guard`); ``changes`` is filled with each table's changed keys, their
+        records before and after (:mod:`eir.store.diff`).
         """
         started = time.perf_counter()
         stamp = int(time.time()) if now is None else now
@@ -281,9 +288,18 @@ class LmdbStore:
         while True:
             txn = self._begin(write=True)
             try:
-                view = _Txn(txn, self._dbs)
+                view: WriteTxn = _Txn(txn, self._dbs)
+                if changes is not None:
+                    view = recording = RecordingTxn(view)
                 summary, delta = apply_batch(
-                    view, batch, mode, scope, stamp, remove_any_source=remove_any_source, tick=tick
+                    view,
+                    batch,
+                    mode,
+                    scope,
+                    stamp,
+                    remove_any_source=remove_any_source,
+                    tick=tick,
+                    max_remove=max_remove,
                 )
                 if dry_run:
                     txn.abort()
@@ -294,14 +310,7 @@ class LmdbStore:
                     txn.commit()
             except lmdb.MapFullError:
                 txn.abort()
-                if not may_grow:
-                    size = self._env.info()["map_size"]
-                    if size >= self._max_map:
-                        raise _store_error(lmdb.MapFullError("full"), self.path) from None
-                    raise MapGrowthNeededError(
-                        f"{self.path}: the map ({size >> 20} MiB) must grow"
-                    ) from None
-                self._grow()
+                self._full(may_grow)
                 continue
             except lmdb.Error as exc:
                 txn.abort()
@@ -309,9 +318,20 @@ class LmdbStore:
             except BaseException:
                 txn.abort()
                 raise
+            if changes is not None:
+                changes.update(recording.changes)
             summary.dry_run = dry_run
             summary.seconds = time.perf_counter() - started
             return summary
+
+    def _full(self, may_grow: bool) -> None:
+        """The map filled up: grow it (the caller retries), or say it must grow."""
+        if not may_grow:
+            size = self._env.info()["map_size"]
+            if size >= self._max_map:
+                raise _store_error(lmdb.MapFullError("full"), self.path) from None
+            raise MapGrowthNeededError(f"{self.path}: the map ({size >> 20} MiB) must grow")
+        self._grow()
 
     def grow_map(self) -> None:
         """Double the map (up to the ceiling); closes this store's shared read snapshot first.

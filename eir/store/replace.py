@@ -28,11 +28,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from eir.model import LIST_OF_CODE, Entry, ListName
+from eir.model import Entry, ListName
 from eir.store.api import LoadSummary, Tick
 from eir.store.batch import Group
-from eir.store.records import Table, is_single_entry, pack_record, unpack_record
-from eir.store.writes import WriteTxn, append_group, counter_key
+from eir.store.records import (
+    LIST_OF_CODE,
+    PLAIN_CODE,
+    Table,
+    is_single_entry,
+    pack_record,
+    unpack_record,
+)
+from eir.store.writes import WriteTxn, append_group, counter_key, same_content
 
 #: records read from the table per step of the walk
 CHUNK = 1 << 15
@@ -40,6 +47,8 @@ CHUNK = 1 << 15
 #: records up to this long are classified from a matrix of their octets (see _Walk.unheld)
 _HEADER_WIDTH = 64
 _CODES = np.array(sorted(LIST_OF_CODE), dtype=np.uint8)
+#: each code octet as its list's plain code (see eir.store.records.PLAIN_CODE)
+_PLAIN = np.frombuffer(PLAIN_CODE, dtype=np.uint8)
 
 #: decoded records the walk remembers (see _Walk.decode)
 _DECODED = 4096
@@ -57,11 +66,15 @@ def replace_groups(
     summary: LoadSummary,
     delta: Counter[str],
     tick: Tick | None,
+    removed: Counter[str] | None = None,
 ) -> None:
-    """Apply ``groups`` as a replace of the (list, source) pairs in ``scope``, in ``txn``."""
+    """Apply ``groups`` as a replace of the (list, source) pairs in ``scope``, in ``txn``.
+
+    ``removed`` counts the entries removed, by entry counter (see ``counter_key``)."""
+    gone: Counter[str] = Counter() if removed is None else removed
     for table in Table:
         mine = [g for g in groups if g.table is table and g.keys]
-        _Walk(txn, table, mine, scope, now, summary, delta).run(tick)
+        _Walk(txn, table, mine, scope, now, summary, delta, gone).run(tick)
 
 
 def _pick(items: Sequence[bytes], where: Ints) -> list[bytes]:
@@ -185,9 +198,10 @@ class _Walk:
         now: int,
         summary: LoadSummary,
         delta: Counter[str],
+        removed: Counter[str],
     ) -> None:
         self.txn, self.table, self.scope, self.now = txn, table, scope, now
-        self.summary, self.delta = summary, delta
+        self.summary, self.delta, self.removed = summary, delta, removed
         #: the entry counter of each (list, source) in scope, by its raw form in a record
         self.owners = {
             (name.code[0], source.encode()): counter_key(table, name, source)
@@ -205,7 +219,12 @@ class _Walk:
                     self.members.setdefault(key, []).append((group, index))
             self.keys = sorted(self.members)
         self._array: npt.NDArray[np.bytes_] | None = None  # the keys for numpy, when needed
-        plain = self.single is not None and self.single.fields is None and self.single.tails is None
+        plain = (
+            self.single is not None
+            and self.single.fields is None
+            and self.single.tails is None
+            and self.single.digits is None
+        )
         self.constant = self.single.values_at([0], now)[0] if plain and self.single else None
         self.entry = None if self.constant is None else unpack_record(self.constant)[0]
         #: the entry counter of each group's (list, source)
@@ -305,6 +324,7 @@ class _Walk:
         if len(unheld):
             self.deletes.extend(_pick(keys, unheld))
             self.delta[own] -= len(unheld)
+            self.removed[own] += len(unheld)
             self.summary.removed += len(unheld)
 
     def _settle_single(
@@ -364,10 +384,11 @@ class _Walk:
             & (reason_end + 1 + rows[at, np.minimum(reason_end, _HEADER_WIDTH - 1)] == sizes)
         )
         removed = np.zeros(len(rows), dtype=np.bool_)
+        codes = _PLAIN[rows[:, 0]]
         for (code, source), name in self.owners.items():
             if 6 + len(source) > _HEADER_WIDTH:
                 continue
-            mine = single & (rows[:, 0] == code) & (rows[:, 5] == len(source))
+            mine = single & (codes == code) & (rows[:, 5] == len(source))
             if source:
                 mine &= (rows[:, 6 : 6 + len(source)] == np.frombuffer(source, dtype=np.uint8)).all(
                     axis=1
@@ -376,6 +397,7 @@ class _Walk:
             if count:
                 removed |= mine
                 self.delta[name] -= count
+                self.removed[name] += count
                 self.summary.removed += count
         self.deletes.extend(_pick(keys, where[short][removed]))
         rest = np.concatenate([where[~short], where[short][~single]])
@@ -404,7 +426,9 @@ class _Walk:
         if len(survivors) != len(entries):
             for gone in entries:
                 if gone not in survivors:
-                    self.delta[counter_key(self.table, gone.list, gone.source)] -= 1
+                    name = counter_key(self.table, gone.list, gone.source)
+                    self.delta[name] -= 1
+                    self.removed[name] += 1
             self.summary.removed += len(entries) - len(survivors)
             entries, stale = survivors, True
         if stale:
@@ -453,7 +477,7 @@ class _Walk:
                 entries.append(entry)
                 record += value  # the same octets as packing the entries again
                 self._count_added(group)
-            elif (entries[at].reason, entries[at].reference) == (entry.reason, entry.reference):
+            elif same_content(entries[at], entry):
                 summary.unchanged += 1
             else:
                 entries[at] = entry
@@ -470,7 +494,7 @@ class _Walk:
         of scope or holding the key."""
         if not is_single_entry(record):
             return False
-        raw = (record[0], record[6 : 6 + record[5]])
+        raw = (PLAIN_CODE[record[0]], record[6 : 6 + record[5]])
         return raw not in self.owners or any(
             (name.code[0], source.encode()) == raw for name, source in holders
         )

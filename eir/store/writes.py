@@ -12,7 +12,7 @@ from itertools import islice
 from typing import Protocol
 
 from eir.errors import StoreError
-from eir.model import ListName
+from eir.model import Entry, ListName
 from eir.store.api import LoadSummary, Tick
 from eir.store.batch import Group
 from eir.store.records import Table, pack_record, unpack_record
@@ -51,6 +51,12 @@ _CHUNK = 1 << 20
 _TICK = 1 << 16
 
 
+def same_content(old: Entry, new: Entry) -> bool:
+    """Whether ``new`` leaves the entry ``old`` of its (list, source) unchanged: the same
+    reason, reference and form of the IMEI (its check digit), whatever their times."""
+    return (old.reason, old.reference, old.digit) == (new.reason, new.reference, new.digit)
+
+
 def counter_key(table: Table, list_name: ListName, source: str) -> str:
     return f"{table}/{list_name}/{source}"
 
@@ -85,7 +91,7 @@ def merge_add(
         new = unpack_record(value)[0]
         for index, entry in enumerate(entries):
             if entry.list is group.list and entry.source == group.source:
-                if (entry.reason, entry.reference) == (new.reason, new.reference):
+                if same_content(entry, new):
                     summary.unchanged += 1
                 else:
                     entries[index] = new
@@ -111,8 +117,8 @@ def remove(
             for e in entries
             if not (e.list is group.list and (any_source or e.source == group.source))
         ]
-        if len(kept) == len(entries):
-            summary.unchanged += 1
+        if len(kept) == len(entries):  # not listed (on that list, from that source)
+            summary.missing += 1
             continue
         for gone in entries:
             if gone not in kept:

@@ -1,0 +1,156 @@
+"""What a load changes, entry by entry: ``eir load --dry-run --diff FILE``.
+
+:class:`RecordingTxn` wraps the load's write transaction (LMDB or in memory) and keeps, for
+every key a write touched, its record before and after; :func:`diff_rows` turns those into
+one row per entry added, updated or removed (``change, imei, imei_last, imsi, list, source,
+reason, reference``), in key order, the IMEI written as it was loaded.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from operator import itemgetter
+
+from eir.model import Entry
+from eir.store.reading import imei_as
+from eir.store.records import Table, entries_of, split_key
+from eir.store.writes import WriteTxn
+
+DIFF_COLUMNS = ("change", "imei", "imei_last", "imsi", "list", "source", "reason", "reference")
+
+#: one changed key: (key, record before or None, record after or None)
+Change = tuple[bytes, bytes | None, bytes | None]
+Row = tuple[str, str, str, str, str, str, str, str]
+
+_first = itemgetter(0)
+
+
+class RecordingTxn:
+    """A :class:`~eir.store.writes.WriteTxn` that records each change it passes on."""
+
+    def __init__(self, inner: WriteTxn) -> None:
+        self.inner = inner
+        #: the changes of each table, in the order they were written
+        self.changes: dict[str, list[Change]] = {}
+
+    def _log(self, table: str) -> list[Change]:
+        return self.changes.setdefault(table, [])
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        return self.inner.get(table, key)
+
+    def put(self, table: str, key: bytes, value: bytes) -> None:
+        old = self.inner.get(table, key)
+        self.inner.put(table, key, value)
+        self._log(table).append((key, old, value))
+
+    def insert(self, table: str, key: bytes, value: bytes) -> bool:
+        done = self.inner.insert(table, key, value)
+        if done:
+            self._log(table).append((key, None, value))
+        return done
+
+    def bound(
+        self, table: str
+    ) -> tuple[Callable[[bytes], bytes | None], Callable[[bytes, bytes], bool]]:
+        get, insert = self.inner.bound(table)
+        log = self._log(table)
+
+        def recorded(key: bytes, value: bytes) -> bool:
+            done = insert(key, value)
+            if done:
+                log.append((key, None, value))
+            return done
+
+        return get, recorded
+
+    def delete(self, table: str, key: bytes) -> None:
+        old = self.inner.get(table, key)
+        self.inner.delete(table, key)
+        if old is not None:
+            self._log(table).append((key, old, None))
+
+    def delete_many(self, table: str, keys: list[bytes]) -> None:
+        get = self.inner.bound(table)[0]
+        olds = list(map(get, keys))
+        self.inner.delete_many(table, keys)
+        self._log(table).extend((k, o, None) for k, o in zip(keys, olds, strict=True) if o)
+
+    def items(self, table: str) -> Iterator[tuple[bytes, bytes]]:
+        return self.inner.items(table)
+
+    def last_key(self, table: str) -> bytes | None:
+        return self.inner.last_key(table)
+
+    def append_sorted(self, table: str, keys: list[bytes], values: Iterable[bytes]) -> None:
+        kept = list(values)
+        self.inner.append_sorted(table, keys, kept)
+        self._log(table).extend(zip(keys, [None] * len(keys), kept, strict=True))
+
+    def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
+        get = self.inner.bound(table)[0]
+        olds = [get(key) for key, _ in items]
+        self.inner.put_sorted(table, items)
+        self._log(table).extend(
+            (key, old, new) for (key, new), old in zip(items, olds, strict=True)
+        )
+
+    def scan(self, table: str, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
+        return self.inner.scan(table, chunk)
+
+
+def _row(change: str, table: Table, key: bytes, entry: Entry) -> Row:
+    imei, last, imsi = split_key(table, key)
+    return (
+        change,
+        imei_as(imei, entry.digit),
+        last or "",
+        imsi or "",
+        entry.list.value,
+        entry.source,
+        entry.reason,
+        entry.reference,
+    )
+
+
+def _key_rows(table: Table, key: bytes, old: bytes | None, new: bytes | None) -> Iterator[Row]:
+    """The rows of one key: its entries before and after, matched by (list, source)."""
+    before = {(e.list, e.source): e for e in entries_of(old)} if old else {}
+    after = {(e.list, e.source): e for e in entries_of(new)} if new else {}
+    for owner, entry in after.items():
+        was = before.get(owner)
+        if was is None:
+            yield _row("added", table, key, entry)
+        elif (was.reason, was.reference, was.digit) != (entry.reason, entry.reference, entry.digit):
+            yield _row("updated", table, key, entry)
+    for owner, entry in before.items():
+        if owner not in after:
+            yield _row("removed", table, key, entry)
+
+
+def diff_rows(changes: dict[str, list[Change]]) -> Iterator[Row]:
+    """The rows of the recorded changes, table by table in key order."""
+    for table in Table:
+        log = changes.get(table.value)
+        if not log:
+            continue
+        log.sort(key=_first)  # runs already in order (deletes, puts, appends): a quick merge
+        for key, old, new in log:
+            if old is not None and new is not None and old[0] == new[0] and old[5:] == new[5:]:
+                continue  # only the time changed
+            yield from _key_rows(table, key, old, new)
+
+
+def write_diff(path: str, changes: dict[str, list[Change]]) -> int:
+    """The CSV of the changes into ``path``; returns its rows."""
+    count = 0
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(DIFF_COLUMNS)
+        rows = diff_rows(changes)
+        while chunk := list(islice(rows, 1 << 16)):
+            writer.writerows(chunk)
+            count += len(chunk)
+    return count

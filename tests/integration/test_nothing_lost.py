@@ -82,7 +82,17 @@ def test_sigkill_mid_load_keeps_previous_lists(tmp_path: Path) -> None:
     assert digest(db) == before
     assert (
         eir(
-            "load", big, "--list", "black", "--source", "police", "--mode", "replace", "--db", db
+            "load",
+            big,
+            "--list",
+            "black",
+            "--source",
+            "police",
+            "--mode",
+            "replace",
+            "--force",  # the 5000 old entries go
+            "--db",
+            db,
         ).returncode
         == 0
     )

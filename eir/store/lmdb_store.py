@@ -32,7 +32,7 @@ from eir.store.diff import Change, RecordingTxn
 from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import META, RangeIndex, Table, matches_of
-from eir.store.writes import WriteTxn
+from eir.store.writes import DryRunTxn, WriteTxn
 
 _TABLES = (Table.IMEI.value, Table.RANGE.value, Table.PAIR.value, META)
 _MB = 1 << 20
@@ -101,6 +101,15 @@ class _Txn:
         values = self._txn.cursor(db=db).iternext(keys=False, values=True)
         while part := list(islice(keys, chunk)):
             yield part, list(islice(values, chunk))
+
+
+def _view(
+    txn: _Txn, mode: Mode, dry_run: bool, changes: dict[str, list[Change]] | None
+) -> WriteTxn:
+    """What a load writes through: a replace's dry run skips its writes (:class:`DryRunTxn`),
+    and ``changes`` wanted are recorded (:class:`RecordingTxn`)."""
+    view: WriteTxn = DryRunTxn(txn) if dry_run and mode is Mode.REPLACE else txn
+    return view if changes is None else RecordingTxn(view)
 
 
 def _store_error(exc: lmdb.Error, path: str) -> StoreError:
@@ -288,9 +297,7 @@ class LmdbStore:
         while True:
             txn = self._begin(write=True)
             try:
-                view: WriteTxn = _Txn(txn, self._dbs)
-                if changes is not None:
-                    view = recording = RecordingTxn(view)
+                view = recording = _view(_Txn(txn, self._dbs), mode, dry_run, changes)
                 summary, delta = apply_batch(
                     view,
                     batch,
@@ -318,7 +325,7 @@ class LmdbStore:
             except BaseException:
                 txn.abort()
                 raise
-            if changes is not None:
+            if changes is not None and isinstance(recording, RecordingTxn):
                 changes.update(recording.changes)
             summary.dry_run = dry_run
             summary.seconds = time.perf_counter() - started

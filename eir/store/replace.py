@@ -170,6 +170,39 @@ def _numbers14(keys: list[bytes]) -> npt.NDArray[np.int64] | None:
     return out
 
 
+def _headers(
+    values: Sequence[bytes], lengths: Ints, where: Ints
+) -> tuple[Bools, npt.NDArray[np.uint8], Bools]:
+    """The records ``values[where]`` (``lengths`` theirs) read from their headers at once:
+    which are short enough to be (``short``, over ``where``), their first octets as rows, and
+    which of those rows are one well-formed entry (as :func:`is_single_entry` says of one)."""
+    short = lengths <= _HEADER_WIDTH
+    rows = _rows(_pick(values, where[short]), _HEADER_WIDTH)
+    sizes = lengths[short]
+    at = np.arange(len(rows))
+    source_end = 6 + rows[:, 5].astype(np.intp)
+    reason_end = source_end + 1 + rows[at, np.minimum(source_end, _HEADER_WIDTH - 1)]
+    single = (
+        (sizes >= 8)
+        & np.isin(rows[:, 0], _CODES)
+        & (source_end < sizes)
+        & (reason_end < sizes)
+        & (reason_end + 1 + rows[at, np.minimum(reason_end, _HEADER_WIDTH - 1)] == sizes)
+    )
+    return short, rows, single
+
+
+def _owned(rows: npt.NDArray[np.uint8], single: Bools, code: int, source: bytes) -> Bools:
+    """Which header ``rows`` (see :func:`_headers`) are one entry of list ``code`` (its plain
+    code, whatever the IMEI's form) and ``source``."""
+    if 6 + len(source) > _HEADER_WIDTH:
+        return np.zeros(len(rows), dtype=np.bool_)
+    mine: Bools = single & (_PLAIN[rows[:, 0]] == code) & (rows[:, 5] == len(source))
+    if source:
+        mine &= (rows[:, 6 : 6 + len(source)] == np.frombuffer(source, dtype=np.uint8)).all(axis=1)
+    return mine
+
+
 def _search(table: npt.NDArray[Any], batch: npt.NDArray[Any]) -> tuple[Ints, Bools]:
     """Where each of ``batch`` would be in the sorted ``table``, and whether it is there."""
     at: Ints = np.searchsorted(table, batch)
@@ -331,7 +364,9 @@ class _Walk:
         self, group: Group, values: list[bytes], lengths: Ints, matched: Ints, positions: Ints
     ) -> None:
         """The records matched by the single group's keys at ``positions``: those that are its
-        entry but for their time are unchanged, decided at once; the others are settled."""
+        entry but for their time are unchanged, those that are its one entry with another
+        reason, reference or form are updated (their new record is the new entry), both
+        decided at once; the others are settled."""
         new = (
             self.constant
             if self.constant is not None
@@ -339,7 +374,19 @@ class _Walk:
         )
         same = same_but_time(values, lengths, matched, new)
         self.summary.unchanged += int(np.count_nonzero(same))
-        for index in np.flatnonzero(~same).tolist():
+        differ = np.flatnonzero(~same)
+        if not len(differ):
+            return
+        short, rows, single = _headers(values, lengths[matched[differ]], matched[differ])
+        own = np.zeros(len(differ), dtype=np.bool_)
+        own[short] = _owned(rows, single, group.list.code[0], group.source.encode())
+        updates = differ[own]
+        if len(updates):
+            keys = _pick(self.keys, positions[updates])
+            fresh = [new] * len(keys) if isinstance(new, bytes) else _pick(new, updates)
+            self.puts.extend(zip(keys, fresh, strict=True))
+            self.summary.updated += len(updates)
+        for index in differ[~own].tolist():
             position = int(positions[index])
             self.settle(self.keys[position], values[int(matched[index])], position)
 
@@ -370,29 +417,10 @@ class _Walk:
         removed, of another kept, both read from the record's header for many at once (as
         :func:`eir.store.records.is_single_entry` does for one); the rest are settled.
         ``lengths`` are theirs."""
-        short = lengths <= _HEADER_WIDTH
-        rows = _rows(_pick(values, where[short]), _HEADER_WIDTH)
-        sizes = lengths[short]
-        at = np.arange(len(rows))
-        source_end = 6 + rows[:, 5].astype(np.intp)
-        reason_end = source_end + 1 + rows[at, np.minimum(source_end, _HEADER_WIDTH - 1)]
-        single = (
-            (sizes >= 8)
-            & np.isin(rows[:, 0], _CODES)
-            & (source_end < sizes)
-            & (reason_end < sizes)
-            & (reason_end + 1 + rows[at, np.minimum(reason_end, _HEADER_WIDTH - 1)] == sizes)
-        )
+        short, rows, single = _headers(values, lengths, where)
         removed = np.zeros(len(rows), dtype=np.bool_)
-        codes = _PLAIN[rows[:, 0]]
         for (code, source), name in self.owners.items():
-            if 6 + len(source) > _HEADER_WIDTH:
-                continue
-            mine = single & (codes == code) & (rows[:, 5] == len(source))
-            if source:
-                mine &= (rows[:, 6 : 6 + len(source)] == np.frombuffer(source, dtype=np.uint8)).all(
-                    axis=1
-                )
+            mine = _owned(rows, single, code, source)
             count = int(np.count_nonzero(mine))
             if count:
                 removed |= mine

@@ -47,6 +47,27 @@ class WriteTxn(Protocol):
         ...
 
 
+class DryRunTxn:
+    """A replace's dry run: its sorted writes (the only writes a replace makes, after it has
+    read the table) are skipped, as the transaction would be aborted anyway; reads and other
+    writes pass through. Not for add or remove, which read back what they wrote."""
+
+    def __init__(self, inner: WriteTxn) -> None:
+        self.inner = inner
+        self.get, self.put, self.insert = inner.get, inner.put, inner.insert
+        self.bound, self.delete, self.items = inner.bound, inner.delete, inner.items
+        self.last_key, self.scan = inner.last_key, inner.scan
+
+    def delete_many(self, table: str, keys: list[bytes]) -> None:
+        """Skipped."""
+
+    def append_sorted(self, table: str, keys: list[bytes], values: Iterable[bytes]) -> None:
+        """Skipped."""
+
+    def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
+        """Skipped."""
+
+
 _CHUNK = 1 << 20
 _TICK = 1 << 16
 

@@ -14,7 +14,7 @@ import errno
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -65,7 +65,7 @@ class _Txn:
     def delete(self, table: str, key: bytes) -> None:
         self._txn.delete(key, db=self._dbs[table])
 
-    def delete_many(self, table: str, keys: list[bytes]) -> None:
+    def delete_many(self, table: str, keys: list[bytes], olds: list[bytes] | None = None) -> None:
         # One cursor: keys in order are found from where it stands, not from the root.
         deque(map(self._txn.cursor(db=self._dbs[table]).pop, keys), maxlen=0)
 
@@ -88,7 +88,12 @@ class _Txn:
         if added != len(keys):
             raise StoreError(f"sorted append wrote {added} of {len(keys)} keys")
 
-    def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
+    def put_sorted(
+        self,
+        table: str,
+        items: list[tuple[bytes, bytes]],
+        olds: Mapping[bytes, bytes] | None = None,
+    ) -> None:
         cursor = self._txn.cursor(db=self._dbs[table])
         consumed, _ = cursor.putmulti(items, dupdata=False, overwrite=True)
         if consumed != len(items):

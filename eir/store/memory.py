@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 
 from eir.errors import StoreError
@@ -67,12 +67,17 @@ class _DictTxn:
             data[key] = value
             last = key
 
-    def delete_many(self, table: str, keys: list[bytes]) -> None:
+    def delete_many(self, table: str, keys: list[bytes], olds: list[bytes] | None = None) -> None:
         data = self.tables[table]
         for key in keys:
             data.pop(key, None)
 
-    def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
+    def put_sorted(
+        self,
+        table: str,
+        items: list[tuple[bytes, bytes]],
+        olds: Mapping[bytes, bytes] | None = None,
+    ) -> None:
         self.tables[table].update(items)
 
     def scan(self, table: str, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:

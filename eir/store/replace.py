@@ -270,7 +270,10 @@ class _Walk:
         )
         self._decoded: dict[bytes, tuple[Entry, ...]] = {}
         self.puts: list[tuple[bytes, bytes]] = []
+        #: the records the puts replace (absent: a new key), and those deleted (one a key)
+        self.put_olds: dict[bytes, bytes] = {}
         self.deletes: list[bytes] = []
+        self.gone: list[bytes] = []
 
     def run(self, tick: Tick | None) -> None:
         done = 0
@@ -280,13 +283,13 @@ class _Walk:
             if tick is not None and end > done:
                 tick(end - done)
             done = end
-        self.txn.delete_many(self.table, self.deletes)
+        self.txn.delete_many(self.table, self.deletes, self.gone)
         if self.single is None:
             for key in self.keys[done:]:  # past the table's end: new to every group
                 self.settle(key, None)
         if self.puts:
             self.puts.sort()
-            self.txn.put_sorted(self.table, self.puts)
+            self.txn.put_sorted(self.table, self.puts, self.put_olds)
         if self.single is not None and done < len(self.keys):
             tail = self.single.values_at(range(done, len(self.keys)), self.now)
             append_group(self.txn, self.single, done, iter(tail), self.summary, self.delta, tick)
@@ -307,7 +310,7 @@ class _Walk:
         fresh = lo + np.flatnonzero(~found)
         positions = lo + np.flatnonzero(found)
         if self.own is not None and self._all_own(values):
-            self._settle_own(self.own, keys, len(matched), fresh, held)
+            self._settle_own(self.own, keys, values, len(matched), fresh, held)
             return
         lengths = _lengths(values)
         if self.single is not None:
@@ -346,7 +349,13 @@ class _Walk:
         return _search(table, batch)
 
     def _settle_own(
-        self, own: str, keys: list[bytes], matched: int, fresh: Ints, held: Bools
+        self,
+        own: str,
+        keys: list[bytes],
+        values: list[bytes],
+        matched: int,
+        fresh: Ints,
+        held: Bools,
     ) -> None:
         """Every record of the chunk is the plain group's entry, times aside (counter
         ``own``): the ``matched`` ones are unchanged and the others, in scope and not in the
@@ -356,6 +365,7 @@ class _Walk:
         unheld = np.flatnonzero(~held)
         if len(unheld):
             self.deletes.extend(_pick(keys, unheld))
+            self.gone.extend(_pick(values, unheld))
             self.delta[own] -= len(unheld)
             self.removed[own] += len(unheld)
             self.summary.removed += len(unheld)
@@ -385,6 +395,7 @@ class _Walk:
             keys = _pick(self.keys, positions[updates])
             fresh = [new] * len(keys) if isinstance(new, bytes) else _pick(new, updates)
             self.puts.extend(zip(keys, fresh, strict=True))
+            self.put_olds.update(zip(keys, _pick(values, matched[updates]), strict=True))
             self.summary.updated += len(updates)
         for index in differ[~own].tolist():
             position = int(positions[index])
@@ -428,6 +439,7 @@ class _Walk:
                 self.removed[name] += count
                 self.summary.removed += count
         self.deletes.extend(_pick(keys, where[short][removed]))
+        self.gone.extend(_pick(values, where[short][removed]))
         rest = np.concatenate([where[~short], where[short][~single]])
         for index in np.sort(rest).tolist():
             self.settle(keys[index], values[index])
@@ -541,5 +553,8 @@ class _Walk:
         if record is None:
             if old is not None:
                 self.deletes.append(key)
+                self.gone.append(old)
         elif record != old:
             self.puts.append((key, record))
+            if old is not None:
+                self.put_olds[key] = old

@@ -7,7 +7,7 @@ becomes is decided here once for both stores; :mod:`eir.store.apply` applies a w
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
 from typing import Protocol
 
@@ -34,12 +34,21 @@ class WriteTxn(Protocol):
         ...
 
     def delete(self, table: str, key: bytes) -> None: ...
-    def delete_many(self, table: str, keys: list[bytes]) -> None: ...
+    def delete_many(self, table: str, keys: list[bytes], olds: list[bytes] | None = None) -> None:
+        """Delete ``keys``; ``olds``, when the caller has them, are their records."""
+        ...
+
     def items(self, table: str) -> Iterator[tuple[bytes, bytes]]: ...
     def last_key(self, table: str) -> bytes | None: ...
     def append_sorted(self, table: str, keys: list[bytes], values: Iterable[bytes]) -> None: ...
-    def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
-        """Put (overwrite) ``items``, sorted by key."""
+    def put_sorted(
+        self,
+        table: str,
+        items: list[tuple[bytes, bytes]],
+        olds: Mapping[bytes, bytes] | None = None,
+    ) -> None:
+        """Put (overwrite) ``items``, sorted by key; ``olds``, when the caller has them, are
+        the records they replace (a key absent from it had none)."""
         ...
 
     def scan(self, table: str, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
@@ -58,13 +67,18 @@ class DryRunTxn:
         self.bound, self.delete, self.items = inner.bound, inner.delete, inner.items
         self.last_key, self.scan = inner.last_key, inner.scan
 
-    def delete_many(self, table: str, keys: list[bytes]) -> None:
+    def delete_many(self, table: str, keys: list[bytes], olds: list[bytes] | None = None) -> None:
         """Skipped."""
 
     def append_sorted(self, table: str, keys: list[bytes], values: Iterable[bytes]) -> None:
         """Skipped."""
 
-    def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
+    def put_sorted(
+        self,
+        table: str,
+        items: list[tuple[bytes, bytes]],
+        olds: Mapping[bytes, bytes] | None = None,
+    ) -> None:
         """Skipped."""
 
 

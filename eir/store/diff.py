@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from operator import itemgetter
 
 from eir.model import Entry
 from eir.store.reading import imei_as
-from eir.store.records import PLAIN_CODE, Table, entries_of, is_single_entry, split_key
+from eir.store.records import (
+    DIGIT_OF_CODE,
+    LIST_OF_CODE,
+    PLAIN_CODE,
+    Table,
+    entries_of,
+    is_single_entry,
+    split_key,
+)
 from eir.store.writes import WriteTxn
 
 DIFF_COLUMNS = ("change", "imei", "imei_last", "imsi", "list", "source", "reason", "reference")
@@ -26,7 +35,15 @@ Change = tuple[bytes, bytes | None, bytes | None]
 Row = tuple[str, str, str, str, str, str, str, str]
 
 _first = itemgetter(0)
-_UNKNOWN = (b"", b"")  # not a form: the cache's "not read yet"
+#: what makes the csv module quote a field
+_SPECIAL = re.compile(b'[,"\n]')  # with lineterminator "\n", "\r" is not quoted
+#: by code octet: the check digit written after the key (if any), the empty imei_last and
+#: imsi, and the list
+_DIGIT_LIST = {
+    code: (b"" if digit is None else b"%d" % digit) + b",,," + name.value.encode() + b","
+    for code, name in LIST_OF_CODE.items()
+    for digit in (DIGIT_OF_CODE.get(code),)
+}
 #: record forms :class:`_Lines` remembers (a load writes few distinct records, or all distinct)
 _FORMS = 1 << 16
 
@@ -157,47 +174,62 @@ def _csv(row: Sequence[str]) -> bytes:
     return buffer.getvalue().encode()
 
 
+def _quoted(field: bytes) -> bytes:
+    """A field of a record as the csv module writes it (quoted when it must be)."""
+    if _SPECIAL.search(field) is None:
+        return field
+    return b'"' + field.replace(b'"', b'""') + b'"'
+
+
+def _form(record: bytes) -> bytes | None:
+    """The CSV line of a one-entry record's entry after the 14 digits of its key (None for a
+    record of several entries), from its octets: nothing decoded."""
+    if not is_single_entry(record):
+        return None
+    code = record[0]
+    source_end = 6 + record[5]
+    reason_end = source_end + 1 + record[source_end]
+    fields: tuple[bytes, ...] = (
+        record[6:source_end],
+        record[source_end + 1 : reason_end],
+        record[reason_end + 1 :],
+    )
+    if _SPECIAL.search(record, 6) is not None:  # (or a length octet that looks like one)
+        fields = tuple(map(_quoted, fields))
+    return b"".join((_DIGIT_LIST[code], b",".join(fields), b"\n"))
+
+
 class _Lines:
     """The CSV lines of the changes of the ``imei`` table, fast: a one-entry record (nearly
-    all of them) is read once for all the keys that share it, and a line is three octet
-    strings joined; anything else is written from :func:`_key_rows`."""
+    all of them) is written from its octets, once for all the keys that share it; anything
+    else is written from :func:`_key_rows`."""
 
     def __init__(self) -> None:
-        #: one-entry record -> (the line after the 14 digits of its key, its list and source)
-        self.forms: dict[bytes, tuple[bytes, bytes] | None] = {}
+        #: record -> its line after the key (see _form)
+        self.forms: dict[bytes, bytes | None] = {}
 
-    def form(self, record: bytes) -> tuple[bytes, bytes] | None:
-        known = self.forms.get(record, _UNKNOWN)
-        if known is not _UNKNOWN:
-            return known
-        form = None
-        if is_single_entry(record):
-            (entry,) = entries_of(record)
-            tail = _csv((entry.list.value, entry.source, entry.reason, entry.reference))
-            digit = b"" if entry.digit is None else b"%d" % entry.digit
-            form = (
-                digit + b",,," + tail,
-                PLAIN_CODE[record[0]].to_bytes() + record[5 : 6 + record[5]],
-            )
-        if len(self.forms) >= _FORMS:
-            self.forms.clear()
-        self.forms[record] = form
+    def form(self, record: bytes) -> bytes | None:
+        forms = self.forms
+        if record in forms:
+            return forms[record]
+        if len(forms) >= _FORMS:
+            forms.clear()
+        form = forms[record] = _form(record)
         return form
 
     def line(self, key: bytes, old: bytes | None, new: bytes | None) -> bytes | None:
         """The line of one key, or None when it takes the general path."""
         if new is None:
             was = self.form(old) if old else None
-            return None if was is None else b"removed," + key + was[0]
+            return None if was is None else b"removed," + key + was
         now = self.form(new)
         if now is None:
             return None
         if old is None:
-            return b"added," + key + now[0]
-        was = self.form(old)
-        if was is None or was[1] != now[1]:
+            return b"added," + key + now
+        if not is_single_entry(old) or _owner(old) != _owner(new):
             return None
-        return b"updated," + key + now[0]
+        return b"updated," + key + now
 
     def lines(self, log: list[Change]) -> Iterator[bytes]:
         line = self.line
@@ -209,6 +241,11 @@ class _Lines:
                 yield fast
             else:
                 yield from map(_csv, _key_rows(Table.IMEI, key, old, new))
+
+
+def _owner(record: bytes) -> tuple[int, bytes]:
+    """The list and source of a one-entry record."""
+    return PLAIN_CODE[record[0]], record[6 : 6 + record[5]]
 
 
 def diff_lines(changes: dict[str, list[Change]]) -> Iterator[bytes]:

@@ -13,7 +13,9 @@ from eir.model import Entry, ListName
 from eir.store.diff import Change, diff_lines, diff_rows
 from eir.store.records import Table, pack_record
 
-text = st.sampled_from(["", "stolen", 'a "quoted", reason', "vol à l'arraché", "x\ny"])
+text = st.sampled_from(["", "stolen", 'a "quoted", reason', "vol à l'arraché", "x\ny"]) | st.text(
+    alphabet=' ,"ab\r\né', max_size=50
+)  # lengths 10, 13, 34, 44: octets the csv module would quote
 entries = st.builds(
     Entry,
     st.sampled_from(list(ListName)),

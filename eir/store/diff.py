@@ -12,7 +12,6 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from itertools import islice
 from operator import itemgetter
 
 from eir.model import Entry
@@ -46,6 +45,8 @@ _DIGIT_LIST = {
 }
 #: record forms :class:`_Lines` remembers (a load writes few distinct records, or all distinct)
 _FORMS = 1 << 16
+#: changes written at a time
+_STEP = 1 << 15
 
 
 class RecordingTxn:
@@ -217,30 +218,30 @@ class _Lines:
         form = forms[record] = _form(record)
         return form
 
-    def line(self, key: bytes, old: bytes | None, new: bytes | None) -> bytes | None:
-        """The line of one key, or None when it takes the general path."""
-        if new is None:
-            was = self.form(old) if old else None
-            return None if was is None else b"removed," + key + was
-        now = self.form(new)
-        if now is None:
-            return None
-        if old is None:
-            return b"added," + key + now
-        if not is_single_entry(old) or _owner(old) != _owner(new):
-            return None
-        return b"updated," + key + now
-
-    def lines(self, log: list[Change]) -> Iterator[bytes]:
-        line = self.line
+    def lines(self, log: list[Change]) -> list[bytes]:
+        """The lines of ``log``'s changes (a few thousand at a time: one tight loop)."""
+        out: list[bytes] = []
+        append, known, form = out.append, self.forms.get, self.form
         for key, old, new in log:
-            if old is not None and new is not None and old[0] == new[0] and old[5:] == new[5:]:
+            if new is None:
+                was = (known(old) or form(old)) if old else None
+                if was is not None:
+                    append(b"removed," + key + was)
+                    continue
+            elif old is None:
+                now = known(new) or form(new)
+                if now is not None:
+                    append(b"added," + key + now)
+                    continue
+            elif old[0] == new[0] and old[5:] == new[5:]:
                 continue  # only the time changed
-            fast = line(key, old, new)
-            if fast is not None:
-                yield fast
             else:
-                yield from map(_csv, _key_rows(Table.IMEI, key, old, new))
+                now = known(new) or form(new)
+                if now is not None and is_single_entry(old) and _owner(old) == _owner(new):
+                    append(b"updated," + key + now)
+                    continue
+            out += map(_csv, _key_rows(Table.IMEI, key, old, new))
+        return out
 
 
 def _owner(record: bytes) -> tuple[int, bytes]:
@@ -248,17 +249,20 @@ def _owner(record: bytes) -> tuple[int, bytes]:
     return PLAIN_CODE[record[0]], record[6 : 6 + record[5]]
 
 
-def diff_lines(changes: dict[str, list[Change]]) -> Iterator[bytes]:
-    """The CSV lines of :func:`diff_rows` (no header), the ``imei`` table's written fast."""
+def diff_lines(changes: dict[str, list[Change]]) -> Iterator[list[bytes]]:
+    """The CSV lines of :func:`diff_rows` (no header), a list at a time, the ``imei`` table's
+    written fast."""
     for table in Table:
         log = changes.get(table.value)
         if not log:
             continue
         log.sort(key=_first)
         if table is Table.IMEI:
-            yield from _Lines().lines(log)
+            lines = _Lines()
+            for start in range(0, len(log), _STEP):
+                yield lines.lines(log[start : start + _STEP])
         else:
-            yield from map(_csv, diff_rows({table.value: log}))
+            yield list(map(_csv, diff_rows({table.value: log})))
 
 
 def write_diff(path: str, changes: dict[str, list[Change]]) -> int:
@@ -266,8 +270,7 @@ def write_diff(path: str, changes: dict[str, list[Change]]) -> int:
     count = 0
     with open(path, "wb") as out:
         out.write(_csv(DIFF_COLUMNS))
-        lines = diff_lines(changes)
-        while chunk := list(islice(lines, 1 << 16)):
-            out.write(b"".join(chunk))
-            count += len(chunk)
+        for lines in diff_lines(changes):
+            out.write(b"".join(lines))
+            count += len(lines)
     return count

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
 
 from eir.model import Entry
@@ -25,7 +25,7 @@ from eir.store.records import (
     is_single_entry,
     split_key,
 )
-from eir.store.writes import WriteTxn
+from eir.store.writes import Olds, WriteTxn
 
 DIFF_COLUMNS = ("change", "imei", "imei_last", "imsi", "list", "source", "reason", "reference")
 
@@ -116,7 +116,7 @@ class RecordingTxn:
         self,
         table: str,
         items: list[tuple[bytes, bytes]],
-        olds: Mapping[bytes, bytes] | None = None,
+        olds: Olds | None = None,
     ) -> None:
         get = self.inner.bound(table)[0] if olds is None else olds.get
         self._log(table).extend((key, get(key), new) for key, new in items)

@@ -14,7 +14,7 @@ import errno
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -32,7 +32,7 @@ from eir.store.diff import Change, RecordingTxn
 from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import META, RangeIndex, Table, matches_of
-from eir.store.writes import DryRunTxn, WriteTxn
+from eir.store.writes import DryRunTxn, Olds, WriteTxn
 
 _TABLES = (Table.IMEI.value, Table.RANGE.value, Table.PAIR.value, META)
 _MB = 1 << 20
@@ -92,7 +92,7 @@ class _Txn:
         self,
         table: str,
         items: list[tuple[bytes, bytes]],
-        olds: Mapping[bytes, bytes] | None = None,
+        olds: Olds | None = None,
     ) -> None:
         cursor = self._txn.cursor(db=self._dbs[table])
         consumed, _ = cursor.putmulti(items, dupdata=False, overwrite=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 
 from eir.errors import StoreError
@@ -19,7 +19,7 @@ from eir.store.diff import Change, RecordingTxn
 from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import META, RangeIndex, Table, matches_of
-from eir.store.writes import WriteTxn
+from eir.store.writes import Olds, WriteTxn
 
 _TABLES = (Table.IMEI.value, Table.RANGE.value, Table.PAIR.value, META)
 
@@ -76,7 +76,7 @@ class _DictTxn:
         self,
         table: str,
         items: list[tuple[bytes, bytes]],
-        olds: Mapping[bytes, bytes] | None = None,
+        olds: Olds | None = None,
     ) -> None:
         self.tables[table].update(items)
 

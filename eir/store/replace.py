@@ -39,7 +39,7 @@ from eir.store.records import (
     pack_record,
     unpack_record,
 )
-from eir.store.writes import WriteTxn, append_group, counter_key, same_content
+from eir.store.writes import Olds, WriteTxn, append_group, counter_key, same_content
 
 #: records read from the table per step of the walk
 CHUNK = 1 << 15
@@ -271,7 +271,7 @@ class _Walk:
         self._decoded: dict[bytes, tuple[Entry, ...]] = {}
         self.puts: list[tuple[bytes, bytes]] = []
         #: the records the puts replace (absent: a new key), and those deleted (one a key)
-        self.put_olds: dict[bytes, bytes] = {}
+        self.put_olds = Olds()
         self.deletes: list[bytes] = []
         self.gone: list[bytes] = []
 
@@ -395,7 +395,7 @@ class _Walk:
             keys = _pick(self.keys, positions[updates])
             fresh = [new] * len(keys) if isinstance(new, bytes) else _pick(new, updates)
             self.puts.extend(zip(keys, fresh, strict=True))
-            self.put_olds.update(zip(keys, _pick(values, matched[updates]), strict=True))
+            self.put_olds.add(keys, _pick(values, matched[updates]))
             self.summary.updated += len(updates)
         for index in differ[~own].tolist():
             position = int(positions[index])
@@ -557,4 +557,4 @@ class _Walk:
         elif record != old:
             self.puts.append((key, record))
             if old is not None:
-                self.put_olds[key] = old
+                self.put_olds.add((key,), (old,))

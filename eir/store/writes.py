@@ -7,7 +7,7 @@ becomes is decided here once for both stores; :mod:`eir.store.apply` applies a w
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Protocol
 
@@ -45,15 +45,35 @@ class WriteTxn(Protocol):
         self,
         table: str,
         items: list[tuple[bytes, bytes]],
-        olds: Mapping[bytes, bytes] | None = None,
+        olds: Olds | None = None,
     ) -> None:
         """Put (overwrite) ``items``, sorted by key; ``olds``, when the caller has them, are
-        the records they replace (a key absent from it had none)."""
+        the records they replace (a key absent from them had none)."""
         ...
 
     def scan(self, table: str, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
         """The whole table in key order, as (keys, values) lists of up to ``chunk`` each."""
         ...
+
+
+class Olds:
+    """The records keys held before a load overwrote them, kept as two lists (cheap) and
+    looked up by key only when asked: only a recording of the changes asks."""
+
+    def __init__(self) -> None:
+        self.keys: list[bytes] = []
+        self.records: list[bytes] = []
+        self._by_key: dict[bytes, bytes] | None = None
+
+    def add(self, keys: Iterable[bytes], records: Iterable[bytes]) -> None:
+        self.keys += keys
+        self.records += records
+        self._by_key = None
+
+    def get(self, key: bytes) -> bytes | None:
+        if self._by_key is None:
+            self._by_key = dict(zip(self.keys, self.records, strict=True))
+        return self._by_key.get(key)
 
 
 class DryRunTxn:
@@ -77,7 +97,7 @@ class DryRunTxn:
         self,
         table: str,
         items: list[tuple[bytes, bytes]],
-        olds: Mapping[bytes, bytes] | None = None,
+        olds: Olds | None = None,
     ) -> None:
         """Skipped."""
 

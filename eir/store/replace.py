@@ -408,7 +408,12 @@ class _Walk:
         if model is None:
             return False
         # one load's records are the same octets: a count is cheaper than a set
-        kinds = {values[0]} if values.count(values[0]) == len(values) else set(values)
+        if values.count(values[0]) == len(values):
+            kinds = {values[0]}
+        elif len(set(values[:256])) > 64:  # records of their own (reasons, references)
+            return False
+        else:
+            kinds = set(values)
         if len(kinds) > 64:
             return False
         size, code, tail = len(model), model[0], model[5:]

@@ -42,6 +42,10 @@ class Group:
     #: The entry keeps it (``eir export`` writes the IMEI as it was loaded).
     digits: bytes | None = None
 
+    def __post_init__(self) -> None:
+        if self.digits is not None and self.digits.count(NO_DIGIT) == len(self.digits):
+            self.digits = None  # all without a check digit: the plain form, today's code path
+
     def values(self, now: int) -> Iterator[bytes]:
         if self.digits is not None:
             return self._values_with_digits(now)

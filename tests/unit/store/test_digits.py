@@ -89,6 +89,8 @@ def test_all_no_digit_is_the_plain_form(batch_of: BatchOf) -> None:
     marked = batch_of(f"{A1}\n{A2}\n").groups[0]
     marked.digits = bytes([NO_DIGIT, NO_DIGIT])
     assert list(plain.values(9)) == list(marked.values(9))
+    made = Group(Table.IMEI, B, "s", [A1.encode(), A2.encode()], digits=bytes([NO_DIGIT] * 2))
+    assert made.digits is None  # the plain code path
 
 
 def test_the_store_keeps_the_digit(store: ListStore, batch_of: BatchOf) -> None:

@@ -118,7 +118,7 @@ class RecordingTxn:
         items: list[tuple[bytes, bytes]],
         olds: Olds | None = None,
     ) -> None:
-        get = self.inner.bound(table)[0] if olds is None else olds.get
+        get = self.inner.bound(table)[0] if olds is None else olds.getter()
         self._log(table).extend((key, get(key), new) for key, new in items)
         self.inner.put_sorted(table, items, olds)
 
@@ -237,16 +237,24 @@ class _Lines:
                 continue  # only the time changed
             else:
                 now = known(new) or form(new)
-                if now is not None and is_single_entry(old) and _owner(old) == _owner(new):
+                if now is not None and _replaces(old, new):
                     append(b"updated," + key + now)
                     continue
             out += map(_csv, _key_rows(Table.IMEI, key, old, new))
         return out
 
 
-def _owner(record: bytes) -> tuple[int, bytes]:
-    """The list and source of a one-entry record."""
-    return PLAIN_CODE[record[0]], record[6 : 6 + record[5]]
+def _replaces(old: bytes, new: bytes) -> bool:
+    """Whether the one-entry record ``new`` replaces ``old`` as a whole: ``old`` is one entry
+    of the same list and source (read as :func:`is_single_entry` reads a record)."""
+    size = old[5]
+    if PLAIN_CODE[old[0]] != PLAIN_CODE[new[0]] or old[5 : 6 + size] != new[5 : 6 + size]:
+        return False
+    try:
+        reason_end = 7 + size + old[6 + size]
+        return reason_end + 1 + old[reason_end] == len(old)
+    except IndexError:
+        return False
 
 
 def diff_lines(changes: dict[str, list[Change]]) -> Iterator[list[bytes]]:

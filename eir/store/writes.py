@@ -70,10 +70,11 @@ class Olds:
         self.records += records
         self._by_key = None
 
-    def get(self, key: bytes) -> bytes | None:
+    def getter(self) -> Callable[[bytes], bytes | None]:
+        """The record a key held (None: it had none)."""
         if self._by_key is None:
             self._by_key = dict(zip(self.keys, self.records, strict=True))
-        return self._by_key.get(key)
+        return self._by_key.get
 
 
 class DryRunTxn:

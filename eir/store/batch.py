@@ -117,7 +117,7 @@ class Group:
         if self.fields is None:
             empty = pack_tail(b"", "", "")
             whole = [p + empty for p in prefixes]
-            return list(map(whole.__getitem__, map(digits.__getitem__, indices)))
+            return [whole[digits[i]] for i in indices]
         fields = self.fields
         return [
             pack_tail(prefixes[digits[i]], r, ref)

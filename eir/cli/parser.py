@@ -140,7 +140,7 @@ def _add_list_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
     p.add_argument(
         "--diff",
         metavar="FILE",
-        help="write what the load adds, updates and removes as CSV (- for standard output)",
+        help="write what the load adds, updates and removes to FILE as CSV",
     )
 
     p = sub.add_parser("lookup", help="what the EIR answers for an IMEI, and why")

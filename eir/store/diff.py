@@ -119,7 +119,9 @@ class RecordingTxn:
         olds: Olds | None = None,
     ) -> None:
         get = self.inner.bound(table)[0] if olds is None else olds.getter()
-        self._log(table).extend((key, get(key), new) for key, new in items)
+        if items:
+            keys, news = zip(*items, strict=True)
+            self._log(table).extend(zip(keys, map(get, keys), news, strict=True))
         self.inner.put_sorted(table, items, olds)
 
     def scan(self, table: str, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:

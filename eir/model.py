@@ -41,7 +41,6 @@ _STATUS_OF = {
     ListName.BLACK: EquipmentStatus.BLACKLISTED,
 }
 _CODE_OF = {ListName.WHITE: b"W", ListName.GREY: b"G", ListName.BLACK: b"B"}
-LIST_OF_CODE = {code[0]: name for name, code in _CODE_OF.items()}
 
 
 class Level(enum.StrEnum):
@@ -57,13 +56,18 @@ class Level(enum.StrEnum):
 
 
 class Entry(NamedTuple):
-    """One list entry: which list, who put it there, why, and when (seconds since the epoch)."""
+    """One list entry: which list, who put it there, why, and when (seconds since the epoch).
+
+    ``digit`` is the check digit its IMEI was written with in the list file (kept even when
+    wrong, so an export writes the IMEI as it was loaded); None when it had 14 digits.
+    """
 
     list: ListName
     source: str
     reason: str = ""
     reference: str = ""
     added: int = 0
+    digit: int | None = None
 
 
 class Match(NamedTuple):

@@ -31,6 +31,7 @@ from eir.progress import ProgressLine
 from eir.startup import open_store
 from eir.store.api import ExportRow, HistoryRecord, Mode, StoreStats, history_dict
 from eir.store.lmdb_store import LmdbStore
+from eir.store.reading import imei_as, last_as
 
 if TYPE_CHECKING:  # the loader (numpy) is imported by the commands that read list files
     from eir.store.loader import LoadOptions
@@ -62,14 +63,18 @@ def _load(
     report: Callable[[str], None],
     started: float,
 ) -> int:
+    from eir.store.diff import Change, write_diff
+    from eir.store.guard import limit_of
     from eir.store.loader import parse_files
 
     list_name, source, mode = options.list, options.source, Mode(args.mode)
+    limit = limit_of(args.max_remove, config.store.max_remove)
     batch = parse_files(args.files, options, report)
     own = (list_name, source)
     scope = [own, *sorted({(g.list, g.source) for g in batch.groups} - {own})]
     store = open_store(config, args.db, create=True)
     progress = ProgressLine("writing", sum(len(g.keys) for g in batch.groups))
+    changes: dict[str, list[Change]] | None = None if args.diff is None else {}
     try:
         summary = store.apply(
             batch,
@@ -78,10 +83,14 @@ def _load(
             dry_run=args.dry_run,
             remove_any_source=mode is Mode.REMOVE and args.source is None,
             tick=progress,
+            max_remove=limit if mode is Mode.REPLACE and not args.force else None,
+            changes=changes,
         )
     finally:
         progress.close()
         store.close()
+    if changes is not None:
+        write_diff(args.diff, changes)
     summary.seconds = time.perf_counter() - started
     if args.json:
         print(json.dumps(summary.json() | {"warnings": batch.warnings}))
@@ -208,16 +217,18 @@ def _print_lookup(data: dict[str, object]) -> None:
     print(f"  anomalies: {listed}")
 
 
-def _export_lines(rows: Iterator[ExportRow]) -> Iterator[str]:
+def _export_lines(rows: Iterator[ExportRow], digits: int | None = None) -> Iterator[str]:
+    """The CSV of ``rows``, IMEIs written with ``digits`` (14, 15; None: as loaded)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     for row in rows:
         e = row.entry
+        imei = imei_as(row.imei, e.digit, digits)
         writer.writerow(
             (
-                row.imei,
-                row.last or "",
+                imei,
+                "" if row.last is None else last_as(row.last, len(imei) == 15),
                 row.imsi or "",
                 e.list.value,
                 e.source,
@@ -238,17 +249,17 @@ def export(args: argparse.Namespace, config: Config) -> int:
     try:
         rows = store.export(None if args.list is None else ListName(args.list), args.source)
         if args.file == "-":
-            for chunk in _export_lines(rows):
+            for chunk in _export_lines(rows, args.digits):
                 sys.stdout.write(chunk)
             sys.stdout.flush()
             return 0
-        _write_export(args.file, rows)
+        _write_export(args.file, rows, args.digits)
     finally:
         store.close()
     return 0
 
 
-def _write_export(path: str, rows: Iterator[ExportRow]) -> None:
+def _write_export(path: str, rows: Iterator[ExportRow], digits: int | None) -> None:
     """The CSV into a temporary file beside `path`, renamed over it once complete (gzip when
     `path` ends in .gz): a reader never sees half an export."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -261,7 +272,7 @@ def _write_export(path: str, rows: Iterator[ExportRow]) -> None:
             else:
                 target = io.TextIOWrapper(raw)
             with target:
-                for chunk in _export_lines(rows):
+                for chunk in _export_lines(rows, digits):
                     target.write(chunk)
         os.replace(temporary, path)
     except BaseException:

@@ -143,6 +143,18 @@ def _add_list_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
     p.add_argument(
         "--skip-invalid", action="store_true", help="load the good rows and report the bad ones"
     )
+    p.add_argument(
+        "--max-remove",
+        metavar="N|P%",
+        help="a replace removes at most N entries, or P%% of the list and source's current "
+        "ones, unless --force (default: store.max_remove, 10%%)",
+    )
+    p.add_argument("--force", action="store_true", help="a replace may remove past --max-remove")
+    p.add_argument(
+        "--diff",
+        metavar="FILE",
+        help="write what the load adds, updates and removes to FILE as CSV",
+    )
 
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
@@ -177,6 +189,13 @@ def _add_list_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
     )
     p.add_argument("--list", choices=[n.value for n in ListName], help="only this list")
     p.add_argument("--source", help="only this source")
+    p.add_argument(
+        "--digits",
+        type=int,
+        choices=(14, 15),
+        help="write IMEIs with 14 digits, or 15 (the Luhn check digit computed where none was "
+        "loaded); default: as loaded",
+    )
 
     p = sub.add_parser("stats", help="entries per list and source, size, digest, load history")
     _store_options(p)

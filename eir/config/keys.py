@@ -49,6 +49,8 @@ HOST_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 TAC_PREFIX_RE = re.compile(r"[0-9]{1,8}")
 PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 NODE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+#: ``store.max_remove``: a count or a percentage (see eir.store.guard)
+MAX_REMOVE_RE = re.compile(r"(?P<count>[0-9]{1,12})|(?P<percent>[0-9]{1,3}(\.[0-9]{1,3})?) ?%")
 
 _COUNT = Integer(1, 1_000_000)
 _MESSAGE_BYTES = Integer(4096, 16 * 2**20)
@@ -82,6 +84,13 @@ class StoreConfig:
         "The ceiling of the map size in MiB; past it a load fails with the previous lists intact.",
         default=262144,
         at_least="map_size_mb",
+    )
+    max_remove: str = setting(
+        Text(MAX_REMOVE_RE.fullmatch, "a count (5000) or a percentage (10%)"),
+        "`eir load --mode replace` refuses to remove more than this many entries, or this share "
+        "of the (list, source)'s current entries, without --force: a truncated file must not "
+        "wipe a list. `--max-remove` overrides it.",
+        default="10%",
     )
     sync: bool = setting(
         Boolean(),

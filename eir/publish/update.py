@@ -8,12 +8,17 @@ field and every length, so a damaged or forged update is refused whole.
 
 Blob (zlib-compressed)::
 
-    b"EIRU1\\n" | meta JSON | b"\\n" | for each group: [key lengths] keys [tail lengths] tails
-                                                      [added times]
+    b"EIRU2\\n" | meta JSON | b"\\n" | for each group: [key lengths] keys [tail lengths] tails
+                                                      [digits] [added times]
 
 ``key_width``/``tail_width`` 0 means a little-endian u16 length per item precedes the data;
 otherwise every item has that width. A tail is an entry's reason and reference as stored
-(one length octet and UTF-8 each).
+(one length octet and UTF-8 each). ``digits`` (a group's ``"digits": true``): one octet per key,
+the check digit its IMEI was loaded with (0-9) or 10 for none (``Group.digits``).
+
+The magic is ``EIRU2`` when some group carries digits, so that a node that predates them
+refuses the update by its magic instead of misreading it; an update without digits keeps
+``EIRU1``. Both are decoded.
 
 Part (one MQTT message)::
 
@@ -42,9 +47,11 @@ from eir.model import ListName
 from eir.store.api import Mode
 from eir.store.batch import Batch, Group
 from eir.store.fields import check_source
-from eir.store.records import MAX_FIELD, Table, pack_tail
+from eir.store.records import MAX_FIELD, NO_DIGIT, Table, pack_tail
 
 MAGIC = b"EIRU1\n"
+#: the magic of an update where some group carries check digits
+MAGIC_DIGITS = b"EIRU2\n"
 PART_MAGIC = b"EIRP"
 PART_VERSION = 1
 _PART = struct.Struct(">4sBQII16s32s")
@@ -133,6 +140,8 @@ def encode_update(batch: Batch, meta: UpdateMeta, level: int = 1) -> bytes:
         key_width, tail_width = _widths(group.keys), _widths(tails)
         sections += _section(group.keys, key_width)
         sections += _section(tails, tail_width)
+        if group.digits is not None:
+            sections.append(bytes(group.digits))
         if added is not None:
             sections.append(added.tobytes())
         groups.append(
@@ -144,10 +153,12 @@ def encode_update(batch: Batch, meta: UpdateMeta, level: int = 1) -> bytes:
                 "key_width": key_width,
                 "tail_width": tail_width,
                 "added": added is not None,
+                "digits": group.digits is not None,
             }
         )
     data = asdict(meta) | {"groups": groups}
-    head = MAGIC + json.dumps(data, separators=(",", ":")).encode() + b"\n"
+    magic = MAGIC_DIGITS if any(g["digits"] for g in groups) else MAGIC
+    head = magic + json.dumps(data, separators=(",", ":")).encode() + b"\n"
     compressor = zlib.compressobj(level)
     out = [compressor.compress(head)]
     out += [compressor.compress(s) for s in sections]
@@ -297,6 +308,7 @@ def _group(reader: _Reader, spec: dict[str, object], index: int) -> Group:
             int(str(spec[k])) for k in ("count", "key_width", "tail_width")
         )
         has_added = spec["added"] is True
+        has_digits = spec.get("digits", False) is True
     except (KeyError, ValueError, IdentityError) as exc:
         raise UpdateError(f"{where}: not a valid group description: {exc}") from None
     if count < 1 or key_width < 0 or tail_width < 0:
@@ -307,6 +319,7 @@ def _group(reader: _Reader, spec: dict[str, object], index: int) -> Group:
     if any(not 2 <= len(t) <= 2 * (MAX_FIELD + 1) for t in tails):
         raise UpdateError(f"{where}: an entry's fields have an impossible length")
     _check_tails(tails, where)
+    digits = _digits(reader, count, where) if has_digits else None
     if not has_added:
         buffer = b"".join(tails)
         starts, ends = [0], []
@@ -314,20 +327,27 @@ def _group(reader: _Reader, spec: dict[str, object], index: int) -> Group:
             ends.append(starts[-1] + len(tail))
             starts.append(ends[-1])
         starts.pop()
-        return Group(table, list_name, source, keys, tails=(buffer, starts, ends))
+        return Group(table, list_name, source, keys, tails=(buffer, starts, ends), digits=digits)
     added = array(_U32)
     added.frombytes(reader.take(4 * count))
     fields = []
     for tail, stamp in zip(tails, added, strict=True):
         reason_end = 1 + tail[0]
         fields.append((tail[1:reason_end].decode(), tail[reason_end + 1 :].decode(), stamp))
-    return Group(table, list_name, source, keys, fields=fields)
+    return Group(table, list_name, source, keys, fields=fields, digits=digits)
+
+
+def _digits(reader: _Reader, count: int, where: str) -> bytes:
+    digits = reader.take(count)
+    if digits and max(digits) > NO_DIGIT:
+        raise UpdateError(f"{where}: a check digit is not 0 to 9 or {NO_DIGIT} (none)")
+    return digits
 
 
 def decode_update(blob: bytes) -> tuple[UpdateMeta, Batch]:
     """The description and the batch of a blob; any fault is an :class:`UpdateError`."""
     data = _decompress(blob)
-    if not data.startswith(MAGIC):
+    if not data.startswith((MAGIC, MAGIC_DIGITS)):
         raise UpdateError("not an eir list update (bad magic)")
     end = data.find(b"\n", len(MAGIC))
     if end < 0:

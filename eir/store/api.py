@@ -20,6 +20,8 @@ from eir.store.records import Table
 
 if TYPE_CHECKING:
     from eir.store.batch import Batch
+    from eir.store.diff import Change
+    from eir.store.guard import RemoveLimit
 
 
 class Mode(enum.StrEnum):
@@ -54,6 +56,7 @@ class LoadSummary:
         prefix = "dry run, nothing changed: " if self.dry_run else ""
         return (
             f"{prefix}added {self.added}, updated {self.updated}, removed {self.removed}, "
+            f"{f'not listed {self.missing}, ' if self.missing else ''}"
             f"unchanged {self.unchanged}, invalid {self.invalid}, duplicates {self.duplicates}; "
             f"{self.rows} rows in {self.seconds:.2f} s ({self.rate:,.0f} rows/s)"
         )
@@ -150,6 +153,8 @@ class ListStore(Protocol):
         now: int | None = None,
         remove_any_source: bool = False,
         tick: Tick | None = None,
+        max_remove: RemoveLimit | None = None,
+        changes: dict[str, list[Change]] | None = None,
     ) -> LoadSummary: ...
     def export(
         self, list_name: ListName | None = None, source: str | None = None

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from eir.model import ListName
 from eir.store.api import LoadSummary, Mode, Tick
 from eir.store.batch import Batch
+from eir.store.guard import RemoveLimit, check_removals
 from eir.store.records import META
 from eir.store.writes import WriteTxn, append_group, merge_add, remove
 
@@ -26,18 +27,24 @@ def apply_batch(
     *,
     remove_any_source: bool = False,
     tick: Tick | None = None,
+    max_remove: RemoveLimit | None = None,
 ) -> tuple[LoadSummary, Counter[str]]:
     """Apply ``batch`` in ``txn``. Returns the summary and the change of each entry counter.
 
     ``scope`` is the set of (list, source) a replace covers; ``remove_any_source`` makes a
-    remove delete the list's entries whatever their source; ``tick(rows)`` reports progress.
+    remove delete the list's entries whatever their source; ``tick(rows)`` reports progress;
+    ``max_remove`` refuses a replace that removes more (:mod:`eir.store.guard`: the caller
+    aborts the transaction).
     """
     summary = LoadSummary(invalid=batch.invalid, duplicates=batch.duplicates, rows=batch.rows)
     delta: Counter[str] = Counter()
     if mode is Mode.REPLACE:
         from eir.store.replace import replace_groups  # numpy: only where a replace runs
 
-        replace_groups(txn, batch.groups, set(scope), now, summary, delta, tick)
+        removed: Counter[str] = Counter()
+        replace_groups(txn, batch.groups, set(scope), now, summary, delta, tick, removed)
+        if max_remove is not None:
+            check_removals(txn, removed, max_remove)
         return summary, delta
     for group in batch.groups:
         if not group.keys:

@@ -13,7 +13,7 @@ from itertools import repeat
 from typing import TYPE_CHECKING
 
 from eir.model import ListName
-from eir.store.records import Table, entry_prefix, pack_entry, pack_tail
+from eir.store.records import NO_DIGIT, Table, entry_prefix, pack_entry, pack_tail
 
 if TYPE_CHECKING:  # numpy only where a list is read or replaced, not for every CLI command
     import numpy as np
@@ -44,7 +44,13 @@ class Group:
     #: The entry keeps it (``eir export`` writes the IMEI as it was loaded).
     digits: bytes | None = None
 
+    def __post_init__(self) -> None:
+        if self.digits is not None and self.digits.count(NO_DIGIT) == len(self.digits):
+            self.digits = None  # all without a check digit: the plain form, today's code path
+
     def values(self, now: int) -> Iterator[bytes]:
+        if self.digits is not None:
+            return self._values_with_digits(now)
         if self.tails is not None:
             prefix = entry_prefix(self.list, self.source, now)
             buffer, starts, ends = self.tails
@@ -61,6 +67,8 @@ class Group:
 
     def values_at(self, indices: Sequence[int], now: int) -> builtins.list[bytes]:
         """The values :meth:`values` yields, at ``indices`` only."""
+        if self.digits is not None:
+            return self._values_with_digits_at(indices, now)
         if self.tails is not None:
             prefix = entry_prefix(self.list, self.source, now)
             buffer, starts, ends = self.tails
@@ -74,6 +82,51 @@ class Group:
             if not added
             else pack_entry(self.list, self.source, r, ref, added)
             for r, ref, added in (fields[i] for i in indices)
+        ]
+
+    def prefixes(self, now: int) -> builtins.list[bytes]:
+        """The entry prefix (:func:`~eir.store.records.entry_prefix`) for each check digit,
+        indexed by the digit (:data:`~eir.store.records.NO_DIGIT` last)."""
+        return [entry_prefix(self.list, self.source, now, d) for d in range(NO_DIGIT + 1)]
+
+    def _values_with_digits(self, now: int) -> Iterator[bytes]:
+        """:meth:`values` when keys carry check digits: a prefix per digit, picked in C."""
+        digits = self.digits or b""
+        prefixes = self.prefixes(now)
+        if self.tails is not None:
+            buffer, starts, ends = self.tails
+            return map(
+                bytes.__add__,
+                map(prefixes.__getitem__, digits),
+                map(buffer.__getitem__, map(slice, starts, ends)),
+            )
+        if self.fields is None:
+            empty = pack_tail(b"", "", "")
+            return map([p + empty for p in prefixes].__getitem__, digits)
+        return (
+            pack_tail(prefixes[d], r, ref)
+            if not added
+            else pack_entry(self.list, self.source, r, ref, added, d)
+            for d, (r, ref, added) in zip(digits, self.fields, strict=True)
+        )
+
+    def _values_with_digits_at(self, indices: Sequence[int], now: int) -> builtins.list[bytes]:
+        digits = self.digits or b""
+        prefixes = self.prefixes(now)
+        if self.tails is not None:
+            buffer, starts, ends = self.tails
+            return [prefixes[digits[i]] + buffer[starts[i] : ends[i]] for i in indices]
+        if self.fields is None:
+            empty = pack_tail(b"", "", "")
+            whole = [p + empty for p in prefixes]
+            return [whole[digits[i]] for i in indices]
+        fields = self.fields
+        return [
+            pack_tail(prefixes[digits[i]], r, ref)
+            if not added
+            else pack_entry(self.list, self.source, r, ref, added, digits[i])
+            for i in indices
+            for r, ref, added in (fields[i],)
         ]
 
 

@@ -28,9 +28,11 @@ from eir.model import NO_HITS, Hits, ListName
 from eir.store.api import ExportRow, LoadSummary, Mode, StoreStats, Tick
 from eir.store.apply import apply_batch, update_meta
 from eir.store.batch import Batch
+from eir.store.diff import Change, RecordingTxn
+from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import META, RangeIndex, Table, matches_of
-from eir.store.writes import WriteTxn
+from eir.store.writes import DryRunTxn, Olds, WriteTxn
 
 _TABLES = (Table.IMEI.value, Table.RANGE.value, Table.PAIR.value, META)
 _MB = 1 << 20
@@ -63,7 +65,7 @@ class _Txn:
     def delete(self, table: str, key: bytes) -> None:
         self._txn.delete(key, db=self._dbs[table])
 
-    def delete_many(self, table: str, keys: list[bytes]) -> None:
+    def delete_many(self, table: str, keys: list[bytes], olds: list[bytes] | None = None) -> None:
         # One cursor: keys in order are found from where it stands, not from the root.
         deque(map(self._txn.cursor(db=self._dbs[table]).pop, keys), maxlen=0)
 
@@ -86,7 +88,12 @@ class _Txn:
         if added != len(keys):
             raise StoreError(f"sorted append wrote {added} of {len(keys)} keys")
 
-    def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
+    def put_sorted(
+        self,
+        table: str,
+        items: list[tuple[bytes, bytes]],
+        olds: Olds | None = None,
+    ) -> None:
         cursor = self._txn.cursor(db=self._dbs[table])
         consumed, _ = cursor.putmulti(items, dupdata=False, overwrite=True)
         if consumed != len(items):
@@ -99,6 +106,15 @@ class _Txn:
         values = self._txn.cursor(db=db).iternext(keys=False, values=True)
         while part := list(islice(keys, chunk)):
             yield part, list(islice(values, chunk))
+
+
+def _view(
+    txn: _Txn, mode: Mode, dry_run: bool, changes: dict[str, list[Change]] | None
+) -> WriteTxn:
+    """What a load writes through: a replace's dry run skips its writes (:class:`DryRunTxn`),
+    and ``changes`` wanted are recorded (:class:`RecordingTxn`)."""
+    view: WriteTxn = DryRunTxn(txn) if dry_run and mode is Mode.REPLACE else txn
+    return view if changes is None else RecordingTxn(view)
 
 
 def _store_error(exc: lmdb.Error, path: str) -> StoreError:
@@ -265,6 +281,8 @@ class LmdbStore:
         now: int | None = None,
         remove_any_source: bool = False,
         tick: Tick | None = None,
+        max_remove: RemoveLimit | None = None,
+        changes: dict[str, list[Change]] | None = None,
         inside: Callable[[WriteTxn], None] | None = None,
         may_grow: bool = True,
     ) -> LoadSummary:
@@ -274,6 +292,9 @@ class LmdbStore:
         the commit: it may read and write ``meta`` (a list update's version) or raise to abort
         everything. With ``may_grow`` False a full map raises :class:`MapGrowthNeededError` instead
         of growing: a thread other than the one holding read snapshots cannot grow the map.
+        ``max_remove`` refuses a replace that removes more (nothing changed, see
+        :mod:`eir.store.guard`); ``changes`` is filled with each table's changed keys, their
+        records before and after (:mod:`eir.store.diff`).
         """
         started = time.perf_counter()
         stamp = int(time.time()) if now is None else now
@@ -281,9 +302,16 @@ class LmdbStore:
         while True:
             txn = self._begin(write=True)
             try:
-                view = _Txn(txn, self._dbs)
+                view = recording = _view(_Txn(txn, self._dbs), mode, dry_run, changes)
                 summary, delta = apply_batch(
-                    view, batch, mode, scope, stamp, remove_any_source=remove_any_source, tick=tick
+                    view,
+                    batch,
+                    mode,
+                    scope,
+                    stamp,
+                    remove_any_source=remove_any_source,
+                    tick=tick,
+                    max_remove=max_remove,
                 )
                 if dry_run:
                     txn.abort()
@@ -294,14 +322,7 @@ class LmdbStore:
                     txn.commit()
             except lmdb.MapFullError:
                 txn.abort()
-                if not may_grow:
-                    size = self._env.info()["map_size"]
-                    if size >= self._max_map:
-                        raise _store_error(lmdb.MapFullError("full"), self.path) from None
-                    raise MapGrowthNeededError(
-                        f"{self.path}: the map ({size >> 20} MiB) must grow"
-                    ) from None
-                self._grow()
+                self._full(may_grow)
                 continue
             except lmdb.Error as exc:
                 txn.abort()
@@ -309,9 +330,20 @@ class LmdbStore:
             except BaseException:
                 txn.abort()
                 raise
+            if changes is not None and isinstance(recording, RecordingTxn):
+                changes.update(recording.changes)
             summary.dry_run = dry_run
             summary.seconds = time.perf_counter() - started
             return summary
+
+    def _full(self, may_grow: bool) -> None:
+        """The map filled up: grow it (the caller retries), or say it must grow."""
+        if not may_grow:
+            size = self._env.info()["map_size"]
+            if size >= self._max_map:
+                raise _store_error(lmdb.MapFullError("full"), self.path) from None
+            raise MapGrowthNeededError(f"{self.path}: the map ({size >> 20} MiB) must grow")
+        self._grow()
 
     def grow_map(self) -> None:
         """Double the map (up to the ceiling); closes this store's shared read snapshot first.

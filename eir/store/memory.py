@@ -15,8 +15,11 @@ from eir.model import Hits, ListName
 from eir.store.api import ExportRow, LoadSummary, Mode, StoreStats, Tick
 from eir.store.apply import apply_batch, update_meta
 from eir.store.batch import Batch
+from eir.store.diff import Change, RecordingTxn
+from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import META, RangeIndex, Table, matches_of
+from eir.store.writes import Olds, WriteTxn
 
 _TABLES = (Table.IMEI.value, Table.RANGE.value, Table.PAIR.value, META)
 
@@ -64,12 +67,17 @@ class _DictTxn:
             data[key] = value
             last = key
 
-    def delete_many(self, table: str, keys: list[bytes]) -> None:
+    def delete_many(self, table: str, keys: list[bytes], olds: list[bytes] | None = None) -> None:
         data = self.tables[table]
         for key in keys:
             data.pop(key, None)
 
-    def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
+    def put_sorted(
+        self,
+        table: str,
+        items: list[tuple[bytes, bytes]],
+        olds: Olds | None = None,
+    ) -> None:
         self.tables[table].update(items)
 
     def scan(self, table: str, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
@@ -126,14 +134,26 @@ class MemoryStore:
         now: int | None = None,
         remove_any_source: bool = False,
         tick: Tick | None = None,
+        max_remove: RemoveLimit | None = None,
+        changes: dict[str, list[Change]] | None = None,
     ) -> LoadSummary:
         started = time.perf_counter()
         stamp = int(time.time()) if now is None else now
         scope = list(scope)
         work = _DictTxn({name: dict(table) for name, table in self._tables.items()})
+        view: WriteTxn = work if changes is None else RecordingTxn(work)
         summary, delta = apply_batch(
-            work, batch, mode, scope, stamp, remove_any_source=remove_any_source, tick=tick
+            view,
+            batch,
+            mode,
+            scope,
+            stamp,
+            remove_any_source=remove_any_source,
+            tick=tick,
+            max_remove=max_remove,
         )
+        if isinstance(view, RecordingTxn) and changes is not None:
+            changes.update(view.changes)
         if not dry_run:
             update_meta(work, summary, delta, batch, mode, scope, stamp)
             self._tables = work.tables

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterator
 from typing import Protocol
 
+from eir.identity import luhn_digit
 from eir.model import ListName
 from eir.store.api import ExportRow, HistoryRecord, history_of
 from eir.store.records import (
@@ -17,10 +18,28 @@ from eir.store.records import (
     unpack_record,
 )
 
+_DIGIT_TEXT = "0123456789"
+
 
 class ReadTxn(Protocol):
     def get(self, table: str, key: bytes) -> bytes | None: ...
     def items(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]: ...
+
+
+def imei_as(key: str, digit: int | None, digits: int | None = None) -> str:
+    """An entry's 14-digit IMEI ``key`` as ``eir export`` writes it: ``digits`` None: as it
+    was loaded (with its check digit ``digit``, even a wrong one, when it had one); 14: the
+    key alone; 15: with its check digit (the Luhn digit computed when none was loaded)."""
+    if digits == 14:
+        return key
+    if digit is not None:
+        return key + _DIGIT_TEXT[digit]
+    return key + luhn_digit(key) if digits == 15 else key
+
+
+def last_as(last: str, fifteen: bool) -> str:
+    """A range's last IMEI: 14 digits, or 15 with its Luhn digit when its first is written so."""
+    return last + luhn_digit(last) if fifteen else last
 
 
 def export_rows(

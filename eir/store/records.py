@@ -10,8 +10,13 @@ Tables (LMDB named databases):
 A record is one or more entries back to back (one IMEI can be on several lists from several
 sources). An entry is::
 
-    list code (1: W G B) | added (4, big-endian seconds) | source (1 + n) | reason (1 + n) |
+    code (1) | added (4, big-endian seconds) | source (1 + n) | reason (1 + n) |
     reference (1 + n)          n = length in UTF-8 octets, at most 255 each
+
+The code octet names the list and the form the IMEI was loaded in: ``W`` ``G`` ``B`` for an
+IMEI written without its check digit (14 digits, an IMEISV), ``0x80 | list << 4 | d`` for one
+written with check digit ``d`` (list 0 white, 1 grey, 2 black; ``d`` kept even when it is not
+the Luhn digit), so ``eir export`` writes it back as it was loaded.
 
 Keys sort as the IMEIs they hold, so a sorted load is an LMDB append.
 """
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from eir.errors import StoreError
-from eir.model import LIST_OF_CODE, Entry, Level, ListName, Match
+from eir.model import Entry, Level, ListName, Match
 
 _ADDED = struct.Struct(">I")
 MAX_FIELD = 255
@@ -46,6 +51,40 @@ META = "meta"
 
 _LENGTH = [bytes((n,)) for n in range(MAX_FIELD + 1)]
 
+_LISTS = (ListName.WHITE, ListName.GREY, ListName.BLACK)
+#: the list of each valid code octet (plain and with a check digit)
+LIST_OF_CODE: dict[int, ListName] = {name.code[0]: name for name in _LISTS} | {
+    0x80 | index << 4 | digit: name for index, name in enumerate(_LISTS) for digit in range(10)
+}
+#: the check digit of each code octet that carries one
+DIGIT_OF_CODE: dict[int, int] = {
+    0x80 | index << 4 | digit: digit for index in range(len(_LISTS)) for digit in range(10)
+}
+#: each code octet as the plain code of its list (``translate`` table; other octets as is):
+#: what a (list, source) test compares, whatever form the IMEI was loaded in
+PLAIN_CODE = bytes(
+    LIST_OF_CODE[octet].code[0] if octet in LIST_OF_CODE else octet for octet in range(256)
+)
+
+
+def _codes() -> dict[tuple[ListName, int | None], bytes]:
+    """The code octet of each (list, check digit); None and NO_DIGIT: the plain code."""
+    out: dict[tuple[ListName, int | None], bytes] = {}
+    for index, name in enumerate(_LISTS):
+        out[name, None] = out[name, NO_DIGIT] = name.code
+        for digit in range(10):
+            out[name, digit] = bytes((0x80 | index << 4 | digit,))
+    return out
+
+
+_CODE = _codes()
+
+
+def entry_code(list_name: ListName, digit: int | None = None) -> bytes:
+    """The code octet of an entry of ``list_name`` whose IMEI was written with check digit
+    ``digit`` (None or :data:`NO_DIGIT`: without one)."""
+    return _CODE[list_name, digit]
+
 
 def _field(text: str) -> bytes:
     raw = text.encode()
@@ -54,13 +93,21 @@ def _field(text: str) -> bytes:
     return _LENGTH[len(raw)] + raw
 
 
-def entry_prefix(list_name: ListName, source: str, added: int) -> bytes:
-    """The part of an entry before its reason: the same for a whole load of one source."""
-    return list_name.code + _ADDED.pack(added) + _field(source)
+def entry_prefix(list_name: ListName, source: str, added: int, digit: int | None = None) -> bytes:
+    """The part of an entry before its reason: the same for a whole load of one source (and
+    one check digit)."""
+    return _CODE[list_name, digit] + _ADDED.pack(added) + _field(source)
 
 
-def pack_entry(list_name: ListName, source: str, reason: str, reference: str, added: int) -> bytes:
-    return entry_prefix(list_name, source, added) + _field(reason) + _field(reference)
+def pack_entry(
+    list_name: ListName,
+    source: str,
+    reason: str,
+    reference: str,
+    added: int,
+    digit: int | None = None,
+) -> bytes:
+    return entry_prefix(list_name, source, added, digit) + _field(reason) + _field(reference)
 
 
 def pack_tail(prefix: bytes, reason: str, reference: str) -> bytes:
@@ -74,13 +121,15 @@ def unpack_record(record: bytes) -> list[Entry]:
         source_end = 6 + record[5]
         reason_end = source_end + 1 + record[source_end]
         if reason_end + 1 + record[reason_end] == len(record):
+            code = record[0]
             return [
                 Entry(
-                    LIST_OF_CODE[record[0]],
+                    LIST_OF_CODE[code],
                     record[6:source_end].decode(),
                     record[source_end + 1 : reason_end].decode(),
                     record[reason_end + 1 :].decode(),
                     int.from_bytes(record[1:5], "big"),
+                    DIGIT_OF_CODE.get(code),
                 )
             ]
     except (IndexError, KeyError, UnicodeDecodeError):
@@ -89,7 +138,8 @@ def unpack_record(record: bytes) -> list[Entry]:
     pos, end = 0, len(record)
     try:
         while pos < end:
-            list_name = LIST_OF_CODE[record[pos]]
+            code = record[pos]
+            list_name = LIST_OF_CODE[code]
             (added,) = _ADDED.unpack_from(record, pos + 1)
             pos += 5
             fields: list[str] = []
@@ -100,27 +150,32 @@ def unpack_record(record: bytes) -> list[Entry]:
                     raise IndexError
                 fields.append(raw.decode())
                 pos += 1 + size
-            out.append(Entry(list_name, fields[0], fields[1], fields[2], added))
+            out.append(
+                Entry(list_name, fields[0], fields[1], fields[2], added, DIGIT_OF_CODE.get(code))
+            )
     except (IndexError, KeyError, struct.error, UnicodeDecodeError):
         raise StoreError(f"damaged record {record[:40].hex()}") from None
     return out
 
 
 def pack_record(entries: Iterable[Entry]) -> bytes:
-    return b"".join(pack_entry(e.list, e.source, e.reason, e.reference, e.added) for e in entries)
+    return b"".join(
+        pack_entry(e.list, e.source, e.reason, e.reference, e.added, e.digit) for e in entries
+    )
 
 
 def canonical_record(record: bytes) -> bytes:
     """The record without its ``added`` times, entries sorted: what the content digest covers.
 
     Two stores that hold the same entries have the same canonical records, whenever the
-    entries were added.
+    entries were added. The code octet is kept: it holds the form the IMEI was loaded in.
     """
     if is_single_entry(record):
         return record[:1] + record[5:]
     return b"".join(
         sorted(
-            pack_entry(e.list, e.source, e.reason, e.reference, 0) for e in unpack_record(record)
+            pack_entry(e.list, e.source, e.reason, e.reference, 0, e.digit)
+            for e in unpack_record(record)
         )
     )
 

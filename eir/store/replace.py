@@ -28,11 +28,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from eir.model import LIST_OF_CODE, Entry, ListName
+from eir.model import Entry, ListName
 from eir.store.api import LoadSummary, Tick
 from eir.store.batch import Group
-from eir.store.records import Table, is_single_entry, pack_record, unpack_record
-from eir.store.writes import WriteTxn, append_group, counter_key
+from eir.store.records import (
+    LIST_OF_CODE,
+    PLAIN_CODE,
+    Table,
+    is_single_entry,
+    pack_record,
+    unpack_record,
+)
+from eir.store.writes import Olds, WriteTxn, append_group, counter_key, same_content
 
 #: records read from the table per step of the walk
 CHUNK = 1 << 15
@@ -40,6 +47,8 @@ CHUNK = 1 << 15
 #: records up to this long are classified from a matrix of their octets (see _Walk.unheld)
 _HEADER_WIDTH = 64
 _CODES = np.array(sorted(LIST_OF_CODE), dtype=np.uint8)
+#: each code octet as its list's plain code (see eir.store.records.PLAIN_CODE)
+_PLAIN = np.frombuffer(PLAIN_CODE, dtype=np.uint8)
 
 #: decoded records the walk remembers (see _Walk.decode)
 _DECODED = 4096
@@ -57,11 +66,15 @@ def replace_groups(
     summary: LoadSummary,
     delta: Counter[str],
     tick: Tick | None,
+    removed: Counter[str] | None = None,
 ) -> None:
-    """Apply ``groups`` as a replace of the (list, source) pairs in ``scope``, in ``txn``."""
+    """Apply ``groups`` as a replace of the (list, source) pairs in ``scope``, in ``txn``.
+
+    ``removed`` counts the entries removed, by entry counter (see ``counter_key``)."""
+    gone: Counter[str] = Counter() if removed is None else removed
     for table in Table:
         mine = [g for g in groups if g.table is table and g.keys]
-        _Walk(txn, table, mine, scope, now, summary, delta).run(tick)
+        _Walk(txn, table, mine, scope, now, summary, delta, gone).run(tick)
 
 
 def _pick(items: Sequence[bytes], where: Ints) -> list[bytes]:
@@ -157,6 +170,39 @@ def _numbers14(keys: list[bytes]) -> npt.NDArray[np.int64] | None:
     return out
 
 
+def _headers(
+    values: Sequence[bytes], lengths: Ints, where: Ints
+) -> tuple[Bools, npt.NDArray[np.uint8], Bools]:
+    """The records ``values[where]`` (``lengths`` theirs) read from their headers at once:
+    which are short enough to be (``short``, over ``where``), their first octets as rows, and
+    which of those rows are one well-formed entry (as :func:`is_single_entry` says of one)."""
+    short = lengths <= _HEADER_WIDTH
+    rows = _rows(_pick(values, where[short]), _HEADER_WIDTH)
+    sizes = lengths[short]
+    at = np.arange(len(rows))
+    source_end = 6 + rows[:, 5].astype(np.intp)
+    reason_end = source_end + 1 + rows[at, np.minimum(source_end, _HEADER_WIDTH - 1)]
+    single = (
+        (sizes >= 8)
+        & np.isin(rows[:, 0], _CODES)
+        & (source_end < sizes)
+        & (reason_end < sizes)
+        & (reason_end + 1 + rows[at, np.minimum(reason_end, _HEADER_WIDTH - 1)] == sizes)
+    )
+    return short, rows, single
+
+
+def _owned(rows: npt.NDArray[np.uint8], single: Bools, code: int, source: bytes) -> Bools:
+    """Which header ``rows`` (see :func:`_headers`) are one entry of list ``code`` (its plain
+    code, whatever the IMEI's form) and ``source``."""
+    if 6 + len(source) > _HEADER_WIDTH:
+        return np.zeros(len(rows), dtype=np.bool_)
+    mine: Bools = single & (_PLAIN[rows[:, 0]] == code) & (rows[:, 5] == len(source))
+    if source:
+        mine &= (rows[:, 6 : 6 + len(source)] == np.frombuffer(source, dtype=np.uint8)).all(axis=1)
+    return mine
+
+
 def _search(table: npt.NDArray[Any], batch: npt.NDArray[Any]) -> tuple[Ints, Bools]:
     """Where each of ``batch`` would be in the sorted ``table``, and whether it is there."""
     at: Ints = np.searchsorted(table, batch)
@@ -185,9 +231,10 @@ class _Walk:
         now: int,
         summary: LoadSummary,
         delta: Counter[str],
+        removed: Counter[str],
     ) -> None:
         self.txn, self.table, self.scope, self.now = txn, table, scope, now
-        self.summary, self.delta = summary, delta
+        self.summary, self.delta, self.removed = summary, delta, removed
         #: the entry counter of each (list, source) in scope, by its raw form in a record
         self.owners = {
             (name.code[0], source.encode()): counter_key(table, name, source)
@@ -205,7 +252,12 @@ class _Walk:
                     self.members.setdefault(key, []).append((group, index))
             self.keys = sorted(self.members)
         self._array: npt.NDArray[np.bytes_] | None = None  # the keys for numpy, when needed
-        plain = self.single is not None and self.single.fields is None and self.single.tails is None
+        plain = (
+            self.single is not None
+            and self.single.fields is None
+            and self.single.tails is None
+            and self.single.digits is None
+        )
         self.constant = self.single.values_at([0], now)[0] if plain and self.single else None
         self.entry = None if self.constant is None else unpack_record(self.constant)[0]
         #: the entry counter of each group's (list, source)
@@ -218,7 +270,10 @@ class _Walk:
         )
         self._decoded: dict[bytes, tuple[Entry, ...]] = {}
         self.puts: list[tuple[bytes, bytes]] = []
+        #: the records the puts replace (absent: a new key), and those deleted (one a key)
+        self.put_olds = Olds()
         self.deletes: list[bytes] = []
+        self.gone: list[bytes] = []
 
     def run(self, tick: Tick | None) -> None:
         done = 0
@@ -228,13 +283,13 @@ class _Walk:
             if tick is not None and end > done:
                 tick(end - done)
             done = end
-        self.txn.delete_many(self.table, self.deletes)
+        self.txn.delete_many(self.table, self.deletes, self.gone)
         if self.single is None:
             for key in self.keys[done:]:  # past the table's end: new to every group
                 self.settle(key, None)
         if self.puts:
             self.puts.sort()
-            self.txn.put_sorted(self.table, self.puts)
+            self.txn.put_sorted(self.table, self.puts, self.put_olds)
         if self.single is not None and done < len(self.keys):
             tail = self.single.values_at(range(done, len(self.keys)), self.now)
             append_group(self.txn, self.single, done, iter(tail), self.summary, self.delta, tick)
@@ -255,7 +310,7 @@ class _Walk:
         fresh = lo + np.flatnonzero(~found)
         positions = lo + np.flatnonzero(found)
         if self.own is not None and self._all_own(values):
-            self._settle_own(self.own, keys, len(matched), fresh, held)
+            self._settle_own(self.own, keys, values, len(matched), fresh, held)
             return
         lengths = _lengths(values)
         if self.single is not None:
@@ -294,7 +349,13 @@ class _Walk:
         return _search(table, batch)
 
     def _settle_own(
-        self, own: str, keys: list[bytes], matched: int, fresh: Ints, held: Bools
+        self,
+        own: str,
+        keys: list[bytes],
+        values: list[bytes],
+        matched: int,
+        fresh: Ints,
+        held: Bools,
     ) -> None:
         """Every record of the chunk is the plain group's entry, times aside (counter
         ``own``): the ``matched`` ones are unchanged and the others, in scope and not in the
@@ -304,14 +365,18 @@ class _Walk:
         unheld = np.flatnonzero(~held)
         if len(unheld):
             self.deletes.extend(_pick(keys, unheld))
+            self.gone.extend(_pick(values, unheld))
             self.delta[own] -= len(unheld)
+            self.removed[own] += len(unheld)
             self.summary.removed += len(unheld)
 
     def _settle_single(
         self, group: Group, values: list[bytes], lengths: Ints, matched: Ints, positions: Ints
     ) -> None:
         """The records matched by the single group's keys at ``positions``: those that are its
-        entry but for their time are unchanged, decided at once; the others are settled."""
+        entry but for their time are unchanged, those that are its one entry with another
+        reason, reference or form are updated (their new record is the new entry), both
+        decided at once; the others are settled."""
         new = (
             self.constant
             if self.constant is not None
@@ -319,7 +384,20 @@ class _Walk:
         )
         same = same_but_time(values, lengths, matched, new)
         self.summary.unchanged += int(np.count_nonzero(same))
-        for index in np.flatnonzero(~same).tolist():
+        differ = np.flatnonzero(~same)
+        if not len(differ):
+            return
+        short, rows, single = _headers(values, lengths[matched[differ]], matched[differ])
+        own = np.zeros(len(differ), dtype=np.bool_)
+        own[short] = _owned(rows, single, group.list.code[0], group.source.encode())
+        updates = differ[own]
+        if len(updates):
+            keys = _pick(self.keys, positions[updates])
+            fresh = [new] * len(keys) if isinstance(new, bytes) else _pick(new, updates)
+            self.puts.extend(zip(keys, fresh, strict=True))
+            self.put_olds.add(keys, _pick(values, matched[updates]))
+            self.summary.updated += len(updates)
+        for index in differ[~own].tolist():
             position = int(positions[index])
             self.settle(self.keys[position], values[int(matched[index])], position)
 
@@ -330,7 +408,12 @@ class _Walk:
         if model is None:
             return False
         # one load's records are the same octets: a count is cheaper than a set
-        kinds = {values[0]} if values.count(values[0]) == len(values) else set(values)
+        if values.count(values[0]) == len(values):
+            kinds = {values[0]}
+        elif len(set(values[:256])) > 64:  # records of their own (reasons, references)
+            return False
+        else:
+            kinds = set(values)
         if len(kinds) > 64:
             return False
         size, code, tail = len(model), model[0], model[5:]
@@ -350,34 +433,18 @@ class _Walk:
         removed, of another kept, both read from the record's header for many at once (as
         :func:`eir.store.records.is_single_entry` does for one); the rest are settled.
         ``lengths`` are theirs."""
-        short = lengths <= _HEADER_WIDTH
-        rows = _rows(_pick(values, where[short]), _HEADER_WIDTH)
-        sizes = lengths[short]
-        at = np.arange(len(rows))
-        source_end = 6 + rows[:, 5].astype(np.intp)
-        reason_end = source_end + 1 + rows[at, np.minimum(source_end, _HEADER_WIDTH - 1)]
-        single = (
-            (sizes >= 8)
-            & np.isin(rows[:, 0], _CODES)
-            & (source_end < sizes)
-            & (reason_end < sizes)
-            & (reason_end + 1 + rows[at, np.minimum(reason_end, _HEADER_WIDTH - 1)] == sizes)
-        )
+        short, rows, single = _headers(values, lengths, where)
         removed = np.zeros(len(rows), dtype=np.bool_)
         for (code, source), name in self.owners.items():
-            if 6 + len(source) > _HEADER_WIDTH:
-                continue
-            mine = single & (rows[:, 0] == code) & (rows[:, 5] == len(source))
-            if source:
-                mine &= (rows[:, 6 : 6 + len(source)] == np.frombuffer(source, dtype=np.uint8)).all(
-                    axis=1
-                )
+            mine = _owned(rows, single, code, source)
             count = int(np.count_nonzero(mine))
             if count:
                 removed |= mine
                 self.delta[name] -= count
+                self.removed[name] += count
                 self.summary.removed += count
         self.deletes.extend(_pick(keys, where[short][removed]))
+        self.gone.extend(_pick(values, where[short][removed]))
         rest = np.concatenate([where[~short], where[short][~single]])
         for index in np.sort(rest).tolist():
             self.settle(keys[index], values[index])
@@ -404,7 +471,9 @@ class _Walk:
         if len(survivors) != len(entries):
             for gone in entries:
                 if gone not in survivors:
-                    self.delta[counter_key(self.table, gone.list, gone.source)] -= 1
+                    name = counter_key(self.table, gone.list, gone.source)
+                    self.delta[name] -= 1
+                    self.removed[name] += 1
             self.summary.removed += len(entries) - len(survivors)
             entries, stale = survivors, True
         if stale:
@@ -453,7 +522,7 @@ class _Walk:
                 entries.append(entry)
                 record += value  # the same octets as packing the entries again
                 self._count_added(group)
-            elif (entries[at].reason, entries[at].reference) == (entry.reason, entry.reference):
+            elif same_content(entries[at], entry):
                 summary.unchanged += 1
             else:
                 entries[at] = entry
@@ -470,7 +539,7 @@ class _Walk:
         of scope or holding the key."""
         if not is_single_entry(record):
             return False
-        raw = (record[0], record[6 : 6 + record[5]])
+        raw = (PLAIN_CODE[record[0]], record[6 : 6 + record[5]])
         return raw not in self.owners or any(
             (name.code[0], source.encode()) == raw for name, source in holders
         )
@@ -489,5 +558,8 @@ class _Walk:
         if record is None:
             if old is not None:
                 self.deletes.append(key)
+                self.gone.append(old)
         elif record != old:
             self.puts.append((key, record))
+            if old is not None:
+                self.put_olds.add((key,), (old,))

@@ -12,7 +12,7 @@ from itertools import islice
 from typing import Protocol
 
 from eir.errors import StoreError
-from eir.model import ListName
+from eir.model import Entry, ListName
 from eir.store.api import LoadSummary, Tick
 from eir.store.batch import Group
 from eir.store.records import Table, pack_record, unpack_record
@@ -34,12 +34,21 @@ class WriteTxn(Protocol):
         ...
 
     def delete(self, table: str, key: bytes) -> None: ...
-    def delete_many(self, table: str, keys: list[bytes]) -> None: ...
+    def delete_many(self, table: str, keys: list[bytes], olds: list[bytes] | None = None) -> None:
+        """Delete ``keys``; ``olds``, when the caller has them, are their records."""
+        ...
+
     def items(self, table: str) -> Iterator[tuple[bytes, bytes]]: ...
     def last_key(self, table: str) -> bytes | None: ...
     def append_sorted(self, table: str, keys: list[bytes], values: Iterable[bytes]) -> None: ...
-    def put_sorted(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
-        """Put (overwrite) ``items``, sorted by key."""
+    def put_sorted(
+        self,
+        table: str,
+        items: list[tuple[bytes, bytes]],
+        olds: Olds | None = None,
+    ) -> None:
+        """Put (overwrite) ``items``, sorted by key; ``olds``, when the caller has them, are
+        the records they replace (a key absent from them had none)."""
         ...
 
     def scan(self, table: str, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
@@ -47,8 +56,61 @@ class WriteTxn(Protocol):
         ...
 
 
+class Olds:
+    """The records keys held before a load overwrote them, kept as two lists (cheap) and
+    looked up by key only when asked: only a recording of the changes asks."""
+
+    def __init__(self) -> None:
+        self.keys: list[bytes] = []
+        self.records: list[bytes] = []
+        self._by_key: dict[bytes, bytes] | None = None
+
+    def add(self, keys: Iterable[bytes], records: Iterable[bytes]) -> None:
+        self.keys += keys
+        self.records += records
+        self._by_key = None
+
+    def getter(self) -> Callable[[bytes], bytes | None]:
+        """The record a key held (None: it had none)."""
+        if self._by_key is None:
+            self._by_key = dict(zip(self.keys, self.records, strict=True))
+        return self._by_key.get
+
+
+class DryRunTxn:
+    """A replace's dry run: its sorted writes (the only writes a replace makes, after it has
+    read the table) are skipped, as the transaction would be aborted anyway; reads and other
+    writes pass through. Not for add or remove, which read back what they wrote."""
+
+    def __init__(self, inner: WriteTxn) -> None:
+        self.inner = inner
+        self.get, self.put, self.insert = inner.get, inner.put, inner.insert
+        self.bound, self.delete, self.items = inner.bound, inner.delete, inner.items
+        self.last_key, self.scan = inner.last_key, inner.scan
+
+    def delete_many(self, table: str, keys: list[bytes], olds: list[bytes] | None = None) -> None:
+        """Skipped."""
+
+    def append_sorted(self, table: str, keys: list[bytes], values: Iterable[bytes]) -> None:
+        """Skipped."""
+
+    def put_sorted(
+        self,
+        table: str,
+        items: list[tuple[bytes, bytes]],
+        olds: Olds | None = None,
+    ) -> None:
+        """Skipped."""
+
+
 _CHUNK = 1 << 20
 _TICK = 1 << 16
+
+
+def same_content(old: Entry, new: Entry) -> bool:
+    """Whether ``new`` leaves the entry ``old`` of its (list, source) unchanged: the same
+    reason, reference and form of the IMEI (its check digit), whatever their times."""
+    return (old.reason, old.reference, old.digit) == (new.reason, new.reference, new.digit)
 
 
 def counter_key(table: Table, list_name: ListName, source: str) -> str:
@@ -85,7 +147,7 @@ def merge_add(
         new = unpack_record(value)[0]
         for index, entry in enumerate(entries):
             if entry.list is group.list and entry.source == group.source:
-                if (entry.reason, entry.reference) == (new.reason, new.reference):
+                if same_content(entry, new):
                     summary.unchanged += 1
                 else:
                     entries[index] = new
@@ -111,8 +173,8 @@ def remove(
             for e in entries
             if not (e.list is group.list and (any_source or e.source == group.source))
         ]
-        if len(kept) == len(entries):
-            summary.unchanged += 1
+        if len(kept) == len(entries):  # not listed (on that list, from that source)
+            summary.missing += 1
             continue
         for gone in entries:
             if gone not in kept:

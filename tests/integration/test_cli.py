@@ -38,6 +38,20 @@ def test_load_summary_and_modes(tmp_path: Path, db: Path) -> None:
     second = write(tmp_path / "b.txt", f"{A2}\n{A3}\n")
     result = eir(
         "load", second, "--list", "black", "--source", "police-hcm", "--mode", "replace", "--db", db
+    )  # removes 1 of 2 entries: over the replace guard's default 10%
+    assert result.returncode == 1
+    result = eir(
+        "load",
+        second,
+        "--list",
+        "black",
+        "--source",
+        "police-hcm",
+        "--mode",
+        "replace",
+        "--force",
+        "--db",
+        db,
     )
     assert "added 1, updated 0, removed 1, unchanged 1" in result.stdout
     result = eir("load", second, "--list", "black", "--mode", "remove", "--db", db)

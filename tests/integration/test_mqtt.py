@@ -165,6 +165,7 @@ def test_three_nodes_converge_after_add_replace_and_remove(tmp_path: Path) -> No
                 source,
                 "--mode",
                 mode,
+                "--force",  # as the nodes apply it: the replace guard is eir load's alone
                 "--db",
                 reference,
             )

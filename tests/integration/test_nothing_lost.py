@@ -82,7 +82,17 @@ def test_sigkill_mid_load_keeps_previous_lists(tmp_path: Path) -> None:
     assert digest(db) == before
     assert (
         eir(
-            "load", big, "--list", "black", "--source", "police", "--mode", "replace", "--db", db
+            "load",
+            big,
+            "--list",
+            "black",
+            "--source",
+            "police",
+            "--mode",
+            "replace",
+            "--force",  # the 5000 old entries go
+            "--db",
+            db,
         ).returncode
         == 0
     )
@@ -115,8 +125,18 @@ def test_readers_see_old_or_new_never_a_mix(tmp_path: Path) -> None:
     try:
         for round_ in range(6):
             source = second if round_ % 2 == 0 else first
-            result = eir(
-                "load", source, "--list", "black", "--source", "s", "--mode", "replace", "--db", db
+            result = eir(  # each load replaces every entry of the other: --force
+                "load",
+                source,
+                "--list",
+                "black",
+                "--source",
+                "s",
+                "--mode",
+                "replace",
+                "--force",
+                "--db",
+                db,
             )
             assert result.returncode == 0, result.stderr
     finally:
@@ -200,7 +220,7 @@ def test_large_merge_into_a_full_store(tmp_path: Path, mode: str) -> None:
     one = generate(tmp_path / "one.txt", 50_000, 9)
     two = generate(tmp_path / "two.txt", 50_000, 10)
     assert eir("load", one, "--list", "black", "--db", db).returncode == 0
-    result = eir("load", two, "--list", "black", "--mode", mode, "--db", db)
+    result = eir("load", two, "--list", "black", "--mode", mode, "--force", "--db", db)
     assert result.returncode == 0, result.stderr
     removed = 50_000 if mode == "replace" else 0
     assert f"added 50000, updated 0, removed {removed}, unchanged 0" in result.stdout

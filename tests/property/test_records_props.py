@@ -13,7 +13,13 @@ from eir.store.records import canonical_record, is_single_entry, pack_record, un
 
 text = st.text(max_size=30).filter(lambda t: len(t.encode()) <= 255)
 entries = st.builds(
-    Entry, st.sampled_from(list(ListName)), text, text, text, st.integers(0, 2**32 - 1)
+    Entry,
+    st.sampled_from(list(ListName)),
+    text,
+    text,
+    text,
+    st.integers(0, 2**32 - 1),
+    st.none() | st.integers(0, 9),  # the check digit the IMEI was loaded with
 )
 
 

@@ -58,7 +58,7 @@ def test_remove(store: ListStore, batch_of: BatchOf) -> None:
     store.apply(batch_of(f"{A1}\n{A2}\n", source="police"), Mode.ADD, [(B, "police")])
     store.apply(batch_of(f"{A1}\n", source="other"), Mode.ADD, [(B, "other")])
     s = store.apply(batch_of(f"{A1}\n{A3}\n", source="police"), Mode.REMOVE, [(B, "police")])
-    assert (s.removed, s.unchanged) == (1, 1)
+    assert (s.removed, s.missing, s.unchanged) == (1, 1, 0)  # A3 is not listed
     assert [m.entry.source for m in store.lookup(A1, None).imei] == ["other"]
     s = store.apply(batch_of(f"{A1}\n{A2}\n"), Mode.REMOVE, [(B, "manual")], remove_any_source=True)
     assert s.removed == 2

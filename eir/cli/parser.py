@@ -153,7 +153,7 @@ def _add_list_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
     p.add_argument(
         "--diff",
         metavar="FILE",
-        help="write what the load adds, updates and removes to FILE as CSV",
+        help="write what the load adds, updates and removes to FILE as CSV (-: stdout)",
     )
 
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")

@@ -102,6 +102,31 @@ def test_dry_run_diff(tmp_path: Path, db: Path) -> None:
     assert diff.read_text().splitlines()[1:] == [f"removed,{A1[:14]},,,black,police-hcm,stolen,"]
 
 
+def test_an_unwritable_diff_refuses_the_load_first(tmp_path: Path, db: Path) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text(f"imei,reason\n{A1},stolen\n")
+    assert load(first, db)[0] == 0
+    before = digest(db)
+    second = tmp_path / "second.csv"
+    second.write_text(f"imei,reason\n{A2},lost\n")
+    code, out, err = load(second, db, "--diff", "/nonexistent/d.csv")
+    assert (code, out) == (1, "")
+    assert err == "eir: --diff /nonexistent/d.csv: No such file or directory\n"
+    assert digest(db) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["db", "first.csv", "second.csv"]
+
+
+def test_diff_to_standard_output(tmp_path: Path, db: Path) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text(f"imei,reason\n{A1},stolen\n")
+    code, out, err = load(first, db, "--dry-run", "--diff", "-")
+    assert code == 0, err
+    header, row = out.splitlines()
+    assert header == "change,imei,imei_last,imsi,list,source,reason,reference"
+    assert row.startswith(f"added,{A1[:14]}") and row.endswith(",,,black,police-hcm,stolen,")
+    assert err.startswith("dry run, nothing changed: added 1, updated 0, removed 0,")
+
+
 def test_remove_says_not_listed(tmp_path: Path, db: Path) -> None:
     listed = tmp_path / "listed.txt"
     listed.write_text(f"{A1}\n")

@@ -225,11 +225,24 @@ def _header_columns(
         elif known in columns:
             raise LoadError(f"{where}: column {known!r} appears twice")
         columns.append(known)
+    _check_mapped(mapped, written, where)
     if "imei" not in columns:
         raise LoadError(_no_imei(where, written))
     if ignored and options.strict_columns:
         raise LoadError(f"{where}: {_unknown(ignored)}")
     return columns, ignored
+
+
+def _check_mapped(mapped: dict[str, str], written: list[str], where: str) -> None:
+    """Every ``--column NAME=...`` names a column of the header (else the mapping was mistyped
+    and would be silently ignored)."""
+    keys = {column_key(cell) for cell in written}
+    for name in mapped:
+        if name not in keys:
+            raise LoadError(
+                f"{where}: --column {name!r}: no such column in the header "
+                f"(columns: {', '.join(written)})"
+            )
 
 
 def _no_imei(where: str, written: list[str]) -> str:

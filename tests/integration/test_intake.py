@@ -429,3 +429,14 @@ def test_publish_reads_files_as_load_does() -> None:
         "another handset; --check-digit list lists it by its 14 digits)",
         f"2 invalid rows: {NOTHING}",
     ]
+
+
+def test_a_mapped_column_must_be_in_the_header(db: Path) -> None:
+    name = DATA / "excel-semicolon.csv"
+    rc, stderr, stdout = load(db, name, "--column", "nothere=reference")
+    assert (rc, stdout) == (1, "")
+    assert stderr == [
+        f"{name}:1: --column 'nothere': no such column in the header "
+        "(columns: IMEI, Reason, Case number, Date)",
+    ]
+    assert not db.exists()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, TextIO
 from eir.cli.list_options import load_options
 from eir.config import Config
 from eir.errors import ConfigError, IdentityError
-from eir.identity import Imei, Imsi, written_imei
+from eir.identity import Imei, Imsi, parse_written_imei
 from eir.model import CheckRequest, CheckResult, ListName
 from eir.policy import decide
 from eir.progress import ProgressLine
@@ -163,7 +163,7 @@ def lookup(args: argparse.Namespace, config: Config) -> int:
     try:
         for where, text in _lookup_inputs(args.imeis, args.file):
             try:
-                imei = Imei.parse(written_imei(text))
+                imei = parse_written_imei(text)
             except IdentityError as exc:
                 failed = True
                 _print_refused(where, text, str(exc), as_json=args.json)
@@ -180,7 +180,7 @@ def lookup(args: argparse.Namespace, config: Config) -> int:
 
 
 def _lookup_one(args: argparse.Namespace, config: Config, text: str) -> int:
-    imei = Imei.parse(written_imei(text))
+    imei = parse_written_imei(text)
     imsi = None if args.imsi is None else Imsi.parse(args.imsi)
     store = open_store(config, args.db, create=False)
     try:

@@ -440,3 +440,31 @@ def test_a_mapped_column_must_be_in_the_header(db: Path) -> None:
         "(columns: IMEI, Reason, Case number, Date)",
     ]
     assert not db.exists()
+
+
+def test_numbers_a_spreadsheet_wrote_are_refused(db: Path) -> None:
+    name = DATA / "spreadsheet-numbers.csv"
+    rc, stderr, stdout = load(db, name)
+    assert (rc, stdout) == (1, "")
+    assert stderr == [
+        f"{name}: fields separated by ';'",
+        f"{name}:2: IMEI '352099001761481.0' was written as a number by a spreadsheet: "
+        "format the column as text",
+        f"{name}:3: IMEI '35209900176148.0' was written as a number by a spreadsheet: "
+        "format the column as text",
+        f"{name}:4: IMEI '3.52099E+14' was written as a number by a spreadsheet (digits lost): "
+        "format the column as text",
+        f"{name}:6: IMEI '35-209900-176148-X' has a non-digit 'X'",
+        f"4 invalid rows: {NOTHING}",
+    ]
+    assert not db.exists()
+    rc, stderr, stdout = load(db, name, "--skip-invalid")
+    assert rc == 1
+    assert stdout.startswith(summary(1, 5, invalid=4))
+    assert sorted(entries(db)) == ["35209900176148"]  # 35.209900.176148.1: dots between groups
+    result = eir("lookup", "3.52099E+14", "--db", db)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "eir: IMEI '3.52099E+14' was written as a number by a spreadsheet (digits lost): "
+        "format the column as text\n"
+    )

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
-from eir.config.checks import is_ip_address, is_network
+from eir.config.checks import InvalidValueError, is_ip_address, is_network
 from eir.config.endpoints import Broker, Endpoint
 from eir.config.kinds import (
     Boolean,
@@ -52,6 +52,21 @@ NODE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 #: ``store.max_remove``: a count or a percentage (see eir.store.guard)
 MAX_REMOVE_RE = re.compile(r"(?P<count>[0-9]{1,12})|(?P<percent>[0-9]{1,3}(\.[0-9]{1,3})?) ?%")
 
+
+def remove_limit(text: str) -> tuple[int | None, float | None]:
+    """``store.max_remove`` and ``--max-remove`` (eir.store.guard), checked once: (a count,
+    None) or (None, a percentage); InvalidValueError saying why not."""
+    found = MAX_REMOVE_RE.fullmatch(text.strip())
+    if found is None:
+        raise InvalidValueError(f"{text!r} is not a count (5000) or a percentage (10%)")
+    if found["count"] is not None:
+        return int(found["count"]), None
+    percent = float(found["percent"])
+    if percent > 100:
+        raise InvalidValueError(f"{text!r} is over 100%")
+    return None, percent
+
+
 _COUNT = Integer(1, 1_000_000)
 _MESSAGE_BYTES = Integer(4096, 16 * 2**20)
 _NETWORKS = ListOf(Text(is_network, "an address or network"))
@@ -86,7 +101,7 @@ class StoreConfig:
         at_least="map_size_mb",
     )
     max_remove: str = setting(
-        Text(MAX_REMOVE_RE.fullmatch, "a count (5000) or a percentage (10%)"),
+        Text(remove_limit, "a count (5000) or a percentage (10%)"),
         "`eir load --mode replace` refuses to remove more than this many entries, or this share "
         "of the (list, source)'s current entries, without --force: a truncated file must not "
         "wipe a list. `--max-remove` overrides it.",

@@ -77,6 +77,24 @@ def test_force_and_the_configured_limit(tmp_path: Path, db: Path) -> None:
     assert err == "eir: --max-remove: 'lots' is not a count (5000) or a percentage (10%)\n"
 
 
+def test_one_check_of_max_remove(tmp_path: Path, db: Path) -> None:
+    config = tmp_path / "eir.toml"
+    config.write_text('[store]\nmax_remove = "150%"\n')
+    result = eir("check-config", config)
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"{config}: store.max_remove: '150%' is over 100%\n",
+    )
+    listing = tmp_path / "one.txt"
+    listing.write_text(imeis(0, 1))
+    code, out, err = load(listing, db, "--mode", "replace", "--config", str(config))
+    assert (code, out) == (2, "")
+    assert err == f"eir: {config}: store.max_remove: '150%' is over 100%\n"
+    code, out, err = load(listing, db, "--mode", "replace", "--max-remove", "150%")
+    assert (code, out, err) == (2, "", "eir: --max-remove: '150%' is over 100%\n")
+    assert not db.exists()
+
+
 def test_dry_run_diff(tmp_path: Path, db: Path) -> None:
     first = tmp_path / "first.csv"
     first.write_text(f"imei,reason\n{A1},stolen\n{A2},lost\n")

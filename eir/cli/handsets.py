@@ -17,6 +17,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+from eir.cli.list_options import check_digit_policy
 from eir.config import Config
 from eir.errors import ConfigError, IdentityError
 from eir.identity import written_imei
@@ -41,9 +42,7 @@ class Handset:
 
 
 def block(args: argparse.Namespace, config: Config) -> int:
-    # without --check-digit: refuse (a config default, when there is one, belongs here)
-    policy = CheckDigit(args.check_digit or CheckDigit.REFUSE)
-    handsets = _handsets(args.imeis, policy=policy)
+    handsets = _handsets(args.imeis, policy=check_digit_policy(args, config))
     source = _source(args.source or "manual")
     list_name = ListName(args.list)
     change = _change("block", handsets, args)

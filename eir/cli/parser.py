@@ -224,12 +224,7 @@ def _add_handset_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
         help="the list to put them on",
     )
     p.add_argument("--source", help="who asked for it, e.g. police-hcm (default: manual)")
-    p.add_argument(
-        "--check-digit",
-        choices=[c.value for c in CheckDigit],
-        help="a 15-digit IMEI whose check digit is wrong: refuse it (default), or list its "
-        "14 digits with a warning",
-    )
+    _check_digit_option(p)
 
     p = sub.add_parser(
         "unblock",
@@ -337,16 +332,21 @@ def _file_format_options(p: argparse.ArgumentParser) -> None:
         metavar="ZONE",
         help="IANA time zone of 'added' dates that name none (lists.timezone, default UTC)",
     )
+    _check_digit_option(p)
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse the rows that would get a warning (a 14-digit IMEI that lost its leading 0)",
+    )
+
+
+def _check_digit_option(p: argparse.ArgumentParser) -> None:
+    """``--check-digit`` of load, publish and block (default: ``lists.check_digit``)."""
     p.add_argument(
         "--check-digit",
         choices=[c.value for c in CheckDigit],
         help="a 15-digit IMEI whose check digit is wrong: refuse it, or list it by its 14 "
         "digits with a warning (lists.check_digit, default refuse)",
-    )
-    p.add_argument(
-        "--strict",
-        action="store_true",
-        help="refuse the rows that would get a warning (a 14-digit IMEI that lost its leading 0)",
     )
 
 

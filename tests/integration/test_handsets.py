@@ -116,6 +116,24 @@ def test_block_refuses_a_wrong_check_digit_unless_told(demo_db: Path) -> None:
     assert answer(demo_db, FREE)["answer"] == "blacklisted"
 
 
+def test_block_takes_the_configured_check_digit_policy(demo_db: Path, tmp_path: Path) -> None:
+    config = tmp_path / "eir.toml"
+    config.write_text('[lists]\ncheck_digit = "list"\n')
+    before = digest(demo_db)
+    told = ("block", FREE_BAD_DIGIT, *BLOCK, "--db", demo_db, "--config", config)
+    result = eir(*told, "--check-digit", "refuse")  # the option over the configuration
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"eir: IMEI {FREE_BAD_DIGIT} has check digit 7, expected 1 (")
+    assert digest(demo_db) == before
+    result = eir(*told)
+    assert (result.returncode, result.stderr) == (
+        0,
+        f"eir: warning: IMEI {FREE_BAD_DIGIT} has check digit 7, expected 1: listed by its "
+        "14 digits (--check-digit list)\n",
+    )
+    assert answer(demo_db, FREE)["answer"] == "blacklisted"
+
+
 def test_block_with_a_bad_imei_changes_nothing(demo_db: Path) -> None:
     before = digest(demo_db)
     result = eir("block", FREE, "12345", "35x", *BLOCK, "--db", demo_db)

@@ -41,7 +41,22 @@ class Handset:
     digit: int
 
 
+#: what an empty ``--reason`` or ``--reference`` is told (a usage error)
+SAY = {
+    "reason": "say why (e.g. stolen)",
+    "reference": "name the case or ticket (e.g. HCM-2026-1187)",
+}
+
+
+def require_said(args: argparse.Namespace) -> None:
+    """``--reason`` and ``--reference`` are each more than blanks: the history must say why."""
+    for name, advice in SAY.items():
+        if not getattr(args, name).strip():
+            raise ConfigError(f"--{name} is empty: {advice}")
+
+
 def block(args: argparse.Namespace, config: Config) -> int:
+    require_said(args)
     handsets = _handsets(args.imeis, policy=check_digit_policy(args, config))
     source = _source(args.source or "manual")
     list_name = ListName(args.list)
@@ -66,6 +81,7 @@ def block(args: argparse.Namespace, config: Config) -> int:
 
 
 def unblock(args: argparse.Namespace, config: Config) -> int:
+    require_said(args)
     handsets = _handsets(args.imeis, policy=None)
     source = None if args.source is None else _source(args.source)
     list_name = ListName(args.list)

@@ -18,7 +18,7 @@ NOT_UTF8 = (
     "not UTF-8 text (a file saved on Windows is most often cp1252: load it with "
     "--encoding cp1252, or name its encoding with --encoding NAME)"
 )
-NOTHING = "nothing was loaded (fix them, or load the rest with --skip-invalid)"
+NOTHING = "nothing was changed (fix them, or take the others with --skip-invalid)"
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_cp1252_needs_its_encoding_named(db: Path) -> None:
         f"{name}: fields separated by ';'",
         f"{name}:2: {NOT_UTF8}",
         f"{name}:3: {NOT_UTF8}",
-        f"2 invalid rows: {NOTHING}",
+        f"eir: 2 invalid rows: {NOTHING}",
     ]
     rc, _, stdout = load(db, name, "--encoding", "cp1252")
     assert rc == 0 and stdout.startswith(summary(2, 2))
@@ -185,7 +185,7 @@ def test_bad_rows_in_a_zip_are_named_by_member(db: Path, tmp_path: Path) -> None
         1,
         [
             f"{name}!list.txt:2: IMEI '12345' has 5 digits, expected 14, 15 or 16",
-            f"1 invalid rows: {NOTHING}",
+            f"eir: 1 invalid rows: {NOTHING}",
         ],
     )
 
@@ -247,7 +247,7 @@ def test_bad_dates_and_date_format(db: Path, tmp_path: Path) -> None:
         "[HH:MM[:SS]] (name another format with --date-format, e.g. --date-format '%m/%d/%Y')",
         f"{name}:3: added 'yesterday' is not ISO 8601, epoch seconds or DD/MM/YYYY "
         "[HH:MM[:SS]] (name another format with --date-format, e.g. --date-format '%m/%d/%Y')",
-        f"2 invalid rows: {NOTHING}",
+        f"eir: 2 invalid rows: {NOTHING}",
     ]
     rc, stderr, _ = load(db, name, "--date-format", "%m/%d/%Y", "--skip-invalid")
     assert (rc, stderr[:1]) == (
@@ -300,7 +300,7 @@ def test_wrong_check_digits_refused_or_listed(db: Path) -> None:
             "another handset; --check-digit list lists it by its 14 digits)",
             f"{name}:3: IMEI 352099001761482 has check digit 2, expected 1 (a typo would list "
             "another handset; --check-digit list lists it by its 14 digits)",
-            f"2 invalid rows: {NOTHING}",
+            f"eir: 2 invalid rows: {NOTHING}",
         ],
     )
     rc, stderr, stdout = load(db, name, "--check-digit", "list")
@@ -324,7 +324,7 @@ def test_check_digit_policy_from_the_config(db: Path, tmp_path: Path) -> None:
     rc, stderr, _ = load(
         db, "bad-check-digits.txt", "--config", str(config), "--check-digit", "refuse"
     )
-    assert rc == 1 and stderr[-1] == f"2 invalid rows: {NOTHING}"
+    assert rc == 1 and stderr[-1] == f"eir: 2 invalid rows: {NOTHING}"
 
 
 def test_lost_leading_zero(db: Path) -> None:
@@ -338,7 +338,7 @@ def test_lost_leading_zero(db: Path) -> None:
     assert stdout.startswith(summary(2, 2))
     rc, stderr, _ = load(db, name, "--strict", "--dry-run")
     assert rc == 1
-    assert stderr[1:] == [told + " (refused: --strict)", f"1 invalid rows: {NOTHING}"]
+    assert stderr[1:] == [told + " (refused: --strict)", f"eir: 1 invalid rows: {NOTHING}"]
 
 
 def test_first_line_that_is_no_header(db: Path, tmp_path: Path) -> None:
@@ -427,7 +427,7 @@ def test_publish_reads_files_as_load_does() -> None:
         "another handset; --check-digit list lists it by its 14 digits)",
         f"{bad}:3: IMEI 352099001761482 has check digit 2, expected 1 (a typo would list "
         "another handset; --check-digit list lists it by its 14 digits)",
-        f"2 invalid rows: {NOTHING}",
+        f"eir: 2 invalid rows: {NOTHING}",
     ]
 
 
@@ -455,7 +455,7 @@ def test_numbers_a_spreadsheet_wrote_are_refused(db: Path) -> None:
         f"{name}:4: IMEI '3.52099E+14' was written as a number by a spreadsheet (digits lost): "
         "format the column as text",
         f"{name}:6: IMEI '35-209900-176148-X' has a non-digit 'X'",
-        f"4 invalid rows: {NOTHING}",
+        f"eir: 4 invalid rows: {NOTHING}",
     ]
     assert not db.exists()
     rc, stderr, stdout = load(db, name, "--skip-invalid")
@@ -468,3 +468,17 @@ def test_numbers_a_spreadsheet_wrote_are_refused(db: Path) -> None:
         "eir: IMEI '3.52099E+14' was written as a number by a spreadsheet (digits lost): "
         "format the column as text\n"
     )
+
+
+def test_invalid_rows_change_nothing_in_load_and_publish(tmp_path: Path, db: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("imei,reason\n490154203237518,ok\n12345,short\n")
+    told = [
+        f"{bad}:3: IMEI '12345' has 5 digits, expected 14, 15 or 16",
+        f"eir: 1 invalid rows: {NOTHING}",
+    ]
+    rc, stderr, stdout = load(db, bad)
+    assert (rc, stderr, stdout) == (1, told, "")
+    # validated before the broker is even reached (port 9: nothing listens)
+    result = eir("publish", bad, "--list", "black", "--broker", "mqtt://127.0.0.1:9")
+    assert (result.returncode, result.stderr.splitlines(), result.stdout) == (1, told, "")

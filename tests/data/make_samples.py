@@ -58,6 +58,9 @@ SPREADSHEET_NUMBERS = (
     "35.209900.176148.1;stolen\r\n"
     "35-209900-176148-X;stolen\r\n"
 )
+#: Excel's trailing ';' (a column with no name): empty in every row, then not
+TRAILING = "IMEI;Reason;\r\n490154203237518;stolen;\r\n352099001761481;lost;\r\n"
+TRAILING_FILLED = "IMEI;Reason;\r\n490154203237518;stolen;HCM-1\r\n352099001761481;lost;\r\n"
 
 
 def _zip(members: dict[str, str]) -> bytes:
@@ -83,6 +86,9 @@ SAMPLES: dict[str, bytes] = {
     "bad-check-digits.txt": BAD_CHECK.encode(),
     "lost-leading-zero.csv": LOST_ZERO.encode(),
     "spreadsheet-numbers.csv": SPREADSHEET_NUMBERS.encode(),
+    "trailing-semicolon.csv": TRAILING.encode(),
+    "unnamed-column.csv": TRAILING_FILLED.encode(),
+    "empty.zip": _zip({}),
 }
 
 

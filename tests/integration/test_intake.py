@@ -48,11 +48,8 @@ def summary(added: int, rows: int, duplicates: int = 0, invalid: int = 0) -> str
     )
 
 
-def ignoring(where: str, columns: str) -> str:
-    return (
-        f"{where}: ignoring columns {columns} (known: {KNOWN}; "
-        'map one with --column "NAME=reference")'
-    )
+def ignoring(where: str, columns: str, advice: str = 'map one with --column "NAME=COLUMN"') -> str:
+    return f"{where}: ignoring columns {columns} (known: {KNOWN}; {advice})"
 
 
 def test_excel_export_loads_with_one_warning(db: Path) -> None:
@@ -61,7 +58,11 @@ def test_excel_export_loads_with_one_warning(db: Path) -> None:
     assert rc == 0
     assert stderr == [
         f"{name}: fields separated by ';'",
-        ignoring(f"{name}:1", "'case number', 'date'"),
+        ignoring(
+            f"{name}:1",
+            "'case number', 'date'",
+            'map with --column "Case number=reference" --column "Date=added"',
+        ),
     ]
     assert stdout.startswith(summary(3, 3))
     assert {k: v[0] for k, v in entries(db).items()} == {
@@ -260,7 +261,8 @@ def test_bad_dates_and_date_format(db: Path, tmp_path: Path) -> None:
 def test_extra_columns(db: Path) -> None:
     name = DATA / "extra-columns.csv"
     rc, stderr, stdout = load(db, name)
-    assert (rc, stderr) == (0, [ignoring(f"{name}:1", "'case number', 'x_model'")])
+    advice = 'map with --column "Case number=reference"'
+    assert (rc, stderr) == (0, [ignoring(f"{name}:1", "'case number', 'x_model'", advice)])
     assert stdout.startswith(summary(2, 2))
     assert {k: v[0] for k, v in entries(db).items()} == {
         "49015420323751": "stolen",
@@ -274,8 +276,8 @@ def test_strict_columns_refuse_them(db: Path) -> None:
     assert (rc, stderr) == (
         1,
         [
-            f"{name}:1: unknown columns 'case number', 'x_model' (known: {KNOWN}; map one with "
-            '--column "NAME=reference", or load without --strict-columns to ignore them)'
+            f"{name}:1: unknown columns 'case number', 'x_model' (known: {KNOWN}; map with "
+            '--column "Case number=reference", or load without --strict-columns to ignore them)'
         ],
     )
     rc, stderr, _ = load(
@@ -482,3 +484,25 @@ def test_invalid_rows_change_nothing_in_load_and_publish(tmp_path: Path, db: Pat
     # validated before the broker is even reached (port 9: nothing listens)
     result = eir("publish", bad, "--list", "black", "--broker", "mqtt://127.0.0.1:9")
     assert (result.returncode, result.stderr.splitlines(), result.stdout) == (1, told, "")
+
+
+def test_an_empty_zip(db: Path) -> None:
+    rc, stderr, stdout = load(db, "empty.zip")
+    assert (rc, stderr, stdout) == (1, [f"{DATA / 'empty.zip'}: the zip archive holds no file"], "")
+
+
+def test_unnamed_columns(db: Path) -> None:
+    name = DATA / "trailing-semicolon.csv"
+    rc, stderr, stdout = load(db, name)  # its cells all empty: ignored silently
+    assert (rc, stderr) == (0, [f"{name}: fields separated by ';'"])
+    assert stdout.startswith(summary(2, 2))
+    name = DATA / "unnamed-column.csv"
+    rc, stderr, stdout = load(db, name, "--dry-run")
+    assert (rc, stderr) == (
+        0,
+        [
+            f"{name}: fields separated by ';'",
+            f"{name}:1: ignoring column 3 (no name) (known: {KNOWN}; "
+            'map one with --column "NAME=COLUMN")',
+        ],
+    )

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from eir import __version__
+from eir.config.keys import strptime_format
 from eir.model import ListName
 from eir.store.api import Mode
 from eir.store.dates import zone_named
@@ -321,7 +322,7 @@ def _file_format_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--date-format",
-        type=_checked(_date_format),
+        type=_checked(strptime_format),
         metavar="FORMAT",
         help="strptime format of 'added' dates that are not ISO 8601 or epoch seconds, e.g. "
         "%%m/%%d/%%Y (lists.date_format; default: day-first DD/MM/YYYY)",
@@ -360,12 +361,6 @@ def _checked(parse: Callable[[str], T]) -> Callable[[str], T]:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     return convert
-
-
-def _date_format(text: str) -> str:
-    if "%" not in text:
-        raise ValueError(f"{text!r} is not a strptime format (e.g. %d/%m/%Y %H:%M)")
-    return text
 
 
 def _time_zone(name: str) -> str:

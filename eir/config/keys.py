@@ -11,6 +11,7 @@ import re
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import ClassVar
 
 from eir.config.checks import InvalidValueError, is_ip_address, is_network
@@ -51,6 +52,19 @@ PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 NODE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 #: ``store.max_remove``: a count or a percentage (see eir.store.guard)
 MAX_REMOVE_RE = re.compile(r"(?P<count>[0-9]{1,12})|(?P<percent>[0-9]{1,3}(\.[0-9]{1,3})?) ?%")
+
+
+def strptime_format(text: str) -> str:
+    """``lists.date_format`` and ``--date-format``, checked once: a strptime format whose
+    directives Python knows; InvalidValueError saying why not."""
+    if "%" not in text:
+        raise InvalidValueError(f"{text!r} is not a strptime format (e.g. %d/%m/%Y %H:%M)")
+    try:
+        datetime.strptime("", text)
+    except ValueError as exc:
+        if not str(exc).startswith("time data"):  # a bad directive, a stray %: no format
+            raise InvalidValueError(f"{text!r} is not a strptime format: {exc}") from None
+    return text
 
 
 def remove_limit(text: str) -> tuple[int | None, float | None]:
@@ -148,7 +162,7 @@ class ListsConfig:
         default="UTC",
     )
     date_format: str = setting(
-        Text(lambda text: "%" in text, "a strptime format (e.g. %m/%d/%Y)", optional=True),
+        Text(strptime_format, "a strptime format (e.g. %m/%d/%Y)", optional=True),
         'The strptime format of `added` dates that are not ISO 8601 or epoch seconds; "": '
         "day-first DD/MM/YYYY (or DD.MM.YYYY, DD-MM-YYYY), optionally with HH:MM[:SS]. "
         "`--date-format` overrides it.",

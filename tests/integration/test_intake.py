@@ -258,6 +258,33 @@ def test_bad_dates_and_date_format(db: Path, tmp_path: Path) -> None:
     assert entries(db)["49015420323751"][2] == "2026-11-29T00:00:00Z"
 
 
+def test_no_such_day_and_a_bad_date_format(db: Path, tmp_path: Path) -> None:
+    name = tmp_path / "feb.csv"
+    name.write_text("imei,added\n490154203237518,30/02/2026\n352099001761481,29/11/2026 25:00\n")
+    rc, stderr, _ = load(db, name)
+    assert rc == 1
+    assert stderr == [
+        f"{name}:2: added '30/02/2026' is not a date (day 30 of month 2)",
+        f"{name}:3: added '29/11/2026 25:00' is not a time of day",
+        f"eir: 2 invalid rows: {NOTHING}",
+    ]
+    rc, stderr, stdout = load(db, name, "--date-format", "%Q")
+    assert (rc, stdout) == (2, "")
+    assert stderr[-1] == (
+        "eir load: argument --date-format: '%Q' is not a strptime format: 'Q' is a bad "
+        "directive in format '%Q'"
+    )
+    assert not db.exists()
+    config = tmp_path / "eir.toml"
+    config.write_text('[lists]\ndate_format = "%Q"\n')
+    result = eir("check-config", config)
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"{config}: lists.date_format: '%Q' is not a strptime format: 'Q' is a bad directive "
+        "in format '%Q'\n",
+    )
+
+
 def test_extra_columns(db: Path) -> None:
     name = DATA / "extra-columns.csv"
     rc, stderr, stdout = load(db, name)

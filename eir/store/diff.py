@@ -9,6 +9,7 @@ reason, reference``), in key order, the IMEI written as it was loaded.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
 import re
@@ -292,6 +293,8 @@ class DiffFile:
             self.out: BinaryIO = sys.stdout.buffer
             return
         folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):  # the rename would fail only after the load
+            raise LoadError(f"eir: --diff {path}: {os.strerror(errno.EISDIR)}")
         try:
             handle, self.temporary = tempfile.mkstemp(prefix=".eir-diff-", dir=folder)
         except OSError as exc:

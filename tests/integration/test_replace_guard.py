@@ -132,6 +132,9 @@ def test_an_unwritable_diff_refuses_the_load_first(tmp_path: Path, db: Path) -> 
     assert err == "eir: --diff /nonexistent/d.csv: No such file or directory\n"
     assert digest(db) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["db", "first.csv", "second.csv"]
+    code, out, err = load(second, db, "--diff", str(tmp_path))
+    assert (code, out, err) == (1, "", f"eir: --diff {tmp_path}: Is a directory\n")
+    assert digest(db) == before
 
 
 def test_diff_to_standard_output(tmp_path: Path, db: Path) -> None:

@@ -6,7 +6,8 @@ Digits are always ``str``, never ``int``: leading zeros are significant.
   Its identity, and the key of every list, is the 14-digit TAC + SNR.
 * A 15th digit that fails the Luhn check is an :class:`Anomaly`, not a parse error: real networks
   carry such IMEIs and the policy decides what they get.
-* :func:`written_imei` reads an IMEI as people write it (``35-209900-176148-1``).
+* :func:`written_imei` reads an IMEI as people write it (``35-209900-176148-1``),
+  :func:`parse_written_imei` checks it (a number a spreadsheet wrote is refused).
 * TBCD (TS 29.002 ``TBCD-STRING``): two digits an octet, low nibble first, ``F`` as filler.
 
 Layer 0: standard library only.
@@ -15,6 +16,7 @@ Layer 0: standard library only.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -55,6 +57,13 @@ def _require_digits(text: str, what: str) -> None:
 #: what people write between an IMEI's digits (``35-209900-176148-1``, ``49 015420 323751 8``,
 #: ``35.209900.176148.1``; a no-break space from a spreadsheet): deleted by :func:`written_imei`
 _WRITTEN_SEPARATORS = str.maketrans("", "", " -.\u00a0")
+#: a cell a spreadsheet wrote as a number: digits with one decimal point (or comma) and only
+#: zeros after it (``352099001761481.0``), or with an exponent (``3.52099E+14``). Dots between
+#: digit groups (``35.209900.176148.1``) are no number and stay an IMEI as written.
+_SPREADSHEET_FRACTION = re.compile(r"[0-9]+[.,]0+")
+_SPREADSHEET_EXPONENT = re.compile(r"[0-9]+(?:[.,][0-9]+)?[eE][+-]?[0-9]+")
+#: the lengths of an IMEI as written: without check digit, with it, an IMEISV
+_IMEI_LENGTHS = (14, 15, 16)
 
 
 def written_imei(text: str) -> str:
@@ -71,6 +80,41 @@ def written_imei(text: str) -> str:
     elif text.startswith('="') and text.endswith('"') and len(text) > 3:
         text = text[2:-1]
     return text.translate(_WRITTEN_SEPARATORS)
+
+
+def parse_written_imei(text: str) -> Imei:
+    """An IMEI as people write it (:func:`written_imei`), checked: an error quotes ``text`` as
+    written (``IMEI '35-209900-176148-X' has a non-digit 'X'``), and a cell a spreadsheet wrote
+    as a number is refused, as its digits cannot be trusted (:func:`spreadsheet_number`)."""
+    if text.isascii() and text.isdigit():
+        return Imei.parse(text)  # the common case
+    digits = written_imei(text)
+    damaged = spreadsheet_number(text)
+    if damaged is not None:
+        raise IdentityError(damaged)
+    if not digits:
+        raise IdentityError("IMEI is empty" if not text.strip() else f"IMEI {text!r} has no digit")
+    bad = next((c for c in digits if c not in _DIGITS), None)
+    if bad is not None:
+        raise IdentityError(f"IMEI {text!r} has a non-digit {bad!r}")
+    if len(digits) not in _IMEI_LENGTHS:
+        raise IdentityError(f"IMEI {text!r} has {len(digits)} digits, expected 14, 15 or 16")
+    return Imei.parse(digits)
+
+
+def spreadsheet_number(text: str) -> str | None:
+    """What an IMEI cell a spreadsheet wrote as a number is told (None when it is not one):
+    ``352099001761481.0`` or ``35209900176148.0`` (a trailing ``.0``: the number may have
+    dropped a leading 0, and its digits are not the IMEI's), ``3.52099E+14`` (digits lost)."""
+    cell = text.strip()
+    if _SPREADSHEET_EXPONENT.fullmatch(cell):
+        return (
+            f"IMEI {cell!r} was written as a number by a spreadsheet (digits lost): "
+            "format the column as text"
+        )
+    if _SPREADSHEET_FRACTION.fullmatch(cell):
+        return f"IMEI {cell!r} was written as a number by a spreadsheet: format the column as text"
+    return None
 
 
 def luhn_digit(digits: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from eir.config import Config, Endpoint
 from eir.errors import EirError
-from eir.store.lmdb_store import LmdbStore
+from eir.store.lmdb_store import CREATE_ADVICE, LmdbStore, MissingStoreError, has_store
 
 #: in the store directory: held exclusively (flock) by the `eir serve` serving the store (the
 #: supervisor with --workers), which writes its pid in it
@@ -36,11 +36,6 @@ ORPHANS_WAIT_S = 3.0
 
 class InstanceError(EirError):
     """Another `eir serve`, or workers left behind by one, hold this store or a port."""
-
-
-class MissingStoreError(EirError):
-    """`eir serve` was given a store that does not exist (and neither --create nor
-    store.create)."""
 
 
 def say(line: str) -> None:
@@ -64,11 +59,8 @@ def require_store(config: Config, db: str | None, *, create: bool) -> None:
     """Refuse to serve a store that does not exist, unless ``create``: an empty store created
     at a mistyped path would answer every stolen phone white."""
     path = db or config.store.path
-    if not create and not (Path(path) / "data.mdb").exists():
-        raise MissingStoreError(
-            f"no list store at {path} (create it with eir load, or serve an empty one "
-            "with --create)"
-        )
+    if not create and not has_store(path):
+        raise MissingStoreError(path, f"{CREATE_ADVICE}, or serve an empty one with --create")
 
 
 def summary(store: LmdbStore) -> str:

@@ -17,6 +17,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+from eir.cli.list_options import check_digit_policy
 from eir.config import Config
 from eir.errors import ConfigError, IdentityError
 from eir.identity import written_imei
@@ -40,10 +41,23 @@ class Handset:
     digit: int
 
 
+#: what an empty ``--reason`` or ``--reference`` is told (a usage error)
+SAY = {
+    "reason": "say why (e.g. stolen)",
+    "reference": "name the case or ticket (e.g. HCM-2026-1187)",
+}
+
+
+def require_said(args: argparse.Namespace) -> None:
+    """``--reason`` and ``--reference`` are each more than blanks: the history must say why."""
+    for name, advice in SAY.items():
+        if not getattr(args, name).strip():
+            raise ConfigError(f"--{name} is empty: {advice}")
+
+
 def block(args: argparse.Namespace, config: Config) -> int:
-    # without --check-digit: refuse (a config default, when there is one, belongs here)
-    policy = CheckDigit(args.check_digit or CheckDigit.REFUSE)
-    handsets = _handsets(args.imeis, policy=policy)
+    require_said(args)
+    handsets = _handsets(args.imeis, policy=check_digit_policy(args, config))
     source = _source(args.source or "manual")
     list_name = ListName(args.list)
     change = _change("block", handsets, args)
@@ -67,6 +81,7 @@ def block(args: argparse.Namespace, config: Config) -> int:
 
 
 def unblock(args: argparse.Namespace, config: Config) -> int:
+    require_said(args)
     handsets = _handsets(args.imeis, policy=None)
     source = None if args.source is None else _source(args.source)
     list_name = ListName(args.list)

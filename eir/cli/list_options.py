@@ -1,6 +1,7 @@
 """How `eir load` and `eir publish` are told the way their list files are written: the options
 (`eir.cli.parser`) and the ``[lists]`` configuration made one
-:class:`~eir.store.formats.LoadOptions`.
+:class:`~eir.store.formats.LoadOptions`; and the check digit policy, which `eir block` takes
+from them too.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def load_options(args: argparse.Namespace, config: Config) -> LoadOptions:
         strict_columns=args.strict_columns,
         date_format=args.date_format or lists.date_format or None,
         timezone=args.timezone or lists.timezone,
-        check_digit=CheckDigit(args.check_digit or lists.check_digit),
+        check_digit=check_digit_policy(args, config),
         strict=args.strict,
     )
+
+
+def check_digit_policy(args: argparse.Namespace, config: Config) -> CheckDigit:
+    """``--check-digit`` of load, publish and block, else ``lists.check_digit``."""
+    return CheckDigit(args.check_digit or config.lists.check_digit)

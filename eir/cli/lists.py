@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, TextIO
 from eir.cli.list_options import load_options
 from eir.config import Config
 from eir.errors import ConfigError, IdentityError
-from eir.identity import Imei, Imsi, written_imei
+from eir.identity import Imei, Imsi, parse_written_imei
 from eir.model import CheckRequest, CheckResult, ListName
 from eir.policy import decide
 from eir.progress import ProgressLine
@@ -34,6 +34,7 @@ from eir.store.lmdb_store import LmdbStore
 from eir.store.reading import imei_as, last_as
 
 if TYPE_CHECKING:  # the loader (numpy) is imported by the commands that read list files
+    from eir.store.diff import DiffFile
     from eir.store.loader import LoadOptions
 
 EXPORT_COLUMNS = ("imei", "imei_last", "imsi", "list", "source", "reason", "reference", "added")
@@ -63,7 +64,7 @@ def _load(
     report: Callable[[str], None],
     started: float,
 ) -> int:
-    from eir.store.diff import Change, write_diff
+    from eir.store.diff import Change
     from eir.store.guard import limit_of
     from eir.store.loader import parse_files
 
@@ -72,7 +73,7 @@ def _load(
     batch = parse_files(args.files, options, report)
     own = (list_name, source)
     scope = [own, *sorted({(g.list, g.source) for g in batch.groups} - {own})]
-    store = open_store(config, args.db, create=True)
+    store, diff = _store_and_diff(args, config)
     progress = ProgressLine("writing", sum(len(g.keys) for g in batch.groups))
     changes: dict[str, list[Change]] | None = None if args.diff is None else {}
     try:
@@ -86,17 +87,36 @@ def _load(
             max_remove=limit if mode is Mode.REPLACE and not args.force else None,
             changes=changes,
         )
+    except BaseException:
+        if diff is not None:
+            diff.discard()
+        raise
     finally:
         progress.close()
         store.close()
-    if changes is not None:
-        write_diff(args.diff, changes)
+    if diff is not None and changes is not None:
+        diff.write(changes)
     summary.seconds = time.perf_counter() - started
+    out = sys.stderr if args.diff == "-" else sys.stdout  # the diff has standard output
     if args.json:
-        print(json.dumps(summary.json() | {"warnings": batch.warnings}))
+        print(json.dumps(summary.json() | {"warnings": batch.warnings}), file=out)
     else:
-        print(summary.line())
+        print(summary.line(), file=out)
     return 1 if batch.invalid else 0
+
+
+def _store_and_diff(args: argparse.Namespace, config: Config) -> tuple[LmdbStore, DiffFile | None]:
+    """The store, and the ``--diff`` file opened before it: an unwritable path refuses the
+    load before anything is changed."""
+    from eir.store.diff import DiffFile
+
+    diff = None if args.diff is None else DiffFile(args.diff)
+    try:
+        return open_store(config, args.db, create=True), diff
+    except BaseException:
+        if diff is not None:
+            diff.discard()
+        raise
 
 
 def _result_dict(result: CheckResult, imei: Imei, imsi: Imsi | None) -> dict[str, object]:
@@ -143,7 +163,7 @@ def lookup(args: argparse.Namespace, config: Config) -> int:
     try:
         for where, text in _lookup_inputs(args.imeis, args.file):
             try:
-                imei = Imei.parse(written_imei(text))
+                imei = parse_written_imei(text)
             except IdentityError as exc:
                 failed = True
                 _print_refused(where, text, str(exc), as_json=args.json)
@@ -160,7 +180,7 @@ def lookup(args: argparse.Namespace, config: Config) -> int:
 
 
 def _lookup_one(args: argparse.Namespace, config: Config, text: str) -> int:
-    imei = Imei.parse(written_imei(text))
+    imei = parse_written_imei(text)
     imsi = None if args.imsi is None else Imsi.parse(args.imsi)
     store = open_store(config, args.db, create=False)
     try:

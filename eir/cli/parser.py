@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from eir import __version__
+from eir.config.keys import strptime_format
 from eir.model import ListName
 from eir.store.api import Mode
 from eir.store.dates import zone_named
@@ -153,7 +154,7 @@ def _add_list_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
     p.add_argument(
         "--diff",
         metavar="FILE",
-        help="write what the load adds, updates and removes to FILE as CSV",
+        help="write what the load adds, updates and removes to FILE as CSV (-: stdout)",
     )
 
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -224,12 +225,7 @@ def _add_handset_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
         help="the list to put them on",
     )
     p.add_argument("--source", help="who asked for it, e.g. police-hcm (default: manual)")
-    p.add_argument(
-        "--check-digit",
-        choices=[c.value for c in CheckDigit],
-        help="a 15-digit IMEI whose check digit is wrong: refuse it (default), or list its "
-        "14 digits with a warning",
-    )
+    _check_digit_option(p)
 
     p = sub.add_parser(
         "unblock",
@@ -326,7 +322,7 @@ def _file_format_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--date-format",
-        type=_checked(_date_format),
+        type=_checked(strptime_format),
         metavar="FORMAT",
         help="strptime format of 'added' dates that are not ISO 8601 or epoch seconds, e.g. "
         "%%m/%%d/%%Y (lists.date_format; default: day-first DD/MM/YYYY)",
@@ -337,16 +333,21 @@ def _file_format_options(p: argparse.ArgumentParser) -> None:
         metavar="ZONE",
         help="IANA time zone of 'added' dates that name none (lists.timezone, default UTC)",
     )
+    _check_digit_option(p)
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse the rows that would get a warning (a 14-digit IMEI that lost its leading 0)",
+    )
+
+
+def _check_digit_option(p: argparse.ArgumentParser) -> None:
+    """``--check-digit`` of load, publish and block (default: ``lists.check_digit``)."""
     p.add_argument(
         "--check-digit",
         choices=[c.value for c in CheckDigit],
         help="a 15-digit IMEI whose check digit is wrong: refuse it, or list it by its 14 "
         "digits with a warning (lists.check_digit, default refuse)",
-    )
-    p.add_argument(
-        "--strict",
-        action="store_true",
-        help="refuse the rows that would get a warning (a 14-digit IMEI that lost its leading 0)",
     )
 
 
@@ -360,12 +361,6 @@ def _checked(parse: Callable[[str], T]) -> Callable[[str], T]:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     return convert
-
-
-def _date_format(text: str) -> str:
-    if "%" not in text:
-        raise ValueError(f"{text!r} is not a strptime format (e.g. %d/%m/%Y %H:%M)")
-    return text
 
 
 def _time_zone(name: str) -> str:

@@ -11,9 +11,10 @@ import re
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import ClassVar
 
-from eir.config.checks import is_ip_address, is_network
+from eir.config.checks import InvalidValueError, is_ip_address, is_network
 from eir.config.endpoints import Broker, Endpoint
 from eir.config.kinds import (
     Boolean,
@@ -52,6 +53,34 @@ NODE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 #: ``store.max_remove``: a count or a percentage (see eir.store.guard)
 MAX_REMOVE_RE = re.compile(r"(?P<count>[0-9]{1,12})|(?P<percent>[0-9]{1,3}(\.[0-9]{1,3})?) ?%")
 
+
+def strptime_format(text: str) -> str:
+    """``lists.date_format`` and ``--date-format``, checked once: a strptime format whose
+    directives Python knows; InvalidValueError saying why not."""
+    if "%" not in text:
+        raise InvalidValueError(f"{text!r} is not a strptime format (e.g. %d/%m/%Y %H:%M)")
+    try:
+        datetime.strptime("", text)
+    except ValueError as exc:
+        if not str(exc).startswith("time data"):  # a bad directive, a stray %: no format
+            raise InvalidValueError(f"{text!r} is not a strptime format: {exc}") from None
+    return text
+
+
+def remove_limit(text: str) -> tuple[int | None, float | None]:
+    """``store.max_remove`` and ``--max-remove`` (eir.store.guard), checked once: (a count,
+    None) or (None, a percentage); InvalidValueError saying why not."""
+    found = MAX_REMOVE_RE.fullmatch(text.strip())
+    if found is None:
+        raise InvalidValueError(f"{text!r} is not a count (5000) or a percentage (10%)")
+    if found["count"] is not None:
+        return int(found["count"]), None
+    percent = float(found["percent"])
+    if percent > 100:
+        raise InvalidValueError(f"{text!r} is over 100%")
+    return None, percent
+
+
 _COUNT = Integer(1, 1_000_000)
 _MESSAGE_BYTES = Integer(4096, 16 * 2**20)
 _NETWORKS = ListOf(Text(is_network, "an address or network"))
@@ -86,7 +115,7 @@ class StoreConfig:
         at_least="map_size_mb",
     )
     max_remove: str = setting(
-        Text(MAX_REMOVE_RE.fullmatch, "a count (5000) or a percentage (10%)"),
+        Text(remove_limit, "a count (5000) or a percentage (10%)"),
         "`eir load --mode replace` refuses to remove more than this many entries, or this share "
         "of the (list, source)'s current entries, without --force: a truncated file must not "
         "wipe a list. `--max-remove` overrides it.",
@@ -133,7 +162,7 @@ class ListsConfig:
         default="UTC",
     )
     date_format: str = setting(
-        Text(lambda text: "%" in text, "a strptime format (e.g. %m/%d/%Y)", optional=True),
+        Text(strptime_format, "a strptime format (e.g. %m/%d/%Y)", optional=True),
         'The strptime format of `added` dates that are not ISO 8601 or epoch seconds; "": '
         "day-first DD/MM/YYYY (or DD.MM.YYYY, DD-MM-YYYY), optionally with HH:MM[:SS]. "
         "`--date-format` overrides it.",

@@ -157,7 +157,8 @@ class Number(Kind[float]):
 
 
 class Text(Kind[str]):
-    """A string; ``valid`` and ``what`` say which (``'x' is not WHAT``).
+    """A string; ``valid`` and ``what`` say which (``'x' is not WHAT``, or the reason of the
+    `InvalidValueError` ``valid`` raises).
 
     ``optional``: "" is valid too. ``empty``: the reason "" is refused with. ``fold``: read in
     lower case.
@@ -180,8 +181,11 @@ class Text(Kind[str]):
             text: str = of_type(value, str)
         if self.empty and not text:
             raise ConfigError(f"{where}: {self.empty}")
-        if self.valid is not None and not (self.optional and not text) and not self.valid(text):
-            raise ConfigError(f"{where}: {text!r} is not {self.what}")
+        if self.valid is not None and not (self.optional and not text):
+            with keyed(where):  # a check that says its own reason raises InvalidValueError
+                valid = self.valid(text)
+            if not valid:
+                raise ConfigError(f"{where}: {text!r} is not {self.what}")
         return text.lower() if self.fold else text
 
     def render(self, value: str) -> str:

@@ -104,8 +104,8 @@ class _Assembly:
         batch = self.batch
         if batch.invalid and not self.options.skip_invalid:
             raise LoadError(
-                f"{batch.invalid} invalid rows: nothing was loaded "
-                "(fix them, or load the rest with --skip-invalid)"
+                f"eir: {batch.invalid} invalid rows: nothing was changed "
+                "(fix them, or take the others with --skip-invalid)"
             )
         for group in (imei_group, text_group):
             if group is not None and group.keys:

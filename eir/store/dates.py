@@ -86,14 +86,22 @@ class DateReader:
 
 
 def _day_first(text: str) -> datetime | None:
-    """``29/11/2026``, ``29.11.2026`` or ``29-11-2026``, optionally ``HH:MM[:SS]``."""
+    """``29/11/2026``, ``29.11.2026`` or ``29-11-2026``, optionally ``HH:MM[:SS]``; None when
+    it is not so written (or has a month over 12: month first), IdentityError when it names no
+    day (``30/02/2026``) or time."""
     match = _DAY_FIRST.fullmatch(text)
     if match is None:
         return None
     day, _, month, year, hour, minute, second = match.groups()
+    if int(month) > 12:
+        return None  # month first, most likely (11/29/2026): told to name --date-format
     try:
-        return datetime(
-            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
-        )
+        date = datetime(int(year), int(month), int(day))
     except ValueError:
-        return None
+        raise IdentityError(
+            f"added {text!r} is not a date (day {int(day)} of month {int(month)})"
+        ) from None
+    try:
+        return date.replace(hour=int(hour or 0), minute=int(minute or 0), second=int(second or 0))
+    except ValueError:
+        raise IdentityError(f"added {text!r} is not a time of day") from None

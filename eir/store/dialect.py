@@ -25,6 +25,8 @@ from eir.errors import LoadError
 UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _ZIP = b"PK\x03\x04"
+#: an empty zip archive: its end of central directory record alone
+_EMPTY_ZIP = b"PK\x05\x06"
 _GZIP = b"\x1f\x8b"
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an Excel 97-2003 .xls
 #: the delimiters a header is searched for, the first preferred when counts tie
@@ -79,7 +81,7 @@ def unpack(data: bytes, name: str) -> tuple[bytes, str]:
             raise LoadError(f"{name}: damaged gzip data: {exc}") from None
     if data.startswith(_OLE2):
         raise LoadError(_workbook(name))
-    if data.startswith(_ZIP):
+    if data.startswith((_ZIP, _EMPTY_ZIP)):
         return _zip_member(data, name)
     return data, name
 

@@ -9,11 +9,17 @@ reason, reference``), in key order, the IMEI written as it was loaded.
 from __future__ import annotations
 
 import csv
+import errno
 import io
+import os
 import re
+import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
+from typing import BinaryIO
 
+from eir.errors import LoadError
 from eir.model import Entry
 from eir.store.reading import imei_as
 from eir.store.records import (
@@ -275,12 +281,51 @@ def diff_lines(changes: dict[str, list[Change]]) -> Iterator[list[bytes]]:
             yield list(map(_csv, diff_rows({table.value: log})))
 
 
+class DiffFile:
+    """Where ``--diff PATH`` goes, opened before the load changes anything (an unwritable
+    path refuses the load first): a temporary file beside ``PATH``, renamed over it once
+    complete (a reader never sees half a diff), or standard output for ``-``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.temporary: str | None = None
+        if path == "-":
+            self.out: BinaryIO = sys.stdout.buffer
+            return
+        folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):  # the rename would fail only after the load
+            raise LoadError(f"eir: --diff {path}: {os.strerror(errno.EISDIR)}")
+        try:
+            handle, self.temporary = tempfile.mkstemp(prefix=".eir-diff-", dir=folder)
+        except OSError as exc:
+            raise LoadError(f"eir: --diff {path}: {exc.strerror or exc}") from exc
+        self.out = os.fdopen(handle, "wb")
+
+    def write(self, changes: dict[str, list[Change]]) -> int:
+        """The CSV of the changes, then the file renamed over the path; returns its rows."""
+        out, count = self.out, 0
+        try:
+            out.write(_csv(DIFF_COLUMNS))
+            for lines in diff_lines(changes):
+                out.write(b"".join(lines))
+                count += len(lines)
+            out.flush()
+        except BaseException:
+            self.discard()
+            raise
+        if self.temporary is not None:
+            out.close()
+            os.replace(self.temporary, self.path)
+        return count
+
+    def discard(self) -> None:
+        """No diff after all (the load failed): the temporary file removed."""
+        if self.temporary is not None:
+            self.out.close()
+            os.unlink(self.temporary)
+            self.temporary = None
+
+
 def write_diff(path: str, changes: dict[str, list[Change]]) -> int:
-    """The CSV of the changes into ``path``; returns its rows."""
-    count = 0
-    with open(path, "wb") as out:
-        out.write(_csv(DIFF_COLUMNS))
-        for lines in diff_lines(changes):
-            out.write(b"".join(lines))
-            count += len(lines)
-    return count
+    """The CSV of the changes into ``path`` (``-``: standard output); returns its rows."""
+    return DiffFile(path).write(changes)

@@ -7,9 +7,10 @@ property tests hold the two paths to the same result. The CLI and the list distr
 a source with :func:`check_source`.
 
 An IMEI is 14 digits (TAC + SNR), 15 with its Luhn check digit or 16 as an IMEISV (3GPP TS
-23.003 clause 6.2), written as people write it (:func:`eir.identity.written_imei`). A 15-digit
-IMEI whose check digit is wrong is refused (in a list file it is most often a typo, and loading
-it would list some other, innocent handset), or with ``--check-digit list`` listed by its 14
+23.003 clause 6.2), written as people write it (:func:`eir.identity.parse_written_imei`; a
+number a spreadsheet wrote is refused). A 15-digit IMEI whose check digit is wrong is refused
+(in a list file it is most often a typo, and loading it would list some other, innocent
+handset), or with ``--check-digit list`` listed by its 14
 digits and reported as a warning: cheap handsets really carry such IMEIs. A 14-digit IMEI whose
 first two digits are no Reporting Body Identifier (:mod:`eir.reporting_body`) most often lost
 its leading 0 in a spreadsheet: a warning (a bad row with ``--strict``).
@@ -21,7 +22,7 @@ import re
 from typing import NamedTuple
 
 from eir.errors import IdentityError
-from eir.identity import Imei, luhn_ok15, written_imei
+from eir.identity import luhn_ok15, parse_written_imei
 from eir.model import ListName
 from eir.reporting_body import allocated
 from eir.store.dates import DateReader
@@ -63,25 +64,28 @@ def parse_imei(
             return ListedImei(text[:14], NO_DIGIT, None)
         if size == 14 and allocated(text):
             return ListedImei(text, NO_DIGIT, None)
-    digits = written_imei(text)
-    imei = Imei.parse(digits)  # raises the precise error for anything but 14 to 16 digits
+    imei = parse_written_imei(text)  # the precise error, quoting the cell as written
+    written = text.strip()
     if imei.check_digit is not None and imei.check_digit != imei.luhn:
-        message = wrong_check_digit(digits, imei.luhn, check_digit)
+        message = wrong_check_digit(imei.key + imei.check_digit, imei.luhn, check_digit, written)
         if check_digit is CheckDigit.REFUSE:
             raise IdentityError(message)
         return ListedImei(imei.key, int(imei.check_digit), message)
     digit = NO_DIGIT if imei.check_digit is None else int(imei.check_digit)
-    if len(digits) == 14 and not allocated(digits):
+    if imei.check_digit is None and imei.svn is None and not allocated(imei.key):
         if strict:
-            raise IdentityError(lost_leading_zero(digits) + " (refused: --strict)")
-        return ListedImei(imei.key, digit, lost_leading_zero(digits))
+            raise IdentityError(lost_leading_zero(imei.key, written) + " (refused: --strict)")
+        return ListedImei(imei.key, digit, lost_leading_zero(imei.key, written))
     return ListedImei(imei.key, digit, None)
 
 
-def wrong_check_digit(imei15: str, expected: str, check_digit: CheckDigit) -> str:
-    """What a 15-digit IMEI whose check digit is wrong is told: refused, or listed by its 14
-    digits (``--check-digit list``)."""
-    told = f"IMEI {imei15} has check digit {imei15[14]}, expected {expected}"
+def wrong_check_digit(
+    imei15: str, expected: str, check_digit: CheckDigit, written: str | None = None
+) -> str:
+    """What a 15-digit IMEI whose check digit is wrong is told (quoting it ``written`` as in
+    the file, if not as 15 digits): refused, or listed by its 14 digits (``--check-digit
+    list``)."""
+    told = f"IMEI {written or imei15} has check digit {imei15[14]}, expected {expected}"
     if check_digit is CheckDigit.LIST:
         return f"{told}: listed by its 14 digits (--check-digit list)"
     return (
@@ -89,10 +93,11 @@ def wrong_check_digit(imei15: str, expected: str, check_digit: CheckDigit) -> st
     )
 
 
-def lost_leading_zero(imei14: str) -> str:
-    """The warning of a 14-digit IMEI whose first two digits are no Reporting Body Identifier."""
+def lost_leading_zero(imei14: str, written: str | None = None) -> str:
+    """The warning of a 14-digit IMEI whose first two digits are no Reporting Body Identifier
+    (quoting it ``written`` as in the file, if not as 14 digits)."""
     return (
-        f"IMEI {imei14} looks like a 15-digit IMEI that lost its leading 0 "
+        f"IMEI {written or imei14} looks like a 15-digit IMEI that lost its leading 0 "
         f"(no reporting body {imei14[:2]})"
     )
 

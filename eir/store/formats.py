@@ -180,11 +180,27 @@ def shape_of(
         raise LoadError(f"{name}:{index + 1}: the header is {NOT_UTF8}") from None
     where = f"{name}:{index + 1}"
     columns, ignored = _header_columns(header, delimiter, where, options)
+    ignored = _worth_telling(ignored, len(columns), text[end + 1 :], delimiter)
     if options.delimiter is None and delimiter != b",":
         say(f"{name}: fields separated by {delimiter_label(delimiter)}")
     if ignored:
         say(f"{where}: {_ignoring(ignored)}")
     return FileShape(text, index, end + 1, columns, delimiter, 1 if ignored else 0)
+
+
+def _worth_telling(
+    ignored: list[Ignored], width: int, body: bytes, delimiter: bytes
+) -> list[Ignored]:
+    """The ignored columns a warning names: all but the unnamed ones at the end of the header
+    whose cells are all empty (Excel's trailing delimiter), which are ignored silently."""
+    trailing = 0
+    for column in reversed(ignored):
+        if column.name or column.number != width - trailing:
+            break
+        trailing += 1
+    if trailing and blank_trailing_columns(body, delimiter, trailing):
+        return ignored[: len(ignored) - trailing]
+    return ignored
 
 
 def _silent(_message: str) -> None:
@@ -210,26 +226,39 @@ def _first_meaningful_line(data: bytes) -> tuple[int, int, int] | None:
 
 def _header_columns(
     line: str, delimiter: bytes, where: str, options: LoadOptions
-) -> tuple[list[str], list[str]]:
-    """Each column's known name ("" when ignored), and the names of those ignored."""
+) -> tuple[list[str], list[Ignored]]:
+    """Each column's known name ("" when ignored), and the columns ignored."""
     mapped = dict(options.column_map)
     written = [" ".join(c.split()) for c in next(csv.reader([line], delimiter=delimiter.decode()))]
     columns: list[str] = []
-    ignored: list[str] = []
+    ignored: list[Ignored] = []
     for number, cell in enumerate(written, 1):
         key = column_key(cell)
         known = mapped.get(key, key)
         if known not in COLUMNS:
-            ignored.append(repr(cell.lower()) if cell else f"column {number} (no name)")
+            ignored.append(Ignored(number, cell))
             known = ""
         elif known in columns:
             raise LoadError(f"{where}: column {known!r} appears twice")
         columns.append(known)
+    _check_mapped(mapped, written, where)
     if "imei" not in columns:
         raise LoadError(_no_imei(where, written))
     if ignored and options.strict_columns:
         raise LoadError(f"{where}: {_unknown(ignored)}")
     return columns, ignored
+
+
+def _check_mapped(mapped: dict[str, str], written: list[str], where: str) -> None:
+    """Every ``--column NAME=...`` names a column of the header (else the mapping was mistyped
+    and would be silently ignored)."""
+    keys = {column_key(cell) for cell in written}
+    for name in mapped:
+        if name not in keys:
+            raise LoadError(
+                f"{where}: --column {name!r}: no such column in the header "
+                f"(columns: {', '.join(written)})"
+            )
 
 
 def _no_imei(where: str, written: list[str]) -> str:
@@ -241,18 +270,73 @@ def _no_imei(where: str, written: list[str]) -> str:
     return f"{where}: the header has no 'imei' column (map one with --column \"NAME=imei\")"
 
 
-def _unknown(ignored: list[str]) -> str:
+class Ignored(NamedTuple):
+    """A column of the header that is neither known nor mapped: its (1-based) number and name
+    as written ("" for none)."""
+
+    number: int
+    name: str
+
+    def __str__(self) -> str:
+        return repr(self.name.lower()) if self.name else f"{self.number} (no name)"
+
+
+#: what a column is likely meant as, by a word in its name (the first that matches)
+_LIKELY = (
+    (("date", "time"), "added"),
+    (("case", "ref", "report"), "reference"),
+    (("reason", "cause"), "reason"),
+)
+
+
+def likely_column(name: str) -> str | None:
+    """The known column an ignored one is likely meant as (``Case number``: reference)."""
+    lowered = name.lower()
+    for words, known in _LIKELY:
+        if any(word in lowered for word in words):
+            return known
+    return None
+
+
+def _mapping_advice(ignored: list[Ignored]) -> str:
+    """``map with --column "Date=added"`` for the columns whose name says what they likely
+    are, else the generic form."""
+    hints = [
+        f'--column "{column.name}={known}"'
+        for column in ignored
+        if column.name and (known := likely_column(column.name)) is not None
+    ]
+    if not hints:
+        return 'map one with --column "NAME=COLUMN"'
+    return "map with " + " ".join(hints)
+
+
+def _named(ignored: list[Ignored]) -> str:
     plural = "s" if len(ignored) > 1 else ""
+    return f"column{plural} {', '.join(map(str, ignored))}"
+
+
+def _unknown(ignored: list[Ignored]) -> str:
     return (
-        f"unknown column{plural} {', '.join(ignored)} (known: {', '.join(COLUMNS)}; "
-        'map one with --column "NAME=reference", or load without --strict-columns to ignore '
-        f"{'them' if plural else 'it'})"
+        f"unknown {_named(ignored)} (known: {', '.join(COLUMNS)}; {_mapping_advice(ignored)}, "
+        f"or load without --strict-columns to ignore {'them' if len(ignored) > 1 else 'it'})"
     )
 
 
-def _ignoring(ignored: list[str]) -> str:
-    plural = "s" if len(ignored) > 1 else ""
-    return (
-        f"ignoring column{plural} {', '.join(ignored)} (known: {', '.join(COLUMNS)}; "
-        'map one with --column "NAME=reference")'
+def _ignoring(ignored: list[Ignored]) -> str:
+    return f"ignoring {_named(ignored)} (known: {', '.join(COLUMNS)}; {_mapping_advice(ignored)})"
+
+
+def blank_trailing_columns(body: bytes, delimiter: bytes, count: int) -> bool:
+    """Whether the last ``count`` columns are empty in every row of ``body`` (Excel writes a
+    trailing delimiter for a column without name or cells): each line that is not blank ends
+    with ``count`` delimiters. Counted in C; a doubt (a quoted line end, say) answers False."""
+    suffix = delimiter * count
+    lines = body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
+    blank = body.count(b"\n\n") + body.count(b"\n\r\n") + (1 if body.startswith(b"\n") else 0)
+    ending = (
+        body.count(suffix + b"\n")
+        + body.count(suffix + b"\r\n")
+        + (1 if body.endswith(suffix) else 0)
     )
+    return ending == lines - blank

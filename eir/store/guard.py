@@ -11,7 +11,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Protocol
 
-from eir.config.keys import MAX_REMOVE_RE
+from eir.config.checks import InvalidValueError
+from eir.config.keys import remove_limit
 from eir.errors import ConfigError, StoreError
 from eir.store.records import META
 
@@ -30,15 +31,12 @@ class RemoveLimit:
 
     @classmethod
     def parse(cls, text: str, what: str = "--max-remove") -> RemoveLimit:
-        found = MAX_REMOVE_RE.fullmatch(text.strip())
-        if found is None:
-            raise ConfigError(f"{what}: {text!r} is not a count (5000) or a percentage (10%)")
-        if found["count"] is not None:
-            return cls(text.strip(), count=int(found["count"]))
-        percent = float(found["percent"])
-        if percent > 100:
-            raise ConfigError(f"{what}: {text!r} is over 100%")
-        return cls(text.strip(), percent=percent)
+        """``--max-remove`` or ``store.max_remove`` (``what``), by the config key's own check."""
+        try:
+            count, percent = remove_limit(text)
+        except InvalidValueError as exc:
+            raise ConfigError(f"{what}: {exc}") from None
+        return cls(text.strip(), count=count, percent=percent)
 
     def allowed(self, current: int) -> int:
         """How many of ``current`` entries a replace may remove."""

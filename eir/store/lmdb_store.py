@@ -139,6 +139,23 @@ def _store_error(exc: lmdb.Error, path: str) -> StoreError:
     return StoreError(f"{path}: {text}")
 
 
+#: how a missing store is made, told by :class:`MissingStoreError` (``eir serve`` adds its own)
+CREATE_ADVICE = "create one with `eir load`"
+
+
+class MissingStoreError(StoreError):
+    """A path that holds no list store, opened without ``create``: the one message of it,
+    which a command may extend with its own advice."""
+
+    def __init__(self, path: str, advice: str = CREATE_ADVICE) -> None:
+        super().__init__(f"{path}: no list store here ({advice})")
+
+
+def has_store(path: str | Path) -> bool:
+    """Whether ``path`` holds a list store (its LMDB data file)."""
+    return (Path(path) / "data.mdb").exists()
+
+
 class LmdbStore:
     def __init__(
         self,
@@ -155,8 +172,8 @@ class LmdbStore:
         self._snapshot_age = read_snapshot_ms / 1000
         self._max_map = max_map_size_mb * _MB
         folder = Path(self.path)
-        if not create and not (folder / "data.mdb").exists():
-            raise StoreError(f"{self.path}: no list store here (create one with `eir load`)")
+        if not create and not has_store(folder):
+            raise MissingStoreError(self.path)
         try:
             if create:
                 folder.mkdir(parents=True, exist_ok=True)

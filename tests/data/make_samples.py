@@ -50,6 +50,17 @@ EXTRA = (
 )
 BAD_CHECK = "490154203237518\n490154203237519\n352099001761482\n"
 LOST_ZERO = "IMEI;Reason\r\n13006001234568;stolen\r\n490154203237518;stolen\r\n"
+SPREADSHEET_NUMBERS = (
+    "IMEI;Reason\r\n"
+    "352099001761481.0;stolen\r\n"
+    "35209900176148.0;stolen\r\n"
+    "3.52099E+14;stolen\r\n"
+    "35.209900.176148.1;stolen\r\n"
+    "35-209900-176148-X;stolen\r\n"
+)
+#: Excel's trailing ';' (a column with no name): empty in every row, then not
+TRAILING = "IMEI;Reason;\r\n490154203237518;stolen;\r\n352099001761481;lost;\r\n"
+TRAILING_FILLED = "IMEI;Reason;\r\n490154203237518;stolen;HCM-1\r\n352099001761481;lost;\r\n"
 
 
 def _zip(members: dict[str, str]) -> bytes:
@@ -74,6 +85,10 @@ SAMPLES: dict[str, bytes] = {
     "extra-columns.csv": EXTRA.encode(),
     "bad-check-digits.txt": BAD_CHECK.encode(),
     "lost-leading-zero.csv": LOST_ZERO.encode(),
+    "spreadsheet-numbers.csv": SPREADSHEET_NUMBERS.encode(),
+    "trailing-semicolon.csv": TRAILING.encode(),
+    "unnamed-column.csv": TRAILING_FILLED.encode(),
+    "empty.zip": _zip({}),
 }
 
 

@@ -68,7 +68,8 @@ def test_load_is_all_or_nothing(tmp_path: Path, db: Path) -> None:
     assert result.stderr.splitlines() == [
         f"{bad}:3: IMEI '12345' has 5 digits, expected 14, 15 or 16",
         f"{bad}:4: list 'pink' is not white, grey or black",
-        "2 invalid rows: nothing was loaded (fix them, or load the rest with --skip-invalid)",
+        "eir: 2 invalid rows: nothing was changed (fix them, or take the others with "
+        "--skip-invalid)",
     ]
     assert digest(db) == before
     result = eir("load", bad, "--list", "black", "--skip-invalid", "--db", db)

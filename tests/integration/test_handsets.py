@@ -10,6 +10,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.cli import EIR, digest, eir, env
 
 #: on the demo lists: black from "demo"; its written forms as on a police form and a phone box
@@ -114,6 +116,39 @@ def test_block_refuses_a_wrong_check_digit_unless_told(demo_db: Path) -> None:
     )
     assert last_record(demo_db)["imeis"] == [FREE_BAD_DIGIT]
     assert answer(demo_db, FREE)["answer"] == "blacklisted"
+
+
+def test_block_takes_the_configured_check_digit_policy(demo_db: Path, tmp_path: Path) -> None:
+    config = tmp_path / "eir.toml"
+    config.write_text('[lists]\ncheck_digit = "list"\n')
+    before = digest(demo_db)
+    told = ("block", FREE_BAD_DIGIT, *BLOCK, "--db", demo_db, "--config", config)
+    result = eir(*told, "--check-digit", "refuse")  # the option over the configuration
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"eir: IMEI {FREE_BAD_DIGIT} has check digit 7, expected 1 (")
+    assert digest(demo_db) == before
+    result = eir(*told)
+    assert (result.returncode, result.stderr) == (
+        0,
+        f"eir: warning: IMEI {FREE_BAD_DIGIT} has check digit 7, expected 1: listed by its "
+        "14 digits (--check-digit list)\n",
+    )
+    assert answer(demo_db, FREE)["answer"] == "blacklisted"
+
+
+@pytest.mark.parametrize("command", ["block", "unblock"])
+def test_an_empty_reason_or_reference_is_refused(demo_db: Path, command: str) -> None:
+    before = digest(demo_db)
+    told = (command, FREE, "--list", "black", "--db", demo_db)
+    result = eir(*told, "--reason", "", "--reference", "HCM-1")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "eir: --reason is empty: say why (e.g. stolen)\n"
+    result = eir(*told, "--reason", "stolen", "--reference", "  ")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "eir: --reference is empty: name the case or ticket (e.g. HCM-2026-1187)\n"
+    )
+    assert digest(demo_db) == before
 
 
 def test_block_with_a_bad_imei_changes_nothing(demo_db: Path) -> None:

@@ -18,7 +18,7 @@ NOT_UTF8 = (
     "not UTF-8 text (a file saved on Windows is most often cp1252: load it with "
     "--encoding cp1252, or name its encoding with --encoding NAME)"
 )
-NOTHING = "nothing was loaded (fix them, or load the rest with --skip-invalid)"
+NOTHING = "nothing was changed (fix them, or take the others with --skip-invalid)"
 
 
 @pytest.fixture
@@ -48,11 +48,8 @@ def summary(added: int, rows: int, duplicates: int = 0, invalid: int = 0) -> str
     )
 
 
-def ignoring(where: str, columns: str) -> str:
-    return (
-        f"{where}: ignoring columns {columns} (known: {KNOWN}; "
-        'map one with --column "NAME=reference")'
-    )
+def ignoring(where: str, columns: str, advice: str = 'map one with --column "NAME=COLUMN"') -> str:
+    return f"{where}: ignoring columns {columns} (known: {KNOWN}; {advice})"
 
 
 def test_excel_export_loads_with_one_warning(db: Path) -> None:
@@ -61,7 +58,11 @@ def test_excel_export_loads_with_one_warning(db: Path) -> None:
     assert rc == 0
     assert stderr == [
         f"{name}: fields separated by ';'",
-        ignoring(f"{name}:1", "'case number', 'date'"),
+        ignoring(
+            f"{name}:1",
+            "'case number', 'date'",
+            'map with --column "Case number=reference" --column "Date=added"',
+        ),
     ]
     assert stdout.startswith(summary(3, 3))
     assert {k: v[0] for k, v in entries(db).items()} == {
@@ -122,7 +123,7 @@ def test_cp1252_needs_its_encoding_named(db: Path) -> None:
         f"{name}: fields separated by ';'",
         f"{name}:2: {NOT_UTF8}",
         f"{name}:3: {NOT_UTF8}",
-        f"2 invalid rows: {NOTHING}",
+        f"eir: 2 invalid rows: {NOTHING}",
     ]
     rc, _, stdout = load(db, name, "--encoding", "cp1252")
     assert rc == 0 and stdout.startswith(summary(2, 2))
@@ -185,7 +186,7 @@ def test_bad_rows_in_a_zip_are_named_by_member(db: Path, tmp_path: Path) -> None
         1,
         [
             f"{name}!list.txt:2: IMEI '12345' has 5 digits, expected 14, 15 or 16",
-            f"1 invalid rows: {NOTHING}",
+            f"eir: 1 invalid rows: {NOTHING}",
         ],
     )
 
@@ -247,7 +248,7 @@ def test_bad_dates_and_date_format(db: Path, tmp_path: Path) -> None:
         "[HH:MM[:SS]] (name another format with --date-format, e.g. --date-format '%m/%d/%Y')",
         f"{name}:3: added 'yesterday' is not ISO 8601, epoch seconds or DD/MM/YYYY "
         "[HH:MM[:SS]] (name another format with --date-format, e.g. --date-format '%m/%d/%Y')",
-        f"2 invalid rows: {NOTHING}",
+        f"eir: 2 invalid rows: {NOTHING}",
     ]
     rc, stderr, _ = load(db, name, "--date-format", "%m/%d/%Y", "--skip-invalid")
     assert (rc, stderr[:1]) == (
@@ -257,10 +258,38 @@ def test_bad_dates_and_date_format(db: Path, tmp_path: Path) -> None:
     assert entries(db)["49015420323751"][2] == "2026-11-29T00:00:00Z"
 
 
+def test_no_such_day_and_a_bad_date_format(db: Path, tmp_path: Path) -> None:
+    name = tmp_path / "feb.csv"
+    name.write_text("imei,added\n490154203237518,30/02/2026\n352099001761481,29/11/2026 25:00\n")
+    rc, stderr, _ = load(db, name)
+    assert rc == 1
+    assert stderr == [
+        f"{name}:2: added '30/02/2026' is not a date (day 30 of month 2)",
+        f"{name}:3: added '29/11/2026 25:00' is not a time of day",
+        f"eir: 2 invalid rows: {NOTHING}",
+    ]
+    rc, stderr, stdout = load(db, name, "--date-format", "%Q")
+    assert (rc, stdout) == (2, "")
+    assert stderr[-1] == (
+        "eir load: argument --date-format: '%Q' is not a strptime format: 'Q' is a bad "
+        "directive in format '%Q'"
+    )
+    assert not db.exists()
+    config = tmp_path / "eir.toml"
+    config.write_text('[lists]\ndate_format = "%Q"\n')
+    result = eir("check-config", config)
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"{config}: lists.date_format: '%Q' is not a strptime format: 'Q' is a bad directive "
+        "in format '%Q'\n",
+    )
+
+
 def test_extra_columns(db: Path) -> None:
     name = DATA / "extra-columns.csv"
     rc, stderr, stdout = load(db, name)
-    assert (rc, stderr) == (0, [ignoring(f"{name}:1", "'case number', 'x_model'")])
+    advice = 'map with --column "Case number=reference"'
+    assert (rc, stderr) == (0, [ignoring(f"{name}:1", "'case number', 'x_model'", advice)])
     assert stdout.startswith(summary(2, 2))
     assert {k: v[0] for k, v in entries(db).items()} == {
         "49015420323751": "stolen",
@@ -274,8 +303,8 @@ def test_strict_columns_refuse_them(db: Path) -> None:
     assert (rc, stderr) == (
         1,
         [
-            f"{name}:1: unknown columns 'case number', 'x_model' (known: {KNOWN}; map one with "
-            '--column "NAME=reference", or load without --strict-columns to ignore them)'
+            f"{name}:1: unknown columns 'case number', 'x_model' (known: {KNOWN}; map with "
+            '--column "Case number=reference", or load without --strict-columns to ignore them)'
         ],
     )
     rc, stderr, _ = load(
@@ -300,7 +329,7 @@ def test_wrong_check_digits_refused_or_listed(db: Path) -> None:
             "another handset; --check-digit list lists it by its 14 digits)",
             f"{name}:3: IMEI 352099001761482 has check digit 2, expected 1 (a typo would list "
             "another handset; --check-digit list lists it by its 14 digits)",
-            f"2 invalid rows: {NOTHING}",
+            f"eir: 2 invalid rows: {NOTHING}",
         ],
     )
     rc, stderr, stdout = load(db, name, "--check-digit", "list")
@@ -324,7 +353,7 @@ def test_check_digit_policy_from_the_config(db: Path, tmp_path: Path) -> None:
     rc, stderr, _ = load(
         db, "bad-check-digits.txt", "--config", str(config), "--check-digit", "refuse"
     )
-    assert rc == 1 and stderr[-1] == f"2 invalid rows: {NOTHING}"
+    assert rc == 1 and stderr[-1] == f"eir: 2 invalid rows: {NOTHING}"
 
 
 def test_lost_leading_zero(db: Path) -> None:
@@ -338,7 +367,7 @@ def test_lost_leading_zero(db: Path) -> None:
     assert stdout.startswith(summary(2, 2))
     rc, stderr, _ = load(db, name, "--strict", "--dry-run")
     assert rc == 1
-    assert stderr[1:] == [told + " (refused: --strict)", f"1 invalid rows: {NOTHING}"]
+    assert stderr[1:] == [told + " (refused: --strict)", f"eir: 1 invalid rows: {NOTHING}"]
 
 
 def test_first_line_that_is_no_header(db: Path, tmp_path: Path) -> None:
@@ -427,5 +456,80 @@ def test_publish_reads_files_as_load_does() -> None:
         "another handset; --check-digit list lists it by its 14 digits)",
         f"{bad}:3: IMEI 352099001761482 has check digit 2, expected 1 (a typo would list "
         "another handset; --check-digit list lists it by its 14 digits)",
-        f"2 invalid rows: {NOTHING}",
+        f"eir: 2 invalid rows: {NOTHING}",
     ]
+
+
+def test_a_mapped_column_must_be_in_the_header(db: Path) -> None:
+    name = DATA / "excel-semicolon.csv"
+    rc, stderr, stdout = load(db, name, "--column", "nothere=reference")
+    assert (rc, stdout) == (1, "")
+    assert stderr == [
+        f"{name}:1: --column 'nothere': no such column in the header "
+        "(columns: IMEI, Reason, Case number, Date)",
+    ]
+    assert not db.exists()
+
+
+def test_numbers_a_spreadsheet_wrote_are_refused(db: Path) -> None:
+    name = DATA / "spreadsheet-numbers.csv"
+    rc, stderr, stdout = load(db, name)
+    assert (rc, stdout) == (1, "")
+    assert stderr == [
+        f"{name}: fields separated by ';'",
+        f"{name}:2: IMEI '352099001761481.0' was written as a number by a spreadsheet: "
+        "format the column as text",
+        f"{name}:3: IMEI '35209900176148.0' was written as a number by a spreadsheet: "
+        "format the column as text",
+        f"{name}:4: IMEI '3.52099E+14' was written as a number by a spreadsheet (digits lost): "
+        "format the column as text",
+        f"{name}:6: IMEI '35-209900-176148-X' has a non-digit 'X'",
+        f"eir: 4 invalid rows: {NOTHING}",
+    ]
+    assert not db.exists()
+    rc, stderr, stdout = load(db, name, "--skip-invalid")
+    assert rc == 1
+    assert stdout.startswith(summary(1, 5, invalid=4))
+    assert sorted(entries(db)) == ["35209900176148"]  # 35.209900.176148.1: dots between groups
+    result = eir("lookup", "3.52099E+14", "--db", db)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "eir: IMEI '3.52099E+14' was written as a number by a spreadsheet (digits lost): "
+        "format the column as text\n"
+    )
+
+
+def test_invalid_rows_change_nothing_in_load_and_publish(tmp_path: Path, db: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("imei,reason\n490154203237518,ok\n12345,short\n")
+    told = [
+        f"{bad}:3: IMEI '12345' has 5 digits, expected 14, 15 or 16",
+        f"eir: 1 invalid rows: {NOTHING}",
+    ]
+    rc, stderr, stdout = load(db, bad)
+    assert (rc, stderr, stdout) == (1, told, "")
+    # validated before the broker is even reached (port 9: nothing listens)
+    result = eir("publish", bad, "--list", "black", "--broker", "mqtt://127.0.0.1:9")
+    assert (result.returncode, result.stderr.splitlines(), result.stdout) == (1, told, "")
+
+
+def test_an_empty_zip(db: Path) -> None:
+    rc, stderr, stdout = load(db, "empty.zip")
+    assert (rc, stderr, stdout) == (1, [f"{DATA / 'empty.zip'}: the zip archive holds no file"], "")
+
+
+def test_unnamed_columns(db: Path) -> None:
+    name = DATA / "trailing-semicolon.csv"
+    rc, stderr, stdout = load(db, name)  # its cells all empty: ignored silently
+    assert (rc, stderr) == (0, [f"{name}: fields separated by ';'"])
+    assert stdout.startswith(summary(2, 2))
+    name = DATA / "unnamed-column.csv"
+    rc, stderr, stdout = load(db, name, "--dry-run")
+    assert (rc, stderr) == (
+        0,
+        [
+            f"{name}: fields separated by ';'",
+            f"{name}:1: ignoring column 3 (no name) (known: {KNOWN}; "
+            'map one with --column "NAME=COLUMN")',
+        ],
+    )

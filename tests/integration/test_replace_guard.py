@@ -77,6 +77,24 @@ def test_force_and_the_configured_limit(tmp_path: Path, db: Path) -> None:
     assert err == "eir: --max-remove: 'lots' is not a count (5000) or a percentage (10%)\n"
 
 
+def test_one_check_of_max_remove(tmp_path: Path, db: Path) -> None:
+    config = tmp_path / "eir.toml"
+    config.write_text('[store]\nmax_remove = "150%"\n')
+    result = eir("check-config", config)
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"{config}: store.max_remove: '150%' is over 100%\n",
+    )
+    listing = tmp_path / "one.txt"
+    listing.write_text(imeis(0, 1))
+    code, out, err = load(listing, db, "--mode", "replace", "--config", str(config))
+    assert (code, out) == (2, "")
+    assert err == f"eir: {config}: store.max_remove: '150%' is over 100%\n"
+    code, out, err = load(listing, db, "--mode", "replace", "--max-remove", "150%")
+    assert (code, out, err) == (2, "", "eir: --max-remove: '150%' is over 100%\n")
+    assert not db.exists()
+
+
 def test_dry_run_diff(tmp_path: Path, db: Path) -> None:
     first = tmp_path / "first.csv"
     first.write_text(f"imei,reason\n{A1},stolen\n{A2},lost\n")
@@ -100,6 +118,34 @@ def test_dry_run_diff(tmp_path: Path, db: Path) -> None:
     code, out, err = load(second, db, "--mode", "remove", "--dry-run", "--diff", str(diff))
     assert out.startswith("dry run, nothing changed: added 0, updated 0, removed 1, not listed 1,")
     assert diff.read_text().splitlines()[1:] == [f"removed,{A1[:14]},,,black,police-hcm,stolen,"]
+
+
+def test_an_unwritable_diff_refuses_the_load_first(tmp_path: Path, db: Path) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text(f"imei,reason\n{A1},stolen\n")
+    assert load(first, db)[0] == 0
+    before = digest(db)
+    second = tmp_path / "second.csv"
+    second.write_text(f"imei,reason\n{A2},lost\n")
+    code, out, err = load(second, db, "--diff", "/nonexistent/d.csv")
+    assert (code, out) == (1, "")
+    assert err == "eir: --diff /nonexistent/d.csv: No such file or directory\n"
+    assert digest(db) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["db", "first.csv", "second.csv"]
+    code, out, err = load(second, db, "--diff", str(tmp_path))
+    assert (code, out, err) == (1, "", f"eir: --diff {tmp_path}: Is a directory\n")
+    assert digest(db) == before
+
+
+def test_diff_to_standard_output(tmp_path: Path, db: Path) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text(f"imei,reason\n{A1},stolen\n")
+    code, out, err = load(first, db, "--dry-run", "--diff", "-")
+    assert code == 0, err
+    header, row = out.splitlines()
+    assert header == "change,imei,imei_last,imsi,list,source,reason,reference"
+    assert row.startswith(f"added,{A1[:14]}") and row.endswith(",,,black,police-hcm,stolen,")
+    assert err.startswith("dry run, nothing changed: added 1, updated 0, removed 0,")
 
 
 def test_remove_says_not_listed(tmp_path: Path, db: Path) -> None:

@@ -15,13 +15,13 @@ def test_serve_refuses_a_missing_store(tmp_path: Path) -> None:
     result = eir("serve", "--db", wrong, "--diameter-listen", "127.0.0.1:0")
     assert result.returncode == 1
     assert result.stderr == (
-        f"eir: no list store at {wrong} (create it with eir load, or serve an empty one "
+        f"eir: {wrong}: no list store here (create one with `eir load`, or serve an empty one "
         "with --create)\n"
     )
     assert not (tmp_path / "wrong").exists()
     result = eir("serve", "--db", wrong, "--workers", "2")
     assert result.returncode == 1
-    assert result.stderr.startswith(f"eir: no list store at {wrong} ")
+    assert result.stderr.startswith(f"eir: {wrong}: no list store here (")
 
 
 def test_serve_creates_an_empty_store_when_told(tmp_path: Path) -> None:

@@ -48,10 +48,15 @@ def test_date_format() -> None:
         us("29/11/2026")
 
 
-@pytest.mark.parametrize("text", ["yesterday", "31/02/2026", "29/11/26", "2026-13-01"])
+@pytest.mark.parametrize("text", ["yesterday", "11/29/2026", "29/11/26", "2026-13-01"])
 def test_unreadable(text: str) -> None:
     with pytest.raises(IdentityError, match=f"added '{text}' is not ISO 8601, epoch seconds"):
         DateReader()(text)
+
+
+def test_no_such_day() -> None:
+    with pytest.raises(IdentityError, match=r"^added '31/02/2026' is not a date \(day 31 of"):
+        DateReader()("31/02/2026")
 
 
 def test_out_of_range() -> None:

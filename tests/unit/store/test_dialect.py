@@ -121,7 +121,7 @@ def test_headers() -> None:
     )
     columns, _, told = shape(b"IMEI;Case number;;x\n", column_map=(("case_number", "reference"),))
     assert columns == ["imei", "reference", "", ""]
-    assert told[1].startswith("f:1: ignoring columns column 3 (no name), 'x' (known: ")
+    assert told[1].startswith("f:1: ignoring columns 3 (no name), 'x' (known: ")
     assert shape(b'"imei"\n1\n') == (["imei"], b",", [])
     assert shape(b"490154203237518\n", delimiter=b";") == (None, b",", [])
     assert shape(b"imei;reason\n", delimiter=b";") == (["imei", "reason"], b";", [])

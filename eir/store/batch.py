@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # numpy only where a list is read or replaced, not for every 
     import numpy as np
     import numpy.typing as npt
 
+    from eir.store.entries import Entries
+
 
 @dataclass(slots=True)
 class Group:
@@ -41,8 +43,12 @@ class Group:
     #: file, or :data:`~eir.store.records.NO_DIGIT` (14 digits, an IMEISV); None: all NO_DIGIT.
     #: The entry keeps it (``eir export`` writes the IMEI as it was loaded).
     digits: bytes | None = None
+    #: the whole values, packed by the bulk CSV path (:mod:`eir.store.entries`)
+    entries: Entries | None = None
 
     def values(self, now: int) -> Iterator[bytes]:
+        if self.entries is not None:
+            return self.entries.values(now)
         if self.tails is not None:
             prefix = entry_prefix(self.list, self.source, now)
             buffer, starts, ends = self.tails
@@ -59,6 +65,8 @@ class Group:
 
     def values_at(self, indices: Sequence[int], now: int) -> builtins.list[bytes]:
         """The values :meth:`values` yields, at ``indices`` only."""
+        if self.entries is not None:
+            return self.entries.values_at(indices, now)
         if self.tails is not None:
             prefix = entry_prefix(self.list, self.source, now)
             buffer, starts, ends = self.tails

@@ -5,8 +5,9 @@ The loader in four steps, a module each:
 
 1. :mod:`eir.store.formats`: read a file (``-``, gzip) and tell its shape (plain IMEIs, or a CSV
    and its columns);
-2. :mod:`eir.store.bulk`: a file of the common shapes (one IMEI a row; ``imei,reason
-   [,reference]``) is validated in a few numpy passes, or not taken;
+2. :mod:`eir.store.bulk`: a file of the common shapes (one IMEI a row; a CSV of any of
+   ``imei, reason, reference, source, list, added`` and ignored columns) is validated in a few
+   numpy passes, or not taken;
 3. :mod:`eir.store.rows`: any other file, and any file in which the bulk path finds a fault,
    row by row, naming every bad row. Where a row is checked: there, each value by its check in
    :mod:`eir.store.fields`; the bulk path applies the same rules to whole columns and property
@@ -14,7 +15,8 @@ The loader in four steps, a module each:
 4. :mod:`eir.store.assemble`: the groups of the batch, their duplicates, the counts.
 
 Speed: files of one IMEI a row are sorted as integers, with the Luhn check on another core.
-CSV ``imei,reason[,reference]`` is packed into stored values in the file's own bytes.
+A CSV's columns are read in numpy (:mod:`eir.store.columns`) and its stored values packed in one
+buffer (:mod:`eir.store.entries`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 
 from eir.store.assemble import Parsed, assemble
 from eir.store.batch import Batch
-from eir.store.bulk import TEXT_LAYOUTS, imei_block, text_block
+from eir.store.bulk import csv_block, imei_block
 from eir.store.fields import check_source
 from eir.store.formats import FileShape, LoadOptions, Report, display_name, read_input, shape_of
 from eir.store.rows import read_rows
@@ -62,18 +64,18 @@ def parse_data(
     shape = shape_of(data, name)
     if shape is None:
         return Parsed()
-    bulk = _bulk(shape, file, pool)
+    bulk = _bulk(shape, file, options, pool)
     if bulk is not None:
         return bulk
     return Parsed.of_rows(read_rows(shape, file, name, options, report))
 
 
-def _bulk(shape: FileShape, file: int, pool: Executor | None) -> Parsed | None:
+def _bulk(
+    shape: FileShape, file: int, options: LoadOptions, pool: Executor | None
+) -> Parsed | None:
     """The file as one bulk block, when the bulk path takes it."""
     if shape.columns is None or shape.columns == ["imei"]:
         block = imei_block(shape, file, pool)
         return None if block is None else Parsed(blocks=[block], read=block.count)
-    if shape.columns in TEXT_LAYOUTS:
-        texts = text_block(shape, shape.columns, file, pool)
-        return None if texts is None else Parsed(text_blocks=[texts], read=texts.count)
-    return None
+    table = csv_block(shape, options, file)
+    return None if table is None else Parsed(csv_blocks=[table], read=table.count)

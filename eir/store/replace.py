@@ -206,6 +206,7 @@ class _Walk:
             self.keys = sorted(self.members)
         self._array: npt.NDArray[np.bytes_] | None = None  # the keys for numpy, when needed
         plain = self.single is not None and self.single.fields is None and self.single.tails is None
+        plain = plain and self.single is not None and self.single.entries is None
         self.constant = self.single.values_at([0], now)[0] if plain and self.single else None
         self.entry = None if self.constant is None else unpack_record(self.constant)[0]
         #: the entry counter of each group's (list, source)

@@ -156,7 +156,7 @@ def test_text_fast_path_agrees_with_row_path(
 def test_text_fast_path_is_taken() -> None:
     data = b"imei,reason,reference\n490154203237518,stolen,R1\n35693803564380,,\n"
     parsed = parse_data(data, 0, "f", LoadOptions(), print)
-    assert len(parsed.text_blocks) == 1 and parsed.rows == []
+    assert len(parsed.csv_blocks) == 1 and parsed.rows == []
 
 
 @given(st.lists(st.text("0123456789", min_size=15, max_size=15), min_size=1, max_size=20))

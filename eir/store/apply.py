@@ -39,7 +39,12 @@ def apply_batch(
 
         replace_groups(txn, batch.groups, set(scope), now, summary, delta, tick)
         return summary, delta
-    for group in batch.groups:
+    groups = batch.groups
+    if mode is Mode.ADD and sum(g.numbers is not None for g in groups) > 1:
+        from eir.store.interleave import append_interleaved  # numpy: a bulk load's groups
+
+        groups = append_interleaved(txn, groups, now, summary, delta, tick)
+    for group in groups:
         if not group.keys:
             continue
         if mode is Mode.REMOVE:

@@ -151,6 +151,8 @@ def imei_block(shape: FileShape, file: int, pool: Executor | None) -> ImeiBlock 
     rows = len(body) // (width + 1)
     if body[width :: width + 1] != b"\n" * rows or body.translate(None, b"0123456789\n"):
         return None
+    if body.count(b"\n") != rows:
+        return None  # a blank line: the line ends are not where a fixed width puts them
     if width == 14 and not _allocated(body, rows):
         return None
     table: U8 = np.frombuffer(body, dtype=np.uint8).reshape(rows, width + 1)

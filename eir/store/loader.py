@@ -32,7 +32,7 @@ from eir.store.formats import FileShape, LoadOptions, Report, display_name, read
 from eir.store.rows import read_rows
 
 # LoadOptions is part of this module's interface (parse_files and parse_data take it).
-__all__ = ["LoadOptions", "parse_data", "parse_files"]
+__all__ = ["LoadOptions", "parse_data", "parse_files", "parse_shape"]
 
 
 def parse_files(paths: Iterable[str], options: LoadOptions, report: Report) -> Batch:
@@ -64,6 +64,19 @@ def parse_data(
     shape = shape_of(data, name)
     if shape is None:
         return Parsed()
+    return parse_shape(shape, file, name, options, report, pool)
+
+
+def parse_shape(
+    shape: FileShape,
+    file: int,
+    name: str,
+    options: LoadOptions,
+    report: Report,
+    pool: Executor | None = None,
+) -> Parsed:
+    """Parse one file of a known shape: in bulk when the bulk path takes it, else row by
+    row."""
     bulk = _bulk(shape, file, options, pool)
     if bulk is not None:
         return bulk
@@ -76,6 +89,7 @@ def _bulk(
     """The file as one bulk block, when the bulk path takes it."""
     if shape.columns is None or shape.columns == ["imei"]:
         block = imei_block(shape, file, pool)
-        return None if block is None else Parsed(blocks=[block], read=block.count)
-    table = csv_block(shape, options, file)
+        if block is not None:
+            return Parsed(blocks=[block], read=block.count)
+    table = csv_block(shape, options, file)  # a CSV (of only IMEIs of several widths too)
     return None if table is None else Parsed(csv_blocks=[table], read=table.count)

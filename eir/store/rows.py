@@ -69,7 +69,17 @@ def read_rows(shape: FileShape, file: int, name: str, options: LoadOptions, repo
     if shape.columns is None:
         _plain_rows(lines, shape.index, file, name, options, out, report)
     else:
-        _csv_rows(lines, shape.index, shape.columns, file, name, options, out, report)
+        _csv_rows(
+            lines,
+            shape.index,
+            shape.columns,
+            file,
+            name,
+            options,
+            out,
+            report,
+            shape.delimiter.decode(),
+        )
     return out
 
 
@@ -181,12 +191,13 @@ def _csv_rows(
     options: LoadOptions,
     out: Rows,
     report: Report,
+    delimiter: str = ",",
 ) -> None:
     at = _Columns(columns)
     text = _csv_text(lines, start, name, out, report)
     # A quoted field may hold a line break: then every field is checked.
     controls = '"' in text or controls_in(text)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True, delimiter=delimiter)
     offset = start + 1  # line numbers of the body start after the header
     while True:
         try:

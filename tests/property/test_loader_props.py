@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 from eir.errors import LoadError
 from eir.identity import luhn_digit, luhn_ok15
 from eir.model import ListName
+from eir.store.api import ExportRow, Mode
 from eir.store.assemble import Parsed, assemble
 from eir.store.batch import Batch, Group
 from eir.store.bulk import as_int, ascii_keys, luhn_ok
 from eir.store.formats import FileShape, shape_of
 from eir.store.loader import LoadOptions, parse_data, parse_files, parse_shape
+from eir.store.memory import MemoryStore
 from eir.store.records import NO_DIGIT
 from eir.store.rows import read_rows
 
@@ -284,6 +286,41 @@ def test_csv_bulk_path_takes_valid_files_and_agrees(
     assert [list(g.values(7)) for g in fast.groups] == [list(g.values(7)) for g in slow.groups]
     assert (fast.rows, fast.duplicates) == (slow.rows, slow.duplicates)
     assert sorted(fast_problems) == sorted(slow_problems)
+
+
+def stored(batch: Batch, before: Batch | None) -> tuple[list[ExportRow], dict[str, int], str]:
+    """What a store holds after ``before`` (if any) and then ``batch`` are added."""
+    store = MemoryStore()
+    if before is not None:
+        store.apply(before, Mode.ADD, [(ListName.BLACK, "manual")], now=5)
+    summary = store.apply(batch, Mode.ADD, [(ListName.BLACK, "manual")], now=7)
+    line = summary.line().split(";")[0]
+    return list(store.export()), store.stats(digest=False).counts, line
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(bulk_csv_files(), st.booleans())
+@example(
+    file=(
+        ["source", "imei", "list", "reason"],
+        "|",
+        [
+            ["police", "490154203237518", "", "a"],
+            ["mic", "35693803564380", "grey", ""],
+            ["", "3569380356438012", "", "b"],
+            ["police", "353456789012348", "", "c"],
+        ],
+        "\n",
+    ),
+    again=False,
+)
+def test_bulk_groups_are_stored_as_the_row_path_s(
+    file: tuple[list[str], str, list[list[str]], str], again: bool
+) -> None:
+    """Groups of one load written as one sorted stream (eir.store.interleave) store what the
+    row path's groups store, into an empty store or over the same rows."""
+    (fast, _), (slow, _) = both_paths(csv_shape(*file))
+    assert stored(fast, fast if again else None) == stored(slow, slow if again else None)
 
 
 def test_csv_bulk_path_is_taken() -> None:

@@ -26,7 +26,7 @@ from eir.errors import ConfigError, IdentityError
 from eir.identity import Imei, Imsi
 from eir.model import CheckRequest, CheckResult, ListName
 from eir.policy import decide
-from eir.progress import ProgressLine
+from eir.progress import LoadProgress
 from eir.startup import open_store
 from eir.store.api import ExportRow, Mode, StoreStats, history_dict
 from eir.store.lmdb_store import LmdbStore
@@ -73,11 +73,12 @@ def _load(
     from eir.store.loader import parse_files
 
     list_name, source, mode = options.list, options.source, Mode(args.mode)
-    batch = parse_files(args.files, options, report)
+    progress = LoadProgress.of_files(args.files)  # reading, checking, then writing
+    batch = parse_files(args.files, options, report, progress)
     own = (list_name, source)
     scope = [own, *sorted({(g.list, g.source) for g in batch.groups} - {own})]
     store = open_store(config, args.db, create=True)
-    progress = ProgressLine("writing", sum(len(g.keys) for g in batch.groups))
+    progress.writing(sum(len(g.keys) for g in batch.groups))
     try:
         summary = store.apply(
             batch,

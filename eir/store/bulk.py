@@ -17,7 +17,7 @@ tests hold this path to the row path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 
@@ -169,9 +169,12 @@ def _allocated(body: bytes, rows: int) -> bool:
     return bool(_ALLOCATED_TABLE[pairs].all())
 
 
-def csv_block(shape: FileShape, options: LoadOptions, file: int) -> CsvBlock | None:
-    """A CSV of the bulk path's columns, read in bulk; None sends it to the row path."""
-    columns = read_columns(shape, options)
+def csv_block(
+    shape: FileShape, options: LoadOptions, file: int, tick: Callable[[int], None] | None = None
+) -> CsvBlock | None:
+    """A CSV of the bulk path's columns, read in bulk; None sends it to the row path.
+    ``tick`` is told of the bytes checked, step by step."""
+    columns = read_columns(shape, options, tick)
     return None if columns is None else CsvBlock(columns, file, shape.first_row, shape)
 
 

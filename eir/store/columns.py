@@ -13,6 +13,7 @@ path would refuse, an ``added`` that is not epoch seconds or ``YYYY-MM-DDTHH:MM:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -292,8 +293,17 @@ def _iso_seconds(octets: U8) -> I64 | None:
     return seconds
 
 
-def read_columns(shape: FileShape, options: LoadOptions) -> Columns | None:
-    """The rows of a CSV in bulk; None sends the file to the row path."""
+def read_columns(
+    shape: FileShape, options: LoadOptions, tick: Callable[[int], None] | None = None
+) -> Columns | None:
+    """The rows of a CSV in bulk; None sends the file to the row path. ``tick`` is told of
+    a share of the file's bytes after each step (the grouping that follows takes the rest)."""
+    share = len(shape.text) // 5
+
+    def step() -> None:
+        if tick is not None:
+            tick(share)
+
     columns = shape.columns
     if columns is None or not BULK_COLUMNS.issuperset(columns) or len(shape.delimiter) != 1:
         return None
@@ -301,14 +311,17 @@ def read_columns(shape: FileShape, options: LoadOptions) -> Columns | None:
     fields = None if body is None else _fields(body, shape.delimiter[0], len(columns))
     if fields is None:
         return None
+    step()
     at = {name: index for index, name in enumerate(columns) if name}
     imeis = _imeis(fields, at["imei"])
     texts_ok = all(text_ok(fields, at[n], MAX_FIELD) for n in ("reason", "reference") if n in at)
+    step()
     grouped = _groups(fields, at, options) if imeis is not None and texts_ok else None
     rows = len(fields.starts)
     stamps = np.zeros(rows, dtype=np.uint32) if "added" not in at else None
     if grouped is not None and stamps is None:
         stamps = _stamps(fields, at["added"], options)
+    step()
     if imeis is None or grouped is None or stamps is None:
         return None
     empty = np.full(rows, len(fields.text) - PAD, dtype=np.int64), np.zeros(rows, dtype=np.int64)

@@ -21,8 +21,9 @@ buffer (:mod:`eir.store.entries`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Protocol
 
 from eir.store.assemble import Parsed, assemble
 from eir.store.batch import Batch
@@ -35,19 +36,45 @@ from eir.store.rows import read_rows
 __all__ = ["LoadOptions", "parse_data", "parse_files", "parse_shape"]
 
 
-def parse_files(paths: Iterable[str], options: LoadOptions, report: Report) -> Batch:
+class Progress(Protocol):
+    """What the loader tells of its progress: bytes read, bytes checked."""
+
+    def read(self, octets: int) -> None: ...
+    def checked(self, octets: int) -> None: ...
+
+
+#: a step of the checking is done: how many of the file's bytes it stands for
+Tick = Callable[[int], None]
+
+
+def parse_files(
+    paths: Iterable[str], options: LoadOptions, report: Report, progress: Progress | None = None
+) -> Batch:
     """Read, validate and group every file. Raises LoadError when rows are invalid (unless
     ``skip_invalid``) or a file cannot be read at all; every bad row has been reported by then.
     """
     check_source(options.source)
     paths = list(paths)
     names = [display_name(p) for p in paths]
+    ticked = [0]  # bytes told as checked
+
+    def tick(octets: int) -> None:
+        ticked[0] += octets
+        if progress is not None:
+            progress.checked(octets)
+
+    parsed = []
+    total = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eir-luhn") as pool:
-        parsed = [
-            parse_data(read_input(path), index, names[index], options, report, pool)
-            for index, path in enumerate(paths)
-        ]
-        return assemble(parsed, names, options, report)
+        for index, path in enumerate(paths):
+            data = read_input(path)
+            total += len(data)
+            if progress is not None:
+                progress.read(len(data))
+            parsed.append(parse_data(data, index, names[index], options, report, pool, tick))
+        batch = assemble(parsed, names, options, report)
+    tick(max(total - ticked[0], 0))
+    return batch
 
 
 def parse_data(
@@ -57,14 +84,15 @@ def parse_data(
     options: LoadOptions,
     report: Report,
     pool: Executor | None = None,
+    tick: Tick | None = None,
 ) -> Parsed:
     """Parse one file's bytes (``file``: its index in the load); bad rows are reported and
     counted, not raised. A ``pool`` lets the bulk path's Luhn check run in the background (the
-    block's ``luhn`` future)."""
+    block's ``luhn`` future); ``tick`` is told of the bytes checked, step by step."""
     shape = shape_of(data, name)
     if shape is None:
         return Parsed()
-    return parse_shape(shape, file, name, options, report, pool)
+    return parse_shape(shape, file, name, options, report, pool, tick)
 
 
 def parse_shape(
@@ -74,22 +102,23 @@ def parse_shape(
     options: LoadOptions,
     report: Report,
     pool: Executor | None = None,
+    tick: Tick | None = None,
 ) -> Parsed:
     """Parse one file of a known shape: in bulk when the bulk path takes it, else row by
     row."""
-    bulk = _bulk(shape, file, options, pool)
+    bulk = _bulk(shape, file, options, pool, tick)
     if bulk is not None:
         return bulk
     return Parsed.of_rows(read_rows(shape, file, name, options, report))
 
 
 def _bulk(
-    shape: FileShape, file: int, options: LoadOptions, pool: Executor | None
+    shape: FileShape, file: int, options: LoadOptions, pool: Executor | None, tick: Tick | None
 ) -> Parsed | None:
     """The file as one bulk block, when the bulk path takes it."""
     if shape.columns is None or shape.columns == ["imei"]:
         block = imei_block(shape, file, pool)
         if block is not None:
             return Parsed(blocks=[block], read=block.count)
-    table = csv_block(shape, options, file)  # a CSV (of only IMEIs of several widths too)
+    table = csv_block(shape, options, file, tick)  # a CSV (of only IMEIs of several widths too)
     return None if table is None else Parsed(csv_blocks=[table], read=table.count)

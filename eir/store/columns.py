@@ -22,7 +22,13 @@ import numpy.typing as npt
 from eir.errors import IdentityError
 from eir.model import ListName
 from eir.reporting_body import ALLOCATED
-from eir.store.fields import CONTROL_OCTETS, IMEI_WIDTHS, check_source, parse_list
+from eir.store.fields import (
+    CONTROL_OCTETS,
+    IMEI_WIDTHS,
+    check_source,
+    parse_added,
+    parse_list,
+)
 from eir.store.formats import FileShape, LoadOptions
 from eir.store.records import MAX_FIELD, NO_DIGIT
 
@@ -37,6 +43,10 @@ PAD = 256
 #: more distinct (list, source) pairs than this: the row path
 MAX_GROUPS = 256
 _SOURCE_MAX = 64
+#: an ``added`` cell longer than this goes to the row path
+_ADDED_MAX = 40
+#: more distinct ``added`` values than this are read in numpy (epoch seconds, ISO with Z)
+_DISTINCT_TIMES = 4096
 _ISO = b"0000-00-00T00:00:00Z"
 _ISO_DIGITS = np.array([c == ord("0") for c in _ISO])
 _ISO_MARKS = np.frombuffer(_ISO, dtype=np.uint8)
@@ -176,8 +186,11 @@ def text_ok(fields: _Fields, column: int, limit: int) -> bool:
     return not np.any((edges == ord(" ")) | (edges >= 128))
 
 
-def _distinct(fields: _Fields, column: int, limit: int) -> tuple[I64, list[str]] | None:
-    """Each row's index into the column's distinct values (up to ``limit`` octets each)."""
+def _distinct(
+    fields: _Fields, column: int, limit: int, most: int = MAX_GROUPS
+) -> tuple[I64, list[str]] | None:
+    """Each row's index into the column's distinct values (up to ``limit`` octets each, at
+    most ``most`` of them); None when there are more, or a value needs the row path."""
     if not text_ok(fields, column, limit):
         return None
     starts, sizes = fields.at(column)
@@ -190,7 +203,7 @@ def _distinct(fields: _Fields, column: int, limit: int) -> tuple[I64, list[str]]
         mixed = mixed * np.uint64(0x9E3779B97F4A7C15) + packed[:, word]
     heads = np.flatnonzero(np.r_[True, mixed[1:] != mixed[:-1]])
     values, first = np.unique(mixed[heads], return_index=True)
-    if len(values) > MAX_GROUPS:
+    if len(values) > most:
         return None
     index = np.searchsorted(values, mixed).astype(np.int64)
     chosen = heads[first]
@@ -230,6 +243,23 @@ def _groups(
 
 
 def _stamps(fields: _Fields, column: int, options: LoadOptions) -> U32 | None:
+    """Each row's ``added`` time (0: none). A column of few distinct values (a list's report
+    dates, an export's load times) has each value read by the row path's own
+    :func:`~eir.store.fields.parse_added`; else each row must be epoch seconds or
+    ``YYYY-MM-DDTHH:MM:SSZ``, read in numpy."""
+    found = _distinct(fields, column, _ADDED_MAX, _DISTINCT_TIMES)
+    if found is not None:
+        try:
+            times = np.array([parse_added(t) if t else 0 for t in found[1]], dtype=np.int64)
+        except IdentityError:
+            return None  # the row path names each bad row
+        if np.any((times < 0) | (times >= 1 << 32)):
+            return None
+        return times.astype(np.uint32)[found[0]]
+    return _iso_or_epoch(fields, column, options)
+
+
+def _iso_or_epoch(fields: _Fields, column: int, options: LoadOptions) -> U32 | None:
     """Each row's ``added`` time (0: none): epoch seconds or ``YYYY-MM-DDTHH:MM:SSZ``."""
     starts, sizes = fields.at(column)
     if options.date_format is not None:

@@ -43,6 +43,9 @@ PAD = 256
 #: more distinct (list, source) pairs than this: the row path
 MAX_GROUPS = 256
 _SOURCE_MAX = 64
+#: the control characters are the octets below this one, and DEL
+_PRINTABLE = min(set(range(256)) - set(CONTROL_OCTETS))
+_DEL = bytes([max(CONTROL_OCTETS)])
 #: an ``added`` cell longer than this goes to the row path
 _ADDED_MAX = 40
 #: more distinct ``added`` values than this are read in numpy (epoch seconds, ISO with Z)
@@ -91,7 +94,8 @@ class _Fields:
 
 def plain_body(body: bytes, delimiter: bytes) -> bytes | None:
     """The body with LF line ends, when nothing in it needs the row path's care: no quotes,
-    control characters (but the delimiter), blank lines or text that is not UTF-8."""
+    CR but before LF, DEL or text that is not UTF-8 (:func:`_fields` looks for the other
+    control characters and blank lines)."""
     if b'"' in body:
         return None
     if b"\r" in body:
@@ -100,11 +104,8 @@ def plain_body(body: bytes, delimiter: bytes) -> bytes | None:
             return None
     if not body.endswith(b"\n"):
         body += b"\n"
-    if body.startswith(b"\n") or b"\n\n" in body:
-        return None
-    controls = CONTROL_OCTETS.translate(None, b"\n" + delimiter)
-    if len(body.translate(None, controls)) != len(body):
-        return None
+    if _DEL in body:
+        return None  # the other control characters and blank lines: see _fields
     if not body.isascii():
         try:
             body.decode()
@@ -122,10 +123,13 @@ def _fields(body: bytes, delimiter: int, count: int) -> _Fields | None:
     starts = np.empty(rows, dtype=np.int64)
     starts[0] = 0
     starts[1:] = ends[:-1] + 1
-    if np.any(text[starts] == ord("#")):
-        return None
+    if np.any(text[starts] == ord("#")) or np.any(starts == ends):
+        return None  # a comment or a blank line
     cuts = np.flatnonzero(text[:size] == delimiter)
     if len(cuts) != rows * (count - 1):
+        return None
+    controls = int(np.count_nonzero(text[:size] < _PRINTABLE))  # line ends, a tab delimiter
+    if controls != rows + (len(cuts) if delimiter < _PRINTABLE else 0):
         return None
     bounds = np.empty((rows, count + 1), dtype=np.int64)
     bounds[:, 0] = starts - 1

@@ -108,9 +108,10 @@ class LoadProgress(ProgressLine):
         return total
 
     def _advance(self, phase: str, amount: int) -> None:
+        changed = phase != self.label or self.done == 0  # each phase is shown as it starts
         self.done_in[phase] += amount
         self.label, self.total, self.done = phase, self.total_of[phase], self.done_in[phase]
-        self.show(phase == "writing" and self.done >= self.total)
+        self.show(changed or (phase == "writing" and self.done >= self.total))
 
     def render(self, now: float) -> str:
         elapsed = max(now - self.started, 1e-9)

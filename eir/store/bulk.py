@@ -28,7 +28,7 @@ from eir.model import ListName
 from eir.reporting_body import ALLOCATED
 from eir.store.batch import Group
 from eir.store.columns import Columns, read_columns
-from eir.store.entries import Spans, pack_entries
+from eir.store.entries import Entries, Rows, pack_entries
 from eir.store.fields import IMEI_WIDTHS
 from eir.store.formats import FileShape, LoadOptions, Report
 from eir.store.records import NO_DIGIT, Table, entry_prefix
@@ -219,10 +219,15 @@ def _faulty(blocks: Sequence[Block]) -> Faulty | None:
 
 
 def report_duplicates(
-    blocks: Sequence[ImeiBlock | CsvBlock], values: I64, names: list[str], report: Report
+    blocks: Sequence[ImeiBlock | CsvBlock],
+    values: I64,
+    names: list[str],
+    report: Report,
+    keys: I64 | None = None,
 ) -> None:
     """Name every repeated row and the earlier row it repeats (rare: the slow way is fine).
-    ``values`` are the keys as integers, plus a multiple of 10**14 for their group."""
+    ``values`` are what makes rows equal: the keys as integers (``keys``, when they are
+    not), with their group."""
     order = np.argsort(values, kind="stable")  # equal keys stay in file order
     ordered = values[order]
     offsets = np.cumsum([0] + [b.count for b in blocks])
@@ -240,7 +245,7 @@ def report_duplicates(
         else:
             first = int(order[position])
     for row, kept in sorted(found):
-        key = f"{int(values[row]) % 10**14:014d}"
+        key = f"{int((values if keys is None else keys)[row]):014d}"
         report(f"{locate(row)}: duplicate of IMEI {key} on {locate(kept)} (first kept)")
 
 
@@ -294,43 +299,52 @@ def _imei_group(keys: list[bytes], numbers: I64, checks: U8, options: LoadOption
 
 def group_csv_block(block: CsvBlock, names: list[str], report: Report) -> tuple[list[Group], int]:
     """The groups of a CSV block, one per (list, source): keys sorted and unique, values
-    packed in key order, and its count of duplicates (reported, the first row is kept)."""
+    packed in key order in one buffer for all groups, and the count of duplicates (reported,
+    the first row is kept)."""
     columns = block.columns
-    values = columns.keys
-    if len(columns.groups) > 1:
-        values = columns.group * 10**14 + values
-    kept = None if _is_sorted(values) else np.argsort(values, kind="stable")  # first stays first
+    count = len(columns.groups)
+    # sorted by key, then group: a repeated row (same key and group) follows the one it repeats
+    values = columns.keys * count + columns.group if count > 1 else columns.keys
+    kept: I64 | slice = slice(None)
     duplicates = 0
-    if kept is not None:
-        ordered = values[kept]
+    if not _is_sorted(values):
+        order = np.argsort(values, kind="stable")  # the first of equal rows stays first
+        ordered = values[order]
         fresh = np.r_[True, ordered[1:] != ordered[:-1]]
-        duplicates = len(kept) - int(np.count_nonzero(fresh))
+        duplicates = len(order) - int(np.count_nonzero(fresh))
         if duplicates:
-            report_duplicates([block], values, names, report)
-            kept = kept[fresh]
-    groups = []
-    bounds = np.searchsorted(
-        columns.group if kept is None else columns.group[kept], np.arange(len(columns.groups) + 1)
+            report_duplicates([block], values, names, report, columns.keys)
+            order = order[fresh]
+        kept = order
+    rows = Rows(
+        columns.keys[kept],
+        columns.group[kept],
+        columns.stamps[kept],
+        columns.text,
+        columns.reason_at[kept],
+        columns.reason_size[kept],
+        columns.reference_at[kept],
+        columns.reference_size[kept],
     )
+    heads = [entry_prefix(list_name, source, 0) for list_name, source in columns.groups]
+    packed = pack_entries(heads, rows)
+    digits = columns.digits[kept]
+    if count == 1:
+        members = [np.arange(packed.count)]
+    else:  # each group's rows, in key order: a stable sort of the group numbers
+        by_group = np.argsort(rows.group, kind="stable")
+        members = np.split(by_group, np.cumsum(np.bincount(rows.group, minlength=count))[:-1])
+    groups = []
     for number, (list_name, source) in enumerate(columns.groups):
-        first, end = int(bounds[number]), int(bounds[number + 1])
-        if end > first:
-            rows = slice(first, end) if kept is None else kept[first:end]
-            groups.append(_csv_group(columns, rows, list_name, source))
+        mine = members[number]
+        if len(mine):
+            entries = Entries(packed, mine, len(heads[number]))
+            groups.append(_csv_group(entries, digits[mine], list_name, source))
     return groups, duplicates
 
 
-def _csv_group(columns: Columns, rows: I64 | slice, list_name: ListName, source: str) -> Group:
-    numbers = columns.keys[rows]
-    spans = Spans(
-        columns.text,
-        columns.reason_at[rows],
-        columns.reason_size[rows],
-        columns.reference_at[rows],
-        columns.reference_size[rows],
-    )
-    entries = pack_entries(entry_prefix(list_name, source, 0), columns.stamps[rows], spans)
-    checks = columns.digits[rows]
+def _csv_group(entries: Entries, checks: U8, list_name: ListName, source: str) -> Group:
+    numbers = entries.packed.numbers[entries.rows]
     digits = None if bool(np.all(checks == NO_DIGIT)) else checks.tobytes()
     keys: list[bytes] = ascii_keys(numbers).view("S14").ravel().tolist()
     return Group(

@@ -1,10 +1,12 @@
-"""Whole stored entries of a bulk group, packed back to back in one buffer by numpy.
+"""Whole stored entries of a bulk CSV, packed back to back in one buffer by numpy.
 
 The bulk CSV path (:mod:`eir.store.bulk`) knows each row's list, source, reason, reference
 and ``added`` time as spans of the file's bytes. :func:`pack_entries` writes every kept row's
-entry (see :mod:`eir.store.records`) in key order into one buffer with a few vectorised passes;
-the store then takes each value as one slice of it (:meth:`Entries.values`). Entries without an
-``added`` time get the load's time, written into the buffer when the values are taken.
+entry (see :mod:`eir.store.records`) in key order into one buffer (:class:`Packed`) with a few
+vectorised passes; each group's :class:`Entries` are its rows of that buffer, and the store
+takes each value as one slice of it. Entries without an ``added`` time get the load's time,
+written into the buffer when the values are taken. Laid out in key order, the values of
+several groups written as one sorted append (:mod:`eir.store.interleave`) are read in order.
 """
 
 from __future__ import annotations
@@ -19,52 +21,78 @@ import numpy.typing as npt
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
+U32 = npt.NDArray[np.uint32]
 
 #: rows copied per numpy call (the gathered windows of a chunk are a temporary)
 _CHUNK = 1 << 20
 
 
 @dataclass(slots=True, eq=False)
-class Entries:
-    """The entries of one group's keys, in key order: entry ``i`` is
-    ``buffer[offsets[i]:offsets[i + 1]]``; ``head`` is the octets before the reason (list code,
-    added, source: the same size for a whole group); ``added`` each entry's added time, 0 for
-    those that get the load's time; ``unstamped`` the offsets of their ``added`` fields."""
+class Packed:
+    """The entries of a bulk CSV's kept rows in key order: entry ``i`` is
+    ``buffer[offsets[i]:offsets[i + 1]]``, of key ``numbers[i]``; ``added`` is each one's added
+    time (0: the load's), ``unstamped`` the offsets of the ``added`` fields that wait for it."""
 
     buffer: U8
     offsets: I64
-    head: int
-    added: npt.NDArray[np.uint32]
+    numbers: I64
+    added: U32
     unstamped: I64
+    _data: tuple[int, bytes] | None = None
 
-    def _stamped(self, now: int) -> bytes:
-        if len(self.unstamped):
-            for octet, value in enumerate(now.to_bytes(4, "big")):
-                self.buffer[self.unstamped + octet] = value
-        return self.buffer.tobytes()
+    def data(self, now: int) -> bytes:
+        """The buffer with the load's time ``now`` in place."""
+        if self._data is None or self._data[0] != now:
+            if len(self.unstamped):
+                for octet, value in enumerate(now.to_bytes(4, "big")):
+                    self.buffer[self.unstamped + octet] = value
+            self._data = (now, self.buffer.tobytes())
+        return self._data[1]
 
     def values(self, now: int) -> Iterator[bytes]:
-        data = self._stamped(now)
-        offsets = self.offsets.tolist()
-        return (data[a:b] for a, b in pairwise(offsets))
+        """Every entry, in key order."""
+        data = self.data(now)
+        return (data[a:b] for a, b in pairwise(self.offsets.tolist()))
+
+    @property
+    def count(self) -> int:
+        return len(self.numbers)
+
+
+@dataclass(slots=True, eq=False)
+class Entries:
+    """The entries of one group: its ``rows`` of a :class:`Packed` buffer (ascending, in key
+    order); ``head`` is the octets of each before its reason (list code, added, source)."""
+
+    packed: Packed
+    rows: I64
+    head: int
+
+    def _spans(self, rows: I64) -> tuple[list[int], list[int]]:
+        offsets = self.packed.offsets
+        return offsets[rows].tolist(), offsets[rows + 1].tolist()
+
+    def values(self, now: int) -> Iterator[bytes]:
+        data = self.packed.data(now)
+        starts, ends = self._spans(self.rows)
+        return (data[a:b] for a, b in zip(starts, ends, strict=True))
 
     def values_at(self, indices: Sequence[int], now: int) -> list[bytes]:
-        data = self._stamped(now)
-        offsets = self.offsets
-        return [data[offsets[i] : offsets[i + 1]] for i in indices]
+        data = self.packed.data(now)
+        starts, ends = self._spans(self.rows[np.asarray(indices, dtype=np.int64)])
+        return [data[a:b] for a, b in zip(starts, ends, strict=True)]
 
     def tails(self) -> list[bytes]:
         """Each entry's packed reason and reference (what a list update carries)."""
-        data = self.buffer.tobytes()
-        offsets = self.offsets.tolist()
+        data = self.packed.buffer.tobytes()
+        starts, ends = self._spans(self.rows)
         head = self.head
-        return [data[a + head : b] for a, b in pairwise(offsets)]
+        return [data[a + head : b] for a, b in zip(starts, ends, strict=True)]
 
     def added_times(self) -> array[int] | None:
         """Each entry's own ``added`` time (0: the load's), or None when none has one."""
-        if not self.added.any():
-            return None
-        return array("I", self.added.tobytes())
+        added = self.packed.added[self.rows]
+        return array("I", added.tobytes()) if added.any() else None
 
 
 def windows(buffer: U8, width: int) -> npt.NDArray[np.void]:
@@ -87,10 +115,13 @@ def copy_spans(out: U8, into: I64, source: U8, at: I64, width: int) -> None:
 
 
 @dataclass(slots=True)
-class Spans:
-    """Where each row's reason and reference lie in the file (``text``, padded), in the order
-    the entries are written."""
+class Rows:
+    """The kept rows of a bulk CSV in key order: key, group, added time, and where their
+    reason and reference lie in the file (``text``, padded)."""
 
+    numbers: I64
+    group: I64
+    added: U32
     text: U8
     reason_at: I64
     reason_size: I64
@@ -98,29 +129,41 @@ class Spans:
     reference_size: I64
 
 
-def pack_entries(head: bytes, stamps: npt.NDArray[np.uint32], spans: Spans) -> Entries:
-    """The entries of one group: ``head`` is its list code, four octets of added time and its
-    packed source; ``stamps`` each row's added time (0: the load's, written later)."""
-    rows = len(stamps)
-    size = len(head) + 2 + spans.reason_size + spans.reference_size
-    offsets = np.zeros(rows + 1, dtype=np.int64)
+def pack_entries(heads: list[bytes], rows: Rows) -> Packed:
+    """The entries of ``rows``; ``heads[g]`` is group ``g``'s list code, four octets of added
+    time (overwritten) and packed source."""
+    count = len(rows.numbers)
+    head_size = np.array([len(h) for h in heads], dtype=np.int64)[rows.group]
+    size = head_size + 2 + rows.reason_size + rows.reference_size
+    offsets = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(size, out=offsets[1:])
-    widest = int(max(spans.reason_size.max(initial=0), spans.reference_size.max(initial=0)))
+    widest = int(max(rows.reason_size.max(initial=0), rows.reference_size.max(initial=0)))
     width = 1 << max(3, widest.bit_length())
     out = np.zeros(int(offsets[-1]) + width, dtype=np.uint8)
     starts = offsets[:-1]
-    reason = starts + len(head) + 1
-    reference = reason + spans.reason_size + 1
-    into = np.empty(2 * rows, dtype=np.int64)  # both fields of each row, in order
+    reason = starts + head_size + 1
+    reference = reason + rows.reason_size + 1
+    into = np.empty(2 * count, dtype=np.int64)  # both fields of each row, in order
     into[0::2], into[1::2] = reason, reference
-    at = np.empty(2 * rows, dtype=np.int64)
-    at[0::2], at[1::2] = spans.reason_at, spans.reference_at
-    copy_spans(out, into, spans.text, at, width)
-    for index, octet in enumerate(head):  # after the spans: their spill is overwritten here
-        out[starts + index] = octet
+    at = np.empty(2 * count, dtype=np.int64)
+    at[0::2], at[1::2] = rows.reason_at, rows.reference_at
+    copy_spans(out, into, rows.text, at, width)
+    _write_heads(out, starts, heads, rows.group)  # after the spans: over their spill
     for octet in range(4):
-        out[starts + 1 + octet] = (stamps >> np.uint32(8 * (3 - octet))).astype(np.uint8)
-    out[reason - 1] = spans.reason_size
-    out[reference - 1] = spans.reference_size
-    unstamped = starts[stamps == 0] + 1
-    return Entries(out[: int(offsets[-1])], offsets, len(head), stamps, unstamped)
+        out[starts + 1 + octet] = (rows.added >> np.uint32(8 * (3 - octet))).astype(np.uint8)
+    out[reason - 1] = rows.reason_size
+    out[reference - 1] = rows.reference_size
+    unstamped = starts[rows.added == 0] + 1
+    return Packed(out[: int(offsets[-1])], offsets, rows.numbers, rows.added, unstamped)
+
+
+def _write_heads(out: U8, starts: I64, heads: list[bytes], group: I64) -> None:
+    """Each row's group head at its start, heads of one size at a time (exactly as wide as
+    they are: nothing spills)."""
+    for size in sorted({len(h) for h in heads}):
+        chosen = [g for g, h in enumerate(heads) if len(h) == size]
+        table = np.frombuffer(b"".join(heads[g] for g in chosen), dtype=np.dtype((np.void, size)))
+        local = np.zeros(len(heads), dtype=np.int64)
+        local[chosen] = np.arange(len(chosen))
+        rows = slice(None) if len(chosen) == len(heads) else np.isin(group, chosen)
+        windows(out, size)[starts[rows]] = table[local[group[rows]]]

@@ -16,6 +16,7 @@ import numpy as np
 from eir.store.api import LoadSummary, Tick
 from eir.store.batch import Group
 from eir.store.bulk import ascii_keys
+from eir.store.entries import Packed
 from eir.store.records import Table
 from eir.store.writes import WriteTxn, append_group, counter_key
 
@@ -33,6 +34,9 @@ def append_interleaved(
     bulk = [g for g in groups if g.table is Table.IMEI and g.numbers is not None and g.keys]
     if len(bulk) < 2:
         return groups
+    packed = _one_packed(bulk)
+    if packed is not None:  # one CSV's groups: its entries lie in key order already
+        return _append_packed(txn, groups, bulk, packed, now, summary, delta, tick)
     numbers = np.concatenate([g.numbers for g in bulk if g.numbers is not None])
     order = np.argsort(numbers, kind="stable")
     ordered = numbers[order]
@@ -50,6 +54,41 @@ def append_interleaved(
     )
     merged: Counter[str] = Counter()
     append_group(txn, stream, 0, iter(values[order].tolist()), summary, merged, tick)
+    for group in bulk:
+        delta[counter_key(group.table, group.list, group.source)] += len(group.keys)
+    return [g for g in groups if not any(g is b for b in bulk)]
+
+
+def _one_packed(bulk: list[Group]) -> Packed | None:
+    """The buffer all these groups' entries are, when they are all of one."""
+    first = bulk[0].entries
+    if first is None:
+        return None
+    packed = first.packed
+    if any(g.entries is None or g.entries.packed is not packed for g in bulk):
+        return None
+    return packed if sum(len(g.keys) for g in bulk) == packed.count else None
+
+
+def _append_packed(
+    txn: WriteTxn,
+    groups: list[Group],
+    bulk: list[Group],
+    packed: Packed,
+    now: int,
+    summary: LoadSummary,
+    delta: Counter[str],
+    tick: Tick | None,
+) -> list[Group]:
+    numbers = packed.numbers
+    last = txn.last_key(Table.IMEI)
+    if bool(np.any(numbers[1:] == numbers[:-1])) or (
+        last is not None and last >= b"%014d" % int(numbers[0])
+    ):
+        return groups  # a key in two groups, or a table to merge with: group by group
+    keys: list[bytes] = ascii_keys(numbers).view("S14").ravel().tolist()
+    stream = Group(Table.IMEI, bulk[0].list, bulk[0].source, keys)
+    append_group(txn, stream, 0, packed.values(now), summary, Counter(), tick)
     for group in bulk:
         delta[counter_key(group.table, group.list, group.source)] += len(group.keys)
     return [g for g in groups if not any(g is b for b in bulk)]

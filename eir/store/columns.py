@@ -82,14 +82,21 @@ class Columns:
 
 @dataclass(slots=True)
 class _Fields:
-    """The body's octets (padded) and each row's field spans, one column per CSV column."""
+    """The body's octets (padded) and where each row's fields lie: ``bounds[:, c]`` is the
+    offset of the delimiter before column ``c`` (or of the line end before the row), and
+    ``bounds[:, -1]`` of the row's line end."""
 
     text: U8
-    starts: I64  # (rows, columns)
-    sizes: I64  # (rows, columns)
+    bounds: I64  # (rows, columns + 1)
+
+    @property
+    def rows(self) -> int:
+        return len(self.bounds)
 
     def at(self, column: int) -> tuple[I64, I64]:
-        return self.starts[:, column], self.sizes[:, column]
+        """Each row's field ``column``: where it starts, and its size."""
+        before, after = self.bounds[:, column], self.bounds[:, column + 1]
+        return before + 1, after - before - 1
 
 
 def plain_body(body: bytes, delimiter: bytes) -> bytes | None:
@@ -137,7 +144,7 @@ def _fields(body: bytes, delimiter: int, count: int) -> _Fields | None:
     bounds[:, count] = ends
     if count > 1 and (np.any(bounds[:, 1] < starts) or np.any(bounds[:, count - 1] >= ends)):
         return None  # sorted cuts, each line's first and last inside it: all are in place
-    return _Fields(text, bounds[:, :-1] + 1, np.diff(bounds, axis=1) - 1)
+    return _Fields(text, bounds)
 
 
 def _gather(text: U8, starts: I64, width: int) -> U8:
@@ -205,12 +212,10 @@ def _distinct(
     mixed = packed[:, 0].copy()
     for word in range(1, words):
         mixed = mixed * np.uint64(0x9E3779B97F4A7C15) + packed[:, word]
-    heads = np.flatnonzero(np.r_[True, mixed[1:] != mixed[:-1]])
-    values, first = np.unique(mixed[heads], return_index=True)
-    if len(values) > most:
+    found = _few_values(mixed) or _many_values(mixed, most)
+    if found is None:
         return None
-    index = np.searchsorted(values, mixed).astype(np.int64)
-    chosen = heads[first]
+    index, chosen = found
     if words > 1 and not np.array_equal(packed[chosen][index], packed):
         return None  # two values of one hash: never seen, but then the row path
     texts = [
@@ -220,11 +225,37 @@ def _distinct(
     return index, texts
 
 
+def _few_values(mixed: npt.NDArray[np.uint64], most: int = 8) -> tuple[I64, I64] | None:
+    """Each row's index into the distinct values, and the first row of each, when there are
+    at most ``most`` (a pass each: cheaper than a sort)."""
+    index = np.full(len(mixed), -1, dtype=np.int64)
+    firsts: list[int] = []
+    left = 0
+    while len(firsts) < most:
+        unset = np.flatnonzero(index[left:] < 0)
+        if not len(unset):
+            return index, np.array(firsts, dtype=np.int64)
+        first = left + int(unset[0])
+        index[mixed == mixed[first]] = len(firsts)
+        firsts.append(first)
+        left = first + 1
+    return None if np.any(index < 0) else (index, np.array(firsts, dtype=np.int64))
+
+
+def _many_values(mixed: npt.NDArray[np.uint64], most: int) -> tuple[I64, I64] | None:
+    """The same by a sort, for up to ``most`` distinct values."""
+    heads = np.flatnonzero(np.r_[True, mixed[1:] != mixed[:-1]])
+    values, first = np.unique(mixed[heads], return_index=True)
+    if len(values) > most:
+        return None
+    return np.searchsorted(values, mixed).astype(np.int64), heads[first]
+
+
 def _groups(
     fields: _Fields, at: dict[str, int], options: LoadOptions
 ) -> tuple[I64, list[tuple[ListName, str]]] | None:
     """Each row's (list, source) group."""
-    rows = len(fields.starts)
+    rows = fields.rows
     lists: tuple[I64, list[ListName]] = (np.zeros(rows, dtype=np.int64), [options.list])
     sources: tuple[I64, list[str]] = (np.zeros(rows, dtype=np.int64), [options.source])
     try:
@@ -351,7 +382,7 @@ def read_columns(
     texts_ok = all(text_ok(fields, at[n], MAX_FIELD) for n in ("reason", "reference") if n in at)
     step()
     grouped = _groups(fields, at, options) if imeis is not None and texts_ok else None
-    rows = len(fields.starts)
+    rows = fields.rows
     stamps = np.zeros(rows, dtype=np.uint32) if "added" not in at else None
     if grouped is not None and stamps is None:
         stamps = _stamps(fields, at["added"], options)

@@ -160,10 +160,11 @@ def pack_entries(heads: list[bytes], rows: Rows) -> Packed:
 def _write_heads(out: U8, starts: I64, heads: list[bytes], group: I64) -> None:
     """Each row's group head at its start, heads of one size at a time (exactly as wide as
     they are: nothing spills)."""
-    for size in sorted({len(h) for h in heads}):
+    sizes = np.array([len(h) for h in heads], dtype=np.int64)
+    for size in sorted(set(sizes.tolist())):
         chosen = [g for g, h in enumerate(heads) if len(h) == size]
         table = np.frombuffer(b"".join(heads[g] for g in chosen), dtype=np.dtype((np.void, size)))
         local = np.zeros(len(heads), dtype=np.int64)
         local[chosen] = np.arange(len(chosen))
-        rows = slice(None) if len(chosen) == len(heads) else np.isin(group, chosen)
+        rows = slice(None) if len(chosen) == len(heads) else sizes[group] == size
         windows(out, size)[starts[rows]] = table[local[group[rows]]]

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from eir.errors import LoadError
 from eir.identity import luhn_digit, luhn_ok15
 from eir.model import ListName
+from eir.publish.update import UpdateMeta, decode_update, encode_update
 from eir.store.api import ExportRow, Mode
 from eir.store.assemble import Parsed, assemble
 from eir.store.batch import Batch, Group
@@ -382,3 +383,23 @@ def test_bulk_luhn_check_is_the_identity_check(imeis: list[str]) -> None:
     """The bulk path's column-wise check digit test is the one of eir.identity."""
     table = np.frombuffer("".join(imeis).encode(), dtype=np.uint8).reshape(len(imeis), 15)
     assert luhn_ok(table) == all(luhn_ok15(imei) for imei in imeis)
+
+
+def test_a_bulk_batch_survives_a_list_update() -> None:
+    """The groups of the bulk CSV path (packed entries, own added times) are published as
+    the row path's are: decoded, the same keys and values."""
+    rows = [
+        ["490154203237518", "stolen", "police", "R1", "2026-11-29T10:00:00Z"],
+        ["35693803564380", "", "mic", "", ""],
+        ["3569380356438012", "lost", "police", "", "1700000000"],
+        ["353456789012348", "x", "mic", "R2", ""],
+    ]
+    shape = csv_shape(["imei", "reason", "source", "reference", "added"], ",", rows, "\n")
+    (batch, _), _ = both_paths(shape)
+    assert all(g.entries is not None for g in batch.groups)
+    meta = UpdateMeta(1, "ab" * 16, 1_700_000_000, "add", "black", "police",
+                      [("black", "police")], False, ["f"], 4, 0, 0)  # fmt: skip
+    decoded = decode_update(encode_update(batch, meta))[1]
+    assert [(g.list, g.source, g.keys, list(g.values(3))) for g in decoded.groups] == [
+        (g.list, g.source, g.keys, list(g.values(3))) for g in batch.groups
+    ]

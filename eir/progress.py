@@ -85,6 +85,10 @@ class LoadProgress(ProgressLine):
         return cls(total)
 
     def read(self, octets: int) -> None:
+        grown = self.done_in["reading"] + octets - self.size  # gunzipped: more than on disk
+        if grown > 0:
+            self.size += grown
+            self.total_of["reading"] = self.total_of["checking"] = self.size
         self._advance("reading", octets)
 
     def checked(self, octets: int) -> None:

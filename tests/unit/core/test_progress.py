@@ -50,3 +50,12 @@ def test_nothing_is_shown_off_a_terminal() -> None:
     progress(1)
     progress.close()
     assert stream.getvalue() == ""
+
+
+def test_a_file_larger_than_on_disk_grows_the_total() -> None:
+    """A gzip file: the bytes read (gunzipped) are more than its size on disk."""
+    progress = LoadProgress(100, io.StringIO(), force=True)
+    progress.read(300)
+    assert progress.total_of == {"reading": 300, "checking": 300, "writing": 0}
+    progress.checked(150)
+    assert round(progress.share(), 3) == 0.325

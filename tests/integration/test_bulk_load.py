@@ -78,3 +78,18 @@ def test_the_progress_line_covers_reading_checking_and_writing(tmp_path: Path) -
     assert phases[0] == "reading" and "checking" in phases and phases[-1] == "writing"
     assert lines[-1].startswith("writing [##############################] 300/300 rows, 100% done")
     assert all(" done, ETA " in line for line in lines)
+
+
+def test_replace_and_remove_with_a_bulk_csv(tmp_path: Path) -> None:
+    """The bulk path's groups (packed values) go through --mode replace, a dry run and
+    --mode remove like any other."""
+    db = tmp_path / "db"
+    path = DATA / "three-sources.csv"
+    assert eir("load", path, "--list", "black", "--db", db).returncode == 0
+    again = eir("load", path, "--list", "black", "--mode", "replace", "--db", db)
+    assert again.stdout.startswith("added 0, updated 0, removed 0, unchanged 300, invalid 0,")
+    dry = eir("load", path, "--list", "black", "--mode", "remove", "--dry-run", "--db", db)
+    assert dry.stdout.startswith("dry run, nothing changed: added 0, updated 0, removed 300,")
+    gone = eir("load", path, "--list", "black", "--mode", "remove", "--db", db)
+    assert gone.stdout.startswith("added 0, updated 0, removed 300, unchanged 0,")
+    assert json.loads(eir("stats", "--json", "--db", db).stdout)["entries"] == {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +43,9 @@ BULK_COLUMNS = frozenset(["imei", "reason", "reference", "source", "list", "adde
 PAD = 256
 #: more distinct (list, source) pairs than this: the row path
 MAX_GROUPS = 256
+#: octets of a file's rows read at a time (whole lines): the arrays of a part stay in the
+#: processor's cache, which makes each pass over them several times faster than over the file
+CHUNK = 32 << 20
 _SOURCE_MAX = 64
 #: the control characters are the octets below this one, and DEL
 _PRINTABLE = min(set(range(256)) - set(CONTROL_OCTETS))
@@ -121,21 +125,21 @@ def plain_body(body: bytes, delimiter: bytes) -> bytes | None:
     return body
 
 
-def _fields(body: bytes, delimiter: int, count: int) -> _Fields | None:
-    """Each line's fields; None when a line is a comment or has another number of fields."""
-    text = np.frombuffer(body + b"\n" * PAD, dtype=np.uint8)
-    size = len(body)
-    ends = np.flatnonzero(text[:size] == 10)
+def _fields(text: U8, first: int, end: int, delimiter: int, count: int) -> _Fields | None:
+    """Each line's fields in ``text[first:end]`` (whole lines); None when a line is a comment
+    or blank, has another number of fields or a control character."""
+    part = text[first:end]
+    ends = np.flatnonzero(part == 10) + first
     rows = len(ends)
     starts = np.empty(rows, dtype=np.int64)
-    starts[0] = 0
+    starts[0] = first
     starts[1:] = ends[:-1] + 1
     if np.any(text[starts] == ord("#")) or np.any(starts == ends):
         return None  # a comment or a blank line
-    cuts = np.flatnonzero(text[:size] == delimiter)
+    cuts = np.flatnonzero(part == delimiter) + first
     if len(cuts) != rows * (count - 1):
         return None
-    controls = int(np.count_nonzero(text[:size] < _PRINTABLE))  # line ends, a tab delimiter
+    controls = int(np.count_nonzero(part < _PRINTABLE))  # line ends, a tab delimiter
     if controls != rows + (len(cuts) if delimiter < _PRINTABLE else 0):
         return None
     bounds = np.empty((rows, count + 1), dtype=np.int64)
@@ -145,6 +149,16 @@ def _fields(body: bytes, delimiter: int, count: int) -> _Fields | None:
     if count > 1 and (np.any(bounds[:, 1] < starts) or np.any(bounds[:, count - 1] >= ends)):
         return None  # sorted cuts, each line's first and last inside it: all are in place
     return _Fields(text, bounds)
+
+
+def _parts(body: bytes) -> list[tuple[int, int]]:
+    """The body cut into whole lines of about :data:`CHUNK` octets: (first, end) of each."""
+    out, first = [], 0
+    while first < len(body):
+        end = body.find(b"\n", min(first + CHUNK, len(body)) - 1) + 1
+        out.append((first, end))
+        first = end
+    return out
 
 
 def _gather(text: U8, starts: I64, width: int) -> U8:
@@ -362,36 +376,70 @@ def read_columns(
     shape: FileShape, options: LoadOptions, tick: Callable[[int], None] | None = None
 ) -> Columns | None:
     """The rows of a CSV in bulk; None sends the file to the row path. ``tick`` is told of
-    a share of the file's bytes after each step (the grouping that follows takes the rest)."""
-    share = len(shape.text) // 5
-
-    def step() -> None:
-        if tick is not None:
-            tick(share)
-
+    a share of the file's bytes after each part."""
     columns = shape.columns
     if columns is None or not BULK_COLUMNS.issuperset(columns) or len(shape.delimiter) != 1:
         return None
     body = plain_body(shape.body, shape.delimiter)
-    fields = None if body is None else _fields(body, shape.delimiter[0], len(columns))
+    if body is None:
+        return None
+    text = np.frombuffer(body + b"\n" * PAD, dtype=np.uint8)
+    parts = []
+    for first, end in _parts(body):  # a part at a time: its arrays stay in the cache
+        part = _read_part(text, first, end, columns, shape.delimiter[0], options)
+        if part is None:
+            return None
+        parts.append(part)
+        if tick is not None:
+            tick((end - first) * 3 // 5)  # the grouping that follows takes the rest
+    return _joined(parts)
+
+
+def _read_part(
+    text: U8, first: int, end: int, columns: list[str], delimiter: int, options: LoadOptions
+) -> Columns | None:
+    """The rows of ``text[first:end]`` (whole lines)."""
+    fields = _fields(text, first, end, delimiter, len(columns))
     if fields is None:
         return None
-    step()
     at = {name: index for index, name in enumerate(columns) if name}
     imeis = _imeis(fields, at["imei"])
     texts_ok = all(text_ok(fields, at[n], MAX_FIELD) for n in ("reason", "reference") if n in at)
-    step()
     grouped = _groups(fields, at, options) if imeis is not None and texts_ok else None
     rows = fields.rows
     stamps = np.zeros(rows, dtype=np.uint32) if "added" not in at else None
     if grouped is not None and stamps is None:
         stamps = _stamps(fields, at["added"], options)
-    step()
     if imeis is None or grouped is None or stamps is None:
         return None
-    empty = np.full(rows, len(fields.text) - PAD, dtype=np.int64), np.zeros(rows, dtype=np.int64)
+    empty = np.full(rows, len(text) - PAD, dtype=np.int64), np.zeros(rows, dtype=np.int64)
     reason = fields.at(at["reason"]) if "reason" in at else empty
     reference = fields.at(at["reference"]) if "reference" in at else empty
+    return Columns(imeis[0], imeis[1], grouped[0], grouped[1], stamps, text, *reason, *reference)
+
+
+def _joined(parts: list[Columns]) -> Columns:
+    """The parts of one file as one: their groups numbered anew."""
+    if len(parts) == 1:
+        return parts[0]
+    pairs = sorted({pair for part in parts for pair in part.groups})
+    number = {pair: index for index, pair in enumerate(pairs)}
+    group = np.concatenate(
+        [np.array([number[p] for p in part.groups], dtype=np.int64)[part.group] for part in parts]
+    )
+
+    def joined(name: str) -> Any:  # one of the arrays of Columns, all parts' end to end
+        return np.concatenate([getattr(part, name) for part in parts])
+
     return Columns(
-        imeis[0], imeis[1], grouped[0], grouped[1], stamps, fields.text, *reason, *reference
+        joined("keys"),
+        joined("digits"),
+        group,
+        pairs,
+        joined("stamps"),
+        parts[0].text,
+        joined("reason_at"),
+        joined("reason_size"),
+        joined("reference_at"),
+        joined("reference_size"),
     )

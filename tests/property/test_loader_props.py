@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 from hypothesis import HealthCheck, example, given, settings
@@ -14,6 +15,7 @@ from eir.errors import LoadError
 from eir.identity import luhn_digit, luhn_ok15
 from eir.model import ListName
 from eir.publish.update import UpdateMeta, decode_update, encode_update
+from eir.store import columns
 from eir.store.api import ExportRow, Mode
 from eir.store.assemble import Parsed, assemble
 from eir.store.batch import Batch, Group
@@ -403,3 +405,21 @@ def test_a_bulk_batch_survives_a_list_update() -> None:
     assert [(g.list, g.source, g.keys, list(g.values(3))) for g in decoded.groups] == [
         (g.list, g.source, g.keys, list(g.values(3))) for g in batch.groups
     ]
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(bulk_csv_files(), st.integers(1, 120))
+def test_a_csv_read_in_parts_is_read_as_whole(
+    file: tuple[list[str], str, list[list[str]], str], chunk: int
+) -> None:
+    """A large CSV is read a part (whole lines) at a time: any cut gives the same batch."""
+    shape = csv_shape(*file)
+    (whole, whole_problems), _ = both_paths(shape)
+    with patch.object(columns, "CHUNK", chunk):
+        (cut, cut_problems), (slow, _) = both_paths(shape)
+    for batch in (whole, slow):
+        assert [(g.list, g.source, g.keys, list(g.values(7)), g.digits) for g in cut.groups] == [
+            (g.list, g.source, g.keys, list(g.values(7)), g.digits) for g in whole.groups
+        ]
+        assert (cut.rows, cut.duplicates) == (batch.rows, batch.duplicates)
+    assert cut_problems == whole_problems

@@ -23,8 +23,8 @@ U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
 U32 = npt.NDArray[np.uint32]
 
-#: rows copied per numpy call (the gathered windows of a chunk are a temporary)
-_CHUNK = 1 << 20
+#: rows packed at a time (their arrays stay in the cache)
+PACK_ROWS = 1 << 19
 
 
 @dataclass(slots=True, eq=False)
@@ -109,8 +109,8 @@ def copy_spans(out: U8, into: I64, source: U8, at: I64, width: int) -> None:
     what follows it (the caller writes what lies between spans afterwards). ``out`` and
     ``source`` have ``width`` octets of room past their last span."""
     target, origin = windows(out, width), windows(source, width)
-    for first in range(0, len(into), _CHUNK):
-        part = slice(first, first + _CHUNK)
+    for first in range(0, len(into), PACK_ROWS):
+        part = slice(first, first + PACK_ROWS)
         target[into[part]] = origin[at[part]]
 
 
@@ -131,30 +131,41 @@ class Rows:
 
 def pack_entries(heads: list[bytes], rows: Rows) -> Packed:
     """The entries of ``rows``; ``heads[g]`` is group ``g``'s list code, four octets of added
-    time (overwritten) and packed source."""
+    time (overwritten) and packed source. Written a chunk of rows at a time (in order: a
+    chunk's spill is overwritten by the next), so that each chunk's arrays stay in the cache."""
     count = len(rows.numbers)
-    head_size = np.array([len(h) for h in heads], dtype=np.int64)[rows.group]
-    size = head_size + 2 + rows.reason_size + rows.reference_size
+    head_sizes = np.array([len(h) for h in heads], dtype=np.int64)
+    size = head_sizes[rows.group] + 2 + rows.reason_size + rows.reference_size
     offsets = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(size, out=offsets[1:])
     widest = int(max(rows.reason_size.max(initial=0), rows.reference_size.max(initial=0)))
     width = 1 << max(3, widest.bit_length())
     out = np.zeros(int(offsets[-1]) + width, dtype=np.uint8)
-    starts = offsets[:-1]
-    reason = starts + head_size + 1
-    reference = reason + rows.reason_size + 1
-    into = np.empty(2 * count, dtype=np.int64)  # both fields of each row, in order
-    into[0::2], into[1::2] = reason, reference
-    at = np.empty(2 * count, dtype=np.int64)
-    at[0::2], at[1::2] = rows.reason_at, rows.reference_at
-    copy_spans(out, into, rows.text, at, width)
-    _write_heads(out, starts, heads, rows.group)  # after the spans: over their spill
-    for octet in range(4):
-        out[starts + 1 + octet] = (rows.added >> np.uint32(8 * (3 - octet))).astype(np.uint8)
-    out[reason - 1] = rows.reason_size
-    out[reference - 1] = rows.reference_size
-    unstamped = starts[rows.added == 0] + 1
+    for first in range(0, count, PACK_ROWS):
+        _pack_chunk(out, offsets, heads, rows, slice(first, first + PACK_ROWS), width)
+    unstamped = offsets[:-1][rows.added == 0] + 1
     return Packed(out[: int(offsets[-1])], offsets, rows.numbers, rows.added, unstamped)
+
+
+def _pack_chunk(
+    out: U8, offsets: I64, heads: list[bytes], rows: Rows, chunk: slice, width: int
+) -> None:
+    starts = offsets[:-1][chunk]
+    group, added = rows.group[chunk], rows.added[chunk]
+    reason_size, reference_size = rows.reason_size[chunk], rows.reference_size[chunk]
+    head_sizes = np.array([len(h) for h in heads], dtype=np.int64)
+    reason = starts + head_sizes[group] + 1
+    reference = reason + reason_size + 1
+    into = np.empty(2 * len(starts), dtype=np.int64)  # both fields of each row, in order
+    into[0::2], into[1::2] = reason, reference
+    at = np.empty(2 * len(starts), dtype=np.int64)
+    at[0::2], at[1::2] = rows.reason_at[chunk], rows.reference_at[chunk]
+    copy_spans(out, into, rows.text, at, width)
+    _write_heads(out, starts, heads, group)  # after the spans: over their spill
+    for octet in range(4):
+        out[starts + 1 + octet] = (added >> np.uint32(8 * (3 - octet))).astype(np.uint8)
+    out[reason - 1] = reason_size
+    out[reference - 1] = reference_size
 
 
 def _write_heads(out: U8, starts: I64, heads: list[bytes], group: I64) -> None:

@@ -15,7 +15,7 @@ from eir.errors import LoadError
 from eir.identity import luhn_digit, luhn_ok15
 from eir.model import ListName
 from eir.publish.update import UpdateMeta, decode_update, encode_update
-from eir.store import columns
+from eir.store import columns, entries
 from eir.store.api import ExportRow, Mode
 from eir.store.assemble import Parsed, assemble
 from eir.store.batch import Batch, Group
@@ -412,10 +412,11 @@ def test_a_bulk_batch_survives_a_list_update() -> None:
 def test_a_csv_read_in_parts_is_read_as_whole(
     file: tuple[list[str], str, list[list[str]], str], chunk: int
 ) -> None:
-    """A large CSV is read a part (whole lines) at a time: any cut gives the same batch."""
+    """A large CSV is read a part (whole lines) at a time, and packed a chunk of rows at a
+    time: any cut gives the same batch."""
     shape = csv_shape(*file)
     (whole, whole_problems), _ = both_paths(shape)
-    with patch.object(columns, "CHUNK", chunk):
+    with patch.object(columns, "CHUNK", chunk), patch.object(entries, "PACK_ROWS", 1 + chunk % 3):
         (cut, cut_problems), (slow, _) = both_paths(shape)
     for batch in (whole, slow):
         assert [(g.list, g.source, g.keys, list(g.values(7)), g.digits) for g in cut.groups] == [

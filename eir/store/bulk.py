@@ -329,24 +329,37 @@ def group_csv_block(block: CsvBlock, names: list[str], report: Report) -> tuple[
     heads = [entry_prefix(list_name, source, 0) for list_name, source in columns.groups]
     packed = pack_entries(heads, rows)
     digits = columns.digits[kept]
+    packed.keys = ascii_keys(packed.numbers).view("S14").ravel().tolist()
     if count == 1:
-        members = [np.arange(packed.count)]
-    else:  # each group's rows, in key order: a stable sort of the group numbers
-        by_group = np.argsort(rows.group, kind="stable")
-        members = np.split(by_group, np.cumsum(np.bincount(rows.group, minlength=count))[:-1])
+        entries = Entries(packed, np.arange(packed.count), len(heads[0]))
+        list_name, source = columns.groups[0]
+        return [_csv_group(entries, packed.keys, digits, list_name, source)], duplicates
+    every = np.array(packed.keys, dtype=object)  # each group's keys: the same bytes objects
     groups = []
+    members = _members(rows.group, count)
     for number, (list_name, source) in enumerate(columns.groups):
         mine = members[number]
         if len(mine):
             entries = Entries(packed, mine, len(heads[number]))
-            groups.append(_csv_group(entries, digits[mine], list_name, source))
+            keys = every[mine].tolist()
+            groups.append(_csv_group(entries, keys, digits[mine], list_name, source))
     return groups, duplicates
 
 
-def _csv_group(entries: Entries, checks: U8, list_name: ListName, source: str) -> Group:
+def _members(group: I64, count: int) -> list[I64]:
+    """The rows of each of ``count`` groups, in key order: a pass per group when they are
+    few, else a stable sort of the group numbers."""
+    if count <= 8:
+        return [np.flatnonzero(group == number) for number in range(count)]
+    by_group = np.argsort(group, kind="stable")
+    return np.split(by_group, np.cumsum(np.bincount(group, minlength=count))[:-1])
+
+
+def _csv_group(
+    entries: Entries, keys: list[bytes], checks: U8, list_name: ListName, source: str
+) -> Group:
     numbers = entries.packed.numbers[entries.rows]
     digits = None if bool(np.all(checks == NO_DIGIT)) else checks.tobytes()
-    keys: list[bytes] = ascii_keys(numbers).view("S14").ravel().tolist()
     return Group(
         Table.IMEI, list_name, source, keys, numbers=numbers, digits=digits, entries=entries
     )

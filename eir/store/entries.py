@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 import numpy as np
@@ -38,6 +38,8 @@ class Packed:
     numbers: I64
     added: U32
     unstamped: I64
+    #: the keys as ASCII, in key order (the groups' keys are the same objects)
+    keys: list[bytes] = field(default_factory=list)
     _data: tuple[int, bytes] | None = None
 
     def data(self, now: int) -> bytes:

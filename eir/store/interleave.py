@@ -86,8 +86,7 @@ def _append_packed(
         last is not None and last >= b"%014d" % int(numbers[0])
     ):
         return groups  # a key in two groups, or a table to merge with: group by group
-    keys: list[bytes] = ascii_keys(numbers).view("S14").ravel().tolist()
-    stream = Group(Table.IMEI, bulk[0].list, bulk[0].source, keys)
+    stream = Group(Table.IMEI, bulk[0].list, bulk[0].source, packed.keys)
     append_group(txn, stream, 0, packed.values(now), summary, Counter(), tick)
     for group in bulk:
         delta[counter_key(group.table, group.list, group.source)] += len(group.keys)

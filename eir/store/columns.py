@@ -219,24 +219,37 @@ def _distinct(
     if not text_ok(fields, column, limit):
         return None
     starts, sizes = fields.at(column)
-    words = max(1, (int(sizes.max(initial=0)) + 7) // 8)
-    octets = _gather(fields.text, starts, words * 8)
-    octets[np.arange(words * 8) >= sizes[:, None]] = 0
-    packed = np.ascontiguousarray(octets).view(np.uint64)  # (rows, words), exact
-    mixed = packed[:, 0].copy()
-    for word in range(1, words):
-        mixed = mixed * np.uint64(0x9E3779B97F4A7C15) + packed[:, word]
+    packed = _words(fields.text, starts, sizes)  # each field's octets, exact
+    mixed = packed[0]
+    for word in packed[1:]:
+        mixed = mixed * np.uint64(0x9E3779B97F4A7C15) + word
     found = _few_values(mixed) or _many_values(mixed, most)
     if found is None:
         return None
     index, chosen = found
-    if words > 1 and not np.array_equal(packed[chosen][index], packed):
+    if len(packed) > 1 and not all(np.array_equal(w[chosen][index], w) for w in packed):
         return None  # two values of one hash: never seen, but then the row path
     texts = [
         fields.text[s : s + n].tobytes().decode()
         for s, n in zip(starts[chosen].tolist(), sizes[chosen].tolist(), strict=True)
     ]
     return index, texts
+
+
+#: the low ``n`` octets of a (little-endian) word, for n = 0 to 8
+_LOW_OCTETS = np.array([(1 << (8 * n)) - 1 for n in range(9)], dtype=np.uint64)
+
+
+def _words(text: U8, starts: I64, sizes: I64) -> list[npt.NDArray[np.uint64]]:
+    """Each field's octets as little-endian words (octets past its end zero): ``ceil(longest
+    / 8)`` arrays, each one gather of 8 octets a row."""
+    view = np.ndarray((len(text) - 7,), dtype="<u8", buffer=text, strides=(1,))
+    words = max(1, (int(sizes.max(initial=0)) + 7) // 8)
+    out = []
+    for word in range(words):
+        left = np.clip(sizes - 8 * word, 0, 8)
+        out.append(view[starts + 8 * word] & _LOW_OCTETS[left])
+    return out
 
 
 def _few_values(mixed: npt.NDArray[np.uint64], most: int = 8) -> tuple[I64, I64] | None:

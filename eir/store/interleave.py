@@ -3,7 +3,8 @@
 A bulk CSV with a ``source`` or ``list`` column gives one group per (list, source), their keys
 interleaved. Added one group after the other, only the first would be an LMDB append; the
 others would be merged key by key. When the groups' keys are disjoint and all lie past the
-table's end, :func:`append_interleaved` writes them as one sorted append instead: each key
+table's end, :func:`append_interleaved` writes them as one sorted append instead, straight
+from the CSV's buffer of entries in key order (:class:`~eir.store.entries.Packed`): each key
 gets its own group's value, and each group's counter its own count.
 """
 
@@ -15,7 +16,6 @@ import numpy as np
 
 from eir.store.api import LoadSummary, Tick
 from eir.store.batch import Group
-from eir.store.bulk import ascii_keys
 from eir.store.entries import Packed
 from eir.store.records import Table
 from eir.store.writes import WriteTxn, append_group, counter_key
@@ -35,28 +35,9 @@ def append_interleaved(
     if len(bulk) < 2:
         return groups
     packed = _one_packed(bulk)
-    if packed is not None:  # one CSV's groups: its entries lie in key order already
-        return _append_packed(txn, groups, bulk, packed, now, summary, delta, tick)
-    numbers = np.concatenate([g.numbers for g in bulk if g.numbers is not None])
-    order = np.argsort(numbers, kind="stable")
-    ordered = numbers[order]
-    last = txn.last_key(Table.IMEI)
-    first = f"{int(ordered[0]):014d}".encode()
-    if bool(np.any(ordered[1:] == ordered[:-1])) or (last is not None and last >= first):
-        return groups  # a key in two groups, or a table to merge with: group by group
-    values = np.empty(len(numbers), dtype=object)
-    start = 0
-    for group in bulk:
-        values[start : start + len(group.keys)] = list(group.values(now))
-        start += len(group.keys)
-    stream = Group(
-        Table.IMEI, bulk[0].list, bulk[0].source, ascii_keys(ordered).view("S14").ravel().tolist()
-    )
-    merged: Counter[str] = Counter()
-    append_group(txn, stream, 0, iter(values[order].tolist()), summary, merged, tick)
-    for group in bulk:
-        delta[counter_key(group.table, group.list, group.source)] += len(group.keys)
-    return [g for g in groups if not any(g is b for b in bulk)]
+    if packed is None:
+        return groups
+    return _append_packed(txn, groups, bulk, packed, now, summary, delta, tick)
 
 
 def _one_packed(bulk: list[Group]) -> Packed | None:

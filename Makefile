@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DB ?= var/eir.lmdb
 
-.PHONY: install tshark mosquitto vm test-sctp run test check lint type bench bench-store bench-replace bench-s13 bench-map bench-mqtt load clean
+.PHONY: install tshark mosquitto vm test-sctp run test check lint type bench bench-store bench-replace bench-shapes bench-s13 bench-map bench-mqtt load clean
 
 # pysctp compiles against libsctp (Debian's libsctp-dev) with a C compiler; the tests dissect
 # what we send with tshark.
@@ -84,6 +84,10 @@ bench-store: install
 # only the store bench's last step: eir load --mode replace against a fresh load (1M rows)
 bench-replace: install
 	$(BIN)/python tests/bench/bench_store.py --replace-only
+
+# only the store bench's file shapes (issue 15): eir load against raw LMDB putmulti of each
+bench-shapes: install
+	$(BIN)/python tests/bench/bench_store.py --shapes-only
 
 bench-s13: install
 	$(BIN)/python tests/bench/bench_signalling.py --protocol s13

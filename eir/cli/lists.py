@@ -27,7 +27,7 @@ from eir.errors import ConfigError, IdentityError
 from eir.identity import Imei, Imsi, parse_written_imei
 from eir.model import CheckRequest, CheckResult, ListName
 from eir.policy import decide
-from eir.progress import ProgressLine
+from eir.progress import LoadProgress
 from eir.startup import open_store
 from eir.store.api import ExportRow, HistoryRecord, Mode, StoreStats, history_dict
 from eir.store.lmdb_store import LmdbStore
@@ -70,11 +70,12 @@ def _load(
 
     list_name, source, mode = options.list, options.source, Mode(args.mode)
     limit = limit_of(args.max_remove, config.store.max_remove)
-    batch = parse_files(args.files, options, report)
+    progress = LoadProgress.of_files(args.files)  # reading, checking, then writing
+    batch = parse_files(args.files, options, report, progress)
     own = (list_name, source)
     scope = [own, *sorted({(g.list, g.source) for g in batch.groups} - {own})]
     store, diff = _store_and_diff(args, config)
-    progress = ProgressLine("writing", sum(len(g.keys) for g in batch.groups))
+    progress.writing(sum(len(g.keys) for g in batch.groups))
     changes: dict[str, list[Change]] | None = None if args.diff is None else {}
     try:
         summary = store.apply(

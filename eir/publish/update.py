@@ -112,6 +112,8 @@ def _widths(items: Sequence[bytes]) -> int:
 def _tails(group: Group) -> tuple[list[bytes], array[int] | None]:
     """Each key's packed reason and reference, and its own added time when it has one."""
     n = len(group.keys)
+    if group.entries is not None:
+        return group.entries.tails(), group.entries.added_times()
     if group.tails is not None:
         buffer, starts, ends = group.tails
         return [buffer[a:b] for a, b in zip(starts, ends, strict=True)], None

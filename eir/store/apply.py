@@ -46,7 +46,12 @@ def apply_batch(
         if max_remove is not None:
             check_removals(txn, removed, max_remove)
         return summary, delta
-    for group in batch.groups:
+    groups = batch.groups
+    if mode is Mode.ADD and sum(g.numbers is not None for g in groups) > 1:
+        from eir.store.interleave import append_interleaved  # numpy: a bulk load's groups
+
+        groups = append_interleaved(txn, groups, now, summary, delta, tick)
+    for group in groups:
         if not group.keys:
             continue
         if mode is Mode.REMOVE:

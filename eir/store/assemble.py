@@ -4,7 +4,7 @@
 Rows of the row path are grouped by (table, list, source), sorted and made unique here. Bulk
 blocks are grouped by :mod:`eir.store.bulk`; a block it returns as
 :class:`~eir.store.bulk.Faulty` is read again by the row path (:func:`eir.store.rows.read_rows`),
-which names each bad row. A text block stands alone (one file, nothing else of its group), or
+which names each bad row. A CSV block stands alone (one file, nothing else in the load), or
 goes row by row; IMEI blocks whose list and source also came row by row are folded into those
 rows.
 """
@@ -19,12 +19,11 @@ from eir.errors import LoadError
 from eir.model import ListName
 from eir.store.batch import Batch, Group
 from eir.store.bulk import (
-    Block,
+    CsvBlock,
     Faulty,
     ImeiBlock,
-    TextBlock,
+    group_csv_block,
     group_imei_blocks,
-    group_text_block,
 )
 from eir.store.formats import LoadOptions, Report
 from eir.store.records import NO_DIGIT, Table
@@ -39,7 +38,7 @@ class Parsed:
 
     rows: list[Row] = field(default_factory=list)
     blocks: list[ImeiBlock] = field(default_factory=list)
-    text_blocks: list[TextBlock] = field(default_factory=list)
+    csv_blocks: list[CsvBlock] = field(default_factory=list)
     read: int = 0
     invalid: int = 0
     warnings: int = 0
@@ -65,7 +64,7 @@ class _Assembly:
         self.names, self.options, self.report = names, options, report
         self.batch = Batch(files=names)
         self.blocks: list[ImeiBlock] = []
-        self.text_blocks: list[TextBlock] = []
+        self.csv_blocks: list[CsvBlock] = []
         self.rows: dict[GroupKey, list[Row]] = {}
         #: the group the bulk path's blocks belong to
         self.bulk_key: GroupKey = (Table.IMEI, options.list, options.source)
@@ -75,16 +74,16 @@ class _Assembly:
         self.batch.invalid += parsed.invalid
         self.batch.warnings += parsed.warnings
         self.blocks.extend(parsed.blocks)
-        self.text_blocks.extend(parsed.text_blocks)
+        self.csv_blocks.extend(parsed.csv_blocks)
         for row in parsed.rows:
             self.rows.setdefault((row.table, row.list, row.source), []).append(row)
 
-    def row_by_row(self, blocks: Sequence[Block]) -> None:
+    def row_by_row(self, blocks: Sequence[ImeiBlock | CsvBlock]) -> None:
         """Read these blocks' files again, row by row: their bulk check found a fault (the row
         path names each bad row), or their rows must merge with others of their group."""
         for block in blocks:
-            if isinstance(block, TextBlock):
-                self.text_blocks.remove(block)
+            if isinstance(block, CsvBlock):
+                self.csv_blocks.remove(block)
             else:
                 self.blocks.remove(block)
             self.batch.rows -= block.count
@@ -94,10 +93,10 @@ class _Assembly:
             )
 
     def batch_of(self) -> Batch:
-        text_blocks = self.text_blocks
-        if len(text_blocks) > 1 or (text_blocks and (self.blocks or self.bulk_key in self.rows)):
-            self.row_by_row(list(text_blocks))  # a text block stands alone or goes row by row
-        text_group = self._text_group()
+        csv_blocks = self.csv_blocks
+        if len(csv_blocks) > 1 or (csv_blocks and (self.blocks or self.rows)):
+            self.row_by_row(list(csv_blocks))  # a CSV block stands alone or goes row by row
+        csv_groups = self._csv_groups()
         if self.blocks and self.bulk_key in self.rows:
             self._fold_blocks()
         imei_group = self._imei_group()
@@ -107,7 +106,7 @@ class _Assembly:
                 f"eir: {batch.invalid} invalid rows: nothing was changed "
                 "(fix them, or take the others with --skip-invalid)"
             )
-        for group in (imei_group, text_group):
+        for group in [imei_group, *csv_groups]:
             if group is not None and group.keys:
                 batch.groups.append(group)
         for rows in self.rows.values():
@@ -117,16 +116,13 @@ class _Assembly:
         batch.groups.sort(key=lambda g: (list(Table).index(g.table), g.list, g.source))
         return batch
 
-    def _text_group(self) -> Group | None:
-        """The text block's group; a block whose Luhn check failed goes row by row."""
-        while self.text_blocks:
-            grouped = group_text_block(self.text_blocks[0], self.names, self.report, self.options)
-            if isinstance(grouped, Faulty):
-                self.row_by_row(grouped.blocks)
-                continue
-            self.batch.duplicates += grouped[1]
-            return grouped[0]
-        return None
+    def _csv_groups(self) -> list[Group]:
+        """The groups of the CSV block, when there is one."""
+        if not self.csv_blocks:
+            return []
+        groups, duplicates = group_csv_block(self.csv_blocks[0], self.names, self.report)
+        self.batch.duplicates += duplicates
+        return groups
 
     def _imei_group(self) -> Group | None:
         """The IMEI blocks' group; blocks whose Luhn check failed go row by row."""

@@ -13,13 +13,14 @@ from itertools import repeat
 from typing import TYPE_CHECKING
 
 from eir.model import ListName
-from eir.store.records import NO_DIGIT, Table, entry_prefix, pack_entry, pack_tail
+from eir.store.records import NO_DIGIT, Table, entry_code, entry_prefix, pack_entry, pack_tail
 
 if TYPE_CHECKING:  # numpy only where a list is read or replaced, not for every CLI command
     import numpy as np
     import numpy.typing as npt
 
     from eir.store.api import HandsetChange
+    from eir.store.entries import Entries
 
 
 @dataclass(slots=True)
@@ -43,12 +44,18 @@ class Group:
     #: file, or :data:`~eir.store.records.NO_DIGIT` (14 digits, an IMEISV); None: all NO_DIGIT.
     #: The entry keeps it (``eir export`` writes the IMEI as it was loaded).
     digits: bytes | None = None
+    #: the whole values, packed by the bulk CSV path (:mod:`eir.store.entries`)
+    entries: Entries | None = None
 
     def __post_init__(self) -> None:
         if self.digits is not None and self.digits.count(NO_DIGIT) == len(self.digits):
             self.digits = None  # all without a check digit: the plain form, today's code path
 
     def values(self, now: int) -> Iterator[bytes]:
+        if self.entries is not None:
+            if self.digits is None or self.entries.packed.coded:
+                return self.entries.values(now)
+            return self._recoded(self.entries.values(now), range(len(self.keys)))
         if self.digits is not None:
             return self._values_with_digits(now)
         if self.tails is not None:
@@ -67,6 +74,11 @@ class Group:
 
     def values_at(self, indices: Sequence[int], now: int) -> builtins.list[bytes]:
         """The values :meth:`values` yields, at ``indices`` only."""
+        if self.entries is not None:
+            values = self.entries.values_at(indices, now)
+            if self.digits is None or self.entries.packed.coded:
+                return values
+            return list(self._recoded(iter(values), indices))
         if self.digits is not None:
             return self._values_with_digits_at(indices, now)
         if self.tails is not None:
@@ -83,6 +95,13 @@ class Group:
             else pack_entry(self.list, self.source, r, ref, added)
             for r, ref, added in (fields[i] for i in indices)
         ]
+
+    def _recoded(self, values: Iterator[bytes], indices: Sequence[int]) -> Iterator[bytes]:
+        """Packed entries whose code octet is made that of their key's check digit (the
+        digits were set after the entries were packed)."""
+        digits = self.digits or b""
+        codes = [entry_code(self.list, d) for d in range(NO_DIGIT + 1)]
+        return (codes[digits[i]] + value[1:] for i, value in zip(indices, values, strict=True))
 
     def prefixes(self, now: int) -> builtins.list[bytes]:
         """The entry prefix (:func:`~eir.store.records.entry_prefix`) for each check digit,

@@ -4,28 +4,34 @@ passes, with the rules of :mod:`eir.store.fields` applied to whole columns.
 * One IMEI a row (plain text, or a CSV of only ``imei``): :func:`imei_block` checks every
   row's width and digits in one pass; the keys are sorted as integers, with the Luhn check of
   15-digit rows running on another core meanwhile.
-* A CSV of ``imei,reason[,reference]``: :func:`text_block` packs each row's stored value in
-  the file's own bytes.
+* A CSV of any of ``imei, reason, reference, source, list, added`` and ignored columns, in
+  any order and with any delimiter: :func:`csv_block` reads its columns
+  (:mod:`eir.store.columns`); :func:`group_csv_block` sorts the rows by (list, source, key)
+  and packs each group's stored values (:mod:`eir.store.entries`).
 
 A file that is not exactly so is not taken (None): the row path (:mod:`eir.store.rows`) reads
-it. A block whose background Luhn check fails comes back from :func:`group_imei_blocks` or
-:func:`group_text_block` as :class:`Faulty`: the caller hands it to the row path, which names
-every bad row. Property tests hold this path to the row path.
+it. An IMEI block whose background Luhn check fails comes back from :func:`group_imei_blocks`
+as :class:`Faulty`: the caller hands it to the row path, which names every bad row. Property
+tests hold this path to the row path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from eir.model import ListName
+from eir.reporting_body import ALLOCATED
 from eir.store.batch import Group
-from eir.store.fields import CONTROL_OCTETS, IMEI_WIDTHS
+from eir.store.columns import Columns, read_columns
+from eir.store.entries import Entries, Rows, pack_entries
+from eir.store.fields import IMEI_WIDTHS
 from eir.store.formats import FileShape, LoadOptions, Report
-from eir.store.records import MAX_FIELD, Table
+from eir.store.records import NO_DIGIT, Table, entry_code, entry_prefix
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
@@ -35,11 +41,10 @@ _PLAIN_ASCII[48:58] = np.arange(10)
 _DOUBLED_ASCII = np.zeros(256, dtype=np.uint8)
 _DOUBLED_ASCII[48:58] = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 
-#: column lists whose rows :func:`text_block` takes: the line from its first comma on has the
-#: length of a packed reason and reference
-TEXT_LAYOUTS = (["imei", "reason", "reference"], ["imei", "reason"])
-#: every octet but the control characters (line feed is allowed): what translate deletes
-_NOT_CONTROL = bytes(o for o in range(256) if o == 10 or o not in CONTROL_OCTETS)
+#: the first two digits of a 14-digit IMEI that can be one: an allocated Reporting Body
+#: Identifier (else the row path warns of a lost leading 0)
+_ALLOCATED_TABLE = np.zeros(100, dtype=bool)
+_ALLOCATED_TABLE[[int(rbi) for rbi in ALLOCATED]] = True
 
 
 @dataclass(slots=True, eq=False)  # identity: two blocks are never "equal" arrays
@@ -63,6 +68,12 @@ class ImeiBlock:
         keys: list[bytes] = np.ascontiguousarray(self.digits).view("S14").ravel().tolist()
         return keys
 
+    def check_digits(self) -> U8:
+        """Each row's check digit as written (0 to 9), or NO_DIGIT for 14 and 16 digits."""
+        if self.table.shape[1] == 16:  # 15 digits and the line end
+            return self.table[:, 14] - np.uint8(48)
+        return np.full(len(self.table), NO_DIGIT, dtype=np.uint8)
+
     def luhn_ok(self) -> bool:
         return self.luhn is None or self.luhn.result()
 
@@ -71,30 +82,21 @@ class ImeiBlock:
         return len(self.table)
 
 
-@dataclass(slots=True, eq=False)
-class TextBlock:
-    """A CSV of ``imei,reason[,reference]``: keys, and each row's packed reason and reference
-    already in place in ``buffer`` (the file's own bytes, commas overwritten by the field
-    lengths) at ``tail_starts[i]:tail_ends[i]``."""
+Block = ImeiBlock
 
-    values: I64
-    buffer: bytes
-    tail_starts: I64
-    tail_ends: I64
+
+@dataclass(slots=True, eq=False)
+class CsvBlock:
+    """A CSV read in bulk (:mod:`eir.store.columns`): its rows' columns."""
+
+    columns: Columns
     file: int
     first_line: int
-    shape: FileShape
-    luhn: Future[bool] | None = None
-
-    def luhn_ok(self) -> bool:
-        return self.luhn is None or self.luhn.result()
+    shape: FileShape  # the whole file, to read row by row should it not stand alone
 
     @property
     def count(self) -> int:
-        return len(self.values)
-
-
-Block = ImeiBlock | TextBlock
+        return len(self.columns.keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,10 @@ def imei_block(shape: FileShape, file: int, pool: Executor | None) -> ImeiBlock 
     rows = len(body) // (width + 1)
     if body[width :: width + 1] != b"\n" * rows or body.translate(None, b"0123456789\n"):
         return None
+    if body.count(b"\n") != rows:
+        return None  # a blank line: the line ends are not where a fixed width puts them
+    if width == 14 and not _allocated(body, rows):
+        return None
     table: U8 = np.frombuffer(body, dtype=np.uint8).reshape(rows, width + 1)
     block = ImeiBlock(table, file, shape.first_row, shape)
     if width == 15 and not _check_luhn(block, table, pool):
@@ -156,131 +162,20 @@ def imei_block(shape: FileShape, file: int, pool: Executor | None) -> ImeiBlock 
     return block
 
 
-@dataclass(slots=True)
-class _Lines:
-    """A CSV body in numpy: its octets, each line's start and end (the LF), the commas of
-    each line (``cuts``, one row per line) and each IMEI's width."""
-
-    text: U8
-    starts: I64
-    ends: I64
-    cuts: I64
-    width: I64
+def _allocated(body: bytes, rows: int) -> bool:
+    """Whether every line of 14 digits starts with an allocated Reporting Body Identifier."""
+    lines = np.frombuffer(body, dtype=np.uint8).reshape(rows, 15)
+    pairs = lines[:, 0].astype(np.int64) * 10 + lines[:, 1] - 48 * 11
+    return bool(_ALLOCATED_TABLE[pairs].all())
 
 
-def _plain_text(body: bytes) -> bytes | None:
-    """The body with LF line ends, when nothing in it needs the row path's care: no quotes,
-    control characters, blank lines or text that is not UTF-8."""
-    if b'"' in body:
-        return None
-    lines = _unix_lines(body)
-    if lines is None:
-        return None
-    if lines.startswith(b"\n") or b"\n\n" in lines or lines.translate(None, _NOT_CONTROL):
-        return None
-    try:
-        lines.decode()
-    except UnicodeDecodeError:
-        return None
-    return lines
-
-
-def _lines(body: bytes, separators: int) -> _Lines | None:
-    """Where each line and its fields are; None when a line is a comment, has another number
-    of commas or an IMEI field of a width no IMEI has."""
-    text: U8 = np.frombuffer(body, dtype=np.uint8)
-    ends = np.flatnonzero(text == 10)
-    rows = len(ends)
-    starts = np.empty(rows, dtype=np.int64)
-    starts[0] = 0
-    starts[1:] = ends[:-1] + 1
-    if np.any(text[starts] == ord("#")):
-        return None
-    commas = np.flatnonzero(text == ord(","))
-    if len(commas) != rows * separators:
-        return None
-    cuts = commas.reshape(rows, separators)
-    if np.any(cuts[:, 0] < starts) or np.any(cuts[:, -1] >= ends):
-        return None  # sorted commas, each line's first and last inside it: all are in place
-    width = cuts[:, 0] - starts
-    if np.any((width < IMEI_WIDTHS[0]) | (width > IMEI_WIDTHS[-1])):
-        return None
-    return _Lines(text, starts, ends, cuts, width)
-
-
-def _imei_digits(lines: _Lines) -> U8 | None:
-    """Each row's IMEI as 16 octets (what follows a shorter one is ignored); None when one
-    holds anything but digits."""
-    text = lines.text
-    gather = np.minimum(lines.starts[:, None] + np.arange(16), len(text) - 1)
-    imeis: U8 = text[gather]
-    inside = np.arange(16) < lines.width[:, None]
-    if np.any(((imeis - np.uint8(48)) > 9) & inside):
-        return None
-    return imeis
-
-
-def _text_lengths(lines: _Lines) -> list[U8] | None:
-    """The octet length of each row's reason (and reference); None when one is too long or
-    has a space or non-ASCII at its edge (the row path strips those)."""
-    cuts, ends, text = lines.cuts, lines.ends, lines.text
-    separators = cuts.shape[1]
-    fields = [(cuts[:, 0] + 1, cuts[:, 1] if separators == 2 else ends)]
-    if separators == 2:
-        fields.append((cuts[:, 1] + 1, ends))
-    lengths = []
-    for first, end in fields:
-        size = end - first
-        if np.any(size > MAX_FIELD):
-            return None
-        filled = size > 0
-        edges = np.concatenate([text[first[filled]], text[end[filled] - 1]])
-        if np.any((edges == ord(" ")) | (edges >= 128)):
-            return None
-        lengths.append(size.astype(np.uint8))
-    return lengths
-
-
-def text_block(
-    shape: FileShape, columns: list[str], file: int, pool: Executor | None
-) -> TextBlock | None:
-    """Rows of ``imei,reason[,reference]`` validated in bulk; None sends the file row by row.
-
-    In ``IMEI,reason,reference\\n`` the bytes from the first comma to the line end are exactly
-    as long as a packed tail ``len reason len reference``: writing the two lengths over the two
-    commas packs every row in place. Taken only when nothing needs the row path's care:
-    no quotes, control characters, blank or comment lines, spaces or non-ASCII at a field's
-    edge (the row path strips those), or fields longer than 255 octets.
-    """
-    body = _plain_text(shape.body)
-    lines = None if body is None else _lines(body, len(columns) - 1)
-    imeis = None if lines is None else _imei_digits(lines)
-    lengths = None if lines is None or imeis is None else _text_lengths(lines)
-    if body is None or lines is None or imeis is None or lengths is None:
-        return None
-    cuts = lines.cuts
-    packed = bytearray(body)
-    view = np.frombuffer(packed, dtype=np.uint8)
-    view[cuts[:, 0]] = lengths[0]
-    if len(lengths) == 2:
-        view[cuts[:, 1]] = lengths[1]
-        tail_ends = lines.ends
-    else:
-        view[lines.ends] = 0  # no reference: its length, where the line end was
-        tail_ends = lines.ends + 1
-    block = TextBlock(
-        as_int(imeis[:, :14]),
-        bytes(packed),
-        cuts[:, 0].copy(),
-        tail_ends,
-        file,
-        shape.first_row,
-        shape,
-    )
-    check = imeis[lines.width == 15]
-    if len(check) and not _check_luhn(block, check, pool):
-        return None
-    return block
+def csv_block(
+    shape: FileShape, options: LoadOptions, file: int, tick: Callable[[int], None] | None = None
+) -> CsvBlock | None:
+    """A CSV of the bulk path's columns, read in bulk; None sends it to the row path.
+    ``tick`` is told of the bytes checked, step by step."""
+    columns = read_columns(shape, options, tick)
+    return None if columns is None else CsvBlock(columns, file, shape.first_row, shape)
 
 
 def as_int(digits: U8) -> I64:
@@ -324,9 +219,15 @@ def _faulty(blocks: Sequence[Block]) -> Faulty | None:
 
 
 def report_duplicates(
-    blocks: Sequence[Block], values: I64, names: list[str], report: Report
+    blocks: Sequence[ImeiBlock | CsvBlock],
+    values: I64,
+    names: list[str],
+    report: Report,
+    keys: I64 | None = None,
 ) -> None:
-    """Name every repeated row and the earlier row it repeats (rare: the slow way is fine)."""
+    """Name every repeated row and the earlier row it repeats (rare: the slow way is fine).
+    ``values`` are what makes rows equal: the keys as integers (``keys``, when they are
+    not), with their group."""
     order = np.argsort(values, kind="stable")  # equal keys stay in file order
     ordered = values[order]
     offsets = np.cumsum([0] + [b.count for b in blocks])
@@ -344,7 +245,7 @@ def report_duplicates(
         else:
             first = int(order[position])
     for row, kept in sorted(found):
-        key = f"{int(values[row]):014d}"
+        key = f"{int((values if keys is None else keys)[row]):014d}"
         report(f"{locate(row)}: duplicate of IMEI {key} on {locate(kept)} (first kept)")
 
 
@@ -352,61 +253,126 @@ def _is_sorted(values: I64) -> bool:
     return len(values) < 2 or bool(np.all(values[1:] > values[:-1]))
 
 
-def group_text_block(
-    block: TextBlock, names: list[str], report: Report, options: LoadOptions
-) -> tuple[Group, int] | Faulty:
-    """The group of a text block, keys sorted and unique, tails in the same order, and its
-    count of duplicates (reported, the first row is kept); Faulty when its Luhn check failed."""
-    values = block.values
-    order = None if _is_sorted(values) else np.argsort(values, kind="stable")  # first stays first
-    faulty = _faulty([block])  # after the sort: the check ran on the other core meanwhile
-    if faulty is not None:
-        return faulty
-    duplicates = 0
-    if order is None:
-        order = np.arange(len(values))
-    else:
-        ordered = values[order]
-        fresh = np.r_[True, ordered[1:] != ordered[:-1]]
-        duplicates = len(order) - int(np.count_nonzero(fresh))
-        if duplicates:
-            report_duplicates([block], values, names, report)
-            order = order[fresh]
-    keys: list[bytes] = ascii_keys(values[order]).view("S14").ravel().tolist()
-    tails = (block.buffer, block.tail_starts[order].tolist(), block.tail_ends[order].tolist())
-    return Group(Table.IMEI, options.list, options.source, keys, tails=tails), duplicates
-
-
 def group_imei_blocks(
     blocks: list[ImeiBlock], names: list[str], report: Report, options: LoadOptions
 ) -> tuple[Group, int] | Faulty:
     """The group of IMEI blocks (one list and source): sorted unique keys, with the keys as
-    integers in ``numbers`` (a replace matches them against the store's), and its count of
-    duplicates (reported, the first row is kept); Faulty, before anything is reported, when a
-    block's background Luhn check failed.
+    integers in ``numbers`` (a replace matches them against the store's) and the check digits
+    they were written with, and its count of duplicates (reported, the first row is kept);
+    Faulty, before anything is reported, when a block's background Luhn check failed.
 
     The keys are sorted as integers and written back as ASCII: cheaper than sorting rows.
     """
     digits = blocks[0].digits if len(blocks) == 1 else np.concatenate([b.digits for b in blocks])
+    checks = np.concatenate([b.check_digits() for b in blocks])
     values = as_int(digits)
     if _is_sorted(values):
         faulty = _faulty(blocks)
         if faulty is not None:
             return faulty
         keys: list[bytes] = np.ascontiguousarray(digits).view("S14").ravel().tolist()
-        return _imei_group(keys, values, options), 0
-    ordered = np.sort(values)  # while the Luhn check may still run on the other core
+        return _imei_group(keys, values, checks, options), 0
+    plain = bool(np.all(checks == NO_DIGIT))
+    # with the check digit in the low 4 bits: one sort orders both (while the Luhn check may
+    # still run on the other core)
+    ordered = np.sort(values) if plain else np.sort(values * 16 + checks)
     faulty = _faulty(blocks)
     if faulty is not None:
         return faulty
+    if not plain:
+        ordered, checks = ordered >> 4, (ordered & 15).astype(np.uint8)
     fresh = np.r_[True, ordered[1:] != ordered[:-1]]
     duplicates = len(ordered) - int(np.count_nonzero(fresh))
     if duplicates:
         report_duplicates(blocks, values, names, report)
         ordered = ordered[fresh]
+        first = np.argsort(values, kind="stable")[fresh]  # the row kept of each key
+        checks = np.concatenate([b.check_digits() for b in blocks])[first]
     keys = ascii_keys(ordered).view("S14").ravel().tolist()
-    return _imei_group(keys, ordered, options), duplicates
+    return _imei_group(keys, ordered, checks, options), duplicates
 
 
-def _imei_group(keys: list[bytes], numbers: I64, options: LoadOptions) -> Group:
-    return Group(Table.IMEI, options.list, options.source, keys, numbers=numbers)
+def _imei_group(keys: list[bytes], numbers: I64, checks: U8, options: LoadOptions) -> Group:
+    digits = None if bool(np.all(checks == NO_DIGIT)) else checks.tobytes()
+    return Group(Table.IMEI, options.list, options.source, keys, numbers=numbers, digits=digits)
+
+
+def group_csv_block(block: CsvBlock, names: list[str], report: Report) -> tuple[list[Group], int]:
+    """The groups of a CSV block, one per (list, source): keys sorted and unique, values
+    packed in key order in one buffer for all groups, and the count of duplicates (reported,
+    the first row is kept)."""
+    columns = block.columns
+    count = len(columns.groups)
+    # sorted by key, then group: a repeated row (same key and group) follows the one it repeats
+    values = columns.keys * count + columns.group if count > 1 else columns.keys
+    kept: I64 | slice = slice(None)
+    duplicates = 0
+    if not _is_sorted(values):
+        order = np.argsort(values, kind="stable")  # the first of equal rows stays first
+        ordered = values[order]
+        fresh = np.r_[True, ordered[1:] != ordered[:-1]]
+        duplicates = len(order) - int(np.count_nonzero(fresh))
+        if duplicates:
+            report_duplicates([block], values, names, report, columns.keys)
+            order = order[fresh]
+        kept = order
+    rows = Rows(
+        columns.keys[kept],
+        columns.group[kept],
+        columns.stamps[kept],
+        columns.text,
+        columns.reason_at[kept],
+        columns.reason_size[kept],
+        columns.reference_at[kept],
+        columns.reference_size[kept],
+    )
+    heads = [entry_prefix(list_name, source, 0) for list_name, source in columns.groups]
+    digits = columns.digits[kept]
+    packed = pack_entries(heads, rows, _codes(columns.groups, rows.group, digits))
+    packed.keys = ascii_keys(packed.numbers).view("S14").ravel().tolist()
+    if count == 1:
+        entries = Entries(packed, np.arange(packed.count), len(heads[0]))
+        list_name, source = columns.groups[0]
+        return [_csv_group(entries, packed.keys, digits, list_name, source)], duplicates
+    every = np.array(packed.keys, dtype=object)  # each group's keys: the same bytes objects
+    groups = []
+    members = _members(rows.group, count)
+    for number, (list_name, source) in enumerate(columns.groups):
+        mine = members[number]
+        if len(mine):
+            entries = Entries(packed, mine, len(heads[number]))
+            keys = every[mine].tolist()
+            groups.append(_csv_group(entries, keys, digits[mine], list_name, source))
+    return groups, duplicates
+
+
+def _codes(groups: list[tuple[ListName, str]], group: I64, digits: U8) -> U8 | None:
+    """Each row's entry code octet: its list's, in the form its IMEI was written (the check
+    digit kept, see :func:`~eir.store.records.entry_code`); None when no row has a digit."""
+    if bool(np.all(digits == NO_DIGIT)):
+        return None
+    table = np.array(
+        [[entry_code(name, digit)[0] for digit in range(NO_DIGIT + 1)] for name, _ in groups],
+        dtype=np.uint8,
+    )
+    codes: U8 = table[group, digits]
+    return codes
+
+
+def _members(group: I64, count: int) -> list[I64]:
+    """The rows of each of ``count`` groups, in key order: a pass per group when they are
+    few, else a stable sort of the group numbers."""
+    if count <= 8:
+        return [np.flatnonzero(group == number) for number in range(count)]
+    by_group = np.argsort(group, kind="stable")
+    return np.split(by_group, np.cumsum(np.bincount(group, minlength=count))[:-1])
+
+
+def _csv_group(
+    entries: Entries, keys: list[bytes], checks: U8, list_name: ListName, source: str
+) -> Group:
+    numbers = entries.packed.numbers[entries.rows]
+    digits = None if bool(np.all(checks == NO_DIGIT)) else checks.tobytes()
+    return Group(
+        Table.IMEI, list_name, source, keys, numbers=numbers, digits=digits, entries=entries
+    )

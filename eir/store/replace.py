@@ -257,6 +257,7 @@ class _Walk:
             and self.single.fields is None
             and self.single.tails is None
             and self.single.digits is None
+            and self.single.entries is None
         )
         self.constant = self.single.values_at([0], now)[0] if plain and self.single else None
         self.entry = None if self.constant is None else unpack_record(self.constant)[0]

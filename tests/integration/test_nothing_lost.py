@@ -73,7 +73,9 @@ def test_sigkill_mid_load_keeps_previous_lists(tmp_path: Path) -> None:
         env=progress_env,
     )
     assert proc.stderr is not None
-    line = proc.stderr.readline()  # 64k of 1M rows written: the transaction is far from commit
+    line = proc.stderr.readline()  # reading, checking, then 64k of 1M rows written: the
+    while line and b"writing" not in line:  # transaction is far from commit
+        line = proc.stderr.readline()
     assert b"writing" in line, line
     proc.kill()
     proc.wait(timeout=30)

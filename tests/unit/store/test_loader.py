@@ -12,7 +12,7 @@ from eir.model import ListName
 from eir.store.batch import Batch
 from eir.store.dialect import NOT_UTF8
 from eir.store.loader import LoadOptions, parse_files
-from eir.store.records import Table
+from eir.store.records import Table, unpack_record
 
 A1, A2, A3 = "490154203237518", "356938035643809", "353456789012348"
 
@@ -185,7 +185,11 @@ def test_list_and_source_columns_make_groups(tmp_path: Path) -> None:
 
 def test_added_column(tmp_path: Path) -> None:
     batch, _ = load(tmp_path, f"imei,added\n{A1},2026-01-02T03:04:05Z\n{A2},1700000000\n")
-    assert batch.groups[0].fields == [("", "", 1700000000), ("", "", 1767323045)]
+    entries = [unpack_record(value)[0] for value in batch.groups[0].values(1)]
+    assert [(e.reason, e.reference, e.added) for e in entries] == [
+        ("", "", 1700000000),
+        ("", "", 1767323045),
+    ]
     _, problems = load(
         tmp_path, f"imei,added\n{A1},yesterday\n{A2},2026-01-02T03:04:05\n", skip_invalid=True
     )

@@ -25,9 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from eir.model import ListName
-from eir.reporting_body import ALLOCATED
 from eir.store.batch import Group
-from eir.store.columns import Columns, read_columns
+from eir.store.columns import ALLOCATED_RBI, DOUBLED_DIGIT, PLAIN_DIGIT, Columns, read_columns
 from eir.store.entries import Entries, Rows, pack_entries
 from eir.store.fields import IMEI_WIDTHS
 from eir.store.formats import FileShape, LoadOptions, Report
@@ -35,16 +34,6 @@ from eir.store.records import NO_DIGIT, Table, entry_code, entry_prefix
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
-
-_PLAIN_ASCII = np.zeros(256, dtype=np.uint8)
-_PLAIN_ASCII[48:58] = np.arange(10)
-_DOUBLED_ASCII = np.zeros(256, dtype=np.uint8)
-_DOUBLED_ASCII[48:58] = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
-
-#: the first two digits of a 14-digit IMEI that can be one: an allocated Reporting Body
-#: Identifier (else the row path warns of a lost leading 0)
-_ALLOCATED_TABLE = np.zeros(100, dtype=bool)
-_ALLOCATED_TABLE[[int(rbi) for rbi in ALLOCATED]] = True
 
 
 @dataclass(slots=True, eq=False)  # identity: two blocks are never "equal" arrays
@@ -111,9 +100,9 @@ def luhn_ok(table: U8) -> bool:
     """Every row of 15 ASCII digits ends in its Luhn digit (column-wise table look-ups)."""
     total = np.zeros(len(table), dtype=np.uint8)  # at most 8 * 9 + 7 * 9: no overflow
     for column in range(0, 15, 2):
-        total += _PLAIN_ASCII[table[:, column]]
+        total += PLAIN_DIGIT[table[:, column]]
     for column in range(1, 14, 2):
-        total += _DOUBLED_ASCII[table[:, column]]
+        total += DOUBLED_DIGIT[table[:, column]]
     return not np.any(total % np.uint8(10))
 
 
@@ -166,7 +155,7 @@ def _allocated(body: bytes, rows: int) -> bool:
     """Whether every line of 14 digits starts with an allocated Reporting Body Identifier."""
     lines = np.frombuffer(body, dtype=np.uint8).reshape(rows, 15)
     pairs = lines[:, 0].astype(np.int64) * 10 + lines[:, 1] - 48 * 11
-    return bool(_ALLOCATED_TABLE[pairs].all())
+    return bool(ALLOCATED_RBI[pairs].all())
 
 
 def csv_block(

@@ -62,12 +62,15 @@ _ISO = b"0000-00-00T00:00:00Z"
 _ISO_DIGITS = np.array([c == ord("0") for c in _ISO])
 _ISO_MARKS = np.frombuffer(_ISO, dtype=np.uint8)
 _EPOCH_WIDTH = 10  # 9999999999 is past what an entry holds (4 octets): the row path decides
-_PLAIN = np.zeros(256, dtype=np.uint8)
-_PLAIN[48:58] = np.arange(10)
-_DOUBLED = np.zeros(256, dtype=np.uint8)
-_DOUBLED[48:58] = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
-_RBI = np.zeros(100, dtype=bool)
-_RBI[[int(r) for r in ALLOCATED]] = True
+#: Luhn look-ups by ASCII octet: a digit's value, and its value doubled (digits summed)
+PLAIN_DIGIT = np.zeros(256, dtype=np.uint8)
+PLAIN_DIGIT[48:58] = np.arange(10)
+DOUBLED_DIGIT = np.zeros(256, dtype=np.uint8)
+DOUBLED_DIGIT[48:58] = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+#: by the first two digits of a 14-digit IMEI: whether they are an allocated Reporting Body
+#: Identifier (else the row path warns of a lost leading 0)
+ALLOCATED_RBI = np.zeros(100, dtype=bool)
+ALLOCATED_RBI[[int(r) for r in ALLOCATED]] = True
 
 
 @dataclass(slots=True)
@@ -193,13 +196,13 @@ def _imeis(fields: _Fields, column: int) -> tuple[I64, U8] | None:
         table = octets[fifteen]
         total = np.zeros(len(table), dtype=np.uint8)
         for index in range(0, 15, 2):
-            total += _PLAIN[table[:, index]]
+            total += PLAIN_DIGIT[table[:, index]]
         for index in range(1, 14, 2):
-            total += _DOUBLED[table[:, index]]
+            total += DOUBLED_DIGIT[table[:, index]]
         if np.any(total % np.uint8(10)):
             return None
     short = width == 14
-    if np.any(short) and not _RBI[keys[short] // 10**12].all():
+    if np.any(short) and not ALLOCATED_RBI[keys[short] // 10**12].all():
         return None  # the row path warns of a lost leading 0
     return keys, digits
 

@@ -37,6 +37,12 @@ class Ready:
 
     listening: tuple[Listening, ...]
 
+    @property
+    def status(self) -> str:
+        """What the service manager shows: ``ready: diameter tcp HOST:PORT, ...``."""
+        opened = (f"{w.protocol} {w.transport} {shown(w.host, w.port)}" for w in self.listening)
+        return "ready: " + ", ".join(opened)
+
 
 @dataclass(frozen=True)
 class MetricsSnapshot:

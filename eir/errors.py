@@ -23,6 +23,17 @@ class ConfigError(EirError):
     exit_code = 2
 
 
+class ConfigFileError(ConfigError):
+    """Every error of a configuration file, found in one reading: each ``file: key: message``,
+    one a line. Bad data, like every other file's (exit 1)."""
+
+    exit_code = 1
+
+    def __init__(self, messages: list[str]) -> None:
+        self.messages = messages
+        super().__init__("\n".join(messages))
+
+
 class StoreError(EirError):
     """The list store could not do what was asked; nothing was changed."""
 

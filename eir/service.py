@@ -8,23 +8,26 @@ serve here.
 
 Every listener prints ``eir: listening diameter tcp HOST:PORT`` or ``eir: listening m3ua tcp
 HOST:PORT`` (sctp for SCTP; the real port) on stderr when it is ready, then ``eir: ready``
-follows; scripts and tests wait for these lines.
+follows; scripts and tests wait for these lines. Serving alone, it also notifies the service
+manager (`eir.notify`: READY, RELOADING, STOPPING) and reloads its configuration on SIGHUP
+(`eir.reload`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import socket
 import time
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from eir import __version__
-from eir.channel import Listening, MetricsSnapshot, Ready, Tell, on_stderr
+from eir.channel import Listening, Message, MetricsSnapshot, Ready, Tell, on_stderr
 from eir.config import Broker, Config, Endpoint
 from eir.diameter.allow_list import AllowList
 from eir.diameter.node import NodeIdentity
@@ -35,10 +38,12 @@ from eir.diameter.wire import Limits
 from eir.events import CheckEvent, CheckFilter, EventQueue, PeerChange, status_name
 from eir.framing import DIAMETER, M3UA, Framing
 from eir.model import CheckRequest, CheckResult, Decide
+from eir.notify import Notifier
 from eir.observe.endpoint import serve_metrics
 from eir.observe.list_watch import ListWatch
 from eir.observe.metrics import Latency, Metrics, render
 from eir.policy import decide, unknown_result
+from eir.reload import Live, Reloader
 from eir.sigtran.checkimei import CheckImei
 from eir.sigtran.m3ua import TrafficMode
 from eir.sigtran.m3ua_access import AspBinding
@@ -84,15 +89,17 @@ def checker(
     store: LmdbStore,
     metrics: Metrics | None = None,
     queue: EventQueue | None = None,
+    live: Live | None = None,
 ) -> Decide:
     """The decision both front-ends ask for: the policy over the store's lists, counted in
-    ``metrics`` and offered to the event ``queue`` (never waiting on either)."""
-    policy = config.policy
+    ``metrics`` and offered to the event ``queue`` (never waiting on either). The policy is
+    read from ``live`` per request, so that a reload changes it."""
+    live = Live(config) if live is None else live
     lookup = store.lookup
     if metrics is None:
 
         def check(request: CheckRequest) -> CheckResult:
-            return decide(request, lookup, policy)
+            return decide(request, lookup, live.config.policy)
 
         return check
     counts = metrics.checks
@@ -100,7 +107,7 @@ def checker(
     offer = None if queue is None else queue.offer
 
     def observed(request: CheckRequest) -> CheckResult:
-        result = decide(request, lookup, policy)
+        result = decide(request, lookup, live.config.policy)
         status = result.status
         protocol = request.protocol
         counts[
@@ -149,10 +156,11 @@ def build_diameter(
     now: Callable[[], float],
     check: Decide | None = None,
     latency: Latency | None = None,
+    live: Live | None = None,
 ) -> DiameterEndpoint:
     d = config.diameter
-    policy = config.policy
-    check = check or checker(config, store)
+    live = Live(config) if live is None else live
+    check = check or checker(config, store, live=live)
 
     local = NodeIdentity(
         origin_host=d.origin_host,
@@ -165,7 +173,7 @@ def build_diameter(
         origin_state_id=int(time.time()),
     )
     limits = Limits(d.max_avp_depth, d.max_avps)
-    app = _TimedS13(local, check, lambda: unknown_result(policy), limits=limits)
+    app = _TimedS13(local, check, lambda: unknown_result(live.config.policy), limits=limits)
     app.latency = latency
     settings = PeerSettings(
         node=local,
@@ -304,6 +312,8 @@ class Serving:
     config: Config
     store: LmdbStore
     worker: int | None = None
+    #: the configuration read again (file and command line), for a reload on SIGHUP
+    reread: Callable[[], Config] | None = None
 
     @property
     def leads(self) -> bool:
@@ -320,6 +330,7 @@ class _Wiring:
     m3ua: M3uaEndpoint
     session: BrokerSession | None
     lists: ListWatch
+    live: Live
 
 
 class _Tasks:
@@ -338,24 +349,30 @@ class _Tasks:
             await asyncio.gather(*self.held, return_exceptions=True)
 
 
-async def serve(serving: Serving, stop: asyncio.Event, tell: Tell = on_stderr) -> None:
+async def serve(
+    serving: Serving, stop: asyncio.Event, tell: Tell = on_stderr, notifier: Notifier | None = None
+) -> None:
     """Serve until ``stop`` is set; ``tell`` hears each listener open, then `Ready`. A worker
-    also tells its metrics every second instead of serving an endpoint of its own."""
+    also tells its metrics every second instead of serving an endpoint of its own. With
+    ``serving.reread``, SIGHUP reloads the configuration (`eir.reload`), told to ``notifier``."""
     wiring = _wire(serving, asyncio.get_running_loop().time)
     tasks = _Tasks()
     servers: list[Any] = []
     try:
         wiring.lists.poll()
         tasks.start(wiring.lists.run())
-        if wiring.session is not None:
-            tasks.start(wiring.session.run())
         if serving.worker is not None:
             tasks.start(_share(wiring.metrics, tell))
         listening = await _open_listeners(serving, wiring, servers, tell)
+        # the broker only once every listener is open: a start that fails leaves no MQTT
+        # client half connected behind it (aiomqtt's would complain after the loop closed)
+        if wiring.session is not None:
+            tasks.start(wiring.session.run())
         if serving.leads:
             _dial(serving.config, wiring, tasks)
-        tell(Ready(tuple(listening)))
-        await stop.wait()
+        with _reloading(serving, wiring, notifier):
+            tell(Ready(tuple(listening)))
+            await stop.wait()
     finally:
         await tasks.close()
         for server in servers:
@@ -371,8 +388,9 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
     metrics = Metrics()
     broker = config.mqtt.broker
     queue = EventQueue(config.events.queue_size) if broker is not None else None
-    check = checker(config, store, metrics, queue)
-    node = build_diameter(config, store, now, check, metrics.latency["s13"])
+    live = Live(config)
+    check = checker(config, store, metrics, queue, live)
+    node = build_diameter(config, store, now, check, metrics.latency["s13"], live)
     m3ua_node = build_m3ua(config, store, check, metrics.latency["map"])
     session: BrokerSession | None = None
     if broker is not None and queue is not None:
@@ -387,7 +405,49 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
         config.mqtt.prefix,
     )
     _observe(metrics, node, m3ua_node, queue, session, lists)
-    return _Wiring(metrics, node, m3ua_node, session, lists)
+    return _Wiring(metrics, node, m3ua_node, session, lists, live)
+
+
+@contextlib.contextmanager
+def _reloading(serving: Serving, wiring: _Wiring, notifier: Notifier | None) -> Iterator[None]:
+    """SIGHUP reloads the configuration while in this block (`eir.reload`); ignored after."""
+    if serving.reread is None:
+        yield
+        return
+    reloader = Reloader(
+        serving.config, serving.reread, _applier(wiring), quiet=serving.worker is not None
+    )
+
+    def reload() -> None:
+        if notifier is not None:
+            notifier.reloading()
+        reloader.reload()
+        if notifier is not None:
+            notifier.ready("reloaded")
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)  # which restores the default: exit
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def _applier(wiring: _Wiring) -> Callable[[Config], None]:
+    """What a reload changes: the log level, the policy the answer path reads per request,
+    the Diameter allow list of the connections to come."""
+    node = wiring.diameter
+
+    def apply(config: Config) -> None:
+        wiring.live.config = config
+        logging.getLogger().setLevel(config.log.level.upper())
+        d = config.diameter
+        allow = AllowList(d.allowed_hosts, d.allowed_realms, d.allowed_networks)
+        node.settings = replace(node.settings, allow=allow)
+        node.admission.screen = allow.refuses_address if allow.networks else None
+
+    return apply
 
 
 def _session(serving: Serving, broker: Broker, queue: EventQueue) -> BrokerSession:
@@ -534,16 +594,26 @@ async def serve_until_signalled(serving: Serving, tell: Tell = on_stderr) -> Non
     while stopping (the peers' DPR) acts as if eir had no handler."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # serving alone, this process is the service's: it notifies (a supervisor does for its
+    # workers)
+    notifier = Notifier() if serving.worker is None else None
 
     def stopping() -> None:
+        if notifier is not None:
+            notifier.stopping()
         stop.set()
         for signum in _STOP_SIGNALS:
             loop.remove_signal_handler(signum)
 
+    def told(message: Message) -> None:
+        tell(message)
+        if notifier is not None and isinstance(message, Ready):
+            notifier.ready(message.status)
+
     for signum in _STOP_SIGNALS:
         loop.add_signal_handler(signum, stopping)
     try:
-        await serve(serving, stop, tell)
+        await serve(serving, stop, told, notifier)
     finally:
         for signum in _STOP_SIGNALS:
             loop.remove_signal_handler(signum)
@@ -554,9 +624,10 @@ async def serve_until_signalled(serving: Serving, tell: Tell = on_stderr) -> Non
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def run(config: Config, db: str | None) -> int:
+def run(config: Config, db: str | None, reread: Callable[[], Config] | None = None) -> int:
     """Serve in this process (one worker; `eir.supervisor` runs several). Refused while
-    another instance serves the store or listens on one of the ports (`eir.startup`)."""
+    another instance serves the store or listens on one of the ports (`eir.startup`).
+    ``reread``: the configuration again, for a reload on SIGHUP."""
     store = open_store(config, db, create=True)
     locks: list[int] = []
     claims: list[socket.socket | None] = []
@@ -570,7 +641,7 @@ def run(config: Config, db: str | None) -> int:
             claims.append(claim_port(name, endpoint))
         locks.append(join_store(store.path))
         say(summary(store))
-        asyncio.run(serve_until_signalled(Serving(config, store)))
+        asyncio.run(serve_until_signalled(Serving(config, store, reread=reread)))
     finally:
         store.close()
         for claim in claims:

@@ -3,7 +3,10 @@
 It reserves each listening port (so that port 0 means one free port for all), starts N worker
 processes that each bind the same ports with SO_REUSEPORT and open the same LMDB environment,
 prints the ready lines once every worker is listening, restarts a worker that dies, serves the
-metrics endpoint as the sum of the workers' snapshots, and stops them all on SIGTERM.
+metrics endpoint as the sum of the workers' snapshots, and stops them all on SIGTERM. It is the
+service's main process: it notifies the service manager (`eir.notify`) once every worker is
+ready, and on SIGHUP re-reads the configuration, says what changed (`eir.reload`) and forwards
+the signal to the workers, which re-read it and apply it without a word.
 
 SO_REUSEPORT is shared only between the workers of one supervisor: the supervisor takes the
 store's serve lock and refuses ports that anyone else listens on (`eir.startup`). A worker asks
@@ -30,15 +33,17 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from http.server import ThreadingHTTPServer
 from typing import Any
 
 from eir.channel import Failed, Listening, Message, MetricsSnapshot, Ready, Tell
 from eir.config import Config, Endpoint
+from eir.notify import Notifier
 from eir.observe.endpoint import serve_metrics_in_thread
 from eir.observe.metrics import render
+from eir.reload import Reloader
 from eir.startup import (
     claim_port,
     claim_store,
@@ -101,7 +106,9 @@ def _worker(
     index: int,
     conn: multiprocessing.connection.Connection,
     supervisor: int,
+    reread: Callable[[], Config] | None = None,
 ) -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until it serves: then a reload
     logging.basicConfig(
         level=config.log.level.upper(),
         format=f"%(asctime)s %(levelname)s %(name)s[w{index}]: %(message)s",
@@ -127,7 +134,8 @@ def _worker(
         conn.send(Failed(str(exc)))
         return
     try:
-        asyncio.run(serve_until_signalled(Serving(config, store, worker=index), _teller(conn)))
+        serving = Serving(config, store, worker=index, reread=reread)
+        asyncio.run(serve_until_signalled(serving, _teller(conn)))
     except OSError as exc:
         with contextlib.suppress(OSError):  # the supervisor may be gone
             conn.send(Failed(str(exc.strerror or exc)))
@@ -219,15 +227,24 @@ def _reserve_each(
 
 
 class _StopFlag:
-    """Set by SIGTERM or SIGINT; the supervisor looks at it between waits."""
+    """Set by SIGTERM or SIGINT (``set``), or SIGHUP (``reload``); the supervisor looks at them
+    between waits. STOPPING is notified at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, notifier: Notifier) -> None:
         self.set = False
+        self.reload = False
+        self.notifier = notifier
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_reload)
 
     def _on_signal(self, signum: int, frame: object) -> None:
+        if not self.set:
+            self.notifier.stopping()
         self.set = True
+
+    def _on_reload(self, signum: int, frame: object) -> None:
+        self.reload = True
 
 
 Worker = tuple[multiprocessing.process.BaseProcess, multiprocessing.connection.Connection]
@@ -237,9 +254,12 @@ class _Workers:
     """The worker processes: started, waited for, restarted when one dies, stopped; and the
     latest metrics snapshot of each."""
 
-    def __init__(self, config: Config, db: str | None) -> None:
+    def __init__(
+        self, config: Config, db: str | None, reread: Callable[[], Config] | None = None
+    ) -> None:
         self.config = config
         self.db = db
+        self.reread = reread
         self.ctx = multiprocessing.get_context("spawn")
         self.running: list[Worker] = []
         self.snapshots: dict[int, dict[str, Any]] = {}
@@ -251,7 +271,7 @@ class _Workers:
         parent, child = self.ctx.Pipe(duplex=False)
         proc = self.ctx.Process(
             target=_worker,
-            args=(self.config, self.db, index, child, os.getpid()),
+            args=(self.config, self.db, index, child, os.getpid(), self.reread),
             daemon=False,
             name=f"eir-worker-{index}",
         )
@@ -296,9 +316,13 @@ class _Workers:
             elif isinstance(message, Ready):
                 return message
 
-    def watch(self, stop: _StopFlag) -> None:
-        """Keep the workers' metrics and restart a worker that dies, until a signal."""
+    def watch(self, stop: _StopFlag, reload: Callable[[], None]) -> None:
+        """Keep the workers' metrics and restart a worker that dies, until a signal; ``reload``
+        on SIGHUP."""
         while not stop.set:
+            if stop.reload:
+                stop.reload = False
+                reload()
             waitables: list[Any] = [proc.sentinel for proc, _ in self.running]
             waitables += [pipe for _, pipe in self.running]
             multiprocessing.connection.wait(waitables, timeout=0.5)
@@ -319,6 +343,12 @@ class _Workers:
                     self.snapshots[index] = message.snapshot
         except (EOFError, OSError):
             pass
+
+    def signal_all(self, signum: int) -> None:
+        for proc, _ in self.running:
+            if proc.is_alive() and proc.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signum)
 
     def alive(self) -> bool:
         return any(proc.is_alive() for proc, _ in self.running)
@@ -349,11 +379,12 @@ def _receive(pipe: multiprocessing.connection.Connection, timeout: float) -> Mes
     return None
 
 
-def supervise(config: Config, db: str | None) -> int:
+def supervise(config: Config, db: str | None, reread: Callable[[], Config] | None = None) -> int:
     held = _reserve_all(config, db)
-    config = held.config
-    stop = _StopFlag()
-    workers = _Workers(config, db)
+    base, config = config, held.config
+    notifier = Notifier()
+    stop = _StopFlag(notifier)
+    workers = _Workers(config, db, reread)
     http: ThreadingHTTPServer | None = None
     try:
         workers.start_all()
@@ -367,7 +398,9 @@ def supervise(config: Config, db: str | None) -> int:
         if config.metrics.listen is not None:
             http = _serve_metrics(config.metrics.listen, workers.snapshots)
         say(f"eir: ready ({config.service.workers} workers)")
-        workers.watch(stop)
+        status = f"{Ready(ready).status} ({config.service.workers} workers)"
+        notifier.ready(status)
+        workers.watch(stop, _reload_all(base, config, reread, workers, notifier))
         return workers.stop()
     finally:
         if http is not None:
@@ -376,6 +409,32 @@ def supervise(config: Config, db: str | None) -> int:
         if workers.alive():  # an error of ours: stop them first
             workers.stop()
         held.release()
+
+
+def _reload_all(
+    base: Config,
+    running: Config,
+    reread: Callable[[], Config] | None,
+    workers: _Workers,
+    notifier: Notifier,
+) -> Callable[[], None]:
+    """SIGHUP: re-read, say what changed, apply the log level here and let the workers apply
+    the rest (they re-read the file themselves)."""
+
+    def apply(config: Config) -> None:
+        logging.getLogger().setLevel(config.log.level.upper())
+
+    reloader = None if reread is None else Reloader(base, reread, apply, running)
+
+    def reload() -> None:
+        if reloader is None:
+            return
+        notifier.reloading()
+        if reloader.reload():
+            workers.signal_all(signal.SIGHUP)
+        notifier.ready("reloaded")
+
+    return reload
 
 
 def _serve_metrics(where: Endpoint, snapshots: dict[int, dict[str, Any]]) -> ThreadingHTTPServer:

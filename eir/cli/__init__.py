@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from eir.cli import handsets, lists, publish, serve
 from eir.cli.parser import build_parser
 from eir.config import Config, load_config
-from eir.errors import EirError, LoadError
+from eir.errors import ConfigFileError, EirError, LoadError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -47,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     except LoadError as exc:
         print(exc, file=sys.stderr)  # already "file:line: message" or "file: message"
+        return exc.exit_code
+    except ConfigFileError as exc:
+        for message in exc.messages:  # every error of the file, each on its line
+            print(f"eir: {message}", file=sys.stderr)
         return exc.exit_code
     except EirError as exc:
         print(f"eir: {exc}", file=sys.stderr)

@@ -3,12 +3,14 @@
 `serve` imports the protocol stack only once it knows how many processes to start:
 `eir.supervisor` for ``--workers N`` (it loads no protocol stack before its workers start),
 `eir.service` for one process. It refuses a store that does not exist unless ``--create`` or
-``store.create``.
+``store.create``. SIGHUP is ignored until the daemon can reload (`eir.reload`), then reloads.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import signal
 import sys
 
 from eir.cli.overrides import serve_overrides
@@ -18,15 +20,22 @@ from eir.startup import require_store
 
 
 def serve(args: argparse.Namespace, config: Config) -> int:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a reload while starting is not an exit
     serving = serve_overrides(args, config)
     require_store(serving, args.db, create=args.create or serving.store.create)
+    again = functools.partial(reread, args)
     if serving.service.workers > 1:
         from eir.supervisor import supervise  # imports no protocol stack: see its docstring
 
-        return supervise(serving, args.db)
+        return supervise(serving, args.db, again)
     from eir.service import run
 
-    return run(serving, args.db)
+    return run(serving, args.db, again)
+
+
+def reread(args: argparse.Namespace) -> Config:
+    """The configuration `serve` runs with, read again: the file, then the command line."""
+    return serve_overrides(args, load_config(args.config))
 
 
 def check_config(args: argparse.Namespace) -> int:

@@ -11,9 +11,12 @@ Layer 0: standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
+
+from eir.errors import ConfigError, ConfigFileError
 
 N = TypeVar("N", bound=float)
 
@@ -25,6 +28,31 @@ TYPE_NAMES = {
     list: "a list",
     dict: "a table",
 }
+
+
+class Errors:
+    """The errors of a configuration gathered as it is read, so that one run says them all."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    @contextlib.contextmanager
+    def gathered(self) -> Iterator[None]:
+        """Keep the `ConfigError` raised in this block (each of a `ConfigFileError`) and go on."""
+        try:
+            yield
+        except ConfigFileError as exc:
+            self.messages.extend(exc.messages)
+        except ConfigError as exc:
+            self.messages.append(str(exc))
+
+    def add(self, message: str) -> None:
+        self.messages.append(message)
+
+    def raise_any(self) -> None:
+        """`ConfigFileError` with every error kept, if any."""
+        if self.messages:
+            raise ConfigFileError(self.messages)
 
 
 class InvalidValueError(ValueError):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, Field, dataclass
 from typing import Any, TypeVar, cast, dataclass_transform, overload
 
-from eir.config.checks import of_type
+from eir.config.checks import Errors, of_type
 from eir.config.kinds import Kind, keyed, reject_unknown
 from eir.errors import ConfigError
 
@@ -95,26 +95,49 @@ def required(f: Field[Any]) -> bool:
 def parse_section(cls: type[S], table: Mapping[str, object], where: str) -> S:
     """Read a TOML table into a section; ``where`` ends with the separator (``FILE: store.``).
 
-    Absent keys keep their default; a required key absent is ``missing``."""
+    Absent keys keep their default; a required key absent is ``missing``. Every error of the
+    table is raised at once (`eir.errors.ConfigFileError`); the checks of keys together only run
+    when each key is valid."""
+    errors = Errors()
     refused: Mapping[str, str] = getattr(cls, "REFUSED", {})
     for key, reason in refused.items():
         if key in table:
-            raise ConfigError(f"{where}{key}: {reason}")
+            errors.add(f"{where}{key}: {reason}")
     fields = declared(cls)
-    reject_unknown(table, [f.name for f, _ in fields], where)
+    known = [f.name for f, _ in fields]
+    for key in table:
+        if key not in refused:
+            with errors.gathered():
+                reject_unknown({key: None}, known, where)
+    values = _values(fields, table, where, errors)
+    errors.raise_any()
+    made = cls(**values)
+    for f, s in fields:
+        with errors.gathered():
+            _check_at_least(made, f.name, s.at_least, where)
+    check: Callable[[str], None] | None = getattr(made, "check", None)
+    if check is not None:
+        with errors.gathered():
+            check(where)
+    errors.raise_any()
+    return made
+
+
+def _values(
+    fields: list[tuple[Field[Any], Setting]],
+    table: Mapping[str, object],
+    where: str,
+    errors: Errors,
+) -> dict[str, object]:
+    """The values of the keys present, parsed; the errors go into ``errors``."""
     values: dict[str, object] = {}
     for f, s in fields:
         if f.name in table:
-            values[f.name] = s.kind.parse(table[f.name], where + f.name)
+            with errors.gathered():
+                values[f.name] = s.kind.parse(table[f.name], where + f.name)
         elif required(f):
-            raise ConfigError(f"{where}{f.name}: missing")
-    made = cls(**values)
-    for f, s in fields:
-        _check_at_least(made, f.name, s.at_least, where)
-    check: Callable[[str], None] | None = getattr(made, "check", None)
-    if check is not None:
-        check(where)
-    return made
+            errors.add(f"{where}{f.name}: missing")
+    return values
 
 
 def _check_at_least(made: object, name: str, other: str, where: str) -> None:
@@ -147,14 +170,20 @@ class TableRows(Kind[tuple[S, ...]]):
         with keyed(where):
             raws: list[object] = of_type(value, list)
         rows: list[S] = []
+        errors = Errors()
         for i, raw in enumerate(raws):
             here = f"{where}[{i}]."
-            with keyed(here[:-1]):
-                table: dict[str, object] = of_type(raw, dict)
-            row = parse_section(self.entry, table, here)
-            self._check_unique(row, rows, here)
-            rows.append(row)
+            with errors.gathered():
+                rows.append(self._row(raw, rows, here))
+        errors.raise_any()
         return tuple(rows)
+
+    def _row(self, raw: object, rows: list[S], here: str) -> S:
+        with keyed(here[:-1]):
+            table: dict[str, object] = of_type(raw, dict)
+        row = parse_section(self.entry, table, here)
+        self._check_unique(row, rows, here)
+        return row
 
     def _check_unique(self, row: S, rows: list[S], here: str) -> None:
         if not self.unique:

@@ -22,8 +22,16 @@ LAYERS = {
         "eir.networks",
     ),
     1: ("eir.policy", "eir.framing", "eir.diameter", "eir.sigtran"),
-    2: ("eir.store", "eir.publish", "eir.observe", "eir.transport", "eir.host"),
-    3: ("eir.cli", "eir.service", "eir.supervisor", "eir.startup", "eir.progress", "eir.channel"),
+    2: ("eir.store", "eir.publish", "eir.observe", "eir.transport", "eir.host", "eir.notify"),
+    3: (
+        "eir.cli",
+        "eir.service",
+        "eir.supervisor",
+        "eir.startup",
+        "eir.progress",
+        "eir.channel",
+        "eir.reload",
+    ),
 }
 #: imports layer 1 (the sans-IO cores) must never make
 IO_MODULES = {"asyncio", "socket", "lmdb", "aiomqtt", "sctp", "selectors", "threading"}

@@ -350,6 +350,10 @@ class _Workers:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signum)
 
+    def pids(self) -> dict[str, int]:
+        """The running workers' pids by index."""
+        return {str(i): p.pid for i, (p, _) in enumerate(list(self.running)) if p.pid is not None}
+
     def alive(self) -> bool:
         return any(proc.is_alive() for proc, _ in self.running)
 
@@ -396,7 +400,7 @@ def supervise(config: Config, db: str | None, reread: Callable[[], Config] | Non
         for where in ready:
             say(where.line)
         if config.metrics.listen is not None:
-            http = _serve_metrics(config.metrics.listen, workers.snapshots)
+            http = _serve_metrics(config.metrics.listen, workers)
         say(f"eir: ready ({config.service.workers} workers)")
         status = f"{Ready(ready).status} ({config.service.workers} workers)"
         notifier.ready(status)
@@ -437,10 +441,13 @@ def _reload_all(
     return reload
 
 
-def _serve_metrics(where: Endpoint, snapshots: dict[int, dict[str, Any]]) -> ThreadingHTTPServer:
-    """The supervisor's endpoint: the sum of its workers' latest snapshots (at most 1 s old)."""
-    server = serve_metrics_in_thread(
-        where.host, where.port, lambda: render(list(snapshots.values()))
-    )
+def _serve_metrics(where: Endpoint, workers: _Workers) -> ThreadingHTTPServer:
+    """The supervisor's endpoint: the sum of its workers' latest snapshots (at most 1 s old),
+    its own ``process_*`` and each worker's (label ``worker``)."""
+
+    def body() -> bytes:
+        return render(list(workers.snapshots.values()), workers.pids())
+
+    server = serve_metrics_in_thread(where.host, where.port, body)
     say(Listening("metrics", "http", where.host, server.server_address[1]).line)
     return server

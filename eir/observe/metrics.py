@@ -6,16 +6,23 @@ The answer path only does ``Counter[key] += 1`` and a bucket increment. Everythi
 endpoint; :func:`render` turns snapshots into the text format with ``prometheus_client``, which
 also escapes labels and orders histogram buckets as Prometheus expects. `eir.observe.endpoint`
 serves it.
+
+Besides eir's own series, each scrape has ``eir_build_info`` (1, labelled with the versions of
+eir, Python, pycrate and lmdb) and prometheus_client's ``process_*`` of the process serving the
+endpoint; a supervisor adds its workers' with a ``worker`` label (`process_families`).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import platform
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -23,6 +30,11 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+
+from eir import __version__
+
+#: the labels of ``eir_build_info``
+BUILD_LABELS = ("version", "python", "pycrate", "lmdb")
 
 #: answer-time buckets, seconds (an answer is tens of microseconds; a stalled store is not)
 BUCKETS = (
@@ -179,10 +191,50 @@ class _Families(Collector):
         return iter(self.families)
 
 
-def render(snapshots: Sequence[dict[str, Any]]) -> bytes:
-    """The Prometheus text format (0.0.4) of the sum of some processes' snapshots."""
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@functools.cache
+def build_info() -> dict[str, str]:
+    """What ``eir_build_info`` says: the versions of eir, Python, pycrate and lmdb."""
+    versions = (__version__, platform.python_version(), _version("pycrate"), _version("lmdb"))
+    return dict(zip(BUILD_LABELS, versions, strict=True))
+
+
+def build_family() -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "eir_build_info",
+        "Always 1: the versions of eir, Python, pycrate and lmdb in its labels",
+        labels=BUILD_LABELS,
+    )
+    family.add_metric(tuple(build_info().values()), 1)
+    return family
+
+
+def process_families(workers: Mapping[str, int] | None = None) -> list[Metric]:
+    """prometheus_client's ``process_*`` (CPU, memory, start time, descriptors) of this
+    process, unlabelled as Prometheus expects, and of each of ``workers`` (name: pid) with the
+    label ``worker``: a supervisor's and its workers' (a worker gone has none)."""
+    families = {f.name: f for f in ProcessCollector(registry=None).collect()}
+    for worker, pid in (workers or {}).items():
+        for theirs in ProcessCollector(pid=functools.partial(int, pid), registry=None).collect():
+            mine = families.setdefault(
+                theirs.name, Metric(theirs.name, theirs.documentation, theirs.type)
+            )
+            for sample in theirs.samples:
+                mine.add_sample(sample.name, {**sample.labels, "worker": worker}, sample.value)
+    return list(families.values())
+
+
+def render(snapshots: Sequence[dict[str, Any]], workers: Mapping[str, int] | None = None) -> bytes:
+    """The Prometheus text format (0.0.4) of the sum of some processes' snapshots, with
+    ``eir_build_info`` and the ``process_*`` series (`process_families`)."""
     checks, latency, sampled = _merge(snapshots)
-    families: list[Metric] = []
+    families: list[Metric] = [build_family(), *process_families(workers)]
     family = CounterMetricFamily(
         "eir_checks",
         "Requests answered, by protocol, Equipment-Status (none for an error answer) and result",

@@ -45,12 +45,14 @@ from eir.observe.endpoint import serve_metrics_in_thread
 from eir.observe.metrics import render
 from eir.reload import Reloader
 from eir.startup import (
+    InstanceError,
     claim_port,
     claim_store,
     join_store,
     open_store,
     port_in_use,
     say,
+    shown,
     summary,
 )
 
@@ -74,7 +76,8 @@ def _reserve(
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise port_in_use(name, endpoint, endpoint.port) from None
-            raise
+            where = f"{name} {endpoint.transport} {shown(endpoint.host, endpoint.port)}"
+            raise InstanceError(f"cannot listen on {where}: {exc.strerror or exc}") from None
         port = sock.getsockname()[1]
         claim = claim_port(name, endpoint, port)
         if claim is not None:

@@ -438,6 +438,7 @@ def _reload_all(
             return
         notifier.reloading()
         if reloader.reload():
+            workers.config = reloader.running  # what a worker restarted later starts with
             workers.signal_all(signal.SIGHUP)
         notifier.ready("reloaded")
 

@@ -11,7 +11,7 @@ STEPS = (1.0, 2.0, 2.5, 5.0, 10.0)
 #: suffixes of large numbers, from 10,000 up
 SUFFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 #: the most decimals a label shows
-MAX_DECIMALS = 6
+MAX_DECIMALS = 12
 
 
 def nice_step(span: float, count: int = 5) -> float:

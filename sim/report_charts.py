@@ -70,8 +70,11 @@ def x_end(rows: Sequence[dict[str, Any]]) -> float:
 def throughput(title: str, rows: Sequence[dict[str, Any]], min_rate: float | None = None) -> str:
     shown = drawn_rows(rows)
     series = [
-        Series(name, color, tuple((_x(r), per_second(r, r[key])) for r in shown))
-        for name, key, color in (("sent", "sent", "#1f77b4"), ("answered", "answered", "#2ca02c"))
+        Series(name, color, tuple((_x(r), per_second(r, r[key])) for r in shown), wide)
+        for name, key, color, wide in (
+            ("sent", "sent", "#1f77b4", True),
+            ("answered", "answered", "#2ca02c", False),
+        )
     ]
     gates = [] if min_rate is None else [Threshold(f"min_rate {min_rate:g}/s", min_rate)]
     return line_chart(f"{title}: throughput", "requests/s", series, x_end(rows), gates)

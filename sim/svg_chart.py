@@ -23,6 +23,8 @@ CHAR_W = 7.0
 #: a threshold above this many times the data's peak is named, not drawn (the lines would be
 #: flattened against the axis)
 THRESHOLD_ROOM = 4.0
+#: room over the highest value, so that a flat line does not run along the frame
+HEADROOM = 1.06
 #: lines with at most this many points get a dot on each
 MARKED = 40
 
@@ -34,6 +36,8 @@ class Series:
     name: str
     color: str
     points: tuple[tuple[float, float], ...]
+    #: drawn wide and pale, under the others (a line another one often covers)
+    wide: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,7 @@ def y_scale(
 ) -> tuple[float, float]:
     """The top of the y axis and its step: the data's peak, and the thresholds near it;
     `whole`: counts, whose ticks are whole numbers."""
-    high = max(peak, 4.0) if whole else peak
+    high = max(peak * HEADROOM, 4.0) if whole else peak * HEADROOM
     for t in thresholds:
         if t.value <= max(peak, 1e-12) * THRESHOLD_ROOM:
             high = max(high, t.value * 1.08)
@@ -201,11 +205,12 @@ def _line(frame: Frame, s: Series) -> str:
     coords = [(frame.x(x), frame.y(y)) for x, y in s.points]
     name = html.escape(s.name)
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+    style = 'stroke-width="5" stroke-opacity="0.4"' if s.wide else 'stroke-width="1.8"'
     out = [
         f'<polyline class="series" data-series="{name}" fill="none" stroke="{s.color}" '
-        f'stroke-width="1.8" stroke-linejoin="round" points="{path}"/>'
+        f'{style} stroke-linejoin="round" points="{path}"/>'
     ]
-    if len(coords) <= MARKED:
+    if len(coords) <= MARKED and not s.wide:
         out.extend(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.4" fill="{s.color}"/>' for x, y in coords
         )

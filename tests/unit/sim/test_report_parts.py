@@ -106,7 +106,7 @@ def test_the_legend_is_under_the_plot_and_wraps() -> None:
     x_of = [float(x) for x in re.findall(r'class="legend" x="([\d.]+)"', chart)]
     assert all(LEFT <= x < WIDTH for x in x_of)
     y_labels = re.findall(r'class="y-label"[^>]*>([^<]*)<', chart)
-    assert y_labels == ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]
+    assert y_labels == ["0.00", "0.25", "0.50", "0.75", "1.00", "1.25"]
 
 
 def test_answers_are_named_as_the_specs_name_them() -> None:

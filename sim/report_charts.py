@@ -83,7 +83,7 @@ def throughput(title: str, rows: Sequence[dict[str, Any]], min_rate: float | Non
 def latency(title: str, rows: Sequence[dict[str, Any]], max_p99_ms: float | None = None) -> str:
     shown = [r for r in drawn_rows(rows) if r["answered"]]
     series = [
-        Series(name, color, tuple((_x(r), float(r[key])) for r in shown))
+        Series(name, color, tuple((_x(r), float(r[key])) for r in shown), dashed=name == "max")
         for name, key, color in LATENCIES
     ]
     gates = [] if max_p99_ms is None else [Threshold(f"max_p99_ms {max_p99_ms:g} ms", max_p99_ms)]

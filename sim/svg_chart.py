@@ -38,6 +38,8 @@ class Series:
     points: tuple[tuple[float, float], ...]
     #: drawn wide and pale, under the others (a line another one often covers)
     wide: bool = False
+    #: drawn dashed (a line that often lies on another, such as the maximum on p99.9)
+    dashed: bool = False
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,8 @@ def _line(frame: Frame, s: Series) -> str:
     name = html.escape(s.name)
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
     style = 'stroke-width="5" stroke-opacity="0.4"' if s.wide else 'stroke-width="1.8"'
+    if s.dashed:
+        style += ' stroke-dasharray="5 3"'
     out = [
         f'<polyline class="series" data-series="{name}" fill="none" stroke="{s.color}" '
         f'{style} stroke-linejoin="round" points="{path}"/>'

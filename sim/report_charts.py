@@ -91,9 +91,12 @@ def latency(title: str, rows: Sequence[dict[str, Any]], max_p99_ms: float | None
 
 
 def errors(title: str, rows: Sequence[dict[str, Any]]) -> str:
-    """Counts in each second (every second: timeouts come after the sending ends)."""
+    """Per second: while sending, per covered second; after the end (timeouts come then),
+    as counted."""
+    shown = drawn_rows(rows)
+    shown += [r for r in rows if r.get("covered_s", 1.0) == 0 and r not in shown]
     series = [
-        Series(name, color, tuple((_x(r), float(r[key])) for r in rows))
+        Series(name, color, tuple((_x(r), per_second(r, r[key])) for r in shown))
         for name, key, color in ERRORS
     ]
     return line_chart(f"{title}: errors", "per second", series, x_end(rows), whole=True)

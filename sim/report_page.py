@@ -227,7 +227,7 @@ def _problems(doc: dict[str, Any]) -> str:
         f"<table><tr><th>what</th><th>kind</th><th>count</th></tr>{rows}</table>",
     ]
     if examples:
-        head = "<tr><th>what</th><th>flow</th><th>request</th><th>expected</th><th>got</th></tr>"
+        head = "<tr><th>what</th><th>flow</th><th>request</th><th>expected</th><th>detail</th></tr>"
         body = "".join(
             "<tr>"
             + "".join(

@@ -11,7 +11,7 @@ from eir.diameter import base, wire
 from eir.diameter.node import NodeIdentity
 from sim import report_charts as charts
 from sim.axis import decimals_for, label, nice_step, ticks, tidy
-from sim.report_page import value_html
+from sim.report_page import page, value_html
 from sim.result_names import result_label, status_label
 from sim.stats import Aggregate, Counts, Tick, covered
 from sim.svg_chart import (
@@ -143,3 +143,79 @@ def test_the_versions_a_cea_and_a_metrics_page_tell() -> None:
         "lmdb": "3.0.0",
     }
     assert parse_build_info("eir_checks_total 3\n") is None
+
+
+def _points(chart: str, series: str) -> list[tuple[float, float]]:
+    found = re.search(rf'data-series="{series}"[^>]*points="([^"]+)"', chart)
+    assert found is not None
+    return [(float(x), float(y)) for x, y in (p.split(",") for p in found.group(1).split())]
+
+
+def test_errors_are_drawn_per_covered_second_and_after_the_end_as_counted() -> None:
+    rows = [
+        {"second": s, "timeouts": t, "errors": 0, "mismatches": m, "covered_s": c}
+        for s, t, m, c in ((0, 0, 10, 1.0), (1, 0, 6, 0.6), (2, 5, 0, 0.0))
+    ]
+    chart = charts.errors("s13", rows)
+    mismatches = _points(chart, "mismatches")
+    assert len(mismatches) == 3 and mismatches[0][1] == mismatches[1][1]  # 10/s, then 6/0.6 s
+    timeouts = _points(chart, "timeouts")
+    assert timeouts[2][1] < timeouts[0][1]  # 5 timeouts after the end, drawn higher than 0
+
+
+def test_the_page_shows_structured_gates_examples_and_escapes_input() -> None:
+    row = {
+        "name": "s13 <a>",
+        "protocol": "s13",
+        "target": "tcp://127.0.0.1:1",
+        "sent": 10,
+        "answered": 10,
+        "timeouts": 0,
+        "errors": 0,
+        "mismatches": 1,
+        "rate": 10.0,
+        "latency_ms": {"p50": 1.0, "p90": 1.0, "p99": 1.0, "p999": 1.0, "max": 1.0},
+        "result_code": {"2001": 10},
+        "equipment_status": {"white": 10},
+        "timeline": [],
+    }
+    doc = {
+        **row,
+        "title": "<script>x</script>",
+        "description": "",
+        "started": "2026-01-01T00:00:00Z",
+        "elapsed_s": 1.0,
+        "flows": [row],
+        "timeline": [],
+        "mismatch_kinds": {"expected 2001 grey, got 2001 white": 1},
+        "error_kinds": {},
+        "examples": [
+            {
+                "what": "mismatch",
+                "flow": "s13 <a>",
+                "request": "unknown: imei 49015420323751",
+                "expected": "2001 grey",
+                "detail": "expected 2001 grey, got 2001 white",
+            }
+        ],
+        "settings": {"gates": {"max_p99_ms": 0.5}},
+        "gates": {
+            "passed": False,
+            "failures": ["p99 latency 1.00 ms is over --max-p99-ms 0.5"],
+            "results": [
+                {
+                    "name": "max_p99_ms",
+                    "threshold": 0.5,
+                    "value": 1.0,
+                    "passed": False,
+                    "message": "p99 latency 1.00 ms is over --max-p99-ms 0.5",
+                }
+            ],
+        },
+    }
+    text = page(doc)
+    assert "<script>" not in text and "<h1>&lt;script&gt;x&lt;/script&gt;</h1>" in text
+    assert "<td>max_p99_ms</td>" in text and '<td class="n">0.5</td>' in text
+    assert "p99 latency 1.00 ms is over --max-p99-ms 0.5</td>" in text
+    assert "<td>unknown: imei 49015420323751</td>" in text and "<td>s13 &lt;a&gt;</td>" in text
+    assert "<td>2001 DIAMETER_SUCCESS</td>" in text and "<td>0 WHITELISTED</td>" in text

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DB ?= var/eir.lmdb
 
-.PHONY: install tshark mosquitto vm test-sctp run test check lint type bench bench-store bench-replace bench-shapes bench-s13 bench-map bench-mqtt load clean
+.PHONY: install tshark mosquitto chromium vm test-sctp run test check lint type bench bench-store bench-replace bench-shapes bench-s13 bench-map bench-mqtt load clean
 
 # pysctp compiles against libsctp (Debian's libsctp-dev) with a C compiler; the tests dissect
 # what we send with tshark.
@@ -38,6 +38,14 @@ mosquitto:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; } \
 		|| echo "warning: mosquitto could not be installed; the MQTT tests will skip"; }
 
+# Debian's chromium, headless, for the test that renders eir-sim's HTML report and keeps its
+# screenshot (var/report/report.png); where apt-get cannot install it that test skips.
+chromium:
+	@command -v chromium >/dev/null || { \
+		echo "installing chromium with apt-get"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "warning: chromium could not be installed; the report's browser test will skip"; }
+
 # What the SCTP tests need where this kernel has no SCTP: qemu, a Debian kernel with the sctp
 # module, and a static busybox for the VM's initramfs (tests/vm/sctp_vm.py).
 vm:
@@ -59,7 +67,7 @@ run: install
 	$(BIN)/eir load conf/lists/demo.csv --list black --source demo --mode replace --db $(DB)
 	exec $(BIN)/eir serve --config conf/eir.toml --db $(DB)
 
-test: install tshark mosquitto
+test: install tshark mosquitto chromium
 	$(BIN)/python -m pytest --ignore=tests/sctp
 	@$(MAKE) --no-print-directory test-sctp
 

@@ -206,6 +206,12 @@ def _run_identities(ident: argparse._ArgumentGroup) -> None:
 
 def _run_reports_and_gates(out: argparse._ArgumentGroup) -> None:
     """What the run leaves: the JSON and HTML reports, the live line, the CI gates."""
+    out.add_argument("--title", help="the report's title (default: the scenario's title)")
+    out.add_argument(
+        "--target-metrics",
+        metavar="URL",
+        help="the target's Prometheus metrics page, read for its eir_build_info (its version)",
+    )
     out.add_argument("--json", metavar="PATH", help="write the report as JSON")
     out.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
     out.add_argument(
@@ -275,6 +281,8 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 _RUN_KEYS = (
+    "title",
+    "target_metrics",
     "duration",
     "requests",
     "seed",

@@ -18,7 +18,7 @@ import selectors
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from eir.framing import DIAMETER, Framing
 from sim.link import Link, Target
@@ -146,10 +146,14 @@ class Worker:
         self.sent = 0
         self.next_probe = job.first_probe
         self.sending = True
+        #: when sending stopped, in seconds after the start (the last second's covered part)
+        self.sent_until: float | None = None
         self.last_answer = 0.0
         self.answer_time = 0.0
         self._cpu = _cpu()
         self.expected = [p.expected for p in job.probes]
+        #: what the target said of its software in the handshake (the S13 CEA)
+        self.peer_says: dict[str, Any] = {}
 
     # --- setup -------------------------------------------------------------------------------
 
@@ -186,6 +190,7 @@ class Worker:
                 )
             self._poll(min(0.05, deadline - now))
             self._timers(time.perf_counter())
+        self.peer_says = dict(getattr(self.conns[0].client, "peer_says", {}) if self.conns else {})
 
     # --- the run -----------------------------------------------------------------------------
 
@@ -205,6 +210,7 @@ class Worker:
             now = self.now = time.perf_counter()
             if self.sending and self._all_sent(now, end):
                 self.sending = False
+                self.sent_until = min(now, end or now) - t0
                 drain_until = now + job.timeout_s
             if self.sending:
                 self._send_more(now)
@@ -442,6 +448,7 @@ class Worker:
         conn.link.close()
         if all(not c.up for c in self.conns) and self.sending:
             self.sending = False
+            self.sent_until = self.now - self.t0
             self.counts.stopped.append(f"{self.job.flow}: every connection was lost ({reason})")
 
     def _sweep(self, now: float, final: bool = False) -> None:
@@ -503,7 +510,17 @@ class Worker:
         self.latencies = []
         cpu = _cpu()
         in_flight = sum(len(c.inflight) for c in self.conns)
-        self.emit(Tick(self.job.flow, second, counts, cpu - self._cpu, in_flight, self.last_answer))
+        self.emit(
+            Tick(
+                self.job.flow,
+                second,
+                counts,
+                cpu - self._cpu,
+                in_flight,
+                self.last_answer,
+                self.sent_until,
+            )
+        )
         self._cpu = cpu
         self.counts = Counts()
         for conn in self.conns:  # the answer callbacks hold the old counts

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from eir.config import PolicyConfig
 from eir.diameter import codec, wire
@@ -43,6 +43,7 @@ from eir.identity import Imei, Imsi
 from eir.model import CheckRequest
 from eir.policy import Lookup, decide
 from sim.probes import STATUS_NAMES, Outcome, Probe, intern
+from sim.versions import from_cea
 from sim.workload import Draw
 
 #: malformed ECRs and what TS 29.272 / RFC 6733 make an EIR answer
@@ -158,6 +159,8 @@ class S13Client:
         settings = PeerSettings(node=local, watchdog_s=watchdog_s)
         self.peer = PeerConnection(settings, Role.INITIATOR, now, hbh_seed=0x7FFF0000)
         self.failure = ""
+        #: what the EIR's CEA says of its software (`sim.versions.from_cea`)
+        self.peer_says: dict[str, Any] = {}
         self._in = b""
         session = f"{ident.origin_host};{os.getpid() & 0xFFFFFFFF:08x};".encode()
         self._session_value = session
@@ -283,6 +286,8 @@ class S13Client:
                     outcome = WRONG_SESSION
                 answer(hbh, outcome)
             else:
+                if peer.state is State.WAIT_CEA:
+                    self.peer_says = from_cea(bytes(buf[pos:end])) or self.peer_says
                 peer.receive_data(buf[pos:end], now)
                 open_ = peer.state is State.OPEN
             pos = end

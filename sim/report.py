@@ -1,4 +1,5 @@
-"""The report of a run: the final table, the JSON document, the HTML page, and the CI gates.
+"""The report of a run: the final table, the JSON document (the HTML page is drawn from it by
+`sim.report_page`), and the CI gates.
 
 Definitions:
 * ``rate``: answers per second, from the start to the last answer;
@@ -9,14 +10,17 @@ Definitions:
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from typing import Any
 
+from sim.axis import tidy
+from sim.report_page import page
+from sim.result_names import result_label, status_label
 from sim.runner import RunOutcome
 from sim.settings import RunSettings
-from sim.stats import Counts
+from sim.stats import Counts, covered
+from sim.versions import SIM_VERSION
 
 
 def _counts(counts: Counts, elapsed: float) -> dict[str, Any]:
@@ -44,8 +48,11 @@ def document(settings: RunSettings, outcome: RunOutcome) -> dict[str, Any]:
     elapsed = outcome.elapsed_s
     doc: dict[str, Any] = {
         "tool": "eir-sim",
+        "title": settings.title or default_title(settings),
+        "description": settings.description,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(outcome.started)),
         "elapsed_s": elapsed,
+        "versions": versions(outcome),
         **_counts(agg.total, elapsed),
     }
     doc["examples"] = agg.total.examples
@@ -54,34 +61,70 @@ def document(settings: RunSettings, outcome: RunOutcome) -> dict[str, Any]:
             "name": b.flow.name,
             "protocol": b.flow.protocol,
             "target": str(b.flow.target),
-            "mix": b.mix,
+            "mix": tidy(b.mix),
             **_counts(agg.flows.get(b.flow.name, Counts()), elapsed),
+            "timeline": timeline(
+                agg.flow_timelines.get(b.flow.name, {}), agg.sending_end(b.flow.name)
+            ),
         }
         for b in outcome.built
     ]
-    doc["timeline"] = [
-        {
-            "second": second,
-            "sent": c.sent,
-            "answered": c.answered,
-            "timeouts": c.timeouts,
-            "errors": c.errors,
-            "mismatches": c.mismatches,
-            "p50_ms": c.latency.quantile_ms(0.5),
-            "p99_ms": c.latency.quantile_ms(0.99),
-            "max_ms": c.latency.max_s * 1000.0,
-        }
-        for second, c in sorted(agg.timeline.items())
-    ]
+    doc["timeline"] = timeline(agg.timeline, agg.sending_end())
+    doc["names"] = {
+        "result_code": {k: result_label(k) for k in sorted(agg.total.results)},
+        "equipment_status": {k: status_label(k) for k in sorted(agg.total.statuses)},
+    }
     doc["client"] = {
         "processes": outcome.processes,
         "cpu_s": agg.cpu_s,
         "cpu_us_per_request": agg.cpu_s / agg.total.sent * 1e6 if agg.total.sent else 0.0,
     }
-    doc["settings"] = settings.describe()
+    doc["settings"] = tidy(settings.describe())
     failures = gate_failures(settings, doc)
     doc["gates"] = {"passed": not failures, "failures": failures}
     return doc
+
+
+def default_title(settings: RunSettings) -> str:
+    """``eir-sim: s13 against tcp://127.0.0.1:3868, map against ...`` when none is given."""
+    aims = ", ".join(f"{f.name} against {f.target}" for f in settings.flows)
+    return f"eir-sim: {aims}"
+
+
+def versions(outcome: RunOutcome) -> dict[str, Any]:
+    """eir-sim's version, and the target's as it told it (CEA, metrics page)."""
+    target: dict[str, Any] = {"flows": dict(outcome.target_says)}
+    if outcome.target_metrics is not None:
+        target["metrics"] = outcome.target_metrics
+    return {"eir-sim": SIM_VERSION, "target": target}
+
+
+def timeline(seconds: dict[int, Counts], sent_until: float | None) -> list[dict[str, Any]]:
+    """One row per second. ``covered_s``: the part of the second the sending covered (less
+    than 1 for the last one, 0 after the end); ``partial``: less than a whole second."""
+    rows = []
+    for second, c in sorted(seconds.items()):
+        part = covered(second, sent_until)
+        rows.append(
+            {
+                "second": second,
+                "sent": c.sent,
+                "answered": c.answered,
+                "timeouts": c.timeouts,
+                "errors": c.errors,
+                "mismatches": c.mismatches,
+                "p50_ms": c.latency.quantile_ms(0.5),
+                "p90_ms": c.latency.quantile_ms(0.9),
+                "p99_ms": c.latency.quantile_ms(0.99),
+                "p999_ms": c.latency.quantile_ms(0.999),
+                "max_ms": c.latency.max_s * 1000.0,
+                "covered_s": round(part, 3),
+                "partial": part < 1.0,
+                "result_code": dict(sorted(c.results.items())),
+                "equipment_status": dict(sorted(c.statuses.items())),
+            }
+        )
+    return rows
 
 
 def gate_failures(settings: RunSettings, doc: dict[str, Any]) -> list[str]:
@@ -180,105 +223,6 @@ def write_json(doc: dict[str, Any], path: str) -> None:
     with open(path, "w") as handle:
         json.dump(doc, handle, indent=2)
         handle.write("\n")
-
-
-# --- HTML: one self-contained page, charts as inline SVG -----------------------------------------
-
-
-def _chart(
-    title: str, unit: str, series: list[tuple[str, str, list[float]]], seconds: list[int]
-) -> str:
-    width, height, left, bottom = 720, 240, 60, 30
-    top = 20
-    peak = max([max(values) for _, _, values in series if values] + [1e-9])
-    span = max(len(seconds) - 1, 1)
-
-    def x(i: int) -> float:
-        return left + (width - left - 10) * i / span
-
-    def y(v: float) -> float:
-        return top + (height - top - bottom) * (1 - v / peak)
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="{html.escape(title)}">',
-        f'<rect x="{left}" y="{top}" width="{width - left - 10}" '
-        f'height="{height - top - bottom}" fill="#fafafa" stroke="#ccc"/>',
-    ]
-    for frac in (0.0, 0.5, 1.0):
-        value = peak * frac
-        parts.append(
-            f'<text x="{left - 6}" y="{y(value) + 4:.1f}" font-size="11" '
-            f'text-anchor="end">{value:,.3g}</text>'
-        )
-    for i, second in enumerate(seconds):
-        if len(seconds) <= 12 or i % max(1, len(seconds) // 10) == 0:
-            parts.append(
-                f'<text x="{x(i):.1f}" y="{height - 10}" font-size="11" '
-                f'text-anchor="middle">{second}s</text>'
-            )
-    legend_x = left + 10
-    for name, color, values in series:
-        if values:
-            points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
-            parts.append(
-                f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{points}"/>'
-            )
-        parts.append(
-            f'<text x="{legend_x}" y="{top + 14}" font-size="12" fill="{color}">'
-            f"{html.escape(name)}</text>"
-        )
-        legend_x += 12 + 8 * len(name)
-    parts.append(
-        f'<text x="{left}" y="14" font-size="13" font-weight="bold">'
-        f"{html.escape(title)} ({html.escape(unit)})</text></svg>"
-    )
-    return "".join(parts)
-
-
-def page(doc: dict[str, Any]) -> str:
-    timeline = doc["timeline"]
-    seconds = [t["second"] for t in timeline]
-    throughput = _chart(
-        "Throughput",
-        "requests/s",
-        [
-            ("sent", "#1f77b4", [float(t["sent"]) for t in timeline]),
-            ("answered", "#2ca02c", [float(t["answered"]) for t in timeline]),
-            ("timeouts+errors", "#d62728", [float(t["timeouts"] + t["errors"]) for t in timeline]),
-        ],
-        seconds,
-    )
-    latency = _chart(
-        "Latency",
-        "ms",
-        [
-            ("p50", "#2ca02c", [t["p50_ms"] for t in timeline]),
-            ("p99", "#ff7f0e", [t["p99_ms"] for t in timeline]),
-            ("max", "#d62728", [t["max_ms"] for t in timeline]),
-        ],
-        seconds,
-    )
-    gates = doc["gates"]
-    verdict = "passed" if gates["passed"] else "FAILED: " + "; ".join(gates["failures"])
-    body = html.escape(table(doc))
-    settings = html.escape(json.dumps(doc["settings"], indent=2))
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>eir-sim report {doc["started"]}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:80em}}
-pre{{background:#f4f4f4;padding:1em;overflow-x:auto}}
-.ok{{color:#2ca02c}}.bad{{color:#d62728}}</style></head>
-<body><h1>eir-sim report</h1>
-<p>Started {doc["started"]}, {doc["elapsed_s"]:.1f} s;
-{doc["sent"]:,} sent, {doc["answered"]:,} answered, {doc["rate"]:,.0f}/s,
-p99 {doc["latency_ms"]["p99"]:.2f} ms.</p>
-<p class="{"ok" if gates["passed"] else "bad"}">Gates: {html.escape(verdict)}</p>
-{throughput}
-{latency}
-<h2>Final table</h2><pre>{body}</pre>
-<h2>Settings</h2><pre>{settings}</pre>
-</body></html>
-"""
 
 
 def write_html(doc: dict[str, Any], path: str) -> None:

@@ -26,6 +26,7 @@ from sim.link import Link, Target, connect
 from sim.probes import Probe
 from sim.settings import Flow, RunSettings, default_mix
 from sim.stats import Aggregate, Tick
+from sim.versions import scrape
 from sim.workload import Lists, draws
 
 
@@ -50,6 +51,10 @@ class RunOutcome:
     elapsed_s: float  # from the start to the last answer (or the end of sending)
     built: list[Built] = field(default_factory=list)
     processes: int = 1
+    #: per flow, what its target said of its software in the handshake (`sim.versions`)
+    target_says: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the target's build labels from ``--target-metrics`` (`sim.versions.scrape`)
+    target_metrics: dict[str, Any] | None = None
 
 
 def build_flow(flow: Flow, settings: RunSettings, lists: Lists, index: int) -> Built:
@@ -181,16 +186,19 @@ def run(settings: RunSettings, *, stderr: TextIO = sys.stderr) -> RunOutcome:
     live = Live(stderr, live_on)
     aggregate = Aggregate()
     started = time.time()
-    if len(work) == 1:
-        _inline(work[0], aggregate, live)
-    else:
-        _forked(work, aggregate, live)
+    said = [_inline(work[0], aggregate, live)] if len(work) == 1 else _forked(work, aggregate, live)
     live.done()
     elapsed = aggregate.last_answer or (settings.duration_s or 0.0)
-    return RunOutcome(aggregate, started, elapsed, built, len(work))
+    outcome = RunOutcome(aggregate, started, elapsed, built, len(work))
+    for job, says in zip(work, said, strict=True):
+        if says and job.flow not in outcome.target_says:
+            outcome.target_says[job.flow] = says
+    if settings.target_metrics:
+        outcome.target_metrics = scrape(settings.target_metrics)
+    return outcome
 
 
-def _inline(job: Job, aggregate: Aggregate, live: Live) -> float:
+def _inline(job: Job, aggregate: Aggregate, live: Live) -> dict[str, Any]:
     def emit(tick: Tick) -> None:
         aggregate.add(tick)
         live.update(aggregate)
@@ -200,9 +208,8 @@ def _inline(job: Job, aggregate: Aggregate, live: Live) -> float:
         worker.connect()
     except HandshakeError as exc:
         raise RunError(str(exc)) from None
-    t0 = time.perf_counter()
-    worker.run(t0)
-    return t0
+    worker.run(time.perf_counter())
+    return worker.peer_says
 
 
 def _child(job: Job, pipe: multiprocessing.connection.Connection) -> None:
@@ -213,7 +220,7 @@ def _child(job: Job, pipe: multiprocessing.connection.Connection) -> None:
         except HandshakeError as exc:
             pipe.send(("failed", str(exc)))
             return
-        pipe.send(("ready", None))
+        pipe.send(("ready", worker.peer_says))
         kind, t0 = pipe.recv()
         if kind != "start":
             return
@@ -223,7 +230,8 @@ def _child(job: Job, pipe: multiprocessing.connection.Connection) -> None:
         pipe.send(("failed", traceback.format_exc()))
 
 
-def _forked(work: list[Job], aggregate: Aggregate, live: Live) -> float:
+def _forked(work: list[Job], aggregate: Aggregate, live: Live) -> list[dict[str, Any]]:
+    """The jobs in processes of their own; what each target said in its handshake."""
     ctx = multiprocessing.get_context("fork")
     pipes = []
     procs = []
@@ -235,25 +243,29 @@ def _forked(work: list[Job], aggregate: Aggregate, live: Live) -> float:
         pipes.append(parent)
         procs.append(proc)
     try:
-        _await_ready(pipes)
+        said = _await_ready(pipes)
         t0 = time.perf_counter() + 0.02
         for pipe in pipes:
             pipe.send(("start", t0))
         _collect(pipes, aggregate, live)
-        return t0
+        return said
     finally:
         _stop(pipes, procs)
 
 
-def _await_ready(pipes: list[multiprocessing.connection.Connection]) -> None:
-    """Every worker connected (its handshakes done); else the first failure, raised."""
+def _await_ready(pipes: list[multiprocessing.connection.Connection]) -> list[dict[str, Any]]:
+    """Every worker connected (its handshakes done), and what its target said; else the first
+    failure, raised."""
     failure = None
+    said = []
     for pipe in pipes:
         kind, value = _receive(pipe)
         if kind == "failed":
             failure = failure or value
+        said.append(value if kind == "ready" and isinstance(value, dict) else {})
     if failure is not None:
         raise RunError(str(failure))
+    return said
 
 
 def _collect(

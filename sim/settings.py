@@ -82,6 +82,10 @@ class RunSettings:
     html: str | None = None
     live: str = "auto"
     description: str = ""
+    #: the report's title (``--title``, or the scenario's ``title``)
+    title: str = ""
+    #: a Prometheus metrics URL of the target, for its ``eir_build_info``
+    target_metrics: str | None = None
 
     def describe(self) -> dict[str, Any]:
         """The settings as the JSON report shows them."""
@@ -148,7 +152,9 @@ FLOW_KEYS = {
     "local",
 }
 RUN_KEYS = {
+    "title",
     "description",
+    "target_metrics",
     "duration",
     "requests",
     "lists",
@@ -407,8 +413,20 @@ def build(
         json=values.get("json"),
         html=values.get("html"),
         live=live,
-        description=str(values.get("description", "")),
+        description=_text(values.get("description", ""), "description", where),
+        title=_text(values.get("title", ""), "title", where),
+        target_metrics=_metrics_url(values.get("target_metrics"), where),
     )
+
+
+def _metrics_url(value: object, where: str) -> str | None:
+    """An http(s) URL of the target's metrics page, or None."""
+    if value is None:
+        return None
+    url = _text(value, "target_metrics", where)
+    if not url.startswith(("http://", "https://")):
+        raise SettingsError(f"{where}: target_metrics {url!r} is not an http:// or https:// URL")
+    return url
 
 
 def _flows(

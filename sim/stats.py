@@ -126,23 +126,47 @@ class Tick:
     cpu_s: float = 0.0
     in_flight: int = 0
     last_answer: float = 0.0  # seconds after the start
+    #: when the worker stopped sending (seconds after the start); None while it sends
+    sent_until: float | None = None
 
 
 @dataclass
 class Aggregate:
-    """The whole run: totals, per flow, and a timeline of seconds."""
+    """The whole run: totals, per flow, and timelines of seconds (in total and per flow)."""
 
     total: Counts = field(default_factory=Counts)
     flows: dict[str, Counts] = field(default_factory=dict)
     timeline: dict[int, Counts] = field(default_factory=dict)
+    flow_timelines: dict[str, dict[int, Counts]] = field(default_factory=dict)
     cpu_s: float = 0.0
     last_answer: float = 0.0
     in_flight: dict[tuple[str, int], int] = field(default_factory=dict)
+    #: per flow, when its last worker stopped sending (seconds after the start)
+    sent_until: dict[str, float] = field(default_factory=dict)
 
     def add(self, tick: Tick, worker: int = 0) -> None:
         self.total.merge(tick.counts)
         self.flows.setdefault(tick.flow, Counts()).merge(tick.counts)
         self.timeline.setdefault(tick.second, Counts()).merge(tick.counts)
+        seconds = self.flow_timelines.setdefault(tick.flow, {})
+        seconds.setdefault(tick.second, Counts()).merge(tick.counts)
         self.cpu_s += tick.cpu_s
         self.last_answer = max(self.last_answer, tick.last_answer)
         self.in_flight[(tick.flow, worker)] = tick.in_flight
+        if tick.sent_until is not None:
+            until = self.sent_until.get(tick.flow, 0.0)
+            self.sent_until[tick.flow] = max(until, tick.sent_until)
+
+    def sending_end(self, flow: str | None = None) -> float | None:
+        """When sending ended, for a flow or the whole run; None when nobody said."""
+        if flow is not None:
+            return self.sent_until.get(flow)
+        return max(self.sent_until.values()) if self.sent_until else None
+
+
+def covered(second: int, sent_until: float | None) -> float:
+    """The part of `second` that the sending covered: 1 for a full second, less for the last
+    one (the run stopped in it), 0 for seconds after (answers and timeouts coming in)."""
+    if sent_until is None:
+        return 1.0
+    return min(1.0, max(0.0, sent_until - second))

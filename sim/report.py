@@ -14,6 +14,7 @@ import json
 import time
 from typing import Any
 
+from sim import gates
 from sim.runner import RunOutcome
 from sim.settings import RunSettings
 from sim.stats import Counts
@@ -79,31 +80,8 @@ def document(settings: RunSettings, outcome: RunOutcome) -> dict[str, Any]:
         "cpu_us_per_request": agg.cpu_s / agg.total.sent * 1e6 if agg.total.sent else 0.0,
     }
     doc["settings"] = settings.describe()
-    failures = gate_failures(settings, doc)
-    doc["gates"] = {"passed": not failures, "failures": failures}
+    doc["gates"] = gates.judge(settings.gates, doc)
     return doc
-
-
-def gate_failures(settings: RunSettings, doc: dict[str, Any]) -> list[str]:
-    gates = settings.gates
-    out = []
-    if doc["sent"] == 0:
-        out.append("no request was sent")
-    out.extend(f"the run stopped early: {why}" for why in doc["stopped_early"])
-    if doc["mismatches"]:
-        kinds = "; ".join(f"{n} x {k}" for k, n in list(doc["mismatch_kinds"].items())[:3])
-        out.append(f"{doc['mismatches']} answers were not the expected ones ({kinds})")
-    p99 = doc["latency_ms"]["p99"]
-    if gates.max_p99_ms is not None and p99 > gates.max_p99_ms:
-        out.append(f"p99 latency {p99:.2f} ms is over --max-p99-ms {gates.max_p99_ms:g}")
-    if gates.min_rate is not None and doc["rate"] < gates.min_rate:
-        out.append(f"rate {doc['rate']:.1f}/s is under --min-rate {gates.min_rate:g}")
-    if gates.max_error_rate is not None and doc["error_rate"] > gates.max_error_rate:
-        out.append(
-            f"error rate {doc['error_rate']:.4%} (errors {doc['errors']}, timeouts "
-            f"{doc['timeouts']}) is over --max-error-rate {gates.max_error_rate:g}"
-        )
-    return out
 
 
 def table(doc: dict[str, Any]) -> str:

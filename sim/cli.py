@@ -15,7 +15,7 @@ import gzip
 import json
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -465,7 +465,7 @@ def _write_reports(doc: dict[str, Any], outputs: dict[str, str | None]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from sim import gates, report
-    from sim.outputs import to_stdout
+    from sim.outputs import show, to_stdout
     from sim.runner import RunError, run
 
     try:
@@ -483,9 +483,8 @@ def _run(args: argparse.Namespace) -> int:
         doc["settings"]["gates"]["baseline"] = baseline.path
         doc["settings"]["gates"]["max_regression"] = baseline.tolerance
         doc["gates"] = gates.judge(settings.gates, doc, baseline)
-    table_to: TextIO = sys.stderr if to_stdout(outputs) else sys.stdout
-    print(report.table(doc), file=table_to, flush=True)
     try:
+        show(report.table(doc) + "\n", sys.stderr if to_stdout(outputs) else sys.stdout)
         _write_reports(doc, outputs)
     except OSError as exc:
         print(f"eir-sim: cannot write the report: {exc}", file=sys.stderr)
@@ -495,32 +494,40 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if doc["gates"]["failures"] else 0
 
 
+def _reports(paths: Sequence[str]) -> list[dict[str, Any]]:
+    """The JSON reports to compare (UsageError: the path and why it is not one)."""
+    from sim.compare import ReportError, load_report
+
+    docs = []
+    for path in paths:
+        try:
+            docs.append(load_report(path))
+        except ReportError as exc:
+            raise UsageError(f"{path}: {exc}") from None
+    return docs
+
+
 def _compare(args: argparse.Namespace) -> int:
     from sim import compare_page
-    from sim.compare import ReportError, compare, document, load_report, table
-    from sim.outputs import OutputError, check_all, to_stdout, write
+    from sim.compare import compare, document, table
+    from sim.outputs import OutputError, check_all, show, to_stdout, write
 
     outputs = {"--json": args.json, "--html": args.html}
     try:
         check_all(outputs)
-        docs = []
-        for path in (args.a, args.b):
-            try:
-                docs.append(load_report(path))
-            except ReportError as exc:
-                raise OutputError(f"{path}: {exc}") from None
-    except OutputError as exc:
+        a, b = _reports((args.a, args.b))
+    except (OutputError, UsageError) as exc:
         print(f"eir-sim: {exc}", file=sys.stderr)
         return 2
-    comparison = compare(docs[0], docs[1], args.max_regression)
-    print(table(comparison), file=sys.stderr if to_stdout(outputs) else sys.stdout, flush=True)
+    comparison = compare(a, b, args.max_regression)
     try:
+        show(table(comparison) + "\n", sys.stderr if to_stdout(outputs) else sys.stdout)
         if args.json:
             write(args.json, json.dumps(document(comparison, args.a, args.b), indent=2) + "\n")
         if args.html:
             write(args.html, compare_page.page(comparison, args.a, args.b))
     except OSError as exc:
-        print(f"eir-sim: cannot write the comparison: {exc}", file=sys.stderr)
+        print(f"eir-sim: cannot write the comparison: {exc.strerror or exc}", file=sys.stderr)
         return 2
     return 1 if comparison.regressed else 0
 

@@ -11,6 +11,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Mapping
+from typing import TextIO
 
 STDOUT = "-"
 
@@ -62,8 +63,20 @@ def to_stdout(outputs: Mapping[str, str | None]) -> bool:
 def write(path: str, text: str) -> None:
     """`text` to `path` (or standard output for ``-``); OSError as it comes."""
     if path == STDOUT:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        show(text, sys.stdout)
         return
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
+
+
+def show(text: str, stream: TextIO) -> None:
+    """`text` on a standard stream. A reader that went away (``| head``) is an OSError here,
+    and the stream is pointed at /dev/null so that nothing fails again at exit."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+        raise

@@ -5,8 +5,10 @@ valid against the schemas CI servers use, the baseline gate, `eir-sim compare`, 
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,9 @@ import xmlschema
 
 import eir
 from tests.integration.test_sim import report, sim
+from tests.support.cli import EIR_SIM, env
 from tests.support.diameter import DEMO, serve
+from tests.unit.sim.test_sim_ci import crafted
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SCHEMAS = [xmlschema.XMLSchema(str(DATA / name)) for name in ("JUnit.xsd", "junit-10.xsd")]
@@ -191,3 +195,28 @@ def test_the_baseline_gate_and_compare_on_real_runs(demo_db: Path, tmp_path: Pat
     refused = sim("compare", a_json, tmp_path / "absent.json")
     assert refused.returncode == 2
     assert refused.stderr == f"eir-sim: {tmp_path / 'absent.json'}: No such file or directory\n"
+
+
+def test_a_reader_gone_from_stdout_gets_a_message_not_a_traceback(tmp_path: Path) -> None:
+    """`eir-sim compare ... --json - | head -c0`: the pipe is closed before the JSON comes."""
+    a = tmp_path / "a.json"
+    a.write_text(json.dumps(crafted()))
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [EIR_SIM, "compare", str(a), str(a), "--json", "-"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env(),
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 2
+    assert result.stderr.endswith(
+        "within tolerance: 8 judged metrics within 10%\n"
+        "eir-sim: cannot write the comparison: Broken pipe\n"
+    ), result.stderr

@@ -99,11 +99,10 @@ def _field(key: str) -> Callable[[Mapping[str, Any]], float]:
 
 @dataclass(frozen=True)
 class Metric:
-    """One compared number: its name, how it reads, which way is better, whether judged."""
+    """One compared number: its key, its label, which way is better, whether it is judged."""
 
     key: str
     label: str
-    unit: str
     higher_is_better: bool
     judged: bool
     value: Callable[[Mapping[str, Any]], float]
@@ -136,21 +135,17 @@ def _worse_share(a_part: Mapping[str, Any], b_part: Mapping[str, Any], key: str)
 
 
 METRICS = (
-    Metric("rate", "rate", "/s", True, True, _field("rate")),
-    Metric("p50", "p50", "ms", False, False, _latency("p50")),
-    Metric("p90", "p90", "ms", False, False, _latency("p90")),
-    Metric("p99", "p99", "ms", False, True, _latency("p99")),
-    Metric("p999", "p99.9", "ms", False, False, _latency("p999")),
-    Metric("max", "max", "ms", False, False, _latency("max")),
-    Metric("error_rate", "error rate", "", False, True, _field("error_rate")),
-    Metric("mismatches", "mismatches", "", False, True, _field("mismatches")),
+    Metric("rate", "rate", True, True, _field("rate")),
+    Metric("p50", "p50", False, False, _latency("p50")),
+    Metric("p90", "p90", False, False, _latency("p90")),
+    Metric("p99", "p99", False, True, _latency("p99")),
+    Metric("p999", "p99.9", False, False, _latency("p999")),
+    Metric("max", "max", False, False, _latency("max")),
+    Metric("error_rate", "error rate", False, True, _field("error_rate")),
+    Metric("mismatches", "mismatches", False, True, _field("mismatches")),
 )
 #: the metrics the --baseline gate of a run judges (on the totals)
 BASELINE_METRICS = ("rate", "p99", "error_rate")
-
-
-def metric(key: str) -> Metric:
-    return next(m for m in METRICS if m.key == key)
 
 
 def show(m: Metric, value: float) -> str:

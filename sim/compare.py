@@ -28,7 +28,9 @@ ERROR_RATE_FLOOR = 0.001
 #: the tolerance when none is given
 DEFAULT_TOLERANCE = 0.10
 #: what a JSON report must hold to be compared
-REPORT_KEYS = ("sent", "answered", "rate", "error_rate", "mismatches", "latency_ms", "flows")
+REPORT_KEYS = ("sent", "rate", "error_rate", "mismatches", "latency_ms", "flows")
+#: the latency percentiles compared
+LATENCY_KEYS = ("p50", "p90", "p99", "p999", "max")
 
 
 class ToleranceError(ValueError):
@@ -73,14 +75,48 @@ def load_report(path: str) -> dict[str, Any]:
         doc = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ReportError(f"not JSON ({exc})") from None
+    return checked_report(doc)
+
+
+def checked_report(doc: object) -> dict[str, Any]:
+    """`doc` if it holds what a comparison reads, else `ReportError` naming the first field
+    that is missing or of the wrong type."""
     if not isinstance(doc, dict) or doc.get("tool") != "eir-sim":
         raise ReportError('not an eir-sim JSON report (no "tool": "eir-sim")')
-    missing = [k for k in REPORT_KEYS if k not in doc]
-    if missing:
-        raise ReportError(f"not an eir-sim JSON report (no {missing[0]!r})")
-    if not isinstance(doc["latency_ms"], dict) or not isinstance(doc["flows"], list):
-        raise ReportError("not an eir-sim JSON report (latency_ms or flows of the wrong type)")
+    _check_part(doc, "")
+    flows = doc["flows"]
+    if not isinstance(flows, list):
+        raise ReportError("not an eir-sim JSON report (flows is not a list)")
+    for index, flow in enumerate(flows):
+        where = f"flows[{index}]."
+        if not isinstance(flow, dict) or not isinstance(flow.get("name"), str):
+            raise ReportError(f"not an eir-sim JSON report ({where}name is not a string)")
+        _check_part(flow, where)
     return doc
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_part(part: Mapping[str, Any], where: str) -> None:
+    """The numbers of a total or a flow: each there and a finite number."""
+    missing = [k for k in REPORT_KEYS if k not in part and (where == "" or k != "flows")]
+    if missing:
+        raise ReportError(f"not an eir-sim JSON report (no {where}{missing[0]!r})")
+    numbers = [(k, part[k]) for k in ("sent", "rate", "error_rate", "mismatches")]
+    latency = part["latency_ms"]
+    if not isinstance(latency, dict):
+        raise ReportError(f"not an eir-sim JSON report ({where}latency_ms is not an object)")
+    numbers += [(f"latency_ms.{k}", latency.get(k)) for k in LATENCY_KEYS]
+    for kind in ("result_code", "equipment_status"):
+        counts = part.get(kind, {})
+        if not isinstance(counts, dict):
+            raise ReportError(f"not an eir-sim JSON report ({where}{kind} is not an object)")
+        numbers += [(f"{kind}.{name}", n) for name, n in counts.items()]
+    for key, value in numbers:
+        if not _is_number(value):
+            raise ReportError(f"not an eir-sim JSON report ({where}{key} is not a number)")
 
 
 def _latency(key: str) -> Callable[[Mapping[str, Any]], float]:

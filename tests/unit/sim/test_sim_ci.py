@@ -216,9 +216,13 @@ def test_reports_read_back_and_refused(tmp_path: Path) -> None:
         "text.json": "not JSON",
         "list.json": 'not an eir-sim JSON report (no "tool": "eir-sim")',
         "other.json": 'not an eir-sim JSON report (no "tool": "eir-sim")',
-        "partial.json": "not an eir-sim JSON report (no 'answered')",
+        "partial.json": "not an eir-sim JSON report (no 'rate')",
         "binary.json": "not JSON",
     }
+    flawed = crafted()
+    flawed["flows"][0]["latency_ms"]["p99"] = "2 ms"
+    cases["flawed.json"] = json.dumps(flawed)
+    whys["flawed.json"] = "not an eir-sim JSON report (flows[0].latency_ms.p99 is not a number)"
     for name, content in cases.items():
         path = tmp_path / name
         if isinstance(content, str):

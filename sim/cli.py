@@ -1,7 +1,9 @@
 """The ``eir-sim`` command.
 
 * ``eir-sim run``: S13 or MAP traffic against an EIR, every answer checked (`sim.runner`),
-  reports and CI gates (`sim.report`);
+  reports (`sim.report`, `sim.junit`, written where `sim.outputs` checked before the run) and
+  CI gates (`sim.gates`);
+* ``eir-sim compare``: two runs' JSON reports side by side, with a verdict (`sim.compare`);
 * ``eir-sim replay``: captured PDUs sent and their answers decoded (`sim.replay`);
 * ``eir-sim generate``: list files of valid, distinct IMEIs with realistic TACs.
 """
@@ -10,12 +12,20 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+import eir
+from sim.compare import DEFAULT_TOLERANCE, ToleranceError, parse_tolerance
 from sim.workload import generate_imeis
+
+if TYPE_CHECKING:
+    from sim.gates import Baseline
+    from sim.settings import RunSettings
 
 REASONS = ("stolen", "lost", "fraud", "unpaid")
 
@@ -54,6 +64,8 @@ examples:
       --requests 100000 --lists conf/lists/demo.csv --mix black=0.2,pair=0.05,malformed=0.01
   eir-sim run --scenario conf/scenarios/smoke.toml --target s13=tcp://127.0.0.1:3868 \\
       --target map=tcp://127.0.0.1:2905 --json var/smoke.json --html var/smoke.html
+  eir-sim run --target tcp://127.0.0.1:3868 --requests 20000 --json - --junit var/s13.xml \\
+      --baseline var/last-good.json --max-regression 10% | jq .gates
 
 Every answer is checked against the answer the EIR's policy gives for the request (computed
 from --lists, the same files loaded into the EIR, and --policy-config, its eir.toml). Kinds of
@@ -61,9 +73,33 @@ the mix: black, grey, white (entries of those lists), pair (an IMEI+IMSI pair en
 its IMSI), anomaly (bad check digit, one digit repeated, zero TAC), malformed (requests a
 conformant EIR must refuse) and unknown (valid IMEIs on no list: the rest of the shares).
 
+With a report on standard output (--json -, --html - or --junit -), the final table goes to
+standard error. Output paths are checked before the run starts.
+
 Exit status: 0 when every answer was right and every gate passed, 1 when not (the reasons on
 standard error), 2 for a usage error.
 """
+
+COMPARE_EPILOG = """
+examples:
+  eir-sim compare var/last-good.json var/smoke.json
+  eir-sim compare a.json b.json --max-regression 5% --html var/compare.html --json - | jq .verdict
+
+A is the reference, B the run judged. Judged, in total and for each flow of both (by name): the
+rate (B lower by more than the tolerance), p99 (higher by more than the tolerance), the error
+rate (higher by more than the tolerance and by 0.1 percentage point at least) and mismatches
+(any, when A had none). The other percentiles, result codes and equipment statuses are shown.
+
+Exit status: 0 within tolerance, 1 regressed, 2 for bad input.
+"""
+
+
+def tolerance(text: str) -> float:
+    """argparse's type for --max-regression: 10% or 0.1."""
+    try:
+        return parse_tolerance(text)
+    except ToleranceError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -212,8 +248,15 @@ def _run_reports_and_gates(out: argparse._ArgumentGroup) -> None:
         metavar="URL",
         help="the target's Prometheus metrics page, read for its eir_build_info (its version)",
     )
-    out.add_argument("--json", metavar="PATH", help="write the report as JSON")
-    out.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
+    out.add_argument("--json", metavar="PATH", help="write the report as JSON (- for stdout)")
+    out.add_argument(
+        "--html", metavar="PATH", help="write a self-contained HTML report (- for stdout)"
+    )
+    out.add_argument(
+        "--junit",
+        metavar="PATH",
+        help="write JUnit XML: a test case per flow and per gate (- for stdout)",
+    )
     out.add_argument(
         "--live",
         choices=("auto", "always", "never"),
@@ -227,6 +270,18 @@ def _run_reports_and_gates(out: argparse._ArgumentGroup) -> None:
         metavar="F",
         help="fail when (errors + timeouts) / sent is above F (0.01 = 1 %%)",
     )
+    out.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="an earlier run's JSON report: fail when this run's rate, p99 or error rate is "
+        "worse than its by more than --max-regression",
+    )
+    out.add_argument(
+        "--max-regression",
+        type=tolerance,
+        metavar="TOL",
+        help="with --baseline: how much worse, as 10%% or 0.1 (default 10%%)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,11 +290,36 @@ def build_parser() -> argparse.ArgumentParser:
         description="Traffic for an EIR under test: S13 and MAP clients that check every "
         "answer, replay of captured PDUs, and list files to load.",
     )
+    parser.add_argument("--version", action="version", version=f"eir-sim {eir.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub)
+    _add_compare(sub)
     _add_replay(sub)
     _add_generate(sub)
     return parser
+
+
+def _add_compare(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    c = sub.add_parser(
+        "compare",
+        help="compare two runs' JSON reports, with a verdict against a tolerance",
+        description="Compare two eir-sim JSON reports (A the reference, B the run judged): "
+        "totals and flows matched by name, rate, latency percentiles, error rate, mismatches, "
+        "result codes and equipment statuses.",
+        epilog=COMPARE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("a", metavar="A.json", help="the reference run's JSON report")
+    c.add_argument("b", metavar="B.json", help="the judged run's JSON report")
+    c.add_argument(
+        "--max-regression",
+        type=tolerance,
+        default=DEFAULT_TOLERANCE,
+        metavar="TOL",
+        help="how much worse B may be, as 10%% or 0.1 (default 10%%)",
+    )
+    c.add_argument("--json", metavar="PATH", help="write the comparison as JSON (- for stdout)")
+    c.add_argument("--html", metavar="PATH", help="write it as a self-contained HTML page")
 
 
 def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -320,24 +400,86 @@ _FLOW_KEYS = (
 )
 
 
-def _run(args: argparse.Namespace) -> int:
-    from sim import report
-    from sim.runner import RunError, run
-    from sim.settings import SettingsError, build, load_scenario
+class UsageError(ValueError):
+    """Bad input found before anything is sent: ``eir-sim: ...``, exit 2."""
+
+
+def _settings(args: argparse.Namespace) -> RunSettings:
+    """The run's settings from the scenario and the command line (SettingsError as it comes)."""
+    from sim.settings import build, load_scenario
+
+    scenario = load_scenario(args.scenario) if args.scenario else {}
+    overrides = {k: getattr(args, k) for k in _RUN_KEYS}
+    if args.lists:
+        overrides["lists"] = args.lists
+    return build(
+        scenario,
+        overrides,
+        {k: getattr(args, k) for k in _FLOW_KEYS},
+        args.target,
+        args.scenario or "command line",
+    )
+
+
+def _baseline(args: argparse.Namespace) -> Baseline | None:
+    """The --baseline report, read and checked before the run (UsageError when it is not one)."""
+    from sim.compare import ReportError, load_report
+    from sim.gates import Baseline
+
+    if args.baseline is None:
+        if args.max_regression is not None:
+            raise UsageError("--max-regression needs --baseline FILE")
+        return None
+    try:
+        doc = load_report(args.baseline)
+    except ReportError as exc:
+        raise UsageError(f"--baseline {args.baseline}: {exc}") from None
+    tol = DEFAULT_TOLERANCE if args.max_regression is None else args.max_regression
+    return Baseline(args.baseline, doc, tol)
+
+
+def _prepared(
+    args: argparse.Namespace,
+) -> tuple[RunSettings, dict[str, str | None], Baseline | None]:
+    """Settings, outputs and baseline, every one checked before the run (UsageError)."""
+    from sim.outputs import OutputError, check_all
+    from sim.settings import SettingsError
 
     try:
-        scenario = load_scenario(args.scenario) if args.scenario else {}
-        overrides = {k: getattr(args, k) for k in _RUN_KEYS}
-        if args.lists:
-            overrides["lists"] = args.lists
-        settings = build(
-            scenario,
-            overrides,
-            {k: getattr(args, k) for k in _FLOW_KEYS},
-            args.target,
-            args.scenario or "command line",
-        )
+        settings = _settings(args)
     except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    outputs = {"--json": settings.json, "--html": settings.html, "--junit": args.junit}
+    try:
+        check_all(outputs)
+    except OutputError as exc:
+        raise UsageError(str(exc)) from None
+    return settings, outputs, _baseline(args)
+
+
+def _write_reports(doc: dict[str, Any], outputs: dict[str, str | None]) -> None:
+    from sim import junit
+    from sim.outputs import write
+    from sim.report_page import page
+
+    writers = {
+        "--json": lambda: json.dumps(doc, indent=2) + "\n",
+        "--html": lambda: page(doc),
+        "--junit": lambda: junit.document(doc),
+    }
+    for option, path in outputs.items():
+        if path:
+            write(path, writers[option]())
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sim import gates, report
+    from sim.outputs import show, to_stdout
+    from sim.runner import RunError, run
+
+    try:
+        settings, outputs, baseline = _prepared(args)
+    except UsageError as exc:
         print(f"eir-sim: {exc}", file=sys.stderr)
         return 2
     try:
@@ -346,26 +488,65 @@ def _run(args: argparse.Namespace) -> int:
         print(f"eir-sim: {exc}", file=sys.stderr)
         return 1
     doc = report.document(settings, outcome)
-    print(report.table(doc))
+    if baseline is not None:
+        doc["settings"]["gates"]["baseline"] = baseline.path
+        doc["settings"]["gates"]["max_regression"] = baseline.tolerance
+        doc["gates"] = gates.judge(settings.gates, doc, baseline)
     try:
-        if settings.json:
-            report.write_json(doc, settings.json)
-        if settings.html:
-            report.write_html(doc, settings.html)
+        show(report.table(doc) + "\n", sys.stderr if to_stdout(outputs) else sys.stdout)
+        _write_reports(doc, outputs)
     except OSError as exc:
         print(f"eir-sim: cannot write the report: {exc}", file=sys.stderr)
         return 1
-    if doc["gates"]["failures"]:
-        for reason in doc["gates"]["failures"]:
-            print(f"eir-sim: FAILED: {reason}", file=sys.stderr)
-        return 1
-    return 0
+    for reason in doc["gates"]["failures"]:
+        print(f"eir-sim: FAILED: {reason}", file=sys.stderr)
+    return 1 if doc["gates"]["failures"] else 0
+
+
+def _reports(paths: Sequence[str]) -> list[dict[str, Any]]:
+    """The JSON reports to compare (UsageError: the path and why it is not one)."""
+    from sim.compare import ReportError, load_report
+
+    docs = []
+    for path in paths:
+        try:
+            docs.append(load_report(path))
+        except ReportError as exc:
+            raise UsageError(f"{path}: {exc}") from None
+    return docs
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from sim import compare_page
+    from sim.compare import compare, document, table
+    from sim.outputs import OutputError, check_all, show, to_stdout, write
+
+    outputs = {"--json": args.json, "--html": args.html}
+    try:
+        check_all(outputs)
+        a, b = _reports((args.a, args.b))
+    except (OutputError, UsageError) as exc:
+        print(f"eir-sim: {exc}", file=sys.stderr)
+        return 2
+    comparison = compare(a, b, args.max_regression)
+    try:
+        show(table(comparison) + "\n", sys.stderr if to_stdout(outputs) else sys.stdout)
+        if args.json:
+            write(args.json, json.dumps(document(comparison, args.a, args.b), indent=2) + "\n")
+        if args.html:
+            write(args.html, compare_page.page(comparison, args.a, args.b))
+    except OSError as exc:
+        print(f"eir-sim: cannot write the comparison: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 1 if comparison.regressed else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return _run(args)
+    if args.command == "compare":
+        return _compare(args)
     if args.command == "replay":
         from sim.replay import replay
 

@@ -1,5 +1,5 @@
 """The report of a run: the final table, the JSON document (the HTML page is drawn from it by
-`sim.report_page`), and the CI gates.
+`sim.report_page`); the CI gates are `sim.gates`.
 
 Definitions:
 * ``rate``: answers per second, from the start to the last answer;
@@ -10,12 +10,11 @@ Definitions:
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
+from sim import gates
 from sim.axis import tidy
-from sim.report_page import page
 from sim.result_names import result_label, status_label
 from sim.runner import RunOutcome
 from sim.settings import RunSettings
@@ -80,8 +79,7 @@ def document(settings: RunSettings, outcome: RunOutcome) -> dict[str, Any]:
         "cpu_us_per_request": agg.cpu_s / agg.total.sent * 1e6 if agg.total.sent else 0.0,
     }
     doc["settings"] = tidy(settings.describe())
-    failures = gate_failures(settings, doc)
-    doc["gates"] = {"passed": not failures, "failures": failures}
+    doc["gates"] = gates.judge(settings.gates, doc)
     return doc
 
 
@@ -125,28 +123,6 @@ def timeline(seconds: dict[int, Counts], sent_until: float | None) -> list[dict[
             }
         )
     return rows
-
-
-def gate_failures(settings: RunSettings, doc: dict[str, Any]) -> list[str]:
-    gates = settings.gates
-    out = []
-    if doc["sent"] == 0:
-        out.append("no request was sent")
-    out.extend(f"the run stopped early: {why}" for why in doc["stopped_early"])
-    if doc["mismatches"]:
-        kinds = "; ".join(f"{n} x {k}" for k, n in list(doc["mismatch_kinds"].items())[:3])
-        out.append(f"{doc['mismatches']} answers were not the expected ones ({kinds})")
-    p99 = doc["latency_ms"]["p99"]
-    if gates.max_p99_ms is not None and p99 > gates.max_p99_ms:
-        out.append(f"p99 latency {p99:.2f} ms is over --max-p99-ms {gates.max_p99_ms:g}")
-    if gates.min_rate is not None and doc["rate"] < gates.min_rate:
-        out.append(f"rate {doc['rate']:.1f}/s is under --min-rate {gates.min_rate:g}")
-    if gates.max_error_rate is not None and doc["error_rate"] > gates.max_error_rate:
-        out.append(
-            f"error rate {doc['error_rate']:.4%} (errors {doc['errors']}, timeouts "
-            f"{doc['timeouts']}) is over --max-error-rate {gates.max_error_rate:g}"
-        )
-    return out
 
 
 def table(doc: dict[str, Any]) -> str:
@@ -217,14 +193,3 @@ def table(doc: dict[str, Any]) -> str:
         f"{client['cpu_us_per_request']:.1f} us CPU per request"
     )
     return "\n".join(lines)
-
-
-def write_json(doc: dict[str, Any], path: str) -> None:
-    with open(path, "w") as handle:
-        json.dump(doc, handle, indent=2)
-        handle.write("\n")
-
-
-def write_html(doc: dict[str, Any], path: str) -> None:
-    with open(path, "w") as handle:
-        handle.write(page(doc))

@@ -23,6 +23,7 @@ from sim.engine import Job, Schedule, Worker
 from sim.link import Link, Target, parse_target
 from sim.pcap import PcapError, pdus
 from sim.probes import MixError, Outcome, Probe, parse_mix
+from sim.report_page import page
 from sim.runner import Built, RunOutcome
 from sim.settings import Flow, Gates, RunSettings, SettingsError, build
 from sim.stats import Aggregate, Counts, LatencyDistribution, Tick
@@ -144,11 +145,9 @@ def test_report_fields_and_gates() -> None:
     json.dumps(doc)
 
 
-def test_the_html_report_is_one_self_contained_page(tmp_path: Path) -> None:
+def test_the_html_report_is_one_self_contained_page() -> None:
     doc = _doc(sent=100, answered=100)
-    path = tmp_path / "r.html"
-    report.write_html(doc, str(path))
-    text = path.read_text()
+    text = page(doc)
     assert text.startswith("<!DOCTYPE html>") and "<svg" in text and "Final table" in text
     assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
     assert "<script src" not in text and "<link" not in text

@@ -1,0 +1,159 @@
+"""The CI gates of a run: each gate configured or implied, judged on the report's document, with
+its threshold, its value, whether it passed and why.
+
+Implied gates (always judged): a request was sent, no worker stopped early, no mismatch.
+Configured gates: ``--max-p99-ms``, ``--min-rate``, ``--max-error-rate`` and, with
+``--baseline A.json``, the rate, p99 and error rate against the baseline's within
+``--max-regression`` (the comparison of `sim.compare`).
+
+``doc["gates"]`` holds ``passed``, ``failures`` (the failing gates' messages) and ``results``
+(one object per gate: ``name``, ``threshold``, ``value``, ``passed``, ``message``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sim.compare import BASELINE_METRICS, ERROR_RATE_FLOOR, compare, percent, show
+from sim.settings import Gates
+
+
+@dataclass(frozen=True)
+class GateResult:
+    name: str
+    threshold: float | None
+    value: float
+    passed: bool
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "threshold": self.threshold,
+            "value": self.value,
+            "passed": self.passed,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A previous run's JSON report and how much worse this run may be."""
+
+    path: str
+    doc: Mapping[str, Any]
+    tolerance: float
+
+
+def _sent(doc: Mapping[str, Any]) -> GateResult:
+    sent = doc["sent"]
+    message = f"{sent:,} requests were sent" if sent else "no request was sent"
+    return GateResult("requests-sent", 1, sent, sent > 0, message)
+
+
+def _stopped(doc: Mapping[str, Any]) -> GateResult:
+    reasons = list(dict.fromkeys(doc["stopped_early"]))
+    message = (
+        f"the run stopped early: {'; '.join(reasons)}" if reasons else "no worker stopped early"
+    )
+    return GateResult("stopped-early", 0, len(doc["stopped_early"]), not reasons, message)
+
+
+def _mismatches(doc: Mapping[str, Any]) -> GateResult:
+    count = doc["mismatches"]
+    if not count:
+        return GateResult("mismatches", 0, 0, True, "every answer was the expected one")
+    kinds = "; ".join(f"{n} x {k}" for k, n in list(doc["mismatch_kinds"].items())[:3])
+    return GateResult(
+        "mismatches", 0, count, False, f"{count} answers were not the expected ones ({kinds})"
+    )
+
+
+def _max_p99(limit: float, doc: Mapping[str, Any]) -> GateResult:
+    p99 = doc["latency_ms"]["p99"]
+    over = p99 > limit
+    verb = "over" if over else "within"
+    return GateResult(
+        "max-p99-ms",
+        limit,
+        p99,
+        not over,
+        f"p99 latency {p99:.2f} ms is {verb} --max-p99-ms {limit:g}",
+    )
+
+
+def _min_rate(limit: float, doc: Mapping[str, Any]) -> GateResult:
+    rate = doc["rate"]
+    under = rate < limit
+    verb = "under" if under else "not under"
+    return GateResult(
+        "min-rate", limit, rate, not under, f"rate {rate:.1f}/s is {verb} --min-rate {limit:g}"
+    )
+
+
+def _max_error_rate(limit: float, doc: Mapping[str, Any]) -> GateResult:
+    rate = doc["error_rate"]
+    over = rate > limit
+    verb = "over" if over else "within"
+    return GateResult(
+        "max-error-rate",
+        limit,
+        rate,
+        not over,
+        f"error rate {rate:.4%} (errors {doc['errors']}, timeouts {doc['timeouts']}) is {verb} "
+        f"--max-error-rate {limit:g}",
+    )
+
+
+def _baseline(baseline: Baseline, doc: Mapping[str, Any]) -> list[GateResult]:
+    """This run's totals against the baseline's: one gate per judged metric."""
+    tol = baseline.tolerance
+    comparison = compare(baseline.doc, doc, tol, BASELINE_METRICS, ("total",))
+    out = []
+    for row in comparison.rows:
+        m = row.metric
+        limit = max(0.0, row.a * (1 - tol)) if m.higher_is_better else row.a * (1 + tol)
+        if m.key == "error_rate":
+            limit = max(limit, row.a + ERROR_RATE_FLOOR)
+        change = "" if row.change is None else f" ({row.change:+.1%})"
+        verdict = "worse by more than" if row.regressed else "within"
+        out.append(
+            GateResult(
+                f"baseline-{m.key.replace('_', '-')}",
+                limit,
+                row.b,
+                not row.regressed,
+                f"{m.label} {show(m, row.b)} against {show(m, row.a)} in the baseline "
+                f"{baseline.path}{change}: {verdict} --max-regression {percent(tol)}",
+            )
+        )
+    return out
+
+
+def evaluate(
+    gates: Gates, doc: Mapping[str, Any], baseline: Baseline | None = None
+) -> list[GateResult]:
+    """Every gate configured or implied, judged on `doc` (the report's document)."""
+    results = [_sent(doc), _stopped(doc), _mismatches(doc)]
+    if gates.max_p99_ms is not None:
+        results.append(_max_p99(gates.max_p99_ms, doc))
+    if gates.min_rate is not None:
+        results.append(_min_rate(gates.min_rate, doc))
+    if gates.max_error_rate is not None:
+        results.append(_max_error_rate(gates.max_error_rate, doc))
+    if baseline is not None:
+        results.extend(_baseline(baseline, doc))
+    return results
+
+
+def judge(gates: Gates, doc: Mapping[str, Any], baseline: Baseline | None = None) -> dict[str, Any]:
+    """``doc["gates"]``: passed, the failures' messages, and every gate's result."""
+    results = evaluate(gates, doc, baseline)
+    failures = [r.message for r in results if not r.passed]
+    return {
+        "passed": not failures,
+        "failures": failures,
+        "results": [r.as_dict() for r in results],
+    }

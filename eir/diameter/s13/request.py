@@ -84,9 +84,7 @@ def decode_ecr(msg: Message) -> EcrFields:
             )
     if terminal is None:
         raise DiameterError(
-            ResultCode.DIAMETER_MISSING_AVP,
-            "Terminal-Information is missing",
-            grouped(AvpCode.TERMINAL_INFORMATION, (), VENDOR_3GPP),
+            ResultCode.DIAMETER_MISSING_AVP, "Terminal-Information is missing", missing_terminal()
         )
     inner = _terminal_values(terminal)
     user = seen.get(AvpCode.USER_NAME)
@@ -167,6 +165,16 @@ def _ti(child: Avp) -> Avp:
     return grouped(AvpCode.TERMINAL_INFORMATION, (child,), VENDOR_3GPP)
 
 
+def missing_terminal() -> Avp:
+    """Failed-AVP's content for a missing Terminal-Information, or one with neither IMEI nor
+    3GPP2-MEID (RFC 6733 7.5: the missing AVP's code and vendor, "a zero filled payload of the
+    minimum required length"). Every member of the Grouped AVP is optional in its grammar
+    (TS 29.272 7.3.3), but S13 requires the IMEI (or the 3GPP2-MEID) in it (clause 5.3.2.1):
+    its minimum is a Terminal-Information holding an IMEI of 14 zero digits. An empty one would
+    read as "Data is empty" in Wireshark."""
+    return _ti(_example(AvpCode.IMEI, VENDOR_3GPP))
+
+
 _IMEI_LENGTHS = (14, 15, 16)
 
 
@@ -245,7 +253,7 @@ def _meid_request(meid: bytes | None, imsi: Imsi | None, peer: str) -> CheckRequ
         raise DiameterError(
             ResultCode.DIAMETER_MISSING_AVP,
             "Terminal-Information has neither IMEI nor 3GPP2-MEID",
-            _ti(_example(AvpCode.IMEI, VENDOR_3GPP)),
+            missing_terminal(),
         )
     if len(meid) == 7:
         digits = meid.hex().upper()

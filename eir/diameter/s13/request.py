@@ -24,6 +24,7 @@ from eir.diameter.dictionary import (
 from eir.diameter.errors import DiameterError
 from eir.diameter.message import Avp, Message, as_u32, grouped, octets, unsigned32
 from eir.diameter.node import NodeIdentity
+from eir.diameter.results import PROTOCOL
 from eir.identity import Imei, Imsi
 from eir.model import CheckRequest
 
@@ -226,7 +227,7 @@ def to_request(fields: EcrFields, local: NodeIdentity, peer: str) -> CheckReques
         imei = Imei.trusted(text[:14], text[14])
     else:
         imei = Imei.trusted(text[:14], None, text[14:])
-    return CheckRequest(imei, imsi, "s13", peer)
+    return CheckRequest(imei, imsi, PROTOCOL, peer)
 
 
 def _invalid_terminal(raw: bytes, sv: bytes | None) -> None:
@@ -266,7 +267,7 @@ def _meid_request(meid: bytes | None, imsi: Imsi | None, peer: str) -> CheckRequ
             _ti(octets(AvpCode.MEID_3GPP2, meid, VENDOR_3GPP)),
         )
     if digits.isdigit():
-        return CheckRequest(Imei(digits), imsi, "s13", peer)
+        return CheckRequest(Imei(digits), imsi, PROTOCOL, peer)
     raise MeidOnlyError(digits, imsi)
 
 

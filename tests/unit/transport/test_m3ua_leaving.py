@@ -18,49 +18,13 @@ from eir.sigtran import m3ua
 from eir.sigtran.m3ua import Message
 from eir.sigtran.m3ua_asp import (
     ASPDN_ACK_WAIT_S,
-    AspConnection,
-    AspState,
     DataReceived,
     M3uaSettings,
     Side,
 )
 from eir.sigtran.sccp_routing import SccpRouter
 from eir.transport.m3ua_adapter import M3uaEndpoint, M3uaProtocol
-from tests.support.sigtran import check_imei, over_sccp, server
-
-WAIT = 10.0
-
-
-class Gateway:
-    """The SG side, on a blocking socket read in a thread: our own SGP state machine."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        sock.settimeout(WAIT)
-        self.sgp = AspConnection(M3uaSettings(), Side.SGP, time.monotonic())
-        self.kinds: list[m3ua.MsgType] = []
-        self._buf = b""
-
-    def read_message(self) -> bytes | None:
-        """The next whole M3UA message; None at the end of the stream (a reset raises)."""
-        while len(self._buf) < 8 or len(self._buf) < int.from_bytes(self._buf[4:8], "big"):
-            data = self.sock.recv(65536)
-            if not data:
-                return None
-            self._buf += data
-        length = int.from_bytes(self._buf[4:8], "big")
-        message, self._buf = self._buf[:length], self._buf[length:]
-        self.kinds.append(m3ua.decode(message).kind)
-        return message
-
-    def handshake(self) -> None:
-        while self.sgp.state is not AspState.ACTIVE:
-            message = self.read_message()
-            assert message is not None
-            self.sgp.receive_data(message, time.monotonic())
-            self.sock.sendall(self.sgp.data_to_send())
-        while self.sgp.next_event() is not None:
-            pass
+from tests.support.sigtran import Gateway, check_imei, over_sccp, server
 
 
 async def _leave(ack: bool) -> tuple[list[str], float, bytes | None]:

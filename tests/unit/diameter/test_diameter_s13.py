@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from eir.config import PolicyConfig
-from eir.diameter import codec, wire
+from eir.diameter import codec, results, wire
 from eir.diameter.dictionary import FLAG_E, FLAG_P, ResultCode
 from eir.diameter.errors import DiameterError
 from eir.diameter.message import Avp, Message, grouped, octets, unsigned32
@@ -329,3 +329,11 @@ def test_failed_avp_of_grouped_length_error_nests() -> None:
 def test_grouped_helpers() -> None:
     g = grouped(1401, (octets(1402, "1", 10415),), 10415)
     assert g.find(1402, 10415) is not None and g.find(1402) is None
+
+
+def test_results_are_named_by_number_with_their_spec_names_for_reports() -> None:
+    assert results.label(ResultCode.DIAMETER_INVALID_AVP_VALUE) == "5004"
+    assert (results.SUCCESS, results.EQUIPMENT_UNKNOWN, results.PROTOCOL) == ("2001", "5422", "s13")
+    assert results.spec_name("5004") == "DIAMETER_INVALID_AVP_VALUE"
+    assert results.spec_name(5422) == "DIAMETER_ERROR_EQUIPMENT_UNKNOWN"
+    assert results.spec_name("9999") == "9999"

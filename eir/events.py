@@ -141,6 +141,7 @@ def check_message(event: CheckEvent, node: str, mask: bool) -> tuple[str, dict[s
         "time": iso_time(event.time),
         "node": node,
         "protocol": request.protocol,
+        "map_version": request.version,
         "peer": request.peer,
         "imei": str(request.imei),
         "imsi": imsi,

@@ -119,6 +119,8 @@ class CheckRequest(NamedTuple):
     imsi: Imsi | None = None
     protocol: str = "cli"
     peer: str = ""
+    #: the MAP dialogue's version (1 to 3); None for the other protocols
+    version: int | None = None
 
 
 class Rule(enum.StrEnum):

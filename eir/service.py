@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from eir import __version__
 from eir.channel import Listening, Message, MetricsSnapshot, Ready, Tell, on_stderr
 from eir.config import Broker, Config, Endpoint
+from eir.diameter import results as s13_results
 from eir.diameter.allow_list import AllowList
 from eir.diameter.node import NodeIdentity
 from eir.diameter.peer import PeerSettings, Role
@@ -44,6 +45,7 @@ from eir.observe.list_watch import ListWatch
 from eir.observe.metrics import Latency, Metrics, render
 from eir.policy import decide, unknown_result
 from eir.reload import Live, Reloader
+from eir.sigtran import outcomes as map_outcomes
 from eir.sigtran.checkimei import CheckImei
 from eir.sigtran.m3ua import TrafficMode
 from eir.sigtran.m3ua_access import AspBinding
@@ -76,11 +78,13 @@ def _firmware_revision() -> int:
 
 
 #: the result label of a decision: S13's Result-Code, MAP's result or error
+#: the `result` label of a decision, by (MAP?, unknown?): the names of `eir.diameter.results`
+#: and `eir.sigtran.outcomes`, the ones eir-sim reports
 _RESULTS = {
-    (False, False): "2001",
-    (False, True): "5422",
-    (True, False): "result",
-    (True, True): "unknownEquipment",
+    (False, False): s13_results.SUCCESS,
+    (False, True): s13_results.EQUIPMENT_UNKNOWN,
+    (True, False): map_outcomes.RESULT,
+    (True, True): map_outcomes.UNKNOWN_EQUIPMENT,
 }
 
 
@@ -111,7 +115,11 @@ def checker(
         status = result.status
         protocol = request.protocol
         counts[
-            (protocol, status_name(result), _RESULTS[(protocol.startswith("map"), status is None)])
+            (
+                protocol,
+                status_name(result),
+                _RESULTS[(protocol == map_outcomes.PROTOCOL, status is None)],
+            )
         ] += 1
         if offer is not None and wanted(result):
             offer(CheckEvent(request, result, time.time()))
@@ -542,9 +550,9 @@ def _observe(
     def errors() -> Iterator[tuple[tuple[str, str, str], int]]:
         if app is not None:
             for code, count in app.answers.errors.items():
-                yield ("s13", "none", str(int(code))), count
+                yield (s13_results.PROTOCOL, "none", s13_results.label(code)), count
         for outcome, count in tcap.outcomes.items():
-            yield ("map", "none", outcome), count
+            yield (map_outcomes.PROTOCOL, "none", outcome), count
 
     def sample() -> dict[str, list[tuple[tuple[str, ...], float]]]:
         out: dict[str, list[tuple[tuple[str, ...], float]]] = {

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
 from eir.config import PolicyConfig
-from eir.diameter import codec, wire
+from eir.diameter import codec, results, wire
 from eir.diameter.dictionary import (
     APP_S13,
     FLAG_P,
@@ -31,6 +31,7 @@ from eir.diameter.dictionary import (
     AvpCode,
     Command,
     DisconnectCause,
+    ResultCode,
 )
 from eir.diameter.errors import DiameterError
 from eir.diameter.message import Avp, grouped, octets, unsigned32
@@ -47,12 +48,14 @@ from sim.versions import from_cea
 from sim.workload import Draw
 
 #: malformed ECRs and what TS 29.272 / RFC 6733 make an EIR answer
+_INVALID = results.label(ResultCode.DIAMETER_INVALID_AVP_VALUE)
+_MISSING = results.label(ResultCode.DIAMETER_MISSING_AVP)
 MALFORMED: Final = {
-    "bad-imei": "5004",  # DIAMETER_INVALID_AVP_VALUE: IMEI with a letter
-    "short-imei": "5004",  # 10 digits
-    "bad-imsi": "5004",  # User-Name that is no IMSI
-    "no-imei": "5005",  # DIAMETER_MISSING_AVP: Terminal-Information without IMEI
-    "no-terminal-information": "5005",
+    "bad-imei": _INVALID,  # IMEI with a letter
+    "short-imei": _INVALID,  # 10 digits
+    "bad-imsi": _INVALID,  # User-Name that is no IMSI
+    "no-imei": _MISSING,  # Terminal-Information without IMEI
+    "no-terminal-information": _MISSING,
 }
 SOFTWARE_VERSION: Final = "01"
 _APP: Final = APP_S13.to_bytes(4, "big")
@@ -69,8 +72,8 @@ WRONG_SESSION: Final = Outcome("wrong-session-id")
 
 def expected(result_status: int | None) -> Outcome:
     if result_status is None:
-        return intern(Outcome("5422"))  # DIAMETER_ERROR_EQUIPMENT_UNKNOWN
-    return intern(Outcome("2001", STATUS_NAMES[result_status]))
+        return intern(Outcome(results.EQUIPMENT_UNKNOWN))
+    return intern(Outcome(results.SUCCESS, STATUS_NAMES[result_status]))
 
 
 def probe(draw: Draw, policy: PolicyConfig, lookup: Lookup) -> tuple[Probe, bytes]:
@@ -95,7 +98,7 @@ def probe(draw: Draw, policy: PolicyConfig, lookup: Lookup) -> tuple[Probe, byte
             if len(imei_text) == 14
             else Imei.trusted(imei_text[:14], imei_text[14])
         )
-        request = CheckRequest(imei, None if imsi is None else Imsi.trusted(imsi), "s13")
+        request = CheckRequest(imei, None if imsi is None else Imsi.trusted(imsi), results.PROTOCOL)
         decided = decide(request, lookup, policy)
         status = None if decided.status is None else int(decided.status)
         made = Probe(draw.kind, imei_text, imsi, expected(status), draw.variant)
@@ -370,7 +373,7 @@ def scan_answer(msg: bytes) -> tuple[Outcome | None, bool]:
     if result is None:
         return intern(Outcome("no-result-code")), repeatable
     shown = None if status is None else STATUS_NAMES.get(status, str(status))
-    return intern(Outcome(str(result), shown)), repeatable
+    return intern(Outcome(results.label(result), shown)), repeatable
 
 
 def decode_answer_pycrate(msg: bytes) -> Outcome | None:
@@ -385,4 +388,4 @@ def decode_answer_pycrate(msg: bytes) -> Outcome | None:
     if code is None:
         return Outcome("no-result-code")
     status = None if view.equipment_status is None else STATUS_NAMES[int(view.equipment_status)]
-    return Outcome(str(code), status)
+    return Outcome(results.label(code), status)

@@ -20,7 +20,7 @@ from eir.framing import M3UA
 from eir.identity import Imei, Imsi, luhn_digit, tbcd_encode
 from eir.model import CheckRequest
 from eir.policy import Lookup, decide
-from eir.sigtran import m3ua, msc, sccp
+from eir.sigtran import m3ua, msc, outcomes, sccp
 from eir.sigtran.ber import tlv
 from eir.sigtran.m3ua import M3uaError, ProtocolData, TrafficMode
 from eir.sigtran.m3ua_asp import (
@@ -37,11 +37,12 @@ from sim.workload import Draw
 
 #: malformed Begins and what TS 29.002 / Q.773 make an EIR answer
 MALFORMED: Final = {
-    "bad-imei": "error:unexpectedDataValue",  # a TBCD digit that is not decimal
-    "wrong-size-imei": "reject:invoke:mistypedArgument",  # 7 octets
-    "unknown-operation": "reject:invoke:unrecognizedOperation",  # opcode 99
-    "no-argument": "error:dataMissing",
-    "broken-tcap": "p-abort:badlyFormattedTransactionPortion",  # truncated component portion
+    "bad-imei": outcomes.error("unexpectedDataValue"),  # a TBCD digit that is not decimal
+    "wrong-size-imei": outcomes.reject("invoke", "mistypedArgument"),  # 7 octets
+    "unknown-operation": outcomes.reject("invoke", "unrecognizedOperation"),  # opcode 99
+    "no-argument": outcomes.error("dataMissing"),
+    # truncated component portion
+    "broken-tcap": outcomes.p_abort("badlyFormattedTransactionPortion"),
 }
 _OTID: Final = b"\x00\x00\x00\x00"
 #: where the Message Length sits in a message, and the shortest one (`eir.framing.M3UA`)
@@ -74,8 +75,8 @@ class MapOptions:
 
 def expected(status: int | None) -> Outcome:
     if status is None:
-        return intern(Outcome("error:unknownEquipment"))
-    return intern(Outcome("result", ("white", "black", "grey")[status]))
+        return intern(Outcome(outcomes.UNKNOWN_EQUIPMENT))
+    return intern(Outcome(outcomes.RESULT, ("white", "black", "grey")[status]))
 
 
 def _imei_octets(draw: Draw) -> bytes:
@@ -126,7 +127,8 @@ def probe(
         try:
             imei = Imei.from_tbcd(bytes.fromhex(made.imei))
             imsi = Imsi.trusted(made.imsi) if made.imsi else None
-            decided = decide(CheckRequest(imei, imsi, f"map-v{options.version}"), lookup, policy)
+            request = CheckRequest(imei, imsi, outcomes.PROTOCOL, version=options.version)
+            decided = decide(request, lookup, policy)
             status = None if decided.status is None else int(decided.status)
             made = made._replace(expected=expected(status), imei=_shown(imei))
         except IdentityError:
@@ -333,10 +335,8 @@ def _read(tcap: bytes) -> Outcome | None:
     except ValueError:
         return None
     if got.kind == "result":
-        return intern(Outcome("result", MAP_STATUS.get(got.status or "", got.status)))
-    if got.detail:
-        return intern(Outcome(f"{got.kind}:{got.detail}"))
-    return intern(Outcome(got.kind))
+        return intern(Outcome(outcomes.RESULT, MAP_STATUS.get(got.status or "", got.status)))
+    return intern(Outcome(got.outcome))
 
 
 def _otid_offset(message: bytes) -> int:

@@ -86,6 +86,7 @@ class AvpCode(IntEnum):
     EXPERIMENTAL_RESULT_CODE = 298
     DRMP = 301
     # 3GPP, vendor 10415
+    MSISDN = 701
     TERMINAL_INFORMATION = 1401
     IMEI = 1402
     SOFTWARE_VERSION = 1403
@@ -139,6 +140,8 @@ AVPS: Final[dict[tuple[int, int], tuple[str, AvpType]]] = {
     (AvpCode.EXPERIMENTAL_RESULT, _B): ("Experimental-Result", AvpType.GROUPED),
     (AvpCode.EXPERIMENTAL_RESULT_CODE, _B): ("Experimental-Result-Code", AvpType.UNSIGNED32),
     (AvpCode.DRMP, _B): ("DRMP", AvpType.ENUMERATED),
+    # TS 29.329 6.3.2, sent in ECRs by some MMEs (outside the grammar, under its `*[ AVP ]`)
+    (AvpCode.MSISDN, _G): ("MSISDN", AvpType.OCTETS),
     (AvpCode.TERMINAL_INFORMATION, _G): ("Terminal-Information", AvpType.GROUPED),
     (AvpCode.IMEI, _G): ("IMEI", AvpType.UTF8),
     (AvpCode.SOFTWARE_VERSION, _G): ("Software-Version", AvpType.UTF8),

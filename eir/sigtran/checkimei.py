@@ -22,7 +22,7 @@ from typing import Any
 from eir.errors import IdentityError
 from eir.identity import Imei, Imsi, tbcd_decode
 from eir.model import CheckRequest, Decide, EquipmentStatus
-from eir.sigtran import ber
+from eir.sigtran import ber, outcomes
 from eir.sigtran.ber import Tlv
 from eir.sigtran.tcap import Component, ContextName, reject, return_error, return_result
 from eir.sigtran.tcap_scan import EQUIPMENT_MNGT_OID, ComponentScan
@@ -134,7 +134,7 @@ class CheckImei:
     def error_outcome(self, code: int) -> str | None:
         if code == MapErrorCode.UNKNOWN_EQUIPMENT:
             return None  # a decision, not a failure
-        return ERROR_NAMES.get(code, str(code))
+        return outcomes.error(ERROR_NAMES.get(code, str(code)))
 
     def answer_invoke(
         self, buf: bytes, invoke: ComponentScan, version: int, peer: str
@@ -172,7 +172,7 @@ class CheckImei:
     ) -> Component:
         try:
             imei = imei_of(("IMEI", octets))
-            result = self.check(CheckRequest(imei, imsi, f"map-v{version}", peer))
+            result = self.check(CheckRequest(imei, imsi, outcomes.PROTOCOL, peer, version))
         except MapError as exc:
             return return_error(invoke_id, exc.code)
         except Exception:  # the policy or store failed: systemFailure, logged

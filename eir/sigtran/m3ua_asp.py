@@ -59,6 +59,8 @@ from eir.sigtran.m3ua_access import AspBinding
 log = logging.getLogger("eir.m3ua")
 
 T_ACK_S = 2.0
+#: how long a leaving ASP waits for ASPDN-ACK (RFC 4666 4.3.4.2) before it closes anyway
+ASPDN_ACK_WAIT_S: Final = 1.0
 
 #: ERRs an association may cause back to back, and per second after that (a token bucket); the
 #: next one closes it after a last ERR "Protocol Error"
@@ -188,6 +190,11 @@ class AspConnection:
         self._err_at = now
         #: closed at once because its source may not connect (the adapter throttles their logs)
         self.refused = False
+        #: `shutdown` was called; then whether ASPDN went out and its ASPDN-ACK came back
+        self.leaving = False
+        self.aspdn_sent = False
+        self.aspdn_acked = False
+        self._leave_by: float | None = None
         if side is Side.SGP:
             refused = self._refused_source()
             if refused:
@@ -249,10 +256,20 @@ class AspConnection:
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
 
+    @property
+    def left(self) -> bool:
+        """Leaving is done: nothing was owed (no ASPDN sent), the ASPDN-ACK came back, or the
+        association closed. The adapter closes the transport then."""
+        return self.closed or not self.aspdn_sent or self.aspdn_acked
+
     def get_timer(self) -> float | None:
         if self.closed:
             return None
-        times = [t for t in (self._deadline, self._handshake_at, self._beat_at()) if t is not None]
+        times = [
+            t
+            for t in (self._deadline, self._handshake_at, self._beat_at(), self._leave_by)
+            if t is not None
+        ]
         return min(times) if times else None
 
     def _beat_at(self) -> float | None:
@@ -263,6 +280,9 @@ class AspConnection:
 
     def handle_timer(self, now: float) -> None:
         if self.closed:
+            return
+        if self._leave_by is not None and now >= self._leave_by:
+            self._close(f"no ASPDN-ACK {ASPDN_ACK_WAIT_S:g} s after ASPDN")
             return
         if self._handshake_at is not None and now >= self._handshake_at:
             self._close(f"not ASP-ACTIVE {self.settings.handshake_timeout_s:g} s after connecting")
@@ -308,10 +328,20 @@ class AspConnection:
         if self.wakeup is not None:
             self.wakeup()
 
-    def shutdown(self) -> None:
-        """Leave cleanly: ASPDN (we are the ASP) or close (we are the SGP)."""
+    def shutdown(self, now: float | None = None) -> None:
+        """Leave cleanly (RFC 4666 4.3.4.2). As an ASP that is up: ASPDN, after every answer
+        already queued, then `left` once ASPDN-ACK comes back, or, given `now`, closed
+        `ASPDN_ACK_WAIT_S` later without it. Otherwise (the SGP side, an ASP still down)
+        nothing is owed: `left` at once. No ASPUP or ASPAC is sent after this."""
+        if self.closed or self.leaving:
+            return
+        self.leaving = True
+        self._deadline = self._handshake_at = None
         if self.side is Side.ASP and self.state is not AspState.DOWN:
             self._send(Message(m3ua.ASPDN))
+            self.aspdn_sent = True
+            if now is not None:
+                self._leave_by = now + ASPDN_ACK_WAIT_S
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -336,7 +366,7 @@ class AspConnection:
             self.table.claim(self, None)
         self.closed = True
         self.state = AspState.DOWN
-        self._deadline = self._handshake_at = None
+        self._deadline = self._handshake_at = self._leave_by = None
         self._events.append(Closed(reason))
 
     def _send_aspup(self, now: float) -> None:
@@ -587,13 +617,17 @@ class AspConnection:
         kind = msg.kind
         if kind == m3ua.ASPUP_ACK:
             self._set_state(AspState.INACTIVE)
-            self._send_aspac(now)
+            if not self.leaving:
+                self._send_aspac(now)
         elif kind == m3ua.ASPAC_ACK:
             self._deadline = None
             self.active_contexts = self.settings.routing_contexts
             self._set_state(AspState.ACTIVE)
         elif kind in (m3ua.ASPIA_ACK, m3ua.ASPDN_ACK):
             self._deadline = None
+            if kind == m3ua.ASPDN_ACK and self.aspdn_sent:
+                self.aspdn_acked = True
+                self._leave_by = None
             self._set_state(AspState.INACTIVE if kind == m3ua.ASPIA_ACK else AspState.DOWN)
         elif kind.cls == m3ua.MsgClass.SSNM:
             pass  # DUNA/DAVA about other destinations: nothing routes through us

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from pycrate_asn1dir import TCAP_MAPv2v3 as _asn
 
-from eir.sigtran import checkimei
+from eir.sigtran import checkimei, outcomes
 from eir.sigtran.ber import tlv
 from eir.sigtran.tcap import aarq, encode
 
@@ -152,6 +152,24 @@ class MapAnswer(NamedTuple):
     status: str | None = None
     detail: str = ""
     dtid: bytes | None = None
+
+    @property
+    def outcome(self) -> str:
+        """Its name as eir counts it (`eir.sigtran.outcomes`): ``result`` (the status apart),
+        ``error:unknownEquipment``, ``reject:invoke:mistypedArgument``, ``p-abort:...``."""
+        kind, detail = self.kind, self.detail
+        if kind == "result":
+            return outcomes.RESULT
+        if kind == "error":
+            return outcomes.error(detail)
+        if kind == "reject":
+            problem_type, _, problem = detail.partition(":")
+            return outcomes.reject(problem_type, problem)
+        if kind == "p-abort":
+            return outcomes.p_abort(detail)
+        if kind == "u-abort":
+            return outcomes.u_abort(detail)
+        return f"{kind}:{detail}" if detail else kind
 
 
 #: Q.773 P-AbortCause

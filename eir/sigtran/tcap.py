@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from pycrate_asn1dir import TCAP_MAPv2v3 as _asn
 
-from eir.sigtran import ber
+from eir.sigtran import ber, outcomes
 from eir.sigtran.tcap_scan import INVOKE, BeginScan, ComponentScan, scan_begin
 
 log = logging.getLogger("eir.tcap")
@@ -175,8 +175,8 @@ class TcapServer:
     def __init__(self, user: TcUser, peer: str = "") -> None:
         self.user = user
         self.peer = peer
-        #: answers other than a decision, by kind: "abort:<cause>", "reject:<problem>" or the
-        #: user's name of an error (`TcUser.error_outcome`)
+        #: answers other than a decision, by their name (`eir.sigtran.outcomes`): p-abort,
+        #: u-abort, reject, or the user's name of an error (`TcUser.error_outcome`)
         self.outcomes: Counter[str] = Counter()
         #: the OIDs the user accepts -> (version, name), read once per Begin
         self._contexts = {oid: (v, user.acn(v)) for oid, v in user.context_versions.items()}
@@ -278,11 +278,11 @@ class TcapServer:
     # --- aborts and counting -----------------------------------------------------------------
 
     def _p_abort(self, otid: bytes, cause: str) -> bytes:
-        self.outcomes[f"abort:{cause}"] += 1
+        self.outcomes[outcomes.p_abort(cause)] += 1
         return p_abort(otid, cause)
 
     def _refused_acn(self, otid: bytes) -> bytes:
-        self.outcomes["abort:applicationContextNotSupported"] += 1
+        self.outcomes[outcomes.CONTEXT_NOT_SUPPORTED] += 1
         reason = ("u-abortCause", aare(self.user.offer, False))
         return encode(("abort", {"dtid": otid, "reason": reason}))
 
@@ -290,7 +290,7 @@ class TcapServer:
         for component in components:
             kind, value = component[1]
             if kind == "reject":
-                self.outcomes[f"reject:{value['problem'][1]}"] += 1
+                self.outcomes[outcomes.reject(*value["problem"])] += 1
             elif kind == "returnError":
                 name = self.user.error_outcome(value["errcode"][1])
                 if name is not None:

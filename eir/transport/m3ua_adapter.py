@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from eir.sigtran.m3ua_as import AsTable
 from eir.sigtran.m3ua_asp import (
+    ASPDN_ACK_WAIT_S,
     AspConnection,
     AspState,
     Closed,
@@ -28,9 +29,13 @@ from eir.sigtran.m3ua_asp import (
     StateChanged,
 )
 from eir.sigtran.sccp_routing import SccpRouter
+from eir.transport.sctp import LINGER_S
 from eir.transport.stream import Admission, CoreAdapter
 
 log = logging.getLogger("eir.m3ua")
+
+#: beyond the ASP's own wait for ASPDN-ACK, in case its timer fires late on a busy loop
+_SLACK_S = 0.5
 
 
 @dataclass
@@ -61,12 +66,20 @@ class M3uaEndpoint:
         )
 
     async def close_all(self) -> None:
-        """ASPDN where we are the ASP (the SGP side has nothing to send), then close."""
-        for proto in list(self.connections):
-            proto.shutdown()
-        await asyncio.sleep(0)  # let the ASPDN be written
+        """Leave every association cleanly: where we are the ASP, ASPDN after the answers
+        already queued, then wait for its ASPDN-ACK (the ASP closes by itself
+        `ASPDN_ACK_WAIT_S` after without one); then close, gracefully (TCP FIN, SCTP
+        SHUTDOWN: `eir.transport.sctp`)."""
+        waits = [wait for proto in list(self.connections) if (wait := proto.shutdown())]
+        if waits:
+            await asyncio.wait(waits, timeout=ASPDN_ACK_WAIT_S + _SLACK_S)
         for proto in list(self.connections):
             proto.close()
+        closing = [proto.closed for proto in list(self.connections)]
+        if closing:
+            await asyncio.wait(closing, timeout=LINGER_S + _SLACK_S)
+        for proto in list(self.connections):
+            proto.abort()
         self.admission.close()
 
 
@@ -79,6 +92,8 @@ class M3uaProtocol(CoreAdapter):
         self.side = side
         self.conn: AspConnection | None = None
         self._active = False
+        #: done once a shutdown is over (`AspConnection.left`)
+        self._left: asyncio.Future[None] | None = None
 
     def make_core(self, transport: asyncio.Transport) -> AspConnection:
         peer = transport.get_extra_info("peername")
@@ -90,14 +105,33 @@ class M3uaProtocol(CoreAdapter):
         self.conn.wakeup = self.run
         return self.conn
 
-    def shutdown(self) -> None:
-        if self.conn is not None:
-            self.conn.shutdown()
-            self.run()
+    def shutdown(self) -> asyncio.Future[None] | None:
+        """ASPDN if we are an ASP that is up (what is queued before goes out first); a future
+        done once the ASP has `left`, or None when it already has."""
+        conn = self.conn
+        if conn is None or conn.closed:
+            return None
+        self.run()  # the answers to what was received go out before the ASPDN
+        conn.shutdown(self.loop.time())
+        self.run()
+        if conn.left:
+            return None
+        self._left = self.loop.create_future()
+        return self._left
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+        """Close gracefully: over TCP our side is shut (FIN) and the connection closes when
+        the peer's side does; an SCTP transport does the same with SHUTDOWN."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self.conn is not None and not self.conn.closed:
+            self.conn.connection_lost("eir is stopping")
+            self.step()
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
 
     def step(self) -> None:
         conn = self.conn
@@ -115,6 +149,9 @@ class M3uaProtocol(CoreAdapter):
                 self._closed(conn, event)
             elif isinstance(event, (Notified, ErrorReceived)):
                 log.info("m3ua %s: %s", conn.name, event)
+        left = self._left
+        if left is not None and not left.done() and conn.left:
+            left.set_result(None)
 
     def _state_changed(self, conn: AspConnection, event: StateChanged) -> None:
         """Logged; the first ASP-ACTIVE ends the handshake and tells `on_peer`."""

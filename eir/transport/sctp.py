@@ -23,6 +23,9 @@ log = logging.getLogger("eir.transport.sctp")
 
 READ_SIZE = 65536
 HIGH_WATER = 1 << 20
+#: how long a closing association reads what the peer still sends, waiting for the end of the
+#: SHUTDOWN exchange, before the socket is closed anyway
+LINGER_S = 1.0
 
 Send = Callable[[bytes], int]
 Recv = Callable[[int], bytes]
@@ -53,6 +56,7 @@ class SctpTransport(asyncio.Transport):
         self._queue: deque[bytes] = deque()
         self._queued = 0
         self._closing = False
+        self._linger: asyncio.TimerHandle | None = None
         self._paused_reading = False
         self._writing_paused = False
         self._fd = sock.fileno()
@@ -79,7 +83,14 @@ class SctpTransport(asyncio.Transport):
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._fatal(exc)
+            if self._closing:
+                self._finish(None)
+            else:
+                self._fatal(exc)
+            return
+        if self._closing:  # shutting down: what still comes is read and dropped, then the end
+            if not data:
+                self._finish(None)
             return
         if not data:
             self._loop.remove_reader(self._fd)
@@ -122,7 +133,10 @@ class SctpTransport(asyncio.Transport):
                 self._writing_paused = False
                 self._protocol.resume_writing()
             if self._closing:
-                self._finish(None)
+                self._shut()
+
+    def can_write_eof(self) -> bool:
+        return False  # `close` shuts the sending side and reads until the end itself
 
     def get_write_buffer_size(self) -> int:
         return self._queued
@@ -144,12 +158,27 @@ class SctpTransport(asyncio.Transport):
         return self._closing
 
     def close(self) -> None:
+        """Graceful: the queued messages, then SCTP SHUTDOWN (`_shut`)."""
         if self._closing:
             return
         self._closing = True
-        self._loop.remove_reader(self._fd)
         if not self._queue:
+            self._shut()
+
+    def _shut(self) -> None:
+        """SHUT_WR starts the SHUTDOWN exchange. What the peer sent meanwhile is read and
+        dropped until the association ends (EOF) or `LINGER_S` passed, and only then is the
+        socket closed: Linux answers close() with ABORT, not SHUTDOWN, while received data
+        is left unread (sctp_close), and the peer then loses what was in flight."""
+        if self._linger is not None or self._sock.fileno() < 0:
+            return
+        self._linger = self._loop.call_later(LINGER_S, self._finish, None)
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError:  # already gone (ABORT received, or never connected)
             self._loop.call_soon(self._finish, None)
+            return
+        self._loop.add_reader(self._fd, self._on_readable)
 
     def abort(self) -> None:
         self._queue.clear()
@@ -169,11 +198,25 @@ class SctpTransport(asyncio.Transport):
     def _finish(self, exc: Exception | None) -> None:
         if self._sock.fileno() < 0:
             return
+        if self._linger is not None:
+            self._linger.cancel()
+        self._loop.remove_reader(self._fd)
         self._loop.remove_writer(self._fd)
+        if exc is None:
+            self._drop_unread()
         try:
             self._protocol.connection_lost(exc)
         finally:
             self._sock.close()
+
+    def _drop_unread(self) -> None:
+        """Read what is left, so that close() ends the association with SHUTDOWN."""
+        for _ in range(64):
+            try:
+                if not self._recv(READ_SIZE):
+                    return
+            except OSError:  # BlockingIOError: nothing left; any other: nothing to save
+                return
 
 
 def _peer(sock: socket.socket) -> Any:

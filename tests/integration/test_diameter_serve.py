@@ -32,9 +32,22 @@ from tests.support.diameter import (
     child_pids,
     make_ecr,
     serve,
+    vector,
 )
 
 S = EquipmentStatus
+
+
+def test_serve_answers_an_ecr_with_a_known_mandatory_avp(demo_db: Path) -> None:
+    """MSISDN (701, 3GPP) with the M bit, outside the ECR grammar: answered, not 5001; an
+    unknown AVP with the M bit still gets 5001 naming it."""
+    with serve(demo_db) as served:
+        client = BlockingClient(served.port())
+        eca = decode_eca(codec.decode_message_pycrate(client.request(vector("ecr_msisdn_m_bit"))))
+        assert (eca.result_code, eca.equipment_status) == (2001, S.BLACKLISTED)
+        eca = decode_eca(codec.decode_message_pycrate(client.request(vector("unknown_m_avp"))))
+        assert eca.result_code == 5001
+        client.close()
 
 
 def test_serve_answers_s13_over_tcp(demo_db: Path) -> None:

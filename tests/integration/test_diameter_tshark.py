@@ -45,11 +45,12 @@ def _all_answers() -> list[bytes]:
         make_ecr("1234"),
         make_ecr(None),
         vector("unknown_m_avp"),
+        vector("ecr_msisdn_m_bit"),
         vector("ecr_proxy_route_drmp"),
         vector("ecr_meid"),
     ]
     out = [app.answer(r, "t") for r in requests]
-    for code in (263, 264, 283):
+    for code in (263, 264, 283, 1401):  # 1401: Terminal-Information (its 5005's Failed-AVP)
         msg = codec.decode_message_pycrate(make_ecr(BLACK))
         out.append(
             app.answer(
@@ -105,6 +106,7 @@ def test_tshark_dissects_cleanly(tmp_path: Path, name: str) -> None:
                 "ecr_imeisv16",
                 "ecr_proxy_route_drmp",
                 "ecr_meid",
+                "ecr_msisdn_m_bit",
                 "cer_mme",
                 "dwr",
                 "dpr",

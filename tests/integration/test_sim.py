@@ -122,6 +122,73 @@ def test_map_open_loop_every_kind_checked(demo_db: Path, tmp_path: Path, version
     assert doc["rate"] == pytest.approx(400, rel=0.2)
 
 
+def _results_in_metrics(served: Any, protocol: str) -> dict[str, float]:
+    """eir_checks_total of `protocol` summed over the statuses, by result."""
+    from tests.integration.test_mqtt import metrics
+
+    out: dict[str, float] = {}
+    for key, value in metrics(served).items():
+        found = re.fullmatch(r"eir_checks_total\{protocol=(.+),result=(.+),status=.+\}", key)
+        if found and found.group(1) == protocol:
+            out[found.group(2)] = out.get(found.group(2), 0) + value
+    return out
+
+
+def _wait_results(served: Any, protocol: str, want: dict[str, int]) -> dict[str, float]:
+    deadline = time.monotonic() + 20
+    seen = _results_in_metrics(served, protocol)
+    while seen != want and time.monotonic() < deadline:  # the metrics are sampled each second
+        time.sleep(0.1)
+        seen = _results_in_metrics(served, protocol)
+    return seen
+
+
+def test_sim_reports_results_under_the_names_of_the_daemons_metrics(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    """One naming (eir.sigtran.outcomes, eir.diameter.results): each result eir-sim reports is
+    an `eir_checks_total` label of the same protocol with the same count."""
+    mix = "black=0.2,grey=0.1,white=0.1,pair=0.1,anomaly=0.1,malformed=0.4"
+    with serve(demo_db) as served:
+        for protocol, port in (("map", served.port("m3ua")), ("s13", served.port())):
+            out = tmp_path / f"{protocol}.json"
+            result = sim(
+                "run",
+                "--target",
+                f"tcp://127.0.0.1:{port}",
+                "--protocol",
+                protocol,
+                "--requests",
+                "600",
+                "--concurrency",
+                "8",
+                "--lists",
+                DEMO,
+                "--mix",
+                mix,
+                "--seed",
+                "3",
+                "--json",
+                out,
+                "--live",
+                "never",
+            )
+            assert result.returncode == 0, result.stderr + result.stdout
+            doc = report(out)
+            assert doc["flows"][0]["protocol"] == protocol
+            want = doc["result_code"]
+            assert _wait_results(served, protocol, want) == want
+    assert {
+        "result",
+        "error:unexpectedDataValue",
+        "error:dataMissing",
+        "reject:invoke:mistypedArgument",
+        "reject:invoke:unrecognizedOperation",
+        "p-abort:badlyFormattedTransactionPortion",
+    } <= set(report(tmp_path / "map.json")["result_code"])
+    assert {"2001", "5004", "5005"} <= set(report(tmp_path / "s13.json")["result_code"])
+
+
 def test_several_processes_and_a_scenario_of_two_flows(demo_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "smoke.json"
     with serve(demo_db) as served:

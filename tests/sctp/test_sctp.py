@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -63,6 +64,18 @@ def load_demo(db: Path) -> None:
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[Any]:
     """A signalling gateway stand-in: a listening pysctp socket the EIR dials as an ASP."""
+    import sctp
+
+    listener: Any = sctp.sctpsocket_tcp(socket.AF_INET)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    yield listener
+    listener.close()
+
+
+@pytest.fixture
+def gateway_alone() -> Iterator[Any]:
+    """Another gateway stand-in, for a daemon of one test."""
     import sctp
 
     listener: Any = sctp.sctpsocket_tcp(socket.AF_INET)
@@ -273,3 +286,55 @@ def test_a_multi_homed_association(served: Served) -> None:
         assert int.from_bytes(association.recv()[0][12:16], "big") == 9
     finally:
         association.close()
+
+
+def test_sigterm_leaves_a_gateway_with_aspdn_then_an_sctp_shutdown(
+    tmp_path: Path, gateway_alone: Any
+) -> None:
+    """Stopped with SIGTERM, eir (the ASP) sends ASPDN, takes the ASPDN-ACK, and ends the
+    association with SHUTDOWN: the gateway reads the end of the stream (b""), where an ABORT
+    would raise ECONNRESET. Until issue 19 eir closed right after ASPDN and the unread ACK made
+    the kernel send ABORT (the STP logged COMM_LOST)."""
+    import sctp
+
+    db = tmp_path / "db"
+    load_demo(db)
+    config = tmp_path / "eir.toml"
+    config.write_text(
+        "[m3ua]\nreconnect_s = 1\nhandshake_timeout_s = 0\n"
+        f'peers = ["sctp://127.0.0.1:{gateway_alone.getsockname()[1]}"]\n'
+    )
+    with serve(db, "--config", str(config), timeout=SLOW) as daemon:
+        readable, _w, _x = select.select([gateway_alone.fileno()], [], [], SLOW)
+        assert readable, "the EIR did not dial the gateway"
+        conn, _address = gateway_alone.accept()
+        accepted: Any = sctp.sctpsocket_tcp(socket.AF_INET, conn)
+        accepted.events.data_io = True
+        accepted.events.flush()
+        sgp = AspConnection(M3uaSettings(), Side.SGP, time.monotonic())
+
+        def message() -> bytes:
+            readable, _w, _x = select.select([conn.fileno()], [], [], SLOW)
+            assert readable, "the ASP went quiet"
+            _f, _flags, data, _info = accepted.sctp_recv(65536)
+            assert data, "the association ended"
+            return bytes(data)
+
+        try:
+            while sgp.state is not AspState.ACTIVE:
+                sgp.receive_data(message(), time.monotonic())
+                reply = sgp.data_to_send()
+                if reply:
+                    accepted.sctp_send(reply, ppid=PPID_M3UA, stream=0)
+            daemon.proc.send_signal(signal.SIGTERM)
+            data = message()
+            while data[2:4] != b"\x03\x02":  # NTFY and the like, then ASPDN
+                data = message()
+            aspdn_ack = bytes.fromhex("0100030500000008")  # class 3 (ASPSM), type 5, 8 bytes
+            accepted.sctp_send(aspdn_ack, ppid=PPID_M3UA, stream=0)
+            readable, _w, _x = select.select([conn.fileno()], [], [], SLOW)
+            assert readable, "the association did not end"
+            assert conn.recv(65536) == b""  # SHUTDOWN; an ABORT raises ConnectionResetError
+            assert daemon.proc.wait(timeout=SLOW) == 0
+        finally:
+            accepted.close()

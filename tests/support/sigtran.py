@@ -123,3 +123,35 @@ class Msc:
         self.conn.shutdown()
         self._flush()
         self.sock.close()
+
+
+class Gateway:
+    """The SG side, on a blocking socket read in a thread: our own SGP state machine."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        sock.settimeout(10.0)
+        self.sgp = AspConnection(M3uaSettings(), Side.SGP, time.monotonic())
+        self.kinds: list[m3ua.MsgType] = []
+        self._buf = b""
+
+    def read_message(self) -> bytes | None:
+        """The next whole M3UA message; None at the end of the stream (a reset raises)."""
+        while len(self._buf) < 8 or len(self._buf) < int.from_bytes(self._buf[4:8], "big"):
+            data = self.sock.recv(65536)
+            if not data:
+                return None
+            self._buf += data
+        length = int.from_bytes(self._buf[4:8], "big")
+        message, self._buf = self._buf[:length], self._buf[length:]
+        self.kinds.append(m3ua.decode(message).kind)
+        return message
+
+    def handshake(self) -> None:
+        while self.sgp.state is not AspState.ACTIVE:
+            message = self.read_message()
+            assert message is not None
+            self.sgp.receive_data(message, time.monotonic())
+            self.sock.sendall(self.sgp.data_to_send())
+        while self.sgp.next_event() is not None:
+            pass

@@ -24,6 +24,7 @@ from eir.diameter.dictionary import (
 from eir.diameter.errors import DiameterError
 from eir.diameter.message import Avp, Message, as_u32, grouped, octets, unsigned32
 from eir.diameter.node import NodeIdentity
+from eir.diameter.results import PROTOCOL
 from eir.identity import Imei, Imsi
 from eir.model import CheckRequest
 
@@ -84,9 +85,7 @@ def decode_ecr(msg: Message) -> EcrFields:
             )
     if terminal is None:
         raise DiameterError(
-            ResultCode.DIAMETER_MISSING_AVP,
-            "Terminal-Information is missing",
-            grouped(AvpCode.TERMINAL_INFORMATION, (), VENDOR_3GPP),
+            ResultCode.DIAMETER_MISSING_AVP, "Terminal-Information is missing", missing_terminal()
         )
     inner = _terminal_values(terminal)
     user = seen.get(AvpCode.USER_NAME)
@@ -167,6 +166,16 @@ def _ti(child: Avp) -> Avp:
     return grouped(AvpCode.TERMINAL_INFORMATION, (child,), VENDOR_3GPP)
 
 
+def missing_terminal() -> Avp:
+    """Failed-AVP's content for a missing Terminal-Information, or one with neither IMEI nor
+    3GPP2-MEID (RFC 6733 7.5: the missing AVP's code and vendor, "a zero filled payload of the
+    minimum required length"). Every member of the Grouped AVP is optional in its grammar
+    (TS 29.272 7.3.3), but S13 requires the IMEI (or the 3GPP2-MEID) in it (clause 5.3.2.1):
+    its minimum is a Terminal-Information holding an IMEI of 14 zero digits. An empty one would
+    read as "Data is empty" in Wireshark."""
+    return _ti(_example(AvpCode.IMEI, VENDOR_3GPP))
+
+
 _IMEI_LENGTHS = (14, 15, 16)
 
 
@@ -218,7 +227,7 @@ def to_request(fields: EcrFields, local: NodeIdentity, peer: str) -> CheckReques
         imei = Imei.trusted(text[:14], text[14])
     else:
         imei = Imei.trusted(text[:14], None, text[14:])
-    return CheckRequest(imei, imsi, "s13", peer)
+    return CheckRequest(imei, imsi, PROTOCOL, peer)
 
 
 def _invalid_terminal(raw: bytes, sv: bytes | None) -> None:
@@ -245,7 +254,7 @@ def _meid_request(meid: bytes | None, imsi: Imsi | None, peer: str) -> CheckRequ
         raise DiameterError(
             ResultCode.DIAMETER_MISSING_AVP,
             "Terminal-Information has neither IMEI nor 3GPP2-MEID",
-            _ti(_example(AvpCode.IMEI, VENDOR_3GPP)),
+            missing_terminal(),
         )
     if len(meid) == 7:
         digits = meid.hex().upper()
@@ -258,7 +267,7 @@ def _meid_request(meid: bytes | None, imsi: Imsi | None, peer: str) -> CheckRequ
             _ti(octets(AvpCode.MEID_3GPP2, meid, VENDOR_3GPP)),
         )
     if digits.isdigit():
-        return CheckRequest(Imei(digits), imsi, "s13", peer)
+        return CheckRequest(Imei(digits), imsi, PROTOCOL, peer)
     raise MeidOnlyError(digits, imsi)
 
 

@@ -87,7 +87,7 @@ def imports(path: Path) -> list[str]:
 INNER: dict[str, tuple[tuple[str, ...], ...]] = {
     "eir.diameter": (
         ("dictionary",),
-        ("message",),
+        ("message", "results"),
         ("errors",),
         ("wire", "codec"),
         ("node", "allow_list"),
@@ -99,7 +99,7 @@ INNER: dict[str, tuple[tuple[str, ...], ...]] = {
         ("s13.server",),
     ),
     "eir.sigtran": (
-        ("ber", "m3ua", "sccp"),
+        ("ber", "m3ua", "sccp", "outcomes"),
         ("m3ua_access", "tcap_scan"),
         ("m3ua_asp",),
         ("m3ua_as", "tcap"),

@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from eir.config import PolicyConfig
-from eir.diameter import codec, wire
+from eir.diameter import codec, results, wire
 from eir.diameter.dictionary import FLAG_E, FLAG_P, ResultCode
 from eir.diameter.errors import DiameterError
 from eir.diameter.message import Avp, Message, grouped, octets, unsigned32
@@ -165,6 +165,15 @@ def test_missing_avp_5005(code: int) -> None:
     assert decode_eca(msg).equipment_status is None
 
 
+def test_missing_terminal_information_names_its_minimum_in_failed_avp() -> None:
+    """RFC 6733 7.5: the missing AVP with a zero-filled payload of its minimum length; for
+    Terminal-Information that is one holding an IMEI of 14 zero digits, never an empty one."""
+    msg = answer_of(_without(make_ecr(BLACK), 1401))
+    ti = failed(msg)
+    assert ti is not None and (ti.code, ti.vendor, ti.flags) == (1401, 10415, 0xC0)
+    assert ti.group == (octets(1402, "00000000000000", 10415),)
+
+
 def test_missing_imei_in_terminal_information_5005() -> None:
     msg = answer_of(make_ecr(None, sv="01"))
     assert result(msg) == 5005
@@ -207,6 +216,14 @@ def test_unknown_mandatory_avp_5001_names_it() -> None:
     # without the M bit it is ignored
     ok = answer_of(make_ecr(BLACK, extra=(unsigned32(99999, 7, mandatory=False),)))
     assert decode_eca(ok).equipment_status is S.BLACKLISTED
+
+
+def test_known_mandatory_avp_outside_the_grammar_is_accepted() -> None:
+    """TS 29.272's ECR grammar ends in `*[ AVP ]` and RFC 6733 7.1.5 keeps 5001 for an AVP the
+    receiver does not recognise: MSISDN (701, 3GPP) with the M bit is known, so answered."""
+    msg = answer_of(vector("ecr_msisdn_m_bit"))
+    assert result(msg) == 2001 and msg.find(279) is None
+    assert decode_eca(msg).equipment_status is S.BLACKLISTED
 
 
 def test_unknown_mandatory_avp_inside_terminal_information_5001() -> None:
@@ -312,3 +329,11 @@ def test_failed_avp_of_grouped_length_error_nests() -> None:
 def test_grouped_helpers() -> None:
     g = grouped(1401, (octets(1402, "1", 10415),), 10415)
     assert g.find(1402, 10415) is not None and g.find(1402) is None
+
+
+def test_results_are_named_by_number_with_their_spec_names_for_reports() -> None:
+    assert results.label(ResultCode.DIAMETER_INVALID_AVP_VALUE) == "5004"
+    assert (results.SUCCESS, results.EQUIPMENT_UNKNOWN, results.PROTOCOL) == ("2001", "5422", "s13")
+    assert results.spec_name("5004") == "DIAMETER_INVALID_AVP_VALUE"
+    assert results.spec_name(5422) == "DIAMETER_ERROR_EQUIPMENT_UNKNOWN"
+    assert results.spec_name("9999") == "9999"

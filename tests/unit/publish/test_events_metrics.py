@@ -59,13 +59,14 @@ def test_the_queue_is_bounded_and_counts_what_it_drops() -> None:
 
 def test_a_check_event_says_what_decided_and_masks_the_subscriber() -> None:
     store = demo_store()
-    request = CheckRequest(Imei.parse(PAIR_IMEI), Imsi.parse(PAIR_IMSI), "map-v2", "msc1")
+    request = CheckRequest(Imei.parse(PAIR_IMEI), Imsi.parse(PAIR_IMSI), "map", "msc1", 2)
     result = decide(request, store.lookup, Config().policy)
     topic, body = check_message(CheckEvent(request, result, 1_700_000_000.25), "eir1", True)
     assert topic == f"check/{body['status']}" and body["status"] == "white"
     assert body["imsi"] == "00101" + "*" * 10 and body["entry"]["imsi"] == body["imsi"]
     assert body["time"] == "2023-11-14T22:13:20.250Z" and body["rule"] == "pair"
-    assert body["protocol"] == "map-v2" and body["peer"] == "msc1" and body["node"] == "eir1"
+    assert body["protocol"] == "map" and body["map_version"] == 2
+    assert body["peer"] == "msc1" and body["node"] == "eir1"
     json.dumps(body)  # plain JSON values only
     _topic, clear = check_message(CheckEvent(request, result, 0), "eir1", False)
     assert clear["imsi"] == PAIR_IMSI
@@ -91,7 +92,7 @@ def test_metrics_render_as_prometheus_text_and_add_up_across_processes() -> None
         m.samplers.append(
             lambda: {"eir_list_entries": [(("black",), 10)], "eir_workers": [((), 1)]}
         )
-    two.error_counts.append(lambda: [(("map", "none", "reject:mistypedArgument"), 3)])
+    two.error_counts.append(lambda: [(("map", "none", "reject:invoke:mistypedArgument"), 3)])
     text = render([one.snapshot(), two.snapshot()]).decode()
     families = {f.name: f for f in text_string_to_metric_families(text)}
     samples = {
@@ -109,7 +110,11 @@ def test_metrics_render_as_prometheus_text_and_add_up_across_processes() -> None
         samples[
             (
                 "eir_checks_total",
-                (("protocol", "map"), ("result", "reject:mistypedArgument"), ("status", "none")),
+                (
+                    ("protocol", "map"),
+                    ("result", "reject:invoke:mistypedArgument"),
+                    ("status", "none"),
+                ),
             )
         ]
         == 3

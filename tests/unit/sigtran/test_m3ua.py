@@ -188,6 +188,43 @@ def test_aspia_and_aspdn() -> None:
     assert _state(sgp) is AspState.DOWN and _state(asp) is AspState.DOWN
 
 
+def test_leaving_waits_for_aspdn_ack_from_a_gateway_that_answers() -> None:
+    """RFC 4666 4.3.4.2: ASPDN, then `left` only once ASPDN-ACK came back."""
+    asp, sgp = pair()
+    asp.shutdown(10.0)
+    assert asp.leaving and asp.aspdn_sent and not asp.aspdn_acked and not asp.left
+    assert [m.kind for m in messages(asp.data_to_send())] == [m3ua.ASPDN]
+    assert asp.get_timer() == 10.0 + m3ua_asp.ASPDN_ACK_WAIT_S
+    sgp.receive_data(m3ua.encode(Message(m3ua.ASPDN)), 10.0)
+    asp.receive_data(sgp.data_to_send(), 10.2)
+    assert asp.aspdn_acked and asp.left and not asp.closed and _state(asp) is AspState.DOWN
+    assert asp.get_timer() is None
+
+
+def test_leaving_is_bounded_when_the_gateway_never_acks() -> None:
+    asp, _sgp = pair()
+    asp.shutdown(10.0)
+    asp.data_to_send()
+    asp.handle_timer(10.5)
+    assert not asp.left and not asp.closed
+    asp.handle_timer(10.0 + m3ua_asp.ASPDN_ACK_WAIT_S)
+    assert asp.left and asp.closed and not asp.aspdn_acked
+    assert Closed("no ASPDN-ACK 1 s after ASPDN") in events(asp)
+
+
+def test_leaving_owes_nothing_when_down_or_on_the_sgp_side() -> None:
+    """No ASPDN from an ASP not yet up (and no more ASPUP), none from the SGP side."""
+    asp = AspConnection(M3uaSettings(), Side.ASP, 0.0)
+    asp.data_to_send()  # its ASPUP
+    asp.shutdown(1.0)
+    assert asp.left and not asp.aspdn_sent and asp.get_timer() is None
+    asp.handle_timer(60.0)
+    assert asp.data_to_send() == b""
+    _asp, sgp = pair()
+    sgp.shutdown(1.0)
+    assert sgp.left and sgp.data_to_send() == b""
+
+
 def test_override_second_asp_makes_the_first_inactive() -> None:
     table = AsTable()
     override = M3uaSettings(traffic_mode=TrafficMode.OVERRIDE)

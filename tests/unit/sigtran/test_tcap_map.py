@@ -9,7 +9,7 @@ import pytest
 from eir.config import PolicyConfig
 from eir.identity import Imei
 from eir.model import CheckRequest, CheckResult
-from eir.sigtran import checkimei
+from eir.sigtran import checkimei, msc, outcomes
 from eir.sigtran.checkimei import CheckImei
 from eir.sigtran.tcap import TcapServer
 from tests.support.sigtran import (
@@ -299,3 +299,28 @@ def test_nesting_past_the_bound_is_refused_before_pycrate(monkeypatch: pytest.Mo
     answer = decoded(server().answer(deep))
     assert answer[0] == "abort" and answer[1]["reason"] == ("p-abortCause", 2)  # badlyFormatted
     assert seen == [shallow]  # pycrate never saw the deep one
+
+
+def test_each_answer_is_counted_under_the_name_the_msc_side_reads() -> None:
+    """One naming (`eir.sigtran.outcomes`): what eir counts for its metrics is what the MSC
+    side (`eir.sigtran.msc`, eir-sim) reads from the answer."""
+    srv = server(PolicyConfig(unknown="unknown"))
+    next_version = (0, 4, 0, 0, 1, 0, 13, 4)
+    answers = [
+        srv.answer(begin(None, [invoke(argument(2, BLACK))], next_version)),
+        srv.answer(check_imei(2)[:-3]),
+        srv.answer(raw_v1_begin(raw_invoke(1, 43, tlv(0x04, BLACK[:7])))),
+        srv.answer(raw_v1_begin(raw_invoke(1, 44, tlv(0x04, BLACK)))),
+        srv.answer(raw_v1_begin(raw_invoke(1, 43, None))),
+        srv.answer(check_imei(2, WHITE)),
+    ]
+    read = [msc.decode_answer(answer).outcome for answer in answers if answer is not None]
+    assert read == [
+        "u-abort:application-context-name-not-supported",
+        "p-abort:badlyFormattedTransactionPortion",
+        "reject:invoke:mistypedArgument",
+        "reject:invoke:unrecognizedOperation",
+        "error:dataMissing",
+        outcomes.UNKNOWN_EQUIPMENT,  # a decision: counted with the checks, not here
+    ]
+    assert dict(srv.outcomes) == dict.fromkeys(read[:-1], 1)

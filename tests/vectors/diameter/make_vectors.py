@@ -72,6 +72,14 @@ def vectors() -> dict[str, tuple[str, bytes]]:
             "DPR, Disconnect-Cause REBOOTING",
             codec.encode_message_pycrate(base.dpr(MME, 0, 0x11111113, 0x22222224)),
         ),
+        "ecr_msisdn_m_bit": (
+            "ECR with MSISDN (701, vendor 10415, V and M bits), outside the ECR grammar",
+            _ecr(
+                "49015420323751",
+                imsi="001010123456789",
+                extra=(octets(701, bytes.fromhex("947102000010"), 10415),),
+            ),
+        ),
         "unknown_m_avp": (
             "ECR with an unknown AVP 99999 carrying the M bit",
             _ecr("49015420323751", extra=(unsigned32(99999, 7),)),

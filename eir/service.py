@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from eir import __version__
 from eir.channel import Listening, MetricsSnapshot, Ready, Tell, on_stderr
+from eir.check_log import CheckLog
 from eir.config import Broker, Config, Endpoint
 from eir.diameter.allow_list import AllowList
 from eir.diameter.node import NodeIdentity
@@ -84,9 +85,11 @@ def checker(
     store: LmdbStore,
     metrics: Metrics | None = None,
     queue: EventQueue | None = None,
+    notes: CheckLog | None = None,
 ) -> Decide:
     """The decision both front-ends ask for: the policy over the store's lists, counted in
-    ``metrics`` and offered to the event ``queue`` (never waiting on either)."""
+    ``metrics``, offered to the event ``queue`` (never waiting on either) and told to the
+    check log ``notes`` when it wants it."""
     policy = config.policy
     lookup = store.lookup
     if metrics is None:
@@ -98,6 +101,8 @@ def checker(
     counts = metrics.checks
     wanted = CheckFilter(config.events.checks, config.events.sample).wanted
     offer = None if queue is None else queue.offer
+    note = None if notes is None else notes.note
+    note_all = notes is not None and notes.all
 
     def observed(request: CheckRequest) -> CheckResult:
         result = decide(request, lookup, policy)
@@ -108,6 +113,8 @@ def checker(
         ] += 1
         if offer is not None and wanted(result):
             offer(CheckEvent(request, result, time.time()))
+        if note is not None and (status != 0 or note_all):  # CheckLog.wants, inline
+            note(request, result)
         return result
 
     return observed
@@ -320,6 +327,7 @@ class _Wiring:
     m3ua: M3uaEndpoint
     session: BrokerSession | None
     lists: ListWatch
+    notes: CheckLog | None
 
 
 class _Tasks:
@@ -347,6 +355,8 @@ async def serve(serving: Serving, stop: asyncio.Event, tell: Tell = on_stderr) -
     try:
         wiring.lists.poll()
         tasks.start(wiring.lists.run())
+        if wiring.notes is not None:
+            tasks.start(_flush_every_second(wiring.notes))
         if wiring.session is not None:
             tasks.start(wiring.session.run())
         if serving.worker is not None:
@@ -371,7 +381,8 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
     metrics = Metrics()
     broker = config.mqtt.broker
     queue = EventQueue(config.events.queue_size) if broker is not None else None
-    check = checker(config, store, metrics, queue)
+    notes = check_log(config)
+    check = checker(config, store, metrics, queue, notes)
     node = build_diameter(config, store, now, check, metrics.latency["s13"])
     m3ua_node = build_m3ua(config, store, check, metrics.latency["map"])
     session: BrokerSession | None = None
@@ -387,7 +398,21 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
         config.mqtt.prefix,
     )
     _observe(metrics, node, m3ua_node, queue, session, lists)
-    return _Wiring(metrics, node, m3ua_node, session, lists)
+    return _Wiring(metrics, node, m3ua_node, session, lists, notes)
+
+
+def check_log(config: Config) -> CheckLog | None:
+    """The per-check log ``log.checks`` asks for; None for ``none``."""
+    if config.log.checks == "none":
+        return None
+    return CheckLog(config.log.checks, config.log.checks_per_second, config.events.mask_imsi)
+
+
+async def _flush_every_second(notes: CheckLog) -> None:
+    """The count of check lines the rate limit held back, said even when checks stop."""
+    while True:
+        await asyncio.sleep(1.0)
+        notes.flush()
 
 
 def _session(serving: Serving, broker: Broker, queue: EventQueue) -> BrokerSession:

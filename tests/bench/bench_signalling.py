@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from tests.support.diameter import child_pids  # noqa: E402
+from tests.support.logs import said  # noqa: E402
 
 BIN = Path(sys.executable).parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -305,6 +306,7 @@ def start_eir(db: Path, workers: int, protocol: str = "s13") -> tuple[subprocess
         line = proc.stderr.readline()
         if not line:
             raise SystemExit(f"eir serve failed: exit {proc.wait()}")
+        line = said(line.rstrip("\n"))
         if line.startswith("eir: listening " + ("diameter" if protocol == "s13" else "m3ua")):
             port = int(line.rsplit(":", 1)[1])
         if line.startswith("eir: ready"):

@@ -22,7 +22,15 @@ LAYERS = {
         "eir.networks",
     ),
     1: ("eir.policy", "eir.framing", "eir.diameter", "eir.sigtran"),
-    2: ("eir.store", "eir.publish", "eir.observe", "eir.transport", "eir.host"),
+    2: (
+        "eir.store",
+        "eir.publish",
+        "eir.observe",
+        "eir.transport",
+        "eir.host",
+        "eir.logs",
+        "eir.check_log",
+    ),
     3: ("eir.cli", "eir.service", "eir.supervisor", "eir.startup", "eir.progress", "eir.channel"),
 }
 #: imports layer 1 (the sans-IO cores) must never make

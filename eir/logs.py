@@ -36,6 +36,7 @@ __all__ = [
     "is_set_up",
     "lifecycle",
     "setup",
+    "teardown",
 ]
 
 #: the record attribute holding a line's structured fields (``extra={FIELDS: {...}}``)
@@ -103,6 +104,14 @@ def setup(level: str, form: str, worker: int | None = None) -> None:
     root.addHandler(handler)
     root.setLevel(level.upper())
     _installed[:] = [handler]
+
+
+def teardown() -> None:
+    """Undo `setup`: its handler removed, lifecycle lines plain again (a test, an embedder)."""
+    root = logging.getLogger()
+    for handler in _installed:
+        root.removeHandler(handler)
+    _installed.clear()
 
 
 def is_set_up() -> bool:

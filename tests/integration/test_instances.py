@@ -321,7 +321,7 @@ def test_metrics_port_taken_is_refused_before_anything_starts(demo_db: Path, cou
             check=False,
         )
     assert proc.returncode == 1, proc.stderr
-    assert proc.stderr.splitlines() == [
+    assert [said(line) for line in proc.stderr.splitlines()] == [
         f"eir: cannot listen on metrics tcp 127.0.0.1:{port}: the port is in use "
         "(another eir serve?)"
     ], proc.stderr

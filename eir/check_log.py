@@ -7,8 +7,9 @@ that decided, as the check event says it). Lines are rate-limited (``log.checks_
 past the limit they are counted, and one line says how many were suppressed once the second is
 over (at the next check line, or at the serving loop's next `CheckLog.flush`).
 
-The answer path pays for none of it with ``none``, and one comparison per white answer with
-``non-white``: `wants` is tested inline before any call (see `eir.service.checker`).
+The answer path pays nothing with ``none`` (the decision is not wrapped), and one call and
+one comparison per white answer with ``non-white``: `wants` is tested inline before `note`
+(see `eir.service.checker`); `note` checks the level before it formats anything.
 
 Layer 2: the standard library's logging and the events' wording.
 """

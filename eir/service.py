@@ -101,8 +101,6 @@ def checker(
     counts = metrics.checks
     wanted = CheckFilter(config.events.checks, config.events.sample).wanted
     offer = None if queue is None else queue.offer
-    note = None if notes is None else notes.note
-    note_all = notes is not None and notes.all
 
     def observed(request: CheckRequest) -> CheckResult:
         result = decide(request, lookup, policy)
@@ -113,11 +111,19 @@ def checker(
         ] += 1
         if offer is not None and wanted(result):
             offer(CheckEvent(request, result, time.time()))
-        if note is not None and (status != 0 or note_all):  # CheckLog.wants, inline
+        return result
+
+    if notes is None:  # log.checks = "none": the answer path as it was
+        return observed
+    note, note_all = notes.note, notes.all
+
+    def noted(request: CheckRequest) -> CheckResult:
+        result = observed(request)
+        if note_all or result.status != 0:  # CheckLog.wants, inline
             note(request, result)
         return result
 
-    return observed
+    return noted
 
 
 class _TimedS13(S13Server):

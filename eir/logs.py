@@ -103,6 +103,7 @@ def setup(level: str, form: str, worker: int | None = None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # Python's warnings too, as lines of logger py.warnings
     _installed[:] = [handler]
 
 
@@ -112,6 +113,7 @@ def teardown() -> None:
     for handler in _installed:
         root.removeHandler(handler)
     _installed.clear()
+    logging.captureWarnings(False)
 
 
 def is_set_up() -> bool:

@@ -161,7 +161,9 @@ def test_no_check_lines_with_none(demo_db: Path, tmp_path: Path) -> None:
 
 
 def test_each_connection_event_is_logged_once(demo_db: Path) -> None:
-    with serve(demo_db) as served:
+    """Before: ASP-DOWN (every state) twice, from the M3UA core and its adapter; at debug a
+    Diameter peer's ``closed:`` from the core, then ``down:`` from the adapter."""
+    with serve(demo_db, "--log-level", "debug") as served:
         s13_black(served.port(), host="once.epc.example")
         map_black(served.port("m3ua"))
         raw = stopped(served)

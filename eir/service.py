@@ -295,9 +295,8 @@ async def _keep_connected(
                     _tt, protocol = await loop.create_connection(factory, where.host, where.port)
                 closable = cast(_Closable, protocol)
                 await closable.closed
-                log.info(
-                    "%s: connection to %s closed; retrying in %gs", framing.name, where, reconnect_s
-                )
+                # its end is the adapter's line (peer down, association closed): said once
+                log.info("%s: dialing %s again in %gs", framing.name, where, reconnect_s)
             except OSError as exc:
                 log.warning(
                     "%s: cannot reach %s: %s; retrying in %gs",

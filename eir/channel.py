@@ -2,8 +2,9 @@
 supervisor (`eir.supervisor`, ``--workers N``), or as lines on stderr when it serves alone
 (`eir.service.run`).
 
-The lines a user or a script reads stay exactly as they were: ``eir: listening diameter tcp
-HOST:PORT`` (:attr:`Listening.line`) as each listener opens, then ``eir: ready``. Messages are
+The lines a user or a script reads: ``eir: listening diameter tcp HOST:PORT``
+(:attr:`Listening.line`) as each listener opens, then ``eir: ready``, written through the
+daemon's log (`eir.startup.say`, `eir.logs.lifecycle`: ``TIME INFO eir: ready``). Messages are
 pickled over a `multiprocessing` pipe, so this module imports no protocol code: the supervisor
 unpickles them.
 """

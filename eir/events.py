@@ -128,26 +128,47 @@ class EventQueue:
         return [items.popleft() for _ in range(count)]
 
 
+def check_fields(request: CheckRequest, result: CheckResult, mask: bool) -> dict[str, Any]:
+    """What a check event and a check log line (`eir.check_log`) both say of a check: imei,
+    imsi (masked with ``mask``), protocol, map_version, peer, answer (white, grey, black,
+    unknown) and why (a pair's IMSI masked too)."""
+    imsi = None if request.imsi is None else request.imsi.digits
+    why = result.explain()
+    if mask:
+        if imsi is not None:
+            imsi = mask_imsi(imsi)
+        pair = result.match.imsi if result.match is not None else None
+        if pair:
+            why = why.replace(pair, mask_imsi(pair))
+    return {
+        "imei": str(request.imei),
+        "imsi": imsi,
+        "protocol": request.protocol,
+        "map_version": request.version,
+        "peer": request.peer,
+        "answer": status_name(result),
+        "why": why,
+    }
+
+
 def check_message(event: CheckEvent, node: str, mask: bool) -> tuple[str, dict[str, Any]]:
     """(topic under the prefix, JSON object) of one check."""
     request, result = event.request, event.result
-    status = status_name(result)
-    imsi = None if request.imsi is None else request.imsi.digits
-    if imsi is not None and mask:
-        imsi = mask_imsi(imsi)
+    said = check_fields(request, result, mask)
+    status = said["answer"]
     match = result.match
     body: dict[str, Any] = {
         "type": "check",
         "time": iso_time(event.time),
         "node": node,
-        "protocol": request.protocol,
-        "map_version": request.version,
-        "peer": request.peer,
-        "imei": str(request.imei),
-        "imsi": imsi,
+        "protocol": said["protocol"],
+        "map_version": said["map_version"],
+        "peer": said["peer"],
+        "imei": said["imei"],
+        "imsi": said["imsi"],
         "status": status,
         "rule": result.rule.value,
-        "why": result.explain(),
+        "why": said["why"],
         "anomalies": sorted(a.value for a in result.anomalies),
         "entry": None
         if match is None

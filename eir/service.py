@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from eir import __version__
 from eir.channel import Listening, Message, MetricsSnapshot, Ready, Tell, on_stderr
+from eir.check_log import CheckLog
 from eir.config import Broker, Config, Endpoint
 from eir.diameter import results as s13_results
 from eir.diameter.allow_list import AllowList
@@ -94,10 +95,12 @@ def checker(
     metrics: Metrics | None = None,
     queue: EventQueue | None = None,
     live: Live | None = None,
+    notes: CheckLog | None = None,
 ) -> Decide:
     """The decision both front-ends ask for: the policy over the store's lists, counted in
-    ``metrics`` and offered to the event ``queue`` (never waiting on either). The policy is
-    read from ``live`` per request, so that a reload changes it."""
+    ``metrics``, offered to the event ``queue`` (never waiting on either) and told to the
+    check log ``notes`` when it wants it. The policy is read from ``live`` per request, so
+    that a reload changes it."""
     live = Live(config) if live is None else live
     lookup = store.lookup
     if metrics is None:
@@ -125,7 +128,18 @@ def checker(
             offer(CheckEvent(request, result, time.time()))
         return result
 
-    return observed
+    if notes is None:
+        return observed
+
+    def noted(request: CheckRequest) -> CheckResult:
+        result = observed(request)
+        # CheckLog.wants, inline: with log.checks = "none" or a white answer under
+        # "non-white", two attribute reads and no call
+        if notes.all or (notes.on and result.status != 0):
+            notes.note(request, result)
+        return result
+
+    return noted
 
 
 class _TimedS13(S13Server):
@@ -298,9 +312,8 @@ async def _keep_connected(
                     _tt, protocol = await loop.create_connection(factory, where.host, where.port)
                 closable = cast(_Closable, protocol)
                 await closable.closed
-                log.info(
-                    "%s: connection to %s closed; retrying in %gs", framing.name, where, reconnect_s
-                )
+                # its end is the adapter's line (peer down, association closed): said once
+                log.info("%s: dialing %s again in %gs", framing.name, where, reconnect_s)
             except OSError as exc:
                 log.warning(
                     "%s: cannot reach %s: %s; retrying in %gs",
@@ -339,6 +352,7 @@ class _Wiring:
     session: BrokerSession | None
     lists: ListWatch
     live: Live
+    notes: CheckLog
 
 
 class _Tasks:
@@ -369,6 +383,7 @@ async def serve(
     try:
         wiring.lists.poll()
         tasks.start(wiring.lists.run())
+        tasks.start(_flush_every_second(wiring.notes))
         if serving.worker is not None:
             tasks.start(_share(wiring.metrics, tell))
         listening = await _open_listeners(serving, wiring, servers, tell)
@@ -397,7 +412,8 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
     broker = config.mqtt.broker
     queue = EventQueue(config.events.queue_size) if broker is not None else None
     live = Live(config)
-    check = checker(config, store, metrics, queue, live)
+    notes = check_log(config)
+    check = checker(config, store, metrics, queue, live, notes)
     node = build_diameter(config, store, now, check, metrics.latency["s13"], live)
     m3ua_node = build_m3ua(config, store, check, metrics.latency["map"])
     session: BrokerSession | None = None
@@ -413,7 +429,7 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
         config.mqtt.prefix,
     )
     _observe(metrics, node, m3ua_node, queue, session, lists)
-    return _Wiring(metrics, node, m3ua_node, session, lists, live)
+    return _Wiring(metrics, node, m3ua_node, session, lists, live, notes)
 
 
 @contextlib.contextmanager
@@ -449,6 +465,7 @@ def _applier(wiring: _Wiring) -> Callable[[Config], None]:
 
     def apply(config: Config) -> None:
         wiring.live.config = config
+        wiring.notes.configure(config.log.checks, config.log.checks_per_second)
         logging.getLogger().setLevel(config.log.level.upper())
         d = config.diameter
         allow = AllowList(d.allowed_hosts, d.allowed_realms, d.allowed_networks)
@@ -456,6 +473,18 @@ def _applier(wiring: _Wiring) -> Callable[[Config], None]:
         node.admission.screen = allow.refuses_address if allow.networks else None
 
     return apply
+
+
+def check_log(config: Config) -> CheckLog:
+    """The per-check log as ``log.checks`` asks for it (a reload may change it)."""
+    return CheckLog(config.log.checks, config.log.checks_per_second, config.events.mask_imsi)
+
+
+async def _flush_every_second(notes: CheckLog) -> None:
+    """The count of check lines the rate limit held back, said even when checks stop."""
+    while True:
+        await asyncio.sleep(1.0)
+        notes.flush()
 
 
 def _session(serving: Serving, broker: Broker, queue: EventQueue) -> BrokerSession:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import socket
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from eir.config import Config, Endpoint
 from eir.errors import EirError
+from eir.logs import lifecycle
 from eir.store.lmdb_store import CREATE_ADVICE, LmdbStore, MissingStoreError, has_store
 
 #: in the store directory: held exclusively (flock) by the `eir serve` serving the store (the
@@ -38,9 +40,10 @@ class InstanceError(EirError):
     """Another `eir serve`, or workers left behind by one, hold this store or a port."""
 
 
-def say(line: str) -> None:
-    """One line on stderr, at once."""
-    print(line, file=sys.stderr, flush=True)
+def say(line: str, level: int = logging.INFO) -> None:
+    """A lifecycle line (``eir: ready``; at ERROR, why serving stops) on stderr, at once, in
+    the log's style: see `eir.logs.lifecycle`."""
+    lifecycle(line, level)
 
 
 def open_store(config: Config, db: str | None, *, create: bool) -> LmdbStore:

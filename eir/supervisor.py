@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 from http.server import ThreadingHTTPServer
 from typing import Any
 
+from eir import logs
 from eir.channel import Failed, Listening, Message, MetricsSnapshot, Ready, Tell
 from eir.config import Config, Endpoint
 from eir.notify import Notifier
@@ -112,10 +113,7 @@ def _worker(
     reread: Callable[[], Config] | None = None,
 ) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until it serves: then a reload
-    logging.basicConfig(
-        level=config.log.level.upper(),
-        format=f"%(asctime)s %(levelname)s %(name)s[w{index}]: %(message)s",
-    )
+    logs.setup(config.log.level, config.log.format, worker=index)
     if not _die_with(supervisor):
         return
     import asyncio
@@ -307,13 +305,13 @@ class _Workers:
             message = _receive(pipe, 0.2)
             if message is None:
                 if not proc.is_alive():
-                    say(f"eir: worker {index} exited before it was ready")
+                    say(f"eir: worker {index} exited before it was ready", logging.ERROR)
                     self.stop()
                     return 1
             elif isinstance(message, MetricsSnapshot):
                 self.snapshots[index] = message.snapshot
             elif isinstance(message, Failed):
-                say(f"eir: {message.reason}")
+                say(f"eir: {message.reason}", logging.ERROR)
                 self.stop()
                 return 1
             elif isinstance(message, Ready):

@@ -19,7 +19,9 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from eir import logs
 from eir.cli import handsets, lists, publish, serve
+from eir.cli.overrides import log_overrides
 from eir.cli.parser import build_parser
 from eir.config import Config, load_config
 from eir.errors import ConfigFileError, EirError, LoadError
@@ -46,14 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except LoadError as exc:
-        print(exc, file=sys.stderr)  # already "file:line: message" or "file: message"
+        _tell(str(exc))  # already "file:line: message" or "file: message"
         return exc.exit_code
     except ConfigFileError as exc:
         for message in exc.messages:  # every error of the file, each on its line
             print(f"eir: {message}", file=sys.stderr)
         return exc.exit_code
     except EirError as exc:
-        print(f"eir: {exc}", file=sys.stderr)
+        _tell(f"eir: {exc}")
         return exc.exit_code
     except BrokenPipeError:
         # `eir export | head`: the reader left; not an error of ours.
@@ -61,17 +63,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"eir: {where}{exc.strerror or exc}", file=sys.stderr)
+        _tell(f"eir: {where}{exc.strerror or exc}")
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _tell(line: str) -> None:
+    """Why a command failed: printed as it is, or, once `eir serve` has set up its log, as a
+    log line at ERROR (`eir.logs.lifecycle`)."""
+    if logs.is_set_up():
+        logs.lifecycle(line, logging.ERROR)
+    else:
+        print(line, file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "check-config":
         return serve.check_config(args)
     config = load_config(args.config)
-    logging.basicConfig(
-        level=config.log.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if args.command == "serve":
+        config = log_overrides(args, config)
+        logs.setup(config.log.level, config.log.format)
+    else:  # a user interface: its messages are printed, not logged (see eir.logs)
+        logging.basicConfig(
+            level=config.log.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     return COMMANDS[args.command](args, config)

@@ -1,6 +1,7 @@
 """Command-line options that override configuration keys: ``--broker``, ``--prefix`` and
 ``--node`` over ``[mqtt]``; ``--diameter-listen``, ``--m3ua-listen``, ``--workers`` and
-``--metrics-listen`` over the keys `eir serve` reads. A bad value is a `ConfigError` naming
+``--metrics-listen`` over the keys `eir serve` reads; ``--log-level`` and ``--log-format`` over
+``[log]``. A bad value is a `ConfigError` naming
 the option, checked with the configuration's own parsers and patterns."""
 
 from __future__ import annotations
@@ -39,6 +40,16 @@ def mqtt_overrides(args: argparse.Namespace, config: Config) -> Config:
             raise ConfigError(f"--node: {args.node!r} is not 1 to 64 of letters, digits, ._-")
         mqtt = dataclasses.replace(mqtt, node=args.node)
     return dataclasses.replace(config, mqtt=mqtt)
+
+
+def log_overrides(args: argparse.Namespace, config: Config) -> Config:
+    """``--log-level`` and ``--log-format`` over ``[log]`` (argparse checked their words)."""
+    log = config.log
+    if args.log_level is not None:
+        log = dataclasses.replace(log, level=args.log_level)
+    if args.log_format is not None:
+        log = dataclasses.replace(log, format=args.log_format)
+    return dataclasses.replace(config, log=log)
 
 
 def serve_overrides(args: argparse.Namespace, config: Config) -> Config:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from eir import __version__
-from eir.config.keys import strptime_format
+from eir.config.keys import LOG_FORMATS, LOG_LEVELS, strptime_format
 from eir.model import ListName
 from eir.store.api import Mode
 from eir.store.dates import zone_named
@@ -82,6 +82,16 @@ def _add_serve(sub: argparse._SubParsersAction[EirParser]) -> None:
         "--metrics-listen",
         metavar="HOST:PORT",
         help="Prometheus endpoint (metrics.listen; '' turns it off; port 0 picks a free port)",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help="the least severe level logged (log.level)",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="log lines as text or one JSON object each, times in UTC (log.format)",
     )
     _mqtt_options(p)
     p.add_argument(

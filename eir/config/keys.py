@@ -39,6 +39,8 @@ from eir.model import ListName
 ANOMALY_ACTIONS = ("ignore", "white", "grey", "black", "unknown")
 UNKNOWN_ANSWERS = ("white", "grey", "unknown")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: how `eir serve` writes its log lines on stderr (eir.logs)
+LOG_FORMATS = ("text", "json")
 CHECK_EVENTS = ("all", "non-white", "none")
 #: what a list file's 15-digit IMEI with a wrong check digit gets (eir.store.formats.CheckDigit)
 CHECK_DIGIT_POLICIES = ("refuse", "list")
@@ -232,7 +234,31 @@ class PolicyConfig:
 class LogConfig:
     """Logging (to stderr)."""
 
-    level: str = setting(Choice(*LOG_LEVELS), "The least severe level logged.", default="info")
+    level: str = setting(
+        Choice(*LOG_LEVELS),
+        "The least severe level logged (the lifecycle lines, serving, listening, ready and "
+        "stopping, are always written). `eir serve --log-level` overrides it.",
+        default="info",
+    )
+    format: str = setting(
+        Choice(*LOG_FORMATS),
+        'One line per record, times in UTC: "text" (TIME LEVEL LOGGER: MESSAGE) or "json" '
+        "(one object per line). `eir serve --log-format` overrides it.",
+        default="text",
+    )
+    checks: str = setting(
+        Choice(*CHECK_EVENTS),
+        "Which checks get a log line (IMEI, IMSI masked as events.mask_imsi says, protocol, "
+        "peer, answer, why): all, non-white (grey, black, unknown and errors) or none. "
+        "Without a broker this is the only record of why a handset was refused.",
+        default="non-white",
+    )
+    checks_per_second: int = setting(
+        Integer(1, 1_000_000),
+        "The most check lines a second; past it they are counted and one line a second says "
+        "how many were suppressed.",
+        default=100,
+    )
 
 
 @section

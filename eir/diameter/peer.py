@@ -377,9 +377,8 @@ class PeerConnection:
         self.pending.clear()  # the transport is gone: nobody to answer
         if self.table is not None:
             self.table.remove(self)
+        # the adapter logs it, once: a peer going down, closes before CER throttled per address
         self._events.append(PeerDown(reason, refused))
-        # the adapter logs it: a peer going down once, closes before CER throttled per address
-        log.debug("diameter peer %s: closed: %s", self.name, reason)
 
     def _too_long(self, head: bytes, length: int) -> None:
         if head[4] & FLAG_R and self.state is State.OPEN:

@@ -353,8 +353,7 @@ class AspConnection:
             self.state = state
             if state is AspState.ACTIVE:
                 self._handshake_at = None
-            self._events.append(StateChanged(state))
-            log.info("m3ua %s: %s", self.name, state.value)
+            self._events.append(StateChanged(state))  # the adapter logs it, once
             if state is not AspState.ACTIVE and self.table is not None:
                 self.table.leave(self)
 

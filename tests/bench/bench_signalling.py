@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from tests.support.diameter import child_pids  # noqa: E402
+from tests.support.logs import said  # noqa: E402
 
 BIN = Path(sys.executable).parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -279,11 +280,14 @@ def drive(
     }
 
 
-def start_eir(db: Path, workers: int, protocol: str = "s13") -> tuple[subprocess.Popen[str], int]:
+def start_eir(
+    db: Path, workers: int, protocol: str = "s13", config: Path | None = None
+) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
         [
             str(BIN / "eir"),
             "serve",
+            *(["--config", str(config)] if config is not None else []),
             "--db",
             str(db),
             "--diameter-listen",
@@ -305,6 +309,7 @@ def start_eir(db: Path, workers: int, protocol: str = "s13") -> tuple[subprocess
         line = proc.stderr.readline()
         if not line:
             raise SystemExit(f"eir serve failed: exit {proc.wait()}")
+        line = said(line.rstrip("\n"))
         if line.startswith("eir: listening " + ("diameter" if protocol == "s13" else "m3ua")):
             port = int(line.rsplit(":", 1)[1])
         if line.startswith("eir: ready"):
@@ -374,6 +379,62 @@ def prepare_store(directory: Path, rows: int) -> tuple[Path, Path]:
     return db, sample
 
 
+def drive_bare(args: argparse.Namespace) -> dict[str, float]:
+    """The bare asyncio server, driven like the EIR: the floor."""
+    ctx = multiprocessing.get_context("fork")
+    ready_out, ready_in = ctx.Pipe(duplex=False)
+    bare = ctx.Process(target=bare_server, args=(ready_in, args.protocol))
+    bare.start()
+    port = ready_out.recv()
+    assert bare.pid is not None
+    bare_args = argparse.Namespace(**{**vars(args), "inflight": args.bare_inflight})
+    result = drive(port, [bare.pid], bare_args, [], "unknown=1", "bare")
+    os.kill(bare.pid, signal.SIGTERM)
+    bare.join()
+    return result
+
+
+def check_log_cost(rounds: int = 100_000, repeats: int = 15) -> dict[str, float]:
+    """Nanoseconds per decision of `eir.service.checker` (counted in the metrics) for a white
+    IMEI on no list, with each ``log.checks``: what the per-check log adds to the answer path,
+    measured in this process over a store that finds nothing at once (so that the policy's
+    look-up does not drown a fraction of a microsecond), in CPU time (other processes on the
+    machine do not count), the modes interleaved, the best of `repeats` kept."""
+    import logging
+    import time
+    import timeit
+    from dataclasses import replace
+    from functools import partial
+    from typing import cast
+
+    from eir.config import Config
+    from eir.identity import Imei, Imsi
+    from eir.model import NO_HITS, CheckRequest, Hits
+    from eir.observe.metrics import Metrics
+    from eir.service import check_log, checker
+    from eir.store.lmdb_store import LmdbStore
+
+    class Empty:
+        def lookup(self, imei14: str, imsi: str | None) -> Hits:
+            return NO_HITS
+
+    logging.basicConfig(level=logging.INFO, handlers=[logging.NullHandler()])
+    request = CheckRequest(Imei.parse("35209900176148"), Imsi.parse("001019876543210"), "s13")
+    checks = {}
+    for mode in ("none", "non-white", "all"):
+        config = replace(Config(), log=replace(Config().log, checks=mode))
+        checks[mode] = checker(
+            config, cast(LmdbStore, Empty()), Metrics(), None, notes=check_log(config)
+        )
+    best = dict.fromkeys(checks, float("inf"))
+    modes = list(checks.items())
+    for turn in range(repeats):
+        for mode, check in modes[turn % 3 :] + modes[: turn % 3]:  # each first in turn
+            took = timeit.timeit(partial(check, request), number=rounds, timer=time.process_time)
+            best[mode] = min(best[mode], took / rounds * 1e9)
+    return best
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--protocol", choices=["s13", "map"], default="s13")
@@ -388,27 +449,43 @@ def main() -> int:
     parser.add_argument("--conns", type=int, default=8, help="connections in all")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--dir", default=str(ROOT / "var" / "bench"))
+    parser.add_argument(
+        "--mix", default="black=0.1", help="eir-sim's mix against eir serve (white=1: all white)"
+    )
+    parser.add_argument(
+        "--log-checks",
+        choices=("none", "non-white", "all"),
+        help="eir serve's log.checks (default: the configuration's default)",
+    )
+    parser.add_argument(
+        "--servers",
+        default="bare,eir_1w,eir_2w",
+        help="which of bare, eir_1w, eir_2w to drive (comma-separated)",
+    )
     args = parser.parse_args()
     directory = Path(args.dir)
     db, sample = prepare_store(directory, args.rows)
     results: dict[str, dict[str, float]] = {}
+    servers = args.servers.split(",")
+    config: Path | None = None
+    if args.log_checks is not None:
+        config = directory / f"log-checks-{args.log_checks}.toml"
+        config.write_text(f'[log]\nchecks = "{args.log_checks}"\n')
+    costs = check_log_cost()
+    print(
+        "checker ns per white answer by log.checks: "
+        + ", ".join(f"{mode} {ns:.0f}" for mode, ns in costs.items())
+    )
 
-    ctx = multiprocessing.get_context("fork")
-    ready_out, ready_in = ctx.Pipe(duplex=False)
-    bare = ctx.Process(target=bare_server, args=(ready_in, args.protocol))
-    bare.start()
-    port = ready_out.recv()
-    assert bare.pid is not None
-    bare_args = argparse.Namespace(**{**vars(args), "inflight": args.bare_inflight})
-    results["bare"] = drive(port, [bare.pid], bare_args, [], "unknown=1", "bare")
-    os.kill(bare.pid, signal.SIGTERM)
-    bare.join()
-
+    if "bare" in servers:
+        results["bare"] = drive_bare(args)
     for workers in (1, 2):
-        proc, port = start_eir(db, workers, args.protocol)
+        if f"eir_{workers}w" not in servers:
+            continue
+        proc, port = start_eir(db, workers, args.protocol, config)
         pids = [proc.pid] if workers == 1 else child_pids(proc.pid)
         results[f"eir_{workers}w"] = drive(
-            port, pids, args, [str(sample)], "black=0.1", f"eir-{workers}w"
+            port, pids, args, [str(sample)], args.mix, f"eir-{workers}w"
         )
         stop(proc)
 
@@ -421,6 +498,17 @@ def main() -> int:
             f"{name:10} {r['answered_per_s']:10.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
             f"{r['server_cpu_us_per_answer']:14.1f} {r['sim_cpu_us_per_request']:23.1f}"
         )
+    summary: dict[str, object] = {
+        "results": results,
+        "check_log_ns": costs,
+        "cores": os.cpu_count(),
+        "args": vars(args),
+    }
+    if not {"bare", "eir_1w", "eir_2w"} <= results.keys():
+        (directory / f"{args.protocol}-partial.json").write_text(
+            json.dumps(summary, indent=2) + "\n"
+        )
+        return 0
     ratio = (
         results["eir_1w"]["server_cpu_us_per_answer"] / results["bare"]["server_cpu_us_per_answer"]
     )
@@ -436,13 +524,7 @@ def main() -> int:
         f"{results['bare']['sim_cpu_us_per_request']:.1f} us CPU per request "
         "(target: 200,000/s)"
     )
-    summary = {
-        "results": results,
-        "cpu_ratio": ratio,
-        "two_worker_scale": scale,
-        "cores": os.cpu_count(),
-        "args": vars(args),
-    }
+    summary |= {"cpu_ratio": ratio, "two_worker_scale": scale}
     (directory / f"{args.protocol}.json").write_text(json.dumps(summary, indent=2) + "\n")
     return 0
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-LISTENING = re.compile(r"^eir: listening (\w+) tcp (.+):(\d+)$")
+#: in a log line of eir serve (TIME INFO eir: listening ...; eir.logs)
+LISTENING = re.compile(r" eir: listening (\w+) tcp (.+):(\d+)$")
 
 
 def main() -> int:
@@ -60,10 +61,10 @@ def main() -> int:
     assert serve.stderr is not None
     ports: dict[str, str] = {}
     for line in serve.stderr:
-        found = LISTENING.match(line.strip())
+        found = LISTENING.search(line.strip())
         if found:
             ports[found.group(1)] = f"tcp://{found.group(2)}:{found.group(3)}"
-        if line.startswith("eir: ready"):
+        if " eir: ready" in line:
             break
     else:
         print(f"make load: eir serve exited {serve.wait()}", file=sys.stderr)

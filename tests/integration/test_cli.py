@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import EIR, digest, eir, env
+from tests.support.logs import said
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "conf" / "lists" / "demo.csv"
@@ -234,14 +235,14 @@ def test_serve_runs_until_signalled(db: Path, signum: signal.Signals) -> None:
     )
     assert proc.stderr is not None
     try:
-        lines = [proc.stderr.readline() for _ in range(4)]
+        lines = [said(proc.stderr.readline().rstrip("\n")) for _ in range(4)]
         assert lines[0].startswith(f"eir: serving lists from {db} (black 3, grey 1, white 2)")
         assert lines[1].startswith("eir: listening diameter tcp 127.0.0.1:")
         assert lines[2].startswith("eir: listening m3ua tcp 127.0.0.1:")
-        assert lines[3] == "eir: ready\n"
+        assert lines[3] == "eir: ready"
         proc.send_signal(signum)
         assert proc.wait(timeout=20) == 0
-        assert "eir: stopping" in proc.stderr.read()
+        assert "eir: stopping" in [said(line) for line in proc.stderr.read().splitlines()]
     finally:
         if proc.poll() is None:  # a failed assertion must not leave a daemon behind
             proc.kill()

@@ -17,6 +17,7 @@ from eir.diameter.node import NodeIdentity
 from eir.model import EquipmentStatus
 from eir.startup import WORKERS_LOCK
 from tests.support.diameter import BLACK, EIR_BIN, BlockingClient, Served, child_pids, serve
+from tests.support.logs import said
 
 S = EquipmentStatus
 
@@ -36,7 +37,7 @@ def refused(db: Path, *args: str, timeout: float = 60.0) -> list[str]:
         assert proc.stderr is not None
         with proc.stderr:
             for line in proc.stderr:
-                lines.append(line.rstrip("\n"))
+                lines.append(said(line.rstrip("\n")))
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -261,7 +262,7 @@ def test_two_instances_started_at_once_on_one_port(tmp_path: Path) -> None:
         assert stream is not None
         with stream:
             for line in stream:
-                lines[i].append(line.rstrip("\n"))
+                lines[i].append(said(line.rstrip("\n")))
 
     for i in range(2):
         threading.Thread(target=read, args=(i,), daemon=True).start()
@@ -320,7 +321,7 @@ def test_metrics_port_taken_is_refused_before_anything_starts(demo_db: Path, cou
             check=False,
         )
     assert proc.returncode == 1, proc.stderr
-    assert proc.stderr.splitlines() == [
+    assert [said(line) for line in proc.stderr.splitlines()] == [
         f"eir: cannot listen on metrics tcp 127.0.0.1:{port}: the port is in use "
         "(another eir serve?)"
     ], proc.stderr

@@ -8,20 +8,21 @@ from pathlib import Path
 
 from tests.support.cli import eir
 from tests.support.diameter import serve
+from tests.support.logs import said
 
 
 def test_serve_refuses_a_missing_store(tmp_path: Path) -> None:
     wrong = tmp_path / "wrong" / "path"
     result = eir("serve", "--db", wrong, "--diameter-listen", "127.0.0.1:0")
     assert result.returncode == 1
-    assert result.stderr == (
+    assert [said(line) for line in result.stderr.splitlines()] == [
         f"eir: {wrong}: no list store here (create one with `eir load`, or serve an empty one "
-        "with --create)\n"
-    )
+        "with --create)"
+    ]
     assert not (tmp_path / "wrong").exists()
     result = eir("serve", "--db", wrong, "--workers", "2")
     assert result.returncode == 1
-    assert result.stderr.startswith(f"eir: {wrong}: no list store here (")
+    assert said(result.stderr).startswith(f"eir: {wrong}: no list store here (")
 
 
 def test_serve_creates_an_empty_store_when_told(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from eir.policy import decide, unknown_result
 from eir.store.api import Mode
 from eir.store.loader import LoadOptions, parse_files
 from eir.store.memory import MemoryStore
+from tests.support.logs import said
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "diameter"
 
@@ -147,9 +148,13 @@ LISTENING = re.compile(r"^eir: listening (\w+) (\w+) (.+):(\d+)$")
 
 
 class Served:
-    def __init__(self, proc: subprocess.Popen[str], lines: list[str]) -> None:
+    """A running `eir serve`: ``raw`` holds its stderr lines as written, ``lines`` the same as
+    ``LOGGER: MESSAGE`` (`tests.support.logs.said`: ``eir: ready``), whatever the format."""
+
+    def __init__(self, proc: subprocess.Popen[str], lines: list[str], raw: list[str]) -> None:
         self.proc = proc
         self.lines = lines
+        self.raw = raw
 
     def port(self, protocol: str = "diameter", transport: str = "tcp") -> int:
         for line in self.lines:
@@ -163,7 +168,7 @@ class Served:
 def serve(
     db: Path, *args: str, timeout: float = 60.0, env_extra: dict[str, str] | None = None
 ) -> Iterator[Served]:
-    """`eir serve` as a subprocess; yields once it printed `eir: ready`."""
+    """`eir serve` as a subprocess; yields once it logged `eir: ready`."""
     env = dict(os.environ) | (env_extra or {})
     defaults = [] if "--m3ua-listen" in args else ["--m3ua-listen", "tcp://127.0.0.1:0"]
     defaults += [] if "--metrics-listen" in args else ["--metrics-listen", "127.0.0.1:0"]
@@ -177,6 +182,7 @@ def serve(
     )
     assert proc.stderr is not None
     lines: list[str] = []
+    raw: list[str] = []
     reader: threading.Thread | None = None
     deadline = time.monotonic() + timeout
     try:
@@ -184,15 +190,16 @@ def serve(
             line = proc.stderr.readline()
             if not line:
                 raise AssertionError(f"eir serve exited {proc.wait()}: {lines}")
-            lines.append(line.rstrip("\n"))
-            if line.startswith("eir: ready"):
+            raw.append(line.rstrip("\n"))
+            lines.append(said(raw[-1]))
+            if lines[-1].startswith("eir: ready"):
                 break
         else:
             raise AssertionError(f"eir serve not ready in {timeout}s: {lines}")
         # keep reading stderr, so that the daemon never blocks on a full pipe
-        reader = threading.Thread(target=_drain, args=(proc, lines), daemon=True)
+        reader = threading.Thread(target=_drain, args=(proc, lines, raw), daemon=True)
         reader.start()
-        yield Served(proc, lines)
+        yield Served(proc, lines, raw)
     finally:
         _stop(proc)
         if reader is None:
@@ -212,11 +219,12 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     proc.wait()
 
 
-def _drain(proc: subprocess.Popen[str], lines: list[str]) -> None:
+def _drain(proc: subprocess.Popen[str], lines: list[str], raw: list[str]) -> None:
     assert proc.stderr is not None
     with proc.stderr:
         for line in proc.stderr:
-            lines.append(line.rstrip("\n"))
+            raw.append(line.rstrip("\n"))
+            lines.append(said(raw[-1]))
     lines.append("<eof>")
 
 

@@ -22,7 +22,16 @@ LAYERS = {
         "eir.networks",
     ),
     1: ("eir.policy", "eir.framing", "eir.diameter", "eir.sigtran"),
-    2: ("eir.store", "eir.publish", "eir.observe", "eir.transport", "eir.host", "eir.notify"),
+    2: (
+        "eir.store",
+        "eir.publish",
+        "eir.observe",
+        "eir.transport",
+        "eir.host",
+        "eir.notify",
+        "eir.logs",
+        "eir.check_log",
+    ),
     3: (
         "eir.cli",
         "eir.service",

@@ -108,7 +108,7 @@ def test_text_lines_all_match_one_shape(demo_db: Path) -> None:
         "(127.0.0.1): black (imei: imei 49015420323751 on black from demo)"
     ), checks
     assert re.search(
-        r"INFO eir\.checks: check imei 49015420323751 imsi - over map-v2 from 127\.0\.0\.1:\d+: "
+        r"INFO eir\.checks: check imei 49015420323751 imsi - over map from 127\.0\.0\.1:\d+: "
         r"black \(imei: imei 49015420323751 on black from demo\)$",
         checks[1],
     ), checks

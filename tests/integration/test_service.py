@@ -23,6 +23,7 @@ import pytest
 from eir.model import EquipmentStatus
 from tests.support.cli import env
 from tests.support.diameter import BLACK, EIR_BIN, LISTENING, BlockingClient
+from tests.support.logs import said
 from tests.support.mqtt import broker, credentials, mosquitto_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +79,9 @@ class Daemon:
             text=True,
             env=env() | (extra_env or {}),
         )
+        #: the lines as ``LOGGER: MESSAGE`` (``eir: ready``), and as written
         self.lines: list[str] = []
+        self.raw: list[str] = []
         self.changed = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -88,18 +91,22 @@ class Daemon:
         with self.proc.stderr:
             for line in self.proc.stderr:
                 with self.changed:
-                    self.lines.append(line.rstrip("\n"))
+                    self.raw.append(line.rstrip("\n"))
+                    self.lines.append(said(line.rstrip("\n")))
                     self.changed.notify_all()
         with self.changed:
+            self.raw.append("<eof>")
             self.lines.append("<eof>")
             self.changed.notify_all()
 
-    def wait_for(self, wanted: Callable[[str], bool], after: int = 0, timeout: float = 60) -> str:
-        """The first line from index ``after`` that is ``wanted``."""
+    def wait_for(
+        self, wanted: Callable[[str], bool], after: int = 0, timeout: float = 60, raw: bool = False
+    ) -> str:
+        """The first line from index ``after`` that is ``wanted`` (as written with ``raw``)."""
         deadline = time.monotonic() + timeout
         with self.changed:
             while True:
-                for line in self.lines[after:]:
+                for line in (self.raw if raw else self.lines)[after:]:
                     if wanted(line):
                         return line
                     if line == "<eof>":
@@ -137,6 +144,11 @@ def daemon(argv: list[str], extra_env: dict[str, str] | None = None) -> Iterator
         running.stop()
 
 
+def connects_and_leaves(port: int) -> None:
+    """A connection closed before its CER: eir logs it at DEBUG only."""
+    socket.create_connection(("127.0.0.1", port), timeout=10).close()
+
+
 def answers_black(port: int) -> None:
     client = BlockingClient(port)
     try:
@@ -169,9 +181,10 @@ def test_exec_start_notifies_reloads_and_stops(tmp_path: Path, demo_db: Path) ->
             ready = notify.next()
             assert ready["READY"] == "1" and ready["MAINPID"] == str(eir.proc.pid)
             assert ready["STATUS"].startswith("ready: metrics http 127.0.0.1:")
-            assert "eir: ready" in eir.lines
+            eir.wait_for(lambda s: s == "eir: ready")  # said with READY=1 (its reader may lag)
             port = eir.port("diameter")
-            answers_black(port)  # at info, a closed connection says nothing of DEBUG
+            answers_black(port)
+            connects_and_leaves(port)  # at info, says nothing
             seen = len(eir.lines)
 
             config.write_text(config_text(demo_db, "debug"))
@@ -181,9 +194,10 @@ def test_exec_start_notifies_reloads_and_stops(tmp_path: Path, demo_db: Path) ->
             assert notify.next()["READY"] == "1"
             line = eir.wait_for(lambda s: s.startswith("eir: reloaded"), seen)
             assert line == f"eir: reloaded {config}: log.level info -> debug"
-            assert not any(re.search(r"\bDEBUG\b", s) for s in eir.lines[:seen])
-            answers_black(port)  # still answering, and now logging at debug
-            eir.wait_for(lambda s: re.search(r"\bDEBUG\b", s) is not None, seen)
+            assert not any(re.search(r"\bDEBUG\b", s) for s in eir.raw[:seen])
+            answers_black(port)  # still answering
+            connects_and_leaves(port)  # and now logging at debug
+            eir.wait_for(lambda s: re.search(r"\bDEBUG\b", s) is not None, seen, raw=True)
             assert eir.proc.poll() is None
 
             eir.proc.send_signal(signal.SIGTERM)
@@ -235,7 +249,7 @@ def test_workers_notify_once_all_ready_and_reload(tmp_path: Path, demo_db: Path)
     try:
         with daemon(argv, {"NOTIFY_SOCKET": notify.address}) as eir:
             ready = notify.next()
-            assert "eir: ready (2 workers)" in eir.lines  # said before READY=1 was sent
+            eir.wait_for(lambda s: s == "eir: ready (2 workers)")  # said with READY=1
             assert ready["READY"] == "1" and ready["MAINPID"] == str(eir.proc.pid)
             assert ready["STATUS"].endswith("(2 workers)")
             port = eir.port("diameter")
@@ -247,7 +261,8 @@ def test_workers_notify_once_all_ready_and_reload(tmp_path: Path, demo_db: Path)
             eir.wait_for(lambda s: s.startswith("eir: reloaded"), seen)
             for _ in range(4):  # whichever worker takes it logs at debug now
                 answers_black(port)
-            eir.wait_for(lambda s: re.search(r"\bDEBUG\b", s) is not None, seen)
+                connects_and_leaves(port)
+            eir.wait_for(lambda s: re.search(r"\bDEBUG\b", s) is not None, seen, raw=True)
             reloaded = [s for s in eir.lines if s.startswith("eir: reloaded")]
             assert reloaded == [f"eir: reloaded {config}: log.level info -> debug"]  # once
             metrics = scrape(eir.port("metrics"))
@@ -326,7 +341,7 @@ def failed_start(*args: str | Path, extra_env: dict[str, str] | None = None) -> 
         check=False,
     )
     assert result.returncode == 1, result.stderr
-    return result.stderr.splitlines()
+    return [said(line) for line in result.stderr.splitlines()]
 
 
 #: an address no interface of a test machine has (TEST-NET-1, RFC 5737)

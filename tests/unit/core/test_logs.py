@@ -151,6 +151,7 @@ def test_the_check_log_says_each_check_then_how_many_were_suppressed(
         "imei": BLACK,
         "imsi": "00101**********",
         "protocol": "s13",
+        "map_version": None,
         "peer": "mme1 (::1)",
         "answer": "black",
         "why": "imei: imei 49015420323751 on black from demo",

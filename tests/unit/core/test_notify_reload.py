@@ -82,7 +82,8 @@ def test_reloader_applies_and_keeps_on_errors(
     assert capsys.readouterr().err.splitlines() == [
         f"eir: reloaded {path}: log.level info -> debug",
         f"eir: reloaded {path}: service.workers 1 -> 3 needs a restart; still 1",
-        f"eir: cannot reload: {path}: log.bad: unknown key (known here: level)",
+        f"eir: cannot reload: {path}: log.bad: unknown key "
+        "(known here: checks, checks_per_second, format, level)",
         f"eir: cannot reload: {path}: log.level: 'loud' is not one of debug, info, warning, error",
     ]
 

@@ -6,12 +6,8 @@ from __future__ import annotations
 import html
 
 from sim.compare import Comparison, percent, show
-
-_STYLE = """body{font-family:sans-serif;margin:2em;max-width:80em}
-table{border-collapse:collapse;margin:1em 0}
-th,td{border:1px solid #ccc;padding:.3em .6em}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
-.ok{color:#2ca02c}.bad{color:#d62728;font-weight:bold}.muted{color:#777}"""
+from sim.report_page import STYLE
+from sim.result_names import result_label, status_label
 
 
 def _metrics(comparison: Comparison) -> str:
@@ -36,12 +32,18 @@ def _metrics(comparison: Comparison) -> str:
     )
 
 
+def _named(kind: str, name: str) -> str:
+    """``5004 DIAMETER_INVALID_AVP_VALUE``, ``0 WHITELISTED``: as the run's report names them."""
+    return result_label(name) if kind == "result_code" else status_label(name)
+
+
 def _counts(comparison: Comparison) -> str:
     if not comparison.counts:
         return ""
     rows = "".join(
         f"<tr><td>{html.escape(c.scope)}</td><td>{html.escape(c.kind.replace('_', ' '))}</td>"
-        f'<td>{html.escape(c.name)}</td><td class="n">{c.a:,}</td><td class="n">{c.b:,}</td>'
+        f'<td>{html.escape(_named(c.kind, c.name))}</td><td class="n">{c.a:,}</td>'
+        f'<td class="n">{c.b:,}</td>'
         f'<td class="n">{c.b - c.a:+,}</td></tr>'
         for c in comparison.counts
     )
@@ -62,7 +64,7 @@ def page(comparison: Comparison, a_path: str, b_path: str) -> str:
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>eir-sim compare: {a} and {b}</title>
-<style>{_STYLE}</style></head>
+<style>{STYLE}.muted{{color:#777}}</style></head>
 <body><h1>eir-sim compare</h1>
 <p>A (reference): <code>{a}</code><br>B (judged): <code>{b}</code><br>
 Tolerance: {percent(comparison.tolerance)}</p>

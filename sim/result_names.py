@@ -1,12 +1,13 @@
 """The spec names of what an EIR answers, as a report labels them: Diameter Result-Codes and
 Experimental-Result-Codes (``5004 DIAMETER_INVALID_AVP_VALUE``, from
-`eir.diameter.dictionary.ResultCode`) and Equipment-Status values (``0 WHITELISTED``, from
+`eir.diameter.results.spec_name`) and Equipment-Status values (``0 WHITELISTED``, from
 `eir.model.EquipmentStatus`). MAP outcomes (``result``, ``error:unknownEquipment``) are names
 already and are kept as they are."""
 
 from __future__ import annotations
 
 from eir.diameter.dictionary import ResultCode
+from eir.diameter.results import spec_name
 from eir.model import EquipmentStatus
 from sim.probes import STATUS_NAMES
 
@@ -19,10 +20,8 @@ def result_label(result: str) -> str:
     """``"5004"`` -> ``"5004 DIAMETER_INVALID_AVP_VALUE"``; a code eir does not name, or a MAP
     outcome, as it is."""
     if result.isdigit():
-        try:
-            return f"{result} {ResultCode(int(result)).name}"
-        except ValueError:
-            return result
+        name = spec_name(result)
+        return result if name == result else f"{result} {name}"
     if result in ResultCode.__members__:
         return f"{ResultCode[result].value} {result}"
     return result

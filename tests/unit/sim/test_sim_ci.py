@@ -175,6 +175,8 @@ def test_result_codes_and_statuses_are_compared_by_name() -> None:
     assert by_name[("total", "result_code", "5005")] == (0, 500)
     assert by_name[("total", "equipment_status", "white")] == (10_000, 10_000)
     assert "total result code 5005: 0 -> 500" in table(result)
+    page = compare_page.page(result, "a.json", "b.json")  # named as the run's report names them
+    assert "<td>5005 DIAMETER_MISSING_AVP</td>" in page and "<td>0 WHITELISTED</td>" in page
 
 
 def test_the_comparison_as_json_and_html() -> None:

@@ -414,8 +414,8 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
     live = Live(config)
     notes = check_log(config)
     check = checker(config, store, metrics, queue, live, notes)
-    node = build_diameter(config, store, now, check, metrics.latency["s13"], live)
-    m3ua_node = build_m3ua(config, store, check, metrics.latency["map"])
+    node = build_diameter(config, store, now, check, metrics.latency[s13_results.PROTOCOL], live)
+    m3ua_node = build_m3ua(config, store, check, metrics.latency[map_outcomes.PROTOCOL])
     session: BrokerSession | None = None
     if broker is not None and queue is not None:
         session = _session(serving, broker, queue)

@@ -13,7 +13,7 @@ import functools
 import signal
 import sys
 
-from eir.cli.overrides import serve_overrides
+from eir.cli.overrides import log_overrides, serve_overrides
 from eir.config import Config, load_config, to_toml
 from eir.errors import ConfigError
 from eir.startup import require_store
@@ -34,8 +34,9 @@ def serve(args: argparse.Namespace, config: Config) -> int:
 
 
 def reread(args: argparse.Namespace) -> Config:
-    """The configuration `serve` runs with, read again: the file, then the command line."""
-    return serve_overrides(args, load_config(args.config))
+    """The configuration `serve` runs with, read again: the file, then the command line
+    (``--log-level`` and ``--log-format`` too, as at start)."""
+    return serve_overrides(args, log_overrides(args, load_config(args.config)))
 
 
 def check_config(args: argparse.Namespace) -> int:

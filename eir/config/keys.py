@@ -249,8 +249,9 @@ class LogConfig:
     checks: str = setting(
         Choice(*CHECK_EVENTS),
         "Which checks get a log line (IMEI, IMSI masked as events.mask_imsi says, protocol, "
-        "peer, answer, why): all, non-white (grey, black, unknown and errors) or none. "
-        "Without a broker this is the only record of why a handset was refused.",
+        "peer, answer, why): all, non-white (grey, black and unknown answers) or none. "
+        "Without a broker this is the only record of why a handset was refused. Requests "
+        "refused as malformed are counted in eir_checks_total, not logged here.",
         default="non-white",
     )
     checks_per_second: int = setting(

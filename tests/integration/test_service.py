@@ -369,16 +369,35 @@ def test_bind_failure_with_a_broker_says_one_line(
             "",
             extra_env=credentials("eir-node"),
         )
-    if workers == "2":  # the supervisor reserves the ports before it starts any worker
-        assert lines == [
-            f"eir: cannot listen on diameter tcp {UNASSIGNED}:3868: Cannot assign requested address"
-        ]
-        return
-    assert lines[0].startswith(f"eir: serving lists from {demo_db}")
-    assert lines[1:] == [
-        f"eir: error while attempting to bind on address ('{UNASSIGNED}', 3868): "
-        "cannot assign requested address"
+    # every port is tried before anything starts, alone as with a supervisor
+    assert lines == [
+        f"eir: cannot listen on diameter tcp {UNASSIGNED}:3868: Cannot assign requested address"
     ]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("--diameter-listen", f"tcp://{UNASSIGNED}:3868", f"diameter tcp {UNASSIGNED}:3868"),
+        ("--diameter-listen", f"tcp://{UNASSIGNED}:0", f"diameter tcp {UNASSIGNED}:0"),
+        ("--m3ua-listen", f"tcp://{UNASSIGNED}:2905", f"m3ua tcp {UNASSIGNED}:2905"),
+        ("--metrics-listen", f"{UNASSIGNED}:9090", f"metrics tcp {UNASSIGNED}:9090"),
+        ("--metrics-listen", f"{UNASSIGNED}:0", f"metrics tcp {UNASSIGNED}:0"),
+    ],
+)
+def test_every_bind_failure_is_said_alike(
+    demo_db: Path, workers: str, option: str, value: str, said: str
+) -> None:
+    listen = {
+        "--diameter-listen": "tcp://127.0.0.1:0",
+        "--m3ua-listen": "tcp://127.0.0.1:0",
+        "--metrics-listen": "127.0.0.1:0",
+    }
+    listen[option] = value
+    args = [x for pair in listen.items() for x in pair]
+    lines = failed_start("--db", demo_db, "--workers", workers, *args)
+    assert lines == [f"eir: cannot listen on {said}: Cannot assign requested address"]
 
 
 def test_startup_failures_say_one_line(tmp_path: Path, demo_db: Path) -> None:

@@ -14,11 +14,15 @@ The lines, on stderr::
     eir: reloaded /etc/eir/eir.toml: service.workers 1 -> 2 needs a restart; still 1
     eir: reloaded /etc/eir/eir.toml: no change
     eir: cannot reload: /etc/eir/eir.toml: store.map_size: unknown key (...)
+
+The last one at WARNING; the service manager is told ``READY=1`` with ``STATUS=reloaded``, or
+``STATUS=reload failed: FIRST ERROR`` (`status`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -129,14 +133,16 @@ class Reloader:
         self.apply = apply
         self.quiet = quiet
 
-    def reload(self) -> bool:
-        """Re-read and apply; False when the file cannot be read (nothing changed then)."""
+    def reload(self) -> str | None:
+        """Re-read and apply; when the file cannot be read, its first error (nothing changed
+        then: every error is said at WARNING)."""
         try:
             new = self.reread()
         except ConfigError as exc:
-            for line in messages_of(exc):
-                self._say(f"eir: cannot reload: {line}")
-            return False
+            errors = messages_of(exc)
+            for line in errors:
+                self._say(f"eir: cannot reload: {line}", logging.WARNING)
+            return errors[0]
         found = changes(self.base, new)
         taken = [c for c in found if c.reloadable]
         self.base = merged(self.base, new, taken)
@@ -145,8 +151,16 @@ class Reloader:
         lines = [change.line for change in found] or ["no change"]
         for line in lines:
             self._say(f"eir: reloaded {new.origin}: {line}")
-        return True
+        return None
 
-    def _say(self, line: str) -> None:
+    def _say(self, line: str, level: int = logging.INFO) -> None:
         if not self.quiet:
-            say(line)
+            say(line, level)
+
+
+def status(failure: str | None) -> str:
+    """What the service manager shows after a reload (``STATUS=``): eir serves on either way,
+    with the old configuration when the file could not be read."""
+    if failure is None:
+        return "reloaded"
+    return f"reload failed: {failure.splitlines()[0] if failure else 'unknown error'}"

@@ -46,6 +46,7 @@ from eir.observe.list_watch import ListWatch
 from eir.observe.metrics import Latency, Metrics, render
 from eir.policy import decide, unknown_result
 from eir.reload import Live, Reloader
+from eir.reload import status as reload_status
 from eir.sigtran import outcomes as map_outcomes
 from eir.sigtran.checkimei import CheckImei
 from eir.sigtran.m3ua import TrafficMode
@@ -54,6 +55,7 @@ from eir.sigtran.m3ua_asp import DataReceived, M3uaSettings, Side
 from eir.sigtran.sccp_routing import SccpIdentity, SccpRouter
 from eir.sigtran.tcap import TcapServer
 from eir.startup import (
+    cannot_listen,
     claim_port,
     claim_store,
     join_store,
@@ -445,9 +447,9 @@ def _reloading(serving: Serving, wiring: _Wiring, notifier: Notifier | None) -> 
     def reload() -> None:
         if notifier is not None:
             notifier.reloading()
-        reloader.reload()
+        failure = reloader.reload()
         if notifier is not None:
-            notifier.ready("reloaded")
+            notifier.ready(reload_status(failure))
 
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, reload)
@@ -524,13 +526,27 @@ async def _open_listeners(
     metrics, node, m3ua_node = wiring.metrics, wiring.diameter, wiring.m3ua
     if serving.worker is None and config.metrics.listen is not None:
         at = config.metrics.listen
-        server, port = await serve_metrics(at.host, at.port, lambda: render([metrics.snapshot()]))
+        with _binding("metrics", at):
+            server, port = await serve_metrics(
+                at.host, at.port, lambda: render([metrics.snapshot()])
+            )
         opened(server, Listening("metrics", "http", at.host, port))
     for endpoint in config.diameter.listen:
-        opened(*await _listen(lambda: DiameterProtocol(node), endpoint, reuse_port, DIAMETER))
+        with _binding(DIAMETER.name, endpoint):
+            opened(*await _listen(lambda: DiameterProtocol(node), endpoint, reuse_port, DIAMETER))
     for endpoint in config.m3ua.listen:
-        opened(*await _listen(lambda: M3uaProtocol(m3ua_node), endpoint, reuse_port, M3UA))
+        with _binding(M3UA.name, endpoint):
+            opened(*await _listen(lambda: M3uaProtocol(m3ua_node), endpoint, reuse_port, M3UA))
     return listening
+
+
+@contextlib.contextmanager
+def _binding(name: str, endpoint: Endpoint) -> Iterator[None]:
+    """A listener that cannot open says why in eir's words (`eir.startup.cannot_listen`)."""
+    try:
+        yield
+    except OSError as exc:
+        raise cannot_listen(name, endpoint, exc) from None
 
 
 def _dial(config: Config, wiring: _Wiring, tasks: _Tasks) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from eir.config import Config, Endpoint
 from eir.errors import EirError
+from eir.host import sctp_unavailable
 from eir.logs import lifecycle
 from eir.store.lmdb_store import CREATE_ADVICE, LmdbStore, MissingStoreError, has_store
 
@@ -169,7 +170,8 @@ def claim_port(name: str, endpoint: Endpoint, port: int | None = None) -> socket
     the port (Linux; one namespace per network namespace, like ports): two instances started
     at once both pass the probe before either listens, but only one gets the name."""
     port = endpoint.port if port is None else port
-    if port == 0:
+    if port == 0:  # any free port: nothing to claim, but the address must be one of ours
+        check_port_free(name, endpoint, 0)
         return None
     claim: socket.socket | None = None
     if sys.platform.startswith("linux"):
@@ -194,28 +196,59 @@ def check_port_free(name: str, endpoint: Endpoint, port: int | None = None) -> N
     """Refuse a port that another process listens on, including the workers of another
     `eir serve` that share theirs with SO_REUSEPORT: bind it without SO_REUSEPORT (with
     SO_REUSEADDR, so that old connections in TIME_WAIT and our own reservation, bound but not
-    listening, do not count). Errors other than "in use" are left to the listener to report."""
+    listening, do not count). Any other bind failure (an address no interface has, a port
+    below 1024 without the right) is refused here too, before anything starts: the listener
+    would fail the same way (`cannot_listen`). Port 0 checks the address alone."""
     port = endpoint.port if port is None else port
-    if port == 0:
-        return
-    family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
-    proto = socket.IPPROTO_SCTP if endpoint.transport == "sctp" else 0
-    try:
-        probe = socket.socket(family, socket.SOCK_STREAM, proto)
-    except OSError:
-        return
-    with probe:
+    with listener_socket(name, endpoint) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((endpoint.host, port))
         except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise port_in_use(name, endpoint, port) from None
+            raise cannot_listen(name, endpoint, exc, port) from None
+
+
+def listener_socket(name: str, endpoint: Endpoint) -> socket.socket:
+    """A socket of the endpoint's kind (TCP or SCTP; IPv4 or IPv6 as its host), not bound;
+    refused with `cannot_listen` where the kernel cannot make one (no SCTP here)."""
+    family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
+    proto = socket.IPPROTO_SCTP if endpoint.transport == "sctp" else 0
+    try:
+        return socket.socket(family, socket.SOCK_STREAM, proto)
+    except OSError as exc:
+        why = sctp_unavailable() if endpoint.transport == "sctp" else None
+        raise cannot_listen(name, endpoint, OSError(exc.errno, why) if why else exc) from None
 
 
 def port_in_use(name: str, endpoint: Endpoint, port: int) -> InstanceError:
     return InstanceError(
-        f"cannot listen on {name} {endpoint.transport} "
-        f"{shown(endpoint.host, port)}: the port is in use (another eir "
-        "serve?)"
+        f"{listen_failure(name, endpoint, port)}: the port is in use (another eir serve?)"
     )
+
+
+def cannot_listen(
+    name: str, endpoint: Endpoint, exc: OSError, port: int | None = None
+) -> InstanceError:
+    """Why a listener (``name``: diameter, m3ua, metrics) cannot open, one wording for every
+    bind failure, alone or with ``--workers``: ``cannot listen on diameter tcp HOST:PORT:
+    REASON`` (`port_in_use` for a port in use)."""
+    port = endpoint.port if port is None else port
+    if exc.errno == errno.EADDRINUSE:
+        return port_in_use(name, endpoint, port)
+    return InstanceError(f"{listen_failure(name, endpoint, port)}: {reason_of(exc)}")
+
+
+def listen_failure(name: str, endpoint: Endpoint, port: int) -> str:
+    return f"cannot listen on {name} {endpoint.transport} {shown(endpoint.host, port)}"
+
+
+def reason_of(exc: OSError) -> str:
+    """The OS's words for a bind error (``Cannot assign requested address``), also when asyncio
+    wrapped them in its own (``error while attempting to bind on address (...): cannot assign
+    requested address``); a reason of our own (no SCTP here) as it is."""
+    said = exc.strerror or str(exc)
+    if exc.errno is not None and exc.errno > 0:
+        words = os.strerror(exc.errno)
+        if said.lower().endswith(words.lower()):
+            return words
+    return said

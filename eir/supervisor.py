@@ -24,7 +24,6 @@ the workers' imports, the slow part of a start, run side by side.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -41,19 +40,20 @@ from typing import Any
 from eir import logs
 from eir.channel import Failed, Listening, Message, MetricsSnapshot, Ready, Tell
 from eir.config import Config, Endpoint
+from eir.errors import EirError
 from eir.notify import Notifier
 from eir.observe.endpoint import serve_metrics_in_thread
 from eir.observe.metrics import render
 from eir.reload import Reloader
+from eir.reload import status as reload_status
 from eir.startup import (
-    InstanceError,
+    cannot_listen,
     claim_port,
     claim_store,
     join_store,
+    listener_socket,
     open_store,
-    port_in_use,
     say,
-    shown,
     summary,
 )
 
@@ -66,19 +66,14 @@ def _reserve(
     """Bind (without listening) with SO_REUSEPORT, so that port 0 becomes one port for all;
     refused when another process listens on the port (even with SO_REUSEPORT) or another
     instance claimed it (`eir.startup.claim_port`, held in `claims` until this process ends)."""
-    family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
-    proto = socket.IPPROTO_SCTP if endpoint.transport == "sctp" else 0
-    sock = socket.socket(family, socket.SOCK_STREAM, proto)
+    sock = listener_socket(name, endpoint)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             sock.bind((endpoint.host, endpoint.port))
         except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise port_in_use(name, endpoint, endpoint.port) from None
-            where = f"{name} {endpoint.transport} {shown(endpoint.host, endpoint.port)}"
-            raise InstanceError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+            raise cannot_listen(name, endpoint, exc) from None
         port = sock.getsockname()[1]
         claim = claim_port(name, endpoint, port)
         if claim is not None:
@@ -137,9 +132,10 @@ def _worker(
     try:
         serving = Serving(config, store, worker=index, reread=reread)
         asyncio.run(serve_until_signalled(serving, _teller(conn)))
-    except OSError as exc:
+    except (EirError, OSError) as exc:  # a listener that cannot open: eir's words for it
+        reason = str(exc) if isinstance(exc, EirError) else str(exc.strerror or exc)
         with contextlib.suppress(OSError):  # the supervisor may be gone
-            conn.send(Failed(str(exc.strerror or exc)))
+            conn.send(Failed(reason))
     finally:
         store.close()
     if os.getppid() != supervisor:
@@ -401,10 +397,10 @@ def supervise(config: Config, db: str | None, reread: Callable[[], Config] | Non
         for where in ready:
             say(where.line)
         if config.metrics.listen is not None:
-            http = _serve_metrics(config.metrics.listen, workers)
+            http, metrics = _serve_metrics(config.metrics.listen, workers)
+            ready = (metrics, *ready)  # first, as a process serving alone lists it
         say(f"eir: ready ({config.service.workers} workers)")
-        status = f"{Ready(ready).status} ({config.service.workers} workers)"
-        notifier.ready(status)
+        notifier.ready(f"{Ready(ready).status} ({config.service.workers} workers)")
         workers.watch(stop, _reload_all(base, config, reread, workers, notifier))
         return workers.stop()
     finally:
@@ -435,21 +431,26 @@ def _reload_all(
         if reloader is None:
             return
         notifier.reloading()
-        if reloader.reload():
+        failure = reloader.reload()
+        if failure is None:
             workers.config = reloader.running  # what a worker restarted later starts with
             workers.signal_all(signal.SIGHUP)
-        notifier.ready("reloaded")
+        notifier.ready(reload_status(failure))
 
     return reload
 
 
-def _serve_metrics(where: Endpoint, workers: _Workers) -> ThreadingHTTPServer:
+def _serve_metrics(where: Endpoint, workers: _Workers) -> tuple[ThreadingHTTPServer, Listening]:
     """The supervisor's endpoint: the sum of its workers' latest snapshots (at most 1 s old),
-    its own ``process_*`` and each worker's (label ``worker``)."""
+    its own ``process_*`` and each worker's (label ``worker``); said, and where it listens."""
 
     def body() -> bytes:
         return render(list(workers.snapshots.values()), workers.pids())
 
-    server = serve_metrics_in_thread(where.host, where.port, body)
-    say(Listening("metrics", "http", where.host, server.server_address[1]).line)
-    return server
+    try:
+        server = serve_metrics_in_thread(where.host, where.port, body)
+    except OSError as exc:
+        raise cannot_listen("metrics", where, exc) from None
+    listening = Listening("metrics", "http", where.host, int(server.server_address[1]))
+    say(listening.line)
+    return server, listening

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import signal
 import socket
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,7 @@ import pytest
 from eir.sigtran import m3ua
 from eir.sigtran.m3ua import Message
 from tests.support.diameter import serve
-from tests.support.pcap import tshark
+from tests.support.pcap import capture, tcp_segments, tshark
 from tests.support.sigtran import Gateway
 
 pytestmark = pytest.mark.skipif(
@@ -28,48 +25,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@contextmanager
-def capture(port: int, path: Path) -> Iterator[None]:
-    """tshark capturing TCP port `port` on loopback into `path` while the block runs."""
-    exe = tshark()
-    assert exe is not None
-    proc = subprocess.Popen(
-        [exe, "-i", "lo", "-f", f"tcp port {port}", "-w", str(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    seen: list[str] = []
-    for line in proc.stderr:  # it says when it captures
-        seen.append(line)
-        if "Capturing on" in line:
-            break
-    else:
-        proc.wait()
-        pytest.skip(f"tshark cannot capture on loopback here: {''.join(seen)[-300:]}")
-    try:
-        yield
-    finally:
-        proc.send_signal(signal.SIGINT)  # it writes what it holds and stops
-        proc.communicate(timeout=30)
-
-
 def _wire(path: Path, port: int) -> list[str]:
     """Each segment that carries data, a FIN or a reset: who sent it and what."""
-    exe = tshark()
-    assert exe is not None
     fields = ["tcp.srcport", "tcp.flags.fin", "tcp.flags.reset", "tcp.payload"]
-    out = subprocess.run(
-        [exe, "-r", str(path), "-T", "fields", *(x for f in fields for x in ("-e", f))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
     seen: list[str] = []
-    for line in out.splitlines():
-        source, fin, reset, payload = [*line.split("\t"), "", "", ""][:4]
+    for source, fin, reset, payload in tcp_segments(path, fields):
         who = "sg" if source == str(port) else "eir"
         data = bytes.fromhex(payload.replace(":", ""))
         while len(data) >= 8:
@@ -89,7 +49,7 @@ def test_sigterm_sends_aspdn_waits_for_the_ack_then_fin(demo_db: Path, tmp_path:
     config = tmp_path / "asp.toml"
     config.write_text(f'[m3ua]\nreconnect_s = 1\npeers = ["tcp://127.0.0.1:{port}"]\n')
     pcap = tmp_path / "leaving.pcapng"
-    with capture(port, pcap), serve(demo_db, "--config", str(config)) as served:
+    with capture(f"tcp port {port}", pcap), serve(demo_db, "--config", str(config)) as served:
         listener.settimeout(30)
         sock, _ = listener.accept()
         gateway = Gateway(sock)

@@ -5,6 +5,7 @@ one exit code and every error of a bad configuration, and startup failures that 
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -23,7 +24,7 @@ import pytest
 from eir.model import EquipmentStatus
 from tests.support.cli import env
 from tests.support.diameter import BLACK, EIR_BIN, LISTENING, BlockingClient
-from tests.support.logs import said
+from tests.support.logs import TEXT_LINE, said
 from tests.support.mqtt import broker, credentials, mosquitto_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,35 +211,93 @@ def test_exec_start_notifies_reloads_and_stops(tmp_path: Path, demo_db: Path) ->
 def test_reload_keeps_what_needs_a_restart_and_a_broken_file(tmp_path: Path, demo_db: Path) -> None:
     config = tmp_path / "eir.toml"
     config.write_text(config_text(demo_db))
-    with daemon(exec_start(config)) as eir:
+    notify = Notifications(str(tmp_path / "notify"))
+    try:
+        with daemon(exec_start(config), {"NOTIFY_SOCKET": notify.address}) as eir:
+            assert notify.next()["READY"] == "1"
+            eir.wait_for(lambda s: s == "eir: ready")
+            port = eir.port("diameter")
+            seen = len(eir.lines)
+            config.write_text(
+                config_text(demo_db, extra='[service]\nworkers = 2\n[policy]\nunknown = "grey"\n')
+            )
+            eir.proc.send_signal(signal.SIGHUP)
+            assert notify.next()["RELOADING"] == "1"
+            assert notify.next()["STATUS"] == "reloaded"
+            eir.wait_for(lambda s: "service.workers" in s, seen)
+            assert eir.lines[seen:] == [
+                f"eir: reloaded {config}: policy.unknown white -> grey",
+                f"eir: reloaded {config}: service.workers 1 -> 2 needs a restart; still 1",
+            ]
+            client = BlockingClient(port)
+            assert client.check("35209900176148").equipment_status is S.GREYLISTED  # reloaded
+            client.close()
+
+            # a file that does not read: every error at WARNING, eir serving as it did
+            seen = len(eir.lines)
+            config.write_text('[store]\nmap_size = 5\n[log]\nlevel = "loud"\n')
+            eir.proc.send_signal(signal.SIGHUP)
+            assert notify.next()["RELOADING"] == "1"
+            failed = notify.next()
+            unknown = (
+                f"{config}: store.map_size: unknown key (known here: create, map_size_mb, "
+                "max_map_size_mb, max_remove, path, read_snapshot_ms, sync)"
+            )
+            assert (failed["READY"], failed["STATUS"]) == ("1", f"reload failed: {unknown}")
+            eir.wait_for(lambda s: "log.level" in s, seen)
+            assert eir.lines[seen:] == [
+                f"eir: cannot reload: {unknown}",
+                f"eir: cannot reload: {config}: log.level: 'loud' is not one of debug, info, "
+                "warning, error",
+            ]
+            assert [level_of(line) for line in eir.raw[seen:]] == ["WARNING", "WARNING"]
+
+            seen = len(eir.lines)
+            config.unlink()
+            eir.proc.send_signal(signal.SIGHUP)
+            assert notify.next()["RELOADING"] == "1"
+            assert notify.next()["STATUS"] == f"reload failed: {config}: no such file"
+            line = eir.wait_for(lambda s: s.startswith("eir: cannot reload"), seen)
+            assert line == f"eir: cannot reload: {config}: no such file"
+            assert level_of(eir.raw[eir.lines.index(line, seen)]) == "WARNING"
+            answers_black(port)
+            client = BlockingClient(port)
+            assert client.check("35209900176148").equipment_status is S.GREYLISTED  # kept
+            client.close()
+            assert eir.stop() == 0
+    finally:
+        notify.close()
+
+
+def level_of(line: str) -> str:
+    """The level of a text log line."""
+    found = TEXT_LINE.match(line)
+    assert found is not None, line
+    return found["level"]
+
+
+def test_reload_keeps_the_command_line_log_options(tmp_path: Path, demo_db: Path) -> None:
+    """``--log-level warning --log-format json`` over a file that says info and text: a reload
+    of the unchanged file changes neither, and the peers' INFO lines stay unsaid."""
+    config = tmp_path / "eir.toml"
+    config.write_text(config_text(demo_db))  # level = "info", format text by default
+    argv = [*exec_start(config), "--log-level", "warning", "--log-format", "json"]
+    with daemon(argv) as eir:
         eir.wait_for(lambda s: s == "eir: ready")
         port = eir.port("diameter")
-        seen = len(eir.lines)
-        config.write_text(
-            config_text(demo_db, extra='[service]\nworkers = 2\n[policy]\nunknown = "grey"\n')
-        )
-        eir.proc.send_signal(signal.SIGHUP)
-        eir.wait_for(lambda s: "service.workers" in s, seen)
-        assert eir.lines[seen:] == [
-            f"eir: reloaded {config}: policy.unknown white -> grey",
-            f"eir: reloaded {config}: service.workers 1 -> 2 needs a restart; still 1",
-        ]
-        client = BlockingClient(port)
-        assert client.check("35209900176148").equipment_status is S.GREYLISTED  # reloaded
-        client.close()
-
-        seen = len(eir.lines)
-        config.write_text('[store]\nmap_size = 5\n[log]\nlevel = "loud"\n')
-        eir.proc.send_signal(signal.SIGHUP)
-        eir.wait_for(lambda s: "log.level" in s, seen)
-        assert eir.lines[seen:] == [
-            f"eir: cannot reload: {config}: store.map_size: unknown key (known here: create, "
-            "map_size_mb, max_map_size_mb, max_remove, path, read_snapshot_ms, sync)",
-            f"eir: cannot reload: {config}: log.level: 'loud' is not one of debug, info, "
-            "warning, error",
-        ]
         answers_black(port)
+        eir.proc.send_signal(signal.SIGHUP)
+        assert eir.wait_for(lambda s: s.startswith("eir: reloaded")) == (
+            f"eir: reloaded {config}: no change"
+        )
+        answers_black(port)  # a peer up and down again: INFO, not said at warning
         assert eir.stop() == 0
+    records = [json.loads(line) for line in eir.raw[:-1]]  # every line JSON; then <eof>
+    assert eir.raw[-1] == "<eof>"
+    said_lines = [f"{r['logger']}: {r['message']}" for r in records]
+    assert not [s for s in said_lines if "log.level" in s or "log.format" in s], said_lines
+    assert [r for r in records if r["level"] == "info" and r["logger"] != "eir"] == []
+    assert said_lines[-1] == "eir: stopping"
 
 
 def test_workers_notify_once_all_ready_and_reload(tmp_path: Path, demo_db: Path) -> None:
@@ -251,8 +310,11 @@ def test_workers_notify_once_all_ready_and_reload(tmp_path: Path, demo_db: Path)
             ready = notify.next()
             eir.wait_for(lambda s: s == "eir: ready (2 workers)")  # said with READY=1
             assert ready["READY"] == "1" and ready["MAINPID"] == str(eir.proc.pid)
-            assert ready["STATUS"].endswith("(2 workers)")
             port = eir.port("diameter")
+            assert ready["STATUS"] == (  # every listener, as a process serving alone says them
+                f"ready: metrics http 127.0.0.1:{eir.port('metrics')}, "
+                f"diameter tcp 127.0.0.1:{port}, m3ua tcp 127.0.0.1:{eir.port('m3ua')} (2 workers)"
+            )
             seen = len(eir.lines)
             config.write_text(config_text(demo_db, "debug"))
             eir.proc.send_signal(signal.SIGHUP)
@@ -267,6 +329,18 @@ def test_workers_notify_once_all_ready_and_reload(tmp_path: Path, demo_db: Path)
             assert reloaded == [f"eir: reloaded {config}: log.level info -> debug"]  # once
             metrics = scrape(eir.port("metrics"))
             assert re.search(r'^process_cpu_seconds_total\{worker="1"\} ', metrics, re.M)
+
+            seen = len(eir.lines)
+            config.write_text('[log]\nlevel = "loud"\n')
+            eir.proc.send_signal(signal.SIGHUP)
+            assert notify.next()["RELOADING"] == "1"
+            loud = f"{config}: log.level: 'loud' is not one of debug, info, warning, error"
+            assert notify.next()["STATUS"] == f"reload failed: {loud}"
+            line = eir.wait_for(lambda s: s.startswith("eir: cannot reload"), seen)
+            assert line == f"eir: cannot reload: {loud}"
+            assert level_of(eir.raw[eir.lines.index(line, seen)]) == "WARNING"
+            answers_black(port)
+            assert [s for s in eir.lines if "cannot reload" in s] == [line]  # said once
             eir.proc.send_signal(signal.SIGTERM)
             assert notify.next()["STOPPING"] == "1"
             assert eir.proc.wait(timeout=30) == 0
@@ -369,16 +443,35 @@ def test_bind_failure_with_a_broker_says_one_line(
             "",
             extra_env=credentials("eir-node"),
         )
-    if workers == "2":  # the supervisor reserves the ports before it starts any worker
-        assert lines == [
-            f"eir: cannot listen on diameter tcp {UNASSIGNED}:3868: Cannot assign requested address"
-        ]
-        return
-    assert lines[0].startswith(f"eir: serving lists from {demo_db}")
-    assert lines[1:] == [
-        f"eir: error while attempting to bind on address ('{UNASSIGNED}', 3868): "
-        "cannot assign requested address"
+    # every port is tried before anything starts, alone as with a supervisor
+    assert lines == [
+        f"eir: cannot listen on diameter tcp {UNASSIGNED}:3868: Cannot assign requested address"
     ]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("--diameter-listen", f"tcp://{UNASSIGNED}:3868", f"diameter tcp {UNASSIGNED}:3868"),
+        ("--diameter-listen", f"tcp://{UNASSIGNED}:0", f"diameter tcp {UNASSIGNED}:0"),
+        ("--m3ua-listen", f"tcp://{UNASSIGNED}:2905", f"m3ua tcp {UNASSIGNED}:2905"),
+        ("--metrics-listen", f"{UNASSIGNED}:9090", f"metrics tcp {UNASSIGNED}:9090"),
+        ("--metrics-listen", f"{UNASSIGNED}:0", f"metrics tcp {UNASSIGNED}:0"),
+    ],
+)
+def test_every_bind_failure_is_said_alike(
+    demo_db: Path, workers: str, option: str, value: str, said: str
+) -> None:
+    listen = {
+        "--diameter-listen": "tcp://127.0.0.1:0",
+        "--m3ua-listen": "tcp://127.0.0.1:0",
+        "--metrics-listen": "127.0.0.1:0",
+    }
+    listen[option] = value
+    args = [x for pair in listen.items() for x in pair]
+    lines = failed_start("--db", demo_db, "--workers", workers, *args)
+    assert lines == [f"eir: cannot listen on {said}: Cannot assign requested address"]
 
 
 def test_startup_failures_say_one_line(tmp_path: Path, demo_db: Path) -> None:

@@ -13,6 +13,7 @@ from eir.config import Config, load_config, parse_config
 from eir.errors import ConfigFileError
 from eir.notify import Notifier, address_of, message
 from eir.reload import Reloader, changes, merged
+from eir.reload import status as reload_status
 
 
 def test_message_and_addresses() -> None:
@@ -67,25 +68,46 @@ def test_changes_reloadable_or_not() -> None:
 
 
 def test_reloader_applies_and_keeps_on_errors(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    said: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        "eir.reload.say",
+        lambda line, level=logging.INFO: said.append((logging.getLevelName(level), line)),
+    )
     path = tmp_path / "eir.toml"
     path.write_text('[log]\nlevel = "info"\n')
     applied: list[Config] = []
     reloader = Reloader(load_config(path), lambda: load_config(path), applied.append)
     path.write_text('[log]\nlevel = "debug"\n[service]\nworkers = 3\n')
-    assert reloader.reload()
+    assert reloader.reload() is None
     assert [(c.log.level, c.service.workers) for c in applied] == [("debug", 1)]
     path.write_text('[log]\nlevel = "loud"\nbad = 1\n')
-    assert not reloader.reload()
+    unknown = f"{path}: log.bad: unknown key (known here: checks, checks_per_second, format, level)"
+    assert reloader.reload() == unknown  # the first error: the service manager's status
     assert len(applied) == 1
-    assert capsys.readouterr().err.splitlines() == [
-        f"eir: reloaded {path}: log.level info -> debug",
-        f"eir: reloaded {path}: service.workers 1 -> 3 needs a restart; still 1",
-        f"eir: cannot reload: {path}: log.bad: unknown key "
-        "(known here: checks, checks_per_second, format, level)",
-        f"eir: cannot reload: {path}: log.level: 'loud' is not one of debug, info, warning, error",
+    path.unlink()
+    assert reloader.reload() == f"{path}: no such file"
+    assert said == [
+        ("INFO", f"eir: reloaded {path}: log.level info -> debug"),
+        ("INFO", f"eir: reloaded {path}: service.workers 1 -> 3 needs a restart; still 1"),
+        ("WARNING", f"eir: cannot reload: {unknown}"),
+        (
+            "WARNING",
+            f"eir: cannot reload: {path}: log.level: 'loud' is not one of debug, info, warning, "
+            "error",
+        ),
+        ("WARNING", f"eir: cannot reload: {path}: no such file"),
     ]
+    assert len(applied) == 1
+
+
+def test_reload_status_says_a_failure() -> None:
+    assert reload_status(None) == "reloaded"
+    assert reload_status("eir.toml: log.level: 'loud' is not one of debug, info") == (
+        "reload failed: eir.toml: log.level: 'loud' is not one of debug, info"
+    )
+    assert reload_status("first line\nsecond") == "reload failed: first line"
 
 
 def test_every_error_of_a_file(tmp_path: Path) -> None:

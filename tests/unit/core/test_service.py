@@ -13,7 +13,7 @@ import pytest
 from eir.channel import Listening, Message, MetricsSnapshot, Ready
 from eir.config import Config, DiameterConfig, Endpoint, M3uaConfig, MetricsConfig
 from eir.service import Serving, serve
-from eir.startup import open_store
+from eir.startup import InstanceError, open_store
 from eir.store.lmdb_store import LmdbStore
 
 ANY_PORT = Endpoint("tcp", "127.0.0.1", 0)
@@ -100,3 +100,23 @@ async def test_a_worker_tells_its_metrics_and_serves_no_endpoint(store: LmdbStor
     assert snapshot["sampled"]["eir_workers"] == [[[], 1]]
     stop.set()
     await asyncio.wait_for(serving, 10)
+
+
+@pytest.mark.parametrize("which", ["metrics", "diameter", "m3ua"])
+async def test_a_listener_that_cannot_open_says_so_in_eirs_words(
+    store: LmdbStore, which: str
+) -> None:
+    """What `eir.startup`'s checks before serving did not see (an address gone since), said as
+    they say it, not in asyncio's words."""
+    gone = Endpoint("tcp", "192.0.2.1", 0)  # TEST-NET-1: no interface has it
+    config = _config()
+    if which == "metrics":
+        config = replace(config, metrics=MetricsConfig(listen=gone))
+    else:
+        section = getattr(config, which)
+        config = replace(config, **{which: replace(section, listen=(gone,))})
+    with pytest.raises(InstanceError) as raised:
+        await serve(Serving(config, store), asyncio.Event(), lambda message: None)
+    assert str(raised.value) == (
+        f"cannot listen on {which} tcp 192.0.2.1:0: Cannot assign requested address"
+    )

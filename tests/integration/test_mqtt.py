@@ -4,6 +4,7 @@ configuration (conf/mosquitto): several `eir serve` nodes, `eir publish`, `eir-s
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 import urllib.request
@@ -408,8 +409,15 @@ def test_broker_down_events_dropped_and_reported_when_back(tmp_path: Path, demo_
         assert down["eir_events_queued{}"] == 20
         dropped = down["eir_events_dropped_total{}"]
         assert dropped >= 280
-        b.start()
-        watcher = Watcher(b, topics=("eir/events/dropped",))
+        # the node reports its drops as soon as it is back: held stopped until the watcher's
+        # subscription is acknowledged, so that the report cannot come before it
+        served.proc.send_signal(signal.SIGSTOP)
+        try:
+            b.start()
+            watcher = Watcher(b, topics=("eir/events/dropped",))
+            watcher.wait_subscribed()
+        finally:
+            served.proc.send_signal(signal.SIGCONT)
         try:
             report = watcher.wait_for("eir/events/dropped", timeout=30)
         finally:

@@ -209,6 +209,7 @@ class Watcher:
     ) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self.connected: list[int] = []
+        self.subscribed: list[int] = []
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"watch-{time.monotonic_ns()}",
@@ -219,6 +220,7 @@ class Watcher:
         self.topics = topics
         self.client.on_message = self._message
         self.client.on_connect = self._connect
+        self.client.on_subscribe = self._subscribe
         self.client.connect("127.0.0.1", b.port)
         self.client.loop_start()
 
@@ -227,6 +229,16 @@ class Watcher:
         if not reason.is_failure:
             for topic in self.topics:
                 client.subscribe(topic, qos=1)
+
+    def _subscribe(self, _c: paho.Client, _u: Any, mid: int, _codes: Any, _p: Any) -> None:
+        self.subscribed.append(mid)
+
+    def wait_subscribed(self, timeout: float = 10) -> None:
+        """Until the broker acknowledged every subscription (SUBACK)."""
+        deadline = time.monotonic() + timeout
+        while len(self.subscribed) < len(self.topics) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(self.subscribed) >= len(self.topics), "no SUBACK"
 
     def _message(self, _c: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
         self.messages.append((message.topic, bytes(message.payload), bool(message.retain)))

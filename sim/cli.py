@@ -90,7 +90,12 @@ rate (B lower by more than the tolerance), p99 (higher by more than the toleranc
 rate (higher by more than the tolerance and by 0.1 percentage point at least) and mismatches
 (any, when A had none). The other percentiles, result codes and equipment statuses are shown.
 
-Exit status: 0 within tolerance, 1 regressed, 2 for bad input.
+Both runs' title, start, duration and versions are shown, and every setting that differs. Runs
+that did not drive the same flows (by name) with the same protocol and pacing (rate,
+concurrency, ramp, requests, duration) are not comparable: said on the verdict's own line and
+exit 1, unless --allow-different.
+
+Exit status: 0 within tolerance, 1 regressed or not comparable, 2 for bad input.
 """
 
 
@@ -318,6 +323,12 @@ def _add_compare(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         metavar="TOL",
         help="how much worse B may be, as 10%% or 0.1 (default 10%%)",
     )
+    c.add_argument(
+        "--allow-different",
+        action="store_true",
+        help="judge runs that are not comparable (other flows, protocol or pacing) all the "
+        "same: exit on the metrics alone",
+    )
     c.add_argument("--json", metavar="PATH", help="write the comparison as JSON (- for stdout)")
     c.add_argument("--html", metavar="PATH", help="write it as a self-contained HTML page")
 
@@ -538,6 +549,9 @@ def _compare(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"eir-sim: cannot write the comparison: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    if not comparison.comparable and not args.allow_different:
+        print(f"eir-sim: {comparison.comparability()}", file=sys.stderr)
+        return 1
     return 1 if comparison.regressed else 0
 
 

@@ -4,7 +4,8 @@ its threshold, its value, whether it passed and why.
 Implied gates (always judged): a request was sent, no worker stopped early, no mismatch.
 Configured gates: ``--max-p99-ms``, ``--min-rate``, ``--max-error-rate`` and, with
 ``--baseline A.json``, the rate, p99 and error rate against the baseline's within
-``--max-regression`` (the comparison of `sim.compare`).
+``--max-regression`` (the comparison of `sim.compare`), after ``baseline-comparable``: the
+baseline drove the same flows with the same protocol and pacing (else it fails with why).
 
 ``doc["gates"]`` holds ``passed``, ``failures`` (the failing gates' messages) and ``results``
 (one object per gate: ``name``, ``threshold``, ``value``, ``passed``, ``message``).
@@ -107,11 +108,20 @@ def _max_error_rate(limit: float, doc: Mapping[str, Any]) -> GateResult:
     )
 
 
+def _comparable(baseline: Baseline, reasons: tuple[str, ...]) -> GateResult:
+    """The baseline drove the same flows with the same protocol and pacing (`sim.compare`)."""
+    if not reasons:
+        message = f"the baseline {baseline.path} is comparable: same flows, protocols and pacing"
+    else:
+        message = f"the baseline {baseline.path} is not comparable: {'; '.join(reasons)}"
+    return GateResult("baseline-comparable", 0, len(reasons), not reasons, message)
+
+
 def _baseline(baseline: Baseline, doc: Mapping[str, Any]) -> list[GateResult]:
     """This run's totals against the baseline's: one gate per judged metric."""
     tol = baseline.tolerance
     comparison = compare(baseline.doc, doc, tol, BASELINE_METRICS, ("total",))
-    out = []
+    out = [_comparable(baseline, comparison.reasons)]
     for row in comparison.rows:
         m = row.metric
         limit = max(0.0, row.a * (1 - tol)) if m.higher_is_better else row.a * (1 + tol)

@@ -14,7 +14,8 @@ import argparse
 import gzip
 import json
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -483,6 +484,50 @@ def _write_reports(doc: dict[str, Any], outputs: dict[str, str | None]) -> None:
             write(path, writers[option]())
 
 
+def _not_started(settings: RunSettings, error: str) -> dict[str, Any]:
+    """The JSON report of a run that could not start: what was meant, and ``error`` saying
+    why; no counts (nothing was measured), the gates failed with the reason."""
+    from sim.axis import tidy
+    from sim.report import default_title
+    from sim.versions import SIM_VERSION
+
+    return {
+        "tool": "eir-sim",
+        "title": settings.title or default_title(settings),
+        "description": settings.description,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "error": error,
+        "versions": {"eir-sim": SIM_VERSION},
+        "settings": tidy(settings.describe()),
+        "gates": {
+            "passed": False,
+            "failures": [f"the run could not start: {error}"],
+            "results": [],
+        },
+    }
+
+
+def _write_not_started(doc: dict[str, Any], outputs: dict[str, str | None]) -> None:
+    """The JSON report and the JUnit XML of a run that could not start (no HTML page: there is
+    nothing to chart)."""
+    from sim import junit
+    from sim.outputs import write
+
+    texts: dict[str, Callable[[], str]] = {
+        "--json": lambda: json.dumps(doc, indent=2) + "\n",
+        "--junit": lambda: junit.not_started(doc),
+    }
+    for option, text in texts.items():
+        path = outputs.get(option)
+        if path:
+            try:
+                write(path, text())
+            except OSError as exc:
+                print(
+                    f"eir-sim: cannot write {option} {path}: {exc.strerror or exc}", file=sys.stderr
+                )
+
+
 def _run(args: argparse.Namespace) -> int:
     from sim import gates, report
     from sim.outputs import show, to_stdout
@@ -497,6 +542,7 @@ def _run(args: argparse.Namespace) -> int:
         outcome = run(settings)
     except RunError as exc:
         print(f"eir-sim: {exc}", file=sys.stderr)
+        _write_not_started(_not_started(settings, str(exc)), outputs)
         return 1
     doc = report.document(settings, outcome)
     if baseline is not None:

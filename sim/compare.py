@@ -94,6 +94,8 @@ def checked_report(doc: object) -> dict[str, Any]:
     that is missing or of the wrong type."""
     if not isinstance(doc, dict) or doc.get("tool") != "eir-sim":
         raise ReportError('not an eir-sim JSON report (no "tool": "eir-sim")')
+    if "error" in doc and "sent" not in doc:
+        raise ReportError(f"a run that could not start ({doc['error']})")
     _check_part(doc, "")
     flows = doc["flows"]
     if not isinstance(flows, list):

@@ -315,3 +315,35 @@ def test_runs_that_are_not_comparable_are_said_so(demo_db: Path, tmp_path: Path)
     assert judged["comparable"] is False
     assert allowed.returncode == (1 if judged["regressed"] else 0), allowed.stderr
     assert f"eir-sim: {line}" not in allowed.stderr and line in allowed.stderr
+
+
+def test_a_run_that_cannot_start_leaves_junit_and_json_saying_why(tmp_path: Path) -> None:
+    """The target refuses the connection: CI still gets a test result (one errored case) and the
+    JSON report says why, with no counts; exit 1 as before."""
+    with _listener() as listener:
+        port = listener.getsockname()[1]
+    junit_path, json_path = tmp_path / "j.xml", tmp_path / "r.json"
+    result = sim(*run_args(port, "--junit", junit_path, "--json", json_path))
+    why = f"tcp://127.0.0.1:{port}: cannot connect: Connection refused"
+    assert (result.returncode, result.stderr, result.stdout) == (1, f"eir-sim: {why}\n", "")
+    text = junit_path.read_text()
+    for schema in SCHEMAS:
+        schema.validate(text)
+    assert 'tests="1" failures="0" errors="1"' in text
+    assert (
+        '<testcase name="start" classname="eir-sim.run" time="0">\n'
+        f'    <error message="{why}" type="not-started">the run could not start: {why}</error>'
+    ) in text
+    doc = report(json_path)
+    assert doc["error"] == why and "sent" not in doc and "flows" not in doc
+    assert doc["gates"] == {
+        "passed": False,
+        "failures": [f"the run could not start: {why}"],
+        "results": [],
+    }
+    assert doc["settings"]["flows"][0]["target"] == f"tcp://127.0.0.1:{port}"
+    refused = sim("compare", json_path, json_path)
+    assert refused.returncode == 2
+    assert refused.stderr == f"eir-sim: {json_path}: a run that could not start ({why})\n"
+    on_stdout = sim(*run_args(port, "--junit", "-"))
+    assert on_stdout.returncode == 1 and 'errors="1"' in on_stdout.stdout

@@ -22,6 +22,7 @@ from typing import Any
 
 import eir
 from sim import report
+from sim.gates import shown, threshold_text
 
 SUITE = "eir-sim"
 #: characters XML 1.0 cannot hold (C0 controls but tab, newline, carriage return)
@@ -100,11 +101,13 @@ def _flow_case(flow: Mapping[str, Any], doc: Mapping[str, Any]) -> ET.Element:
 
 
 def _gate_case(gate: Mapping[str, Any]) -> ET.Element:
-    case = ET.Element("testcase", name=str(gate["name"]), classname=f"{SUITE}.gate", time="0")
+    name = str(gate["name"])
+    case = ET.Element("testcase", name=name, classname=f"{SUITE}.gate", time="0")
     if not gate["passed"]:
         failure = ET.SubElement(case, "failure", message=_clean(gate["message"]), type="gate")
         failure.text = _clean(
-            f"{gate['message']}\nthreshold: {gate['threshold']}\nvalue: {gate['value']}"
+            f"{gate['message']}\nthreshold: {threshold_text(name, gate['threshold'])}\n"
+            f"value: {shown(name, gate['value'])}"
         )
     return case
 

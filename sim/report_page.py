@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from sim import report_charts as charts
+from sim.gates import shown, threshold_text
 from sim.result_names import result_label, status_label
 
 STYLE = """
@@ -150,8 +151,8 @@ def _gates(doc: dict[str, Any]) -> str:
         head = "<tr><th>gate</th><th>threshold</th><th>value</th><th>verdict</th></tr>"
         rows = "".join(
             f"<tr><td>{escape(str(r.get('name', '')))}</td>"
-            f'<td class="n">{escape(_number(r.get("threshold")))}</td>'
-            f'<td class="n">{escape(_number(r.get("value")))}</td>'
+            f'<td class="n">{escape(threshold_text(str(r.get("name")), r.get("threshold")))}</td>'
+            f'<td class="n">{escape(shown(str(r.get("name")), r.get("value")))}</td>'
             f'<td class="{"ok" if r.get("passed") else "bad"}">'
             f"{escape(str(r.get('message', '')) or ('passed' if r.get('passed') else 'failed'))}"
             "</td></tr>"

@@ -317,11 +317,18 @@ def mapping(value: object) -> dict[str, Any]:
 
 
 def settings_diff(a_doc: Mapping[str, Any], b_doc: Mapping[str, Any]) -> list[SettingDiff]:
-    """Every setting whose value differs between A and B (missing on one side: None)."""
+    """Every setting whose value differs between A and B (missing on one side: None); the
+    settings of a flow of one run only are left out (that flow is a reason of its own)."""
     a = _flat(mapping(a_doc.get("settings")))
     b = _flat(mapping(b_doc.get("settings")))
+    a_flows, b_flows = set(_flow_names(a_doc)), set(_flow_names(b_doc))
+    lone = tuple(f"flows.{n}." for n in a_flows ^ b_flows)
     keys = list(a) + [k for k in b if k not in a]
-    return [SettingDiff(k, a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)]
+    return [
+        SettingDiff(k, a.get(k), b.get(k))
+        for k in keys
+        if a.get(k) != b.get(k) and not k.startswith(lone)
+    ]
 
 
 def _flow_names(doc: Mapping[str, Any]) -> list[str]:

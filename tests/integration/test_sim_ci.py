@@ -303,7 +303,8 @@ def test_runs_that_are_not_comparable_are_said_so(demo_db: Path, tmp_path: Path)
             k: run[k] for k in ("title", "started", "elapsed_s", "versions")
         }
     differ = {d["key"]: (d["a"], d["b"]) for d in doc["settings_differ"]}
-    assert differ["flows.map.rate"] == (200, None) and differ["requests"] == (None, 300)
+    assert differ["flows.s13.rate"] == (200, None) and differ["requests"] == (None, 300)
+    assert not [k for k in differ if k.startswith("flows.map.")]  # "flow map only in A" says it
     html = page.read_text()
     assert f'<p class="bad">{line}</p>' in html
     assert "<th>title</th><td>S13 and MAP</td><td>eir-sim: s13 against tcp://127.0.0.1:" in html

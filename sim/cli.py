@@ -75,7 +75,9 @@ its IMSI), anomaly (bad check digit, one digit repeated, zero TAC), malformed (r
 conformant EIR must refuse) and unknown (valid IMEIs on no list: the rest of the shares).
 
 With a report on standard output (--json -, --html - or --junit -), the final table goes to
-standard error. Output paths are checked before the run starts.
+standard error. Output paths are checked before the run starts. A run that cannot start (the
+target refuses the connection) still writes --junit (one test case in error, saying why) and
+--json (with "error" and no counts), and exits 1.
 
 Exit status: 0 when every answer was right and every gate passed, 1 when not (the reasons on
 standard error), 2 for a usage error.

@@ -99,7 +99,8 @@ def _settings(comparison: Comparison) -> str:
 
 
 def _verdicts(comparison: Comparison) -> str:
-    verdict_class = "bad" if comparison.regressed else "ok"
+    # within tolerance means little for runs that are not comparable: not drawn as a pass
+    verdict_class = "bad" if comparison.regressed else ("ok" if comparison.comparable else "muted")
     out = f'<p class="{verdict_class}">{html.escape(comparison.verdict())}</p>'
     if not comparison.comparable:
         out = f'<p class="bad">{html.escape(comparison.comparability())}</p>' + out

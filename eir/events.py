@@ -22,17 +22,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from eir.model import CheckRequest, CheckResult
+from eir.model import STATUS_WORDS, UNKNOWN_WORD, CheckRequest, CheckResult
 
 CHECK_STATUSES = ("white", "grey", "black", "unknown")
 
 
-_SHORT = {None: "unknown", 0: "white", 1: "black", 2: "grey"}
-
-
 def status_name(result: CheckResult) -> str:
     """white, grey, black or unknown: the list words operators use (topics, labels)."""
-    return _SHORT[result.status]
+    return UNKNOWN_WORD if result.status is None else STATUS_WORDS[result.status]
 
 
 def iso_time(stamp: float) -> str:

@@ -41,6 +41,11 @@ _STATUS_OF = {
     ListName.BLACK: EquipmentStatus.BLACKLISTED,
 }
 _CODE_OF = {ListName.WHITE: b"W", ListName.GREY: b"G", ListName.BLACK: b"B"}
+#: each Equipment-Status by the list word operators use (``white``, ``black``, ``grey``):
+#: event topics, metrics labels and eir-sim's outcomes; the one definition of those words
+STATUS_WORDS: dict[int, str] = {int(status): str(name) for name, status in _STATUS_OF.items()}
+#: the word of "no status" (unknown equipment)
+UNKNOWN_WORD = "unknown"
 
 
 class Level(enum.StrEnum):

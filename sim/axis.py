@@ -53,15 +53,18 @@ def decimals_for(step: float) -> int:
     return MAX_DECIMALS
 
 
-def label(value: float, step: float | None = None) -> str:
+def label(value: float, step: float | None = None, top: float | None = None) -> str:
     """`value` for a reader: thousands separated below 10,000 (``1,050``), k/M/G/T above
     (``12.5k``), as many decimals as `step` needs (else three significant digits), never an
-    exponent."""
+    exponent. `top`: the axis's largest tick, whose size picks the one style of every label of
+    the axis (``0, 2.5k, 5k, 7.5k, 10k``, never ``5,000`` next to ``10k``)."""
     if not math.isfinite(value):
         return str(value)
-    size = abs(value)
+    size = abs(value) if top is None else abs(top)
     for scale, suffix in SUFFIXES:
         if size >= 10_000 and size >= scale:
+            if value == 0:
+                return "0"
             scaled_step = None if step is None else step / scale
             return _fixed(value / scale, scaled_step) + suffix
     return _fixed(value, step)

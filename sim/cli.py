@@ -14,7 +14,8 @@ import argparse
 import gzip
 import json
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -74,7 +75,9 @@ its IMSI), anomaly (bad check digit, one digit repeated, zero TAC), malformed (r
 conformant EIR must refuse) and unknown (valid IMEIs on no list: the rest of the shares).
 
 With a report on standard output (--json -, --html - or --junit -), the final table goes to
-standard error. Output paths are checked before the run starts.
+standard error. Output paths are checked before the run starts. A run that cannot start (the
+target refuses the connection) still writes --junit (one test case in error, saying why) and
+--json (with "error" and no counts), and exits 1.
 
 Exit status: 0 when every answer was right and every gate passed, 1 when not (the reasons on
 standard error), 2 for a usage error.
@@ -90,7 +93,12 @@ rate (B lower by more than the tolerance), p99 (higher by more than the toleranc
 rate (higher by more than the tolerance and by 0.1 percentage point at least) and mismatches
 (any, when A had none). The other percentiles, result codes and equipment statuses are shown.
 
-Exit status: 0 within tolerance, 1 regressed, 2 for bad input.
+Both runs' title, start, duration and versions are shown, and every setting that differs. Runs
+that did not drive the same flows (by name) with the same protocol and pacing (rate,
+concurrency, ramp, requests, duration) are not comparable: said on the verdict's own line and
+exit 1, unless --allow-different.
+
+Exit status: 0 within tolerance, 1 regressed or not comparable, 2 for bad input.
 """
 
 
@@ -318,6 +326,12 @@ def _add_compare(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         metavar="TOL",
         help="how much worse B may be, as 10%% or 0.1 (default 10%%)",
     )
+    c.add_argument(
+        "--allow-different",
+        action="store_true",
+        help="judge runs that are not comparable (other flows, protocol or pacing) all the "
+        "same: exit on the metrics alone",
+    )
     c.add_argument("--json", metavar="PATH", help="write the comparison as JSON (- for stdout)")
     c.add_argument("--html", metavar="PATH", help="write it as a self-contained HTML page")
 
@@ -472,6 +486,50 @@ def _write_reports(doc: dict[str, Any], outputs: dict[str, str | None]) -> None:
             write(path, writers[option]())
 
 
+def _not_started(settings: RunSettings, error: str) -> dict[str, Any]:
+    """The JSON report of a run that could not start: what was meant, and ``error`` saying
+    why; no counts (nothing was measured), the gates failed with the reason."""
+    from sim.axis import tidy
+    from sim.report import default_title
+    from sim.versions import SIM_VERSION
+
+    return {
+        "tool": "eir-sim",
+        "title": settings.title or default_title(settings),
+        "description": settings.description,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "error": error,
+        "versions": {"eir-sim": SIM_VERSION},
+        "settings": tidy(settings.describe()),
+        "gates": {
+            "passed": False,
+            "failures": [f"the run could not start: {error}"],
+            "results": [],
+        },
+    }
+
+
+def _write_not_started(doc: dict[str, Any], outputs: dict[str, str | None]) -> None:
+    """The JSON report and the JUnit XML of a run that could not start (no HTML page: there is
+    nothing to chart)."""
+    from sim import junit
+    from sim.outputs import write
+
+    texts: dict[str, Callable[[], str]] = {
+        "--json": lambda: json.dumps(doc, indent=2) + "\n",
+        "--junit": lambda: junit.not_started(doc),
+    }
+    for option, text in texts.items():
+        path = outputs.get(option)
+        if path:
+            try:
+                write(path, text())
+            except OSError as exc:
+                print(
+                    f"eir-sim: cannot write {option} {path}: {exc.strerror or exc}", file=sys.stderr
+                )
+
+
 def _run(args: argparse.Namespace) -> int:
     from sim import gates, report
     from sim.outputs import show, to_stdout
@@ -486,6 +544,7 @@ def _run(args: argparse.Namespace) -> int:
         outcome = run(settings)
     except RunError as exc:
         print(f"eir-sim: {exc}", file=sys.stderr)
+        _write_not_started(_not_started(settings, str(exc)), outputs)
         return 1
     doc = report.document(settings, outcome)
     if baseline is not None:
@@ -538,6 +597,9 @@ def _compare(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"eir-sim: cannot write the comparison: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    if not comparison.comparable and not args.allow_different:
+        print(f"eir-sim: {comparison.comparability()}", file=sys.stderr)
+        return 1
     return 1 if comparison.regressed else 0
 
 

@@ -13,6 +13,11 @@ One definition serves ``eir-sim compare A.json B.json`` and the ``--baseline`` g
   higher than A's by more than the tolerance (a clean A: any mismatch).
 
 The other percentiles, the result codes and the equipment statuses are shown, not judged.
+
+Two runs are *comparable* when they drove the same flows (by name) with the same protocol and
+pacing (`PACING_KEYS` of each flow, `RUN_PACING_KEYS` of the run); otherwise the comparison says
+"not comparable" and why, whatever the numbers. Both runs' facts (title, start, duration,
+versions) and every setting that differs are shown.
 """
 
 from __future__ import annotations
@@ -31,6 +36,12 @@ DEFAULT_TOLERANCE = 0.10
 REPORT_KEYS = ("sent", "rate", "error_rate", "mismatches", "latency_ms", "flows")
 #: the latency percentiles compared
 LATENCY_KEYS = ("p50", "p90", "p99", "p999", "max")
+#: a matched flow's settings that must be equal for two runs to be comparable
+PACING_KEYS = ("protocol", "rate", "concurrency", "ramp_s")
+#: the run's settings that must be equal for two runs to be comparable
+RUN_PACING_KEYS = ("requests", "duration_s")
+#: the facts of each run shown side by side
+FACT_KEYS = ("title", "started", "elapsed_s", "versions")
 
 
 class ToleranceError(ValueError):
@@ -83,6 +94,8 @@ def checked_report(doc: object) -> dict[str, Any]:
     that is missing or of the wrong type."""
     if not isinstance(doc, dict) or doc.get("tool") != "eir-sim":
         raise ReportError('not an eir-sim JSON report (no "tool": "eir-sim")')
+    if "error" in doc and "sent" not in doc:
+        raise ReportError(f"a run that could not start ({doc['error']})")
     _check_part(doc, "")
     flows = doc["flows"]
     if not isinstance(flows, list):
@@ -251,12 +264,116 @@ class CountRow:
 
 
 @dataclass(frozen=True)
+class SettingDiff:
+    """One setting that differs between A and B: ``duration_s``, ``flows.s13.rate``."""
+
+    key: str
+    a: Any
+    b: Any
+
+    def message(self) -> str:
+        return f"{self.key} {setting_text(self.a)} in A, {setting_text(self.b)} in B"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "a": self.a, "b": self.b}
+
+
+def setting_text(value: Any) -> str:
+    """A setting's value in a message: ``none``, ``400``, ``0.45``, ``black 0.1, grey 0.05``."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {setting_text(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, list):
+        return ", ".join(setting_text(v) for v in value) or "none"
+    return str(value)
+
+
+def _flat(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings as ``key: value``, flows by name (``flows.s13.rate``); the rest one level
+    deep (``gates.max_p99_ms``)."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key == "flows" and isinstance(value, list):
+            for flow in value:
+                if isinstance(flow, dict) and "name" in flow:
+                    out.update(
+                        (f"flows.{flow['name']}.{k}", v) for k, v in flow.items() if k != "name"
+                    )
+        elif key == "gates" and isinstance(value, dict):
+            out.update((f"{key}.{k}", v) for k, v in value.items())
+        else:
+            out[key] = value
+    return out
+
+
+def mapping(value: object) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one (a report's optional parts)."""
+    return value if isinstance(value, dict) else {}
+
+
+def settings_diff(a_doc: Mapping[str, Any], b_doc: Mapping[str, Any]) -> list[SettingDiff]:
+    """Every setting whose value differs between A and B (missing on one side: None); the
+    settings of a flow of one run only are left out (that flow is a reason of its own)."""
+    a = _flat(mapping(a_doc.get("settings")))
+    b = _flat(mapping(b_doc.get("settings")))
+    a_flows, b_flows = set(_flow_names(a_doc)), set(_flow_names(b_doc))
+    lone = tuple(f"flows.{n}." for n in a_flows ^ b_flows)
+    keys = list(a) + [k for k in b if k not in a]
+    return [
+        SettingDiff(k, a.get(k), b.get(k))
+        for k in keys
+        if a.get(k) != b.get(k) and not k.startswith(lone)
+    ]
+
+
+def _flow_names(doc: Mapping[str, Any]) -> list[str]:
+    return [str(f["name"]) for f in doc.get("flows", []) if isinstance(f, dict) and "name" in f]
+
+
+def not_comparable(
+    a_doc: Mapping[str, Any], b_doc: Mapping[str, Any], diffs: list[SettingDiff]
+) -> list[str]:
+    """Why A and B are not comparable (empty when they are): a flow in one run only, or a
+    differing protocol or pacing."""
+    a_flows, b_flows = _flow_names(a_doc), _flow_names(b_doc)
+    reasons = [f"flow {n} only in A" for n in a_flows if n not in b_flows]
+    reasons += [f"flow {n} only in B" for n in b_flows if n not in a_flows]
+    both = [n for n in a_flows if n in b_flows]
+    pacing = set(RUN_PACING_KEYS) | {f"flows.{n}.{k}" for n in both for k in PACING_KEYS}
+    reasons += [d.message() for d in diffs if d.key in pacing]
+    return reasons
+
+
+def facts(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """What a run says about itself: title, start, duration, versions."""
+    return {k: doc.get(k) for k in FACT_KEYS}
+
+
+@dataclass(frozen=True)
 class Comparison:
     tolerance: float
     rows: tuple[Row, ...]
     counts: tuple[CountRow, ...]
     only_in_a: tuple[str, ...]
     only_in_b: tuple[str, ...]
+    settings: tuple[SettingDiff, ...] = ()
+    reasons: tuple[str, ...] = ()
+    a_facts: Mapping[str, Any] | None = None
+    b_facts: Mapping[str, Any] | None = None
+
+    @property
+    def comparable(self) -> bool:
+        """Same flows, protocols and pacing: the numbers can be judged against each other."""
+        return not self.reasons
+
+    def comparability(self) -> str:
+        """``not comparable: flow map only in A; ...`` (empty when comparable)."""
+        return f"not comparable: {'; '.join(self.reasons)}" if self.reasons else ""
 
     @property
     def regressions(self) -> list[Row]:
@@ -323,12 +440,17 @@ def compare(
         for m in chosen
     ]
     counts = [c for scope in common for c in _counts(scope, a_parts[scope], b_parts[scope])]
+    diffs = settings_diff(a_doc, b_doc)
     return Comparison(
         tolerance,
         tuple(rows),
         tuple(counts),
         tuple(s for s in a_parts if s not in b_parts),
         tuple(s for s in b_parts if s not in a_parts),
+        tuple(diffs),
+        tuple(not_comparable(a_doc, b_doc, diffs)),
+        facts(a_doc),
+        facts(b_doc),
     )
 
 
@@ -337,7 +459,11 @@ def document(comparison: Comparison, a_path: str, b_path: str) -> dict[str, Any]
     return {
         "tool": "eir-sim",
         "comparison": {"a": a_path, "b": b_path},
+        "runs": {"a": dict(comparison.a_facts or {}), "b": dict(comparison.b_facts or {})},
         "tolerance": comparison.tolerance,
+        "comparable": comparison.comparable,
+        "not_comparable": list(comparison.reasons),
+        "settings_differ": [d.as_dict() for d in comparison.settings],
         "regressed": comparison.regressed,
         "verdict": comparison.verdict(),
         "rows": [r.as_dict(comparison.tolerance) for r in comparison.rows],
@@ -347,8 +473,24 @@ def document(comparison: Comparison, a_path: str, b_path: str) -> dict[str, Any]
     }
 
 
+def _run_line(side: str, run: Mapping[str, Any] | None) -> str:
+    """``A: smoke, started 2026-11-30T01:00:00Z, 10.0 s, eir-sim 0.1.0``."""
+    run = run or {}
+    elapsed = run.get("elapsed_s")
+    parts = [
+        str(run.get("title") or "(no title)"),
+        f"started {run.get('started') or '?'}",
+        f"{elapsed:,.1f} s" if _is_number(elapsed) else "? s",
+        f"eir-sim {mapping(run.get('versions')).get('eir-sim', '?')}",
+    ]
+    return f"{side}: {', '.join(parts)}"
+
+
 def table(comparison: Comparison) -> str:
     """The comparison for a terminal."""
+    lines = [
+        _run_line(side, f) for side, f in (("A", comparison.a_facts), ("B", comparison.b_facts))
+    ]
     rows = [("", "metric", "A", "B", "change", "verdict")]
     for r in comparison.rows:
         verdict = "REGRESSED" if r.regressed else ("ok" if r.metric.judged else "")
@@ -357,7 +499,7 @@ def table(comparison: Comparison) -> str:
             (r.scope, r.metric.label, show(r.metric, r.a), show(r.metric, r.b), change, verdict)
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
+    lines += [
         "  ".join(
             c.ljust(w) if i in (0, 1, 5) else c.rjust(w)
             for i, (c, w) in enumerate(zip(row, widths, strict=True))
@@ -369,5 +511,8 @@ def table(comparison: Comparison) -> str:
             lines.append(f"{c.scope} {c.kind.replace('_', ' ')} {c.name}: {c.a:,} -> {c.b:,}")
     lines.extend(f"flow {name}: only in A" for name in comparison.only_in_a)
     lines.extend(f"flow {name}: only in B" for name in comparison.only_in_b)
+    lines.extend(f"setting {d.message()}" for d in comparison.settings)
     lines.append(comparison.verdict())
+    if not comparison.comparable:
+        lines.append(comparison.comparability())
     return "\n".join(lines)

@@ -8,6 +8,9 @@ document follows the Apache Ant JUnit schema (``tests/data/JUnit.xsd``), which J
 schema (``tests/data/junit-10.xsd``) also accepts: ``properties``, the cases, ``system-out`` (the
 final table) and ``system-err``, in that order; times in seconds; the timestamp in UTC without a
 zone.
+
+A run that could not start (a target refusing the connection) is one test case with an
+``<error>`` saying why (`not_started`), so that CI shows the cause rather than "no test results".
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 import eir
 from sim import report
+from sim.gates import shown, threshold_text
 
 SUITE = "eir-sim"
 #: characters XML 1.0 cannot hold (C0 controls but tab, newline, carriage return)
@@ -97,11 +101,13 @@ def _flow_case(flow: Mapping[str, Any], doc: Mapping[str, Any]) -> ET.Element:
 
 
 def _gate_case(gate: Mapping[str, Any]) -> ET.Element:
-    case = ET.Element("testcase", name=str(gate["name"]), classname=f"{SUITE}.gate", time="0")
+    name = str(gate["name"])
+    case = ET.Element("testcase", name=name, classname=f"{SUITE}.gate", time="0")
     if not gate["passed"]:
         failure = ET.SubElement(case, "failure", message=_clean(gate["message"]), type="gate")
         failure.text = _clean(
-            f"{gate['message']}\nthreshold: {gate['threshold']}\nvalue: {gate['value']}"
+            f"{gate['message']}\nthreshold: {threshold_text(name, gate['threshold'])}\n"
+            f"value: {shown(name, gate['value'])}"
         )
     return case
 
@@ -126,6 +132,36 @@ def document(doc: Mapping[str, Any], hostname: str | None = None) -> str:
     suite.extend(cases)
     ET.SubElement(suite, "system-out").text = _clean(report.table(dict(doc)))
     ET.SubElement(suite, "system-err")
+    ET.indent(suite)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+    )
+
+
+def not_started(doc: Mapping[str, Any], hostname: str | None = None) -> str:
+    """A run that could not start (``doc["error"]`` says why) as JUnit XML: one test case, in
+    error, with the reason."""
+    error = _clean(doc["error"])
+    suite = ET.Element(
+        "testsuite",
+        name=_clean(doc.get("title") or SUITE),
+        timestamp=str(doc["started"]).removesuffix("Z"),
+        hostname=hostname or socket.gethostname() or "localhost",
+        tests="1",
+        failures="0",
+        errors="1",
+        skipped="0",
+        time="0.000",
+    )
+    props = ET.SubElement(suite, "properties")
+    for name, value in (("eir-sim.version", eir.__version__), ("started", doc["started"])):
+        ET.SubElement(props, "property", name=name, value=_clean(value))
+    case = ET.SubElement(suite, "testcase", name="start", classname=f"{SUITE}.run", time="0")
+    ET.SubElement(
+        case, "error", message=error, type="not-started"
+    ).text = f"the run could not start: {error}"
+    ET.SubElement(suite, "system-out")
+    ET.SubElement(suite, "system-err").text = f"eir-sim: {error}"
     ET.indent(suite)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

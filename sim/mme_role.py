@@ -41,9 +41,9 @@ from eir.diameter.s13.client import decode_eca
 from eir.diameter.wire import encode_avp
 from eir.framing import DIAMETER
 from eir.identity import Imei, Imsi
-from eir.model import CheckRequest
+from eir.model import STATUS_WORDS, CheckRequest
 from eir.policy import Lookup, decide
-from sim.probes import STATUS_NAMES, Outcome, Probe, intern
+from sim.probes import Outcome, Probe, intern
 from sim.versions import from_cea
 from sim.workload import Draw
 
@@ -73,7 +73,7 @@ WRONG_SESSION: Final = Outcome("wrong-session-id")
 def expected(result_status: int | None) -> Outcome:
     if result_status is None:
         return intern(Outcome(results.EQUIPMENT_UNKNOWN))
-    return intern(Outcome(results.SUCCESS, STATUS_NAMES[result_status]))
+    return intern(Outcome(results.SUCCESS, STATUS_WORDS[result_status]))
 
 
 def probe(draw: Draw, policy: PolicyConfig, lookup: Lookup) -> tuple[Probe, bytes]:
@@ -372,7 +372,7 @@ def scan_answer(msg: bytes) -> tuple[Outcome | None, bool]:
     result = code if code is not None else experimental
     if result is None:
         return intern(Outcome("no-result-code")), repeatable
-    shown = None if status is None else STATUS_NAMES.get(status, str(status))
+    shown = None if status is None else STATUS_WORDS.get(status, str(status))
     return intern(Outcome(results.label(result), shown)), repeatable
 
 
@@ -387,5 +387,5 @@ def decode_answer_pycrate(msg: bytes) -> Outcome | None:
     code = view.result_code if view.result_code is not None else view.experimental_result
     if code is None:
         return Outcome("no-result-code")
-    status = None if view.equipment_status is None else STATUS_NAMES[int(view.equipment_status)]
+    status = None if view.equipment_status is None else STATUS_WORDS[int(view.equipment_status)]
     return Outcome(results.label(code), status)

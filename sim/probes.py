@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from eir.model import STATUS_WORDS
+from eir.sigtran.checkimei import STATUS_NAMES as MAP_STATUS_NAMES
+
 #: request kinds a mix is made of. ``unknown``: valid IMEIs on no list; ``pair``: an IMEI+IMSI
 #: pair entry with its IMSI; ``anomaly``: IMEIs the policy's anomaly rules judge (bad check
 #: digit, one digit repeated, zero TAC); ``malformed``: requests a conformant EIR must refuse.
@@ -18,9 +21,8 @@ DEFAULT_MIX = {
     "anomaly": 0.02,
     "malformed": 0.01,
 }
-#: Equipment-Status names (TS 29.272 7.3.51; MAP EquipmentStatus) by their value
-STATUS_NAMES = {0: "white", 1: "black", 2: "grey"}
-MAP_STATUS = {"whiteListed": "white", "blackListed": "black", "greyListed": "grey"}
+#: MAP EquipmentStatus names (``whiteListed``) -> the status words of `eir.model.STATUS_WORDS`
+MAP_STATUS = {name: STATUS_WORDS[status] for status, name in MAP_STATUS_NAMES.items()}
 
 
 class MixError(ValueError):

@@ -4,7 +4,8 @@ over time, with the gates' thresholds drawn.
 
 A second the sending covered only in part (the last one, stopped in its middle) is drawn per
 covered second; one covered less than `MIN_COVERED` (a few answers coming in after the end) is
-left out of the rate and latency charts rather than drawn as a fall.
+left out of the rate, latency, result-code and status charts rather than drawn as a fall. The
+errors chart draws every second, those after the end too (see `errors`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sim.gates import MAX_P99_MS, MIN_RATE, option
 from sim.result_names import result_label, status_label
 from sim.svg_chart import Series, Threshold, line_chart, stacked_chart
 
@@ -76,7 +78,7 @@ def throughput(title: str, rows: Sequence[dict[str, Any]], min_rate: float | Non
             ("answered", "answered", "#2ca02c", False),
         )
     ]
-    gates = [] if min_rate is None else [Threshold(f"min_rate {min_rate:g}/s", min_rate)]
+    gates = [] if min_rate is None else [Threshold(option(MIN_RATE, min_rate), min_rate)]
     return line_chart(f"{title}: throughput", "requests/s", series, x_end(rows), gates)
 
 
@@ -86,20 +88,26 @@ def latency(title: str, rows: Sequence[dict[str, Any]], max_p99_ms: float | None
         Series(name, color, tuple((_x(r), float(r[key])) for r in shown), dashed=name == "max")
         for name, key, color in LATENCIES
     ]
-    gates = [] if max_p99_ms is None else [Threshold(f"max_p99_ms {max_p99_ms:g} ms", max_p99_ms)]
+    gates = [] if max_p99_ms is None else [Threshold(option(MAX_P99_MS, max_p99_ms), max_p99_ms)]
     return line_chart(f"{title}: latency", "ms", series, x_end(rows), gates)
 
 
 def errors(title: str, rows: Sequence[dict[str, Any]]) -> str:
-    """Per second: while sending, per covered second; after the end (timeouts come then),
-    as counted."""
-    shown = drawn_rows(rows)
-    shown += [r for r in rows if r.get("covered_s", 1.0) == 0 and r not in shown]
+    """Every second, errors included after the end: a request's timeout comes `--timeout`
+    seconds after it was sent, so the timeouts of the last requests are counted in the seconds
+    after the sending ended, and leaving those out would hide them. A second the sending covered
+    at least `MIN_COVERED` is drawn per covered second; the others (the end, the seconds after
+    it) as counted in that second, not scaled up by a small covered part."""
     series = [
-        Series(name, color, tuple((_x(r), per_second(r, r[key])) for r in shown))
+        Series(name, color, tuple((_x(r), _error_rate(r, r[key])) for r in rows))
         for name, key, color in ERRORS
     ]
     return line_chart(f"{title}: errors", "per second", series, x_end(rows), whole=True)
+
+
+def _error_rate(row: dict[str, Any], count: float) -> float:
+    covered = float(row.get("covered_s", 1.0))
+    return per_second(row, count) if covered >= MIN_COVERED else float(count)
 
 
 def results(title: str, rows: Sequence[dict[str, Any]]) -> str:

@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from sim import report_charts as charts
+from sim.gates import shown, threshold_text
 from sim.result_names import result_label, status_label
 
 STYLE = """
@@ -68,20 +69,27 @@ def _description(doc: dict[str, Any]) -> str:
 
 def _facts(doc: dict[str, Any]) -> str:
     """When, how long, the verdict, and the versions."""
-    versions = doc.get("versions", {})
     rows = [
         ("started", f"{doc['started']} (UTC)"),
         ("duration", f"{doc['elapsed_s']:,.1f} s"),
-        ("eir-sim", str(versions.get("eir-sim", ""))),
+        *version_rows(doc.get("versions") or {}),
     ]
-    target = versions.get("target", {})
-    for flow, said in sorted(target.get("flows", {}).items()):
-        rows.append((f"target of {flow}", _cea_text(said)))
-    metrics = target.get("metrics")
-    if metrics is not None:
-        rows.append(("target metrics", _metrics_text(metrics)))
     body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
     return f'<table class="facts">{body}</table>'
+
+
+def version_rows(versions: dict[str, Any]) -> list[tuple[str, str]]:
+    """eir-sim's version and the target's as it told them: ``(what, text)`` rows."""
+    rows = [("eir-sim", str(versions.get("eir-sim", "")))]
+    target = versions.get("target")
+    target = target if isinstance(target, dict) else {}
+    flows = target.get("flows")
+    for flow, said in sorted((flows if isinstance(flows, dict) else {}).items()):
+        rows.append((f"target of {flow}", _cea_text(said if isinstance(said, dict) else {})))
+    metrics = target.get("metrics")
+    if isinstance(metrics, dict):
+        rows.append(("target metrics", _metrics_text(metrics)))
+    return rows
 
 
 def _cea_text(said: dict[str, Any]) -> str:
@@ -95,9 +103,9 @@ def _cea_text(said: dict[str, Any]) -> str:
 
 def _metrics_text(metrics: dict[str, Any]) -> str:
     if "error" in metrics:
-        return f"{metrics['url']}: {metrics['error']}"
+        return f"{metrics.get('url', '?')}: {metrics['error']}"
     labels = ", ".join(f"{k} {v}" for k, v in metrics.items() if k not in ("url", "version"))
-    return f"version {metrics.get('version', '?')} ({labels}) from {metrics['url']}"
+    return f"version {metrics.get('version', '?')} ({labels}) from {metrics.get('url', '?')}"
 
 
 def _parts(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -143,8 +151,8 @@ def _gates(doc: dict[str, Any]) -> str:
         head = "<tr><th>gate</th><th>threshold</th><th>value</th><th>verdict</th></tr>"
         rows = "".join(
             f"<tr><td>{escape(str(r.get('name', '')))}</td>"
-            f'<td class="n">{escape(_number(r.get("threshold")))}</td>'
-            f'<td class="n">{escape(_number(r.get("value")))}</td>'
+            f'<td class="n">{escape(threshold_text(str(r.get("name")), r.get("threshold")))}</td>'
+            f'<td class="n">{escape(shown(str(r.get("name")), r.get("value")))}</td>'
             f'<td class="{"ok" if r.get("passed") else "bad"}">'
             f"{escape(str(r.get('message', '')) or ('passed' if r.get('passed') else 'failed'))}"
             "</td></tr>"

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from eir.diameter.dictionary import ResultCode
 from eir.diameter.results import spec_name
-from eir.model import EquipmentStatus
-from sim.probes import STATUS_NAMES
+from eir.model import STATUS_WORDS, EquipmentStatus
 
 #: the simulator's status words (``white``) -> Equipment-Status
-_STATUS_OF_WORD = {word: EquipmentStatus(value) for value, word in STATUS_NAMES.items()}
+_STATUS_OF_WORD = {word: EquipmentStatus(value) for value, word in STATUS_WORDS.items()}
 _VALUES = {int(s) for s in EquipmentStatus}
 
 

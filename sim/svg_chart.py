@@ -6,6 +6,7 @@ under the plot, never over the lines."""
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -181,17 +182,18 @@ def _axes(frame: Frame) -> list[str]:
             )
         out.append(
             f'<text class="y-label" x="{LEFT - 6}" y="{y + 4:.1f}" font-size="11" '
-            f'text-anchor="end">{label(value, frame.y_step)}</text>'
+            f'text-anchor="end">{label(value, frame.y_step, frame.y_top)}</text>'
         )
     x_step = nice_step(frame.x_end, 8)
     x_step = max(x_step, 1.0)
+    x_top = math.floor(frame.x_end / x_step + 1e-9) * x_step
     k = 0
     while k * x_step <= frame.x_end + 1e-9:
         x = frame.x(k * x_step)
         out.append(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 4}" stroke="#888"/>'
             f'<text class="x-label" x="{x:.1f}" y="{bottom + 16}" font-size="11" '
-            f'text-anchor="middle">{label(k * x_step, x_step)}</text>'
+            f'text-anchor="middle">{label(k * x_step, x_step, x_top)}</text>'
         )
         k += 1
     out.append(

@@ -164,7 +164,12 @@ def test_the_baseline_gate_and_compare_on_real_runs(demo_db: Path, tmp_path: Pat
     assert passed.returncode == 0, passed.stderr
     b = report(b_json)
     baseline = {r["name"]: r for r in b["gates"]["results"] if r["name"].startswith("baseline")}
-    assert set(baseline) == {"baseline-rate", "baseline-p99", "baseline-error-rate"}
+    assert set(baseline) == {
+        "baseline-comparable",
+        "baseline-rate",
+        "baseline-p99",
+        "baseline-error-rate",
+    }
     assert all(r["passed"] for r in baseline.values())
     assert b["settings"]["gates"]["baseline"] == str(easy)
     assert b["settings"]["gates"]["max_regression"] == pytest.approx(0.1)
@@ -224,3 +229,122 @@ def test_a_reader_gone_from_stdout_gets_a_message_not_a_traceback(tmp_path: Path
         "within tolerance: 8 judged metrics within 10%\n"
         "eir-sim: cannot write the comparison: Broken pipe\n"
     ), result.stderr
+
+
+TWO_FLOWS = """
+title = "S13 and MAP"
+duration = 1
+lists = ["{lists}"]
+
+[[flow]]
+name = "s13"
+protocol = "s13"
+rate = 200
+
+[[flow]]
+name = "map"
+protocol = "map"
+rate = 200
+"""
+
+
+def test_runs_that_are_not_comparable_are_said_so(demo_db: Path, tmp_path: Path) -> None:
+    """A 2-flow 400/s open-loop run against a 1-flow 300-request closed-loop run: whatever the
+    numbers, the verdict is "not comparable" with why, exit 1 (and the baseline gate fails)."""
+    scenario = tmp_path / "two.toml"
+    scenario.write_text(TWO_FLOWS.format(lists=DEMO))
+    a_json, b_json, page = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "compare.html"
+    with serve(demo_db) as served:
+        first = sim(
+            "run",
+            "--scenario",
+            scenario,
+            "--target",
+            f"s13=tcp://127.0.0.1:{served.port()}",
+            "--target",
+            f"map=tcp://127.0.0.1:{served.port('m3ua')}",
+            "--json",
+            a_json,
+            "--live",
+            "never",
+        )
+        assert first.returncode == 0, first.stderr
+        second = sim(
+            *run_args(served.port(), "--requests", "300", "--json", b_json, "--baseline", a_json)
+        )
+    assert second.returncode == 1
+    reasons = [
+        "flow map only in A",
+        "duration_s 1 in A, none in B",
+        "requests none in A, 300 in B",
+        "flows.s13.rate 200 in A, none in B",
+        "flows.s13.concurrency none in A, 8 in B",
+    ]
+    gate = next(r for r in report(b_json)["gates"]["results"] if r["name"] == "baseline-comparable")
+    message = f"the baseline {a_json} is not comparable: {'; '.join(reasons)}"
+    assert gate == {
+        "name": "baseline-comparable",
+        "threshold": 0,
+        "value": 5,
+        "passed": False,
+        "message": message,
+    }
+    assert f"eir-sim: FAILED: {message}\n" in second.stderr
+
+    compared = sim("compare", a_json, b_json, "--json", "-", "--html", page)
+    assert compared.returncode == 1, compared.stderr
+    doc = json.loads(compared.stdout)
+    assert doc["comparable"] is False and doc["not_comparable"] == reasons
+    line = f"not comparable: {'; '.join(reasons)}"
+    assert compared.stderr.endswith(f"{doc['verdict']}\n{line}\neir-sim: {line}\n")
+    a, b = report(a_json), report(b_json)
+    for side, run in (("a", a), ("b", b)):
+        assert doc["runs"][side] == {
+            k: run[k] for k in ("title", "started", "elapsed_s", "versions")
+        }
+    differ = {d["key"]: (d["a"], d["b"]) for d in doc["settings_differ"]}
+    assert differ["flows.s13.rate"] == (200, None) and differ["requests"] == (None, 300)
+    assert not [k for k in differ if k.startswith("flows.map.")]  # "flow map only in A" says it
+    html = page.read_text()
+    assert f'<p class="bad">{line}</p>' in html
+    assert "<th>title</th><td>S13 and MAP</td><td>eir-sim: s13 against tcp://127.0.0.1:" in html
+    assert f"<th>eir-sim</th><td>{eir.__version__}</td><td>{eir.__version__}</td>" in html
+    assert "<tr><td>flows.s13.rate</td><td>200</td><td>none</td></tr>" in html
+
+    allowed = sim("compare", a_json, b_json, "--allow-different", "--json", "-")
+    judged = json.loads(allowed.stdout)
+    assert judged["comparable"] is False
+    assert allowed.returncode == (1 if judged["regressed"] else 0), allowed.stderr
+    assert f"eir-sim: {line}" not in allowed.stderr and line in allowed.stderr
+
+
+def test_a_run_that_cannot_start_leaves_junit_and_json_saying_why(tmp_path: Path) -> None:
+    """The target refuses the connection: CI still gets a test result (one errored case) and the
+    JSON report says why, with no counts; exit 1 as before."""
+    with _listener() as listener:
+        port = listener.getsockname()[1]
+    junit_path, json_path = tmp_path / "j.xml", tmp_path / "r.json"
+    result = sim(*run_args(port, "--junit", junit_path, "--json", json_path))
+    why = f"tcp://127.0.0.1:{port}: cannot connect: Connection refused"
+    assert (result.returncode, result.stderr, result.stdout) == (1, f"eir-sim: {why}\n", "")
+    text = junit_path.read_text()
+    for schema in SCHEMAS:
+        schema.validate(text)
+    assert 'tests="1" failures="0" errors="1"' in text
+    assert (
+        '<testcase name="start" classname="eir-sim.run" time="0">\n'
+        f'    <error message="{why}" type="not-started">the run could not start: {why}</error>'
+    ) in text
+    doc = report(json_path)
+    assert doc["error"] == why and "sent" not in doc and "flows" not in doc
+    assert doc["gates"] == {
+        "passed": False,
+        "failures": [f"the run could not start: {why}"],
+        "results": [],
+    }
+    assert doc["settings"]["flows"][0]["target"] == f"tcp://127.0.0.1:{port}"
+    refused = sim("compare", json_path, json_path)
+    assert refused.returncode == 2
+    assert refused.stderr == f"eir-sim: {json_path}: a run that could not start ({why})\n"
+    on_stdout = sim(*run_args(port, "--junit", "-"))
+    assert on_stdout.returncode == 1 and 'errors="1"' in on_stdout.stdout

@@ -175,8 +175,25 @@ def test_charts_series_names_and_thresholds(made: Made) -> None:
         errors = made.chart(f"{section}: errors (per second)")
         assert re.findall(r'data-series="([^"]+)"', errors) == ["timeouts", "errors", "mismatches"]
     total = made.chart("all flows: throughput (requests/s)")
-    assert 'data-threshold="min_rate 150/s"' in total and 'stroke-dasharray="6 4"' in total
-    assert "max_p99_ms 250 ms" in made.chart("all flows: latency (ms)")
+    # the option's name, as the gate table and the messages write it
+    assert 'data-threshold="--min-rate 150"' in total and 'stroke-dasharray="6 4"' in total
+    assert "--max-p99-ms 250" in made.chart("all flows: latency (ms)")
+    gates = re.search(r'<table class="gates">.*?</table>', made.page)
+    assert gates is not None
+    assert re.search(
+        r'<td>max-p99-ms</td><td class="n">\u2264 250\.00 ms</td>'
+        r'<td class="n">[\d,]+\.\d\d ms</td>',
+        gates.group(0),
+    )
+    assert re.search(
+        r'<td>min-rate</td><td class="n">\u2265 150\.0/s</td>'
+        r'<td class="n">[\d,]+\.\d/s</td>',
+        gates.group(0),
+    )
+    for svg in re.findall(r"<svg .*?</svg>", made.page):  # one style of labels per axis
+        for axis in ("y-label", "x-label"):
+            ticks = re.findall(rf'class="{axis}"[^>]*>([^<]*)<', svg)
+            assert len({t.endswith("k") for t in ticks if t != "0"}) <= 1, ticks
     codes = made.chart("s13: result codes (answers/s)")
     bands = re.findall(r'class="band" data-series="([^"]+)"', codes)
     assert "2001 DIAMETER_SUCCESS" in bands and "5004 DIAMETER_INVALID_AVP_VALUE" in bands

@@ -42,8 +42,10 @@ def test_ticks_are_round_increasing_and_cover_the_peak(peak: float) -> None:
     assert axis[0] == 0 and axis[-1] >= peak * (1 - 1e-9)
     assert 3 <= len(axis) <= 12
     step = axis[1] - axis[0]
-    texts = [label(t, step) for t in axis]
+    texts = [label(t, step, axis[-1]) for t in axis]
     assert len(set(texts)) == len(texts)  # ticks tell apart
+    suffixes = {t[-1] if t[-1].isalpha() else "" for t in texts[1:]}
+    assert len(suffixes) == 1, texts  # one style for the whole axis
     assert all("e" not in t.lower() for t in texts)
     numbers = [read(t) for t in texts]
     assert numbers == sorted(numbers)

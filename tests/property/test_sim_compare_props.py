@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sim import compare_page
 from sim.compare import (
     ReportError,
     ToleranceError,
     checked_report,
     compare,
+    document,
     parse_tolerance,
     table,
 )
@@ -57,7 +59,20 @@ JSON = st.recursive(
     max_leaves=8,
 )
 FIELDS = st.sampled_from(
-    ["sent", "rate", "error_rate", "mismatches", "latency_ms", "flows", "result_code", "tool"]
+    [
+        "sent",
+        "rate",
+        "error_rate",
+        "mismatches",
+        "latency_ms",
+        "flows",
+        "result_code",
+        "tool",
+        "settings",
+        "versions",
+        "elapsed_s",
+        "title",
+    ]
 )
 
 
@@ -77,4 +92,6 @@ def test_any_damaged_report_is_refused_or_compared(
         assert str(exc).startswith("not an eir-sim JSON report (")
         return
     result = compare(crafted(), checked, 0.1)
-    assert table(result).splitlines()[-1] == result.verdict()
+    assert table(result).splitlines()[-1] == (result.comparability() or result.verdict())
+    compare_page.page(result, "a.json", "b.json")
+    json.dumps(document(result, "a.json", "b.json"))

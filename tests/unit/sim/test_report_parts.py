@@ -9,6 +9,7 @@ import pytest
 
 from eir.diameter import base, wire
 from eir.diameter.node import NodeIdentity
+from sim import gates
 from sim import report_charts as charts
 from sim.axis import decimals_for, label, nice_step, ticks, tidy
 from sim.report_page import page, value_html
@@ -88,12 +89,12 @@ def test_aggregate_keeps_a_timeline_per_flow_and_when_sending_ended() -> None:
 
 def test_thresholds_are_dashed_labelled_lines_or_named_above() -> None:
     series = [Series("p99", "#f00", ((0.5, 2.0), (1.5, 3.0)))]
-    near = line_chart("latency", "ms", series, 2, [Threshold("max_p99_ms 5 ms", 5)])
+    near = line_chart("latency", "ms", series, 2, [Threshold("--max-p99-ms 5", 5)])
     assert 'class="threshold"' in near and 'stroke-dasharray="6 4"' in near
-    assert ">max_p99_ms 5 ms</text>" in near
+    assert ">--max-p99-ms 5</text>" in near
     assert y_scale(3.0, [Threshold("t", 5)]) == (6.0, 2.0)  # the threshold on the chart
-    far = line_chart("latency", "ms", series, 2, [Threshold("max_p99_ms 100 ms", 100)])
-    assert 'class="threshold"' not in far and "max_p99_ms 100 ms (above)" in far
+    far = line_chart("latency", "ms", series, 2, [Threshold("--max-p99-ms 100", 100)])
+    assert 'class="threshold"' not in far and "--max-p99-ms 100 (above)" in far
 
 
 def test_the_legend_is_under_the_plot_and_wraps() -> None:
@@ -204,7 +205,7 @@ def test_the_page_shows_structured_gates_examples_and_escapes_input() -> None:
             "failures": ["p99 latency 1.00 ms is over --max-p99-ms 0.5"],
             "results": [
                 {
-                    "name": "max_p99_ms",
+                    "name": "max-p99-ms",
                     "threshold": 0.5,
                     "value": 1.0,
                     "passed": False,
@@ -215,7 +216,47 @@ def test_the_page_shows_structured_gates_examples_and_escapes_input() -> None:
     }
     text = page(doc)
     assert "<script>" not in text and "<h1>&lt;script&gt;x&lt;/script&gt;</h1>" in text
-    assert "<td>max_p99_ms</td>" in text and '<td class="n">0.5</td>' in text
+    # the threshold and the value with their unit, and which side passes
+    assert '<td>max-p99-ms</td><td class="n">\u2264 0.50 ms</td><td class="n">1.00 ms</td>' in text
     assert "p99 latency 1.00 ms is over --max-p99-ms 0.5</td>" in text
     assert "<td>unknown: imei 49015420323751</td>" in text and "<td>s13 &lt;a&gt;</td>" in text
     assert "<td>2001 DIAMETER_SUCCESS</td>" in text and "<td>0 WHITELISTED</td>" in text
+
+
+def test_an_axis_has_one_style_of_labels() -> None:
+    """If a tick of the axis needs ``k``, all do (``5,000`` next to ``10k`` was the fault)."""
+    axis = ticks(9_000)
+    assert [label(v, 2000, axis[-1]) for v in axis] == ["0", "2k", "4k", "6k", "8k", "10k"]
+    assert [label(v, 2500, 10_000) for v in (0, 2500, 5000)] == ["0", "2.5k", "5.0k"]
+    assert [label(v, 2000, 8000) for v in (0, 2000, 8000)] == ["0", "2,000", "8,000"]
+    assert [label(v, 0.25, 1.25) for v in (0, 0.25)] == ["0.00", "0.25"]
+    chart = line_chart("s13: throughput", "requests/s", [Series("sent", "#000", ((0.5, 9e3),))], 1)
+    ys = re.findall(r'class="y-label"[^>]*>([^<]*)<', chart)
+    assert ys[0] == "0" and all(y.endswith("k") for y in ys[1:]), ys
+    long = line_chart("soak", "ms", [Series("p99", "#000", ((0.5, 1.0),))], 12_000)
+    xs = re.findall(r'class="x-label"[^>]*>([^<]*)<', long)
+    assert xs[:3] == ["0", "2k", "4k"] and xs[-1] == "12k"
+
+
+def test_gate_numbers_read_with_their_unit_and_the_charts_name_the_option() -> None:
+    assert gates.shown("max-p99-ms", 6.0123101083) == "6.01 ms"
+    assert gates.shown("baseline-rate", 1600064.6662990581) == "1,600,064.7/s"
+    assert gates.shown("max-error-rate", 0.0123) == "1.23%"
+    assert gates.shown("baseline-error-rate", 0.00001) == "0.0010%"
+    assert gates.shown("max-error-rate", 0) == "0%"
+    assert gates.shown("requests-sent", 40_000) == "40,000" and gates.shown("x", None) == "\u2014"
+    assert gates.threshold_text("min-rate", 150) == "\u2265 150.0/s"
+    assert gates.threshold_text("max-p99-ms", 250) == "\u2264 250.00 ms"
+    rows = [{"second": 0, "answered": 1, "sent": 1, **{k: 1.0 for _, k, _ in charts.LATENCIES}}]
+    assert "--max-p99-ms 250 (above)<" in charts.latency("s13", rows, 250)
+    assert 'data-threshold="--min-rate 0.5"' in charts.throughput("s13", rows, 0.5)
+
+
+def test_errors_after_the_end_and_in_a_second_barely_covered_are_drawn_as_counted() -> None:
+    rows = [
+        {"second": s, "timeouts": t, "errors": 0, "mismatches": 0, "covered_s": c}
+        for s, t, c in ((0, 4, 1.0), (1, 3, 0.2), (2, 5, 0.0))
+    ]
+    # drawn 4, 3, 5 (the SVG's y grows downwards): 3 in 0.2 s is not scaled up to 15/s
+    ys = [y for _, y in _points(charts.errors("s13", rows), "timeouts")]
+    assert len(ys) == 3 and ys[2] < ys[0] < ys[1]

@@ -162,7 +162,8 @@ def test_flows_are_matched_by_name_and_judged_each() -> None:
     )
     text = table(result)
     assert "flow extra: only in B" in text
-    assert text.splitlines()[-1] == result.verdict()
+    # a flow of one run only: not comparable, said on the last line (it was only a note)
+    assert text.splitlines()[-2:] == [result.verdict(), "not comparable: flow extra only in B"]
     assert any(line.startswith("map    rate") and "REGRESSED" in line for line in text.splitlines())
 
 
@@ -372,3 +373,53 @@ def test_output_paths_are_checked_and_leave_nothing_behind(tmp_path: Path) -> No
     with pytest.raises(OutputError) as same:
         check_all({"--json": str(fresh), "--html": again})
     assert str(same.value) == f"--json and --html name the same file {again}"
+
+
+def test_runs_of_other_flows_or_pacing_are_not_comparable() -> None:
+    a = crafted({"s13": part(), "map": part()})
+    a["settings"] = {
+        "duration_s": 10.0,
+        "requests": None,
+        "seed": 1,
+        "flows": [
+            {"name": "s13", "protocol": "s13", "rate": 200.0, "concurrency": None},
+            {"name": "map", "protocol": "map", "rate": 200.0, "concurrency": None},
+        ],
+    }
+    b = crafted()
+    b["settings"] = {
+        "duration_s": None,
+        "requests": 300,
+        "seed": 2,
+        "flows": [{"name": "s13", "protocol": "map", "rate": None, "concurrency": 16}],
+    }
+    result = compare(a, b, 0.1)
+    assert not result.comparable and not result.regressed
+    assert result.reasons == (
+        "flow map only in A",
+        "duration_s 10 in A, none in B",
+        "requests none in A, 300 in B",
+        "flows.s13.protocol s13 in A, map in B",
+        "flows.s13.rate 200 in A, none in B",
+        "flows.s13.concurrency none in A, 16 in B",
+    )
+    assert [d.key for d in result.settings if d.key not in ("seed",)] == [
+        "duration_s",
+        "requests",
+        "flows.s13.protocol",
+        "flows.s13.rate",
+        "flows.s13.concurrency",
+    ]  # not the settings of flow map, which is in A only
+    doc = document(result, "a.json", "b.json")
+    assert doc["comparable"] is False and doc["not_comparable"] == list(result.reasons)
+    assert doc["runs"]["a"]["started"] == "2026-11-30T01:00:00Z"
+    assert {"key": "seed", "a": 1, "b": 2} in doc["settings_differ"]
+    # a differing seed alone is shown, not a reason
+    c = copy.deepcopy(a)
+    c["settings"]["seed"] = 5
+    same_pacing = compare(a, c, 0.1)
+    assert same_pacing.comparable and [d.key for d in same_pacing.settings] == ["seed"]
+    baseline = gates.Baseline("base.json", a, 0.1)
+    gate = gates.judge(Gates(), b, baseline)["results"][3]
+    assert gate["name"] == "baseline-comparable" and not gate["passed"]
+    assert gate["message"].startswith("the baseline base.json is not comparable: flow map only")

@@ -206,3 +206,23 @@ def test_the_s13_client_answers_the_watchdog_and_leaves_with_dpr() -> None:
     pair.client.close(131.0)
     pair.pump()
     assert pair.client.closed and pair.server.closed
+
+
+def test_the_status_words_have_one_definition() -> None:
+    """eir's events and metrics and eir-sim's outcomes name a status with the same words, taken
+    from `eir.model.STATUS_WORDS` (itself the list names)."""
+    from eir import events
+    from eir.model import STATUS_WORDS, CheckResult, EquipmentStatus, Rule
+    from sim import probes, result_names
+
+    assert STATUS_WORDS == {0: "white", 1: "black", 2: "grey"}
+    grey = CheckResult(EquipmentStatus.GREYLISTED, Rule.IMEI)
+    assert events.status_name(grey) == "grey"
+    assert events.status_name(CheckResult(None, Rule.UNKNOWN)) == "unknown"
+    assert probes.MAP_STATUS == {
+        "whiteListed": "white",
+        "blackListed": "black",
+        "greyListed": "grey",
+    }
+    assert result_names.status_label("grey") == "2 GREYLISTED"
+    assert not hasattr(events, "_SHORT") and not hasattr(probes, "STATUS_NAMES")

@@ -152,6 +152,14 @@ def as_utf8(data: bytes, name: str, encoding: str | None) -> bytes:
     return _transcode(data, name, encoding, encoding)
 
 
+def mac_line_ends(data: bytes) -> bytes:
+    """Lines ended by a carriage return alone (classic Mac text, Excel's "CSV (Macintosh)")
+    ended by a line feed instead; any other text as it is."""
+    if b"\r" in data and b"\n" not in data:
+        return data.replace(b"\r", b"\n")
+    return data
+
+
 def _looks_utf16(data: bytes) -> bool:
     """NUL octets in every other place of the first line: UTF-16 text."""
     head = data[:64]

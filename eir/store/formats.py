@@ -32,6 +32,7 @@ from eir.store.dialect import (
     as_utf8,
     delimiter_label,
     detect_delimiter,
+    mac_line_ends,
     unpack,
 )
 
@@ -164,7 +165,7 @@ def shape_of(
     detected and is not ``,``, and the columns ignored (a warning: ``FileShape.warnings``)."""
     options = options or LoadOptions()
     say: Report = report or _silent
-    text = as_utf8(data, name, options.encoding)
+    text = mac_line_ends(as_utf8(data, name, options.encoding))
     first = _first_meaningful_line(text)
     if first is None:
         return None
@@ -229,7 +230,12 @@ def _header_columns(
 ) -> tuple[list[str], list[Ignored]]:
     """Each column's known name ("" when ignored), and the columns ignored."""
     mapped = dict(options.column_map)
-    written = [" ".join(c.split()) for c in next(csv.reader([line], delimiter=delimiter.decode()))]
+    try:
+        cells = next(csv.reader([line], delimiter=delimiter.decode()))
+    except csv.Error as exc:  # a carriage return alone inside the line, a huge field
+        why = "a carriage return (\\r) alone inside the line" if "\r" in line else str(exc)
+        raise LoadError(f"{where}: the header cannot be read as CSV: {why}") from None
+    written = [" ".join(c.split()) for c in cells]
     columns: list[str] = []
     ignored: list[Ignored] = []
     for number, cell in enumerate(written, 1):

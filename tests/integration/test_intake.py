@@ -157,6 +157,21 @@ def test_utf16_without_byte_order_mark(db: Path, tmp_path: Path) -> None:
     assert (rc, stderr) == (0, [])
 
 
+def test_classic_mac_line_ends(db: Path, tmp_path: Path) -> None:
+    """Excel's "CSV (Macintosh)" ends lines with a carriage return alone."""
+    name = tmp_path / "mac.csv"
+    name.write_bytes(b"imei,reason\r490154203237518,stolen\r353456789012348,lost\r")
+    rc, stderr, out = load(db, name)
+    assert (rc, stderr) == (0, []) and out.startswith(summary(2, 2))
+    loaded = {key: reason for key, (reason, _ref, _added) in entries(db).items()}
+    assert loaded == {"49015420323751": "stolen", "35345678901234": "lost"}
+    odd = tmp_path / "odd.csv"  # a carriage return alone inside a header ended by a line feed
+    odd.write_bytes(b"imei,re\rason\n490154203237518,stolen\n")
+    why = "a carriage return (\\r) alone inside the line"
+    rc, stderr, _ = load(db, odd)
+    assert (rc, stderr) == (1, [f"{odd}:1: the header cannot be read as CSV: {why}"])
+
+
 def test_zip_of_one_list_file(db: Path) -> None:
     rc, stderr, stdout = load(db, "one-list.zip")
     assert (rc, stderr) == (0, [f"{DATA / 'one-list.zip'}!police.csv: fields separated by '|'"])

@@ -79,6 +79,8 @@ def test_fast_path_agrees_with_row_path(
 
 @settings(max_examples=300)
 @given(st.binary(max_size=200))
+@example(b"\x00\r,")  # a carriage return alone in the header: csv.Error escaped once
+@example(b"imei,reason\r490154203237518,stolen\r")  # classic Mac line ends
 def test_any_bytes_give_rows_problems_or_a_load_error(data: bytes) -> None:
     try:
         parsed, problems = parse(data)

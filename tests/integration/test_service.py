@@ -300,6 +300,27 @@ def test_reload_keeps_the_command_line_log_options(tmp_path: Path, demo_db: Path
     assert said_lines[-1] == "eir: stopping"
 
 
+def test_reload_turns_the_check_log_on(tmp_path: Path, demo_db: Path) -> None:
+    """``log.checks`` from none to non-white by SIGHUP: the next black check gets its line."""
+    config = tmp_path / "eir.toml"
+    config.write_text(config_text(demo_db).replace("[log]\n", '[log]\nchecks = "none"\n'))
+    with daemon(exec_start(config)) as eir:
+        eir.wait_for(lambda s: s == "eir: ready")
+        port = eir.port("diameter")
+        answers_black(port)  # no line: log.checks = "none"
+        config.write_text(config_text(demo_db))  # log.checks by default: non-white
+        eir.proc.send_signal(signal.SIGHUP)
+        reloaded = eir.wait_for(lambda s: s.startswith("eir: reloaded"))
+        assert reloaded == f"eir: reloaded {config}: log.checks none -> non-white"
+        before = eir.lines[: eir.lines.index(reloaded)]
+        assert not [s for s in before if s.startswith("eir.checks")], before
+        answers_black(port)
+        line = eir.wait_for(lambda s: s.startswith("eir.checks"))
+        assert line.startswith("eir.checks: check imei 490154203237518 imsi - over s13 from ")
+        assert line.endswith(": black (imei: imei 49015420323751 on black from demo)")
+        assert eir.stop() == 0
+
+
 def test_workers_notify_once_all_ready_and_reload(tmp_path: Path, demo_db: Path) -> None:
     config = tmp_path / "eir.toml"
     config.write_text(config_text(demo_db))

@@ -201,11 +201,28 @@ class _RowReader:
                 good.append(lines[number - 1])
         return b"\n".join(good).decode()
 
+    def lone_returns(self, text: str, start: int) -> str:
+        """The body with each line holding a carriage return alone (not ending a CRLF)
+        reported and left blank: csv would take it for a line end, cut the row in two and
+        count lines apart from the file's."""
+        body = text.split("\n")
+        for index, line in enumerate(body):
+            if "\r" in line.rstrip("\r"):
+                number = start + 2 + index
+                self.out.fault(
+                    self.report,
+                    f"{self.name}:{number}: a carriage return (\\r) alone inside the line",
+                )
+                body[index] = ""
+        return "\n".join(body)
+
     def csv_rows(
         self, lines: list[bytes], start: int, columns: list[str], delimiter: bytes
     ) -> None:
         at = _Columns(columns)
         text = self.csv_text(lines, start)
+        if "\r" in text:
+            text = self.lone_returns(text, start)
         # A quoted field may hold a line break: then every field is checked.
         controls = '"' in text or controls_in(text)
         reader = csv.reader(

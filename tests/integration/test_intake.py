@@ -170,6 +170,12 @@ def test_classic_mac_line_ends(db: Path, tmp_path: Path) -> None:
     why = "a carriage return (\\r) alone inside the line"
     rc, stderr, _ = load(db, odd)
     assert (rc, stderr) == (1, [f"{odd}:1: the header cannot be read as CSV: {why}"])
+    cut = tmp_path / "cut.csv"  # and inside a row: told, never read as two rows
+    cut.write_bytes(b"imei,reason\n352099001761481,sto\rlen\n356938035643809,lost\n")
+    rc, stderr, _ = load(db, cut, "--skip-invalid")
+    assert (rc, stderr) == (1, [f"{cut}:2: {why}"])  # loaded without it, and said so
+    loaded = {key: reason for key, (reason, _ref, _added) in entries(db).items()}
+    assert "35209900176148" not in loaded and loaded["35693803564380"] == "lost"
 
 
 def test_zip_of_one_list_file(db: Path) -> None:

@@ -8,7 +8,7 @@ past the limit they are counted, and one line says how many were suppressed once
 over (at the next check line, or at the serving loop's next `CheckLog.flush`).
 
 The answer path pays two attribute reads per answer with ``none`` and per white answer with
-``non-white``: `wants` is tested inline before `note` (see `eir.service.checker`), so that a
+``non-white``: `wants` is tested inline before `note` (see `eir.checker.checker`), so that a
 reload (SIGHUP) can turn the log on or off; `note` checks the level before it formats
 anything.
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from eir import __version__
 from eir.channel import Listening, Message, MetricsSnapshot, Ready, Tell, on_stderr
 from eir.check_log import CheckLog
+from eir.checker import check_log, checker
 from eir.config import Broker, Config, Endpoint
 from eir.diameter import results as s13_results
 from eir.diameter.allow_list import AllowList
@@ -37,14 +38,14 @@ from eir.diameter.peer import PeerSettings, Role
 from eir.diameter.peer_table import PeerTable
 from eir.diameter.s13.server import S13Server
 from eir.diameter.wire import Limits
-from eir.events import CheckEvent, CheckFilter, EventQueue, PeerChange, status_name
+from eir.events import EventQueue, PeerChange
 from eir.framing import DIAMETER, M3UA, Framing
-from eir.model import CheckRequest, CheckResult, Decide
+from eir.model import Decide
 from eir.notify import Notifier
 from eir.observe.endpoint import serve_metrics
 from eir.observe.list_watch import ListWatch
 from eir.observe.metrics import Latency, Metrics, render
-from eir.policy import decide, unknown_result
+from eir.policy import unknown_result
 from eir.reload import Live, Reloader
 from eir.reload import status as reload_status
 from eir.sigtran import outcomes as map_outcomes
@@ -78,70 +79,6 @@ def _firmware_revision() -> int:
     parts = [int(p) if p.isdigit() else 0 for p in __version__.split(".")[:3]]
     parts += [0] * (3 - len(parts))
     return parts[0] * 10000 + parts[1] * 100 + parts[2]
-
-
-#: the result label of a decision: S13's Result-Code, MAP's result or error
-#: the `result` label of a decision, by (MAP?, unknown?): the names of `eir.diameter.results`
-#: and `eir.sigtran.outcomes`, the ones eir-sim reports
-_RESULTS = {
-    (False, False): s13_results.SUCCESS,
-    (False, True): s13_results.EQUIPMENT_UNKNOWN,
-    (True, False): map_outcomes.RESULT,
-    (True, True): map_outcomes.UNKNOWN_EQUIPMENT,
-}
-
-
-def checker(
-    config: Config,
-    store: LmdbStore,
-    metrics: Metrics | None = None,
-    queue: EventQueue | None = None,
-    live: Live | None = None,
-    notes: CheckLog | None = None,
-) -> Decide:
-    """The decision both front-ends ask for: the policy over the store's lists, counted in
-    ``metrics``, offered to the event ``queue`` (never waiting on either) and told to the
-    check log ``notes`` when it wants it. The policy is read from ``live`` per request, so
-    that a reload changes it."""
-    live = Live(config) if live is None else live
-    lookup = store.lookup
-    if metrics is None:
-
-        def check(request: CheckRequest) -> CheckResult:
-            return decide(request, lookup, live.config.policy)
-
-        return check
-    counts = metrics.checks
-    wanted = CheckFilter(config.events.checks, config.events.sample).wanted
-    offer = None if queue is None else queue.offer
-
-    def observed(request: CheckRequest) -> CheckResult:
-        result = decide(request, lookup, live.config.policy)
-        status = result.status
-        protocol = request.protocol
-        counts[
-            (
-                protocol,
-                status_name(result),
-                _RESULTS[(protocol == map_outcomes.PROTOCOL, status is None)],
-            )
-        ] += 1
-        if offer is not None and wanted(result):
-            offer(CheckEvent(request, result, time.time()))
-        return result
-
-    if notes is None:
-        return observed
-
-    def noted(request: CheckRequest) -> CheckResult:
-        result = observed(request)
-        # CheckLog.wants, inline: with log.checks = "none" or a white answer under
-        # "non-white", two attribute reads and no call
-        if notes.all or (notes.on and result.status != 0):
-            notes.note(request, result)
-        return result
-
-    return noted
 
 
 class _TimedS13(S13Server):
@@ -475,11 +412,6 @@ def _applier(wiring: _Wiring) -> Callable[[Config], None]:
         node.admission.screen = allow.refuses_address if allow.networks else None
 
     return apply
-
-
-def check_log(config: Config) -> CheckLog:
-    """The per-check log as ``log.checks`` asks for it (a reload may change it)."""
-    return CheckLog(config.log.checks, config.log.checks_per_second, config.events.mask_imsi)
 
 
 async def _flush_every_second(notes: CheckLog) -> None:

@@ -395,7 +395,7 @@ def drive_bare(args: argparse.Namespace) -> dict[str, float]:
 
 
 def check_log_cost(rounds: int = 100_000, repeats: int = 15) -> dict[str, float]:
-    """Nanoseconds per decision of `eir.service.checker` (counted in the metrics) for a white
+    """Nanoseconds per decision of `eir.checker.checker` (counted in the metrics) for a white
     IMEI on no list, with each ``log.checks``: what the per-check log adds to the answer path,
     measured in this process over a store that finds nothing at once (so that the policy's
     look-up does not drown a fraction of a microsecond), in CPU time (other processes on the
@@ -407,11 +407,11 @@ def check_log_cost(rounds: int = 100_000, repeats: int = 15) -> dict[str, float]
     from functools import partial
     from typing import cast
 
+    from eir.checker import check_log, checker
     from eir.config import Config
     from eir.identity import Imei, Imsi
     from eir.model import NO_HITS, CheckRequest, Hits
     from eir.observe.metrics import Metrics
-    from eir.service import check_log, checker
     from eir.store.lmdb_store import LmdbStore
 
     class Empty:

@@ -35,6 +35,7 @@ LAYERS = {
     3: (
         "eir.cli",
         "eir.service",
+        "eir.checker",
         "eir.supervisor",
         "eir.startup",
         "eir.progress",
@@ -49,6 +50,7 @@ IO_MODULES = {"asyncio", "socket", "lmdb", "aiomqtt", "sctp", "selectors", "thre
 #: never LMDB, the daemon's transport or its service
 SIM_FORBIDDEN = (
     "eir.service",
+    "eir.checker",
     "eir.store.lmdb_store",
     "eir.transport",
     "eir.cli",

@@ -1,0 +1,87 @@
+"""The decision both front-ends ask for, as `eir serve` makes it: the policy over the store's
+lists (`eir.policy`), counted in the metrics by the results' one naming
+(`eir.diameter.results`, `eir.sigtran.outcomes`), offered to the event queue and told to the
+per-check log (`eir.check_log`); the policy and the check log follow a reload (`eir.reload`).
+"""
+
+from __future__ import annotations
+
+import time
+
+from eir.check_log import CheckLog
+from eir.config import Config
+from eir.diameter import results as s13_results
+from eir.events import CheckEvent, CheckFilter, EventQueue, status_name
+from eir.model import CheckRequest, CheckResult, Decide
+from eir.observe.metrics import Metrics
+from eir.policy import decide
+from eir.reload import Live
+from eir.sigtran import outcomes as map_outcomes
+from eir.store.lmdb_store import LmdbStore
+
+#: the `result` label of a decision, by (MAP?, unknown?): the names of `eir.diameter.results`
+#: and `eir.sigtran.outcomes`, the ones eir-sim reports
+_RESULTS = {
+    (False, False): s13_results.SUCCESS,
+    (False, True): s13_results.EQUIPMENT_UNKNOWN,
+    (True, False): map_outcomes.RESULT,
+    (True, True): map_outcomes.UNKNOWN_EQUIPMENT,
+}
+
+
+def checker(
+    config: Config,
+    store: LmdbStore,
+    metrics: Metrics | None = None,
+    queue: EventQueue | None = None,
+    live: Live | None = None,
+    notes: CheckLog | None = None,
+) -> Decide:
+    """The decision both front-ends ask for: the policy over the store's lists, counted in
+    ``metrics``, offered to the event ``queue`` (never waiting on either) and told to the
+    check log ``notes`` when it wants it. The policy is read from ``live`` per request, so
+    that a reload changes it."""
+    live = Live(config) if live is None else live
+    lookup = store.lookup
+    if metrics is None:
+
+        def check(request: CheckRequest) -> CheckResult:
+            return decide(request, lookup, live.config.policy)
+
+        return check
+    counts = metrics.checks
+    wanted = CheckFilter(config.events.checks, config.events.sample).wanted
+    offer = None if queue is None else queue.offer
+
+    def observed(request: CheckRequest) -> CheckResult:
+        result = decide(request, lookup, live.config.policy)
+        status = result.status
+        protocol = request.protocol
+        counts[
+            (
+                protocol,
+                status_name(result),
+                _RESULTS[(protocol == map_outcomes.PROTOCOL, status is None)],
+            )
+        ] += 1
+        if offer is not None and wanted(result):
+            offer(CheckEvent(request, result, time.time()))
+        return result
+
+    if notes is None:
+        return observed
+
+    def noted(request: CheckRequest) -> CheckResult:
+        result = observed(request)
+        # CheckLog.wants, inline: with log.checks = "none" or a white answer under
+        # "non-white", two attribute reads and no call
+        if notes.all or (notes.on and result.status != 0):
+            notes.note(request, result)
+        return result
+
+    return noted
+
+
+def check_log(config: Config) -> CheckLog:
+    """The per-check log as ``log.checks`` asks for it (a reload may change it)."""
+    return CheckLog(config.log.checks, config.log.checks_per_second, config.events.mask_imsi)

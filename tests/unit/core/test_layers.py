@@ -21,9 +21,10 @@ LAYERS = {
         "eir.events",
         "eir.networks",
     ),
-    1: ("eir.policy", "eir.framing", "eir.diameter", "eir.sigtran"),
+    1: ("eir.policy", "eir.framing", "eir.diameter", "eir.sigtran", "eir.observations"),
     2: (
         "eir.store",
+        "eir.observations.store",
         "eir.publish",
         "eir.observe",
         "eir.transport",

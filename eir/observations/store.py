@@ -1,0 +1,407 @@
+"""The observation store: one LMDB environment of its own (``observations.path``), never the
+list store's, so that a list load and the observation writer never wait for each other's write
+transaction (LMDB has one writer per environment).
+
+Tables:
+
+* ``pair``: key ``imei + imsi + "/" + node`` -> :func:`~eir.observations.record.encode` record;
+* ``imsi``: key ``imsi + "/" + imei`` -> empty: the IMEIs an IMSI was seen with;
+* ``outbox``: keys of ``pair`` this node changed and has not published yet;
+* ``meta``: ``clock``, the newest last-seen time merged (u64): the store's own "now", taken from
+  the observations, never from the wall clock (so days of simulated traffic take seconds).
+
+It holds full IMSIs: personal data (docs/observations.md). Several processes may write one
+environment (LMDB serialises the writers).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import lmdb
+
+from eir.errors import StoreError
+from eir.observations.record import (
+    Observed,
+    PairRecord,
+    Sighting,
+    add,
+    check_node,
+    decode,
+    encode,
+    key_of,
+    merge,
+    pair_prefix,
+    seen_at,
+    split_key,
+    trim,
+)
+
+PAIR = "pair"
+IMSI = "imsi"
+OUTBOX = "outbox"
+META = "meta"
+TABLES = (PAIR, IMSI, OUTBOX, META)
+_CLOCK = b"clock"
+_U64 = struct.Struct(">Q")
+_MB = 1 << 20
+#: the most other IMEIs (IMSIs) a pairing change names
+MAX_OTHERS = 10
+
+
+class PairingChange(NamedTuple):
+    """A pair seen for the first time whose IMSI or IMEI was seen before with another.
+
+    ``kind`` ``"handset"``: the subscriber (IMSI) uses a new handset, ``others`` its previous
+    IMEIs; ``"sim"``: the handset (IMEI) has a new SIM, ``others`` its previous IMSIs.
+    """
+
+    kind: str
+    imei: str
+    imsi: str
+    others: tuple[str, ...]
+    time: int
+
+
+class ObserveResult(NamedTuple):
+    #: pair records written (one per distinct pair in the batch)
+    pairs: int
+    #: pairs never seen before by any node
+    new: int
+    changes: tuple[PairingChange, ...]
+    #: the IMEIs whose pairs changed
+    imeis: frozenset[str]
+
+
+class MergeResult(NamedTuple):
+    #: records received, and those that changed what the store held
+    received: int
+    changed: int
+    imeis: frozenset[str]
+
+
+class ObservationStats(NamedTuple):
+    records: int
+    pairs_marked: int
+    clock: int
+    size_bytes: int
+    used_bytes: int
+
+
+class ObservationStore:
+    """The observation store (see the module's docstring)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        map_size_mb: int = 256,
+        max_map_size_mb: int = 262_144,
+        sync: bool = True,
+        readonly: bool = False,
+    ) -> None:
+        self.path = str(path)
+        self._max_map = max_map_size_mb * _MB
+        try:
+            if not readonly:
+                Path(self.path).mkdir(parents=True, exist_ok=True)
+            self._env = lmdb.open(
+                self.path,
+                map_size=map_size_mb * _MB,
+                max_dbs=len(TABLES),
+                sync=sync,
+                readonly=readonly,
+                readahead=False,
+                max_readers=512,
+            )
+            with self._env.begin(write=not readonly) as txn:
+                self._dbs = {
+                    name: self._env.open_db(name.encode(), txn=txn, create=not readonly)
+                    for name in TABLES
+                }
+        except lmdb.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the observation store: {exc}") from None
+        except OSError as exc:
+            raise StoreError(
+                f"{self.path}: cannot open the observation store: {exc.strerror}"
+            ) from None
+
+    # -- transactions ---------------------------------------------------------------------
+
+    def _begin(self, write: bool = False) -> Any:
+        try:
+            return self._env.begin(write=write)
+        except lmdb.MapResizedError:
+            self._env.set_mapsize(0)  # another process grew the map: adopt its size
+            return self._env.begin(write=write)
+
+    def _write(self, work: Any) -> Any:
+        """Run ``work(txn)`` in one write transaction, growing a full map and retrying."""
+        while True:
+            txn = self._begin(write=True)
+            try:
+                result = work(txn)
+                txn.commit()
+                return result
+            except lmdb.MapFullError:
+                txn.abort()
+                self._grow()
+            except lmdb.Error as exc:
+                txn.abort()
+                raise StoreError(f"{self.path}: {exc}") from None
+            except BaseException:
+                txn.abort()
+                raise
+
+    def _grow(self) -> None:
+        size = self._env.info()["map_size"]
+        if size >= self._max_map:
+            raise StoreError(f"{self.path}: the observation store is full ({size >> 20} MiB)")
+        self._env.set_mapsize(min(size * 2, self._max_map))
+
+    # -- writing --------------------------------------------------------------------------
+
+    def observe(self, node: str, sightings: Iterable[Sighting]) -> ObserveResult:
+        """This node's ``sightings``, added to its records in one transaction and marked for
+        publishing; pairs never seen before are told as :class:`PairingChange` when their
+        IMSI or IMEI was seen with another."""
+        check_node(node)
+        batch: dict[tuple[str, str], PairRecord] = {}
+        for imei, imsi, time in sightings:
+            seen = seen_at(time)
+            old = batch.get((imei, imsi))
+            batch[imei, imsi] = seen if old is None else add(old, seen)
+        if not batch:
+            return ObserveResult(0, 0, (), frozenset())
+        return self._write(lambda txn: self._observe(txn, node, batch))  # type: ignore[no-any-return]
+
+    def _observe(
+        self, txn: Any, node: str, batch: dict[tuple[str, str], PairRecord]
+    ) -> ObserveResult:
+        pairs, index, outbox = self._dbs[PAIR], self._dbs[IMSI], self._dbs[OUTBOX]
+        changes: list[PairingChange] = []
+        new = 0
+        newest = 0
+        for (imei, imsi), seen in sorted(batch.items()):
+            key = key_of(imei, imsi, node)
+            old = txn.get(key, db=pairs)
+            if old is None and not self._has_pair(txn, imei, imsi):
+                new += 1
+                changes.extend(self._pairing(txn, imei, imsi, seen.first))
+                txn.put(f"{imsi}/{imei}".encode(), b"", db=index)
+            record = seen if old is None else add(decode(old), seen)
+            txn.put(key, encode(record), db=pairs)
+            txn.put(key, b"", db=outbox)
+            newest = max(newest, record.last)
+        self._advance(txn, newest)
+        return ObserveResult(len(batch), new, tuple(changes), frozenset(imei for imei, _ in batch))
+
+    def _has_pair(self, txn: Any, imei: str, imsi: str) -> bool:
+        cursor = txn.cursor(db=self._dbs[PAIR])
+        prefix = pair_prefix(imei, imsi)
+        return bool(cursor.set_range(prefix)) and bytes(cursor.key()).startswith(prefix)
+
+    def _pairing(self, txn: Any, imei: str, imsi: str, time: int) -> list[PairingChange]:
+        out = []
+        imeis = self._index_imeis(txn, imsi, skip=imei)
+        if imeis:
+            out.append(PairingChange("handset", imei, imsi, tuple(imeis), time))
+        imsis = self._imei_imsis(txn, imei, skip=imsi)
+        if imsis:
+            out.append(PairingChange("sim", imei, imsi, tuple(imsis), time))
+        return out
+
+    def _index_imeis(self, txn: Any, imsi: str, skip: str | None = None) -> list[str]:
+        prefix = f"{imsi}/".encode()
+        cursor = txn.cursor(db=self._dbs[IMSI])
+        found: list[str] = []
+        if not cursor.set_range(prefix):
+            return found
+        for key in cursor.iternext(values=False):
+            if not key.startswith(prefix):
+                break
+            imei = bytes(key[len(prefix) :]).decode()
+            if imei != skip:
+                found.append(imei)
+        return found
+
+    def _imei_imsis(
+        self, txn: Any, imei: str, skip: str | None = None, most: int = MAX_OTHERS
+    ) -> list[str]:
+        found: list[str] = []
+        for other in self._records(txn, imei.encode()):
+            if other.imsi != skip and other.imsi not in found:
+                found.append(other.imsi)
+                if len(found) >= most:
+                    break
+        return found
+
+    def _advance(self, txn: Any, newest: int) -> None:
+        meta = self._dbs[META]
+        raw = txn.get(_CLOCK, db=meta)
+        if raw is None or _U64.unpack(raw)[0] < newest:
+            txn.put(_CLOCK, _U64.pack(newest), db=meta)
+
+    def merge(self, observed: Iterable[Observed]) -> MergeResult:
+        """Records other nodes published, merged into theirs (:func:`merge`: idempotent); not
+        marked for publishing."""
+        rows = list(observed)
+        if not rows:
+            return MergeResult(0, 0, frozenset())
+        return self._write(lambda txn: self._merge(txn, rows))  # type: ignore[no-any-return]
+
+    def _merge(self, txn: Any, rows: list[Observed]) -> MergeResult:
+        pairs, index = self._dbs[PAIR], self._dbs[IMSI]
+        changed = 0
+        imeis: set[str] = set()
+        newest = 0
+        for imei, imsi, node, record in rows:
+            key = key_of(imei, imsi, node)
+            raw = txn.get(key, db=pairs)
+            merged = record if raw is None else merge(decode(raw), record)
+            newest = max(newest, merged.last)
+            if raw is not None and merged == decode(raw):
+                continue
+            if raw is None:
+                txn.put(f"{imsi}/{imei}".encode(), b"", db=index)
+            txn.put(key, encode(merged), db=pairs)
+            changed += 1
+            imeis.add(imei)
+        self._advance(txn, newest)
+        return MergeResult(len(rows), changed, frozenset(imeis))
+
+    def published(self, sent: Sequence[Observed]) -> int:
+        """Unmark the records of ``sent`` that are still as sent (a record that changed since
+        stays marked, so its new state goes out too). Returns how many were unmarked."""
+
+        def work(txn: Any) -> int:
+            pairs, outbox = self._dbs[PAIR], self._dbs[OUTBOX]
+            done = 0
+            for imei, imsi, node, record in sent:
+                key = key_of(imei, imsi, node)
+                raw = txn.get(key, db=pairs)
+                if raw is None or decode(raw) == record:
+                    done += txn.delete(key, db=outbox)
+            return done
+
+        return self._write(work)  # type: ignore[no-any-return]
+
+    def purge(self, first_day: int) -> tuple[int, int]:
+        """Retention: drop the days before ``first_day`` and the records last seen before it.
+        Returns (records deleted, records trimmed)."""
+
+        def work(txn: Any) -> tuple[int, int]:
+            pairs, index, outbox = self._dbs[PAIR], self._dbs[IMSI], self._dbs[OUTBOX]
+            deleted = trimmed = 0
+            gone: set[tuple[str, str]] = set()
+            kept: set[tuple[str, str]] = set()
+            for key, raw in list(txn.cursor(db=pairs)):
+                imei, imsi, _ = split_key(bytes(key))
+                record = decode(raw)
+                left = trim(record, first_day)
+                if left is None:
+                    txn.delete(key, db=pairs)
+                    txn.delete(key, db=outbox)
+                    gone.add((imei, imsi))
+                    deleted += 1
+                    continue
+                kept.add((imei, imsi))
+                if left != record:
+                    txn.put(key, encode(left), db=pairs)
+                    trimmed += 1
+            for imei, imsi in gone - kept:
+                txn.delete(f"{imsi}/{imei}".encode(), db=index)
+            return deleted, trimmed
+
+        return self._write(work)  # type: ignore[no-any-return]
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _records(self, txn: Any, prefix: bytes) -> Iterator[Observed]:
+        cursor = txn.cursor(db=self._dbs[PAIR])
+        if not cursor.set_range(prefix):
+            return
+        for key, raw in cursor:
+            if not key.startswith(prefix):
+                return
+            imei, imsi, node = split_key(bytes(key))
+            yield Observed(imei, imsi, node, decode(raw))
+
+    def _read(self, work: Any) -> Any:
+        txn = self._begin()
+        try:
+            return work(txn)
+        except lmdb.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
+        finally:
+            txn.abort()
+
+    def pairs(self, imei: str) -> list[Observed]:
+        """Every node's records of the IMEI's pairs, by IMSI then node."""
+        return self._read(lambda txn: list(self._records(txn, imei.encode())))  # type: ignore[no-any-return]
+
+    def by_imsi(self, imsi: str) -> list[Observed]:
+        """Every node's records of the pairs the IMSI was seen in, by IMEI then node."""
+
+        def work(txn: Any) -> list[Observed]:
+            out: list[Observed] = []
+            for imei in self._index_imeis(txn, imsi):
+                out.extend(self._records(txn, pair_prefix(imei, imsi)))
+            return out
+
+        return self._read(work)  # type: ignore[no-any-return]
+
+    def scan(self, start: str = "") -> Iterator[Observed]:
+        """Every record, by IMEI, IMSI and node, from one snapshot (a generator: close it, or
+        run it to the end, to end the snapshot)."""
+        txn = self._begin()
+        try:
+            yield from (
+                self._records(txn, start.encode())
+                if start
+                else (
+                    Observed(*split_key(bytes(key)), decode(raw))
+                    for key, raw in txn.cursor(db=self._dbs[PAIR])
+                )
+            )
+        finally:
+            txn.abort()
+
+    def outbox(self, most: int) -> list[Observed]:
+        """Up to ``most`` records this node changed and has not published, as they are now."""
+
+        def work(txn: Any) -> list[Observed]:
+            pairs = self._dbs[PAIR]
+            out: list[Observed] = []
+            for key in txn.cursor(db=self._dbs[OUTBOX]).iternext(values=False):
+                raw = txn.get(key, db=pairs)
+                if raw is not None:
+                    out.append(Observed(*split_key(bytes(key)), decode(raw)))
+                    if len(out) >= most:
+                        break
+            return out
+
+        return self._read(work)  # type: ignore[no-any-return]
+
+    def clock(self) -> int:
+        """The newest last-seen time the store holds (0 when empty): its "now"."""
+        raw = self._read(lambda txn: txn.get(_CLOCK, db=self._dbs[META]))
+        return 0 if raw is None else int(_U64.unpack(raw)[0])
+
+    def stats(self) -> ObservationStats:
+        def work(txn: Any) -> ObservationStats:
+            info, stat = self._env.info(), self._env.stat()
+            records = txn.stat(self._dbs[PAIR])["entries"]
+            marked = txn.stat(self._dbs[OUTBOX])["entries"]
+            used = (info["last_pgno"] + 1) * stat["psize"]
+            raw = txn.get(_CLOCK, db=self._dbs[META])
+            clock = 0 if raw is None else int(_U64.unpack(raw)[0])
+            return ObservationStats(records, marked, clock, info["map_size"], used)
+
+        return self._read(work)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._env.close()

@@ -128,6 +128,15 @@ class CheckRequest(NamedTuple):
     version: int | None = None
 
 
+class StoreClass(enum.StrEnum):
+    """A class an IMEI gets from what eir learnt about it (not from its digits, unlike an
+    :class:`~eir.identity.Anomaly`): held in the list store's ``class`` table, distributed
+    like the lists, its answer set by ``policy.classes``."""
+
+    #: the IMEI is used by more SIMs than one handset can be (``[[observations.duplicate_rules]]``)
+    DUPLICATE = "duplicate"
+
+
 class Rule(enum.StrEnum):
     """Which rule decided."""
 

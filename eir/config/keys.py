@@ -33,7 +33,7 @@ from eir.config.kinds import (
 from eir.config.schema import TableRows, section, setting
 from eir.errors import ConfigError
 from eir.identity import DEFAULT_TEST_TAC_PREFIXES, Anomaly
-from eir.model import ListName
+from eir.model import ListName, StoreClass
 
 #: What an anomaly does: ``ignore`` (reported, no effect) or the answer it forces.
 ANOMALY_ACTIONS = ("ignore", "white", "grey", "black", "unknown")
@@ -42,6 +42,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 #: how `eir serve` writes its log lines on stderr (eir.logs)
 LOG_FORMATS = ("text", "json")
 CHECK_EVENTS = ("all", "non-white", "none")
+#: the kinds of ``[[observations.duplicate_rules]]`` (eir.observations.duplicate)
+DUPLICATE_RULE_KINDS = ("daily-average", "concurrent")
 #: what a list file's 15-digit IMEI with a wrong check digit gets (eir.store.formats.CheckDigit)
 CHECK_DIGIT_POLICIES = ("refuse", "list")
 #: environment variables that hold the MQTT credentials unless the config names files
@@ -200,6 +202,19 @@ ANOMALY_KIND = ChoiceTable(
 )
 
 
+CLASS_KIND = ChoiceTable(
+    StoreClass,
+    ANOMALY_ACTIONS,
+    {
+        StoreClass.DUPLICATE: (
+            "grey",
+            "used by more SIMs than one handset can be ([[observations.duplicate_rules]]); "
+            "grey so that nobody is blocked on a heuristic",
+        ),
+    },
+)
+
+
 @section
 class PolicyConfig:
     """How a check is answered from the lists."""
@@ -227,6 +242,143 @@ class PolicyConfig:
         "grey, black or unknown. An anomaly decides after IMEI+IMSI pair and exact IMEI "
         "entries and before IMEI ranges, so a listed handset keeps its listed answer.",
         default_factory=ANOMALY_KIND.defaults,
+    )
+    classes: Mapping[StoreClass, str] = setting(
+        CLASS_KIND,
+        'What each class eir learnt about an IMEI does: "ignore" (reported only) or the answer '
+        "it forces: white, grey, black or unknown. A class decides at the level of the "
+        "anomalies: after IMEI+IMSI pairs and exact IMEI entries, before IMEI ranges.",
+        default_factory=CLASS_KIND.defaults,
+    )
+
+
+@section
+class PairsConfig:
+    """IMEI+IMSI pairs, the exception list checked before every other entry."""
+
+    max_per_imei: int = setting(
+        Integer(0, 100_000),
+        "The most IMSIs paired with one IMEI on the white list (DIRBS allows a primary and 4 "
+        "more): a load, a publish or `eir pairs grandfather` that would go past it is refused "
+        "(grandfathering keeps the pairs seen on most days). 0: no limit.",
+        default=5,
+    )
+
+
+@section
+class DuplicateRuleConfig:
+    """A rule that finds IMEIs used by more SIMs than one handset can be."""
+
+    name: str = setting(
+        Text(NODE_RE.fullmatch, "1 to 64 of letters, digits and ._-"),
+        "Its name in events/duplicate, `eir duplicates` and the class's reason.",
+    )
+    kind: str = setting(
+        Choice(*DUPLICATE_RULE_KINDS),
+        '"daily-average": distinct IMSIs a day, averaged over the days the IMEI was seen in '
+        'the last window_days (DIRBS); "concurrent": min_imsis distinct IMSIs seen within '
+        "minutes of each other in the last window_days.",
+    )
+    window_days: int = setting(
+        Integer(1, 3650), "The days looked at, up to the newest observation.", default=30
+    )
+    min_average: float = setting(
+        Number(0, 1_000_000),
+        "daily-average: the IMEI is a duplicate above this average.",
+        default=3.1,
+    )
+    min_days: int = setting(
+        Integer(1, 3650),
+        "daily-average: and only when seen on at least this many days of the window.",
+        default=5,
+    )
+    min_imsis: int = setting(
+        Integer(2, 100_000), "concurrent: this many distinct IMSIs or more.", default=2
+    )
+    minutes: int = setting(
+        Integer(1, 1440), "concurrent: seen within this many minutes of each other.", default=10
+    )
+
+
+#: the documented default: the DIRBS rule
+DIRBS_RULE = DuplicateRuleConfig(name="dirbs", kind="daily-average")
+
+
+@section
+class ObservationsConfig:
+    """Who uses which handset: every check that carries an IMSI records its IMEI-IMSI pair in
+    an observation store of its own, off the answer path. The store holds full IMSIs: it is
+    personal data (docs/observations.md)."""
+
+    enabled: bool = setting(
+        Boolean(),
+        "Record the IMEI-IMSI pair of every check that carries an IMSI.",
+        default=True,
+    )
+    path: str = setting(
+        Text(),
+        'The observation store (an LMDB directory); "": observations.lmdb beside store.path.',
+        default="",
+    )
+    retention_days: int = setting(
+        Integer(1, 36_500),
+        "Days of observations kept: older days are dropped, and pairs last seen before them.",
+        default=180,
+    )
+    buffer_size: int = setting(
+        Integer(1, 10_000_000),
+        "Checks waiting to be written; past it they are dropped and counted, never waited for.",
+        default=100_000,
+    )
+    flush_interval_s: float = setting(
+        Number(0.01, 3600), "How often the buffer is written, in one transaction.", default=1.0
+    )
+    sync: bool = setting(
+        Boolean(),
+        "Flush each write to disk (false: faster, a system crash may lose the last writes).",
+        default=True,
+    )
+    map_size_mb: int = setting(
+        Integer(1, 1 << 20),
+        "Initial size of its LMDB map, grown as needed (doubling).",
+        default=256,
+    )
+    publish_interval_s: float = setting(
+        Number(0.05, 3600),
+        "With a broker: how often this node publishes the pairs it changed to "
+        "<prefix>/observations/<node>.",
+        default=5.0,
+    )
+    aggregate: bool = setting(
+        Boolean(),
+        "Merge every node's observations into this node's store, find duplicates and send "
+        "them to every node as a list update (one aggregating node per network; `eir observe` "
+        "does it as a process of its own).",
+        default=False,
+    )
+    duplicate_rules: tuple[DuplicateRuleConfig, ...] = setting(
+        TableRows(
+            DuplicateRuleConfig,
+            [
+                {
+                    "name": "dirbs",
+                    "kind": "daily-average",
+                    "window_days": 30,
+                    "min_average": 3.1,
+                    "min_days": 5,
+                },
+                {
+                    "name": "same-time",
+                    "kind": "concurrent",
+                    "window_days": 1,
+                    "min_imsis": 2,
+                    "minutes": 10,
+                },
+            ],
+            unique="name",
+        ),
+        "The rules the aggregating node finds duplicates with (the DIRBS rule by default).",
+        default=(DIRBS_RULE,),
     )
 
 
@@ -680,6 +832,17 @@ class EventsConfig:
         "Diameter peer and M3UA association up/down events on <prefix>/events/peer.",
         default=True,
     )
+    pairing: bool = setting(
+        Boolean(),
+        "An event on <prefix>/events/pairing when an IMSI is seen with a new handset or a "
+        "handset with a new SIM (the writer of the observations tells it).",
+        default=False,
+    )
+    duplicates: bool = setting(
+        Boolean(),
+        "An event on <prefix>/events/duplicate when the aggregating node finds a duplicate.",
+        default=True,
+    )
     lists: bool = setting(
         Boolean(),
         "An event on <prefix>/events/lists whenever the lists change (a load or an applied "
@@ -724,6 +887,8 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     lists: ListsConfig = field(default_factory=ListsConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    pairs: PairsConfig = field(default_factory=PairsConfig)
+    observations: ObservationsConfig = field(default_factory=ObservationsConfig)
     log: LogConfig = field(default_factory=LogConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     diameter: DiameterConfig = field(default_factory=DiameterConfig)

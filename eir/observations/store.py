@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import lmdb
 
+from eir.config import Config
 from eir.errors import StoreError
 from eir.observations.record import (
     Observed,
@@ -50,6 +51,28 @@ _U64 = struct.Struct(">Q")
 _MB = 1 << 20
 #: the most other IMEIs (IMSIs) a pairing change names
 MAX_OTHERS = 10
+
+
+def observations_path(config: Config) -> str:
+    """Where the observation store is: ``observations.path``, else ``observations.lmdb``
+    beside the list store (``store.path``)."""
+    if config.observations.path:
+        return config.observations.path
+    return str(Path(config.store.path).parent / "observations.lmdb")
+
+
+def open_observations(
+    config: Config, path: str | None = None, *, readonly: bool = False
+) -> ObservationStore:
+    """The observation store as the configuration says (``path`` overrides it)."""
+    settings = config.observations
+    return ObservationStore(
+        path or observations_path(config),
+        map_size_mb=settings.map_size_mb,
+        max_map_size_mb=config.store.max_map_size_mb,
+        sync=settings.sync,
+        readonly=readonly,
+    )
 
 
 class PairingChange(NamedTuple):

@@ -9,6 +9,7 @@ Topics (under the configured prefix):
 * ``check/<status>``: one check; status is white, grey, black or unknown
 * ``events/peer``: a Diameter peer or an M3UA association up or down
 * ``events/lists``: the lists changed (a local load, or an applied update)
+* ``events/duplicate``: the aggregating node found an IMEI used by more SIMs than one handset
 * ``events/dropped``: how many events were dropped while the broker was away or slow
 
 Layer 0: standard library only.
@@ -86,7 +87,17 @@ class ListsChanged(NamedTuple):
     version: int  # the last applied update's sequence number (0: none)
 
 
-Event = CheckEvent | PeerChange | ListsChanged
+class DuplicateFound(NamedTuple):
+    """A duplicate rule newly matching an IMEI (`eir.observations.duplicate`)."""
+
+    imei: str
+    imsis: tuple[str, ...]
+    rule: str
+    figures: dict[str, float]
+    time: float  # the observation clock
+
+
+Event = CheckEvent | PeerChange | ListsChanged | DuplicateFound
 
 
 class EventQueue:
@@ -218,9 +229,23 @@ def dropped_message(node: str, dropped: int, total: int, now: float) -> tuple[st
     }
 
 
+def duplicate_message(event: DuplicateFound, node: str, mask: bool) -> tuple[str, dict[str, Any]]:
+    return "events/duplicate", {
+        "type": "duplicate",
+        "time": iso_time(event.time),
+        "node": node,
+        "imei": event.imei,
+        "imsis": [mask_imsi(i) if mask else i for i in event.imsis],
+        "rule": event.rule,
+        "figures": event.figures,
+    }
+
+
 def message_of(event: Event, node: str, mask: bool) -> tuple[str, dict[str, Any]]:
     if isinstance(event, CheckEvent):
         return check_message(event, node, mask)
     if isinstance(event, PeerChange):
         return peer_message(event, node)
+    if isinstance(event, DuplicateFound):
+        return duplicate_message(event, node, mask)
     return lists_message(event, node)

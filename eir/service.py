@@ -70,6 +70,7 @@ from eir.transport.m3ua_adapter import M3uaEndpoint, M3uaProtocol
 from eir.transport.sctp import open_sctp_connection, open_sctp_server
 
 if TYPE_CHECKING:  # imported when a broker is configured: aiomqtt and numpy cost every start
+    from eir.observations.node import Exchange
     from eir.publish.session import BrokerSession
 
 log = logging.getLogger("eir.service")
@@ -292,6 +293,8 @@ class _Wiring:
     lists: ListWatch
     live: Live
     notes: CheckLog
+    #: the observation deltas out and the aggregator (`eir.observations.node`)
+    exchange: Exchange | None = None
 
 
 class _Tasks:
@@ -330,6 +333,8 @@ async def serve(
         # client half connected behind it (aiomqtt's would complain after the loop closed)
         if wiring.session is not None:
             tasks.start(wiring.session.run())
+        if wiring.exchange is not None:
+            wiring.exchange.start(tasks.start)
         if serving.leads:
             _dial(serving.config, wiring, tasks)
         with _reloading(serving, wiring, notifier):
@@ -341,6 +346,8 @@ async def serve(
             server.close()
         await wiring.diameter.disconnect_all()
         await wiring.m3ua.close_all()
+        if wiring.exchange is not None:
+            wiring.exchange.store.close()
 
 
 def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
@@ -368,7 +375,29 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
         config.mqtt.prefix,
     )
     _observe(metrics, node, m3ua_node, queue, session, lists)
-    return _Wiring(metrics, node, m3ua_node, session, lists, live, notes)
+    exchanged = _exchange(serving, session, queue, metrics)
+    return _Wiring(metrics, node, m3ua_node, session, lists, live, notes, exchanged)
+
+
+def _exchange(
+    serving: Serving, session: BrokerSession | None, queue: EventQueue | None, metrics: Metrics
+) -> Exchange | None:
+    """The observation deltas out and, aggregating, in (`eir.observations.node`)."""
+    config = serving.config
+    settings = config.observations
+    if not (settings.enabled and serving.leads and (session is not None or settings.aggregate)):
+        return None
+    from eir.observations.node import exchange
+    from eir.observations.store import open_observations
+    from eir.publish.broker import node_name
+
+    store = open_observations(config)
+    found = exchange(
+        config, serving.leads, node_name(config.mqtt), session, serving.store, queue, store
+    )
+    if found is not None:
+        found.observe(metrics)
+    return found
 
 
 @contextlib.contextmanager

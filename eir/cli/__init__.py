@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from eir import logs
-from eir.cli import handsets, lists, publish, serve
+from eir.cli import duplicates, handsets, lists, publish, serve
 from eir.cli.overrides import log_overrides
 from eir.cli.parser import build_parser
 from eir.config import Config, load_config
@@ -38,6 +38,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "stats": lists.stats,
     "publish": publish.publish,
     "serve": serve.serve,
+    "duplicates": duplicates.duplicates,
+    "observe": duplicates.observe,
 }
 
 
@@ -82,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "check-config":
         return serve.check_config(args)
     config = load_config(args.config)
-    if args.command == "serve":
+    if args.command in ("serve", "observe"):  # daemons: they log
         config = log_overrides(args, config)
         logs.setup(config.log.level, config.log.format)
     else:  # a user interface: its messages are printed, not logged (see eir.logs)

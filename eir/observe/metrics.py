@@ -105,6 +105,33 @@ SAMPLED: dict[str, tuple[str, str, tuple[str, ...], str]] = {
         "sum",
     ),
     "eir_workers": ("gauge", "Processes answering", (), "sum"),
+    "eir_observation_deltas_published": (
+        "counter",
+        "Observation deltas this node published (MQTT)",
+        (),
+        "sum",
+    ),
+    "eir_observation_deltas_received": ("counter", "Observation deltas aggregated", (), "sum"),
+    "eir_observation_deltas_refused": (
+        "counter",
+        "Observation deltas refused (not well formed): nothing of them merged",
+        (),
+        "sum",
+    ),
+    "eir_observation_records_merged": (
+        "counter",
+        "Pair records the aggregator merged that changed its store",
+        (),
+        "sum",
+    ),
+    "eir_observation_merge_seconds": ("counter", "Time spent merging deltas", (), "sum"),
+    "eir_duplicates": ("gauge", "IMEIs the duplicate rules match now", (), "max"),
+    "eir_duplicate_class_updates": (
+        "counter",
+        "Updates of the duplicate class sent (published or applied)",
+        (),
+        "sum",
+    ),
 }
 
 Sample = tuple[tuple[str, ...], float]

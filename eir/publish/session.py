@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import aiomqtt
 
@@ -55,6 +56,18 @@ ListApplied = Callable[[UpdateMeta, LoadSummary], None]
 EVENT_BATCH = 64
 
 
+class SessionPart(Protocol):
+    """Work that rides on the session's connection (the observation deltas, the aggregator):
+    ``serve`` runs while connected; messages on ``topics`` (MQTT filters it subscribes) go to
+    ``received``."""
+
+    topics: tuple[str, ...]
+
+    async def serve(self, client: aiomqtt.Client) -> None: ...
+
+    async def received(self, topic: str, payload: bytes) -> None: ...
+
+
 class BrokerSession:
     """One process's MQTT client: publishes its events; with a store, follows list updates."""
 
@@ -91,6 +104,8 @@ class BrokerSession:
             self.follower = ListFollower(self.prefix, self.stats.version.seq, fetch_timeout)
         self._client: aiomqtt.Client | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: other work on this connection (`SessionPart`)
+        self.parts: list[SessionPart] = []
         credentials(config, environ)  # unreadable credential files fail at start
 
     def _status(self, online: bool) -> bytes:
@@ -174,10 +189,15 @@ class BrokerSession:
             await self._report_dropped(client)
         async with asyncio.TaskGroup() as group:
             group.create_task(self._drain(client))
+            for part in self.parts:
+                for topic in part.topics:
+                    await client.subscribe(topic, qos=1)
+                group.create_task(part.serve(client))
             if self.follower is not None:
                 await self._act(client, self.follower.connected(time.monotonic()))
-                group.create_task(self._listen(client))
                 group.create_task(self._tick(client))
+            if self.follower is not None or any(p.topics for p in self.parts):
+                group.create_task(self._listen(client))
 
     async def _report_dropped(self, client: aiomqtt.Client) -> None:
         count = self.queue.unreported
@@ -218,12 +238,15 @@ class BrokerSession:
 
     async def _listen(self, client: aiomqtt.Client) -> None:
         follower = self.follower
-        assert follower is not None
         async for message in client.messages:
             payload = message.payload if isinstance(message.payload, bytes) else b""
-            await self._act(
-                client, follower.message(message.topic.value, payload, time.monotonic())
-            )
+            part = next((p for p in self.parts if any(map(message.topic.matches, p.topics))), None)
+            if part is not None:
+                await part.received(message.topic.value, payload)
+            elif follower is not None:
+                await self._act(
+                    client, follower.message(message.topic.value, payload, time.monotonic())
+                )
 
     async def _tick(self, client: aiomqtt.Client) -> None:
         follower = self.follower

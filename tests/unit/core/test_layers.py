@@ -25,6 +25,9 @@ LAYERS = {
     2: (
         "eir.store",
         "eir.observations.store",
+        "eir.observations.exchange",
+        "eir.observations.aggregate",
+        "eir.observations.node",
         "eir.publish",
         "eir.observe",
         "eir.transport",

@@ -119,8 +119,8 @@ def run_observer(config: Config, path: str | None) -> int:
 
 
 async def _observe(config: Config, store: ObservationStore, name: str) -> None:
-    from eir.publish.session import BrokerSession
     from eir.logs import lifecycle as say
+    from eir.publish.session import BrokerSession
 
     broker = config.mqtt.broker
     assert broker is not None

@@ -30,6 +30,7 @@ USERS = {
     "eir-node": "node-secret",
     "eir-publisher": "publisher-secret",
     "eir-monitor": "monitor-secret",
+    "eir-aggregator": "aggregator-secret",
 }
 
 

@@ -17,11 +17,12 @@ import csv
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eir.cli.overrides import mqtt_overrides
 from eir.config import Config
-from eir.errors import ConfigError
+from eir.errors import ConfigError, StoreError
 from eir.events import iso_time
 
 if TYPE_CHECKING:
@@ -133,13 +134,13 @@ def show(rows: list[ClassRow], *, as_json: bool, as_csv: bool) -> None:
     for row in rows:
         detected = iso_time(row.added)
         print(f"{row.imei:<14}  {row.rule:<{width}}  {detected:<24}  {figures_text(row)}")
-    print(f"{len(rows)} duplicate IMEIs")
+    print(f"{imeis(len(rows))} duplicate")
 
 
 def detect(args: argparse.Namespace, config: Config) -> int:
     """A full pass over the observation store; the class applied, published or only told."""
     from eir.observations.aggregate import Detector, known_findings
-    from eir.observations.store import open_observations
+    from eir.observations.store import observations_path, open_observations
     from eir.startup import open_store
     from eir.store.lmdb_store import has_store
 
@@ -149,11 +150,14 @@ def detect(args: argparse.Namespace, config: Config) -> int:
         config = mqtt_overrides(args, config)
         if config.mqtt.broker is None:
             raise ConfigError("no broker: give --broker mqtt://HOST:PORT or set mqtt.broker")
+    path = args.observations or observations_path(config)
+    if not Path(path, "data.mdb").is_file():
+        raise StoreError(f"{path}: no observation store here")
     lists = None
     if not args.publish or has_store(args.db or config.store.path):
         lists = open_store(config, args.db, create=False)
     try:
-        observations = open_observations(config, args.observations, readonly=True)
+        observations = open_observations(config, path)
         try:
             detector = Detector(
                 observations, config.observations.duplicate_rules, known_findings(lists)
@@ -175,10 +179,14 @@ def detect(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def imeis(count: int) -> str:
+    return f"{count} IMEI" if count == 1 else f"{count} IMEIs"
+
+
 def summary(judged: Judged, count: int, clock: int) -> str:
     at = iso_time(clock) if clock else "no observation"
     return (
-        f"duplicates: {count} IMEIs ({len(judged.found)} found, {len(judged.cleared)} cleared) "
+        f"duplicates: {imeis(count)} ({len(judged.found)} found, {len(judged.cleared)} cleared) "
         f"at {at}"
     )
 

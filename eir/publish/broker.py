@@ -14,9 +14,13 @@ import time
 from collections.abc import Callable, Mapping
 
 import aiomqtt
+from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY
 
 from eir.config import Broker, MqttConfig
 from eir.errors import ConfigError, EirError
+
+#: how long the broker keeps a persistent session (`make_client`) of a client gone away
+SESSION_EXPIRY_S = 86_400
 
 
 class BrokerError(EirError):
@@ -70,8 +74,18 @@ def make_client(
     identifier: str,
     will: aiomqtt.Will | None = None,
     environ: Mapping[str, str] = os.environ,
+    persistent: bool = False,
 ) -> aiomqtt.Client:
+    """The client; ``persistent``: the broker keeps its subscriptions and queues their QoS 1
+    messages while it is away (a day), as an aggregator needs every node's deltas."""
     username, password = credentials(config, environ)
+    properties = None
+    if persistent:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S
     return aiomqtt.Client(
         broker.host,
         broker.port,
@@ -84,6 +98,8 @@ def make_client(
         timeout=10,
         tls_context=tls_context(config),
         tls_insecure=config.tls_insecure if broker.tls else None,
+        clean_start=False if persistent else MQTT_CLEAN_START_FIRST_ONLY,
+        properties=properties,
     )
 
 

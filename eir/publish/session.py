@@ -139,7 +139,14 @@ class BrokerSession:
         while True:
             will = aiomqtt.Will(topic, self._status(False), qos=1, retain=True)
             try:
-                client = make_client(self.config, self.broker, self.client_id, will, self.environ)
+                client = make_client(
+                    self.config,
+                    self.broker,
+                    self.client_id,
+                    will,
+                    self.environ,
+                    persistent=any(part.topics for part in self.parts),
+                )
                 # aiomqtt logs a warning per publish while more than this many are unconfirmed;
                 # a batch of events is that many on purpose
                 client.pending_calls_threshold = 4 * EVENT_BATCH

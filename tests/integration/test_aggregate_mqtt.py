@@ -1,0 +1,220 @@
+"""Many nodes, one view: three `eir serve` nodes publish their observation deltas through a real
+mosquitto (the shipped configuration), an `eir observe` process merges them, finds the IMEI
+used by three IMSIs on three nodes within minutes, and every node answers it grey; the broker is
+killed after some deltas and before others, and nothing is lost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from eir.model import EquipmentStatus as S
+from eir.observations.record import Sighting
+from eir.observations.store import ObservationStore
+from tests.support.cli import EIR, eir, env
+from tests.support.diameter import BlockingClient, Served, serve
+from tests.support.logs import said
+from tests.support.mqtt import USERS, Broker, broker, credentials
+
+IMEI, OTHER = "35209900176148", "49015420323751"
+NODE = """
+[mqtt]
+reconnect_min_s = 0.2
+reconnect_max_s = 1
+[observations]
+path = "{obs}"
+publish_interval_s = 0.2
+"""
+RULE = """
+[[observations.duplicate_rules]]
+name = "together"
+kind = "concurrent"
+min_imsis = 3
+minutes = 10
+"""
+
+
+def imsi(n: int) -> str:
+    return f"00101{n:010d}"
+
+
+def wait_for(what: str, done: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if done():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not in {timeout} s: {what}")
+
+
+@contextmanager
+def observer(b: Broker, config: Path) -> Iterator[list[str]]:
+    """`eir observe` as a subprocess (user eir-aggregator); yields its log once ready."""
+    proc = subprocess.Popen(
+        [EIR, "observe", "--config", str(config), "--broker", b.url, "--node", "agg"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env() | credentials("eir-aggregator"),
+    )
+    assert proc.stderr is not None
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        with proc.stderr:
+            for line in proc.stderr:
+                lines.append(said(line.rstrip("\n")))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        wait_for("eir observe ready", lambda: "eir: ready" in lines or proc.poll() is not None)
+        assert proc.poll() is None, lines
+        yield lines
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        reader.join(timeout=5)
+
+
+def node(b: Broker, db: Path, name: str, config: Path) -> Callable[[], Iterator[Served]]:
+    return lambda: serve(
+        db,
+        "--broker",
+        b.url,
+        "--node",
+        name,
+        "--create",
+        "--config",
+        str(config),
+        env_extra=credentials("eir-node"),
+    )
+
+
+def status(served: Served, imei: str, who: str) -> S | None:
+    client = BlockingClient(served.port())
+    try:
+        return client.check(imei, who).equipment_status
+    finally:
+        client.close()
+
+
+def listed(db: Path) -> list[str]:
+    result = eir("duplicates", "--json", "--db", db)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line)["imei"] for line in result.stdout.splitlines()]
+
+
+def test_three_nodes_and_an_aggregator_through_a_killed_broker(tmp_path: Path) -> None:
+    names = ["a", "b", "c"]
+    configs, obs = [], []
+    for name in names:
+        obs.append(tmp_path / f"obs-{name}")
+        configs.append(tmp_path / f"{name}.toml")
+        configs[-1].write_text(NODE.format(obs=obs[-1]))
+    aggregated = tmp_path / "obs-agg"
+    agg_config = tmp_path / "agg.toml"
+    agg_config.write_text(NODE.format(obs=aggregated) + RULE)
+    dbs = [tmp_path / f"db-{name}" for name in names]
+    with broker(tmp_path / "broker") as b, ExitStack() as running:
+        served = [
+            running.enter_context(node(b, db, n, c)())
+            for db, n, c in zip(dbs, names, configs, strict=True)
+        ]
+        log = running.enter_context(observer(b, agg_config))
+        watcher = running.enter_context(watching(b, "eir/events/duplicate"))
+        # each node's checks, recorded in its observation store (as its writer records the
+        # answers it gives): the S13 checks are answered white meanwhile
+        stores = [running.enter_context(opened(path)) for path in obs]
+        now = int(time.time())
+        for i in (0, 1):
+            assert status(served[i], IMEI, imsi(i)) is S.WHITELISTED
+            stores[i].observe(names[i], [Sighting(IMEI, imsi(i), now + i)])
+        stores[0].observe("a", [Sighting(OTHER, imsi(9), now)])
+        merged = running.enter_context(opened(aggregated))
+        wait_for("a's and b's deltas merged", lambda: len(merged.pairs(IMEI)) == 2)
+        assert listed(dbs[0]) == []
+
+        b.kill()  # c's check comes while the broker is away: its delta waits in c's outbox
+        assert status(served[2], IMEI, imsi(2)) is S.WHITELISTED
+        stores[2].observe("c", [Sighting(IMEI, imsi(2), now + 2)])
+        assert len(stores[2].outbox(10)) == 1
+        b.start()
+
+        wait_for("c's delta published", lambda: stores[2].outbox(10) == [])
+        wait_for("the class on every node", lambda: all(listed(db) == [IMEI] for db in dbs))
+        assert [p.node for p in merged.pairs(IMEI)] == ["a", "b", "c"]
+        for i, served_node in enumerate(served):
+            assert status(served_node, IMEI, imsi(5 + i)) is S.GREYLISTED
+            assert status(served_node, OTHER, imsi(9)) is S.WHITELISTED
+        shown = eir("duplicates", "--db", dbs[1]).stdout.splitlines()
+        assert shown[1].startswith(f"{IMEI}  together  ")
+        assert shown[1].endswith("imsis=3 minutes=0.0")
+        wait_for("the duplicate event", lambda: len(watcher.messages) >= 1)
+        topic, payload = watcher.messages[0]
+        event = json.loads(payload)
+        assert (topic, event["imei"], event["rule"], event["node"]) == (
+            "eir/events/duplicate",
+            IMEI,
+            "together",
+            "agg",
+        )
+        assert sorted(event["imsis"]) == ["00101**********"] * 3
+        assert event["figures"] == {"imsis": 3, "minutes": 0.0}
+        assert any(line.startswith(f"eir.observations: duplicates: {IMEI} found") for line in log)
+
+
+@contextmanager
+def opened(path: Path) -> Iterator[ObservationStore]:
+    store = ObservationStore(path)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+class Watching:
+    """A monitor with a persistent session: the broker keeps its subscription across a restart
+    and queues what it missed meanwhile."""
+
+    def __init__(self, b: Broker, topic: str) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self.subscribed = threading.Event()
+        self.topic = topic
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id="watch-duplicates", protocol=paho.MQTTv5
+        )
+        self.client.username_pw_set("eir-monitor", USERS["eir-monitor"])
+        self.client.on_connect = self._connect
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
+        self.client.on_message = lambda _c, _u, m: self.messages.append((m.topic, m.payload))
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = 600
+        self.client.connect("127.0.0.1", b.port, clean_start=False, properties=properties)
+        self.client.loop_start()
+
+    def _connect(self, client: paho.Client, *_: object) -> None:
+        if not self.subscribed.is_set():
+            client.subscribe(self.topic, qos=1)
+
+
+@contextmanager
+def watching(b: Broker, topic: str) -> Iterator[Watching]:
+    watcher = Watching(b, topic)
+    try:
+        assert watcher.subscribed.wait(10)
+        yield watcher
+    finally:
+        watcher.client.loop_stop()
+        watcher.client.disconnect()

@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -88,8 +88,8 @@ def observer(b: Broker, config: Path) -> Iterator[list[str]]:
         reader.join(timeout=5)
 
 
-def node(b: Broker, db: Path, name: str, config: Path) -> Callable[[], Iterator[Served]]:
-    return lambda: serve(
+def node(b: Broker, db: Path, name: str, config: Path) -> AbstractContextManager[Served]:
+    return serve(
         db,
         "--broker",
         b.url,
@@ -129,7 +129,7 @@ def test_three_nodes_and_an_aggregator_through_a_killed_broker(tmp_path: Path) -
     dbs = [tmp_path / f"db-{name}" for name in names]
     with broker(tmp_path / "broker") as b, ExitStack() as running:
         served = [
-            running.enter_context(node(b, db, n, c)())
+            running.enter_context(node(b, db, n, c))
             for db, n, c in zip(dbs, names, configs, strict=True)
         ]
         log = running.enter_context(observer(b, agg_config))
@@ -198,8 +198,8 @@ class Watching:
         self.client.username_pw_set("eir-monitor", USERS["eir-monitor"])
         self.client.on_connect = self._connect
         self.client.on_subscribe = lambda *_: self.subscribed.set()
-        self.client.on_message = lambda _c, _u, m: self.messages.append((m.topic, m.payload))
-        properties = Properties(PacketTypes.CONNECT)
+        self.client.on_message = lambda _c, _u, m: self.messages.append((m.topic, bytes(m.payload)))
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = 600
         self.client.connect("127.0.0.1", b.port, clean_start=False, properties=properties)
         self.client.loop_start()

@@ -70,7 +70,7 @@ def run(records: int, extra: int) -> dict[str, Any]:
         merged, seconds = merge_all(store, fill)
         results["fill_records_per_s"] = round(merged / seconds)
         rng = random.Random(17)
-        more = []
+        more: list[bytes] = []
         for i in range(0, extra, MAX_PAIRS):
             node = nodes[i // MAX_PAIRS % 10]
             old = rng.randrange(0, records - MAX_PAIRS) // MAX_PAIRS * MAX_PAIRS

@@ -5,11 +5,14 @@ applied to the list store, listed as text, JSON and CSV, and answered grey by `e
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
+from eir.model import EquipmentStatus as S
 from eir.observations.record import DAY, Sighting
 from eir.observations.store import ObservationStore
 from tests.support.cli import eir
+from tests.support.diameter import BlockingClient, serve
 from tests.support.logs import said
 
 IMEI, OTHER = "35209900176148", "49015420323751"
@@ -113,3 +116,31 @@ def test_bad_usage_and_a_missing_store_are_told(tmp_path: Path, demo_db: Path) -
     assert [said(line) for line in observe.stderr.splitlines()] == [
         "eir: observe: no broker: give --broker mqtt://HOST:PORT or set mqtt.broker"
     ]
+
+
+def test_a_single_node_lab_aggregates_without_a_broker(tmp_path: Path, demo_db: Path) -> None:
+    """`eir serve` with observations.aggregate and no broker: its own observations judged,
+    the class applied to its own list store, the IMEI answered grey over S13."""
+    obs = tmp_path / "obs"
+    config = tmp_path / "eir.toml"
+    config.write_text(
+        CONFIG.format(obs=obs).replace(
+            "[observations]\n", "[observations]\naggregate = true\npublish_interval_s = 0.1\n"
+        )
+    )
+    with serve(demo_db, "--config", str(config)) as served:
+        client = BlockingClient(served.port())
+        try:
+            assert client.check(IMEI, imsi(0)).equipment_status is S.WHITELISTED
+            # the node's checks, as its observation writer records them
+            store = ObservationStore(obs)
+            now = int(time.time())
+            store.observe("n1", [Sighting(IMEI, imsi(n), now + n) for n in range(3)])
+            store.close()
+            deadline = time.monotonic() + 30
+            while client.check(IMEI, imsi(0)).equipment_status is not S.GREYLISTED:
+                assert time.monotonic() < deadline, "the class never came"
+                time.sleep(0.1)
+        finally:
+            client.close()
+    assert eir("duplicates", "--db", demo_db).stdout.splitlines()[1].startswith(IMEI)

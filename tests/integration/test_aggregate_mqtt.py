@@ -218,3 +218,34 @@ def watching(b: Broker, topic: str) -> Iterator[Watching]:
     finally:
         watcher.client.loop_stop()
         watcher.client.disconnect()
+
+
+def test_detect_publish_sends_the_class_to_the_nodes(tmp_path: Path) -> None:
+    """`eir duplicates detect --publish`: a lab's imported observations judged once, the class
+    published as a list update that a running node applies."""
+    lab = tmp_path / "obs-lab"
+    config = tmp_path / "lab.toml"
+    config.write_text(NODE.format(obs=lab) + RULE)
+    with opened(lab) as store:
+        store.observe("sim", [Sighting(IMEI, imsi(n), 1_700_000_000 + 60 * n) for n in range(3)])
+    db = tmp_path / "db-a"
+    plain = tmp_path / "a.toml"
+    plain.write_text(NODE.format(obs=tmp_path / "obs-a"))
+    with broker(tmp_path / "broker") as b, node(b, db, "a", plain):
+        none = tmp_path / "no-list-store"  # no class known before: read from no list store
+        args = ("duplicates", "detect", "--publish", "--config", str(config), "--broker", b.url)
+        args += ("--db", str(none))
+        done = subprocess.run(
+            [EIR, *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env() | credentials("eir-aggregator"),
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == [
+            "duplicates: 1 IMEI (1 found, 0 cleared) at 2023-11-14T22:15:20.000Z",
+            "published the duplicate class (1 IMEIs) as update #1 under eir/lists/",
+        ]
+        wait_for("the class on the node", lambda: listed(db) == [IMEI])

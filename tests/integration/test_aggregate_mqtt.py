@@ -233,8 +233,8 @@ def test_detect_publish_sends_the_class_to_the_nodes(tmp_path: Path) -> None:
     plain.write_text(NODE.format(obs=tmp_path / "obs-a"))
     with broker(tmp_path / "broker") as b, node(b, db, "a", plain):
         none = tmp_path / "no-list-store"  # no class known before: read from no list store
-        args = ("duplicates", "detect", "--publish", "--config", str(config), "--broker", b.url)
-        args += ("--db", str(none))
+        args = ["duplicates", "detect", "--publish", "--config", str(config), "--broker", b.url]
+        args += ["--db", str(none)]
         done = subprocess.run(
             [EIR, *map(str, args)],
             capture_output=True,

@@ -132,3 +132,21 @@ def test_mutated_deltas_are_decoded_or_refused(pairs: list[Observed], data: st.D
         doc["more"] = 1
     with contextlib.suppress(ObservationError):
         decode_delta(json.dumps(doc).encode())
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(IMSIS), records()), min_size=1, max_size=8),
+    st.lists(st.sampled_from(NODES), min_size=8, max_size=8),
+)
+def test_a_pair_seen_by_several_nodes_counts_as_the_union_of_their_days(
+    seen: list[tuple[str, PairRecord]], nodes: list[str]
+) -> None:
+    """The rules combine every node's records per IMSI: days split between nodes give the
+    findings of one node that saw them all (counts aside: the rules never read them)."""
+    one: dict[str, PairRecord] = {}
+    for imsi, record in seen:
+        one[imsi] = merge(one[imsi], record) if imsi in one else record
+    spread = [Observed(IMEIS[0], imsi, nodes[i], r) for i, (imsi, r) in enumerate(seen)]
+    alone = [Observed(IMEIS[0], imsi, "n1", r) for imsi, r in sorted(one.items())]
+    now = max(r.last for _, r in seen)
+    assert detect(spread, now, RULES) == detect(alone, now, RULES)

@@ -242,7 +242,11 @@ class Aggregator:
             log.warning("observations: a delta on %s was refused: %s", topic, exc)
             return
         started = time.perf_counter()
-        result = await asyncio.to_thread(self.store.merge, delta.pairs)
+        try:
+            result = await asyncio.to_thread(self.store.merge, delta.pairs)
+        except EirError as exc:  # the store full or damaged: told; its node's next state heals
+            log.error("observations: a delta from %s could not be merged: %s", delta.node, exc)
+            return
         self.stats.merge_seconds += time.perf_counter() - started
         self.stats.records_merged += result.changed
         self.dirty.update(result.imeis)
@@ -262,10 +266,15 @@ class Aggregator:
 
     async def run(self) -> None:
         """A full pass at start, then a judgement every interval, until cancelled."""
-        judged = await asyncio.to_thread(self.detector.full_pass)
-        self._judged(judged)
+        started = False
         while True:
-            await self.step()
+            try:
+                if not started:
+                    self._judged(await asyncio.to_thread(self.detector.full_pass))
+                    started = True
+                await self.step()
+            except EirError as exc:  # the store: told, and tried again at the next interval
+                log.error("duplicates: judging failed: %s", exc)
             await asyncio.sleep(self.interval)
 
     async def step(self) -> None:

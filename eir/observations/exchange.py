@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from eir.errors import EirError
 from eir.observations.delta import MAX_PAIRS, encode_delta, observations_topic
 from eir.observations.store import ObservationStore
 
@@ -76,7 +77,11 @@ class DeltaPublisher:
     async def serve(self, client: aiomqtt.Client) -> None:
         """Every interval, the outbox until it is empty (a full delta is followed at once)."""
         while True:
-            sent = await self.publish_once(client)
+            try:
+                sent = await self.publish_once(client)
+            except EirError as exc:  # the store: told, tried again at the next interval
+                log.error("observations: the outbox could not be read: %s", exc)
+                sent = 0
             if sent < self.most:
                 await asyncio.sleep(self.interval)
 

@@ -68,7 +68,7 @@ def finding_of(row: ClassRow) -> Finding:
     return Finding(row.imei, row.rule, figures if isinstance(figures, dict) else {}, (), row.added)
 
 
-def class_rows_of(findings: Iterable[Finding]) -> list[ClassRow]:
+def findings_rows(findings: Iterable[Finding]) -> list[ClassRow]:
     """The class table's rows of ``findings`` (one per IMEI), by IMEI."""
     return [
         ClassRow(f.imei, f.rule, f.figures_json(), f.time)
@@ -145,7 +145,7 @@ class Detector:
         return Judged(new, cleared, changed)
 
     def rows(self) -> list[ClassRow]:
-        return class_rows_of(self.current.values())
+        return findings_rows(self.current.values())
 
 
 Send = Callable[[list[ClassRow]], Awaitable[str]]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eir.cli.overrides import mqtt_overrides
-from eir.config import Config
+from eir.config import Config, MetricsConfig, parse_metrics_listen
 from eir.errors import ConfigError, StoreError
 from eir.events import iso_time
 
@@ -78,6 +79,11 @@ def add_parsers(sub: Any, store_options: Options, mqtt_options: Options) -> None
     )
     mqtt_options(p)
     p.add_argument("--node", metavar="NAME", help="this process's name (mqtt.node)")
+    p.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="Prometheus endpoint (metrics.listen; '' turns it off; port 0 picks a free port)",
+    )
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     p.add_argument("--log-format", choices=("text", "json"))
 
@@ -206,6 +212,12 @@ def observe(args: argparse.Namespace, config: Config) -> int:
     from eir.observations.node import run_observer
 
     config = mqtt_overrides(args, config)
+    if args.metrics_listen is not None:
+        try:
+            listen = parse_metrics_listen(args.metrics_listen)
+        except ValueError as exc:
+            raise ConfigError(f"--metrics-listen: {exc}") from None
+        config = dataclasses.replace(config, metrics=MetricsConfig(listen=listen))
     if config.mqtt.broker is None:
         raise ConfigError("observe: no broker: give --broker mqtt://HOST:PORT or set mqtt.broker")
     return run_observer(config, args.observations)

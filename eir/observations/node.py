@@ -140,6 +140,7 @@ async def _observe(config: Config, store: ObservationStore, name: str) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    server = await _metrics_endpoint(config, node, say)
     tasks = [loop.create_task(session.run())]
     node.start(lambda coro: tasks.append(loop.create_task(coro)))
     say(f"eir: observing {config.mqtt.prefix}/observations/+ on {broker} into {store.path}")
@@ -150,4 +151,23 @@ async def _observe(config: Config, store: ObservationStore, name: str) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if server is not None:
+            server.close()
     say("eir: stopping")
+
+
+async def _metrics_endpoint(
+    config: Config, node: Exchange, say: Callable[[str], None]
+) -> asyncio.Server | None:
+    """`eir observe`'s ``GET /metrics`` on ``metrics.listen`` (the exchange's series)."""
+    from eir.observe.endpoint import serve_metrics
+    from eir.observe.metrics import render
+
+    where = config.metrics.listen
+    if where is None:
+        return None
+    metrics = Metrics()
+    node.observe(metrics)
+    server, port = await serve_metrics(where.host, where.port, lambda: render([metrics.snapshot()]))
+    say(f"eir: listening metrics http {where.host}:{port}")
+    return server

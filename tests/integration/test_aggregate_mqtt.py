@@ -9,6 +9,7 @@ import json
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from prometheus_client.parser import text_string_to_metric_families
 
 from eir.model import EquipmentStatus as S
 from eir.observations.record import Sighting
@@ -60,8 +62,9 @@ def wait_for(what: str, done: Callable[[], bool], timeout: float = 60) -> None:
 @contextmanager
 def observer(b: Broker, config: Path) -> Iterator[list[str]]:
     """`eir observe` as a subprocess (user eir-aggregator); yields its log once ready."""
+    command = [EIR, "observe", "--config", str(config), "--broker", b.url, "--node", "agg"]
     proc = subprocess.Popen(
-        [EIR, "observe", "--config", str(config), "--broker", b.url, "--node", "agg"],
+        [*command, "--metrics-listen", "127.0.0.1:0"],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -173,6 +176,25 @@ def test_three_nodes_and_an_aggregator_through_a_killed_broker(tmp_path: Path) -
         assert sorted(event["imsis"]) == ["00101**********"] * 3
         assert event["figures"] == {"imsis": 3, "minutes": 0.0}
         assert any(line.startswith(f"eir.observations: duplicates: {IMEI} found") for line in log)
+        figures = scrape(log)
+        assert figures["eir_duplicates"] == 1
+        assert figures["eir_duplicate_class_updates_total"] == 1
+        assert figures["eir_observation_deltas_received_total"] >= 3
+        assert figures["eir_observation_records_merged_total"] == 4
+        assert figures["eir_observation_deltas_refused_total"] == 0
+
+
+def scrape(log: list[str]) -> dict[str, float]:
+    """The series of `eir observe`'s metrics endpoint (the port from its log)."""
+    (line,) = [x for x in log if x.startswith("eir: listening metrics http ")]
+    port = int(line.rsplit(":", 1)[1])
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 @contextmanager

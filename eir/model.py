@@ -49,11 +49,15 @@ UNKNOWN_WORD = "unknown"
 
 
 class Level(enum.StrEnum):
-    """Where an entry sits; the policy's precedence runs pair, then exact IMEI, then range."""
+    """Where an entry sits; the policy's precedence runs pair, then exact IMEI, then (with the
+    anomalies) class, then range."""
 
     PAIR = "pair"
     IMEI = "imei"
     RANGE = "range"
+    #: a class eir learnt about the IMEI (the list store's ``class`` table): the entry's
+    #: ``source`` is the class, ``reason`` the rule that found it, ``reference`` its figures
+    CLASS = "class"
 
 
 # Entry, Match and Hits are built on every listed lookup: NamedTuples are immutable like frozen
@@ -98,6 +102,9 @@ class Match(NamedTuple):
             where = f"range {self.key}-{self.last}"
         elif self.level is Level.PAIR:
             where = f"pair {self.key}+{self.imsi}"
+        elif self.level is Level.CLASS:
+            entry = self.entry
+            return f"{entry.source} ({entry.reason}: {entry.reference})"
         else:
             where = f"imei {self.key}"
         return f"{where} on {self.entry.list} from {self.entry.source}"
@@ -106,12 +113,14 @@ class Match(NamedTuple):
 class Hits(NamedTuple):
     """What the store holds for one IMEI (and IMSI): every entry at each level.
 
-    ``ranges`` holds only the narrowest ranges that contain the IMEI (several when equally wide).
+    ``ranges`` holds only the narrowest ranges that contain the IMEI (several when equally wide);
+    ``classes`` the IMEI's classes (:class:`StoreClass`, one match per class).
     """
 
     pair: tuple[Match, ...] = ()
     imei: tuple[Match, ...] = ()
     ranges: tuple[Match, ...] = ()
+    classes: tuple[Match, ...] = ()
 
 
 NO_HITS = Hits()
@@ -143,6 +152,7 @@ class Rule(enum.StrEnum):
     PAIR = "pair"
     IMEI = "imei"
     ANOMALY = "anomaly"
+    CLASS = "class"
     RANGE = "range"
     UNKNOWN = "unknown"
 
@@ -158,6 +168,10 @@ class CheckResult(NamedTuple):
     match: Match | None = None
     anomalies: frozenset[Anomaly] = frozenset()
     decided_by_anomaly: Anomaly | None = None
+    #: every class of the IMEI (:attr:`Hits.classes`), whether it decided or not
+    classes: tuple[Match, ...] = ()
+    #: the class that decided (then ``rule`` is :attr:`Rule.CLASS` and ``match`` its entry)
+    decided_by_class: str | None = None
 
     @property
     def answer(self) -> str:

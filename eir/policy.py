@@ -4,8 +4,10 @@ Precedence (first that applies decides):
 
 1. IMEI + IMSI pair entries (the answer to cloned IMEIs: allow the owner's SIM, block the rest);
 2. exact IMEI entries;
-3. anomalies of the IMEI (check digit, same digits, zero TAC, test TAC) whose configured action
-   is not ``ignore``; when several apply, the one whose answer comes first in the precedence;
+3. anomalies of the IMEI (check digit, same digits, zero TAC, test TAC) and classes eir learnt
+   about it (the list store's ``class`` table: ``duplicate``) whose configured action
+   (``policy.anomalies``, ``policy.classes``) is not ``ignore``; when several apply, the one
+   whose answer comes first in the precedence (an anomaly before a class of the same answer);
 4. the narrowest IMEI range that contains the IMEI;
 5. the configured answer for an unknown IMEI.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from eir.config import PolicyConfig
+from eir.identity import Anomaly
 from eir.model import (
     CheckRequest,
     CheckResult,
@@ -26,6 +29,7 @@ from eir.model import (
     ListName,
     Match,
     Rule,
+    StoreClass,
 )
 
 Lookup = Callable[[str, str | None], Hits]
@@ -57,21 +61,60 @@ def decide(request: CheckRequest, lookup: Lookup, settings: PolicyConfig) -> Che
     anomalies = imei.anomalies(settings.test_tac_prefixes)
     hits = lookup(imei.key, None if request.imsi is None else request.imsi.digits)
     precedence = settings.precedence
+    classes = hits.classes
     # Each level is looked at only when it holds something: most IMEIs are on no list.
     for rule, matches in ((Rule.PAIR, hits.pair), (Rule.IMEI, hits.imei)):
         if matches:
             match = _winner(matches, precedence)
-            return CheckResult(match.entry.list.status, rule, match, anomalies)
-    if anomalies:
-        acting = [a for a in anomalies if settings.anomalies.get(a, "ignore") != "ignore"]
-        if acting:
-            chosen = min(acting, key=lambda a: (_answer_rank(settings.anomalies[a], precedence), a))
-            status = _ANSWER_STATUS[settings.anomalies[chosen]]
-            return CheckResult(status, Rule.ANOMALY, None, anomalies, decided_by_anomaly=chosen)
+            return CheckResult(match.entry.list.status, rule, match, anomalies, None, classes)
+    if anomalies or classes:
+        result = _anomaly_or_class(anomalies, classes, settings)
+        if result is not None:
+            return result
     if hits.ranges:
         match = _winner(hits.ranges, precedence)
-        return CheckResult(match.entry.list.status, Rule.RANGE, match, anomalies)
-    return CheckResult(_ANSWER_STATUS[settings.unknown], Rule.UNKNOWN, None, anomalies)
+        return CheckResult(match.entry.list.status, Rule.RANGE, match, anomalies, None, classes)
+    return CheckResult(
+        _ANSWER_STATUS[settings.unknown], Rule.UNKNOWN, None, anomalies, None, classes
+    )
+
+
+def class_action(settings: PolicyConfig, name: str) -> str:
+    """What the class ``name`` does (``policy.classes``); a class this node does not know
+    (written by a newer aggregator) is reported only."""
+    try:
+        return settings.classes.get(StoreClass(name), "ignore")
+    except ValueError:
+        return "ignore"
+
+
+def _anomaly_or_class(
+    anomalies: frozenset[Anomaly], classes: tuple[Match, ...], settings: PolicyConfig
+) -> CheckResult | None:
+    """The decision of the anomalies and classes whose action is not ``ignore``: the one whose
+    answer comes first in the precedence (an anomaly before a class of the same answer, then
+    by name); None when none acts."""
+    precedence = settings.precedence
+    acting: list[tuple[int, int, str, Anomaly | Match]] = [
+        (_answer_rank(action, precedence), 0, a.value, a)
+        for a in anomalies
+        if (action := settings.anomalies.get(a, "ignore")) != "ignore"
+    ]
+    acting += [
+        (_answer_rank(action, precedence), 1, m.entry.source, m)
+        for m in classes
+        if (action := class_action(settings, m.entry.source)) != "ignore"
+    ]
+    if not acting:
+        return None
+    _, _, name, chosen = min(acting, key=lambda item: item[:3])
+    if isinstance(chosen, Match):
+        status = _ANSWER_STATUS[class_action(settings, name)]
+        return CheckResult(
+            status, Rule.CLASS, chosen, anomalies, None, classes, decided_by_class=name
+        )
+    status = _ANSWER_STATUS[settings.anomalies[chosen]]
+    return CheckResult(status, Rule.ANOMALY, None, anomalies, chosen, classes)
 
 
 def unknown_result(settings: PolicyConfig) -> CheckResult:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from eir.model import ListName
 from eir.publish.lists import Version, decode_version, version_key
 from eir.publish.update import UpdateError, UpdateMeta, decode_update
 from eir.store.api import LoadSummary, Mode
@@ -46,7 +45,7 @@ def apply_update(
 
     names = ", ".join(meta.files) or "-"
     batch.files = [f"update {prefix} #{seq} ({names})"]
-    scope = [(ListName(name), source) for name, source in meta.scope]
+    scope = meta.owners()
     try:
         summary = store.apply(
             batch,

@@ -21,7 +21,7 @@ from eir.config import Broker, MqttConfig
 from eir.model import ListName
 from eir.publish.broker import BrokerError, connect, make_client
 from eir.publish.lists import Head, decode_head, head_topic, part_topic
-from eir.publish.update import UpdateMeta, encode_update, split_parts
+from eir.publish.update import UpdateMeta, encode_update, scope_items, split_parts
 from eir.store.api import Mode
 from eir.store.batch import Batch
 
@@ -137,7 +137,7 @@ async def _publish(
         mode=mode.value,
         list=list_name.value,
         source=source,
-        scope=[(n.value, s) for n, s in scope],
+        scope=scope_items(scope),
         remove_any_source=remove_any_source,
         files=[os.path.basename(f) for f in batch.files],
         rows=batch.rows,

@@ -18,7 +18,10 @@ the check digit its IMEI was loaded with (0-9) or 10 for none (``Group.digits``)
 
 The magic is ``EIRU2`` when some group carries digits, so that a node that predates them
 refuses the update by its magic instead of misreading it; an update without digits keeps
-``EIRU1``. Both are decoded.
+``EIRU1``. Likewise ``EIRU3`` when the update writes the ``class`` table (a group of it, or a
+class in its scope, written ``[list, source, "class"]`` in ``scope``): a node that predates the
+class table refuses it by its magic rather than replace a list source named like the class.
+All three are decoded.
 
 Part (one MQTT message)::
 
@@ -44,7 +47,7 @@ from itertools import pairwise
 
 from eir.errors import EirError, IdentityError
 from eir.model import ListName
-from eir.store.api import Mode
+from eir.store.api import ClassScope, Mode
 from eir.store.batch import Batch, Group
 from eir.store.fields import check_source
 from eir.store.records import MAX_FIELD, NO_DIGIT, Table, pack_tail
@@ -52,6 +55,10 @@ from eir.store.records import MAX_FIELD, NO_DIGIT, Table, pack_tail
 MAGIC = b"EIRU1\n"
 #: the magic of an update where some group carries check digits
 MAGIC_DIGITS = b"EIRU2\n"
+#: the magic of an update that writes the class table (it may carry digits too)
+MAGIC_CLASSES = b"EIRU3\n"
+#: the third item of a class's entry in ``scope`` (see :class:`~eir.store.api.ClassScope`)
+CLASS_MARK = "class"
 PART_MAGIC = b"EIRP"
 PART_VERSION = 1
 _PART = struct.Struct(">4sBQII16s32s")
@@ -61,7 +68,12 @@ PART_HEADER = _PART.size
 PART_SIZE = 512 * 1024
 #: a blob that decompresses past this is refused (a zip bomb is not an update)
 MAX_UPDATE_BYTES = 4 << 30
-_KEY_WIDTH = {Table.IMEI: (14, 14), Table.RANGE: (28, 28), Table.PAIR: (20, 29)}
+_KEY_WIDTH = {
+    Table.IMEI: (14, 14),
+    Table.RANGE: (28, 28),
+    Table.PAIR: (20, 29),
+    Table.CLASS: (14, 14),
+}
 _U16 = "H"
 _U32 = "I"
 
@@ -78,7 +90,8 @@ class UpdateMeta:
     mode: str
     list: str
     source: str
-    scope: builtins.list[tuple[str, str]]
+    #: (list, source) pairs; a class's is (list, class, "class") (see :func:`scope_items`)
+    scope: builtins.list[tuple[str, ...]]
     remove_any_source: bool
     files: builtins.list[str]
     rows: int
@@ -90,6 +103,24 @@ class UpdateMeta:
     @property
     def entries(self) -> int:
         return sum(int(str(g["count"])) for g in self.groups)
+
+    def owners(self) -> builtins.list[tuple[ListName, str]]:
+        """The scope to apply the update with (a class's as a :class:`ClassScope`)."""
+        return [
+            ClassScope(ListName(item[0]), item[1])
+            if item[2:] == (CLASS_MARK,)
+            else (ListName(item[0]), item[1])
+            for item in self.scope
+        ]
+
+
+def scope_items(scope: Sequence[tuple[ListName, str]]) -> builtins.list[tuple[str, ...]]:
+    """``scope`` as :attr:`UpdateMeta.scope` holds it: a class marked as such."""
+    return [
+        (n.value, s, CLASS_MARK) if isinstance(item, ClassScope) else (n.value, s)
+        for item in scope
+        for n, s in (item,)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +190,12 @@ def encode_update(batch: Batch, meta: UpdateMeta, level: int = 1) -> bytes:
             }
         )
     data = asdict(meta) | {"groups": groups}
-    magic = MAGIC_DIGITS if any(g["digits"] for g in groups) else MAGIC
+    classes = any(g["table"] == Table.CLASS for g in groups) or any(
+        item[2:] == (CLASS_MARK,) for item in map(tuple, meta.scope)
+    )
+    magic = (
+        MAGIC_CLASSES if classes else MAGIC_DIGITS if any(g["digits"] for g in groups) else MAGIC
+    )
     head = magic + json.dumps(data, separators=(",", ":")).encode() + b"\n"
     compressor = zlib.compressobj(level)
     out = [compressor.compress(head)]
@@ -292,12 +328,22 @@ def _meta(line: bytes) -> UpdateMeta:
             raise ValueError("seq, time and counts must be integers (seq from 1)")
         if not re.fullmatch(r"[0-9a-f]{32}", meta.id):
             raise ValueError(f"id {meta.id!r}")
-        scope = [(str(ListName(n)), check_source(s)) for n, s in meta.scope]
+        scope = [_scope_item(item) for item in meta.scope]
         if not isinstance(meta.groups, list) or not isinstance(meta.files, list):
             raise ValueError("groups and files must be lists")
     except (ValueError, TypeError, IdentityError, KeyError) as exc:
         raise UpdateError(f"the update's description is not valid: {exc}") from None
     return UpdateMeta(**(asdict(meta) | {"scope": scope}))
+
+
+def _scope_item(item: object) -> tuple[str, ...]:
+    """One item of a description's scope, checked: [list, source] or [list, class, "class"]."""
+    if not isinstance(item, list | tuple) or len(item) not in (2, 3):
+        raise ValueError(f"scope item {item!r}")
+    if len(item) == 3 and item[2] != CLASS_MARK:
+        raise ValueError(f"scope item {item!r}")
+    checked = (str(ListName(item[0])), check_source(str(item[1])))
+    return checked if len(item) == 2 else (*checked, CLASS_MARK)
 
 
 def _group(reader: _Reader, spec: dict[str, object], index: int) -> Group:
@@ -349,7 +395,7 @@ def _digits(reader: _Reader, count: int, where: str) -> bytes:
 def decode_update(blob: bytes) -> tuple[UpdateMeta, Batch]:
     """The description and the batch of a blob; any fault is an :class:`UpdateError`."""
     data = _decompress(blob)
-    if not data.startswith((MAGIC, MAGIC_DIGITS)):
+    if not data.startswith((MAGIC, MAGIC_DIGITS, MAGIC_CLASSES)):
         raise UpdateError("not an eir list update (bad magic)")
     end = data.find(b"\n", len(MAGIC))
     if end < 0:

@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from eir.model import Entry, Hits, ListName
 from eir.store.records import Table
@@ -28,6 +28,15 @@ class Mode(enum.StrEnum):
     ADD = "add"  # add or update the listed entries
     REPLACE = "replace"  # the file becomes the whole of its (list, source) entries
     REMOVE = "remove"  # delete the listed entries
+
+
+class ClassScope(NamedTuple):
+    """One class in a replace's scope (:func:`eir.store.classes.class_scope`): it covers the
+    ``class`` table's entries of that class and nothing else, where a plain (list, source)
+    covers the list tables' entries only."""
+
+    list: ListName
+    source: str
 
 
 @dataclass(slots=True)
@@ -114,9 +123,21 @@ class StoreStats:
     history: list[HistoryRecord]
 
     def per_list(self) -> dict[str, int]:
+        """Entries per list (the ``class`` table's, on no list, left out)."""
         out: Counter[str] = Counter()
         for name, count in self.counts.items():
-            out[name.split("/")[1]] += count
+            table, list_name = name.split("/")[:2]
+            if table != Table.CLASS:
+                out[list_name] += count
+        return dict(out)
+
+    def per_class(self) -> dict[str, int]:
+        """IMEIs per class (the ``class`` table's counters, ``class/grey/<class>``)."""
+        out: Counter[str] = Counter()
+        for name, count in self.counts.items():
+            table, _, source = name.split("/", 2)
+            if table == Table.CLASS:
+                out[source] += count
         return dict(out)
 
     def per_table(self) -> dict[str, int]:
@@ -157,8 +178,11 @@ class ListStore(Protocol):
         changes: dict[str, list[Change]] | None = None,
     ) -> LoadSummary: ...
     def export(
-        self, list_name: ListName | None = None, source: str | None = None
-    ) -> Iterator[ExportRow]: ...
+        self, list_name: ListName | None = None, source: str | None = None, *, classes: bool = False
+    ) -> Iterator[ExportRow]:
+        """The list tables' entries; with ``classes``, the ``class`` table's instead."""
+        ...
+
     def stats(self, history_size: int = 20, *, digest: bool = True) -> StoreStats: ...
     def close(self) -> None: ...
 

@@ -24,17 +24,17 @@ from typing import Any
 import lmdb
 
 from eir.errors import MapGrowthNeededError, StoreError, StoreFullError
-from eir.model import NO_HITS, Hits, ListName
+from eir.model import NO_HITS, Hits, ListName, Match
 from eir.store.api import ExportRow, LoadSummary, Mode, StoreStats, Tick
 from eir.store.apply import apply_batch, update_meta
 from eir.store.batch import Batch
 from eir.store.diff import Change, RecordingTxn
 from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
-from eir.store.records import META, RangeIndex, Table, matches_of
+from eir.store.records import META, RangeIndex, Table, class_index, matches_of
 from eir.store.writes import DryRunTxn, Olds, WriteTxn
 
-_TABLES = (Table.IMEI.value, Table.RANGE.value, Table.PAIR.value, META)
+_TABLES = (Table.IMEI.value, Table.RANGE.value, Table.PAIR.value, Table.CLASS.value, META)
 _MB = 1 << 20
 
 
@@ -46,7 +46,8 @@ class _Txn:
         self._dbs = dbs
 
     def get(self, table: str, key: bytes) -> bytes | None:
-        value: bytes | None = self._txn.get(key, db=self._dbs[table])
+        db = self._dbs.get(table)
+        value: bytes | None = None if db is None else self._txn.get(key, db=db)
         return value
 
     def put(self, table: str, key: bytes, value: bytes) -> None:
@@ -70,6 +71,8 @@ class _Txn:
         deque(map(self._txn.cursor(db=self._dbs[table]).pop, keys), maxlen=0)
 
     def items(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        if table not in self._dbs:  # a read-only store older than its class table
+            return iter(())
         cursor = self._txn.cursor(db=self._dbs[table])
         if start and not cursor.set_range(start):
             return iter(())
@@ -187,10 +190,7 @@ class LmdbStore:
                 max_readers=512,
             )
             if readonly:
-                with self._env.begin() as txn:
-                    self._dbs = {
-                        n: self._env.open_db(n.encode(), txn=txn, create=False) for n in _TABLES
-                    }
+                self._dbs = self._open_readonly()
             else:
                 self._dbs = {n: self._env.open_db(n.encode()) for n in _TABLES}
         except lmdb.Error as exc:
@@ -203,8 +203,20 @@ class LmdbStore:
         self._range_generation: bytes | None = b"never"
         self._ranges = RangeIndex(())
         self._has_ranges = False
+        self._class_generation: bytes | None = b"never"
+        #: the class table in memory (IMEI -> its classes), rebuilt when the table changes;
+        #: empty (falsy) when no class is held, so a lookup then costs one test
+        self._classes: dict[str, tuple[Match, ...]] = {}
         self._reader: Any = None  # the read snapshot lookups share, renewed when old
         self._reader_born = 0.0
+
+    def _open_readonly(self) -> dict[str, Any]:
+        """The tables of a store opened read-only: a store written before the class table
+        has none (it reads as empty)."""
+        with self._env.begin() as txn:
+            # named databases are keys of the main one: a failed open would spoil the txn
+            names = [n for n in _TABLES if n != Table.CLASS or txn.get(n.encode()) is not None]
+            return {n: self._env.open_db(n.encode(), txn=txn, create=False) for n in names}
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -227,6 +239,10 @@ class LmdbStore:
             self._ranges = RangeIndex(iter(txn.cursor(db=self._dbs[Table.RANGE])))
             self._range_generation = current
             self._has_ranges = self._ranges.count > 0
+        current = txn.get(b"generation:class", db=self._dbs[META])
+        if current != self._class_generation:
+            self._classes = class_index(_Txn(txn, self._dbs).items(Table.CLASS))
+            self._class_generation = current
         return txn
 
     def lookup(self, imei14: str, imsi: str | None) -> Hits:
@@ -246,12 +262,14 @@ class LmdbStore:
             pair_key = key + imsi.encode()
             pair = txn.get(pair_key, db=self._pair_db)
         ranges = self._ranges.lookup(imei14) if self._has_ranges else ()
-        if exact is None and pair is None and not ranges:
+        classes = self._classes.get(imei14, ()) if self._classes else ()
+        if exact is None and pair is None and not ranges and not classes:
             return NO_HITS
         return Hits(
             pair=() if pair is None or pair_key is None else matches_of(Table.PAIR, pair_key, pair),
             imei=() if exact is None else matches_of(Table.IMEI, key, exact),
             ranges=ranges,
+            classes=classes,
         )
 
     def snapshot(self) -> _Snapshot:
@@ -259,11 +277,11 @@ class LmdbStore:
         return _Snapshot(self._begin(), self._dbs)
 
     def export(
-        self, list_name: ListName | None = None, source: str | None = None
+        self, list_name: ListName | None = None, source: str | None = None, *, classes: bool = False
     ) -> Iterator[ExportRow]:
         txn = self._begin()
         try:
-            yield from export_rows(_Txn(txn, self._dbs), list_name, source)
+            yield from export_rows(_Txn(txn, self._dbs), list_name, source, classes)
         finally:
             txn.abort()
 

@@ -11,17 +11,17 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 
 from eir.errors import StoreError
-from eir.model import Hits, ListName
+from eir.model import Hits, ListName, Match
 from eir.store.api import ExportRow, LoadSummary, Mode, StoreStats, Tick
 from eir.store.apply import apply_batch, update_meta
 from eir.store.batch import Batch
 from eir.store.diff import Change, RecordingTxn
 from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
-from eir.store.records import META, RangeIndex, Table, matches_of
+from eir.store.records import META, RangeIndex, Table, class_index, matches_of
 from eir.store.writes import Olds, WriteTxn
 
-_TABLES = (Table.IMEI.value, Table.RANGE.value, Table.PAIR.value, META)
+_TABLES = (Table.IMEI.value, Table.RANGE.value, Table.PAIR.value, Table.CLASS.value, META)
 
 
 class _DictTxn:
@@ -92,6 +92,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._tables: dict[str, dict[bytes, bytes]] = {name: {} for name in _TABLES}
         self._ranges: RangeIndex | None = None  # built on the first lookup after a change
+        self._classes: dict[str, tuple[Match, ...]] | None = None  # likewise
 
     def lookup(self, imei14: str, imsi: str | None) -> Hits:
         key = imei14.encode()
@@ -101,16 +102,20 @@ class MemoryStore:
         ranges = self._ranges
         if ranges is None:
             ranges = self._ranges = RangeIndex(_DictTxn(self._tables).items(Table.RANGE))
+        classes = self._classes
+        if classes is None:
+            classes = self._classes = class_index(self._tables[Table.CLASS].items())
         return Hits(
             pair=() if pair is None or pair_key is None else matches_of(Table.PAIR, pair_key, pair),
             imei=() if exact is None else matches_of(Table.IMEI, key, exact),
             ranges=ranges.lookup(imei14),
+            classes=classes.get(imei14, ()),
         )
 
     def export(
-        self, list_name: ListName | None = None, source: str | None = None
+        self, list_name: ListName | None = None, source: str | None = None, *, classes: bool = False
     ) -> Iterator[ExportRow]:
-        return export_rows(_DictTxn(self._tables), list_name, source)
+        return export_rows(_DictTxn(self._tables), list_name, source, classes)
 
     def stats(self, history_size: int = 20, *, digest: bool = True) -> StoreStats:
         view = _DictTxn(self._tables)
@@ -157,11 +162,11 @@ class MemoryStore:
         if not dry_run:
             update_meta(work, summary, delta, batch, mode, scope, stamp)
             self._tables = work.tables
-            self._ranges = None
+            self._ranges = self._classes = None
         summary.dry_run = dry_run
         summary.seconds = time.perf_counter() - started
         return summary
 
     def close(self) -> None:
         self._tables = {name: {} for name in _TABLES}
-        self._ranges = None
+        self._ranges = self._classes = None

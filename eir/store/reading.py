@@ -10,6 +10,7 @@ from eir.identity import luhn_digit
 from eir.model import ListName
 from eir.store.api import ExportRow, HistoryRecord, history_of
 from eir.store.records import (
+    LIST_TABLES,
     META,
     Table,
     canonical_record,
@@ -43,9 +44,11 @@ def last_as(last: str, fifteen: bool) -> str:
 
 
 def export_rows(
-    txn: ReadTxn, list_name: ListName | None, source: str | None
+    txn: ReadTxn, list_name: ListName | None, source: str | None, classes: bool = False
 ) -> Iterator[ExportRow]:
-    for table in Table:
+    """The list tables' entries (of ``list_name`` and ``source`` when given); with
+    ``classes``, the ``class`` table's instead."""
+    for table in (Table.CLASS,) if classes else LIST_TABLES:
         for key, record in txn.items(table):
             imei, last, imsi = split_key(table, key)
             for entry in unpack_record(record):
@@ -60,10 +63,13 @@ def content_digest(txn: ReadTxn) -> str:
     """BLAKE2b-256 over every table's keys and canonical records, in key order.
 
     ``added`` times are left out, so two stores holding the same entries have the same digest
-    whenever and in whatever order the entries were loaded.
+    whenever and in whatever order the entries were loaded. The ``class`` table counts only
+    when it holds something: a store without classes keeps the digest it had before them.
     """
     digest = hashlib.blake2b(digest_size=32)
     for table in Table:
+        if table is Table.CLASS and next(iter(txn.items(table)), None) is None:
+            continue
         digest.update(b"\x00table\x00" + table.encode())
         parts: list[bytes] = []
         for key, record in txn.items(table):

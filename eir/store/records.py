@@ -5,6 +5,10 @@ Tables (LMDB named databases):
 * ``imei``: key = 14-digit TAC+SNR (ASCII), value = record
 * ``range``: key = first + last 14-digit IMEI (28 ASCII digits), value = record
 * ``pair``: key = 14-digit IMEI + IMSI digits, value = record
+* ``class``: key = 14-digit IMEI, value = record: one entry per class eir learnt about the IMEI
+  (:mod:`eir.store.classes`: list grey, unused; source the class, reason the rule that found
+  it, reference its figures as compact JSON, added when it was found). Written only by the
+  aggregator's list updates, never by a list file; read by the decision at the anomalies' level
 * ``meta``: generations, per-list/source counters, load history (JSON)
 
 A record is one or more entries back to back (one IMEI can be on several lists from several
@@ -43,9 +47,17 @@ class Table(enum.StrEnum):
     IMEI = "imei"
     RANGE = "range"
     PAIR = "pair"
+    CLASS = "class"
 
 
-_LEVEL_OF = {Table.IMEI: Level.IMEI, Table.RANGE: Level.RANGE, Table.PAIR: Level.PAIR}
+#: the tables a list file loads (every one but ``class``)
+LIST_TABLES = (Table.IMEI, Table.RANGE, Table.PAIR)
+_LEVEL_OF = {
+    Table.IMEI: Level.IMEI,
+    Table.RANGE: Level.RANGE,
+    Table.PAIR: Level.PAIR,
+    Table.CLASS: Level.CLASS,
+}
 META = "meta"
 
 
@@ -217,6 +229,12 @@ def matches_of(table: Table, key: bytes, record: bytes) -> tuple[Match, ...]:
     imei, last, imsi = split_key(table, key)
     level = _LEVEL_OF[table]
     return tuple(Match(level, imei, e, last=last, imsi=imsi) for e in entries)
+
+
+def class_index(items: Iterable[tuple[bytes, bytes]]) -> dict[str, tuple[Match, ...]]:
+    """The ``class`` table in memory: each IMEI's classes, so a lookup is one dict probe.
+    Built once per change of the table, like :class:`RangeIndex`."""
+    return {bytes(key).decode(): matches_of(Table.CLASS, key, record) for key, record in items}
 
 
 @dataclass(frozen=True, slots=True)

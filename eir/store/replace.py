@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from eir.model import Entry, ListName
-from eir.store.api import LoadSummary, Tick
+from eir.store.api import ClassScope, LoadSummary, Tick
 from eir.store.batch import Group
 from eir.store.records import (
     LIST_OF_CODE,
@@ -70,11 +70,18 @@ def replace_groups(
 ) -> None:
     """Apply ``groups`` as a replace of the (list, source) pairs in ``scope``, in ``txn``.
 
-    ``removed`` counts the entries removed, by entry counter (see ``counter_key``)."""
+    ``removed`` counts the entries removed, by entry counter (see ``counter_key``).
+
+    A class's scope (:class:`~eir.store.api.ClassScope`) covers the ``class`` table only and a
+    list's (list, source) every other table only, so a list source named like a class never
+    touches the class, nor the class a list.
+    """
     gone: Counter[str] = Counter() if removed is None else removed
     for table in Table:
         mine = [g for g in groups if g.table is table and g.keys]
-        _Walk(txn, table, mine, scope, now, summary, delta, gone).run(tick)
+        owners = {o for o in scope if isinstance(o, ClassScope) is (table is Table.CLASS)}
+        if mine or owners:
+            _Walk(txn, table, mine, owners, now, summary, delta, gone).run(tick)
 
 
 def _pick(items: Sequence[bytes], where: Ints) -> list[bytes]:

@@ -107,3 +107,70 @@ def test_result_names_the_deciding_entry() -> None:
     assert result.match == newer
     assert result.explain() == f"imei: imei {KEY} on black from police-b"
     assert result.answer == "blacklisted"
+
+
+def dup(rule: str = "dirbs", figures: str = '{"average":4.2,"days":12}') -> Match:
+    return Match(Level.CLASS, KEY, Entry(G, "duplicate", rule, figures, 7))
+
+
+def test_a_class_decides_after_exact_entries_before_ranges() -> None:
+    ranges = (m(Level.RANGE, W, last=KEY),)
+    classes = (dup(),)
+    assert run(Hits(ranges=ranges, classes=classes)) == (EquipmentStatus.GREYLISTED, Rule.CLASS)
+    assert run(Hits(imei=(m(Level.IMEI, W),), classes=classes)) == (
+        EquipmentStatus.WHITELISTED,
+        Rule.IMEI,
+    )
+    assert run(Hits(pair=(m(Level.PAIR, W),), classes=classes), imsi="001010000000001") == (
+        EquipmentStatus.WHITELISTED,
+        Rule.PAIR,
+    )
+    ignore = parse_config({"policy": {"classes": {"duplicate": "ignore"}}}).policy
+    assert run(Hits(ranges=ranges, classes=classes), settings=ignore) == (
+        EquipmentStatus.WHITELISTED,
+        Rule.RANGE,
+    )
+    assert run(Hits(classes=classes), settings=ignore) == (
+        EquipmentStatus.WHITELISTED,
+        Rule.UNKNOWN,
+    )
+
+
+def test_a_class_and_an_anomaly_the_stronger_answer_decides() -> None:
+    bad = KEY + "9"  # check-digit: grey by default
+    black = parse_config({"policy": {"classes": {"duplicate": "black"}}}).policy
+    result = decide(CheckRequest(Imei.parse(bad)), lambda k, s: Hits(classes=(dup(),)), black)
+    assert (result.status, result.rule, result.decided_by_class) == (
+        EquipmentStatus.BLACKLISTED,
+        Rule.CLASS,
+        "duplicate",
+    )
+    assert result.explain() == 'class: duplicate (dirbs: {"average":4.2,"days":12})'
+    assert result.classes == (dup(),) and result.match == dup()
+    # the same answer: the anomaly first
+    result = decide(
+        CheckRequest(Imei.parse(bad)), lambda k, s: Hits(classes=(dup(),)), PolicyConfig()
+    )
+    assert (result.rule, result.decided_by_anomaly, result.classes) == (
+        Rule.ANOMALY,
+        Anomaly.CHECK_DIGIT,
+        (dup(),),
+    )
+
+
+def test_every_result_carries_the_classes() -> None:
+    classes = (dup(),)
+    result = decide(
+        CheckRequest(Imei.parse(KEY)),
+        lambda k, s: Hits(imei=(m(Level.IMEI, B),), classes=classes),
+        PolicyConfig(),
+    )
+    assert (result.rule, result.classes, result.decided_by_class) == (Rule.IMEI, classes, None)
+
+
+def test_a_class_this_node_does_not_know_is_reported_only() -> None:
+    other = Match(Level.CLASS, KEY, Entry(G, "cloned", "r", "{}", 7))
+    result = decide(
+        CheckRequest(Imei.parse(KEY)), lambda k, s: Hits(classes=(other,)), PolicyConfig()
+    )
+    assert (result.rule, result.classes) == (Rule.UNKNOWN, (other,))

@@ -22,7 +22,8 @@ import numpy as np
 import eir
 from eir.observations.record import MAX_DAY
 from sim.compare import DEFAULT_TOLERANCE, ToleranceError, parse_tolerance
-from sim.identities import DEFAULT_START, GROUPS
+from sim.groups import GROUPS
+from sim.identities import DEFAULT_START
 from sim.workload import generate_imeis
 
 REASONS = ("stolen", "lost", "fraud", "unpaid")
@@ -70,6 +71,10 @@ from --lists, the same files loaded into the EIR, and --policy-config, its eir.t
 the mix: black, grey, white (entries of those lists), pair (an IMEI+IMSI pair entry, sent with
 its IMSI), anomaly (bad check digit, one digit repeated, zero TAC), malformed (requests a
 conformant EIR must refuse) and unknown (valid IMEIs on no list: the rest of the shares).
+With --identities (an identities scenario's pairs), the kinds shared, near, paired, stolen,
+swap and ordinary send that group's IMEI+IMSI pairs (MAP v1 and v2 with the IMSI); with
+--observations, the IMEIs eir's duplicate rules find in those deltas are expected in the class
+duplicate (policy.classes decides their answer).
 
 With a report on standard output (--json -, --html - or --junit -), the final table goes to
 standard error. Output paths are checked before the run starts. A run that cannot start (the
@@ -218,9 +223,9 @@ def _run_workload(work: argparse._ArgumentGroup) -> None:
     work.add_argument(
         "--mix",
         metavar="KIND=SHARE,...",
-        help="shares of black, grey, white, pair, anomaly, malformed; the rest "
-        "is unknown (default with lists: black=0.1,grey=0.05,white=0.05,"
-        "pair=0.02,anomaly=0.02,malformed=0.01)",
+        help="shares of black, grey, white, pair, anomaly, malformed (and with --identities "
+        "shared, near, paired, stolen, swap, ordinary); the rest is unknown (default with "
+        "lists: black=0.1,grey=0.05,white=0.05,pair=0.02,anomaly=0.02,malformed=0.01)",
     )
     work.add_argument("--seed", type=int, help="same seed, same requests (default 1)")
     work.add_argument(
@@ -229,7 +234,21 @@ def _run_workload(work: argparse._ArgumentGroup) -> None:
     work.add_argument(
         "--policy-config",
         metavar="FILE",
-        help="the EIR's eir.toml: its [policy] decides the expected answers",
+        help="the EIR's eir.toml: its [policy] decides the expected answers (and its "
+        "[[observations.duplicate_rules]] the expected duplicates)",
+    )
+    work.add_argument(
+        "--identities",
+        metavar="FILE",
+        help="identities.csv of eir-sim generate --scenario identities: the pairs the "
+        "kinds shared, near, paired, stolen, swap and ordinary send",
+    )
+    work.add_argument(
+        "--observations",
+        nargs="+",
+        metavar="FILE",
+        help="observation deltas imported into the EIR (observations.jsonl): the IMEIs the "
+        "duplicate rules find in them are expected in the class duplicate",
     )
 
 
@@ -413,7 +432,7 @@ examples:
 
 With --scenario identities, DIR receives lists.csv, observations.jsonl, identities.csv,
 scenario.toml and README.md; a lab then runs
-  eir load DIR/lists.csv
+  eir load DIR/lists.csv --list black
   eir observations import DIR/observations.jsonl
   eir duplicates detect
   eir serve ...

@@ -33,22 +33,9 @@ from typing import NamedTuple
 from eir.config.keys import DIRBS_RULE, PairsConfig
 from eir.identity import luhn_digit
 from eir.observations.record import DAY, Observed, PairRecord
+from sim.groups import GROUPS, Member
 from sim.workload import generate_imeis
 
-#: the groups, in the order reports and files show them
-GROUPS = ("shared", "near", "paired", "stolen", "swap", "ordinary")
-#: what each group is, and what eir answers with the default rules and policy
-GROUP_SUMMARY = {
-    "shared": "one IMEI on many IMSIs at once and over days, above the DIRBS rule: class "
-    "duplicate (grey with the default policy.classes)",
-    "near": "IMEIs just under the DIRBS rule (an average of at most min_average IMSIs a day, "
-    "or more on fewer than min_days days): no class, white",
-    "paired": "black (stolen) IMEIs checked with an owner's IMSI, a white IMEI+IMSI pair: white",
-    "stolen": "the same black IMEIs checked with the thief's IMSI: black",
-    "swap": "an IMSI on its new handset (white) and on the old one reported lost (black); a "
-    "handset on its new SIM and its old one (white)",
-    "ordinary": "one IMEI, one IMSI, most days: white",
-}
 #: the simulated network's MCC+MNC (001 01 is the test network)
 MCC_MNC = "00101"
 #: the days the groups built against the rule are active in: the DIRBS rule's window
@@ -61,15 +48,6 @@ MAX_DAYS = 3650
 DEFAULT_START = 20454
 HOUR = 3_600
 MINUTE = 60
-
-
-class Member(NamedTuple):
-    """One IMEI-IMSI pair the simulator sends: its group and a note saying which case it is."""
-
-    group: str
-    imei: str
-    imsi: str
-    note: str = ""
 
 
 class ListRow(NamedTuple):

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 
 from eir.observations.delta import decode_delta, encode_delta
 from eir.observations.record import DAY, ObservationError, Observed, check_pair
-from sim.identities import GROUP_SUMMARY, GROUPS, Member, Scenario, by_node
+from sim.groups import GROUP_SUMMARY, GROUPS, Member
+from sim.identities import Scenario, by_node
 
 LISTS = "lists.csv"
 OBSERVATIONS = "observations.jsonl"
@@ -100,7 +101,8 @@ def _scenario_text(scenario: Scenario, out: str) -> str:
     lines = [
         "# eir-sim run --scenario of an identities scenario (eir-sim generate --scenario "
         "identities):",
-        "# load lists.csv, import observations.jsonl, run eir duplicates detect, serve; then",
+        "# eir load lists.csv --list black, eir observations import observations.jsonl,",
+        "# eir duplicates detect, eir serve; then",
         "#   eir-sim run --scenario THIS --target s13=tcp://HOST:3868 --target map=tcp://HOST:2905",
         f"title = {json.dumps(_title(scenario))}",
         'description = "shared IMEIs, IMEIs near the duplicate rules, paired users, '

@@ -172,9 +172,26 @@ class Live:
             self.stream.flush()
 
 
+def expected_store(settings: RunSettings) -> Lists:
+    """What the EIR under test holds, in memory: the list files, the identities' pairs by
+    group, and the ``duplicate`` class eir's rules find in the observations (ValueError on bad
+    input)."""
+    from sim.classes import DUPLICATE, class_rows, clock, findings
+    from sim.identity_files import read_members, read_observations
+
+    lists = Lists.load(list(settings.lists)) if settings.lists else Lists.empty()
+    if settings.identities:
+        lists.members = read_members(settings.identities)
+    if settings.observations:
+        records = read_observations(settings.observations)
+        found = findings(records, settings.rules)
+        lists.classify(DUPLICATE, class_rows(found), clock(records))
+    return lists
+
+
 def run(settings: RunSettings, *, stderr: TextIO = sys.stderr) -> RunOutcome:
     try:
-        lists = Lists.load(list(settings.lists)) if settings.lists else Lists.empty()
+        lists = expected_store(settings)
     except ValueError as exc:
         raise RunError(str(exc)) from None
     try:
@@ -308,4 +325,4 @@ def _receive(pipe: multiprocessing.connection.Connection) -> tuple[str, Any]:
     return message
 
 
-__all__ = ["RunError", "RunOutcome", "Tick", "build_flow", "jobs", "run"]
+__all__ = ["RunError", "RunOutcome", "Tick", "build_flow", "expected_store", "jobs", "run"]

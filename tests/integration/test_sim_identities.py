@@ -56,7 +56,7 @@ def _missing_commands() -> list[str]:
 @pytest.fixture
 def scenario(tmp_path: Path) -> Iterator[Path]:
     out = tmp_path / "ident"
-    made = sim("generate", "--scenario", "identities", out, "--count", COUNT, "--days", "45")
+    made = sim("generate", "--scenario", "identities", out, "--count", str(COUNT), "--days", "45")
     assert made.returncode == 0, made.stderr
     yield out
 

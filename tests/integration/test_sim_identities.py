@@ -79,7 +79,9 @@ def _run(scenario: Path, served: Any, report: Path, *extra: str) -> dict[str, An
         *extra,
     )
     doc: dict[str, Any] = json.loads(report.read_text())
-    assert result.returncode == 0, result.stderr + result.stdout + json.dumps(doc["examples"])
+    assert result.returncode == 0, (
+        result.stderr + result.stdout + json.dumps(doc.get("examples", doc.get("error")))
+    )
     return doc
 
 
@@ -92,9 +94,7 @@ def test_the_whole_chain_detects_duplicates_and_keeps_paired_users_white(
     db, obs = tmp_path / "db", tmp_path / "observations"
     loaded = eir("load", scenario / LISTS, "--list", "black", "--db", db)
     assert loaded.returncode == 0, loaded.stderr
-    imported = eir(
-        "observations", "import", scenario / OBSERVATIONS, "--db", db, "--observations", obs
-    )
+    imported = eir("observations", "import", scenario / OBSERVATIONS, "--observations", obs)
     assert imported.returncode == 0, imported.stderr
     detected = eir("duplicates", "detect", "--db", db, "--observations", obs)
     assert detected.returncode == 0, detected.stderr

@@ -234,3 +234,25 @@ def test_generate_refuses_bad_options(tmp_path: Path, args: list[str], message: 
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_map_sends_a_groups_imsi_in_v1_and_v2_only(tmp_path: Path) -> None:
+    from sim import msc_role as map_role
+    from sim.runner import expected_store
+    from sim.workload import Draw
+
+    scenario = generate(PLAN)
+    write_scenario(scenario, str(tmp_path))
+    settings = build(load_scenario(str(tmp_path / SCENARIO)), {}, {}, ["tcp://127.0.0.1:1"])
+    lists = expected_store(settings)
+    owner = scenario.group("paired")[0]
+    draw = Draw("paired", owner.imei, owner.imsi, owner.note)
+    for version, imsi, status in (
+        (1, owner.imsi, "white"),
+        (2, owner.imsi, "white"),
+        (3, None, "black"),
+    ):
+        probe, _ = map_role.probe(
+            draw, map_role.MapOptions(version=version), settings.policy, lists.lookup
+        )
+        assert (probe.imsi, probe.expected.status, probe.note) == (imsi, status, "owner"), version

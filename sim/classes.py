@@ -17,6 +17,9 @@ from eir.observations.duplicate import Finding, detect
 from eir.observations.record import Observed, merge
 from eir.store.classes import ClassRow
 
+#: the class the duplicate rules give
+DUPLICATE = StoreClass.DUPLICATE
+
 
 def merged(observed: Iterable[Observed]) -> list[Observed]:
     """One record per (IMEI, IMSI, node), repeated states merged (min, max, union, max): what
@@ -48,9 +51,6 @@ def findings(observed: Sequence[Observed], rules: Sequence[DuplicateRuleConfig])
     return found
 
 
-def class_rows(found: Iterable[Finding]) -> list[ClassRow]:
+def finding_rows(found: Iterable[Finding]) -> list[ClassRow]:
     """The ``duplicate`` class's rows: one per finding (the class keeps an IMEI's first)."""
     return [ClassRow(f.imei, f.rule, f.figures_json(), f.time) for f in found]
-
-
-DUPLICATE = StoreClass.DUPLICATE

@@ -176,7 +176,7 @@ def expected_store(settings: RunSettings) -> Lists:
     """What the EIR under test holds, in memory: the list files, the identities' pairs by
     group, and the ``duplicate`` class eir's rules find in the observations (ValueError on bad
     input)."""
-    from sim.classes import DUPLICATE, class_rows, clock, findings
+    from sim.classes import DUPLICATE, clock, finding_rows, findings
     from sim.identity_files import read_members, read_observations
 
     lists = Lists.load(list(settings.lists)) if settings.lists else Lists.empty()
@@ -185,7 +185,7 @@ def expected_store(settings: RunSettings) -> Lists:
     if settings.observations:
         records = read_observations(settings.observations)
         found = findings(records, settings.rules)
-        lists.classify(DUPLICATE, class_rows(found), clock(records))
+        lists.classify(DUPLICATE, finding_rows(found), clock(records))
     return lists
 
 

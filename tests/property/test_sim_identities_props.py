@@ -26,7 +26,7 @@ from eir.store.memory import MemoryStore
 from eir.store.records import Table
 from sim import mme_role as s13_role
 from sim import msc_role as map_role
-from sim.classes import DUPLICATE, class_rows, clock, findings
+from sim.classes import DUPLICATE, clock, finding_rows, findings
 from sim.workload import Draw, Lists
 
 START = 20454
@@ -120,7 +120,7 @@ def test_the_sims_expectation_is_the_daemons_decision(
     )
     found = findings(received, RULES)
     event(f"duplicates found: {bool(found)}")
-    sim_lists.classify(DUPLICATE, class_rows(found), clock(received))
+    sim_lists.classify(DUPLICATE, finding_rows(found), clock(received))
     daemon = _daemon_store(observed, _lists_batch(black, pairs))
     for imei in imeis:
         for imsi in imsis:

@@ -18,7 +18,7 @@ from eir.model import CheckRequest
 from eir.observations.duplicate import detect
 from eir.observations.record import DAY, Observed, checked
 from eir.policy import decide
-from sim.classes import class_rows, findings, merged
+from sim.classes import finding_rows, findings, merged
 from sim.groups import GROUPS
 from sim.identities import Plan, generate
 from sim.identity_files import (
@@ -106,12 +106,12 @@ def test_near_is_just_under_the_rule() -> None:
         assert detect(by_imei[member.imei], scenario.clock, [loose]), member
 
 
-def test_findings_and_class_rows_follow_detect() -> None:
+def test_findings_and_finding_rows_follow_detect() -> None:
     scenario = generate(PLAN)
     found = findings(scenario.observed + scenario.observed[:40], (DIRBS_RULE,))
     shared = {m.imei for m in scenario.group("shared")}
     assert {f.imei for f in found} == shared
-    rows = class_rows(found)
+    rows = finding_rows(found)
     assert [r.imei for r in rows] == sorted(shared)
     assert all(r.rule == "dirbs" and r.added == scenario.clock for r in rows)
     assert merged(scenario.observed[:5] * 3) == sorted(scenario.observed[:5])

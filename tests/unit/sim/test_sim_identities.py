@@ -256,3 +256,24 @@ def test_map_sends_a_groups_imsi_in_v1_and_v2_only(tmp_path: Path) -> None:
             draw, map_role.MapOptions(version=version), settings.policy, lists.lookup
         )
         assert (probe.imsi, probe.expected.status, probe.note) == (imsi, status, "owner"), version
+
+
+def test_the_rules_and_classes_come_from_the_policy_config(tmp_path: Path) -> None:
+    from sim.runner import expected_store
+
+    scenario = generate(PLAN)
+    write_scenario(scenario, str(tmp_path))
+    config = tmp_path / "eir.toml"
+    config.write_text(
+        '[policy.classes]\nduplicate = "black"\n\n'
+        '[[observations.duplicate_rules]]\nname = "same-time"\nkind = "concurrent"\n'
+        "window_days = 1\nminutes = 10\n"
+    )
+    values = load_scenario(str(tmp_path / SCENARIO)) | {"policy_config": str(config)}
+    settings = build(values, {}, {}, ["tcp://127.0.0.1:1"])
+    assert [r.name for r in settings.rules] == ["same-time"]
+    lists = expected_store(settings)
+    for member in scenario.group("shared"):
+        request = CheckRequest(Imei(member.imei), Imsi(member.imsi), "s13")
+        answer = decide(request, lists.lookup, settings.policy).answer
+        assert answer == ("blacklisted" if member.note == "at-once" else "whitelisted"), member

@@ -98,9 +98,13 @@ def _connector(protocol: str, local: tuple[str, ...] = ()) -> Callable[[Target],
 
 
 def jobs(settings: RunSettings, built: list[Built]) -> list[Job]:
+    """Each flow's processes; the processes are numbered across the flows, so that no two
+    flows' S13 connections share an Origin-Host (an EIR keeps one connection per peer)."""
     out = []
+    numbered = 0
     for b in built:
         flow = b.flow
+        first, numbered = numbered, numbered + flow.processes
         assert flow.target is not None
         processes = flow.processes
         conns, extra_conns = divmod(flow.connections, processes)
@@ -127,7 +131,7 @@ def jobs(settings: RunSettings, built: list[Built]) -> list[Job]:
                     flow=flow.name,
                     target=flow.target,
                     connections=conns + (1 if p < extra_conns else 0),
-                    make_client=_client_factory(b, p),
+                    make_client=_client_factory(b, first + p),
                     connect=_connector(flow.protocol, flow.local),
                     probes=b.probes,
                     first_probe=(p * len(b.probes)) // processes,

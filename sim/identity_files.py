@@ -120,7 +120,7 @@ def _scenario_text(scenario: Scenario, out: str) -> str:
                 "[[flow]]",
                 f'name = "{protocol}-{group}"',
                 f'protocol = "{protocol}"',
-                # each group's MMEs in a realm of their own (seen in the EIR's check log)
+                # each group's MMEs in a realm of their own
                 *([f'realm = "{group}.sim.example"'] if protocol == "s13" else []),
                 *(["map_version = 2"] if protocol == "map" else []),
                 f"concurrency = {FLOW_CONCURRENCY}",

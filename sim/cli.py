@@ -5,12 +5,14 @@
 * ``eir-sim compare``: two runs' JSON reports side by side, with a verdict (`sim.commands`,
   `sim.compare`);
 * ``eir-sim replay``: captured PDUs sent and their answers decoded (`sim.replay`);
-* ``eir-sim generate``: list files of valid, distinct IMEIs with realistic TACs.
+* ``eir-sim generate``: list files of valid, distinct IMEIs with realistic TACs, and the files
+  of the ``identities`` scenario (`sim.identities`, `sim.identity_files`).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import gzip
 import sys
 from collections.abc import Sequence
@@ -18,7 +20,10 @@ from collections.abc import Sequence
 import numpy as np
 
 import eir
+from eir.observations.record import MAX_DAY
 from sim.compare import DEFAULT_TOLERANCE, ToleranceError, parse_tolerance
+from sim.groups import GROUPS
+from sim.identities import DEFAULT_START
 from sim.workload import generate_imeis
 
 REASONS = ("stolen", "lost", "fraud", "unpaid")
@@ -66,6 +71,10 @@ from --lists, the same files loaded into the EIR, and --policy-config, its eir.t
 the mix: black, grey, white (entries of those lists), pair (an IMEI+IMSI pair entry, sent with
 its IMSI), anomaly (bad check digit, one digit repeated, zero TAC), malformed (requests a
 conformant EIR must refuse) and unknown (valid IMEIs on no list: the rest of the shares).
+With --identities (an identities scenario's pairs), the kinds shared, near, paired, stolen,
+swap and ordinary send that group's IMEI+IMSI pairs (MAP v1 and v2 with the IMSI); with
+--observations, the IMEIs eir's duplicate rules find in those deltas are expected in the class
+duplicate (policy.classes decides their answer).
 
 With a report on standard output (--json -, --html - or --junit -), the final table goes to
 standard error. Output paths are checked before the run starts. A run that cannot start (the
@@ -214,9 +223,9 @@ def _run_workload(work: argparse._ArgumentGroup) -> None:
     work.add_argument(
         "--mix",
         metavar="KIND=SHARE,...",
-        help="shares of black, grey, white, pair, anomaly, malformed; the rest "
-        "is unknown (default with lists: black=0.1,grey=0.05,white=0.05,"
-        "pair=0.02,anomaly=0.02,malformed=0.01)",
+        help="shares of black, grey, white, pair, anomaly, malformed (and with --identities "
+        "shared, near, paired, stolen, swap, ordinary); the rest is unknown (default with "
+        "lists: black=0.1,grey=0.05,white=0.05,pair=0.02,anomaly=0.02,malformed=0.01)",
     )
     work.add_argument("--seed", type=int, help="same seed, same requests (default 1)")
     work.add_argument(
@@ -225,7 +234,21 @@ def _run_workload(work: argparse._ArgumentGroup) -> None:
     work.add_argument(
         "--policy-config",
         metavar="FILE",
-        help="the EIR's eir.toml: its [policy] decides the expected answers",
+        help="the EIR's eir.toml: its [policy] decides the expected answers (and its "
+        "[[observations.duplicate_rules]] the expected duplicates)",
+    )
+    work.add_argument(
+        "--identities",
+        metavar="FILE",
+        help="identities.csv of eir-sim generate --scenario identities: the pairs the "
+        "kinds shared, near, paired, stolen, swap and ordinary send",
+    )
+    work.add_argument(
+        "--observations",
+        nargs="+",
+        metavar="FILE",
+        help="observation deltas imported into the EIR (observations.jsonl): the IMEIs the "
+        "duplicate rules find in them are expected in the class duplicate",
     )
 
 
@@ -354,9 +377,24 @@ def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("generate", help="write a list file of valid, distinct IMEIs")
-    p.add_argument("output", help="file to write (.gz compresses; - for standard output)")
-    p.add_argument("--count", type=int, required=True, help="how many IMEIs")
+    p = sub.add_parser(
+        "generate",
+        help="write a list file of valid, distinct IMEIs, or a scenario's files",
+        description="Write a list file of valid, distinct IMEIs; with --scenario identities, "
+        "a directory of simulated days of who uses which handset (see its README.md).",
+        epilog=GENERATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "output",
+        help="file to write (.gz compresses; - for standard output); with --scenario, "
+        "the directory",
+    )
+    p.add_argument(
+        "--count",
+        type=int,
+        help="how many IMEIs (required); with --scenario, IMEIs per group (default 20)",
+    )
     p.add_argument("--seed", type=int, default=1, help="same seed, same file (default 1)")
     p.add_argument(
         "--format",
@@ -365,6 +403,87 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="csv: header imei; txt: one IMEI per line; "
         "csv-full: imei,reason,reference (default csv)",
     )
+    scenario = p.add_argument_group("scenario")
+    scenario.add_argument(
+        "--scenario",
+        choices=("identities",),
+        help="identities: shared IMEIs, IMEIs near the duplicate rules, paired users, "
+        "handset swaps and ordinary users over simulated days",
+    )
+    scenario.add_argument(
+        "--days", type=int, default=60, help="simulated days (default 60, at least 10)"
+    )
+    scenario.add_argument(
+        "--start",
+        type=start_day,
+        default=DEFAULT_START,
+        metavar="YYYY-MM-DD",
+        help="the first simulated day, UTC (default 2026-01-01)",
+    )
+    scenario.add_argument(
+        "--nodes", type=int, default=2, help="simulated nodes observing the checks (default 2)"
+    )
+
+
+GENERATE_EPILOG = """
+examples:
+  eir-sim generate var/black.csv --count 1000000 --format csv-full
+  eir-sim generate --scenario identities var/ident --days 60 --count 20 --seed 7
+
+With --scenario identities, DIR receives lists.csv, observations.jsonl, identities.csv,
+scenario.toml and README.md; a lab then runs
+  eir load DIR/lists.csv --list black
+  eir observations import DIR/observations.jsonl
+  eir duplicates detect
+  eir serve ...
+  eir-sim run --scenario DIR/scenario.toml --target s13=tcp://HOST:3868 \\
+      --target map=tcp://HOST:2905
+"""
+
+
+def start_day(text: str) -> int:
+    """argparse's type for --start: YYYY-MM-DD as a UTC day number."""
+    try:
+        day = datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+    return (day - datetime.date(1970, 1, 1)).days
+
+
+def _generate_scenario(args: argparse.Namespace) -> int:
+    """``eir-sim generate --scenario identities DIR``."""
+    from sim.identities import MAX_DAYS, MIN_DAYS, Plan, generate
+    from sim.identity_files import write_scenario
+
+    count = 20 if args.count is None else args.count
+    problem = None
+    if not MIN_DAYS <= args.days <= MAX_DAYS:
+        problem = f"--days must be {MIN_DAYS} to {MAX_DAYS}"
+    elif not 1 <= args.nodes <= 99:
+        problem = "--nodes must be 1 to 99"
+    elif not 1 <= count <= 100_000:
+        problem = "--count must be 1 to 100000 with --scenario"
+    elif args.start < 0 or args.start + args.days > MAX_DAY:
+        problem = "--start must be from 1970-01-01 on, the last day before 2149"
+    elif args.output == "-":
+        problem = "--scenario writes a directory: give its path, not -"
+    if problem:
+        print(f"eir-sim: {problem}", file=sys.stderr)
+        return 2
+    plan = Plan(count=count, days=args.days, start=args.start, nodes=args.nodes, seed=args.seed)
+    scenario = generate(plan)
+    try:
+        write_scenario(scenario, args.output)
+    except OSError as exc:
+        print(f"eir-sim: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(
+        f"eir-sim: wrote {len(scenario.members)} pairs in {len(GROUPS)} groups, "
+        f"{len(scenario.observed)} observation records of {plan.days} days and "
+        f"{len(scenario.lists)} list rows to {args.output}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -381,8 +500,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sim.replay import replay
 
         return replay(args.files, args.target, args.protocol, not args.no_handshake, args.timeout)
-    if args.count < 0:
-        print("eir-sim: --count must be 0 or more", file=sys.stderr)
+    if args.scenario is not None:
+        return _generate_scenario(args)
+    if args.count is None or args.count < 0:
+        print("eir-sim: generate needs --count N (0 or more)", file=sys.stderr)
         return 2
     return _generate(args)
 

@@ -32,6 +32,7 @@ _RUN_KEYS = (
     "html",
     "live",
     "policy_config",
+    "identities",
     "max_p99_ms",
     "min_rate",
     "max_error_rate",
@@ -71,6 +72,8 @@ def _settings(args: argparse.Namespace) -> RunSettings:
     overrides = {k: getattr(args, k) for k in _RUN_KEYS}
     if args.lists:
         overrides["lists"] = args.lists
+    if args.observations:
+        overrides["observations"] = args.observations
     return build(
         scenario,
         overrides,

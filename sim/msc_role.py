@@ -32,6 +32,7 @@ from eir.sigtran.m3ua_asp import (
     Side,
 )
 from eir.sigtran.tcap import otid_of
+from sim.groups import GROUPS
 from sim.probes import MAP_STATUS, Outcome, Probe, intern
 from sim.workload import Draw
 
@@ -45,6 +46,9 @@ MALFORMED: Final = {
     "broken-tcap": outcomes.p_abort("badlyFormattedTransactionPortion"),
 }
 _OTID: Final = b"\x00\x00\x00\x00"
+#: kinds sent with their IMSI in MAP v1 and v2 (the IMSI after the IMEI): pair entries and the
+#: pairs of an identities scenario
+WITH_IMSI: Final = frozenset(("pair", *GROUPS))
 #: where the Message Length sits in a message, and the shortest one (`eir.framing.M3UA`)
 _LENGTH_AT: Final = M3UA.length_offset
 _LENGTH_END: Final = M3UA.length_end
@@ -91,7 +95,7 @@ def _imei_octets(draw: Draw) -> bytes:
 def tcap_of(draw: Draw, version: int, otid: bytes = _OTID) -> tuple[Probe, bytes]:
     """The probe (expected outcome left to `probe`) and its Begin."""
     octets = _imei_octets(draw)
-    pair = draw.kind == "pair" and version < 3
+    pair = draw.kind in WITH_IMSI and version < 3
     if draw.kind == "malformed":
         variant = draw.variant
         if variant == "bad-imei":
@@ -115,7 +119,8 @@ def tcap_of(draw: Draw, version: int, otid: bytes = _OTID) -> tuple[Probe, bytes
         begin = msc.encode_check_imei_with_imsi(version, octets, tbcd_encode(draw.imsi, 8), otid)
     else:
         begin = msc.encode_check_imei(version, octets, otid)
-    return Probe(draw.kind, octets.hex(), draw.imsi if pair else None, Outcome("")), begin
+    note = draw.variant if draw.kind in GROUPS else ""
+    return Probe(draw.kind, octets.hex(), draw.imsi if pair else None, Outcome(""), note), begin
 
 
 def probe(

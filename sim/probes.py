@@ -6,11 +6,13 @@ from typing import NamedTuple
 
 from eir.model import STATUS_WORDS
 from eir.sigtran.checkimei import STATUS_NAMES as MAP_STATUS_NAMES
+from sim.groups import GROUPS
 
 #: request kinds a mix is made of. ``unknown``: valid IMEIs on no list; ``pair``: an IMEI+IMSI
 #: pair entry with its IMSI; ``anomaly``: IMEIs the policy's anomaly rules judge (bad check
-#: digit, one digit repeated, zero TAC); ``malformed``: requests a conformant EIR must refuse.
-KINDS = ("black", "grey", "white", "unknown", "pair", "anomaly", "malformed")
+#: digit, one digit repeated, zero TAC); ``malformed``: requests a conformant EIR must refuse;
+#: the groups of an identities scenario (`sim.identities.GROUPS`): its IMEI+IMSI pairs.
+KINDS = ("black", "grey", "white", "unknown", "pair", "anomaly", "malformed", *GROUPS)
 #: the mix when lists are given; kinds the lists cannot supply are left out and the rest of the
 #: share is ``unknown``
 DEFAULT_MIX = {

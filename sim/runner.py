@@ -98,9 +98,13 @@ def _connector(protocol: str, local: tuple[str, ...] = ()) -> Callable[[Target],
 
 
 def jobs(settings: RunSettings, built: list[Built]) -> list[Job]:
+    """Each flow's processes; the processes are numbered across the flows, so that no two
+    flows' S13 connections share an Origin-Host (an EIR keeps one connection per peer)."""
     out = []
+    numbered = 0
     for b in built:
         flow = b.flow
+        first, numbered = numbered, numbered + flow.processes
         assert flow.target is not None
         processes = flow.processes
         conns, extra_conns = divmod(flow.connections, processes)
@@ -127,7 +131,7 @@ def jobs(settings: RunSettings, built: list[Built]) -> list[Job]:
                     flow=flow.name,
                     target=flow.target,
                     connections=conns + (1 if p < extra_conns else 0),
-                    make_client=_client_factory(b, p),
+                    make_client=_client_factory(b, first + p),
                     connect=_connector(flow.protocol, flow.local),
                     probes=b.probes,
                     first_probe=(p * len(b.probes)) // processes,
@@ -172,9 +176,26 @@ class Live:
             self.stream.flush()
 
 
+def expected_store(settings: RunSettings) -> Lists:
+    """What the EIR under test holds, in memory: the list files, the identities' pairs by
+    group, and the ``duplicate`` class eir's rules find in the observations (ValueError on bad
+    input)."""
+    from sim.classes import DUPLICATE, clock, finding_rows, findings
+    from sim.identity_files import read_members, read_observations
+
+    lists = Lists.load(list(settings.lists)) if settings.lists else Lists.empty()
+    if settings.identities:
+        lists.members = read_members(settings.identities)
+    if settings.observations:
+        records = read_observations(settings.observations)
+        found = findings(records, settings.rules)
+        lists.classify(DUPLICATE, finding_rows(found), clock(records))
+    return lists
+
+
 def run(settings: RunSettings, *, stderr: TextIO = sys.stderr) -> RunOutcome:
     try:
-        lists = Lists.load(list(settings.lists)) if settings.lists else Lists.empty()
+        lists = expected_store(settings)
     except ValueError as exc:
         raise RunError(str(exc)) from None
     try:
@@ -308,4 +329,4 @@ def _receive(pipe: multiprocessing.connection.Connection) -> tuple[str, Any]:
     return message
 
 
-__all__ = ["RunError", "RunOutcome", "Tick", "build_flow", "jobs", "run"]
+__all__ = ["RunError", "RunOutcome", "Tick", "build_flow", "expected_store", "jobs", "run"]

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from eir.config import PolicyConfig, load_config
+from eir.config import Config, PolicyConfig, load_config
 from eir.config.checks import (
     NotOneOfError,
     OutOfRangeError,
@@ -24,6 +24,7 @@ from eir.config.checks import (
     one_of,
     within,
 )
+from eir.config.keys import DuplicateRuleConfig, ObservationsConfig
 from eir.errors import ConfigError
 from eir.sigtran import sccp
 from eir.sigtran.m3ua import TrafficMode
@@ -86,6 +87,14 @@ class RunSettings:
     title: str = ""
     #: a Prometheus metrics URL of the target, for its ``eir_build_info``
     target_metrics: str | None = None
+    #: the pairs sent by group (``identities.csv`` of `sim.identity_files`)
+    identities: str | None = None
+    #: observation delta files: the classes eir learns from them are expected
+    observations: tuple[str, ...] = ()
+    #: the duplicate rules the expectation applies (``--policy-config``'s, else the default)
+    rules: tuple[DuplicateRuleConfig, ...] = field(
+        default_factory=lambda: ObservationsConfig().duplicate_rules
+    )
 
     def describe(self) -> dict[str, Any]:
         """The settings as the JSON report shows them."""
@@ -93,6 +102,8 @@ class RunSettings:
             "duration_s": self.duration_s,
             "requests": self.requests,
             "lists": list(self.lists),
+            **({"identities": self.identities} if self.identities else {}),
+            **({"observations": list(self.observations)} if self.observations else {}),
             "seed": self.seed,
             "timeout_s": self.timeout_s,
             "pool": self.pool,
@@ -158,6 +169,8 @@ RUN_KEYS = {
     "duration",
     "requests",
     "lists",
+    "identities",
+    "observations",
     "seed",
     "timeout",
     "policy_config",
@@ -396,7 +409,7 @@ def build(
     if duration is None and requests is None:
         duration = 10.0
     gates = _gates(values, overrides, where)
-    policy = _policy(values)
+    config = _config(values)
     lists = _lists(values, where)
     live = _choice(values.get("live", "auto"), "live", where, LIVE)
     return RunSettings(
@@ -406,7 +419,10 @@ def build(
         lists=lists,
         seed=_whole(values.get("seed", 1), "seed", where, 0),
         timeout_s=_real(values.get("timeout", 5.0), "timeout", where, 0.001),
-        policy=policy,
+        policy=config.policy,
+        rules=config.observations.duplicate_rules,
+        identities=_optional_text(values.get("identities"), "identities", where),
+        observations=_files(values.get("observations"), "observations", where),
         pool=_whole(values.get("pool", 20_000), "pool", where, 1),
         max_in_flight=_whole(values.get("max_in_flight", 100_000), "max_in_flight", where, 1),
         gates=gates,
@@ -504,21 +520,33 @@ def _gates(values: Mapping[str, Any], overrides: Mapping[str, Any], where: str) 
     )
 
 
-def _policy(values: Mapping[str, Any]) -> PolicyConfig:
-    """The [policy] of an eir configuration file, to expect what eir answers."""
+def _config(values: Mapping[str, Any]) -> Config:
+    """The eir configuration file (its [policy] and duplicate rules), to expect what eir
+    answers; the defaults without one."""
     if not values.get("policy_config"):
-        return PolicyConfig()
+        return Config()
     try:
-        return load_config(str(values["policy_config"])).policy
+        return load_config(str(values["policy_config"]))
     except ConfigError as exc:
         raise SettingsError(str(exc)) from None
 
 
 def _lists(values: Mapping[str, Any], where: str) -> tuple[str, ...]:
-    lists = values.get("lists") or ()
-    if isinstance(lists, str) or not all(isinstance(x, str) for x in lists):
-        raise SettingsError(f"{where}: lists is an array of file names")
-    return tuple(lists)
+    return _files(values.get("lists"), "lists", where)
+
+
+def _files(value: object, key: str, where: str) -> tuple[str, ...]:
+    """An array of file names (None: none)."""
+    files = value or ()
+    if isinstance(files, str) or not isinstance(files, list | tuple):
+        raise SettingsError(f"{where}: {key} is an array of file names")
+    if not all(isinstance(x, str) for x in files):
+        raise SettingsError(f"{where}: {key} is an array of file names")
+    return tuple(files)
+
+
+def _optional_text(value: object, key: str, where: str) -> str | None:
+    return None if value is None else _text(value, key, where)
 
 
 def default_mix(lists_available: dict[str, bool]) -> dict[str, float]:

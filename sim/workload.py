@@ -16,8 +16,10 @@ import numpy.typing as npt
 from eir.errors import LoadError
 from eir.model import Hits, ListName
 from eir.store.api import Mode
+from eir.store.classes import ClassRow, class_batch, class_scope
 from eir.store.loader import LoadOptions, parse_files
 from eir.store.memory import MemoryStore
+from sim.groups import GROUPS, Member
 
 #: Reporting body identifiers seen on real handsets (GSMA TS.06): 35 BABT, 86 TAF (China),
 #: 01 CTIA, 45 ... a workload draws its TACs under these.
@@ -117,6 +119,8 @@ class Lists:
         self.exact: dict[str, list[str]] = {"black": [], "grey": [], "white": []}
         self.ranges: dict[str, list[tuple[int, int]]] = {"black": [], "grey": [], "white": []}
         self.pairs: list[tuple[str, str]] = []
+        #: an identities scenario's pairs by group (`sim.identity_files.read_members`)
+        self.members: dict[str, list[Member]] = {}
         for row in store.export():
             name = str(row.entry.list)
             if row.imsi is not None:
@@ -155,7 +159,13 @@ class Lists:
             return bool(self.exact[kind] or self.ranges[kind])
         if kind == "pair":
             return bool(self.pairs)
+        if kind in GROUPS:
+            return bool(self.members.get(kind))
         return True
+
+    def classify(self, name: str, rows: list[ClassRow], now: int) -> None:
+        """Hold ``rows`` as the whole class ``name``, as the aggregator's list update does."""
+        self.store.apply(class_batch(name, rows), Mode.REPLACE, class_scope(name), now=now)
 
     def lookup(self, imei14: str, imsi: str | None) -> Hits:
         return self.store.lookup(imei14, imsi)
@@ -180,6 +190,11 @@ def draws(
 ) -> list[Draw]:
     """`count` requests in random order, kinds in the proportions of `mix`."""
     missing = [k for k, share in mix.items() if share > 0 and not lists.available(k)]
+    if missing and any(k in GROUPS for k in missing):
+        raise ListsError(
+            f"the mix asks for {', '.join(missing)} but no identities hold such pairs "
+            "(give identities.csv with --identities)"
+        )
     if missing:
         raise ListsError(
             f"the mix asks for {', '.join(missing)} but the lists hold no such "
@@ -200,6 +215,9 @@ def draws(
             imei = lists.pick(kind, rng)
         elif kind == "pair":
             imei, imsi = lists.pairs[int(rng.integers(0, len(lists.pairs)))]
+        elif kind in GROUPS:
+            group = lists.members[kind]
+            _, imei, imsi, variant = group[int(rng.integers(0, len(group)))]
         elif kind == "anomaly":
             variant = ANOMALIES[int(rng.integers(0, len(ANOMALIES)))]
             imei = _anomalous(variant, rng)

@@ -62,7 +62,7 @@ SIM_FORBIDDEN = (
     "lmdb",
     "asyncio",
 )
-SIM_STORE_ALLOWED = ("eir.store.loader", "eir.store.memory", "eir.store.api")
+SIM_STORE_ALLOWED = ("eir.store.loader", "eir.store.memory", "eir.store.api", "eir.store.classes")
 
 
 def layer_of(module: str) -> int:

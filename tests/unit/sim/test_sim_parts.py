@@ -311,3 +311,25 @@ def test_a_reset_connection_is_lost_not_a_crash(open_loop: bool) -> None:
     stopped = [line for tick in ticks for line in tick.counts.stopped]
     assert len(stopped) == 1 and "every connection was lost" in stopped[0], stopped
     assert "send failed" in stopped[0] or "receive failed" in stopped[0], stopped
+
+
+def test_no_two_s13_flows_share_an_origin_host() -> None:
+    """Two S13 flows of one realm against one EIR: before the processes were numbered across
+    the flows, both first connections were mme-p000-c0000 and the EIR sent one DPR (BUSY)."""
+    from sim.mme_role import S13Client
+    from sim.runner import build_flow, jobs
+
+    scenario = {"flow": [{"name": "a", "processes": 2}, {"name": "b"}]}
+    run_settings = build(scenario, {"requests": 30}, {}, ["tcp://127.0.0.1:1"])
+    lists = Lists.empty()
+    built = [build_flow(f, run_settings, lists, i) for i, f in enumerate(run_settings.flows)]
+    hosts = []
+    for job in jobs(run_settings, built):
+        client = job.make_client(0, 0.0)
+        assert isinstance(client, S13Client)
+        hosts.append(client.peer.settings.node.origin_host)
+    assert hosts == [
+        "mme-p000-c0000.sim.sim.example",
+        "mme-p001-c0000.sim.sim.example",
+        "mme-p002-c0000.sim.sim.example",
+    ]

@@ -8,6 +8,7 @@ The loader (numpy) is imported only by ``load``, the command that reads list fil
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gc
 import gzip
@@ -25,7 +26,7 @@ from eir.cli.list_options import load_options
 from eir.config import Config
 from eir.errors import ConfigError, IdentityError
 from eir.identity import Imei, Imsi, parse_written_imei
-from eir.model import CheckRequest, CheckResult, ListName
+from eir.model import CheckRequest, CheckResult, Level, ListName, Match
 from eir.policy import decide
 from eir.progress import LoadProgress
 from eir.startup import open_store
@@ -131,6 +132,9 @@ def _result_dict(result: CheckResult, imei: Imei, imsi: Imsi | None) -> dict[str
         "rule": result.rule.value,
         "why": result.explain(),
         "anomalies": sorted(a.value for a in result.anomalies),
+        "classes": [
+            _class_dict(m, m.entry.source == result.decided_by_class) for m in result.classes
+        ],
         "entry": None
         if match is None
         else {
@@ -144,6 +148,22 @@ def _result_dict(result: CheckResult, imei: Imei, imsi: Imsi | None) -> dict[str
             "reference": match.entry.reference,
             "added": _iso(match.entry.added),
         },
+    }
+
+
+def _class_dict(match: Match, decided: bool) -> dict[str, object]:
+    """A class of the IMEI as `eir lookup` shows it: the class, the rule that found it, its
+    figures (as the rule gave them: JSON, else the text), when, and whether it decided."""
+    entry = match.entry
+    figures: object = entry.reference
+    with contextlib.suppress(ValueError):
+        figures = json.loads(entry.reference)
+    return {
+        "class": entry.source,
+        "rule": entry.reason,
+        "figures": figures,
+        "found": _iso(entry.added),
+        "decided": decided,
     }
 
 
@@ -229,13 +249,20 @@ def _print_lookup(data: dict[str, object]) -> None:
     print(f"{data['imei']}: {data['answer']}")
     print(f"  why: {data['why']}")
     entry = data["entry"]
-    if isinstance(entry, dict):
+    if isinstance(entry, dict) and entry["level"] != Level.CLASS:  # a class: its own line
         for name in ("reason", "reference", "added"):
             if entry[name]:
                 print(f"  {name}: {entry[name]}")
     anomalies = data["anomalies"]
     listed = ", ".join(anomalies) if isinstance(anomalies, list) and anomalies else "none"
     print(f"  anomalies: {listed}")
+    classes = data["classes"]
+    for held in classes if isinstance(classes, list) else []:
+        figures = json.dumps(held["figures"], separators=(",", ":"))
+        print(
+            f"  class: {held['class']} (rule {held['rule']}, {figures}, found {held['found']})"
+            + (", decided" if held["decided"] else "")
+        )
 
 
 def _export_lines(rows: Iterator[ExportRow], digits: int | None = None) -> Iterator[str]:
@@ -325,6 +352,7 @@ def _stats_dict(
         "path": path,
         "lists": stats.per_list(),
         "tables": stats.per_table(),
+        "classes": stats.per_class(),
         "entries": stats.counts,
         "generation": stats.generation,
         "size_bytes": stats.size_bytes,
@@ -366,7 +394,11 @@ def _print_stats(stats: StoreStats, path: str, updates: dict[str, dict[str, obje
         print(f"  {name:<40} {count:>12,}")
     if not stats.counts:
         print("  none")
-    for title, table in (("per list", stats.per_list()), ("per table", stats.per_table())):
+    for title, table in (
+        ("per list", stats.per_list()),
+        ("per table", stats.per_table()),
+        ("per class", stats.per_class()),
+    ):
         print(f"{title}: " + (", ".join(f"{k} {v:,}" for k, v in sorted(table.items())) or "none"))
     print("recent loads:")
     for h in stats.history:

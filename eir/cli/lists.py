@@ -88,6 +88,7 @@ def _load(
             tick=progress,
             max_remove=limit if mode is Mode.REPLACE and not args.force else None,
             changes=changes,
+            max_pairs=config.pairs.max_per_imei,
         )
     except BaseException:
         if diff is not None:

@@ -26,6 +26,7 @@ def publish(args: argparse.Namespace, config: Config) -> int:
     import asyncio
 
     from eir.publish.publisher import publish_update
+    from eir.store.pair_limit import NoStore, check_pairs
 
     config = mqtt_overrides(args, config)
     broker = config.mqtt.broker
@@ -38,6 +39,7 @@ def publish(args: argparse.Namespace, config: Config) -> int:
     batch = _read_lists(args.files, options)
     own = (list_name, source)
     scope = [own, *sorted({(g.list, g.source) for g in batch.groups} - {own})]
+    check_pairs(NoStore(), batch, mode, scope, config.pairs.max_per_imei)
     entries = sum(len(g.keys) for g in batch.groups)
     published = asyncio.run(
         publish_update(

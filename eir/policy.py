@@ -17,7 +17,8 @@ default); between equal lists, the most recently added entry is reported.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import cast
 
 from eir.config import PolicyConfig
 from eir.identity import Anomaly
@@ -29,7 +30,6 @@ from eir.model import (
     ListName,
     Match,
     Rule,
-    StoreClass,
 )
 
 Lookup = Callable[[str, str | None], Hits]
@@ -82,10 +82,9 @@ def decide(request: CheckRequest, lookup: Lookup, settings: PolicyConfig) -> Che
 def class_action(settings: PolicyConfig, name: str) -> str:
     """What the class ``name`` does (``policy.classes``); a class this node does not know
     (written by a newer aggregator) is reported only."""
-    try:
-        return settings.classes.get(StoreClass(name), "ignore")
-    except ValueError:
-        return "ignore"
+    # StoreClass members hash and compare as their values: a class's name is its key
+    actions = cast("Mapping[str, str]", settings.classes)
+    return actions.get(name, "ignore")
 
 
 def _anomaly_or_class(

@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # the loader (numpy) is imported by the commands that read li
     from eir.store.loader import LoadOptions
 
 EXPORT_COLUMNS = ("imei", "imei_last", "imsi", "list", "source", "reason", "reference", "added")
+#: the columns of ``eir export --classes``
+CLASS_COLUMNS = ("imei", "class", "rule", "figures", "found")
 
 
 def load(args: argparse.Namespace, config: Config) -> int:
@@ -293,22 +295,37 @@ def _export_lines(rows: Iterator[ExportRow], digits: int | None = None) -> Itera
     yield buffer.getvalue()
 
 
+def _class_lines(rows: Iterator[ExportRow], digits: int | None = None) -> Iterator[str]:
+    """The CSV of the class table's ``rows`` (``eir export --classes``): not a list file."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CLASS_COLUMNS)
+    for row in rows:
+        e = row.entry
+        writer.writerow(
+            (imei_as(row.imei, None, digits), e.source, e.reason, e.reference, _iso(e.added))
+        )
+    yield buffer.getvalue()
+
+
 def export(args: argparse.Namespace, config: Config) -> int:
     store = open_store(config, args.db, create=False)
+    lines = _class_lines if args.classes else _export_lines
     try:
-        rows = store.export(None if args.list is None else ListName(args.list), args.source)
+        chosen = None if args.list is None else ListName(args.list)
+        rows = store.export(chosen, args.source, classes=args.classes)
         if args.file == "-":
-            for chunk in _export_lines(rows, args.digits):
+            for chunk in lines(rows, args.digits):
                 sys.stdout.write(chunk)
             sys.stdout.flush()
             return 0
-        _write_export(args.file, rows, args.digits)
+        _write_export(args.file, lines(rows, args.digits))
     finally:
         store.close()
     return 0
 
 
-def _write_export(path: str, rows: Iterator[ExportRow], digits: int | None) -> None:
+def _write_export(path: str, chunks: Iterator[str]) -> None:
     """The CSV into a temporary file beside `path`, renamed over it once complete (gzip when
     `path` ends in .gz): a reader never sees half an export."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -321,7 +338,7 @@ def _write_export(path: str, rows: Iterator[ExportRow], digits: int | None) -> N
             else:
                 target = io.TextIOWrapper(raw)
             with target:
-                for chunk in _export_lines(rows, digits):
+                for chunk in chunks:
                     target.write(chunk)
         os.replace(temporary, path)
     except BaseException:

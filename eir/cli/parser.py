@@ -260,6 +260,11 @@ def _add_list_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
         help="write IMEIs with 14 digits, or 15 (the Luhn check digit computed where none was "
         "loaded); default: as loaded",
     )
+    p.add_argument(
+        "--classes",
+        action="store_true",
+        help="write the class table instead (imei,class,rule,figures,found; --source: one class)",
+    )
 
     p = sub.add_parser("stats", help="entries per list and source, size, digest, load history")
     _store_options(p)

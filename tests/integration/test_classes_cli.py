@@ -1,6 +1,6 @@
 """The ``class`` table through the real ``eir``: ``lookup`` shows every class of an IMEI with
 its rule, figures and time and which one decided, ``stats`` counts them, ``export`` leaves
-them out of the list file it writes."""
+them out of the list file it writes and ``export --classes`` writes them apart."""
 
 from __future__ import annotations
 
@@ -82,3 +82,11 @@ def test_stats_count_and_export_leaves_them_out(tmp_path: Path) -> None:
     assert "per class: duplicate 1" in eir("stats", "--db", db).stdout.splitlines()
     exported = eir("export", "--db", db).stdout
     assert exported.splitlines() == ["imei,imei_last,imsi,list,source,reason,reference,added"]
+    classes = eir("export", "--classes", "--db", db).stdout
+    assert classes.splitlines() == [
+        "imei,class,rule,figures,found",
+        f'{A1[:14]},duplicate,dirbs,"{{""average"":4.2,""days"":12}}",2026-05-28T20:26:40Z',
+    ]
+    assert eir("export", "--classes", "--source", "other", "--db", db).stdout.splitlines() == [
+        "imei,class,rule,figures,found"
+    ]

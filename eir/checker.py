@@ -7,13 +7,14 @@ per-check log (`eir.check_log`); the policy and the check log follow a reload (`
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from eir.check_log import CheckLog
 from eir.config import Config
 from eir.diameter import results as s13_results
 from eir.events import CheckEvent, CheckFilter, EventQueue, status_name
 from eir.model import CheckRequest, CheckResult, Decide
-from eir.observe.metrics import Metrics
+from eir.observe.metrics import Metrics, Sample
 from eir.policy import decide
 from eir.reload import Live
 from eir.sigtran import outcomes as map_outcomes
@@ -52,9 +53,13 @@ def checker(
     counts = metrics.checks
     wanted = CheckFilter(config.events.checks, config.events.sample).wanted
     offer = None if queue is None else queue.offer
+    classes = class_counter(metrics)
 
     def observed(request: CheckRequest) -> CheckResult:
         result = decide(request, lookup, live.config.policy)
+        if result.classes:  # an IMEI holding no class (nearly all) costs this test only
+            name = result.decided_by_class or result.classes[0].entry.source
+            classes[name, result.rule] += 1
         status = result.status
         protocol = request.protocol
         counts[
@@ -80,6 +85,22 @@ def checker(
         return result
 
     return noted
+
+
+def class_counter(metrics: Metrics) -> Counter[tuple[str, str]]:
+    """The count of checks of IMEIs holding a class, by (class, deciding rule), sampled into
+    ``eir_class_checks_total`` at each scrape."""
+    counts: Counter[tuple[str, str]] = Counter()
+
+    def sample() -> dict[str, list[Sample]]:
+        return {
+            "eir_class_checks": [
+                ((name, str(rule)), float(n)) for (name, rule), n in sorted(counts.items())
+            ]
+        }
+
+    metrics.samplers.append(sample)
+    return counts
 
 
 def check_log(config: Config) -> CheckLog:

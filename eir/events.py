@@ -159,6 +159,15 @@ def check_fields(request: CheckRequest, result: CheckResult, mask: bool) -> dict
     }
 
 
+def decided_by(result: CheckResult) -> str | None:
+    """The class (``duplicate``) or the anomaly (``check-digit``) that decided, as ``why``
+    names it after the rule; None when a list entry or the unknown answer decided."""
+    if result.decided_by_class is not None:
+        return result.decided_by_class
+    anomaly = result.decided_by_anomaly
+    return None if anomaly is None else anomaly.value
+
+
 def check_message(event: CheckEvent, node: str, mask: bool) -> tuple[str, dict[str, Any]]:
     """(topic under the prefix, JSON object) of one check."""
     request, result = event.request, event.result
@@ -178,6 +187,10 @@ def check_message(event: CheckEvent, node: str, mask: bool) -> tuple[str, dict[s
         "rule": result.rule.value,
         "why": said["why"],
         "anomalies": sorted(a.value for a in result.anomalies),
+        #: the IMEI's classes (``duplicate``), whether one decided or not
+        "classes": sorted({m.entry.source for m in result.classes}),
+        #: the class or anomaly that decided, named as in ``why``; None for a list entry
+        "decided_by": decided_by(result),
         "entry": None
         if match is None
         else {

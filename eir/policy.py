@@ -17,7 +17,8 @@ default); between equal lists, the most recently added entry is reported.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import cast
 
 from eir.config import PolicyConfig
 from eir.identity import Anomaly
@@ -29,7 +30,6 @@ from eir.model import (
     ListName,
     Match,
     Rule,
-    StoreClass,
 )
 
 Lookup = Callable[[str, str | None], Hits]
@@ -79,41 +79,37 @@ def decide(request: CheckRequest, lookup: Lookup, settings: PolicyConfig) -> Che
     )
 
 
-def class_action(settings: PolicyConfig, name: str) -> str:
-    """What the class ``name`` does (``policy.classes``); a class this node does not know
-    (written by a newer aggregator) is reported only."""
-    try:
-        return settings.classes.get(StoreClass(name), "ignore")
-    except ValueError:
-        return "ignore"
-
-
 def _anomaly_or_class(
     anomalies: frozenset[Anomaly], classes: tuple[Match, ...], settings: PolicyConfig
 ) -> CheckResult | None:
     """The decision of the anomalies and classes whose action is not ``ignore``: the one whose
     answer comes first in the precedence (an anomaly before a class of the same answer, then
     by name); None when none acts."""
+    actions = cast("Mapping[str, str]", settings.classes)
+    by_class = [
+        (m, act) for m in classes if (act := actions.get(m.entry.source, "ignore")) != "ignore"
+    ]
+    by_anomaly = [
+        (a, act) for a in anomalies if (act := settings.anomalies.get(a, "ignore")) != "ignore"
+    ]
+    if not by_anomaly:
+        if not by_class:
+            return None
+        if len(by_class) == 1:  # the usual class hit: nothing to rank
+            match, action = by_class[0]
+            source = match.entry.source
+            return CheckResult(
+                _ANSWER_STATUS[action], Rule.CLASS, match, anomalies, None, classes, source
+            )
     precedence = settings.precedence
-    acting: list[tuple[int, int, str, Anomaly | Match]] = [
-        (_answer_rank(action, precedence), 0, a.value, a)
-        for a in anomalies
-        if (action := settings.anomalies.get(a, "ignore")) != "ignore"
+    acting: list[tuple[int, int, str, str, Anomaly | Match]] = [
+        (_answer_rank(act, precedence), 0, a.value, act, a) for a, act in by_anomaly
     ]
-    acting += [
-        (_answer_rank(action, precedence), 1, m.entry.source, m)
-        for m in classes
-        if (action := class_action(settings, m.entry.source)) != "ignore"
-    ]
-    if not acting:
-        return None
-    _, _, name, chosen = min(acting, key=lambda item: item[:3])
+    acting += [(_answer_rank(act, precedence), 1, m.entry.source, act, m) for m, act in by_class]
+    _, _, name, action, chosen = min(acting, key=lambda item: item[:3])
+    status = _ANSWER_STATUS[action]
     if isinstance(chosen, Match):
-        status = _ANSWER_STATUS[class_action(settings, name)]
-        return CheckResult(
-            status, Rule.CLASS, chosen, anomalies, None, classes, decided_by_class=name
-        )
-    status = _ANSWER_STATUS[settings.anomalies[chosen]]
+        return CheckResult(status, Rule.CLASS, chosen, anomalies, None, classes, name)
     return CheckResult(status, Rule.ANOMALY, None, anomalies, chosen, classes)
 
 

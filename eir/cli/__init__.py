@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from eir import logs
-from eir.cli import duplicates, handsets, lists, publish, serve
+from eir.cli import duplicates, handsets, lists, pairs, publish, serve
 from eir.cli.overrides import log_overrides
 from eir.cli.parser import build_parser
 from eir.config import Config, load_config
@@ -37,6 +37,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "export": lists.export,
     "stats": lists.stats,
     "publish": publish.publish,
+    "pairs": pairs.pairs,
     "serve": serve.serve,
     "duplicates": duplicates.duplicates,
     "observe": duplicates.observe,

@@ -183,7 +183,7 @@ def _change(action: str, handsets: list[Handset], args: argparse.Namespace) -> H
     try:
         reason = check_text(args.reason, "--reason")
         reference = check_text(args.reference, "--reference")
-        by = check_text(args.by or _login(), "--by")
+        by = check_text(args.by or login(), "--by")
     except IdentityError as exc:
         raise ConfigError(str(exc)) from None
     return HandsetChange(action, tuple(h.written for h in handsets), by, reason, reference)
@@ -196,7 +196,7 @@ def _source(source: str) -> str:
         raise ConfigError(f"--source: {exc}") from None
 
 
-def _login() -> str:
+def login() -> str:
     """Who runs the command: the login name, else the user id."""
     try:
         return getpass.getuser()

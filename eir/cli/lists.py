@@ -8,6 +8,7 @@ The loader (numpy) is imported only by ``load``, the command that reads list fil
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gc
 import gzip
@@ -25,7 +26,7 @@ from eir.cli.list_options import load_options
 from eir.config import Config
 from eir.errors import ConfigError, IdentityError
 from eir.identity import Imei, Imsi, parse_written_imei
-from eir.model import CheckRequest, CheckResult, ListName
+from eir.model import CheckRequest, CheckResult, Level, ListName, Match
 from eir.policy import decide
 from eir.progress import LoadProgress
 from eir.startup import open_store
@@ -38,6 +39,8 @@ if TYPE_CHECKING:  # the loader (numpy) is imported by the commands that read li
     from eir.store.loader import LoadOptions
 
 EXPORT_COLUMNS = ("imei", "imei_last", "imsi", "list", "source", "reason", "reference", "added")
+#: the columns of ``eir export --classes``
+CLASS_COLUMNS = ("imei", "class", "rule", "figures", "found")
 
 
 def load(args: argparse.Namespace, config: Config) -> int:
@@ -87,6 +90,7 @@ def _load(
             tick=progress,
             max_remove=limit if mode is Mode.REPLACE and not args.force else None,
             changes=changes,
+            max_pairs=config.pairs.max_per_imei,
         )
     except BaseException:
         if diff is not None:
@@ -131,6 +135,9 @@ def _result_dict(result: CheckResult, imei: Imei, imsi: Imsi | None) -> dict[str
         "rule": result.rule.value,
         "why": result.explain(),
         "anomalies": sorted(a.value for a in result.anomalies),
+        "classes": [
+            _class_dict(m, m.entry.source == result.decided_by_class) for m in result.classes
+        ],
         "entry": None
         if match is None
         else {
@@ -144,6 +151,22 @@ def _result_dict(result: CheckResult, imei: Imei, imsi: Imsi | None) -> dict[str
             "reference": match.entry.reference,
             "added": _iso(match.entry.added),
         },
+    }
+
+
+def _class_dict(match: Match, decided: bool) -> dict[str, object]:
+    """A class of the IMEI as `eir lookup` shows it: the class, the rule that found it, its
+    figures (as the rule gave them: JSON, else the text), when, and whether it decided."""
+    entry = match.entry
+    figures: object = entry.reference
+    with contextlib.suppress(ValueError):
+        figures = json.loads(entry.reference)
+    return {
+        "class": entry.source,
+        "rule": entry.reason,
+        "figures": figures,
+        "found": _iso(entry.added),
+        "decided": decided,
     }
 
 
@@ -229,13 +252,20 @@ def _print_lookup(data: dict[str, object]) -> None:
     print(f"{data['imei']}: {data['answer']}")
     print(f"  why: {data['why']}")
     entry = data["entry"]
-    if isinstance(entry, dict):
+    if isinstance(entry, dict) and entry["level"] != Level.CLASS:  # a class: its own line
         for name in ("reason", "reference", "added"):
             if entry[name]:
                 print(f"  {name}: {entry[name]}")
     anomalies = data["anomalies"]
     listed = ", ".join(anomalies) if isinstance(anomalies, list) and anomalies else "none"
     print(f"  anomalies: {listed}")
+    classes = data["classes"]
+    for held in classes if isinstance(classes, list) else []:
+        figures = json.dumps(held["figures"], separators=(",", ":"))
+        print(
+            f"  class: {held['class']} (rule {held['rule']}, {figures}, found {held['found']})"
+            + (", decided" if held["decided"] else "")
+        )
 
 
 def _export_lines(rows: Iterator[ExportRow], digits: int | None = None) -> Iterator[str]:
@@ -265,22 +295,37 @@ def _export_lines(rows: Iterator[ExportRow], digits: int | None = None) -> Itera
     yield buffer.getvalue()
 
 
+def _class_lines(rows: Iterator[ExportRow], digits: int | None = None) -> Iterator[str]:
+    """The CSV of the class table's ``rows`` (``eir export --classes``): not a list file."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CLASS_COLUMNS)
+    for row in rows:
+        e = row.entry
+        writer.writerow(
+            (imei_as(row.imei, None, digits), e.source, e.reason, e.reference, _iso(e.added))
+        )
+    yield buffer.getvalue()
+
+
 def export(args: argparse.Namespace, config: Config) -> int:
     store = open_store(config, args.db, create=False)
+    lines = _class_lines if args.classes else _export_lines
     try:
-        rows = store.export(None if args.list is None else ListName(args.list), args.source)
+        chosen = None if args.list is None else ListName(args.list)
+        rows = store.export(chosen, args.source, classes=args.classes)
         if args.file == "-":
-            for chunk in _export_lines(rows, args.digits):
+            for chunk in lines(rows, args.digits):
                 sys.stdout.write(chunk)
             sys.stdout.flush()
             return 0
-        _write_export(args.file, rows, args.digits)
+        _write_export(args.file, lines(rows, args.digits))
     finally:
         store.close()
     return 0
 
 
-def _write_export(path: str, rows: Iterator[ExportRow], digits: int | None) -> None:
+def _write_export(path: str, chunks: Iterator[str]) -> None:
     """The CSV into a temporary file beside `path`, renamed over it once complete (gzip when
     `path` ends in .gz): a reader never sees half an export."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -293,7 +338,7 @@ def _write_export(path: str, rows: Iterator[ExportRow], digits: int | None) -> N
             else:
                 target = io.TextIOWrapper(raw)
             with target:
-                for chunk in _export_lines(rows, digits):
+                for chunk in chunks:
                     target.write(chunk)
         os.replace(temporary, path)
     except BaseException:
@@ -325,6 +370,7 @@ def _stats_dict(
         "path": path,
         "lists": stats.per_list(),
         "tables": stats.per_table(),
+        "classes": stats.per_class(),
         "entries": stats.counts,
         "generation": stats.generation,
         "size_bytes": stats.size_bytes,
@@ -366,7 +412,11 @@ def _print_stats(stats: StoreStats, path: str, updates: dict[str, dict[str, obje
         print(f"  {name:<40} {count:>12,}")
     if not stats.counts:
         print("  none")
-    for title, table in (("per list", stats.per_list()), ("per table", stats.per_table())):
+    for title, table in (
+        ("per list", stats.per_list()),
+        ("per table", stats.per_table()),
+        ("per class", stats.per_class()),
+    ):
         print(f"{title}: " + (", ".join(f"{k} {v:,}" for k, v in sorted(table.items())) or "none"))
     print("recent loads:")
     for h in stats.history:

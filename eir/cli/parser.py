@@ -42,9 +42,62 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_publish(sub)
     _add_list_commands(sub)
+    _add_pairs(sub)
     _add_check_config(sub)
     duplicates.add_parsers(sub, _store_options, _mqtt_options)
     return parser
+
+
+def _add_pairs(sub: argparse._SubParsersAction[EirParser]) -> None:
+    """``eir pairs grandfather`` (`eir.cli.pairs`)."""
+    p = sub.add_parser("pairs", help="IMEI+IMSI white pairs made from what was observed")
+    actions = p.add_subparsers(dest="pairs_command", required=True, parser_class=EirParser)
+    g = actions.add_parser(
+        "grandfather",
+        help="make every pair observed before a date a white pair (source grandfathered)",
+        description="Every IMEI-IMSI pair the observation store saw first (on any node) "
+        "before DATE becomes a white pair of source `grandfathered`, so that a black IMEI "
+        "keeps answering white for the subscribers who used it before; pairs.max_per_imei "
+        "is respected (the pairs seen on the most days kept). One atomic add, or with "
+        "--publish one list update to every node.",
+    )
+    _store_options(g)
+    g.add_argument(
+        "--seen-before",
+        required=True,
+        metavar="DATE",
+        help="the cut-off: a date (2026-01-31, midnight UTC) or an ISO time (UTC by default)",
+    )
+    g.add_argument(
+        "--imei-file", metavar="FILE", help="only these IMEIs (one a line, as `eir load` reads)"
+    )
+    g.add_argument(
+        "--observations",
+        metavar="PATH",
+        help="the observation store (default: observations.path, beside the list store)",
+    )
+    g.add_argument("--dry-run", action="store_true", help="count, change and publish nothing")
+    g.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    g.add_argument(
+        "--publish",
+        action="store_true",
+        help="publish the pairs as a list update to every node instead of loading them here",
+    )
+    _mqtt_options(g)
+    g.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="with --publish: give up after S seconds (default 60)",
+    )
+    g.add_argument(
+        "--wait",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --publish: wait until N nodes report the update applied",
+    )
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
@@ -208,6 +261,11 @@ def _add_list_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
         choices=(14, 15),
         help="write IMEIs with 14 digits, or 15 (the Luhn check digit computed where none was "
         "loaded); default: as loaded",
+    )
+    p.add_argument(
+        "--classes",
+        action="store_true",
+        help="write the class table instead (imei,class,rule,figures,found; --source: one class)",
     )
 
     p = sub.add_parser("stats", help="entries per list and source, size, digest, load history")

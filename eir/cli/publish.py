@@ -15,6 +15,7 @@ from eir.cli.list_options import load_options
 from eir.cli.overrides import mqtt_overrides
 from eir.config import Config
 from eir.errors import ConfigError
+from eir.model import ListName
 from eir.store.api import Mode
 
 if TYPE_CHECKING:  # the loader (numpy) is imported when the command runs
@@ -22,22 +23,50 @@ if TYPE_CHECKING:  # the loader (numpy) is imported when the command runs
     from eir.store.formats import LoadOptions
 
 
-def publish(args: argparse.Namespace, config: Config) -> int:
-    import asyncio
+NO_BROKER = "no broker: give --broker mqtt://HOST:PORT or set mqtt.broker"
 
-    from eir.publish.publisher import publish_update
+
+def publish(args: argparse.Namespace, config: Config) -> int:
+    from eir.store.pair_limit import NoStore, check_pairs
 
     config = mqtt_overrides(args, config)
-    broker = config.mqtt.broker
-    if broker is None:
-        raise ConfigError("no broker: give --broker mqtt://HOST:PORT or set mqtt.broker")
-    if args.wait < 0 or args.timeout <= 0:
-        raise ConfigError("--wait must be 0 or more and --timeout more than 0")
+    check_broker(args, config)
     options = load_options(args, config)
     list_name, source, mode = options.list, options.source, Mode(args.mode)
     batch = _read_lists(args.files, options)
     own = (list_name, source)
     scope = [own, *sorted({(g.list, g.source) for g in batch.groups} - {own})]
+    check_pairs(NoStore(), batch, mode, scope, config.pairs.max_per_imei)
+    publish_batch(args, config, batch, mode, scope)
+    return 1 if batch.invalid else 0
+
+
+def check_broker(args: argparse.Namespace, config: Config) -> None:
+    """Refuse to start without a broker or with a bad ``--wait`` or ``--timeout``."""
+    if config.mqtt.broker is None:
+        raise ConfigError(NO_BROKER)
+    if args.wait < 0 or args.timeout <= 0:
+        raise ConfigError("--wait must be 0 or more and --timeout more than 0")
+
+
+def publish_batch(
+    args: argparse.Namespace,
+    config: Config,
+    batch: Batch,
+    mode: Mode,
+    scope: list[tuple[ListName, str]],
+) -> None:
+    """Publish ``batch`` as the next list update (the first of ``scope`` names it), waiting for
+    ``--wait`` nodes, and say so: what ``eir publish`` and ``eir pairs grandfather
+    --publish`` do once the batch is checked."""
+    import asyncio
+
+    from eir.publish.publisher import publish_update
+
+    broker = config.mqtt.broker
+    if broker is None:
+        raise ConfigError(NO_BROKER)
+    list_name, source = scope[0]
     entries = sum(len(g.keys) for g in batch.groups)
     published = asyncio.run(
         publish_update(
@@ -48,7 +77,7 @@ def publish(args: argparse.Namespace, config: Config) -> int:
             list_name=list_name,
             source=source,
             scope=scope,
-            remove_any_source=mode is Mode.REMOVE and args.source is None,
+            remove_any_source=mode is Mode.REMOVE and getattr(args, "source", None) is None,
             timeout=args.timeout,
             wait_nodes=args.wait,
             say=_say,
@@ -62,7 +91,6 @@ def publish(args: argparse.Namespace, config: Config) -> int:
     )
     if args.wait:
         print(f"applied on {len(published.applied_on)} nodes: {', '.join(published.applied_on)}")
-    return 1 if batch.invalid else 0
 
 
 def _say(message: str) -> None:

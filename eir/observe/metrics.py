@@ -132,6 +132,13 @@ SAMPLED: dict[str, tuple[str, str, tuple[str, ...], str]] = {
         (),
         "sum",
     ),
+    "eir_class_checks": (
+        "counter",
+        "Checks of IMEIs holding a class (duplicate), by class and by the rule that decided "
+        "(class: the class did; pair, imei, anomaly: a stronger level did)",
+        ("class", "rule"),
+        "sum",
+    ),
 }
 
 Sample = tuple[tuple[str, ...], float]

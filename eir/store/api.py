@@ -176,6 +176,7 @@ class ListStore(Protocol):
         tick: Tick | None = None,
         max_remove: RemoveLimit | None = None,
         changes: dict[str, list[Change]] | None = None,
+        max_pairs: int = 0,
     ) -> LoadSummary: ...
     def export(
         self, list_name: ListName | None = None, source: str | None = None, *, classes: bool = False

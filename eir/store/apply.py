@@ -14,6 +14,7 @@ from eir.model import ListName
 from eir.store.api import LoadSummary, Mode, Tick
 from eir.store.batch import Batch
 from eir.store.guard import RemoveLimit, check_removals
+from eir.store.pair_limit import check_pairs
 from eir.store.records import META
 from eir.store.writes import WriteTxn, append_group, merge_add, remove
 
@@ -28,14 +29,20 @@ def apply_batch(
     remove_any_source: bool = False,
     tick: Tick | None = None,
     max_remove: RemoveLimit | None = None,
+    max_pairs: int = 0,
 ) -> tuple[LoadSummary, Counter[str]]:
     """Apply ``batch`` in ``txn``. Returns the summary and the change of each entry counter.
 
     ``scope`` is the set of (list, source) a replace covers; ``remove_any_source`` makes a
     remove delete the list's entries whatever their source; ``tick(rows)`` reports progress;
     ``max_remove`` refuses a replace that removes more (:mod:`eir.store.guard`: the caller
-    aborts the transaction).
+    aborts the transaction); ``max_pairs`` (``pairs.max_per_imei``, 0: none) refuses, before
+    anything is written, a load that leaves an IMEI with more white pairs
+    (:mod:`eir.store.pair_limit`).
     """
+    scope = list(scope)
+    if max_pairs:
+        check_pairs(txn, batch, mode, scope, max_pairs)
     summary = LoadSummary(invalid=batch.invalid, duplicates=batch.duplicates, rows=batch.rows)
     delta: Counter[str] = Counter()
     if mode is Mode.REPLACE:

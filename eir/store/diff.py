@@ -107,8 +107,8 @@ class RecordingTxn:
         self.inner.delete_many(table, keys, olds)
         self._log(table).extend(zip(keys, olds, [None] * len(keys), strict=True))
 
-    def items(self, table: str) -> Iterator[tuple[bytes, bytes]]:
-        return self.inner.items(table)
+    def items(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        return self.inner.items(table, start)
 
     def last_key(self, table: str) -> bytes | None:
         return self.inner.last_key(table)

@@ -318,6 +318,7 @@ class LmdbStore:
         tick: Tick | None = None,
         max_remove: RemoveLimit | None = None,
         changes: dict[str, list[Change]] | None = None,
+        max_pairs: int = 0,
         inside: Callable[[WriteTxn], None] | None = None,
         may_grow: bool = True,
     ) -> LoadSummary:
@@ -347,6 +348,7 @@ class LmdbStore:
                     remove_any_source=remove_any_source,
                     tick=tick,
                     max_remove=max_remove,
+                    max_pairs=max_pairs,
                 )
                 if dry_run:
                     txn.abort()

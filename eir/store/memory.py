@@ -141,6 +141,7 @@ class MemoryStore:
         tick: Tick | None = None,
         max_remove: RemoveLimit | None = None,
         changes: dict[str, list[Change]] | None = None,
+        max_pairs: int = 0,
     ) -> LoadSummary:
         started = time.perf_counter()
         stamp = int(time.time()) if now is None else now
@@ -156,6 +157,7 @@ class MemoryStore:
             remove_any_source=remove_any_source,
             tick=tick,
             max_remove=max_remove,
+            max_pairs=max_pairs,
         )
         if isinstance(view, RecordingTxn) and changes is not None:
             changes.update(view.changes)

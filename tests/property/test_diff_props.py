@@ -34,7 +34,7 @@ records = st.none() | st.lists(
 def test_fast_lines_are_the_reference_rows(
     pairs: list[tuple[bytes | None, bytes | None]], table: Table
 ) -> None:
-    width = {Table.IMEI: 14, Table.RANGE: 28, Table.PAIR: 20}[table]
+    width = {Table.IMEI: 14, Table.RANGE: 28, Table.PAIR: 20, Table.CLASS: 14}[table]
     log: list[Change] = [
         (b"%0*d" % (width, 10**13 + n), old, new)
         for n, (old, new) in enumerate(pairs)

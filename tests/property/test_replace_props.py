@@ -25,7 +25,7 @@ from eir.store.api import ListStore, Mode
 from eir.store.batch import Batch, Group
 from eir.store.lmdb_store import LmdbStore
 from eir.store.memory import MemoryStore
-from eir.store.records import Table, pack_tail, unpack_record
+from eir.store.records import LIST_TABLES, Table, pack_tail, unpack_record
 from eir.store.writes import counter_key
 
 Owner = tuple[ListName, str]
@@ -74,7 +74,7 @@ def batches(draw: st.DrawFn) -> Batch:
     """Groups of distinct (table, list, source), in the loader's order."""
     slots = draw(
         st.lists(
-            st.tuples(st.sampled_from(list(Table)), st.sampled_from(OWNERS)),
+            st.tuples(st.sampled_from(LIST_TABLES), st.sampled_from(OWNERS)),
             max_size=5,
             unique=True,
         )

@@ -189,3 +189,31 @@ listen = "0.0.0.0:9100"
     ]:
         with pytest.raises(ConfigError, match=message):
             parse_config(tomllib.loads(bad), "t.toml")
+
+
+def test_a_class_in_the_check_event_and_the_metrics() -> None:
+    from eir.checker import checker
+    from eir.model import Entry, Hits, Level, ListName, Match
+
+    duplicate = Match(Level.CLASS, BLACK[:14], Entry(ListName.GREY, "duplicate", "dirbs", "{}", 1))
+
+    class Store:
+        def lookup(self, imei14: str, imsi: str | None) -> Hits:
+            return Hits(classes=(duplicate,)) if imei14 == BLACK[:14] else Hits()
+
+    metrics = Metrics()
+    check = checker(Config(), Store(), metrics)  # type: ignore[arg-type]
+    request = CheckRequest(Imei.parse(BLACK), None, "s13", "mme1")
+    result = check(request)
+    check(request)
+    check(CheckRequest(Imei.parse(PAIR_IMEI), None, "s13", "mme1"))
+    _topic, body = check_message(CheckEvent(request, result, 0), "n", True)
+    assert (body["status"], body["rule"], body["classes"], body["decided_by"]) == (
+        "grey",
+        "class",
+        ["duplicate"],
+        "duplicate",
+    )
+    assert body["why"] == "class: duplicate (dirbs: {})"
+    text = render([metrics.snapshot()]).decode()
+    assert 'eir_class_checks_total{class="duplicate",rule="class"} 2.0' in text.splitlines()

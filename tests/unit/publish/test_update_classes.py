@@ -8,8 +8,19 @@ import json
 import zlib
 from pathlib import Path
 
+import pytest
+
 from eir.model import ListName, StoreClass
-from eir.publish.update import MAGIC_CLASSES, UpdateMeta, decode_update, encode_update, scope_items
+from eir.publish.update import (
+    MAGIC,
+    MAGIC_CLASSES,
+    MAGIC_DIGITS,
+    UpdateError,
+    UpdateMeta,
+    decode_update,
+    encode_update,
+    scope_items,
+)
 from eir.store.api import ClassScope, Mode
 from eir.store.classes import ClassRow, class_batch, class_rows, class_scope
 from eir.store.memory import MemoryStore
@@ -29,6 +40,8 @@ def test_a_class_travels_and_is_applied_as_sent() -> None:
     rows = [ClassRow(A1, "dirbs", '{"average":4.2,"days":12}', 1_700_000_100)]
     blob = encode_update(class_batch(DUP, rows), _class_meta())
     assert zlib.decompress(blob).startswith(MAGIC_CLASSES)
+    # what a node that predates the class table accepts (EIRU1, EIRU2): not this
+    assert not zlib.decompress(blob).startswith((MAGIC, MAGIC_DIGITS))
     decoded_meta, batch = decode_update(blob)
     assert decoded_meta.scope == [("grey", "duplicate", "class")]
     (owner,) = decoded_meta.owners()
@@ -58,3 +71,10 @@ def test_a_list_update_keeps_its_magic(tmp_path: Path) -> None:
     head = zlib.decompress(blob)
     assert not head.startswith(MAGIC_CLASSES)
     assert json.loads(head[6 : head.index(b"\n", 6)])["scope"] == [["black", "police"]]
+
+
+def test_a_bad_scope_item_is_refused(tmp_path: Path) -> None:
+    for item in (("grey", "duplicate", "klass"), ("grey",), ("pink", "duplicate", "class")):
+        blob = encode_update(batch_of(tmp_path), meta(scope=[item]))
+        with pytest.raises(UpdateError, match="the update's description is not valid"):
+            decode_update(blob)

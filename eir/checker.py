@@ -2,6 +2,8 @@
 lists (`eir.policy`), counted in the metrics by the results' one naming
 (`eir.diameter.results`, `eir.sigtran.outcomes`), offered to the event queue and told to the
 per-check log (`eir.check_log`); the policy and the check log follow a reload (`eir.reload`).
+A check that carries an IMSI is appended to the observation buffer
+(`eir.observations.buffer`) when observations are on.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from eir.config import Config
 from eir.diameter import results as s13_results
 from eir.events import CheckEvent, CheckFilter, EventQueue, status_name
 from eir.model import CheckRequest, CheckResult, Decide
+from eir.observations.buffer import SightingBuffer
 from eir.observe.metrics import Metrics
 from eir.policy import decide
 from eir.reload import Live
@@ -36,11 +39,13 @@ def checker(
     queue: EventQueue | None = None,
     live: Live | None = None,
     notes: CheckLog | None = None,
+    sightings: SightingBuffer | None = None,
 ) -> Decide:
     """The decision both front-ends ask for: the policy over the store's lists, counted in
     ``metrics``, offered to the event ``queue`` (never waiting on either) and told to the
-    check log ``notes`` when it wants it. The policy is read from ``live`` per request, so
-    that a reload changes it."""
+    check log ``notes`` when it wants it, and appended to the ``sightings`` buffer when the
+    request carries an IMSI. The policy is read from ``live`` per request, so that a reload
+    changes it."""
     live = Live(config) if live is None else live
     lookup = store.lookup
     if metrics is None:
@@ -52,9 +57,15 @@ def checker(
     counts = metrics.checks
     wanted = CheckFilter(config.events.checks, config.events.sample).wanted
     offer = None if queue is None else queue.offer
+    sight = None if sightings is None else sightings.add
+    clock = time.time
 
     def observed(request: CheckRequest) -> CheckResult:
         result = decide(request, lookup, live.config.policy)
+        if sight is not None:
+            imsi = request.imsi
+            if imsi is not None:
+                sight(request.imei.key, imsi.digits, clock())
         status = result.status
         protocol = request.protocol
         counts[

@@ -40,8 +40,12 @@ from eir.diameter.s13.server import S13Server
 from eir.diameter.wire import Limits
 from eir.events import EventQueue, PeerChange
 from eir.framing import DIAMETER, M3UA, Framing
+from eir.host import node_name
 from eir.model import Decide
 from eir.notify import Notifier
+from eir.observations.buffer import SightingBuffer
+from eir.observations.store import open_observations
+from eir.observations.writer import ObservationWriter, pairing_events
 from eir.observe.endpoint import serve_metrics
 from eir.observe.list_watch import ListWatch
 from eir.observe.metrics import Latency, Metrics, render
@@ -292,6 +296,8 @@ class _Wiring:
     lists: ListWatch
     live: Live
     notes: CheckLog
+    #: the observation writer (None: observations.enabled is false)
+    observations: ObservationWriter | None
 
 
 class _Tasks:
@@ -330,6 +336,8 @@ async def serve(
         # client half connected behind it (aiomqtt's would complain after the loop closed)
         if wiring.session is not None:
             tasks.start(wiring.session.run())
+        if wiring.observations is not None:
+            tasks.start(wiring.observations.run())
         if serving.leads:
             _dial(serving.config, wiring, tasks)
         with _reloading(serving, wiring, notifier):
@@ -341,6 +349,8 @@ async def serve(
             server.close()
         await wiring.diameter.disconnect_all()
         await wiring.m3ua.close_all()
+        if wiring.observations is not None:  # the answers given are written before the exit
+            await wiring.observations.close()
 
 
 def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
@@ -352,7 +362,9 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
     queue = EventQueue(config.events.queue_size) if broker is not None else None
     live = Live(config)
     notes = check_log(config)
-    check = checker(config, store, metrics, queue, live, notes)
+    writer = _observation_writer(serving, queue)
+    sightings = None if writer is None else writer.buffer
+    check = checker(config, store, metrics, queue, live, notes, sightings)
     node = build_diameter(config, store, now, check, metrics.latency[s13_results.PROTOCOL], live)
     m3ua_node = build_m3ua(config, store, check, metrics.latency[map_outcomes.PROTOCOL])
     session: BrokerSession | None = None
@@ -368,7 +380,45 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
         config.mqtt.prefix,
     )
     _observe(metrics, node, m3ua_node, queue, session, lists)
-    return _Wiring(metrics, node, m3ua_node, session, lists, live, notes)
+    if writer is not None:
+        metrics.samplers.append(_observation_sampler(writer))
+    return _Wiring(metrics, node, m3ua_node, session, lists, live, notes, writer)
+
+
+def _observation_writer(serving: Serving, queue: EventQueue | None) -> ObservationWriter | None:
+    """The buffer the answer path appends sightings to, and the writer that drains it into the
+    observation store (each process its own; the leading one enforces retention)."""
+    config = serving.config
+    settings = config.observations
+    if not settings.enabled:
+        return None
+    pairing = queue is not None and config.events.pairing
+    return ObservationWriter(
+        lambda: open_observations(config),
+        SightingBuffer(settings.buffer_size),
+        node_name(config.mqtt),
+        interval=settings.flush_interval_s,
+        retention_days=settings.retention_days,
+        purge=serving.leads,
+        on_changes=pairing_events(queue) if pairing and queue is not None else None,
+    )
+
+
+def _observation_sampler(
+    writer: ObservationWriter,
+) -> Callable[[], dict[str, list[tuple[tuple[str, ...], float]]]]:
+    def sample() -> dict[str, list[tuple[tuple[str, ...], float]]]:
+        return {
+            "eir_observations_recorded": [((), writer.written)],
+            "eir_observations_dropped": [((), writer.buffer.dropped)],
+            "eir_observations_lost": [((), writer.lost)],
+            "eir_observations_write_failures": [((), writer.failures)],
+            "eir_observations_batch": [((), writer.last_batch)],
+            "eir_observations_flush_seconds": [((), writer.last_seconds)],
+            "eir_observations_pairs": [((), writer.records)],
+        }
+
+    return sample
 
 
 @contextlib.contextmanager
@@ -423,7 +473,6 @@ async def _flush_every_second(notes: CheckLog) -> None:
 
 def _session(serving: Serving, broker: Broker, queue: EventQueue) -> BrokerSession:
     """The broker session: events out; on the leading process, list updates in."""
-    from eir.publish.broker import node_name
     from eir.publish.session import BrokerSession
 
     config = serving.config

@@ -187,7 +187,9 @@ class ObservationStore:
 
     # -- writing --------------------------------------------------------------------------
 
-    def observe(self, node: str, sightings: Iterable[Sighting]) -> ObserveResult:
+    def observe(
+        self, node: str, sightings: Iterable[Sighting | tuple[str, str, float]]
+    ) -> ObserveResult:
         """This node's ``sightings``, added to its records in one transaction and marked for
         publishing; pairs never seen before are told as :class:`PairingChange` when their
         IMSI or IMEI was seen with another."""

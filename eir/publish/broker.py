@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +16,17 @@ import aiomqtt
 
 from eir.config import Broker, MqttConfig
 from eir.errors import ConfigError, EirError
+from eir.host import node_name  # its one definition (eir.host); named here as before
+
+__all__ = [
+    "Backoff",
+    "BrokerError",
+    "connect",
+    "credentials",
+    "make_client",
+    "node_name",
+    "tls_context",
+]
 
 
 class BrokerError(EirError):
@@ -85,10 +95,6 @@ def make_client(
         tls_context=tls_context(config),
         tls_insecure=config.tls_insecure if broker.tls else None,
     )
-
-
-def node_name(config: MqttConfig) -> str:
-    return config.node or socket.gethostname().split(".")[0] or "eir"
 
 
 class Backoff:

@@ -25,6 +25,7 @@ LAYERS = {
     2: (
         "eir.store",
         "eir.observations.store",
+        "eir.observations.writer",
         "eir.publish",
         "eir.observe",
         "eir.transport",

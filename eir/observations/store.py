@@ -112,6 +112,8 @@ class ObservationStats(NamedTuple):
     clock: int
     size_bytes: int
     used_bytes: int
+    #: distinct IMEI-IMSI pairs (over every node)
+    pairs: int = 0
 
 
 class ObservationStore:
@@ -424,7 +426,8 @@ class ObservationStore:
             used = (info["last_pgno"] + 1) * stat["psize"]
             raw = txn.get(_CLOCK, db=self._dbs[META])
             clock = 0 if raw is None else int(_U64.unpack(raw)[0])
-            return ObservationStats(records, marked, clock, info["map_size"], used)
+            pairs = txn.stat(self._dbs[IMSI])["entries"]
+            return ObservationStats(records, marked, clock, info["map_size"], used, pairs)
 
         return self._read(work)  # type: ignore[no-any-return]
 

@@ -132,3 +132,78 @@ def test_pairing_events_through_mosquitto(tmp_path: Path, demo_db: Path) -> None
     assert sim["imei"] == IMEI and sim["imsi"] == "00101**********"
     assert sim["others"] == ["00101**********"]
     assert handset["type"] == "pairing" and handset["time"].endswith("Z")
+
+
+DELTAS = (
+    '{"v":1,"node":"lab","pairs":[["35209900176148","001010000000001",1764000000,1764090000,'
+    '[20416,20417],3],["35209900176148","001010000000002",1764000000,1764000000,[20416],1]]}\n'
+    "\n"
+    '{"v":1,"node":"lab2","pairs":[["35209900176148","001010000000001",1763900000,1764000000,'
+    "[20415,20416],2]]}\n"
+)
+
+
+def test_import_then_history_and_stats_as_an_operator_reads_them(tmp_path: Path) -> None:
+    store = tmp_path / "obs"
+    deltas = tmp_path / "deltas.jsonl"
+    deltas.write_text(DELTAS)
+    result = eir("observations", "import", deltas, "--observations", store)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        f"imported 2 deltas: 3 pair records, 3 changed the store, 1 IMEIs ({store})\n"
+    )
+    again = eir(
+        "observations", "import", "-", "--json", "--observations", store, stdin=DELTAS.encode()
+    )
+    assert json.loads(again.stdout) == {
+        "store": str(store),
+        "deltas": 2,
+        "pairs": 3,
+        "changed": 0,  # the same state again changes nothing
+        "imeis": 0,
+    }
+    shown = eir("history", "352099001761481", "--observations", store)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == (
+        "IMEI 35209900176148: 2 SIMs (newest first)\n"
+        "IMSI             first seen            last seen             days  checks  nodes\n"
+        "001010000000001  2025-11-23T12:13:20Z  2025-11-25T17:00:00Z     3       5  lab, lab2\n"
+        "001010000000002  2025-11-24T16:00:00Z  2025-11-24T16:00:00Z     1       1  lab\n"
+    )
+    by_imsi = eir("history", "--imsi", "001010000000002", "--observations", store)
+    assert by_imsi.stdout.splitlines()[0] == "IMSI 001010000000002: 1 handsets (newest first)"
+    never = eir("history", "49015420323751", "--observations", store)
+    assert never.stdout == "IMEI 49015420323751: never observed\n"
+    stats = eir("observations", "stats", "--observations", store)
+    assert stats.stdout.splitlines()[:3] == [
+        f"observation store: {store}",
+        "pairs: 2 (IMEI-IMSI), 3 records (pair and node)",
+        "clock: 2025-11-25T17:00:00Z (the newest sighting)",
+    ]
+    assert stats.stdout.splitlines()[-1] == "to publish: 0 records"
+
+
+def test_a_bad_delta_line_imports_nothing_and_says_where(tmp_path: Path) -> None:
+    store = tmp_path / "obs"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        DELTAS + '{"v":1,"node":"lab","pairs":[["3520990017614","001010000000001",1,1,[0],1]]}\n'
+    )
+    result = eir("observations", "import", bad, "--observations", store)
+    assert result.returncode == 1
+    assert result.stderr == f"{bad}:4: pair 0: IMEI '3520990017614' is not 14 digits\n"
+    assert not (store / "data.mdb").exists()  # nothing written, not even an empty store
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(DELTAS + "{not json\n")
+    result = eir("observations", "import", broken, "--observations", store)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{broken}:4: a delta is not JSON: ")
+    missing = eir("history", "35209900176148", "--observations", store)
+    assert missing.returncode == 1
+    assert missing.stderr == (
+        f"eir: {store}: no observation store here (eir serve writes it when "
+        "observations.enabled; --observations names another)\n"
+    )
+    usage = eir("history", "--observations", store)
+    assert usage.returncode == 2
+    assert usage.stderr == "eir: history: give an IMEI, or --imsi IMSI (one of them)\n"

@@ -400,6 +400,7 @@ def _observation_writer(serving: Serving, queue: EventQueue | None) -> Observati
         interval=settings.flush_interval_s,
         retention_days=settings.retention_days,
         purge=serving.leads,
+        publish=config.mqtt.broker is not None,
         on_changes=pairing_events(queue) if pairing and queue is not None else None,
     )
 

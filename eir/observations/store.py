@@ -190,11 +190,16 @@ class ObservationStore:
     # -- writing --------------------------------------------------------------------------
 
     def observe(
-        self, node: str, sightings: Iterable[Sighting | tuple[str, str, float]]
+        self,
+        node: str,
+        sightings: Iterable[Sighting | tuple[str, str, float]],
+        *,
+        publish: bool = True,
     ) -> ObserveResult:
-        """This node's ``sightings``, added to its records in one transaction and marked for
-        publishing; pairs never seen before are told as :class:`PairingChange` when their
-        IMSI or IMEI was seen with another."""
+        """This node's ``sightings``, added to its records in one transaction and (``publish``)
+        marked for publishing: a node without a broker leaves the outbox empty. Pairs never
+        seen before are told as :class:`PairingChange` when their IMSI or IMEI was seen with
+        another."""
         check_node(node)
         batch: dict[tuple[str, str], PairRecord] = {}
         for imei, imsi, time in sightings:
@@ -203,10 +208,10 @@ class ObservationStore:
             batch[imei, imsi] = seen if old is None else add(old, seen)
         if not batch:
             return ObserveResult(0, 0, (), frozenset())
-        return self._write(lambda txn: self._observe(txn, node, batch))  # type: ignore[no-any-return]
+        return self._write(lambda txn: self._observe(txn, node, batch, publish))  # type: ignore[no-any-return]
 
     def _observe(
-        self, txn: Any, node: str, batch: dict[tuple[str, str], PairRecord]
+        self, txn: Any, node: str, batch: dict[tuple[str, str], PairRecord], publish: bool
     ) -> ObserveResult:
         pairs, index, outbox = self._dbs[PAIR], self._dbs[IMSI], self._dbs[OUTBOX]
         changes: list[PairingChange] = []
@@ -221,7 +226,8 @@ class ObservationStore:
                 txn.put(f"{imsi}/{imei}".encode(), b"", db=index)
             record = seen if old is None else add(decode(old), seen)
             txn.put(key, encode(record), db=pairs)
-            txn.put(key, b"", db=outbox)
+            if publish:
+                txn.put(key, b"", db=outbox)
             newest = max(newest, record.last)
         self._advance(txn, newest)
         return ObserveResult(len(batch), new, tuple(changes), frozenset(imei for imei, _ in batch))

@@ -48,6 +48,7 @@ class ObservationWriter:
         interval: float,
         retention_days: int,
         purge: bool = True,
+        publish: bool = True,
         on_changes: Callable[[Sequence[PairingChange]], None] | None = None,
     ) -> None:
         self.opener = opener
@@ -57,6 +58,8 @@ class ObservationWriter:
         self.retention_days = retention_days
         #: whether this process enforces retention (one process of a supervisor's workers)
         self.purges = purge
+        #: whether the records written are marked for publishing (a broker is configured)
+        self.publish = publish
         self.on_changes = on_changes
         #: the open store (None until opened, or while it cannot be)
         self.store: ObservationStore | None = None
@@ -127,7 +130,7 @@ class ObservationWriter:
             self.lost += len(rows)
             return ()
         try:
-            result = store.observe(self.node, rows)
+            result = store.observe(self.node, rows, publish=self.publish)
             self.records = store.stats().records
         except EirError as exc:
             self.lost += len(rows)

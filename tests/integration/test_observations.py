@@ -98,6 +98,7 @@ def test_sigterm_writes_what_the_buffer_holds(tmp_path: Path, demo_db: Path) -> 
     text = eir("observations", "stats", "--observations", store)
     assert text.returncode == 0, text.stderr
     assert "pairs: 5 (IMEI-IMSI), 5 records (pair and node)" in text.stdout
+    assert text.stdout.endswith("to publish: 0 records\n")  # no broker: nothing to publish
 
 
 def test_pairing_events_through_mosquitto(tmp_path: Path, demo_db: Path) -> None:
@@ -207,3 +208,16 @@ def test_a_bad_delta_line_imports_nothing_and_says_where(tmp_path: Path) -> None
     usage = eir("history", "--observations", store)
     assert usage.returncode == 2
     assert usage.stderr == "eir: history: give an IMEI, or --imsi IMSI (one of them)\n"
+
+
+def test_every_worker_writes_its_own_and_flushes_on_sigterm(tmp_path: Path, demo_db: Path) -> None:
+    cfg, store = config(tmp_path, 3600)
+    with serve(demo_db, "--config", str(cfg), "--workers", "2") as served:
+        for n in range(4):  # one connection each: the kernel spreads them over the workers
+            client = BlockingClient(served.port())
+            try:
+                assert client.check(IMEI, f"00101000000002{n}").result_code == 2001
+            finally:
+                client.close()
+    assert served.proc.returncode == 0
+    assert len(history(store, IMEI)["imsis"]) == 4

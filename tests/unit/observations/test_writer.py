@@ -130,7 +130,7 @@ async def test_a_failing_write_loses_the_batch_and_the_next_one_succeeds(
     await w.start()
     assert w.store is not None
 
-    def full(*_: object) -> None:
+    def full(*_: object, **__: object) -> None:
         raise StoreError("obs: the observation store is full (1 MiB)")
 
     monkeypatch.setattr(w.store, "observe", full)
@@ -180,3 +180,13 @@ def test_pairing_changes_become_masked_events() -> None:
     )
     assert message_of(sim, "n", mask=False)[1]["others"] == [IMSI_A]
     assert message_of(sim, "n", mask=True)[1]["others"] == ["00101**********"]
+
+
+async def test_without_a_broker_nothing_is_marked_for_publishing(tmp_path: Path) -> None:
+    for publish, marked in ((False, 0), (True, 2)):
+        w = writer(tmp_path / str(publish), publish=publish)
+        w.buffer.add(IMEI, IMSI_A, T0)
+        w.buffer.add(OTHER, IMSI_A, T0)
+        await w.flush()
+        assert w.store is not None and w.store.stats().pairs_marked == marked
+        await w.close()

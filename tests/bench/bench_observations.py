@@ -106,25 +106,45 @@ def write_rate(folder: Path, pairs: int = 200_000) -> dict[str, float]:
     return out
 
 
-def memory(folder: Path, pairs: int) -> dict[str, float]:
+def live_bytes(path: Path) -> int:
+    """The pages the store's tables hold (without LMDB's free pages)."""
+    import lmdb
+
+    env = lmdb.open(str(path), max_dbs=8, readonly=False)
+    pages = 0
+    with env.begin() as txn:
+        for name, _ in txn.cursor():
+            stat = txn.stat(env.open_db(bytes(name), txn=txn, create=False))
+            pages += stat["branch_pages"] + stat["leaf_pages"] + stat["overflow_pages"]
+    psize = env.stat()["psize"]
+    env.close()
+    return int(pages * psize)
+
+
+def memory(folder: Path, pairs: int, step: int = BATCH) -> dict[str, float]:
+    """``pairs`` distinct pairs written in flushes of ``step`` sightings, as a node without a
+    broker writes them (nothing marked for publishing: the steady state once published)."""
     from eir.observations.store import ObservationStore
 
     store = ObservationStore(folder / "memory", sync=False)
     now = 1_764_000_000
     started = time.perf_counter()
-    step = 100_000
     for start in range(0, pairs, step):
-        store.observe("bench", [(*pair(i), now) for i in range(start, min(pairs, start + step))])
+        rows = [(*pair(i), now) for i in range(start, min(pairs, start + step))]
+        store.observe("bench", rows, publish=False)
     took = time.perf_counter() - started
     stats = store.stats()
     store.close()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    live = live_bytes(folder / "memory")
     return {
         "pairs": pairs,
         "seconds": round(took, 1),
         "pairs_per_s": round(pairs / took),
         "used_bytes": stats.used_bytes,
         "bytes_per_pair": round(stats.used_bytes / pairs),
+        "live_bytes": live,
+        "live_bytes_per_pair": round(live / pairs),
         "peak_rss_bytes": rss,
     }
 

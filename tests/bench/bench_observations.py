@@ -121,6 +121,17 @@ def live_bytes(path: Path) -> int:
     return int(pages * psize)
 
 
+def rss_parts() -> dict[str, int]:
+    """This process's resident memory now: anonymous (its heap) and file-backed (the store's
+    mapped pages, which the kernel may drop), from /proc (Linux)."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("RssAnon", "RssFile"):
+            out[f"{name[3:].lower()}_rss_bytes"] = int(value.split()[0]) * 1024
+    return out
+
+
 def memory(folder: Path, pairs: int, step: int = BATCH) -> dict[str, float]:
     """``pairs`` distinct pairs written in flushes of ``step`` sightings, as a node without a
     broker writes them (nothing marked for publishing: the steady state once published)."""
@@ -134,6 +145,7 @@ def memory(folder: Path, pairs: int, step: int = BATCH) -> dict[str, float]:
         store.observe("bench", rows, publish=False)
     took = time.perf_counter() - started
     stats = store.stats()
+    parts = rss_parts()
     store.close()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     live = live_bytes(folder / "memory")
@@ -146,6 +158,7 @@ def memory(folder: Path, pairs: int, step: int = BATCH) -> dict[str, float]:
         "live_bytes": live,
         "live_bytes_per_pair": round(live / pairs),
         "peak_rss_bytes": rss,
+        **parts,
     }
 
 

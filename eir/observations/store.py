@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -51,6 +52,8 @@ _U64 = struct.Struct(">Q")
 _MB = 1 << 20
 #: the most other IMEIs (IMSIs) a pairing change names
 MAX_OTHERS = 10
+#: records one retention step reads (one write transaction)
+PURGE_STEP = 50_000
 
 
 def observations_path(config: Config) -> str:
@@ -97,6 +100,13 @@ class ObserveResult(NamedTuple):
     changes: tuple[PairingChange, ...]
     #: the IMEIs whose pairs changed
     imeis: frozenset[str]
+
+
+class PurgeStep(NamedTuple):
+    deleted: int
+    trimmed: int
+    #: the key the next step starts at; None when the whole store was seen
+    next: bytes | None
 
 
 class MergeResult(NamedTuple):
@@ -323,33 +333,54 @@ class ObservationStore:
         return self._write(work)  # type: ignore[no-any-return]
 
     def purge(self, first_day: int) -> tuple[int, int]:
-        """Retention: drop the days before ``first_day`` and the records last seen before it.
-        Returns (records deleted, records trimmed)."""
+        """Retention: drop the days before ``first_day`` and the records last seen before it,
+        in steps of :data:`PURGE_STEP` records (one transaction each, so that the other
+        writers wait for one step at most). Returns (records deleted, records trimmed)."""
+        deleted = trimmed = 0
+        start: bytes | None = b""
+        while start is not None:
+            step = self.purge_step(first_day, start)
+            deleted, trimmed = deleted + step.deleted, trimmed + step.trimmed
+            start = step.next
+        return deleted, trimmed
 
-        def work(txn: Any) -> tuple[int, int]:
-            pairs, index, outbox = self._dbs[PAIR], self._dbs[IMSI], self._dbs[OUTBOX]
-            deleted = trimmed = 0
-            gone: set[tuple[str, str]] = set()
-            kept: set[tuple[str, str]] = set()
-            for key, raw in list(txn.cursor(db=pairs)):
-                imei, imsi, _ = split_key(bytes(key))
-                record = decode(raw)
-                left = trim(record, first_day)
-                if left is None:
-                    txn.delete(key, db=pairs)
-                    txn.delete(key, db=outbox)
-                    gone.add((imei, imsi))
-                    deleted += 1
-                    continue
-                kept.add((imei, imsi))
-                if left != record:
-                    txn.put(key, encode(left), db=pairs)
-                    trimmed += 1
-            for imei, imsi in gone - kept:
-                txn.delete(f"{imsi}/{imei}".encode(), db=index)
-            return deleted, trimmed
+    def purge_step(self, first_day: int, start: bytes = b"", most: int = PURGE_STEP) -> PurgeStep:
+        """One step of :meth:`purge`: about ``most`` records from the key ``start`` on (a
+        pair's records are never split over two steps), in one transaction."""
+        return self._write(partial(self._purge_step, first_day=first_day, start=start, most=most))  # type: ignore[no-any-return]
 
-        return self._write(work)  # type: ignore[no-any-return]
+    def _purge_step(self, txn: Any, first_day: int, start: bytes, most: int) -> PurgeStep:
+        index, outbox = self._dbs[IMSI], self._dbs[OUTBOX]
+        cursor = txn.cursor(db=self._dbs[PAIR])
+        deleted = trimmed = seen = 0
+        gone: set[tuple[str, str]] = set()
+        kept: set[tuple[str, str]] = set()
+        last: tuple[str, str] | None = None
+        found = cursor.set_range(start)
+        while found:
+            key = bytes(cursor.key())
+            imei, imsi, _ = split_key(key)
+            if seen >= most and (imei, imsi) != last:
+                break
+            last = imei, imsi
+            seen += 1
+            record = decode(cursor.value())
+            left = trim(record, first_day)
+            if left is None:
+                txn.delete(key, db=outbox)
+                cursor.delete()  # and onto the next record, if any
+                found = bool(cursor.key())
+                gone.add(last)
+                deleted += 1
+                continue
+            kept.add(last)
+            if left != record:
+                cursor.put(key, encode(left))
+                trimmed += 1
+            found = cursor.next()
+        for imei, imsi in gone - kept:
+            txn.delete(f"{imsi}/{imei}".encode(), db=index)
+        return PurgeStep(deleted, trimmed, bytes(cursor.key()) if found else None)
 
     # -- reading --------------------------------------------------------------------------
 

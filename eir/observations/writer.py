@@ -5,9 +5,10 @@ Every ``observations.flush_interval_s`` it drains the buffer (`eir.observations.
 writes the batch with :meth:`ObservationStore.observe` in one transaction, in a thread of its
 own (never on the event loop: an answer never waits for LMDB). Retention runs in the same
 thread, at start and once per day of the store's clock (the newest sighting, never the wall
-clock): :meth:`ObservationStore.purge` from ``day - retention_days + 1``. A write that fails
-(the disk full, the store unopenable) is logged once, counted, and its sightings are counted
-lost; the next flush tries again. Pairs first seen with another IMEI or IMSI
+clock): :meth:`ObservationStore.purge_step` from ``day - retention_days + 1``, one step of
+:data:`PURGE_STEP` records per flush, so that a big store's purge never holds the buffer back.
+A write that fails (the disk full, the store unopenable) is logged once, counted, and its
+sightings are counted lost; the next flush tries again. Pairs first seen with another IMEI or IMSI
 (:class:`PairingChange`) go to ``on_changes`` on the loop.
 
 :meth:`ObservationWriter.close` flushes what is left and closes the store: a clean stop loses
@@ -23,17 +24,27 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from eir.errors import EirError
 from eir.events import EventQueue, PairingChanged
 from eir.observations.buffer import Row, SightingBuffer
 from eir.observations.record import day_of
-from eir.observations.store import ObservationStore, PairingChange
+from eir.observations.store import PURGE_STEP, ObservationStore, PairingChange
 
 log = logging.getLogger("eir.observations")
 
 T = TypeVar("T")
+
+
+class Purge(NamedTuple):
+    """A retention purge under way: from which day records are kept, where the next step
+    starts, and what the steps so far did."""
+
+    first_day: int
+    start: bytes
+    deleted: int
+    trimmed: int
 
 
 class ObservationWriter:
@@ -65,6 +76,9 @@ class ObservationWriter:
         self.store: ObservationStore | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="eir-observations")
         self._purged_day: int | None = None
+        #: a purge under way, and the records each of its steps reads
+        self._purging: Purge | None = None
+        self.purge_step = PURGE_STEP
         self._failing = False
         #: sightings written, write failures, sightings lost to them, flushes done
         self.written = 0
@@ -91,20 +105,22 @@ class ObservationWriter:
             await asyncio.sleep(self.interval)
             await self.flush()
 
-    async def flush(self) -> int:
-        """Write what the buffer holds now; the sightings written."""
+    async def flush(self, retain: bool = True) -> int:
+        """Write what the buffer holds now, then (``retain``) one step of retention; the
+        sightings written."""
         rows = self.buffer.drain()
-        if not rows:
-            return 0
-        changes = await asyncio.shield(self._off_loop(lambda: self._write(rows)))
-        if changes and self.on_changes is not None:
-            self.on_changes(changes)
+        if rows:
+            changes = await asyncio.shield(self._off_loop(lambda: self._write(rows)))
+            if changes and self.on_changes is not None:
+                self.on_changes(changes)
+        if retain and self.purges and self.store is not None:
+            await asyncio.shield(self._off_loop(self._retain))
         return len(rows)
 
     async def close(self) -> None:
         """Flush what is left, then close the store."""
         try:
-            await self.flush()
+            await self.flush(retain=False)
         finally:
             await self._off_loop(self._close)
             self._thread.shutdown(wait=True)
@@ -143,24 +159,33 @@ class ObservationWriter:
         if self._failing:
             self._failing = False
             log.info("observations: written again")
-        self._retain()
         return result.changes
 
     def _retain(self) -> None:
-        """Retention, once per day of the store's clock."""
+        """Retention, once per day of the store's clock: a purge begins, then goes on one step
+        (:data:`PURGE_STEP` records, one transaction) per call, between the flushes."""
         store = self.store
         if not self.purges or store is None:
             return
         try:
             clock = store.clock()
             day = day_of(clock)
-            if clock == 0 or day == self._purged_day:
-                return
-            deleted, trimmed = store.purge(day - self.retention_days + 1)
+            if clock and day != self._purged_day and self._purging is None:
+                self._purged_day = day
+                self._purging = Purge(day - self.retention_days + 1, b"", 0, 0)
+            if self._purging is not None:
+                self._purge_step(store, self._purging)
         except EirError as exc:
+            self._purging = None
             self._failed(f"cannot enforce retention: {exc}")
+
+    def _purge_step(self, store: ObservationStore, purge: Purge) -> None:
+        step = store.purge_step(purge.first_day, purge.start, self.purge_step)
+        deleted, trimmed = purge.deleted + step.deleted, purge.trimmed + step.trimmed
+        if step.next is not None:
+            self._purging = Purge(purge.first_day, step.next, deleted, trimmed)
             return
-        self._purged_day = day
+        self._purging = None
         if deleted or trimmed:
             log.info(
                 "observations: retention of %d days: %d pairs deleted, %d trimmed",

@@ -190,3 +190,59 @@ async def test_without_a_broker_nothing_is_marked_for_publishing(tmp_path: Path)
         await w.flush()
         assert w.store is not None and w.store.stats().pairs_marked == marked
         await w.close()
+
+
+def test_retention_in_small_steps_is_retention_at_once(tmp_path: Path) -> None:
+    """Steps of 1 to 4 records (a pair's records never split) end where one purge does."""
+    from eir.observations.record import Observed, PairRecord
+
+    rows = [
+        Observed(imei, imsi, node, PairRecord(T0 + d * DAY, T0 + d * DAY, (20_000 + d,), 1))
+        for n, (imei, imsi) in enumerate(
+            [(IMEI, IMSI_A), (IMEI, IMSI_B), (OTHER, IMSI_A), (OTHER, IMSI_B)]
+        )
+        for node, d in (("a", n % 3), ("b", 3), ("c", 0))
+        if not (node == "b" and n % 2)
+    ]
+
+    def state(store: ObservationStore) -> tuple[object, ...]:
+        return (list(store.scan()), store.by_imsi(IMSI_A), store.by_imsi(IMSI_B))
+
+    whole = ObservationStore(tmp_path / "whole")
+    whole.merge(rows)
+    assert whole.purge(20_002) == (7, 0)
+    expected = state(whole)
+    assert [(o.imei, o.imsi, o.node) for o in expected[0]] == [  # type: ignore[attr-defined]
+        (IMEI, IMSI_A, "b"),
+        (OTHER, IMSI_A, "a"),
+        (OTHER, IMSI_A, "b"),
+    ]
+    assert expected[2] == []  # IMSI_B's pairs all gone, its index too
+    for most in (1, 2, 3, 4):
+        store = ObservationStore(tmp_path / f"step{most}")
+        store.merge(rows)
+        start: bytes | None = b""
+        deleted = 0
+        while start is not None:
+            step = store.purge_step(20_002, start, most)
+            deleted += step.deleted
+            start = step.next
+        assert deleted == 7 and state(store) == expected
+        store.close()
+    whole.close()
+
+
+async def test_a_purge_goes_on_one_step_per_flush(tmp_path: Path) -> None:
+    store = ObservationStore(tmp_path / "obs")
+    store.observe("node-a", [(IMEI, f"00101000000000{n}", T0) for n in range(5)])
+    store.observe("node-a", [(OTHER, IMSI_A, T0 + 10 * DAY)])
+    store.close()
+    w = writer(tmp_path, retention=5)
+    w.purge_step = 2
+    await w.start()  # one step: 2 of the 5 old records
+    assert w.store is not None and len(w.store.pairs(IMEI)) == 3
+    await w.flush()  # nothing to write, one more step
+    assert len(w.store.pairs(IMEI)) == 1
+    await w.flush()
+    assert w.store.pairs(IMEI) == [] and len(w.store.pairs(OTHER)) == 1
+    await w.close()

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from eir.identity import Imei, tbcd_encode
 from eir.sigtran import msc, sccp
 from tests.support.cli import eir
-from tests.support.diameter import BlockingClient, serve
+from tests.support.diameter import BlockingClient, Served, serve
 from tests.support.mqtt import Watcher, broker, credentials
 from tests.support.sigtran import Msc, over_sccp
 
@@ -52,6 +55,24 @@ def wait_history(store: Path, imei: str, count: int, timeout: float = 30) -> dic
         time.sleep(0.05)
 
 
+def metrics_when(served: Served, ready: Any, timeout: float = 20) -> dict[str, float]:
+    """The metrics endpoint's unlabelled samples once ``ready(samples)`` holds."""
+    port = served.port("metrics", "http")
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        seen = {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if not sample.labels
+        }
+        if ready(seen) or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.05)
+
+
 def map_check(port: int, imei: str, imsi: str) -> Any:
     """A MAP v2 CheckIMEI carrying ``imsi`` after the IMEI (as Huawei MSCs send it)."""
     client = Msc(port)
@@ -74,6 +95,7 @@ def test_s13_and_map_pairs_written_and_shown_by_history(tmp_path: Path, demo_db:
             client.close()
         map_check(served.port("m3ua"), IMEI, MAP_IMSI)
         data = wait_history(store, IMEI, 2)
+        seen = metrics_when(served, lambda m: m["eir_observations_pairs"] == 2)
     rows = {row["imsi"]: row for row in data["imsis"]}
     assert set(rows) == {S13_IMSI, MAP_IMSI}
     for row in rows.values():
@@ -81,6 +103,9 @@ def test_s13_and_map_pairs_written_and_shown_by_history(tmp_path: Path, demo_db:
         assert row["first_seen"] == row["last_seen"]
     by_imsi = history(store, "--imsi", MAP_IMSI)
     assert [row["imei"] for row in by_imsi["imeis"]] == [IMEI]
+    assert seen["eir_observations_recorded_total"] == 2
+    assert seen["eir_observations_dropped_total"] == seen["eir_observations_lost_total"] == 0
+    assert seen["eir_observations_write_failures_total"] == 0
 
 
 def test_sigterm_writes_what_the_buffer_holds(tmp_path: Path, demo_db: Path) -> None:

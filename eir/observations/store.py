@@ -249,7 +249,7 @@ class ObservationStore:
 
     def _pairing(self, txn: Any, imei: str, imsi: str, time: int) -> list[PairingChange]:
         out = []
-        imeis = self._index_imeis(txn, imsi, skip=imei)
+        imeis = self._index_imeis(txn, imsi, skip=imei, most=MAX_OTHERS)
         if imeis:
             out.append(PairingChange("handset", imei, imsi, tuple(imeis), time))
         imsis = self._imei_imsis(txn, imei, skip=imsi)
@@ -257,7 +257,10 @@ class ObservationStore:
             out.append(PairingChange("sim", imei, imsi, tuple(imsis), time))
         return out
 
-    def _index_imeis(self, txn: Any, imsi: str, skip: str | None = None) -> list[str]:
+    def _index_imeis(
+        self, txn: Any, imsi: str, skip: str | None = None, most: int | None = None
+    ) -> list[str]:
+        """The IMEIs ``imsi`` was seen with (but ``skip``), at most ``most``."""
         prefix = f"{imsi}/".encode()
         cursor = txn.cursor(db=self._dbs[IMSI])
         found: list[str] = []
@@ -269,15 +272,27 @@ class ObservationStore:
             imei = bytes(key[len(prefix) :]).decode()
             if imei != skip:
                 found.append(imei)
+                if len(found) == most:
+                    break
         return found
 
     def _imei_imsis(
         self, txn: Any, imei: str, skip: str | None = None, most: int = MAX_OTHERS
     ) -> list[str]:
+        """The IMSIs ``imei`` was seen with (but ``skip``), at most ``most``: read from the
+        keys alone (imei + imsi + "/" + node), no record decoded."""
+        prefix = imei.encode()
+        cursor = txn.cursor(db=self._dbs[PAIR])
         found: list[str] = []
-        for other in self._records(txn, imei.encode()):
-            if other.imsi != skip and other.imsi not in found:
-                found.append(other.imsi)
+        if not cursor.set_range(prefix):
+            return found
+        width = len(prefix)
+        for key in cursor.iternext(values=False):
+            if not key.startswith(prefix):
+                break
+            imsi = bytes(key[width : key.index(b"/", width)]).decode()
+            if imsi != skip and imsi not in found:
+                found.append(imsi)
                 if len(found) >= most:
                     break
         return found

@@ -246,3 +246,19 @@ async def test_a_purge_goes_on_one_step_per_flush(tmp_path: Path) -> None:
     await w.flush()
     assert w.store.pairs(IMEI) == [] and len(w.store.pairs(OTHER)) == 1
     await w.close()
+
+
+def test_a_pairing_change_names_at_most_ten_others(tmp_path: Path) -> None:
+    store = ObservationStore(tmp_path / "obs")
+    imeis = [f"3520990017{n:04d}" for n in range(12)]
+    store.observe("a", [(imei, IMSI_A, T0) for imei in imeis[:11]])
+    store.observe("a", [(IMEI, f"0010100000{n:05d}", T0) for n in range(11)])
+    changes = store.observe("a", [(imeis[11], IMSI_A, T0), (IMEI, IMSI_A, T0)]).changes
+    assert [(c.kind, c.imei, len(c.others)) for c in changes] == [
+        ("handset", imeis[11], 10),
+        ("handset", IMEI, 10),
+        ("sim", IMEI, 10),
+    ]
+    assert changes[0].others == tuple(imeis[:10])
+    assert len(store.by_imsi(IMSI_A)) == 13  # reading is not capped
+    store.close()

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DB ?= var/eir.lmdb
 
-.PHONY: install tshark mosquitto chromium vm test-sctp run test check lint type bench bench-store bench-replace bench-shapes bench-s13 bench-map bench-mqtt bench-merge load clean
+.PHONY: install tshark mosquitto chromium vm test-sctp run test check lint type bench bench-store bench-replace bench-shapes bench-s13 bench-map bench-mqtt bench-merge bench-observations load clean
 
 # pysctp compiles against libsctp (Debian's libsctp-dev) with a C compiler; the tests dissect
 # what we send with tshark.
@@ -82,7 +82,7 @@ check: lint type test
 
 # every bench runs even when an earlier one misses its target; the exit code says if any did
 bench: install
-	@status=0; for target in bench-store bench-s13 bench-map bench-mqtt bench-merge; do \
+	@status=0; for target in bench-store bench-s13 bench-map bench-mqtt bench-merge bench-observations; do \
 		$(MAKE) --no-print-directory $$target || { status=1; echo "make bench: $$target missed a target"; }; \
 	done; exit $$status
 
@@ -110,6 +110,10 @@ bench-mqtt: install mosquitto
 # issue 17: observation deltas of 2,000 pairs merged into a store of 1M records
 bench-merge: install
 	$(BIN)/python tests/bench/bench_merge.py
+
+# issue 17: answer cost with observations on and off, the writer's rate, memory at 10M pairs
+bench-observations: install
+	$(BIN)/python tests/bench/bench_observations.py
 
 # eir serve with the demo lists, driven 20 s by eir-sim (mixed S13 and MAP, fixed rate);
 # fails on any wrong answer or gate

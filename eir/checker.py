@@ -2,6 +2,8 @@
 lists (`eir.policy`), counted in the metrics by the results' one naming
 (`eir.diameter.results`, `eir.sigtran.outcomes`), offered to the event queue and told to the
 per-check log (`eir.check_log`); the policy and the check log follow a reload (`eir.reload`).
+A check that carries an IMSI is appended to the observation buffer
+(`eir.observations.buffer`) when observations are on.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from eir.config import Config
 from eir.diameter import results as s13_results
 from eir.events import CheckEvent, CheckFilter, EventQueue, status_name
 from eir.model import CheckRequest, CheckResult, Decide
+from eir.observations.buffer import SightingBuffer
 from eir.observe.metrics import Metrics, Sample
 from eir.policy import decide
 from eir.reload import Live
@@ -37,11 +40,13 @@ def checker(
     queue: EventQueue | None = None,
     live: Live | None = None,
     notes: CheckLog | None = None,
+    sightings: SightingBuffer | None = None,
 ) -> Decide:
     """The decision both front-ends ask for: the policy over the store's lists, counted in
     ``metrics``, offered to the event ``queue`` (never waiting on either) and told to the
-    check log ``notes`` when it wants it. The policy is read from ``live`` per request, so
-    that a reload changes it."""
+    check log ``notes`` when it wants it, and appended to the ``sightings`` buffer when the
+    request carries an IMSI. The policy is read from ``live`` per request, so that a reload
+    changes it."""
     live = Live(config) if live is None else live
     lookup = store.lookup
     if metrics is None:
@@ -54,12 +59,18 @@ def checker(
     wanted = CheckFilter(config.events.checks, config.events.sample).wanted
     offer = None if queue is None else queue.offer
     classes = class_counter(metrics)
+    sight = None if sightings is None else sightings.add
+    clock = time.time
 
     def observed(request: CheckRequest) -> CheckResult:
         result = decide(request, lookup, live.config.policy)
         if result.classes:  # an IMEI holding no class (nearly all) costs this test only
             name = result.decided_by_class or result.classes[0].entry.source
             classes[name, result.rule] += 1
+        if sight is not None:
+            imsi = request.imsi
+            if imsi is not None:
+                sight(request.imei.key, imsi.digits, clock())
         status = result.status
         protocol = request.protocol
         counts[
@@ -73,8 +84,11 @@ def checker(
             offer(CheckEvent(request, result, time.time()))
         return result
 
-    if notes is None:
-        return observed
+    return observed if notes is None else _noted(observed, notes)
+
+
+def _noted(observed: Decide, notes: CheckLog) -> Decide:
+    """``observed``, telling the check log ``notes`` the checks it wants."""
 
     def noted(request: CheckRequest) -> CheckResult:
         result = observed(request)

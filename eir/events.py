@@ -11,6 +11,8 @@ Topics (under the configured prefix):
 * ``events/lists``: the lists changed (a local load, or an applied update)
 * ``events/duplicate``: the aggregating node found an IMEI used by more SIMs than one handset
 * ``events/dropped``: how many events were dropped while the broker was away or slow
+* ``events/pairing``: a subscriber seen with a new handset, or a handset with a new SIM
+  (``events.pairing``; `eir.observations.writer` offers them)
 
 Layer 0: standard library only.
 """
@@ -97,7 +99,19 @@ class DuplicateFound(NamedTuple):
     time: float  # the observation clock
 
 
-Event = CheckEvent | PeerChange | ListsChanged | DuplicateFound
+class PairingChanged(NamedTuple):
+    """A pair seen for the first time whose IMSI or IMEI was seen before with another:
+    ``kind`` "handset" (the IMSI has a new handset; ``others``: its previous IMEIs) or "sim"
+    (the IMEI has a new SIM; ``others``: its previous IMSIs)."""
+
+    kind: str
+    imei: str
+    imsi: str
+    others: tuple[str, ...]
+    time: float
+
+
+Event = CheckEvent | PeerChange | ListsChanged | DuplicateFound | PairingChanged
 
 
 class EventQueue:
@@ -254,6 +268,22 @@ def duplicate_message(event: DuplicateFound, node: str, mask: bool) -> tuple[str
     }
 
 
+def pairing_message(event: PairingChanged, node: str, mask: bool) -> tuple[str, dict[str, Any]]:
+    """``imsi`` masked with ``mask``; ``others`` are IMEIs (kind handset) or IMSIs, masked too
+    (kind sim)."""
+    hide = mask_imsi if mask else str
+    others = list(event.others) if event.kind == "handset" else [hide(o) for o in event.others]
+    return "events/pairing", {
+        "type": "pairing",
+        "time": iso_time(event.time),
+        "node": node,
+        "kind": event.kind,
+        "imei": event.imei,
+        "imsi": hide(event.imsi),
+        "others": others,
+    }
+
+
 def message_of(event: Event, node: str, mask: bool) -> tuple[str, dict[str, Any]]:
     if isinstance(event, CheckEvent):
         return check_message(event, node, mask)
@@ -261,4 +291,6 @@ def message_of(event: Event, node: str, mask: bool) -> tuple[str, dict[str, Any]
         return peer_message(event, node)
     if isinstance(event, DuplicateFound):
         return duplicate_message(event, node, mask)
+    if isinstance(event, PairingChanged):
+        return pairing_message(event, node, mask)
     return lists_message(event, node)

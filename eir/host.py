@@ -1,9 +1,17 @@
 """What this host's kernel and Python offer the transports (layer 2, beside them: the daemon's
-SCTP adapter and the simulator's sockets both ask)."""
+SCTP adapter and the simulator's sockets both ask), and the name this node goes by."""
 
 from __future__ import annotations
 
 import socket
+
+from eir.config import MqttConfig
+
+
+def node_name(config: MqttConfig) -> str:
+    """This node's name (events, MQTT client id, observations): ``mqtt.node``, else the host
+    name's first label."""
+    return config.node or socket.gethostname().split(".")[0] or "eir"
 
 
 def sctp_unavailable() -> str | None:

@@ -40,8 +40,12 @@ from eir.diameter.s13.server import S13Server
 from eir.diameter.wire import Limits
 from eir.events import EventQueue, PeerChange
 from eir.framing import DIAMETER, M3UA, Framing
+from eir.host import node_name
 from eir.model import Decide
 from eir.notify import Notifier
+from eir.observations.buffer import SightingBuffer
+from eir.observations.store import ObservationStore, open_observations
+from eir.observations.writer import ObservationWriter, pairing_events
 from eir.observe.endpoint import serve_metrics
 from eir.observe.list_watch import ListWatch
 from eir.observe.metrics import Latency, Metrics, render
@@ -293,6 +297,8 @@ class _Wiring:
     lists: ListWatch
     live: Live
     notes: CheckLog
+    #: the observation writer (None: observations.enabled is false)
+    observations: ObservationWriter | None
     #: the observation deltas out and the aggregator (`eir.observations.node`)
     exchange: Exchange | None = None
 
@@ -333,6 +339,8 @@ async def serve(
         # client half connected behind it (aiomqtt's would complain after the loop closed)
         if wiring.session is not None:
             tasks.start(wiring.session.run())
+        if wiring.observations is not None:
+            tasks.start(wiring.observations.run())
         if wiring.exchange is not None:
             wiring.exchange.start(tasks.start)
         if serving.leads:
@@ -346,8 +354,10 @@ async def serve(
             server.close()
         await wiring.diameter.disconnect_all()
         await wiring.m3ua.close_all()
-        if wiring.exchange is not None:
-            wiring.exchange.store.close()
+        # the answers given are written before the exit; the writer closes the observation
+        # store it shares with the exchange (one LMDB environment is opened once a process)
+        if wiring.observations is not None:
+            await wiring.observations.close()
 
 
 def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
@@ -359,7 +369,10 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
     queue = EventQueue(config.events.queue_size) if broker is not None else None
     live = Live(config)
     notes = check_log(config)
-    check = checker(config, store, metrics, queue, live, notes)
+    observations = _opener(config)
+    writer = _observation_writer(serving, queue, observations)
+    sightings = None if writer is None else writer.buffer
+    check = checker(config, store, metrics, queue, live, notes, sightings)
     node = build_diameter(config, store, now, check, metrics.latency[s13_results.PROTOCOL], live)
     m3ua_node = build_m3ua(config, store, check, metrics.latency[map_outcomes.PROTOCOL])
     session: BrokerSession | None = None
@@ -375,29 +388,92 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
         config.mqtt.prefix,
     )
     _observe(metrics, node, m3ua_node, queue, session, lists)
-    exchanged = _exchange(serving, session, queue, metrics)
-    return _Wiring(metrics, node, m3ua_node, session, lists, live, notes, exchanged)
+    if writer is not None:
+        metrics.samplers.append(_observation_sampler(writer))
+    exchanged = _exchange(serving, session, queue, metrics, observations)
+    return _Wiring(metrics, node, m3ua_node, session, lists, live, notes, writer, exchanged)
 
 
 def _exchange(
-    serving: Serving, session: BrokerSession | None, queue: EventQueue | None, metrics: Metrics
+    serving: Serving,
+    session: BrokerSession | None,
+    queue: EventQueue | None,
+    metrics: Metrics,
+    observations: Callable[[], ObservationStore],
 ) -> Exchange | None:
-    """The observation deltas out and, aggregating, in (`eir.observations.node`)."""
+    """The observation deltas out and, aggregating, in (`eir.observations.node`), over the
+    store the writer writes (``observations``: its opener)."""
     config = serving.config
     settings = config.observations
     if not (settings.enabled and serving.leads and (session is not None or settings.aggregate)):
         return None
     from eir.observations.node import exchange
-    from eir.observations.store import open_observations
-    from eir.publish.broker import node_name
 
-    store = open_observations(config)
     found = exchange(
-        config, serving.leads, node_name(config.mqtt), session, serving.store, queue, store
+        config,
+        serving.leads,
+        node_name(config.mqtt),
+        session,
+        serving.store,
+        queue,
+        observations(),
     )
     if found is not None:
         found.observe(metrics)
     return found
+
+
+def _opener(config: Config) -> Callable[[], ObservationStore]:
+    """The observation store of this process, opened once at its first use (LMDB refuses one
+    environment opened twice in a process): the writer and the exchange share it."""
+    opened: list[ObservationStore] = []
+
+    def store() -> ObservationStore:
+        if not opened:
+            opened.append(open_observations(config))
+        return opened[0]
+
+    return store
+
+
+def _observation_writer(
+    serving: Serving, queue: EventQueue | None, observations: Callable[[], ObservationStore]
+) -> ObservationWriter | None:
+    """The buffer the answer path appends sightings to, and the writer that drains it into the
+    observation store (each process its own; the leading one enforces retention). Its
+    changes are marked for the exchange when a broker takes them or this node aggregates."""
+    config = serving.config
+    settings = config.observations
+    if not settings.enabled:
+        return None
+    pairing = queue is not None and config.events.pairing
+    return ObservationWriter(
+        observations,
+        SightingBuffer(settings.buffer_size),
+        node_name(config.mqtt),
+        interval=settings.flush_interval_s,
+        retention_days=settings.retention_days,
+        purge=serving.leads,
+        publish=config.mqtt.broker is not None or settings.aggregate,
+        on_changes=pairing_events(queue) if pairing and queue is not None else None,
+    )
+
+
+def _observation_sampler(
+    writer: ObservationWriter,
+) -> Callable[[], dict[str, list[tuple[tuple[str, ...], float]]]]:
+    def sample() -> dict[str, list[tuple[tuple[str, ...], float]]]:
+        return {
+            "eir_observations_recorded": [((), writer.written)],
+            "eir_observations_dropped": [((), writer.buffer.dropped)],
+            "eir_observations_lost": [((), writer.lost)],
+            "eir_observations_write_failures": [((), writer.failures)],
+            "eir_observations_batch": [((), writer.last_batch)],
+            "eir_observations_flush_seconds": [((), writer.last_seconds)],
+            "eir_observations_pairs": [((), writer.records)],
+        }
+
+    return sample
 
 
 @contextlib.contextmanager
@@ -452,7 +528,6 @@ async def _flush_every_second(notes: CheckLog) -> None:
 
 def _session(serving: Serving, broker: Broker, queue: EventQueue) -> BrokerSession:
     """The broker session: events out; on the leading process, list updates in."""
-    from eir.publish.broker import node_name
     from eir.publish.session import BrokerSession
 
     config = serving.config

@@ -1,12 +1,13 @@
 """The ``eir`` command: ``serve | load | publish | lookup | block | unblock | export | stats |
-check-config``.
+history | observations | check-config``.
 
 Exit codes: 0 ok, 1 bad data (invalid rows, unknown store, unreadable file), 2 bad usage.
 Errors go to stderr as ``eir: message`` or ``file:line: message``.
 
 This module is the dispatch: it parses the command line (`eir.cli.parser`), reads the
 configuration, runs the command (`eir.cli.lists`: load, lookup, export, stats;
-`eir.cli.handsets`: block, unblock; `eir.cli.publish`; `eir.cli.serve`: serve, check-config)
+`eir.cli.handsets`: block, unblock; `eir.cli.publish`; `eir.cli.serve`: serve, check-config;
+`eir.cli.observations`: history, observations)
 and turns errors into exit codes.
 """
 
@@ -20,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from eir import logs
-from eir.cli import duplicates, handsets, lists, pairs, publish, serve
+from eir.cli import duplicates, handsets, lists, observations, pairs, publish, serve
 from eir.cli.overrides import log_overrides
 from eir.cli.parser import build_parser
 from eir.config import Config, load_config
@@ -41,6 +42,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "serve": serve.serve,
     "duplicates": duplicates.duplicates,
     "observe": duplicates.observe,
+    "history": observations.history,
+    "observations": observations.observations,
 }
 
 

@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_publish(sub)
     _add_list_commands(sub)
     _add_pairs(sub)
+    _add_observation_commands(sub)
     _add_check_config(sub)
     duplicates.add_parsers(sub, _store_options, _mqtt_options)
     return parser
@@ -98,6 +99,39 @@ def _add_pairs(sub: argparse._SubParsersAction[EirParser]) -> None:
         metavar="N",
         help="with --publish: wait until N nodes report the update applied",
     )
+
+
+def _observation_options(parser: argparse.ArgumentParser) -> None:
+    """Where the configuration and the observation store are."""
+    parser.add_argument(
+        "--config", metavar="FILE", help="TOML configuration (default: the embedded defaults)"
+    )
+    parser.add_argument(
+        "--observations",
+        metavar="PATH",
+        help="observation store directory (default: observations.path, else observations.lmdb "
+        "beside the list store)",
+    )
+
+
+def _add_observation_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
+    """history and observations: who used which handset (the observation store)."""
+    p = sub.add_parser("history", help="the IMSIs an IMEI was seen with, or the IMEIs of an IMSI")
+    _observation_options(p)
+    p.add_argument("imei", nargs="?", metavar="IMEI", help="14, 15 or 16 digits")
+    p.add_argument("--imsi", help="the handsets this IMSI was used in, instead")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = sub.add_parser("observations", help="import observations, or say what the store holds")
+    actions = p.add_subparsers(dest="action", required=True, parser_class=EirParser)
+    q = actions.add_parser(
+        "import", help="merge a file of observation deltas (JSON lines), all or nothing"
+    )
+    _observation_options(q)
+    q.add_argument("file", metavar="FILE", help="one delta a line ('-': standard input)")
+    q.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    q = actions.add_parser("stats", help="pairs, records, clock and size of the store")
+    _observation_options(q)
+    q.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -51,6 +52,8 @@ _U64 = struct.Struct(">Q")
 _MB = 1 << 20
 #: the most other IMEIs (IMSIs) a pairing change names
 MAX_OTHERS = 10
+#: records one retention step reads (one write transaction)
+PURGE_STEP = 50_000
 
 
 def observations_path(config: Config) -> str:
@@ -99,6 +102,13 @@ class ObserveResult(NamedTuple):
     imeis: frozenset[str]
 
 
+class PurgeStep(NamedTuple):
+    deleted: int
+    trimmed: int
+    #: the key the next step starts at; None when the whole store was seen
+    next: bytes | None
+
+
 class MergeResult(NamedTuple):
     #: records received, and those that changed what the store held
     received: int
@@ -112,6 +122,8 @@ class ObservationStats(NamedTuple):
     clock: int
     size_bytes: int
     used_bytes: int
+    #: distinct IMEI-IMSI pairs (over every node)
+    pairs: int = 0
 
 
 class ObservationStore:
@@ -187,10 +199,17 @@ class ObservationStore:
 
     # -- writing --------------------------------------------------------------------------
 
-    def observe(self, node: str, sightings: Iterable[Sighting]) -> ObserveResult:
-        """This node's ``sightings``, added to its records in one transaction and marked for
-        publishing; pairs never seen before are told as :class:`PairingChange` when their
-        IMSI or IMEI was seen with another."""
+    def observe(
+        self,
+        node: str,
+        sightings: Iterable[Sighting | tuple[str, str, float]],
+        *,
+        publish: bool = True,
+    ) -> ObserveResult:
+        """This node's ``sightings``, added to its records in one transaction and (``publish``)
+        marked for publishing: a node without a broker leaves the outbox empty. Pairs never
+        seen before are told as :class:`PairingChange` when their IMSI or IMEI was seen with
+        another."""
         check_node(node)
         batch: dict[tuple[str, str], PairRecord] = {}
         for imei, imsi, time in sightings:
@@ -199,10 +218,10 @@ class ObservationStore:
             batch[imei, imsi] = seen if old is None else add(old, seen)
         if not batch:
             return ObserveResult(0, 0, (), frozenset())
-        return self._write(lambda txn: self._observe(txn, node, batch))  # type: ignore[no-any-return]
+        return self._write(lambda txn: self._observe(txn, node, batch, publish))  # type: ignore[no-any-return]
 
     def _observe(
-        self, txn: Any, node: str, batch: dict[tuple[str, str], PairRecord]
+        self, txn: Any, node: str, batch: dict[tuple[str, str], PairRecord], publish: bool
     ) -> ObserveResult:
         pairs, index, outbox = self._dbs[PAIR], self._dbs[IMSI], self._dbs[OUTBOX]
         changes: list[PairingChange] = []
@@ -217,7 +236,8 @@ class ObservationStore:
                 txn.put(f"{imsi}/{imei}".encode(), b"", db=index)
             record = seen if old is None else add(decode(old), seen)
             txn.put(key, encode(record), db=pairs)
-            txn.put(key, b"", db=outbox)
+            if publish:
+                txn.put(key, b"", db=outbox)
             newest = max(newest, record.last)
         self._advance(txn, newest)
         return ObserveResult(len(batch), new, tuple(changes), frozenset(imei for imei, _ in batch))
@@ -229,7 +249,7 @@ class ObservationStore:
 
     def _pairing(self, txn: Any, imei: str, imsi: str, time: int) -> list[PairingChange]:
         out = []
-        imeis = self._index_imeis(txn, imsi, skip=imei)
+        imeis = self._index_imeis(txn, imsi, skip=imei, most=MAX_OTHERS)
         if imeis:
             out.append(PairingChange("handset", imei, imsi, tuple(imeis), time))
         imsis = self._imei_imsis(txn, imei, skip=imsi)
@@ -237,7 +257,10 @@ class ObservationStore:
             out.append(PairingChange("sim", imei, imsi, tuple(imsis), time))
         return out
 
-    def _index_imeis(self, txn: Any, imsi: str, skip: str | None = None) -> list[str]:
+    def _index_imeis(
+        self, txn: Any, imsi: str, skip: str | None = None, most: int | None = None
+    ) -> list[str]:
+        """The IMEIs ``imsi`` was seen with (but ``skip``), at most ``most``."""
         prefix = f"{imsi}/".encode()
         cursor = txn.cursor(db=self._dbs[IMSI])
         found: list[str] = []
@@ -249,15 +272,27 @@ class ObservationStore:
             imei = bytes(key[len(prefix) :]).decode()
             if imei != skip:
                 found.append(imei)
+                if len(found) == most:
+                    break
         return found
 
     def _imei_imsis(
         self, txn: Any, imei: str, skip: str | None = None, most: int = MAX_OTHERS
     ) -> list[str]:
+        """The IMSIs ``imei`` was seen with (but ``skip``), at most ``most``: read from the
+        keys alone (imei + imsi + "/" + node), no record decoded."""
+        prefix = imei.encode()
+        cursor = txn.cursor(db=self._dbs[PAIR])
         found: list[str] = []
-        for other in self._records(txn, imei.encode()):
-            if other.imsi != skip and other.imsi not in found:
-                found.append(other.imsi)
+        if not cursor.set_range(prefix):
+            return found
+        width = len(prefix)
+        for key in cursor.iternext(values=False):
+            if not key.startswith(prefix):
+                break
+            imsi = bytes(key[width : key.index(b"/", width)]).decode()
+            if imsi != skip and imsi not in found:
+                found.append(imsi)
                 if len(found) >= most:
                     break
         return found
@@ -313,33 +348,54 @@ class ObservationStore:
         return self._write(work)  # type: ignore[no-any-return]
 
     def purge(self, first_day: int) -> tuple[int, int]:
-        """Retention: drop the days before ``first_day`` and the records last seen before it.
-        Returns (records deleted, records trimmed)."""
+        """Retention: drop the days before ``first_day`` and the records last seen before it,
+        in steps of :data:`PURGE_STEP` records (one transaction each, so that the other
+        writers wait for one step at most). Returns (records deleted, records trimmed)."""
+        deleted = trimmed = 0
+        start: bytes | None = b""
+        while start is not None:
+            step = self.purge_step(first_day, start)
+            deleted, trimmed = deleted + step.deleted, trimmed + step.trimmed
+            start = step.next
+        return deleted, trimmed
 
-        def work(txn: Any) -> tuple[int, int]:
-            pairs, index, outbox = self._dbs[PAIR], self._dbs[IMSI], self._dbs[OUTBOX]
-            deleted = trimmed = 0
-            gone: set[tuple[str, str]] = set()
-            kept: set[tuple[str, str]] = set()
-            for key, raw in list(txn.cursor(db=pairs)):
-                imei, imsi, _ = split_key(bytes(key))
-                record = decode(raw)
-                left = trim(record, first_day)
-                if left is None:
-                    txn.delete(key, db=pairs)
-                    txn.delete(key, db=outbox)
-                    gone.add((imei, imsi))
-                    deleted += 1
-                    continue
-                kept.add((imei, imsi))
-                if left != record:
-                    txn.put(key, encode(left), db=pairs)
-                    trimmed += 1
-            for imei, imsi in gone - kept:
-                txn.delete(f"{imsi}/{imei}".encode(), db=index)
-            return deleted, trimmed
+    def purge_step(self, first_day: int, start: bytes = b"", most: int = PURGE_STEP) -> PurgeStep:
+        """One step of :meth:`purge`: about ``most`` records from the key ``start`` on (a
+        pair's records are never split over two steps), in one transaction."""
+        return self._write(partial(self._purge_step, first_day=first_day, start=start, most=most))  # type: ignore[no-any-return]
 
-        return self._write(work)  # type: ignore[no-any-return]
+    def _purge_step(self, txn: Any, first_day: int, start: bytes, most: int) -> PurgeStep:
+        index, outbox = self._dbs[IMSI], self._dbs[OUTBOX]
+        cursor = txn.cursor(db=self._dbs[PAIR])
+        deleted = trimmed = seen = 0
+        gone: set[tuple[str, str]] = set()
+        kept: set[tuple[str, str]] = set()
+        last: tuple[str, str] | None = None
+        found = cursor.set_range(start)
+        while found:
+            key = bytes(cursor.key())
+            imei, imsi, _ = split_key(key)
+            if seen >= most and (imei, imsi) != last:
+                break
+            last = imei, imsi
+            seen += 1
+            record = decode(cursor.value())
+            left = trim(record, first_day)
+            if left is None:
+                txn.delete(key, db=outbox)
+                cursor.delete()  # and onto the next record, if any
+                found = bool(cursor.key())
+                gone.add(last)
+                deleted += 1
+                continue
+            kept.add(last)
+            if left != record:
+                cursor.put(key, encode(left))
+                trimmed += 1
+            found = cursor.next()
+        for imei, imsi in gone - kept:
+            txn.delete(f"{imsi}/{imei}".encode(), db=index)
+        return PurgeStep(deleted, trimmed, bytes(cursor.key()) if found else None)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -422,7 +478,8 @@ class ObservationStore:
             used = (info["last_pgno"] + 1) * stat["psize"]
             raw = txn.get(_CLOCK, db=self._dbs[META])
             clock = 0 if raw is None else int(_U64.unpack(raw)[0])
-            return ObservationStats(records, marked, clock, info["map_size"], used)
+            pairs = txn.stat(self._dbs[IMSI])["entries"]
+            return ObservationStats(records, marked, clock, info["map_size"], used, pairs)
 
         return self._read(work)  # type: ignore[no-any-return]
 

@@ -139,6 +139,43 @@ SAMPLED: dict[str, tuple[str, str, tuple[str, ...], str]] = {
         ("class", "rule"),
         "sum",
     ),
+    "eir_observations_recorded": (
+        "counter",
+        "Checks with an IMSI written to the observation store",
+        (),
+        "sum",
+    ),
+    "eir_observations_dropped": (
+        "counter",
+        "Checks with an IMSI not observed: the buffer was full",
+        (),
+        "sum",
+    ),
+    "eir_observations_lost": (
+        "counter",
+        "Checks with an IMSI not observed: their write failed",
+        (),
+        "sum",
+    ),
+    "eir_observations_write_failures": (
+        "counter",
+        "Observation writes (or store openings) that failed",
+        (),
+        "sum",
+    ),
+    "eir_observations_batch": ("gauge", "Checks written by the last flush", (), "sum"),
+    "eir_observations_flush_seconds": (
+        "gauge",
+        "How long the last flush of observations took",
+        (),
+        "max",
+    ),
+    "eir_observations_pairs": (
+        "gauge",
+        "Pair records in the observation store (each node's)",
+        (),
+        "max",
+    ),
 }
 
 Sample = tuple[tuple[str, ...], float]

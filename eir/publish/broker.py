@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +17,17 @@ from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY
 
 from eir.config import Broker, MqttConfig
 from eir.errors import ConfigError, EirError
+from eir.host import node_name  # its one definition (eir.host); named here as before
+
+__all__ = [
+    "Backoff",
+    "BrokerError",
+    "connect",
+    "credentials",
+    "make_client",
+    "node_name",
+    "tls_context",
+]
 
 #: how long the broker keeps a persistent session (`make_client`) of a client gone away
 SESSION_EXPIRY_S = 86_400
@@ -101,10 +111,6 @@ def make_client(
         clean_start=False if persistent else MQTT_CLEAN_START_FIRST_ONLY,
         properties=properties,
     )
-
-
-def node_name(config: MqttConfig) -> str:
-    return config.node or socket.gethostname().split(".")[0] or "eir"
 
 
 class Backoff:

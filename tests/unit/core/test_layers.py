@@ -28,6 +28,7 @@ LAYERS = {
         "eir.observations.exchange",
         "eir.observations.aggregate",
         "eir.observations.node",
+        "eir.observations.writer",
         "eir.publish",
         "eir.observe",
         "eir.transport",

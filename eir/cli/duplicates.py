@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 Options = Callable[[argparse.ArgumentParser], None]
 
 
-def add_parsers(sub: Any, store_options: Options, mqtt_options: Options) -> None:
+def add_parsers(
+    sub: Any, store_options: Options, mqtt_options: Options, observations_option: Options
+) -> None:
     """The parsers of ``duplicates`` and ``observe``."""
     p = sub.add_parser(
         "duplicates",
@@ -48,11 +50,7 @@ def add_parsers(sub: Any, store_options: Options, mqtt_options: Options) -> None
     shown = p.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="one JSON object per IMEI")
     shown.add_argument("--csv", action="store_true", help="CSV with a header")
-    p.add_argument(
-        "--observations",
-        metavar="PATH",
-        help="the observation store (default: observations.path, else beside the list store)",
-    )
+    observations_option(p)
     p.add_argument("--dry-run", action="store_true", help="detect: say, change nothing")
     p.add_argument(
         "--publish", action="store_true", help="detect: publish the class as a list update"
@@ -72,11 +70,7 @@ def add_parsers(sub: Any, store_options: Options, mqtt_options: Options) -> None
     p.add_argument(
         "--config", metavar="FILE", help="TOML configuration (default: the embedded defaults)"
     )
-    p.add_argument(
-        "--observations",
-        metavar="PATH",
-        help="the observation store (default: observations.path, else beside the list store)",
-    )
+    observations_option(p)
     mqtt_options(p)
     p.add_argument("--node", metavar="NAME", help="this process's name (mqtt.node)")
     p.add_argument(

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pairs(sub)
     _add_observation_commands(sub)
     _add_check_config(sub)
-    duplicates.add_parsers(sub, _store_options, _mqtt_options)
+    duplicates.add_parsers(sub, _store_options, _mqtt_options, _observations_option)
     return parser
 
 
@@ -72,11 +72,7 @@ def _add_pairs(sub: argparse._SubParsersAction[EirParser]) -> None:
     g.add_argument(
         "--imei-file", metavar="FILE", help="only these IMEIs (one a line, as `eir load` reads)"
     )
-    g.add_argument(
-        "--observations",
-        metavar="PATH",
-        help="the observation store (default: observations.path, beside the list store)",
-    )
+    _observations_option(g)
     g.add_argument("--dry-run", action="store_true", help="count, change and publish nothing")
     g.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     g.add_argument(
@@ -106,6 +102,11 @@ def _observation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", metavar="FILE", help="TOML configuration (default: the embedded defaults)"
     )
+    _observations_option(parser)
+
+
+def _observations_option(parser: argparse.ArgumentParser) -> None:
+    """``--observations PATH``: every command that reads or writes the observation store."""
     parser.add_argument(
         "--observations",
         metavar="PATH",

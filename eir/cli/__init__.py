@@ -14,6 +14,7 @@ and turns errors into exit codes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -88,6 +89,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "check-config":
         return serve.check_config(args)
     config = load_config(args.config)
+    db = getattr(args, "db", None)
+    if db:  # --db names the list store: the observation store's default place follows it
+        config = dataclasses.replace(config, store=dataclasses.replace(config.store, path=db))
     if args.command in ("serve", "observe"):  # daemons: they log
         config = log_overrides(args, config)
         logs.setup(config.log.level, config.log.format)

@@ -98,10 +98,9 @@ def _add_pairs(sub: argparse._SubParsersAction[EirParser]) -> None:
 
 
 def _observation_options(parser: argparse.ArgumentParser) -> None:
-    """Where the configuration and the observation store are."""
-    parser.add_argument(
-        "--config", metavar="FILE", help="TOML configuration (default: the embedded defaults)"
-    )
+    """Where the configuration and the observation store are (``--db``: the list store, beside
+    which the observation store is unless observations.path or ``--observations`` say)."""
+    _store_options(parser)
     _observations_option(parser)
 
 

@@ -23,7 +23,6 @@ import eir
 from eir.observations.record import MAX_DAY
 from sim.compare import DEFAULT_TOLERANCE, ToleranceError, parse_tolerance
 from sim.groups import GROUPS
-from sim.identities import DEFAULT_START
 from sim.workload import generate_imeis
 
 REASONS = ("stolen", "lost", "fraud", "unpaid")
@@ -416,9 +415,9 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     scenario.add_argument(
         "--start",
         type=start_day,
-        default=DEFAULT_START,
         metavar="YYYY-MM-DD",
-        help="the first simulated day, UTC (default 2026-01-01)",
+        help="the first simulated day, UTC (default: --days before today, so that the "
+        "simulated days end today)",
     )
     scenario.add_argument(
         "--nodes", type=int, default=2, help="simulated nodes observing the checks (default 2)"
@@ -450,12 +449,19 @@ def start_day(text: str) -> int:
     return (day - datetime.date(1970, 1, 1)).days
 
 
+def today() -> int:
+    """Today's UTC day number."""
+    return (datetime.datetime.now(datetime.UTC).date() - datetime.date(1970, 1, 1)).days
+
+
 def _generate_scenario(args: argparse.Namespace) -> int:
     """``eir-sim generate --scenario identities DIR``."""
-    from sim.identities import MAX_DAYS, MIN_DAYS, Plan, generate
+    from sim.identities import MAX_DAYS, MIN_DAYS, Plan, default_start, generate
     from sim.identity_files import write_scenario
 
     count = 20 if args.count is None else args.count
+    if args.start is None:
+        args.start = default_start(today(), args.days)
     problem = None
     if not MIN_DAYS <= args.days <= MAX_DAYS:
         problem = f"--days must be {MIN_DAYS} to {MAX_DAYS}"

@@ -44,10 +44,17 @@ WINDOW = DIRBS_RULE.window_days
 MIN_DAYS = 10
 #: the most simulated days (a day number fits 2 octets long after that)
 MAX_DAYS = 3650
-#: the first simulated day by default, a day number (2026-01-01)
+#: the first simulated day of a :class:`Plan` that names none, a day number (2026-01-01);
+#: ``eir-sim generate`` starts at :func:`default_start` instead
 DEFAULT_START = 20454
 HOUR = 3_600
 MINUTE = 60
+
+
+def default_start(today: int, days: int) -> int:
+    """The first of ``days`` simulated days that end today (``today``: a day number, UTC): the
+    observations are then within ``observations.retention_days`` of a node's clock."""
+    return today - days
 
 
 class ListRow(NamedTuple):

@@ -6,6 +6,7 @@ simulator expects for every group."""
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import subprocess
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -207,7 +208,8 @@ def _generate(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 def test_generate_writes_the_scenario(tmp_path: Path) -> None:
     out = tmp_path / "ident"
-    result = _generate("--scenario", "identities", out, "--count", "4", "--days", "20")
+    start = ("--start", "2026-01-01")
+    result = _generate("--scenario", "identities", out, "--count", "4", "--days", "20", *start)
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("eir-sim: wrote 35 pairs in 6 groups, ")
     assert result.stderr.rstrip().endswith(
@@ -216,8 +218,22 @@ def test_generate_writes_the_scenario(tmp_path: Path) -> None:
     names = {"lists.csv", "observations.jsonl", "identities.csv", "scenario.toml", "README.md"}
     assert {p.name for p in out.iterdir()} == names
     again = tmp_path / "again"
-    _generate("--scenario", "identities", again, "--count", "4", "--days", "20")
+    _generate("--scenario", "identities", again, "--count", "4", "--days", "20", *start)
     assert (again / OBSERVATIONS).read_bytes() == (out / OBSERVATIONS).read_bytes()
+
+
+def _today() -> int:
+    return (datetime.datetime.now(datetime.UTC).date() - datetime.date(1970, 1, 1)).days
+
+
+def test_the_simulated_days_end_today_by_default(tmp_path: Path) -> None:
+    """Without --start the days are the last --days before today: all within retention, so
+    `eir serve` keeps what was imported."""
+    before = _today()
+    result = _generate("--scenario", "identities", tmp_path, "--count", "2", "--days", "40")
+    assert result.returncode == 0, result.stderr
+    days = {d for o in read_observations([str(tmp_path / OBSERVATIONS)]) for d in o.record.days}
+    assert (min(days), max(days)) in {(t - 40, t - 1) for t in (before, _today())}
 
 
 @pytest.mark.parametrize(

@@ -43,12 +43,11 @@ from eir.framing import DIAMETER, M3UA, Framing
 from eir.host import node_name
 from eir.model import Decide
 from eir.notify import Notifier
-from eir.observations.buffer import SightingBuffer
-from eir.observations.store import ObservationStore, open_observations
-from eir.observations.writer import ObservationWriter, pairing_events
+from eir.observations.writer import ObservationWriter
 from eir.observe.endpoint import serve_metrics
 from eir.observe.list_watch import ListWatch
 from eir.observe.metrics import Latency, Metrics, render
+from eir.observing import observation_exchange, observation_sampler, observation_writer, opener
 from eir.policy import unknown_result
 from eir.reload import Live, Reloader
 from eir.reload import status as reload_status
@@ -369,8 +368,8 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
     queue = EventQueue(config.events.queue_size) if broker is not None else None
     live = Live(config)
     notes = check_log(config)
-    observations = _opener(config)
-    writer = _observation_writer(serving, queue, observations)
+    observations = opener(config)
+    writer = observation_writer(config, serving.leads, queue, observations)
     sightings = None if writer is None else writer.buffer
     check = checker(config, store, metrics, queue, live, notes, sightings)
     node = build_diameter(config, store, now, check, metrics.latency[s13_results.PROTOCOL], live)
@@ -389,91 +388,13 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
     )
     _observe(metrics, node, m3ua_node, queue, session, lists)
     if writer is not None:
-        metrics.samplers.append(_observation_sampler(writer))
-    exchanged = _exchange(serving, session, queue, metrics, observations)
+        metrics.samplers.append(observation_sampler(writer))
+    exchanged = None
+    if serving.leads:
+        exchanged = observation_exchange(
+            config, serving.store, session, queue, metrics, observations
+        )
     return _Wiring(metrics, node, m3ua_node, session, lists, live, notes, writer, exchanged)
-
-
-def _exchange(
-    serving: Serving,
-    session: BrokerSession | None,
-    queue: EventQueue | None,
-    metrics: Metrics,
-    observations: Callable[[], ObservationStore],
-) -> Exchange | None:
-    """The observation deltas out and, aggregating, in (`eir.observations.node`), over the
-    store the writer writes (``observations``: its opener)."""
-    config = serving.config
-    settings = config.observations
-    if not (settings.enabled and serving.leads and (session is not None or settings.aggregate)):
-        return None
-    from eir.observations.node import exchange
-
-    found = exchange(
-        config,
-        serving.leads,
-        node_name(config.mqtt),
-        session,
-        serving.store,
-        queue,
-        observations(),
-    )
-    if found is not None:
-        found.observe(metrics)
-    return found
-
-
-def _opener(config: Config) -> Callable[[], ObservationStore]:
-    """The observation store of this process, opened once at its first use (LMDB refuses one
-    environment opened twice in a process): the writer and the exchange share it."""
-    opened: list[ObservationStore] = []
-
-    def store() -> ObservationStore:
-        if not opened:
-            opened.append(open_observations(config))
-        return opened[0]
-
-    return store
-
-
-def _observation_writer(
-    serving: Serving, queue: EventQueue | None, observations: Callable[[], ObservationStore]
-) -> ObservationWriter | None:
-    """The buffer the answer path appends sightings to, and the writer that drains it into the
-    observation store (each process its own; the leading one enforces retention). Its
-    changes are marked for the exchange when a broker takes them or this node aggregates."""
-    config = serving.config
-    settings = config.observations
-    if not settings.enabled:
-        return None
-    pairing = queue is not None and config.events.pairing
-    return ObservationWriter(
-        observations,
-        SightingBuffer(settings.buffer_size),
-        node_name(config.mqtt),
-        interval=settings.flush_interval_s,
-        retention_days=settings.retention_days,
-        purge=serving.leads,
-        publish=config.mqtt.broker is not None or settings.aggregate,
-        on_changes=pairing_events(queue) if pairing and queue is not None else None,
-    )
-
-
-def _observation_sampler(
-    writer: ObservationWriter,
-) -> Callable[[], dict[str, list[tuple[tuple[str, ...], float]]]]:
-    def sample() -> dict[str, list[tuple[tuple[str, ...], float]]]:
-        return {
-            "eir_observations_recorded": [((), writer.written)],
-            "eir_observations_dropped": [((), writer.buffer.dropped)],
-            "eir_observations_lost": [((), writer.lost)],
-            "eir_observations_write_failures": [((), writer.failures)],
-            "eir_observations_batch": [((), writer.last_batch)],
-            "eir_observations_flush_seconds": [((), writer.last_seconds)],
-            "eir_observations_pairs": [((), writer.records)],
-        }
-
-    return sample
 
 
 @contextlib.contextmanager

@@ -41,6 +41,7 @@ LAYERS = {
         "eir.cli",
         "eir.service",
         "eir.checker",
+        "eir.observing",
         "eir.supervisor",
         "eir.startup",
         "eir.progress",

@@ -1,0 +1,103 @@
+"""What `eir serve` observes of its checks (issue 17), wired: the observation store one
+process opens once, the writer that drains the answer path's sightings into it, the writer's
+metrics, and the exchange of deltas with the broker and the aggregator
+(`eir.observations.node`). `eir.service` calls these while it wires a process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from eir.config import Config
+from eir.events import EventQueue
+from eir.host import node_name
+from eir.observations.buffer import SightingBuffer
+from eir.observations.store import ObservationStore, open_observations
+from eir.observations.writer import ObservationWriter, pairing_events
+from eir.observe.metrics import Metrics
+from eir.store.lmdb_store import LmdbStore
+
+if TYPE_CHECKING:  # imported when a broker is configured: aiomqtt and numpy cost every start
+    from eir.observations.node import Exchange
+    from eir.publish.session import BrokerSession
+
+#: a metrics sampler: metric name -> (labels, value) rows
+Sampler = Callable[[], dict[str, list[tuple[tuple[str, ...], float]]]]
+
+
+def opener(config: Config) -> Callable[[], ObservationStore]:
+    """The observation store of this process, opened once at its first use (LMDB refuses one
+    environment opened twice in a process): the writer and the exchange share it."""
+    opened: list[ObservationStore] = []
+
+    def store() -> ObservationStore:
+        if not opened:
+            opened.append(open_observations(config))
+        return opened[0]
+
+    return store
+
+
+def observation_writer(
+    config: Config,
+    leads: bool,
+    queue: EventQueue | None,
+    observations: Callable[[], ObservationStore],
+) -> ObservationWriter | None:
+    """The buffer the answer path appends sightings to, and the writer that drains it into the
+    observation store (each process its own; the leading one, ``leads``, enforces retention).
+    Its changes are marked for the exchange when a broker takes them or this node aggregates.
+    None: ``observations.enabled`` is false."""
+    settings = config.observations
+    if not settings.enabled:
+        return None
+    pairing = queue is not None and config.events.pairing
+    return ObservationWriter(
+        observations,
+        SightingBuffer(settings.buffer_size),
+        node_name(config.mqtt),
+        interval=settings.flush_interval_s,
+        retention_days=settings.retention_days,
+        purge=leads,
+        publish=config.mqtt.broker is not None or settings.aggregate,
+        on_changes=pairing_events(queue) if pairing and queue is not None else None,
+    )
+
+
+def observation_sampler(writer: ObservationWriter) -> Sampler:
+    """The writer's metrics, sampled at each scrape."""
+
+    def sample() -> dict[str, list[tuple[tuple[str, ...], float]]]:
+        return {
+            "eir_observations_recorded": [((), writer.written)],
+            "eir_observations_dropped": [((), writer.buffer.dropped)],
+            "eir_observations_lost": [((), writer.lost)],
+            "eir_observations_write_failures": [((), writer.failures)],
+            "eir_observations_batch": [((), writer.last_batch)],
+            "eir_observations_flush_seconds": [((), writer.last_seconds)],
+            "eir_observations_pairs": [((), writer.records)],
+        }
+
+    return sample
+
+
+def observation_exchange(
+    config: Config,
+    store: LmdbStore,
+    session: BrokerSession | None,
+    queue: EventQueue | None,
+    metrics: Metrics,
+    observations: Callable[[], ObservationStore],
+) -> Exchange | None:
+    """The leading process's observation deltas out and, aggregating, in
+    (`eir.observations.node`), over the store the writer writes (``observations``: its
+    opener). None: observations are off, or neither a broker nor aggregation takes them."""
+    settings = config.observations
+    if not (settings.enabled and (session is not None or settings.aggregate)):
+        return None
+    from eir.observations.node import exchange
+
+    found = exchange(config, True, node_name(config.mqtt), session, store, queue, observations())
+    if found is not None:
+        found.observe(metrics)
+    return found

@@ -106,7 +106,7 @@ def _print_history(data: dict[str, Any], column: str, as_json: bool) -> int:
     if not rows:
         print(f"{asked} {key}: never observed")
         return 0
-    what = "handsets" if column == "imei" else "SIMs"
+    what = ("handset" if column == "imei" else "SIM") + ("" if len(rows) == 1 else "s")
     print(f"{asked} {key}: {len(rows)} {what} (newest first)")
     print(f"{column.upper():<16} {'first seen':<20}  {'last seen':<20}  days  checks  nodes")
     for row in rows:
@@ -147,7 +147,7 @@ def _read_deltas(file: str) -> tuple[int, list[Observed]]:
                 count += 1
                 pairs.extend(rows)
     except UnicodeDecodeError as exc:
-        raise LoadError(f"{file}: not UTF-8 text (octet {exc.start})") from None
+        raise LoadError(f"eir: {file}: not UTF-8 text (octet {exc.start})") from None
     return count, pairs
 
 

@@ -152,7 +152,15 @@ def _where(names: list[str], where: tuple[int, int]) -> str:
     return f"{names[where[0]]}:{where[1]}"
 
 
-_KIND = {Table.IMEI: "IMEI", Table.RANGE: "range", Table.PAIR: "pair"}
+def _shown(table: Table, key: bytes) -> str:
+    """A key as messages write it: ``IMEI k``, ``range first-last``, ``pair imei+imsi`` (as
+    :meth:`eir.model.Match.describe` does)."""
+    text = key.decode()
+    if table is Table.RANGE:
+        return f"range {text[:14]}-{text[14:]}"
+    if table is Table.PAIR:
+        return f"pair {text[:14]}+{text[14:]}"
+    return f"IMEI {text}"
 
 
 def group_rows(rows: list[Row], names: list[str], report: Report) -> tuple[Group, int]:
@@ -168,7 +176,7 @@ def group_rows(rows: list[Row], names: list[str], report: Report) -> tuple[Group
         if previous is not None and row.key == previous.key:
             duplicates += 1
             report(
-                f"{_where(names, row.where)}: duplicate of {_KIND[row.table]} {row.key.decode()} "
+                f"{_where(names, row.where)}: duplicate of {_shown(row.table, row.key)} "
                 f"on {_where(names, previous.where)} (first kept)"
             )
             continue

@@ -197,7 +197,7 @@ def test_import_then_history_and_stats_as_an_operator_reads_them(tmp_path: Path)
         "001010000000002  2025-11-24T16:00:00Z  2025-11-24T16:00:00Z     1       1  lab\n"
     )
     by_imsi = eir("history", "--imsi", "001010000000002", "--observations", store)
-    assert by_imsi.stdout.splitlines()[0] == "IMSI 001010000000002: 1 handsets (newest first)"
+    assert by_imsi.stdout.splitlines()[0] == "IMSI 001010000000002: 1 handset (newest first)"
     never = eir("history", "49015420323751", "--observations", store)
     assert never.stdout == "IMEI 49015420323751: never observed\n"
     stats = eir("observations", "stats", "--observations", store)
@@ -224,6 +224,10 @@ def test_a_bad_delta_line_imports_nothing_and_says_where(tmp_path: Path) -> None
     result = eir("observations", "import", broken, "--observations", store)
     assert result.returncode == 1
     assert result.stderr.startswith(f"{broken}:4: a delta is not JSON: ")
+    binary = tmp_path / "bin.jsonl"
+    binary.write_bytes(b"\xff\xfe\x00binary")
+    result = eir("observations", "import", binary, "--observations", store)
+    assert (result.returncode, result.stderr) == (1, f"eir: {binary}: not UTF-8 text (octet 0)\n")
     missing = eir("history", "35209900176148", "--observations", store)
     assert missing.returncode == 1
     assert missing.stderr == (

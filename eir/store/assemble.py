@@ -170,6 +170,7 @@ def group_rows(rows: list[Row], names: list[str], report: Report) -> tuple[Group
     keys: list[bytes] = []
     fields: list[tuple[str, str, int]] = []
     digits = bytearray()
+    lines: list[tuple[int, int]] = []
     duplicates = 0
     previous: Row | None = None
     for row in rows:
@@ -184,9 +185,12 @@ def group_rows(rows: list[Row], names: list[str], report: Report) -> tuple[Group
         keys.append(row.key)
         fields.append(row.fields or ("", "", 0))
         digits.append(row.digit)
+        lines.append(row.where)
     first = rows[0]
     has_fields = any(f != ("", "", 0) for f in fields)
     group = Group(first.table, first.list, first.source, keys, fields if has_fields else None)
+    if first.table is Table.PAIR:
+        group.lines = lines  # what pairs.max_per_imei names (eir.store.pair_limit)
     if digits.strip(bytes([NO_DIGIT])):  # some IMEI was written with its check digit
         group.digits = bytes(digits)
     return group, duplicates

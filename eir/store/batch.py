@@ -46,6 +46,9 @@ class Group:
     digits: bytes | None = None
     #: the whole values, packed by the bulk CSV path (:mod:`eir.store.entries`)
     entries: Entries | None = None
+    #: where each key was read, (file index, line), for a group of pairs from list files:
+    #: what a refusal of ``pairs.max_per_imei`` names; None: not from files
+    lines: builtins.list[tuple[int, int]] | None = None
 
     def __post_init__(self) -> None:
         if self.digits is not None and self.digits.count(NO_DIGIT) == len(self.digits):

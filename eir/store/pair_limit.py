@@ -10,8 +10,7 @@ must never be stuck on an update.
 
 from __future__ import annotations
 
-import gzip
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 
 from eir.errors import LoadError
 from eir.model import ListName
@@ -44,6 +43,20 @@ def batch_pairs(groups: Iterable[Group]) -> dict[str, set[str]]:
     return out
 
 
+def pair_lines(groups: Iterable[Group], imei: str) -> list[tuple[tuple[int, int], str]]:
+    """Where each white pair of ``imei`` in the batch was read, (file index, line), with its
+    IMSI, in file order; empty when the groups do not say (not read from files)."""
+    prefix = imei.encode()
+    out: list[tuple[tuple[int, int], str]] = []
+    for group in groups:
+        if group.table is not Table.PAIR or group.list is not _WHITE or group.lines is None:
+            continue
+        for key, where in zip(group.keys, group.lines, strict=True):
+            if key.startswith(prefix):
+                out.append((where, key[14:].decode()))
+    return sorted(out)
+
+
 def stored_pairs(
     txn: ReadTxn, imei: str, mode: Mode, scope: set[tuple[ListName, str]], held: set[bytes]
 ) -> set[str]:
@@ -72,8 +85,9 @@ def check_pairs(
     scope: Iterable[tuple[ListName, str]],
     limit: int,
 ) -> None:
-    """Raise :class:`PairLimitError` (naming the file and line that goes past, when it can be
-    found) when the load leaves an IMEI with more than ``limit`` white pairs; 0: no limit."""
+    """Raise :class:`PairLimitError` (naming the file and line that goes past, when the batch
+    was read from files) when the load leaves an IMEI with more than ``limit`` white pairs;
+    0: no limit."""
     if not limit or mode is Mode.REMOVE:
         return
     wanted = batch_pairs(batch.groups)
@@ -82,10 +96,23 @@ def check_pairs(
     owners = set(scope)
     held = {k for g in batch.groups if g.table is Table.PAIR and g.list is _WHITE for k in g.keys}
     for imei, imsis in sorted(wanted.items()):
-        count = len(imsis | stored_pairs(txn, imei, mode, owners, held))
+        kept = stored_pairs(txn, imei, mode, owners, held)
+        count = len(imsis | kept)
         if count > limit:
-            where = locate(batch.files, imei, sorted(imsis))
+            where = past_limit(batch, imei, kept - imsis, limit)
             raise PairLimitError(where, imei, count, limit)
+
+
+def past_limit(batch: Batch, imei: str, kept: set[str], limit: int) -> str:
+    """``file:line`` of the batch's row that first takes ``imei`` past ``limit`` white pairs,
+    counted after the stored ones the load keeps (``kept``); the first file's name when the
+    batch does not say where its rows were read."""
+    paired = set(kept)
+    for (file, line), imsi in pair_lines(batch.groups, imei):
+        paired.add(imsi)
+        if len(paired) > limit:
+            return f"{batch.files[file]}:{line}"
+    return batch.files[0] if batch.files else "eir"
 
 
 class NoStore:
@@ -97,27 +124,3 @@ class NoStore:
 
     def items(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         return iter(())
-
-
-def locate(files: Sequence[str], imei: str, imsis: Sequence[str]) -> str:
-    """``file:line`` of the last row pairing ``imei`` with one of ``imsis`` (the row that goes
-    past the limit); the first file's name when the rows cannot be read again (stdin)."""
-    found = ""
-    for name in files:
-        for number, line in _lines(name):
-            if imei in line and any(imsi in line for imsi in imsis):
-                found = f"{name}:{number}"
-    return found or (files[0] if files else "eir")
-
-
-def _lines(name: str) -> Iterator[tuple[int, str]]:
-    if name in ("-", "<stdin>"):
-        return
-    try:
-        with open(name, "rb") as raw:
-            packed = raw.read(2) == b"\x1f\x8b"
-        opener = gzip.open if packed else open
-        with opener(name, "rt", encoding="utf-8", errors="replace") as handle:
-            yield from enumerate(handle, 1)
-    except OSError:
-        return

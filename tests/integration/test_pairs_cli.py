@@ -147,6 +147,21 @@ def test_stored_white_pairs_count_against_the_limit(tmp_path: Path) -> None:
     )
 
 
+def test_the_refusal_names_the_row_that_goes_past(tmp_path: Path) -> None:
+    """The third pair's row, not a later repeat of the first nor a comment naming the IMEIs."""
+    pl = tmp_path / "pl.csv"
+    pl.write_text(
+        f"imei,imsi\n{X15},{I1}\n{X15},{I2}\n{X15},{I3}\n{X15},{I1}\n# {X15} {I2} again\n"
+    )
+    args = ("--list", "white", "--db", tmp_path / "db", "--config", config(tmp_path, 2))
+    result = eir("load", pl, *args)
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"{pl}:5: duplicate of pair {X}+{I1} on {pl}:2 (first kept)\n"
+        f"{pl}:4: IMEI {X} would have 3 white pairs, pairs.max_per_imei is 2\n",
+    )
+
+
 def test_the_imei_file_chooses_and_bad_lines_refuse(tmp_path: Path) -> None:
     observations(tmp_path / "obs")
     chosen = tmp_path / "imeis.txt"

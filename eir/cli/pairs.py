@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,8 +21,7 @@ from eir.cli.handsets import login
 from eir.cli.overrides import mqtt_overrides
 from eir.cli.publish import check_broker, publish_batch
 from eir.config import Config
-from eir.errors import ConfigError, IdentityError, LoadError, StoreError
-from eir.identity import parse_written_imei
+from eir.errors import ConfigError, LoadError, StoreError
 from eir.model import ListName
 from eir.observations.grandfather import Candidate, Grandfathering, grandfather
 from eir.observations.record import Observed
@@ -92,33 +91,22 @@ def iso(stamp: int) -> str:
 
 
 def read_imeis(path: str) -> set[str]:
-    """``--imei-file``: one IMEI per line, written as ``eir load`` reads them (blank lines and
-    ``#`` comments skipped). Every bad line is told as ``file:line: message``; any refuses the
-    command, nothing changed."""
-    keys: set[str] = set()
-    bad: list[str] = []
-    for number, text in _lines(path):
-        try:
-            keys.add(parse_written_imei(text).key)
-        except IdentityError as exc:
-            bad.append(f"{path}:{number}: {exc}")
-    if bad:
-        for line in bad[:-1]:
-            print(line, file=sys.stderr)
-        raise LoadError(f"{bad[-1]}\neir: {len(bad)} bad IMEIs in {path}: nothing was changed")
-    return keys
+    """``--imei-file``: IMEIs read as ``eir load`` reads a list file (one a line or a CSV with
+    an ``imei`` column; blank lines and ``#`` comments skipped), as 14-digit keys. Every bad
+    row is told as ``file:line: message``; any refuses the command, nothing changed."""
+    from eir.store.loader import LoadOptions, parse_files
 
+    def tell(line: str) -> None:
+        print(line, file=sys.stderr)
 
-def _lines(path: str) -> Iterator[tuple[int, str]]:
     try:
-        with open(path, encoding="utf-8-sig", errors="replace") as handle:
-            lines = handle.read().splitlines()
-    except OSError as exc:
-        raise LoadError(f"{path}: {exc.strerror or exc}") from None
-    for number, line in enumerate(lines, 1):
-        text = line.strip()
-        if text and not text.startswith("#"):
-            yield number, text
+        batch = parse_files([path], LoadOptions(skip_invalid=True), tell)
+    except LoadError as exc:  # the file itself: missing, unreadable, not a list
+        text = str(exc)
+        raise LoadError(text if text.startswith("eir: ") else f"eir: {text}") from None
+    if batch.invalid:
+        raise LoadError(f"eir: {batch.invalid} bad IMEIs in {path}: nothing was changed")
+    return {k.decode()[:14] for g in batch.groups if g.table is not Table.RANGE for k in g.keys}
 
 
 def _observed(args: argparse.Namespace, config: Config) -> list[Observed]:

@@ -180,6 +180,22 @@ def test_the_imei_file_chooses_and_bad_lines_refuse(tmp_path: Path) -> None:
     ]
 
 
+def test_the_imei_file_is_read_as_eir_load_reads_it(tmp_path: Path) -> None:
+    """A CSV with an imei header, as `eir-sim generate` writes it; a missing file is told."""
+    observations(tmp_path / "obs")
+    chosen = tmp_path / "imeis.csv"
+    chosen.write_text(f"imei\n# the campaign's\n{Y15}\n")
+    result = grandfather(tmp_path, "--imei-file", chosen, limit=0)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[0] == (
+        "seen before 2026-01-31: 1 pairs of 1 IMEIs; 1 to make white, 0 white already, 0 left out"
+    )
+    missing = tmp_path / "nonexist"
+    result = grandfather(tmp_path, "--imei-file", missing)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"eir: {missing}: no such file\n"
+
+
 def test_bad_cut_off_and_missing_store(tmp_path: Path) -> None:
     result = eir("pairs", "grandfather", "--seen-before", "31/01/2026", "--db", tmp_path / "db")
     assert (result.returncode, result.stderr) == (

@@ -233,10 +233,14 @@ class Aggregator:
         self.local = False
 
     async def received(self, topic: str, payload: bytes) -> None:
-        """One delta: decoded (a bad one is refused, nothing of it merged), then merged."""
+        """One delta: decoded against this node's clock and its topic (a bad one is refused,
+        nothing of it merged), then merged."""
         self.stats.deltas_received += 1
         try:
-            delta = decode_delta(payload)
+            delta = decode_delta(payload, now=time.time())
+            sender = topic.rsplit("/", 1)[-1]
+            if delta.node != sender:
+                raise ObservationError(f"its node {delta.node!r} is not the topic's {sender!r}")
         except ObservationError as exc:
             self.stats.deltas_refused += 1
             log.warning("observations: a delta on %s was refused: %s", topic, exc)

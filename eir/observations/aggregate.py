@@ -6,7 +6,9 @@ How it stays right whatever the network does: a delta carries each pair's *state
 merge of every state received (min first, max last, union of days, max count:
 `eir.observations.record.merge`). That merge is idempotent, commutative and associative, so a
 repeated delta, deltas in another order, or a delta lost and its records published again later
-(they stay in the node's outbox until the broker confirmed them) all leave the same records,
+(they stay in the node's outbox until the broker confirmed them; and at its start the aggregator
+asks every node, by a retained resync request, to publish all its records again) all leave the
+same records,
 and :func:`eir.observations.duplicate.detect`, a function of those records and the observation
 clock, gives the same findings.
 
@@ -36,7 +38,12 @@ from eir.config.keys import DuplicateRuleConfig
 from eir.errors import EirError
 from eir.events import DuplicateFound, EventQueue
 from eir.model import StoreClass
-from eir.observations.delta import decode_delta, observations_filter
+from eir.observations.delta import (
+    decode_delta,
+    encode_resync,
+    observations_filter,
+    resync_topic,
+)
 from eir.observations.duplicate import Finding, detect
 from eir.observations.exchange import ExchangeStats
 from eir.observations.record import DAY, ObservationError, Observed
@@ -223,6 +230,9 @@ class Aggregator:
         self.store = detector.store
         self.send = send
         self.topics: tuple[str, ...] = (observations_filter(prefix),)
+        self.resync = resync_topic(prefix)
+        #: a resync request published (once a run: the broker keeps it, retained)
+        self.asked = False
         self.node = node
         self.interval = interval
         self.stats = stats
@@ -234,7 +244,10 @@ class Aggregator:
 
     async def received(self, topic: str, payload: bytes) -> None:
         """One delta: decoded against this node's clock and its topic (a bad one is refused,
-        nothing of it merged), then merged."""
+        nothing of it merged), then merged. A resync request (this aggregator's own) is no
+        delta."""
+        if topic == self.resync:
+            return
         self.stats.deltas_received += 1
         try:
             delta = decode_delta(payload, now=time.time())
@@ -258,7 +271,15 @@ class Aggregator:
             self.dirty.update(o.imei for o in delta.pairs)
 
     async def serve(self, client: aiomqtt.Client) -> None:
-        """Nothing to do per connection: the deltas come to :meth:`received`."""
+        """On the first connection, the resync request: every node publishes all its records
+        again (those published before this aggregator first subscribed would be missing).
+        The deltas come to :meth:`received`."""
+        if not self.asked:
+            await client.publish(self.resync, encode_resync(time.time()), qos=1, retain=True)
+            self.asked = True
+            log.info(
+                "observations: asked every node to publish its records again (%s)", self.resync
+            )
         await asyncio.Event().wait()
 
     def take_local(self) -> None:

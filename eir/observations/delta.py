@@ -45,6 +45,28 @@ def observations_filter(prefix: str) -> str:
     return f"{prefix}/observations/+"
 
 
+def resync_topic(prefix: str) -> str:
+    """Where an aggregator asks every node, retained, to publish all its records again."""
+    return f"{prefix}/observations/resync"
+
+
+def encode_resync(time: float) -> bytes:
+    return json.dumps({"time": int(time)}).encode()
+
+
+def decode_resync(raw: bytes) -> int:
+    """The time of a resync request; anything else is an :class:`ObservationError`."""
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        doc = None
+    if not isinstance(doc, dict) or set(doc) != {"time"} or type(doc["time"]) is not int:
+        raise ObservationError('a resync request is not {"time": SECONDS}')
+    if doc["time"] < 0:
+        raise ObservationError("a resync request's time is negative")
+    return int(doc["time"])
+
+
 class Delta(NamedTuple):
     node: str
     pairs: tuple[Observed, ...]

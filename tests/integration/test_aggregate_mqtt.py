@@ -337,3 +337,27 @@ def test_the_aggregator_refuses_a_future_clock_and_a_borrowed_name(tmp_path: Pat
         figures = scrape(log)
         assert figures["eir_observation_deltas_refused_total"] == 2
         assert figures["eir_observation_records_merged_total"] == 1
+
+
+def test_an_aggregator_started_late_gets_every_pair_by_a_resync(tmp_path: Path) -> None:
+    """A node's deltas published before any aggregator subscribed are gone from the broker;
+    the aggregator's retained resync request makes the node publish all its records again."""
+    obs, config = tmp_path / "obs-a", tmp_path / "a.toml"
+    config.write_text(NODE.format(obs=obs))
+    aggregated, agg_config = tmp_path / "obs-agg", tmp_path / "agg.toml"
+    agg_config.write_text(NODE.format(obs=aggregated) + RULE)
+    with broker(tmp_path / "broker") as b, node(b, tmp_path / "db-a", "a", config) as served:
+        for n in range(4):
+            assert status(served, IMEI, imsi(n)) is S.WHITELISTED
+        with opened(obs) as store:
+            wait_for("a's 4 pairs written", lambda: len(store.pairs(IMEI)) == 4)
+            wait_for("a's deltas published to nobody", lambda: store.outbox(10) == [])
+        with observer(b, agg_config) as log, opened(aggregated) as merged:
+            wait_for("a's 4 pairs merged", lambda: len(merged.pairs(IMEI)) == 4)
+            assert [p.node for p in merged.pairs(IMEI)] == ["a"] * 4
+            assert (
+                "eir.observations: observations: asked every node to publish its records again "
+                "(eir/observations/resync)" in log
+            )
+        resent = "eir.observations: observations: resync requested: 4 records to publish again"
+        assert resent in served.lines

@@ -84,6 +84,25 @@ def test_the_store_records_merges_publishes_and_purges(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_resync_request_marks_this_nodes_records_once(tmp_path: Path) -> None:
+    store = ObservationStore(tmp_path / "obs")
+    try:
+        store.observe("n1", [(IMEI, "001010000000001", T0), (OTHER, "001010000000002", T0)])
+        store.merge(decode_delta(next(encode_delta("n2", store.pairs(IMEI)))).pairs)
+        store.merge(decode_delta(next(encode_delta("n1/x", store.pairs(OTHER)))).pairs)
+        store.published(store.outbox(10))
+        assert store.outbox(10) == []
+        assert store.resend("n1", 100) == 2
+        assert sorted(o.imei for o in store.outbox(10)) == [IMEI, OTHER]
+        assert {o.node for o in store.outbox(10)} == {"n1"}
+        store.published(store.outbox(10))
+        assert store.resend("n1", 100) is None  # served already
+        assert store.resend("n1", 99) is None
+        assert store.outbox(10) == []
+    finally:
+        store.close()
+
+
 def test_a_receiver_refuses_records_from_a_wrong_clock() -> None:
     (raw,) = encode_delta("n1", [Observed(IMEI, "001010000000001", "n1", seen_at(T0))])
     assert decode_delta(raw, now=T0 - DAY).pairs[0].record.last == T0

@@ -8,9 +8,8 @@ merge of every state received (min first, max last, union of days, max count:
 repeated delta, deltas in another order, or a delta lost and its records published again later
 (they stay in the node's outbox until the broker confirmed them; and at its start the aggregator
 asks every node, by a retained resync request, to publish all its records again) all leave the
-same records,
-and :func:`eir.observations.duplicate.detect`, a function of those records and the observation
-clock, gives the same findings.
+same records, and :func:`eir.observations.duplicate.detect`, a function of those records and
+the observation clock, gives the same findings.
 
 :class:`Detector` (synchronous, in a thread) judges IMEIs and keeps the current findings;
 :class:`Aggregator` (a `SessionPart` of the broker session) merges what arrives, and every

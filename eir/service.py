@@ -462,7 +462,9 @@ def _session(serving: Serving, broker: Broker, queue: EventQueue) -> BrokerSessi
         store=serving.store if follow else None,
         fetch_timeout=config.distribution.fetch_timeout_s,
         name=name,
-        client_id=name if serving.worker is None else f"{name}-w{serving.worker}",
+        # the leading process is the node (its observation deltas go out under the node's
+        # name, the topic the broker's ACL lets it write); the other workers are <node>-wN
+        client_id=name if serving.leads else f"{name}-w{serving.worker}",
     )
 
 

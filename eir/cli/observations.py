@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -121,12 +122,14 @@ def _print_history(data: dict[str, Any], column: str, as_json: bool) -> int:
 
 
 def _deltas(handle: TextIO, name: str) -> Iterator[tuple[int, list[Observed]]]:
-    """(line number, pairs) of each delta; a bad line is a ``name:line: message`` LoadError."""
+    """(line number, pairs) of each delta; a bad line (or a record last seen after this
+    machine's clock: `check_received`) is a ``name:line: message`` LoadError."""
+    now = time.time()
     for number, line in enumerate(handle, 1):
         if not line.strip():
             continue
         try:
-            delta = decode_delta(line.encode())
+            delta = decode_delta(line.encode(), now=now)
         except ObservationError as exc:
             raise LoadError(f"{name}:{number}: {exc}") from None
         yield number, list(delta.pairs)

@@ -299,8 +299,30 @@ class DuplicateRuleConfig:
         Integer(1, 1440), "concurrent: seen within this many minutes of each other.", default=10
     )
 
+    #: the keys only one kind of rule reads
+    KIND_KEYS: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "daily-average": ("min_average", "min_days"),
+        "concurrent": ("min_imsis", "minutes"),
+    }
 
-#: the documented default: the DIRBS rule
+    def unused_keys(self) -> tuple[str, ...]:
+        """The other kind's keys: neither read nor shown in a rendered file."""
+        return tuple(k for kind, keys in self.KIND_KEYS.items() if kind != self.kind for k in keys)
+
+    def check(self, where: str) -> None:
+        defaults = {f.name: f.default for f in fields(self)}
+        for key in self.unused_keys():
+            if getattr(self, key) != defaults[key]:
+                raise ConfigError(f"{where}{key}: not read by a {self.kind} rule")
+        if self.kind == "daily-average" and self.min_days > self.window_days:
+            raise ConfigError(
+                f"{where}min_days: {self.min_days} days are more than the window of "
+                f"{self.window_days} (window_days)"
+            )
+
+
+#: the documented default: the DIRBS rule (30 days, an average above 3.1, at least 5 days:
+#: the fields' defaults)
 DIRBS_RULE = DuplicateRuleConfig(name="dirbs", kind="daily-average")
 
 
@@ -360,13 +382,7 @@ class ObservationsConfig:
         TableRows(
             DuplicateRuleConfig,
             [
-                {
-                    "name": "dirbs",
-                    "kind": "daily-average",
-                    "window_days": 30,
-                    "min_average": 3.1,
-                    "min_days": 5,
-                },
+                {"name": DIRBS_RULE.name, "kind": DIRBS_RULE.kind},
                 {
                     "name": "same-time",
                     "kind": "concurrent",
@@ -377,9 +393,19 @@ class ObservationsConfig:
             ],
             unique="name",
         ),
-        "The rules the aggregating node finds duplicates with (the DIRBS rule by default).",
+        "The rules the aggregating node finds duplicates with (the DIRBS rule by default). "
+        "A rule's window_days is at most retention_days; min_days at most its window_days; "
+        "a key of the other kind (min_imsis for a daily-average rule) is refused.",
         default=(DIRBS_RULE,),
     )
+
+    def check(self, where: str) -> None:
+        for i, rule in enumerate(self.duplicate_rules):
+            if rule.window_days > self.retention_days:
+                raise ConfigError(
+                    f"{where}duplicate_rules[{i}].window_days: {rule.window_days} days are more "
+                    f"than retention_days ({self.retention_days}) keeps"
+                )
 
 
 @section

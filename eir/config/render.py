@@ -9,7 +9,7 @@ Layer 0: standard library only.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -91,10 +91,13 @@ def _section(path: str, part: object, documented: bool) -> list[str]:
 
 
 def _keys(part: object, documented: bool) -> list[str]:
-    """``key = value`` for each inline key, after its doc when ``documented``."""
+    """``key = value`` for each inline key, after its doc when ``documented`` (but those the
+    part says it does not read: a method ``unused_keys``)."""
     lines: list[str] = []
+    unused: Callable[[], tuple[str, ...]] = getattr(part, "unused_keys", tuple)
+    skipped = unused()
     for f, s in declared(type(part)):
-        if s.kind.inline:
+        if s.kind.inline and f.name not in skipped:
             lines += comment(s.doc) if documented else []
             lines.append(f"{f.name} = {s.kind.render(getattr(part, f.name))}")
     return lines

@@ -6,9 +6,10 @@ How it stays right whatever the network does: a delta carries each pair's *state
 merge of every state received (min first, max last, union of days, max count:
 `eir.observations.record.merge`). That merge is idempotent, commutative and associative, so a
 repeated delta, deltas in another order, or a delta lost and its records published again later
-(they stay in the node's outbox until the broker confirmed them) all leave the same records,
-and :func:`eir.observations.duplicate.detect`, a function of those records and the observation
-clock, gives the same findings.
+(they stay in the node's outbox until the broker confirmed them; and at its start the aggregator
+asks every node, by a retained resync request, to publish all its records again) all leave the
+same records, and :func:`eir.observations.duplicate.detect`, a function of those records and
+the observation clock, gives the same findings.
 
 :class:`Detector` (synchronous, in a thread) judges IMEIs and keeps the current findings;
 :class:`Aggregator` (a `SessionPart` of the broker session) merges what arrives, and every
@@ -36,7 +37,12 @@ from eir.config.keys import DuplicateRuleConfig
 from eir.errors import EirError
 from eir.events import DuplicateFound, EventQueue
 from eir.model import StoreClass
-from eir.observations.delta import decode_delta, observations_filter
+from eir.observations.delta import (
+    decode_delta,
+    encode_resync,
+    observations_filter,
+    resync_topic,
+)
 from eir.observations.duplicate import Finding, detect
 from eir.observations.exchange import ExchangeStats
 from eir.observations.record import DAY, ObservationError, Observed
@@ -223,6 +229,9 @@ class Aggregator:
         self.store = detector.store
         self.send = send
         self.topics: tuple[str, ...] = (observations_filter(prefix),)
+        self.resync = resync_topic(prefix)
+        #: a resync request published (once a run: the broker keeps it, retained)
+        self.asked = False
         self.node = node
         self.interval = interval
         self.stats = stats
@@ -233,10 +242,17 @@ class Aggregator:
         self.local = False
 
     async def received(self, topic: str, payload: bytes) -> None:
-        """One delta: decoded (a bad one is refused, nothing of it merged), then merged."""
+        """One delta: decoded against this node's clock and its topic (a bad one is refused,
+        nothing of it merged), then merged. A resync request (this aggregator's own) is no
+        delta."""
+        if topic == self.resync:
+            return
         self.stats.deltas_received += 1
         try:
-            delta = decode_delta(payload)
+            delta = decode_delta(payload, now=time.time())
+            sender = topic.rsplit("/", 1)[-1]
+            if delta.node != sender:
+                raise ObservationError(f"its node {delta.node!r} is not the topic's {sender!r}")
         except ObservationError as exc:
             self.stats.deltas_refused += 1
             log.warning("observations: a delta on %s was refused: %s", topic, exc)
@@ -254,7 +270,15 @@ class Aggregator:
             self.dirty.update(o.imei for o in delta.pairs)
 
     async def serve(self, client: aiomqtt.Client) -> None:
-        """Nothing to do per connection: the deltas come to :meth:`received`."""
+        """On the first connection, the resync request: every node publishes all its records
+        again (those published before this aggregator first subscribed would be missing).
+        The deltas come to :meth:`received`."""
+        if not self.asked:
+            await client.publish(self.resync, encode_resync(time.time()), qos=1, retain=True)
+            self.asked = True
+            log.info(
+                "observations: asked every node to publish its records again (%s)", self.resync
+            )
         await asyncio.Event().wait()
 
     def take_local(self) -> None:

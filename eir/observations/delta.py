@@ -25,6 +25,7 @@ from eir.observations.record import (
     PairRecord,
     check_node,
     check_pair,
+    check_received,
     checked,
 )
 
@@ -42,6 +43,28 @@ def observations_topic(prefix: str, node: str) -> str:
 def observations_filter(prefix: str) -> str:
     """What an aggregator subscribes to: every node's deltas."""
     return f"{prefix}/observations/+"
+
+
+def resync_topic(prefix: str) -> str:
+    """Where an aggregator asks every node, retained, to publish all its records again."""
+    return f"{prefix}/observations/resync"
+
+
+def encode_resync(time: float) -> bytes:
+    return json.dumps({"time": int(time)}).encode()
+
+
+def decode_resync(raw: bytes) -> int:
+    """The time of a resync request; anything else is an :class:`ObservationError`."""
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        doc = None
+    if not isinstance(doc, dict) or set(doc) != {"time"} or type(doc["time"]) is not int:
+        raise ObservationError('a resync request is not {"time": SECONDS}')
+    if doc["time"] < 0:
+        raise ObservationError("a resync request's time is negative")
+    return int(doc["time"])
 
 
 class Delta(NamedTuple):
@@ -68,7 +91,7 @@ def _int(value: Any, what: str) -> int:
     return value
 
 
-def _row(row: Any, node: str, index: int) -> Observed:
+def _row(row: Any, node: str, index: int, now: float | None) -> Observed:
     if not isinstance(row, list) or len(row) != 6:
         raise ObservationError(f"pair {index} is not [imei, imsi, first, last, days, count]")
     imei, imsi, first, last, days, count = row
@@ -87,14 +110,18 @@ def _row(row: Any, node: str, index: int) -> Observed:
         _int(count, "count"),
     )
     try:
-        return Observed(imei, imsi, node, checked(record))
+        record = checked(record)
+        if now is not None:
+            record = check_received(record, now)
+        return Observed(imei, imsi, node, record)
     except ObservationError as exc:
         raise ObservationError(f"pair {index} ({imei}+{imsi}): {exc}") from None
 
 
-def decode_delta(raw: bytes) -> Delta:
+def decode_delta(raw: bytes, now: float | None = None) -> Delta:
     """A received delta, every field checked; anything wrong is an :class:`ObservationError`
-    and nothing of the message is used."""
+    and nothing of the message is used. ``now``: the receiver's wall clock, and every record
+    must fit it (:func:`check_received`); None (the simulator's days) checks no clock."""
     if len(raw) > MAX_BYTES:
         raise ObservationError(f"a delta of {len(raw)} octets is over {MAX_BYTES}")
     try:
@@ -111,4 +138,4 @@ def decode_delta(raw: bytes) -> Delta:
     check_node(node)
     if not isinstance(rows, list) or len(rows) > MAX_PAIRS:
         raise ObservationError(f"a delta's pairs are not a list of at most {MAX_PAIRS}")
-    return Delta(node, tuple(_row(row, node, i) for i, row in enumerate(rows)))
+    return Delta(node, tuple(_row(row, node, i, now) for i, row in enumerate(rows)))

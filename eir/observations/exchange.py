@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from eir.errors import EirError
-from eir.observations.delta import MAX_PAIRS, encode_delta, observations_topic
+from eir.observations.delta import (
+    MAX_PAIRS,
+    decode_resync,
+    encode_delta,
+    observations_topic,
+    resync_topic,
+)
+from eir.observations.record import ObservationError
 from eir.observations.store import ObservationStore
 
 if TYPE_CHECKING:  # aiomqtt is imported when a broker is configured
@@ -54,9 +61,9 @@ class ExchangeStats:
 
 
 class DeltaPublisher:
-    """Publishes this node's outbox while the session is connected (a `SessionPart`)."""
-
-    topics: tuple[str, ...] = ()
+    """Publishes this node's outbox while the session is connected (a `SessionPart`), and
+    serves an aggregator's resync request (``<prefix>/observations/resync``, retained): once
+    per request, every record of this node goes back into the outbox."""
 
     def __init__(
         self,
@@ -70,6 +77,7 @@ class DeltaPublisher:
         self.store = store
         self.node = node
         self.topic = observations_topic(prefix, node)
+        self.topics: tuple[str, ...] = (resync_topic(prefix),)
         self.interval = interval
         self.stats = stats
         self.most = most
@@ -98,5 +106,19 @@ class DeltaPublisher:
         log.debug("observations: published %d records", len(rows))
         return len(rows)
 
-    async def received(self, topic: str, payload: bytes) -> None:  # pragma: no cover - none
-        return None
+    async def received(self, topic: str, payload: bytes) -> None:
+        """A resync request: this node's records marked again (published at the next turns of
+        :meth:`serve`), unless this request was served already."""
+        if not payload:  # the retained request cleared
+            return
+        try:
+            request = decode_resync(payload)
+            marked = await asyncio.to_thread(self.store.resend, self.node, request)
+        except ObservationError as exc:
+            log.warning("observations: a resync request on %s was refused: %s", topic, exc)
+            return
+        except EirError as exc:  # the store: the next request (or a restart) tries again
+            log.error("observations: a resync request could not be served: %s", exc)
+            return
+        if marked is not None:
+            log.info("observations: resync requested: %d records to publish again", marked)

@@ -30,6 +30,12 @@ MAX_TIME = (MAX_DAY + 1) * DAY - 1
 MAX_COUNT = 0xFFFF_FFFF
 #: the longest node name (UTF-8 octets)
 MAX_NODE = 64
+#: how far past a receiver's own clock a received record may be last seen (clocks drift):
+#: later, the record is refused (`check_received`), or it would move the observation clock
+#: into the future and empty every duplicate window
+FUTURE_TOLERANCE = DAY
+#: the earliest time a received record may be first seen (2000-01-01T00:00:00Z)
+EARLIEST = 946_684_800
 
 _HEAD = struct.Struct(">QQIH")
 _IMEI = re.compile(r"[0-9]{14}")
@@ -153,6 +159,20 @@ def checked(record: PairRecord) -> PairRecord:
         raise ObservationError("the days of a pair record are not sorted and distinct")
     if days[0] < first // DAY or days[-1] != last // DAY:
         raise ObservationError("the days of a pair record do not lie from first to last seen")
+    return record
+
+
+def check_received(record: PairRecord, now: float) -> PairRecord:
+    """``record`` as a receiver takes it (a delta merged, a file imported) on a wall clock at
+    ``now``: an :class:`ObservationError` when it is last seen more than
+    :data:`FUTURE_TOLERANCE` after ``now``, or first seen before :data:`EARLIEST` (a node
+    with a wrong clock). :func:`checked` alone stays free of any clock (simulated days)."""
+    if record.last > now + FUTURE_TOLERANCE:
+        raise ObservationError(
+            f"last seen {record.last} is later than this node's clock plus {FUTURE_TOLERANCE} s"
+        )
+    if record.first < EARLIEST:
+        raise ObservationError(f"first seen {record.first} is before {EARLIEST} (2000-01-01)")
     return record
 
 

@@ -8,7 +8,8 @@ Tables:
 * ``imsi``: key ``imsi + "/" + imei`` -> empty: the IMEIs an IMSI was seen with;
 * ``outbox``: keys of ``pair`` this node changed and has not published yet;
 * ``meta``: ``clock``, the newest last-seen time merged (u64): the store's own "now", taken from
-  the observations, never from the wall clock (so days of simulated traffic take seconds).
+  the observations, never from the wall clock (so days of simulated traffic take seconds);
+  ``resync``, the time of the last aggregator's resync request this node served (u64).
 
 It holds full IMSIs: personal data (docs/observations.md). Several processes may write one
 environment (LMDB serialises the writers).
@@ -48,6 +49,7 @@ OUTBOX = "outbox"
 META = "meta"
 TABLES = (PAIR, IMSI, OUTBOX, META)
 _CLOCK = b"clock"
+_RESYNC = b"resync"
 _U64 = struct.Struct(">Q")
 _MB = 1 << 20
 #: the most other IMEIs (IMSIs) a pairing change names
@@ -344,6 +346,28 @@ class ObservationStore:
                 if raw is None or decode(raw) == record:
                     done += txn.delete(key, db=outbox)
             return done
+
+        return self._write(work)  # type: ignore[no-any-return]
+
+    def resend(self, node: str, request: int) -> int | None:
+        """An aggregator's resync request made at ``request``: every record of ``node`` marked
+        for publishing again (their whole state; merging it twice changes nothing), once per
+        request. None when a request as new was already served; else how many were marked."""
+        check_node(node)
+        suffix = f"/{node}".encode()
+
+        def work(txn: Any) -> int | None:
+            meta, outbox = self._dbs[META], self._dbs[OUTBOX]
+            served = txn.get(_RESYNC, db=meta)
+            if served is not None and _U64.unpack(served)[0] >= request:
+                return None
+            marked = 0
+            for key in txn.cursor(db=self._dbs[PAIR]).iternext(values=False):
+                if bytes(key).endswith(suffix) and split_key(bytes(key))[2] == node:
+                    txn.put(bytes(key), b"", db=outbox)
+                    marked += 1
+            txn.put(_RESYNC, _U64.pack(request), db=meta)
+            return marked
 
         return self._write(work)  # type: ignore[no-any-return]
 

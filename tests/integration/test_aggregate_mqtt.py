@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from eir.model import EquipmentStatus as S
 from eir.observations.record import Sighting
 from eir.observations.store import ObservationStore
-from tests.support.cli import EIR, eir, env
+from tests.support.cli import EIR, digest, eir, env
 from tests.support.diameter import BlockingClient, Served, serve
 from tests.support.logs import said
 from tests.support.mqtt import USERS, Broker, broker, credentials
@@ -157,12 +157,20 @@ def test_three_nodes_and_an_aggregator_through_a_killed_broker(tmp_path: Path) -
         wait_for("c's delta published", lambda: stores[2].outbox(10) == [])
         wait_for("the class on every node", lambda: all(listed(db) == [IMEI] for db in dbs))
         assert [p.node for p in merged.pairs(IMEI)] == ["a", "b", "c"]
+        assert len({digest(db) for db in dbs}) == 1  # the three list stores are the same
+        # a malformed delta through the broker: refused, said, counted, nothing merged
+        assert publish_as(b, "z", "eir/observations/z", b'{"v":1,"node":"z","pairs":[[1]]}') == 0
+        refusal = (
+            "eir.observations: observations: a delta on eir/observations/z was refused: "
+            "pair 0 is not [imei, imsi, first, last, days, count]"
+        )
+        wait_for("the malformed delta refused", lambda: refusal in log)
         figures = scrape(log)
         assert figures["eir_duplicates"] == 1
         assert figures["eir_duplicate_class_updates_total"] == 1
         assert figures["eir_observation_deltas_received_total"] >= 3
         assert figures["eir_observation_records_merged_total"] == 4
-        assert figures["eir_observation_deltas_refused_total"] == 0
+        assert figures["eir_observation_deltas_refused_total"] == 1
         for i, served_node in enumerate(served):
             assert status(served_node, IMEI, imsi(5 + i)) is S.GREYLISTED
             assert status(served_node, OTHER, imsi(9)) is S.WHITELISTED
@@ -271,3 +279,85 @@ def test_detect_publish_sends_the_class_to_the_nodes(tmp_path: Path) -> None:
             "published the duplicate class (1 IMEIs) as update #1 under eir/lists/",
         ]
         wait_for("the class on the node", lambda: listed(db) == [IMEI])
+
+
+def delta(node_name: str, imei: str, seen: int) -> bytes:
+    day = seen // 86_400
+    pair = [imei, imsi(1), seen, seen, [day], 1]
+    return json.dumps({"v": 1, "node": node_name, "pairs": [pair]}).encode()
+
+
+def publish_as(b: Broker, client_id: str, topic: str, payload: bytes) -> int:
+    """Publish once as user eir-node with this client id (QoS 1); the PUBACK's reason code
+    (0: accepted, 135: not authorized by the ACL)."""
+    acked: list[int] = []
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    client.username_pw_set("eir-node", USERS["eir-node"])
+    client.on_publish = lambda _c, _u, _m, reason, _p: acked.append(reason.value)
+    client.connect("127.0.0.1", b.port)
+    client.loop_start()
+    try:
+        client.publish(topic, payload, qos=1)
+        wait_for(f"the PUBACK of {topic}", lambda: bool(acked), timeout=10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return acked[0]
+
+
+def test_the_aggregator_refuses_a_future_clock_and_a_borrowed_name(tmp_path: Path) -> None:
+    """A node with its clock in 2100 would move the observation clock there and empty every
+    duplicate window; a node cannot publish for another (the ACL), nor name another in its
+    own topic (the aggregator): each refused delta is said, counted, and nothing of it merged."""
+    aggregated = tmp_path / "obs-agg"
+    config = tmp_path / "agg.toml"
+    config.write_text(NODE.format(obs=aggregated) + RULE)
+    now = int(time.time())
+    refused = "eir.observations: observations: a delta on eir/observations/{} was refused: {}"
+    with broker(tmp_path / "broker") as b, observer(b, config) as log:
+        future = delta("nodeb", "11111111111111", 4_102_444_800)
+        assert publish_as(b, "nodeb", "eir/observations/nodeb", future) == 0
+        assert publish_as(b, "noded", "eir/observations/noded", delta("other", OTHER, now)) == 0
+        # the shipped ACL: a node's client id is its name, and it writes only its own topic
+        assert publish_as(b, "noded", "eir/observations/nodeb", delta("nodeb", OTHER, now)) == 135
+        assert publish_as(b, "nodeb", "eir/observations/nodeb", delta("nodeb", IMEI, now)) == 0
+        with opened(aggregated) as merged:
+            wait_for("nodeb's good delta merged", lambda: len(merged.pairs(IMEI)) == 1)
+            assert merged.pairs("11111111111111") == []
+            assert merged.pairs(OTHER) == []
+            assert merged.clock() == now
+        assert [line for line in log if "was refused" in line] == [
+            refused.format(
+                "nodeb",
+                "pair 0 (11111111111111+001010000000001): last seen 4102444800 is later than "
+                "this node's clock plus 86400 s",
+            ),
+            refused.format("noded", "its node 'other' is not the topic's 'noded'"),
+        ]
+        figures = scrape(log)
+        assert figures["eir_observation_deltas_refused_total"] == 2
+        assert figures["eir_observation_records_merged_total"] == 1
+
+
+def test_an_aggregator_started_late_gets_every_pair_by_a_resync(tmp_path: Path) -> None:
+    """A node's deltas published before any aggregator subscribed are gone from the broker;
+    the aggregator's retained resync request makes the node publish all its records again."""
+    obs, config = tmp_path / "obs-a", tmp_path / "a.toml"
+    config.write_text(NODE.format(obs=obs))
+    aggregated, agg_config = tmp_path / "obs-agg", tmp_path / "agg.toml"
+    agg_config.write_text(NODE.format(obs=aggregated) + RULE)
+    with broker(tmp_path / "broker") as b, node(b, tmp_path / "db-a", "a", config) as served:
+        for n in range(4):
+            assert status(served, IMEI, imsi(n)) is S.WHITELISTED
+        with opened(obs) as store:
+            wait_for("a's 4 pairs written", lambda: len(store.pairs(IMEI)) == 4)
+            wait_for("a's deltas published to nobody", lambda: store.outbox(10) == [])
+        with observer(b, agg_config) as log, opened(aggregated) as merged:
+            wait_for("a's 4 pairs merged", lambda: len(merged.pairs(IMEI)) == 4)
+            assert [p.node for p in merged.pairs(IMEI)] == ["a"] * 4
+            assert (
+                "eir.observations: observations: asked every node to publish its records again "
+                "(eir/observations/resync)" in log
+            )
+        resent = "eir.observations: observations: resync requested: 4 records to publish again"
+        assert resent in served.lines

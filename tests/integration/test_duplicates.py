@@ -144,3 +144,28 @@ def test_a_single_node_lab_aggregates_without_a_broker(tmp_path: Path, demo_db: 
         finally:
             client.close()
     assert eir("duplicates", "--db", demo_db).stdout.splitlines()[1].startswith(IMEI)
+
+
+def test_rules_that_could_never_match_are_refused(tmp_path: Path) -> None:
+    """`eir check-config`: a window longer than the days kept, more days than the window, a key
+    the rule's kind does not read."""
+    config = tmp_path / "eir.toml"
+    cases = {
+        'retention_days = 10\n[[observations.duplicate_rules]]\nname = "d"\n'
+        'kind = "daily-average"\nwindow_days = 30\n': (
+            "observations.duplicate_rules[0].window_days: 30 days are more than "
+            "retention_days (10) keeps"
+        ),
+        '[[observations.duplicate_rules]]\nname = "d"\nkind = "daily-average"\n'
+        "window_days = 30\nmin_days = 40\n": (
+            "observations.duplicate_rules[0].min_days: 40 days are more than the window of "
+            "30 (window_days)"
+        ),
+        '[[observations.duplicate_rules]]\nname = "c"\nkind = "concurrent"\nmin_average = 2.5\n': (
+            "observations.duplicate_rules[0].min_average: not read by a concurrent rule"
+        ),
+    }
+    for text, message in cases.items():
+        config.write_text("[observations]\n" + text)
+        result = eir("check-config", config)
+        assert (result.returncode, result.stderr) == (1, f"{config}: {message}\n"), text

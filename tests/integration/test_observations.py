@@ -228,6 +228,28 @@ def test_a_bad_delta_line_imports_nothing_and_says_where(tmp_path: Path) -> None
     binary.write_bytes(b"\xff\xfe\x00binary")
     result = eir("observations", "import", binary, "--observations", store)
     assert (result.returncode, result.stderr) == (1, f"eir: {binary}: not UTF-8 text (octet 0)\n")
+    future = tmp_path / "future.jsonl"  # a node whose clock says 2100
+    future.write_text(
+        DELTAS + '{"v":1,"node":"nodeb","pairs":[["11111111111111","001010000000001",'
+        "4102444800,4102444800,[47482],1]]}\n"
+    )
+    result = eir("observations", "import", future, "--observations", store)
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"{future}:4: pair 0 (11111111111111+001010000000001): last seen 4102444800 is later "
+        "than this node's clock plus 86400 s\n",
+    )
+    ancient = tmp_path / "ancient.jsonl"  # a node whose clock says 1970
+    ancient.write_text(
+        '{"v":1,"node":"lab","pairs":[["11111111111111","001010000000001",5,5,[0],1]]}\n'
+    )
+    result = eir("observations", "import", ancient, "--observations", store)
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"{ancient}:1: pair 0 (11111111111111+001010000000001): first seen 5 is before "
+        "946684800 (2000-01-01)\n",
+    )
+    assert not (store / "data.mdb").exists()
     missing = eir("history", "35209900176148", "--observations", store)
     assert missing.returncode == 1
     assert missing.stderr == (

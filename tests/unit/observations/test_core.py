@@ -82,3 +82,33 @@ def test_the_store_records_merges_publishes_and_purges(tmp_path: Path) -> None:
     assert [o.imsi for o in store.scan()] == [IMSI_B]
     assert store.by_imsi(IMSI_A) == []
     store.close()
+
+
+def test_a_resync_request_marks_this_nodes_records_once(tmp_path: Path) -> None:
+    store = ObservationStore(tmp_path / "obs")
+    try:
+        store.observe("n1", [(IMEI, "001010000000001", T0), (OTHER, "001010000000002", T0)])
+        store.merge(decode_delta(next(encode_delta("n2", store.pairs(IMEI)))).pairs)
+        store.merge(decode_delta(next(encode_delta("n1/x", store.pairs(OTHER)))).pairs)
+        store.published(store.outbox(10))
+        assert store.outbox(10) == []
+        assert store.resend("n1", 100) == 2
+        assert sorted(o.imei for o in store.outbox(10)) == [IMEI, OTHER]
+        assert {o.node for o in store.outbox(10)} == {"n1"}
+        store.published(store.outbox(10))
+        assert store.resend("n1", 100) is None  # served already
+        assert store.resend("n1", 99) is None
+        assert store.outbox(10) == []
+    finally:
+        store.close()
+
+
+def test_a_receiver_refuses_records_from_a_wrong_clock() -> None:
+    (raw,) = encode_delta("n1", [Observed(IMEI, "001010000000001", "n1", seen_at(T0))])
+    assert decode_delta(raw, now=T0 - DAY).pairs[0].record.last == T0
+    with pytest.raises(ObservationError, match="later than this node's clock plus 86400 s"):
+        decode_delta(raw, now=T0 - DAY - 1)
+    (old,) = encode_delta("n1", [Observed(IMEI, "001010000000001", "n1", seen_at(5))])
+    assert decode_delta(old).pairs  # no clock given: the simulator's days
+    with pytest.raises(ObservationError, match="before 946684800"):
+        decode_delta(old, now=T0)

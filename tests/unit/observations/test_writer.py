@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -149,7 +150,9 @@ async def test_the_run_task_flushes_every_interval(tmp_path: Path) -> None:
     w.interval = 0.01
     task = asyncio.get_running_loop().create_task(w.run())
     w.buffer.add(IMEI, IMSI_A, T0)
+    deadline = time.monotonic() + 10
     while w.written < 1:
+        assert time.monotonic() < deadline, "the run task wrote nothing in 10 s"
         await asyncio.sleep(0.01)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

@@ -93,9 +93,12 @@ def observer(b: Broker, config: Path) -> Iterator[list[str]]:
         reader.join(timeout=5)
 
 
-def node(b: Broker, db: Path, name: str, config: Path) -> AbstractContextManager[Served]:
+def node(
+    b: Broker, db: Path, name: str, config: Path, *extra: str
+) -> AbstractContextManager[Served]:
     return serve(
         db,
+        *extra,
         "--broker",
         b.url,
         "--node",
@@ -134,7 +137,8 @@ def test_three_nodes_and_an_aggregator_through_a_killed_broker(tmp_path: Path) -
     dbs = [tmp_path / f"db-{name}" for name in names]
     with broker(tmp_path / "broker") as b, ExitStack() as running:
         served = [
-            running.enter_context(node(b, db, n, c))
+            # b runs two workers: its leading one publishes what both write, as node b
+            running.enter_context(node(b, db, n, c, *(["--workers", "2"] if n == "b" else [])))
             for db, n, c in zip(dbs, names, configs, strict=True)
         ]
         log = running.enter_context(observer(b, agg_config))

@@ -29,8 +29,9 @@ from eir.devices.packing import pack_approved, pack_device, unpack_approved, unp
 from eir.devices.record import Device, DeviceIndex, radios
 from eir.devices.sample import LAYOUTS, sample_text
 from eir.errors import ConfigError, LoadError
+from eir.model import ListName
 from eir.startup import open_store
-from eir.store.api import LoadSummary
+from eir.store.api import LoadSummary, Mode
 from eir.store.devices import APPROVED, DEVICE, DeviceStats
 
 Options = Callable[[argparse.ArgumentParser], None]
@@ -175,6 +176,67 @@ def load(args: argparse.Namespace, config: Config) -> int:
     else:
         print(summary_line(parsed, summary))
     return 0
+
+
+# -- publish ------------------------------------------------------------------------------------
+
+
+def add_publish_options(p: argparse.ArgumentParser) -> None:
+    """``eir publish --devices FILE`` and ``--approved FILE``."""
+    p.add_argument(
+        "--devices",
+        metavar="FILE",
+        help="publish this device database file (GSMA TAC file or lab CSV) instead of lists",
+    )
+    p.add_argument(
+        "--approved",
+        metavar="FILE",
+        help="publish this approved-models list instead of lists",
+    )
+
+
+def publish_devices(args: argparse.Namespace, config: Config) -> bool:
+    """``eir publish --devices FILE`` or ``--approved FILE``: the file read and checked as
+    ``eir devices load`` reads it, published as the next list update; False when neither is
+    given (a list publish: its files and ``--list`` are then required)."""
+    given = [(p, a) for p, a in ((args.devices, False), (args.approved, True)) if p is not None]
+    if not given:
+        if not args.files or args.list is None:
+            raise ConfigError("give list files and --list, or --devices FILE or --approved FILE")
+        return False
+    if len(given) > 1 or args.files:
+        raise ConfigError("publish one thing at a time: list files, --devices or --approved")
+    import asyncio
+
+    from eir.cli.publish import NO_BROKER, announce
+    from eir.publish.publisher import publish_update
+    from eir.publish.update import DeviceUpdate
+    from eir.store.batch import Batch
+
+    parsed = read_file(given[0][0], given[0][1], args.encoding)
+    broker = config.mqtt.broker
+    if broker is None:
+        raise ConfigError(NO_BROKER)
+    batch = Batch(files=[parsed.name], rows=parsed.rows, duplicates=parsed.duplicates)
+    published = asyncio.run(
+        publish_update(
+            config.mqtt,
+            broker,
+            batch,
+            mode=Mode.REPLACE,
+            list_name=ListName.WHITE,
+            source=parsed.table,
+            scope=[],
+            remove_any_source=False,
+            timeout=args.timeout,
+            wait_nodes=args.wait,
+            say=lambda message: print(message, file=sys.stderr, flush=True),
+            devices=(DeviceUpdate(parsed.table, parsed.items), parsed.kind),
+        )
+    )
+    what = "approved" if parsed.table == APPROVED else f"devices {parsed.kind}"
+    announce(args, config, published, f"{what}, {len(parsed.items)} entries")
+    return True
 
 
 # -- lookup -------------------------------------------------------------------------------------

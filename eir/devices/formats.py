@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from eir.devices.record import FIELDS, Device
 
@@ -66,7 +67,6 @@ _GSMA_FIELDS = {
 #: the columns a lab CSV may have: every Device field but ``source`` (the loader's)
 LAB_COLUMNS = tuple(f for f in FIELDS if f != "source")
 _SPACES = re.compile(r"\s+")
-_TAC = re.compile(r"[0-9]{8}")
 _MONTHS = {
     name: index + 1
     for index, name in enumerate(
@@ -112,6 +112,9 @@ class _Layout:
         self.kind = kind
         self.fields = fields
         self.delimiter = delimiter
+        #: (cell index, Device field index) of each column kept
+        self.positions = [(i, FIELDS.index(f)) for i, f in enumerate(fields) if f]
+        self.source = FIELDS.index("source")
 
 
 def decode_text(data: bytes, name: str) -> tuple[str, str | None]:
@@ -133,6 +136,10 @@ def parse_devices(data: bytes, name: str) -> DeviceFile:
     if error is not None:
         out.errors.append(error)
         return out
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        out.errors.append(f"{name}:{line}: a NUL character (not a text file?)")
+        return out
     lines = text.splitlines(keepends=True)
     start = _header_index(lines)
     if start is None:
@@ -148,7 +155,7 @@ def parse_devices(data: bytes, name: str) -> DeviceFile:
         device = _device(cells, layout, f"{name}:{number}", out.errors)
         if device is not None:
             _keep(device, number, seen, out, name)
-    out.devices = [device for _, (_, device) in sorted(seen.items())]
+    out.devices = [seen[tac][1] for tac in sorted(seen)]
     return out
 
 
@@ -224,42 +231,44 @@ def _rows(lines: list[str], start: int, delimiter: str) -> Iterator[tuple[int, l
         yield start + reader.line_num, cells
 
 
+_DATE = FIELDS.index("allocation_date")
+
+
 def _device(cells: list[str], layout: _Layout, where: str, errors: list[str]) -> Device | None:
-    cells = [c.strip() for c in cells]
     width = len(layout.fields)
-    while len(cells) > width and not cells[-1]:
+    while len(cells) > width and not cells[-1].strip():
         cells.pop()  # trailing pipes
     if len(cells) != width:
         errors.append(f"{where}: {len(cells)} fields where the header has {width}")
         return None
-    values = {f: c for f, c in zip(layout.fields, cells, strict=True) if f}
-    problem = _problem(values)
-    if problem is not None:
-        errors.append(f"{where}: {problem}")
+    values = [""] * len(FIELDS)
+    for cell, position in layout.positions:
+        values[position] = cells[cell].strip()
+    values[layout.source] = layout.kind
+    tac = values[0]
+    if len(tac) != 8 or not tac.isdigit() or not tac.isascii():
+        errors.append(f"{where}: {_bad_tac(tac)}")
         return None
-    values["allocation_date"] = iso_date(values.get("allocation_date", "")) or ""
-    return Device(**values, source=layout.kind)
+    written = values[_DATE]
+    if written:
+        iso = iso_date(written)
+        if iso is None:
+            errors.append(
+                f"{where}: allocation date {written!r} is not a date (01-Jan-2015, "
+                "2015-01-01, 01/01/2015 or 20150101)"
+            )
+            return None
+        values[_DATE] = iso
+    return Device._make(values)
 
 
-def _problem(values: dict[str, str]) -> str | None:
-    """What is wrong with a row's values (None: nothing)."""
-    tac = values["tac"]
-    if not _TAC.fullmatch(tac):
-        if tac.isdigit() and len(tac) < 8:
-            return f"TAC {tac!r} is not 8 digits (a leading 0 lost by a spreadsheet?)"
-        return f"TAC {tac!r} is not 8 digits"
-    written = values.get("allocation_date", "")
-    if written and iso_date(written) is None:
-        return (
-            f"allocation date {written!r} is not a date (01-Jan-2015, 2015-01-01, "
-            "01/01/2015 or 20150101)"
-        )
-    for key, value in values.items():
-        if "\x00" in value:
-            return f"{key} holds a NUL character"
-    return None
+def _bad_tac(tac: str) -> str:
+    if tac.isdigit() and len(tac) < 8:
+        return f"TAC {tac!r} is not 8 digits (a leading 0 lost by a spreadsheet?)"
+    return f"TAC {tac!r} is not 8 digits"
 
 
+@lru_cache(maxsize=1 << 16)
 def iso_date(text: str) -> str | None:
     """A written allocation date as ``YYYY-MM-DD`` (None: not a date; "" stays "")."""
     text = text.strip()

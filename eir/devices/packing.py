@@ -32,7 +32,7 @@ def pack_device(device: Device) -> tuple[bytes, bytes]:
 
 def unpack_device(key: bytes, value: bytes) -> Device:
     """The device of a stored (key, value)."""
-    parts = bytes(value[1:]).decode().split(_SEP)
+    parts = value[1:].decode().split(_SEP)
     if value[:1] != _VERSION or len(parts) != _AFTER_TAC:
         raise DamagedDeviceError(f"damaged device record of TAC {bytes(key)[:8]!r}")
     return Device(bytes(key).decode(), *parts)
@@ -73,7 +73,7 @@ def build_index(
     devices: Iterable[tuple[bytes, bytes]], approved: Iterable[tuple[bytes, bytes]]
 ) -> DeviceIndex:
     """The in-memory index of the two tables' items (what each store builds per generation)."""
-    table = {bytes(k).decode(): unpack_device(k, v) for k, v in devices}
+    packed = {k.decode(): v for k, v in devices}
     tacs: set[str] = set()
     models: set[tuple[str, str]] = set()
     for key, value in approved:
@@ -82,4 +82,13 @@ def build_index(
             tacs.add(entry.tac)
         else:
             models.add(model_key(entry.brand, entry.model))
-    return DeviceIndex(table, frozenset(tacs), frozenset(models))
+    return DeviceIndex(
+        approved_tacs=frozenset(tacs),
+        approved_models=frozenset(models),
+        packed=packed,
+        unpack=_unpack_tac,
+    )
+
+
+def _unpack_tac(tac: str, value: bytes) -> Device:
+    return unpack_device(tac.encode(), value)

@@ -135,6 +135,8 @@ def read_file(path: str, approved: bool, encoding: str | None = None) -> Parsed:
         items = [pack_device(d) for d in found.devices]
         parsed = Parsed(DEVICE, found.kind, name, items, found.rows, found.duplicates)
         errors = found.errors
+    if not errors and not parsed.items:
+        errors = [f"{name}: no entries (a device database or approved list is never empty)"]
     for error in errors:
         print(error, file=sys.stderr)
     if errors:

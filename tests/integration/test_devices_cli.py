@@ -162,6 +162,9 @@ def test_bad_files_change_nothing(tmp_path: Path) -> None:
     unknown = tmp_path / "unknown.txt"
     unknown.write_text("IMEI|Model\n35000000|x\n")
     _refused(db, unknown, f"{unknown}:1: unknown header: expected " + _expected())
+    empty = tmp_path / "empty.txt"
+    empty.write_text(f"# nothing yet\n{header}\n")
+    _refused(db, empty, f"{empty}: no entries (a device database or approved list is never empty)")
     date = tmp_path / "date.txt"
     date.write_text(f"{header}\n{rows[0].replace('-20', '-Foo-20', 1)}\n")
     result = eir("devices", "load", date, "--db", db)

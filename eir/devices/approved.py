@@ -41,7 +41,7 @@ def parse_approved(data: bytes, name: str) -> ApprovedFile:
     if error is not None:
         out.errors.append(error)
         return out
-    rows = list(_rows(text))
+    rows = list(_rows(text, name, out.errors))
     columns: list[str] | None = None
     if rows and _is_header(rows[0][1]):
         columns = [c.strip().lower() for c in rows[0][1]]
@@ -62,14 +62,19 @@ def parse_approved(data: bytes, name: str) -> ApprovedFile:
     return out
 
 
-def _rows(text: str) -> list[tuple[int, list[str]]]:
+def _rows(text: str, name: str, errors: list[str]) -> list[tuple[int, list[str]]]:
     out = []
-    for number, line in enumerate(text.splitlines(), 1):
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for number, line in enumerate(lines, 1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
         delimiter = max((",", ";", "\t", "|"), key=stripped.count)
-        cells = next(csv.reader([stripped], delimiter=delimiter))
+        try:
+            cells = next(csv.reader([stripped], delimiter=delimiter))
+        except csv.Error as exc:
+            errors.append(f"{name}:{number}: {exc}")
+            continue
         out.append((number, [c.strip() for c in cells]))
     return out
 

@@ -140,7 +140,7 @@ def parse_devices(data: bytes, name: str) -> DeviceFile:
         line = text[: text.index("\x00")].count("\n") + 1
         out.errors.append(f"{name}:{line}: a NUL character (not a text file?)")
         return out
-    lines = text.splitlines(keepends=True)
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     start = _header_index(lines)
     if start is None:
         out.errors.append(f"{name}:1: empty: no header (expected {_expected()})")
@@ -150,7 +150,7 @@ def parse_devices(data: bytes, name: str) -> DeviceFile:
         return out
     out.kind = layout.kind
     seen: dict[str, tuple[int, Device]] = {}
-    for number, cells in _rows(lines, start + 1, layout.delimiter):
+    for number, cells in _rows(lines, start + 1, layout.delimiter, f"{name}:", out.errors):
         out.rows += 1
         device = _device(cells, layout, f"{name}:{number}", out.errors)
         if device is not None:
@@ -193,7 +193,11 @@ def _expected() -> str:
 
 def _layout(line: str, name: str, number: int, errors: list[str]) -> _Layout | None:
     delimiter = _delimiter(line)
-    columns = [_name(c) for c in next(csv.reader([line], delimiter=delimiter))]
+    try:
+        columns = [_name(c) for c in next(csv.reader([line], delimiter=delimiter))]
+    except csv.Error as exc:
+        errors.append(f"{name}:{number}: {exc}")
+        return None
     while columns and not columns[-1]:
         columns.pop()  # trailing pipes
     for kind, names in _LAYOUTS.items():
@@ -220,15 +224,21 @@ def _delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
-def _rows(lines: list[str], start: int, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number, cells) of each row after the header: blank lines and comments skipped."""
-    reader = csv.reader(io.StringIO("".join(lines[start:])), delimiter=delimiter)
-    for cells in reader:
-        if not cells or (len(cells) == 1 and not cells[0].strip()):
-            continue
-        if cells[0].lstrip().startswith("#"):
-            continue
-        yield start + reader.line_num, cells
+def _rows(
+    lines: list[str], start: int, delimiter: str, where: str, errors: list[str]
+) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of each row after the header: blank lines and comments skipped.
+    A row the CSV reader cannot read ends the reading, told as ``file:line``."""
+    reader = csv.reader(io.StringIO("\n".join(lines[start:])), delimiter=delimiter)
+    try:
+        for cells in reader:
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue
+            if cells[0].lstrip().startswith("#"):
+                continue
+            yield start + reader.line_num, cells
+    except csv.Error as exc:
+        errors.append(f"{where}{start + reader.line_num}: {exc}")
 
 
 _DATE = FIELDS.index("allocation_date")

@@ -76,3 +76,21 @@ def test_both_stores_have_the_same_digest(tmp_path: Path) -> None:
         assert lmdb_store.device_stats().digest == memory.device_stats().digest
     finally:
         lmdb_store.close()
+
+
+def test_a_reader_sees_a_load_of_another_process(tmp_path: Path) -> None:
+    """The serving process's index is rebuilt when a write (here through the same store;
+    `eir devices load` in another process alike) changes the table, and only then."""
+    writer = reader = LmdbStore(tmp_path / "db", map_size_mb=16, read_snapshot_ms=0)
+    try:
+        assert not reader.device_index().has_devices
+        writer.replace_devices(DEVICE, _items(A), source="lab", files=[])
+        index = reader.device_index()
+        assert index.device(A.tac) == A
+        assert reader.device_index() is index
+        writer.replace_devices(DEVICE, _items(A), source="lab", files=[])  # nothing changed
+        assert reader.device_index() is index
+        writer.replace_devices(DEVICE, _items(B), source="lab", files=[])
+        assert reader.device_index().device(A.tac) is None
+    finally:
+        reader.close()

@@ -38,7 +38,7 @@ def test_any_bytes_are_read_or_told(data: bytes) -> None:
 #: line breaks (any a reader may split on), the delimiter, quotes and NUL left out
 _NOT_IN_CELLS = '|"\r\n\x00\x1c\x1d\x1e\x85\u2028\u2029\x0b\x0c'
 CELL = st.text(
-    alphabet=st.characters(blacklist_characters=_NOT_IN_CELLS, blacklist_categories=("Cs",)),
+    alphabet=st.characters(blacklist_characters=_NOT_IN_CELLS, blacklist_categories=["Cs"]),
     max_size=12,
 ).map(str.strip)
 

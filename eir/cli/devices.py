@@ -43,7 +43,9 @@ def add_parsers(sub: Any, store_options: Options) -> None:
         "devices",
         help="the device database (GSMA TAC database, lab CSV) and the approved-models list",
     )
-    actions = p.add_subparsers(dest="devices_command", required=True)
+    actions = p.add_subparsers(
+        dest="devices_command", required=True, metavar="{load,lookup,stats,export,sample}"
+    )
     q = actions.add_parser(
         "load",
         help="replace the device database (or with --approved the approved-models list) "

@@ -114,6 +114,9 @@ def test_stats_shows_the_device_digest(tmp_path: Path) -> None:
     assert "devices: 40 TACs (gsma17 sample-gsma17.txt), approved 0 (none loaded)" in (
         result.stdout.splitlines()
     )
+    data = json.loads(eir("stats", "--json", "--db", db).stdout)
+    assert (data["devices"]["devices"], data["devices"]["digest"]) == (40, _device_digest(db))
+    assert data["history"][-1]["action"] == "devices"
     history = [line for line in result.stdout.splitlines() if " devices (gsma17) " in line]
     assert len(history) == 1 and history[0].endswith(": +40 ~0 -0 =0 duplicates 0")
 

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DB ?= var/eir.lmdb
 
-.PHONY: install tshark mosquitto chromium vm test-sctp run test check lint type bench bench-store bench-replace bench-shapes bench-s13 bench-map bench-mqtt bench-merge bench-observations load clean
+.PHONY: install tshark mosquitto chromium vm test-sctp run test check lint type bench bench-store bench-replace bench-shapes bench-s13 bench-map bench-mqtt bench-merge bench-observations bench-devices load clean
 
 # pysctp compiles against libsctp (Debian's libsctp-dev) with a C compiler; the tests dissect
 # what we send with tshark.
@@ -65,6 +65,8 @@ test-sctp: install vm
 
 run: install
 	$(BIN)/eir load conf/lists/demo.csv --list black --source demo --mode replace --db $(DB)
+	$(BIN)/eir devices load conf/devices/sample-gsma17.txt --db $(DB)
+	$(BIN)/eir devices load --approved conf/devices/approved-sample.csv --db $(DB)
 	exec $(BIN)/eir serve --config conf/eir.toml --db $(DB)
 
 test: install tshark mosquitto chromium
@@ -82,7 +84,7 @@ check: lint type test
 
 # every bench runs even when an earlier one misses its target; the exit code says if any did
 bench: install
-	@status=0; for target in bench-store bench-s13 bench-map bench-mqtt bench-merge bench-observations; do \
+	@status=0; for target in bench-store bench-s13 bench-map bench-mqtt bench-merge bench-observations bench-devices; do \
 		$(MAKE) --no-print-directory $$target || { status=1; echo "make bench: $$target missed a target"; }; \
 	done; exit $$status
 
@@ -114,6 +116,10 @@ bench-merge: install
 # issue 17: answer cost with observations on and off, the writer's rate, memory at 10M pairs
 bench-observations: install
 	$(BIN)/python tests/bench/bench_observations.py
+
+# issue 16: eir devices load of a generated 200,000-TAC GSMA file; the in-memory index built
+bench-devices: install
+	$(BIN)/python tests/bench/bench_devices.py
 
 # eir serve with the demo lists, driven 20 s by eir-sim (mixed S13 and MAP, fixed rate);
 # fails on any wrong answer or gate

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from eir import __version__
-from eir.cli import duplicates
+from eir.cli import devices, duplicates
 from eir.config.keys import LOG_FORMATS, LOG_LEVELS, strptime_format
 from eir.model import ListName
 from eir.store.api import Mode
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_observation_commands(sub)
     _add_check_config(sub)
     duplicates.add_parsers(sub, _store_options, _mqtt_options, _observations_option)
+    devices.add_parsers(sub, _store_options)
     return parser
 
 
@@ -211,12 +212,13 @@ def _add_publish(sub: argparse._SubParsersAction[EirParser]) -> None:
         metavar="FILE",
         help="TOML configuration with the [mqtt] section (default: embedded)",
     )
-    _list_file_options(p)
+    _list_file_options(p, required=False)
     p.add_argument(
         "--skip-invalid",
         action="store_true",
         help="publish the good rows and report the bad ones (exit 1)",
     )
+    devices.add_publish_options(p)
     _mqtt_options(p)
     p.add_argument(
         "--timeout",
@@ -368,17 +370,18 @@ def _add_check_config(sub: argparse._SubParsersAction[EirParser]) -> None:
     p.add_argument("file", nargs="?", metavar="FILE", help="default: the embedded defaults")
 
 
-def _list_file_options(p: argparse.ArgumentParser) -> None:
-    """What `eir load` and `eir publish` both read: the files, their list, source and mode."""
+def _list_file_options(p: argparse.ArgumentParser, required: bool = True) -> None:
+    """What `eir load` and `eir publish` both read: the files, their list, source and mode
+    (not ``required`` by `eir publish`, which may publish a device database instead)."""
     p.add_argument(
         "files",
-        nargs="+",
+        nargs="+" if required else "*",
         metavar="FILE",
         help="CSV with a header, or one IMEI per line; .gz, a .zip of one file or - (stdin) too",
     )
     p.add_argument(
         "--list",
-        required=True,
+        required=required,
         choices=[n.value for n in ListName],
         help="list for rows without a list column",
     )

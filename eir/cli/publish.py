@@ -11,6 +11,7 @@ import gc
 import sys
 from typing import TYPE_CHECKING
 
+from eir.cli.devices import publish_devices
 from eir.cli.list_options import load_options
 from eir.cli.overrides import mqtt_overrides
 from eir.config import Config
@@ -19,6 +20,7 @@ from eir.model import ListName
 from eir.store.api import Mode
 
 if TYPE_CHECKING:  # the loader (numpy) is imported when the command runs
+    from eir.publish.publisher import Published
     from eir.store.batch import Batch
     from eir.store.formats import LoadOptions
 
@@ -31,6 +33,8 @@ def publish(args: argparse.Namespace, config: Config) -> int:
 
     config = mqtt_overrides(args, config)
     check_broker(args, config)
+    if publish_devices(args, config):  # --devices FILE or --approved FILE
+        return 0
     options = load_options(args, config)
     list_name, source, mode = options.list, options.source, Mode(args.mode)
     batch = _read_lists(args.files, options)
@@ -83,11 +87,16 @@ def publish_batch(
             say=_say,
         )
     )
+    announce(args, config, published, f"{mode.value} {list_name.value}/{source}, {entries} entries")
+
+
+def announce(args: argparse.Namespace, config: Config, published: Published, what: str) -> None:
+    """Say what was published (``what``: the update's content) and on which nodes."""
     head = published.head
     print(
-        f"published update #{head.seq} ({mode.value} {list_name.value}/{source}, "
-        f"{entries} entries, {published.bytes:,} bytes in {head.parts} parts) to {broker} "
-        f"under {config.mqtt.prefix}/lists/ in {published.seconds:.2f} s"
+        f"published update #{head.seq} ({what}, {published.bytes:,} bytes in {head.parts} "
+        f"parts) to {config.mqtt.broker} under {config.mqtt.prefix}/lists/ in "
+        f"{published.seconds:.2f} s"
     )
     if args.wait:
         print(f"applied on {len(published.applied_on)} nodes: {', '.join(published.applied_on)}")

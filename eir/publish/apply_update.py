@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from eir.publish.lists import Version, decode_version, version_key
-from eir.publish.update import UpdateError, UpdateMeta, decode_update
+from eir.publish.update import DeviceUpdate, UpdateError, UpdateMeta, decode_any
 from eir.store.api import LoadSummary, Mode
 from eir.store.lmdb_store import LmdbStore
 from eir.store.records import META
@@ -30,7 +30,7 @@ def apply_update(
     :class:`UpdateError` for an update that cannot follow the stored version, and
     :class:`MapGrowthNeededError` when the caller must grow the map first.
     """
-    meta, batch = decode_update(blob)
+    meta, content = decode_any(blob)
     if meta.seq != seq:
         raise UpdateError(f"the parts of #{seq} hold update #{meta.seq}")
     key = version_key(prefix)
@@ -44,18 +44,31 @@ def apply_update(
         txn.put(META, key, Version(seq, meta.id, meta.time, clock()).payload())
 
     names = ", ".join(meta.files) or "-"
-    batch.files = [f"update {prefix} #{seq} ({names})"]
-    scope = meta.owners()
+    files = [f"update {prefix} #{seq} ({names})"]
     try:
-        summary = store.apply(
-            batch,
-            Mode(meta.mode),
-            scope,
-            now=meta.time,
-            remove_any_source=meta.remove_any_source,
-            inside=inside,
-            may_grow=False,
-        )
+        if isinstance(content, DeviceUpdate):
+            summary = store.replace_devices(
+                content.table,
+                content.items,
+                source=f"{meta.device_kind} {names}",
+                files=files,
+                rows=meta.rows,
+                duplicates=meta.duplicates,
+                now=meta.time,
+                inside=inside,
+                may_grow=False,
+            )
+        else:
+            content.files = files
+            summary = store.apply(
+                content,
+                Mode(meta.mode),
+                meta.owners(),
+                now=meta.time,
+                remove_any_source=meta.remove_any_source,
+                inside=inside,
+                may_grow=False,
+            )
     except _StaleError:
         return meta, None
     return meta, summary

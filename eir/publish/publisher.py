@@ -21,7 +21,14 @@ from eir.config import Broker, MqttConfig
 from eir.model import ListName
 from eir.publish.broker import BrokerError, connect, make_client
 from eir.publish.lists import Head, decode_head, head_topic, part_topic
-from eir.publish.update import UpdateMeta, encode_update, scope_items, split_parts
+from eir.publish.update import (
+    DeviceUpdate,
+    UpdateMeta,
+    encode_device_update,
+    encode_update,
+    scope_items,
+    split_parts,
+)
 from eir.store.api import Mode
 from eir.store.batch import Batch
 
@@ -83,8 +90,11 @@ async def publish_update(
     wait_nodes: int,
     say: Callable[[str], None],
     environ: Mapping[str, str] = os.environ,
+    devices: tuple[DeviceUpdate, str] | None = None,
 ) -> Published:
-    """Publish ``batch`` as the next update; wait for ``wait_nodes`` nodes to apply it."""
+    """Publish ``batch`` as the next update; wait for ``wait_nodes`` nodes to apply it.
+    With ``devices`` (a device table and the kind of file it was read from) the update is
+    that table instead (``batch`` gives only its files and counts)."""
     started = time.monotonic()
     deadline = started + timeout
     identifier = f"eir-publish-{secrets.token_hex(4)}"
@@ -105,6 +115,7 @@ async def publish_update(
             deadline,
             wait_nodes,
             started,
+            devices,
         )
     except aiomqtt.MqttError as exc:
         raise BrokerError(f"the broker: {exc}") from None
@@ -126,6 +137,7 @@ async def _publish(
     deadline: float,
     wait_nodes: int,
     started: float,
+    devices: tuple[DeviceUpdate, str] | None = None,
 ) -> Published:
     current = await read_head(client, prefix, identifier)
     seq = (current.seq if current else 0) + 1
@@ -144,8 +156,15 @@ async def _publish(
         invalid=batch.invalid,
         duplicates=batch.duplicates,
         publisher=f"{os.environ.get('USER', '?')}@{socket.gethostname()}",
+        devices="" if devices is None else devices[0].table,
+        device_kind="" if devices is None else devices[1],
     )
-    blob = await asyncio.to_thread(encode_update, batch, meta)
+    if devices is None:
+        blob = await asyncio.to_thread(encode_update, batch, meta)
+        entries = sum(len(g.keys) for g in batch.groups)
+    else:
+        blob = await asyncio.to_thread(encode_device_update, devices[0], meta)
+        entries = len(devices[0].items)
     parts = split_parts(blob, seq, bytes.fromhex(update_id))
     for index, part in enumerate(parts):
         await _confirmed(
@@ -157,7 +176,6 @@ async def _publish(
             f"another publisher took version #{latest.seq} meanwhile; "
             "nothing was published as the head: run eir publish again"
         )
-    entries = sum(len(g.keys) for g in batch.groups)
     head = Head(seq, update_id, len(parts), meta.time, entries)
     applied: list[str] = []
     if wait_nodes:

@@ -23,6 +23,12 @@ class in its scope, written ``[list, source, "class"]`` in ``scope``): a node th
 class table refuses it by its magic rather than replace a list source named like the class.
 All three are decoded.
 
+A device database update (``eir publish --devices FILE`` or ``--approved FILE``) has its own
+magic, ``EIRD1``: its description names the table it replaces (``devices``: ``device`` or
+``approved``) and the kind of file (``device_kind``), and one section of keys and one of
+values follow (the records of :mod:`eir.devices.packing`). A node that predates it refuses it by
+its magic; a list update's description never holds those two names, so it reads as before.
+
 Part (one MQTT message)::
 
     b"EIRP" | version 1 | seq u64 | index u32 | count u32 | id (16) | SHA-256 of the blob (32)
@@ -45,10 +51,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 
+from eir.devices.packing import DamagedDeviceError, unpack_approved, unpack_device
 from eir.errors import EirError, IdentityError
 from eir.model import ListName
 from eir.store.api import ClassScope, Mode
 from eir.store.batch import Batch, Group
+from eir.store.devices import DEVICE, DEVICE_TABLES
 from eir.store.fields import check_source
 from eir.store.records import MAX_FIELD, NO_DIGIT, Table, pack_tail
 
@@ -59,6 +67,8 @@ MAGIC_DIGITS = b"EIRU2\n"
 MAGIC_CLASSES = b"EIRU3\n"
 #: the third item of a class's entry in ``scope`` (see :class:`~eir.store.api.ClassScope`)
 CLASS_MARK = "class"
+#: the magic of a device database update (a whole device or approved table)
+MAGIC_DEVICES = b"EIRD1\n"
 PART_MAGIC = b"EIRP"
 PART_VERSION = 1
 _PART = struct.Struct(">4sBQII16s32s")
@@ -99,6 +109,10 @@ class UpdateMeta:
     duplicates: int
     publisher: str = ""
     groups: builtins.list[dict[str, object]] = field(default_factory=builtins.list)
+    #: a device database update: the table it replaces ("device" or "approved"); "" else
+    devices: str = ""
+    #: a device database update: the kind of file it was read from (gsma17, lab...)
+    device_kind: str = ""
 
     @property
     def entries(self) -> int:
@@ -189,7 +203,7 @@ def encode_update(batch: Batch, meta: UpdateMeta, level: int = 1) -> bytes:
                 "digits": group.digits is not None,
             }
         )
-    data = asdict(meta) | {"groups": groups}
+    data = _described(meta) | {"groups": groups}
     classes = any(g["table"] == Table.CLASS for g in groups) or any(
         item[2:] == (CLASS_MARK,) for item in map(tuple, meta.scope)
     )
@@ -200,6 +214,44 @@ def encode_update(batch: Batch, meta: UpdateMeta, level: int = 1) -> bytes:
     compressor = zlib.compressobj(level)
     out = [compressor.compress(head)]
     out += [compressor.compress(s) for s in sections]
+    out.append(compressor.flush())
+    return b"".join(out)
+
+
+def _described(meta: UpdateMeta) -> dict[str, object]:
+    """The description as JSON holds it: a list update's without the device fields (a node
+    that predates them reads it as before)."""
+    data = asdict(meta)
+    if not meta.devices:
+        del data["devices"], data["device_kind"]
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceUpdate:
+    """A device database update's content: the whole of one device table, sorted by key."""
+
+    table: str
+    items: builtins.list[tuple[bytes, bytes]]
+
+
+def encode_device_update(update: DeviceUpdate, meta: UpdateMeta, level: int = 1) -> bytes:
+    """The compressed blob of a device table (``meta.devices`` names it)."""
+    keys = [k for k, _ in update.items]
+    values = [v for _, v in update.items]
+    key_width, value_width = _widths(keys), _widths(values)
+    group = {
+        "table": update.table,
+        "count": len(keys),
+        "key_width": key_width,
+        "value_width": value_width,
+    }
+    head = MAGIC_DEVICES + json.dumps(_described(meta) | {"groups": [group]}).encode() + b"\n"
+    compressor = zlib.compressobj(level)
+    out = [compressor.compress(head)]
+    out += [
+        compressor.compress(s) for s in _section(keys, key_width) + _section(values, value_width)
+    ]
     out.append(compressor.flush())
     return b"".join(out)
 
@@ -331,6 +383,8 @@ def _meta(line: bytes) -> UpdateMeta:
         scope = [_scope_item(item) for item in meta.scope]
         if not isinstance(meta.groups, list) or not isinstance(meta.files, list):
             raise ValueError("groups and files must be lists")
+        if not isinstance(meta.devices, str) or not isinstance(meta.device_kind, str):
+            raise ValueError("devices and device_kind must be text")
     except (ValueError, TypeError, IdentityError, KeyError) as exc:
         raise UpdateError(f"the update's description is not valid: {exc}") from None
     return UpdateMeta(**(asdict(meta) | {"scope": scope}))
@@ -393,9 +447,19 @@ def _digits(reader: _Reader, count: int, where: str) -> bytes:
 
 
 def decode_update(blob: bytes) -> tuple[UpdateMeta, Batch]:
-    """The description and the batch of a blob; any fault is an :class:`UpdateError`."""
+    """The description and the batch of a list update's blob; any fault (a device database
+    update too) is an :class:`UpdateError`."""
+    meta, content = decode_any(blob)
+    if isinstance(content, DeviceUpdate):
+        raise UpdateError("a device database update, not a list update")
+    return meta, content
+
+
+def decode_any(blob: bytes) -> tuple[UpdateMeta, Batch | DeviceUpdate]:
+    """The description and the content of a blob: a list update's batch, or a device
+    database update's table; any fault is an :class:`UpdateError`."""
     data = _decompress(blob)
-    if not data.startswith((MAGIC, MAGIC_DIGITS, MAGIC_CLASSES)):
+    if not data.startswith((MAGIC, MAGIC_DIGITS, MAGIC_CLASSES, MAGIC_DEVICES)):
         raise UpdateError("not an eir list update (bad magic)")
     end = data.find(b"\n", len(MAGIC))
     if end < 0:
@@ -403,17 +467,61 @@ def decode_update(blob: bytes) -> tuple[UpdateMeta, Batch]:
     meta = _meta(data[len(MAGIC) : end])
     reader = _Reader(data)
     reader.at = end + 1
+    if data.startswith(MAGIC_DEVICES):
+        content: Batch | DeviceUpdate = _device_table(reader, meta)
+    else:
+        content = _batch(reader, meta)
+    if reader.at != len(data):
+        raise UpdateError(f"{len(data) - reader.at} bytes after the last group")
+    return meta, content
+
+
+def _batch(reader: _Reader, meta: UpdateMeta) -> Batch:
     groups = [
         _group(reader, spec if isinstance(spec, dict) else {}, i)
         for i, spec in enumerate(meta.groups)
     ]
-    if reader.at != len(data):
-        raise UpdateError(f"{len(data) - reader.at} bytes after the last group")
-    batch = Batch(
+    return Batch(
         groups=groups,
         files=list(meta.files),
         rows=meta.rows,
         invalid=meta.invalid,
         duplicates=meta.duplicates,
     )
-    return meta, batch
+
+
+def _device_table(reader: _Reader, meta: UpdateMeta) -> DeviceUpdate:
+    """The one table of a device database update, every key and record checked."""
+    if meta.devices not in DEVICE_TABLES or len(meta.groups) != 1:
+        raise UpdateError(f"not a device database update of a known table ({meta.devices!r})")
+    spec = meta.groups[0]
+    try:
+        count, key_width, value_width = (
+            int(str(spec[k])) for k in ("count", "key_width", "value_width")
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise UpdateError(f"not a valid device table description: {exc}") from None
+    if spec.get("table") != meta.devices or count < 0 or key_width < 0 or value_width < 0:
+        raise UpdateError("not a valid device table description")
+    keys = list(reader.items(count, key_width)) if count else []
+    values = list(reader.items(count, value_width)) if count else []
+    if not all(map(bytes.__lt__, keys, keys[1:])):
+        raise UpdateError("the device table's keys are not sorted and unique")
+    try:
+        for key, value in zip(keys, values, strict=True):
+            _check_device_item(meta.devices, key, value)
+    except (DamagedDeviceError, UnicodeDecodeError) as exc:
+        raise UpdateError(f"a damaged device table: {exc}") from None
+    return DeviceUpdate(meta.devices, list(zip(keys, values, strict=True)))
+
+
+def _check_device_item(table: str, key: bytes, value: bytes) -> None:
+    if table == DEVICE:
+        if len(key) != 8 or not key.isdigit():
+            raise DamagedDeviceError(f"key {key[:16]!r} is not a TAC")
+        unpack_device(key, value)
+        return
+    if key[:1] not in (b"T", b"M") or len(key) < 2:
+        raise DamagedDeviceError(f"key {key[:16]!r} is not an approved entry")
+    key[1:].decode()
+    unpack_approved(key, value)

@@ -372,7 +372,8 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
     observations = _opener(config)
     writer = _observation_writer(serving, queue, observations)
     sightings = None if writer is None else writer.buffer
-    check = checker(config, store, metrics, queue, live, notes, sightings)
+    seen = _first_seen(observations) if config.observations.enabled else None
+    check = checker(config, store, metrics, queue, live, notes, sightings, seen)
     node = build_diameter(config, store, now, check, metrics.latency[s13_results.PROTOCOL], live)
     m3ua_node = build_m3ua(config, store, check, metrics.latency[map_outcomes.PROTOCOL])
     session: BrokerSession | None = None
@@ -421,6 +422,16 @@ def _exchange(
     if found is not None:
         found.observe(metrics)
     return found
+
+
+def _first_seen(observations: Callable[[], ObservationStore]) -> Callable[[str], int | None]:
+    """When this process's observation store first saw an IMEI: the device rules' exemption
+    (`eir.policy`), asked only when such a rule matched."""
+
+    def first_seen(imei: str) -> int | None:
+        return observations().first_seen(imei)
+
+    return first_seen
 
 
 def _opener(config: Config) -> Callable[[], ObservationStore]:

@@ -7,6 +7,7 @@ store builds (`eir.devices.packing.build_index`); and generated device databases
 from __future__ import annotations
 
 from functools import partial
+
 from eir.config import PolicyConfig
 from eir.devices.approved import parse_approved
 from eir.devices.formats import parse_devices

@@ -230,7 +230,9 @@ def draws(
     shares = np.array([mix[k] for k in kinds], dtype=float)
     chosen = rng.choice(len(kinds), size=count, p=shares / shares.sum()).tolist()
     imsis = generate_imsis(count, seed)
-    fresh = iter(generate_imeis(count + 64, seed=seed + 11).as_text())
+    # with a device database, unknown IMEIs are of its devices, as a lab's real handsets are
+    tacs = lists.devices.tacs if lists.devices is not None and lists.devices.tacs else None
+    fresh = iter(generate_imeis(count + 64, seed=seed + 11, from_tacs=tacs).as_text())
     out = []
     for i, which in enumerate(chosen):
         kind = kinds[which]

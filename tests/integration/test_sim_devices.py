@@ -20,8 +20,8 @@ from tests.support.diameter import serve
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = """\
 [policy.anomalies]
-tac-unallocated = "grey"
-not-approved = "black"
+tac-unallocated = "black"
+not-approved = "grey"
 
 [[policy.device_rules]]
 name = "2g-only"
@@ -104,7 +104,8 @@ def test_device_kinds_answer_as_the_policy_says_over_s13_and_map(
             doc = _run(lab, f"tcp://127.0.0.1:{port}", protocol, tmp_path / f"{protocol}.json")
             assert doc["sent"] == doc["answered"] == 600, protocol
             assert doc["mismatches"] == doc["errors"] == doc["timeouts"] == 0, protocol
-            assert set(doc["equipment_status"]) >= {"grey", "black"}, protocol
+            # unallocated black, unapproved grey, 2G-only black, the rest (unknown) white
+            assert set(doc["equipment_status"]) == {"white", "grey", "black"}, protocol
 
 
 def test_generate_draws_the_tacs_of_a_device_database(lab: dict[str, Path], tmp_path: Path) -> None:

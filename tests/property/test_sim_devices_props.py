@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from eir.config import PolicyConfig
 from eir.config.keys import DeviceRuleConfig
 from eir.devices.record import Device, DeviceIndex
-from eir.identity import Imei, Imsi
+from eir.identity import Anomaly, Imei, Imsi
 from eir.model import CheckRequest, Hits
 from eir.policy import decide
 from eir.sigtran import outcomes
@@ -78,8 +78,8 @@ def rules(draw: st.DrawFn) -> tuple[DeviceRuleConfig, ...]:
 def policies(draw: st.DrawFn) -> PolicyConfig:
     base = PolicyConfig()
     anomalies = dict(base.anomalies)
-    for name in ("tac-unallocated", "not-approved", "check-digit", "same-digits", "zero-tac"):
-        anomalies[name] = draw(st.sampled_from(ACTIONS))
+    for anomaly in Anomaly:
+        anomalies[anomaly] = draw(st.sampled_from(ACTIONS))
     return replace(base, anomalies=anomalies, device_rules=draw(rules()))
 
 

@@ -68,6 +68,11 @@ def test_each_kind_draws_what_it_says() -> None:
     assert len(by_kind["unallocated"]) > 100
 
 
+def test_unknown_imeis_are_of_the_databases_devices() -> None:
+    drawn = draws({"unknown": 1.0}, 200, _lists(_kinds()), 4, ())
+    assert {d.imei14[:8] for d in drawn} == set(TACS)
+
+
 def test_draws_are_repeatable() -> None:
     mix = {"unallocated": 0.5, "unapproved": 0.5}
     assert draws(mix, 50, _lists(_kinds()), 3, ()) == draws(mix, 50, _lists(_kinds()), 3, ())

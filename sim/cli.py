@@ -87,7 +87,11 @@ conformant EIR must refuse) and unknown (valid IMEIs on no list: the rest of the
 With --identities (an identities scenario's pairs), the kinds shared, near, paired, stolen,
 swap and ordinary send that group's IMEI+IMSI pairs (MAP v1 and v2 with the IMSI); with
 --observations, the IMEIs eir's duplicate rules find in those deltas are expected in the class
-duplicate (policy.classes decides their answer).
+duplicate (policy.classes decides their answer). With --devices (the device database loaded
+with eir devices load) and --approved (its approved-models list), the kinds unallocated (a TAC
+not in the database), unapproved (a TAC whose model is not approved) and rule:NAME (a device
+the [[policy.device_rules]] NAME of --policy-config matches) send IMEIs of that class, and
+every expected answer takes the device database into account.
 
 With a report on standard output (--json -, --html - or --junit -), the final table goes to
 standard error. Output paths are checked before the run starts. A run that cannot start (the
@@ -238,7 +242,8 @@ def _run_workload(work: argparse._ArgumentGroup) -> None:
         "--mix",
         metavar="KIND=SHARE,...",
         help="shares of black, grey, white, pair, anomaly, malformed (and with --identities "
-        "shared, near, paired, stolen, swap, ordinary); the rest is unknown (default with "
+        "shared, near, paired, stolen, swap, ordinary; with --devices unallocated, unapproved, "
+        "rule:NAME); the rest is unknown (default with "
         "lists: black=0.1,grey=0.05,white=0.05,pair=0.02,anomaly=0.02,malformed=0.01)",
     )
     work.add_argument("--seed", type=int, help="same seed, same requests (default 1)")

@@ -141,3 +141,35 @@ def test_a_bad_device_file_is_told_with_its_line(tmp_path: Path) -> None:
     result = sim("generate", tmp_path / "x.csv", "--count", "10", "--devices", bad)
     assert result.returncode == 2
     assert result.stderr.startswith(f"eir-sim: {bad}:2: ")
+
+
+def test_a_rule_the_policy_does_not_have_is_refused(lab: dict[str, Path]) -> None:
+    result = sim(
+        "run",
+        "--target",
+        "tcp://127.0.0.1:9",
+        "--devices",
+        lab["devices"],
+        "--policy-config",
+        lab["config"],
+        "--mix",
+        "rule:5g=0.5",
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "eir-sim: the mix asks for rule:5g but --policy-config has no [[policy.device_rules]] "
+        "named '5g'\n"
+    )
+
+
+def test_a_scenario_names_the_device_files(lab: dict[str, Path], tmp_path: Path) -> None:
+    """``devices`` and ``approved`` in a scenario; the kind unapproved without the approved
+    list is refused with its reason."""
+    scenario = tmp_path / "devices.toml"
+    scenario.write_text(f'devices = "{lab["devices"]}"\n[[flow]]\nmix = "unapproved=0.5"\n')
+    result = sim("run", "--scenario", scenario, "--target", "tcp://127.0.0.1:9")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "eir-sim: the mix asks for unapproved but no approved-models list is given "
+        "(give it with --approved)\n"
+    )

@@ -20,6 +20,8 @@ from sim.probes import RULE, rule_name
 
 #: kinds that need a device database
 DEVICE_KINDS = ("unallocated", "unapproved")
+#: how many TACs of a rule `DeviceKinds.matching` finds at most (its draws pick among them)
+RULE_SAMPLE = 1000
 #: the serial number the rule's classes are asked with: device rules look at the TAC's device
 _PROBE_SERIAL = "123456"
 
@@ -51,11 +53,20 @@ class DeviceKinds:
         return self._unapproved
 
     def matching(self, rule: str) -> list[str]:
-        """The database's TACs whose IMEIs the policy puts in the class ``rule``."""
+        """Up to `RULE_SAMPLE` of the database's TACs whose IMEIs the policy puts in the class
+        ``rule``, looked for in an order of their own (the same every run): asking the policy
+        costs some microseconds a TAC, and a rule that matches a quarter of 200,000 TACs is
+        found in a few thousand."""
         if rule not in self._by_rule:
-            self._by_rule[rule] = [
-                t for t in self.tacs if RULE + rule in self.classes_of(t + _PROBE_SERIAL)
-            ]
+            order = np.random.default_rng(len(self.tacs)).permutation(len(self.tacs))
+            found: list[str] = []
+            for at in order.tolist():
+                tac = self.tacs[at]
+                if RULE + rule in self.classes_of(tac + _PROBE_SERIAL):
+                    found.append(tac)
+                    if len(found) == RULE_SAMPLE:
+                        break
+            self._by_rule[rule] = sorted(found)
         return self._by_rule[rule]
 
     def why_not(self, kind: str) -> str | None:

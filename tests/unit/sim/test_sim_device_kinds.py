@@ -10,7 +10,7 @@ import pytest
 
 from eir.devices.record import Device, DeviceIndex
 from eir.identity import luhn_valid
-from sim.device_kinds import DeviceKinds
+from sim.device_kinds import RULE_SAMPLE, DeviceKinds
 from sim.probes import MixError, parse_mix
 from sim.workload import Lists, ListsError, draws, generate_imeis
 
@@ -137,3 +137,22 @@ def test_generation_draws_only_the_databases_tacs() -> None:
 def test_generation_refuses_more_imeis_than_the_tacs_hold() -> None:
     with pytest.raises(ValueError, match="1 TACs hold at most 500000 distinct IMEIs"):
         generate_imeis(500_001, from_tacs=["35000001"])
+
+
+def test_a_rule_of_a_large_database_keeps_a_sample_of_its_tacs() -> None:
+    many = {
+        f"35{n:06d}": Device(f"35{n:06d}", radio_interface="GSM" if n % 2 else "LTE")
+        for n in range(5000)
+    }
+
+    def gsm_only(imei14: str) -> Collection[str]:
+        return ("rule:2g-only",) if many[imei14[:8]].radio_interface == "GSM" else ()
+
+    kinds = DeviceKinds(sorted(many), DeviceIndex(many), ("2g-only",), gsm_only)
+    found = kinds.matching("2g-only")
+    assert len(found) == RULE_SAMPLE == len(set(found))
+    assert all(many[t].radio_interface == "GSM" for t in found)
+    assert (
+        DeviceKinds(sorted(many), DeviceIndex(many), ("2g-only",), gsm_only).matching("2g-only")
+        == found
+    )

@@ -1,6 +1,7 @@
-"""The device database and approved-models list the EIR under test holds, read by eir's own
-parsers (`eir.devices.formats`, `eir.devices.approved`) into the same in-memory index the list
-store builds (`eir.devices.packing.build_index`); and generated device databases
+"""The device database and approved-models list the EIR under test holds, read as `eir devices
+load` reads them (`eir.store.formats.read_input`, `eir.store.dialect`) by eir's own parsers
+(`eir.devices.formats`, `eir.devices.approved`) into the same in-memory index the list store
+builds (`eir.devices.packing.build_index`); and generated device databases
 (`eir.devices.sample`) for labs and the bench.
 """
 
@@ -13,6 +14,9 @@ from eir.devices.approved import parse_approved
 from eir.devices.formats import parse_devices
 from eir.devices.packing import build_index, pack_approved, pack_device
 from eir.devices.record import Device, DeviceIndex
+from eir.errors import LoadError
+from eir.store.dialect import as_utf8, mac_line_ends
+from eir.store.formats import read_input
 from sim import expect
 from sim.device_kinds import DeviceKinds
 
@@ -21,18 +25,20 @@ class DeviceDbError(ValueError):
     """A device or approved file that cannot be read: ``file:line: message`` (or the reason)."""
 
 
-def _read(path: str) -> bytes:
+def _read(path: str) -> tuple[bytes, str]:
+    """A file's bytes as `eir devices load` reads them (gzip, a zip of one file, UTF-16 with a
+    byte order mark, classic Mac line ends), and its name in messages."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise DeviceDbError(f"{path}: {exc.strerror or exc}") from None
+        data, name = read_input(path)
+        return mac_line_ends(as_utf8(data, name, None)), name
+    except LoadError as exc:
+        raise DeviceDbError(str(exc)) from None
 
 
 def read_devices(path: str) -> list[Device]:
     """Every device of a device file in any format `eir devices load` reads (DeviceDbError:
     its first bad row, as eir words it)."""
-    parsed = parse_devices(_read(path), path)
+    parsed = parse_devices(*_read(path))
     if parsed.errors:
         more = len(parsed.errors) - 1
         raise DeviceDbError(parsed.errors[0] + (f" (and {more} more)" if more else ""))
@@ -51,7 +57,7 @@ def index_of(devices: list[Device], approved: str | None) -> DeviceIndex:
     """The index the list store builds for these devices and the approved file's entries."""
     entries = []
     if approved is not None:
-        parsed = parse_approved(_read(approved), approved)
+        parsed = parse_approved(*_read(approved))
         if parsed.errors:
             more = len(parsed.errors) - 1
             raise DeviceDbError(parsed.errors[0] + (f" (and {more} more)" if more else ""))

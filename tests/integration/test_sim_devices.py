@@ -140,7 +140,23 @@ def test_a_bad_device_file_is_told_with_its_line(tmp_path: Path) -> None:
     bad.write_text("tac,brand,model\n3500000,Acme,Brick\n")
     result = sim("generate", tmp_path / "x.csv", "--count", "10", "--devices", bad)
     assert result.returncode == 2
-    assert result.stderr.startswith(f"eir-sim: {bad}:2: ")
+    assert result.stderr == (
+        f"eir-sim: {bad}:2: TAC '3500000' is not 8 digits (a leading 0 lost by a spreadsheet?)\n"
+    )
+    missing = tmp_path / "none.csv"
+    result = sim("generate", tmp_path / "x.csv", "--count", "10", "--devices", missing)
+    assert result.returncode == 2
+    assert result.stderr == f"eir-sim: {missing}: no such file\n"
+
+
+def test_a_compressed_device_database_is_read_as_eir_reads_it(tmp_path: Path) -> None:
+    packed = tmp_path / "devices.csv.gz"
+    made = sim("generate", packed, "--device-db", "20", "--layout", "lab")
+    assert made.returncode == 0, made.stderr
+    out = tmp_path / "black.txt"
+    made = sim("generate", out, "--count", "50", "--format", "txt", "--devices", packed)
+    assert made.returncode == 0, made.stderr
+    assert {line[:8] for line in out.read_text().split()} <= set(read_tacs(str(packed)))
 
 
 def test_a_rule_the_policy_does_not_have_is_refused(lab: dict[str, Path]) -> None:

@@ -117,12 +117,13 @@ def test_generate_draws_the_tacs_of_a_device_database(lab: dict[str, Path], tmp_
     assert len(imeis) == 2000 and {i[:8] for i in imeis} <= tacs
 
 
-@pytest.mark.parametrize("layout", ["gsma17", "gsma20"])
-def test_generated_gsma_layouts_load(layout: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", ["gsma17", "gsma20", "approved"])
+def test_generated_layouts_load(layout: str, tmp_path: Path) -> None:
     path = tmp_path / f"{layout}.txt"
     made = sim("generate", path, "--device-db", "300", "--layout", layout)
     assert made.returncode == 0, made.stderr
-    loaded = eir("devices", "load", path, "--db", tmp_path / "db")
+    approved = ("--approved",) if layout == "approved" else ()
+    loaded = eir("devices", "load", path, *approved, "--db", tmp_path / "db")
     assert loaded.returncode == 0, loaded.stderr
 
 

@@ -18,7 +18,7 @@ from eir.events import CheckEvent, CheckFilter, EventQueue, status_name
 from eir.model import CheckRequest, CheckResult, Decide
 from eir.observations.buffer import SightingBuffer
 from eir.observe.metrics import Metrics, Sample
-from eir.policy import decide
+from eir.policy import Seen, decide
 from eir.reload import Live
 from eir.sigtran import outcomes as map_outcomes
 from eir.store.lmdb_store import LmdbStore
@@ -41,18 +41,22 @@ def checker(
     live: Live | None = None,
     notes: CheckLog | None = None,
     sightings: SightingBuffer | None = None,
+    seen: Seen | None = None,
 ) -> Decide:
     """The decision both front-ends ask for: the policy over the store's lists, counted in
     ``metrics``, offered to the event ``queue`` (never waiting on either) and told to the
     check log ``notes`` when it wants it, and appended to the ``sightings`` buffer when the
     request carries an IMSI. The policy is read from ``live`` per request, so that a reload
-    changes it."""
+    changes it; the device database is the store's current one (`LmdbStore.device_index`),
+    and ``seen`` (when the observation store first saw an IMEI) serves the device rules'
+    exemptions."""
     live = Live(config) if live is None else live
     lookup = store.lookup
+    devices = store.device_index
     if metrics is None:
 
         def check(request: CheckRequest) -> CheckResult:
-            return decide(request, lookup, live.config.policy)
+            return decide(request, lookup, live.config.policy, devices(), seen)
 
         return check
     counts = metrics.checks
@@ -63,10 +67,10 @@ def checker(
     clock = time.time
 
     def observed(request: CheckRequest) -> CheckResult:
-        result = decide(request, lookup, live.config.policy)
-        if result.classes:  # an IMEI holding no class (nearly all) costs this test only
-            name = result.decided_by_class or result.classes[0].entry.source
-            classes[name, result.rule] += 1
+        result = decide(request, lookup, live.config.policy, devices(), seen)
+        if result.classes or result.findings or result.anomalies:
+            # an IMEI holding no class (nearly all) costs this test only
+            classes[class_label(result), result.rule] += 1
         if sight is not None:
             imsi = request.imsi
             if imsi is not None:
@@ -101,9 +105,24 @@ def _noted(observed: Decide, notes: CheckLog) -> Decide:
     return noted
 
 
+def class_label(result: CheckResult) -> str:
+    """The ``class`` label of a check of an IMEI holding a class or matching a device rule:
+    the one that decided, else the first learnt class, device class or rule, else the first
+    validity class by name. Bounded: the classes are fixed and the rules configured."""
+    decided = result.decided_by_rule or result.decided_by_class or result.decided_by_anomaly
+    if decided:
+        return str(decided)
+    if result.classes:
+        return result.classes[0].entry.source
+    if result.findings:
+        return result.findings[0].name
+    return min(result.anomalies).value
+
+
 def class_counter(metrics: Metrics) -> Counter[tuple[str, str]]:
-    """The count of checks of IMEIs holding a class, by (class, deciding rule), sampled into
-    ``eir_class_checks_total`` at each scrape."""
+    """The count of checks of IMEIs holding a class (learnt, validity) or matching a device
+    rule, by (class or rule, deciding rule), sampled into ``eir_class_checks_total`` at each
+    scrape."""
     counts: Counter[tuple[str, str]] = Counter()
 
     def sample() -> dict[str, list[Sample]]:

@@ -174,10 +174,13 @@ def check_fields(request: CheckRequest, result: CheckResult, mask: bool) -> dict
 
 
 def decided_by(result: CheckResult) -> str | None:
-    """The class (``duplicate``) or the anomaly (``check-digit``) that decided, as ``why``
-    names it after the rule; None when a list entry or the unknown answer decided."""
+    """The class (``duplicate``), the validity class (``check-digit``) or the device rule
+    (its name) that decided, as ``why`` names it after the rule; None when a list entry or the
+    unknown answer decided."""
     if result.decided_by_class is not None:
         return result.decided_by_class
+    if result.decided_by_rule is not None:
+        return result.decided_by_rule
     anomaly = result.decided_by_anomaly
     return None if anomaly is None else anomaly.value
 
@@ -201,8 +204,13 @@ def check_message(event: CheckEvent, node: str, mask: bool) -> tuple[str, dict[s
         "rule": result.rule.value,
         "why": said["why"],
         "anomalies": sorted(a.value for a in result.anomalies),
-        #: the IMEI's classes (``duplicate``), whether one decided or not
-        "classes": sorted({m.entry.source for m in result.classes}),
+        #: every class of the IMEI: validity (``tac-unallocated``) and learnt (``duplicate``),
+        #: whether one decided or not
+        "classes": sorted(
+            {m.entry.source for m in result.classes} | {a.value for a in result.anomalies}
+        ),
+        #: the device rules that matched (an exempt one too), in the configured order
+        "rules": [f.name for f in result.findings if f.rule],
         #: the class or anomaly that decided, named as in ``why``; None for a list entry
         "decided_by": decided_by(result),
         "entry": None

@@ -33,12 +33,18 @@ DEFAULT_TEST_TAC_PREFIXES: tuple[str, ...] = ("001",)
 
 
 class Anomaly(enum.StrEnum):
-    """Something real networks show that a correct handset never sends."""
+    """A validity class: something real networks show that a correct handset never sends.
+
+    The first four come from the digits alone (:meth:`Imei.anomalies`); the last three from
+    the wire and the device database (``eir.policy.validity_classes``)."""
 
     CHECK_DIGIT = "check-digit"  # a 15th digit that is not the Luhn digit of the first 14
     SAME_DIGITS = "same-digits"  # TAC + SNR all one digit: 00000000000000, 11111111111111, ...
     ZERO_TAC = "zero-tac"  # TAC 00000000: never allocated, typical of phones with no real IMEI
     TEST_TAC = "test-tac"  # a test TAC (lab equipment, not a handset for sale)
+    MALFORMED = "malformed"  # the wire carried an identity that is no IMEI (a hexadecimal MEID)
+    TAC_UNALLOCATED = "tac-unallocated"  # a device database is loaded and the TAC is not in it
+    NOT_APPROVED = "not-approved"  # an approved-models list is loaded and the device is not on it
 
 
 _NO_ANOMALIES: frozenset[Anomaly] = frozenset()

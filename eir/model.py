@@ -153,8 +153,27 @@ class Rule(enum.StrEnum):
     IMEI = "imei"
     ANOMALY = "anomaly"
     CLASS = "class"
+    #: a ``[[policy.device_rules]]`` rule on the device behind the TAC
+    DEVICE_RULE = "device-rule"
     RANGE = "range"
     UNKNOWN = "unknown"
+
+
+class Finding(NamedTuple):
+    """A validity class of the device database (``tac-unallocated``, ``not-approved``,
+    ``malformed``) or a device rule that matched the IMEI, with what it saw."""
+
+    #: the class (an :class:`~eir.identity.Anomaly` value) or the rule's name
+    name: str
+    #: its configured action: ignore, white, grey, black or unknown
+    action: str
+    #: what matched: "TAC 35209900 not in the device database"
+    detail: str
+    #: True for a device rule, False for a class
+    rule: bool = False
+    #: why it does not act although it matched ("first seen 2023-05-01, before 2024-03-01");
+    #: "" when it acts
+    exempt: str = ""
 
 
 class CheckResult(NamedTuple):
@@ -172,6 +191,10 @@ class CheckResult(NamedTuple):
     classes: tuple[Match, ...] = ()
     #: the class that decided (then ``rule`` is :attr:`Rule.CLASS` and ``match`` its entry)
     decided_by_class: str | None = None
+    #: the device database's classes and the device rules that matched, acting or not
+    findings: tuple[Finding, ...] = ()
+    #: the device rule that decided (then ``rule`` is :attr:`Rule.DEVICE_RULE`)
+    decided_by_rule: str | None = None
 
     @property
     def answer(self) -> str:
@@ -180,9 +203,19 @@ class CheckResult(NamedTuple):
     def explain(self) -> str:
         if self.match is not None:
             return f"{self.rule}: {self.match.describe()}"
+        if self.decided_by_rule is not None:
+            found = self.finding(self.decided_by_rule, rule=True)
+            return f"rule {self.decided_by_rule}: {'' if found is None else found.detail}"
         if self.decided_by_anomaly is not None:
+            found = self.finding(self.decided_by_anomaly.value)
+            if found is not None:
+                return f"class: {found.name} ({found.detail})"
             return f"anomaly: {self.decided_by_anomaly}"
         return f"{self.rule}: on no list"
+
+    def finding(self, name: str, *, rule: bool = False) -> Finding | None:
+        """The finding of the class or rule ``name`` (None when it did not match)."""
+        return next((f for f in self.findings if f.name == name and f.rule is rule), None)
 
 
 #: what answers a CheckRequest: the policy over the store, as the protocol cores receive it

@@ -38,6 +38,16 @@ def opener(config: Config) -> Callable[[], ObservationStore]:
     return store
 
 
+def first_seen(observations: Callable[[], ObservationStore]) -> Callable[[str], int | None]:
+    """When this process's observation store first saw an IMEI: the device rules' exemption
+    (`eir.policy`), asked only when such a rule matched."""
+
+    def seen(imei: str) -> int | None:
+        return observations().first_seen(imei)
+
+    return seen
+
+
 def observation_writer(
     config: Config,
     leads: bool,

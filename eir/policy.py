@@ -2,30 +2,42 @@
 
 Precedence (first that applies decides):
 
-1. IMEI + IMSI pair entries (the answer to cloned IMEIs: allow the owner's SIM, block the rest);
+1. IMEI + IMSI pair entries (the answer to cloned IMEIs: allow the owner's SIM, block the rest;
+   so a white pair is an exemption from every class and device rule below);
 2. exact IMEI entries;
-3. anomalies of the IMEI (check digit, same digits, zero TAC, test TAC) and classes eir learnt
-   about it (the list store's ``class`` table: ``duplicate``) whose configured action
-   (``policy.anomalies``, ``policy.classes``) is not ``ignore``; when several apply, the one
-   whose answer comes first in the precedence (an anomaly before a class of the same answer);
+3. the validity classes of the IMEI (:func:`validity_classes`: check digit, same digits, zero
+   TAC, test TAC from its digits; ``tac-unallocated`` and ``not-approved`` from the device
+   database), the classes eir learnt about it (the list store's ``class`` table:
+   ``duplicate``) and the device rules (``policy.device_rules``) whose action is not
+   ``ignore`` and that are not exempt: when several act, the one whose answer comes first in
+   the precedence; between equal answers a validity class (by name), then a learnt class (by
+   name), then a device rule (in the configured order);
 4. the narrowest IMEI range that contains the IMEI;
 5. the configured answer for an unknown IMEI.
 
 Within one level, the list that comes first in ``precedence`` wins (black, grey, white by
 default); between equal lists, the most recently added entry is reported.
+
+The device index and the ``seen`` lookup (when the observation store first saw an IMEI) are
+arguments: nothing here reads a clock, a file or a socket, so the simulator expects the same
+answer. ``seen`` is asked only for a device rule with ``exempt_seen_before`` that matched.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import cast
+from datetime import UTC, datetime
+from typing import NamedTuple, cast
 
 from eir.config import PolicyConfig
-from eir.identity import Anomaly
+from eir.config.keys import DeviceRuleConfig
+from eir.devices.record import Device, DeviceIndex, radios
+from eir.identity import Anomaly, Imei
 from eir.model import (
     CheckRequest,
     CheckResult,
     EquipmentStatus,
+    Finding,
     Hits,
     ListName,
     Match,
@@ -33,6 +45,9 @@ from eir.model import (
 )
 
 Lookup = Callable[[str, str | None], Hits]
+#: when the observation store first saw an IMEI (its 14 digits): seconds since the epoch, or
+#: None when never
+Seen = Callable[[str], int | None]
 
 _ANSWER_STATUS: dict[str, EquipmentStatus | None] = {
     "white": EquipmentStatus.WHITELISTED,
@@ -40,6 +55,18 @@ _ANSWER_STATUS: dict[str, EquipmentStatus | None] = {
     "black": EquipmentStatus.BLACKLISTED,
     "unknown": None,
 }
+_NO_FINDINGS: tuple[Finding, ...] = ()
+
+
+class Classes(NamedTuple):
+    """Every validity class of an IMEI and the device rules that matched it."""
+
+    #: the validity classes (the digits' and the device database's)
+    anomalies: frozenset[Anomaly]
+    #: the device database's classes and the device rules, with what they saw
+    findings: tuple[Finding, ...] = ()
+    #: the device behind the TAC (None: no device database, or the TAC is not in it)
+    device: Device | None = None
 
 
 def _winner(matches: tuple[Match, ...], precedence: tuple[ListName, ...]) -> Match:
@@ -55,10 +82,20 @@ def _answer_rank(answer: str, precedence: tuple[ListName, ...]) -> int:
     return order.index(answer) if answer in order else len(order)
 
 
-def decide(request: CheckRequest, lookup: Lookup, settings: PolicyConfig) -> CheckResult:
-    """Decide for ``request``; ``lookup(imei14, imsi)`` returns what the lists hold."""
+def decide(
+    request: CheckRequest,
+    lookup: Lookup,
+    settings: PolicyConfig,
+    devices: DeviceIndex | None = None,
+    seen: Seen | None = None,
+) -> CheckResult:
+    """Decide for ``request``; ``lookup(imei14, imsi)`` returns what the lists hold,
+    ``devices`` the device database (None: none), ``seen`` when an IMEI was first seen."""
     imei = request.imei
     anomalies = imei.anomalies(settings.test_tac_prefixes)
+    findings = _NO_FINDINGS
+    if devices is not None and (devices.has_devices or devices.has_approved):
+        anomalies, findings, _ = _device_classes(imei.key, anomalies, devices, settings, seen)
     hits = lookup(imei.key, None if request.imsi is None else request.imsi.digits)
     precedence = settings.precedence
     classes = hits.classes
@@ -66,25 +103,215 @@ def decide(request: CheckRequest, lookup: Lookup, settings: PolicyConfig) -> Che
     for rule, matches in ((Rule.PAIR, hits.pair), (Rule.IMEI, hits.imei)):
         if matches:
             match = _winner(matches, precedence)
-            return CheckResult(match.entry.list.status, rule, match, anomalies, None, classes)
-    if anomalies or classes:
-        result = _anomaly_or_class(anomalies, classes, settings)
+            return CheckResult(
+                match.entry.list.status, rule, match, anomalies, None, classes, None, findings
+            )
+    if anomalies or classes or findings:
+        result = _level_three(anomalies, classes, findings, settings)
         if result is not None:
             return result
     if hits.ranges:
         match = _winner(hits.ranges, precedence)
-        return CheckResult(match.entry.list.status, Rule.RANGE, match, anomalies, None, classes)
+        return CheckResult(
+            match.entry.list.status, Rule.RANGE, match, anomalies, None, classes, None, findings
+        )
     return CheckResult(
-        _ANSWER_STATUS[settings.unknown], Rule.UNKNOWN, None, anomalies, None, classes
+        _ANSWER_STATUS[settings.unknown],
+        Rule.UNKNOWN,
+        None,
+        anomalies,
+        None,
+        classes,
+        None,
+        findings,
     )
 
 
-def _anomaly_or_class(
-    anomalies: frozenset[Anomaly], classes: tuple[Match, ...], settings: PolicyConfig
+def validity_classes(
+    imei: Imei,
+    settings: PolicyConfig,
+    devices: DeviceIndex | None = None,
+    seen: Seen | None = None,
+) -> Classes:
+    """Every validity class of ``imei`` and the device rules that match it, as :func:`decide`
+    computes them (the simulator's expectation and ``eir devices lookup`` use this)."""
+    anomalies = imei.anomalies(settings.test_tac_prefixes)
+    if devices is None or not (devices.has_devices or devices.has_approved):
+        return Classes(anomalies)
+    return Classes(*_device_classes(imei.key, anomalies, devices, settings, seen))
+
+
+# -- the device database's classes and the device rules ---------------------------------------
+
+
+class _Rule(NamedTuple):
+    """A device rule, read once: its radios as sets, its texts folded, its cut-offs."""
+
+    config: DeviceRuleConfig
+    lacks: frozenset[str]
+    has: frozenset[str]
+    device_type: str
+    brand: str
+    #: exempt_seen_before as seconds since the epoch (UTC midnight); None: no exemption
+    cutoff: int | None
+
+
+class _Rules:
+    """The device rules of one configuration over one device index, with the rules each TAC
+    of the index matched (a memo: at most one entry per TAC the database holds)."""
+
+    def __init__(self, configured: tuple[DeviceRuleConfig, ...], devices: DeviceIndex) -> None:
+        self.configured, self.devices = configured, devices
+        self.rules = tuple(_compile(rule) for rule in configured)
+        self.memo: dict[str, tuple[tuple[_Rule, str], ...]] = {}
+
+    def matching(self, device: Device, approved: bool) -> tuple[tuple[_Rule, str], ...]:
+        """(rule, what it saw) of each rule ``device`` matches, memoised by TAC."""
+        found = self.memo.get(device.tac)
+        if found is None:
+            found = tuple(
+                (rule, seen)
+                for rule in self.rules
+                if (seen := _rule_matches(rule, device, approved)) is not None
+            )
+            self.memo[device.tac] = found
+        return found
+
+
+_CACHE: list[_Rules] = []
+
+
+def _rules_for(settings: PolicyConfig, devices: DeviceIndex) -> _Rules:
+    """The compiled rules of ``settings`` over ``devices`` (rebuilt when either changes: a
+    reload, a new list generation)."""
+    if _CACHE:
+        cached = _CACHE[0]
+        if cached.configured is settings.device_rules and cached.devices is devices:
+            return cached
+        _CACHE.clear()
+    cached = _Rules(settings.device_rules, devices)
+    _CACHE.append(cached)
+    return cached
+
+
+def _compile(rule: DeviceRuleConfig) -> _Rule:
+    cutoff = None
+    if rule.exempt_seen_before:
+        day = datetime.strptime(rule.exempt_seen_before, "%Y-%m-%d").replace(tzinfo=UTC)
+        cutoff = int(day.timestamp())
+    return _Rule(
+        rule,
+        frozenset(r.upper() for r in rule.radio_lacks),
+        frozenset(r.upper() for r in rule.radio_has),
+        rule.device_type.casefold(),
+        rule.brand.casefold(),
+        cutoff,
+    )
+
+
+def describe_device(device: Device) -> str:
+    """``35209900 Brand Model``: the device as the answer's explanation names it."""
+    return " ".join(part for part in (device.tac, device.brand, device.model) if part)
+
+
+def _rule_matches(rule: _Rule, device: Device, approved: bool) -> str | None:
+    """What ``device`` showed that matches every match key of ``rule`` (None: no match)."""
+    config = rule.config
+    said: list[str] = []
+    if rule.lacks or rule.has:
+        have = radios(device)
+        if (rule.lacks and have & rule.lacks) or not rule.has <= have:
+            return None
+        said.append(f"radio {'+'.join(sorted(have)) or 'none'}")
+        if rule.lacks:
+            said[-1] += f", no {'/'.join(sorted(rule.lacks))}"
+    if rule.device_type and device.device_type.casefold() != rule.device_type:
+        return None
+    if rule.brand and device.brand.casefold() != rule.brand:
+        return None
+    cut = config.allocated_before
+    if cut and not (device.allocation_date and device.allocation_date < cut):
+        return None
+    if config.not_approved and approved:
+        return None
+    said += _said(rule, device)
+    return f"{', '.join(said)} (device {describe_device(device)})"
+
+
+def _said(rule: _Rule, device: Device) -> list[str]:
+    """What the non-radio match keys of a matching ``rule`` saw."""
+    config = rule.config
+    said = []
+    if rule.device_type:
+        said.append(f"type {device.device_type}")
+    if rule.brand:
+        said.append(f"brand {device.brand}")
+    if config.allocated_before:
+        said.append(f"allocated {device.allocation_date}, before {config.allocated_before}")
+    if config.not_approved:
+        said.append("not approved")
+    return said
+
+
+def _device_classes(
+    key: str,
+    anomalies: frozenset[Anomaly],
+    devices: DeviceIndex,
+    settings: PolicyConfig,
+    seen: Seen | None,
+) -> tuple[frozenset[Anomaly], tuple[Finding, ...], Device | None]:
+    """The device database's classes of the IMEI ``key`` and the device rules it matches
+    (one probe of the index; the rules a TAC matches are memoised)."""
+    tac = key[:8]
+    device = devices.device(tac)
+    actions = settings.anomalies
+    found: list[Finding] = []
+    if device is None and devices.has_devices:
+        unallocated = Anomaly.TAC_UNALLOCATED
+        detail = f"TAC {tac} not in the device database"
+        found.append(Finding(unallocated.value, actions.get(unallocated, "ignore"), detail))
+    approved = True
+    if devices.has_approved:
+        approved = devices.approved(tac)
+        if not approved:
+            named = f"TAC {tac}" if device is None else f"device {describe_device(device)}"
+            detail = f"{named} not on the approved list"
+            action = actions.get(Anomaly.NOT_APPROVED, "ignore")
+            found.append(Finding(Anomaly.NOT_APPROVED.value, action, detail))
+    if device is not None and settings.device_rules:
+        for rule, detail in _rules_for(settings, devices).matching(device, approved):
+            exempt = "" if rule.cutoff is None else _exempt(rule, key, seen)
+            found.append(Finding(rule.config.name, rule.config.action, detail, True, exempt))
+    if not found:
+        return anomalies, _NO_FINDINGS, device
+    extra = {Anomaly(f.name) for f in found if not f.rule}
+    return (anomalies | extra if extra else anomalies), tuple(found), device
+
+
+def _exempt(rule: _Rule, key: str, seen: Seen | None) -> str:
+    """Why the IMEI ``key`` is exempt from ``rule`` (seen before its cut-off), or ""."""
+    if seen is None or rule.cutoff is None:
+        return ""
+    first = seen(key)
+    if first is None or first >= rule.cutoff:
+        return ""
+    day = datetime.fromtimestamp(first, UTC).date().isoformat()
+    return f"first seen {day}, before {rule.config.exempt_seen_before}"
+
+
+# -- level 3: the classes and rules that act ---------------------------------------------------
+
+
+def _level_three(
+    anomalies: frozenset[Anomaly],
+    classes: tuple[Match, ...],
+    findings: tuple[Finding, ...],
+    settings: PolicyConfig,
 ) -> CheckResult | None:
-    """The decision of the anomalies and classes whose action is not ``ignore``: the one whose
-    answer comes first in the precedence (an anomaly before a class of the same answer, then
-    by name); None when none acts."""
+    """The decision of the validity classes, learnt classes and device rules that act (action
+    not ``ignore``, not exempt): the one whose answer comes first in the precedence (a
+    validity class, then a learnt class, then a rule, for the same answer); None when none
+    acts."""
     actions = cast("Mapping[str, str]", settings.classes)
     by_class = [
         (m, act) for m in classes if (act := actions.get(m.entry.source, "ignore")) != "ignore"
@@ -92,27 +319,56 @@ def _anomaly_or_class(
     by_anomaly = [
         (a, act) for a in anomalies if (act := settings.anomalies.get(a, "ignore")) != "ignore"
     ]
-    if not by_anomaly:
+    by_rule = [f for f in findings if f.rule and not f.exempt and f.action != "ignore"]
+    if not by_anomaly and not by_rule:
         if not by_class:
             return None
         if len(by_class) == 1:  # the usual class hit: nothing to rank
             match, action = by_class[0]
-            source = match.entry.source
-            return CheckResult(
-                _ANSWER_STATUS[action], Rule.CLASS, match, anomalies, None, classes, source
-            )
+            return _by_class(match, action, anomalies, classes, findings)
     precedence = settings.precedence
-    acting: list[tuple[int, int, str, str, Anomaly | Match]] = [
+    acting: list[tuple[int, int, str | int, str, Anomaly | Match | Finding]] = [
         (_answer_rank(act, precedence), 0, a.value, act, a) for a, act in by_anomaly
     ]
     acting += [(_answer_rank(act, precedence), 1, m.entry.source, act, m) for m, act in by_class]
-    _, _, name, action, chosen = min(acting, key=lambda item: item[:3])
+    order = {rule.name: i for i, rule in enumerate(settings.device_rules)}
+    acting += [(_answer_rank(f.action, precedence), 2, order[f.name], f.action, f) for f in by_rule]
+    _, _, _, action, chosen = min(acting, key=lambda item: item[:3])
     status = _ANSWER_STATUS[action]
     if isinstance(chosen, Match):
-        return CheckResult(status, Rule.CLASS, chosen, anomalies, None, classes, name)
-    return CheckResult(status, Rule.ANOMALY, None, anomalies, chosen, classes)
+        return _by_class(chosen, action, anomalies, classes, findings)
+    if isinstance(chosen, Finding):
+        return CheckResult(
+            status, Rule.DEVICE_RULE, None, anomalies, None, classes, None, findings, chosen.name
+        )
+    return CheckResult(status, Rule.ANOMALY, None, anomalies, chosen, classes, None, findings)
+
+
+def _by_class(
+    match: Match,
+    action: str,
+    anomalies: frozenset[Anomaly],
+    classes: tuple[Match, ...],
+    findings: tuple[Finding, ...],
+) -> CheckResult:
+    source = match.entry.source
+    return CheckResult(
+        _ANSWER_STATUS[action], Rule.CLASS, match, anomalies, None, classes, source, findings
+    )
 
 
 def unknown_result(settings: PolicyConfig) -> CheckResult:
-    """The answer for equipment no list can name (a hexadecimal 3GPP2 MEID, say)."""
-    return CheckResult(_ANSWER_STATUS[settings.unknown], Rule.UNKNOWN, None)
+    """The answer for equipment no list can name (a hexadecimal 3GPP2 MEID, say): the
+    ``malformed`` class; when its action is ``ignore``, the unknown answer."""
+    malformed = Anomaly.MALFORMED
+    action = settings.anomalies.get(malformed, "ignore")
+    found = (Finding(malformed.value, action, "the equipment identity is not an IMEI"),)
+    if action == "ignore":
+        status = _ANSWER_STATUS[settings.unknown]
+        return CheckResult(
+            status, Rule.UNKNOWN, None, frozenset({malformed}), None, (), None, found
+        )
+    status = _ANSWER_STATUS[action]
+    return CheckResult(
+        status, Rule.ANOMALY, None, frozenset({malformed}), malformed, (), None, found
+    )

@@ -47,7 +47,13 @@ from eir.observations.writer import ObservationWriter
 from eir.observe.endpoint import serve_metrics
 from eir.observe.list_watch import ListWatch
 from eir.observe.metrics import Latency, Metrics, render
-from eir.observing import observation_exchange, observation_sampler, observation_writer, opener
+from eir.observing import (
+    first_seen,
+    observation_exchange,
+    observation_sampler,
+    observation_writer,
+    opener,
+)
 from eir.policy import unknown_result
 from eir.reload import Live, Reloader
 from eir.reload import status as reload_status
@@ -371,7 +377,8 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
     observations = opener(config)
     writer = observation_writer(config, serving.leads, queue, observations)
     sightings = None if writer is None else writer.buffer
-    check = checker(config, store, metrics, queue, live, notes, sightings)
+    seen = first_seen(observations) if config.observations.enabled else None
+    check = checker(config, store, metrics, queue, live, notes, sightings, seen)
     node = build_diameter(config, store, now, check, metrics.latency[s13_results.PROTOCOL], live)
     m3ua_node = build_m3ua(config, store, check, metrics.latency[map_outcomes.PROTOCOL])
     session: BrokerSession | None = None

@@ -39,7 +39,20 @@ def _write(path: str, data: bytes) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    imeis = generate_imeis(args.count, seed=args.seed)
+    tacs = None
+    if args.devices is not None:
+        from sim.device_db import DeviceDbError, read_tacs
+
+        try:
+            tacs = read_tacs(args.devices)
+        except DeviceDbError as exc:
+            print(f"eir-sim: {exc}", file=sys.stderr)
+            return 2
+    try:
+        imeis = generate_imeis(args.count, seed=args.seed, from_tacs=tacs)
+    except ValueError as exc:
+        print(f"eir-sim: --devices {args.devices}: {exc}", file=sys.stderr)
+        return 2
     if args.format == "txt":
         _write(args.output, imeis.lines(15))
     elif args.format == "csv":
@@ -73,7 +86,11 @@ conformant EIR must refuse) and unknown (valid IMEIs on no list: the rest of the
 With --identities (an identities scenario's pairs), the kinds shared, near, paired, stolen,
 swap and ordinary send that group's IMEI+IMSI pairs (MAP v1 and v2 with the IMSI); with
 --observations, the IMEIs eir's duplicate rules find in those deltas are expected in the class
-duplicate (policy.classes decides their answer).
+duplicate (policy.classes decides their answer). With --devices (the device database loaded
+with eir devices load) and --approved (its approved-models list), the kinds unallocated (a TAC
+not in the database), unapproved (a TAC whose model is not approved) and rule:NAME (a device
+the [[policy.device_rules]] NAME of --policy-config matches) send IMEIs of that class, and
+every expected answer takes the device database into account.
 
 With a report on standard output (--json -, --html - or --junit -), the final table goes to
 standard error. Output paths are checked before the run starts. A run that cannot start (the
@@ -125,6 +142,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _run_pacing(pace)
     _run_connections(pace)
     _run_workload(p.add_argument_group("workload"))
+    _run_devices(p.add_argument_group("device database"))
     _run_identities(p.add_argument_group("identities"))
     _run_reports_and_gates(p.add_argument_group("reports and gates"))
 
@@ -223,7 +241,8 @@ def _run_workload(work: argparse._ArgumentGroup) -> None:
         "--mix",
         metavar="KIND=SHARE,...",
         help="shares of black, grey, white, pair, anomaly, malformed (and with --identities "
-        "shared, near, paired, stolen, swap, ordinary); the rest is unknown (default with "
+        "shared, near, paired, stolen, swap, ordinary; with --devices unallocated, unapproved, "
+        "rule:NAME); the rest is unknown (default with "
         "lists: black=0.1,grey=0.05,white=0.05,pair=0.02,anomaly=0.02,malformed=0.01)",
     )
     work.add_argument("--seed", type=int, help="same seed, same requests (default 1)")
@@ -248,6 +267,22 @@ def _run_workload(work: argparse._ArgumentGroup) -> None:
         metavar="FILE",
         help="observation deltas imported into the EIR (observations.jsonl): the IMEIs the "
         "duplicate rules find in them are expected in the class duplicate",
+    )
+
+
+def _run_devices(work: argparse._ArgumentGroup) -> None:
+    """The device database the EIR holds, for the kinds unallocated, unapproved, rule:NAME."""
+    work.add_argument(
+        "--devices",
+        metavar="FILE",
+        help="the device database loaded into the EIR (eir devices load FILE): its classes "
+        "are expected, and the kinds unallocated and rule:NAME draw from it",
+    )
+    work.add_argument(
+        "--approved",
+        metavar="FILE",
+        help="the approved-models list loaded into the EIR: the kind unapproved draws the "
+        "database's TACs not on it",
     )
 
 
@@ -402,6 +437,26 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="csv: header imei; txt: one IMEI per line; "
         "csv-full: imei,reason,reference (default csv)",
     )
+    devices = p.add_argument_group("device database")
+    devices.add_argument(
+        "--devices",
+        metavar="FILE",
+        help="draw the IMEIs' TACs from this device database (any file eir devices load "
+        "reads), each TAC as likely as another",
+    )
+    devices.add_argument(
+        "--device-db",
+        type=int,
+        metavar="N",
+        help="write a generated device database of N TACs instead of IMEIs (no real GSMA data)",
+    )
+    devices.add_argument(
+        "--layout",
+        choices=("gsma17", "gsma20", "lab", "approved"),
+        default="gsma20",
+        help="--device-db's layout: the GSMA TAC file's 17- or 20-column layout, the lab CSV, "
+        "or the approved-models list of the same devices (default gsma20)",
+    )
     scenario = p.add_argument_group("scenario")
     scenario.add_argument(
         "--scenario",
@@ -427,6 +482,12 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 GENERATE_EPILOG = """
 examples:
   eir-sim generate var/black.csv --count 1000000 --format csv-full
+  eir-sim generate var/tacs.txt --device-db 200000 --layout gsma17
+  eir-sim generate var/black.csv --count 10000 --devices var/tacs.txt
+
+--device-db writes a generated device database (made-up brands and models; no real GSMA data)
+that eir devices load reads. --devices draws each IMEI's TAC from a device database, every TAC
+as likely as another, so that generated lists look like the devices a lab holds.
   eir-sim generate --scenario identities var/ident --days 60 --count 20 --seed 7
 
 With --scenario identities, DIR receives lists.csv, observations.jsonl, identities.csv,
@@ -492,6 +553,22 @@ def _generate_scenario(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate_device_db(args: argparse.Namespace) -> int:
+    """``eir-sim generate FILE --device-db N --layout L``: a generated device database."""
+    from sim.device_db import write_sample
+
+    if not 1 <= args.device_db <= 10_000_000:
+        print("eir-sim: --device-db must be 1 to 10000000", file=sys.stderr)
+        return 2
+    try:
+        _write(args.output, write_sample(args.device_db, args.layout, args.seed))
+    except OSError as exc:
+        print(f"eir-sim: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"eir-sim: wrote {args.device_db} TACs ({args.layout}) to {args.output}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
@@ -508,6 +585,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return replay(args.files, args.target, args.protocol, not args.no_handshake, args.timeout)
     if args.scenario is not None:
         return _generate_scenario(args)
+    if args.device_db is not None:
+        return _generate_device_db(args)
     if args.count is None or args.count < 0:
         print("eir-sim: generate needs --count N (0 or more)", file=sys.stderr)
         return 2

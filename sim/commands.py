@@ -33,6 +33,8 @@ _RUN_KEYS = (
     "live",
     "policy_config",
     "identities",
+    "devices",
+    "approved",
     "max_p99_ms",
     "min_rate",
     "max_error_rate",

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
 from eir.config import PolicyConfig
+from eir.devices.record import DeviceIndex
 from eir.diameter import codec, results, wire
 from eir.diameter.dictionary import (
     APP_S13,
@@ -42,7 +43,8 @@ from eir.diameter.wire import encode_avp
 from eir.framing import DIAMETER
 from eir.identity import Imei, Imsi
 from eir.model import STATUS_WORDS, CheckRequest
-from eir.policy import Lookup, decide
+from eir.policy import Lookup
+from sim import expect
 from sim.probes import Outcome, Probe, intern
 from sim.versions import from_cea
 from sim.workload import Draw
@@ -76,7 +78,9 @@ def expected(result_status: int | None) -> Outcome:
     return intern(Outcome(results.SUCCESS, STATUS_WORDS[result_status]))
 
 
-def probe(draw: Draw, policy: PolicyConfig, lookup: Lookup) -> tuple[Probe, bytes]:
+def probe(
+    draw: Draw, policy: PolicyConfig, lookup: Lookup, devices: DeviceIndex | None = None
+) -> tuple[Probe, bytes]:
     """The probe and its per-request AVPs (Terminal-Information, User-Name) as bytes."""
     imei_text: str | None = draw.imei14
     sv: str | None = SOFTWARE_VERSION
@@ -99,7 +103,7 @@ def probe(draw: Draw, policy: PolicyConfig, lookup: Lookup) -> tuple[Probe, byte
             else Imei.trusted(imei_text[:14], imei_text[14])
         )
         request = CheckRequest(imei, None if imsi is None else Imsi.trusted(imsi), results.PROTOCOL)
-        decided = decide(request, lookup, policy)
+        decided = expect.decided(request, lookup, policy, devices)
         status = None if decided.status is None else int(decided.status)
         made = Probe(draw.kind, imei_text, imsi, expected(status), draw.variant)
     avps: list[Avp] = []

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Final
 
 from eir.config import PolicyConfig
+from eir.devices.record import DeviceIndex
 from eir.errors import IdentityError
 from eir.framing import M3UA
 from eir.identity import Imei, Imsi, luhn_digit, tbcd_encode
 from eir.model import CheckRequest
-from eir.policy import Lookup, decide
+from eir.policy import Lookup
 from eir.sigtran import m3ua, msc, outcomes, sccp
 from eir.sigtran.ber import tlv
 from eir.sigtran.m3ua import M3uaError, ProtocolData, TrafficMode
@@ -32,6 +33,7 @@ from eir.sigtran.m3ua_asp import (
     Side,
 )
 from eir.sigtran.tcap import otid_of
+from sim import expect
 from sim.groups import GROUPS
 from sim.probes import MAP_STATUS, Outcome, Probe, intern
 from sim.workload import Draw
@@ -124,7 +126,11 @@ def tcap_of(draw: Draw, version: int, otid: bytes = _OTID) -> tuple[Probe, bytes
 
 
 def probe(
-    draw: Draw, options: MapOptions, policy: PolicyConfig, lookup: Lookup
+    draw: Draw,
+    options: MapOptions,
+    policy: PolicyConfig,
+    lookup: Lookup,
+    devices: DeviceIndex | None = None,
 ) -> tuple[Probe, bytes]:
     """The probe with its expected outcome, and the whole M3UA DATA (otid 0)."""
     made, begin = tcap_of(draw, options.version)
@@ -133,7 +139,7 @@ def probe(
             imei = Imei.from_tbcd(bytes.fromhex(made.imei))
             imsi = Imsi.trusted(made.imsi) if made.imsi else None
             request = CheckRequest(imei, imsi, outcomes.PROTOCOL, version=options.version)
-            decided = decide(request, lookup, policy)
+            decided = expect.decided(request, lookup, policy, devices)
             status = None if decided.status is None else int(decided.status)
             made = made._replace(expected=expected(status), imei=_shown(imei))
         except IdentityError:

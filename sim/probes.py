@@ -11,8 +11,23 @@ from sim.groups import GROUPS
 #: request kinds a mix is made of. ``unknown``: valid IMEIs on no list; ``pair``: an IMEI+IMSI
 #: pair entry with its IMSI; ``anomaly``: IMEIs the policy's anomaly rules judge (bad check
 #: digit, one digit repeated, zero TAC); ``malformed``: requests a conformant EIR must refuse;
-#: the groups of an identities scenario (`sim.identities.GROUPS`): its IMEI+IMSI pairs.
-KINDS = ("black", "grey", "white", "unknown", "pair", "anomaly", "malformed", *GROUPS)
+#: the groups of an identities scenario (`sim.identities.GROUPS`): its IMEI+IMSI pairs;
+#: with a device database (`sim.device_kinds`), ``unallocated`` (a TAC not in it) and
+#: ``unapproved`` (a TAC in it whose model is not approved), and ``rule:NAME`` (`RULE`).
+KINDS = (
+    "black",
+    "grey",
+    "white",
+    "unknown",
+    "pair",
+    "anomaly",
+    "malformed",
+    "unallocated",
+    "unapproved",
+    *GROUPS,
+)
+#: ``rule:NAME``: an IMEI whose device matches the ``[[policy.device_rules]]`` named NAME
+RULE = "rule:"
 #: the mix when lists are given; kinds the lists cannot supply are left out and the rest of the
 #: share is ``unknown``
 DEFAULT_MIX = {
@@ -40,8 +55,10 @@ def parse_mix(text: str) -> dict[str, float]:
             continue
         name, sep, value = part.partition("=")
         name = name.strip()
-        if not sep or name not in KINDS:
-            raise MixError(f"{part!r}: expected KIND=SHARE with KIND one of {', '.join(KINDS)}")
+        if not sep or not known_kind(name):
+            raise MixError(
+                f"{part!r}: expected KIND=SHARE with KIND one of {', '.join(KINDS)} or {RULE}NAME"
+            )
         try:
             share = float(value)
         except ValueError:
@@ -52,10 +69,22 @@ def parse_mix(text: str) -> dict[str, float]:
     return check_mix(mix)
 
 
+def known_kind(name: str) -> bool:
+    """One of `KINDS`, or ``rule:NAME`` with a name."""
+    return name in KINDS or (name.startswith(RULE) and len(name) > len(RULE))
+
+
+def rule_name(kind: str) -> str | None:
+    """NAME of a ``rule:NAME`` kind; None for the other kinds."""
+    return kind[len(RULE) :] if kind.startswith(RULE) else None
+
+
 def check_mix(mix: dict[str, float]) -> dict[str, float]:
     for name, share in mix.items():
-        if name not in KINDS:
-            raise MixError(f"unknown kind {name!r} in the mix (kinds: {', '.join(KINDS)})")
+        if not known_kind(name):
+            raise MixError(
+                f"unknown kind {name!r} in the mix (kinds: {', '.join(KINDS)}, {RULE}NAME)"
+            )
         if not 0 <= share <= 1:
             raise MixError(f"{name}={share}: a share is between 0 and 1")
     total = sum(mix.values())

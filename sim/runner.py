@@ -63,13 +63,14 @@ def build_flow(flow: Flow, settings: RunSettings, lists: Lists, index: int) -> B
     count = settings.pool if settings.requests is None else min(settings.pool, settings.requests)
     malformed = tuple(s13_role.MALFORMED if flow.protocol == "s13" else map_role.MALFORMED)
     drawn = draws(mix, max(count, 1), lists, settings.seed + 1000 * index, malformed)
+    devices = None if lists.devices is None else lists.devices.index
     probes = []
     payloads = []
     for draw in drawn:
         if flow.protocol == "s13":
-            probe, payload = s13_role.probe(draw, settings.policy, lists.lookup)
+            probe, payload = s13_role.probe(draw, settings.policy, lists.lookup, devices)
         else:
-            probe, payload = map_role.probe(draw, flow.map, settings.policy, lists.lookup)
+            probe, payload = map_role.probe(draw, flow.map, settings.policy, lists.lookup, devices)
         probes.append(probe)
         payloads.append(payload)
     return Built(flow, probes, payloads, mix)
@@ -178,8 +179,8 @@ class Live:
 
 def expected_store(settings: RunSettings) -> Lists:
     """What the EIR under test holds, in memory: the list files, the identities' pairs by
-    group, and the ``duplicate`` class eir's rules find in the observations (ValueError on bad
-    input)."""
+    group, the ``duplicate`` class eir's rules find in the observations, and the device
+    database with its approved-models list (ValueError on bad input)."""
     from sim.classes import DUPLICATE, clock, finding_rows, findings
     from sim.identity_files import read_members, read_observations
 
@@ -190,6 +191,10 @@ def expected_store(settings: RunSettings) -> Lists:
         records = read_observations(settings.observations)
         found = findings(records, settings.rules)
         lists.classify(DUPLICATE, finding_rows(found), clock(records))
+    if settings.devices or settings.approved:
+        from sim.device_db import device_kinds
+
+        lists.devices = device_kinds(settings.devices, settings.approved, settings.policy)
     return lists
 
 

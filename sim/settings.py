@@ -91,6 +91,9 @@ class RunSettings:
     identities: str | None = None
     #: observation delta files: the classes eir learns from them are expected
     observations: tuple[str, ...] = ()
+    #: the device database and approved-models list loaded into the EIR (`eir devices load`)
+    devices: str | None = None
+    approved: str | None = None
     #: the duplicate rules the expectation applies (``--policy-config``'s, else the default)
     rules: tuple[DuplicateRuleConfig, ...] = field(
         default_factory=lambda: ObservationsConfig().duplicate_rules
@@ -104,6 +107,8 @@ class RunSettings:
             "lists": list(self.lists),
             **({"identities": self.identities} if self.identities else {}),
             **({"observations": list(self.observations)} if self.observations else {}),
+            **({"devices": self.devices} if self.devices else {}),
+            **({"approved": self.approved} if self.approved else {}),
             "seed": self.seed,
             "timeout_s": self.timeout_s,
             "pool": self.pool,
@@ -171,6 +176,8 @@ RUN_KEYS = {
     "lists",
     "identities",
     "observations",
+    "devices",
+    "approved",
     "seed",
     "timeout",
     "policy_config",
@@ -423,6 +430,8 @@ def build(
         rules=config.observations.duplicate_rules,
         identities=_optional_text(values.get("identities"), "identities", where),
         observations=_files(values.get("observations"), "observations", where),
+        devices=_optional_text(values.get("devices"), "devices", where),
+        approved=_optional_text(values.get("approved"), "approved", where),
         pool=_whole(values.get("pool", 20_000), "pool", where, 1),
         max_in_flight=_whole(values.get("max_in_flight", 100_000), "max_in_flight", where, 1),
         gates=gates,

@@ -7,7 +7,7 @@ the same rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +19,9 @@ from eir.store.api import Mode
 from eir.store.classes import ClassRow, class_batch, class_scope
 from eir.store.loader import LoadOptions, parse_files
 from eir.store.memory import MemoryStore
+from sim.device_kinds import DeviceKinds, why_not_without_devices
 from sim.groups import GROUPS, Member
+from sim.probes import rule_name
 
 #: Reporting body identifiers seen on real handsets (GSMA TS.06): 35 BABT, 86 TAF (China),
 #: 01 CTIA, 45 ... a workload draws its TACs under these.
@@ -64,13 +66,27 @@ def luhn_digits(body: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     return digits
 
 
-def generate_imeis(count: int, seed: int = 1, tacs: int = 2000) -> ImeiSet:
-    """``count`` distinct valid IMEIs over ``tacs`` TACs, in random order."""
+def generate_imeis(
+    count: int, seed: int = 1, tacs: int = 2000, from_tacs: Sequence[str] | None = None
+) -> ImeiSet:
+    """``count`` distinct valid IMEIs over ``tacs`` TACs, in random order; with ``from_tacs``
+    (a device database's TACs, `sim.device_db`), each IMEI's TAC is one of those, drawn
+    uniformly (every TAC as likely as another)."""
     rng = np.random.default_rng(seed)
-    bodies = [int(b) for b in REPORTING_BODIES]
-    tac_values = (
-        np.array(bodies)[rng.integers(0, len(bodies), tacs)] * 10**6 + rng.integers(0, 10**6, tacs)
-    ).astype(np.int64)
+    if from_tacs is not None:
+        tac_values = np.array([int(t) for t in from_tacs], dtype=np.int64)
+        if count > capacity(len(tac_values)):
+            raise ValueError(
+                f"{len(tac_values)} TACs hold at most {capacity(len(tac_values))} distinct "
+                f"IMEIs in a reasonable time, not {count}"
+            )
+    else:
+        bodies = [int(b) for b in REPORTING_BODIES]
+        tac_values = (
+            np.array(bodies)[rng.integers(0, len(bodies), tacs)] * 10**6
+            + rng.integers(0, 10**6, tacs)
+        ).astype(np.int64)
+    tacs = len(tac_values)
     chosen = np.empty(0, dtype=np.int64)
     while len(chosen) < count:
         need = count - len(chosen)
@@ -81,6 +97,12 @@ def generate_imeis(count: int, seed: int = 1, tacs: int = 2000) -> ImeiSet:
     chosen = rng.permutation(chosen)[:count]
     body = _digits(chosen, 14)
     return ImeiSet(np.concatenate([body, luhn_digits(body)[:, None]], axis=1))
+
+
+def capacity(tacs: int) -> int:
+    """How many distinct IMEIs `generate_imeis` draws over ``tacs`` TACs: half of their serial
+    numbers, so that drawing stays quick."""
+    return tacs * 10**6 // 2
 
 
 def generate_imsis(count: int, seed: int = 1, mcc_mnc: str = "00101") -> list[str]:
@@ -121,6 +143,8 @@ class Lists:
         self.pairs: list[tuple[str, str]] = []
         #: an identities scenario's pairs by group (`sim.identity_files.read_members`)
         self.members: dict[str, list[Member]] = {}
+        #: the device database's kinds (`sim.device_kinds`), with ``--devices``
+        self.devices: DeviceKinds | None = None
         for row in store.export():
             name = str(row.entry.list)
             if row.imsi is not None:
@@ -189,6 +213,7 @@ def draws(
     mix: dict[str, float], count: int, lists: Lists, seed: int, malformed: tuple[str, ...]
 ) -> list[Draw]:
     """`count` requests in random order, kinds in the proportions of `mix`."""
+    _check_device_kinds(mix, lists.devices)
     missing = [k for k, share in mix.items() if share > 0 and not lists.available(k)]
     if missing and any(k in GROUPS for k in missing):
         raise ListsError(
@@ -205,7 +230,9 @@ def draws(
     shares = np.array([mix[k] for k in kinds], dtype=float)
     chosen = rng.choice(len(kinds), size=count, p=shares / shares.sum()).tolist()
     imsis = generate_imsis(count, seed)
-    fresh = iter(generate_imeis(count + 64, seed=seed + 11).as_text())
+    # with a device database, unknown IMEIs are of its devices, as a lab's real handsets are
+    tacs = lists.devices.tacs if lists.devices is not None and lists.devices.tacs else None
+    fresh = iter(generate_imeis(count + 64, seed=seed + 11, from_tacs=tacs).as_text())
     out = []
     for i, which in enumerate(chosen):
         kind = kinds[which]
@@ -218,6 +245,8 @@ def draws(
         elif kind in GROUPS:
             group = lists.members[kind]
             _, imei, imsi, variant = group[int(rng.integers(0, len(group)))]
+        elif lists.devices is not None and (kind in DEVICE_DRAWN or rule_name(kind)):
+            imei = _with_tac(lists.devices.tac(kind, rng), rng, lists)
         elif kind == "anomaly":
             variant = ANOMALIES[int(rng.integers(0, len(ANOMALIES)))]
             imei = _anomalous(variant, rng)
@@ -227,6 +256,29 @@ def draws(
                 variant = malformed[int(rng.integers(0, len(malformed)))]
         out.append(Draw(kind, imei, imsi, variant))
     return out
+
+
+#: kinds whose TAC `sim.device_kinds` draws (besides ``rule:NAME``)
+DEVICE_DRAWN = ("unallocated", "unapproved")
+
+
+def _check_device_kinds(mix: dict[str, float], devices: DeviceKinds | None) -> None:
+    """ListsError when the mix asks for a device kind the inputs cannot produce."""
+    for kind, share in mix.items():
+        if share <= 0:
+            continue
+        reason = why_not_without_devices(kind) if devices is None else devices.why_not(kind)
+        if reason is not None:
+            raise ListsError(f"the mix asks for {kind} but {reason}")
+
+
+def _with_tac(tac: str, rng: np.random.Generator, lists: Lists) -> str:
+    """14 digits under ``tac``, on no list."""
+    for _ in range(1000):
+        imei = tac + str(int(rng.integers(0, 10**6))).zfill(6)
+        if not lists.listed(imei):
+            return imei
+    raise ListsError(f"could not draw an IMEI under TAC {tac} that is on no list")
 
 
 def _unlisted(fresh: Iterator[str], lists: Lists) -> str:

@@ -23,12 +23,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
 from eir.cli.devices import stats_lines
+from eir.cli.findings import findings_dict, print_findings, seen_lookup
 from eir.cli.list_options import load_options
 from eir.config import Config
 from eir.errors import ConfigError, IdentityError
 from eir.identity import Imei, Imsi, parse_written_imei
 from eir.model import CheckRequest, CheckResult, Level, ListName, Match
-from eir.policy import decide
+from eir.policy import Seen, decide
 from eir.progress import LoadProgress
 from eir.startup import open_store
 from eir.store.api import ExportRow, HistoryRecord, Mode, StoreStats, history_dict
@@ -182,26 +183,39 @@ def lookup(args: argparse.Namespace, config: Config) -> int:
         return _lookup_one(args, config, args.imeis[0])
     if args.file is None and not args.imeis:
         raise ConfigError("lookup: give one or more IMEIs, or --file")
-    imsi = None if args.imsi is None else Imsi.parse(args.imsi)
+    if args.imsi is not None:
+        Imsi.parse(args.imsi)  # refused before the store is opened
     store = open_store(config, args.db, create=False)
     failed = False
     try:
-        for where, text in _lookup_inputs(args.imeis, args.file):
-            try:
-                imei = parse_written_imei(text)
-            except IdentityError as exc:
-                failed = True
-                _print_refused(where, text, str(exc), as_json=args.json)
-                continue
-            result = decide(CheckRequest(imei, imsi), store.lookup, config.policy)
-            data = _result_dict(result, imei, imsi)
-            if args.json:
-                print(json.dumps(data))
-            else:
-                _print_lookup(data)
+        with seen_lookup(config) as seen:
+            failed = _lookup_many(args, config, store, seen)
     finally:
         store.close()
     return 1 if failed else 0
+
+
+def _lookup_many(
+    args: argparse.Namespace, config: Config, store: LmdbStore, seen: Seen | None
+) -> bool:
+    """Look up every IMEI of the command line and ``--file``; True when one was refused."""
+    imsi = None if args.imsi is None else Imsi.parse(args.imsi)
+    failed = False
+    devices = store.device_index()
+    for where, text in _lookup_inputs(args.imeis, args.file):
+        try:
+            imei = parse_written_imei(text)
+        except IdentityError as exc:
+            failed = True
+            _print_refused(where, text, str(exc), as_json=args.json)
+            continue
+        result = decide(CheckRequest(imei, imsi), store.lookup, config.policy, devices, seen)
+        data = _result_dict(result, imei, imsi) | findings_dict(result, devices, imei.key)
+        if args.json:
+            print(json.dumps(data))
+        else:
+            _print_lookup(data)
+    return failed
 
 
 def _lookup_one(args: argparse.Namespace, config: Config, text: str) -> int:
@@ -209,10 +223,12 @@ def _lookup_one(args: argparse.Namespace, config: Config, text: str) -> int:
     imsi = None if args.imsi is None else Imsi.parse(args.imsi)
     store = open_store(config, args.db, create=False)
     try:
-        result = decide(CheckRequest(imei, imsi), store.lookup, config.policy)
+        devices = store.device_index()
+        with seen_lookup(config) as seen:
+            result = decide(CheckRequest(imei, imsi), store.lookup, config.policy, devices, seen)
     finally:
         store.close()
-    data = _result_dict(result, imei, imsi)
+    data = _result_dict(result, imei, imsi) | findings_dict(result, devices, imei.key)
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -267,6 +283,7 @@ def _print_lookup(data: dict[str, object]) -> None:
             f"  class: {held['class']} (rule {held['rule']}, {figures}, found {held['found']})"
             + (", decided" if held["decided"] else "")
         )
+    print_findings(data)
 
 
 def _export_lines(rows: Iterator[ExportRow], digits: int | None = None) -> Iterator[str]:

@@ -52,6 +52,8 @@ PASSWORD_ENV = "EIR_MQTT_PASSWORD"
 
 HOST_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 TAC_PREFIX_RE = re.compile(r"[0-9]{1,8}")
+ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+RADIO_RE = re.compile(r"[A-Z0-9][A-Z0-9-]{0,15}")
 PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 NODE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 #: ``store.max_remove``: a count or a percentage (see eir.store.guard)
@@ -198,6 +200,22 @@ ANOMALY_KIND = ChoiceTable(
             "TAC 00000000: never allocated; typical of phones with no real IMEI",
         ),
         Anomaly.TEST_TAC: ("ignore", "a TAC under test_tac_prefixes"),
+        Anomaly.MALFORMED: (
+            "ignore",
+            "the wire carried an identity no list can hold (an S13 hexadecimal 3GPP2-MEID); "
+            "ignore: the unknown answer (policy.unknown), as before. Wire cases that cannot be "
+            "answered (S13 5004, MAP errors) stay protocol errors",
+        ),
+        Anomaly.TAC_UNALLOCATED: (
+            "grey",
+            "a device database is loaded (`eir devices load`) and the TAC is not in it; with "
+            "none loaded the class does not exist. grey as DIRBS greylists unallocated TACs",
+        ),
+        Anomaly.NOT_APPROVED: (
+            "ignore",
+            "an approved-models list is loaded and the device is not on it; ignore as most "
+            "regulators act on it through a device rule with a cut-off (not_approved = true)",
+        ),
     },
 )
 
@@ -213,6 +231,84 @@ CLASS_KIND = ChoiceTable(
         ),
     },
 )
+
+
+def is_iso_date(text: str) -> bool:
+    """A calendar date written YYYY-MM-DD (a rule's cut-off)."""
+    if not ISO_DATE_RE.fullmatch(text):
+        return False
+    try:
+        datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+RADIO = Text(RADIO_RE.fullmatch, "a radio technology (GSM, UMTS, LTE, NR, ...)")
+
+
+@section
+class DeviceRuleConfig:
+    """A rule on what the handset is (its device database record), not on one IMEI: every
+    match key given must hold; an IMEI whose TAC is not in the device database matches none."""
+
+    name: str = setting(
+        Text(NODE_RE.fullmatch, "1 to 64 of letters, digits and ._-"),
+        "Its name in `eir lookup`, check events, the answer's why and the metrics.",
+    )
+    action: str = setting(
+        Choice(*ANOMALY_ACTIONS),
+        'What it does: "ignore" (reported only) or the answer it forces: white, grey, black '
+        "or unknown.",
+    )
+    radio_lacks: tuple[str, ...] = setting(
+        ListOf(RADIO),
+        'Match: the device has none of these radios (["LTE", "NR"]: a 2G/3G-only device; '
+        "radios as eir.devices.record.radios names them, upper case).",
+        default=(),
+    )
+    radio_has: tuple[str, ...] = setting(
+        ListOf(RADIO), "Match: the device has every one of these radios.", default=()
+    )
+    device_type: str = setting(
+        Text(),
+        'Match: its device type, case-insensitive (e.g. "Module", "Smartphone"); "": any.',
+        default="",
+    )
+    brand: str = setting(Text(), 'Match: its brand name, case-insensitive; "": any.', default="")
+    allocated_before: str = setting(
+        Text(is_iso_date, "a date YYYY-MM-DD", optional=True),
+        "Match: its TAC was allocated before this date (a TAC with no allocation date does "
+        'not match); "": any.',
+        default="",
+    )
+    not_approved: bool = setting(
+        Boolean(),
+        "Match: an approved-models list is loaded and the device is not on it.",
+        default=False,
+    )
+    exempt_seen_before: str = setting(
+        Text(is_iso_date, "a date YYYY-MM-DD", optional=True),
+        "Exemption: an IMEI the observation store first saw before this date (UTC) keeps its "
+        "other answer (grandfathering). Asked only when the rule matched. A plain node knows "
+        'only its own sightings, the aggregating node every node\'s. "": none. White '
+        "IMEI+IMSI pairs are always exempt: pairs decide first.",
+        default="",
+    )
+
+    def check(self, where: str) -> None:
+        if not (
+            self.radio_lacks
+            or self.radio_has
+            or self.device_type
+            or self.brand
+            or self.allocated_before
+            or self.not_approved
+        ):
+            raise ConfigError(
+                f"{where}name: rule {self.name!r} has no match key (radio_lacks, radio_has, "
+                "device_type, brand, allocated_before, not_approved)"
+            )
 
 
 @section
@@ -249,6 +345,26 @@ class PolicyConfig:
         "it forces: white, grey, black or unknown. A class decides at the level of the "
         "anomalies: after IMEI+IMSI pairs and exact IMEI entries, before IMEI ranges.",
         default_factory=CLASS_KIND.defaults,
+    )
+    device_rules: tuple[DeviceRuleConfig, ...] = setting(
+        TableRows(
+            DeviceRuleConfig,
+            [
+                {
+                    "name": "2g-only",
+                    "action": "black",
+                    "radio_lacks": ["UMTS", "LTE", "NR"],
+                    "exempt_seen_before": "2024-03-01",
+                },
+                {"name": "modules", "action": "ignore", "device_type": "Module"},
+            ],
+            unique="name",
+        ),
+        "Rules on the device behind the TAC (`eir devices load`). They decide at the level of "
+        "the anomalies and classes: after IMEI+IMSI pairs and exact IMEI entries, before "
+        "ranges; among them the answer first in precedence wins (ties: anomalies, then "
+        "classes, then rules in this order).",
+        default=(),
     )
 
 

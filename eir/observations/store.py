@@ -509,3 +509,25 @@ class ObservationStore:
 
     def close(self) -> None:
         self._env.close()
+
+    def first_seen(self, imei: str) -> int | None:
+        """When any node first saw the IMEI (its 14 digits) with any IMSI, seconds since the
+        epoch; None when never. One read snapshot and one cursor range over the IMEI's records
+        (a handful: one per IMSI and node), some microseconds: the policy asks it only for a
+        device rule with an exemption that matched. On a plain node it knows that node's
+        sightings; on the aggregating node, every node's."""
+
+        def work(txn: Any) -> int | None:
+            cursor = txn.cursor(db=self._dbs[PAIR])
+            prefix = imei.encode()
+            if not cursor.set_range(prefix):
+                return None
+            first: int | None = None
+            for key, raw in cursor:
+                if not key.startswith(prefix):
+                    break
+                seen = decode(raw).first
+                first = seen if first is None else min(first, seen)
+            return first
+
+        return self._read(work)  # type: ignore[no-any-return]

@@ -71,7 +71,14 @@ SIM_FORBIDDEN = (
     "lmdb",
     "asyncio",
 )
-SIM_STORE_ALLOWED = ("eir.store.loader", "eir.store.memory", "eir.store.api", "eir.store.classes")
+SIM_STORE_ALLOWED = (
+    "eir.store.loader",
+    "eir.store.memory",
+    "eir.store.api",
+    "eir.store.classes",
+    "eir.store.formats",
+    "eir.store.dialect",
+)
 
 
 def layer_of(module: str) -> int:

@@ -156,42 +156,46 @@ class _Rule(NamedTuple):
     cutoff: int | None
 
 
-class _Rules:
-    """The device rules of one configuration over one device index, with the rules each TAC
-    of the index matched (a memo: at most one entry per TAC the database holds)."""
+class _TacClasses(NamedTuple):
+    """What a TAC gets from the device database and the device rules, worked out once."""
 
-    def __init__(self, configured: tuple[DeviceRuleConfig, ...], devices: DeviceIndex) -> None:
-        self.configured, self.devices = configured, devices
-        self.rules = tuple(_compile(rule) for rule in configured)
-        self.memo: dict[str, tuple[tuple[_Rule, str], ...]] = {}
-
-    def matching(self, device: Device, approved: bool) -> tuple[tuple[_Rule, str], ...]:
-        """(rule, what it saw) of each rule ``device`` matches, memoised by TAC."""
-        found = self.memo.get(device.tac)
-        if found is None:
-            found = tuple(
-                (rule, seen)
-                for rule in self.rules
-                if (seen := _rule_matches(rule, device, approved)) is not None
-            )
-            self.memo[device.tac] = found
-        return found
+    device: Device | None
+    #: the device database's validity classes (tac-unallocated, not-approved)
+    extra: frozenset[Anomaly]
+    #: the classes and rules that matched, their exemptions not yet asked
+    findings: tuple[Finding, ...]
+    #: (position in ``findings``, rule) of each acting rule with an exemption cut-off
+    exemptible: tuple[tuple[int, _Rule], ...]
 
 
-_CACHE: list[_Rules] = []
+#: TACs not in the device database memoised besides those it holds (past it, worked out per
+#: request): the memo stays bounded whatever TACs the network sends
+MEMO_SLACK = 100_000
 
 
-def _rules_for(settings: PolicyConfig, devices: DeviceIndex) -> _Rules:
-    """The compiled rules of ``settings`` over ``devices`` (rebuilt when either changes: a
-    reload, a new list generation)."""
+class _Memo(dict[str, _TacClasses]):
+    """Each TAC's classes under one policy and one device index (the compiled rules too)."""
+
+    def __init__(self, settings: PolicyConfig, devices: DeviceIndex) -> None:
+        super().__init__()
+        self.settings, self.devices = settings, devices
+        self.rules = tuple(_compile(rule) for rule in settings.device_rules)
+        self.most = devices.size + MEMO_SLACK
+
+
+_CACHE: list[_Memo] = []
+
+
+def _memo_for(settings: PolicyConfig, devices: DeviceIndex) -> _Memo:
+    """The memo of ``settings`` over ``devices``, a new one when either changed (a reload, a
+    new generation of the device tables)."""
     if _CACHE:
-        cached = _CACHE[0]
-        if cached.configured is settings.device_rules and cached.devices is devices:
-            return cached
-        _CACHE.clear()
-    cached = _Rules(settings.device_rules, devices)
-    _CACHE.append(cached)
-    return cached
+        memo = _CACHE[0]
+        if memo.settings is settings and memo.devices is devices:
+            return memo
+    memo = _Memo(settings, devices)
+    _CACHE[:] = [memo]
+    return memo
 
 
 def _compile(rule: DeviceRuleConfig) -> _Rule:
@@ -260,11 +264,28 @@ def _device_classes(
     settings: PolicyConfig,
     seen: Seen | None,
 ) -> tuple[frozenset[Anomaly], tuple[Finding, ...], Device | None]:
-    """The device database's classes of the IMEI ``key`` and the device rules it matches
-    (one probe of the index; the rules a TAC matches are memoised)."""
+    """The device database's classes of the IMEI ``key`` and the device rules it matches: one
+    dict probe of the memo once its TAC was seen; ``seen`` asked for a matching rule's
+    exemption only."""
+    memo = _memo_for(settings, devices)
     tac = key[:8]
+    got = memo.get(tac)
+    if got is None:
+        got = _tac_classes(tac, memo)
+        if len(memo) < memo.most:
+            memo[tac] = got
+    if not got.findings:
+        return anomalies, _NO_FINDINGS, got.device
+    findings = got.findings
+    if got.exemptible and seen is not None:
+        findings = _exempted(findings, got.exemptible, key, seen)
+    return (anomalies | got.extra if got.extra else anomalies), findings, got.device
+
+
+def _tac_classes(tac: str, memo: _Memo) -> _TacClasses:
+    """The classes and rules of a TAC (one device index probe, every rule tried)."""
+    devices, actions = memo.devices, memo.settings.anomalies
     device = devices.device(tac)
-    actions = settings.anomalies
     found: list[Finding] = []
     if device is None and devices.has_devices:
         unallocated = Anomaly.TAC_UNALLOCATED
@@ -278,19 +299,36 @@ def _device_classes(
             detail = f"{named} not on the approved list"
             action = actions.get(Anomaly.NOT_APPROVED, "ignore")
             found.append(Finding(Anomaly.NOT_APPROVED.value, action, detail))
-    if device is not None and settings.device_rules:
-        for rule, detail in _rules_for(settings, devices).matching(device, approved):
-            exempt = "" if rule.cutoff is None else _exempt(rule, key, seen)
-            found.append(Finding(rule.config.name, rule.config.action, detail, True, exempt))
-    if not found:
-        return anomalies, _NO_FINDINGS, device
-    extra = {Anomaly(f.name) for f in found if not f.rule}
-    return (anomalies | extra if extra else anomalies), tuple(found), device
+    exemptible: list[tuple[int, _Rule]] = []
+    for rule in memo.rules if device is not None else ():
+        detail = _rule_matches(rule, device, approved)
+        if detail is not None:
+            config = rule.config
+            if rule.cutoff is not None and config.action != "ignore":
+                exemptible.append((len(found), rule))
+            found.append(Finding(config.name, config.action, detail, True))
+    extra = frozenset(Anomaly(f.name) for f in found if not f.rule)
+    return _TacClasses(device, extra, tuple(found), tuple(exemptible))
 
 
-def _exempt(rule: _Rule, key: str, seen: Seen | None) -> str:
+def _exempted(
+    findings: tuple[Finding, ...],
+    exemptible: tuple[tuple[int, _Rule], ...],
+    key: str,
+    seen: Seen,
+) -> tuple[Finding, ...]:
+    """``findings`` with the exemption of each rule the IMEI ``key`` was seen before."""
+    out = list(findings)
+    for position, rule in exemptible:
+        reason = _exempt(rule, key, seen)
+        if reason:
+            out[position] = out[position]._replace(exempt=reason)
+    return tuple(out)
+
+
+def _exempt(rule: _Rule, key: str, seen: Seen) -> str:
     """Why the IMEI ``key`` is exempt from ``rule`` (seen before its cut-off), or ""."""
-    if seen is None or rule.cutoff is None:
+    if rule.cutoff is None:
         return ""
     first = seen(key)
     if first is None or first >= rule.cutoff:

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from eir import logs
-from eir.cli import duplicates, handsets, lists, observations, pairs, publish, serve
+from eir.cli import devices, duplicates, handsets, lists, observations, pairs, publish, serve
 from eir.cli.overrides import log_overrides
 from eir.cli.parser import build_parser
 from eir.config import Config, load_config
@@ -41,6 +41,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "pairs": pairs.pairs,
     "serve": serve.serve,
     "duplicates": duplicates.duplicates,
+    "devices": devices.devices,
     "observe": duplicates.observe,
     "history": observations.history,
     "observations": observations.observations,

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
+from eir.cli.devices import stats_lines
 from eir.cli.findings import findings_dict, print_findings, seen_lookup
 from eir.cli.list_options import load_options
 from eir.config import Config
@@ -402,13 +403,15 @@ def stats(args: argparse.Namespace, config: Config) -> int:
     try:
         figures = store.stats(history_size=max(0, args.history))
         updates = _updates(store)
+        device_figures = store.device_stats()
     finally:
         store.close()
-    data = _stats_dict(figures, store.path, updates)
+    data = _stats_dict(figures, store.path, updates) | {"devices": device_figures.json()}
     if args.json:
         print(json.dumps(data, indent=2, sort_keys=True))
         return 0
     _print_stats(figures, store.path, updates)
+    print("\n".join(stats_lines(device_figures)))
     return 0
 
 
@@ -445,6 +448,12 @@ def _print_stats(stats: StoreStats, path: str, updates: dict[str, dict[str, obje
 def _history_line(h: HistoryRecord) -> str:
     """A load: its mode, list/source, files and counts. A block or unblock: the IMEIs, the
     counts, who, why and the reference."""
+    if h.action in ("devices", "approved"):  # eir devices load
+        return (
+            f"  #{h.seq} {_iso(h.time)} {h.action} ({h.source.split(' ')[0]}) "
+            f"{', '.join(h.files)}: "
+            f"+{h.added} ~{h.updated} -{h.removed} ={h.unchanged} duplicates {h.duplicates}"
+        )
     if h.action == "load":
         return (
             f"  #{h.seq} {_iso(h.time)} {h.mode} {h.list}/{h.source} "

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from eir import __version__
-from eir.cli import duplicates
+from eir.cli import devices, duplicates
 from eir.config.keys import LOG_FORMATS, LOG_LEVELS, strptime_format
 from eir.model import ListName
 from eir.store.api import Mode
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_observation_commands(sub)
     _add_check_config(sub)
     duplicates.add_parsers(sub, _store_options, _mqtt_options)
+    devices.add_parsers(sub, _store_options)
     return parser
 
 

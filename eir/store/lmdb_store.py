@@ -23,18 +23,39 @@ from typing import Any
 
 import lmdb
 
+from eir.devices.packing import build_index
+from eir.devices.record import EMPTY_INDEX, DeviceIndex
 from eir.errors import MapGrowthNeededError, StoreError, StoreFullError
 from eir.model import NO_HITS, Hits, ListName, Match
 from eir.store.api import ExportRow, LoadSummary, Mode, StoreStats, Tick
 from eir.store.apply import apply_batch, update_meta
 from eir.store.batch import Batch
+from eir.store.devices import (
+    APPROVED,
+    DEVICE,
+    DEVICE_TABLES,
+    DeviceStats,
+    device_stats,
+    generations,
+    record_load,
+    replace_table,
+)
 from eir.store.diff import Change, RecordingTxn
 from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import META, RangeIndex, Table, class_index, matches_of
 from eir.store.writes import DryRunTxn, Olds, WriteTxn
 
-_TABLES = (Table.IMEI.value, Table.RANGE.value, Table.PAIR.value, Table.CLASS.value, META)
+_TABLES = (
+    Table.IMEI.value,
+    Table.RANGE.value,
+    Table.PAIR.value,
+    Table.CLASS.value,
+    META,
+    *DEVICE_TABLES,
+)
+#: tables a store written before them lacks (a read-only open reads them as empty)
+_LATER_TABLES = (Table.CLASS.value, *DEVICE_TABLES)
 _MB = 1 << 20
 
 
@@ -207,6 +228,9 @@ class LmdbStore:
         #: the class table in memory (IMEI -> its classes), rebuilt when the table changes;
         #: empty (falsy) when no class is held, so a lookup then costs one test
         self._classes: dict[str, tuple[Match, ...]] = {}
+        self._device_generation: bytes | None = b"never"
+        #: the device database in memory, rebuilt when the device or approved table changes
+        self._devices: DeviceIndex = EMPTY_INDEX
         self._reader: Any = None  # the read snapshot lookups share, renewed when old
         self._reader_born = 0.0
 
@@ -215,7 +239,9 @@ class LmdbStore:
         has none (it reads as empty)."""
         with self._env.begin() as txn:
             # named databases are keys of the main one: a failed open would spoil the txn
-            names = [n for n in _TABLES if n != Table.CLASS or txn.get(n.encode()) is not None]
+            names = [
+                n for n in _TABLES if n not in _LATER_TABLES or txn.get(n.encode()) is not None
+            ]
             return {n: self._env.open_db(n.encode(), txn=txn, create=False) for n in names}
 
     # -- reading ------------------------------------------------------------------------------
@@ -243,7 +269,23 @@ class LmdbStore:
         if current != self._class_generation:
             self._classes = class_index(_Txn(txn, self._dbs).items(Table.CLASS))
             self._class_generation = current
+        self._refresh_devices(_Txn(txn, self._dbs))
         return txn
+
+    def _refresh_devices(self, view: _Txn) -> None:
+        """The device index rebuilt when the device or approved table changed."""
+        current = generations(view)
+        if current != self._device_generation:
+            self._devices = build_index(view.items(DEVICE), view.items(APPROVED))
+            self._device_generation = current
+
+    def device_index(self) -> DeviceIndex:
+        """The device database in memory, from the shared read snapshot (renewed when old,
+        as for :meth:`lookup`): the same object until the device tables change."""
+        now = monotonic()
+        if self._reader is None or now - self._reader_born > self._snapshot_age:
+            self._renew_reader(now)
+        return self._devices
 
     def lookup(self, imei14: str, imsi: str | None) -> Hits:
         """Everything the lists hold for one IMEI (and IMSI), from one snapshot.
@@ -301,6 +343,22 @@ class LmdbStore:
                 digest=content_digest(view) if digest else "",
                 history=history(view, history_size),
             )
+        finally:
+            txn.abort()
+
+    def device_stats(self) -> DeviceStats:
+        """Counts, sources, generations and digest of the device database."""
+        txn = self._begin()
+        try:
+            return device_stats(_Txn(txn, self._dbs))
+        finally:
+            txn.abort()
+
+    def device_items(self, table: str) -> list[tuple[bytes, bytes]]:
+        """A device table's (key, value) items in key order, from one snapshot."""
+        txn = self._begin()
+        try:
+            return [(bytes(k), bytes(v)) for k, v in _Txn(txn, self._dbs).items(table)]
         finally:
             txn.abort()
 
@@ -369,6 +427,60 @@ class LmdbStore:
                 raise
             if changes is not None and isinstance(recording, RecordingTxn):
                 changes.update(recording.changes)
+            summary.dry_run = dry_run
+            summary.seconds = time.perf_counter() - started
+            return summary
+
+    def replace_devices(
+        self,
+        table: str,
+        items: list[tuple[bytes, bytes]],
+        *,
+        source: str,
+        files: list[str],
+        rows: int = 0,
+        duplicates: int = 0,
+        dry_run: bool = False,
+        now: int | None = None,
+        inside: Callable[[WriteTxn], None] | None = None,
+        may_grow: bool = True,
+    ) -> LoadSummary:
+        """Make ``items`` (sorted, unique keys) the whole of device table ``table`` (``device``
+        or ``approved``) in one transaction, recorded in ``meta``; ``inside`` as for
+        :meth:`apply`. A failure changes nothing."""
+        started = time.perf_counter()
+        stamp = int(time.time()) if now is None else now
+        while True:
+            txn = self._begin(write=True)
+            try:
+                view = _Txn(txn, self._dbs)
+                summary = replace_table(view, table, items, write=not dry_run)
+                summary.rows, summary.duplicates = rows, duplicates
+                if dry_run:
+                    txn.abort()
+                else:
+                    record_load(
+                        view,
+                        table,
+                        summary,
+                        count=len(items),
+                        source=source,
+                        files=files,
+                        stamp=stamp,
+                    )
+                    if inside is not None:
+                        inside(view)
+                    txn.commit()
+            except lmdb.MapFullError:
+                txn.abort()
+                self._full(may_grow)
+                continue
+            except lmdb.Error as exc:
+                txn.abort()
+                raise _store_error(exc, self.path) from None
+            except BaseException:
+                txn.abort()
+                raise
             summary.dry_run = dry_run
             summary.seconds = time.perf_counter() - started
             return summary

@@ -10,18 +10,36 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 
+from eir.devices.packing import build_index
+from eir.devices.record import DeviceIndex
 from eir.errors import StoreError
 from eir.model import Hits, ListName, Match
 from eir.store.api import ExportRow, LoadSummary, Mode, StoreStats, Tick
 from eir.store.apply import apply_batch, update_meta
 from eir.store.batch import Batch
+from eir.store.devices import (
+    APPROVED,
+    DEVICE,
+    DEVICE_TABLES,
+    DeviceStats,
+    device_stats,
+    record_load,
+    replace_table,
+)
 from eir.store.diff import Change, RecordingTxn
 from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import META, RangeIndex, Table, class_index, matches_of
 from eir.store.writes import Olds, WriteTxn
 
-_TABLES = (Table.IMEI.value, Table.RANGE.value, Table.PAIR.value, Table.CLASS.value, META)
+_TABLES = (
+    Table.IMEI.value,
+    Table.RANGE.value,
+    Table.PAIR.value,
+    Table.CLASS.value,
+    META,
+    *DEVICE_TABLES,
+)
 
 
 class _DictTxn:
@@ -93,6 +111,7 @@ class MemoryStore:
         self._tables: dict[str, dict[bytes, bytes]] = {name: {} for name in _TABLES}
         self._ranges: RangeIndex | None = None  # built on the first lookup after a change
         self._classes: dict[str, tuple[Match, ...]] | None = None  # likewise
+        self._devices: DeviceIndex | None = None  # likewise
 
     def lookup(self, imei14: str, imsi: str | None) -> Hits:
         key = imei14.encode()
@@ -111,6 +130,47 @@ class MemoryStore:
             ranges=ranges.lookup(imei14),
             classes=classes.get(imei14, ()),
         )
+
+    def device_index(self) -> DeviceIndex:
+        """The device database in memory (built on the first call after a change)."""
+        if self._devices is None:
+            view = _DictTxn(self._tables)
+            self._devices = build_index(view.items(DEVICE), view.items(APPROVED))
+        return self._devices
+
+    def device_stats(self) -> DeviceStats:
+        return device_stats(_DictTxn(self._tables))
+
+    def device_items(self, table: str) -> list[tuple[bytes, bytes]]:
+        return list(_DictTxn(self._tables).items(table))
+
+    def replace_devices(
+        self,
+        table: str,
+        items: list[tuple[bytes, bytes]],
+        *,
+        source: str,
+        files: list[str],
+        rows: int = 0,
+        duplicates: int = 0,
+        dry_run: bool = False,
+        now: int | None = None,
+    ) -> LoadSummary:
+        """As :meth:`LmdbStore.replace_devices`: on a copy, swapped in when it succeeds."""
+        started = time.perf_counter()
+        stamp = int(time.time()) if now is None else now
+        work = _DictTxn({name: dict(data) for name, data in self._tables.items()})
+        summary = replace_table(work, table, items, write=not dry_run)
+        summary.rows, summary.duplicates = rows, duplicates
+        if not dry_run:
+            record_load(
+                work, table, summary, count=len(items), source=source, files=files, stamp=stamp
+            )
+            self._tables = work.tables
+            self._devices = None
+        summary.dry_run = dry_run
+        summary.seconds = time.perf_counter() - started
+        return summary
 
     def export(
         self, list_name: ListName | None = None, source: str | None = None, *, classes: bool = False
@@ -171,4 +231,4 @@ class MemoryStore:
 
     def close(self) -> None:
         self._tables = {name: {} for name in _TABLES}
-        self._ranges = self._classes = None
+        self._ranges = self._classes = self._devices = None

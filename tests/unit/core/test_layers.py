@@ -21,7 +21,14 @@ LAYERS = {
         "eir.events",
         "eir.networks",
     ),
-    1: ("eir.policy", "eir.framing", "eir.diameter", "eir.sigtran", "eir.observations"),
+    1: (
+        "eir.policy",
+        "eir.devices",
+        "eir.framing",
+        "eir.diameter",
+        "eir.sigtran",
+        "eir.observations",
+    ),
     2: (
         "eir.store",
         "eir.observations.store",

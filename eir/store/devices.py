@@ -1,0 +1,168 @@
+"""The device database's two tables in the list store, shared by both backends:
+
+* ``device``: key the 8-digit TAC, value the packed record (:mod:`eir.devices.packing`);
+* ``approved``: the approved-models list, a key per TAC or brand and model.
+
+A load replaces a whole table in the caller's write transaction (:func:`replace_table`) and
+records it in ``meta`` (:func:`record_load`): the table's generation (``generation:device``,
+``generation:approved``: what the in-memory :class:`~eir.devices.record.DeviceIndex` is rebuilt
+on), its count and source file, and one load history record (action ``devices`` or
+``approved``). The list tables' counters, generation and content digest are not touched: the
+device database has its own digest (:func:`device_digest`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+from eir.store.api import LoadSummary
+from eir.store.records import META
+
+DEVICE = "device"
+APPROVED = "approved"
+#: the device database's tables (beside the list tables)
+DEVICE_TABLES = (DEVICE, APPROVED)
+#: the history action of a load of each table
+ACTION = {DEVICE: "devices", APPROVED: "approved"}
+
+
+class DeviceTxn(Protocol):
+    """What the device tables need of a transaction (both stores' adapters have it)."""
+
+    def get(self, table: str, key: bytes) -> bytes | None: ...
+    def put(self, table: str, key: bytes, value: bytes) -> None: ...
+    def delete(self, table: str, key: bytes) -> None: ...
+    def items(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStats:
+    """What ``eir stats`` and ``eir devices stats`` tell of the device database."""
+
+    devices: int
+    approved: int
+    #: BLAKE2b-256 over both tables, keys and values in key order ("" when both are empty)
+    digest: str
+    #: the file (and kind) each table was last loaded from
+    device_source: str
+    approved_source: str
+    device_generation: int
+    approved_generation: int
+
+    def json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def generation_key(table: str) -> bytes:
+    return f"generation:{table}".encode()
+
+
+def _meta_key(table: str, what: str) -> bytes:
+    return f"{table}\x00{what}".encode()
+
+
+def replace_table(
+    txn: DeviceTxn, table: str, items: list[tuple[bytes, bytes]], *, write: bool = True
+) -> LoadSummary:
+    """Make ``items`` (unique keys) the whole of ``table``; counts what changes. With
+    ``write`` False (a dry run) only counts."""
+    old = {bytes(k): bytes(v) for k, v in txn.items(table)}
+    summary = LoadSummary()
+    for key, value in items:
+        before = old.pop(key, None)
+        if before == value:
+            summary.unchanged += 1
+            continue
+        if before is None:
+            summary.added += 1
+        else:
+            summary.updated += 1
+        if write:
+            txn.put(table, key, value)
+    summary.removed = len(old)
+    if write:
+        for key in old:
+            txn.delete(table, key)
+    return summary
+
+
+def record_load(
+    txn: DeviceTxn,
+    table: str,
+    summary: LoadSummary,
+    *,
+    count: int,
+    source: str,
+    files: list[str],
+    stamp: int,
+) -> None:
+    """The table's count, source, generation (when something changed) and history record."""
+    txn.put(META, _meta_key(table, "count"), str(count).encode())
+    txn.put(META, _meta_key(table, "source"), source.encode())
+    if summary.added + summary.updated + summary.removed:
+        key = generation_key(table)
+        old = txn.get(META, key)
+        txn.put(META, key, str((int(old) if old else 0) + 1).encode())
+    seq_raw = txn.get(META, b"history-seq")
+    seq = (int(seq_raw) if seq_raw else 0) + 1
+    txn.put(META, b"history-seq", str(seq).encode())
+    record = {
+        "seq": seq,
+        "time": stamp,
+        "mode": "replace",
+        "list": "",
+        "source": source,
+        "files": files,
+        "added": summary.added,
+        "updated": summary.updated,
+        "removed": summary.removed,
+        "unchanged": summary.unchanged,
+        "invalid": summary.invalid,
+        "duplicates": summary.duplicates,
+        "action": ACTION[table],
+    }
+    txn.put(META, b"history\x00%012d" % seq, json.dumps(record, sort_keys=True).encode())
+
+
+def generations(txn: DeviceTxn) -> bytes:
+    """Both tables' generations as one value: the in-memory index is rebuilt when it changes."""
+    return b"/".join(txn.get(META, generation_key(t)) or b"0" for t in DEVICE_TABLES)
+
+
+def device_digest(txn: DeviceTxn) -> str:
+    """BLAKE2b-256 over both tables' keys and values, in key order ("" when both are empty):
+    two stores holding the same device database have the same digest."""
+    digest = hashlib.blake2b(digest_size=32)
+    empty = True
+    for table in DEVICE_TABLES:
+        digest.update(b"\x00table\x00" + table.encode())
+        parts: list[bytes] = []
+        for key, value in txn.items(table):
+            empty = False
+            parts += (bytes(key), b"\x00", bytes(value), b"\x00")
+        digest.update(b"".join(parts))
+    return "" if empty else digest.hexdigest()
+
+
+def device_stats(txn: DeviceTxn) -> DeviceStats:
+    def number(key: bytes) -> int:
+        raw = txn.get(META, key)
+        return int(raw) if raw else 0
+
+    def text(key: bytes) -> str:
+        raw = txn.get(META, key)
+        return bytes(raw).decode() if raw else ""
+
+    return DeviceStats(
+        devices=number(_meta_key(DEVICE, "count")),
+        approved=number(_meta_key(APPROVED, "count")),
+        digest=device_digest(txn),
+        device_source=text(_meta_key(DEVICE, "source")),
+        approved_source=text(_meta_key(APPROVED, "source")),
+        device_generation=number(generation_key(DEVICE)),
+        approved_generation=number(generation_key(APPROVED)),
+    )

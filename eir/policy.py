@@ -300,13 +300,14 @@ def _tac_classes(tac: str, memo: _Memo) -> _TacClasses:
             action = actions.get(Anomaly.NOT_APPROVED, "ignore")
             found.append(Finding(Anomaly.NOT_APPROVED.value, action, detail))
     exemptible: list[tuple[int, _Rule]] = []
-    for rule in memo.rules if device is not None else ():
-        detail = _rule_matches(rule, device, approved)
-        if detail is not None:
-            config = rule.config
-            if rule.cutoff is not None and config.action != "ignore":
-                exemptible.append((len(found), rule))
-            found.append(Finding(config.name, config.action, detail, True))
+    if device is not None:
+        for rule in memo.rules:
+            said = _rule_matches(rule, device, approved)
+            if said is not None:
+                config = rule.config
+                if rule.cutoff is not None and config.action != "ignore":
+                    exemptible.append((len(found), rule))
+                found.append(Finding(config.name, config.action, said, True))
     extra = frozenset(Anomaly(f.name) for f in found if not f.rule)
     return _TacClasses(device, extra, tuple(found), tuple(exemptible))
 

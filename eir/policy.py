@@ -292,7 +292,9 @@ def _tac_classes(tac: str, memo: _Memo) -> _TacClasses:
         detail = f"TAC {tac} not in the device database"
         found.append(Finding(unallocated.value, actions.get(unallocated, "ignore"), detail))
     approved = True
-    if devices.has_approved:
+    # a TAC the loaded device database lacks is tac-unallocated only: there is no model to
+    # approve (with no device database, the approved list's TACs alone say it)
+    if devices.has_approved and (device is not None or not devices.has_devices):
         approved = devices.approved(tac)
         if not approved:
             named = f"TAC {tac}" if device is None else f"device {describe_device(device)}"

@@ -66,13 +66,13 @@ def print_findings(data: dict[str, object]) -> None:
 
 @contextlib.contextmanager
 def seen_lookup(config: Config) -> Iterator[Seen | None]:
-    """When the observation store first saw an IMEI, for the device rules' exemptions (read
-    only, opened only when a rule has one and the store exists); None otherwise."""
+    """When the observation store first saw an IMEI, for the device rules' exemptions (opened
+    only when a rule has one and the store exists; only read); None otherwise."""
     wanted = any(rule.exempt_seen_before for rule in config.policy.device_rules)
     if not (wanted and config.observations.enabled and Path(observations_path(config)).exists()):
         yield None
         return
-    store = open_observations(config, readonly=True)
+    store = open_observations(config)
     try:
         yield store.first_seen
     finally:

@@ -136,6 +136,11 @@ def test_each_class_over_s13_and_map_and_in_eir_lookup(tmp_path: Path) -> None:
             "decided": True,
         }
     ]
+    device = eir("devices", "lookup", GSM_ONLY, "--json", "--db", db, "--config", config)
+    said = json.loads(device.stdout)
+    assert (said["device"]["model"], said["classes"], said["rules"]) == ("F685", [], ["2g-only"])
+    tac = eir("devices", "lookup", "12345678", "--db", db, "--config", config).stdout
+    assert tac.splitlines()[-2:] == ["  classes: tac-unallocated", "  rules: none"]
     text = eir("lookup", GSM_ONLY, "--db", db, "--config", config).stdout.splitlines()
     assert text[:2] == [
         f"{GSM_ONLY}: blacklisted",

@@ -267,7 +267,9 @@ def _device_classes(
     """The device database's classes of the IMEI ``key`` and the device rules it matches: one
     dict probe of the memo once its TAC was seen; ``seen`` asked for a matching rule's
     exemption only."""
-    memo = _memo_for(settings, devices)
+    memo = _CACHE[0] if _CACHE else None  # _memo_for, inline: the answer path's common case
+    if memo is None or memo.settings is not settings or memo.devices is not devices:
+        memo = _memo_for(settings, devices)
     tac = key[:8]
     got = memo.get(tac)
     if got is None:

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from eir.config import PolicyConfig, parse_config  # noqa: E402
-from eir.devices.record import Device, DeviceIndex  # noqa: E402
+from eir.devices.record import DeviceIndex  # noqa: E402
+from eir.devices.sample import sample_devices  # noqa: E402
 from eir.identity import Imei, Imsi, luhn_digit  # noqa: E402
 from eir.model import NO_HITS, CheckRequest, Hits  # noqa: E402
 from eir.policy import decide, validity_classes  # noqa: E402
@@ -40,36 +41,26 @@ RULES = [
     },
     {"name": "modules", "action": "grey", "device_type": "Module"},
     {"name": "old", "action": "grey", "allocated_before": "2010-01-01"},
-    {"name": "brand", "action": "ignore", "brand": "Brand7"},
+    {"name": "brand", "action": "ignore", "brand": "Acme"},
     {"name": "unapproved", "action": "ignore", "not_approved": True},
 ]
-RADIOS = ("GSM", "GSM,WCDMA", "GSM,WCDMA,LTE", "GSM,WCDMA,LTE,NR", "LTE", "NB-IoT")
-TYPES = ("Smartphone", "Feature Phone", "Module", "Tablet", "Dongle")
 
 
-def generated(tacs: int, seed: int = 16) -> DeviceIndex:
-    """A device database of ``tacs`` TACs, made up (no real GSMA data), approved by TAC for
-    half of them."""
-    draw = random.Random(seed)
-    chosen = draw.sample(range(10_000_000, 99_999_999), tacs)
-    devices = {}
-    for n in chosen:
-        tac = str(n)
-        devices[tac] = Device(
-            tac,
-            f"Brand{n % 50}",
-            f"Model {n % 997}",
-            device_type=TYPES[n % len(TYPES)],
-            radio_interface=RADIOS[n % len(RADIOS)],
-            allocation_date=f"{2005 + n % 20}-{1 + n % 12:02d}-01",
-            source="lab",
-        )
+def generated(tacs: int) -> tuple[DeviceIndex, list[str]]:
+    """A device database of ``tacs`` made-up TACs (`eir.devices.sample`: no real GSMA data),
+    approved by TAC for half of them."""
+    devices = {device.tac: device for device in sample_devices(tacs)}
     approved = frozenset(tac for tac in devices if int(tac) % 2 == 0)
-    return DeviceIndex(devices, approved)
+    return DeviceIndex(devices, approved), list(devices)
 
 
 def requests(
-    devices: DeviceIndex, settings: PolicyConfig, clean: bool, count: int = 1000, seed: int = 17
+    devices: DeviceIndex,
+    known: list[str],
+    settings: PolicyConfig,
+    clean: bool,
+    count: int = 1000,
+    seed: int = 17,
 ) -> list[CheckRequest]:
     """``count`` requests: ``clean``, each of a TAC in the database, approved, matching no
     rule (a current handset: most of the traffic); else of any TAC of the database, and 5 %
@@ -77,7 +68,7 @@ def requests(
     draw = random.Random(seed)
     tacs = [
         tac
-        for tac in _tacs(devices)
+        for tac in draw.sample(known, 5000)
         if not clean or not validity_classes(_imei(tac, "000000"), settings, devices).findings
     ]
     imsi = Imsi.parse("001019876543210")
@@ -91,16 +82,6 @@ def requests(
 
 def _imei(tac: str, snr: str) -> Imei:
     return Imei.parse(tac + snr + luhn_digit(tac + snr))
-
-
-def _tacs(devices: DeviceIndex, most: int = 5000) -> list[str]:
-    found: list[str] = []
-    for n in range(10_000_000, 99_999_999):
-        if devices.device(str(n)) is not None:
-            found.append(str(n))
-            if len(found) >= most:
-                break
-    return found
 
 
 def cost(
@@ -133,11 +114,11 @@ def main() -> int:
     parser.add_argument("--dir", default=str(ROOT / "var" / "bench"))
     args = parser.parse_args()
     started = time.perf_counter()
-    devices = generated(args.tacs)
+    devices, known = generated(args.tacs)
     built = time.perf_counter() - started
     plain = PolicyConfig()
     ruled = parse_config({"policy": {"device_rules": RULES}}).policy
-    sets = {kind: requests(devices, ruled, kind == "clean") for kind in ("clean", "mixed")}
+    sets = {kind: requests(devices, known, ruled, kind == "clean") for kind in ("clean", "mixed")}
     cases: dict[str, tuple[PolicyConfig, DeviceIndex | None, list[CheckRequest]]] = {}
     for kind, asked in sets.items():
         cases[f"{kind}: no device database"] = (plain, None, asked)

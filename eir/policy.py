@@ -56,6 +56,8 @@ _ANSWER_STATUS: dict[str, EquipmentStatus | None] = {
     "unknown": None,
 }
 _NO_FINDINGS: tuple[Finding, ...] = ()
+#: a memoised verdict saying that no class or rule acts (then the ranges and unknown decide)
+_NONE_ACTS = CheckResult(None, Rule.UNKNOWN)
 
 
 class Classes(NamedTuple):
@@ -94,8 +96,11 @@ def decide(
     imei = request.imei
     anomalies = imei.anomalies(settings.test_tac_prefixes)
     findings = _NO_FINDINGS
+    verdict = None
     if devices is not None and (devices.has_devices or devices.has_approved):
-        anomalies, findings, _ = _device_classes(imei.key, anomalies, devices, settings, seen)
+        anomalies, findings, _, verdict = _device_classes(
+            imei.key, anomalies, devices, settings, seen
+        )
     hits = lookup(imei.key, None if request.imsi is None else request.imsi.digits)
     precedence = settings.precedence
     classes = hits.classes
@@ -107,9 +112,10 @@ def decide(
                 match.entry.list.status, rule, match, anomalies, None, classes, None, findings
             )
     if anomalies or classes or findings:
-        result = _level_three(anomalies, classes, findings, settings)
-        if result is not None:
-            return result
+        if verdict is None or classes:
+            verdict = _level_three(anomalies, classes, findings, settings) or _NONE_ACTS
+        if verdict is not _NONE_ACTS:
+            return verdict
     if hits.ranges:
         match = _winner(hits.ranges, precedence)
         return CheckResult(
@@ -138,7 +144,7 @@ def validity_classes(
     anomalies = imei.anomalies(settings.test_tac_prefixes)
     if devices is None or not (devices.has_devices or devices.has_approved):
         return Classes(anomalies)
-    return Classes(*_device_classes(imei.key, anomalies, devices, settings, seen))
+    return Classes(*_device_classes(imei.key, anomalies, devices, settings, seen)[:3])
 
 
 # -- the device database's classes and the device rules ---------------------------------------
@@ -166,6 +172,10 @@ class _TacClasses(NamedTuple):
     findings: tuple[Finding, ...]
     #: (position in ``findings``, rule) of each acting rule with an exemption cut-off
     exemptible: tuple[tuple[int, _Rule], ...]
+    #: the decision of ``findings`` alone (:data:`_NONE_ACTS`: none acts), for an IMEI whose
+    #: digits hold no anomaly and that holds no learnt class; None when exemptions make it
+    #: depend on the IMEI
+    verdict: CheckResult | None = None
 
 
 #: TACs not in the device database memoised besides those it holds (past it, worked out per
@@ -263,10 +273,11 @@ def _device_classes(
     devices: DeviceIndex,
     settings: PolicyConfig,
     seen: Seen | None,
-) -> tuple[frozenset[Anomaly], tuple[Finding, ...], Device | None]:
+) -> tuple[frozenset[Anomaly], tuple[Finding, ...], Device | None, CheckResult | None]:
     """The device database's classes of the IMEI ``key`` and the device rules it matches: one
     dict probe of the memo once its TAC was seen; ``seen`` asked for a matching rule's
-    exemption only."""
+    exemption only. Last, the memoised level-three verdict when it holds for this IMEI (its
+    digits hold no anomaly), else None."""
     memo = _CACHE[0] if _CACHE else None  # _memo_for, inline: the answer path's common case
     if memo is None or memo.settings is not settings or memo.devices is not devices:
         memo = _memo_for(settings, devices)
@@ -277,11 +288,13 @@ def _device_classes(
         if len(memo) < memo.most:
             memo[tac] = got
     if not got.findings:
-        return anomalies, _NO_FINDINGS, got.device
+        return anomalies, _NO_FINDINGS, got.device, None
     findings = got.findings
     if got.exemptible and seen is not None:
         findings = _exempted(findings, got.exemptible, key, seen)
-    return (anomalies | got.extra if got.extra else anomalies), findings, got.device
+    if anomalies:
+        return anomalies | got.extra, findings, got.device, None
+    return got.extra, findings, got.device, got.verdict
 
 
 def _tac_classes(tac: str, memo: _Memo) -> _TacClasses:
@@ -313,7 +326,11 @@ def _tac_classes(tac: str, memo: _Memo) -> _TacClasses:
                     exemptible.append((len(found), rule))
                 found.append(Finding(config.name, config.action, said, True))
     extra = frozenset(Anomaly(f.name) for f in found if not f.rule)
-    return _TacClasses(device, extra, tuple(found), tuple(exemptible))
+    findings = tuple(found)
+    verdict = None
+    if not exemptible:
+        verdict = _level_three(extra, (), findings, memo.settings) or _NONE_ACTS
+    return _TacClasses(device, extra, findings, tuple(exemptible), verdict)
 
 
 def _exempted(

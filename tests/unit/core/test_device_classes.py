@@ -218,3 +218,23 @@ def test_a_learnt_class_before_a_rule_of_the_same_answer_and_digits_count() -> N
     strict = policy(check_digit="black")
     result = decide(CheckRequest(wrong), lambda k, s: NO_HITS, strict, DEVICES)
     assert (result.rule, result.decided_by_anomaly) == (Rule.ANOMALY, Anomaly.CHECK_DIGIT)
+
+
+def test_the_check_event_and_the_metrics_label_say_the_rule() -> None:
+    from eir.checker import class_label
+    from eir.events import CheckEvent, check_message
+
+    request = CheckRequest(imei("35111100"), Imsi(IMSI), "s13", "mme1")
+    result = decide(request, lambda k, s: NO_HITS, policy(), DEVICES)
+    _topic, body = check_message(CheckEvent(request, result, 0), "n", True)
+    assert (body["status"], body["rule"], body["classes"], body["rules"], body["decided_by"]) == (
+        "black",
+        "device-rule",
+        ["not-approved"],
+        ["2g-only", "old"],
+        "2g-only",
+    )
+    assert body["why"] == "rule 2g-only: radio GSM, no LTE/NR/UMTS (device 35111100 Acme Brick)"
+    assert class_label(result) == "2g-only"
+    unallocated = decide(CheckRequest(imei("99999999")), lambda k, s: NO_HITS, policy(), DEVICES)
+    assert class_label(unallocated) == "tac-unallocated"

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DB ?= var/eir.lmdb
 
-.PHONY: install tshark mosquitto chromium vm test-sctp run test check lint type bench bench-store bench-replace bench-shapes bench-s13 bench-map bench-mqtt bench-merge bench-observations bench-devices load clean
+.PHONY: install tshark mosquitto chromium vm test-sctp run test check lint type bench bench-store bench-replace bench-shapes bench-s13 bench-map bench-mqtt bench-merge bench-observations bench-devices bench-classes load clean
 
 # pysctp compiles against libsctp (Debian's libsctp-dev) with a C compiler; the tests dissect
 # what we send with tshark.
@@ -84,7 +84,7 @@ check: lint type test
 
 # every bench runs even when an earlier one misses its target; the exit code says if any did
 bench: install
-	@status=0; for target in bench-store bench-s13 bench-map bench-mqtt bench-merge bench-observations bench-devices; do \
+	@status=0; for target in bench-store bench-s13 bench-map bench-mqtt bench-merge bench-observations bench-devices bench-classes; do \
 		$(MAKE) --no-print-directory $$target || { status=1; echo "make bench: $$target missed a target"; }; \
 	done; exit $$status
 
@@ -120,6 +120,10 @@ bench-observations: install
 # issue 16: eir devices load of a generated 200,000-TAC GSMA file; the in-memory index built
 bench-devices: install
 	$(BIN)/python tests/bench/bench_devices.py
+
+# issue 16: answer cost with no device database against 200,000 TACs and 5 device rules
+bench-classes: install
+	$(BIN)/python tests/bench/bench_classes.py
 
 # eir serve with the demo lists, driven 20 s by eir-sim (mixed S13 and MAP, fixed rate);
 # fails on any wrong answer or gate

@@ -56,6 +56,8 @@ _ANSWER_STATUS: dict[str, EquipmentStatus | None] = {
     "unknown": None,
 }
 _NO_FINDINGS: tuple[Finding, ...] = ()
+#: a memoised verdict saying that no class or rule acts (then the ranges and unknown decide)
+_NONE_ACTS = CheckResult(None, Rule.UNKNOWN)
 
 
 class Classes(NamedTuple):
@@ -94,8 +96,11 @@ def decide(
     imei = request.imei
     anomalies = imei.anomalies(settings.test_tac_prefixes)
     findings = _NO_FINDINGS
+    verdict = None
     if devices is not None and (devices.has_devices or devices.has_approved):
-        anomalies, findings, _ = _device_classes(imei.key, anomalies, devices, settings, seen)
+        anomalies, findings, _, verdict = _device_classes(
+            imei.key, anomalies, devices, settings, seen
+        )
     hits = lookup(imei.key, None if request.imsi is None else request.imsi.digits)
     precedence = settings.precedence
     classes = hits.classes
@@ -107,9 +112,10 @@ def decide(
                 match.entry.list.status, rule, match, anomalies, None, classes, None, findings
             )
     if anomalies or classes or findings:
-        result = _level_three(anomalies, classes, findings, settings)
-        if result is not None:
-            return result
+        if verdict is None or classes:
+            verdict = _level_three(anomalies, classes, findings, settings) or _NONE_ACTS
+        if verdict is not _NONE_ACTS:
+            return verdict
     if hits.ranges:
         match = _winner(hits.ranges, precedence)
         return CheckResult(
@@ -138,7 +144,7 @@ def validity_classes(
     anomalies = imei.anomalies(settings.test_tac_prefixes)
     if devices is None or not (devices.has_devices or devices.has_approved):
         return Classes(anomalies)
-    return Classes(*_device_classes(imei.key, anomalies, devices, settings, seen))
+    return Classes(*_device_classes(imei.key, anomalies, devices, settings, seen)[:3])
 
 
 # -- the device database's classes and the device rules ---------------------------------------
@@ -156,42 +162,50 @@ class _Rule(NamedTuple):
     cutoff: int | None
 
 
-class _Rules:
-    """The device rules of one configuration over one device index, with the rules each TAC
-    of the index matched (a memo: at most one entry per TAC the database holds)."""
+class _TacClasses(NamedTuple):
+    """What a TAC gets from the device database and the device rules, worked out once."""
 
-    def __init__(self, configured: tuple[DeviceRuleConfig, ...], devices: DeviceIndex) -> None:
-        self.configured, self.devices = configured, devices
-        self.rules = tuple(_compile(rule) for rule in configured)
-        self.memo: dict[str, tuple[tuple[_Rule, str], ...]] = {}
-
-    def matching(self, device: Device, approved: bool) -> tuple[tuple[_Rule, str], ...]:
-        """(rule, what it saw) of each rule ``device`` matches, memoised by TAC."""
-        found = self.memo.get(device.tac)
-        if found is None:
-            found = tuple(
-                (rule, seen)
-                for rule in self.rules
-                if (seen := _rule_matches(rule, device, approved)) is not None
-            )
-            self.memo[device.tac] = found
-        return found
+    device: Device | None
+    #: the device database's validity classes (tac-unallocated, not-approved)
+    extra: frozenset[Anomaly]
+    #: the classes and rules that matched, their exemptions not yet asked
+    findings: tuple[Finding, ...]
+    #: (position in ``findings``, rule) of each acting rule with an exemption cut-off
+    exemptible: tuple[tuple[int, _Rule], ...]
+    #: the decision of ``findings`` alone (:data:`_NONE_ACTS`: none acts), for an IMEI whose
+    #: digits hold no anomaly and that holds no learnt class; None when exemptions make it
+    #: depend on the IMEI
+    verdict: CheckResult | None = None
 
 
-_CACHE: list[_Rules] = []
+#: TACs not in the device database memoised besides those it holds (past it, worked out per
+#: request): the memo stays bounded whatever TACs the network sends
+MEMO_SLACK = 100_000
 
 
-def _rules_for(settings: PolicyConfig, devices: DeviceIndex) -> _Rules:
-    """The compiled rules of ``settings`` over ``devices`` (rebuilt when either changes: a
-    reload, a new list generation)."""
+class _Memo(dict[str, _TacClasses]):
+    """Each TAC's classes under one policy and one device index (the compiled rules too)."""
+
+    def __init__(self, settings: PolicyConfig, devices: DeviceIndex) -> None:
+        super().__init__()
+        self.settings, self.devices = settings, devices
+        self.rules = tuple(_compile(rule) for rule in settings.device_rules)
+        self.most = devices.size + MEMO_SLACK
+
+
+_CACHE: list[_Memo] = []
+
+
+def _memo_for(settings: PolicyConfig, devices: DeviceIndex) -> _Memo:
+    """The memo of ``settings`` over ``devices``, a new one when either changed (a reload, a
+    new generation of the device tables)."""
     if _CACHE:
-        cached = _CACHE[0]
-        if cached.configured is settings.device_rules and cached.devices is devices:
-            return cached
-        _CACHE.clear()
-    cached = _Rules(settings.device_rules, devices)
-    _CACHE.append(cached)
-    return cached
+        memo = _CACHE[0]
+        if memo.settings is settings and memo.devices is devices:
+            return memo
+    memo = _Memo(settings, devices)
+    _CACHE[:] = [memo]
+    return memo
 
 
 def _compile(rule: DeviceRuleConfig) -> _Rule:
@@ -259,38 +273,84 @@ def _device_classes(
     devices: DeviceIndex,
     settings: PolicyConfig,
     seen: Seen | None,
-) -> tuple[frozenset[Anomaly], tuple[Finding, ...], Device | None]:
-    """The device database's classes of the IMEI ``key`` and the device rules it matches
-    (one probe of the index; the rules a TAC matches are memoised)."""
+) -> tuple[frozenset[Anomaly], tuple[Finding, ...], Device | None, CheckResult | None]:
+    """The device database's classes of the IMEI ``key`` and the device rules it matches: one
+    dict probe of the memo once its TAC was seen; ``seen`` asked for a matching rule's
+    exemption only. Last, the memoised level-three verdict when it holds for this IMEI (its
+    digits hold no anomaly), else None."""
+    memo = _CACHE[0] if _CACHE else None  # _memo_for, inline: the answer path's common case
+    if memo is None or memo.settings is not settings or memo.devices is not devices:
+        memo = _memo_for(settings, devices)
     tac = key[:8]
+    got = memo.get(tac)
+    if got is None:
+        got = _tac_classes(tac, memo)
+        if len(memo) < memo.most:
+            memo[tac] = got
+    if not got.findings:
+        return anomalies, _NO_FINDINGS, got.device, None
+    findings = got.findings
+    if got.exemptible and seen is not None:
+        findings = _exempted(findings, got.exemptible, key, seen)
+    if anomalies:
+        return anomalies | got.extra, findings, got.device, None
+    return got.extra, findings, got.device, got.verdict
+
+
+def _tac_classes(tac: str, memo: _Memo) -> _TacClasses:
+    """The classes and rules of a TAC (one device index probe, every rule tried)."""
+    devices, actions = memo.devices, memo.settings.anomalies
     device = devices.device(tac)
-    actions = settings.anomalies
     found: list[Finding] = []
     if device is None and devices.has_devices:
         unallocated = Anomaly.TAC_UNALLOCATED
         detail = f"TAC {tac} not in the device database"
         found.append(Finding(unallocated.value, actions.get(unallocated, "ignore"), detail))
     approved = True
-    if devices.has_approved:
+    # a TAC the loaded device database lacks is tac-unallocated only: there is no model to
+    # approve (with no device database, the approved list's TACs alone say it)
+    if devices.has_approved and (device is not None or not devices.has_devices):
         approved = devices.approved(tac)
         if not approved:
             named = f"TAC {tac}" if device is None else f"device {describe_device(device)}"
             detail = f"{named} not on the approved list"
             action = actions.get(Anomaly.NOT_APPROVED, "ignore")
             found.append(Finding(Anomaly.NOT_APPROVED.value, action, detail))
-    if device is not None and settings.device_rules:
-        for rule, detail in _rules_for(settings, devices).matching(device, approved):
-            exempt = "" if rule.cutoff is None else _exempt(rule, key, seen)
-            found.append(Finding(rule.config.name, rule.config.action, detail, True, exempt))
-    if not found:
-        return anomalies, _NO_FINDINGS, device
-    extra = {Anomaly(f.name) for f in found if not f.rule}
-    return (anomalies | extra if extra else anomalies), tuple(found), device
+    exemptible: list[tuple[int, _Rule]] = []
+    if device is not None:
+        for rule in memo.rules:
+            said = _rule_matches(rule, device, approved)
+            if said is not None:
+                config = rule.config
+                if rule.cutoff is not None and config.action != "ignore":
+                    exemptible.append((len(found), rule))
+                found.append(Finding(config.name, config.action, said, True))
+    extra = frozenset(Anomaly(f.name) for f in found if not f.rule)
+    findings = tuple(found)
+    verdict = None
+    if not exemptible:
+        verdict = _level_three(extra, (), findings, memo.settings) or _NONE_ACTS
+    return _TacClasses(device, extra, findings, tuple(exemptible), verdict)
 
 
-def _exempt(rule: _Rule, key: str, seen: Seen | None) -> str:
+def _exempted(
+    findings: tuple[Finding, ...],
+    exemptible: tuple[tuple[int, _Rule], ...],
+    key: str,
+    seen: Seen,
+) -> tuple[Finding, ...]:
+    """``findings`` with the exemption of each rule the IMEI ``key`` was seen before."""
+    out = list(findings)
+    for position, rule in exemptible:
+        reason = _exempt(rule, key, seen)
+        if reason:
+            out[position] = out[position]._replace(exempt=reason)
+    return tuple(out)
+
+
+def _exempt(rule: _Rule, key: str, seen: Seen) -> str:
     """Why the IMEI ``key`` is exempt from ``rule`` (seen before its cut-off), or ""."""
-    if seen is None or rule.cutoff is None:
+    if rule.cutoff is None:
         return ""
     first = seen(key)
     if first is None or first >= rule.cutoff:

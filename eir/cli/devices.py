@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from eir.cli.findings import classes_of
 from eir.config import Config
 from eir.devices.approved import parse_approved
 from eir.devices.formats import LAB_COLUMNS, parse_devices
@@ -297,10 +298,13 @@ def lookup(args: argparse.Namespace, config: Config) -> int:
         index = store.device_index()
     finally:
         store.close()
+    classes = classes_of(args.tac, index, config.policy)
     if args.json:
-        print(json.dumps(device_dict(index, tac), sort_keys=True))
+        print(json.dumps(device_dict(index, tac) | classes, sort_keys=True))
     else:
         print("\n".join(device_lines(index, tac)))
+        print(f"  classes: {', '.join(classes['classes']) or 'none'}")
+        print(f"  rules: {', '.join(classes['rules']) or 'none'}")
     return 0
 
 

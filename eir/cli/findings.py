@@ -7,12 +7,13 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from eir.config import Config
+from eir.config import Config, PolicyConfig
 from eir.devices.record import Device, DeviceIndex
 from eir.events import decided_by
+from eir.identity import Imei
 from eir.model import CheckResult, Finding
 from eir.observations.store import observations_path, open_observations
-from eir.policy import Seen
+from eir.policy import Seen, validity_classes
 
 
 def device_dict(device: Device | None) -> dict[str, str] | None:
@@ -66,14 +67,28 @@ def print_findings(data: dict[str, object]) -> None:
 
 @contextlib.contextmanager
 def seen_lookup(config: Config) -> Iterator[Seen | None]:
-    """When the observation store first saw an IMEI, for the device rules' exemptions (read
-    only, opened only when a rule has one and the store exists); None otherwise."""
+    """When the observation store first saw an IMEI, for the device rules' exemptions (opened
+    only when a rule has one and the store exists; only read); None otherwise."""
     wanted = any(rule.exempt_seen_before for rule in config.policy.device_rules)
     if not (wanted and config.observations.enabled and Path(observations_path(config)).exists()):
         yield None
         return
-    store = open_observations(config, readonly=True)
+    store = open_observations(config)
     try:
         yield store.first_seen
     finally:
         store.close()
+
+
+def classes_of(text: str, devices: DeviceIndex, settings: PolicyConfig) -> dict[str, list[str]]:
+    """What `eir devices lookup` adds: the validity classes (an IMEI's every one; a TAC's from
+    the device database only, as its digits alone say nothing of a whole IMEI) and the device
+    rules that match (exemptions are per IMEI: not asked here)."""
+    digits = "".join(c for c in text if c.isdigit())
+    if len(digits) >= 14:
+        found = validity_classes(Imei(digits[:14]), settings, devices)
+        names = sorted(a.value for a in found.anomalies)
+    else:
+        found = validity_classes(Imei(digits[:8] + "000000"), settings, devices)
+        names = sorted(f.name for f in found.findings if not f.rule)
+    return {"classes": names, "rules": [f.name for f in found.findings if f.rule]}

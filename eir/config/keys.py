@@ -213,7 +213,8 @@ ANOMALY_KIND = ChoiceTable(
         ),
         Anomaly.NOT_APPROVED: (
             "ignore",
-            "an approved-models list is loaded and the device is not on it; ignore as most "
+            "an approved-models list is loaded and the device is not on it (a TAC a loaded "
+            "device database lacks is tac-unallocated only); ignore as most "
             "regulators act on it through a device rule with a cut-off (not_approved = true)",
         ),
     },
@@ -291,8 +292,9 @@ class DeviceRuleConfig:
         Text(is_iso_date, "a date YYYY-MM-DD", optional=True),
         "Exemption: an IMEI the observation store first saw before this date (UTC) keeps its "
         "other answer (grandfathering). Asked only when the rule matched. A plain node knows "
-        'only its own sightings, the aggregating node every node\'s. "": none. White '
-        "IMEI+IMSI pairs are always exempt: pairs decide first.",
+        "only its own sightings, the aggregating node every node's, and only those kept "
+        '(observations.retention_days). "": none. White IMEI+IMSI pairs are always exempt: '
+        "pairs decide first.",
         default="",
     )
 

@@ -409,6 +409,7 @@ def check_log_cost(rounds: int = 100_000, repeats: int = 15) -> dict[str, float]
 
     from eir.checker import check_log, checker
     from eir.config import Config
+    from eir.devices.record import EMPTY_INDEX, DeviceIndex
     from eir.identity import Imei, Imsi
     from eir.model import NO_HITS, CheckRequest, Hits
     from eir.observe.metrics import Metrics
@@ -417,6 +418,9 @@ def check_log_cost(rounds: int = 100_000, repeats: int = 15) -> dict[str, float]
     class Empty:
         def lookup(self, imei14: str, imsi: str | None) -> Hits:
             return NO_HITS
+
+        def device_index(self) -> DeviceIndex:
+            return EMPTY_INDEX
 
     logging.basicConfig(level=logging.INFO, handlers=[logging.NullHandler()])
     request = CheckRequest(Imei.parse("35209900176148"), Imsi.parse("001019876543210"), "s13")

@@ -91,7 +91,7 @@ def test_lookup_shows_the_device(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == f"TAC {tac}: {row[10]} {row[11]}"
     assert f"  radio_interface: {row[9]}" in lines
-    assert lines[-2:] == ["  radios: GSM", "  approved: yes"]
+    assert lines[-4:] == ["  radios: GSM", "  approved: yes", "  classes: none", "  rules: none"]
     data = json.loads(eir("devices", "lookup", tac, "--json", "--db", db).stdout)
     assert data["device"]["device_type"] == "Feature Phone"
     assert data["approved"] is True
@@ -99,6 +99,8 @@ def test_lookup_shows_the_device(tmp_path: Path) -> None:
     assert missing.stdout.splitlines() == [
         "TAC 12345678: not in the device database (40 TACs loaded)",
         "  approved: no",
+        "  classes: tac-unallocated",
+        "  rules: none",
     ]
     bad = eir("devices", "lookup", "1234", "--db", db)
     assert bad.returncode == 2

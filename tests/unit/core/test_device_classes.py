@@ -200,3 +200,41 @@ def test_classes_are_a_pure_function_of_the_imei(digits: str) -> None:
     assert (result.anomalies, result.findings) == (first.anomalies, first.findings)
     unallocated = devices.has_devices and devices.device(tac) is None
     assert (Anomaly.TAC_UNALLOCATED in first.anomalies) is unallocated
+
+
+def test_a_learnt_class_before_a_rule_of_the_same_answer_and_digits_count() -> None:
+    duplicate = Match(
+        Level.CLASS, imei("86000000").key, Entry(ListName.GREY, "duplicate", "dirbs", "{}")
+    )
+    settings = policy()
+    assert ask("86000000", settings, Hits(classes=(duplicate,)))[1] is Rule.CLASS  # both grey
+    ask("86000000", settings)  # the TAC's verdict memoised: the rule decides alone
+    assert ask("86000000", settings, Hits(classes=(duplicate,)))[1] is Rule.CLASS
+    black = policy([{"name": "m", "action": "black", "device_type": "Module"}])
+    assert ask("86000000", black, Hits(classes=(duplicate,)))[1] is Rule.DEVICE_RULE
+    # a wrong check digit on a memoised TAC: the digits' anomaly still counts
+    key = imei("86000000")
+    wrong = Imei.parse(key.key + str((int(key.check_digit or 0) + 1) % 10))
+    strict = policy(check_digit="black")
+    result = decide(CheckRequest(wrong), lambda k, s: NO_HITS, strict, DEVICES)
+    assert (result.rule, result.decided_by_anomaly) == (Rule.ANOMALY, Anomaly.CHECK_DIGIT)
+
+
+def test_the_check_event_and_the_metrics_label_say_the_rule() -> None:
+    from eir.checker import class_label
+    from eir.events import CheckEvent, check_message
+
+    request = CheckRequest(imei("35111100"), Imsi(IMSI), "s13", "mme1")
+    result = decide(request, lambda k, s: NO_HITS, policy(), DEVICES)
+    _topic, body = check_message(CheckEvent(request, result, 0), "n", True)
+    assert (body["status"], body["rule"], body["classes"], body["rules"], body["decided_by"]) == (
+        "black",
+        "device-rule",
+        ["not-approved"],
+        ["2g-only", "old"],
+        "2g-only",
+    )
+    assert body["why"] == "rule 2g-only: radio GSM, no LTE/NR/UMTS (device 35111100 Acme Brick)"
+    assert class_label(result) == "2g-only"
+    unallocated = decide(CheckRequest(imei("99999999")), lambda k, s: NO_HITS, policy(), DEVICES)
+    assert class_label(unallocated) == "tac-unallocated"

@@ -193,6 +193,7 @@ listen = "0.0.0.0:9100"
 
 def test_a_class_in_the_check_event_and_the_metrics() -> None:
     from eir.checker import checker
+    from eir.devices.record import EMPTY_INDEX, DeviceIndex
     from eir.model import Entry, Hits, Level, ListName, Match
 
     duplicate = Match(Level.CLASS, BLACK[:14], Entry(ListName.GREY, "duplicate", "dirbs", "{}", 1))
@@ -200,6 +201,9 @@ def test_a_class_in_the_check_event_and_the_metrics() -> None:
     class Store:
         def lookup(self, imei14: str, imsi: str | None) -> Hits:
             return Hits(classes=(duplicate,)) if imei14 == BLACK[:14] else Hits()
+
+        def device_index(self) -> DeviceIndex:
+            return EMPTY_INDEX
 
     metrics = Metrics()
     check = checker(Config(), Store(), metrics)  # type: ignore[arg-type]

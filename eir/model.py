@@ -146,6 +146,11 @@ class StoreClass(enum.StrEnum):
     DUPLICATE = "duplicate"
 
 
+#: the radio technologies a device's radio interface is named by (eir.devices.record.radios),
+#: and the only names ``policy.device_rules`` match on
+RADIO_TECHNOLOGIES: tuple[str, ...] = ("GSM", "UMTS", "LTE", "NR", "CDMA", "NB-IOT")
+
+
 class Rule(enum.StrEnum):
     """Which rule decided."""
 

@@ -33,7 +33,7 @@ from eir.config.kinds import (
 from eir.config.schema import TableRows, section, setting
 from eir.errors import ConfigError
 from eir.identity import DEFAULT_TEST_TAC_PREFIXES, Anomaly
-from eir.model import ListName, StoreClass
+from eir.model import RADIO_TECHNOLOGIES, ListName, StoreClass
 
 #: What an anomaly does: ``ignore`` (reported, no effect) or the answer it forces.
 ANOMALY_ACTIONS = ("ignore", "white", "grey", "black", "unknown")
@@ -53,7 +53,6 @@ PASSWORD_ENV = "EIR_MQTT_PASSWORD"
 HOST_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 TAC_PREFIX_RE = re.compile(r"[0-9]{1,8}")
 ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-RADIO_RE = re.compile(r"[A-Z0-9][A-Z0-9-]{0,15}")
 PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 NODE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 #: ``store.max_remove``: a count or a percentage (see eir.store.guard)
@@ -245,7 +244,10 @@ def is_iso_date(text: str) -> bool:
     return True
 
 
-RADIO = Text(RADIO_RE.fullmatch, "a radio technology (GSM, UMTS, LTE, NR, ...)")
+#: the names of the validity classes and learnt classes, which no device rule may take
+CLASS_NAMES = frozenset(a.value for a in Anomaly) | frozenset(c.value for c in StoreClass)
+#: a radio technology as eir.devices.record.radios names it
+RADIO = Choice(*RADIO_TECHNOLOGIES)
 
 
 @section
@@ -265,7 +267,7 @@ class DeviceRuleConfig:
     radio_lacks: tuple[str, ...] = setting(
         ListOf(RADIO),
         'Match: the device has none of these radios (["LTE", "NR"]: a 2G/3G-only device; '
-        "radios as eir.devices.record.radios names them, upper case).",
+        "radios as eir.devices.record.radios names them: GSM, UMTS, LTE, NR, CDMA, NB-IOT).",
         default=(),
     )
     radio_has: tuple[str, ...] = setting(
@@ -293,12 +295,17 @@ class DeviceRuleConfig:
         "Exemption: an IMEI the observation store first saw before this date (UTC) keeps its "
         "other answer (grandfathering). Asked only when the rule matched. A plain node knows "
         "only its own sightings, the aggregating node every node's, and only those kept "
-        '(observations.retention_days). "": none. White IMEI+IMSI pairs are always exempt: '
-        "pairs decide first.",
+        '(observations.retention_days); needs observations.enabled. "": none. White '
+        "IMEI+IMSI pairs are always exempt: pairs decide first.",
         default="",
     )
 
     def check(self, where: str) -> None:
+        if self.name in CLASS_NAMES:
+            raise ConfigError(
+                f"{where}name: {self.name!r} is the name of a class; a device rule needs "
+                "a name of its own"
+            )
         if not (
             self.radio_lacks
             or self.radio_has
@@ -1043,6 +1050,17 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     #: the file it came from, or "<defaults>"
     origin: str = "<defaults>"
+
+
+def check_across(config: Config, prefix: str) -> None:
+    """The checks of keys of different sections (``prefix``: ``FILE: ``)."""
+    if config.observations.enabled:
+        return
+    for i, rule in enumerate(config.policy.device_rules):
+        if rule.exempt_seen_before:
+            raise ConfigError(
+                f"{prefix}policy.device_rules[{i}].exempt_seen_before: needs observations.enabled"
+            )
 
 
 #: the sections of the file by name, in its order

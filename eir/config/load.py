@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from eir.config.checks import Errors, of_type
-from eir.config.keys import SECTIONS, Config
+from eir.config.keys import SECTIONS, Config, check_across
 from eir.config.kinds import keyed, reject_unknown
 from eir.config.schema import parse_section
 from eir.errors import ConfigFileError
@@ -32,7 +32,11 @@ def parse_config(data: Mapping[str, object], origin: str = "<defaults>") -> Conf
             table = _table(data.get(name, {}), prefix + name)
             sections[name] = parse_section(kind, table, f"{prefix}{name}.")
     errors.raise_any()
-    return Config(**sections, origin=origin)
+    config = Config(**sections, origin=origin)
+    with errors.gathered():
+        check_across(config, prefix)
+    errors.raise_any()
+    return config
 
 
 def _table(value: object, where: str) -> dict[str, object]:

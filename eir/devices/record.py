@@ -27,6 +27,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
+from eir.model import RADIO_TECHNOLOGIES
+
 
 class Device(NamedTuple):
     """A TAC's device; a field the file's layout lacks is ``""``."""
@@ -61,14 +63,15 @@ FIELDS: tuple[str, ...] = Device._fields
 
 _ITEM_BREAKS = re.compile(r"[,;/|]+")
 _SPACES = re.compile(r"\s+")
+_GSM, _UMTS, _LTE, _NR, _CDMA, _NB_IOT = RADIO_TECHNOLOGIES
 #: (pattern, technology), tried in order: the first that matches an item names it
 _TECHNOLOGIES = (
-    (re.compile(r"NB[- ]?IOT"), "NB-IOT"),
-    (re.compile(r"\bLTE|E-UTRA|\b4G\b|\bCAT[- ]?M"), "LTE"),
-    (re.compile(r"\bNR\b|\b5G|NR5G"), "NR"),
-    (re.compile(r"WCDMA|UMTS|HSPA|HSDPA|HSUPA|TD-SCDMA|\b3G\b"), "UMTS"),
-    (re.compile(r"CDMA|EV-?DO|1XRTT"), "CDMA"),
-    (re.compile(r"GSM|GPRS|EDGE|\b2G\b"), "GSM"),
+    (re.compile(r"NB[- ]?IOT"), _NB_IOT),
+    (re.compile(r"\bLTE|E-UTRA|\b4G\b|\bCAT[- ]?M"), _LTE),
+    (re.compile(r"\bNR\b|\b5G|NR5G"), _NR),
+    (re.compile(r"WCDMA|UMTS|HSPA|HSDPA|HSUPA|TD-SCDMA|\b3G\b"), _UMTS),
+    (re.compile(r"CDMA|EV-?DO|1XRTT"), _CDMA),
+    (re.compile(r"GSM|GPRS|EDGE|\b2G\b"), _GSM),
 )
 _NOTHING = frozenset({"", "NONE", "N/A", "NA", "-"})
 

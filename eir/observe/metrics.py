@@ -134,8 +134,9 @@ SAMPLED: dict[str, tuple[str, str, tuple[str, ...], str]] = {
     ),
     "eir_class_checks": (
         "counter",
-        "Checks of IMEIs holding a class (duplicate), by class and by the rule that decided "
-        "(class: the class did; pair, imei, anomaly: a stronger level did)",
+        "Checks of IMEIs holding a class (duplicate, a validity class) or matching a device "
+        "rule (its name), by that class or rule and by what decided (class, anomaly, "
+        "device-rule; pair, imei, range, unknown: another level did)",
         ("class", "rule"),
         "sum",
     ),

@@ -165,6 +165,11 @@ def test_each_class_over_s13_and_map_and_in_eir_lookup(tmp_path: Path) -> None:
         msc.close()
     assert 'eir_class_checks_total{class="2g-only",rule="device-rule"} 2.0' in metrics
     assert 'eir_class_checks_total{class="tac-unallocated",rule="anomaly"} 2.0' in metrics
+    assert (
+        "# HELP eir_class_checks_total Checks of IMEIs holding a class (duplicate, a validity "
+        "class) or matching a device rule (its name), by that class or rule and by what decided "
+        "(class, anomaly, device-rule; pair, imei, range, unknown: another level did)"
+    ) in metrics.splitlines()
 
 
 def test_a_2g_only_rule_spares_a_grandfathered_pair_and_an_imei_seen_before(

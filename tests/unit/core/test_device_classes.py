@@ -184,7 +184,7 @@ def test_device_rule_configuration_errors() -> None:
         policy([{"name": "x", "action": "black"}])
     with pytest.raises(ConfigError, match="is not a date"):
         policy([{"name": "x", "action": "black", "brand": "a", "exempt_seen_before": "2024-02-30"}])
-    with pytest.raises(ConfigError, match="radio technology"):
+    with pytest.raises(ConfigError, match="'lte' is not one of GSM, UMTS, LTE, NR, CDMA, NB-IOT"):
         policy([{"name": "x", "action": "black", "radio_has": ["lte"]}])
 
 

@@ -302,7 +302,12 @@ def _tac_classes(tac: str, memo: _Memo) -> _TacClasses:
     devices, actions = memo.devices, memo.settings.anomalies
     device = devices.device(tac)
     found: list[Finding] = []
-    if device is None and devices.has_devices:
+    # a test TAC (GSMA TS.06, never in a GSMA file) is test-tac only, not also unallocated
+    if (
+        device is None
+        and devices.has_devices
+        and not tac.startswith(memo.settings.test_tac_prefixes)
+    ):
         unallocated = Anomaly.TAC_UNALLOCATED
         detail = f"TAC {tac} not in the device database"
         found.append(Finding(unallocated.value, actions.get(unallocated, "ignore"), detail))

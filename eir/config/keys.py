@@ -207,8 +207,9 @@ ANOMALY_KIND = ChoiceTable(
         ),
         Anomaly.TAC_UNALLOCATED: (
             "grey",
-            "a device database is loaded (`eir devices load`) and the TAC is not in it; with "
-            "none loaded the class does not exist. grey as DIRBS greylists unallocated TACs",
+            "a device database is loaded (`eir devices load`) and the TAC is not in it (a test "
+            "TAC is test-tac only); with none loaded the class does not exist. grey as DIRBS "
+            "greylists unallocated TACs",
         ),
         Anomaly.NOT_APPROVED: (
             "ignore",

@@ -222,3 +222,19 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
         f"dry run, nothing changed: devices lab from {LAB}: added 0, updated 40"
     )
     assert _device_digest(db) == before
+
+
+def test_a_test_tac_is_not_also_unallocated(tmp_path: Path) -> None:
+    """001 TACs (GSMA TS.06 test equipment) are never in a GSMA file: with a device database
+    loaded such an IMEI is test-tac (ignored by default) only, not greylisted as unallocated."""
+    db = tmp_path / "db"
+    _load(db, GSMA17)
+    result = eir("lookup", "001000000000017", "--db", db)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        "001000000000017: whitelisted",
+        "  why: unknown: on no list",
+        "  anomalies: test-tac",
+    ]
+    result = eir("lookup", "490154203237518", "--db", db)  # another TAC it lacks still is
+    assert result.stdout.splitlines()[2] == "  anomalies: tac-unallocated"

@@ -13,13 +13,11 @@ Blank lines and ``#`` comments are skipped. An entry written twice is counted an
 from __future__ import annotations
 
 import csv
-import re
 from dataclasses import dataclass, field
 
-from eir.devices.formats import decode_text
+from eir.devices.formats import decode_text, tac_problem
 from eir.devices.packing import Approved, pack_approved
 
-_TAC = re.compile(r"[0-9]{8}")
 _HEADER_NAMES = {"tac", "brand", "model"}
 
 
@@ -81,7 +79,7 @@ def _rows(text: str, name: str, errors: list[str]) -> list[tuple[int, list[str]]
 
 def _is_header(cells: list[str]) -> bool:
     names = {c.strip().lower() for c in cells}
-    return bool(names & _HEADER_NAMES) and not any(_TAC.fullmatch(c) for c in cells)
+    return bool(names & _HEADER_NAMES) and not any(tac_problem(c) is None for c in cells)
 
 
 def _entry(cells: list[str], columns: list[str] | None) -> Approved | str:
@@ -108,6 +106,5 @@ def _entry(cells: list[str], columns: list[str] | None) -> Approved | str:
 
 
 def _tac_entry(text: str) -> Approved | str:
-    if not _TAC.fullmatch(text):
-        return f"TAC {text!r} is not 8 digits"
-    return Approved(tac=text)
+    bad = tac_problem(text)
+    return Approved(tac=text) if bad is None else bad

@@ -256,8 +256,9 @@ def _device(cells: list[str], layout: _Layout, where: str, errors: list[str]) ->
         values[position] = cells[cell].strip()
     values[layout.source] = layout.kind
     tac = values[0]
-    if len(tac) != 8 or not tac.isdigit() or not tac.isascii():
-        errors.append(f"{where}: {_bad_tac(tac)}")
+    bad_tac = tac_problem(tac)
+    if bad_tac is not None:
+        errors.append(f"{where}: {bad_tac}")
         return None
     written = values[_DATE]
     if written:
@@ -272,8 +273,12 @@ def _device(cells: list[str], layout: _Layout, where: str, errors: list[str]) ->
     return Device._make(values)
 
 
-def _bad_tac(tac: str) -> str:
-    if tac.isdigit() and len(tac) < 8:
+def tac_problem(tac: str) -> str | None:
+    """What is wrong with a TAC as a device file or an approved list writes it (None: it is
+    8 ASCII digits): the one check of both."""
+    if len(tac) == 8 and tac.isascii() and tac.isdigit():
+        return None
+    if tac.isascii() and tac.isdigit() and len(tac) < 8:
         return f"TAC {tac!r} is not 8 digits (a leading 0 lost by a spreadsheet?)"
     return f"TAC {tac!r} is not 8 digits"
 

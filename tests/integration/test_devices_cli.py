@@ -176,12 +176,13 @@ def test_bad_files_change_nothing(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "is not a date (01-Jan-2015, 2015-01-01, 01/01/2015 or 20150101)" in result.stderr
     approved = tmp_path / "approved.txt"
-    approved.write_text("35000000\nAcme\n1234\n")
+    approved.write_text("35000000\nAcme\n1234\n1234567\n")
     _refused(
         db,
         approved,
         f"{approved}:2: 'Acme' is neither a TAC (8 digits) nor brand,model",
-        f"{approved}:3: TAC '1234' is not 8 digits",
+        f"{approved}:3: TAC '1234' is not 8 digits (a leading 0 lost by a spreadsheet?)",
+        f"{approved}:4: TAC '1234567' is not 8 digits (a leading 0 lost by a spreadsheet?)",
         approved=True,
     )
 

@@ -68,10 +68,14 @@ def require_store(config: Config, db: str | None, *, create: bool) -> None:
 
 
 def summary(store: LmdbStore) -> str:
-    """``eir: serving lists from PATH (black N, ...)``."""
+    """``eir: serving lists from PATH (black N, ...)``, and ``, devices N, approved N`` when
+    a device database or an approved list is loaded."""
     counts = store.stats(history_size=0, digest=False).per_list()
-    listed = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
-    return f"eir: serving lists from {store.path} ({listed or 'no entries'})"
+    listed = [f"{name} {count}" for name, count in sorted(counts.items())]
+    devices = store.device_stats(digest=False)
+    if devices.devices or devices.approved:
+        listed += [f"devices {devices.devices}", f"approved {devices.approved}"]
+    return f"eir: serving lists from {store.path} ({', '.join(listed) or 'no entries'})"
 
 
 def shown(host: str, port: int) -> str:

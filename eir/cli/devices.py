@@ -34,6 +34,7 @@ from eir.model import ListName
 from eir.startup import open_store
 from eir.store.api import LoadSummary, Mode
 from eir.store.devices import APPROVED, DEVICE, DeviceStats
+from eir.store.lmdb_store import LmdbStore, MissingStoreError, has_store
 
 Options = Callable[[argparse.ArgumentParser], None]
 
@@ -115,9 +116,15 @@ class Parsed:
         return f"{self.kind} {os.path.basename(self.name)}"
 
 
-def read_file(path: str, approved: bool, encoding: str | None = None) -> Parsed:
+def read_file(
+    path: str,
+    approved: bool,
+    encoding: str | None = None,
+    *,
+    outcome: str = "nothing was changed",
+) -> Parsed:
     """A device file (or an approved-models file) read and checked; every bad row is told on
-    stderr and the whole refused (LoadError)."""
+    stderr and the whole refused (LoadError, ending with ``outcome``)."""
     from eir.store.dialect import as_utf8, encoding_named, mac_line_ends
     from eir.store.formats import read_input
 
@@ -139,11 +146,14 @@ def read_file(path: str, approved: bool, encoding: str | None = None) -> Parsed:
         parsed = Parsed(DEVICE, found.kind, name, items, found.rows, found.duplicates)
         errors = found.errors
     if not errors and not parsed.items:
-        errors = [f"{name}: no entries (a device database or approved list is never empty)"]
+        raise LoadError(
+            f"eir: {name} is empty (a device database or approved list never is): {outcome}"
+        )
     for error in errors:
         print(error, file=sys.stderr)
     if errors:
-        raise LoadError(f"eir: {len(errors)} bad rows in {name}: nothing was changed")
+        rows = "1 bad row" if len(errors) == 1 else f"{len(errors)} bad rows"
+        raise LoadError(f"eir: {rows} in {name}: {outcome}")
     return parsed
 
 
@@ -218,7 +228,7 @@ def publish_devices(args: argparse.Namespace, config: Config) -> bool:
     from eir.publish.update import DeviceUpdate
     from eir.store.batch import Batch
 
-    parsed = read_file(given[0][0], given[0][1], args.encoding)
+    parsed = read_file(given[0][0], given[0][1], args.encoding, outcome="nothing was published")
     broker = config.mqtt.broker
     if broker is None:
         raise ConfigError(NO_BROKER)
@@ -291,9 +301,17 @@ def device_lines(index: DeviceIndex, tac: str) -> list[str]:
     return lines
 
 
+def _existing_store(config: Config, db: str | None) -> LmdbStore:
+    """The store ``eir devices lookup``, ``stats`` and ``export`` read: none is created."""
+    path = db or config.store.path
+    if not has_store(path):
+        raise MissingStoreError(path, "create one with `eir devices load`")
+    return open_store(config, db, create=False)
+
+
 def lookup(args: argparse.Namespace, config: Config) -> int:
     tac = tac_of(args.tac)
-    store = open_store(config, args.db, create=False)
+    store = _existing_store(config, args.db)
     try:
         index = store.device_index()
     finally:
@@ -336,7 +354,7 @@ def _counts(counter: Counter[str]) -> str:
 
 
 def stats(args: argparse.Namespace, config: Config) -> int:
-    store = open_store(config, args.db, create=False)
+    store = _existing_store(config, args.db)
     try:
         figures = store.device_stats()
         types, technologies = tallies(store.device_items(DEVICE))
@@ -376,7 +394,7 @@ def export_text(items: list[tuple[bytes, bytes]], approved: bool) -> str:
 
 
 def export(args: argparse.Namespace, config: Config) -> int:
-    store = open_store(config, args.db, create=False)
+    store = _existing_store(config, args.db)
     try:
         items = store.device_items(APPROVED if args.approved else DEVICE)
     finally:

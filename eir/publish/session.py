@@ -38,6 +38,7 @@ from eir.publish.lists import (
 )
 from eir.publish.update import UpdateError, UpdateMeta
 from eir.store.api import LoadSummary
+from eir.store.devices import DEVICE
 from eir.store.lmdb_store import LmdbStore
 
 log = logging.getLogger("eir.mqtt")
@@ -66,6 +67,16 @@ class SessionPart(Protocol):
     async def serve(self, client: aiomqtt.Client) -> None: ...
 
     async def received(self, topic: str, payload: bytes) -> None: ...
+
+
+def _what(meta: UpdateMeta) -> str:
+    """What an update replaces, as its log line says: ``replace black/police``, ``devices
+    gsma17`` (the device database, from a gsma17 file) or ``approved`` (the approved list)."""
+    if meta.devices == DEVICE:
+        return f"devices {meta.device_kind}".rstrip()
+    if meta.devices:
+        return meta.devices
+    return f"{meta.mode} {meta.list}/{meta.source}"
 
 
 class BrokerSession:
@@ -302,11 +313,9 @@ class BrokerSession:
             if summary is not None:
                 self.stats.updates_applied += 1
                 log.info(
-                    "lists: applied update #%d (%s %s/%s): %s in %.2f s",
+                    "lists: applied update #%d (%s): %s in %.2f s",
                     action.seq,
-                    meta.mode,
-                    meta.list,
-                    meta.source,
+                    _what(meta),
                     summary.line().split(";")[0],
                     time.perf_counter() - started,
                 )

@@ -346,11 +346,12 @@ class LmdbStore:
         finally:
             txn.abort()
 
-    def device_stats(self) -> DeviceStats:
-        """Counts, sources, generations and digest of the device database."""
+    def device_stats(self, *, digest: bool = True) -> DeviceStats:
+        """Counts, sources, generations and (unless not ``digest``) digest of the device
+        database."""
         txn = self._begin()
         try:
-            return device_stats(_Txn(txn, self._dbs))
+            return device_stats(_Txn(txn, self._dbs), digest=digest)
         finally:
             txn.abort()
 

@@ -138,8 +138,8 @@ class MemoryStore:
             self._devices = build_index(view.items(DEVICE), view.items(APPROVED))
         return self._devices
 
-    def device_stats(self) -> DeviceStats:
-        return device_stats(_DictTxn(self._tables))
+    def device_stats(self, *, digest: bool = True) -> DeviceStats:
+        return device_stats(_DictTxn(self._tables), digest=digest)
 
     def device_items(self, table: str) -> list[tuple[bytes, bytes]]:
         return list(_DictTxn(self._tables).items(table))

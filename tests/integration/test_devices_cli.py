@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from tests.support.cli import eir
+from tests.support.diameter import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "conf" / "devices"
@@ -102,6 +103,13 @@ def test_lookup_shows_the_device(tmp_path: Path) -> None:
         "  classes: tac-unallocated",
         "  rules: none",
     ]
+    for command in ("lookup", "stats", "export"):
+        args = ["12345678"] if command == "lookup" else []
+        none = eir("devices", command, *args, "--db", tmp_path / "none")
+        assert (none.returncode, none.stderr) == (
+            1,
+            f"eir: {tmp_path / 'none'}: no list store here (create one with `eir devices load`)\n",
+        ), command
     bad = eir("devices", "lookup", "1234", "--db", db)
     assert bad.returncode == 2
     assert bad.stderr == "eir: '1234' is not a TAC (8 digits) or an IMEI (14 to 16 digits)\n"
@@ -128,10 +136,8 @@ def _refused(db: Path, path: Path, *errors: str, approved: bool = False) -> None
     result = eir("devices", "load", *(["--approved"] if approved else []), path, "--db", db)
     assert result.returncode == 1
     assert result.stdout == ""
-    assert result.stderr.splitlines() == [
-        *errors,
-        f"eir: {len(errors)} bad rows in {path}: nothing was changed",
-    ]
+    rows = "1 bad row" if len(errors) == 1 else f"{len(errors)} bad rows"
+    assert result.stderr.splitlines() == [*errors, f"eir: {rows} in {path}: nothing was changed"]
     assert _device_digest(db) == before
 
 
@@ -169,7 +175,12 @@ def test_bad_files_change_nothing(tmp_path: Path) -> None:
     _refused(db, unknown, f"{unknown}:1: unknown header: expected " + _expected())
     empty = tmp_path / "empty.txt"
     empty.write_text(f"# nothing yet\n{header}\n")
-    _refused(db, empty, f"{empty}: no entries (a device database or approved list is never empty)")
+    result = eir("devices", "load", empty, "--db", db)
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"eir: {empty} is empty (a device database or approved list never is): nothing was "
+        "changed\n",
+    )
     date = tmp_path / "date.txt"
     date.write_text(f"{header}\n{rows[0].replace('-20', '-Foo-20', 1)}\n")
     result = eir("devices", "load", date, "--db", db)
@@ -239,3 +250,16 @@ def test_a_test_tac_is_not_also_unallocated(tmp_path: Path) -> None:
     ]
     result = eir("lookup", "490154203237518", "--db", db)  # another TAC it lacks still is
     assert result.stdout.splitlines()[2] == "  anomalies: tac-unallocated"
+
+
+def test_serve_tells_the_device_database_it_loaded(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    listed = tmp_path / "black.txt"
+    listed.write_text("490154203237518\n")
+    assert eir("load", listed, "--list", "black", "--source", "s", "--db", db).returncode == 0
+    with serve(db) as served:
+        assert served.lines[0] == f"eir: serving lists from {db} (black 1)"
+    _load(db, GSMA17)
+    _load(db, "--approved", APPROVED)
+    with serve(db) as served:
+        assert served.lines[0] == f"eir: serving lists from {db} (black 1, devices 40, approved 19)"

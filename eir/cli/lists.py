@@ -410,13 +410,15 @@ def stats(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         print(json.dumps(data, indent=2, sort_keys=True))
         return 0
-    _print_stats(figures, store.path, updates)
-    print("\n".join(stats_lines(device_figures)))
+    _print_stats(figures, store.path, updates, stats_lines(device_figures))
     return 0
 
 
-def _print_stats(stats: StoreStats, path: str, updates: dict[str, dict[str, object]]) -> None:
-    """`eir stats` for a reader: the store, its list updates, its entries, its recent loads."""
+def _print_stats(
+    stats: StoreStats, path: str, updates: dict[str, dict[str, object]], devices: list[str]
+) -> None:
+    """`eir stats` for a reader: the store, its list updates, its entries, its device database
+    (``devices``: its lines), its recent loads (last, as they grow)."""
     print(f"store: {path}")
     print(f"size: {stats.size_bytes:,} bytes on disk, {stats.used_bytes:,} in use")
     print(f"digest: {stats.digest}")
@@ -438,6 +440,7 @@ def _print_stats(stats: StoreStats, path: str, updates: dict[str, dict[str, obje
         ("per class", stats.per_class()),
     ):
         print(f"{title}: " + (", ".join(f"{k} {v:,}" for k, v in sorted(table.items())) or "none"))
+    print("\n".join(devices))
     print("recent loads:")
     for h in stats.history:
         print(_history_line(h))

@@ -78,6 +78,22 @@ def test_a_gsma_file_and_its_lab_export_load_alike(tmp_path: Path) -> None:
     assert eir("devices", "export", "--approved", approved, "--db", one).returncode == 0
     _load(two, "--approved", approved)
     assert eir("devices", "export", "--approved", "--db", two).stdout == approved.read_text()
+    # the digest is of the devices, not of the kind of file they came in
+    assert _device_digest(one) == _device_digest(two)
+
+
+def test_an_export_loaded_again_is_unchanged(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    _load(db, GSMA17)
+    before = _device_digest(db)
+    exported = tmp_path / "devices.csv"
+    assert eir("devices", "export", exported, "--db", db).returncode == 0
+    assert _load(db, exported) == (
+        f"devices lab from {exported}: added 0, updated 0, removed 0, unchanged 40, duplicates 0"
+    )
+    assert _device_digest(db) == before
+    stats = eir("devices", "stats", "--db", db).stdout.splitlines()
+    assert stats[0] == "devices: 40 TACs (lab devices.csv), approved 0 (none loaded)"
 
 
 def test_lookup_shows_the_device(tmp_path: Path) -> None:

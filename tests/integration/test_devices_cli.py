@@ -238,3 +238,24 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
         f"dry run, nothing changed: devices lab from {LAB}: added 0, updated 40"
     )
     assert _device_digest(db) == before
+
+
+def test_a_20_column_file_warns_of_rules_on_the_allocation_date(tmp_path: Path) -> None:
+    config = tmp_path / "eir.toml"
+    config.write_text(
+        '[[policy.device_rules]]\nname = "old"\naction = "black"\n'
+        'allocated_before = "2015-01-01"\n\n'
+        '[[policy.device_rules]]\nname = "modules"\naction = "grey"\ndevice_type = "Module"\n'
+    )
+    db = tmp_path / "db"
+    loaded = eir("devices", "load", GSMA20, "--db", db, "--config", config)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stderr == (
+        f"eir: warning: {GSMA20}: the 20-column layout has no allocation date: "
+        "[[policy.device_rules]] with allocated_before (old) match none of its devices\n"
+    )
+    # no such rule, or a layout with the date: no warning
+    plain = eir("devices", "load", GSMA20, "--db", db)
+    assert (plain.returncode, plain.stderr) == (0, "")
+    dated = eir("devices", "load", GSMA17, "--db", db, "--config", config)
+    assert (dated.returncode, dated.stderr) == (0, "")

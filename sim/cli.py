@@ -45,14 +45,14 @@ def _generate(args: argparse.Namespace) -> int:
 
         try:
             tacs = read_tacs(args.devices)
-        except DeviceDbError as exc:
+        except DeviceDbError as exc:  # bad data, as eir-sim run --devices says it
             print(f"eir-sim: {exc}", file=sys.stderr)
-            return 2
+            return 1
     try:
         imeis = generate_imeis(args.count, seed=args.seed, from_tacs=tacs)
     except ValueError as exc:
         print(f"eir-sim: --devices {args.devices}: {exc}", file=sys.stderr)
-        return 2
+        return 1
     if args.format == "txt":
         _write(args.output, imeis.lines(15))
     elif args.format == "csv":

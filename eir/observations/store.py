@@ -187,6 +187,21 @@ class ObservationStore:
                 self._env.set_mapsize(0)  # another process grew the map: adopt its size
             return self._env.begin(write=write)
 
+    @property
+    def holds_snapshot(self) -> bool:
+        """Whether the read snapshot :meth:`first_seen` shares is open."""
+        return self._reader is not None
+
+    def _drop_old_reader(self) -> None:
+        """The shared snapshot ended once older than ``read_snapshot_ms``, though no check
+        asked since: an old reader would keep the pages every write frees from reuse, and the
+        store would grow."""
+        if self._reader is None:
+            return
+        with self._reader_lock:
+            if self._reader is not None and monotonic() - self._reader_born > self._snapshot_age:
+                self._drop_reader()
+
     def _drop_reader(self) -> None:
         if self._reader is not None:
             self._reader.abort()
@@ -194,6 +209,7 @@ class ObservationStore:
 
     def _write(self, work: Any) -> Any:
         """Run ``work(txn)`` in one write transaction, growing a full map and retrying."""
+        self._drop_old_reader()
         while True:
             txn = self._begin(write=True)
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from eir.observations.record import Sighting
@@ -82,3 +83,20 @@ def test_the_store_is_read_through_a_shared_snapshot(tmp_path: Path) -> None:
         assert fresh.first_seen("35000000000001") == 1_600_000_000
     finally:
         fresh.close()
+
+
+def test_an_idle_shared_snapshot_ends_at_the_next_write(tmp_path: Path) -> None:
+    """A snapshot no check renews would keep every page written since from reuse."""
+    store = ObservationStore(tmp_path / "obs", read_snapshot_ms=1)
+    try:
+        assert store.first_seen("35000000000001") is None
+        assert store.holds_snapshot
+        opened = time.monotonic()
+        while time.monotonic() - opened < 0.002:  # the snapshot's 1 ms passes
+            pass
+        store.observe("n1", [Sighting("35000000000001", "001010000000001", 1_600_000_000)])
+        assert not store.holds_snapshot
+        assert store.first_seen("35000000000001") == 1_600_000_000
+        assert store.holds_snapshot
+    finally:
+        store.close()

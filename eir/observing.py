@@ -6,6 +6,7 @@ metrics, and the exchange of deltas with the broker and the aggregator
 from __future__ import annotations
 
 from collections.abc import Callable
+from time import monotonic
 from typing import TYPE_CHECKING
 
 from eir.config import Config
@@ -38,14 +39,61 @@ def opener(config: Config) -> Callable[[], ObservationStore]:
     return store
 
 
+#: how long an answer of the observation store is kept: an import of older sightings is
+#: seen within this time
+SEEN_TTL_S = 60.0
+#: the most IMEIs whose answer is kept (some 30 MB at the bound)
+SEEN_MOST = 200_000
+
+
+class SeenCache:
+    """When the store first saw an IMEI, remembered for ``ttl`` seconds for up to ``most``
+    IMEIs: a device rule with an exemption may match a large share of the traffic (every
+    2G-only phone in a switch-off), and each answer would otherwise cost a read of the store.
+    Entries are kept in the order they were read: all live as long, so the first is the next
+    to expire, and the one dropped when the cache is full."""
+
+    def __init__(
+        self,
+        read: Callable[[str], int | None],
+        *,
+        ttl: float = SEEN_TTL_S,
+        most: int = SEEN_MOST,
+        clock: Callable[[], float] = monotonic,
+    ) -> None:
+        self._read = read
+        self._ttl = ttl
+        self._most = most
+        self._clock = clock
+        self._answers: dict[str, tuple[int | None, float]] = {}
+        self.hits = 0
+        self.reads = 0
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def __call__(self, imei: str) -> int | None:
+        now = self._clock()
+        known = self._answers.get(imei)
+        if known is not None and now < known[1]:
+            self.hits += 1
+            return known[0]
+        value = self._read(imei)
+        self.reads += 1
+        answers = self._answers
+        if known is not None:
+            del answers[imei]  # re-read: to the end of the order
+        while len(answers) >= self._most:
+            del answers[next(iter(answers))]
+        answers[imei] = (value, now + self._ttl)
+        return value
+
+
 def first_seen(observations: Callable[[], ObservationStore]) -> Callable[[str], int | None]:
     """When this process's observation store first saw an IMEI: the device rules' exemption
-    (`eir.policy`), asked only when such a rule matched."""
-
-    def seen(imei: str) -> int | None:
-        return observations().first_seen(imei)
-
-    return seen
+    (`eir.policy`), asked only when such a rule matched; cached (`SeenCache`), read from the
+    store's shared read snapshot."""
+    return SeenCache(lambda imei: observations().first_seen(imei))
 
 
 def observation_writer(

@@ -45,14 +45,14 @@ def _generate(args: argparse.Namespace) -> int:
 
         try:
             tacs = read_tacs(args.devices)
-        except DeviceDbError as exc:
+        except DeviceDbError as exc:  # bad data, as eir-sim run --devices says it
             print(f"eir-sim: {exc}", file=sys.stderr)
-            return 2
+            return 1
     try:
         imeis = generate_imeis(args.count, seed=args.seed, from_tacs=tacs)
     except ValueError as exc:
         print(f"eir-sim: --devices {args.devices}: {exc}", file=sys.stderr)
-        return 2
+        return 1
     if args.format == "txt":
         _write(args.output, imeis.lines(15))
     elif args.format == "csv":
@@ -86,7 +86,8 @@ conformant EIR must refuse) and unknown (valid IMEIs on no list: the rest of the
 With --identities (an identities scenario's pairs), the kinds shared, near, paired, stolen,
 swap and ordinary send that group's IMEI+IMSI pairs (MAP v1 and v2 with the IMSI); with
 --observations, the IMEIs eir's duplicate rules find in those deltas are expected in the class
-duplicate (policy.classes decides their answer). With --devices (the device database loaded
+duplicate (policy.classes decides their answer), and an IMEI first seen in them before a device
+rule's exempt_seen_before is expected exempt from it. With --devices (the device database loaded
 with eir devices load) and --approved (its approved-models list), the kinds unallocated (a TAC
 not in the database), unapproved (a TAC whose model is not approved) and rule:NAME (a device
 the [[policy.device_rules]] NAME of --policy-config matches) send IMEIs of that class, and
@@ -266,7 +267,8 @@ def _run_workload(work: argparse._ArgumentGroup) -> None:
         nargs="+",
         metavar="FILE",
         help="observation deltas imported into the EIR (observations.jsonl): the IMEIs the "
-        "duplicate rules find in them are expected in the class duplicate",
+        "duplicate rules find in them are expected in the class duplicate, those first seen "
+        "in them before a device rule's exempt_seen_before exempt from it",
     )
 
 

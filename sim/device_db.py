@@ -7,6 +7,7 @@ builds (`eir.devices.packing.build_index`); and generated device databases
 
 from __future__ import annotations
 
+import os
 from functools import partial
 
 from eir.config import PolicyConfig
@@ -25,9 +26,14 @@ class DeviceDbError(ValueError):
     """A device or approved file that cannot be read: ``file:line: message`` (or the reason)."""
 
 
-def _read(path: str) -> tuple[bytes, str]:
+def _read(path: str, export: str = "eir devices export FILE") -> tuple[bytes, str]:
     """A file's bytes as `eir devices load` reads them (gzip, a zip of one file, UTF-16 with a
-    byte order mark, classic Mac line ends), and its name in messages."""
+    byte order mark, classic Mac line ends), and its name in messages. A directory (a loaded
+    store, perhaps) is told apart: ``export`` is the command that writes the file from one."""
+    if os.path.isdir(path):
+        raise DeviceDbError(
+            f"{path}: is a directory, not a file ({export} writes one from a store)"
+        )
     try:
         data, name = read_input(path)
         return mac_line_ends(as_utf8(data, name, None)), name
@@ -57,7 +63,7 @@ def index_of(devices: list[Device], approved: str | None) -> DeviceIndex:
     """The index the list store builds for these devices and the approved file's entries."""
     entries = []
     if approved is not None:
-        parsed = parse_approved(*_read(approved))
+        parsed = parse_approved(*_read(approved, "eir devices export --approved FILE"))
         if parsed.errors:
             more = len(parsed.errors) - 1
             raise DeviceDbError(parsed.errors[0] + (f" (and {more} more)" if more else ""))

@@ -43,7 +43,7 @@ from eir.diameter.wire import encode_avp
 from eir.framing import DIAMETER
 from eir.identity import Imei, Imsi
 from eir.model import STATUS_WORDS, CheckRequest
-from eir.policy import Lookup
+from eir.policy import Lookup, Seen
 from sim import expect
 from sim.probes import Outcome, Probe, intern
 from sim.versions import from_cea
@@ -79,7 +79,11 @@ def expected(result_status: int | None) -> Outcome:
 
 
 def probe(
-    draw: Draw, policy: PolicyConfig, lookup: Lookup, devices: DeviceIndex | None = None
+    draw: Draw,
+    policy: PolicyConfig,
+    lookup: Lookup,
+    devices: DeviceIndex | None = None,
+    seen: Seen | None = None,
 ) -> tuple[Probe, bytes]:
     """The probe and its per-request AVPs (Terminal-Information, User-Name) as bytes."""
     imei_text: str | None = draw.imei14
@@ -103,7 +107,7 @@ def probe(
             else Imei.trusted(imei_text[:14], imei_text[14])
         )
         request = CheckRequest(imei, None if imsi is None else Imsi.trusted(imsi), results.PROTOCOL)
-        decided = expect.decided(request, lookup, policy, devices)
+        decided = expect.decided(request, lookup, policy, devices, seen)
         status = None if decided.status is None else int(decided.status)
         made = Probe(draw.kind, imei_text, imsi, expected(status), draw.variant)
     avps: list[Avp] = []

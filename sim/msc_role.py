@@ -20,7 +20,7 @@ from eir.errors import IdentityError
 from eir.framing import M3UA
 from eir.identity import Imei, Imsi, luhn_digit, tbcd_encode
 from eir.model import CheckRequest
-from eir.policy import Lookup
+from eir.policy import Lookup, Seen
 from eir.sigtran import m3ua, msc, outcomes, sccp
 from eir.sigtran.ber import tlv
 from eir.sigtran.m3ua import M3uaError, ProtocolData, TrafficMode
@@ -131,6 +131,7 @@ def probe(
     policy: PolicyConfig,
     lookup: Lookup,
     devices: DeviceIndex | None = None,
+    seen: Seen | None = None,
 ) -> tuple[Probe, bytes]:
     """The probe with its expected outcome, and the whole M3UA DATA (otid 0)."""
     made, begin = tcap_of(draw, options.version)
@@ -139,7 +140,7 @@ def probe(
             imei = Imei.from_tbcd(bytes.fromhex(made.imei))
             imsi = Imsi.trusted(made.imsi) if made.imsi else None
             request = CheckRequest(imei, imsi, outcomes.PROTOCOL, version=options.version)
-            decided = expect.decided(request, lookup, policy, devices)
+            decided = expect.decided(request, lookup, policy, devices, seen)
             status = None if decided.status is None else int(decided.status)
             made = made._replace(expected=expected(status), imei=_shown(imei))
         except IdentityError:

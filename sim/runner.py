@@ -64,13 +64,16 @@ def build_flow(flow: Flow, settings: RunSettings, lists: Lists, index: int) -> B
     malformed = tuple(s13_role.MALFORMED if flow.protocol == "s13" else map_role.MALFORMED)
     drawn = draws(mix, max(count, 1), lists, settings.seed + 1000 * index, malformed)
     devices = None if lists.devices is None else lists.devices.index
+    seen = lists.first_seen.get if lists.first_seen else None
     probes = []
     payloads = []
     for draw in drawn:
         if flow.protocol == "s13":
-            probe, payload = s13_role.probe(draw, settings.policy, lists.lookup, devices)
+            probe, payload = s13_role.probe(draw, settings.policy, lists.lookup, devices, seen)
         else:
-            probe, payload = map_role.probe(draw, flow.map, settings.policy, lists.lookup, devices)
+            probe, payload = map_role.probe(
+                draw, flow.map, settings.policy, lists.lookup, devices, seen
+            )
         probes.append(probe)
         payloads.append(payload)
     return Built(flow, probes, payloads, mix)
@@ -179,9 +182,11 @@ class Live:
 
 def expected_store(settings: RunSettings) -> Lists:
     """What the EIR under test holds, in memory: the list files, the identities' pairs by
-    group, the ``duplicate`` class eir's rules find in the observations, and the device
+    group, the ``duplicate`` class eir's rules find in the observations and when each IMEI
+    was first seen in them (a device rule's exemption), and the device
     database with its approved-models list (ValueError on bad input)."""
     from sim.classes import DUPLICATE, clock, finding_rows, findings
+    from sim.expect import first_seen_in
     from sim.identity_files import read_members, read_observations
 
     lists = Lists.load(list(settings.lists)) if settings.lists else Lists.empty()
@@ -191,6 +196,7 @@ def expected_store(settings: RunSettings) -> Lists:
         records = read_observations(settings.observations)
         found = findings(records, settings.rules)
         lists.classify(DUPLICATE, finding_rows(found), clock(records))
+        lists.first_seen = first_seen_in(records)
     if settings.devices or settings.approved:
         from sim.device_db import device_kinds
 

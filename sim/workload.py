@@ -145,6 +145,8 @@ class Lists:
         self.members: dict[str, list[Member]] = {}
         #: the device database's kinds (`sim.device_kinds`), with ``--devices``
         self.devices: DeviceKinds | None = None
+        #: when each IMEI was first seen in ``--observations`` (`sim.expect.first_seen_in`)
+        self.first_seen: dict[str, int] = {}
         for row in store.export():
             name = str(row.entry.list)
             if row.imsi is not None:

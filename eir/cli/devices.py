@@ -190,7 +190,23 @@ def load(args: argparse.Namespace, config: Config) -> int:
         print(json.dumps(summary.json() | {"table": parsed.table, "kind": parsed.kind}))
     else:
         print(summary_line(parsed, summary))
+    warning = allocation_warning(parsed, config)
+    if warning:
+        print(warning, file=sys.stderr)
     return 0
+
+
+def allocation_warning(parsed: Parsed, config: Config) -> str:
+    """The warning of a 20-column GSMA file when a device rule matches on the allocation date
+    (the layout has none: the rule then matches none of its devices); "" otherwise."""
+    names = [r.name for r in config.policy.device_rules if r.allocated_before]
+    if parsed.kind != "gsma20" or not names:
+        return ""
+    return (
+        f"eir: warning: {parsed.name}: the 20-column layout has no allocation date: "
+        f"[[policy.device_rules]] with allocated_before ({', '.join(names)}) match none of its "
+        "devices"
+    )
 
 
 # -- publish ------------------------------------------------------------------------------------

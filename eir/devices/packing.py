@@ -3,7 +3,8 @@ entry. Pure: the store's ``device`` and ``approved`` tables hold these bytes.
 
 * ``device``: key = the 8-digit TAC (ASCII); value = ``b"1"`` (the record's version) then
   every field of :class:`~eir.devices.record.Device` after the TAC, UTF-8, separated by NUL
-  (a field never holds NUL: the file readers refuse it). Unpacking is one split.
+  (a field never holds NUL: the file readers refuse it). Unpacking is one split. The last
+  field, ``source``, is the kind of file that loaded it: not content (:func:`device_content`).
 * ``approved``: key = ``b"T"`` + TAC for a TAC, or ``b"M"`` + brand + NUL + model (both
   folded: see :func:`~eir.devices.record.model_key`) for a model; value = the entry as
   written (brand NUL model, or the TAC), what ``eir devices export --approved`` writes.
@@ -19,6 +20,7 @@ from eir.devices.record import FIELDS, Device, DeviceIndex, model_key
 _VERSION = b"1"
 _SEP = "\x00"
 _AFTER_TAC = len(FIELDS) - 1
+assert FIELDS[-1] == "source"  # device_content drops the last field
 
 
 class DamagedDeviceError(ValueError):
@@ -28,6 +30,13 @@ class DamagedDeviceError(ValueError):
 def pack_device(device: Device) -> tuple[bytes, bytes]:
     """(key, value) of a device."""
     return device.tac.encode(), _VERSION + _SEP.join(device[1:]).encode()
+
+
+def device_content(value: bytes) -> bytes:
+    """A packed device without its ``source`` (the kind of file it came in: gsma17, lab...):
+    what the device database's digest covers and a load compares, so that a database exported
+    and loaded again, the same devices in another kind of file, is unchanged."""
+    return value[: value.rfind(_SEP.encode())]
 
 
 def unpack_device(key: bytes, value: bytes) -> Device:

@@ -18,9 +18,11 @@ environment (LMDB serialises the writers).
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
+from time import monotonic
 from typing import Any, NamedTuple
 
 import lmdb
@@ -77,6 +79,7 @@ def open_observations(
         max_map_size_mb=config.store.max_map_size_mb,
         sync=settings.sync,
         readonly=readonly,
+        read_snapshot_ms=config.store.read_snapshot_ms,
     )
 
 
@@ -139,9 +142,16 @@ class ObservationStore:
         max_map_size_mb: int = 262_144,
         sync: bool = True,
         readonly: bool = False,
+        read_snapshot_ms: int = 0,
     ) -> None:
         self.path = str(path)
         self._max_map = max_map_size_mb * _MB
+        self._snapshot_age = read_snapshot_ms / 1000
+        self._reader: Any = None  # the read snapshot first_seen shares, renewed when old
+        self._reader_born = 0.0
+        #: held while the shared snapshot is used, and while the map is resized (the writer's
+        #: thread): LMDB resizes only with no transaction open in the process
+        self._reader_lock = threading.RLock()
         try:
             if not readonly:
                 Path(self.path).mkdir(parents=True, exist_ok=True)
@@ -172,11 +182,34 @@ class ObservationStore:
         try:
             return self._env.begin(write=write)
         except lmdb.MapResizedError:
-            self._env.set_mapsize(0)  # another process grew the map: adopt its size
+            with self._reader_lock:
+                self._drop_reader()
+                self._env.set_mapsize(0)  # another process grew the map: adopt its size
             return self._env.begin(write=write)
+
+    @property
+    def holds_snapshot(self) -> bool:
+        """Whether the read snapshot :meth:`first_seen` shares is open."""
+        return self._reader is not None
+
+    def _drop_old_reader(self) -> None:
+        """The shared snapshot ended once older than ``read_snapshot_ms``, though no check
+        asked since: an old reader would keep the pages every write frees from reuse, and the
+        store would grow."""
+        if self._reader is None:
+            return
+        with self._reader_lock:
+            if self._reader is not None and monotonic() - self._reader_born > self._snapshot_age:
+                self._drop_reader()
+
+    def _drop_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.abort()
+            self._reader = None
 
     def _write(self, work: Any) -> Any:
         """Run ``work(txn)`` in one write transaction, growing a full map and retrying."""
+        self._drop_old_reader()
         while True:
             txn = self._begin(write=True)
             try:
@@ -197,7 +230,9 @@ class ObservationStore:
         size = self._env.info()["map_size"]
         if size >= self._max_map:
             raise StoreError(f"{self.path}: the observation store is full ({size >> 20} MiB)")
-        self._env.set_mapsize(min(size * 2, self._max_map))
+        with self._reader_lock:
+            self._drop_reader()
+            self._env.set_mapsize(min(size * 2, self._max_map))
 
     # -- writing --------------------------------------------------------------------------
 
@@ -508,26 +543,42 @@ class ObservationStore:
         return self._read(work)  # type: ignore[no-any-return]
 
     def close(self) -> None:
+        with self._reader_lock:
+            self._drop_reader()
         self._env.close()
 
     def first_seen(self, imei: str) -> int | None:
         """When any node first saw the IMEI (its 14 digits) with any IMSI, seconds since the
-        epoch; None when never. One read snapshot and one cursor range over the IMEI's records
-        (a handful: one per IMSI and node), some microseconds: the policy asks it only for a
-        device rule with an exemption that matched. On a plain node it knows that node's
-        sightings; on the aggregating node, every node's."""
+        epoch; None when never. One cursor range over the IMEI's records (a handful: one per
+        IMSI and node) in a read snapshot shared for up to ``read_snapshot_ms`` (as the list
+        store's lookups; 0: one per call), so a write is seen within that time. The policy
+        asks it only for a device rule with an exemption that matched (through the cache of
+        `eir.observing.first_seen`). On a plain node it knows that node's sightings; on the
+        aggregating node, every node's. For one thread (the event loop) only."""
+        if self._snapshot_age <= 0:
+            return self._read(lambda txn: _first_seen(txn, self._dbs[PAIR], imei))  # type: ignore[no-any-return]
+        now = monotonic()
+        with self._reader_lock:
+            try:
+                if self._reader is None or now - self._reader_born > self._snapshot_age:
+                    self._drop_reader()
+                    self._reader, self._reader_born = self._begin(), now
+                return _first_seen(self._reader, self._dbs[PAIR], imei)
+            except lmdb.Error as exc:
+                self._drop_reader()
+                raise StoreError(f"{self.path}: {exc}") from None
 
-        def work(txn: Any) -> int | None:
-            cursor = txn.cursor(db=self._dbs[PAIR])
-            prefix = imei.encode()
-            if not cursor.set_range(prefix):
-                return None
-            first: int | None = None
-            for key, raw in cursor:
-                if not key.startswith(prefix):
-                    break
-                seen = decode(raw).first
-                first = seen if first is None else min(first, seen)
-            return first
 
-        return self._read(work)  # type: ignore[no-any-return]
+def _first_seen(txn: Any, pairs: Any, imei: str) -> int | None:
+    """The earliest first-seen time of the IMEI's records in one snapshot (None: none)."""
+    cursor = txn.cursor(db=pairs)
+    prefix = imei.encode()
+    if not cursor.set_range(prefix):
+        return None
+    first: int | None = None
+    for key, raw in cursor:
+        if not key.startswith(prefix):
+            break
+        seen = decode(raw).first
+        first = seen if first is None else min(first, seen)
+    return first

@@ -8,17 +8,21 @@ records it in ``meta`` (:func:`record_load`): the table's generation (``generati
 ``generation:approved``: what the in-memory :class:`~eir.devices.record.DeviceIndex` is rebuilt
 on), its count and source file, and one load history record (action ``devices`` or
 ``approved``). The list tables' counters, generation and content digest are not touched: the
-device database has its own digest (:func:`device_digest`).
+device database has its own digest (:func:`device_digest`). A device's ``source`` (the kind of
+file it came in) is not content: the digest and a load's comparison leave it out
+(:func:`~eir.devices.packing.device_content`), so the same devices in another kind of file are
+unchanged; the load history and the table's source tell the kind.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
+from eir.devices.packing import device_content
 from eir.store.api import LoadSummary
 from eir.store.records import META
 
@@ -45,7 +49,8 @@ class DeviceStats:
 
     devices: int
     approved: int
-    #: BLAKE2b-256 over both tables, keys and values in key order ("" when both are empty)
+    #: BLAKE2b-256 over both tables, keys and values in key order ("" when both are empty),
+    #: each device without its source
     digest: str
     #: the file (and kind) each table was last loaded from
     device_source: str
@@ -69,12 +74,14 @@ def replace_table(
     txn: DeviceTxn, table: str, items: list[tuple[bytes, bytes]], *, write: bool = True
 ) -> LoadSummary:
     """Make ``items`` (unique keys) the whole of ``table``; counts what changes. With
-    ``write`` False (a dry run) only counts."""
+    ``write`` False (a dry run) only counts. A device whose content is unchanged is kept as it
+    is, whatever kind of file it comes in now (its ``source`` is not content)."""
     old = {bytes(k): bytes(v) for k, v in txn.items(table)}
     summary = LoadSummary()
+    same = _content(table)
     for key, value in items:
         before = old.pop(key, None)
-        if before == value:
+        if before is not None and same(before) == same(value):
             summary.unchanged += 1
             continue
         if before is None:
@@ -88,6 +95,11 @@ def replace_table(
         for key in old:
             txn.delete(table, key)
     return summary
+
+
+def _content(table: str) -> Callable[[bytes], bytes]:
+    """What of a stored value is content: a device without its source; an approved entry."""
+    return device_content if table == DEVICE else bytes
 
 
 def record_load(
@@ -135,15 +147,17 @@ def generations(txn: DeviceTxn) -> bytes:
 
 def device_digest(txn: DeviceTxn) -> str:
     """BLAKE2b-256 over both tables' keys and values, in key order ("" when both are empty):
-    two stores holding the same device database have the same digest."""
+    two stores holding the same device database have the same digest, whatever kind of file
+    each loaded it from (a device's ``source`` is left out)."""
     digest = hashlib.blake2b(digest_size=32)
     empty = True
     for table in DEVICE_TABLES:
         digest.update(b"\x00table\x00" + table.encode())
+        content = _content(table)
         parts: list[bytes] = []
         for key, value in txn.items(table):
             empty = False
-            parts += (bytes(key), b"\x00", bytes(value), b"\x00")
+            parts += (bytes(key), b"\x00", content(bytes(value)), b"\x00")
         digest.update(b"".join(parts))
     return "" if empty else digest.hexdigest()
 

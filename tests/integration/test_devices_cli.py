@@ -79,6 +79,22 @@ def test_a_gsma_file_and_its_lab_export_load_alike(tmp_path: Path) -> None:
     assert eir("devices", "export", "--approved", approved, "--db", one).returncode == 0
     _load(two, "--approved", approved)
     assert eir("devices", "export", "--approved", "--db", two).stdout == approved.read_text()
+    # the digest is of the devices, not of the kind of file they came in
+    assert _device_digest(one) == _device_digest(two)
+
+
+def test_an_export_loaded_again_is_unchanged(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    _load(db, GSMA17)
+    before = _device_digest(db)
+    exported = tmp_path / "devices.csv"
+    assert eir("devices", "export", exported, "--db", db).returncode == 0
+    assert _load(db, exported) == (
+        f"devices lab from {exported}: added 0, updated 0, removed 0, unchanged 40, duplicates 0"
+    )
+    assert _device_digest(db) == before
+    stats = eir("devices", "stats", "--db", db).stdout.splitlines()
+    assert stats[0] == "devices: 40 TACs (lab devices.csv), approved 0 (none loaded)"
 
 
 def test_lookup_shows_the_device(tmp_path: Path) -> None:
@@ -263,3 +279,24 @@ def test_serve_tells_the_device_database_it_loaded(tmp_path: Path) -> None:
     _load(db, "--approved", APPROVED)
     with serve(db) as served:
         assert served.lines[0] == f"eir: serving lists from {db} (black 1, devices 40, approved 19)"
+
+
+def test_a_20_column_file_warns_of_rules_on_the_allocation_date(tmp_path: Path) -> None:
+    config = tmp_path / "eir.toml"
+    config.write_text(
+        '[[policy.device_rules]]\nname = "old"\naction = "black"\n'
+        'allocated_before = "2015-01-01"\n\n'
+        '[[policy.device_rules]]\nname = "modules"\naction = "grey"\ndevice_type = "Module"\n'
+    )
+    db = tmp_path / "db"
+    loaded = eir("devices", "load", GSMA20, "--db", db, "--config", config)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stderr == (
+        f"eir: warning: {GSMA20}: the 20-column layout has no allocation date: "
+        "[[policy.device_rules]] with allocated_before (old) match none of its devices\n"
+    )
+    # no such rule, or a layout with the date: no warning
+    plain = eir("devices", "load", GSMA20, "--db", db)
+    assert (plain.returncode, plain.stderr) == (0, "")
+    dated = eir("devices", "load", GSMA17, "--db", db, "--config", config)
+    assert (dated.returncode, dated.stderr) == (0, "")

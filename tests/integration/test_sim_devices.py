@@ -139,15 +139,35 @@ def test_a_kind_without_its_database_is_refused() -> None:
 def test_a_bad_device_file_is_told_with_its_line(tmp_path: Path) -> None:
     bad = tmp_path / "devices.csv"
     bad.write_text("tac,brand,model\n3500000,Acme,Brick\n")
+    told = f"eir-sim: {bad}:2: TAC '3500000' is not 8 digits (a leading 0 lost by a spreadsheet?)\n"
+    # bad data, exit 1, whether generate or run reads it
     result = sim("generate", tmp_path / "x.csv", "--count", "10", "--devices", bad)
-    assert result.returncode == 2
-    assert result.stderr == (
-        f"eir-sim: {bad}:2: TAC '3500000' is not 8 digits (a leading 0 lost by a spreadsheet?)\n"
-    )
+    assert (result.returncode, result.stderr) == (1, told)
+    result = sim("run", "--target", "tcp://127.0.0.1:9", "--devices", bad, "--mix", "unknown=1")
+    assert (result.returncode, result.stderr) == (1, told)
     missing = tmp_path / "none.csv"
     result = sim("generate", tmp_path / "x.csv", "--count", "10", "--devices", missing)
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert result.stderr == f"eir-sim: {missing}: no such file\n"
+
+
+def test_a_store_directory_is_not_a_device_database(lab: dict[str, Path], tmp_path: Path) -> None:
+    _loaded(lab)
+    db = lab["db"]
+    result = sim("generate", tmp_path / "x.csv", "--count", "10", "--devices", db)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"eir-sim: {db}: is a directory, not a file (eir devices export FILE writes one from "
+        "a store)\n"
+    )
+    result = sim(
+        "run", "--target", "tcp://127.0.0.1:9", "--devices", lab["devices"], "--approved", db
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"eir-sim: {db}: is a directory, not a file (eir devices export --approved FILE writes "
+        "one from a store)\n"
+    )
 
 
 def test_a_compressed_device_database_is_read_as_eir_reads_it(tmp_path: Path) -> None:

@@ -24,12 +24,21 @@ from typing import Protocol
 
 from eir.devices.packing import device_content
 from eir.store.api import LoadSummary
-from eir.store.records import META
+from eir.store.records import META, Table
 
 DEVICE = "device"
 APPROVED = "approved"
 #: the device database's tables (beside the list tables)
 DEVICE_TABLES = (DEVICE, APPROVED)
+#: every table of the list store, as both backends open them
+STORE_TABLES = (
+    Table.IMEI.value,
+    Table.RANGE.value,
+    Table.PAIR.value,
+    Table.CLASS.value,
+    META,
+    *DEVICE_TABLES,
+)
 #: the history action of a load of each table
 ACTION = {DEVICE: "devices", APPROVED: "approved"}
 

@@ -34,6 +34,7 @@ from eir.store.devices import (
     APPROVED,
     DEVICE,
     DEVICE_TABLES,
+    STORE_TABLES,
     DeviceStats,
     device_stats,
     generations,
@@ -46,14 +47,7 @@ from eir.store.reading import content_digest, counters, export_rows, generation,
 from eir.store.records import META, RangeIndex, Table, class_index, matches_of
 from eir.store.writes import DryRunTxn, Olds, WriteTxn
 
-_TABLES = (
-    Table.IMEI.value,
-    Table.RANGE.value,
-    Table.PAIR.value,
-    Table.CLASS.value,
-    META,
-    *DEVICE_TABLES,
-)
+_TABLES = STORE_TABLES
 #: tables a store written before them lacks (a read-only open reads them as empty)
 _LATER_TABLES = (Table.CLASS.value, *DEVICE_TABLES)
 _MB = 1 << 20

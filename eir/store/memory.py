@@ -20,7 +20,7 @@ from eir.store.batch import Batch
 from eir.store.devices import (
     APPROVED,
     DEVICE,
-    DEVICE_TABLES,
+    STORE_TABLES,
     DeviceStats,
     device_stats,
     record_load,
@@ -29,17 +29,10 @@ from eir.store.devices import (
 from eir.store.diff import Change, RecordingTxn
 from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
-from eir.store.records import META, RangeIndex, Table, class_index, matches_of
+from eir.store.records import RangeIndex, Table, class_index, matches_of
 from eir.store.writes import Olds, WriteTxn
 
-_TABLES = (
-    Table.IMEI.value,
-    Table.RANGE.value,
-    Table.PAIR.value,
-    Table.CLASS.value,
-    META,
-    *DEVICE_TABLES,
-)
+_TABLES = STORE_TABLES
 
 
 class _DictTxn:

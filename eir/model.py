@@ -6,6 +6,7 @@ Layer 0: standard library only.
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -69,6 +70,12 @@ class Entry(NamedTuple):
 
     ``digit`` is the check digit its IMEI was written with in the list file (kept even when
     wrong, so an export writes the IMEI as it was loaded); None when it had 14 digits.
+
+    ``effective`` and ``expires`` (seconds since the epoch, 0: none) bound when the entry
+    holds (:func:`entry_state`): before ``effective`` a black entry is in its notice period
+    (a grace period: it answers the notice answer, grey by default, and black from its due
+    date on) and a white or grey one does not match yet; from ``expires`` on it matches no
+    more and waits for the purge. Unlike ``added`` they are content: the digest covers them.
     """
 
     list: ListName
@@ -77,6 +84,35 @@ class Entry(NamedTuple):
     reference: str = ""
     added: int = 0
     digit: int | None = None
+    effective: int = 0
+    expires: int = 0
+
+
+def utc_text(stamp: float) -> str:
+    """``2026-12-15T00:00:00Z``: a time (seconds since the epoch) as eir writes it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
+
+
+class EntryState(enum.StrEnum):
+    """Where an entry stands at a given time (:func:`entry_state`)."""
+
+    #: it holds: no times, or past ``effective`` and before ``expires``
+    IN_FORCE = "in-force"
+    #: a black entry before its due date (``effective``): it answers the notice answer
+    NOTICE = "notice"
+    #: a white or grey entry before ``effective``: it does not match yet
+    PENDING = "pending"
+    #: ``expires`` is past: it matches no more (``eir purge`` deletes it)
+    EXPIRED = "expired"
+
+
+def entry_state(entry: Entry, now: float) -> EntryState:
+    """The state of ``entry`` at ``now`` (seconds since the epoch)."""
+    if entry.expires and now >= entry.expires:
+        return EntryState.EXPIRED
+    if entry.effective and now < entry.effective:
+        return EntryState.NOTICE if entry.list is ListName.BLACK else EntryState.PENDING
+    return EntryState.IN_FORCE
 
 
 class Match(NamedTuple):
@@ -200,6 +236,9 @@ class CheckResult(NamedTuple):
     findings: tuple[Finding, ...] = ()
     #: the device rule that decided (then ``rule`` is :attr:`Rule.DEVICE_RULE`)
     decided_by_rule: str | None = None
+    #: the deciding entry (``match``) is in its notice period (a black entry before its due
+    #: date, :attr:`EntryState.NOTICE`): ``status`` is the notice answer, not its list's
+    notice: bool = False
 
     @property
     def answer(self) -> str:
@@ -207,6 +246,9 @@ class CheckResult(NamedTuple):
 
     def explain(self) -> str:
         if self.match is not None:
+            if self.notice:
+                due = utc_text(self.match.entry.effective)
+                return f"{self.rule}: {self.match.describe()}, notice: black from {due}"
             return f"{self.rule}: {self.match.describe()}"
         if self.decided_by_rule is not None:
             found = self.finding(self.decided_by_rule, rule=True)

@@ -18,13 +18,22 @@ Precedence (first that applies decides):
 Within one level, the list that comes first in ``precedence`` wins (black, grey, white by
 default); between equal lists, the most recently added entry is reported.
 
-The device index and the ``seen`` lookup (when the observation store first saw an IMEI) are
-arguments: nothing here reads a clock, a file or a socket, so the simulator expects the same
-answer. ``seen`` is asked only for a device rule with ``exempt_seen_before`` that matched.
+Entries with times (``effective``, ``expires``; :func:`eir.model.entry_state`) are judged at
+the time of the check: an expired entry, or a white or grey one before its ``effective``, is
+not there; a black entry before its due date (``effective``) is in its notice period and
+counts as an entry of the ``policy.notice`` list (grey by default) at its level; a learnt
+class before its due date acts with ``policy.class_notice`` (else ``policy.notice``) instead
+of its action. So every node flips at the same instant, and nothing runs at midnight.
+
+The device index, the ``seen`` lookup (when the observation store first saw an IMEI) and the
+clock are arguments: nothing here reads a file or a socket, and the clock (the wall clock
+unless given) is read only when an entry has times, so the simulator expects the same answer.
+``seen`` is asked only for a device rule with ``exempt_seen_before`` that matched.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import NamedTuple, cast
@@ -36,18 +45,22 @@ from eir.identity import Anomaly, Imei
 from eir.model import (
     CheckRequest,
     CheckResult,
+    EntryState,
     EquipmentStatus,
     Finding,
     Hits,
     ListName,
     Match,
     Rule,
+    entry_state,
 )
 
 Lookup = Callable[[str, str | None], Hits]
 #: when the observation store first saw an IMEI (its 14 digits): seconds since the epoch, or
 #: None when never
 Seen = Callable[[str], int | None]
+#: the time of a check, seconds since the epoch (read only when an entry has times)
+Clock = Callable[[], float]
 
 _ANSWER_STATUS: dict[str, EquipmentStatus | None] = {
     "white": EquipmentStatus.WHITELISTED,
@@ -90,9 +103,12 @@ def decide(
     settings: PolicyConfig,
     devices: DeviceIndex | None = None,
     seen: Seen | None = None,
+    clock: Clock | None = None,
 ) -> CheckResult:
     """Decide for ``request``; ``lookup(imei14, imsi)`` returns what the lists hold,
-    ``devices`` the device database (None: none), ``seen`` when an IMEI was first seen."""
+    ``devices`` the device database (None: none), ``seen`` when an IMEI was first seen,
+    ``clock`` the time of the check (None: the wall clock), asked only when an entry has
+    times."""
     imei = request.imei
     anomalies = imei.anomalies(settings.test_tac_prefixes)
     findings = _NO_FINDINGS
@@ -102,25 +118,37 @@ def decide(
             imei.key, anomalies, devices, settings, seen
         )
     hits = lookup(imei.key, None if request.imsi is None else request.imsi.digits)
-    precedence = settings.precedence
     classes = hits.classes
     # Each level is looked at only when it holds something: most IMEIs are on no list.
     for rule, matches in ((Rule.PAIR, hits.pair), (Rule.IMEI, hits.imei)):
         if matches:
-            match = _winner(matches, precedence)
-            return CheckResult(
-                match.entry.list.status, rule, match, anomalies, None, classes, None, findings
-            )
+            result = _level(matches, rule, anomalies, classes, findings, settings, clock)
+            if result is not None:
+                return result
+    notices = _NO_NOTICES
+    if classes:
+        classes, notices = _classes_at(classes, settings, clock)
     if anomalies or classes or findings:
         if verdict is None or classes:
-            verdict = _level_three(anomalies, classes, findings, settings) or _NONE_ACTS
+            verdict = _level_three(anomalies, classes, findings, settings, notices) or _NONE_ACTS
         if verdict is not _NONE_ACTS:
             return verdict
-    if hits.ranges:
-        match = _winner(hits.ranges, precedence)
-        return CheckResult(
-            match.entry.list.status, Rule.RANGE, match, anomalies, None, classes, None, findings
-        )
+    return _ranged(hits.ranges, anomalies, classes, findings, settings, clock)
+
+
+def _ranged(
+    ranges: tuple[Match, ...],
+    anomalies: frozenset[Anomaly],
+    classes: tuple[Match, ...],
+    findings: tuple[Finding, ...],
+    settings: PolicyConfig,
+    clock: Clock | None,
+) -> CheckResult:
+    """The decision of the narrowest ranges holding the IMEI, else the unknown answer."""
+    if ranges:
+        result = _level(ranges, Rule.RANGE, anomalies, classes, findings, settings, clock)
+        if result is not None:
+            return result
     return CheckResult(
         _ANSWER_STATUS[settings.unknown],
         Rule.UNKNOWN,
@@ -131,6 +159,96 @@ def decide(
         None,
         findings,
     )
+
+
+def _level(
+    matches: tuple[Match, ...],
+    rule: Rule,
+    anomalies: frozenset[Anomaly],
+    classes: tuple[Match, ...],
+    findings: tuple[Finding, ...],
+    settings: PolicyConfig,
+    clock: Clock | None,
+) -> CheckResult | None:
+    """The decision of one level's entries (pair, IMEI, range): None when none holds now."""
+    if _timed(matches):
+        return _at(matches, rule, anomalies, classes, findings, settings, _now(clock))
+    match = _winner(matches, settings.precedence)
+    status = match.entry.list.status
+    return CheckResult(status, rule, match, anomalies, None, classes, None, findings)
+
+
+# -- entries with times ------------------------------------------------------------------------
+
+_NO_NOTICES: Mapping[str, str] = {}
+
+
+def _now(clock: Clock | None) -> float:
+    return time.time() if clock is None else clock()
+
+
+def _timed(matches: tuple[Match, ...]) -> bool:
+    """Whether an entry of ``matches`` has times (one test for the common single match)."""
+    for match in matches:
+        entry = match.entry
+        if entry.effective or entry.expires:
+            return True
+    return False
+
+
+def _at(
+    matches: tuple[Match, ...],
+    rule: Rule,
+    anomalies: frozenset[Anomaly],
+    classes: tuple[Match, ...],
+    findings: tuple[Finding, ...],
+    settings: PolicyConfig,
+    now: float,
+) -> CheckResult | None:
+    """The decision of one level whose entries have times, at ``now``: None when none holds
+    (expired, or not yet effective), so that the next level decides."""
+    rank = {name: i for i, name in enumerate(settings.precedence)}
+    notice_list = ListName(settings.notice)
+    best: tuple[tuple[int, int, str], Match, bool] | None = None
+    for match in matches:
+        entry = match.entry
+        state = entry_state(entry, now)
+        if state is EntryState.IN_FORCE:
+            answered, notice = entry.list, False
+        elif state is EntryState.NOTICE:
+            answered, notice = notice_list, True
+        else:
+            continue
+        key = (rank[answered], -entry.added, entry.source)
+        if best is None or key < best[0]:
+            best = (key, match, notice)
+    if best is None:
+        return None
+    _, match, notice = best
+    status = notice_list.status if notice else match.entry.list.status
+    return CheckResult(status, rule, match, anomalies, None, classes, None, findings, None, notice)
+
+
+def _classes_at(
+    classes: tuple[Match, ...], settings: PolicyConfig, clock: Clock | None
+) -> tuple[tuple[Match, ...], Mapping[str, str]]:
+    """The learnt classes that hold now and, for each before its due date, the answer it
+    gives until then (``policy.class_notice``)."""
+    if not _timed(classes):
+        return classes, _NO_NOTICES
+    now = _now(clock)
+    kept: list[Match] = []
+    notices: dict[str, str] = {}
+    for match in classes:
+        entry = match.entry
+        if entry.expires and now >= entry.expires:
+            continue
+        kept.append(match)
+        if entry.effective and now < entry.effective:
+            notices[entry.source] = cast("Mapping[str, str]", settings.class_notice).get(
+                entry.source, settings.notice
+            )
+    return tuple(kept), notices
 
 
 def validity_classes(
@@ -372,15 +490,23 @@ def _level_three(
     classes: tuple[Match, ...],
     findings: tuple[Finding, ...],
     settings: PolicyConfig,
+    notices: Mapping[str, str] = _NO_NOTICES,
 ) -> CheckResult | None:
     """The decision of the validity classes, learnt classes and device rules that act (action
     not ``ignore``, not exempt): the one whose answer comes first in the precedence (a
     validity class, then a learnt class, then a rule, for the same answer); None when none
-    acts."""
+    acts. ``notices``: the learnt classes before their due date, with the answer they give
+    until then (if their action is not ``ignore``)."""
     actions = cast("Mapping[str, str]", settings.classes)
     by_class = [
         (m, act) for m in classes if (act := actions.get(m.entry.source, "ignore")) != "ignore"
     ]
+    if notices:
+        by_class = [
+            (m, notices.get(m.entry.source, act))
+            for m, act in by_class
+            if notices.get(m.entry.source, act) != "ignore"
+        ]
     by_anomaly = [
         (a, act) for a in anomalies if (act := settings.anomalies.get(a, "ignore")) != "ignore"
     ]
@@ -390,7 +516,7 @@ def _level_three(
             return None
         if len(by_class) == 1:  # the usual class hit: nothing to rank
             match, action = by_class[0]
-            return _by_class(match, action, anomalies, classes, findings)
+            return _by_class(match, action, anomalies, classes, findings, notices)
     precedence = settings.precedence
     acting: list[tuple[int, int, str | int, str, Anomaly | Match | Finding]] = [
         (_answer_rank(act, precedence), 0, a.value, act, a) for a, act in by_anomaly
@@ -401,7 +527,7 @@ def _level_three(
     _, _, _, action, chosen = min(acting, key=lambda item: item[:3])
     status = _ANSWER_STATUS[action]
     if isinstance(chosen, Match):
-        return _by_class(chosen, action, anomalies, classes, findings)
+        return _by_class(chosen, action, anomalies, classes, findings, notices)
     if isinstance(chosen, Finding):
         return CheckResult(
             status, Rule.DEVICE_RULE, None, anomalies, None, classes, None, findings, chosen.name
@@ -415,10 +541,20 @@ def _by_class(
     anomalies: frozenset[Anomaly],
     classes: tuple[Match, ...],
     findings: tuple[Finding, ...],
+    notices: Mapping[str, str] = _NO_NOTICES,
 ) -> CheckResult:
     source = match.entry.source
     return CheckResult(
-        _ANSWER_STATUS[action], Rule.CLASS, match, anomalies, None, classes, source, findings
+        _ANSWER_STATUS[action],
+        Rule.CLASS,
+        match,
+        anomalies,
+        None,
+        classes,
+        source,
+        findings,
+        None,
+        source in notices,
     )
 
 

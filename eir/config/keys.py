@@ -321,6 +321,22 @@ class DeviceRuleConfig:
             )
 
 
+#: what a black entry answers in its notice period (before its due date, ``policy.notice``)
+NOTICE_ANSWERS = ("grey", "white")
+CLASS_NOTICE_KIND = ChoiceTable(
+    StoreClass,
+    ("ignore", *NOTICE_ANSWERS),
+    {
+        StoreClass.DUPLICATE: (
+            "grey",
+            "a duplicate class with a due date (a grace period) answers this until then",
+        ),
+    },
+)
+#: what a pending theft case answers (``cases.pending_answer``): "unchanged" adds no entry
+CASE_PENDING_ANSWERS = ("grey", "white", "unchanged")
+
+
 @section
 class PolicyConfig:
     """How a check is answered from the lists."""
@@ -375,6 +391,20 @@ class PolicyConfig:
         "ranges; among them the answer first in precedence wins (ties: anomalies, then "
         "classes, then rules in this order).",
         default=(),
+    )
+    notice: str = setting(
+        Choice(*NOTICE_ANSWERS),
+        "What a black entry answers in its notice period, before its due date (its "
+        "`effective` time; a grace period): grey (the network lets the handset on and warns) "
+        "or white. From the due date on it answers black. Judged at each check from the "
+        "entry's times, so every node flips at the same instant.",
+        default="grey",
+    )
+    class_notice: Mapping[StoreClass, str] = setting(
+        CLASS_NOTICE_KIND,
+        "What a class eir learnt about an IMEI answers before its due date, when its entry "
+        'has one: "ignore", white or grey (its `policy.classes` action applies from then on).',
+        default_factory=CLASS_NOTICE_KIND.defaults,
     )
 
 
@@ -1001,6 +1031,70 @@ class EventsConfig:
         "update).",
         default=True,
     )
+    cases: bool = setting(
+        Boolean(),
+        "An event on <prefix>/events/case whenever a theft case changes state (opened, "
+        "blocked, recovered) on this node: for the systems that tell the owner and the police.",
+        default=True,
+    )
+
+
+@section
+class LifecycleConfig:
+    """Entries with times: due dates (grace periods), expiry and the purge of expired entries
+    (docs/lifecycle.md)."""
+
+    purge_interval_s: float = setting(
+        Number(0, 30 * 86400),
+        "How often the daemon deletes the entries whose `expires` is past (by its leading "
+        "process, off the answer path, in steps of purge_batch entries); 0: never (`eir purge` "
+        "does it by hand). An expired entry stops matching at its time whether purged or not.",
+        default=3600.0,
+    )
+    purge_batch: int = setting(
+        Integer(100, 10_000_000),
+        "Entries deleted per transaction by a purge, so a purge never holds the store long.",
+        default=50_000,
+    )
+    clock_offset_s: float = setting(
+        Number(-100 * 365 * 86400, 100 * 365 * 86400),
+        "Seconds added to the clock the answers are judged by (due dates, expiry): a test "
+        "lab's way to see next month's answers today. 0 on a live network. A reload (SIGHUP) "
+        "applies a new value.",
+        default=0.0,
+    )
+
+
+@section
+class CasesConfig:
+    """Theft cases (`eir case`): a case holds one or more IMEIs, goes pending -> blocked ->
+    recovered (docs/cases.md)."""
+
+    pending_answer: str = setting(
+        Choice(*CASE_PENDING_ANSWERS),
+        "What a pending case's IMEIs answer while the police verify ownership: grey or white "
+        "(an entry on that list, source `cases.source`), or unchanged (no entry: the IMEIs "
+        "answer what they answered before).",
+        default="grey",
+    )
+    source: str = setting(
+        Text(NODE_RE.fullmatch, "1 to 64 of letters, digits and ._-"),
+        "The source of the entries a case puts on the lists (its reference is the case's).",
+        default="case",
+    )
+
+
+@section
+class VersionsConfig:
+    """Every committed change to the list store is a version (docs/versions.md)."""
+
+    keep: int = setting(
+        Integer(1, 100_000),
+        "The versions whose changes are kept for `eir diff` and `eir rollback` (the newest "
+        "ones; the older change sets are dropped at the next change). The version records "
+        "themselves (the audit trail) are never dropped.",
+        default=50,
+    )
 
 
 @section
@@ -1048,6 +1142,9 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     distribution: DistributionConfig = field(default_factory=DistributionConfig)
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    cases: CasesConfig = field(default_factory=CasesConfig)
+    versions: VersionsConfig = field(default_factory=VersionsConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     #: the file it came from, or "<defaults>"
     origin: str = "<defaults>"

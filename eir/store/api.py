@@ -73,23 +73,39 @@ class LoadSummary:
 
 @dataclass(frozen=True, slots=True)
 class HandsetChange:
-    """Single handsets listed or delisted by hand (`eir block`, `eir unblock`): what the load
-    history keeps of it beside the counts."""
+    """Who made a change, why and from where: what the audit trail (the store's history, one
+    record per version) keeps of it beside the counts. Named for its first use (single
+    handsets listed or delisted by hand, `eir block`, `eir unblock`); every change carries one
+    (:attr:`eir.store.batch.Batch.change`)."""
 
-    #: "block" or "unblock"
+    #: what was done: "load", "block", "unblock", "grandfather", "case-open", "case-block",
+    #: "case-recover", "purge", "rollback", "snapshot", "devices", "approved"...
     action: str
-    #: the IMEIs as written (digits only), in command line order
+    #: the IMEIs as written (digits only), in command line order (single-handset actions)
     imeis: tuple[str, ...]
-    #: the operator: ``--by``, else the login name
+    #: the operator: ``--by``, else the login name; the API token's name; the node for the
+    #: daemon's own changes (a purge)
     by: str
     reason: str
     reference: str
+    #: where it was made: "cli", "api", "daemon", "update" (applied from the broker)
+    origin: str = "cli"
+    #: the node it was made on (for an applied update: the publisher's)
+    node: str = ""
+    #: the theft case it belongs to (``eir case``), else ""
+    case: str = ""
+    #: the update it was applied from (its sequence number), 0 for a local change
+    update: int = 0
+    #: the version it restores (``eir rollback``), 0 else
+    restores: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class HistoryRecord:
-    """One load (or list update, block, unblock) in the store's history. The fields from
-    ``action`` on came later: a record written before them reads with their defaults."""
+    """One committed change (a load, list update, block, unblock, case action, purge,
+    rollback...) in the store's history: a version (``seq``) and its audit record. The
+    fields from ``action`` on came later: a record written before them reads with their
+    defaults."""
 
     seq: int
     time: int
@@ -103,13 +119,25 @@ class HistoryRecord:
     unchanged: int
     invalid: int
     duplicates: int
-    #: "load" (a list file or update), "block" or "unblock"
+    #: "load" (a list file or update), "block", "unblock"...: :attr:`HandsetChange.action`
     action: str = "load"
     imeis: builtins.list[str] = field(default_factory=builtins.list)
     by: str = ""
     reason: str = ""
     reference: str = ""
     missing: int = 0
+    #: the rest of :class:`HandsetChange` (the audit trail's from where, case, update)
+    origin: str = ""
+    node: str = ""
+    case: str = ""
+    update: int = 0
+    restores: int = 0
+
+    @property
+    def version(self) -> int:
+        """The version this change made: every committed change is one, numbered as the
+        history is."""
+        return self.seq
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from eir.store.api import LoadSummary, Mode, Tick
 from eir.store.batch import Batch
 from eir.store.guard import RemoveLimit, check_removals
 from eir.store.pair_limit import check_pairs
-from eir.store.records import META
+from eir.store.records import META, Table
 from eir.store.writes import WriteTxn, append_group, merge_add, remove
 
 
@@ -80,10 +80,13 @@ def update_meta(
     mode: Mode,
     scope: list[tuple[ListName, str]],
     stamp: int,
-) -> None:
-    """Counters, generations and the load history, in the load's own transaction.
+    touched: Iterable[str] = (),
+) -> int:
+    """Counters, generations and the load history, in the load's own transaction. Returns
+    the history record's sequence number: the version the change makes.
 
     The history names the first (list, source) of ``scope``: the command line's own.
+    ``touched``: tables written besides those of ``batch``'s groups (a restore's).
     """
     first = scope[0] if scope else (ListName.BLACK, "")
     record = {
@@ -93,7 +96,7 @@ def update_meta(
         "source": first[1],
         "files": batch.files,
     }
-    touched = {g.table for g in batch.groups}
+    touched = {g.table for g in batch.groups} | {Table(t) for t in touched}
     for name, change in delta.items():
         if change:
             key = b"count\x00" + name.encode()
@@ -130,5 +133,11 @@ def update_meta(
             by=by_hand.by,
             reason=by_hand.reason,
             reference=by_hand.reference,
+            origin=by_hand.origin,
+            node=by_hand.node,
+            case=by_hand.case,
+            update=by_hand.update,
+            restores=by_hand.restores,
         )
     txn.put(META, b"history\x00%012d" % seq, json.dumps(history, sort_keys=True).encode())
+    return seq

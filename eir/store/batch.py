@@ -13,7 +13,15 @@ from itertools import repeat
 from typing import TYPE_CHECKING
 
 from eir.model import ListName
-from eir.store.records import NO_DIGIT, Table, entry_code, entry_prefix, pack_entry, pack_tail
+from eir.store.records import (
+    NO_DIGIT,
+    Table,
+    entry_code,
+    entry_prefix,
+    pack_entry,
+    pack_tail,
+    with_times,
+)
 
 if TYPE_CHECKING:  # numpy only where a list is read or replaced, not for every CLI command
     import numpy as np
@@ -49,12 +57,23 @@ class Group:
     #: where each key was read, (file index, line), for a group of pairs from list files:
     #: what a refusal of ``pairs.max_per_imei`` names; None: not from files
     lines: builtins.list[tuple[int, int]] | None = None
+    #: (effective, expires) per key, seconds since the epoch, 0: none (see
+    #: :class:`~eir.model.Entry`); None: no key has times. A key whose two are 0 keeps the
+    #: entry form without times.
+    times: builtins.list[tuple[int, int]] | None = None
 
     def __post_init__(self) -> None:
         if self.digits is not None and self.digits.count(NO_DIGIT) == len(self.digits):
             self.digits = None  # all without a check digit: the plain form, today's code path
+        if self.times is not None and not any(e or x for e, x in self.times):
+            self.times = None  # no key has times: the plain form
 
     def values(self, now: int) -> Iterator[bytes]:
+        if self.times is not None:
+            return map(with_times, self._values(now), *zip(*self.times, strict=True))
+        return self._values(now)
+
+    def _values(self, now: int) -> Iterator[bytes]:
         if self.entries is not None:
             if self.digits is None or self.entries.packed.coded:
                 return self.entries.values(now)
@@ -77,6 +96,13 @@ class Group:
 
     def values_at(self, indices: Sequence[int], now: int) -> builtins.list[bytes]:
         """The values :meth:`values` yields, at ``indices`` only."""
+        values = self._values_at(indices, now)
+        times = self.times
+        if times is None:
+            return values
+        return [with_times(v, *times[i]) for v, i in zip(values, indices, strict=True)]
+
+    def _values_at(self, indices: Sequence[int], now: int) -> builtins.list[bytes]:
         if self.entries is not None:
             values = self.entries.values_at(indices, now)
             if self.digits is None or self.entries.packed.coded:

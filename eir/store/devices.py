@@ -24,7 +24,7 @@ from typing import Protocol
 
 from eir.devices.packing import device_content
 from eir.store.api import LoadSummary
-from eir.store.records import META, Table
+from eir.store.records import CASES, CHANGES, META, Table
 
 DEVICE = "device"
 APPROVED = "approved"
@@ -38,6 +38,8 @@ STORE_TABLES = (
     Table.CLASS.value,
     META,
     *DEVICE_TABLES,
+    CASES,
+    CHANGES,
 )
 #: the history action of a load of each table
 ACTION = {DEVICE: "devices", APPROVED: "approved"}

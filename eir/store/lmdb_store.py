@@ -44,12 +44,12 @@ from eir.store.devices import (
 from eir.store.diff import Change, RecordingTxn
 from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
-from eir.store.records import META, RangeIndex, Table, class_index, matches_of
+from eir.store.records import CASES, CHANGES, META, RangeIndex, Table, class_index, matches_of
 from eir.store.writes import DryRunTxn, Olds, WriteTxn
 
 _TABLES = STORE_TABLES
 #: tables a store written before them lacks (a read-only open reads them as empty)
-_LATER_TABLES = (Table.CLASS.value, *DEVICE_TABLES)
+_LATER_TABLES = (Table.CLASS.value, *DEVICE_TABLES, CASES, CHANGES)
 _MB = 1 << 20
 
 

@@ -9,7 +9,10 @@ Tables (LMDB named databases):
   (:mod:`eir.store.classes`: list grey, unused; source the class, reason the rule that found
   it, reference its figures as compact JSON, added when it was found). Written only by the
   aggregator's list updates, never by a list file; read by the decision at the anomalies' level
-* ``meta``: generations, per-list/source counters, load history (JSON)
+* ``meta``: generations, per-list/source counters, load history (JSON): one record per
+  committed change, its version and audit record (:class:`~eir.store.api.HistoryRecord`)
+* ``case``: theft cases (``eir case``); ``change``: each version's changes (``eir diff``,
+  ``eir rollback``)
 
 A record is one or more entries back to back (one IMEI can be on several lists from several
 sources). An entry is::
@@ -21,6 +24,13 @@ The code octet names the list and the form the IMEI was loaded in: ``W`` ``G`` `
 IMEI written without its check digit (14 digits, an IMEISV), ``0x80 | list << 4 | d`` for one
 written with check digit ``d`` (list 0 white, 1 grey, 2 black; ``d`` kept even when it is not
 the Luhn digit), so ``eir export`` writes it back as it was loaded.
+
+An entry with times (``effective`` or ``expires`` not 0, :class:`~eir.model.Entry`) has the
+code ``0xC0 | list << 4 | d`` (``d`` 10: no check digit) and 8 more octets at its end::
+
+    ... | reference (1 + n) | effective (4) | expires (4)      big-endian seconds, 0: none
+
+so an entry without times keeps the form (and the digest) it always had.
 
 Keys sort as the IMEIs they hold, so a sorted load is an LMDB append.
 """
@@ -38,6 +48,11 @@ from eir.errors import StoreError
 from eir.model import Entry, Level, ListName, Match
 
 _ADDED = struct.Struct(">I")
+_TIMES = struct.Struct(">II")
+#: the octets an entry with times has after its reference
+TIMES_SIZE = _TIMES.size
+#: the first code octet of an entry with times
+TIMED = 0xC0
 MAX_FIELD = 255
 #: in :attr:`~eir.store.batch.Group.digits`: the IMEI was written without a check digit
 NO_DIGIT = 10
@@ -59,19 +74,32 @@ _LEVEL_OF = {
     Table.CLASS: Level.CLASS,
 }
 META = "meta"
+#: theft cases (:mod:`eir.store.cases`): key = the case's reference, value = its JSON record
+CASES = "case"
+#: each version's changes (:mod:`eir.store.versions`): what ``eir diff`` and ``eir rollback``
+#: read; key = version (8, big-endian) | table name | NUL | entry key, value = the records
+#: before and after (:func:`eir.store.versions.pack_change`)
+CHANGES = "change"
 
 
 _LENGTH = [bytes((n,)) for n in range(MAX_FIELD + 1)]
 
 _LISTS = (ListName.WHITE, ListName.GREY, ListName.BLACK)
-#: the list of each valid code octet (plain and with a check digit)
-LIST_OF_CODE: dict[int, ListName] = {name.code[0]: name for name in _LISTS} | {
-    0x80 | index << 4 | digit: name for index, name in enumerate(_LISTS) for digit in range(10)
-}
+#: the list of each valid code octet (plain, with a check digit, with times)
+LIST_OF_CODE: dict[int, ListName] = (
+    {name.code[0]: name for name in _LISTS}
+    | {0x80 | index << 4 | digit: name for index, name in enumerate(_LISTS) for digit in range(10)}
+    | {TIMED | index << 4 | digit: name for index, name in enumerate(_LISTS) for digit in range(11)}
+)
 #: the check digit of each code octet that carries one
 DIGIT_OF_CODE: dict[int, int] = {
-    0x80 | index << 4 | digit: digit for index in range(len(_LISTS)) for digit in range(10)
+    base | index << 4 | digit: digit
+    for base in (0x80, TIMED)
+    for index in range(len(_LISTS))
+    for digit in range(10)
 }
+#: the code octets of entries with times
+TIMED_CODES = frozenset(code for code in LIST_OF_CODE if code >= TIMED)
 #: each code octet as the plain code of its list (``translate`` table; other octets as is):
 #: what a (list, source) test compares, whatever form the IMEI was loaded in
 PLAIN_CODE = bytes(
@@ -89,13 +117,45 @@ def _codes() -> dict[tuple[ListName, int | None], bytes]:
     return out
 
 
+def _timed_codes() -> dict[tuple[ListName, int | None], bytes]:
+    """The code octet of each (list, check digit) of an entry with times."""
+    out: dict[tuple[ListName, int | None], bytes] = {}
+    for index, name in enumerate(_LISTS):
+        out[name, None] = bytes((TIMED | index << 4 | NO_DIGIT,))
+        for digit in range(NO_DIGIT + 1):
+            out[name, digit] = bytes((TIMED | index << 4 | digit,))
+    return out
+
+
 _CODE = _codes()
+_TIMED_CODE = _timed_codes()
+#: each untimed code octet as the code of the same list and form with times (``translate``
+#: table; a timed octet stays as is)
+TIMED_OF_CODE = bytes(
+    _TIMED_CODE[LIST_OF_CODE[octet], DIGIT_OF_CODE.get(octet)][0]
+    if octet in LIST_OF_CODE and octet < TIMED
+    else octet
+    for octet in range(256)
+)
 
 
-def entry_code(list_name: ListName, digit: int | None = None) -> bytes:
+def entry_code(list_name: ListName, digit: int | None = None, *, timed: bool = False) -> bytes:
     """The code octet of an entry of ``list_name`` whose IMEI was written with check digit
-    ``digit`` (None or :data:`NO_DIGIT`: without one)."""
-    return _CODE[list_name, digit]
+    ``digit`` (None or :data:`NO_DIGIT`: without one); ``timed``: of an entry with times."""
+    return (_TIMED_CODE if timed else _CODE)[list_name, digit]
+
+
+def pack_times(effective: int, expires: int) -> bytes:
+    """The 8 octets an entry with times ends with."""
+    return _TIMES.pack(effective, expires)
+
+
+def with_times(value: bytes, effective: int, expires: int) -> bytes:
+    """The packed entry ``value`` (without times) given ``effective`` and ``expires``: itself
+    when both are 0 (the canonical form of an entry without times)."""
+    if not (effective or expires):
+        return value
+    return TIMED_OF_CODE[value[0]].to_bytes() + value[1:] + _TIMES.pack(effective, expires)
 
 
 def _field(text: str) -> bytes:
@@ -118,8 +178,11 @@ def pack_entry(
     reference: str,
     added: int,
     digit: int | None = None,
+    effective: int = 0,
+    expires: int = 0,
 ) -> bytes:
-    return entry_prefix(list_name, source, added, digit) + _field(reason) + _field(reference)
+    value = entry_prefix(list_name, source, added, digit) + _field(reason) + _field(reference)
+    return with_times(value, effective, expires) if effective or expires else value
 
 
 def pack_tail(prefix: bytes, reason: str, reference: str) -> bytes:
@@ -129,11 +192,11 @@ def pack_tail(prefix: bytes, reason: str, reference: str) -> bytes:
 
 def unpack_record(record: bytes) -> list[Entry]:
     """Entries of a record; a damaged record raises StoreError (never a silent half answer)."""
-    try:  # one entry, the common case, read straight from its header
+    try:  # one entry without times, the common case, read straight from its header
         source_end = 6 + record[5]
         reason_end = source_end + 1 + record[source_end]
-        if reason_end + 1 + record[reason_end] == len(record):
-            code = record[0]
+        code = record[0]
+        if reason_end + 1 + record[reason_end] == len(record) and code < TIMED:
             return [
                 Entry(
                     LIST_OF_CODE[code],
@@ -162,8 +225,25 @@ def unpack_record(record: bytes) -> list[Entry]:
                     raise IndexError
                 fields.append(raw.decode())
                 pos += 1 + size
+            effective = expires = 0
+            if code >= TIMED:
+                if pos + TIMES_SIZE > end:
+                    raise IndexError
+                effective, expires = _TIMES.unpack_from(record, pos)
+                pos += TIMES_SIZE
+                if not (effective or expires):
+                    raise KeyError  # the timed form of an entry without times: not canonical
             out.append(
-                Entry(list_name, fields[0], fields[1], fields[2], added, DIGIT_OF_CODE.get(code))
+                Entry(
+                    list_name,
+                    fields[0],
+                    fields[1],
+                    fields[2],
+                    added,
+                    DIGIT_OF_CODE.get(code),
+                    effective,
+                    expires,
+                )
             )
     except (IndexError, KeyError, struct.error, UnicodeDecodeError):
         raise StoreError(f"damaged record {record[:40].hex()}") from None
@@ -172,7 +252,10 @@ def unpack_record(record: bytes) -> list[Entry]:
 
 def pack_record(entries: Iterable[Entry]) -> bytes:
     return b"".join(
-        pack_entry(e.list, e.source, e.reason, e.reference, e.added, e.digit) for e in entries
+        pack_entry(
+            e.list, e.source, e.reason, e.reference, e.added, e.digit, e.effective, e.expires
+        )
+        for e in entries
     )
 
 
@@ -180,13 +263,14 @@ def canonical_record(record: bytes) -> bytes:
     """The record without its ``added`` times, entries sorted: what the content digest covers.
 
     Two stores that hold the same entries have the same canonical records, whenever the
-    entries were added. The code octet is kept: it holds the form the IMEI was loaded in.
+    entries were added. The code octet is kept: it holds the form the IMEI was loaded in; so
+    are an entry's ``effective`` and ``expires``.
     """
     if is_single_entry(record):
         return record[:1] + record[5:]
     return b"".join(
         sorted(
-            pack_entry(e.list, e.source, e.reason, e.reference, 0, e.digit)
+            pack_entry(e.list, e.source, e.reason, e.reference, 0, e.digit, e.effective, e.expires)
             for e in unpack_record(record)
         )
     )
@@ -200,7 +284,8 @@ def is_single_entry(record: bytes) -> bool:
     if source_end >= len(record):
         return False
     reason_end = source_end + 1 + record[source_end]
-    return reason_end < len(record) and reason_end + 1 + record[reason_end] == len(record)
+    times = TIMES_SIZE if record[0] >= TIMED else 0
+    return reason_end < len(record) and reason_end + 1 + record[reason_end] + times == len(record)
 
 
 def split_key(table: Table, key: bytes) -> tuple[str, str | None, str | None]:

@@ -20,6 +20,9 @@ entries = st.builds(
     text,
     st.integers(0, 2**32 - 1),
     st.none() | st.integers(0, 9),  # the check digit the IMEI was loaded with
+    # effective and expires: mostly none, else any time (an entry with times)
+    st.just(0) | st.integers(0, 2**32 - 1),
+    st.just(0) | st.integers(0, 2**32 - 1),
 )
 
 

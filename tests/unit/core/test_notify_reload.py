@@ -120,8 +120,9 @@ def test_every_error_of_a_file(tmp_path: Path) -> None:
         load_config(path)
     assert raised.value.exit_code == 1
     assert raised.value.messages == [
-        f"{path}: nope: unknown key (known here: diameter, distribution, events, lists, log, "
-        "m3ua, metrics, mqtt, observations, pairs, policy, service, store)",
+        f"{path}: nope: unknown key (known here: cases, diameter, distribution, events, "
+        "lifecycle, lists, log, m3ua, metrics, mqtt, observations, pairs, policy, service, "
+        "store, versions)",
         f"{path}: store.map_size: unknown key (known here: create, map_size_mb, "
         "max_map_size_mb, max_remove, path, read_snapshot_ms, sync)",
         f"{path}: diameter.peers[0].address: expected a string, got int",

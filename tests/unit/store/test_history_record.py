@@ -46,4 +46,5 @@ def test_a_block_record_reads_back() -> None:
         "later": "a field of a newer version is ignored",
     }
     record = history_of(json.dumps(data).encode())
-    assert history_dict(record) == {k: v for k, v in data.items() if k != "later"}
+    later = {"origin": "", "node": "", "case": "", "update": 0, "restores": 0}
+    assert history_dict(record) == {k: v for k, v in data.items() if k != "later"} | later

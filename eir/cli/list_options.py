@@ -79,9 +79,11 @@ def _days(text: str) -> float:
     try:
         days = float(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a number of days") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
     if not 0 < days <= _MOST_DAYS:
-        raise ValueError(f"{text!r}: a number of days above 0, at most {_MOST_DAYS:g}")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a number of days above 0, at most {_MOST_DAYS:g}"
+        )
     return days
 
 

@@ -9,7 +9,7 @@ field and every length, so a damaged or forged update is refused whole.
 Blob (zlib-compressed)::
 
     b"EIRU2\\n" | meta JSON | b"\\n" | for each group: [key lengths] keys [tail lengths] tails
-                                                      [digits] [added times]
+                                                      [digits] [added times] [times]
 
 ``key_width``/``tail_width`` 0 means a little-endian u16 length per item precedes the data;
 otherwise every item has that width. A tail is an entry's reason and reference as stored
@@ -21,7 +21,11 @@ refuses the update by its magic instead of misreading it; an update without digi
 ``EIRU1``. Likewise ``EIRU3`` when the update writes the ``class`` table (a group of it, or a
 class in its scope, written ``[list, source, "class"]`` in ``scope``): a node that predates the
 class table refuses it by its magic rather than replace a list source named like the class.
-All three are decoded.
+All three are decoded. ``EIRU4`` when some group carries entry times (a group's ``"times":
+true``: a section of u32 pairs ``effective, expires`` per key after its added times, 0: none;
+``Group.times``): a node that predates them refuses the update by its magic rather than list
+entries without their due dates. A decoded pair is checked: not both 0, and ``expires`` after
+``effective`` when both are set.
 
 A device database update (``eir publish --devices FILE`` or ``--approved FILE``) has its own
 magic, ``EIRD1``: its description names the table it replaces (``devices``: ``device`` or
@@ -65,6 +69,8 @@ MAGIC = b"EIRU1\n"
 MAGIC_DIGITS = b"EIRU2\n"
 #: the magic of an update that writes the class table (it may carry digits too)
 MAGIC_CLASSES = b"EIRU3\n"
+#: the magic of an update where some group carries entry times (it may carry the rest too)
+MAGIC_TIMES = b"EIRU4\n"
 #: the third item of a class's entry in ``scope`` (see :class:`~eir.store.api.ClassScope`)
 CLASS_MARK = "class"
 #: the magic of a device database update (a whole device or approved table)
@@ -191,8 +197,12 @@ def encode_update(batch: Batch, meta: UpdateMeta, level: int = 1) -> bytes:
             sections.append(bytes(group.digits))
         if added is not None:
             sections.append(added.tobytes())
+        if group.times is not None:
+            sections.append(array(_U32, [t for pair in group.times for t in pair]).tobytes())
+        described: dict[str, object] = {"times": True} if group.times is not None else {}
         groups.append(
-            {
+            described
+            | {
                 "table": group.table.value,
                 "list": group.list.value,
                 "source": group.source,
@@ -208,7 +218,13 @@ def encode_update(batch: Batch, meta: UpdateMeta, level: int = 1) -> bytes:
         item[2:] == (CLASS_MARK,) for item in map(tuple, meta.scope)
     )
     magic = (
-        MAGIC_CLASSES if classes else MAGIC_DIGITS if any(g["digits"] for g in groups) else MAGIC
+        MAGIC_TIMES
+        if any(g.get("times") for g in groups)
+        else MAGIC_CLASSES
+        if classes
+        else MAGIC_DIGITS
+        if any(g["digits"] for g in groups)
+        else MAGIC
     )
     head = magic + json.dumps(data, separators=(",", ":")).encode() + b"\n"
     compressor = zlib.compressobj(level)
@@ -411,6 +427,7 @@ def _group(reader: _Reader, spec: dict[str, object], index: int) -> Group:
         )
         has_added = spec["added"] is True
         has_digits = spec.get("digits", False) is True
+        has_times = spec.get("times", False) is True
     except (KeyError, ValueError, IdentityError) as exc:
         raise UpdateError(f"{where}: not a valid group description: {exc}") from None
     if count < 1 or key_width < 0 or tail_width < 0:
@@ -429,14 +446,31 @@ def _group(reader: _Reader, spec: dict[str, object], index: int) -> Group:
             ends.append(starts[-1] + len(tail))
             starts.append(ends[-1])
         starts.pop()
-        return Group(table, list_name, source, keys, tails=(buffer, starts, ends), digits=digits)
-    added = array(_U32)
-    added.frombytes(reader.take(4 * count))
-    fields = []
-    for tail, stamp in zip(tails, added, strict=True):
-        reason_end = 1 + tail[0]
-        fields.append((tail[1:reason_end].decode(), tail[reason_end + 1 :].decode(), stamp))
-    return Group(table, list_name, source, keys, fields=fields, digits=digits)
+        group = Group(table, list_name, source, keys, tails=(buffer, starts, ends), digits=digits)
+    else:
+        added = array(_U32)
+        added.frombytes(reader.take(4 * count))
+        fields = []
+        for tail, stamp in zip(tails, added, strict=True):
+            reason_end = 1 + tail[0]
+            fields.append((tail[1:reason_end].decode(), tail[reason_end + 1 :].decode(), stamp))
+        group = Group(table, list_name, source, keys, fields=fields, digits=digits)
+    if has_times:
+        group.times = _times(reader, count, where)
+    return group
+
+
+def _times(reader: _Reader, count: int, where: str) -> list[tuple[int, int]]:
+    """A group's times section: (effective, expires) per key, each pair checked."""
+    flat = array(_U32)
+    flat.frombytes(reader.take(8 * count))
+    pairs = list(zip(flat[::2], flat[1::2], strict=True))
+    for effective, expires in pairs:
+        if not (effective or expires):
+            raise UpdateError(f"{where}: a key of a group with times has none")
+        if effective and expires and expires <= effective:
+            raise UpdateError(f"{where}: an entry expires before it takes effect")
+    return pairs
 
 
 def _digits(reader: _Reader, count: int, where: str) -> bytes:
@@ -459,7 +493,7 @@ def decode_any(blob: bytes) -> tuple[UpdateMeta, Batch | DeviceUpdate]:
     """The description and the content of a blob: a list update's batch, or a device
     database update's table; any fault is an :class:`UpdateError`."""
     data = _decompress(blob)
-    if not data.startswith((MAGIC, MAGIC_DIGITS, MAGIC_CLASSES, MAGIC_DEVICES)):
+    if not data.startswith((MAGIC, MAGIC_DIGITS, MAGIC_CLASSES, MAGIC_TIMES, MAGIC_DEVICES)):
         raise UpdateError("not an eir list update (bad magic)")
     end = data.find(b"\n", len(MAGIC))
     if end < 0:
@@ -470,17 +504,19 @@ def decode_any(blob: bytes) -> tuple[UpdateMeta, Batch | DeviceUpdate]:
     if data.startswith(MAGIC_DEVICES):
         content: Batch | DeviceUpdate = _device_table(reader, meta)
     else:
-        content = _batch(reader, meta)
+        content = _batch(reader, meta, timed=data.startswith(MAGIC_TIMES))
     if reader.at != len(data):
         raise UpdateError(f"{len(data) - reader.at} bytes after the last group")
     return meta, content
 
 
-def _batch(reader: _Reader, meta: UpdateMeta) -> Batch:
+def _batch(reader: _Reader, meta: UpdateMeta, *, timed: bool) -> Batch:
     groups = [
         _group(reader, spec if isinstance(spec, dict) else {}, i)
         for i, spec in enumerate(meta.groups)
     ]
+    if not timed and any(g.times is not None for g in groups):
+        raise UpdateError("a group with times in an update without their magic (EIRU4)")
     return Batch(
         groups=groups,
         files=list(meta.files),

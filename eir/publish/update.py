@@ -24,8 +24,9 @@ class table refuses it by its magic rather than replace a list source named like
 All three are decoded. ``EIRU4`` when some group carries entry times (a group's ``"times":
 true``: a section of u32 pairs ``effective, expires`` per key after its added times, 0: none;
 ``Group.times``): a node that predates them refuses the update by its magic rather than list
-entries without their due dates. A decoded pair is checked: not both 0, and ``expires`` after
-``effective`` when both are set.
+entries without their due dates. A decoded section is checked: some key has times (a key's
+0, 0: none, the entry form without times), and ``expires`` is after ``effective`` when both
+are set.
 
 A device database update (``eir publish --devices FILE`` or ``--approved FILE``) has its own
 magic, ``EIRD1``: its description names the table it replaces (``devices``: ``device`` or
@@ -465,9 +466,9 @@ def _times(reader: _Reader, count: int, where: str) -> list[tuple[int, int]]:
     flat = array(_U32)
     flat.frombytes(reader.take(8 * count))
     pairs = list(zip(flat[::2], flat[1::2], strict=True))
+    if not any(flat):
+        raise UpdateError(f"{where}: a group with times has none")
     for effective, expires in pairs:
-        if not (effective or expires):
-            raise UpdateError(f"{where}: a key of a group with times has none")
         if effective and expires and expires <= effective:
             raise UpdateError(f"{where}: an entry expires before it takes effect")
     return pairs

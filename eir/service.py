@@ -55,6 +55,7 @@ from eir.observing import (
     opener,
 )
 from eir.policy import unknown_result
+from eir.purging import purge_every
 from eir.reload import Live, Reloader
 from eir.reload import status as reload_status
 from eir.sigtran import outcomes as map_outcomes
@@ -350,6 +351,8 @@ async def serve(
             wiring.exchange.start(tasks.start)
         if serving.leads:
             _dial(serving.config, wiring, tasks)
+            name = node_name(serving.config.mqtt)
+            tasks.start(purge_every(serving.config, serving.store, name))
         with _reloading(serving, wiring, notifier):
             tell(Ready(tuple(listening)))
             await stop.wait()

@@ -16,7 +16,7 @@ from eir.cli.handsets import login
 from eir.config import Config
 from eir.model import utc_text
 from eir.startup import open_store
-from eir.store.api import HandsetChange
+from eir.store.purge import purge_change
 
 Options = Callable[[argparse.ArgumentParser], None]
 
@@ -34,11 +34,6 @@ def add_parser(sub: Any, store_options: Options) -> None:
     store_options(p)
     p.add_argument("--dry-run", action="store_true", help="count them, change nothing")
     p.add_argument("--json", action="store_true", help="the summary as one JSON object")
-
-
-def purge_change(origin: str, by: str) -> HandsetChange:
-    """The audit of a purge's steps: ``origin`` cli or daemon, ``by`` the login or node name."""
-    return HandsetChange("purge", (), by, "expired", "", origin=origin)
 
 
 def purge(args: argparse.Namespace, config: Config) -> int:

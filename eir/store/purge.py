@@ -14,13 +14,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from eir.model import Entry
-from eir.store.api import LoadSummary
+from eir.store.api import HandsetChange, LoadSummary
 from eir.store.records import TIMED, Table, is_single_entry, pack_record, unpack_record
 from eir.store.writes import WriteTxn, counter_key
 
 #: a place in the scan: the table's index in :class:`Table` and the first key not yet read
 Position = tuple[int, bytes]
 START: Position = (0, b"")
+
+
+def purge_change(origin: str, by: str) -> HandsetChange:
+    """The audit of a purge's steps: ``origin`` cli (``by`` the login name) or daemon (``by``
+    the node's name, the node named too)."""
+    node = by if origin == "daemon" else ""
+    return HandsetChange("purge", (), by, "expired", "", origin=origin, node=node)
 
 
 def expired_of(record: bytes, now: float) -> tuple[bytes | None, list[Entry]] | None:

@@ -55,6 +55,7 @@ LAYERS = {
         "eir.progress",
         "eir.channel",
         "eir.reload",
+        "eir.purging",
     ),
 }
 #: imports layer 1 (the sans-IO cores) must never make

@@ -115,6 +115,11 @@ class _Assembly:
             batch.groups.append(group)
             batch.duplicates += duplicates
         batch.groups.sort(key=lambda g: (list(Table).index(g.table), g.list, g.source))
+        if self.options.timed:  # the bulk path's groups: the rows have no times of their own
+            load_times = (self.options.effective, self.options.expires)
+            for group in batch.groups:
+                if group.times is None:
+                    group.times = [load_times] * len(group.keys)
         return batch
 
     def _csv_groups(self) -> list[Group]:
@@ -144,7 +149,9 @@ class _Assembly:
         for block in self.blocks:
             for offset, key in enumerate(block.keys()):
                 where = (block.file, block.first_line + offset)
-                rows.append(Row(Table.IMEI, options.list, options.source, key, None, where))
+                row = Row(Table.IMEI, options.list, options.source, key, None, where)
+                row.times = (options.effective, options.expires) if options.timed else None
+                rows.append(row)
         rows.sort(key=attrgetter("where"))
         self.blocks.clear()
 

@@ -120,9 +120,10 @@ def parse_shape(
 def _bulk(
     shape: FileShape, file: int, options: LoadOptions, pool: Executor | None, tick: Tick | None
 ) -> Parsed | None:
-    """The file as one bulk block, when the bulk path takes it: not a file with times (its
-    columns, or the load's ``--grace``/``--expires-in``), which the row path reads."""
-    if options.timed or (shape.columns is not None and has_time_columns(shape.columns)):
+    """The file as one bulk block, when the bulk path takes it: not a file with time columns,
+    which the row path reads (the load's ``--grace``/``--expires-in`` are given to the bulk
+    path's groups afterwards, :func:`eir.store.assemble.assemble`)."""
+    if shape.columns is not None and has_time_columns(shape.columns):
         return None
     if shape.columns is None or shape.columns == ["imei"]:
         block = imei_block(shape, file, pool)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from eir.errors import IdentityError
 from eir.model import utc_text
@@ -21,6 +22,7 @@ _LAST_SECOND = 2**32 - 1
 _WRITTEN = "an ISO date (2026-12-15) or date-time with Z or an offset (2026-12-15T08:00:00Z)"
 
 
+@lru_cache(maxsize=4096)  # a list file's rows mostly share a few dates
 def parse_time(text: str, what: str) -> int:
     """Seconds since the epoch of an ``effective`` or ``expires`` cell (``what``); 0 for an
     empty one. IdentityError (``what: ...``) when it is not one of the accepted forms."""

@@ -186,3 +186,14 @@ def test_purge_in_steps(tmp_path: Path, batch_of: BatchOf) -> None:
         assert store.purge(JAN1, 100, PURGE).removed == 0
     finally:
         store.close()
+
+
+def test_grace_keeps_the_bulk_path(tmp_path: Path) -> None:
+    """A plain file and a CSV the bulk path takes are still read in bulk with --grace: the
+    load's times are given to its groups afterwards."""
+    plain = tmp_path / "plain.txt"
+    plain.write_text("".join(f"{A1[:8]}{n:06d}\n" for n in range(50)))
+    batch = parse_files([str(plain)], LoadOptions(effective=DEC15), [].append)
+    (group,) = batch.groups
+    assert group.numbers is not None  # the bulk path's integers
+    assert group.times == [(DEC15, 0)] * 50

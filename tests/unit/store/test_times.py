@@ -193,7 +193,9 @@ def test_grace_keeps_the_bulk_path(tmp_path: Path) -> None:
     load's times are given to its groups afterwards."""
     plain = tmp_path / "plain.txt"
     plain.write_text("".join(f"{A1[:8]}{n:06d}\n" for n in range(50)))
-    batch = parse_files([str(plain)], LoadOptions(effective=DEC15), [].append)
+    problems: list[str] = []
+    batch = parse_files([str(plain)], LoadOptions(effective=DEC15), problems.append)
+    assert not problems
     (group,) = batch.groups
     assert group.numbers is not None  # the bulk path's integers
     assert group.times == [(DEC15, 0)] * 50

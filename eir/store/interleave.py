@@ -31,7 +31,11 @@ def append_interleaved(
 ) -> list[Group]:
     """Append the IMEI groups of a bulk load as one stream when they can be; returns the
     groups left for the caller to write (all of them when this does not apply)."""
-    bulk = [g for g in groups if g.table is Table.IMEI and g.numbers is not None and g.keys]
+    bulk = [
+        g
+        for g in groups
+        if g.table is Table.IMEI and g.numbers is not None and g.keys and g.times is None
+    ]  # entries with times (--grace) are written group by group, each with its times
     if len(bulk) < 2:
         return groups
     packed = _one_packed(bulk)

@@ -199,3 +199,21 @@ def test_grace_keeps_the_bulk_path(tmp_path: Path) -> None:
     (group,) = batch.groups
     assert group.numbers is not None  # the bulk path's integers
     assert group.times == [(DEC15, 0)] * 50
+
+
+def test_grace_on_a_bulk_csv_of_several_sources(tmp_path: Path) -> None:
+    """A bulk CSV whose rows name their source makes several groups of one buffer (written as
+    one interleaved append when untimed): with --grace each entry still gets its times."""
+    text = "imei,source\n" + "".join(f"{A1[:8]}{n:06d},{'ab'[n % 2]}\n" for n in range(40))
+    path = tmp_path / "sources.csv"
+    path.write_text(text)
+    problems: list[str] = []
+    batch = parse_files([str(path)], LoadOptions(effective=DEC15), problems.append)
+    assert not problems and len(batch.groups) == 2
+    store = LmdbStore(tmp_path / "db", map_size_mb=16)
+    try:
+        store.apply(batch, Mode.ADD, [(B, "a"), (B, "b")], now=1)
+        entries = [row.entry for row in store.export()]
+        assert len(entries) == 40 and {e.effective for e in entries} == {DEC15}
+    finally:
+        store.close()

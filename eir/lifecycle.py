@@ -11,8 +11,6 @@ import time
 
 from eir.config import Config
 
-DAY = 86400
-
 
 def now(config: Config) -> float:
     """Seconds since the epoch by the lifecycle's clock."""

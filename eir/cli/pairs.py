@@ -17,7 +17,6 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eir.cli.handsets import login
 from eir.cli.overrides import mqtt_overrides
 from eir.cli.publish import check_broker, publish_batch
 from eir.config import Config
@@ -28,6 +27,7 @@ from eir.observations.record import Observed
 from eir.observations.store import observations_path, open_observations
 from eir.startup import open_store
 from eir.store.api import HandsetChange, LoadSummary, Mode
+from eir.store.audit import login
 from eir.store.batch import Batch, Group
 from eir.store.lmdb_store import LmdbStore, has_store
 from eir.store.pair_limit import stored_pairs

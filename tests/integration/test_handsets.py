@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ LISTED = "490154203237518"
 FREE, FREE_DASHED, FREE_SPACED = "352099001761481", "35-209900-176148-1", "35 209900 176148 1"
 #: FREE with a wrong check digit (the Luhn digit is 1)
 FREE_BAD_DIGIT = "352099001761487"
+#: the node a change made here is recorded from (no mqtt.node: the host name's first label)
+THIS_NODE = socket.gethostname().split(".")[0]
 BLOCK = ("--list", "black", "--reason", "stolen", "--reference", "HCM-2026-1187")
 UNBLOCK = ("--reason", "found by its owner", "--reference", "HCM-2026-1190")
 
@@ -69,6 +72,11 @@ def test_block_written_forms_in_one_recorded_transaction(demo_db: Path) -> None:
         "invalid": 0,
         "duplicates": 0,
         "missing": 0,
+        "origin": "cli",
+        "node": THIS_NODE,
+        "case": "",
+        "update": 0,
+        "restores": 0,
     }
     data = answer(demo_db, FREE_SPACED)
     assert data["answer"] == "blacklisted"

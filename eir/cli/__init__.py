@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from eir import logs
+from eir.cli import audit as audit_command
 from eir.cli import devices, duplicates, handsets, lists, observations, pairs, publish, serve
 from eir.cli.overrides import log_overrides
 from eir.cli.parser import build_parser
@@ -46,6 +47,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "observe": duplicates.observe,
     "history": observations.history,
     "observations": observations.observations,
+    "audit": audit_command.audit,
 }
 
 

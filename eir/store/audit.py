@@ -98,22 +98,37 @@ def select(records: Iterable[HistoryRecord], wanted: AuditFilter) -> list[Histor
 
 
 def maker(entry: Entry, records: Sequence[HistoryRecord]) -> HistoryRecord | None:
-    """The history record that made ``entry``: the newest record of the entry's list and
-    source written at the entry's ``added`` time (a change stamps its entries with its own
-    time), else the newest of its list and source before it. None when the history has none
-    (an entry older than the history, or a list without a record)."""
-    best: HistoryRecord | None = None
-    for record in records:
-        if record.time > entry.added or not _writes(record, entry):
-            continue
-        if best is None or (record.time, record.seq) > (best.time, best.seq):
-            best = record
-    return best
+    """The history record that made ``entry``: a change stamps the entries it writes with its
+    own time, so a record of the entry's ``added`` time that wrote entries (of the entry's
+    list and source first: a record names only the first list and source of a file that holds
+    several), else the newest record of its list and source before it. None when the history
+    has none (an entry older than the history)."""
+    same_time = [r for r in records if r.time == entry.added and r.added + r.updated]
+    if same_time:
+        return max(same_time, key=lambda r: (_writes(r, entry), r.seq))
+    before = [r for r in records if r.time < entry.added and _writes(r, entry)]
+    return max(before, key=lambda r: r.seq) if before else None
 
 
 def _writes(record: HistoryRecord, entry: Entry) -> bool:
-    """Whether ``record`` could have written ``entry`` (its list and source; a record naming
-    no list or source wrote several)."""
-    lists = record.list.split(",") if record.list else []
-    sources = record.source.split(",") if record.source else []
-    return (not lists or entry.list.value in lists) and (not sources or entry.source in sources)
+    """Whether ``record`` names the list and source of ``entry`` (a record naming no list
+    or source wrote several)."""
+    return (not record.list or record.list == entry.list.value) and (
+        not record.source or record.source == entry.source
+    )
+
+
+def audit_fields(change: HandsetChange) -> dict[str, object]:
+    """The fields ``change`` adds to the history record of its version (its audit record)."""
+    return {
+        "action": change.action,
+        "imeis": list(change.imeis),
+        "by": change.by,
+        "reason": change.reason,
+        "reference": change.reference,
+        "origin": change.origin,
+        "node": change.node,
+        "case": change.case,
+        "update": change.update,
+        "restores": change.restores,
+    }

@@ -27,7 +27,7 @@ from eir.devices.packing import build_index
 from eir.devices.record import EMPTY_INDEX, DeviceIndex
 from eir.errors import MapGrowthNeededError, StoreError, StoreFullError
 from eir.model import NO_HITS, Hits, ListName, Match
-from eir.store.api import ExportRow, LoadSummary, Mode, StoreStats, Tick
+from eir.store.api import ExportRow, HandsetChange, LoadSummary, Mode, StoreStats, Tick
 from eir.store.apply import apply_batch, update_meta
 from eir.store.batch import Batch
 from eir.store.devices import (
@@ -437,6 +437,7 @@ class LmdbStore:
         duplicates: int = 0,
         dry_run: bool = False,
         now: int | None = None,
+        change: HandsetChange | None = None,
         inside: Callable[[WriteTxn], None] | None = None,
         may_grow: bool = True,
     ) -> LoadSummary:
@@ -462,6 +463,7 @@ class LmdbStore:
                         source=source,
                         files=files,
                         stamp=stamp,
+                        change=change,
                     )
                     if inside is not None:
                         inside(view)

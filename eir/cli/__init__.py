@@ -23,7 +23,17 @@ from collections.abc import Callable, Sequence
 
 from eir import logs
 from eir.cli import audit as audit_command
-from eir.cli import devices, duplicates, handsets, lists, observations, pairs, publish, serve
+from eir.cli import (
+    devices,
+    duplicates,
+    handsets,
+    lists,
+    observations,
+    pairs,
+    publish,
+    purge,
+    serve,
+)
 from eir.cli.overrides import log_overrides
 from eir.cli.parser import build_parser
 from eir.config import Config, load_config
@@ -37,6 +47,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "lookup": lists.lookup,
     "block": handsets.block,
     "unblock": handsets.unblock,
+    "purge": purge.purge,
     "export": lists.export,
     "stats": lists.stats,
     "publish": publish.publish,

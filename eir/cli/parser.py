@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from eir import __version__
-from eir.cli import devices, duplicates
+from eir.cli import devices, duplicates, list_options, purge
 from eir.cli.audit import add_change_options
 from eir.cli.audit import add_parser as add_audit
 from eir.config.keys import LOG_FORMATS, LOG_LEVELS, strptime_format
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_config(sub)
     duplicates.add_parsers(sub, _store_options, _mqtt_options, _observations_option)
     devices.add_parsers(sub, _store_options)
+    purge.add_parser(sub, _store_options)
     add_audit(sub, _store_options)
     return parser
 
@@ -342,6 +343,7 @@ def _add_handset_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
     )
     p.add_argument("--source", help="who asked for it, e.g. police-hcm (default: manual)")
     _check_digit_option(p)
+    list_options.add_block_time_options(p)
 
     p = sub.add_parser(
         "unblock",
@@ -405,6 +407,7 @@ def _list_file_options(p: argparse.ArgumentParser, required: bool = True) -> Non
         help="add or update (default); replace this list+source; remove entries",
     )
     _file_format_options(p)
+    list_options.add_time_options(p)
 
 
 def _file_format_options(p: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ import argparse
 import json
 import re
 from datetime import UTC, datetime
+from itertools import takewhile
 from typing import Any
 
 from eir.config import Config
@@ -21,6 +22,7 @@ from eir.store.api import HandsetChange, HistoryRecord, history_dict
 from eir.store.audit import AuditFilter, local_change, maker, select
 from eir.store.fields import check_text
 from eir.store.lmdb_store import LmdbStore
+from eir.store.records import Table
 
 #: every history record a store holds (the history is never pruned)
 ALL = 1 << 62
@@ -105,12 +107,24 @@ def _imei_key(text: str) -> str:
 def _makers(store: LmdbStore, key: str, records: list[HistoryRecord]) -> list[int]:
     """The versions that made the entries ``key`` holds now (exact, range and pair entries)."""
     hits = store.lookup(key, None)
+    pairs = [m for imsi in paired_imsis(store, key) for m in store.lookup(key, imsi).pair]
     found = []
-    for match in (*hits.pair, *hits.imei, *hits.ranges):
+    for match in (*pairs, *hits.imei, *hits.ranges):
         record = maker(match.entry, records)
         if record is not None:
             found.append(record.seq)
     return found
+
+
+def paired_imsis(store: LmdbStore, key: str) -> list[str]:
+    """The IMSIs the store has pair entries of ``key`` with (any list)."""
+    prefix = key.encode()
+    snapshot = store.snapshot()
+    try:
+        keys = (bytes(k) for k, _ in snapshot.items(Table.PAIR, prefix))
+        return [k[14:].decode() for k in takewhile(lambda k: k.startswith(prefix), keys)]
+    finally:
+        snapshot.release()
 
 
 def when(text: str | None, option: str, *, end: bool) -> tuple[int, int]:

@@ -36,6 +36,7 @@ from eir.config import Config
 from eir.config.keys import DuplicateRuleConfig
 from eir.errors import EirError
 from eir.events import DuplicateFound, EventQueue
+from eir.host import node_name
 from eir.model import StoreClass
 from eir.observations.delta import (
     decode_delta,
@@ -48,6 +49,7 @@ from eir.observations.exchange import ExchangeStats
 from eir.observations.record import DAY, ObservationError, Observed
 from eir.observations.store import ObservationStore
 from eir.store.api import ListStore, Mode
+from eir.store.audit import daemon_change
 from eir.store.classes import ClassRow, class_batch, class_rows, class_scope
 
 if TYPE_CHECKING:  # aiomqtt is imported when a broker is configured
@@ -173,6 +175,7 @@ class ClassSender:
     async def send(self, rows: list[ClassRow]) -> str:
         """Send; what was done, in words."""
         batch = class_batch(StoreClass.DUPLICATE, rows)
+        batch.change = daemon_change("class", node_name(self.config.mqtt), "duplicates found")
         scope = class_scope(StoreClass.DUPLICATE)
         broker = self.config.mqtt.broker
         if not self.publish or broker is None:

@@ -4,6 +4,8 @@ the theft case it belongs to and the audit record (history record) that made it.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -13,6 +15,8 @@ from eir.errors import ConfigError
 from eir.model import CheckResult, Entry, Hits, Level, Match, entry_state, utc_text
 from eir.store.api import HistoryRecord
 from eir.store.audit import maker
+from eir.store.lmdb_store import LmdbStore
+from eir.store.records import CASES
 
 #: the case a reference names: its state, else None (no case table, or no such case)
 CaseState = Callable[[str], str | None]
@@ -23,9 +27,25 @@ def no_cases(reference: str) -> str | None:
     return None
 
 
-def case_lookup(store: object) -> CaseState:
-    """The states of the store's theft cases by reference (none known without cases)."""
-    return no_cases
+def case_lookup(store: LmdbStore) -> CaseState:
+    """The state of a theft case by its reference, from the store's ``case`` table (a record
+    keyed by the reference whose ``state`` is the case's, :mod:`eir.store.cases`): None when
+    the table holds no such case."""
+
+    def state(reference: str) -> str | None:
+        snapshot = store.snapshot()
+        try:
+            raw = snapshot.get(CASES, reference.encode())
+        finally:
+            snapshot.release()
+        if raw is None:
+            return None
+        with contextlib.suppress(ValueError, AttributeError):
+            said = json.loads(raw).get("state")
+            return said if isinstance(said, str) else None
+        return None
+
+    return state
 
 
 def at_time(text: str | None) -> float:

@@ -11,6 +11,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import lmdb
+
 from eir.observations.record import Sighting
 from eir.observations.store import ObservationStore
 from tests.support.cli import eir
@@ -254,3 +256,17 @@ def test_lookup_names_the_case_of_a_case_entry(tmp_path: Path) -> None:
     text = eir("lookup", A, "--db", db).stdout.splitlines()
     assert any(re.fullmatch(r"  case: CASE-2026-77( \(.+\))?", line) for line in text), text
     assert [r["version"] for r in audit(db, "--imei", A, "--by", "officer")] == [1]
+    assert data["entry"]["case"]["state"] is None  # no case record: its state is not known
+    # the case table's record of it (as `eir case` keeps one): its state is told
+    env = lmdb.open(str(db), max_dbs=32, subdir=True)
+    try:
+        with env.begin(write=True, db=env.open_db(b"case")) as txn:
+            txn.put(
+                b"CASE-2026-77",
+                json.dumps({"reference": "CASE-2026-77", "state": "blocked"}).encode(),
+            )
+    finally:
+        env.close()
+    assert lookup(db, A)["entry"]["case"] == {"reference": "CASE-2026-77", "state": "blocked"}
+    text = eir("lookup", A, "--db", db).stdout.splitlines()
+    assert "  case: CASE-2026-77 (blocked)" in text

@@ -64,19 +64,28 @@ def at_time(text: str | None) -> float:
 
 
 class Explainer:
-    """What `eir lookup` adds to an answer: built once per command (the history read once)."""
+    """What `eir lookup` adds to an answer: built once per command (the history read once,
+    when an IMEI has an entry)."""
 
     def __init__(
         self,
         config: Config,
-        history: Sequence[HistoryRecord],
+        history: Callable[[], Sequence[HistoryRecord]],
         at: float,
         case_state: CaseState = no_cases,
     ) -> None:
         self.case_source = config.cases.source
-        self.history = history
+        self.read_history = history
+        self._history: Sequence[HistoryRecord] | None = None
         self.at = at
         self.case_state = case_state
+
+    @property
+    def history(self) -> Sequence[HistoryRecord]:
+        """The store's history, read when an entry first needs its maker."""
+        if self._history is None:
+            self._history = self.read_history()
+        return self._history
 
     def clock(self) -> float:
         """The time the lookup is judged at (``decide``'s clock)."""

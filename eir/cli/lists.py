@@ -249,7 +249,10 @@ def _lookup_one(args: argparse.Namespace, config: Config, text: str) -> int:
 def _explainer(args: argparse.Namespace, config: Config, store: LmdbStore) -> Explainer:
     """The explanation of this lookup's entries: judged at ``--at`` (else now), with the
     store's history (read once)."""
-    history = store.stats(ALL, digest=False).history
+
+    def history() -> list[HistoryRecord]:
+        return store.stats(ALL, digest=False).history
+
     return Explainer(config, history, at_time(args.at), case_lookup(store))
 
 

@@ -103,7 +103,7 @@ def maker(entry: Entry, records: Sequence[HistoryRecord]) -> HistoryRecord | Non
     list and source first: a record names only the first list and source of a file that holds
     several), else the newest record of its list and source before it. None when the history
     has none (an entry older than the history)."""
-    same_time = [r for r in records if r.time == entry.added and r.added + r.updated]
+    same_time = [r for r in records if r.time == entry.added and _lists(r) and r.added + r.updated]
     if same_time:
         return max(same_time, key=lambda r: (_writes(r, entry), r.seq))
     before = [r for r in records if r.time < entry.added and _writes(r, entry)]
@@ -111,11 +111,15 @@ def maker(entry: Entry, records: Sequence[HistoryRecord]) -> HistoryRecord | Non
 
 
 def _writes(record: HistoryRecord, entry: Entry) -> bool:
-    """Whether ``record`` names the list and source of ``entry`` (a record naming no list
-    or source wrote several)."""
-    return (not record.list or record.list == entry.list.value) and (
-        not record.source or record.source == entry.source
-    )
+    """Whether ``record`` names the list and source of ``entry`` (a record naming no source
+    wrote several)."""
+    return record.list == entry.list.value and (not record.source or record.source == entry.source)
+
+
+def _lists(record: HistoryRecord) -> bool:
+    """Whether ``record`` wrote the list store's entries (not the device database: its
+    records name no list)."""
+    return bool(record.list)
 
 
 def audit_fields(change: HandsetChange) -> dict[str, object]:

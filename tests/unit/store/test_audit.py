@@ -74,5 +74,11 @@ def test_maker_is_the_newest_record_of_the_entrys_list_and_source_at_its_time() 
     entry = Entry(ListName.BLACK, "police", added=200)
     found = maker(entry, records)
     assert found is not None and found.seq == 3
+    # a device database load in the same second wrote no list entry
+    devices = record(5, 200, action="devices", list="", source="")
+    found = maker(entry, [*records, devices])
+    assert found is not None and found.seq == 3
+    # a file of several lists names its first: its other lists' entries are its too
+    assert maker(Entry(ListName.GREY, "police", added=300), records) == records[3]
     assert maker(Entry(ListName.BLACK, "police", added=50), records) is None
     assert maker(Entry(ListName.GREY, "other", added=400), records) is None

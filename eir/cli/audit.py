@@ -152,13 +152,18 @@ def when(text: str | None, option: str, *, end: bool) -> tuple[int, int]:
 
 def audit_line(h: HistoryRecord) -> str:
     """One record for a reader: version, time, action, who, from where, what, why."""
-    where = f"{h.origin or 'cli'}@{h.node}" if h.node else h.origin or "cli"
-    parts = [f"v{h.seq}", utc_text(h.time), h.action, f"by {h.by or '?'}", f"from {where}"]
+    parts = [f"v{h.seq}", utc_text(h.time), h.action, f"by {h.by or '?'}"]
+    parts.append(f"from {where_made(h.origin, h.node)}")
     parts.append(_what(h))
     why = _why(h)
     if why:
         parts.append(why)
     return "  ".join(parts)
+
+
+def where_made(origin: str, node: str) -> str:
+    """``origin@node``; ``?`` for what a record written before the audit fields does not say."""
+    return f"{origin or '?'}@{node}" if node else origin or "?"
 
 
 def _what(h: HistoryRecord) -> str:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from eir.cli.audit import where_made
 from eir.config import Config
 from eir.errors import ConfigError
 from eir.model import CheckResult, Entry, Hits, Level, Match, entry_state, utc_text
@@ -189,7 +190,7 @@ def _state(entry: dict[str, object]) -> str:
 
 
 def _made(made: dict[str, object]) -> str:
-    where = f"{made['origin'] or 'cli'}@{made['node']}" if made["node"] else made["origin"] or "cli"
+    where = where_made(str(made["origin"]), str(made["node"]))
     return f"v{made['version']} {made['action']} {made['time']} by {made['by'] or '?'} ({where})"
 
 

@@ -25,7 +25,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from eir.model import STATUS_WORDS, UNKNOWN_WORD, CheckRequest, CheckResult
+from eir.model import (
+    STATUS_WORDS,
+    UNKNOWN_WORD,
+    CheckRequest,
+    CheckResult,
+    Entry,
+    EntryState,
+    entry_state,
+)
 
 CHECK_STATUSES = ("white", "grey", "black", "unknown")
 
@@ -225,9 +233,23 @@ def check_message(event: CheckEvent, node: str, mask: bool) -> tuple[str, dict[s
             "reason": match.entry.reason,
             "reference": match.entry.reference,
             "added": iso_time(match.entry.added),
+            **entry_times(match.entry, event.time, result.notice),
         },
     }
     return f"check/{status}", body
+
+
+def entry_times(entry: Entry, now: float, notice: bool) -> dict[str, Any]:
+    """The deciding entry's lifecycle in a check event: its due date (``effective``) and
+    expiry (ISO, null when none), its state at the check's time and whether the answer was its
+    notice answer (a black entry before its due date)."""
+    return {
+        "effective": iso_time(entry.effective) if entry.effective else None,
+        "expires": iso_time(entry.expires) if entry.expires else None,
+        # the answer's own word first: a check judged at another clock (lifecycle.clock_offset_s)
+        "state": EntryState.NOTICE.value if notice else entry_state(entry, now).value,
+        "notice": notice,
+    }
 
 
 def peer_message(event: PeerChange, node: str) -> tuple[str, dict[str, Any]]:

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from eir import logs
+from eir.cli import audit as audit_command
 from eir.cli import (
     devices,
     duplicates,
@@ -57,6 +58,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "observe": duplicates.observe,
     "history": observations.history,
     "observations": observations.observations,
+    "audit": audit_command.audit,
 }
 
 

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from eir.cli.audit import add_change_options, change_of
 from eir.cli.findings import classes_of
 from eir.config import Config
 from eir.devices.approved import parse_approved
@@ -61,6 +62,7 @@ def add_parsers(sub: Any, store_options: Options) -> None:
     q.add_argument("--dry-run", action="store_true", help="check and count, change nothing")
     q.add_argument("--encoding", metavar="NAME", help="the file's encoding (default UTF-8)")
     q.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_change_options(q)
     q = actions.add_parser("lookup", help="the device of a TAC (or IMEI), and whether approved")
     store_options(q)
     q.add_argument("tac", metavar="TAC|IMEI", help="8 digits, or an IMEI (14 to 16)")
@@ -182,6 +184,7 @@ def load(args: argparse.Namespace, config: Config) -> int:
             rows=parsed.rows,
             duplicates=parsed.duplicates,
             dry_run=args.dry_run,
+            change=change_of(args, "devices", config),
         )
     finally:
         store.close()

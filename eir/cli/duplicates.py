@@ -25,6 +25,8 @@ from eir.cli.overrides import mqtt_overrides
 from eir.config import Config, MetricsConfig, parse_metrics_listen
 from eir.errors import ConfigError, StoreError
 from eir.events import iso_time
+from eir.host import node_name
+from eir.store.audit import local_change
 
 if TYPE_CHECKING:
     from eir.observations.aggregate import Judged
@@ -195,9 +197,10 @@ def send(config: Config, lists: Any, rows: list[ClassRow], args: argparse.Namesp
     """The class applied to ``lists``, or published with ``--publish``; what was done."""
     import asyncio
 
-    from eir.observations.aggregate import ClassSender
+    from eir.observations.aggregate import DUPLICATES_FOUND, ClassSender
 
-    sender = ClassSender(config, lists, publish=args.publish, timeout=args.timeout)
+    change = local_change("class", "", DUPLICATES_FOUND, "", config_node=node_name(config.mqtt))
+    sender = ClassSender(config, lists, publish=args.publish, timeout=args.timeout, change=change)
     return asyncio.run(sender.send(rows))
 
 

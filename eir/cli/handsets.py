@@ -14,18 +14,18 @@ Unblock is all or nothing: an IMEI that is not listed is named (``eir: IMEI is n
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
 import sys
 from dataclasses import dataclass
 
 from eir.cli.list_options import block_times, check_digit_policy
 from eir.config import Config
 from eir.errors import ConfigError, IdentityError
+from eir.host import node_name
 from eir.identity import written_imei
 from eir.model import ListName
 from eir.startup import open_store
 from eir.store.api import HandsetChange, LoadSummary, Mode
+from eir.store.audit import local_change, login
 from eir.store.batch import Batch, Group
 from eir.store.fields import check_source, check_text, parse_imei
 from eir.store.formats import CheckDigit
@@ -62,7 +62,7 @@ def block(args: argparse.Namespace, config: Config) -> int:
     handsets = _handsets(args.imeis, policy=check_digit_policy(args, config))
     source = _source(args.source or "manual")
     list_name = ListName(args.list)
-    change = _change("block", handsets, args)
+    change = _change("block", handsets, args, config)
     ordered = sorted(handsets, key=lambda h: h.key)
     group = Group(
         Table.IMEI,
@@ -88,7 +88,7 @@ def unblock(args: argparse.Namespace, config: Config) -> int:
     handsets = _handsets(args.imeis, policy=None)
     source = None if args.source is None else _source(args.source)
     list_name = ListName(args.list)
-    change = _change("unblock", handsets, args)
+    change = _change("unblock", handsets, args, config)
     store = open_store(config, args.db, create=False)
     try:
         missing = _not_listed(store, handsets, list_name, source)
@@ -182,14 +182,17 @@ def _handset(text: str, policy: CheckDigit | None) -> Handset:
     return Handset(written_imei(text), listed.key, listed.digit)
 
 
-def _change(action: str, handsets: list[Handset], args: argparse.Namespace) -> HandsetChange:
+def _change(
+    action: str, handsets: list[Handset], args: argparse.Namespace, config: Config
+) -> HandsetChange:
     try:
         reason = check_text(args.reason, "--reason")
         reference = check_text(args.reference, "--reference")
         by = check_text(args.by or login(), "--by")
     except IdentityError as exc:
         raise ConfigError(str(exc)) from None
-    return HandsetChange(action, tuple(h.written for h in handsets), by, reason, reference)
+    imeis = (h.written for h in handsets)
+    return local_change(action, by, reason, reference, imeis, config_node=node_name(config.mqtt))
 
 
 def _source(source: str) -> str:
@@ -197,11 +200,3 @@ def _source(source: str) -> str:
         return check_source(source)
     except IdentityError as exc:
         raise ConfigError(f"--source: {exc}") from None
-
-
-def login() -> str:
-    """Who runs the command: the login name, else the user id."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no LOGNAME/USER and no passwd entry (a bare container)
-        return f"uid {os.getuid()}"

@@ -22,7 +22,9 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
+from eir.cli.audit import ALL, change_of
 from eir.cli.devices import stats_lines
+from eir.cli.explain import Explainer, at_time, case_lookup, explanation_lines
 from eir.cli.findings import findings_dict, print_findings, seen_lookup
 from eir.cli.list_options import load_options
 from eir.config import Config
@@ -78,6 +80,7 @@ def _load(
     limit = limit_of(args.max_remove, config.store.max_remove)
     progress = LoadProgress.of_files(args.files)  # reading, checking, then writing
     batch = parse_files(args.files, options, report, progress)
+    batch.change = change_of(args, "load", config)
     own = (list_name, source)
     scope = [own, *sorted({(g.list, g.source) for g in batch.groups} - {own})]
     store, diff = _store_and_diff(args, config)
@@ -203,6 +206,7 @@ def _lookup_many(
     imsi = None if args.imsi is None else Imsi.parse(args.imsi)
     failed = False
     devices = store.device_index()
+    explainer = _explainer(args, config, store)
     for where, text in _lookup_inputs(args.imeis, args.file):
         try:
             imei = parse_written_imei(text)
@@ -210,8 +214,10 @@ def _lookup_many(
             failed = True
             _print_refused(where, text, str(exc), as_json=args.json)
             continue
-        result = decide(CheckRequest(imei, imsi), store.lookup, config.policy, devices, seen)
+        request = CheckRequest(imei, imsi)
+        result = decide(request, store.lookup, config.policy, devices, seen, explainer.clock)
         data = _result_dict(result, imei, imsi) | findings_dict(result, devices, imei.key)
+        _explain(data, explainer, store, result, request)
         if args.json:
             print(json.dumps(data))
         else:
@@ -225,16 +231,45 @@ def _lookup_one(args: argparse.Namespace, config: Config, text: str) -> int:
     store = open_store(config, args.db, create=False)
     try:
         devices = store.device_index()
+        explainer = _explainer(args, config, store)
+        request = CheckRequest(imei, imsi)
         with seen_lookup(config) as seen:
-            result = decide(CheckRequest(imei, imsi), store.lookup, config.policy, devices, seen)
+            result = decide(request, store.lookup, config.policy, devices, seen, explainer.clock)
+        data = _result_dict(result, imei, imsi) | findings_dict(result, devices, imei.key)
+        _explain(data, explainer, store, result, request)
     finally:
         store.close()
-    data = _result_dict(result, imei, imsi) | findings_dict(result, devices, imei.key)
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
     _print_lookup(data)
     return 0
+
+
+def _explainer(args: argparse.Namespace, config: Config, store: LmdbStore) -> Explainer:
+    """The explanation of this lookup's entries: judged at ``--at`` (else now), with the
+    store's history (read once)."""
+
+    def history() -> list[HistoryRecord]:
+        return store.stats(ALL, digest=False).history
+
+    return Explainer(config, history, at_time(args.at), case_lookup(store))
+
+
+def _explain(
+    data: dict[str, object],
+    explainer: Explainer,
+    store: LmdbStore,
+    result: CheckResult,
+    request: CheckRequest,
+) -> None:
+    """Add the explanation to a lookup's ``data``, and to its deciding entry its state,
+    times, case and maker."""
+    imsi = None if request.imsi is None else request.imsi.digits
+    data |= explainer.explain(result, store.lookup(request.imei.key, imsi))
+    match, entry = result.match, data["entry"]
+    if match is not None and match.level is not Level.CLASS and isinstance(entry, dict):
+        entry |= explainer.entry_fields(match.entry)
 
 
 def _lookup_inputs(imeis: list[str], file: str | None) -> Iterator[tuple[str, str]]:
@@ -274,6 +309,8 @@ def _print_lookup(data: dict[str, object]) -> None:
         for name in ("reason", "reference", "added"):
             if entry[name]:
                 print(f"  {name}: {entry[name]}")
+    for line in explanation_lines(data):
+        print(line)
     anomalies = data["anomalies"]
     listed = ", ".join(anomalies) if isinstance(anomalies, list) and anomalies else "none"
     print(f"  anomalies: {listed}")

@@ -14,10 +14,11 @@ import argparse
 import json
 import sys
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eir.cli.handsets import login
+from eir.cli.audit import change_of
 from eir.cli.overrides import mqtt_overrides
 from eir.cli.publish import check_broker, publish_batch
 from eir.config import Config
@@ -55,7 +56,7 @@ def grandfather_command(args: argparse.Namespace, config: Config) -> int:
     store = _list_store(args, config)
     try:
         found = grandfather(records, before, _White(store), limit, imeis)
-        batch = grandfather_batch(found.chosen, said)
+        batch = grandfather_batch(found.chosen, said, change_of(args, "grandfather", config))
         summary = None
         if store is not None and not args.publish:
             summary = store.apply(batch, Mode.ADD, SCOPE, dry_run=args.dry_run, max_pairs=limit)
@@ -146,7 +147,7 @@ class _White:
             snapshot.release()
 
 
-def grandfather_batch(chosen: list[Candidate], said: str) -> Batch:
+def grandfather_batch(chosen: list[Candidate], said: str, change: HandsetChange) -> Batch:
     """The white pairs of ``chosen``: reason ``seen before DATE``, reference the first seen."""
     reason = f"seen before {said}"
     ordered = sorted(chosen, key=lambda c: (c.imei, c.imsi))
@@ -157,7 +158,8 @@ def grandfather_batch(chosen: list[Candidate], said: str) -> Batch:
         [f"{c.imei}{c.imsi}".encode() for c in ordered],
         fields=[(reason, iso(c.first), 0) for c in ordered],
     )
-    change = HandsetChange("grandfather", (), login(), reason, "")
+    if not change.reason:  # the pairs' own reason says why, unless --reason did
+        change = replace(change, reason=reason)
     return Batch(groups=[group] if ordered else [], rows=len(ordered), change=change)
 
 

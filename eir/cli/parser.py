@@ -14,6 +14,8 @@ from typing import TypeVar
 
 from eir import __version__
 from eir.cli import devices, duplicates, list_options, purge
+from eir.cli.audit import add_change_options
+from eir.cli.audit import add_parser as add_audit
 from eir.config.keys import LOG_FORMATS, LOG_LEVELS, strptime_format
 from eir.model import ListName
 from eir.store.api import Mode
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     duplicates.add_parsers(sub, _store_options, _mqtt_options, _observations_option)
     devices.add_parsers(sub, _store_options)
     purge.add_parser(sub, _store_options)
+    add_audit(sub, _store_options)
     return parser
 
 
@@ -77,6 +80,7 @@ def _add_pairs(sub: argparse._SubParsersAction[EirParser]) -> None:
     _observations_option(g)
     g.add_argument("--dry-run", action="store_true", help="count, change and publish nothing")
     g.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_change_options(g)
     g.add_argument(
         "--publish",
         action="store_true",
@@ -259,6 +263,7 @@ def _add_list_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
         help="write what the load adds, updates and removes to FILE as CSV (-: stdout)",
     )
 
+    add_change_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
     p = sub.add_parser("lookup", help="what the EIR answers for IMEIs, and why")
@@ -273,6 +278,11 @@ def _add_list_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
         "--file", metavar="FILE", help="IMEIs to look up, one a line ('-': standard input)"
     )
     p.add_argument("--imsi", help="the subscriber, for IMEI+IMSI pair entries")
+    p.add_argument(
+        "--at",
+        metavar="T",
+        help="judge the entries' times at T (an ISO date or time, UTC) instead of now",
+    )
     p.add_argument(
         "--json",
         action="store_true",

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 from eir import lifecycle
-from eir.cli.handsets import login
 from eir.config import Config
 from eir.model import utc_text
 from eir.startup import open_store
 from eir.store.purge import purge_change
+from eir.store.audit import login
 
 Options = Callable[[argparse.ArgumentParser], None]
 

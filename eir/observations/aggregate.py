@@ -36,6 +36,7 @@ from eir.config import Config
 from eir.config.keys import DuplicateRuleConfig
 from eir.errors import EirError
 from eir.events import DuplicateFound, EventQueue
+from eir.host import node_name
 from eir.model import StoreClass
 from eir.observations.delta import (
     decode_delta,
@@ -47,7 +48,8 @@ from eir.observations.duplicate import Finding, detect
 from eir.observations.exchange import ExchangeStats
 from eir.observations.record import DAY, ObservationError, Observed
 from eir.observations.store import ObservationStore
-from eir.store.api import ListStore, Mode
+from eir.store.api import HandsetChange, ListStore, Mode
+from eir.store.audit import daemon_change
 from eir.store.classes import ClassRow, class_batch, class_rows, class_scope
 
 if TYPE_CHECKING:  # aiomqtt is imported when a broker is configured
@@ -157,22 +159,35 @@ class Detector:
 Send = Callable[[list[ClassRow]], Awaitable[str]]
 
 
+#: why a class update was made (its audit record's reason)
+DUPLICATES_FOUND = "duplicates found"
+
+
 class ClassSender:
     """Sends the whole ``duplicate`` class as one REPLACE update: published over MQTT as `eir
     publish` does (``publish``; its own short connection: reading the head needs a connection's
     messages to itself), or applied to the local list store."""
 
     def __init__(
-        self, config: Config, lists: ListStore | None, *, publish: bool, timeout: float = 30.0
+        self,
+        config: Config,
+        lists: ListStore | None,
+        *,
+        publish: bool,
+        timeout: float = 30.0,
+        change: HandsetChange | None = None,
     ) -> None:
         self.config = config
         self.lists = lists
         self.publish = publish
         self.timeout = timeout
+        #: the audit of the updates (None: the daemon's own, by and from its node)
+        self.change = change or daemon_change("class", node_name(config.mqtt), DUPLICATES_FOUND)
 
     async def send(self, rows: list[ClassRow]) -> str:
         """Send; what was done, in words."""
         batch = class_batch(StoreClass.DUPLICATE, rows)
+        batch.change = self.change
         scope = class_scope(StoreClass.DUPLICATE)
         broker = self.config.mqtt.broker
         if not self.publish or broker is None:

@@ -520,6 +520,7 @@ class LmdbStore:
         duplicates: int = 0,
         dry_run: bool = False,
         now: int | None = None,
+        change: HandsetChange | None = None,
         inside: Callable[[WriteTxn], None] | None = None,
         may_grow: bool = True,
     ) -> LoadSummary:
@@ -545,6 +546,7 @@ class LmdbStore:
                         source=source,
                         files=files,
                         stamp=stamp,
+                        change=change,
                     )
                     if inside is not None:
                         inside(view)

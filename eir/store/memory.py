@@ -14,7 +14,7 @@ from eir.devices.packing import build_index
 from eir.devices.record import DeviceIndex
 from eir.errors import StoreError
 from eir.model import Hits, ListName, Match
-from eir.store.api import ExportRow, LoadSummary, Mode, StoreStats, Tick
+from eir.store.api import ExportRow, HandsetChange, LoadSummary, Mode, StoreStats, Tick
 from eir.store.apply import apply_batch, update_meta
 from eir.store.batch import Batch
 from eir.store.devices import (
@@ -148,6 +148,7 @@ class MemoryStore:
         duplicates: int = 0,
         dry_run: bool = False,
         now: int | None = None,
+        change: HandsetChange | None = None,
     ) -> LoadSummary:
         """As :meth:`LmdbStore.replace_devices`: on a copy, swapped in when it succeeds."""
         started = time.perf_counter()
@@ -157,7 +158,14 @@ class MemoryStore:
         summary.rows, summary.duplicates = rows, duplicates
         if not dry_run:
             record_load(
-                work, table, summary, count=len(items), source=source, files=files, stamp=stamp
+                work,
+                table,
+                summary,
+                count=len(items),
+                source=source,
+                files=files,
+                stamp=stamp,
+                change=change,
             )
             self._tables = work.tables
             self._devices = None

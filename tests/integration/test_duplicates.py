@@ -57,6 +57,15 @@ def test_detect_applies_the_class_and_every_listing_shows_it(tmp_path: Path, dem
     assert eir("duplicates", *common).stdout == "no duplicate IMEIs\n"
     done = eir("duplicates", "detect", *common)
     assert done.stdout.splitlines()[1] == "applied the duplicate class (1 IMEIs) to the list store"
+    # its audit record: a command line's, by the login name (the daemon's are by its node)
+    (audited,) = (
+        json.loads(x) for x in eir("audit", "--json", "--since", "v2", *common).stdout.splitlines()
+    )
+    assert (audited["action"], audited["origin"], audited["reason"]) == (
+        "class",
+        "cli",
+        "duplicates found",
+    )
     again = eir("duplicates", "detect", *common)
     assert again.stdout.splitlines() == [
         "duplicates: 1 IMEI (0 found, 0 cleared) at 2024-10-04T01:02:00.000Z",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ LISTED = "490154203237518"
 FREE, FREE_DASHED, FREE_SPACED = "352099001761481", "35-209900-176148-1", "35 209900 176148 1"
 #: FREE with a wrong check digit (the Luhn digit is 1)
 FREE_BAD_DIGIT = "352099001761487"
+#: the node a change made here is recorded from (no mqtt.node: the host name's first label)
+THIS_NODE = socket.gethostname().split(".")[0]
 BLOCK = ("--list", "black", "--reason", "stolen", "--reference", "HCM-2026-1187")
 UNBLOCK = ("--reason", "found by its owner", "--reference", "HCM-2026-1190")
 
@@ -69,6 +72,11 @@ def test_block_written_forms_in_one_recorded_transaction(demo_db: Path) -> None:
         "invalid": 0,
         "duplicates": 0,
         "missing": 0,
+        "origin": "cli",
+        "node": THIS_NODE,
+        "case": "",
+        "update": 0,
+        "restores": 0,
     }
     data = answer(demo_db, FREE_SPACED)
     assert data["answer"] == "blacklisted"
@@ -232,7 +240,8 @@ def test_lookup_of_several_imeis_and_a_file(tmp_path: Path, demo_db: Path) -> No
         ("12", None, "IMEI '12' has 2 digits, expected 14, 15 or 16"),
         (FREE, "whitelisted", None),
     ]
-    assert lines[0] == answer(demo_db, LISTED)  # the same object as one IMEI's, on one line
+    # the same object as one IMEI's, on one line (each judged at its own now)
+    assert lines[0] | {"at": None} == answer(demo_db, LISTED) | {"at": None}
 
     listing = tmp_path / "check.txt"
     listing.write_text(f"# from the police\n{LISTED}\n\n35x\n{FREE_SPACED}\n")
@@ -257,9 +266,14 @@ def test_lookup_of_one_imei_is_unchanged(demo_db: Path) -> None:
         "  reason: stolen",
         "  reference: HCM-2026-00017",
         result.stdout.splitlines()[4],
+        result.stdout.splitlines()[5],
         "  anomalies: none",
     ]
     assert result.stdout.splitlines()[4].startswith("  added: ")
+    # the audit record that made the entry (issue 18): the demo's load, by its operator
+    assert re.fullmatch(
+        r"  made: v1 load [0-9-]+T[0-9:]+Z by .+ \(cli@.+\)", result.stdout.splitlines()[5]
+    )
     result = eir("lookup", LISTED, "--json", "--db", demo_db)
     assert result.stdout.startswith('{\n  "imei": "490154203237518",\n')
     result = eir("lookup", "--db", demo_db)

@@ -351,6 +351,13 @@ def test_events_and_metrics_while_answering(tmp_path: Path, demo_db: Path) -> No
     event = watcher.json_on("eir/check/black")[0]
     assert event["protocol"] == "s13" and event["peer"] and event["rule"] in ("imei", "pair")
     assert event["node"] == "ev1" and event["time"].endswith("Z") and len(event["imei"]) >= 14
+    said = event["entry"]  # the deciding entry's lifecycle (issue 18): the demo's has no times
+    assert (said["effective"], said["expires"], said["state"], said["notice"]) == (
+        None,
+        None,
+        "in-force",
+        False,
+    )
     masked = [c for c in checks if c["imsi"]]
     assert masked and all(c["imsi"][5:] == "*" * (len(c["imsi"]) - 5) for c in masked)
     peers = watcher.json_on("eir/events/peer")

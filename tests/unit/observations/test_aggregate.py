@@ -13,6 +13,7 @@ import pytest
 from eir.config import Config
 from eir.config.keys import DuplicateRuleConfig
 from eir.events import DuplicateFound, EventQueue, message_of
+from eir.host import node_name
 from eir.model import StoreClass
 from eir.observations.aggregate import Aggregator, ClassSender, Detector
 from eir.observations.delta import encode_delta
@@ -84,6 +85,16 @@ def test_deltas_from_three_nodes_make_a_duplicate_applied_as_the_class(
         {"imsis": 3, "minutes": 2},
     )
     assert row.added == T0 + 120
+    # the class update's audit record: made by the daemon, by and from its node
+    record = lists.stats(5, digest=False).history[-1]
+    this = node_name(Config().mqtt)
+    assert (record.action, record.origin, record.by, record.node, record.reason) == (
+        "class",
+        "daemon",
+        this,
+        this,
+        "duplicates found",
+    )
     (event,) = queue.take(10)
     assert isinstance(event, DuplicateFound)
     topic, body = message_of(event, "agg", True)

@@ -76,6 +76,34 @@ def test_a_check_event_says_what_decided_and_masks_the_subscriber() -> None:
     assert mask_imsi("12345") == "12345"
 
 
+def test_a_check_event_says_the_deciding_entrys_times_and_state() -> None:
+    store = demo_store()
+    request = CheckRequest(Imei.parse(BLACK))
+    plain = decide(request, store.lookup, Config().policy)
+    _topic, body = check_message(CheckEvent(request, plain, 0), "n", True)
+    entry = body["entry"]
+    assert (entry["effective"], entry["expires"], entry["state"], entry["notice"]) == (
+        None,
+        None,
+        "in-force",
+        False,
+    )
+    assert plain.match is not None
+    due, end = 1_800_000_000, 1_900_000_000
+    timed = plain.match._replace(entry=plain.match.entry._replace(effective=due, expires=end))
+    notice = plain._replace(match=timed, notice=True, status=EquipmentStatus.GREYLISTED)
+    topic, body = check_message(CheckEvent(request, notice, due - 60), "n", True)
+    assert topic == "check/grey"
+    assert (
+        body["entry"]["effective"],
+        body["entry"]["expires"],
+        body["entry"]["state"],
+        body["entry"]["notice"],
+    ) == ("2027-01-15T08:00:00.000Z", "2030-03-17T17:46:40.000Z", "notice", True)
+    _topic, body = check_message(CheckEvent(request, plain._replace(match=timed), end), "n", True)
+    assert (body["entry"]["state"], body["entry"]["notice"]) == ("expired", False)
+
+
 def test_peer_and_list_events() -> None:
     topic, body = message_of(PeerChange("m3ua", "10.0.0.1:2905", False, "lost", 0), "n", True)
     assert topic == "events/peer" and body["state"] == "down" and body["protocol"] == "m3ua"

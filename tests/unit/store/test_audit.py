@@ -1,0 +1,84 @@
+"""eir.store.audit: the audit of a local change, the filters of `eir audit`, an entry's maker."""
+
+from __future__ import annotations
+
+from eir.model import Entry, ListName
+from eir.store.api import HistoryRecord
+from eir.store.audit import AuditFilter, daemon_change, local_change, login, maker, select
+
+
+def record(seq: int, time: int, **kw: object) -> HistoryRecord:
+    fields: dict[str, object] = {
+        "mode": "add",
+        "list": "black",
+        "source": "police",
+        "files": [],
+        "added": 1,
+        "updated": 0,
+        "removed": 0,
+        "unchanged": 0,
+        "invalid": 0,
+        "duplicates": 0,
+    }
+    fields.update(kw)
+    return HistoryRecord(seq, time, **fields)  # type: ignore[arg-type]
+
+
+def test_local_change_is_from_the_cli_and_names_the_login_when_no_one_is_given() -> None:
+    change = local_change("load", "", "wrong file", "T-1", config_node="eir-a")
+    assert (change.action, change.by, change.origin, change.node) == (
+        "load",
+        login(),
+        "cli",
+        "eir-a",
+    )
+    assert (change.reason, change.reference, change.imeis, change.case) == (
+        "wrong file",
+        "T-1",
+        (),
+        "",
+    )
+    named = local_change("block", "ana", "stolen", "HCM-1", ["490154203237518"], case="C-1")
+    assert (named.by, named.imeis, named.case) == ("ana", ("490154203237518",), "C-1")
+
+
+def test_daemon_change_is_by_and_from_the_node() -> None:
+    change = daemon_change("purge", "eir-b")
+    assert (change.by, change.origin, change.node) == ("eir-b", "daemon", "eir-b")
+
+
+def test_filters_select_by_who_what_when_and_version_newest_last() -> None:
+    records = [
+        record(3, 300, action="block", by="ana", imeis=["490154203237518"]),
+        record(1, 100, by="bob"),
+        record(2, 200, action="case-open", by="ana", case="C-9"),
+    ]
+    assert [r.seq for r in select(records, AuditFilter())] == [1, 2, 3]
+    assert [r.seq for r in select(records, AuditFilter(by="ana"))] == [2, 3]
+    assert [r.seq for r in select(records, AuditFilter(action="load"))] == [1]
+    assert [r.seq for r in select(records, AuditFilter(case="C-9"))] == [2]
+    assert [r.seq for r in select(records, AuditFilter(since=150, until=250))] == [2]
+    assert [r.seq for r in select(records, AuditFilter(since_version=2))] == [2, 3]
+    assert [r.seq for r in select(records, AuditFilter(until_version=1))] == [1]
+    by_imei = AuditFilter(imei="49015420323751", makers=frozenset({1}))
+    assert [r.seq for r in select(records, by_imei)] == [1, 3]
+
+
+def test_maker_is_the_newest_record_of_the_entrys_list_and_source_at_its_time() -> None:
+    records = [
+        record(1, 100),
+        record(2, 200, list="white", source="police"),
+        record(3, 200),
+        record(4, 300),
+    ]
+    entry = Entry(ListName.BLACK, "police", added=200)
+    found = maker(entry, records)
+    assert found is not None and found.seq == 3
+    # a device database load in the same second wrote no list entry
+    devices = record(5, 200, action="devices", list="", source="")
+    found = maker(entry, [*records, devices])
+    assert found is not None and found.seq == 3
+    # a file of several lists names its first: its other lists' entries are its too
+    assert maker(Entry(ListName.GREY, "police", added=300), records) == records[3]
+    assert maker(Entry(ListName.BLACK, "police", added=50), records) is None
+    assert maker(Entry(ListName.GREY, "other", added=400), records) is None

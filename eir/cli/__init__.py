@@ -1,5 +1,5 @@
 """The ``eir`` command: ``serve | load | publish | lookup | block | unblock | export | stats |
-history | observations | check-config``.
+history | observations | case | check-config``.
 
 Exit codes: 0 ok, 1 bad data (invalid rows, unknown store, unreadable file), 2 bad usage.
 Errors go to stderr as ``eir: message`` or ``file:line: message``.
@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from eir import logs
-from eir.cli import devices, duplicates, handsets, lists, observations, pairs, publish, serve
+from eir.cli import cases, devices, duplicates, handsets, lists, observations, pairs, publish, serve
 from eir.cli.overrides import log_overrides
 from eir.cli.parser import build_parser
 from eir.config import Config, load_config
@@ -36,6 +36,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "lookup": lists.lookup,
     "block": handsets.block,
     "unblock": handsets.unblock,
+    "case": cases.case,
     "export": lists.export,
     "stats": lists.stats,
     "publish": publish.publish,

@@ -27,7 +27,7 @@ from eir.devices.packing import build_index
 from eir.devices.record import EMPTY_INDEX, DeviceIndex
 from eir.errors import MapGrowthNeededError, StoreError, StoreFullError
 from eir.model import NO_HITS, Hits, ListName, Match
-from eir.store.api import ExportRow, LoadSummary, Mode, StoreStats, Tick
+from eir.store.api import ExportRow, HandsetChange, LoadSummary, Mode, StoreStats, Tick
 from eir.store.apply import apply_batch, update_meta
 from eir.store.batch import Batch
 from eir.store.devices import (
@@ -45,6 +45,7 @@ from eir.store.diff import Change, RecordingTxn
 from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import CASES, CHANGES, META, RangeIndex, Table, class_index, matches_of
+from eir.store.restore import Restore, restore_records
 from eir.store.writes import DryRunTxn, Olds, WriteTxn
 
 _TABLES = STORE_TABLES
@@ -425,6 +426,59 @@ class LmdbStore:
             summary.dry_run = dry_run
             summary.seconds = time.perf_counter() - started
             return summary
+
+    def restore(
+        self,
+        make: Callable[[WriteTxn], list[Restore]],
+        change: HandsetChange,
+        scope: list[tuple[ListName, str]],
+        *,
+        now: int | None = None,
+        inside: Callable[[WriteTxn, int], None] | None = None,
+    ) -> LoadSummary:
+        """Put whole records in one transaction (:func:`eir.store.restore.restore_records`):
+        ``make(txn)`` reads what it needs and names them (or raises: nothing changed); the
+        change is recorded as one version (``change`` its audit), then ``inside(txn,
+        version)`` may write more (a case record) before the commit."""
+        started = time.perf_counter()
+        stamp = int(time.time()) if now is None else now
+        while True:
+            txn = self._begin(write=True)
+            try:
+                view = _Txn(txn, self._dbs)
+                summary, delta, touched = restore_records(view, make(view))
+                batch = Batch(change=change, rows=summary.rows)
+                version = update_meta(
+                    view, summary, delta, batch, Mode.ADD, scope, stamp, touched=touched
+                )
+                if inside is not None:
+                    inside(view, version)
+                txn.commit()
+            except lmdb.MapFullError:
+                txn.abort()
+                self._full(True)
+                continue
+            except lmdb.Error as exc:
+                txn.abort()
+                raise _store_error(exc, self.path) from None
+            except BaseException:
+                txn.abort()
+                raise
+            summary.seconds = time.perf_counter() - started
+            return summary
+
+    def table_items(self, table: str) -> list[tuple[bytes, bytes]]:
+        """A table's (key, value) items in key order, from one snapshot (the ``case`` table)."""
+        return self.device_items(table)
+
+    def table_value(self, table: str, key: bytes) -> bytes | None:
+        """One value of a table, from a fresh snapshot."""
+        txn = self._begin()
+        try:
+            value = _Txn(txn, self._dbs).get(table, key)
+            return None if value is None else bytes(value)
+        finally:
+            txn.abort()
 
     def replace_devices(
         self,

@@ -28,6 +28,7 @@ LAYERS = {
         "eir.diameter",
         "eir.sigtran",
         "eir.observations",
+        "eir.lifecycle",
     ),
     2: (
         "eir.store",

@@ -127,11 +127,12 @@ def _act(args: argparse.Namespace, config: Config, command: str) -> int:
         return _records(txn, new, config, now)
 
     def inside(txn: WriteTxn, version: int) -> None:
-        txn.put(CASES, case_key(reference), pack_case(stamped(made[0], version)))
+        made[0] = stamped(made[0], version)
+        txn.put(CASES, case_key(reference), pack_case(made[0]))
 
     try:
         change = _change(command, reference, args, by, prepared, store)
-        summary = store.restore(
+        store.restore(
             make,
             change,
             [(_list_of(state, config) or ListName.BLACK, config.cases.source)],
@@ -140,8 +141,20 @@ def _act(args: argparse.Namespace, config: Config, command: str) -> int:
         )
     finally:
         store.close()
-    print(f"case {reference}: {state.value}; {summary.line()}")
+    print(_done_line(made[0], _list_of(state, config)))
     return 0
+
+
+def _done_line(done: Case, list_name: ListName | None) -> str:
+    """What an action says it did: ``case HCM-1: blocked, 2 IMEIs on black (version 7)``."""
+    count = f"{len(done.imeis)} IMEI{'s' if len(done.imeis) > 1 else ''}"
+    if list_name is not None:
+        what = f"{count} on {list_name.value}"
+    elif done.state is CaseState.RECOVERED:
+        what = f"its entries removed from {count}"
+    else:
+        what = f"{count} answering as before"
+    return f"case {done.reference}: {done.state.value}, {what} (version {done.steps[-1].version})"
 
 
 PreparedOpen = tuple[tuple[CaseImei, ...], tuple[str, ...], str]

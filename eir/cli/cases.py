@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from eir import lifecycle
-from eir.cli.handsets import Handset, login, parse_handsets
+from eir.cli.handsets import SAY, Handset, login, parse_handsets
 from eir.cli.list_options import check_digit_policy
 from eir.config import Config
 from eir.errors import ConfigError, IdentityError
@@ -166,6 +166,8 @@ def _prepared_open(args: argparse.Namespace, config: Config, by: str, note: str)
     imsis = []
     for text in args.imsis:
         imsis.append(Imsi.parse(text).digits)
+    if not args.reason.strip():
+        raise ConfigError(f"--reason is empty: {SAY['reason']}")
     reason = _text(args.reason, "--reason")
     imeis = tuple(CaseImei(h.written, h.key, h.digit) for h in handsets)
     return imeis, tuple(dict.fromkeys(imsis)), reason

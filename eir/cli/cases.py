@@ -42,8 +42,10 @@ from eir.store.cases import (
 )
 from eir.store.fields import check_text
 from eir.store.lmdb_store import LmdbStore
+from eir.store.reading import ReadTxn
 from eir.store.records import CASES, NO_DIGIT, Table, pack_record, unpack_record
 from eir.store.restore import Restore
+from eir.store.versions import head_version
 from eir.store.writes import WriteTxn
 
 Options = Callable[[argparse.ArgumentParser], None]
@@ -112,7 +114,7 @@ def _act(args: argparse.Namespace, config: Config, command: str) -> int:
     now = int(lifecycle.now(config))
     made: list[Case] = []
 
-    def make(txn: WriteTxn) -> list[Restore]:
+    def make(txn: ReadTxn) -> list[Restore]:
         old = txn.get(CASES, case_key(reference))
         if prepared is not None:
             if old is not None:
@@ -126,19 +128,13 @@ def _act(args: argparse.Namespace, config: Config, command: str) -> int:
         made.append(new)
         return _records(txn, new, config, now)
 
-    def inside(txn: WriteTxn, version: int) -> None:
-        made[0] = stamped(made[0], version)
+    def inside(txn: WriteTxn) -> None:
+        made[0] = stamped(made[0], head_version(txn))  # the version the change just made
         txn.put(CASES, case_key(reference), pack_case(made[0]))
 
     try:
         change = _change(command, reference, args, by, prepared, store)
-        store.restore(
-            make,
-            change,
-            [(_list_of(state, config) or ListName.BLACK, config.cases.source)],
-            now=now,
-            inside=inside,
-        )
+        store.restore(make, change, now=now, inside=inside)
     finally:
         store.close()
     print(_done_line(made[0], _list_of(state, config)))
@@ -194,7 +190,7 @@ def _change(
     )
 
 
-def _check_free(txn: WriteTxn, prepared: PreparedOpen) -> None:
+def _check_free(txn: ReadTxn, prepared: PreparedOpen) -> None:
     """No IMEI of a new case may be held by another case that is not recovered."""
     keys = {i.key: i.written for i in prepared[0]}
     for _, raw in txn.items(CASES):
@@ -218,7 +214,7 @@ def _list_of(state: CaseState, config: Config) -> ListName | None:
     return None
 
 
-def _records(txn: WriteTxn, case_now: Case, config: Config, now: int) -> list[Restore]:
+def _records(txn: ReadTxn, case_now: Case, config: Config, now: int) -> list[Restore]:
     """Each IMEI's record with the case's entries as its state asks: the case's earlier
     entries (its source and reference, any list) removed, the new one added; entries from
     other sources untouched."""

@@ -45,7 +45,7 @@ from eir.store.diff import Change, RecordingTxn
 from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import CASES, CHANGES, META, RangeIndex, Table, class_index, matches_of
-from eir.store.restore import Restore, restore_records
+from eir.store.versions import Plan, record_changes, restore_version
 from eir.store.writes import DryRunTxn, Olds, WriteTxn
 
 _TABLES = STORE_TABLES
@@ -131,9 +131,10 @@ def _view(
     txn: _Txn, mode: Mode, dry_run: bool, changes: dict[str, list[Change]] | None
 ) -> WriteTxn:
     """What a load writes through: a replace's dry run skips its writes (:class:`DryRunTxn`),
-    and ``changes`` wanted are recorded (:class:`RecordingTxn`)."""
+    and a change (its version's change set, :mod:`eir.store.versions`) or a dry run's
+    ``changes`` wanted are recorded (:class:`RecordingTxn`)."""
     view: WriteTxn = DryRunTxn(txn) if dry_run and mode is Mode.REPLACE else txn
-    return view if changes is None else RecordingTxn(view)
+    return view if dry_run and changes is None else RecordingTxn(view)
 
 
 def _store_error(exc: lmdb.Error, path: str) -> StoreError:
@@ -186,8 +187,11 @@ class LmdbStore:
         create: bool = True,
         readonly: bool = False,
         read_snapshot_ms: int = 50,
+        keep_versions: int = 50,
     ) -> None:
         self.path = str(path)
+        #: ``versions.keep``: the newest versions whose change sets are kept
+        self.keep_versions = keep_versions
         self._snapshot_age = read_snapshot_ms / 1000
         self._max_map = max_map_size_mb * _MB
         folder = Path(self.path)
@@ -407,7 +411,8 @@ class LmdbStore:
                 if dry_run:
                     txn.abort()
                 else:
-                    update_meta(view, summary, delta, batch, mode, scope, stamp)
+                    version = update_meta(view, summary, delta, batch, mode, scope, stamp)
+                    self._record(txn, version, recording)
                     if inside is not None:
                         inside(view)
                     txn.commit()
@@ -427,36 +432,41 @@ class LmdbStore:
             summary.seconds = time.perf_counter() - started
             return summary
 
+    def _record(self, txn: Any, version: int, recording: WriteTxn) -> None:
+        """``version``'s change set written (and the oldest past ``versions.keep`` dropped)."""
+        if isinstance(recording, RecordingTxn):
+            record_changes(_Txn(txn, self._dbs), version, recording.changes, self.keep_versions)
+
     def restore(
         self,
-        make: Callable[[WriteTxn], list[Restore]],
+        plan: Plan,
         change: HandsetChange,
-        scope: list[tuple[ListName, str]],
         *,
+        dry_run: bool = False,
         now: int | None = None,
-        inside: Callable[[WriteTxn, int], None] | None = None,
-    ) -> LoadSummary:
-        """Put whole records in one transaction (:func:`eir.store.restore.restore_records`):
-        ``make(txn)`` reads what it needs and names them (or raises: nothing changed); the
-        change is recorded as one version (``change`` its audit), then ``inside(txn,
-        version)`` may write more (a case record) before the commit."""
+        inside: Callable[[WriteTxn], None] | None = None,
+        may_grow: bool = True,
+    ) -> tuple[LoadSummary, int]:
+        """Put records back as they were (:func:`eir.store.versions.restore_version`: a
+        rollback, a restore update, a snapshot) as one new version, in one transaction;
+        ``inside`` as for :meth:`apply`. Returns the summary and the version (0: a dry run)."""
         started = time.perf_counter()
         stamp = int(time.time()) if now is None else now
         while True:
             txn = self._begin(write=True)
             try:
                 view = _Txn(txn, self._dbs)
-                summary, delta, touched = restore_records(view, make(view))
-                batch = Batch(change=change, rows=summary.rows)
-                version = update_meta(
-                    view, summary, delta, batch, Mode.ADD, scope, stamp, touched=touched
-                )
-                if inside is not None:
-                    inside(view, version)
-                txn.commit()
+                summary, version = restore_version(view, plan, change, stamp, self.keep_versions)
+                if dry_run:
+                    txn.abort()
+                    version = 0
+                else:
+                    if inside is not None:
+                        inside(view)
+                    txn.commit()
             except lmdb.MapFullError:
                 txn.abort()
-                self._full(True)
+                self._full(may_grow)
                 continue
             except lmdb.Error as exc:
                 txn.abort()
@@ -464,8 +474,9 @@ class LmdbStore:
             except BaseException:
                 txn.abort()
                 raise
+            summary.dry_run = dry_run
             summary.seconds = time.perf_counter() - started
-            return summary
+            return summary, version
 
     def table_items(self, table: str) -> list[tuple[bytes, bytes]]:
         """A table's (key, value) items in key order, from one snapshot (the ``case`` table)."""

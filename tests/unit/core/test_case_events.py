@@ -29,10 +29,10 @@ def _act(store: LmdbStore, action: str, origin: str, case: Case) -> None:
         f"case-{action}", (IMEI.written,), "off7", "stolen", "C-1", origin=origin, case="C-1"
     )
 
-    def inside(txn: WriteTxn, version: int) -> None:
+    def inside(txn: WriteTxn) -> None:
         txn.put(CASES, case_key("C-1"), pack_case(case))
 
-    store.restore(lambda txn: [], change, [], inside=inside)
+    store.restore([], change, inside=inside)
 
 
 def test_each_local_case_change_is_told_once(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from eir import lifecycle
 from eir.check_log import CheckLog
 from eir.config import Config
 from eir.diameter import results as s13_results
@@ -99,9 +98,11 @@ def answer_clock(live: Live) -> Callable[[], float]:
     """The clock the answers are judged by (due dates, expiry): the wall clock plus the live
     configuration's ``lifecycle.clock_offset_s`` (a reload moves it). Asked only when an
     entry has times."""
+    wall = time.time
 
     def clock() -> float:
-        return lifecycle.now(live.config)
+        # lifecycle.now(live.config), inline: one call less on the answer path
+        return wall() + live.config.lifecycle.clock_offset_s
 
     return clock
 

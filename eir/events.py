@@ -13,6 +13,8 @@ Topics (under the configured prefix):
 * ``events/dropped``: how many events were dropped while the broker was away or slow
 * ``events/pairing``: a subscriber seen with a new handset, or a handset with a new SIM
   (``events.pairing``; `eir.observations.writer` offers them)
+* ``events/case``: a theft case opened, blocked or recovered on this node (``events.cases``;
+  `eir.observe.list_watch` offers them)
 
 Layer 0: standard library only.
 """

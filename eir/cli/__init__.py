@@ -31,6 +31,7 @@ from eir.cli import (
     observations,
     pairs,
     publish,
+    purge,
     serve,
     versions,
 )
@@ -48,6 +49,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "block": handsets.block,
     "unblock": handsets.unblock,
     "case": cases.case,
+    "purge": purge.purge,
     "export": lists.export,
     "stats": lists.stats,
     "publish": publish.publish,

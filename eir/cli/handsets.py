@@ -4,6 +4,8 @@ Each command is one store transaction, applied as a load is (a :class:`~eir.stor
 through ``store.apply``: ``add`` for block, ``remove`` for unblock, so that a handset blocked
 by hand and one loaded from a file are the same entry) and recorded in the load history with
 the IMEIs, the operator (``--by``, else the login name), the reason and the reference.
+``eir block --effective T --expires T --grace DAYS`` gives the entries it writes times (a due
+date, an end).
 
 Unblock is all or nothing: an IMEI that is not listed is named (``eir: IMEI is not listed
 (black)``) and nothing changes, unless ``--missing-ok``.
@@ -17,7 +19,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from eir.cli.list_options import check_digit_policy
+from eir.cli.list_options import block_times, check_digit_policy
 from eir.config import Config
 from eir.errors import ConfigError, IdentityError
 from eir.identity import written_imei
@@ -69,6 +71,7 @@ def block(args: argparse.Namespace, config: Config) -> int:
         keys=[h.key.encode() for h in ordered],
         fields=[(change.reason, change.reference, 0)] * len(ordered),
         digits=bytes(h.digit for h in ordered),
+        times=[block_times(args, config)] * len(ordered),
     )
     batch = _batch(group, len(args.imeis), change)
     store = open_store(config, args.db, create=False)

@@ -35,6 +35,7 @@ from eir.startup import open_store
 from eir.store.api import ExportRow, HistoryRecord, Mode, StoreStats, history_dict
 from eir.store.lmdb_store import LmdbStore
 from eir.store.reading import imei_as, last_as
+from eir.store.times import TIME_COLUMNS, time_text
 
 if TYPE_CHECKING:  # the loader (numpy) is imported by the commands that read list files
     from eir.store.diff import DiffFile
@@ -286,26 +287,31 @@ def _print_lookup(data: dict[str, object]) -> None:
     print_findings(data)
 
 
-def _export_lines(rows: Iterator[ExportRow], digits: int | None = None) -> Iterator[str]:
-    """The CSV of ``rows``, IMEIs written with ``digits`` (14, 15; None: as loaded)."""
+def _export_lines(
+    rows: Iterator[ExportRow], digits: int | None = None, times: bool = False
+) -> Iterator[str]:
+    """The CSV of ``rows``, IMEIs written with ``digits`` (14, 15; None: as loaded); with
+    ``times``, each entry's ``effective`` and ``expires`` too (a store without times exports
+    as it always did)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(EXPORT_COLUMNS)
+    writer.writerow(EXPORT_COLUMNS + TIME_COLUMNS if times else EXPORT_COLUMNS)
     for row in rows:
         e = row.entry
         imei = imei_as(row.imei, e.digit, digits)
-        writer.writerow(
-            (
-                imei,
-                "" if row.last is None else last_as(row.last, len(imei) == 15),
-                row.imsi or "",
-                e.list.value,
-                e.source,
-                e.reason,
-                e.reference,
-                _iso(e.added),
-            )
+        cells: tuple[str, ...] = (
+            imei,
+            "" if row.last is None else last_as(row.last, len(imei) == 15),
+            row.imsi or "",
+            e.list.value,
+            e.source,
+            e.reason,
+            e.reference,
+            _iso(e.added),
         )
+        if times:
+            cells += (time_text(e.effective), time_text(e.expires))
+        writer.writerow(cells)
         if buffer.tell() > 1 << 16:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -313,7 +319,9 @@ def _export_lines(rows: Iterator[ExportRow], digits: int | None = None) -> Itera
     yield buffer.getvalue()
 
 
-def _class_lines(rows: Iterator[ExportRow], digits: int | None = None) -> Iterator[str]:
+def _class_lines(
+    rows: Iterator[ExportRow], digits: int | None = None, times: bool = False
+) -> Iterator[str]:
     """The CSV of the class table's ``rows`` (``eir export --classes``): not a list file."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -331,13 +339,14 @@ def export(args: argparse.Namespace, config: Config) -> int:
     lines = _class_lines if args.classes else _export_lines
     try:
         chosen = None if args.list is None else ListName(args.list)
+        times = not args.classes and store.has_times()
         rows = store.export(chosen, args.source, classes=args.classes)
         if args.file == "-":
-            for chunk in lines(rows, args.digits):
+            for chunk in lines(rows, args.digits, times):
                 sys.stdout.write(chunk)
             sys.stdout.flush()
             return 0
-        _write_export(args.file, lines(rows, args.digits))
+        _write_export(args.file, lines(rows, args.digits, times))
     finally:
         store.close()
     return 0

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from eir import __version__
-from eir.cli import cases, devices, duplicates, versions
+from eir.cli import cases, devices, duplicates, list_options, purge, versions
 from eir.config.keys import LOG_FORMATS, LOG_LEVELS, strptime_format
 from eir.model import ListName
 from eir.store.api import Mode
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_parsers(sub, _store_options)
     cases.add_parsers(sub, _store_options, _check_digit_option)
     versions.add_parsers(sub, _store_options)
+    purge.add_parser(sub, _store_options)
     return parser
 
 
@@ -334,6 +335,7 @@ def _add_handset_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
     )
     p.add_argument("--source", help="who asked for it, e.g. police-hcm (default: manual)")
     _check_digit_option(p)
+    list_options.add_block_time_options(p)
 
     p = sub.add_parser(
         "unblock",
@@ -397,6 +399,7 @@ def _list_file_options(p: argparse.ArgumentParser, required: bool = True) -> Non
         help="add or update (default); replace this list+source; remove entries",
     )
     _file_format_options(p)
+    list_options.add_time_options(p)
 
 
 def _file_format_options(p: argparse.ArgumentParser) -> None:

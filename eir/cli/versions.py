@@ -146,7 +146,7 @@ def _print_rows(rows: Iterable[Row]) -> Counter[str]:
     counts: Counter[str] = Counter()
     out = sys.stdout
     for row in rows:
-        change, _, _, _, list_name, source, reason, reference = row
+        change, _, _, _, list_name, source, reason, reference = row[:8]
         counts[change] += 1
         out.write(
             f"{change:<8} {_where(row):<34} {list_name:<5} {source:<16} {reason}"

@@ -30,6 +30,7 @@ from eir.store.records import NO_DIGIT, Table
 from eir.store.rows import Row, Rows, read_rows
 
 GroupKey = tuple[Table, ListName, str]
+_NO_TIMES = (0, 0)
 
 
 @dataclass(slots=True)
@@ -171,6 +172,7 @@ def group_rows(rows: list[Row], names: list[str], report: Report) -> tuple[Group
     fields: list[tuple[str, str, int]] = []
     digits = bytearray()
     lines: list[tuple[int, int]] = []
+    times: list[tuple[int, int]] = []
     duplicates = 0
     previous: Row | None = None
     for row in rows:
@@ -186,9 +188,11 @@ def group_rows(rows: list[Row], names: list[str], report: Report) -> tuple[Group
         fields.append(row.fields or ("", "", 0))
         digits.append(row.digit)
         lines.append(row.where)
+        times.append(row.times or _NO_TIMES)
     first = rows[0]
     has_fields = any(f != ("", "", 0) for f in fields)
     group = Group(first.table, first.list, first.source, keys, fields if has_fields else None)
+    group.times = times if any(t != _NO_TIMES for t in times) else None
     if first.table is Table.PAIR:
         group.lines = lines  # what pairs.max_per_imei names (eir.store.pair_limit)
     if digits.strip(bytes([NO_DIGIT])):  # some IMEI was written with its check digit

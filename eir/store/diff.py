@@ -3,7 +3,7 @@
 :class:`RecordingTxn` wraps the load's write transaction (LMDB or in memory) and keeps, for
 every key a write touched, its record before and after; :func:`diff_rows` turns those into
 one row per entry added, updated or removed (``change, imei, imei_last, imsi, list, source,
-reason, reference``), in key order, the IMEI written as it was loaded.
+reason, reference, effective, expires``), in key order, the IMEI written as it was loaded.
 """
 
 from __future__ import annotations
@@ -26,18 +26,32 @@ from eir.store.records import (
     DIGIT_OF_CODE,
     LIST_OF_CODE,
     PLAIN_CODE,
+    TIMED,
+    TIMES_SIZE,
     Table,
     entries_of,
     is_single_entry,
     split_key,
 )
-from eir.store.writes import Olds, WriteTxn
+from eir.store.times import time_text
+from eir.store.writes import Olds, WriteTxn, same_content
 
-DIFF_COLUMNS = ("change", "imei", "imei_last", "imsi", "list", "source", "reason", "reference")
+DIFF_COLUMNS = (
+    "change",
+    "imei",
+    "imei_last",
+    "imsi",
+    "list",
+    "source",
+    "reason",
+    "reference",
+    "effective",
+    "expires",
+)
 
 #: one changed key: (key, record before or None, record after or None)
 Change = tuple[bytes, bytes | None, bytes | None]
-Row = tuple[str, str, str, str, str, str, str, str]
+Row = tuple[str, str, str, str, str, str, str, str, str, str]
 
 _first = itemgetter(0)
 #: what makes the csv module quote a field
@@ -145,6 +159,8 @@ def _row(change: str, table: Table, key: bytes, entry: Entry) -> Row:
         entry.source,
         entry.reason,
         entry.reference,
+        time_text(entry.effective),
+        time_text(entry.expires),
     )
 
 
@@ -156,7 +172,7 @@ def _key_rows(table: Table, key: bytes, old: bytes | None, new: bytes | None) ->
         was = before.get(owner)
         if was is None:
             yield _row("added", table, key, entry)
-        elif (was.reason, was.reference, was.digit) != (entry.reason, entry.reference, entry.digit):
+        elif not same_content(was, entry):
             yield _row("updated", table, key, entry)
     for owner, entry in before.items():
         if owner not in after:
@@ -192,20 +208,26 @@ def _quoted(field: bytes) -> bytes:
 
 def _form(record: bytes) -> bytes | None:
     """The CSV line of a one-entry record's entry after the 14 digits of its key (None for a
-    record of several entries), from its octets: nothing decoded."""
+    record of several entries), from its octets: only an entry's times are decoded."""
     if not is_single_entry(record):
         return None
     code = record[0]
     source_end = 6 + record[5]
     reason_end = source_end + 1 + record[source_end]
+    end = len(record)
+    times = b",,"
+    if code >= TIMED:
+        end -= TIMES_SIZE
+        entry = entries_of(record)[0]
+        times = f",{time_text(entry.effective)},{time_text(entry.expires)}".encode()
     fields: tuple[bytes, ...] = (
         record[6:source_end],
         record[source_end + 1 : reason_end],
-        record[reason_end + 1 :],
+        record[reason_end + 1 : end],
     )
-    if _SPECIAL.search(record, 6) is not None:  # (or a length octet that looks like one)
+    if _SPECIAL.search(record, 6, end) is not None:  # (or a length octet that looks like one)
         fields = tuple(map(_quoted, fields))
-    return b"".join((_DIGIT_LIST[code], b",".join(fields), b"\n"))
+    return b"".join((_DIGIT_LIST[code], b",".join(fields), times, b"\n"))
 
 
 class _Lines:

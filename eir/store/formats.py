@@ -6,7 +6,8 @@ Formats (detected from the first line that is not blank or a ``#`` comment):
 * CSV with a header naming some of ``imei, imei_last, imsi, list, reason, source, reference,
   added``; ``imei`` is required. ``imei_last`` makes the row a range, ``imsi`` an IMEI+IMSI pair;
   ``list`` and ``source`` override the command line's; ``added`` keeps an entry's original time,
-  as ``eir export`` writes it. Header names match in any case, with spaces or ``_`` between
+  as ``eir export`` writes it; ``effective`` and ``expires`` bound when the entry holds
+  (:mod:`eir.store.times`). Header names match in any case, with spaces or ``_`` between
   words (``Imei Last``); ``--column "Case number=reference"`` maps another name; the columns
   neither known nor mapped are named in one warning and ignored (refused with
   ``--strict-columns``);
@@ -36,7 +37,18 @@ from eir.store.dialect import (
     unpack,
 )
 
-COLUMNS = ("imei", "imei_last", "imsi", "list", "reason", "source", "reference", "added")
+COLUMNS = (
+    "imei",
+    "imei_last",
+    "imsi",
+    "list",
+    "reason",
+    "source",
+    "reference",
+    "added",
+    "effective",
+    "expires",
+)
 _WORD_BREAKS = re.compile(r"[\s_]+")
 
 #: where each bad row is told, as ``file:line: reason``
@@ -75,6 +87,16 @@ class LoadOptions:
     check_digit: CheckDigit = CheckDigit.REFUSE
     #: warnings are refused as bad rows (a 14-digit IMEI that lost its leading 0)
     strict: bool = False
+    #: the ``effective`` of rows without their own (``--grace``), seconds since the epoch;
+    #: 0: none
+    effective: int = 0
+    #: the ``expires`` of rows without their own (``--expires-in``); 0: none
+    expires: int = 0
+
+    @property
+    def timed(self) -> bool:
+        """Whether rows without times of their own get some (then the bulk path steps aside)."""
+        return bool(self.effective or self.expires)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,15 @@ from eir.store.devices import (
 )
 from eir.store.diff import Change, RecordingTxn
 from eir.store.guard import RemoveLimit
-from eir.store.reading import content_digest, counters, export_rows, generation, history
+from eir.store.purge import START, Position, scan_step, write_step
+from eir.store.reading import (
+    content_digest,
+    counters,
+    export_rows,
+    generation,
+    has_times,
+    history,
+)
 from eir.store.records import CASES, CHANGES, META, RangeIndex, Table, class_index, matches_of
 from eir.store.versions import Plan, record_changes, restore_version
 from eir.store.writes import DryRunTxn, Olds, WriteTxn
@@ -431,6 +439,81 @@ class LmdbStore:
             summary.dry_run = dry_run
             summary.seconds = time.perf_counter() - started
             return summary
+
+    def has_times(self) -> bool:
+        """Whether any list entry has times (``eir export`` then writes their columns)."""
+        txn = self._begin()
+        try:
+            return has_times(_Txn(txn, self._dbs))
+        finally:
+            txn.abort()
+
+    def purge(
+        self,
+        now: float,
+        batch: int,
+        change: HandsetChange,
+        *,
+        dry_run: bool = False,
+        versions: list[int] | None = None,
+        may_grow: bool = True,
+    ) -> LoadSummary:
+        """Delete the entries whose ``expires`` is at or before ``now`` (:mod:`eir.store.purge`),
+        ``batch`` entries per transaction, each step a version recorded with ``change``
+        (appended to ``versions`` when given). A dry run counts them and changes nothing."""
+        started = time.perf_counter()
+        total = LoadSummary(dry_run=dry_run)
+        position: Position | None = START
+        while position is not None:
+            summary, position, seq = self._purge_step(
+                now, batch, change, position, dry_run, may_grow
+            )
+            total.removed += summary.removed
+            total.rows += summary.rows
+            if seq and versions is not None:
+                versions.append(seq)
+        total.seconds = time.perf_counter() - started
+        return total
+
+    def _purge_step(
+        self,
+        now: float,
+        batch: int,
+        change: HandsetChange,
+        position: Position,
+        dry_run: bool,
+        may_grow: bool,
+    ) -> tuple[LoadSummary, Position | None, int]:
+        """One step of :meth:`purge` in one transaction: its summary, where the next starts
+        and the version it made (0: none)."""
+        while True:
+            txn = self._begin(write=True)
+            try:
+                view = _Txn(txn, self._dbs)
+                step = scan_step(view, now, (1 << 62) if dry_run else batch, position)
+                summary, delta = write_step(view, step)
+                seq = 0
+                if dry_run or not step.gone:
+                    txn.abort()
+                else:
+                    stamp = int(now)
+                    tables = {table.value for table, _, _ in step.changes}
+                    record = Batch(change=change)
+                    seq = update_meta(
+                        view, summary, delta, record, Mode.REMOVE, [], stamp, touched=tables
+                    )
+                    txn.commit()
+            except lmdb.MapFullError:
+                txn.abort()
+                self._full(may_grow)
+                continue
+            except lmdb.Error as exc:
+                txn.abort()
+                raise _store_error(exc, self.path) from None
+            except BaseException:
+                txn.abort()
+                raise
+            return summary, step.next, seq
 
     def _record(self, txn: Any, version: int, recording: WriteTxn) -> None:
         """``version``'s change set written (and the oldest past ``versions.keep`` dropped)."""

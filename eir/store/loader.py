@@ -32,6 +32,7 @@ from eir.store.bulk import csv_block, imei_block
 from eir.store.fields import check_source
 from eir.store.formats import FileShape, LoadOptions, Report, read_input, shape_of
 from eir.store.rows import read_rows
+from eir.store.times import has_time_columns
 
 # LoadOptions is part of this module's interface (parse_files and parse_data take it).
 __all__ = ["LoadOptions", "parse_data", "parse_files", "parse_shape"]
@@ -119,7 +120,10 @@ def parse_shape(
 def _bulk(
     shape: FileShape, file: int, options: LoadOptions, pool: Executor | None, tick: Tick | None
 ) -> Parsed | None:
-    """The file as one bulk block, when the bulk path takes it."""
+    """The file as one bulk block, when the bulk path takes it: not a file with times (its
+    columns, or the load's ``--grace``/``--expires-in``), which the row path reads."""
+    if options.timed or (shape.columns is not None and has_time_columns(shape.columns)):
+        return None
     if shape.columns is None or shape.columns == ["imei"]:
         block = imei_block(shape, file, pool)
         if block is not None:

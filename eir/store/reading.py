@@ -12,6 +12,7 @@ from eir.store.api import ExportRow, HistoryRecord, history_of
 from eir.store.records import (
     LIST_TABLES,
     META,
+    TIMED,
     Table,
     canonical_record,
     is_single_entry,
@@ -57,6 +58,17 @@ def export_rows(
                 if source is not None and entry.source != source:
                     continue
                 yield ExportRow(table, imei, last, imsi, entry)
+
+
+def has_times(txn: ReadTxn) -> bool:
+    """Whether any entry of the list tables has times (``effective`` or ``expires``)."""
+    for table in LIST_TABLES:
+        for _, record in txn.items(table):
+            if record[0] < TIMED and is_single_entry(record):
+                continue  # one entry without times: nothing decoded
+            if any(e.effective or e.expires for e in unpack_record(record)):
+                return True
+    return False
 
 
 def content_digest(txn: ReadTxn) -> str:

@@ -8,11 +8,13 @@ groups are sorted, LMDB iterates in key order), so one walk over the table does 
 * the table is read in chunks (two cursors: keys and values); the batch keys up to a chunk's
   last key are matched against it with numpy (one comparison when they are the same keys);
 * a matched record that is the group's own entry with the same reason and reference (only its
-  ``added`` time may differ) is unchanged: decided for the whole chunk at once, nothing written;
+  ``added`` time may differ) is unchanged: decided for the whole chunk at once, nothing written
+  (an entry's ``effective`` and ``expires`` are among the octets compared);
 * a batch key absent from the table is a new entry; those past the table's last key are
   appended in order, the rest put in one sorted pass;
 * anything else (an update, a record holding several entries, a record the batch does not
-  hold) is settled one key at a time by :meth:`_Walk.settle`, the reference meaning.
+  hold, an entry with times: the header matrices read the layout without them) is settled one
+  key at a time by :meth:`_Walk.settle`, the reference meaning.
 
 Changes are collected during the walk and written after it, in the caller's transaction.
 """
@@ -265,6 +267,7 @@ class _Walk:
             and self.single.tails is None
             and self.single.digits is None
             and self.single.entries is None
+            and self.single.times is None
         )
         self.constant = self.single.values_at([0], now)[0] if plain and self.single else None
         self.entry = None if self.constant is None else unpack_record(self.constant)[0]

@@ -31,6 +31,7 @@ from eir.store.fields import (
 )
 from eir.store.formats import FileShape, LoadOptions, Report
 from eir.store.records import NO_DIGIT, Table
+from eir.store.times import check_times, parse_time
 
 #: (reason, reference, added) of a row that has any of them
 Fields = tuple[str, str, int]
@@ -48,6 +49,8 @@ class Row:
     fields: Fields | None
     where: tuple[int, int]  # (file index, line)
     digit: int = NO_DIGIT
+    #: (effective, expires), seconds since the epoch, 0: none; None: neither
+    times: tuple[int, int] | None = None
 
 
 @dataclass(slots=True)
@@ -99,6 +102,8 @@ class _Columns:
         self.reason = at.get("reason", -1)
         self.reference = at.get("reference", -1)
         self.added = at.get("added", -1)
+        self.effective = at.get("effective", -1)
+        self.expires = at.get("expires", -1)
 
 
 def _cell(cells: list[str], index: int) -> str:
@@ -145,7 +150,7 @@ class _RowReader:
             where = (self.file, number)
             row = Row(
                 Table.IMEI, options.list, options.source, listed.key.encode(), None, where,
-                listed.digit,
+                listed.digit, self.row_times(0, 0),
             )  # fmt: skip
             self.take(row, warnings)
 
@@ -155,6 +160,20 @@ class _RowReader:
         added_text = _cell(cells, at.added)
         added = self.dates(added_text) if added_text else 0
         return (reason, reference, added) if reason or reference or added else None
+
+    def row_times(self, effective: int, expires: int) -> tuple[int, int] | None:
+        """A row's times: its own, else the load's (``--grace``, ``--expires-in``); None for
+        none. IdentityError when its ``expires`` is not after its ``effective``."""
+        effective = effective or self.options.effective
+        expires = expires or self.options.expires
+        if not (effective or expires):
+            return None
+        return check_times(effective, expires)
+
+    def csv_times(self, cells: list[str], at: _Columns) -> tuple[int, int] | None:
+        effective = parse_time(_cell(cells, at.effective), "effective")
+        expires = parse_time(_cell(cells, at.expires), "expires")
+        return self.row_times(effective, expires)
 
     def csv_row(
         self, cells: list[str], at: _Columns, where: tuple[int, int], controls: bool
@@ -171,17 +190,19 @@ class _RowReader:
         source = _cell(cells, at.source)
         source = check_source(source) if source else self.options.source
         fields = self.csv_fields(cells, at, controls)
+        times = self.csv_times(cells, at)
         if last:
             last_key = self.imei(last, warnings).key
             if last_key < imei.key:
                 raise IdentityError(f"range ends ({last}) before it starts ({imei_text})")
             key = (imei.key + last_key).encode()
-            return Row(Table.RANGE, list_name, source, key, fields, where), warnings
+            return Row(Table.RANGE, list_name, source, key, fields, where, times=times), warnings
         if imsi:
             key = (imei.key + Imsi.parse(imsi).digits).encode()
-            return Row(Table.PAIR, list_name, source, key, fields, where, imei.digit), warnings
+            row = Row(Table.PAIR, list_name, source, key, fields, where, imei.digit, times)
+            return row, warnings
         key = imei.key.encode()
-        return Row(Table.IMEI, list_name, source, key, fields, where, imei.digit), warnings
+        return Row(Table.IMEI, list_name, source, key, fields, where, imei.digit, times), warnings
 
     def csv_text(self, lines: list[bytes], start: int) -> str:
         """The CSV body after the header as text; a line that is not UTF-8 is reported and

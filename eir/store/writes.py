@@ -109,8 +109,15 @@ _TICK = 1 << 16
 
 def same_content(old: Entry, new: Entry) -> bool:
     """Whether ``new`` leaves the entry ``old`` of its (list, source) unchanged: the same
-    reason, reference and form of the IMEI (its check digit), whatever their times."""
-    return (old.reason, old.reference, old.digit) == (new.reason, new.reference, new.digit)
+    reason, reference, form of the IMEI (its check digit) and ``effective`` and ``expires``
+    (a changed due date is an update), whatever their ``added`` times."""
+    return (old.reason, old.reference, old.digit, old.effective, old.expires) == (
+        new.reason,
+        new.reference,
+        new.digit,
+        new.effective,
+        new.expires,
+    )
 
 
 def counter_key(table: Table, list_name: ListName, source: str) -> str:
@@ -140,7 +147,8 @@ def merge_add(
         if old is None:
             raise StoreError(f"{table} {key!r} vanished inside its own transaction")
         if old[0] == value[0] and old[5:] == value[5:]:
-            # The same one entry but for its time (octets 1-4): unchanged, nothing decoded.
+            # The same one entry but for its added time (octets 1-4; an entry's effective and
+            # expires are among the octets compared): unchanged, nothing decoded.
             summary.unchanged += 1
             continue
         entries = unpack_record(old)

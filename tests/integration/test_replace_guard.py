@@ -109,15 +109,15 @@ def test_dry_run_diff(tmp_path: Path, db: Path) -> None:
     assert code == 0, err
     assert out.startswith("dry run, nothing changed: added 1, updated 1, removed 1, unchanged 0,")
     assert diff.read_text() == (
-        "change,imei,imei_last,imsi,list,source,reason,reference\n"
-        f"added,{A3},,,black,police-hcm,robbed,\n"  # each IMEI as it was loaded: 15 digits
-        f"removed,{A2},,,black,police-hcm,lost,\n"
-        f"updated,{A1},,,black,police-hcm,stolen,PR-7\n"
+        "change,imei,imei_last,imsi,list,source,reason,reference,effective,expires\n"
+        f"added,{A3},,,black,police-hcm,robbed,,,\n"  # each IMEI as it was loaded: 15 digits
+        f"removed,{A2},,,black,police-hcm,lost,,,\n"
+        f"updated,{A1},,,black,police-hcm,stolen,PR-7,,\n"
     )
     assert digest(db) == before
     code, out, err = load(second, db, "--mode", "remove", "--dry-run", "--diff", str(diff))
     assert out.startswith("dry run, nothing changed: added 0, updated 0, removed 1, not listed 1,")
-    assert diff.read_text().splitlines()[1:] == [f"removed,{A1},,,black,police-hcm,stolen,"]
+    assert diff.read_text().splitlines()[1:] == [f"removed,{A1},,,black,police-hcm,stolen,,,"]
 
 
 def test_an_unwritable_diff_refuses_the_load_first(tmp_path: Path, db: Path) -> None:
@@ -143,8 +143,8 @@ def test_diff_to_standard_output(tmp_path: Path, db: Path) -> None:
     code, out, err = load(first, db, "--dry-run", "--diff", "-")
     assert code == 0, err
     header, row = out.splitlines()
-    assert header == "change,imei,imei_last,imsi,list,source,reason,reference"
-    assert row.startswith(f"added,{A1[:14]}") and row.endswith(",,,black,police-hcm,stolen,")
+    assert header == "change,imei,imei_last,imsi,list,source,reason,reference,effective,expires"
+    assert row.startswith(f"added,{A1[:14]}") and row.endswith(",,,black,police-hcm,stolen,,,")
     assert err.startswith("dry run, nothing changed: added 1, updated 0, removed 0,")
 
 

@@ -24,8 +24,8 @@ entries = st.builds(
     text,
     st.sampled_from([0, 7]),
     st.none() | st.integers(0, 9),
-    st.just(0),
-    st.just(0),
+    st.sampled_from([0, 0, 1_797_292_800]),  # entries with and without times
+    st.sampled_from([0, 0, 1_798_761_600]),
 )
 records = st.none() | st.lists(
     entries, min_size=1, max_size=2, unique_by=lambda e: (e.list, e.source)

@@ -23,6 +23,7 @@ LAYERS = {
     ),
     1: (
         "eir.policy",
+        "eir.lifecycle",
         "eir.devices",
         "eir.framing",
         "eir.diameter",

@@ -24,8 +24,8 @@ def test_replace_add_remove_rows(store: ListStore, batch_of: BatchOf) -> None:
     changes: dict[str, list[Change]] = {}
     store.apply(first, Mode.ADD, [(B, "p")], changes=changes)
     assert rows(changes) == [
-        ("added", A2, "", "", "black", "p", "lost", ""),
-        ("added", A1, "", "", "black", "p", "stolen", ""),
+        ("added", A2, "", "", "black", "p", "lost", "", "", ""),
+        ("added", A1, "", "", "black", "p", "stolen", "", "", ""),
     ]
     store.apply(batch_of(f"{A1}\n", source="other"), Mode.ADD, [(B, "other")])
     before = store.stats().digest
@@ -39,10 +39,10 @@ def test_replace_add_remove_rows(store: ListStore, batch_of: BatchOf) -> None:
         s = store.apply(second, Mode.REPLACE, [(B, "p")], dry_run=dry_run, changes=changes)
         assert (s.added, s.updated, s.removed) == (2, 1, 1)
         assert rows(changes) == [
-            ("added", A3 + "4", "", "", "black", "p", "new", ""),
-            ("removed", A2, "", "", "black", "p", "lost", ""),
-            ("updated", A1 + "7", "", "", "black", "p", "found", "R9"),
-            ("added", A2, A1, "", "black", "p", "range", ""),
+            ("added", A3 + "4", "", "", "black", "p", "new", "", "", ""),
+            ("removed", A2, "", "", "black", "p", "lost", "", "", ""),
+            ("updated", A1 + "7", "", "", "black", "p", "found", "R9", "", ""),
+            ("added", A2, A1, "", "black", "p", "range", "", "", ""),
         ]
         assert (store.stats().digest == before) is dry_run
     changes = {}
@@ -55,8 +55,8 @@ def test_replace_add_remove_rows(store: ListStore, batch_of: BatchOf) -> None:
     )
     assert (s.removed, s.missing) == (2, 1)  # A1 from p and from other; A2 not on the list
     assert rows(changes) == [
-        ("removed", A1 + "7", "", "", "black", "p", "found", "R9"),
-        ("removed", A1, "", "", "black", "other", "", ""),
+        ("removed", A1 + "7", "", "", "black", "p", "found", "R9", "", ""),
+        ("removed", A1, "", "", "black", "other", "", "", "", ""),
     ]
 
 
@@ -78,6 +78,6 @@ def test_write_diff(tmp_path: Path, store: ListStore, batch_of: BatchOf) -> None
     out = tmp_path / "diff.csv"
     assert write_diff(str(out), changes) == 1
     assert out.read_text() == (
-        "change,imei,imei_last,imsi,list,source,reason,reference\n"
-        f'added,{A1},,,black,manual,"a, b",\n'
+        "change,imei,imei_last,imsi,list,source,reason,reference,effective,expires\n"
+        f'added,{A1},,,black,manual,"a, b",,,\n'
     )

@@ -1,0 +1,81 @@
+"""``eir purge`` and the daemon's purge: the entries whose ``expires`` is past deleted, a step
+of at most ``lifecycle.purge_batch`` entries per transaction, each step a version of its own
+(history action ``purge``). A record keeps its other entries; an expired entry already stopped
+matching at its time (:func:`eir.policy.decide`), so a purge changes no answer, only the space
+and the counts.
+
+The scan (:func:`scan_step`) is pure over any :class:`~eir.store.writes.WriteTxn`; the store
+(:meth:`eir.store.lmdb_store.LmdbStore.purge`) runs the steps, one transaction each.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from eir.model import Entry
+from eir.store.api import LoadSummary
+from eir.store.records import TIMED, Table, is_single_entry, pack_record, unpack_record
+from eir.store.writes import WriteTxn, counter_key
+
+#: a place in the scan: the table's index in :class:`Table` and the first key not yet read
+Position = tuple[int, bytes]
+START: Position = (0, b"")
+
+
+def expired_of(record: bytes, now: float) -> tuple[bytes | None, list[Entry]] | None:
+    """What a purge at ``now`` makes of ``record``: None when none of its entries expired,
+    else the record it keeps (None: no entry left) and the entries gone."""
+    if record[0] < TIMED and is_single_entry(record):
+        return None  # one entry without times: the common case, nothing decoded
+    entries = unpack_record(record)
+    gone = [e for e in entries if e.expires and e.expires <= now]
+    if not gone:
+        return None
+    kept = [e for e in entries if not (e.expires and e.expires <= now)]
+    return (pack_record(kept) if kept else None), gone
+
+
+@dataclass(slots=True)
+class Step:
+    """One step of a purge: the keys it rewrites (record kept, None: deleted), the entries
+    removed, and where the next step starts (None: the scan is over)."""
+
+    changes: list[tuple[Table, bytes, bytes | None]] = field(default_factory=list)
+    gone: list[tuple[Table, Entry]] = field(default_factory=list)
+    next: Position | None = None
+
+
+def scan_step(txn: WriteTxn, now: float, limit: int, start: Position = START) -> Step:
+    """The expired entries from ``start`` on, up to ``limit`` of them (a record's entries are
+    never split between steps)."""
+    step = Step()
+    tables = list(Table)
+    first, key = start
+    for index in range(first, len(tables)):
+        table = tables[index]
+        for stored, record in txn.items(table, key if index == first else b""):
+            found = expired_of(bytes(record), now)
+            if found is None:
+                continue
+            kept, gone = found
+            step.changes.append((table, bytes(stored), kept))
+            step.gone += ((table, entry) for entry in gone)
+            if len(step.gone) >= limit:
+                step.next = (index, bytes(stored) + b"\x00")
+                return step
+    return step
+
+
+def write_step(txn: WriteTxn, step: Step) -> tuple[LoadSummary, Counter[str]]:
+    """Write a step's changes; returns its summary and the change of each entry counter."""
+    for table, key, kept in step.changes:
+        if kept is None:
+            txn.delete(table, key)
+        else:
+            txn.put(table, key, kept)
+    delta: Counter[str] = Counter()
+    for table, entry in step.gone:
+        delta[counter_key(table, entry.list, entry.source)] -= 1
+    summary = LoadSummary(removed=len(step.gone), rows=len(step.gone))
+    return summary, delta

@@ -1,8 +1,9 @@
 """The issue's proof of the answer path's clock: a real `eir serve` answers a grace entry (a
-black entry whose due date is ahead) grey over S13 and MAP, and an entry with an ``expires``
-time as listed; ``lifecycle.clock_offset_s`` is raised past both dates in its configuration
-file and a SIGHUP reloads it: the same checks answer black, and the expired entry matches no
-more. Time is injected (the offset), never waited for."""
+black entry whose due date is ahead, `eir load --grace`) grey over S13 and MAP, and an entry
+with an ``expires`` time (`eir load --expires-in`) as listed; ``lifecycle.clock_offset_s`` is
+raised past both dates in its configuration file and a SIGHUP reloads it: the same checks
+answer black, and the expired entry matches no more. Time is injected (the offset), never
+waited for."""
 
 from __future__ import annotations
 
@@ -13,11 +14,7 @@ from typing import Any
 
 from eir.identity import Imei
 from eir.model import EquipmentStatus as S
-from eir.model import ListName
-from eir.store.api import Mode
-from eir.store.batch import Batch, Group
-from eir.store.lmdb_store import LmdbStore
-from eir.store.records import Table
+from tests.support.cli import eir
 from tests.support.diameter import BlockingClient, Served, serve
 from tests.support.sigtran import Msc
 
@@ -37,24 +34,19 @@ def _map_status(answer: tuple[str, Any]) -> object:
     return result["equipmentStatus"] if isinstance(result, dict) else result
 
 
-def _store(db: Path, now: int) -> None:
-    store = LmdbStore(db)
-    try:
-        for list_name, key, times in (
-            (ListName.BLACK, GRACE, (now + 10 * DAY, 0)),
-            (ListName.GREY, VISITOR, (0, now + 5 * DAY)),
-        ):
-            group = Group(
-                Table.IMEI,
-                list_name,
-                "ceir",
-                keys=[key.encode()],
-                fields=[("lifecycle", "L-1", 0)],
-                times=[times],
-            )
-            store.apply(Batch(groups=[group], rows=1), Mode.ADD, [(list_name, "ceir")])
-    finally:
-        store.close()
+def _load(tmp_path: Path, db: Path) -> None:
+    """The entries through the real `eir load`: a grace period of 10 days on black, a
+    visitor's grey entry that expires in 5."""
+    for list_name, key, option, days in (
+        ("black", GRACE, "--grace", "10"),
+        ("grey", VISITOR, "--expires-in", "5"),
+    ):
+        listed = tmp_path / f"{list_name}.csv"
+        listed.write_text(f"imei,reason,reference\n{key},lifecycle,L-1\n")
+        result = eir(
+            "load", listed, "--list", list_name, "--source", "ceir", option, days, "--db", db
+        )
+        assert result.returncode == 0, result.stderr
 
 
 def _wait_line(served: Served, start: int, text: str, timeout: float = 20) -> str:
@@ -79,7 +71,7 @@ def _answers(s13: BlockingClient, msc: Msc) -> dict[str, tuple[object, ...]]:
 
 def test_a_grace_entry_turns_black_at_its_due_date_over_s13_and_map(tmp_path: Path) -> None:
     db = tmp_path / "db"
-    _store(db, int(time.time()))
+    _load(tmp_path, db)
     config = tmp_path / "eir.toml"
     config.write_text("[lifecycle]\nclock_offset_s = 0\n")
     with serve(db, "--config", str(config)) as served:

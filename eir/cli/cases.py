@@ -134,7 +134,8 @@ def _act(args: argparse.Namespace, config: Config, command: str) -> int:
 
     try:
         change = _change(command, reference, args, by, prepared, store)
-        store.restore(make, change, now=now, inside=inside)
+        scope = [(_list_of(state, config) or ListName.BLACK, config.cases.source)]
+        store.restore(make, change, now=now, inside=inside, scope=scope)
     finally:
         store.close()
     print(_done_line(made[0], _list_of(state, config)))

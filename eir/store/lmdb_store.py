@@ -529,17 +529,21 @@ class LmdbStore:
         now: int | None = None,
         inside: Callable[[WriteTxn], None] | None = None,
         may_grow: bool = True,
+        scope: list[tuple[ListName, str]] | None = None,
     ) -> tuple[LoadSummary, int]:
         """Put records back as they were (:func:`eir.store.versions.restore_version`: a
         rollback, a restore update, a snapshot) as one new version, in one transaction;
-        ``inside`` as for :meth:`apply`. Returns the summary and the version (0: a dry run)."""
+        ``inside`` as for :meth:`apply`; ``scope`` the (list, source) the history names. Returns the
+        summary and the version (0: a dry run)."""
         started = time.perf_counter()
         stamp = int(time.time()) if now is None else now
         while True:
             txn = self._begin(write=True)
             try:
                 view = _Txn(txn, self._dbs)
-                summary, version = restore_version(view, plan, change, stamp, self.keep_versions)
+                summary, version = restore_version(
+                    view, plan, change, stamp, self.keep_versions, scope
+                )
                 if dry_run:
                     txn.abort()
                     version = 0

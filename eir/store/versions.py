@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 from eir.errors import EirError
+from eir.model import ListName
 from eir.store.api import HandsetChange, LoadSummary, Mode
 from eir.store.apply import update_meta
 from eir.store.batch import Batch
@@ -261,17 +262,30 @@ def counted(changes: Iterable[Change]) -> tuple[int, int, int]:
 
 
 def restore_version(
-    txn: WriteTxn, plan: Plan, change: HandsetChange, stamp: int, keep: int
+    txn: WriteTxn,
+    plan: Plan,
+    change: HandsetChange,
+    stamp: int,
+    keep: int,
+    scope: list[tuple[ListName, str]] | None = None,
 ) -> tuple[LoadSummary, int]:
     """Put ``plan``'s records back in ``txn`` as a new version (its history record is
     ``change``, its change set kept like any other): returns the summary and the version.
-    The caller commits (or aborts: a dry run)."""
+    The caller commits (or aborts: a dry run). ``scope``: the (list, source) its history
+    record names (a case action's), none by default."""
     recording = RecordingTxn(txn)
     records = plan(txn) if callable(plan) else plan
     summary, delta, touched = restore_records(recording, records)
     batch = Batch(change=change)
     version = update_meta(
-        txn, summary, delta, batch, Mode.REPLACE, [], stamp, touched=[t.value for t in touched]
+        txn,
+        summary,
+        delta,
+        batch,
+        Mode.REPLACE,
+        scope or [],
+        stamp,
+        touched=[t.value for t in touched],
     )
     record_changes(txn, version, recording.changes, keep)
     return summary, version

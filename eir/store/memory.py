@@ -145,6 +145,14 @@ class MemoryStore:
     def device_items(self, table: str) -> list[tuple[bytes, bytes]]:
         return list(_DictTxn(self._tables).items(table))
 
+    def table_items(self, table: str) -> list[tuple[bytes, bytes]]:
+        """As :meth:`LmdbStore.table_items` (the ``case`` table)."""
+        return self.device_items(table)
+
+    def table_value(self, table: str, key: bytes) -> bytes | None:
+        """As :meth:`LmdbStore.table_value`."""
+        return _DictTxn(self._tables).get(table, key)
+
     def replace_devices(
         self,
         table: str,
@@ -237,13 +245,22 @@ class MemoryStore:
         return _Snapshot(self._tables)
 
     def restore(
-        self, plan: Plan, change: HandsetChange, *, dry_run: bool = False, now: int | None = None
+        self,
+        plan: Plan,
+        change: HandsetChange,
+        *,
+        dry_run: bool = False,
+        now: int | None = None,
+        inside: Callable[[WriteTxn], None] | None = None,
+        scope: list[tuple[ListName, str]] | None = None,
     ) -> tuple[LoadSummary, int]:
         """As :meth:`LmdbStore.restore`: on a copy, swapped in when it succeeds."""
         started = time.perf_counter()
         stamp = int(time.time()) if now is None else now
         work = _DictTxn({name: dict(table) for name, table in self._tables.items()})
-        summary, version = restore_version(work, plan, change, stamp, self.keep_versions)
+        summary, version = restore_version(work, plan, change, stamp, self.keep_versions, scope)
+        if inside is not None and not dry_run:
+            inside(work)
         if dry_run:
             version = 0
         else:

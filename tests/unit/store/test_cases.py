@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from eir.model import Entry, ListName
+from eir.store.api import HandsetChange
 from eir.store.cases import (
     CaseError,
     CaseImei,
     CaseState,
+    case_key,
     check_reference,
     moved,
     opened,
@@ -15,6 +20,10 @@ from eir.store.cases import (
     stamped,
     unpack_case,
 )
+from eir.store.lmdb_store import LmdbStore
+from eir.store.memory import MemoryStore
+from eir.store.records import CASES, Table, pack_record
+from eir.store.writes import WriteTxn
 
 IMEIS = (
     CaseImei("352099001761481", "35209900176148", 1),
@@ -71,3 +80,27 @@ def test_bad_references(text: str) -> None:
 def test_good_references() -> None:
     for text in ("HCM-2026-1187", "a/b.c_d", "x" * 64):
         assert check_reference(text) == text
+
+
+@pytest.mark.parametrize("kind", ["lmdb", "memory"])
+def test_both_stores_write_a_case_with_its_entries(kind: str, tmp_path: Path) -> None:
+    store = LmdbStore(tmp_path / "db") if kind == "lmdb" else MemoryStore()
+    case = opened("HCM-1", IMEIS[:1], (), "stolen", "off7", "", 100)
+    entry = Entry(ListName.GREY, "case", "stolen", "HCM-1", 100, 1)
+    change = HandsetChange("case-open", ("352099001761481",), "off7", "stolen", "HCM-1")
+
+    def inside(txn: WriteTxn) -> None:
+        txn.put(CASES, case_key("HCM-1"), pack_case(case))
+
+    plan = [(Table.IMEI, b"35209900176148", pack_record([entry]))]
+    summary, version = store.restore(plan, change, inside=inside, scope=[(ListName.GREY, "case")])
+    try:
+        assert (summary.added, version) == (1, 1)
+        raw = store.table_value(CASES, case_key("HCM-1"))
+        assert raw is not None and unpack_case(raw) == case
+        assert [k for k, _ in store.table_items(CASES)] == [b"HCM-1"]
+        assert store.lookup("35209900176148", None).imei[0].entry == entry
+        last = store.stats(1, digest=False).history[-1]
+        assert (last.action, last.list, last.source) == ("case-open", "grey", "case")
+    finally:
+        store.close()

@@ -3,13 +3,15 @@ lists (`eir.policy`), counted in the metrics by the results' one naming
 (`eir.diameter.results`, `eir.sigtran.outcomes`), offered to the event queue and told to the
 per-check log (`eir.check_log`); the policy and the check log follow a reload (`eir.reload`).
 A check that carries an IMSI is appended to the observation buffer
-(`eir.observations.buffer`) when observations are on.
+(`eir.observations.buffer`) when observations are on. Entries with times are judged at the
+lifecycle clock (`answer_clock`: the wall clock plus ``lifecycle.clock_offset_s``).
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from eir.check_log import CheckLog
 from eir.config import Config
@@ -51,12 +53,13 @@ def checker(
     and ``seen`` (when the observation store first saw an IMEI) serves the device rules'
     exemptions."""
     live = Live(config) if live is None else live
+    judged = answer_clock(live)
     lookup = store.lookup
     devices = store.device_index
     if metrics is None:
 
         def check(request: CheckRequest) -> CheckResult:
-            return decide(request, lookup, live.config.policy, devices(), seen)
+            return decide(request, lookup, live.config.policy, devices(), seen, judged)
 
         return check
     counts = metrics.checks
@@ -67,7 +70,7 @@ def checker(
     clock = time.time
 
     def observed(request: CheckRequest) -> CheckResult:
-        result = decide(request, lookup, live.config.policy, devices(), seen)
+        result = decide(request, lookup, live.config.policy, devices(), seen, judged)
         if result.classes or result.findings or result.anomalies:
             # an IMEI holding no class (nearly all) costs this test only
             classes[class_label(result), result.rule] += 1
@@ -89,6 +92,19 @@ def checker(
         return result
 
     return observed if notes is None else _noted(observed, notes)
+
+
+def answer_clock(live: Live) -> Callable[[], float]:
+    """The clock the answers are judged by (due dates, expiry): the wall clock plus the live
+    configuration's ``lifecycle.clock_offset_s`` (a reload moves it). Asked only when an
+    entry has times."""
+    wall = time.time
+
+    def clock() -> float:
+        # lifecycle.now(live.config), inline: one call less on the answer path
+        return wall() + live.config.lifecycle.clock_offset_s
+
+    return clock
 
 
 def _noted(observed: Decide, notes: CheckLog) -> Decide:

@@ -13,6 +13,8 @@ Topics (under the configured prefix):
 * ``events/dropped``: how many events were dropped while the broker was away or slow
 * ``events/pairing``: a subscriber seen with a new handset, or a handset with a new SIM
   (``events.pairing``; `eir.observations.writer` offers them)
+* ``events/case``: a theft case opened, blocked or recovered on this node (``events.cases``;
+  `eir.observe.list_watch` offers them)
 
 Layer 0: standard library only.
 """
@@ -119,7 +121,22 @@ class PairingChanged(NamedTuple):
     time: float
 
 
-Event = CheckEvent | PeerChange | ListsChanged | DuplicateFound | PairingChanged
+class CaseChanged(NamedTuple):
+    """A theft case that changed state on this node (`eir case`): ``previous`` None when it
+    was opened."""
+
+    case: str
+    state: str
+    previous: str | None
+    imeis: tuple[str, ...]
+    imsis: tuple[str, ...]
+    reason: str
+    by: str
+    version: int
+    time: float  # when the change was committed
+
+
+Event = CheckEvent | PeerChange | ListsChanged | DuplicateFound | PairingChanged | CaseChanged
 
 
 class EventQueue:
@@ -314,6 +331,23 @@ def pairing_message(event: PairingChanged, node: str, mask: bool) -> tuple[str, 
     }
 
 
+def case_message(event: CaseChanged, node: str, mask: bool) -> tuple[str, dict[str, Any]]:
+    """``events/case``: the owner's IMSIs masked with ``mask``."""
+    return "events/case", {
+        "type": "case",
+        "time": iso_time(event.time),
+        "node": node,
+        "case": event.case,
+        "state": event.state,
+        "previous": event.previous,
+        "imeis": list(event.imeis),
+        "imsis": [mask_imsi(i) if mask else i for i in event.imsis],
+        "reason": event.reason,
+        "by": event.by,
+        "version": event.version,
+    }
+
+
 def message_of(event: Event, node: str, mask: bool) -> tuple[str, dict[str, Any]]:
     if isinstance(event, CheckEvent):
         return check_message(event, node, mask)
@@ -323,4 +357,6 @@ def message_of(event: Event, node: str, mask: bool) -> tuple[str, dict[str, Any]
         return duplicate_message(event, node, mask)
     if isinstance(event, PairingChanged):
         return pairing_message(event, node, mask)
+    if isinstance(event, CaseChanged):
+        return case_message(event, node, mask)
     return lists_message(event, node)

@@ -33,7 +33,13 @@ from eir.errors import ConfigError
 from eir.startup import say
 
 #: the keys a reload applies: a key is reloadable when it starts with one of these
-RELOADABLE = ("log.level", "log.checks", "policy.", "diameter.allowed_")
+RELOADABLE = (
+    "log.level",
+    "log.checks",
+    "policy.",
+    "diameter.allowed_",
+    "lifecycle.clock_offset_s",
+)
 
 
 def reloadable(key: str) -> bool:

@@ -395,6 +395,7 @@ def _wire(serving: Serving, now: Callable[[], float]) -> _Wiring:
         queue if serving.leads and config.events.lists else None,
         session,
         config.mqtt.prefix,
+        queue if serving.leads and config.events.cases else None,
     )
     _observe(metrics, node, m3ua_node, queue, session, lists)
     if writer is not None:

@@ -10,6 +10,7 @@ grandfathered by an observation cut-off).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from eir.config import PolicyConfig
@@ -39,8 +40,10 @@ def decided(
     devices: DeviceIndex | None,
     seen: Seen | None = None,
 ) -> CheckResult:
-    """What eir's policy answers ``request`` with these lists, devices and sightings."""
-    return decide(request, lookup, policy, devices=devices, seen=seen)
+    """What eir's policy answers ``request`` with these lists, devices and sightings, entries
+    with times judged at the wall clock (the EIR under test runs with
+    ``lifecycle.clock_offset_s`` 0)."""
+    return decide(request, lookup, policy, devices=devices, seen=seen, clock=time.time)
 
 
 def classes_of(imei14: str, policy: PolicyConfig, devices: DeviceIndex | None) -> frozenset[str]:

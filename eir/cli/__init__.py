@@ -1,5 +1,5 @@
 """The ``eir`` command: ``serve | load | publish | lookup | block | unblock | export | stats |
-history | observations | check-config``.
+history | observations | case | check-config``.
 
 Exit codes: 0 ok, 1 bad data (invalid rows, unknown store, unreadable file), 2 bad usage.
 Errors go to stderr as ``eir: message`` or ``file:line: message``.
@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from eir import logs
 from eir.cli import audit as audit_command
 from eir.cli import (
+    cases,
     devices,
     duplicates,
     handsets,
@@ -33,6 +34,7 @@ from eir.cli import (
     publish,
     purge,
     serve,
+    versions,
 )
 from eir.cli.overrides import log_overrides
 from eir.cli.parser import build_parser
@@ -47,6 +49,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "lookup": lists.lookup,
     "block": handsets.block,
     "unblock": handsets.unblock,
+    "case": cases.case,
     "purge": purge.purge,
     "export": lists.export,
     "stats": lists.stats,
@@ -59,6 +62,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "history": observations.history,
     "observations": observations.observations,
     "audit": audit_command.audit,
+    "versions": versions.versions,
+    "diff": versions.diff,
+    "rollback": versions.rollback,
 }
 
 

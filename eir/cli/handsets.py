@@ -59,7 +59,7 @@ def require_said(args: argparse.Namespace) -> None:
 
 def block(args: argparse.Namespace, config: Config) -> int:
     require_said(args)
-    handsets = _handsets(args.imeis, policy=check_digit_policy(args, config))
+    handsets = parse_handsets(args.imeis, policy=check_digit_policy(args, config))
     source = _source(args.source or "manual")
     list_name = ListName(args.list)
     change = _change("block", handsets, args, config)
@@ -85,7 +85,7 @@ def block(args: argparse.Namespace, config: Config) -> int:
 
 def unblock(args: argparse.Namespace, config: Config) -> int:
     require_said(args)
-    handsets = _handsets(args.imeis, policy=None)
+    handsets = parse_handsets(args.imeis, policy=None)
     source = None if args.source is None else _source(args.source)
     list_name = ListName(args.list)
     change = _change("unblock", handsets, args, config)
@@ -145,7 +145,7 @@ def _batch(group: Group, rows: int, change: HandsetChange) -> Batch:
     )
 
 
-def _handsets(texts: list[str], *, policy: CheckDigit | None) -> list[Handset]:
+def parse_handsets(texts: list[str], *, policy: CheckDigit | None) -> list[Handset]:
     """The command line's IMEIs in its order, without duplicates (the first written wins).
     Every bad one is named before the command gives up, and then nothing changes.
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from eir import __version__
-from eir.cli import devices, duplicates, list_options, purge
+from eir.cli import cases, devices, duplicates, list_options, purge, versions
 from eir.cli.audit import add_change_options
 from eir.cli.audit import add_parser as add_audit
 from eir.config.keys import LOG_FORMATS, LOG_LEVELS, strptime_format
@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_config(sub)
     duplicates.add_parsers(sub, _store_options, _mqtt_options, _observations_option)
     devices.add_parsers(sub, _store_options)
+    cases.add_parsers(sub, _store_options, _check_digit_option)
+    versions.add_parsers(sub, _store_options)
     purge.add_parser(sub, _store_options)
     add_audit(sub, _store_options)
     return parser

@@ -29,6 +29,7 @@ LAYERS = {
         "eir.diameter",
         "eir.sigtran",
         "eir.observations",
+        "eir.lifecycle",
     ),
     2: (
         "eir.store",

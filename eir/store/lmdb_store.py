@@ -41,11 +41,11 @@ from eir.store.devices import (
     record_load,
     replace_table,
 )
-from eir.store.diff import Change, RecordingTxn
+from eir.store.diff import Change
 from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import CASES, CHANGES, META, RangeIndex, Table, class_index, matches_of
-from eir.store.versions import Plan, record_changes, restore_version
+from eir.store.versions import Plan, VersionTxn, record_changes, restore_version
 from eir.store.writes import DryRunTxn, Olds, WriteTxn
 
 _TABLES = STORE_TABLES
@@ -134,7 +134,7 @@ def _view(
     and a change (its version's change set, :mod:`eir.store.versions`) or a dry run's
     ``changes`` wanted are recorded (:class:`RecordingTxn`)."""
     view: WriteTxn = DryRunTxn(txn) if dry_run and mode is Mode.REPLACE else txn
-    return view if dry_run and changes is None else RecordingTxn(view)
+    return view if dry_run and changes is None else VersionTxn(view)
 
 
 def _store_error(exc: lmdb.Error, path: str) -> StoreError:
@@ -426,16 +426,16 @@ class LmdbStore:
             except BaseException:
                 txn.abort()
                 raise
-            if changes is not None and isinstance(recording, RecordingTxn):
-                changes.update(recording.changes)
+            if changes is not None and isinstance(recording, VersionTxn):
+                changes.update(recording.all_changes())
             summary.dry_run = dry_run
             summary.seconds = time.perf_counter() - started
             return summary
 
     def _record(self, txn: Any, version: int, recording: WriteTxn) -> None:
         """``version``'s change set written (and the oldest past ``versions.keep`` dropped)."""
-        if isinstance(recording, RecordingTxn):
-            record_changes(_Txn(txn, self._dbs), version, recording.changes, self.keep_versions)
+        if isinstance(recording, VersionTxn):
+            record_changes(_Txn(txn, self._dbs), version, recording, self.keep_versions)
 
     def restore(
         self,

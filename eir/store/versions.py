@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import islice
+from operator import itemgetter, lt
 
 from eir.errors import EirError
 from eir.store.api import HandsetChange, LoadSummary, Mode
@@ -88,49 +89,97 @@ def unpack_change(value: bytes) -> tuple[bytes | None, bytes | None]:
     return bytes(value[5 : 5 + size]), bytes(value[5 + size :])
 
 
+def _ascending(keys: list[bytes]) -> bool:
+    """Whether ``keys`` are in strictly ascending order (no key twice)."""
+    return all(map(lt, keys, islice(keys, 1, None)))
+
+
 def folded(log: list[Change]) -> list[Change]:
     """One change per key, in key order: its record before the first change and after the
     last; keys whose record ends as it was are left out."""
     if not log:
         return []
-    olds = dict(zip(map(_first, reversed(log)), (c[1] for c in reversed(log)), strict=True))
-    news = {key: new for key, _, new in log}
-    if len(news) == len(log):  # nothing written twice: no folding needed
-        out = sorted(log, key=_first)
-        return [c for c in out if c[1] != c[2]]
+    if _ascending(list(map(_first, log))):  # the common case: a load's sorted writes
+        return [c for c in log if c[1] != c[2]]
+    olds: dict[bytes, bytes | None] = {}
+    news: dict[bytes, bytes | None] = {}
+    for key, old, new in log:
+        olds.setdefault(key, old)
+        news[key] = new
     return [(k, olds[k], news[k]) for k in sorted(news) if olds[k] != news[k]]
 
 
 def _packed(prefix: bytes, log: list[Change]) -> tuple[list[bytes], list[bytes]]:
-    keys = [prefix + key for key, _, _ in log]
-    values = [
-        _ONLY_NEW + new
-        if old is None and new is not None
-        else _ONLY_OLD + old
-        if new is None and old is not None
-        else pack_change(old, new)
-        for _, old, new in log
-    ]
-    return keys, values
+    """The change table's keys and values of one table's folded changes."""
+    keys, olds, news = (list(map(itemgetter(i), log)) for i in range(3))
+    if olds.count(None) == len(olds):  # only added keys (a fresh load): one concatenation
+        return list(map(prefix.__add__, keys)), list(map(_ONLY_NEW.__add__, news))
+    return list(map(prefix.__add__, keys)), list(map(pack_change, olds, news))
 
 
-def record_changes(txn: WriteTxn, version: int, changes: dict[str, list[Change]], keep: int) -> int:
-    """Write ``version``'s change set (``changes``: each table's changes in the order made, a
-    key possibly several times) and drop the change sets past ``keep``. Returns the changes
-    written. ``txn`` is the commit's own, not a recording one."""
+class VersionTxn(RecordingTxn):
+    """A :class:`~eir.store.diff.RecordingTxn` that keeps sorted appends (a fresh load's
+    writes: new keys, in order) as they come, without a tuple per key: the change set of a
+    table written only by appends is packed from them directly."""
+
+    def __init__(self, inner: WriteTxn) -> None:
+        super().__init__(inner)
+        #: each table's appends: (where in its change log they came, keys, records)
+        self.runs: dict[str, list[tuple[int, list[bytes], list[bytes]]]] = {}
+
+    def append_sorted(self, table: str, keys: list[bytes], values: Iterable[bytes]) -> None:
+        kept = list(values)
+        self.inner.append_sorted(table, keys, kept)
+        at = len(self.changes.setdefault(table, []))
+        self.runs.setdefault(table, []).append((at, keys, kept))
+
+    def table_log(self, table: str) -> list[Change]:
+        """Every change of ``table`` in the order made, the appends among them."""
+        log = self.changes.get(table, [])
+        runs = self.runs.get(table)
+        if not runs:
+            return log
+        out: list[Change] = []
+        done = 0
+        for at, keys, values in runs:
+            out += log[done:at]
+            out += zip(keys, [None] * len(keys), values, strict=True)
+            done = at
+        out += log[done:]
+        return out
+
+    def all_changes(self) -> dict[str, list[Change]]:
+        """Each table's changes in the order made (what ``eir load --diff`` writes)."""
+        return {table: self.table_log(table) for table in {*self.changes, *self.runs}}
+
+    def packed(self, table: str, prefix: bytes) -> tuple[list[bytes], list[bytes]]:
+        """The change table's keys and values of ``table``'s changes (``prefix``: version,
+        table, NUL)."""
+        if self.changes.get(table) or not self.runs.get(table):
+            log = folded(self.table_log(table))
+            return _packed(prefix, log) if log else ([], [])
+        keys: list[bytes] = []  # appends only: new keys, in order, each once
+        values: list[bytes] = []
+        for _, run_keys, run_values in self.runs[table]:
+            keys += map(prefix.__add__, run_keys)
+            values += map(_ONLY_NEW.__add__, run_values)
+        return keys, values
+
+
+def record_changes(txn: WriteTxn, version: int, recording: VersionTxn, keep: int) -> int:
+    """Write ``version``'s change set (what ``recording`` saw written) and drop the change sets
+    past ``keep``. Returns the changes written. ``txn`` is the commit's own, not a recording
+    one."""
     written = 0
     head = version_prefix(version)
     if txn.get(META, CHANGES_FROM) is None:  # the first version that keeps its changes
         txn.put(META, CHANGES_FROM, str(version).encode())
-    for table in sorted(changes):  # keys sort by table name, then entry key
-        if table not in VERSIONED_TABLES:
-            continue
-        log = folded(changes[table])
-        if not log:
-            continue
-        keys, values = _packed(head + table.encode() + b"\x00", log)
-        txn.append_sorted(CHANGES, keys, values)
-        written += len(keys)
+    # keys sort by table name, then entry key
+    for table in sorted(VERSIONED_TABLES & {*recording.changes, *recording.runs}):
+        keys, values = recording.packed(table, head + table.encode() + b"\x00")
+        if keys:
+            txn.append_sorted(CHANGES, keys, values)
+            written += len(keys)
     prune(txn, version, keep)
     return written
 
@@ -266,12 +315,12 @@ def restore_version(
     """Put ``plan``'s records back in ``txn`` as a new version (its history record is
     ``change``, its change set kept like any other): returns the summary and the version.
     The caller commits (or aborts: a dry run)."""
-    recording = RecordingTxn(txn)
+    recording = VersionTxn(txn)
     records = plan(txn) if callable(plan) else plan
     summary, delta, touched = restore_records(recording, records)
     batch = Batch(change=change)
     version = update_meta(
         txn, summary, delta, batch, Mode.REPLACE, [], stamp, touched=[t.value for t in touched]
     )
-    record_changes(txn, version, recording.changes, keep)
+    record_changes(txn, version, recording, keep)
     return summary, version

@@ -17,6 +17,7 @@ from eir.store.memory import MemoryStore
 from eir.store.records import CHANGES, Table
 from eir.store.versions import (
     VersionError,
+    VersionTxn,
     compose,
     folded,
     kept,
@@ -103,3 +104,23 @@ def test_compose_and_keep(store: LmdbStore | MemoryStore) -> None:
         assert [key for _, key, _ in rollback_changes(view, 3)] == imeis(4, 5, 6)
     finally:
         view.release()
+
+
+def test_appends_and_other_writes_fold_in_the_order_made() -> None:
+    inner = MemoryStore().snapshot()
+    recording = VersionTxn(inner)
+    recording.delete_many("imei", [b"1"], [b"r0"])  # gone, then appended again
+    recording.append_sorted("imei", [b"1", b"2"], [b"a1", b"a2"])
+    recording.put("imei", b"2", b"b2")  # appended, then changed
+    recording.append_sorted("range", [b"5"], [b"r5"])
+    assert recording.table_log("imei") == [
+        (b"1", b"r0", None),
+        (b"1", None, b"a1"),
+        (b"2", None, b"a2"),
+        (b"2", b"a2", b"b2"),
+    ]
+    prefix = b"v"
+    keys, values = recording.packed("imei", prefix)
+    assert keys == [b"v1", b"v2"]
+    assert list(map(unpack_change, values)) == [(b"r0", b"a1"), (None, b"b2")]
+    assert recording.packed("range", prefix) == ([b"v5"], [pack_change(None, b"r5")])

@@ -45,7 +45,13 @@ from eir.store.diff import Change
 from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import CASES, CHANGES, META, RangeIndex, Table, class_index, matches_of
-from eir.store.versions import Plan, VersionTxn, record_changes, restore_version
+from eir.store.versions import (
+    Plan,
+    VersionTxn,
+    head_version,
+    record_changes,
+    restore_version,
+)
 from eir.store.writes import DryRunTxn, Olds, WriteTxn
 
 _TABLES = STORE_TABLES
@@ -134,7 +140,10 @@ def _view(
     and a change (its version's change set, :mod:`eir.store.versions`) or a dry run's
     ``changes`` wanted are recorded (:class:`RecordingTxn`)."""
     view: WriteTxn = DryRunTxn(txn) if dry_run and mode is Mode.REPLACE else txn
-    return view if dry_run and changes is None else VersionTxn(view)
+    if dry_run:
+        return view if changes is None else VersionTxn(view)
+    # the version this change makes: the history's next
+    return VersionTxn(view, out=txn, version=head_version(txn) + 1, keep_runs=changes is not None)
 
 
 def _store_error(exc: lmdb.Error, path: str) -> StoreError:

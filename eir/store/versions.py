@@ -99,14 +99,11 @@ def folded(log: list[Change]) -> list[Change]:
     last; keys whose record ends as it was are left out."""
     if not log:
         return []
-    if _ascending(list(map(_first, log))):  # the common case: a load's sorted writes
-        return [c for c in log if c[1] != c[2]]
-    olds: dict[bytes, bytes | None] = {}
-    news: dict[bytes, bytes | None] = {}
-    for key, old, new in log:
-        olds.setdefault(key, old)
-        news[key] = new
-    return [(k, olds[k], news[k]) for k in sorted(news) if olds[k] != news[k]]
+    if not _ascending(list(map(_first, log))):
+        log = sorted(log, key=_first)  # runs in order (a replace's deletes, its puts): a merge
+        if not _ascending(list(map(_first, log))):  # a key written twice: folded
+            return [c for c in _folded_all(log) if c[1] != c[2]]
+    return [c for c in log if c[1] != c[2]]
 
 
 def _packed(prefix: bytes, log: list[Change]) -> tuple[list[bytes], list[bytes]]:
@@ -114,34 +111,73 @@ def _packed(prefix: bytes, log: list[Change]) -> tuple[list[bytes], list[bytes]]
     keys, olds, news = (list(map(itemgetter(i), log)) for i in range(3))
     if olds.count(None) == len(olds):  # only added keys (a fresh load): one concatenation
         return list(map(prefix.__add__, keys)), list(map(_ONLY_NEW.__add__, news))
-    return list(map(prefix.__add__, keys)), list(map(pack_change, olds, news))
+    values = [
+        _ONLY_NEW + new
+        if old is None
+        else _ONLY_OLD + old
+        if new is None
+        else pack_change(old, new)
+        for old, new in zip(olds, news, strict=True)
+    ]
+    return list(map(prefix.__add__, keys)), values
+
+
+#: one table's sorted appends: (where in its change log they came, keys, records, whether
+#: they were written to the change table as they came)
+Run = tuple[int, list[bytes], list[bytes], bool]
 
 
 class VersionTxn(RecordingTxn):
-    """A :class:`~eir.store.diff.RecordingTxn` that keeps sorted appends (a fresh load's
-    writes: new keys, in order) as they come, without a tuple per key: the change set of a
-    table written only by appends is packed from them directly."""
+    """A :class:`~eir.store.diff.RecordingTxn` that keeps sorted appends (a load's new keys,
+    in order) without a tuple per key. With ``out`` (the commit's own transaction) and the
+    ``version`` the change will make, the appends to a table nothing else wrote before are
+    written to the change table as they come (a fresh load's change set is never held whole
+    in memory); ``keep_runs``: they are kept too (``eir load --diff`` wants them)."""
 
-    def __init__(self, inner: WriteTxn) -> None:
+    def __init__(
+        self,
+        inner: WriteTxn,
+        *,
+        out: WriteTxn | None = None,
+        version: int = 0,
+        keep_runs: bool = True,
+    ) -> None:
         super().__init__(inner)
-        #: each table's appends: (where in its change log they came, keys, records)
-        self.runs: dict[str, list[tuple[int, list[bytes], list[bytes]]]] = {}
+        self.out = out
+        self.version = version
+        self.keep_runs = keep_runs
+        self.runs: dict[str, list[Run]] = {}
+        #: the tables some of whose appends are in the change table already
+        self.streamed: set[str] = set()
+
+    def prefix(self, table: str) -> bytes:
+        """The change table's key prefix of ``table`` in this version."""
+        return version_prefix(self.version) + table.encode() + b"\x00"
 
     def append_sorted(self, table: str, keys: list[bytes], values: Iterable[bytes]) -> None:
         kept = list(values)
         self.inner.append_sorted(table, keys, kept)
+        streams = self.out is not None and table in VERSIONED_TABLES and not self.changes.get(table)
+        if streams and self.out is not None:
+            head = self.prefix(table)
+            items = list(zip(map(head.__add__, keys), map(_ONLY_NEW.__add__, kept), strict=True))
+            self.out.put_sorted(CHANGES, items)
+            self.streamed.add(table)
+            if not self.keep_runs:
+                return
         at = len(self.changes.setdefault(table, []))
-        self.runs.setdefault(table, []).append((at, keys, kept))
+        self.runs.setdefault(table, []).append((at, keys, kept, streams))
 
-    def table_log(self, table: str) -> list[Change]:
-        """Every change of ``table`` in the order made, the appends among them."""
+    def table_log(self, table: str, *, streamed: bool = True) -> list[Change]:
+        """Every change of ``table`` in the order made, the appends among them (without
+        those already in the change table unless ``streamed``)."""
         log = self.changes.get(table, [])
-        runs = self.runs.get(table)
+        runs = [r for r in self.runs.get(table, ()) if streamed or not r[3]]
         if not runs:
             return log
         out: list[Change] = []
         done = 0
-        for at, keys, values in runs:
+        for at, keys, values, _ in runs:
             out += log[done:at]
             out += zip(keys, [None] * len(keys), values, strict=True)
             done = at
@@ -153,32 +189,65 @@ class VersionTxn(RecordingTxn):
         return {table: self.table_log(table) for table in {*self.changes, *self.runs}}
 
     def packed(self, table: str, prefix: bytes) -> tuple[list[bytes], list[bytes]]:
-        """The change table's keys and values of ``table``'s changes (``prefix``: version,
-        table, NUL)."""
+        """The change table's keys and values of ``table``'s changes not written yet
+        (``prefix``: version, table, NUL); for a table without streamed appends."""
         if self.changes.get(table) or not self.runs.get(table):
             log = folded(self.table_log(table))
             return _packed(prefix, log) if log else ([], [])
         keys: list[bytes] = []  # appends only: new keys, in order, each once
         values: list[bytes] = []
-        for _, run_keys, run_values in self.runs[table]:
+        for _, run_keys, run_values, _ in self.runs[table]:
             keys += map(prefix.__add__, run_keys)
             values += map(_ONLY_NEW.__add__, run_values)
         return keys, values
 
+    def finish_streamed(self, txn: WriteTxn, table: str) -> int:
+        """The rest of a table whose first appends are in the change table: each key
+        written after them folded with its streamed change (an append: nothing before)."""
+        head = self.prefix(table)
+        done = 0
+        for key, first, new in _folded_all(self.table_log(table, streamed=False)):
+            full = head + key
+            appended = txn.get(CHANGES, full) is not None
+            old = None if appended else first  # appended first, in this change: nothing before
+            if old == new:
+                if appended:
+                    txn.delete(CHANGES, full)
+                continue
+            txn.put(CHANGES, full, pack_change(old, new))
+            done += 1
+        return done
+
+
+def _folded_all(log: list[Change]) -> list[Change]:
+    """One change per key in key order (before its first change, after its last), those that
+    end as they began included."""
+    olds: dict[bytes, bytes | None] = {}
+    news: dict[bytes, bytes | None] = {}
+    for key, old, new in log:
+        olds.setdefault(key, old)
+        news[key] = new
+    return [(k, olds[k], news[k]) for k in sorted(news)]
+
 
 def record_changes(txn: WriteTxn, version: int, recording: VersionTxn, keep: int) -> int:
-    """Write ``version``'s change set (what ``recording`` saw written) and drop the change sets
-    past ``keep``. Returns the changes written. ``txn`` is the commit's own, not a recording
-    one."""
+    """Write ``version``'s change set (what ``recording`` saw written, less what it wrote
+    already) and drop the change sets past ``keep``. Returns the changes written by this
+    call. ``txn`` is the commit's own, not a recording one."""
     written = 0
     head = version_prefix(version)
     if txn.get(META, CHANGES_FROM) is None:  # the first version that keeps its changes
         txn.put(META, CHANGES_FROM, str(version).encode())
     # keys sort by table name, then entry key
-    for table in sorted(VERSIONED_TABLES & {*recording.changes, *recording.runs}):
+    for table in sorted(
+        VERSIONED_TABLES & {*recording.changes, *recording.runs, *recording.streamed}
+    ):
+        if table in recording.streamed:
+            written += recording.finish_streamed(txn, table)
+            continue
         keys, values = recording.packed(table, head + table.encode() + b"\x00")
         if keys:
-            txn.append_sorted(CHANGES, keys, values)
+            txn.put_sorted(CHANGES, list(zip(keys, values, strict=True)))
             written += len(keys)
     prune(txn, version, keep)
     return written
@@ -315,7 +384,7 @@ def restore_version(
     """Put ``plan``'s records back in ``txn`` as a new version (its history record is
     ``change``, its change set kept like any other): returns the summary and the version.
     The caller commits (or aborts: a dry run)."""
-    recording = VersionTxn(txn)
+    recording = VersionTxn(txn, keep_runs=False)
     records = plan(txn) if callable(plan) else plan
     summary, delta, touched = restore_records(recording, records)
     batch = Batch(change=change)

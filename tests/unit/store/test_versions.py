@@ -124,3 +124,31 @@ def test_appends_and_other_writes_fold_in_the_order_made() -> None:
     assert keys == [b"v1", b"v2"]
     assert list(map(unpack_change, values)) == [(b"r0", b"a1"), (None, b"b2")]
     assert recording.packed("range", prefix) == ([b"v5"], [pack_change(None, b"r5")])
+
+
+def test_appends_written_as_they_come_fold_with_later_writes(tmp_path: Path) -> None:
+    """Two groups of one table in one load: the first appended (and written to the change
+    table at once, on LMDB), the second merged into the same keys: the change sets of both
+    stores are the same."""
+    lmdb_store = LmdbStore(tmp_path / "db", map_size_mb=16, sync=False)
+    memory = MemoryStore()
+    groups = [
+        Group(Table.IMEI, B, "police", imeis(1, 2)),
+        Group(Table.IMEI, W, "gsma", imeis(2, 3)),
+    ]
+    try:
+        sets = []
+        for store in (lmdb_store, memory):
+            store.apply(Batch(groups=groups, rows=4), Mode.ADD, [(B, "police")], now=2)
+            view = store.snapshot()
+            try:
+                sets.append(compose(view, 0, 1))
+                assert list(view.items(CHANGES))[0][0][:8] == (1).to_bytes(8, "big")
+            finally:
+                view.release()
+            store.restore(lambda txn: rollback_changes(txn, 0), ROLLBACK, now=3)
+            assert store.stats().digest == MemoryStore().stats().digest
+        assert sets[0] == sets[1]
+        assert [(k, old) for k, old, _ in sets[0]["imei"]] == [(k, None) for k in imeis(1, 2, 3)]
+    finally:
+        lmdb_store.close()

@@ -46,10 +46,13 @@ CHANGES_FROM = b"changes-from"
 #: change sets dropped at most per commit (each commit adds one: the backlog shrinks)
 PRUNE_STEP = 4
 
-_OLD, _NEW = 1, 2
-_BOTH = bytes((_OLD | _NEW,))
-_ONLY_OLD = bytes((_OLD,))
-_ONLY_NEW = bytes((_NEW,))
+#: the first octet of a change whose key had a record before: then only that record, or
+#: (both) its length (4 octets) and both records; any other first octet is a record's code
+#: (below 0xF0, :mod:`eir.store.records`): the change of a key added, its record alone
+_ONLY_OLD = b"\xf1"
+_ADDED = b"\xf2"  # an added record that does not start with a code (damaged): flagged
+_BOTH = b"\xf3"
+_FLAGS = 0xF0
 _first = itemgetter(0)
 
 
@@ -68,11 +71,14 @@ def change_key(version: int, table: str, key: bytes) -> bytes:
 
 
 def pack_change(old: bytes | None, new: bytes | None) -> bytes:
-    """The records before and after one change (None: absent), as one value: a flag octet
-    (1: a record before, 2: a record after), then with both the length of the one before
-    (4 octets, big-endian), then the records."""
+    """The records before and after one change (None: absent), as one value: a key added is
+    its record as it is (no copy: a fresh load's change set costs its keys); a key removed
+    ``F1`` and the record before; a key changed ``F3``, the length of the record before (4
+    octets, big-endian), then both records."""
     if old is None:
-        return _ONLY_NEW + (new or b"")
+        if new is None:
+            raise ValueError("a change without records")
+        return new if new and new[0] < _FLAGS else _ADDED + new
     if new is None:
         return _ONLY_OLD + old
     return _BOTH + len(old).to_bytes(4, "big") + old + new
@@ -80,13 +86,42 @@ def pack_change(old: bytes | None, new: bytes | None) -> bytes:
 
 def unpack_change(value: bytes) -> tuple[bytes | None, bytes | None]:
     """The records before and after of a :func:`pack_change` value."""
-    flags = value[0]
-    if flags == _NEW:
-        return None, bytes(value[1:])
-    if flags == _OLD:
+    flag = value[0]
+    if flag < _FLAGS:
+        return None, bytes(value)
+    if flag == _ONLY_OLD[0]:
         return bytes(value[1:]), None
+    if flag == _ADDED[0]:
+        return None, bytes(value[1:])
     size = int.from_bytes(value[1:5], "big")
     return bytes(value[5 : 5 + size]), bytes(value[5 + size :])
+
+
+def _write_added(out: WriteTxn, prefix: bytes, keys: list[bytes], records: list[bytes]) -> None:
+    """The changes of keys added (sorted), written to the change table: an append when they
+    come after everything in it (as a load's appends do), else sorted puts."""
+    if not keys:
+        return
+    values = records if _coded(records) else list(map(_packed_new, records))
+    changes = list(map(prefix.__add__, keys))
+    last = out.last_key(CHANGES)
+    if last is None or last < changes[0]:
+        out.append_sorted(CHANGES, changes, values)
+    else:
+        out.put_sorted(CHANGES, list(zip(changes, values, strict=True)))
+
+
+def _coded(records: list[bytes]) -> bool:
+    """Whether every record starts with a code (as every record eir writes does): then a
+    record added is its own change."""
+    try:
+        return not records or max(map(_first, records)) < _FLAGS
+    except IndexError:  # an empty record
+        return False
+
+
+def _packed_new(record: bytes) -> bytes:
+    return pack_change(None, record)
 
 
 def _ascending(keys: list[bytes]) -> bool:
@@ -109,14 +144,10 @@ def folded(log: list[Change]) -> list[Change]:
 def _packed(prefix: bytes, log: list[Change]) -> tuple[list[bytes], list[bytes]]:
     """The change table's keys and values of one table's folded changes."""
     keys, olds, news = (list(map(itemgetter(i), log)) for i in range(3))
-    if olds.count(None) == len(olds):  # only added keys (a fresh load): one concatenation
-        return list(map(prefix.__add__, keys)), list(map(_ONLY_NEW.__add__, news))
+    if olds.count(None) == len(olds) and _coded(news):  # only added keys: the records
+        return list(map(prefix.__add__, keys)), news
     values = [
-        _ONLY_NEW + new
-        if old is None
-        else _ONLY_OLD + old
-        if new is None
-        else pack_change(old, new)
+        _ONLY_OLD + old if new is None and old is not None else pack_change(old, new)
         for old, new in zip(olds, news, strict=True)
     ]
     return list(map(prefix.__add__, keys)), values
@@ -159,9 +190,7 @@ class VersionTxn(RecordingTxn):
         self.inner.append_sorted(table, keys, kept)
         streams = self.out is not None and table in VERSIONED_TABLES and not self.changes.get(table)
         if streams and self.out is not None:
-            head = self.prefix(table)
-            items = list(zip(map(head.__add__, keys), map(_ONLY_NEW.__add__, kept), strict=True))
-            self.out.put_sorted(CHANGES, items)
+            _write_added(self.out, self.prefix(table), keys, kept)
             self.streamed.add(table)
             if not self.keep_runs:
                 return
@@ -198,7 +227,7 @@ class VersionTxn(RecordingTxn):
         values: list[bytes] = []
         for _, run_keys, run_values, _ in self.runs[table]:
             keys += map(prefix.__add__, run_keys)
-            values += map(_ONLY_NEW.__add__, run_values)
+            values += run_values if _coded(run_values) else map(_packed_new, run_values)
         return keys, values
 
     def finish_streamed(self, txn: WriteTxn, table: str) -> int:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from itertools import islice
 from operator import itemgetter, lt
 
-from eir.errors import EirError
+from eir.errors import EirError, StoreError
 from eir.store.api import HandsetChange, LoadSummary, Mode
 from eir.store.apply import update_meta
 from eir.store.batch import Batch
@@ -263,6 +263,8 @@ def record_changes(txn: WriteTxn, version: int, recording: VersionTxn, keep: int
     """Write ``version``'s change set (what ``recording`` saw written, less what it wrote
     already) and drop the change sets past ``keep``. Returns the changes written by this
     call. ``txn`` is the commit's own, not a recording one."""
+    if recording.streamed and recording.version != version:
+        raise StoreError(f"change set written as version {recording.version}, not {version}")
     written = 0
     head = version_prefix(version)
     if txn.get(META, CHANGES_FROM) is None:  # the first version that keeps its changes

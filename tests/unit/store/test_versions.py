@@ -3,6 +3,7 @@ between two versions, and a rollback that makes an earlier version's content aga
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,3 +153,24 @@ def test_appends_written_as_they_come_fold_with_later_writes(tmp_path: Path) -> 
         assert [(k, old) for k, old, _ in sets[0]["imei"]] == [(k, None) for k in imeis(1, 2, 3)]
     finally:
         lmdb_store.close()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rollback_to_any_kept_version_gives_its_digest(
+    store: LmdbStore | MemoryStore, seed: int
+) -> None:
+    """Random adds, replaces and removes of two sources: a rollback to a kept version gives
+    that version's digest back, and rolling back the rollback the newest one's."""
+    rng = random.Random(seed)
+    digests = {0: store.stats().digest}
+    for version in range(1, 6):
+        source = rng.choice(["police", "gsma"])
+        keys = imeis(*rng.sample(range(40), rng.randint(1, 15)))
+        mode = rng.choice([Mode.ADD, Mode.REPLACE, Mode.REMOVE])
+        store.apply(batch(keys, source), mode, [(B, source)], now=version)
+        digests[version] = store.stats().digest
+    base = rng.choice([2, 3, 4])  # keep 3: versions 3, 4 and 5 kept; 2 is the oldest base
+    store.restore(lambda txn: rollback_changes(txn, base), ROLLBACK, now=9)
+    assert store.stats().digest == digests[base]
+    store.restore(lambda txn: rollback_changes(txn, 5), ROLLBACK, now=10)
+    assert store.stats().digest == digests[5]

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DB ?= var/eir.lmdb
 
-.PHONY: install tshark mosquitto chromium vm test-sctp run test check lint type bench bench-store bench-replace bench-shapes bench-s13 bench-map bench-mqtt bench-merge bench-observations bench-devices bench-classes bench-lifecycle load clean
+.PHONY: install tshark mosquitto chromium vm test-sctp run test check lint type bench bench-store bench-replace bench-shapes bench-s13 bench-map bench-mqtt bench-merge bench-observations bench-devices bench-classes bench-lifecycle bench-versions load clean
 
 # pysctp compiles against libsctp (Debian's libsctp-dev) with a C compiler; the tests dissect
 # what we send with tshark.
@@ -84,7 +84,7 @@ check: lint type test
 
 # every bench runs even when an earlier one misses its target; the exit code says if any did
 bench: install
-	@status=0; for target in bench-store bench-s13 bench-map bench-mqtt bench-merge bench-observations bench-devices bench-classes bench-lifecycle; do \
+	@status=0; for target in bench-store bench-s13 bench-map bench-mqtt bench-merge bench-observations bench-devices bench-classes bench-lifecycle bench-versions; do \
 		$(MAKE) --no-print-directory $$target || { status=1; echo "make bench: $$target missed a target"; }; \
 	done; exit $$status
 
@@ -128,6 +128,10 @@ bench-classes: install
 # issue 18: answer cost of entries with times (effective/expires) against entries without, 1M
 bench-lifecycle: install
 	$(BIN)/python tests/bench/bench_lifecycle.py
+
+# diff and rollback of a 1-million-entry list (issue 18)
+bench-versions: install
+	$(BIN)/python tests/bench/bench_versions.py
 
 # eir serve with the demo lists, driven 20 s by eir-sim (mixed S13 and MAP, fixed rate);
 # fails on any wrong answer or gate

@@ -7,7 +7,7 @@ Errors go to stderr as ``eir: message`` or ``file:line: message``.
 This module is the dispatch: it parses the command line (`eir.cli.parser`), reads the
 configuration, runs the command (`eir.cli.lists`: load, lookup, export, stats;
 `eir.cli.handsets`: block, unblock; `eir.cli.publish`; `eir.cli.serve`: serve, check-config;
-`eir.cli.observations`: history, observations)
+`eir.cli.observations`: history, observations; `eir.cli.versions`: versions, diff, rollback)
 and turns errors into exit codes.
 """
 

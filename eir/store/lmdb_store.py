@@ -41,7 +41,7 @@ from eir.store.devices import (
     record_load,
     replace_table,
 )
-from eir.store.diff import Change, RecordingTxn
+from eir.store.diff import Change
 from eir.store.guard import RemoveLimit
 from eir.store.purge import START, Position, scan_step, write_step
 from eir.store.reading import (
@@ -53,7 +53,13 @@ from eir.store.reading import (
     history,
 )
 from eir.store.records import CASES, CHANGES, META, RangeIndex, Table, class_index, matches_of
-from eir.store.versions import Plan, record_changes, restore_version
+from eir.store.versions import (
+    Plan,
+    VersionTxn,
+    head_version,
+    record_changes,
+    restore_version,
+)
 from eir.store.writes import DryRunTxn, Olds, WriteTxn
 
 _TABLES = STORE_TABLES
@@ -142,7 +148,10 @@ def _view(
     and a change (its version's change set, :mod:`eir.store.versions`) or a dry run's
     ``changes`` wanted are recorded (:class:`RecordingTxn`)."""
     view: WriteTxn = DryRunTxn(txn) if dry_run and mode is Mode.REPLACE else txn
-    return view if dry_run and changes is None else RecordingTxn(view)
+    if dry_run:
+        return view if changes is None else VersionTxn(view)
+    # the version this change makes: the history's next
+    return VersionTxn(view, out=txn, version=head_version(txn) + 1, keep_runs=changes is not None)
 
 
 def _store_error(exc: lmdb.Error, path: str) -> StoreError:
@@ -434,8 +443,8 @@ class LmdbStore:
             except BaseException:
                 txn.abort()
                 raise
-            if changes is not None and isinstance(recording, RecordingTxn):
-                changes.update(recording.changes)
+            if changes is not None and isinstance(recording, VersionTxn):
+                changes.update(recording.all_changes())
             summary.dry_run = dry_run
             summary.seconds = time.perf_counter() - started
             return summary
@@ -517,8 +526,8 @@ class LmdbStore:
 
     def _record(self, txn: Any, version: int, recording: WriteTxn) -> None:
         """``version``'s change set written (and the oldest past ``versions.keep`` dropped)."""
-        if isinstance(recording, RecordingTxn):
-            record_changes(_Txn(txn, self._dbs), version, recording.changes, self.keep_versions)
+        if isinstance(recording, VersionTxn):
+            record_changes(_Txn(txn, self._dbs), version, recording, self.keep_versions)
 
     def restore(
         self,

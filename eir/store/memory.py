@@ -26,11 +26,11 @@ from eir.store.devices import (
     record_load,
     replace_table,
 )
-from eir.store.diff import Change, RecordingTxn
+from eir.store.diff import Change
 from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import RangeIndex, Table, class_index, matches_of
-from eir.store.versions import Plan, record_changes, restore_version
+from eir.store.versions import Plan, VersionTxn, record_changes, restore_version
 from eir.store.writes import Olds, WriteTxn
 
 _TABLES = STORE_TABLES
@@ -224,7 +224,7 @@ class MemoryStore:
         stamp = int(time.time()) if now is None else now
         scope = list(scope)
         work = _DictTxn({name: dict(table) for name, table in self._tables.items()})
-        view: WriteTxn = work if dry_run and changes is None else RecordingTxn(work)
+        view: WriteTxn = work if dry_run and changes is None else VersionTxn(work)
         summary, delta = apply_batch(
             view,
             batch,
@@ -236,12 +236,12 @@ class MemoryStore:
             max_remove=max_remove,
             max_pairs=max_pairs,
         )
-        if isinstance(view, RecordingTxn) and changes is not None:
-            changes.update(view.changes)
+        if isinstance(view, VersionTxn) and changes is not None:
+            changes.update(view.all_changes())
         if not dry_run:
             version = update_meta(work, summary, delta, batch, mode, scope, stamp)
-            if isinstance(view, RecordingTxn):
-                record_changes(work, version, view.changes, self.keep_versions)
+            if isinstance(view, VersionTxn):
+                record_changes(work, version, view, self.keep_versions)
             self._tables = work.tables
             self._ranges = self._classes = None
         summary.dry_run = dry_run

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import islice
+from operator import itemgetter, lt
 
-from eir.errors import EirError
+from eir.errors import EirError, StoreError
 from eir.model import ListName
 from eir.store.api import HandsetChange, LoadSummary, Mode
 from eir.store.apply import update_meta
@@ -46,10 +47,13 @@ CHANGES_FROM = b"changes-from"
 #: change sets dropped at most per commit (each commit adds one: the backlog shrinks)
 PRUNE_STEP = 4
 
-_OLD, _NEW = 1, 2
-_BOTH = bytes((_OLD | _NEW,))
-_ONLY_OLD = bytes((_OLD,))
-_ONLY_NEW = bytes((_NEW,))
+#: the first octet of a change whose key had a record before: then only that record, or
+#: (both) its length (4 octets) and both records; any other first octet is a record's code
+#: (below 0xF0, :mod:`eir.store.records`): the change of a key added, its record alone
+_ONLY_OLD = b"\xf1"
+_ADDED = b"\xf2"  # an added record that does not start with a code (damaged): flagged
+_BOTH = b"\xf3"
+_FLAGS = 0xF0
 _first = itemgetter(0)
 
 
@@ -68,11 +72,14 @@ def change_key(version: int, table: str, key: bytes) -> bytes:
 
 
 def pack_change(old: bytes | None, new: bytes | None) -> bytes:
-    """The records before and after one change (None: absent), as one value: a flag octet
-    (1: a record before, 2: a record after), then with both the length of the one before
-    (4 octets, big-endian), then the records."""
+    """The records before and after one change (None: absent), as one value: a key added is
+    its record as it is (no copy: a fresh load's change set costs its keys); a key removed
+    ``F1`` and the record before; a key changed ``F3``, the length of the record before (4
+    octets, big-endian), then both records."""
     if old is None:
-        return _ONLY_NEW + (new or b"")
+        if new is None:
+            raise ValueError("a change without records")
+        return new if new and new[0] < _FLAGS else _ADDED + new
     if new is None:
         return _ONLY_OLD + old
     return _BOTH + len(old).to_bytes(4, "big") + old + new
@@ -80,13 +87,47 @@ def pack_change(old: bytes | None, new: bytes | None) -> bytes:
 
 def unpack_change(value: bytes) -> tuple[bytes | None, bytes | None]:
     """The records before and after of a :func:`pack_change` value."""
-    flags = value[0]
-    if flags == _NEW:
-        return None, bytes(value[1:])
-    if flags == _OLD:
+    flag = value[0]
+    if flag < _FLAGS:
+        return None, bytes(value)
+    if flag == _ONLY_OLD[0]:
         return bytes(value[1:]), None
+    if flag == _ADDED[0]:
+        return None, bytes(value[1:])
     size = int.from_bytes(value[1:5], "big")
     return bytes(value[5 : 5 + size]), bytes(value[5 + size :])
+
+
+def _write_added(out: WriteTxn, prefix: bytes, keys: list[bytes], records: list[bytes]) -> None:
+    """The changes of keys added (sorted), written to the change table: an append when they
+    come after everything in it (as a load's appends do), else sorted puts."""
+    if not keys:
+        return
+    values = records if _coded(records) else list(map(_packed_new, records))
+    changes = list(map(prefix.__add__, keys))
+    last = out.last_key(CHANGES)
+    if last is None or last < changes[0]:
+        out.append_sorted(CHANGES, changes, values)
+    else:
+        out.put_sorted(CHANGES, list(zip(changes, values, strict=True)))
+
+
+def _coded(records: list[bytes]) -> bool:
+    """Whether every record starts with a code (as every record eir writes does): then a
+    record added is its own change."""
+    try:
+        return not records or max(map(_first, records)) < _FLAGS
+    except IndexError:  # an empty record
+        return False
+
+
+def _packed_new(record: bytes) -> bytes:
+    return pack_change(None, record)
+
+
+def _ascending(keys: list[bytes]) -> bool:
+    """Whether ``keys`` are in strictly ascending order (no key twice)."""
+    return all(map(lt, keys, islice(keys, 1, None)))
 
 
 def folded(log: list[Change]) -> list[Change]:
@@ -94,44 +135,152 @@ def folded(log: list[Change]) -> list[Change]:
     last; keys whose record ends as it was are left out."""
     if not log:
         return []
-    olds = dict(zip(map(_first, reversed(log)), (c[1] for c in reversed(log)), strict=True))
-    news = {key: new for key, _, new in log}
-    if len(news) == len(log):  # nothing written twice: no folding needed
-        out = sorted(log, key=_first)
-        return [c for c in out if c[1] != c[2]]
-    return [(k, olds[k], news[k]) for k in sorted(news) if olds[k] != news[k]]
+    if not _ascending(list(map(_first, log))):
+        log = sorted(log, key=_first)  # runs in order (a replace's deletes, its puts): a merge
+        if not _ascending(list(map(_first, log))):  # a key written twice: folded
+            return [c for c in _folded_all(log) if c[1] != c[2]]
+    return [c for c in log if c[1] != c[2]]
 
 
 def _packed(prefix: bytes, log: list[Change]) -> tuple[list[bytes], list[bytes]]:
-    keys = [prefix + key for key, _, _ in log]
+    """The change table's keys and values of one table's folded changes."""
+    keys, olds, news = (list(map(itemgetter(i), log)) for i in range(3))
+    if olds.count(None) == len(olds) and _coded(news):  # only added keys: the records
+        return list(map(prefix.__add__, keys)), news
     values = [
-        _ONLY_NEW + new
-        if old is None and new is not None
-        else _ONLY_OLD + old
-        if new is None and old is not None
-        else pack_change(old, new)
-        for _, old, new in log
+        _ONLY_OLD + old if new is None and old is not None else pack_change(old, new)
+        for old, new in zip(olds, news, strict=True)
     ]
-    return keys, values
+    return list(map(prefix.__add__, keys)), values
 
 
-def record_changes(txn: WriteTxn, version: int, changes: dict[str, list[Change]], keep: int) -> int:
-    """Write ``version``'s change set (``changes``: each table's changes in the order made, a
-    key possibly several times) and drop the change sets past ``keep``. Returns the changes
-    written. ``txn`` is the commit's own, not a recording one."""
+#: one table's sorted appends: (where in its change log they came, keys, records, whether
+#: they were written to the change table as they came)
+Run = tuple[int, list[bytes], list[bytes], bool]
+
+
+class VersionTxn(RecordingTxn):
+    """A :class:`~eir.store.diff.RecordingTxn` that keeps sorted appends (a load's new keys,
+    in order) without a tuple per key. With ``out`` (the commit's own transaction) and the
+    ``version`` the change will make, the appends to a table nothing else wrote before are
+    written to the change table as they come (a fresh load's change set is never held whole
+    in memory); ``keep_runs``: they are kept too (``eir load --diff`` wants them)."""
+
+    def __init__(
+        self,
+        inner: WriteTxn,
+        *,
+        out: WriteTxn | None = None,
+        version: int = 0,
+        keep_runs: bool = True,
+    ) -> None:
+        super().__init__(inner)
+        self.out = out
+        self.version = version
+        self.keep_runs = keep_runs
+        self.runs: dict[str, list[Run]] = {}
+        #: the tables some of whose appends are in the change table already
+        self.streamed: set[str] = set()
+
+    def prefix(self, table: str) -> bytes:
+        """The change table's key prefix of ``table`` in this version."""
+        return version_prefix(self.version) + table.encode() + b"\x00"
+
+    def append_sorted(self, table: str, keys: list[bytes], values: Iterable[bytes]) -> None:
+        kept = list(values)
+        self.inner.append_sorted(table, keys, kept)
+        streams = self.out is not None and table in VERSIONED_TABLES and not self.changes.get(table)
+        if streams and self.out is not None:
+            _write_added(self.out, self.prefix(table), keys, kept)
+            self.streamed.add(table)
+            if not self.keep_runs:
+                return
+        at = len(self.changes.setdefault(table, []))
+        self.runs.setdefault(table, []).append((at, keys, kept, streams))
+
+    def table_log(self, table: str, *, streamed: bool = True) -> list[Change]:
+        """Every change of ``table`` in the order made, the appends among them (without
+        those already in the change table unless ``streamed``)."""
+        log = self.changes.get(table, [])
+        runs = [r for r in self.runs.get(table, ()) if streamed or not r[3]]
+        if not runs:
+            return log
+        out: list[Change] = []
+        done = 0
+        for at, keys, values, _ in runs:
+            out += log[done:at]
+            out += zip(keys, [None] * len(keys), values, strict=True)
+            done = at
+        out += log[done:]
+        return out
+
+    def all_changes(self) -> dict[str, list[Change]]:
+        """Each table's changes in the order made (what ``eir load --diff`` writes)."""
+        return {table: self.table_log(table) for table in {*self.changes, *self.runs}}
+
+    def packed(self, table: str, prefix: bytes) -> tuple[list[bytes], list[bytes]]:
+        """The change table's keys and values of ``table``'s changes not written yet
+        (``prefix``: version, table, NUL); for a table without streamed appends."""
+        if self.changes.get(table) or not self.runs.get(table):
+            log = folded(self.table_log(table))
+            return _packed(prefix, log) if log else ([], [])
+        keys: list[bytes] = []  # appends only: new keys, in order, each once
+        values: list[bytes] = []
+        for _, run_keys, run_values, _ in self.runs[table]:
+            keys += map(prefix.__add__, run_keys)
+            values += run_values if _coded(run_values) else map(_packed_new, run_values)
+        return keys, values
+
+    def finish_streamed(self, txn: WriteTxn, table: str) -> int:
+        """The rest of a table whose first appends are in the change table: each key
+        written after them folded with its streamed change (an append: nothing before)."""
+        head = self.prefix(table)
+        done = 0
+        for key, first, new in _folded_all(self.table_log(table, streamed=False)):
+            full = head + key
+            appended = txn.get(CHANGES, full) is not None
+            old = None if appended else first  # appended first, in this change: nothing before
+            if old == new:
+                if appended:
+                    txn.delete(CHANGES, full)
+                continue
+            txn.put(CHANGES, full, pack_change(old, new))
+            done += 1
+        return done
+
+
+def _folded_all(log: list[Change]) -> list[Change]:
+    """One change per key in key order (before its first change, after its last), those that
+    end as they began included."""
+    olds: dict[bytes, bytes | None] = {}
+    news: dict[bytes, bytes | None] = {}
+    for key, old, new in log:
+        olds.setdefault(key, old)
+        news[key] = new
+    return [(k, olds[k], news[k]) for k in sorted(news)]
+
+
+def record_changes(txn: WriteTxn, version: int, recording: VersionTxn, keep: int) -> int:
+    """Write ``version``'s change set (what ``recording`` saw written, less what it wrote
+    already) and drop the change sets past ``keep``. Returns the changes written by this
+    call. ``txn`` is the commit's own, not a recording one."""
+    if recording.streamed and recording.version != version:
+        raise StoreError(f"change set written as version {recording.version}, not {version}")
     written = 0
     head = version_prefix(version)
     if txn.get(META, CHANGES_FROM) is None:  # the first version that keeps its changes
         txn.put(META, CHANGES_FROM, str(version).encode())
-    for table in sorted(changes):  # keys sort by table name, then entry key
-        if table not in VERSIONED_TABLES:
+    # keys sort by table name, then entry key
+    for table in sorted(
+        VERSIONED_TABLES & {*recording.changes, *recording.runs, *recording.streamed}
+    ):
+        if table in recording.streamed:
+            written += recording.finish_streamed(txn, table)
             continue
-        log = folded(changes[table])
-        if not log:
-            continue
-        keys, values = _packed(head + table.encode() + b"\x00", log)
-        txn.append_sorted(CHANGES, keys, values)
-        written += len(keys)
+        keys, values = recording.packed(table, head + table.encode() + b"\x00")
+        if keys:
+            txn.put_sorted(CHANGES, list(zip(keys, values, strict=True)))
+            written += len(keys)
     prune(txn, version, keep)
     return written
 
@@ -273,7 +422,7 @@ def restore_version(
     ``change``, its change set kept like any other): returns the summary and the version.
     The caller commits (or aborts: a dry run). ``scope``: the (list, source) its history
     record names (a case action's), none by default."""
-    recording = RecordingTxn(txn)
+    recording = VersionTxn(txn, keep_runs=False)
     records = plan(txn) if callable(plan) else plan
     summary, delta, touched = restore_records(recording, records)
     batch = Batch(change=change)
@@ -287,5 +436,5 @@ def restore_version(
         stamp,
         touched=[t.value for t in touched],
     )
-    record_changes(txn, version, recording.changes, keep)
+    record_changes(txn, version, recording, keep)
     return summary, version

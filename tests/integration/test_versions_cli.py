@@ -49,7 +49,7 @@ def test_rollback_of_a_replace_restores_the_earlier_digest(tmp_path: Path, db: P
         f"removed,{A1},,,black,police,stolen,\n"
     )
 
-    result = eir("rollback", "1", "--db", db)  # not on a terminal: --yes needed
+    result = eir("rollback", "1", "--db", db, stdin=b"")  # not on a terminal: --yes needed
     assert (result.returncode, result.stderr) == (
         2,
         "eir: rolling back to version 1 changes the lists: add --yes "

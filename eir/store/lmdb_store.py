@@ -19,7 +19,7 @@ from functools import partial
 from itertools import islice
 from pathlib import Path
 from time import monotonic
-from typing import Any
+from typing import Any, TypeVar
 
 import lmdb
 
@@ -46,6 +46,8 @@ from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import CASES, CHANGES, META, RangeIndex, Table, class_index, matches_of
 from eir.store.writes import DryRunTxn, Olds, WriteTxn
+
+T = TypeVar("T")
 
 _TABLES = STORE_TABLES
 #: tables a store written before them lacks (a read-only open reads them as empty)
@@ -479,6 +481,27 @@ class LmdbStore:
             summary.dry_run = dry_run
             summary.seconds = time.perf_counter() - started
             return summary
+
+    def write(self, work: Callable[[WriteTxn], T], *, may_grow: bool = True) -> T:
+        """Run ``work(txn)`` in one write transaction and commit; anything it raises aborts
+        it all. A full map grows (and ``work`` runs again) or, without ``may_grow``, raises
+        :class:`MapGrowthNeededError` as :meth:`apply` does."""
+        while True:
+            txn = self._begin(write=True)
+            try:
+                result = work(_Txn(txn, self._dbs))
+                txn.commit()
+            except lmdb.MapFullError:
+                txn.abort()
+                self._full(may_grow)
+                continue
+            except lmdb.Error as exc:
+                txn.abort()
+                raise _store_error(exc, self.path) from None
+            except BaseException:
+                txn.abort()
+                raise
+            return result
 
     def _full(self, may_grow: bool) -> None:
         """The map filled up: grow it (the caller retries), or say it must grow."""

@@ -56,6 +56,7 @@ def open_store(config: Config, db: str | None, *, create: bool) -> LmdbStore:
         sync=s.sync,
         create=create,
         read_snapshot_ms=s.read_snapshot_ms,
+        keep_versions=config.versions.keep,
     )
 
 

@@ -22,7 +22,17 @@ import sys
 from collections.abc import Callable, Sequence
 
 from eir import logs
-from eir.cli import devices, duplicates, handsets, lists, observations, pairs, publish, serve
+from eir.cli import (
+    devices,
+    duplicates,
+    handsets,
+    lists,
+    observations,
+    pairs,
+    publish,
+    serve,
+    versions,
+)
 from eir.cli.overrides import log_overrides
 from eir.cli.parser import build_parser
 from eir.config import Config, load_config
@@ -46,6 +56,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "observe": duplicates.observe,
     "history": observations.history,
     "observations": observations.observations,
+    "versions": versions.versions,
+    "diff": versions.diff,
+    "rollback": versions.rollback,
 }
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from eir import __version__
-from eir.cli import devices, duplicates
+from eir.cli import devices, duplicates, versions
 from eir.config.keys import LOG_FORMATS, LOG_LEVELS, strptime_format
 from eir.model import ListName
 from eir.store.api import Mode
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_config(sub)
     duplicates.add_parsers(sub, _store_options, _mqtt_options, _observations_option)
     devices.add_parsers(sub, _store_options)
+    versions.add_parsers(sub, _store_options)
     return parser
 
 

@@ -27,7 +27,7 @@ from eir.devices.packing import build_index
 from eir.devices.record import EMPTY_INDEX, DeviceIndex
 from eir.errors import MapGrowthNeededError, StoreError, StoreFullError
 from eir.model import NO_HITS, Hits, ListName, Match
-from eir.store.api import ExportRow, LoadSummary, Mode, StoreStats, Tick
+from eir.store.api import ExportRow, HandsetChange, LoadSummary, Mode, StoreStats, Tick
 from eir.store.apply import apply_batch, update_meta
 from eir.store.batch import Batch
 from eir.store.devices import (
@@ -45,6 +45,7 @@ from eir.store.diff import Change, RecordingTxn
 from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import CASES, CHANGES, META, RangeIndex, Table, class_index, matches_of
+from eir.store.versions import Plan, record_changes, restore_version
 from eir.store.writes import DryRunTxn, Olds, WriteTxn
 
 T = TypeVar("T")
@@ -132,9 +133,10 @@ def _view(
     txn: _Txn, mode: Mode, dry_run: bool, changes: dict[str, list[Change]] | None
 ) -> WriteTxn:
     """What a load writes through: a replace's dry run skips its writes (:class:`DryRunTxn`),
-    and ``changes`` wanted are recorded (:class:`RecordingTxn`)."""
+    and a change (its version's change set, :mod:`eir.store.versions`) or a dry run's
+    ``changes`` wanted are recorded (:class:`RecordingTxn`)."""
     view: WriteTxn = DryRunTxn(txn) if dry_run and mode is Mode.REPLACE else txn
-    return view if changes is None else RecordingTxn(view)
+    return view if dry_run and changes is None else RecordingTxn(view)
 
 
 def _store_error(exc: lmdb.Error, path: str) -> StoreError:
@@ -187,8 +189,11 @@ class LmdbStore:
         create: bool = True,
         readonly: bool = False,
         read_snapshot_ms: int = 50,
+        keep_versions: int = 50,
     ) -> None:
         self.path = str(path)
+        #: ``versions.keep``: the newest versions whose change sets are kept
+        self.keep_versions = keep_versions
         self._snapshot_age = read_snapshot_ms / 1000
         self._max_map = max_map_size_mb * _MB
         folder = Path(self.path)
@@ -408,7 +413,8 @@ class LmdbStore:
                 if dry_run:
                     txn.abort()
                 else:
-                    update_meta(view, summary, delta, batch, mode, scope, stamp)
+                    version = update_meta(view, summary, delta, batch, mode, scope, stamp)
+                    self._record(txn, version, recording)
                     if inside is not None:
                         inside(view)
                     txn.commit()
@@ -427,6 +433,52 @@ class LmdbStore:
             summary.dry_run = dry_run
             summary.seconds = time.perf_counter() - started
             return summary
+
+    def _record(self, txn: Any, version: int, recording: WriteTxn) -> None:
+        """``version``'s change set written (and the oldest past ``versions.keep`` dropped)."""
+        if isinstance(recording, RecordingTxn):
+            record_changes(_Txn(txn, self._dbs), version, recording.changes, self.keep_versions)
+
+    def restore(
+        self,
+        plan: Plan,
+        change: HandsetChange,
+        *,
+        dry_run: bool = False,
+        now: int | None = None,
+        inside: Callable[[WriteTxn], None] | None = None,
+        may_grow: bool = True,
+    ) -> tuple[LoadSummary, int]:
+        """Put records back as they were (:func:`eir.store.versions.restore_version`: a
+        rollback, a restore update, a snapshot) as one new version, in one transaction;
+        ``inside`` as for :meth:`apply`. Returns the summary and the version (0: a dry run)."""
+        started = time.perf_counter()
+        stamp = int(time.time()) if now is None else now
+        while True:
+            txn = self._begin(write=True)
+            try:
+                view = _Txn(txn, self._dbs)
+                summary, version = restore_version(view, plan, change, stamp, self.keep_versions)
+                if dry_run:
+                    txn.abort()
+                    version = 0
+                else:
+                    if inside is not None:
+                        inside(view)
+                    txn.commit()
+            except lmdb.MapFullError:
+                txn.abort()
+                self._full(may_grow)
+                continue
+            except lmdb.Error as exc:
+                txn.abort()
+                raise _store_error(exc, self.path) from None
+            except BaseException:
+                txn.abort()
+                raise
+            summary.dry_run = dry_run
+            summary.seconds = time.perf_counter() - started
+            return summary, version
 
     def replace_devices(
         self,

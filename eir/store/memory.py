@@ -14,7 +14,7 @@ from eir.devices.packing import build_index
 from eir.devices.record import DeviceIndex
 from eir.errors import StoreError
 from eir.model import Hits, ListName, Match
-from eir.store.api import ExportRow, LoadSummary, Mode, StoreStats, Tick
+from eir.store.api import ExportRow, HandsetChange, LoadSummary, Mode, StoreStats, Tick
 from eir.store.apply import apply_batch, update_meta
 from eir.store.batch import Batch
 from eir.store.devices import (
@@ -30,6 +30,7 @@ from eir.store.diff import Change, RecordingTxn
 from eir.store.guard import RemoveLimit
 from eir.store.reading import content_digest, counters, export_rows, generation, history
 from eir.store.records import RangeIndex, Table, class_index, matches_of
+from eir.store.versions import Plan, record_changes, restore_version
 from eir.store.writes import Olds, WriteTxn
 
 _TABLES = STORE_TABLES
@@ -99,8 +100,15 @@ class _DictTxn:
             yield part, [data[k] for k in part]
 
 
+class _Snapshot(_DictTxn):
+    def release(self) -> None:
+        """Nothing to release: a load swaps in new tables, this view keeps the old ones."""
+
+
 class MemoryStore:
-    def __init__(self) -> None:
+    def __init__(self, *, keep_versions: int = 50) -> None:
+        #: ``versions.keep``: the newest versions whose change sets are kept
+        self.keep_versions = keep_versions
         self._tables: dict[str, dict[bytes, bytes]] = {name: {} for name in _TABLES}
         self._ranges: RangeIndex | None = None  # built on the first lookup after a change
         self._classes: dict[str, tuple[Match, ...]] | None = None  # likewise
@@ -200,7 +208,7 @@ class MemoryStore:
         stamp = int(time.time()) if now is None else now
         scope = list(scope)
         work = _DictTxn({name: dict(table) for name, table in self._tables.items()})
-        view: WriteTxn = work if changes is None else RecordingTxn(work)
+        view: WriteTxn = work if dry_run and changes is None else RecordingTxn(work)
         summary, delta = apply_batch(
             view,
             batch,
@@ -215,12 +223,35 @@ class MemoryStore:
         if isinstance(view, RecordingTxn) and changes is not None:
             changes.update(view.changes)
         if not dry_run:
-            update_meta(work, summary, delta, batch, mode, scope, stamp)
+            version = update_meta(work, summary, delta, batch, mode, scope, stamp)
+            if isinstance(view, RecordingTxn):
+                record_changes(work, version, view.changes, self.keep_versions)
             self._tables = work.tables
             self._ranges = self._classes = None
         summary.dry_run = dry_run
         summary.seconds = time.perf_counter() - started
         return summary
+
+    def snapshot(self) -> _Snapshot:
+        """A read view of the current content (as :meth:`LmdbStore.snapshot`)."""
+        return _Snapshot(self._tables)
+
+    def restore(
+        self, plan: Plan, change: HandsetChange, *, dry_run: bool = False, now: int | None = None
+    ) -> tuple[LoadSummary, int]:
+        """As :meth:`LmdbStore.restore`: on a copy, swapped in when it succeeds."""
+        started = time.perf_counter()
+        stamp = int(time.time()) if now is None else now
+        work = _DictTxn({name: dict(table) for name, table in self._tables.items()})
+        summary, version = restore_version(work, plan, change, stamp, self.keep_versions)
+        if dry_run:
+            version = 0
+        else:
+            self._tables = work.tables
+            self._ranges = self._classes = None
+        summary.dry_run = dry_run
+        summary.seconds = time.perf_counter() - started
+        return summary, version
 
     def close(self) -> None:
         self._tables = {name: {} for name in _TABLES}

@@ -105,7 +105,8 @@ def _restore(
     inside: Callable[[WriteTxn], None],
 ) -> LoadSummary:
     def work(txn: WriteTxn) -> LoadSummary:
-        summary, _ = write_restore(txn, content, audit_of(meta, "rollback"), meta.time, files)
+        change = audit_of(meta, "rollback")
+        summary, _ = write_restore(txn, content, change, meta.time, store.keep_versions)
         inside(txn)
         return summary
 
@@ -122,13 +123,13 @@ def apply_snapshot(
     if meta.seq != seq or not isinstance(content, RestoreUpdate) or not content.snapshot:
         raise UpdateError(f"the snapshot parts of #{seq} hold no snapshot #{seq}")
     key = version_key(prefix)
-    files = [f"snapshot {prefix} #{seq}"]
 
     def work(txn: WriteTxn) -> LoadSummary:
         current = decode_version(txn.get(META, key))
         if current.seq >= seq:
             raise _StaleError(current)
-        summary, _ = write_restore(txn, content, audit_of(meta, "snapshot"), meta.time, files)
+        change = audit_of(meta, "snapshot")
+        summary, _ = write_restore(txn, content, change, meta.time, store.keep_versions)
         txn.put(META, key, Version(seq, meta.id, meta.time, clock()).payload())
         return summary
 

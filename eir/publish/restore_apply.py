@@ -1,20 +1,19 @@
-"""A restore update or a snapshot written in the caller's write transaction: the list and
-class records through :func:`eir.store.restore.restore_records` (counters follow), the device
-and case tables as whole values, then one history record (the version, with its audit).
+"""A restore update or a snapshot written in the caller's write transaction: the device and
+case tables as whole values, then the list and class records through
+:func:`eir.store.versions.restore_version` (counters follow, one history record with its audit,
+the version's change set kept).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from eir.model import ListName
 from eir.publish.restore_update import RestoreUpdate
-from eir.store.api import HandsetChange, LoadSummary, Mode
-from eir.store.apply import update_meta
-from eir.store.batch import Batch
+from eir.store.api import HandsetChange, LoadSummary
 from eir.store.devices import DEVICE_TABLES, generation_key, replace_table, set_loaded
 from eir.store.records import CASES, META, Table
-from eir.store.restore import Restore, restore_records
+from eir.store.restore import Restore
+from eir.store.versions import restore_version
 from eir.store.writes import WriteTxn
 
 #: the list store's tables a restore writes through :func:`restore_records`
@@ -26,10 +25,11 @@ def write_restore(
     content: RestoreUpdate,
     change: HandsetChange,
     stamp: int,
-    files: list[str],
+    keep: int,
 ) -> tuple[LoadSummary, int]:
-    """Write ``content`` in ``txn`` and record it as one version. Returns the summary and the
-    version (the history record's seq)."""
+    """Write ``content`` in ``txn`` and record it as one version (its change set kept as
+    :func:`eir.store.versions.restore_version` keeps it: ``keep`` versions). Returns the
+    summary of the list tables and the others and the version (the history record's seq)."""
     by_table: dict[str, list[tuple[bytes, bytes | None]]] = {}
     for table, key, record in content.records:
         by_table.setdefault(table, []).append((key, record))
@@ -39,22 +39,12 @@ def write_restore(
         changes += [(table, key, record) for key, record in items]
         if content.snapshot:
             changes += [(table, key, None) for key in _gone(txn, table.value, items)]
-    summary, delta, touched = restore_records(txn, changes)
+    others = LoadSummary()
     for table in DEVICE_TABLES:
-        _devices(txn, table, by_table.get(table, []), content.snapshot, summary)
-    _cases(txn, by_table.get(CASES, []), content.snapshot, summary)
-    batch = Batch(files=files, rows=summary.rows, change=change)
-    source = change.action or "restore"
-    seq = update_meta(
-        txn,
-        summary,
-        delta,
-        batch,
-        Mode.REPLACE,
-        [(ListName.BLACK, source)],
-        stamp,
-        touched={t.value for t in touched},
-    )
+        _devices(txn, table, by_table.get(table, []), content.snapshot, others)
+    _cases(txn, by_table.get(CASES, []), content.snapshot, others)
+    summary, seq = restore_version(txn, changes, change, stamp, keep)
+    _add(summary, others)
     return summary, seq
 
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -51,7 +50,6 @@ class Target:
     timeout: float
     wait_nodes: int
     say: Callable[[str], None]
-    environ: Mapping[str, str] = os.environ
 
 
 def read_at_head(
@@ -106,7 +104,7 @@ async def _session(target: Target, work: Callable[[aiomqtt.Client, str, float], 
     deadline = time.monotonic() + target.timeout
     identifier = f"eir-publish-{secrets.token_hex(4)}"
     client = await connect(
-        lambda: make_client(target.config, target.broker, identifier, environ=target.environ),
+        lambda: make_client(target.config, target.broker, identifier),
         deadline,
         target.say,
     )

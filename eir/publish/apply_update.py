@@ -12,6 +12,7 @@ from eir.publish.restore_apply import write_restore
 from eir.publish.restore_update import RestoreUpdate, decode_blob
 from eir.publish.update import DeviceUpdate, UpdateError, UpdateMeta
 from eir.store.api import HandsetChange, LoadSummary, Mode
+from eir.store.devices import ACTION
 from eir.store.lmdb_store import LmdbStore
 from eir.store.records import META
 from eir.store.writes import WriteTxn
@@ -63,6 +64,7 @@ def apply_update(
                 now=meta.time,
                 inside=inside,
                 may_grow=False,
+                change=audit_of(meta, ACTION[content.table]),
             )
         else:
             content.files = files

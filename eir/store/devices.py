@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from eir.devices.packing import device_content
-from eir.store.api import LoadSummary
+from eir.store.api import HandsetChange, LoadSummary
 from eir.store.records import CASES, CHANGES, META, Table
 
 DEVICE = "device"
@@ -128,8 +128,10 @@ def record_load(
     source: str,
     files: list[str],
     stamp: int,
+    change: HandsetChange | None = None,
 ) -> None:
-    """The table's count, source, generation (when something changed) and history record."""
+    """The table's count, source, generation (when something changed) and history record
+    (with ``change``'s audit when given: an applied update's)."""
     txn.put(META, _meta_key(table, "count"), str(count).encode())
     txn.put(META, _meta_key(table, "source"), source.encode())
     if summary.added + summary.updated + summary.removed:
@@ -154,6 +156,8 @@ def record_load(
         "duplicates": summary.duplicates,
         "action": ACTION[table],
     }
+    if change is not None:
+        record |= asdict(change) | {"imeis": list(change.imeis), "action": ACTION[table]}
     txn.put(META, b"history\x00%012d" % seq, json.dumps(record, sort_keys=True).encode())
 
 

@@ -493,10 +493,11 @@ class LmdbStore:
         now: int | None = None,
         inside: Callable[[WriteTxn], None] | None = None,
         may_grow: bool = True,
+        change: HandsetChange | None = None,
     ) -> LoadSummary:
         """Make ``items`` (sorted, unique keys) the whole of device table ``table`` (``device``
-        or ``approved``) in one transaction, recorded in ``meta``; ``inside`` as for
-        :meth:`apply`. A failure changes nothing."""
+        or ``approved``) in one transaction, recorded in ``meta`` (``change``: its audit);
+        ``inside`` as for :meth:`apply`. A failure changes nothing."""
         started = time.perf_counter()
         stamp = int(time.time()) if now is None else now
         while True:
@@ -516,6 +517,7 @@ class LmdbStore:
                         source=source,
                         files=files,
                         stamp=stamp,
+                        change=change,
                     )
                     if inside is not None:
                         inside(view)

@@ -11,6 +11,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from tests.integration.test_devices_cli import LAB
 from tests.integration.test_mqtt import node, publish, stats, wait_version
 from tests.support.cli import EIR, eir, env
 from tests.support.mqtt import Watcher, broker, credentials
@@ -90,7 +91,17 @@ def test_audit_of_an_applied_update(tmp_path: Path) -> None:
             "--reference", "TICKET-7", "--config", str(config),
         )  # fmt: skip
         wait_version([db], 1)
-    record = _history(db)[0]
+        devices = publish(b, "--devices", LAB, "--by", "dana", "--reference", "GSMA-2026-11")
+        assert devices.returncode == 0, devices.stderr
+        wait_version([db], 2)
+    device_record = _history(db)[0]
+    assert (device_record["action"], device_record["by"], device_record["origin"]) == (
+        "devices",
+        "dana",
+        "update",
+    )
+    assert (device_record["reference"], device_record["update"]) == ("GSMA-2026-11", 2)
+    record = _history(db)[1]
     assert {k: record[k] for k in ("action", "by", "reason", "reference", "origin")} == {
         "action": "load",
         "by": "bob",
@@ -139,6 +150,14 @@ def test_snapshot_bounds_the_log_and_starts_a_new_node(tmp_path: Path) -> None:
         for file, mode in zip(files, ("add", "replace", "add"), strict=True):
             _publish_file(b, file, mode, "--wait", "2")
         wait_version(dbs, 3)
+        local = tmp_path / "local"
+        assert eir("load", files[0], "--list", "black", "--db", local).returncode == 0
+        refused = publish(b, "--snapshot", "--db", local)
+        assert refused.returncode != 0
+        assert refused.stderr.endswith(
+            "eir: the store is at #0, the broker's head at #3: "
+            "use a store that has applied the head\n"
+        )
         result = publish(b, "--snapshot", "--db", dbs[0], "--by", "carol")
         assert result.returncode == 0, result.stderr
         assert "published update #3 (snapshot at #3," in result.stdout

@@ -266,7 +266,13 @@ def rollback_publish_options(p: argparse.ArgumentParser) -> None:
         "the broker's head) instead of changing this store",
     )
     _mqtt_options(p)
-    p.add_argument("--timeout", type=float, default=60.0, metavar="S", help="with --publish")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="with --publish: give up after S seconds (default 60)",
+    )
     p.add_argument(
         "--wait", type=int, default=0, metavar="N", help="with --publish: wait for N nodes"
     )

@@ -161,6 +161,8 @@ def publish_rollback(args: argparse.Namespace, config: Config, version: int) -> 
     from eir.startup import open_store
     from eir.store.versions import VersionError, head_version, rollback_changes
 
+    if args.dry_run:
+        raise ConfigError("--publish and --dry-run: see the changes with --dry-run alone first")
     config = mqtt_overrides(args, config)
     check_broker(args, config)
 

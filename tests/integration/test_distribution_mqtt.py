@@ -62,6 +62,11 @@ def test_rollback_published_restores_the_digest_on_two_nodes(tmp_path: Path) -> 
         _publish_file(b, first, "replace", "--wait", "2")
         _publish_file(b, second, "replace", "--wait", "2")
         assert {stats(db)["digest"] for db in dbs} != {after_a}
+        dry = eir("rollback", "1", "--publish", "--dry-run", "--db", dbs[0], "--broker", b.url)
+        assert (dry.returncode, dry.stderr) == (
+            2,
+            "eir: --publish and --dry-run: see the changes with --dry-run alone first\n",
+        )
         result = subprocess.run(
             [EIR, "rollback", "1", "--publish", "--db", str(dbs[0]), "--broker", b.url,
              "--wait", "2", "--by", "alice", "--reason", "wrong file"],

@@ -37,6 +37,8 @@ def publish(args: argparse.Namespace, config: Config) -> int:
     check_broker(args, config)
     if args.snapshot:
         return publish_snapshot(args, config)
+    if args.db is not None:
+        raise ConfigError("--db goes with --snapshot: a list update is read from its files")
     if publish_devices(args, config):  # --devices FILE or --approved FILE
         return 0
     options = load_options(args, config)

@@ -157,6 +157,10 @@ def test_snapshot_bounds_the_log_and_starts_a_new_node(tmp_path: Path) -> None:
         wait_version(dbs, 3)
         local = tmp_path / "local"
         assert eir("load", files[0], "--list", "black", "--db", local).returncode == 0
+        stray = publish(b, files[0], "--list", "black", "--db", local)
+        assert (
+            stray.stderr == "eir: --db goes with --snapshot: a list update is read from its files\n"
+        )
         refused = publish(b, "--snapshot", "--db", local)
         assert refused.returncode != 0
         assert refused.stderr.endswith(

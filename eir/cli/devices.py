@@ -34,7 +34,7 @@ from eir.errors import ConfigError, LoadError
 from eir.model import ListName
 from eir.startup import open_store
 from eir.store.api import LoadSummary, Mode
-from eir.store.devices import APPROVED, DEVICE, DeviceStats
+from eir.store.devices import ACTION, APPROVED, DEVICE, DeviceStats
 from eir.store.lmdb_store import LmdbStore, MissingStoreError, has_store
 
 Options = Callable[[argparse.ArgumentParser], None]
@@ -242,7 +242,7 @@ def publish_devices(args: argparse.Namespace, config: Config) -> bool:
         raise ConfigError("publish one thing at a time: list files, --devices or --approved")
     import asyncio
 
-    from eir.cli.publish import NO_BROKER, announce
+    from eir.cli.publish import NO_BROKER, announce, audit_of
     from eir.publish.publisher import publish_update
     from eir.publish.update import DeviceUpdate
     from eir.store.batch import Batch
@@ -266,6 +266,7 @@ def publish_devices(args: argparse.Namespace, config: Config) -> bool:
             wait_nodes=args.wait,
             say=lambda message: print(message, file=sys.stderr, flush=True),
             devices=(DeviceUpdate(parsed.table, parsed.items), parsed.kind),
+            audit=audit_of(args, config, ACTION[parsed.table]),
         )
     )
     what = "approved" if parsed.table == APPROVED else f"devices {parsed.kind}"

@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_parsers(sub, _store_options)
     purge.add_parser(sub, _store_options)
     add_audit(sub, _store_options)
+    rollback_publish_options(sub.choices["rollback"])
     return parser
 
 
@@ -240,6 +241,46 @@ def _add_publish(sub: argparse._SubParsersAction[EirParser]) -> None:
         default=0,
         metavar="N",
         help="wait until N nodes report the update applied",
+    )
+    audit_options(p)
+    p.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="publish the whole content of --db (a store at the broker's head) as the log's "
+        "snapshot, and delete the log's updates up to it: new nodes start from it",
+    )
+    p.add_argument(
+        "--db", metavar="PATH", help="with --snapshot: the store to read (default: store.path)"
+    )
+
+
+def audit_options(p: argparse.ArgumentParser) -> None:
+    """``--by``, ``--reason`` and ``--reference`` of a published update (the audit trail)."""
+    p.add_argument("--by", help="who publishes (audit trail; default: the login name)")
+    p.add_argument("--reason", dest="audit_reason", default="", help="why (audit trail)")
+    p.add_argument(
+        "--reference", dest="audit_reference", default="", help="a ticket or case (audit trail)"
+    )
+
+
+def rollback_publish_options(p: argparse.ArgumentParser) -> None:
+    """``eir rollback V --publish``: the rollback published as a restore update instead."""
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        help="publish the rollback as a list update to every node (the store given must be at "
+        "the broker's head) instead of changing this store",
+    )
+    _mqtt_options(p)
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="with --publish: give up after S seconds (default 60)",
+    )
+    p.add_argument(
+        "--wait", type=int, default=0, metavar="N", help="with --publish: wait for N nodes"
     )
 
 

@@ -20,9 +20,11 @@ from eir.model import ListName
 from eir.store.api import Mode
 
 if TYPE_CHECKING:  # the loader (numpy) is imported when the command runs
-    from eir.publish.publisher import Published
+    from eir.publish.publisher import Audit, Published
+    from eir.publish.restore_publish import Target
     from eir.store.batch import Batch
     from eir.store.formats import LoadOptions
+    from eir.store.writes import WriteTxn
 
 
 NO_BROKER = "no broker: give --broker mqtt://HOST:PORT or set mqtt.broker"
@@ -33,6 +35,10 @@ def publish(args: argparse.Namespace, config: Config) -> int:
 
     config = mqtt_overrides(args, config)
     check_broker(args, config)
+    if args.snapshot:
+        return publish_snapshot(args, config)
+    if args.db is not None:
+        raise ConfigError("--db goes with --snapshot: a list update is read from its files")
     if publish_devices(args, config):  # --devices FILE or --approved FILE
         return 0
     options = load_options(args, config)
@@ -85,9 +91,100 @@ def publish_batch(
             timeout=args.timeout,
             wait_nodes=args.wait,
             say=_say,
+            audit=audit_of(args, config, getattr(args, "action", "load")),
         )
     )
     announce(args, config, published, f"{mode.value} {list_name.value}/{source}, {entries} entries")
+
+
+def audit_of(args: argparse.Namespace, config: Config, action: str) -> Audit:
+    """The audit a published update carries: ``--by`` (else the login name), ``--reason``,
+    ``--reference``, this node's name (``mqtt.node``) and the action."""
+    from eir.cli.handsets import login
+    from eir.publish.publisher import Audit
+
+    return Audit(
+        by=_text(getattr(args, "by", None) or login(), "--by"),
+        reason=_text(getattr(args, "audit_reason", "") or getattr(args, "reason", ""), "--reason"),
+        reference=_text(getattr(args, "audit_reference", ""), "--reference"),
+        node=config.mqtt.node,
+        action=action,
+    )
+
+
+def _text(value: str, option: str) -> str:
+    from eir.store.fields import check_text
+
+    return check_text(value, option)
+
+
+def _target(args: argparse.Namespace, config: Config) -> Target:
+    from eir.publish.restore_publish import Target
+
+    broker = config.mqtt.broker
+    if broker is None:
+        raise ConfigError(NO_BROKER)
+    return Target(config.mqtt, broker, args.timeout, args.wait, _say)
+
+
+def publish_snapshot(args: argparse.Namespace, config: Config) -> int:
+    """``eir publish --snapshot [--db STORE]``: the store's whole content (it must be at the
+    broker's head) as the log's snapshot; the log's updates up to it deleted."""
+    import asyncio
+
+    from eir.publish import restore_publish
+    from eir.startup import open_store
+
+    if args.files or args.devices or args.approved:
+        raise ConfigError("--snapshot publishes a store's content: give no files")
+    store = open_store(config, args.db, create=False)
+    try:
+        version, records = restore_publish.read_at_head(
+            store, config.mqtt.prefix, restore_publish.whole_content
+        )
+    finally:
+        store.close()
+    published, deleted = asyncio.run(
+        restore_publish.publish_snapshot(
+            _target(args, config), version, records, audit_of(args, config, "snapshot")
+        )
+    )
+    announce(args, config, published, f"snapshot at #{version}, {len(records)} records")
+    print(f"deleted {deleted} log messages of updates up to #{version}")
+    return 0
+
+
+def publish_rollback(args: argparse.Namespace, config: Config, version: int) -> int:
+    """``eir rollback V --publish``: the records that take the lists back to version V of
+    ``--db`` (a store at the broker's head), published as the next update."""
+    import asyncio
+
+    from eir.publish import restore_publish
+    from eir.startup import open_store
+    from eir.store.versions import VersionError, head_version, rollback_changes
+
+    if args.dry_run:
+        raise ConfigError("--publish and --dry-run: see the changes with --dry-run alone first")
+    config = mqtt_overrides(args, config)
+    check_broker(args, config)
+
+    def changes(txn: WriteTxn) -> restore_publish.Records:
+        if version == head_version(txn):
+            raise VersionError(f"version {version} is the newest: nothing to roll back")
+        return [(t.value, k, r) for t, k, r in rollback_changes(txn, version, config.versions.keep)]
+
+    store = open_store(config, args.db, create=False)
+    try:
+        at, records = restore_publish.read_at_head(store, config.mqtt.prefix, changes)
+    finally:
+        store.close()
+    published = asyncio.run(
+        restore_publish.publish_restore(
+            _target(args, config), at, records, audit_of(args, config, "rollback"), version
+        )
+    )
+    announce(args, config, published, f"rollback to version {version}, {len(records)} records")
+    return 0
 
 
 def announce(args: argparse.Namespace, config: Config, published: Published, what: str) -> None:

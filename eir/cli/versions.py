@@ -209,6 +209,10 @@ def rollback(args: argparse.Namespace, config: Config) -> int:
     by = check_text(args.by or login(), "--by")
     reason = check_text(args.reason, "--reason")
     change = HandsetChange("rollback", (), by, reason, "", restores=args.version)
+    if args.publish:
+        from eir.cli.publish import publish_rollback
+
+        return publish_rollback(args, config, args.version)
     store = open_store(config, args.db, create=False)
     try:
         if not _confirmed(args, store):

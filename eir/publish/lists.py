@@ -15,6 +15,11 @@ Design (docs/events.md says it for operators):
   restarted, catches up from the log by itself: a gap is simply a head ahead of its version.
 * A node publishes ``<prefix>/nodes/<node>`` (retained): its applied version, and "offline" as
   its last will.
+* Snapshots bound the log: ``eir publish --snapshot`` writes the whole content of a store at
+  the head as the retained parts of ``<prefix>/lists/snapshot/<part>``, the head then names it
+  (``snapshot``: its seq S, ``snapshot_id``, ``snapshot_parts``), and the log's updates up to S
+  are deleted. A node whose version is below S fetches and loads the snapshot (version S) and
+  then follows the log from S + 1; a node at S or later keeps replaying the log.
 """
 
 from __future__ import annotations
@@ -42,6 +47,14 @@ def part_topic(prefix: str, seq: int, index: int) -> str:
     return f"{prefix}/lists/log/{seq:0{SEQ_DIGITS}d}/{index:0{PART_DIGITS}d}"
 
 
+def snapshot_filter(prefix: str) -> str:
+    return f"{prefix}/lists/snapshot/+"
+
+
+def snapshot_topic(prefix: str, index: int) -> str:
+    return f"{prefix}/lists/snapshot/{index:0{PART_DIGITS}d}"
+
+
 def node_topic(prefix: str, node: str) -> str:
     return f"{prefix}/nodes/{node}"
 
@@ -58,17 +71,26 @@ class Head:
     parts: int
     time: int
     entries: int = 0
+    #: the snapshot of the log (its seq S; 0: none), its id and its number of parts
+    snapshot: int = 0
+    snapshot_id: str = ""
+    snapshot_parts: int = 0
 
     def payload(self) -> bytes:
-        return json.dumps(
-            {
-                "seq": self.seq,
-                "id": self.id,
-                "parts": self.parts,
-                "time": self.time,
-                "entries": self.entries,
+        data: dict[str, object] = {
+            "seq": self.seq,
+            "id": self.id,
+            "parts": self.parts,
+            "time": self.time,
+            "entries": self.entries,
+        }
+        if self.snapshot:
+            data |= {
+                "snapshot": self.snapshot,
+                "snapshot_id": self.snapshot_id,
+                "snapshot_parts": self.snapshot_parts,
             }
-        ).encode()
+        return json.dumps(data).encode()
 
 
 def decode_head(payload: bytes) -> Head:
@@ -80,11 +102,16 @@ def decode_head(payload: bytes) -> Head:
             int(data["parts"]),
             int(data["time"]),
             int(data.get("entries", 0)),
+            int(data.get("snapshot", 0)),
+            str(data.get("snapshot_id", "")),
+            int(data.get("snapshot_parts", 0)),
         )
     except (ValueError, TypeError, KeyError) as exc:
         raise UpdateError(f"the list head is not valid: {exc}") from None
     if head.seq < 0 or head.parts < 1:
         raise UpdateError("the list head is not valid: seq or parts out of range")
+    if not 0 <= head.snapshot <= head.seq or (head.snapshot and head.snapshot_parts < 1):
+        raise UpdateError("the list head is not valid: snapshot out of range")
     return head
 
 
@@ -125,10 +152,12 @@ class Unsubscribe:
 
 @dataclass(frozen=True, slots=True)
 class Apply:
-    """Check and apply this blob as update ``seq``, then call ``applied`` or ``failed``."""
+    """Check and apply this blob as update ``seq`` (``snapshot``: load it as snapshot
+    ``seq``), then call ``applied`` or ``failed``."""
 
     seq: int
     blob: bytes
+    snapshot: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +174,8 @@ class _Fetch:
     topic: str
     deadline: float
     parts: dict[int, Part] = field(default_factory=dict)
+    #: a snapshot's fetch: the id its parts carry
+    snapshot_id: bytes | None = None
 
 
 class ListFollower:
@@ -171,6 +202,7 @@ class ListFollower:
         self.failures = 0
         self._head_topic = head_topic(prefix)
         self._log_prefix = f"{prefix}/lists/log/"
+        self._snapshot_prefix = f"{prefix}/lists/snapshot/"
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -185,7 +217,7 @@ class ListFollower:
     def message(self, topic: str, payload: bytes, now: float) -> list[Action]:
         if topic == self._head_topic:
             return self._on_head(payload, now)
-        if topic.startswith(self._log_prefix):
+        if topic.startswith((self._log_prefix, self._snapshot_prefix)):
             return self._on_part(payload, now)
         return []
 
@@ -253,7 +285,7 @@ class ListFollower:
             part = decode_part(payload)
         except UpdateError as exc:
             return [Warn(f"list update #{fetch.seq}: {exc}")]
-        if part.seq != fetch.seq:
+        if part.seq != fetch.seq or fetch.snapshot_id not in (None, part.id):
             return []
         fetch.parts[part.index] = part
         if len(fetch.parts) < part.count:
@@ -264,7 +296,8 @@ class ListFollower:
         except UpdateError as exc:
             return [Unsubscribe(fetch.topic), Warn(str(exc)), *self._backoff(now)]
         self.applying = fetch.seq
-        return [Unsubscribe(fetch.topic), Apply(fetch.seq, blob)]
+        snapshot = fetch.snapshot_id is not None
+        return [Unsubscribe(fetch.topic), Apply(fetch.seq, blob, snapshot)]
 
     def _next(self, now: float) -> Iterator[Action]:
         head = self.head
@@ -276,6 +309,12 @@ class ListFollower:
             or (self._retry_at and now < self._retry_at)
         ):
             return
+        if head.snapshot > self.applied:  # the log before the snapshot may be gone: load it
+            topic = snapshot_filter(self.prefix)
+            snapshot_id = _id_bytes(head.snapshot_id)
+            self._fetch = _Fetch(head.snapshot, topic, now + self.fetch_timeout, {}, snapshot_id)
+            yield Subscribe(topic)
+            return
         seq = self.applied + 1
         topic = log_filter(self.prefix, seq)
         self._fetch = _Fetch(seq, topic, now + self.fetch_timeout)
@@ -286,6 +325,14 @@ class ListFollower:
         self._retry_at = now + self._retry
         self._retry = min(self._retry * 2, self._retry_max)
         return []
+
+
+def _id_bytes(text: str) -> bytes:
+    """A head's snapshot id as its parts carry it (an id that is not hex matches no part)."""
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return b"?"
 
 
 def describe(head: Head | None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiomqtt
@@ -69,6 +69,30 @@ async def read_head(
 
 
 @dataclass(frozen=True, slots=True)
+class Audit:
+    """Who publishes an update and why, as every node records it (:class:`UpdateMeta`)."""
+
+    by: str = ""
+    reason: str = ""
+    reference: str = ""
+    #: the publisher's node name (``node.name``)
+    node: str = ""
+    action: str = "load"
+
+    def on(self, meta: UpdateMeta) -> UpdateMeta:
+        """``meta`` carrying this audit, ``by`` the login name when not given."""
+        by = self.by or os.environ.get("USER", "") or "?"
+        return replace(
+            meta,
+            by=by,
+            reason=self.reason,
+            reference=self.reference,
+            node=self.node,
+            action=self.action,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Published:
     head: Head
     bytes: int
@@ -91,6 +115,7 @@ async def publish_update(
     say: Callable[[str], None],
     environ: Mapping[str, str] = os.environ,
     devices: tuple[DeviceUpdate, str] | None = None,
+    audit: Audit | None = None,
 ) -> Published:
     """Publish ``batch`` as the next update; wait for ``wait_nodes`` nodes to apply it.
     With ``devices`` (a device table and the kind of file it was read from) the update is
@@ -116,6 +141,7 @@ async def publish_update(
             wait_nodes,
             started,
             devices,
+            audit or Audit(),
         )
     except aiomqtt.MqttError as exc:
         raise BrokerError(f"the broker: {exc}") from None
@@ -138,26 +164,29 @@ async def _publish(
     wait_nodes: int,
     started: float,
     devices: tuple[DeviceUpdate, str] | None = None,
+    audit: Audit | None = None,
 ) -> Published:
     current = await read_head(client, prefix, identifier)
     seq = (current.seq if current else 0) + 1
     update_id = secrets.token_hex(16)
-    meta = UpdateMeta(
-        seq=seq,
-        id=update_id,
-        time=int(time.time()),
-        mode=mode.value,
-        list=list_name.value,
-        source=source,
-        scope=scope_items(scope),
-        remove_any_source=remove_any_source,
-        files=[os.path.basename(f) for f in batch.files],
-        rows=batch.rows,
-        invalid=batch.invalid,
-        duplicates=batch.duplicates,
-        publisher=f"{os.environ.get('USER', '?')}@{socket.gethostname()}",
-        devices="" if devices is None else devices[0].table,
-        device_kind="" if devices is None else devices[1],
+    meta = (audit or Audit()).on(
+        UpdateMeta(
+            seq=seq,
+            id=update_id,
+            time=int(time.time()),
+            mode=mode.value,
+            list=list_name.value,
+            source=source,
+            scope=scope_items(scope),
+            remove_any_source=remove_any_source,
+            files=[os.path.basename(f) for f in batch.files],
+            rows=batch.rows,
+            invalid=batch.invalid,
+            duplicates=batch.duplicates,
+            publisher=f"{os.environ.get('USER', '?')}@{socket.gethostname()}",
+            devices="" if devices is None else devices[0].table,
+            device_kind="" if devices is None else devices[1],
+        )
     )
     if devices is None:
         blob = await asyncio.to_thread(encode_update, batch, meta)
@@ -170,13 +199,62 @@ async def _publish(
         await _confirmed(
             client.publish(part_topic(prefix, seq, index), part, qos=1, retain=True), deadline
         )
+    return await publish_head(
+        client,
+        prefix,
+        identifier,
+        head_of(current, seq, update_id, len(parts), meta.time, entries),
+        deadline,
+        wait_nodes,
+        started,
+        len(blob),
+    )
+
+
+def head_of(
+    current: Head | None, seq: int, update_id: str, parts: int, stamp: int, entries: int
+) -> Head:
+    """The new head of update ``seq``: it keeps the snapshot the current head names."""
+    if current is None:
+        return Head(seq, update_id, parts, stamp, entries)
+    return Head(
+        seq,
+        update_id,
+        parts,
+        stamp,
+        entries,
+        current.snapshot,
+        current.snapshot_id,
+        current.snapshot_parts,
+    )
+
+
+async def publish_head(
+    client: aiomqtt.Client,
+    prefix: str,
+    identifier: str,
+    head: Head,
+    deadline: float,
+    wait_nodes: int,
+    started: float,
+    size: int,
+    before: int | None = None,
+) -> Published:
+    """Publish ``head`` (its update's parts are out) unless another publisher moved the head
+    meanwhile (``before``: the seq the head must still have, else it must be below
+    ``head.seq``); wait for ``wait_nodes`` nodes to reach it."""
+    seq = head.seq
     latest = await read_head(client, prefix, identifier)
-    if latest is not None and latest.seq >= seq:
+    moved = (
+        (latest.seq if latest else 0) != before
+        if before is not None
+        else (latest is not None and latest.seq >= seq)
+    )
+    if moved:
         raise BrokerError(
-            f"another publisher took version #{latest.seq} meanwhile; "
+            f"another publisher took version #{latest.seq if latest else 0} meanwhile; "
             "nothing was published as the head: run eir publish again"
         )
-    head = Head(seq, update_id, len(parts), meta.time, entries)
     applied: list[str] = []
     if wait_nodes:
         await client.subscribe(f"{prefix}/nodes/+", qos=1)
@@ -185,7 +263,12 @@ async def _publish(
     )
     if wait_nodes:
         applied = await _wait_applied(client, seq, wait_nodes, deadline)
-    return Published(head, len(blob), time.monotonic() - started, applied)
+    return Published(head, size, time.monotonic() - started, applied)
+
+
+async def confirmed(call: Awaitable[None], deadline: float) -> None:
+    """Wait for the broker to confirm ``call`` (a QoS 1 publish) until ``deadline``."""
+    await _confirmed(call, deadline)
 
 
 async def _confirmed(call: Awaitable[None], deadline: float) -> None:

@@ -22,7 +22,7 @@ import aiomqtt
 from eir.config import Broker, MqttConfig
 from eir.errors import EirError, MapGrowthNeededError
 from eir.events import EventQueue, dropped_message, iso_time, message_of
-from eir.publish.apply_update import apply_update
+from eir.publish.apply_update import apply_snapshot, apply_update
 from eir.publish.broker import Backoff, credentials, make_client
 from eir.publish.lists import (
     Action,
@@ -72,6 +72,8 @@ class SessionPart(Protocol):
 def _what(meta: UpdateMeta) -> str:
     """What an update replaces, as its log line says: ``replace black/police``, ``devices
     gsma17`` (the device database, from a gsma17 file) or ``approved`` (the approved list)."""
+    if meta.action in ("rollback", "snapshot"):
+        return f"{meta.action} to #{meta.restores}" if meta.restores else meta.action
     if meta.devices == DEVICE:
         return f"devices {meta.device_kind}".rstrip()
     if meta.devices:
@@ -295,8 +297,9 @@ class BrokerSession:
         try:
             while True:
                 try:
+                    apply = apply_snapshot if action.snapshot else apply_update
                     meta, summary = await asyncio.to_thread(
-                        apply_update, store, self.prefix, action.seq, action.blob
+                        apply, store, self.prefix, action.seq, action.blob
                     )
                     break
                 except MapGrowthNeededError:

@@ -120,6 +120,16 @@ class UpdateMeta:
     devices: str = ""
     #: a device database update: the kind of file it was read from (gsma17, lab...)
     device_kind: str = ""
+    #: the audit of the change (every node records it in its history): who published it
+    #: (``--by``, else the login name), why, the publisher's node name and the action (load,
+    #: grandfather, rollback, snapshot...); an update that predates them reads with these
+    by: str = ""
+    reason: str = ""
+    reference: str = ""
+    node: str = ""
+    action: str = ""
+    #: a restore update (``eir rollback V --publish``): the version it restores, 0 else
+    restores: int = 0
 
     @property
     def entries(self) -> int:
@@ -241,7 +251,14 @@ def _described(meta: UpdateMeta) -> dict[str, object]:
     data = asdict(meta)
     if not meta.devices:
         del data["devices"], data["device_kind"]
+    for name in AUDIT_FIELDS:  # a node that predates the audit reads an update without it
+        if not data[name]:
+            del data[name]
     return data
+
+
+#: the audit fields of :class:`UpdateMeta`, written only when set
+AUDIT_FIELDS = ("by", "reason", "reference", "node", "action", "restores")
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,9 +419,43 @@ def _meta(line: bytes) -> UpdateMeta:
             raise ValueError("groups and files must be lists")
         if not isinstance(meta.devices, str) or not isinstance(meta.device_kind, str):
             raise ValueError("devices and device_kind must be text")
+        _check_audit(meta)
     except (ValueError, TypeError, IdentityError, KeyError) as exc:
         raise UpdateError(f"the update's description is not valid: {exc}") from None
     return UpdateMeta(**(asdict(meta) | {"scope": scope}))
+
+
+def _check_audit(meta: UpdateMeta) -> None:
+    """The audit fields: text of at most a field's length, ``restores`` a version number."""
+    for name in AUDIT_FIELDS[:-1]:
+        value = getattr(meta, name)
+        if not isinstance(value, str) or len(value.encode()) > MAX_FIELD:
+            raise ValueError(f"{name} must be text of at most {MAX_FIELD} bytes")
+    if not isinstance(meta.restores, int) or isinstance(meta.restores, bool) or meta.restores < 0:
+        raise ValueError("restores must be a version number")
+
+
+def parse_meta(line: bytes) -> UpdateMeta:
+    """An update's description (its JSON line), checked; an :class:`UpdateError` else."""
+    return _meta(line)
+
+
+def decompress(blob: bytes) -> bytes:
+    """A blob decompressed, within :data:`MAX_UPDATE_BYTES`; an :class:`UpdateError` else."""
+    return _decompress(blob)
+
+
+def check_keys(table: Table, keys: list[bytes], where: str) -> None:
+    """Every key of ``table``'s form, sorted and unique; an :class:`UpdateError` else."""
+    _check_keys(table, keys, where)
+
+
+def check_device_item(table: str, key: bytes, value: bytes) -> None:
+    """One item of a device table, checked; :class:`DamagedDeviceError` else."""
+    _check_device_item(table, key, value)
+
+
+Reader = _Reader
 
 
 def _scope_item(item: object) -> tuple[str, ...]:

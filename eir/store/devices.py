@@ -82,6 +82,12 @@ def _meta_key(table: str, what: str) -> bytes:
     return f"{table}\x00{what}".encode()
 
 
+def set_loaded(txn: DeviceTxn, table: str, count: int, source: str) -> None:
+    """The table's count and source as a load records them (a snapshot's own load)."""
+    txn.put(META, _meta_key(table, "count"), str(count).encode())
+    txn.put(META, _meta_key(table, "source"), source.encode())
+
+
 def replace_table(
     txn: DeviceTxn, table: str, items: list[tuple[bytes, bytes]], *, write: bool = True
 ) -> LoadSummary:

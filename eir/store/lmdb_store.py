@@ -19,7 +19,7 @@ from functools import partial
 from itertools import islice
 from pathlib import Path
 from time import monotonic
-from typing import Any
+from typing import Any, TypeVar
 
 import lmdb
 
@@ -61,6 +61,8 @@ from eir.store.versions import (
     restore_version,
 )
 from eir.store.writes import DryRunTxn, Olds, WriteTxn
+
+T = TypeVar("T")
 
 _TABLES = STORE_TABLES
 #: tables a store written before them lacks (a read-only open reads them as empty)
@@ -603,8 +605,8 @@ class LmdbStore:
         may_grow: bool = True,
     ) -> LoadSummary:
         """Make ``items`` (sorted, unique keys) the whole of device table ``table`` (``device``
-        or ``approved``) in one transaction, recorded in ``meta``; ``inside`` as for
-        :meth:`apply`. A failure changes nothing."""
+        or ``approved``) in one transaction, recorded in ``meta`` (``change``: its audit);
+        ``inside`` as for :meth:`apply`. A failure changes nothing."""
         started = time.perf_counter()
         stamp = int(time.time()) if now is None else now
         while True:
@@ -642,6 +644,27 @@ class LmdbStore:
             summary.dry_run = dry_run
             summary.seconds = time.perf_counter() - started
             return summary
+
+    def write(self, work: Callable[[WriteTxn], T], *, may_grow: bool = True) -> T:
+        """Run ``work(txn)`` in one write transaction and commit; anything it raises aborts
+        it all. A full map grows (and ``work`` runs again) or, without ``may_grow``, raises
+        :class:`MapGrowthNeededError` as :meth:`apply` does."""
+        while True:
+            txn = self._begin(write=True)
+            try:
+                result = work(_Txn(txn, self._dbs))
+                txn.commit()
+            except lmdb.MapFullError:
+                txn.abort()
+                self._full(may_grow)
+                continue
+            except lmdb.Error as exc:
+                txn.abort()
+                raise _store_error(exc, self.path) from None
+            except BaseException:
+                txn.abort()
+                raise
+            return result
 
     def _full(self, may_grow: bool) -> None:
         """The map filled up: grow it (the caller retries), or say it must grow."""

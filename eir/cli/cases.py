@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from eir import lifecycle
-from eir.cli.handsets import SAY, Handset, login, parse_handsets
+from eir.cli.handsets import SAY, Handset, parse_handsets
 from eir.cli.list_options import check_digit_policy
 from eir.config import Config
 from eir.errors import ConfigError, IdentityError
@@ -26,6 +26,7 @@ from eir.model import CheckRequest, Entry, ListName, utc_text
 from eir.policy import decide
 from eir.startup import open_store
 from eir.store.api import HandsetChange
+from eir.store.audit import login
 from eir.store.cases import (
     ACTIONS,
     Case,

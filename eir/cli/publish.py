@@ -100,8 +100,8 @@ def publish_batch(
 def audit_of(args: argparse.Namespace, config: Config, action: str) -> Audit:
     """The audit a published update carries: ``--by`` (else the login name), ``--reason``,
     ``--reference``, this node's name (``mqtt.node``) and the action."""
-    from eir.cli.handsets import login
     from eir.publish.publisher import Audit
+    from eir.store.audit import login
 
     return Audit(
         by=_text(getattr(args, "by", None) or login(), "--by"),

@@ -15,8 +15,8 @@ from eir import lifecycle
 from eir.config import Config
 from eir.model import utc_text
 from eir.startup import open_store
-from eir.store.purge import purge_change
 from eir.store.audit import login
+from eir.store.purge import purge_change
 
 Options = Callable[[argparse.ArgumentParser], None]
 

@@ -12,12 +12,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from eir.cli.handsets import login
 from eir.config import Config
 from eir.errors import EirError
 from eir.model import utc_text
 from eir.startup import open_store
 from eir.store.api import HandsetChange, HistoryRecord, history_dict
+from eir.store.audit import login
 from eir.store.diff import DIFF_COLUMNS, Change, Row, diff_lines, diff_rows
 from eir.store.fields import check_text
 from eir.store.lmdb_store import LmdbStore

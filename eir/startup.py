@@ -57,6 +57,7 @@ def open_store(config: Config, db: str | None, *, create: bool) -> LmdbStore:
         create=create,
         read_snapshot_ms=s.read_snapshot_ms,
         keep_versions=config.versions.keep,
+        case_source=config.cases.source,
     )
 
 

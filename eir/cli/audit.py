@@ -183,7 +183,7 @@ def _why(h: HistoryRecord) -> str:
             ("reference", h.reference),
             ("case", h.case),
             ("update", h.update),
-            ("restores", f"v{h.restores}" if h.restores else ""),
+            ("restores", h.restored),
         )
         if value
     ]

@@ -85,7 +85,7 @@ def _version_dict(record: HistoryRecord, span: Kept) -> dict[str, object]:
 def _version_line(record: HistoryRecord, span: Kept) -> str:
     counts = f"+{record.added} ~{record.updated} -{record.removed}"
     came = [f"update {record.update}"] if record.update else []
-    came += [f"restores {record.restores}"] if record.restores else []
+    came += [f"restores {record.restored}"] if record.restores else []
     return (
         f"{record.seq:>7}  {utc_text(record.time)}  {record.action:<12} "
         f"{record.by or '-':<12} {record.origin or '-':<7} {counts:<20} "
@@ -219,7 +219,12 @@ def rollback(args: argparse.Namespace, config: Config) -> int:
             print("eir: nothing changed", file=sys.stderr)
             return 1
         keep = config.versions.keep
-        summary, version = store.restore(_plan(args.version, keep), change, dry_run=args.dry_run)
+        summary, version = store.restore(
+            _plan(args.version, keep),
+            change,
+            dry_run=args.dry_run,
+            keep_sources=store.case_sources,
+        )
         digest = "" if args.dry_run else store.stats(history_size=0).digest
     finally:
         store.close()

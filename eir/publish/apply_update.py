@@ -108,7 +108,9 @@ def _restore(
 ) -> LoadSummary:
     def work(txn: WriteTxn) -> LoadSummary:
         change = audit_of(meta, "rollback")
-        summary, _ = write_restore(txn, content, change, meta.time, store.keep_versions)
+        summary, _ = write_restore(
+            txn, content, change, meta.time, store.keep_versions, store.case_sources
+        )
         inside(txn)
         return summary
 

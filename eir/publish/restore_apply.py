@@ -26,10 +26,14 @@ def write_restore(
     change: HandsetChange,
     stamp: int,
     keep: int,
+    keep_sources: frozenset[str] = frozenset(),
 ) -> tuple[LoadSummary, int]:
     """Write ``content`` in ``txn`` and record it as one version (its change set kept as
     :func:`eir.store.versions.restore_version` keeps it: ``keep`` versions). Returns the
-    summary of the list tables and the others and the version (the history record's seq)."""
+    summary of the list tables and the others and the version (the history record's seq).
+    A restore update keeps each key's entries of ``keep_sources`` (the theft cases': they
+    change only by ``eir case``); a snapshot writes them as it holds them, with its case
+    table."""
     by_table: dict[str, list[tuple[bytes, bytes | None]]] = {}
     for table, key, record in content.records:
         by_table.setdefault(table, []).append((key, record))
@@ -43,7 +47,8 @@ def write_restore(
     for table in DEVICE_TABLES:
         _devices(txn, table, by_table.get(table, []), content.snapshot, others)
     _cases(txn, by_table.get(CASES, []), content.snapshot, others)
-    summary, seq = restore_version(txn, changes, change, stamp, keep)
+    kept = frozenset() if content.snapshot else keep_sources
+    summary, seq = restore_version(txn, changes, change, stamp, keep, keep_sources=kept)
     _add(summary, others)
     return summary, seq
 

@@ -139,6 +139,20 @@ class HistoryRecord:
         history is."""
         return self.seq
 
+    @property
+    def restored(self) -> str:
+        """The version a rollback restores, as a reader must take it: ``v3`` of this store;
+        for a rollback applied from the broker, the publisher's (``node2's v3``, ``the
+        publisher's v3`` when it named no node): versions are numbered per store. "" when
+        it restores none."""
+        if not self.restores:
+            return ""
+        if self.origin != "update":
+            return f"v{self.restores}"
+        return (
+            f"{self.node}'s v{self.restores}" if self.node else f"the publisher's v{self.restores}"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class StoreStats:

@@ -207,10 +207,13 @@ class LmdbStore:
         readonly: bool = False,
         read_snapshot_ms: int = 50,
         keep_versions: int = 50,
+        case_source: str = "case",
     ) -> None:
         self.path = str(path)
         #: ``versions.keep``: the newest versions whose change sets are kept
         self.keep_versions = keep_versions
+        #: ``cases.source``: its entries change only by ``eir case`` (a rollback keeps them)
+        self.case_sources = frozenset({case_source})
         self._snapshot_age = read_snapshot_ms / 1000
         self._max_map = max_map_size_mb * _MB
         folder = Path(self.path)
@@ -541,11 +544,13 @@ class LmdbStore:
         inside: Callable[[WriteTxn], None] | None = None,
         may_grow: bool = True,
         scope: list[tuple[ListName, str]] | None = None,
+        keep_sources: frozenset[str] = frozenset(),
     ) -> tuple[LoadSummary, int]:
         """Put records back as they were (:func:`eir.store.versions.restore_version`: a
         rollback, a restore update, a snapshot) as one new version, in one transaction;
-        ``inside`` as for :meth:`apply`; ``scope`` the (list, source) the history names. Returns the
-        summary and the version (0: a dry run)."""
+        ``inside`` as for :meth:`apply`; ``scope`` the (list, source) the history names;
+        ``keep_sources`` the sources whose entries stay as they are (a rollback: the cases').
+        Returns the summary and the version (0: a dry run)."""
         started = time.perf_counter()
         stamp = int(time.time()) if now is None else now
         while True:
@@ -553,7 +558,7 @@ class LmdbStore:
             try:
                 view = _Txn(txn, self._dbs)
                 summary, version = restore_version(
-                    view, plan, change, stamp, self.keep_versions, scope
+                    view, plan, change, stamp, self.keep_versions, scope, keep_sources
                 )
                 if dry_run:
                     txn.abort()

@@ -261,12 +261,15 @@ class MemoryStore:
         now: int | None = None,
         inside: Callable[[WriteTxn], None] | None = None,
         scope: list[tuple[ListName, str]] | None = None,
+        keep_sources: frozenset[str] = frozenset(),
     ) -> tuple[LoadSummary, int]:
         """As :meth:`LmdbStore.restore`: on a copy, swapped in when it succeeds."""
         started = time.perf_counter()
         stamp = int(time.time()) if now is None else now
         work = _DictTxn({name: dict(table) for name, table in self._tables.items()})
-        summary, version = restore_version(work, plan, change, stamp, self.keep_versions, scope)
+        summary, version = restore_version(
+            work, plan, change, stamp, self.keep_versions, scope, keep_sources
+        )
         if inside is not None and not dry_run:
             inside(work)
         if dry_run:

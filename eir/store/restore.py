@@ -6,7 +6,10 @@ transaction (the caller writes the history with :func:`eir.store.apply.update_me
 the tables touched, and commits).
 
 The records are taken as they are, ``added`` times included, so the content after a restore
-is byte for byte the content the records came from: its digest too.
+is byte for byte the content the records came from: its digest too; except the entries of the
+``keep_sources`` (a rollback's and a restore update's: the theft cases' source, whose entries
+change only by ``eir case``): each key keeps its current entries of those sources, whatever
+the record put back holds of them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from eir.store.api import LoadSummary
-from eir.store.records import LIST_TABLES, Table, entries_of
+from eir.store.records import LIST_TABLES, Table, entries_of, pack_record
 from eir.store.writes import WriteTxn, counter_key
 
 #: one record to put back: (table, key, the whole record or None for "no record")
@@ -29,19 +32,40 @@ def _count(table: Table, record: bytes, sign: int, delta: Counter[str]) -> None:
         delta[counter_key(table, entry.list, entry.source)] += sign
 
 
+def kept_sources(
+    old: bytes | None, record: bytes | None, keep_sources: frozenset[str]
+) -> bytes | None:
+    """``record`` with the entries of ``keep_sources`` as ``old`` holds them (None: no
+    entry left)."""
+    if not keep_sources:
+        return record
+    kept = [e for e in entries_of(old) if e.source in keep_sources] if old else []
+    given = entries_of(record) if record else ()
+    others = [e for e in given if e.source not in keep_sources]
+    if not kept and len(others) == len(given):
+        return record
+    if not kept and not others:
+        return None
+    return pack_record([*others, *kept])
+
+
 def restore_records(
-    txn: WriteTxn, changes: Iterable[Restore]
+    txn: WriteTxn, changes: Iterable[Restore], keep_sources: frozenset[str] = frozenset()
 ) -> tuple[LoadSummary, Counter[str], set[Table]]:
-    """Put each change's record in ``txn`` (or delete its key). Returns the summary (a key
+    """Put each change's record in ``txn`` (or delete its key), the entries of
+    ``keep_sources`` kept as they are (:func:`kept_sources`). Returns the summary (a key
     that comes back is ``added``, one that goes ``removed``, one whose record differs
     ``updated``, one already as asked ``unchanged``), the change of each entry counter and
     the tables written."""
     summary = LoadSummary()
     delta: Counter[str] = Counter()
     touched: set[Table] = set()
-    for table, key, record in changes:
+    for table, key, given in changes:
         summary.rows += 1
         old = txn.get(table, key)
+        if old is not None:
+            old = bytes(old)
+        record = kept_sources(old, given, keep_sources)
         if old == record:
             summary.unchanged += 1
             continue

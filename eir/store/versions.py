@@ -417,14 +417,16 @@ def restore_version(
     stamp: int,
     keep: int,
     scope: list[tuple[ListName, str]] | None = None,
+    keep_sources: frozenset[str] = frozenset(),
 ) -> tuple[LoadSummary, int]:
     """Put ``plan``'s records back in ``txn`` as a new version (its history record is
     ``change``, its change set kept like any other): returns the summary and the version.
     The caller commits (or aborts: a dry run). ``scope``: the (list, source) its history
-    record names (a case action's), none by default."""
+    record names (a case action's), none by default; ``keep_sources``: the sources whose
+    entries stay as they are (a rollback's: the theft cases')."""
     recording = VersionTxn(txn, keep_runs=False)
     records = plan(txn) if callable(plan) else plan
-    summary, delta, touched = restore_records(recording, records)
+    summary, delta, touched = restore_records(recording, records, keep_sources)
     batch = Batch(change=change)
     version = update_meta(
         txn,

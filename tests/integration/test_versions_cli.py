@@ -110,3 +110,24 @@ def test_dropped_versions_are_refused(tmp_path: Path, db: Path) -> None:
     assert result.stderr == "eir: version 4 is the newest: nothing to roll back\n"
     lines = eir("versions", "--config", config, "--db", db).stdout.splitlines()
     assert [line.split()[-1] for line in lines[1:]] == ["kept", "kept", "dropped", "dropped"]
+
+
+def test_a_rollback_keeps_the_cases_entries(tmp_path: Path, db: Path) -> None:
+    """A case's entries are the case's: a rollback to before the case leaves them, so the
+    case still answers black and its record and entries agree."""
+    load(db, tmp_path / "a.csv", f"imei,reason\n{A1},stolen\n")
+    after_a = digest(db)
+    for action in (["open", "C-1", "--imei", A2, "--reason", "stolen"], ["block", "C-1"]):
+        done = eir("case", *action, "--db", db)
+        assert done.returncode == 0, done.stderr
+    load(db, tmp_path / "b.csv", f"imei,reason\n{A3},stolen\n")
+    result = eir("rollback", "1", "--yes", "--db", db)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        "version 5: the content of version 1 (added 1, updated 0, removed 1, unchanged 1 keys)\n"
+    )
+    shown = eir("case", "show", "C-1", "--json", "--db", db)
+    assert shown.returncode == 0, shown.stderr
+    case = json.loads(shown.stdout)
+    assert (case["state"], case["answers"][A2]["answer"]) == ("blocked", "blacklisted")
+    assert digest(db) != after_a

@@ -505,7 +505,8 @@ class LmdbStore:
             try:
                 view = _Txn(txn, self._dbs)
                 step = scan_step(view, now, (1 << 62) if dry_run else batch, position)
-                summary, delta = write_step(view, step)
+                recording = VersionTxn(view, keep_runs=False)
+                summary, delta = write_step(recording, step)
                 seq = 0
                 if dry_run or not step.gone:
                     txn.abort()
@@ -516,6 +517,7 @@ class LmdbStore:
                     seq = update_meta(
                         view, summary, delta, record, Mode.REMOVE, [], stamp, touched=tables
                     )
+                    record_changes(view, seq, recording, self.keep_versions)  # as every version
                     txn.commit()
             except lmdb.MapFullError:
                 txn.abort()

@@ -112,6 +112,28 @@ def test_dropped_versions_are_refused(tmp_path: Path, db: Path) -> None:
     assert [line.split()[-1] for line in lines[1:]] == ["kept", "kept", "dropped", "dropped"]
 
 
+def test_rollback_across_a_purge_brings_the_entries_back(tmp_path: Path, db: Path) -> None:
+    """A purge is a version with its change set like any other: rolling back to the version
+    before it puts the purged entries back (the digest of that version)."""
+    load(
+        db, tmp_path / "a.csv",
+        f"imei,reason,expires\n{A1},visitor,2027-01-01\n{A2},visitor,2027-01-01\n{A3},stolen,\n",
+    )  # fmt: skip
+    loaded = digest(db)
+    later = tmp_path / "later.toml"
+    later.write_text(f"[lifecycle]\nclock_offset_s = {60 * 86400}\n")
+    purged = eir("purge", "--db", db, "--config", later)
+    assert purged.returncode == 0, purged.stderr
+    assert purged.stdout.startswith("purged 2 expired entries by ")
+    assert digest(db) != loaded
+    result = eir("rollback", "1", "--yes", "--db", db)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        "version 3: the content of version 1 (added 2, updated 0, removed 0, unchanged 0 keys)\n"
+    )
+    assert digest(db) == loaded
+
+
 def test_a_rollback_keeps_the_cases_entries(tmp_path: Path, db: Path) -> None:
     """A case's entries are the case's: a rollback to before the case leaves them, so the
     case still answers black and its record and entries agree."""

@@ -16,6 +16,7 @@ from eir.store.api import HistoryRecord, history_of
 from eir.store.cases import ACTIONS, case_key, unpack_case
 from eir.store.lmdb_store import LmdbStore
 from eir.store.records import CASES
+from eir.store.versions import HISTORY_IMPORTED
 
 if TYPE_CHECKING:  # a broker session is made only when a broker is configured
     from eir.publish.session import BrokerSession
@@ -81,6 +82,8 @@ class ListWatch:
         first, self.history_seq = self.history_seq, top
         if first < 0:
             return
+        raw = self.store.meta_value(HISTORY_IMPORTED)  # a snapshot's: made elsewhere
+        first = max(first, int(raw) if raw else 0)
         for seq in range(max(first + 1, top - _MOST + 1), top + 1):
             raw = self.store.meta_value(b"history\x00%012d" % seq)
             if raw is None:

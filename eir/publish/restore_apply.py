@@ -1,19 +1,19 @@
 """A restore update or a snapshot written in the caller's write transaction: the device and
 case tables as whole values, then the list and class records through
 :func:`eir.store.versions.restore_version` (counters follow, one history record with its audit,
-the version's change set kept).
+the version's change set kept: a restore update's; a snapshot keeps none).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from eir.publish.restore_update import RestoreUpdate
+from eir.publish.restore_update import HISTORY, RestoreUpdate
 from eir.store.api import HandsetChange, LoadSummary
 from eir.store.devices import DEVICE_TABLES, generation_key, replace_table, set_loaded
 from eir.store.records import CASES, META, Table
 from eir.store.restore import Restore
-from eir.store.versions import restore_version
+from eir.store.versions import HISTORY_IMPORTED, head_version, restore_version
 from eir.store.writes import WriteTxn
 
 #: the list store's tables a restore writes through :func:`restore_records`
@@ -33,7 +33,8 @@ def write_restore(
     summary of the list tables and the others and the version (the history record's seq).
     A restore update keeps each key's entries of ``keep_sources`` (the theft cases': they
     change only by ``eir case``); a snapshot writes them as it holds them, with its case
-    table."""
+    table, records no change set (a rollback cannot cross it) and, on a node with no history,
+    brings the publisher's history records first."""
     by_table: dict[str, list[tuple[bytes, bytes | None]]] = {}
     for table, key, record in content.records:
         by_table.setdefault(table, []).append((key, record))
@@ -47,10 +48,26 @@ def write_restore(
     for table in DEVICE_TABLES:
         _devices(txn, table, by_table.get(table, []), content.snapshot, others)
     _cases(txn, by_table.get(CASES, []), content.snapshot, others)
-    kept = frozenset() if content.snapshot else keep_sources
-    summary, seq = restore_version(txn, changes, change, stamp, keep, keep_sources=kept)
+    if content.snapshot:
+        _take_history(txn, by_table.get(HISTORY, []))
+        summary, seq = restore_version(txn, changes, change, stamp, keep, snapshot=True)
+    else:
+        summary, seq = restore_version(txn, changes, change, stamp, keep, keep_sources=keep_sources)
     _add(summary, others)
     return summary, seq
+
+
+def _take_history(txn: WriteTxn, items: list[tuple[bytes, bytes | None]]) -> None:
+    """A node with no history of its own takes the snapshot's (its audit trail), numbered as
+    the publisher's; its own snapshot record follows them. A node with history keeps its own."""
+    if head_version(txn) or not items:
+        return
+    for key, record in items:
+        if record is not None:
+            txn.put(META, b"history\x00" + key, record)
+    top = items[-1][0].decode()
+    txn.put(META, b"history-seq", top.encode())
+    txn.put(META, HISTORY_IMPORTED, top.encode())
 
 
 def _gone(txn: WriteTxn, table: str, items: list[tuple[bytes, bytes | None]]) -> list[bytes]:

@@ -27,6 +27,7 @@ from eir.publish.publisher import (
     read_head,
 )
 from eir.publish.restore_update import (
+    HISTORY,
     RESTORE_TABLES,
     SNAPSHOT_TABLES,
     RestoreUpdate,
@@ -34,9 +35,11 @@ from eir.publish.restore_update import (
 )
 from eir.publish.update import UpdateMeta, split_parts
 from eir.store.lmdb_store import LmdbStore
+from eir.store.records import META
 from eir.store.writes import WriteTxn
 
 R = TypeVar("R")
+_HISTORY_PREFIX = b"history\x00"
 #: the records of a restore read from a store's snapshot: (table, key, record or None)
 Records = list[tuple[str, bytes, bytes | None]]
 
@@ -65,12 +68,18 @@ def read_at_head(
 
 
 def whole_content(txn: WriteTxn) -> Records:
-    """Every record of the tables a snapshot holds, in table and key order."""
-    return [
+    """Every record of the tables a snapshot holds, in table and key order, then the history
+    records (the audit trail a new node starts with)."""
+    records: Records = [
         (table, bytes(key), bytes(record))
         for table in SNAPSHOT_TABLES
         for key, record in txn.items(table)
     ]
+    for key, record in txn.items(META, _HISTORY_PREFIX):
+        if not bytes(key).startswith(_HISTORY_PREFIX):
+            break
+        records.append((HISTORY, bytes(key[len(_HISTORY_PREFIX) :]), bytes(record)))
+    return records
 
 
 def in_order(records: Records) -> Records:

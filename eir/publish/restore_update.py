@@ -1,7 +1,8 @@
 """A restore update as it travels over MQTT: whole records per (table, key), for ``eir rollback
 V --publish`` (the records that take the lists back to version V, and a deletion marker for
 each key that must not exist) and for a snapshot (``eir publish --snapshot``: the whole content
-of the list, class, device and case tables).
+of the list, class, device and case tables, and the history records: the audit trail a new node
+starts with).
 
 Blob (zlib-compressed, cut into parts as every update)::
 
@@ -41,6 +42,10 @@ from eir.store.batch import Batch
 from eir.store.devices import DEVICE_TABLES
 from eir.store.records import CASES, Table, unpack_record
 
+#: a snapshot's audit trail: the publishing store's history records, key their seq (12
+#: digits), value the record's JSON; a new node takes them as its own history
+HISTORY = "history"
+
 MAGIC_RESTORE = b"EIRR1\n"
 DELETED = 0xFFFFFFFF
 #: the tables a restore update may write, in the order a snapshot holds them
@@ -51,10 +56,12 @@ RESTORE_TABLES = (
     Table.CLASS.value,
     *DEVICE_TABLES,
     CASES,
+    HISTORY,
 )
 #: the tables of the list store a snapshot replaces whole
-SNAPSHOT_TABLES = RESTORE_TABLES
+SNAPSHOT_TABLES = RESTORE_TABLES[:-1]
 _MAX_CASE_KEY = 255
+_HISTORY_KEY = 12  # the history record's seq, 12 digits (as ``meta`` keys it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +173,8 @@ def _records(
     _check_table_keys(table, keys, where)
     out: list[tuple[str, bytes, bytes | None]] = []
     for key, length in zip(keys, lengths, strict=True):
+        if table == HISTORY and not snapshot:
+            raise UpdateError(f"{where}: history records outside a snapshot")
         if length == DELETED:
             if snapshot:
                 raise UpdateError(f"{where}: a snapshot holds a deletion marker")
@@ -185,6 +194,8 @@ def _check_table_keys(table: str, keys: list[bytes], where: str) -> None:
         raise UpdateError(f"{where}: keys are not sorted and unique")
     if table == CASES and any(not 0 < len(k) <= _MAX_CASE_KEY for k in keys):
         raise UpdateError(f"{where}: a case key of an impossible length")
+    if table == HISTORY and any(len(k) != _HISTORY_KEY or not k.isdigit() for k in keys):
+        raise UpdateError(f"{where}: a history key that is not a 12-digit number")
 
 
 def _check_record(table: str, key: bytes, record: bytes, where: str) -> None:
@@ -196,6 +207,9 @@ def _check_record(table: str, key: bytes, record: bytes, where: str) -> None:
         elif table == CASES:
             if not record:
                 raise UpdateError(f"{where}: an empty case record")
+        elif table == HISTORY:
+            if not isinstance(json.loads(record), dict):
+                raise UpdateError(f"{where}: a history record that is not a JSON object")
         elif not unpack_record(record):
             raise UpdateError(f"{where}: an empty record")
     except (StoreError, DamagedDeviceError, UnicodeDecodeError, ValueError) as exc:

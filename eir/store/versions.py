@@ -44,6 +44,11 @@ Plan = Iterable[Restore] | Callable[[ReadTxn], Iterable[Restore]]
 VERSIONED_TABLES = frozenset(t.value for t in RESTORE_TABLES)
 #: ``meta``: the oldest version whose change set is kept
 CHANGES_FROM = b"changes-from"
+#: ``meta``: the version a snapshot made: no change set crosses it
+SNAPSHOT_AT = b"snapshot-at"
+#: ``meta``: the newest history record a snapshot brought (the publisher's audit trail, not
+#: this node's own changes: the case events skip them)
+HISTORY_IMPORTED = b"history-imported"
 #: change sets dropped at most per commit (each commit adds one: the backlog shrinks)
 PRUNE_STEP = 4
 
@@ -333,6 +338,13 @@ def check_range(txn: ReadTxn, base: int, upto: int, keep: int | None = None) -> 
         raise VersionError(f"version {base} is newer than version {upto}")
     first = changes_from(txn)
     if base < upto and (not first or base + 1 < first):
+        raw = txn.get(META, SNAPSHOT_AT)
+        snapshot = int(raw) if raw else 0
+        if base < snapshot:
+            raise VersionError(
+                f"version {snapshot} loaded a snapshot: no rollback or diff crosses it "
+                f"(version {base} is older)"
+            )
         raise _refuse(base + 1, first, keep)
 
 
@@ -418,13 +430,16 @@ def restore_version(
     keep: int,
     scope: list[tuple[ListName, str]] | None = None,
     keep_sources: frozenset[str] = frozenset(),
+    snapshot: bool = False,
 ) -> tuple[LoadSummary, int]:
     """Put ``plan``'s records back in ``txn`` as a new version (its history record is
     ``change``, its change set kept like any other): returns the summary and the version.
     The caller commits (or aborts: a dry run). ``scope``: the (list, source) its history
     record names (a case action's), none by default; ``keep_sources``: the sources whose
-    entries stay as they are (a rollback's: the theft cases')."""
-    recording = VersionTxn(txn, keep_runs=False)
+    entries stay as they are (a rollback's: the theft cases'). ``snapshot``: a snapshot
+    loaded, which records no change set (:func:`restart_changes`: it would be the whole
+    content, and no rollback crosses a snapshot)."""
+    recording = txn if snapshot else VersionTxn(txn, keep_runs=False)
     records = plan(txn) if callable(plan) else plan
     summary, delta, touched = restore_records(recording, records, keep_sources)
     batch = Batch(change=change)
@@ -438,5 +453,18 @@ def restore_version(
         stamp,
         touched=[t.value for t in touched],
     )
-    record_changes(txn, version, recording, keep)
+    if isinstance(recording, VersionTxn):
+        record_changes(txn, version, recording, keep)
+    else:
+        restart_changes(txn, version)
     return summary, version
+
+
+def restart_changes(txn: WriteTxn, version: int) -> None:
+    """After a snapshot loaded as ``version``: every change set dropped, the next version's
+    the first kept (a diff or rollback never crosses the snapshot)."""
+    keys = [bytes(key) for key, _ in txn.items(CHANGES)]
+    if keys:
+        txn.delete_many(CHANGES, keys)
+    txn.put(META, CHANGES_FROM, str(version + 1).encode())
+    txn.put(META, SNAPSHOT_AT, str(version).encode())

@@ -226,9 +226,26 @@ def test_snapshot_bounds_the_log_and_starts_a_new_node(tmp_path: Path) -> None:
         nodes.enter_context(node(b, fresh, "node3"))
         wait_version([fresh], 3)
         assert stats(fresh)["digest"] == stats(dbs[0])["digest"]
-        history = _history(fresh)
-        assert [r["action"] for r in history] == ["snapshot"]
+        history = _history(fresh)  # node1's audit trail, then its own snapshot record
+        assert [(r["version"], r["action"], r["update"]) for r in history] == [
+            (4, "snapshot", 3),
+            (3, "load", 3),
+            (2, "load", 2),
+            (1, "load", 1),
+        ]
         assert history[0]["by"] == "carol"
+        assert [r["changes_kept"] for r in history] == [False] * 4
+        unkept = [r | {"changes_kept": False} for r in _history(dbs[0])]
+        assert history[1:] == unkept
+        audit = eir("audit", "--db", fresh, "--json")
+        assert audit.returncode == 0, audit.stderr
+        assert [json.loads(line)["version"] for line in audit.stdout.splitlines()] == [1, 2, 3, 4]
+        crossing = eir("rollback", "3", "--yes", "--db", fresh)
+        assert (crossing.returncode, crossing.stderr) == (
+            1,
+            "eir: version 4 loaded a snapshot: no rollback or diff crosses it "
+            "(version 3 is older)\n",
+        )
         # the log goes on from the snapshot: every node applies #4
         fourth = tmp_path / "3.csv"
         fourth.write_text("imei\n356938035643809\n")

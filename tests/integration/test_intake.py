@@ -13,7 +13,7 @@ from eir.model import ListName
 from tests.support.cli import eir
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-KNOWN = "imei, imei_last, imsi, list, reason, source, reference, added"
+KNOWN = "imei, imei_last, imsi, list, reason, source, reference, added, effective, expires"
 NOT_UTF8 = (
     "not UTF-8 text (a file saved on Windows is most often cp1252: load it with "
     "--encoding cp1252, or name its encoding with --encoding NAME)"

@@ -146,14 +146,22 @@ def _print_rows(rows: Iterable[Row]) -> Counter[str]:
     counts: Counter[str] = Counter()
     out = sys.stdout
     for row in rows:
-        change, _, _, _, list_name, source, reason, reference = row[:8]
+        change, _, _, _, list_name, source, reason, reference, effective, expires = row
         counts[change] += 1
         out.write(
             f"{change:<8} {_where(row):<34} {list_name:<5} {source:<16} {reason}"
-            f"{' | ' + reference if reference else ''}".rstrip()
+            f"{' | ' + reference if reference else ''}{_times(effective, expires)}".rstrip()
             + "\n"
         )
     return counts
+
+
+def _times(effective: str, expires: str) -> str:
+    """An entry's times as the readable diff shows them (nothing for none)."""
+    said = [
+        f"{name} {value}" for name, value in (("due", effective), ("expires", expires)) if value
+    ]
+    return f" ({', '.join(said)})" if said else ""
 
 
 def diff(args: argparse.Namespace, config: Config) -> int:
@@ -206,6 +214,8 @@ def _confirmed(args: argparse.Namespace, store: LmdbStore) -> bool:
 
 def rollback(args: argparse.Namespace, config: Config) -> int:
     """``eir rollback V``: a new version with exactly V's content."""
+    if args.version < 0:
+        raise UsageError(f"V ({args.version}): give a version, 0 or more")
     by = check_text(args.by or login(), "--by")
     reason = check_text(args.reason, "--reason")
     change = HandsetChange("rollback", (), by, reason, "", restores=args.version)

@@ -183,6 +183,6 @@ def test_the_readable_diff_shows_the_changed_times(tmp_path: Path) -> None:
     assert ok("diff", "2", "3", "--db", db) == (
         "from version 2 to version 3:\n"
         f"updated  {A:<34} black manual           stolen | R-1"
-        " (due 2099-01-01T00:00:00Z, expires 2099-06-01T08:00:00Z)\n"
+        " (due none -> 2099-01-01T00:00:00Z, expires none -> 2099-06-01T08:00:00Z)\n"
         "added 0, removed 0, updated 1 entries\n"
     )

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from eir import lifecycle
 from eir.check_log import CheckLog
 from eir.config import Config
 from eir.diameter import results as s13_results
@@ -96,13 +97,11 @@ def checker(
 
 def answer_clock(live: Live) -> Callable[[], float]:
     """The clock the answers are judged by (due dates, expiry): the wall clock plus the live
-    configuration's ``lifecycle.clock_offset_s`` (a reload moves it). Asked only when an
-    entry has times."""
-    wall = time.time
+    configuration's ``lifecycle.clock_offset_s`` (a reload moves it): :func:`eir.lifecycle.now`
+    of the live configuration. Asked only when an entry has times."""
 
     def clock() -> float:
-        # lifecycle.now(live.config), inline: one call less on the answer path
-        return wall() + live.config.lifecycle.clock_offset_s
+        return lifecycle.now(live.config)
 
     return clock
 

@@ -106,9 +106,16 @@ class EntryState(enum.StrEnum):
     EXPIRED = "expired"
 
 
+def is_expired(expires: int, now: float) -> bool:
+    """The one expiry test: an entry whose ``expires`` (0: none) is ``now`` or before matches
+    no more (the answer path, ``eir lookup``, the purge, and the load and block refusing
+    entries that would never match)."""
+    return bool(expires) and now >= expires
+
+
 def entry_state(entry: Entry, now: float) -> EntryState:
     """The state of ``entry`` at ``now`` (seconds since the epoch)."""
-    if entry.expires and now >= entry.expires:
+    if is_expired(entry.expires, now):
         return EntryState.EXPIRED
     if entry.effective and now < entry.effective:
         return EntryState.NOTICE if entry.list is ListName.BLACK else EntryState.PENDING

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from datetime import UTC, datetime
 from itertools import takewhile
 from typing import Any
 
@@ -19,10 +18,12 @@ from eir.identity import parse_written_imei
 from eir.model import utc_text
 from eir.startup import open_store
 from eir.store.api import HandsetChange, HistoryRecord, history_dict
-from eir.store.audit import AuditFilter, local_change, maker, select
+from eir.store.audit import ACTIONS, AuditFilter, local_change, maker, select
 from eir.store.fields import check_text
+from eir.store.key_history import key_changes, table_key
 from eir.store.lmdb_store import LmdbStore
 from eir.store.records import Table
+from eir.store.times import option_time
 
 #: every history record a store holds (the history is never pruned)
 ALL = 1 << 62
@@ -63,7 +64,9 @@ def add_parser(sub: Any, store_options: Any) -> None:
     p.add_argument("--imei", metavar="IMEI", help="the changes naming it or making its entries")
     p.add_argument("--by", metavar="NAME", help="made by NAME")
     p.add_argument(
-        "--since", metavar="T", help="from T: a date, an ISO time (UTC) or a version v12"
+        "--since",
+        metavar="T",
+        help="from T: a date, an ISO time with Z or an offset, or a version v12",
     )
     p.add_argument("--until", metavar="T", help="up to T (as --since)")
     p.add_argument("--action", metavar="A", help="load, block, unblock, devices, case-open...")
@@ -76,8 +79,14 @@ def audit(args: argparse.Namespace, config: Config) -> int:
     """``eir audit``: the history records the filters select, newest last."""
     if args.limit is not None and args.limit < 1:
         raise ConfigError("--limit: give a positive number")
+    if args.action is not None and args.action not in ACTIONS:
+        raise ConfigError(f"--action: {args.action!r} is none of {', '.join(ACTIONS)}")
     since, since_version = when(args.since, "--since", end=False)
     until, until_version = when(args.until, "--until", end=True)
+    if (since and until and since > until) or (
+        since_version and until_version and since_version > until_version
+    ):
+        raise ConfigError(f"--since {args.since} is after --until {args.until}: nothing between")
     store = open_store(config, args.db, create=False)
     try:
         records = store.stats(ALL, digest=False).history
@@ -104,15 +113,27 @@ def _imei_key(text: str) -> str:
         raise ConfigError(f"--imei: {exc}") from None
 
 
-def _makers(store: LmdbStore, key: str, records: list[HistoryRecord]) -> list[int]:
-    """The versions that made the entries ``key`` holds now (exact, range and pair entries)."""
+def _makers(store: LmdbStore, key: str, records: list[HistoryRecord]) -> set[int]:
+    """The versions that made the entries ``key`` holds now (exact, range and pair entries),
+    and those whose kept change sets changed its exact and pair entries (removals and
+    restores included)."""
     hits = store.lookup(key, None)
-    pairs = [m for imsi in paired_imsis(store, key) for m in store.lookup(key, imsi).pair]
-    found = []
-    for match in (*pairs, *hits.imei, *hits.ranges):
-        record = maker(match.entry, records)
-        if record is not None:
-            found.append(record.seq)
+    imsis = paired_imsis(store, key)
+    pairs = [m for imsi in imsis for m in store.lookup(key, imsi).pair]
+    found: set[int] = set()
+    snapshot = store.snapshot()
+    try:
+        found.update(key_changes(snapshot, Table.IMEI, key.encode()))
+        for imsi in imsis:
+            found.update(key_changes(snapshot, Table.PAIR, (key + imsi).encode()))
+        for match in (*pairs, *hits.imei, *hits.ranges):
+            place = table_key(match)
+            changes = key_changes(snapshot, *place) if place else {}
+            record = maker(match.entry, records, key, changes)
+            if record is not None:
+                found.add(record.seq)
+    finally:
+        snapshot.release()
     return found
 
 
@@ -128,26 +149,18 @@ def paired_imsis(store: LmdbStore, key: str) -> list[str]:
 
 
 def when(text: str | None, option: str, *, end: bool) -> tuple[int, int]:
-    """``--since``/``--until``: (epoch seconds, 0) for a date or time, (0, version) for
-    ``v12``; (0, 0) when not given. A date alone is its whole day (``end``: up to its last
-    second)."""
+    """``--since``/``--until``: (epoch seconds, 0) for a date or time
+    (:func:`eir.store.times.option_time`), (0, version) for ``v12``; (0, 0) when not given. A
+    date alone is its whole day (``end``: up to its last second)."""
     if text is None:
         return 0, 0
     version = _VERSION.fullmatch(text.strip())
     if version:
         return 0, int(version.group(1))
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            f"{option}: {text!r} is no date (2026-11-30), ISO time (2026-11-30T08:00) or "
-            "version (v12)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    stamp = int(moment.timestamp())
-    whole_day = len(text.strip()) == len("2026-11-30")
-    return (stamp + 86399 if end and whole_day else stamp), 0
+        return option_time(text, option, end=end), 0
+    except IdentityError as exc:
+        raise ConfigError(f"{exc} (or a version: v12)") from None
 
 
 def audit_line(h: HistoryRecord) -> str:

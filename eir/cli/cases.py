@@ -21,6 +21,7 @@ from eir.cli.handsets import SAY, Handset, parse_handsets
 from eir.cli.list_options import check_digit_policy
 from eir.config import Config
 from eir.errors import ConfigError, IdentityError
+from eir.host import node_name
 from eir.identity import Imsi, parse_written_imei
 from eir.model import CheckRequest, Entry, ListName, utc_text
 from eir.policy import decide
@@ -106,7 +107,10 @@ def case(args: argparse.Namespace, config: Config) -> int:
 
 
 def _act(args: argparse.Namespace, config: Config, command: str) -> int:
-    reference = check_reference(args.reference)
+    try:
+        reference = check_reference(args.reference)
+    except CaseError as exc:
+        raise ConfigError(str(exc)) from None
     by = _text(args.by or login(), "--by")
     note = _text(args.note, "--note", empty=True)
     state = ACTIONS[command]
@@ -134,9 +138,10 @@ def _act(args: argparse.Namespace, config: Config, command: str) -> int:
         txn.put(CASES, case_key(reference), pack_case(made[0]))
 
     try:
-        change = _change(command, reference, args, by, prepared, store)
-        scope = [(_list_of(state, config) or ListName.BLACK, config.cases.source)]
-        store.restore(make, change, now=now, inside=inside, scope=scope)
+        change = _change(command, reference, args, by, prepared, store, node_name(config.mqtt))
+        written = _list_of(state, config) or _list_before(store, reference, config)
+        scope = [] if written is None else [(written, config.cases.source)]
+        store.restore(make, change, inside=inside, scope=scope)  # recorded at the wall clock
     finally:
         store.close()
     print(_done_line(made[0], _list_of(state, config)))
@@ -163,7 +168,10 @@ def _prepared_open(args: argparse.Namespace, config: Config, by: str, note: str)
     handsets: list[Handset] = parse_handsets(args.imeis, policy=check_digit_policy(args, config))
     imsis = []
     for text in args.imsis:
-        imsis.append(Imsi.parse(text).digits)
+        try:
+            imsis.append(Imsi.parse(text).digits)
+        except IdentityError as exc:
+            raise ConfigError(f"--imsi: {exc}") from None
     if not args.reason.strip():
         raise ConfigError(f"--reason is empty: {SAY['reason']}")
     reason = _text(args.reason, "--reason")
@@ -178,8 +186,10 @@ def _change(
     by: str,
     prepared: PreparedOpen | None,
     store: LmdbStore,
+    node: str,
 ) -> HandsetChange:
-    """The audit of the action: the case's IMEIs (read from the case for block and recover)."""
+    """The audit of the action, from ``node``: the case's IMEIs (read from the case for block
+    and recover)."""
     if prepared is not None:
         imeis, reason = tuple(i.written for i in prepared[0]), prepared[2]
     else:
@@ -188,7 +198,7 @@ def _change(
         imeis = () if known is None else tuple(i.written for i in known.imeis)
         reason = "" if known is None else known.reason
     return HandsetChange(
-        f"case-{command}", imeis, by, reason, reference, origin="cli", case=reference
+        f"case-{command}", imeis, by, reason, reference, origin="cli", node=node, case=reference
     )
 
 
@@ -214,6 +224,13 @@ def _list_of(state: CaseState, config: Config) -> ListName | None:
     if state is CaseState.PENDING and config.cases.pending_answer != "unchanged":
         return ListName(config.cases.pending_answer)
     return None
+
+
+def _list_before(store: LmdbStore, reference: str, config: Config) -> ListName | None:
+    """The list the case's entries are on before an action that removes them (recover):
+    the list its history record names (None: it had none)."""
+    raw = store.table_value(CASES, case_key(reference))
+    return None if raw is None else _list_of(unpack_case(raw).state, config)
 
 
 def _records(txn: ReadTxn, case_now: Case, config: Config, now: int) -> list[Restore]:
@@ -259,7 +276,10 @@ def _since(case_now: Case) -> str:
 
 
 def _show(args: argparse.Namespace, config: Config) -> int:
-    reference = check_reference(args.reference)
+    try:
+        reference = check_reference(args.reference)
+    except CaseError as exc:
+        raise ConfigError(str(exc)) from None
     store = open_store(config, args.db, create=False)
     try:
         raw = store.table_value(CASES, case_key(reference))

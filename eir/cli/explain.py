@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 
+from eir import lifecycle
 from eir.cli.audit import where_made
 from eir.config import Config
-from eir.errors import ConfigError
+from eir.errors import ConfigError, IdentityError
 from eir.model import CheckResult, Entry, Hits, Level, Match, entry_state, utc_text
 from eir.store.api import HistoryRecord
 from eir.store.audit import maker
+from eir.store.key_history import KeyChanges, key_changes, table_key
 from eir.store.lmdb_store import LmdbStore
 from eir.store.records import CASES
+from eir.store.times import option_time
 
 #: the case a reference names: its state, else None (no case table, or no such case)
 CaseState = Callable[[str], str | None]
@@ -49,19 +50,31 @@ def case_lookup(store: LmdbStore) -> CaseState:
     return state
 
 
-def at_time(text: str | None) -> float:
-    """``--at``: an ISO date or time (UTC unless it says otherwise), else now."""
+def change_lookup(store: LmdbStore) -> Callable[[Match], KeyChanges]:
+    """The kept change sets of the key a match was found at, read from ``store``."""
+
+    def changes(match: Match) -> KeyChanges:
+        place = table_key(match)
+        if place is None:
+            return {}
+        snapshot = store.snapshot()
+        try:
+            return key_changes(snapshot, *place)
+        finally:
+            snapshot.release()
+
+    return changes
+
+
+def at_time(text: str | None, config: Config) -> float:
+    """``--at`` (:func:`eir.store.times.option_time`), else now by the lifecycle's clock
+    (:func:`eir.lifecycle.now`: the clock the daemon answers by)."""
     if text is None:
-        return time.time()
+        return lifecycle.now(config)
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            f"--at: {text!r} is no date (2026-12-15) or ISO time (2026-12-15T08:00Z)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+        return option_time(text, "--at")
+    except IdentityError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 class Explainer:
@@ -74,12 +87,15 @@ class Explainer:
         history: Callable[[], Sequence[HistoryRecord]],
         at: float,
         case_state: CaseState = no_cases,
+        changes: Callable[[Match], KeyChanges] = lambda match: {},
     ) -> None:
         self.case_source = config.cases.source
         self.read_history = history
         self._history: Sequence[HistoryRecord] | None = None
         self.at = at
         self.case_state = case_state
+        #: the kept change sets of the key a match was found at
+        self.changes = changes
 
     @property
     def history(self) -> Sequence[HistoryRecord]:
@@ -92,9 +108,10 @@ class Explainer:
         """The time the lookup is judged at (``decide``'s clock)."""
         return self.at
 
-    def entry_fields(self, entry: Entry) -> dict[str, object]:
+    def entry_fields(self, match: Match) -> dict[str, object]:
         """An entry's state, times, case and maker, as the JSON shows them."""
-        made = maker(entry, self.history)
+        entry = match.entry
+        made = maker(entry, self.history, match.key, self.changes(match))
         return {
             "effective": utc_text(entry.effective) if entry.effective else None,
             "expires": utc_text(entry.expires) if entry.expires else None,
@@ -115,9 +132,7 @@ class Explainer:
         entries = []
         for match in (*hits.pair, *hits.imei, *hits.ranges):
             entries.append(
-                match_dict(match)
-                | self.entry_fields(match.entry)
-                | {"decided": match == result.match}
+                match_dict(match) | self.entry_fields(match) | {"decided": match == result.match}
             )
         return {"at": utc_text(self.at), "notice": result.notice, "entries": entries}
 

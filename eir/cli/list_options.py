@@ -13,11 +13,11 @@ from collections.abc import Callable
 
 from eir import lifecycle
 from eir.config import Config
-from eir.errors import ConfigError, IdentityError
-from eir.model import ListName
+from eir.errors import ConfigError, EirError, IdentityError
+from eir.model import ListName, is_expired
 from eir.store.fields import check_source
 from eir.store.formats import CheckDigit, LoadOptions
-from eir.store.times import check_times, days_after, parse_time
+from eir.store.times import check_times, days_after, parse_time, time_text
 
 #: the most days a ``--grace`` or ``--expires-in`` may count (about 100 years)
 _MOST_DAYS = 36500.0
@@ -49,7 +49,8 @@ def load_options(args: argparse.Namespace, config: Config) -> LoadOptions:
 
 def load_times(args: argparse.Namespace, config: Config) -> dict[str, int]:
     """``effective`` and ``expires`` of the rows without their own: the load time (the
-    lifecycle's clock) plus ``--grace`` and ``--expires-in`` days."""
+    lifecycle's clock, ``now``: rows expiring by then are refused) plus ``--grace`` and
+    ``--expires-in`` days."""
     start = lifecycle.now(config)
     effective = days_after(start, args.grace)
     expires = days_after(start, args.expires_in)
@@ -59,7 +60,11 @@ def load_times(args: argparse.Namespace, config: Config) -> dict[str, int]:
         raise ConfigError(
             f"--expires-in {args.expires_in:g} ends before --grace {args.grace:g} does"
         ) from None
-    return {"effective": effective, "expires": expires}
+    return {"effective": effective, "expires": expires, "now": int(start)}
+
+
+class PastError(EirError):
+    """An entry refused because it expired already (bad data: exit 1)."""
 
 
 def block_times(args: argparse.Namespace, config: Config) -> tuple[int, int]:
@@ -67,11 +72,18 @@ def block_times(args: argparse.Namespace, config: Config) -> tuple[int, int]:
     and ``--expires``; ConfigError when they make no sense together."""
     if args.effective is not None and args.grace is not None:
         raise ConfigError("--effective and --grace both name the due date: give one")
-    effective = args.effective or days_after(lifecycle.now(config), args.grace)
+    now = lifecycle.now(config)
+    effective = args.effective or days_after(now, args.grace)
     try:
-        return check_times(effective, args.expires or 0)
+        times = check_times(effective, args.expires or 0)
     except IdentityError as exc:
         raise ConfigError(f"--{exc}") from None
+    if is_expired(args.expires or 0, now):
+        raise PastError(
+            f"--expires {time_text(args.expires)} is past: the entry would never match; "
+            "nothing was changed"
+        )
+    return times
 
 
 def _days(text: str) -> float:

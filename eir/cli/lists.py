@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from eir.cli.audit import ALL, change_of
 from eir.cli.devices import stats_lines
-from eir.cli.explain import Explainer, at_time, case_lookup, explanation_lines
+from eir.cli.explain import Explainer, at_time, case_lookup, change_lookup, explanation_lines
 from eir.cli.findings import findings_dict, print_findings, seen_lookup
 from eir.cli.list_options import load_options
 from eir.config import Config
@@ -253,7 +253,9 @@ def _explainer(args: argparse.Namespace, config: Config, store: LmdbStore) -> Ex
     def history() -> list[HistoryRecord]:
         return store.stats(ALL, digest=False).history
 
-    return Explainer(config, history, at_time(args.at), case_lookup(store))
+    return Explainer(
+        config, history, at_time(args.at, config), case_lookup(store), change_lookup(store)
+    )
 
 
 def _explain(
@@ -269,7 +271,7 @@ def _explain(
     data |= explainer.explain(result, store.lookup(request.imei.key, imsi))
     match, entry = result.match, data["entry"]
     if match is not None and match.level is not Level.CLASS and isinstance(entry, dict):
-        entry |= explainer.entry_fields(match.entry)
+        entry |= explainer.entry_fields(match)
 
 
 def _lookup_inputs(imeis: list[str], file: str | None) -> Iterator[tuple[str, str]]:

@@ -324,7 +324,8 @@ def _add_list_commands(sub: argparse._SubParsersAction[EirParser]) -> None:
     p.add_argument(
         "--at",
         metavar="T",
-        help="judge the entries' times at T (an ISO date or time, UTC) instead of now",
+        help="judge the entries' times at T (an ISO date, or a time with Z or an offset) "
+        "instead of now (the lifecycle clock)",
     )
     p.add_argument(
         "--json",

@@ -99,7 +99,8 @@ def publish_batch(
 
 def audit_of(args: argparse.Namespace, config: Config, action: str) -> Audit:
     """The audit a published update carries: ``--by`` (else the login name), ``--reason``,
-    ``--reference``, this node's name (``mqtt.node``) and the action."""
+    ``--reference``, this node's name (:func:`eir.host.node_name`) and the action."""
+    from eir.host import node_name
     from eir.publish.publisher import Audit
     from eir.store.audit import login
 
@@ -107,7 +108,7 @@ def audit_of(args: argparse.Namespace, config: Config, action: str) -> Audit:
         by=_text(getattr(args, "by", None) or login(), "--by"),
         reason=_text(getattr(args, "audit_reason", "") or getattr(args, "reason", ""), "--reason"),
         reference=_text(getattr(args, "audit_reference", ""), "--reference"),
-        node=config.mqtt.node,
+        node=node_name(config.mqtt),
         action=action,
     )
 

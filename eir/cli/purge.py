@@ -13,9 +13,9 @@ from typing import Any
 
 from eir import lifecycle
 from eir.config import Config
+from eir.host import node_name
 from eir.model import utc_text
 from eir.startup import open_store
-from eir.store.audit import login
 from eir.store.purge import purge_change
 
 Options = Callable[[argparse.ArgumentParser], None]
@@ -44,7 +44,7 @@ def purge(args: argparse.Namespace, config: Config) -> int:
         summary = store.purge(
             now,
             config.lifecycle.purge_batch,
-            purge_change("cli", login()),
+            purge_change("cli", node_name(config.mqtt)),
             dry_run=args.dry_run,
             versions=versions,
         )

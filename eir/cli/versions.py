@@ -14,15 +14,16 @@ from typing import Any
 
 from eir.config import Config
 from eir.errors import EirError
-from eir.model import utc_text
+from eir.model import Entry, utc_text
 from eir.startup import open_store
 from eir.store.api import HandsetChange, HistoryRecord, history_dict
 from eir.store.audit import login
-from eir.store.diff import DIFF_COLUMNS, Change, Row, diff_lines, diff_rows
+from eir.store.diff import DIFF_COLUMNS, Change, Row, diff_lines, diff_rows_before
 from eir.store.fields import check_text
 from eir.store.lmdb_store import LmdbStore
 from eir.store.reading import ReadTxn, history
 from eir.store.restore import Restore
+from eir.store.times import time_text
 from eir.store.versions import (
     Kept,
     VersionError,
@@ -142,18 +143,34 @@ def _where(row: Row) -> str:
     return f"{imei}+{imsi}" if imsi else imei
 
 
-def _print_rows(rows: Iterable[Row]) -> Counter[str]:
+def _print_rows(rows: Iterable[tuple[Row, Entry | None]]) -> Counter[str]:
     counts: Counter[str] = Counter()
     out = sys.stdout
-    for row in rows:
-        change, _, _, _, list_name, source, reason, reference = row[:8]
+    for row, was in rows:
+        change, _, _, _, list_name, source, reason, reference, effective, expires = row
         counts[change] += 1
+        times = _times(effective, expires, was)
         out.write(
             f"{change:<8} {_where(row):<34} {list_name:<5} {source:<16} {reason}"
-            f"{' | ' + reference if reference else ''}".rstrip()
+            f"{' | ' + reference if reference else ''}{times}".rstrip()
             + "\n"
         )
     return counts
+
+
+def _times(effective: str, expires: str, was: Entry | None) -> str:
+    """An entry's times as the readable diff shows them: ``(due T, expires T)``, and for an
+    updated entry whose times changed ``(due OLD -> NEW, ...)`` (``none``: no time)."""
+    said = []
+    for name, now, old in (
+        ("due", effective, time_text(was.effective) if was else effective),
+        ("expires", expires, time_text(was.expires) if was else expires),
+    ):
+        if old != now:
+            said.append(f"{name} {old or 'none'} -> {now or 'none'}")
+        elif now:
+            said.append(f"{name} {now}")
+    return f" ({', '.join(said)})" if said else ""
 
 
 def diff(args: argparse.Namespace, config: Config) -> int:
@@ -172,7 +189,7 @@ def diff(args: argparse.Namespace, config: Config) -> int:
             out.write(b"".join(lines))
         return 0
     print(f"from version {args.v1} to version {args.v2}:")
-    counts = _print_rows(diff_rows(changes))
+    counts = _print_rows(diff_rows_before(changes))
     print(
         f"added {counts['added']}, removed {counts['removed']}, updated {counts['updated']} entries"
     )
@@ -206,6 +223,8 @@ def _confirmed(args: argparse.Namespace, store: LmdbStore) -> bool:
 
 def rollback(args: argparse.Namespace, config: Config) -> int:
     """``eir rollback V``: a new version with exactly V's content."""
+    if args.version < 0:
+        raise UsageError(f"V ({args.version}): give a version, 0 or more")
     by = check_text(args.by or login(), "--by")
     reason = check_text(args.reason, "--reason")
     change = HandsetChange("rollback", (), by, reason, "", restores=args.version)

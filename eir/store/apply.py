@@ -85,14 +85,15 @@ def update_meta(
     """Counters, generations and the load history, in the load's own transaction. Returns
     the history record's sequence number: the version the change makes.
 
-    The history names the first (list, source) of ``scope``: the command line's own.
+    The history names the first (list, source) of ``scope``: the command line's own; none
+    without a scope (a rollback, a purge, a case action that wrote no entry).
     ``touched``: tables written besides those of ``batch``'s groups (a restore's).
     """
-    first = scope[0] if scope else (ListName.BLACK, "")
+    first = (scope[0][0].value, scope[0][1]) if scope else ("", "")
     record = {
         "time": stamp,
         "mode": mode.value,
-        "list": first[0].value,
+        "list": first[0],
         "source": first[1],
         "files": batch.files,
     }

@@ -12,6 +12,13 @@ from dataclasses import dataclass
 
 from eir.model import Entry
 from eir.store.api import HandsetChange, HistoryRecord
+from eir.store.key_history import KeyChanges
+
+#: every history record's ``action`` (docs/audit.md)
+ACTIONS = (
+    "load", "block", "unblock", "devices", "approved", "grandfather", "class", "case-open",
+    "case-block", "case-recover", "purge", "rollback", "snapshot",
+)  # fmt: skip
 
 
 def login() -> str:
@@ -65,7 +72,8 @@ class AuditFilter:
     until: int = 0
     since_version: int = 0
     until_version: int = 0
-    #: the history records that made the entries the IMEI holds now (their versions)
+    #: the versions that made the entries the IMEI holds now or whose kept change sets
+    #: changed its entries (added, changed or removed them)
     makers: frozenset[int] = frozenset()
 
     def matches(self, record: HistoryRecord) -> bool:
@@ -88,8 +96,7 @@ class AuditFilter:
         return not (self.until_version and record.seq > self.until_version)
 
     def _names_imei(self, record: HistoryRecord) -> bool:
-        key = self.imei[:14]
-        return record.seq in self.makers or any(i[:14] == key for i in record.imeis)
+        return record.seq in self.makers or names_imei(record, self.imei)
 
 
 def select(records: Iterable[HistoryRecord], wanted: AuditFilter) -> list[HistoryRecord]:
@@ -97,17 +104,57 @@ def select(records: Iterable[HistoryRecord], wanted: AuditFilter) -> list[Histor
     return sorted((r for r in records if wanted.matches(r)), key=lambda r: r.seq)
 
 
-def maker(entry: Entry, records: Sequence[HistoryRecord]) -> HistoryRecord | None:
-    """The history record that made ``entry``: a change stamps the entries it writes with its
-    own time, so a record of the entry's ``added`` time that wrote entries (of the entry's
-    list and source first: a record names only the first list and source of a file that holds
-    several), else the newest record of its list and source before it. None when the history
-    has none (an entry older than the history)."""
-    same_time = [r for r in records if r.time == entry.added and _lists(r) and r.added + r.updated]
+def maker(
+    entry: Entry,
+    records: Sequence[HistoryRecord],
+    key: str = "",
+    changes: KeyChanges | None = None,
+) -> HistoryRecord | None:
+    """The history record that made ``entry``, found at the IMEI ``key`` whose kept change
+    sets are ``changes`` (:func:`eir.store.key_history.key_changes`):
+
+    * the newest kept version whose change set wrote ``entry`` (not there before, there
+      after): exact, whatever the entry's ``added`` says (a list file's ``added`` cell);
+    * else a record of the entry's ``added`` time (a change stamps the entries it writes with
+      its own time) that wrote entries, the best fitting first: one naming ``key`` among its
+      IMEIs or whose change set holds it, then one of the entry's list and source (a record
+      of a single-handset action naming other IMEIs did not write it), the newest of equals;
+    * else the newest record of its list and source before it.
+
+    None when the history has none (an entry older than the history)."""
+    changes = changes or {}
+    wrote = [v for v, (old, new) in changes.items() if entry in new and entry not in old]
+    by_version = {r.seq: r for r in records}
+    for version in sorted(wrote, reverse=True):
+        if version in by_version:
+            return by_version[version]
+    fits = [(_fit(r, entry, key, changes), r.seq, r) for r in records]
+    same_time = [f for f in fits if f[2].time == entry.added and _lists(f[2]) and _wrote(f[2])]
     if same_time:
-        return max(same_time, key=lambda r: (_writes(r, entry), r.seq))
-    before = [r for r in records if r.time < entry.added and _writes(r, entry)]
-    return max(before, key=lambda r: r.seq) if before else None
+        return max(same_time, key=lambda f: f[:2])[2]
+    before = [f for f in fits if f[2].time < entry.added and f[0] > 0]
+    return max(before, key=lambda f: f[:2])[2] if before else None
+
+
+def _fit(record: HistoryRecord, entry: Entry, key: str, changes: KeyChanges) -> int:
+    """How well ``record`` fits as the maker of ``entry`` at ``key``: 2 it names the key or
+    its change set holds it, 1 it wrote the entry's list and source (and names no other IMEI
+    only), 0 it did not write it."""
+    if record.seq in changes or (key and names_imei(record, key)):
+        return 2
+    if record.imeis and key:
+        return 0
+    return 1 if _writes(record, entry) else 0
+
+
+def names_imei(record: HistoryRecord, key: str) -> bool:
+    """Whether ``record`` (a single-handset action's) names the IMEI ``key`` (14 digits
+    compared: a check digit does not matter)."""
+    return any(i[:14] == key[:14] for i in record.imeis)
+
+
+def _wrote(record: HistoryRecord) -> bool:
+    return bool(record.added + record.updated)
 
 
 def _writes(record: HistoryRecord, entry: Entry) -> bool:
@@ -118,8 +165,8 @@ def _writes(record: HistoryRecord, entry: Entry) -> bool:
 
 def _lists(record: HistoryRecord) -> bool:
     """Whether ``record`` wrote the list store's entries (not the device database: its
-    records name no list)."""
-    return bool(record.list)
+    records name no list; a rollback names none either, and writes any)."""
+    return bool(record.list) or record.action == "rollback"
 
 
 def audit_fields(change: HandsetChange) -> dict[str, object]:

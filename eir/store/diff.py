@@ -166,30 +166,51 @@ def _row(change: str, table: Table, key: bytes, entry: Entry) -> Row:
 
 def _key_rows(table: Table, key: bytes, old: bytes | None, new: bytes | None) -> Iterator[Row]:
     """The rows of one key: its entries before and after, matched by (list, source)."""
+    for row, _ in _key_changes(table, key, old, new):
+        yield row
+
+
+def _key_changes(
+    table: Table, key: bytes, old: bytes | None, new: bytes | None
+) -> Iterator[tuple[Row, Entry | None]]:
+    """:func:`_key_rows`, each with the entry an ``updated`` row replaced (else None)."""
     before = {(e.list, e.source): e for e in entries_of(old)} if old else {}
     after = {(e.list, e.source): e for e in entries_of(new)} if new else {}
     for owner, entry in after.items():
         was = before.get(owner)
         if was is None:
-            yield _row("added", table, key, entry)
+            yield _row("added", table, key, entry), None
         elif not same_content(was, entry):
-            yield _row("updated", table, key, entry)
+            yield _row("updated", table, key, entry), was
     for owner, entry in before.items():
         if owner not in after:
-            yield _row("removed", table, key, entry)
+            yield _row("removed", table, key, entry), None
 
 
-def diff_rows(changes: dict[str, list[Change]]) -> Iterator[Row]:
-    """The rows of the recorded changes, table by table in key order."""
+def _changed_keys(changes: dict[str, list[Change]]) -> Iterator[tuple[Table, bytes, Change]]:
     for table in Table:
         log = changes.get(table.value)
         if not log:
             continue
         log.sort(key=_first)  # runs already in order (deletes, puts, appends): a quick merge
-        for key, old, new in log:
+        for change in log:
+            key, old, new = change
             if old is not None and new is not None and old[0] == new[0] and old[5:] == new[5:]:
                 continue  # only the time changed
-            yield from _key_rows(table, key, old, new)
+            yield table, key, change
+
+
+def diff_rows(changes: dict[str, list[Change]]) -> Iterator[Row]:
+    """The rows of the recorded changes, table by table in key order."""
+    for table, key, (_, old, new) in _changed_keys(changes):
+        yield from _key_rows(table, key, old, new)
+
+
+def diff_rows_before(changes: dict[str, list[Change]]) -> Iterator[tuple[Row, Entry | None]]:
+    """:func:`diff_rows`, each with the entry an ``updated`` row replaced (its old times for
+    the readable diff), else None."""
+    for table, key, (_, old, new) in _changed_keys(changes):
+        yield from _key_changes(table, key, old, new)
 
 
 def _csv(row: Sequence[str]) -> bytes:

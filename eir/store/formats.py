@@ -92,6 +92,9 @@ class LoadOptions:
     effective: int = 0
     #: the ``expires`` of rows without their own (``--expires-in``); 0: none
     expires: int = 0
+    #: the load time (the lifecycle's clock): a row whose own ``expires`` is at or before it
+    #: is refused (it would never match); 0: not checked
+    now: int = 0
 
     @property
     def timed(self) -> bool:

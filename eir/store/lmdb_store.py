@@ -511,7 +511,7 @@ class LmdbStore:
                 if dry_run or not step.gone:
                     txn.abort()
                 else:
-                    stamp = int(now)
+                    stamp = int(time.time())  # the record's: the wall clock (not ``now``)
                     tables = {table.value for table, _, _ in step.changes}
                     record = Batch(change=change)
                     seq = update_meta(

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from eir.model import Entry
+from eir.model import Entry, is_expired
 from eir.store.api import HandsetChange, LoadSummary
+from eir.store.audit import daemon_change, local_change
 from eir.store.records import TIMED, Table, is_single_entry, pack_record, unpack_record
 from eir.store.writes import WriteTxn, counter_key
 
@@ -23,11 +24,13 @@ Position = tuple[int, bytes]
 START: Position = (0, b"")
 
 
-def purge_change(origin: str, by: str) -> HandsetChange:
-    """The audit of a purge's steps: ``origin`` cli (``by`` the login name) or daemon (``by``
-    the node's name, the node named too)."""
-    node = by if origin == "daemon" else ""
-    return HandsetChange("purge", (), by, "expired", "", origin=origin, node=node)
+def purge_change(origin: str, node: str) -> HandsetChange:
+    """The audit of a purge's steps, from ``node`` (:func:`eir.host.node_name`): ``origin``
+    daemon (by the node, :func:`~eir.store.audit.daemon_change`) or cli (by the login name,
+    :func:`~eir.store.audit.local_change`)."""
+    if origin == "daemon":
+        return daemon_change("purge", node, "expired")
+    return local_change("purge", "", "expired", "", config_node=node)
 
 
 def expired_of(record: bytes, now: float) -> tuple[bytes | None, list[Entry]] | None:
@@ -36,10 +39,10 @@ def expired_of(record: bytes, now: float) -> tuple[bytes | None, list[Entry]] | 
     if record[0] < TIMED and is_single_entry(record):
         return None  # one entry without times: the common case, nothing decoded
     entries = unpack_record(record)
-    gone = [e for e in entries if e.expires and e.expires <= now]
+    gone = [e for e in entries if is_expired(e.expires, now)]
     if not gone:
         return None
-    kept = [e for e in entries if not (e.expires and e.expires <= now)]
+    kept = [e for e in entries if not is_expired(e.expires, now)]
     return (pack_record(kept) if kept else None), gone
 
 

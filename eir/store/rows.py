@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from eir.errors import IdentityError
 from eir.identity import Imsi
-from eir.model import ListName
+from eir.model import ListName, is_expired
 from eir.store.dates import DateReader
 from eir.store.dialect import NOT_UTF8
 from eir.store.fields import (
@@ -31,7 +31,7 @@ from eir.store.fields import (
 )
 from eir.store.formats import FileShape, LoadOptions, Report
 from eir.store.records import NO_DIGIT, Table
-from eir.store.times import check_times, parse_time
+from eir.store.times import check_times, parse_time, time_text
 
 #: (reason, reference, added) of a row that has any of them
 Fields = tuple[str, str, int]
@@ -173,6 +173,8 @@ class _RowReader:
     def csv_times(self, cells: list[str], at: _Columns) -> tuple[int, int] | None:
         effective = parse_time(_cell(cells, at.effective), "effective")
         expires = parse_time(_cell(cells, at.expires), "expires")
+        if self.options.now and is_expired(expires, self.options.now):
+            raise IdentityError(f"expires: {time_text(expires)} is past")
         return self.row_times(effective, expires)
 
     def csv_row(

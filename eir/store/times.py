@@ -2,6 +2,10 @@
 them: an ISO date (``2026-12-15``, UTC midnight) or an ISO date-time with ``Z`` or an offset
 (``2026-12-15T08:00:00+07:00``); empty: none. Exported as ``2026-12-15T00:00:00Z``.
 
+The one time parser of eir: the same rules (:func:`option_time`) read ``eir lookup --at`` and
+``eir audit --since/--until``; a date-time without a zone is refused everywhere (which zone it
+meant is a guess).
+
 Layer 2 (the store's list reader); standard library only.
 """
 
@@ -41,6 +45,16 @@ def parse_time(text: str, what: str) -> int:
     if not 0 < seconds <= _LAST_SECOND:
         raise IdentityError(f"{what}: {text!r} is not between 1970 and 2106")
     return seconds
+
+
+def option_time(text: str, option: str, *, end: bool = False) -> int:
+    """A time an option gives (``--at``, ``--since``, ``--until``), by :func:`parse_time`'s
+    rules: IdentityError ``OPTION: ...``. A date alone with ``end`` is its last second (up to
+    the whole day)."""
+    seconds = parse_time(text, option)
+    if not seconds:
+        raise IdentityError(f"{option}: empty: give {_WRITTEN}")
+    return seconds + 86399 if end and _DATE.fullmatch(text.strip()) else seconds
 
 
 def check_times(effective: int, expires: int) -> tuple[int, int]:

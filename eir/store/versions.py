@@ -325,7 +325,10 @@ def _refuse(version: int, first: int, keep: int | None) -> VersionError:
     setting = f" (versions.keep = {keep})" if keep is not None else ""
     if not first:
         return VersionError(f"version {version}'s changes are not kept{setting}")
-    return VersionError(f"version {version}'s changes are no longer kept{setting}")
+    now = f"; versions.keep = {keep} now" if keep is not None else ""
+    return VersionError(
+        f"version {version}'s changes were dropped (the oldest kept is {first}{now})"
+    )
 
 
 def check_range(txn: ReadTxn, base: int, upto: int, keep: int | None = None) -> None:

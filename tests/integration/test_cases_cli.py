@@ -90,7 +90,7 @@ def test_a_pending_case_withdrawn_and_the_listing(demo_db: Path) -> None:
         (["block", "C-404"], 1, "eir: case C-404: no such case; nothing was changed"),
         (
             ["open", "bad ref", "--imei", SECOND, "--reason", "x"],
-            1,
+            2,
             "eir: case reference 'bad ref' is not valid: 1 to 64 of letters, digits and ._-/",
         ),
         (

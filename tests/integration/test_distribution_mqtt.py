@@ -5,6 +5,7 @@ bounds the log and from which a new node starts."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
 from contextlib import ExitStack
@@ -153,6 +154,8 @@ def test_audit_of_an_applied_update(tmp_path: Path) -> None:
         "update",
     )
     assert (device_record["reference"], device_record["update"]) == ("GSMA-2026-11", 2)
+    # published without mqtt.node: the publisher's node is its host name (node_name)
+    assert device_record["node"] == socket.gethostname().split(".")[0]
     record = _history(db)[1]
     assert {k: record[k] for k in ("action", "by", "reason", "reference", "origin")} == {
         "action": "load",

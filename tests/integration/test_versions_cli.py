@@ -43,10 +43,10 @@ def test_rollback_of_a_replace_restores_the_earlier_digest(tmp_path: Path, db: P
     )
     result = eir("diff", "1", "2", "--csv", "--db", db)
     assert result.stdout == (
-        "change,imei,imei_last,imsi,list,source,reason,reference\n"
-        f"added,{A3},,,black,police,stolen,\n"
-        f"updated,{A2},,,black,police,lost,\n"
-        f"removed,{A1},,,black,police,stolen,\n"
+        "change,imei,imei_last,imsi,list,source,reason,reference,effective,expires\n"
+        f"added,{A3},,,black,police,stolen,,,\n"
+        f"updated,{A2},,,black,police,lost,,,\n"
+        f"removed,{A1},,,black,police,stolen,,,\n"
     )
 
     result = eir("rollback", "1", "--db", db, stdin=b"")  # not on a terminal: --yes needed
@@ -85,9 +85,9 @@ def test_rollback_of_a_replace_restores_the_earlier_digest(tmp_path: Path, db: P
     # back to the content after version 2 (a rollback is a version like any other)
     result = eir("diff", "2", "3", "--csv", "--db", db)
     assert result.stdout.splitlines()[1:] == [
-        f"removed,{A3},,,black,police,stolen,",
-        f"updated,{A2},,,black,police,stolen,",
-        f"added,{A1},,,black,police,stolen,",
+        f"removed,{A3},,,black,police,stolen,,,",
+        f"updated,{A2},,,black,police,stolen,,,",
+        f"added,{A1},,,black,police,stolen,,,",
     ]
 
 
@@ -101,7 +101,7 @@ def test_dropped_versions_are_refused(tmp_path: Path, db: Path) -> None:
         assert (result.returncode, result.stdout, result.stderr) == (
             1,
             "",
-            "eir: version 2's changes are no longer kept (versions.keep = 2)\n",
+            "eir: version 2's changes were dropped (the oldest kept is 3; versions.keep = 2 now)\n",
         )
     assert eir("diff", "2", "4", "--config", config, "--db", db).returncode == 0
     result = eir("diff", "4", "5", "--config", config, "--db", db)

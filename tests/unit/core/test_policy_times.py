@@ -18,6 +18,7 @@ from eir.model import (
     Rule,
     StoreClass,
     entry_state,
+    is_expired,
 )
 from eir.policy import decide
 
@@ -83,6 +84,17 @@ def test_expired_and_pending_entries_let_the_next_level_decide() -> None:
     pending = Hits(imei=(imei(ListName.WHITE, effective=DUE),))
     assert at(pending, BEFORE).rule is Rule.UNKNOWN
     assert at(pending, AFTER).rule is Rule.IMEI
+
+
+def test_the_answer_paths_inline_expiry_is_model_is_expired() -> None:
+    # eir.policy keeps the expiry test inline on the answer path: the same as is_expired
+    for expires in (0, DUE):
+        hits = Hits(imei=(imei(ListName.BLACK, expires=expires),))
+        for now in (DUE - 1, DUE, DUE + 1):
+            matched = at(hits, now).rule is Rule.IMEI
+            assert matched is not is_expired(expires, now), (expires, now)
+            state = entry_state(hits.imei[0].entry, now)
+            assert (state is EntryState.EXPIRED) is is_expired(expires, now)
 
 
 def test_an_entry_in_force_beats_one_in_its_notice_by_precedence() -> None:

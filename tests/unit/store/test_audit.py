@@ -82,3 +82,22 @@ def test_maker_is_the_newest_record_of_the_entrys_list_and_source_at_its_time() 
     assert maker(Entry(ListName.GREY, "police", added=300), records) == records[3]
     assert maker(Entry(ListName.BLACK, "police", added=50), records) is None
     assert maker(Entry(ListName.GREY, "other", added=400), records) is None
+
+
+def test_maker_past_the_kept_change_sets_prefers_the_record_naming_the_imei() -> None:
+    alice = record(2, 500, action="block", by="alice", imeis=["490154203237518"], source="manual")
+    bob = record(3, 500, action="block", by="bob", imeis=["353456789012348"], source="manual")
+    entry = Entry(ListName.BLACK, "manual", added=500)
+    assert maker(entry, [alice, bob], "49015420323751") == alice
+    assert maker(entry, [alice, bob], "35345678901234") == bob
+
+
+def test_maker_is_the_version_whose_change_set_wrote_the_entry() -> None:
+    ana, bob = record(1, 100, by="ana"), record(2, 200, by="bob")
+    entry = Entry(ListName.BLACK, "police", added=100)  # an `added` cell: ana's time
+    changes: dict[int, tuple[tuple[Entry, ...], tuple[Entry, ...]]] = {2: ((), (entry,))}
+    assert maker(entry, [ana, bob], "35345678901234", changes) == bob
+    # a later version that kept the entry (it changed another of the key's entries) did not
+    other = Entry(ListName.GREY, "x", added=300)
+    changes[3] = ((entry,), (entry, other))
+    assert maker(entry, [ana, bob, record(3, 300)], "35345678901234", changes) == bob

@@ -53,8 +53,10 @@ from eir.store.writes import WriteTxn
 Options = Callable[[argparse.ArgumentParser], None]
 
 
-def add_parsers(sub: Any, store_options: Options, check_digit_option: Options) -> None:
-    """The parser of ``eir case`` and its actions."""
+def add_parsers(
+    sub: Any, store_options: Options, check_digit_option: Options, publish_options: Options
+) -> None:
+    """The parser of ``eir case`` and its actions (``publish_options``: their ``--publish``)."""
     p = sub.add_parser("case", help="theft cases: open (pending), block, recover, show, list")
     actions = p.add_subparsers(
         dest="case_command", required=True, metavar="{open,block,recover,show,list}"
@@ -71,6 +73,7 @@ def add_parsers(sub: Any, store_options: Options, check_digit_option: Options) -
     q.add_argument("--reason", required=True, help="why, e.g. stolen, lost")
     _step_options(q)
     check_digit_option(q)
+    publish_options(q)
     for name, what in (
         ("block", "block a case: its IMEIs answer black"),
         ("recover", "close a case: its entries removed, the IMEIs answer as before it"),
@@ -79,6 +82,7 @@ def add_parsers(sub: Any, store_options: Options, check_digit_option: Options) -
         store_options(q)
         q.add_argument("reference", metavar="REF")
         _step_options(q)
+        publish_options(q)
     q = actions.add_parser("show", help="a case: state, IMEIs, IMSIs, history, answers now")
     store_options(q)
     q.add_argument("reference", metavar="REF")
@@ -115,7 +119,6 @@ def _act(args: argparse.Namespace, config: Config, command: str) -> int:
     note = _text(args.note, "--note", empty=True)
     state = ACTIONS[command]
     prepared = _prepared_open(args, config, by, note) if command == "open" else None
-    store = open_store(config, args.db, create=False)
     now = int(lifecycle.now(config))
     made: list[Case] = []
 
@@ -132,6 +135,12 @@ def _act(args: argparse.Namespace, config: Config, command: str) -> int:
             new = moved(unpack_case(old), state, by, note, now)
         made.append(new)
         return _records(txn, new, config, now)
+
+    if args.publish:  # checked here, made on every node (docs/cases.md)
+        from eir.cli.case_publish import publish_case
+
+        return publish_case(args, config, lambda txn: (make(txn), made[-1]))
+    store = open_store(config, args.db, create=False)
 
     def inside(txn: WriteTxn) -> None:
         made[0] = stamped(made[0], head_version(txn))  # the version the change just made

@@ -49,11 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_config(sub)
     duplicates.add_parsers(sub, _store_options, _mqtt_options, _observations_option)
     devices.add_parsers(sub, _store_options)
-    cases.add_parsers(sub, _store_options, _check_digit_option)
+    cases.add_parsers(
+        sub, _store_options, _check_digit_option, lambda q: publish_options(q, "the case action")
+    )
     versions.add_parsers(sub, _store_options)
     purge.add_parser(sub, _store_options)
     add_audit(sub, _store_options)
-    rollback_publish_options(sub.choices["rollback"])
+    publish_options(sub.choices["rollback"], "the rollback")
     return parser
 
 
@@ -263,12 +265,13 @@ def audit_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def rollback_publish_options(p: argparse.ArgumentParser) -> None:
-    """``eir rollback V --publish``: the rollback published as a restore update instead."""
+def publish_options(p: argparse.ArgumentParser, what: str) -> None:
+    """``eir rollback V --publish``, ``eir case open|block|recover --publish``: the change
+    published as the next list update instead of made in the store."""
     p.add_argument(
         "--publish",
         action="store_true",
-        help="publish the rollback as a list update to every node (the store given must be at "
+        help=f"publish {what} as a list update to every node (the store given must be at "
         "the broker's head) instead of changing this store",
     )
     _mqtt_options(p)

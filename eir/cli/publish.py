@@ -119,7 +119,7 @@ def _text(value: str, option: str) -> str:
     return check_text(value, option)
 
 
-def _target(args: argparse.Namespace, config: Config) -> Target:
+def target_of(args: argparse.Namespace, config: Config) -> Target:
     from eir.publish.restore_publish import Target
 
     broker = config.mqtt.broker
@@ -147,7 +147,7 @@ def publish_snapshot(args: argparse.Namespace, config: Config) -> int:
         store.close()
     published, deleted = asyncio.run(
         restore_publish.publish_snapshot(
-            _target(args, config), version, records, audit_of(args, config, "snapshot")
+            target_of(args, config), version, records, audit_of(args, config, "snapshot")
         )
     )
     announce(args, config, published, f"snapshot at #{version}, {len(records)} records")
@@ -181,7 +181,7 @@ def publish_rollback(args: argparse.Namespace, config: Config, version: int) -> 
         store.close()
     published = asyncio.run(
         restore_publish.publish_restore(
-            _target(args, config), at, records, audit_of(args, config, "rollback"), version
+            target_of(args, config), at, records, audit_of(args, config, "rollback"), version
         )
     )
     announce(args, config, published, f"rollback to version {version}, {len(records)} records")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from eir.publish.case_update import is_case_update, write_case
 from eir.publish.lists import Version, decode_version, version_key
 from eir.publish.restore_apply import write_restore
 from eir.publish.restore_update import RestoreUpdate, decode_blob
@@ -108,9 +109,12 @@ def _restore(
 ) -> LoadSummary:
     def work(txn: WriteTxn) -> LoadSummary:
         change = audit_of(meta, "rollback")
-        summary, _ = write_restore(
-            txn, content, change, meta.time, store.keep_versions, store.case_sources
-        )
+        if is_case_update(meta):
+            summary = write_case(txn, meta, content.records, change, store.keep_versions)
+        else:
+            summary, _ = write_restore(
+                txn, content, change, meta.time, store.keep_versions, store.case_sources
+            )
         inside(txn)
         return summary
 

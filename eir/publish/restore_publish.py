@@ -98,6 +98,28 @@ async def publish_restore(
     )
 
 
+async def publish_case(
+    target: Target,
+    store_version: int,
+    records: Records,
+    audit: Audit,
+    source: str,
+    event: Callable[[int], tuple[str, bytes]],
+) -> Published:
+    """Publish a case action's ``records`` (:mod:`eir.publish.case_update`) as the next
+    update, then ``event(seq)``'s message (``events/case``) at QoS 1 on the same connection."""
+
+    async def work(client: aiomqtt.Client, identifier: str, deadline: float) -> Published:
+        published = await _restore(
+            client, identifier, deadline, target, store_version, records, audit, 0, source
+        )
+        topic, body = event(published.head.seq)
+        await confirmed(client.publish(f"{target.config.prefix}/{topic}", body, qos=1), deadline)
+        return published
+
+    return await _session(target, work)
+
+
 async def publish_snapshot(
     target: Target, store_version: int, records: Records, audit: Audit
 ) -> tuple[Published, int]:
@@ -138,14 +160,14 @@ def _at_head(head: Head | None, store_version: int) -> int:
     return seq
 
 
-def _meta(seq: int, records: Records, audit: Audit, restores: int) -> UpdateMeta:
+def _meta(seq: int, records: Records, audit: Audit, restores: int, source: str = "") -> UpdateMeta:
     meta = UpdateMeta(
         seq=seq,
         id=secrets.token_hex(16),
         time=int(time.time()),
         mode="replace",
         list="black",
-        source=audit.action,
+        source=source or audit.action,
         scope=[],
         remove_any_source=False,
         files=[],
@@ -166,12 +188,13 @@ async def _restore(
     records: Records,
     audit: Audit,
     restores: int,
+    source: str = "",
 ) -> Published:
     started = time.monotonic()
     prefix = target.config.prefix
     current = await read_head(client, prefix, identifier)
     seq = _at_head(current, store_version) + 1
-    meta = _meta(seq, records, audit, restores)
+    meta = _meta(seq, records, audit, restores, source)
     blob = await asyncio.to_thread(encode_restore, RestoreUpdate(in_order(records)), meta)
     parts = split_parts(blob, seq, bytes.fromhex(meta.id))
     for index, part in enumerate(parts):

@@ -39,6 +39,7 @@ from eir.publish.update import (
     parse_meta,
 )
 from eir.store.batch import Batch
+from eir.store.cases import unpack_case
 from eir.store.devices import DEVICE_TABLES
 from eir.store.records import CASES, Table, unpack_record
 
@@ -200,17 +201,24 @@ def _check_table_keys(table: str, keys: list[bytes], where: str) -> None:
 
 def _check_record(table: str, key: bytes, record: bytes, where: str) -> None:
     """One record as its table holds it: list entries that unpack, a device item that
-    unpacks, a case record that is not empty (its form is the case table's own)."""
+    unpacks, a case record that :func:`eir.store.cases.unpack_case` reads, under its key."""
     try:
         if table in DEVICE_TABLES:
             check_device_item(table, key, record)
         elif table == CASES:
-            if not record:
-                raise UpdateError(f"{where}: an empty case record")
+            if unpack_case(record).reference.encode() != key:
+                raise UpdateError(f"{where}: a case record under another case's key")
         elif table == HISTORY:
             if not isinstance(json.loads(record), dict):
                 raise UpdateError(f"{where}: a history record that is not a JSON object")
         elif not unpack_record(record):
             raise UpdateError(f"{where}: an empty record")
-    except (StoreError, DamagedDeviceError, UnicodeDecodeError, ValueError) as exc:
+    except (
+        StoreError,
+        DamagedDeviceError,
+        UnicodeDecodeError,
+        ValueError,
+        KeyError,
+        TypeError,
+    ) as exc:
         raise UpdateError(f"{where}: a damaged record: {exc}") from None

@@ -43,7 +43,7 @@ from eir.store.devices import (
 )
 from eir.store.diff import Change
 from eir.store.guard import RemoveLimit
-from eir.store.purge import START, Position, scan_step, write_step
+from eir.store.purge import START, Position, purge_step
 from eir.store.reading import (
     content_digest,
     counters,
@@ -415,44 +415,34 @@ class LmdbStore:
         started = time.perf_counter()
         stamp = int(time.time()) if now is None else now
         scope = list(scope)
-        while True:
-            txn = self._begin(write=True)
-            try:
-                view = recording = _view(_Txn(txn, self._dbs), mode, dry_run, changes)
-                summary, delta = apply_batch(
-                    view,
-                    batch,
-                    mode,
-                    scope,
-                    stamp,
-                    remove_any_source=remove_any_source,
-                    tick=tick,
-                    max_remove=max_remove,
-                    max_pairs=max_pairs,
-                )
-                if dry_run:
-                    txn.abort()
-                else:
-                    version = update_meta(view, summary, delta, batch, mode, scope, stamp)
-                    self._record(txn, version, recording)
-                    if inside is not None:
-                        inside(view)
-                    txn.commit()
-            except lmdb.MapFullError:
-                txn.abort()
-                self._full(may_grow)
-                continue
-            except lmdb.Error as exc:
-                txn.abort()
-                raise _store_error(exc, self.path) from None
-            except BaseException:
-                txn.abort()
-                raise
-            if changes is not None and isinstance(recording, VersionTxn):
-                changes.update(recording.all_changes())
-            summary.dry_run = dry_run
-            summary.seconds = time.perf_counter() - started
-            return summary
+
+        def work(base: _Txn) -> tuple[LoadSummary, WriteTxn]:
+            view = _view(base, mode, dry_run, changes)
+            summary, delta = apply_batch(
+                view,
+                batch,
+                mode,
+                scope,
+                stamp,
+                remove_any_source=remove_any_source,
+                tick=tick,
+                max_remove=max_remove,
+                max_pairs=max_pairs,
+            )
+            if not dry_run:
+                version = update_meta(view, summary, delta, batch, mode, scope, stamp)
+                if isinstance(view, VersionTxn):
+                    record_changes(base, version, view, self.keep_versions)
+                if inside is not None:
+                    inside(view)
+            return summary, view
+
+        summary, recording = self.write(work, may_grow=may_grow, commit=not dry_run)
+        if changes is not None and isinstance(recording, VersionTxn):
+            changes.update(recording.all_changes())
+        summary.dry_run = dry_run
+        summary.seconds = time.perf_counter() - started
+        return summary
 
     def has_times(self) -> bool:
         """Whether any list entry has times (``eir export`` then writes their columns)."""
@@ -500,41 +490,13 @@ class LmdbStore:
     ) -> tuple[LoadSummary, Position | None, int]:
         """One step of :meth:`purge` in one transaction: its summary, where the next starts
         and the version it made (0: none)."""
-        while True:
-            txn = self._begin(write=True)
-            try:
-                view = _Txn(txn, self._dbs)
-                step = scan_step(view, now, (1 << 62) if dry_run else batch, position)
-                recording = VersionTxn(view, keep_runs=False)
-                summary, delta = write_step(recording, step)
-                seq = 0
-                if dry_run or not step.gone:
-                    txn.abort()
-                else:
-                    stamp = int(time.time())  # the record's: the wall clock (not ``now``)
-                    tables = {table.value for table, _, _ in step.changes}
-                    record = Batch(change=change)
-                    seq = update_meta(
-                        view, summary, delta, record, Mode.REMOVE, [], stamp, touched=tables
-                    )
-                    record_changes(view, seq, recording, self.keep_versions)  # as every version
-                    txn.commit()
-            except lmdb.MapFullError:
-                txn.abort()
-                self._full(may_grow)
-                continue
-            except lmdb.Error as exc:
-                txn.abort()
-                raise _store_error(exc, self.path) from None
-            except BaseException:
-                txn.abort()
-                raise
-            return summary, step.next, seq
-
-    def _record(self, txn: Any, version: int, recording: WriteTxn) -> None:
-        """``version``'s change set written (and the oldest past ``versions.keep`` dropped)."""
-        if isinstance(recording, VersionTxn):
-            record_changes(_Txn(txn, self._dbs), version, recording, self.keep_versions)
+        limit = (1 << 62) if dry_run else batch
+        keep = self.keep_versions
+        return self.write(
+            lambda view: purge_step(view, now, limit, change, position, keep, write=not dry_run),
+            may_grow=may_grow,
+            commit=not dry_run,
+        )
 
     def restore(
         self,
@@ -555,33 +517,19 @@ class LmdbStore:
         Returns the summary and the version (0: a dry run)."""
         started = time.perf_counter()
         stamp = int(time.time()) if now is None else now
-        while True:
-            txn = self._begin(write=True)
-            try:
-                view = _Txn(txn, self._dbs)
-                summary, version = restore_version(
-                    view, plan, change, stamp, self.keep_versions, scope, keep_sources
-                )
-                if dry_run:
-                    txn.abort()
-                    version = 0
-                else:
-                    if inside is not None:
-                        inside(view)
-                    txn.commit()
-            except lmdb.MapFullError:
-                txn.abort()
-                self._full(may_grow)
-                continue
-            except lmdb.Error as exc:
-                txn.abort()
-                raise _store_error(exc, self.path) from None
-            except BaseException:
-                txn.abort()
-                raise
-            summary.dry_run = dry_run
-            summary.seconds = time.perf_counter() - started
+
+        def work(view: _Txn) -> tuple[LoadSummary, int]:
+            summary, version = restore_version(
+                view, plan, change, stamp, self.keep_versions, scope, keep_sources
+            )
+            if inside is not None and not dry_run:
+                inside(view)
             return summary, version
+
+        summary, version = self.write(work, may_grow=may_grow, commit=not dry_run)
+        summary.dry_run = dry_run
+        summary.seconds = time.perf_counter() - started
+        return summary, 0 if dry_run else version
 
     def table_items(self, table: str) -> list[tuple[bytes, bytes]]:
         """A table's (key, value) items in key order, from one snapshot (the ``case`` table)."""
@@ -616,51 +564,44 @@ class LmdbStore:
         ``inside`` as for :meth:`apply`. A failure changes nothing."""
         started = time.perf_counter()
         stamp = int(time.time()) if now is None else now
-        while True:
-            txn = self._begin(write=True)
-            try:
-                view = _Txn(txn, self._dbs)
-                summary = replace_table(view, table, items, write=not dry_run)
-                summary.rows, summary.duplicates = rows, duplicates
-                if dry_run:
-                    txn.abort()
-                else:
-                    record_load(
-                        view,
-                        table,
-                        summary,
-                        count=len(items),
-                        source=source,
-                        files=files,
-                        stamp=stamp,
-                        change=change,
-                    )
-                    if inside is not None:
-                        inside(view)
-                    txn.commit()
-            except lmdb.MapFullError:
-                txn.abort()
-                self._full(may_grow)
-                continue
-            except lmdb.Error as exc:
-                txn.abort()
-                raise _store_error(exc, self.path) from None
-            except BaseException:
-                txn.abort()
-                raise
-            summary.dry_run = dry_run
-            summary.seconds = time.perf_counter() - started
+
+        def work(view: _Txn) -> LoadSummary:
+            summary = replace_table(view, table, items, write=not dry_run)
+            summary.rows, summary.duplicates = rows, duplicates
+            if not dry_run:
+                record_load(
+                    view,
+                    table,
+                    summary,
+                    count=len(items),
+                    source=source,
+                    files=files,
+                    stamp=stamp,
+                    change=change,
+                )
+                if inside is not None:
+                    inside(view)
             return summary
 
-    def write(self, work: Callable[[WriteTxn], T], *, may_grow: bool = True) -> T:
-        """Run ``work(txn)`` in one write transaction and commit; anything it raises aborts
-        it all. A full map grows (and ``work`` runs again) or, without ``may_grow``, raises
-        :class:`MapGrowthNeededError` as :meth:`apply` does."""
+        summary = self.write(work, may_grow=may_grow, commit=not dry_run)
+        summary.dry_run = dry_run
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def write(self, work: Callable[[_Txn], T], *, may_grow: bool = True, commit: bool = True) -> T:
+        """Run ``work(txn)`` in one write transaction and commit (``commit`` False: abort, a
+        dry run); anything it raises aborts it all. A full map grows (and ``work`` runs
+        again) or, without ``may_grow``, raises :class:`MapGrowthNeededError`: a thread other
+        than the one holding read snapshots cannot grow the map. Every write of the store
+        goes through here."""
         while True:
             txn = self._begin(write=True)
             try:
                 result = work(_Txn(txn, self._dbs))
-                txn.commit()
+                if commit:
+                    txn.commit()
+                else:
+                    txn.abort()
             except lmdb.MapFullError:
                 txn.abort()
                 self._full(may_grow)

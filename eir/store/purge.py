@@ -10,13 +10,17 @@ The scan (:func:`scan_step`) is pure over any :class:`~eir.store.writes.WriteTxn
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 from eir.model import Entry, is_expired
-from eir.store.api import HandsetChange, LoadSummary
+from eir.store.api import HandsetChange, LoadSummary, Mode
+from eir.store.apply import update_meta
 from eir.store.audit import daemon_change, local_change
+from eir.store.batch import Batch
 from eir.store.records import TIMED, Table, is_single_entry, pack_record, unpack_record
+from eir.store.versions import VersionTxn, record_changes
 from eir.store.writes import WriteTxn, counter_key
 
 #: a place in the scan: the table's index in :class:`Table` and the first key not yet read
@@ -89,3 +93,38 @@ def write_step(txn: WriteTxn, step: Step) -> tuple[LoadSummary, Counter[str]]:
         delta[counter_key(table, entry.list, entry.source)] -= 1
     summary = LoadSummary(removed=len(step.gone), rows=len(step.gone))
     return summary, delta
+
+
+def purge_step(
+    txn: WriteTxn,
+    now: float,
+    limit: int,
+    change: HandsetChange,
+    start: Position,
+    keep: int,
+    *,
+    write: bool = True,
+) -> tuple[LoadSummary, Position | None, int]:
+    """One step of a purge in ``txn``: at most ``limit`` expired entries from ``start`` on
+    deleted and, when ``write`` and some went, recorded as a version (``change`` its audit,
+    stamped with the wall clock, not ``now``; its change set kept like every version's, past
+    ``keep`` the oldest dropped). Returns the summary, where the next step starts and the
+    version made (0: none; without ``write`` the caller aborts: a dry run)."""
+    step = scan_step(txn, now, limit, start)
+    recording = VersionTxn(txn, keep_runs=False)
+    summary, delta = write_step(recording, step)
+    if not write or not step.gone:
+        return summary, step.next, 0
+    tables = {table.value for table, _, _ in step.changes}
+    version = update_meta(
+        txn,
+        summary,
+        delta,
+        Batch(change=change),
+        Mode.REMOVE,
+        [],
+        int(time.time()),
+        touched=tables,
+    )
+    record_changes(txn, version, recording, keep)
+    return summary, step.next, version

@@ -89,7 +89,7 @@ def checker(
             )
         ] += 1
         if offer is not None and wanted(result):
-            offer(CheckEvent(request, result, time.time()))
+            offer(CheckEvent(request, result, time.time(), judged()))
         return result
 
     return observed if notes is None else _noted(observed, notes)

@@ -76,11 +76,14 @@ class CheckFilter:
 
 
 class CheckEvent(NamedTuple):
-    """A check as queued: the request, the decision and when (seconds since the epoch)."""
+    """A check as queued: the request, the decision and when (seconds since the epoch, the
+    wall clock); ``judged``: the lifecycle clock the answer was judged by (the wall clock
+    plus ``lifecycle.clock_offset_s``; 0: ``time``), what the entry's state is told at."""
 
     request: CheckRequest
     result: CheckResult
     time: float
+    judged: float = 0.0
 
 
 class PeerChange(NamedTuple):
@@ -250,7 +253,7 @@ def check_message(event: CheckEvent, node: str, mask: bool) -> tuple[str, dict[s
             "reason": match.entry.reason,
             "reference": match.entry.reference,
             "added": iso_time(match.entry.added),
-            **entry_times(match.entry, event.time, result.notice),
+            **entry_times(match.entry, event.judged or event.time, result.notice),
         },
     }
     return f"check/{status}", body

@@ -33,7 +33,7 @@ async def purge_every(config: Config, store: LmdbStore, node: str) -> None:
 
 async def purge_once(config: Config, store: LmdbStore, node: str) -> LoadSummary | None:
     """One purge, in a thread; None when it failed (logged)."""
-    change = purge_change("daemon", node)
+    change = purge_change(node)
     try:
         while True:
             try:

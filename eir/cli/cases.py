@@ -153,17 +153,20 @@ def _act(args: argparse.Namespace, config: Config, command: str) -> int:
         store.restore(make, change, inside=inside, scope=scope)  # recorded at the wall clock
     finally:
         store.close()
-    print(_done_line(made[0], _list_of(state, config)))
+    print(_done_line(made[0], _list_of(state, config), written))
     return 0
 
 
-def _done_line(done: Case, list_name: ListName | None) -> str:
-    """What an action says it did: ``case HCM-1: blocked, 2 IMEIs on black (version 7)``."""
+def _done_line(done: Case, list_name: ListName | None, written: ListName | None) -> str:
+    """What an action says it did: ``case HCM-1: blocked, 2 IMEIs on black (version 7)``
+    (``written``: the list its entries are on after the action, or before a recover)."""
     count = f"{len(done.imeis)} IMEI{'s' if len(done.imeis) > 1 else ''}"
     if list_name is not None:
         what = f"{count} on {list_name.value}"
-    elif done.state is CaseState.RECOVERED:
+    elif done.state is CaseState.RECOVERED and written is not None:
         what = f"its entries removed from {count}"
+    elif done.state is CaseState.RECOVERED:
+        what = f"{count} answering as before (the case had no entries to remove)"
     else:
         what = f"{count} answering as before"
     return f"case {done.reference}: {done.state.value}, {what} (version {done.steps[-1].version})"

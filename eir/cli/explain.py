@@ -138,7 +138,8 @@ class Explainer:
 
 
 def made_by(record: HistoryRecord) -> dict[str, object]:
-    """The audit record that made an entry, in short."""
+    """The audit record that made an entry, in short: which version, when, what, who, from
+    where, why (reason, reference) and its case."""
     return {
         "version": record.seq,
         "time": utc_text(record.time),
@@ -146,6 +147,9 @@ def made_by(record: HistoryRecord) -> dict[str, object]:
         "by": record.by,
         "origin": record.origin,
         "node": record.node,
+        "reason": record.reason,
+        "reference": record.reference,
+        "case": record.case,
     }
 
 
@@ -206,7 +210,11 @@ def _state(entry: dict[str, object]) -> str:
 
 def _made(made: dict[str, object]) -> str:
     where = where_made(str(made["origin"]), str(made["node"]))
-    return f"v{made['version']} {made['action']} {made['time']} by {made['by'] or '?'} ({where})"
+    why = [f"{name} {made[name]}" for name in ("reason", "reference") if made.get(name)]
+    said = f": {', '.join(why)}" if why else ""
+    return (
+        f"v{made['version']} {made['action']} {made['time']} by {made['by'] or '?'} ({where}){said}"
+    )
 
 
 def _where(entry: dict[str, object]) -> str:

@@ -138,6 +138,11 @@ def publish_snapshot(args: argparse.Namespace, config: Config) -> int:
 
     if args.files or args.devices or args.approved:
         raise ConfigError("--snapshot publishes a store's content: give no files")
+    if args.wait:
+        raise ConfigError(
+            "--wait goes with an update: a snapshot is no new update for the nodes to apply "
+            "(a node starting from it reports its version as it comes up)"
+        )
     store = open_store(config, args.db, create=False)
     try:
         version, records = restore_publish.read_at_head(
@@ -150,7 +155,10 @@ def publish_snapshot(args: argparse.Namespace, config: Config) -> int:
             target_of(args, config), version, records, audit_of(args, config, "snapshot")
         )
     )
-    announce(args, config, published, f"snapshot at #{version}, {len(records)} records")
+    parts = published.head.snapshot_parts
+    print(
+        _published(config, published, f"a snapshot at #{version}", f"{len(records)} records", parts)
+    )
     print(f"deleted {deleted} log messages of updates up to #{version}")
     return 0
 
@@ -191,13 +199,17 @@ def publish_rollback(args: argparse.Namespace, config: Config, version: int) -> 
 def announce(args: argparse.Namespace, config: Config, published: Published, what: str) -> None:
     """Say what was published (``what``: the update's content) and on which nodes."""
     head = published.head
-    print(
-        f"published update #{head.seq} ({what}, {published.bytes:,} bytes in {head.parts} "
-        f"parts) to {config.mqtt.broker} under {config.mqtt.prefix}/lists/ in "
-        f"{published.seconds:.2f} s"
-    )
+    print(_published(config, published, f"update #{head.seq}", what, head.parts))
     if args.wait:
         print(f"applied on {len(published.applied_on)} nodes: {', '.join(published.applied_on)}")
+
+
+def _published(config: Config, published: Published, name: str, what: str, parts: int) -> str:
+    """``published NAME (WHAT, SIZE in PARTS parts) to BROKER under PREFIX/lists/ in T s``."""
+    return (
+        f"published {name} ({what}, {published.bytes:,} bytes in {parts} parts) to "
+        f"{config.mqtt.broker} under {config.mqtt.prefix}/lists/ in {published.seconds:.2f} s"
+    )
 
 
 def _say(message: str) -> None:

@@ -1,6 +1,7 @@
 """``eir purge``: the entries whose ``expires`` is past deleted from the list store, a step of
 ``lifecycle.purge_batch`` entries per transaction, each step a version recorded in the history
-(action ``purge``, origin ``cli``, by the login name). ``--dry-run`` counts them; ``--json``
+(action ``purge``, origin ``cli``, by ``--by`` or the login name, reason ``--reason`` or
+"expired"). ``--dry-run`` counts them; ``--json``
 prints the summary as JSON. The clock is the lifecycle's (:func:`eir.lifecycle.now`).
 """
 
@@ -9,14 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from eir import lifecycle
+from eir.cli.audit import add_change_options, change_of
 from eir.config import Config
-from eir.host import node_name
 from eir.model import utc_text
 from eir.startup import open_store
-from eir.store.purge import purge_change
 
 Options = Callable[[argparse.ArgumentParser], None]
 
@@ -34,17 +35,20 @@ def add_parser(sub: Any, store_options: Options) -> None:
     store_options(p)
     p.add_argument("--dry-run", action="store_true", help="count them, change nothing")
     p.add_argument("--json", action="store_true", help="the summary as one JSON object")
+    add_change_options(p)
 
 
 def purge(args: argparse.Namespace, config: Config) -> int:
     now = lifecycle.now(config)
+    change = change_of(args, "purge", config)
+    change = change if change.reason else replace(change, reason="expired")
     store = open_store(config, args.db, create=False)
     versions: list[int] = []
     try:
         summary = store.purge(
             now,
             config.lifecycle.purge_batch,
-            purge_change("cli", node_name(config.mqtt)),
+            change,
             dry_run=args.dry_run,
             versions=versions,
         )

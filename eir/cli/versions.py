@@ -14,10 +14,11 @@ from typing import Any
 
 from eir.config import Config
 from eir.errors import EirError
+from eir.host import node_name
 from eir.model import Entry, utc_text
 from eir.startup import open_store
-from eir.store.api import HandsetChange, HistoryRecord, history_dict
-from eir.store.audit import login
+from eir.store.api import HistoryRecord, history_dict
+from eir.store.audit import local_change, login
 from eir.store.diff import DIFF_COLUMNS, Change, Row, diff_lines, diff_rows_before
 from eir.store.fields import check_text
 from eir.store.lmdb_store import LmdbStore
@@ -200,12 +201,28 @@ def _plan(version: int, keep: int) -> Callable[[ReadTxn], list[Restore]]:
     """What the rollback writes, read in its own transaction."""
 
     def plan(txn: ReadTxn) -> list[Restore]:
-        head = head_version(txn)
-        if version == head:
-            raise VersionError(f"version {version} is the newest: nothing to roll back")
+        _check_rollback(txn, version, keep)
         return rollback_changes(txn, version, keep)
 
     return plan
+
+
+def _check_rollback(txn: ReadTxn, version: int, keep: int) -> None:
+    """Refuse a rollback to ``version`` unless it exists, is not the newest and the change
+    sets after it are kept (:class:`VersionError`)."""
+    head = head_version(txn)
+    if version == head:
+        raise VersionError(f"version {version} is the newest: nothing to roll back")
+    check_range(txn, version, head, keep)
+
+
+def _checked(store: LmdbStore, version: int, keep: int) -> None:
+    """:func:`_check_rollback` on a snapshot of ``store``: before asking for confirmation."""
+    view = store.snapshot()
+    try:
+        _check_rollback(view, version, keep)
+    finally:
+        view.release()
 
 
 def _confirmed(args: argparse.Namespace, store: LmdbStore) -> bool:
@@ -227,17 +244,20 @@ def rollback(args: argparse.Namespace, config: Config) -> int:
         raise UsageError(f"V ({args.version}): give a version, 0 or more")
     by = check_text(args.by or login(), "--by")
     reason = check_text(args.reason, "--reason")
-    change = HandsetChange("rollback", (), by, reason, "", restores=args.version)
+    change = local_change(
+        "rollback", by, reason, "", config_node=node_name(config.mqtt), restores=args.version
+    )
     if args.publish:
         from eir.cli.publish import publish_rollback
 
         return publish_rollback(args, config, args.version)
     store = open_store(config, args.db, create=False)
     try:
+        keep = config.versions.keep
+        _checked(store, args.version, keep)
         if not _confirmed(args, store):
             print("eir: nothing changed", file=sys.stderr)
             return 1
-        keep = config.versions.keep
         summary, version = store.restore(
             _plan(args.version, keep),
             change,

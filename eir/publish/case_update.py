@@ -8,13 +8,15 @@ as the publisher's ``case`` table holds it (JSON, checked with :func:`unpack_cas
 A node applies it in one transaction (:func:`write_case`): each IMEI's entries of that source
 replaced by the update's, its other sources' entries untouched; the case record as given, its
 last history step stamped with the node's own version; one history record (the case action,
-origin "update").
+origin "update"), naming the list and source the action wrote as a local action's does
+(:func:`case_list`: what `eir lookup` finds an entry's maker by when no change set is kept).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from eir.model import ListName
 from eir.publish.update import UpdateError, UpdateMeta
 from eir.store.api import HandsetChange, LoadSummary
 from eir.store.cases import ACTIONS, Case, case_key, pack_case, stamped, unpack_case
@@ -77,13 +79,31 @@ def write_case(
     case = case_of(meta, records)
     take = frozenset({meta.source})
     changes: list[Restore] = []
+    before: list[bytes | None] = []
     for table, key, record in records:
         if table == Table.IMEI.value:
             old = txn.get(Table.IMEI, key)
             mine = None if old is None else bytes(old)
+            before.append(mine)
             changes.append((Table.IMEI, key, kept_sources(record, mine, take)))
     imeis = tuple(i.written for i in case.imeis)
     made = replace(change, imeis=imeis, case=case.reference)
-    summary, seq = restore_version(txn, changes, made, meta.time, keep)
+    written = case_list([r for _, _, r in changes], before, meta.source, case.reference)
+    scope = [] if written is None else [(written, meta.source)]
+    summary, seq = restore_version(txn, changes, made, meta.time, keep, scope)
     txn.put(CASES, case_key(case.reference), pack_case(stamped(case, seq)))
     return summary
+
+
+def case_list(
+    after: list[bytes | None], before: list[bytes | None], source: str, reference: str
+) -> ListName | None:
+    """The list a case action's history record names, as a local action's does: the list of
+    the case's entries (``source``, the case's ``reference``) it wrote, else of those it
+    removed (a recover); None when it wrote and removed none."""
+    for records in (after, before):
+        for record in records:
+            for entry in entries_of(record) if record else ():
+                if entry.source == source and entry.reference == reference:
+                    return entry.list
+    return None

@@ -64,6 +64,7 @@ from eir.store.batch import Batch, Group
 from eir.store.devices import DEVICE, DEVICE_TABLES
 from eir.store.fields import check_source
 from eir.store.records import MAX_FIELD, NO_DIGIT, Table, pack_tail
+from eir.store.times import check_times
 
 MAGIC = b"EIRU1\n"
 #: the magic of an update where some group carries check digits
@@ -519,9 +520,11 @@ def _times(reader: _Reader, count: int, where: str) -> list[tuple[int, int]]:
     pairs = list(zip(flat[::2], flat[1::2], strict=True))
     if not any(flat):
         raise UpdateError(f"{where}: a group with times has none")
-    for effective, expires in pairs:
-        if effective and expires and expires <= effective:
-            raise UpdateError(f"{where}: an entry expires before it takes effect")
+    try:
+        for effective, expires in pairs:
+            check_times(effective, expires)
+    except IdentityError as exc:
+        raise UpdateError(f"{where}: {exc}") from None
     return pairs
 
 

@@ -37,10 +37,11 @@ def local_change(
     imeis: Iterable[str] = (),
     case: str = "",
     config_node: str = "",
+    restores: int = 0,
 ) -> HandsetChange:
     """The audit of a change made here from the command line (origin "cli"): ``by`` the
     operator (the login name when empty), ``config_node`` this node's name
-    (:func:`eir.host.node_name`)."""
+    (:func:`eir.host.node_name`), ``restores`` the version a rollback restores."""
     return HandsetChange(
         action,
         tuple(imeis),
@@ -50,6 +51,7 @@ def local_change(
         origin="cli",
         node=config_node,
         case=case,
+        restores=restores,
     )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from eir.model import Entry, is_expired
 from eir.store.api import HandsetChange, LoadSummary, Mode
 from eir.store.apply import update_meta
-from eir.store.audit import daemon_change, local_change
+from eir.store.audit import daemon_change
 from eir.store.batch import Batch
 from eir.store.records import TIMED, Table, is_single_entry, pack_record, unpack_record
 from eir.store.versions import VersionTxn, record_changes
@@ -28,13 +28,10 @@ Position = tuple[int, bytes]
 START: Position = (0, b"")
 
 
-def purge_change(origin: str, node: str) -> HandsetChange:
-    """The audit of a purge's steps, from ``node`` (:func:`eir.host.node_name`): ``origin``
-    daemon (by the node, :func:`~eir.store.audit.daemon_change`) or cli (by the login name,
-    :func:`~eir.store.audit.local_change`)."""
-    if origin == "daemon":
-        return daemon_change("purge", node, "expired")
-    return local_change("purge", "", "expired", "", config_node=node)
+def purge_change(node: str) -> HandsetChange:
+    """The audit of the daemon's purge steps: by ``node`` (:func:`eir.host.node_name`), from
+    it (:func:`~eir.store.audit.daemon_change`); `eir purge` records its ``--by``."""
+    return daemon_change("purge", node, "expired")
 
 
 def expired_of(record: bytes, now: float) -> tuple[bytes | None, list[Entry]] | None:

@@ -184,12 +184,15 @@ def test_lookup_explains_a_grace_entry_across_its_due_date(demo_db: Path) -> Non
         "2030-01-15T00:00:00Z",
         "2031-01-15T00:00:00Z",
     )
-    assert {k: entry["made_by"][k] for k in ("version", "action", "by", "origin", "node")} == {
+    assert {k: v for k, v in entry["made_by"].items() if k != "time"} == {
         "version": 2,
         "action": "block",
         "by": "ana",
         "origin": "cli",
         "node": NODE,
+        "reason": "unregistered",
+        "reference": "REG-9",
+        "case": "",
     }
     after = lookup(db, C, "--at", "2030-01-15")
     assert (after["answer"], after["notice"], after["entry"]["state"]) == (
@@ -206,7 +209,11 @@ def test_lookup_explains_a_grace_entry_across_its_due_date(demo_db: Path) -> Non
     assert "  state: notice, due 2030-01-15T00:00:00Z, expires 2031-01-15T00:00:00Z" in text
     made = [line for line in text if line.startswith("  made: ")]
     assert len(made) == 1
-    assert re.fullmatch(rf"  made: v2 block {TIME} by ana \(cli@{re.escape(NODE)}\)", made[0])
+    assert re.fullmatch(
+        rf"  made: v2 block {TIME} by ana \(cli@{re.escape(NODE)}\): reason unregistered, "
+        "reference REG-9",
+        made[0],
+    )
 
 
 def test_lookup_explains_an_expired_entry_beside_the_one_that_decides(tmp_path: Path) -> None:

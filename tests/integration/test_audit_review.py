@@ -105,6 +105,14 @@ def test_lookup_and_purge_use_the_lifecycle_clock_and_record_the_wall_clock(
     (record,) = audit(db, "--action", "purge")
     assert abs(record["time"] - time.time()) < 600  # the wall clock, not a month ahead
     assert (record["origin"], record["node"], record["reason"]) == ("cli", NODE, "expired")
+    # the operator and why, as for any other change from the command line
+    block(db, B, "--expires", expires)
+    ok("purge", "--db", db, "--config", config, "--by", "ops-ana", "--reason", "monthly",
+       "--reference", "T-9")  # fmt: skip
+    (_, named) = audit(db, "--action", "purge")
+    assert (named["by"], named["reason"], named["reference"], named["removed"]) == (
+        "ops-ana", "monthly", "T-9", 1,
+    )  # fmt: skip
 
 
 def test_already_expired_entries_are_refused(tmp_path: Path) -> None:

@@ -49,6 +49,16 @@ def test_the_pending_answer_is_configured(
     assert out.stdout == f"case C-1: pending, {said} (version 2)\n"
     expected = listed if pending == "white" else "greylisted"  # unchanged: the unknown answer
     assert answer(demo_db, FIRST, config) == expected
+    out = eir(
+        "case", "recover", "C-1", "--db", str(demo_db), "--config", str(config), "--by", "desk"
+    )
+    assert out.returncode == 0, out.stderr
+    done = (
+        "its entries removed from 2 IMEIs"
+        if pending == "white"
+        else "2 IMEIs answering as before (the case had no entries to remove)"
+    )
+    assert out.stdout == f"case C-1: recovered, {done} (version 3)\n"
 
 
 def test_a_pending_case_withdrawn_and_the_listing(demo_db: Path) -> None:

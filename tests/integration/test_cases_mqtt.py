@@ -117,11 +117,19 @@ def _same_case_on(dbs: list[Path]) -> None:
     assert [s["version"] for s in shown[0]["history"]] == [2, 3, 4]
     assert shown[0]["answers"][LISTED]["why"] == "imei: imei 49015420323751 on black from police"
     for db in dbs:
-        last = json.loads(eir("versions", "--json", "--db", db).stdout)["versions"][0]
+        steps = json.loads(eir("versions", "--json", "--db", db).stdout)["versions"][:3]
+        last = steps[0]
         assert (last["action"], last["case"], last["origin"], last["update"]) == (
             "case-recover", "C-1", "update", 4,
         )  # fmt: skip
         assert (last["by"], last["node"], last["imeis"]) == ("sgt-2", "node1", [FREE, LISTED])
+        # each names the list and source it wrote, as a local case action's record does (a
+        # recover: the list it removed from)
+        assert [(s["action"], s["list"], s["source"]) for s in steps] == [
+            ("case-recover", "black", "case"),
+            ("case-block", "black", "case"),
+            ("case-open", "grey", "case"),
+        ]
 
 
 def _no_events_from_the_nodes(watcher: Watcher, dbs: list[Path]) -> None:

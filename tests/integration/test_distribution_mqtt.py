@@ -220,9 +220,17 @@ def test_snapshot_bounds_the_log_and_starts_a_new_node(tmp_path: Path) -> None:
             "eir: the store is at #0, the broker's head at #3: "
             "use a store that has applied the head\n"
         )
+        waited = publish(b, "--snapshot", "--db", dbs[0], "--wait", "2")
+        assert (waited.returncode, waited.stdout, waited.stderr) == (
+            2,
+            "",
+            "eir: --wait goes with an update: a snapshot is no new update for the nodes to "
+            "apply (a node starting from it reports its version as it comes up)\n",
+        )
         result = publish(b, "--snapshot", "--db", dbs[0], "--by", "carol")
         assert result.returncode == 0, result.stderr
-        assert "published update #3 (snapshot at #3," in result.stdout
+        assert result.stdout.startswith("published a snapshot at #3 (")
+        assert "applied on" not in result.stdout
         assert "deleted 3 log messages of updates up to #3" in result.stdout
         assert _retained(b, 3) == []
         fresh = tmp_path / "node3"

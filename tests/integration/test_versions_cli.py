@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -78,9 +79,10 @@ def test_rollback_of_a_replace_restores_the_earlier_digest(tmp_path: Path, db: P
         "wrong file",
     )
     assert (newest["restores"], newest["changes_kept"], newest["origin"]) == (1, True, "cli")
+    assert newest["node"] == socket.gethostname().split(".")[0]  # mqtt.node unset: the host
     lines = eir("versions", "--db", db).stdout.splitlines()
     assert lines[1].split() == ["3", newest["utc"], "rollback", "ana", "cli", "+1", "~1", "-1",
-                                "kept", "restores", "1"]  # fmt: skip
+                                "kept", "restores", "v1"]  # fmt: skip
     assert [line.split()[0] for line in lines[1:]] == ["3", "2", "1"]
     # back to the content after version 2 (a rollback is a version like any other)
     result = eir("diff", "2", "3", "--csv", "--db", db)
@@ -108,6 +110,14 @@ def test_dropped_versions_are_refused(tmp_path: Path, db: Path) -> None:
     assert (result.returncode, result.stderr) == (1, "eir: no version 5 (the newest is 4)\n")
     result = eir("rollback", "4", "--yes", "--config", config, "--db", db)
     assert result.stderr == "eir: version 4 is the newest: nothing to roll back\n"
+    # refused before asking for a confirmation (no --yes, no terminal)
+    for wanted, said in (
+        ("99", "no version 99 (the newest is 4)"),
+        ("1", "version 2's changes were dropped (the oldest kept is 3; versions.keep = 2 now)"),
+        ("4", "version 4 is the newest: nothing to roll back"),
+    ):
+        result = eir("rollback", wanted, "--config", config, "--db", db, stdin=b"")
+        assert (result.returncode, result.stdout, result.stderr) == (1, "", f"eir: {said}\n")
     lines = eir("versions", "--config", config, "--db", db).stdout.splitlines()
     assert [line.split()[-1] for line in lines[1:]] == ["kept", "kept", "dropped", "dropped"]
 

@@ -249,3 +249,44 @@ def test_a_class_in_the_check_event_and_the_metrics() -> None:
     assert body["why"] == "class: duplicate (dirbs: {})"
     text = render([metrics.snapshot()]).decode()
     assert 'eir_class_checks_total{class="duplicate",rule="class"} 2.0' in text.splitlines()
+
+
+def test_a_check_event_tells_the_entrys_state_at_the_lifecycle_clock() -> None:
+    """With ``lifecycle.clock_offset_s`` past a black entry's due date the answer is black,
+    and its event says so: in force, no notice (the event's ``time`` stays the wall clock)."""
+    import dataclasses
+    import time
+
+    from eir.checker import checker
+    from eir.devices.record import EMPTY_INDEX, DeviceIndex
+    from eir.model import Entry, Hits, Level, ListName, Match
+
+    due = int(time.time()) + 86400  # tomorrow by the wall clock
+    entry = Entry(ListName.BLACK, "police", "stolen", "", 1, None, due)
+    listed = Match(Level.IMEI, BLACK[:14], entry)
+
+    class Store:
+        def lookup(self, imei14: str, imsi: str | None) -> Hits:
+            return Hits(imei=(listed,)) if imei14 == BLACK[:14] else Hits()
+
+        def device_index(self) -> DeviceIndex:
+            return EMPTY_INDEX
+
+    config = Config()
+    config = dataclasses.replace(
+        config, lifecycle=dataclasses.replace(config.lifecycle, clock_offset_s=2 * 86400.0)
+    )
+    queue = EventQueue(4)
+    check = checker(config, Store(), Metrics(), queue)  # type: ignore[arg-type]
+    before = time.time()
+    result = check(CheckRequest(Imei.parse(BLACK), None, "s13", "mme1"))
+    assert (result.status, result.notice) == (EquipmentStatus.BLACKLISTED, False)
+    (event,) = queue.take(4)
+    assert isinstance(event, CheckEvent)
+    assert before <= event.time <= time.time()  # the wall clock
+    _topic, body = check_message(event, "n", True)
+    assert (body["status"], body["entry"]["state"], body["entry"]["notice"]) == (
+        "black",
+        "in-force",
+        False,
+    )

@@ -73,8 +73,14 @@ def test_without_times_the_blob_is_as_before(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("pair", "message"),
     [
-        ((JAN1, DEC15), "group 0: an entry expires before it takes effect"),
-        ((DEC15, DEC15), "group 0: an entry expires before it takes effect"),
+        (
+            (JAN1, DEC15),
+            "group 0: expires: 2026-12-15T00:00:00Z is not after effective 2027-01-01T00:00:00Z",
+        ),
+        (
+            (DEC15, DEC15),
+            "group 0: expires: 2026-12-15T00:00:00Z is not after effective 2026-12-15T00:00:00Z",
+        ),
     ],
 )
 def test_bad_times_refused(tmp_path: Path, pair: tuple[int, int], message: str) -> None:

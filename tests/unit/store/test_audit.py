@@ -101,3 +101,18 @@ def test_maker_is_the_version_whose_change_set_wrote_the_entry() -> None:
     other = Entry(ListName.GREY, "x", added=300)
     changes[3] = ((entry,), (entry, other))
     assert maker(entry, [ana, bob, record(3, 300)], "35345678901234", changes) == bob
+
+
+def test_maker_of_a_case_entry_past_the_change_sets_is_the_action_that_wrote_it() -> None:
+    """A case applied from an update (a node started from a snapshot keeps no change set):
+    its records name the list and source the action wrote, so the case-block made the black
+    entry, not the case-open before it (which named the same IMEI)."""
+    imeis = ["490154203237518"]
+    kw = {"imeis": imeis, "source": "cases", "case": "C-1", "origin": "update"}
+    opened = record(2, 100, action="case-open", list="grey", **kw)
+    blocked = record(3, 200, action="case-block", list="black", **kw)
+    entry = Entry(ListName.BLACK, "cases", "stolen", "C-1", added=200)
+    assert maker(entry, [opened, blocked], "49015420323751") == blocked
+    # without its list (as a published case action was recorded) the open was taken
+    unnamed = record(3, 200, action="case-block", list="", **kw | {"source": ""})
+    assert maker(entry, [opened, unnamed], "49015420323751") == opened

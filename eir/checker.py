@@ -97,13 +97,9 @@ def checker(
 
 def answer_clock(live: Live) -> Callable[[], float]:
     """The clock the answers are judged by (due dates, expiry): the wall clock plus the live
-    configuration's ``lifecycle.clock_offset_s`` (a reload moves it): :func:`eir.lifecycle.now`
-    of the live configuration. Asked only when an entry has times."""
-
-    def clock() -> float:
-        return lifecycle.now(live.config)
-
-    return clock
+    configuration's ``lifecycle.clock_offset_s`` (a reload moves it):
+    :func:`eir.lifecycle.following`. Asked only when an entry has times."""
+    return lifecycle.following(live)
 
 
 def _noted(observed: Decide, notes: CheckLog) -> Decide:

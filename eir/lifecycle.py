@@ -11,8 +11,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from eir.config import Config
+
+
+class HasConfig(Protocol):
+    """What holds the configuration a reload replaces (:class:`eir.reload.Live`)."""
+
+    config: Config
 
 
 def now(config: Config) -> float:
@@ -27,3 +34,15 @@ def clock_of(config: Config) -> Callable[[], float]:
     if not offset:
         return time.time
     return lambda: time.time() + offset
+
+
+def following(live: HasConfig) -> Callable[[], float]:
+    """:func:`now` under whatever configuration ``live`` holds when asked (a reload moves the
+    offset): the answer path's clock, one call (it is asked at every check of an entry with
+    times)."""
+    wall = time.time
+
+    def clock() -> float:
+        return wall() + live.config.lifecycle.clock_offset_s  # now(live.config), inline
+
+    return clock
